@@ -1,0 +1,92 @@
+//! The tenant's plans and prices.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::db::TenantDb;
+use super::{corrupt, Result};
+use crate::domain::money::{Currency, Rate};
+use crate::domain::plan::PlanCode;
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub code: PlanCode,
+    pub name: String,
+    pub summary: String,
+    pub vcpu: i64,
+    pub ram_gb: i64,
+    pub kasm_image: String,
+    pub retail: Rate,
+    pub wholesale: Rate,
+}
+
+// Column lists as macros so every query stays a compile-time string (sqlx refuses runtime-built SQL).
+macro_rules! plan_columns {
+    () => {
+        "code, name, summary, vcpu, ram_gb, kasm_image, retail_per_hour, wholesale_per_hour, currency"
+    };
+}
+
+fn plan_from_row(r: &AnyRow) -> Result<Plan> {
+    let code: String = r.try_get(0)?;
+    let currency: String = r.try_get(8)?;
+    let currency = Currency::parse(&currency).map_err(|_| corrupt("plans.currency"))?;
+    let retail: String = r.try_get(6)?;
+    let wholesale: String = r.try_get(7)?;
+    Ok(Plan {
+        code: PlanCode::parse(&code).map_err(|_| corrupt("plans.code"))?,
+        name: r.try_get(1)?,
+        summary: r.try_get(2)?,
+        vcpu: r.try_get(3)?,
+        ram_gb: r.try_get(4)?,
+        kasm_image: r.try_get(5)?,
+        retail: Rate::parse(&retail, currency).map_err(|_| corrupt("plans.retail_per_hour"))?,
+        wholesale: Rate::parse(&wholesale, currency).map_err(|_| corrupt("plans.wholesale_per_hour"))?,
+    })
+}
+
+pub async fn list_active(db: &TenantDb) -> Result<Vec<Plan>> {
+    let rows = sqlx::query(concat!("SELECT ", plan_columns!(), " FROM plans WHERE active = 1 ORDER BY sort_order"))
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(plan_from_row).collect()
+}
+
+pub async fn get_active(db: &TenantDb, code: PlanCode) -> Result<Option<Plan>> {
+    let row = sqlx::query(concat!("SELECT ", plan_columns!(), " FROM plans WHERE code = $1 AND active = 1"))
+        .bind(code.as_str())
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(plan_from_row).transpose()
+}
+
+/// Inserts the plan if missing; an existing plan (maybe repriced by the tenant) is left alone.
+pub async fn ensure_plan(db: &TenantDb, plan: &Plan, sort_order: i64) -> Result<()> {
+    sqlx::query(concat!(
+        "INSERT INTO plans (",
+        plan_columns!(),
+        ", sort_order, active) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1) ON CONFLICT (code) DO NOTHING"
+    ))
+    .bind(plan.code.as_str())
+    .bind(&plan.name)
+    .bind(&plan.summary)
+    .bind(plan.vcpu)
+    .bind(plan.ram_gb)
+    .bind(&plan.kasm_image)
+    .bind(plan.retail.amount_per_hour().to_string())
+    .bind(plan.wholesale.amount_per_hour().to_string())
+    .bind(plan.retail.currency().code())
+    .bind(sort_order)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// A plan whether or not it is still sold (running workspaces keep their plan).
+pub async fn get(db: &TenantDb, code: PlanCode) -> Result<Option<Plan>> {
+    let row = sqlx::query(concat!("SELECT ", plan_columns!(), " FROM plans WHERE code = $1"))
+        .bind(code.as_str())
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(plan_from_row).transpose()
+}

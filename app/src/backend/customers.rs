@@ -1,0 +1,113 @@
+//! Customer accounts of one tenant, and the Kasm user each one is mapped to.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::db::{now, TenantDb};
+use super::{corrupt, Result};
+use crate::domain::ids::CustomerId;
+
+#[derive(Clone, Debug)]
+pub struct Customer {
+    pub id: CustomerId,
+    pub email: String,
+    pub name: String,
+    pub kasm_user_id: Option<String>,
+    pub kasm_username: Option<String>,
+}
+
+macro_rules! customer_columns {
+    () => {
+        "id, email, name, kasm_user_id, kasm_username"
+    };
+}
+
+fn from_row(r: &AnyRow) -> Result<Customer> {
+    let id: String = r.try_get(0)?;
+    Ok(Customer {
+        id: id.parse().map_err(|_| corrupt("customers.id"))?,
+        email: r.try_get(1)?,
+        name: r.try_get(2)?,
+        kasm_user_id: r.try_get(3)?,
+        kasm_username: r.try_get(4)?,
+    })
+}
+
+pub async fn get(db: &TenantDb, id: CustomerId) -> Result<Option<Customer>> {
+    let row = sqlx::query(concat!("SELECT ", customer_columns!(), " FROM customers WHERE id = $1"))
+        .bind(id.to_string())
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// The customer and their password hash, by (lower-cased) email.
+pub async fn find_login(db: &TenantDb, email: &str) -> Result<Option<(CustomerId, String)>> {
+    let row = sqlx::query("SELECT id, password_hash FROM customers WHERE email = $1")
+        .bind(email.trim().to_lowercase())
+        .fetch_optional(db.pool())
+        .await?;
+    match row {
+        None => Ok(None),
+        Some(r) => {
+            let id: String = r.try_get(0)?;
+            Ok(Some((id.parse().map_err(|_| corrupt("customers.id"))?, r.try_get(1)?)))
+        }
+    }
+}
+
+/// Creates the account unless the email is taken; returns the id of the account with that email.
+pub async fn ensure(db: &TenantDb, email: &str, name: &str, password_hash: &str) -> Result<CustomerId> {
+    let email = email.trim().to_lowercase();
+    sqlx::query(
+        "INSERT INTO customers (id, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (email) DO NOTHING",
+    )
+    .bind(CustomerId::new_random().to_string())
+    .bind(&email)
+    .bind(name)
+    .bind(password_hash)
+    .bind(now().as_millis())
+    .execute(db.pool())
+    .await?;
+    find_login(db, &email).await?.map(|(id, _)| id).ok_or_else(|| corrupt("customer vanished after insert"))
+}
+
+/// Records the Kasm username and sealed password we are about to create, unless some earlier attempt
+/// already did (then that earlier identity is kept and reused).
+pub async fn reserve_kasm_identity(db: &TenantDb, id: CustomerId, username: &str, password_sealed: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE customers SET kasm_username = $1, kasm_password_enc = $2 WHERE id = $3 AND kasm_username IS NULL",
+    )
+    .bind(username)
+    .bind(password_sealed)
+    .bind(id.to_string())
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// The reserved Kasm username and sealed password.
+pub async fn kasm_identity(db: &TenantDb, id: CustomerId) -> Result<Option<(String, String)>> {
+    let row = sqlx::query("SELECT kasm_username, kasm_password_enc FROM customers WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(db.pool())
+        .await?;
+    match row {
+        Some(r) => {
+            let u: Option<String> = r.try_get(0)?;
+            let p: Option<String> = r.try_get(1)?;
+            Ok(u.zip(p))
+        }
+        None => Ok(None),
+    }
+}
+
+pub async fn set_kasm_user_id(db: &TenantDb, id: CustomerId, kasm_user_id: &str) -> Result<()> {
+    sqlx::query("UPDATE customers SET kasm_user_id = $1 WHERE id = $2 AND kasm_user_id IS NULL")
+        .bind(kasm_user_id)
+        .bind(id.to_string())
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,252 @@
+//! Database handles. One code path serves SQLite (embedded default) and PostgreSQL (production) through
+//! sqlx's `Any` driver: queries use `$n` placeholders, which both engines accept, and only portable types
+//! (TEXT, 64-bit integers). Two handle types keep central and tenant queries apart at compile time.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::AnyPool;
+use sqlx::migrate::Migrator;
+
+use crate::domain::time::Timestamp;
+
+static CENTRAL_SQLITE: Migrator = sqlx::migrate!("../migrations/central/sqlite");
+static CENTRAL_POSTGRES: Migrator = sqlx::migrate!("../migrations/central/postgres");
+static TENANT_SQLITE: Migrator = sqlx::migrate!("../migrations/tenant/sqlite");
+static TENANT_POSTGRES: Migrator = sqlx::migrate!("../migrations/tenant/postgres");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    pub fn of_url(url: &str) -> Result<Engine, DbError> {
+        if url.starts_with("sqlite:") {
+            Ok(Engine::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Engine::Postgres)
+        } else {
+            Err(DbError::Config("DATABASE_URL must start with sqlite: or postgres://".into()))
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// A pool plus the engine behind it.
+#[derive(Clone, Debug)]
+struct Pool {
+    pool: AnyPool,
+    engine: Engine,
+}
+
+impl Pool {
+    async fn open(url: &str, max_connections: u32) -> Result<Pool, DbError> {
+        sqlx::any::install_default_drivers();
+        let engine = Engine::of_url(url)?;
+        if engine == Engine::Sqlite {
+            ensure_sqlite_dir(url)?;
+        } else {
+            ensure_postgres_database(url).await?;
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            // Fail fast under pressure instead of queueing requests for half a minute.
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if engine == Engine::Sqlite {
+                        // WAL lets readers proceed during a write; foreign keys are off by default in SQLite.
+                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await?;
+        Ok(Pool { pool, engine })
+    }
+}
+
+/// Makes `sqlite://data/x.db` work on a fresh checkout: the directory and the file are created.
+fn ensure_sqlite_dir(url: &str) -> Result<(), DbError> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    let p = std::path::Path::new(path);
+    if let Some(dir) = p.parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).map_err(|e| DbError::Config(format!("cannot create {}: {e}", dir.display())))?;
+        }
+    }
+    if !p.exists() {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .map_err(|e| DbError::Config(format!("cannot create {}: {e}", p.display())))?;
+    }
+    Ok(())
+}
+
+/// PostgreSQL: creates the target database if it does not exist yet (connecting to `postgres` to do so).
+async fn ensure_postgres_database(url: &str) -> Result<(), DbError> {
+    use sqlx::postgres::PgConnectOptions;
+    use sqlx::{ConnectOptions, Connection};
+    let opts = PgConnectOptions::from_str(url)?;
+    let name = opts.get_database().unwrap_or("postgres").to_owned();
+    if !is_safe_identifier(&name) {
+        return Err(DbError::Config(format!("unsupported database name {name:?}")));
+    }
+    let mut admin = opts.clone().database("postgres").connect().await?;
+    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(&name)
+        .fetch_optional(&mut admin)
+        .await?;
+    if exists.is_none() {
+        // Identifiers cannot be bound as parameters; the name was checked to be [a-z0-9_] above.
+        let sql = sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""));
+        if let Err(e) = sqlx::query(sql).execute(&mut admin).await {
+            // Two processes racing to create it is fine; anything else is not.
+            let raced = e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "42P04" || c == "23505");
+            if !raced {
+                return Err(e.into());
+            }
+        }
+    }
+    admin.close().await?;
+    Ok(())
+}
+
+pub fn is_safe_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// The central database: tenants and the job queue.
+#[derive(Clone, Debug)]
+pub struct CentralDb(Pool);
+
+/// One tenant's database: its customers, catalog, workspaces and usage.
+#[derive(Clone, Debug)]
+pub struct TenantDb(Pool);
+
+impl CentralDb {
+    pub async fn open(url: &str) -> Result<CentralDb, DbError> {
+        let pool = Pool::open(url, 8).await?;
+        match pool.engine {
+            Engine::Sqlite => CENTRAL_SQLITE.run(&pool.pool).await?,
+            Engine::Postgres => CENTRAL_POSTGRES.run(&pool.pool).await?,
+        }
+        Ok(CentralDb(pool))
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.0.pool
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.0.engine
+    }
+
+    pub async fn close(&self) {
+        self.0.pool.close().await;
+    }
+}
+
+impl TenantDb {
+    pub async fn open(url: &str) -> Result<TenantDb, DbError> {
+        let pool = Pool::open(url, 8).await?;
+        match pool.engine {
+            Engine::Sqlite => TENANT_SQLITE.run(&pool.pool).await?,
+            Engine::Postgres => TENANT_POSTGRES.run(&pool.pool).await?,
+        }
+        Ok(TenantDb(pool))
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.0.pool
+    }
+
+    pub async fn close(&self) {
+        self.0.pool.close().await;
+    }
+}
+
+/// The database URL for a tenant's own database, derived from the central URL: a sibling file
+/// `tenants/<slug>.db` for SQLite, a database `<central>_t_<slug>` on the same server for PostgreSQL.
+pub fn tenant_db_url(central_url: &str, slug: &str) -> Result<String, DbError> {
+    if !is_safe_identifier(&slug.replace('-', "_")) {
+        return Err(DbError::Config(format!("unsupported tenant slug {slug:?}")));
+    }
+    match Engine::of_url(central_url)? {
+        Engine::Sqlite => {
+            let rest = central_url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+            let (path, query) = rest.split_once('?').map_or((rest, None), |(p, q)| (p, Some(q)));
+            let dir = std::path::Path::new(path).parent().map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
+            let dir = if dir.is_empty() { ".".to_owned() } else { dir };
+            let mut url = format!("sqlite://{dir}/tenants/{slug}.db");
+            if let Some(q) = query {
+                url.push('?');
+                url.push_str(q);
+            }
+            Ok(url)
+        }
+        Engine::Postgres => {
+            use sqlx::postgres::PgConnectOptions;
+            let opts = PgConnectOptions::from_str(central_url)?;
+            let central = opts.get_database().unwrap_or("postgres");
+            let db = format!("{central}_t_{}", slug.replace('-', "_"));
+            let (base, query) = central_url.split_once('?').map_or((central_url, None), |(b, q)| (b, Some(q)));
+            let prefix = base.rsplit_once('/').map_or(base, |(p, _)| p);
+            Ok(match query {
+                Some(q) => format!("{prefix}/{db}?{q}"),
+                None => format!("{prefix}/{db}"),
+            })
+        }
+    }
+}
+
+/// The wall clock, in the unit every table uses.
+pub fn now() -> Timestamp {
+    Timestamp::from_millis(chrono::Utc::now().timestamp_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_urls_sit_next_to_the_central_database() {
+        assert_eq!(
+            tenant_db_url("sqlite://data/ezscale.db?mode=rwc", "house").ok(),
+            Some("sqlite://data/tenants/house.db?mode=rwc".into())
+        );
+        assert_eq!(
+            tenant_db_url("postgres://postgres@127.0.0.1:5432/ezscale", "house").ok(),
+            Some("postgres://postgres@127.0.0.1:5432/ezscale_t_house".into())
+        );
+        assert!(tenant_db_url("postgres://h/db", "a\"b").is_err());
+    }
+}

@@ -1,0 +1,68 @@
+//! Server-only code. This module is the single `cfg(feature = "ssr")` gate of the app crate: nothing in
+//! it reaches the WASM bundle.
+//!
+//! | module         | holds |
+//! |----------------|-------|
+//! | `db`           | `CentralDb` / `TenantDb` handles (SQLite or PostgreSQL), migrations |
+//! | `state`        | `AppState` shared by handlers, server functions and workers; tenants |
+//! | `request`      | what a server function needs from its request: state, tenant, signed-in customer |
+//! | `auth`         | password hashing and browser sessions |
+//! | `catalog`      | plans and their prices |
+//! | `customers`    | customer accounts and their Kasm identity |
+//! | `workspaces`   | workspace and usage-session rows |
+//! | `workspace_views` | what the workspace pages show; customer actions |
+//! | `provisioning` | the workspace state machine driven against Kasm |
+//! | `jobs`         | the durable job queue and its worker |
+//! | `kasm`         | the typed Kasm API client |
+//! | `crypto`       | secrets at rest |
+//! | `seed`         | the house catalog and demo data |
+//! | `tenants`      | the tenant registry (central database) |
+
+pub mod auth;
+pub mod catalog;
+pub mod crypto;
+pub mod customers;
+pub mod db;
+pub mod jobs;
+pub mod kasm;
+pub mod provisioning;
+pub mod request;
+pub mod seed;
+pub mod state;
+pub mod tenants;
+pub mod workspace_views;
+pub mod workspaces;
+
+use crate::error::AppError;
+
+/// Everything that can go wrong inside the backend. Callers at the boundary turn it into an `AppError`.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database setup: {0}")]
+    DbSetup(#[from] db::DbError),
+    #[error("kasm: {0}")]
+    Kasm(#[from] kasm::KasmError),
+    #[error("crypto: {0}")]
+    Crypto(#[from] crypto::CryptoError),
+    #[error("password hashing: {0}")]
+    Hash(String),
+    /// A stored value does not parse: a bug or a corrupted row, never user input.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = BackendError> = std::result::Result<T, E>;
+
+impl From<BackendError> for AppError {
+    fn from(e: BackendError) -> AppError {
+        // The one place internal causes are logged; the browser only learns that something failed.
+        tracing::error!(error = %e, "internal error");
+        AppError::Internal
+    }
+}
+
+pub(crate) fn corrupt(what: impl std::fmt::Display) -> BackendError {
+    BackendError::Corrupt(what.to_string())
+}

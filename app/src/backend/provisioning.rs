@@ -1,0 +1,314 @@
+//! Drives a workspace towards the state the customer asked for, talking to Kasm.
+//!
+//! The database row is the intent: `provisioning` (needs a Kasm session), `starting` (waiting for Kasm to
+//! report it running), `stopping` (needs Kasm to stop it and the meter to close). [`sync`] looks at the row,
+//! does the next step and says whether more is to come. It is safe to call any number of times, from the
+//! job worker or inline from a request, because:
+//! - a per-workspace lease in the database lets one caller at a time talk to Kasm about a workspace;
+//! - `request_kasm` is not idempotent, so before asking for a session we look for one we already got (a
+//!   lost response) and adopt it;
+//! - state changes are conditional updates, and the meter opens/closes in the same transaction.
+
+use std::collections::BTreeMap;
+
+use rand::distr::{Alphanumeric, SampleString};
+
+use super::catalog;
+use super::customers::{self, Customer};
+use super::db::now;
+use super::kasm::{KasmError, KasmId, KasmSession, KasmStatus, KasmUserId};
+use super::state::{AppState, Tenant};
+use super::workspaces::{self, Workspace};
+use super::{corrupt, BackendError};
+use crate::domain::ids::WorkspaceId;
+use crate::domain::time::Timestamp;
+use crate::domain::workspace::WorkspaceState;
+
+/// What is left to do after one pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Nothing: the workspace is in a resting state (running, stopped, failed).
+    Settled,
+    /// Waiting on Kasm; look again shortly.
+    Again,
+    /// Someone else holds the workspace's lease right now.
+    Busy,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// A transient Kasm failure (timeout, 5xx, 429, connection): retried with backoff.
+    #[error(transparent)]
+    Kasm(#[from] KasmError),
+}
+
+impl From<sqlx::Error> for SyncError {
+    fn from(e: sqlx::Error) -> Self {
+        SyncError::Backend(e.into())
+    }
+}
+
+const LEASE_MS: i64 = 30_000;
+/// Environment variable carrying our workspace id into the Kasm session (visible in Kasm's admin UI).
+pub const WORKSPACE_ENV: &str = "EZSCALE_WORKSPACE_ID";
+
+pub async fn sync(state: &AppState, tenant: &Tenant, id: WorkspaceId) -> Result<Step, SyncError> {
+    let owner = format!("sync-{}", uuid::Uuid::new_v4());
+    if !workspaces::acquire_lease(&tenant.db, id, &owner, now(), LEASE_MS).await? {
+        return Ok(Step::Busy);
+    }
+    let result = sync_locked(state, tenant, id).await;
+    if let Err(e) = workspaces::release_lease(&tenant.db, id, &owner).await {
+        tracing::warn!(error = %e, workspace = %id, "releasing a workspace lease failed; it will lapse");
+    }
+    result
+}
+
+async fn sync_locked(state: &AppState, tenant: &Tenant, id: WorkspaceId) -> Result<Step, SyncError> {
+    // A few passes: provisioning hands over to starting within the same call.
+    for _ in 0..3 {
+        let Some(ws) = workspaces::get(&tenant.db, id).await? else { return Ok(Step::Settled) };
+        let step = match ws.state {
+            WorkspaceState::Provisioning => provision(state, tenant, &ws).await?,
+            WorkspaceState::Starting => await_running(state, tenant, &ws).await?,
+            WorkspaceState::Stopping => stop(state, tenant, &ws).await?,
+            WorkspaceState::Running | WorkspaceState::Stopped | WorkspaceState::Failed => Step::Settled,
+        };
+        if step != Step::Again || ws.state == WorkspaceState::Starting {
+            return Ok(step);
+        }
+    }
+    Ok(Step::Again)
+}
+
+/// A business refusal from Kasm (or a permanent client error) ends the attempt with a readable reason;
+/// transient failures bubble up to be retried.
+async fn fail_or_retry(tenant: &Tenant, ws: &Workspace, e: KasmError) -> Result<Step, SyncError> {
+    if e.is_retryable() {
+        return Err(e.into());
+    }
+    tracing::warn!(error = %e, workspace = %ws.id, "Kasm refused; the workspace is marked failed");
+    workspaces::mark_failed(&tenant.db, ws.id, &e.user_message(), now()).await?;
+    Ok(Step::Settled)
+}
+
+async fn provision(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<Step, SyncError> {
+    let kasm = state.kasm();
+    let customer = customers::get(&tenant.db, ws.customer_id).await?.ok_or_else(|| corrupt("workspace customer"))?;
+    let user_id = match ensure_kasm_user(state, tenant, &customer).await {
+        Ok(u) => u,
+        Err(SyncError::Kasm(e)) => return fail_or_retry(tenant, ws, e).await,
+        Err(e) => return Err(e),
+    };
+    let plan = catalog::get(&tenant.db, ws.plan).await?.ok_or_else(|| corrupt("workspace plan"))?;
+    let images = match kasm.get_images().await {
+        Ok(i) => i,
+        Err(e) => return fail_or_retry(tenant, ws, e).await,
+    };
+    let Some(image) = images.into_iter().find(|i| i.enabled && i.name == plan.kasm_image) else {
+        tracing::error!(image = %plan.kasm_image, "no enabled Kasm image for plan");
+        workspaces::mark_failed(
+            &tenant.db,
+            ws.id,
+            "This workspace type is not available right now. Please contact support.",
+            now(),
+        )
+        .await?;
+        return Ok(Step::Settled);
+    };
+
+    // Adopt a session we already asked for (its response was lost) instead of starting a second one.
+    let live = match kasm.get_user_kasms(user_id).await {
+        Ok(l) => l,
+        Err(e) => return fail_or_retry(tenant, ws, e).await,
+    };
+    for s in live.kasms.iter().filter(|s| s.image_id == image.image_id && !s.status.is_gone_or_going()) {
+        let kasm_id = s.kasm_id.to_string();
+        if !kasm_id_in_use(tenant, &kasm_id).await? {
+            tracing::info!(workspace = %ws.id, kasm = %kasm_id, "adopting an existing Kasm session");
+            workspaces::attach_kasm(&tenant.db, ws.id, &kasm_id, "", now()).await?;
+            return Ok(Step::Again);
+        }
+    }
+
+    let env = BTreeMap::from([
+        (WORKSPACE_ENV.to_owned(), ws.id.to_string()),
+        ("EZSCALE_TENANT".to_owned(), tenant.slug.clone()),
+    ]);
+    match kasm.request_kasm(user_id, image.image_id, &env).await {
+        Ok(req) => {
+            workspaces::attach_kasm(&tenant.db, ws.id, &req.kasm_id.to_string(), &req.kasm_url, now()).await?;
+            tracing::info!(workspace = %ws.id, kasm = %req.kasm_id, "Kasm session requested");
+            Ok(Step::Again)
+        }
+        Err(e) => fail_or_retry(tenant, ws, e).await,
+    }
+}
+
+async fn kasm_id_in_use(tenant: &Tenant, kasm_id: &str) -> Result<bool, SyncError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM workspaces WHERE kasm_id = $1")
+        .bind(kasm_id)
+        .fetch_one(tenant.db.pool())
+        .await?;
+    Ok(n > 0)
+}
+
+/// The customer's Kasm user, created on first use. The username and a random password are recorded
+/// (password sealed) before the remote call, so a retry after a lost response reuses the same identity.
+async fn ensure_kasm_user(state: &AppState, tenant: &Tenant, customer: &Customer) -> Result<KasmUserId, SyncError> {
+    if let Some(id) = customer.kasm_user_id.as_deref() {
+        return KasmUserId::parse(id).map_err(|_| corrupt("customers.kasm_user_id").into());
+    }
+    // Unique across tenants: Kasm has one user namespace for the whole platform.
+    let username = format!("ezs-{}-{}", tenant.slug, customer.id.as_uuid().simple());
+    let password = Alphanumeric.sample_string(&mut rand::rng(), 32);
+    let context = format!("tenant/{}/customers/{}/kasm_password", tenant.id, customer.id);
+    let sealed = state.crypto().seal(&password, &context).map_err(BackendError::from)?;
+    customers::reserve_kasm_identity(&tenant.db, customer.id, &username, &sealed).await?;
+    let (username, sealed) = customers::kasm_identity(&tenant.db, customer.id)
+        .await?
+        .ok_or_else(|| corrupt("kasm identity vanished"))?;
+    let password = state.crypto().open(&sealed, &context).map_err(BackendError::from)?;
+    let (first, last) = customer.name.split_once(' ').unwrap_or((customer.name.as_str(), ""));
+    let user = state.kasm().ensure_user(&username, &password, first, last).await?;
+    customers::set_kasm_user_id(&tenant.db, customer.id, &user.user_id.to_string()).await?;
+    Ok(user.user_id)
+}
+
+async fn find_session(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<FoundSession, SyncError> {
+    let customer = customers::get(&tenant.db, ws.customer_id).await?.ok_or_else(|| corrupt("workspace customer"))?;
+    let Some(user) = customer.kasm_user_id.as_deref() else { return Ok(FoundSession::default()) };
+    let user = KasmUserId::parse(user).map_err(|_| corrupt("customers.kasm_user_id"))?;
+    let Some(kasm_id) = ws.kasm_id.as_deref() else { return Ok(FoundSession { user: Some(user), ..Default::default() }) };
+    let kasm_id = KasmId::parse(kasm_id).map_err(|_| corrupt("workspaces.kasm_id"))?;
+    let list = state.kasm().get_user_kasms(user).await?;
+    let session = list.kasms.into_iter().find(|s| s.kasm_id == kasm_id);
+    Ok(FoundSession { user: Some(user), kasm_id: Some(kasm_id), session, kasm_now: list.current_time })
+}
+
+#[derive(Default)]
+struct FoundSession {
+    user: Option<KasmUserId>,
+    kasm_id: Option<KasmId>,
+    session: Option<KasmSession>,
+    kasm_now: Option<Timestamp>,
+}
+
+async fn await_running(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<Step, SyncError> {
+    let found = match find_session(state, tenant, ws).await {
+        Ok(f) => f,
+        Err(SyncError::Kasm(e)) => return fail_or_retry(tenant, ws, e).await,
+        Err(e) => return Err(e),
+    };
+    let (Some(user), Some(kasm_id), Some(session)) = (found.user, found.kasm_id, found.session) else {
+        // The session is gone (destroyed while stopped, or expired): ask for a new one.
+        workspaces::detach_kasm(&tenant.db, ws.id, WorkspaceState::Starting, now()).await?;
+        return Ok(Step::Again);
+    };
+    match &session.status {
+        s if s.is_running() => {
+            let t = now();
+            let started_at = meter_start(ws, &session, found.kasm_now, t, tenant).await?;
+            let plan = catalog::get(&tenant.db, ws.plan).await?.ok_or_else(|| corrupt("workspace plan"))?;
+            workspaces::mark_running(&tenant.db, ws.id, started_at, &plan.retail, &plan.wholesale, t).await?;
+            tracing::info!(workspace = %ws.id, "workspace running; meter open");
+            Ok(Step::Settled)
+        }
+        KasmStatus::Stopped | KasmStatus::Paused => match state.kasm().resume_kasm(kasm_id, user).await {
+            Ok(()) => Ok(Step::Again),
+            Err(e) => fail_or_retry(tenant, ws, e).await,
+        },
+        s if s.is_gone_or_going() => {
+            workspaces::detach_kasm(&tenant.db, ws.id, WorkspaceState::Starting, now()).await?;
+            Ok(Step::Again)
+        }
+        _ => {
+            let waited = ws.transition_at.millis_until(now());
+            let limit = i64::try_from(state.settings().start_timeout.as_millis()).unwrap_or(i64::MAX);
+            if waited > limit {
+                workspaces::mark_failed(
+                    &tenant.db,
+                    ws.id,
+                    "The workspace did not start in time. Please try again.",
+                    now(),
+                )
+                .await?;
+                return Ok(Step::Settled);
+            }
+            Ok(Step::Again)
+        }
+    }
+}
+
+/// When the meter starts. The first run starts at Kasm's own `start_date` (corrected for the difference
+/// between Kasm's clock and ours); a resumed run at the moment the customer asked for it, since Kasm keeps
+/// the original `start_date` and records no resume time. Never before the request, never in the future.
+async fn meter_start(
+    ws: &Workspace,
+    session: &KasmSession,
+    kasm_now: Option<Timestamp>,
+    our_now: Timestamp,
+    tenant: &Tenant,
+) -> Result<Timestamp, SyncError> {
+    let first_run = workspaces::usage_of(&tenant.db, ws.id).await?.is_empty();
+    let start = match (first_run, session.start_date) {
+        (true, Some(kasm_start)) => {
+            let skew = kasm_now.map_or(0, |k| our_now.as_millis() - k.as_millis());
+            kasm_start.plus_millis(skew)
+        }
+        _ => ws.transition_at,
+    };
+    Ok(start.max(ws.transition_at).min(our_now))
+}
+
+async fn stop(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<Step, SyncError> {
+    let found = find_session(state, tenant, ws).await?;
+    if let (Some(user), Some(kasm_id), Some(session)) = (found.user, found.kasm_id, &found.session) {
+        if matches!(session.status, KasmStatus::Running | KasmStatus::Paused | KasmStatus::Starting) {
+            match state.kasm().stop_kasm(kasm_id, user).await {
+                Ok(()) => {}
+                Err(e) if e.is_retryable() => return Err(e.into()),
+                // Refused for its state (it is stopping already, say): the meter closes all the same.
+                Err(e) => tracing::warn!(error = %e, workspace = %ws.id, "Kasm refused the stop"),
+            }
+        }
+    }
+    // The meter closes at the moment the customer pressed Stop, not when Kasm got round to it.
+    workspaces::mark_stopped(&tenant.db, ws.id, ws.transition_at, now()).await?;
+    Ok(Step::Settled)
+}
+
+/// The job ran out of attempts: a workspace still waiting for Kasm is marked failed so the customer sees it.
+pub async fn give_up(tenant: &Tenant, id: WorkspaceId) -> Result<(), BackendError> {
+    workspaces::mark_failed(
+        &tenant.db,
+        id,
+        "The workspace service is not responding. Please try again later.",
+        now(),
+    )
+    .await
+}
+
+
+/// Hands a workspace to the job worker (idempotent) and wakes it.
+pub async fn enqueue(state: &AppState, tenant: &Tenant, id: WorkspaceId) -> Result<(), BackendError> {
+    let job = super::jobs::JobKind::SyncWorkspace { workspace_id: id };
+    super::jobs::enqueue(state.central(), tenant.id, &job, now()).await?;
+    state.notify_jobs();
+    Ok(())
+}
+
+/// Takes the next step right away, in the caller's request, so a stop is recorded before the answer;
+/// whatever is left (waiting for Kasm, a transient failure) goes to the job worker.
+pub async fn drive(state: &AppState, tenant: &Tenant, id: WorkspaceId) -> Result<(), BackendError> {
+    match sync(state, tenant, id).await {
+        Ok(Step::Settled) => Ok(()),
+        Ok(Step::Again | Step::Busy) => enqueue(state, tenant, id).await,
+        Err(e) => {
+            tracing::warn!(error = %e, workspace = %id, "inline step failed; handing over to the worker");
+            enqueue(state, tenant, id).await
+        }
+    }
+}

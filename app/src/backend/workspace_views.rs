@@ -1,0 +1,91 @@
+//! Builds what the workspace pages show, and applies the customer's actions. Every lookup here is scoped
+//! to the signed-in customer: another customer's workspace id is answered exactly like an unknown one.
+
+use super::catalog;
+use super::customers::Customer;
+use super::db::now;
+use super::provisioning;
+use super::state::{AppState, Tenant};
+use super::workspaces::{self, Workspace};
+use super::corrupt;
+use crate::domain::ids::WorkspaceId;
+use crate::domain::workspace::{Action, WorkspaceState};
+use crate::error::AppError;
+use crate::workspaces::model::{Meter, UsageLine, WorkspaceCard, WorkspaceDetail, WorkspaceList};
+
+fn parse_id(id: &str) -> Result<WorkspaceId, AppError> {
+    // A malformed id is answered like an unknown one: there is nothing to learn from the difference.
+    id.parse().map_err(|_| AppError::NotFound)
+}
+
+pub async fn list(tenant: &Tenant, customer: &Customer) -> Result<WorkspaceList, AppError> {
+    let rows = workspaces::list_owned(&tenant.db, customer.id).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for ws in rows {
+        items.push(card(tenant, &ws).await?);
+    }
+    Ok(WorkspaceList { items, server_now: now() })
+}
+
+async fn card(tenant: &Tenant, ws: &Workspace) -> Result<WorkspaceCard, AppError> {
+    let plan = catalog::get(&tenant.db, ws.plan).await?.ok_or_else(|| corrupt("workspace plan"))?;
+    let open = workspaces::usage_of(&tenant.db, ws.id).await?.into_iter().find(|u| u.ended_at.is_none());
+    Ok(WorkspaceCard {
+        id: ws.id,
+        plan_name: plan.name,
+        state: ws.state,
+        rate: plan.retail,
+        meter: open.map(|u| Meter { started_at: u.started_at, rate: u.retail }),
+        created_at: ws.created_at,
+    })
+}
+
+pub async fn detail(state: &AppState, tenant: &Tenant, customer: &Customer, id: &str) -> Result<WorkspaceDetail, AppError> {
+    let ws_id = parse_id(id)?;
+    let ws = workspaces::get_owned(&tenant.db, ws_id, customer.id).await?.ok_or(AppError::NotFound)?;
+    let usage = workspaces::usage_of(&tenant.db, ws_id).await?;
+    let launch_url = match (ws.state, ws.kasm_url.as_deref()) {
+        (WorkspaceState::Running, Some(url)) if !url.is_empty() => Some(state.kasm().connect_url(url)),
+        _ => None,
+    };
+    Ok(WorkspaceDetail {
+        card: card(tenant, &ws).await?,
+        failure: ws.failure_reason.clone(),
+        launch_url,
+        usage: usage
+            .into_iter()
+            .map(|u| UsageLine {
+                started_at: u.started_at,
+                ended_at: u.ended_at,
+                rate: u.retail,
+                billable_seconds: u.billable_seconds,
+                amount: u.amount,
+            })
+            .collect(),
+        server_now: now(),
+    })
+}
+
+/// Applies a customer action: ownership, then the state machine, then a conditional transition (so a
+/// double click applies once), then the next step is driven right away.
+pub async fn change(
+    state: &AppState,
+    tenant: &Tenant,
+    customer: &Customer,
+    id: &str,
+    action: Action,
+) -> Result<WorkspaceDetail, AppError> {
+    let ws_id = parse_id(id)?;
+    let ws = workspaces::get_owned(&tenant.db, ws_id, customer.id).await?.ok_or(AppError::NotFound)?;
+    let next = ws.state.apply(action).map_err(|e| AppError::Conflict(sentence(&e.to_string())))?;
+    if !workspaces::transition(&tenant.db, ws_id, ws.state, next, now()).await? {
+        return Err(AppError::Conflict("This workspace changed state meanwhile. Please look again.".into()));
+    }
+    provisioning::drive(state, tenant, ws_id).await?;
+    detail(state, tenant, customer, id).await
+}
+
+fn sentence(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect::<String>() + ".").unwrap_or_default()
+}

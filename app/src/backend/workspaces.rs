@@ -1,0 +1,345 @@
+//! Workspace and usage-session rows. State changes are conditional updates (`... WHERE state = <from>`),
+//! so concurrent requests and retried jobs cannot apply a transition twice; the meter is opened and closed
+//! in the same transaction as the state change it belongs to.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::db::TenantDb;
+use super::{corrupt, Result};
+use crate::domain::billing::{billable_seconds, cost_of_billable};
+use crate::domain::ids::{CustomerId, UsageSessionId, WorkspaceId};
+use crate::domain::money::{Currency, Money, Rate};
+use crate::domain::plan::PlanCode;
+use crate::domain::time::Timestamp;
+use crate::domain::workspace::WorkspaceState;
+
+#[derive(Clone, Debug)]
+pub struct Workspace {
+    pub id: WorkspaceId,
+    pub customer_id: CustomerId,
+    pub plan: PlanCode,
+    pub state: WorkspaceState,
+    pub kasm_id: Option<String>,
+    pub kasm_url: Option<String>,
+    pub failure_reason: Option<String>,
+    pub transition_at: Timestamp,
+    pub created_at: Timestamp,
+}
+
+macro_rules! workspace_columns {
+    () => {
+        "id, customer_id, plan_code, state, kasm_id, kasm_url, failure_reason, transition_at, created_at"
+    };
+}
+
+fn from_row(r: &AnyRow) -> Result<Workspace> {
+    let id: String = r.try_get(0)?;
+    let customer: String = r.try_get(1)?;
+    let plan: String = r.try_get(2)?;
+    let state: String = r.try_get(3)?;
+    Ok(Workspace {
+        id: id.parse().map_err(|_| corrupt("workspaces.id"))?,
+        customer_id: customer.parse().map_err(|_| corrupt("workspaces.customer_id"))?,
+        plan: PlanCode::parse(&plan).map_err(|_| corrupt("workspaces.plan_code"))?,
+        state: WorkspaceState::parse(&state).ok_or_else(|| corrupt("workspaces.state"))?,
+        kasm_id: r.try_get(4)?,
+        kasm_url: r.try_get(5)?,
+        failure_reason: r.try_get(6)?,
+        transition_at: Timestamp::from_millis(r.try_get(7)?),
+        created_at: Timestamp::from_millis(r.try_get(8)?),
+    })
+}
+
+/// Records an order. The same (customer, order key) always yields the same workspace: a double submit
+/// returns the first one with `created = false`.
+pub async fn insert_order(
+    db: &TenantDb,
+    customer: CustomerId,
+    plan: PlanCode,
+    order_key: Uuid,
+    now: Timestamp,
+) -> Result<(WorkspaceId, bool)> {
+    let id = WorkspaceId::new_random();
+    let inserted = sqlx::query(
+        "INSERT INTO workspaces (id, customer_id, plan_code, order_key, state, transition_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $6) ON CONFLICT (customer_id, order_key) DO NOTHING",
+    )
+    .bind(id.to_string())
+    .bind(customer.to_string())
+    .bind(plan.as_str())
+    .bind(order_key.to_string())
+    .bind(WorkspaceState::Provisioning.as_str())
+    .bind(now.as_millis())
+    .execute(db.pool())
+    .await?
+    .rows_affected()
+        == 1;
+    if inserted {
+        return Ok((id, true));
+    }
+    let existing: String = sqlx::query_scalar("SELECT id FROM workspaces WHERE customer_id = $1 AND order_key = $2")
+        .bind(customer.to_string())
+        .bind(order_key.to_string())
+        .fetch_one(db.pool())
+        .await?;
+    Ok((existing.parse().map_err(|_| corrupt("workspaces.id"))?, false))
+}
+
+pub async fn get(db: &TenantDb, id: WorkspaceId) -> Result<Option<Workspace>> {
+    let row = sqlx::query(concat!("SELECT ", workspace_columns!(), " FROM workspaces WHERE id = $1"))
+        .bind(id.to_string())
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// A workspace only if it belongs to this customer: the one lookup every customer-facing path uses.
+pub async fn get_owned(db: &TenantDb, id: WorkspaceId, customer: CustomerId) -> Result<Option<Workspace>> {
+    let row = sqlx::query(concat!("SELECT ", workspace_columns!(), " FROM workspaces WHERE id = $1 AND customer_id = $2"))
+        .bind(id.to_string())
+        .bind(customer.to_string())
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn list_owned(db: &TenantDb, customer: CustomerId) -> Result<Vec<Workspace>> {
+    let rows = sqlx::query(concat!("SELECT ", workspace_columns!(), " FROM workspaces WHERE customer_id = $1 ORDER BY created_at DESC"))
+        .bind(customer.to_string())
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Workspaces that still need the provisioner (used to re-enqueue their jobs after a restart).
+pub async fn list_unsettled(db: &TenantDb) -> Result<Vec<WorkspaceId>> {
+    let rows: Vec<String> = sqlx::query_scalar("SELECT id FROM workspaces WHERE state IN ($1, $2, $3)")
+        .bind(WorkspaceState::Provisioning.as_str())
+        .bind(WorkspaceState::Starting.as_str())
+        .bind(WorkspaceState::Stopping.as_str())
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(|s| s.parse().map_err(|_| corrupt("workspaces.id"))).collect()
+}
+
+/// Moves `from` -> `to` and stamps the transition time; false when the workspace was not in `from`.
+pub async fn transition(
+    db: &TenantDb,
+    id: WorkspaceId,
+    from: WorkspaceState,
+    to: WorkspaceState,
+    now: Timestamp,
+) -> Result<bool> {
+    let n = sqlx::query(
+        "UPDATE workspaces SET state = $1, transition_at = $2, updated_at = $2, failure_reason = NULL \
+         WHERE id = $3 AND state = $4",
+    )
+    .bind(to.as_str())
+    .bind(now.as_millis())
+    .bind(id.to_string())
+    .bind(from.as_str())
+    .execute(db.pool())
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+/// Takes the per-workspace lease that serialises conversations with Kasm about this workspace.
+pub async fn acquire_lease(db: &TenantDb, id: WorkspaceId, owner: &str, now: Timestamp, ttl_ms: i64) -> Result<bool> {
+    let n = sqlx::query(
+        "UPDATE workspaces SET sync_owner = $1, sync_lease_until = $2 \
+         WHERE id = $3 AND (sync_lease_until IS NULL OR sync_lease_until < $4 OR sync_owner = $1)",
+    )
+    .bind(owner)
+    .bind(now.plus_millis(ttl_ms).as_millis())
+    .bind(id.to_string())
+    .bind(now.as_millis())
+    .execute(db.pool())
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+pub async fn release_lease(db: &TenantDb, id: WorkspaceId, owner: &str) -> Result<()> {
+    sqlx::query("UPDATE workspaces SET sync_owner = NULL, sync_lease_until = NULL WHERE id = $1 AND sync_owner = $2")
+        .bind(id.to_string())
+        .bind(owner)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Provisioning -> Starting once Kasm has a session for this workspace.
+pub async fn attach_kasm(db: &TenantDb, id: WorkspaceId, kasm_id: &str, kasm_url: &str, now: Timestamp) -> Result<bool> {
+    let n = sqlx::query(
+        "UPDATE workspaces SET kasm_id = $1, kasm_url = $2, state = $3, updated_at = $4 WHERE id = $5 AND state = $6",
+    )
+    .bind(kasm_id)
+    .bind(kasm_url)
+    .bind(WorkspaceState::Starting.as_str())
+    .bind(now.as_millis())
+    .bind(id.to_string())
+    .bind(WorkspaceState::Provisioning.as_str())
+    .execute(db.pool())
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+/// The Kasm session is gone (destroyed or expired while stopped): the next start requests a new one.
+pub async fn detach_kasm(db: &TenantDb, id: WorkspaceId, from: WorkspaceState, now: Timestamp) -> Result<bool> {
+    let n = sqlx::query(
+        "UPDATE workspaces SET kasm_id = NULL, kasm_url = NULL, state = $1, updated_at = $2 WHERE id = $3 AND state = $4",
+    )
+    .bind(WorkspaceState::Provisioning.as_str())
+    .bind(now.as_millis())
+    .bind(id.to_string())
+    .bind(from.as_str())
+    .execute(db.pool())
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+pub async fn mark_failed(db: &TenantDb, id: WorkspaceId, reason: &str, now: Timestamp) -> Result<()> {
+    sqlx::query(
+        "UPDATE workspaces SET state = $1, failure_reason = $2, updated_at = $3 WHERE id = $4 AND state IN ($5, $6)",
+    )
+    .bind(WorkspaceState::Failed.as_str())
+    .bind(reason)
+    .bind(now.as_millis())
+    .bind(id.to_string())
+    .bind(WorkspaceState::Provisioning.as_str())
+    .bind(WorkspaceState::Starting.as_str())
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// Starting -> Running and the meter opens at `started_at` with the rates in force now, in one transaction.
+pub async fn mark_running(
+    db: &TenantDb,
+    id: WorkspaceId,
+    started_at: Timestamp,
+    retail: &Rate,
+    wholesale: &Rate,
+    now: Timestamp,
+) -> Result<bool> {
+    let mut tx = db.pool().begin().await?;
+    // The write comes first so SQLite takes its write lock at once (no read-then-upgrade deadlock).
+    let moved = sqlx::query("UPDATE workspaces SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4")
+        .bind(WorkspaceState::Running.as_str())
+        .bind(now.as_millis())
+        .bind(id.to_string())
+        .bind(WorkspaceState::Starting.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+        == 1;
+    if !moved {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO usage_sessions (id, workspace_id, started_at, retail_per_hour, wholesale_per_hour, currency) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+    )
+    .bind(UsageSessionId::new_random().to_string())
+    .bind(id.to_string())
+    .bind(started_at.as_millis())
+    .bind(retail.amount_per_hour().to_string())
+    .bind(wholesale.amount_per_hour().to_string())
+    .bind(retail.currency().code())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Stopping -> Stopped and the open meter closes at `ended_at`, its amount computed by the domain rule,
+/// in one transaction. Returns the closed session's amount, if one was open.
+pub async fn mark_stopped(db: &TenantDb, id: WorkspaceId, ended_at: Timestamp, now: Timestamp) -> Result<Option<Money>> {
+    let mut tx = db.pool().begin().await?;
+    let moved = sqlx::query("UPDATE workspaces SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4")
+        .bind(WorkspaceState::Stopped.as_str())
+        .bind(now.as_millis())
+        .bind(id.to_string())
+        .bind(WorkspaceState::Stopping.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+        == 1;
+    if !moved {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    let open = sqlx::query(
+        "SELECT id, started_at, retail_per_hour, currency FROM usage_sessions WHERE workspace_id = $1 AND ended_at IS NULL",
+    )
+    .bind(id.to_string())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let mut amount = None;
+    if let Some(r) = open {
+        let session_id: String = r.try_get(0)?;
+        let started = Timestamp::from_millis(r.try_get(1)?);
+        let rate = parse_rate(&r.try_get::<String, _>(2)?, &r.try_get::<String, _>(3)?)?;
+        // A stop can never end before the session began (clock skew between us and Kasm).
+        let ended = ended_at.max(started);
+        let billable = billable_seconds(started.millis_until(ended));
+        let cost = cost_of_billable(billable, &rate).map_err(|e| corrupt(format!("usage amount: {e}")))?;
+        sqlx::query(
+            "UPDATE usage_sessions SET ended_at = $1, billable_seconds = $2, amount_minor = $3 \
+             WHERE id = $4 AND ended_at IS NULL",
+        )
+        .bind(ended.as_millis())
+        .bind(billable)
+        .bind(cost.minor())
+        .bind(session_id)
+        .execute(&mut *tx)
+        .await?;
+        amount = Some(cost);
+    }
+    tx.commit().await?;
+    Ok(amount)
+}
+
+fn parse_rate(rate: &str, currency: &str) -> Result<Rate> {
+    let currency = Currency::parse(currency).map_err(|_| corrupt("usage_sessions.currency"))?;
+    Rate::parse(rate, currency).map_err(|_| corrupt("usage_sessions.retail_per_hour"))
+}
+
+#[derive(Clone, Debug)]
+pub struct Usage {
+    pub started_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
+    pub retail: Rate,
+    pub billable_seconds: Option<i64>,
+    pub amount: Option<Money>,
+}
+
+/// Usage sessions of a workspace, newest first.
+pub async fn usage_of(db: &TenantDb, id: WorkspaceId) -> Result<Vec<Usage>> {
+    let rows = sqlx::query(
+        "SELECT started_at, ended_at, retail_per_hour, currency, billable_seconds, amount_minor \
+         FROM usage_sessions WHERE workspace_id = $1 ORDER BY started_at DESC",
+    )
+    .bind(id.to_string())
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let retail = parse_rate(&r.try_get::<String, _>(2)?, &r.try_get::<String, _>(3)?)?;
+            let amount: Option<i64> = r.try_get(5)?;
+            Ok(Usage {
+                started_at: Timestamp::from_millis(r.try_get(0)?),
+                ended_at: r.try_get::<Option<i64>, _>(1)?.map(Timestamp::from_millis),
+                billable_seconds: r.try_get(4)?,
+                amount: amount.map(|m| Money::from_minor(m, retail.currency())),
+                retail,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,132 @@
+//! The plan catalog and ordering a workspace.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::money::Rate;
+use crate::error::AppError;
+use crate::layout::{go_to, ErrorNote};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanCard {
+    pub code: String,
+    pub name: String,
+    pub summary: String,
+    pub vcpu: i64,
+    pub ram_gb: i64,
+    pub rate: Rate,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogView {
+    pub plans: Vec<PlanCard>,
+    /// A one-time key for the order form, present when signed in: submitting twice with the same key
+    /// yields one workspace.
+    pub order_key: Option<String>,
+}
+
+#[server(prefix = "/api", endpoint = "catalog")]
+pub async fn catalog() -> Result<CatalogView, AppError> {
+    use crate::backend::{catalog, request};
+    let (_, tenant) = request::tenant()?;
+    let signed_in = request::current_customer().await?.is_some();
+    let plans = catalog::list_active(&tenant.db)
+        .await?
+        .into_iter()
+        .map(|p| PlanCard {
+            code: p.code.as_str().to_owned(),
+            name: p.name,
+            summary: p.summary,
+            vcpu: p.vcpu,
+            ram_gb: p.ram_gb,
+            rate: p.retail,
+        })
+        .collect();
+    Ok(CatalogView { plans, order_key: signed_in.then(|| uuid::Uuid::new_v4().to_string()) })
+}
+
+/// Orders a workspace of `plan`. Returns the workspace id; provisioning continues in the background.
+#[server(prefix = "/api", endpoint = "order_workspace")]
+pub async fn order_workspace(plan: String, order_key: String) -> Result<String, AppError> {
+    use crate::backend::{catalog, db::now, request, workspaces};
+    use crate::domain::plan::PlanCode;
+    let (state, tenant, customer) = request::require_customer().await?;
+    let code = PlanCode::parse(&plan).map_err(|_| AppError::Invalid("There is no such workspace plan.".into()))?;
+    let order_key = uuid::Uuid::parse_str(order_key.trim())
+        .map_err(|_| AppError::Invalid("This order form has expired. Reload the page and try again.".into()))?;
+    if catalog::get_active(&tenant.db, code).await?.is_none() {
+        return Err(AppError::Invalid("This workspace plan is not available.".into()));
+    }
+    let (id, created) = workspaces::insert_order(&tenant.db, customer.id, code, order_key, now()).await?;
+    if created {
+        tracing::info!(workspace = %id, plan = %code, "workspace ordered");
+    }
+    // Also on a repeated submit: enqueueing is idempotent, and it heals a crash between the insert and
+    // the enqueue of the first submit.
+    crate::backend::provisioning::enqueue(&state, &tenant, id).await?;
+    Ok(id.to_string())
+}
+
+#[component]
+pub fn CatalogPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| catalog());
+    let order = ServerAction::<OrderWorkspace>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(id)) = order.value().get() {
+            go_to(&format!("/workspaces/{id}"));
+        }
+    });
+    view! {
+        <h1 class="text-3xl font-bold">"Cloud workspaces by the hour"</h1>
+        <p class="mt-2 text-slate-600">
+            "Pick a workspace, start it, use it in your browser, stop it. You pay for running time only, in 15-minute increments."
+        </p>
+        {move || match order.value().get() {
+            Some(Err(e)) => view! { <div class="mt-4"><ErrorNote message=e.to_string()/></div> }.into_any(),
+            _ => ().into_any(),
+        }}
+        <Suspense fallback=|| view! { <p class="mt-6">"Loading plans…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Err(e) => view! { <ErrorNote message=e.to_string()/> }.into_any(),
+                    Ok(cat) => {
+                        let key = cat.order_key.clone();
+                        view! {
+                            <div class="mt-6 grid gap-4 sm:grid-cols-2 lg:grid-cols-3">
+                                {cat.plans.into_iter().map(|p| view! { <PlanTile plan=p order_key=key.clone() order/> }).collect_view()}
+                            </div>
+                        }.into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn PlanTile(plan: PlanCard, order_key: Option<String>, order: ServerAction<OrderWorkspace>) -> impl IntoView {
+    let code = plan.code.clone();
+    view! {
+        <div class="flex flex-col rounded-lg border border-slate-200 bg-white p-5 shadow-sm" data-testid=format!("plan-{}", plan.code)>
+            <h2 class="text-lg font-semibold">{plan.name.clone()}</h2>
+            <p class="text-sm text-slate-600">{plan.summary.clone()}</p>
+            <p class="mt-2 text-sm">{format!("{} vCPU · {} GB RAM", plan.vcpu, plan.ram_gb)}</p>
+            <p class="mt-3 text-2xl font-bold" data-testid="rate">{plan.rate.to_string()}</p>
+            {match order_key {
+                Some(key) => view! {
+                    <ActionForm action=order attr:class="mt-4">
+                        <input type="hidden" name="plan" value=code/>
+                        <input type="hidden" name="order_key" value=key/>
+                        <button type="submit" class="w-full rounded bg-brand px-4 py-2 font-medium text-white disabled:opacity-50"
+                            disabled=move || order.pending().get()>
+                            "Order"
+                        </button>
+                    </ActionForm>
+                }.into_any(),
+                None => view! {
+                    <a href="/login" class="mt-4 block rounded border border-brand px-4 py-2 text-center text-brand">"Sign in to order"</a>
+                }.into_any(),
+            }}
+        </div>
+    }
+}

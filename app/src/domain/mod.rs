@@ -1,0 +1,21 @@
+//! Pure types and rules: no I/O, no Leptos, no clock. Compiled into the server and into the WASM bundle, so
+//! the browser's live cost and the server's stored amounts come from the same code.
+//!
+//! | module      | holds |
+//! |-------------|-------|
+//! | `ids`       | typed ids (`CustomerId`, `WorkspaceId`, ...) |
+//! | `time`      | `Timestamp` (integer ms, UTC), elapsed formatting |
+//! | `money`     | `Currency`, `Money` (integer minor units), `Rate` (Decimal per hour), the one rounding function |
+//! | `billing`   | the 15-minute increment rule and `session_cost` |
+//! | `plan`      | the six workspace plans of the catalog |
+//! | `workspace` | the workspace state machine |
+
+// Money code never touches floating point: a float here is a compile error, not a review comment.
+#![deny(clippy::float_arithmetic, clippy::cast_precision_loss)]
+
+pub mod billing;
+pub mod ids;
+pub mod money;
+pub mod plan;
+pub mod time;
+pub mod workspace;

@@ -1,0 +1,67 @@
+//! The live meter: running time and cost, ticking every second in the browser without asking the
+//! server. The cost comes from `domain::billing::session_cost`, the function the server uses to store
+//! the amount when the session closes.
+
+use leptos::prelude::*;
+use stylers_macro::style;
+
+use super::clock::{browser_now, sleep_ms};
+use super::model::Meter;
+use crate::domain::time::{format_elapsed, Timestamp};
+
+/// Differences below this between the server's clock and the browser's are taken as page-load latency,
+/// not skew: the browser's own clock is then trusted as is.
+const SKEW_TOLERANCE_MS: i64 = 5_000;
+
+#[component]
+pub fn LiveMeter(meter: Meter, server_now: Timestamp) -> impl IntoView {
+    // Rendered on the server at the server's time; the browser takes over after hydration.
+    let now = RwSignal::new(server_now);
+    Effect::new(move |_| {
+        let Some(local) = browser_now() else { return };
+        let skew = server_now.as_millis() - local.as_millis();
+        let skew = if skew.abs() < SKEW_TOLERANCE_MS { 0 } else { skew };
+        leptos::task::spawn_local(async move {
+            loop {
+                let Some(local) = browser_now() else { break };
+                // `try_set` hands the value back once the page has moved on: stop ticking then.
+                if now.try_set(local.plus_millis(skew)).is_some() {
+                    break;
+                }
+                sleep_ms(1000).await;
+            }
+        });
+    });
+
+    let class = style! {
+        .meter {
+            display: inline-flex;
+            align-items: center;
+            gap: 0.5rem;
+            font-variant-numeric: tabular-nums;
+        }
+        .dot {
+            width: 0.6rem;
+            height: 0.6rem;
+            border-radius: 9999px;
+            background: #16a34a;
+            animation: pulse 1.5s ease-in-out infinite;
+        }
+        @keyframes pulse {
+            0% { opacity: 1; }
+            50% { opacity: 0.3; }
+            100% { opacity: 1; }
+        }
+    };
+    view! { class = class,
+        <span class="meter" data-testid="meter">
+            <span class="dot"></span>
+            <span>"Running for "</span>
+            <span class="font-mono" data-testid="timer">{move || format_elapsed(meter.started_at.millis_until(now.get()))}</span>
+            <span>" · "</span>
+            <span class="font-mono font-semibold" data-testid="live-cost">
+                {move || meter.cost_at(now.get()).map(|m| m.to_string()).unwrap_or_default()}
+            </span>
+        </span>
+    }
+}

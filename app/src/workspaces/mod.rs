@@ -1,0 +1,207 @@
+//! The customer's workspaces: the list, one workspace's page with start/stop and the live meter.
+
+pub mod clock;
+pub mod meter;
+pub mod model;
+pub mod server;
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+use self::meter::LiveMeter;
+use self::model::{UsageLine, WorkspaceCard, WorkspaceDetail};
+use self::server::{get_workspace, list_workspaces, RetryWorkspace, StartWorkspace, StopWorkspace};
+use crate::domain::time::{format_elapsed, format_utc, Timestamp};
+use crate::domain::workspace::WorkspaceState;
+use crate::error::AppError;
+use crate::layout::ErrorNote;
+
+/// How often a page looks again while a workspace is changing state (starting, stopping).
+const WATCH_MS: u64 = 1000;
+
+#[component]
+fn StateBadge(state: WorkspaceState) -> impl IntoView {
+    let colour = match state {
+        WorkspaceState::Running => "bg-green-100 text-green-800",
+        WorkspaceState::Failed => "bg-red-100 text-red-800",
+        WorkspaceState::Stopped => "bg-slate-200 text-slate-700",
+        _ => "bg-amber-100 text-amber-800",
+    };
+    view! {
+        <span data-testid="state" class=format!("rounded-full px-2 py-0.5 text-xs font-medium {colour}")>
+            {state.label()}
+        </span>
+    }
+}
+
+#[component]
+fn SignInFirst() -> impl IntoView {
+    view! { <p>"Please " <a class="underline" href="/login">"sign in"</a> " to see your workspaces."</p> }
+}
+
+#[component]
+pub fn WorkspacesPage() -> impl IntoView {
+    let list = Resource::new(|| (), |_| list_workspaces());
+    view! {
+        <h1 class="text-2xl font-semibold">"My workspaces"</h1>
+        <Suspense fallback=|| view! { <p class="mt-4">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match list.await {
+                    Err(AppError::NotSignedIn) => view! { <SignInFirst/> }.into_any(),
+                    Err(e) => view! { <ErrorNote message=e.to_string()/> }.into_any(),
+                    Ok(l) if l.items.is_empty() => view! {
+                        <p class="mt-4">"No workspaces yet. " <a class="underline" href="/">"Pick one from the catalog."</a></p>
+                    }.into_any(),
+                    Ok(l) => {
+                        let server_now = l.server_now;
+                        view! {
+                            <ul class="mt-4 divide-y rounded-lg border bg-white" data-testid="workspace-list">
+                                {l.items.into_iter().map(|c| view! { <WorkspaceRow card=c server_now/> }).collect_view()}
+                            </ul>
+                        }.into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn WorkspaceRow(card: WorkspaceCard, server_now: Timestamp) -> impl IntoView {
+    view! {
+        <li class="flex items-center gap-4 px-4 py-3">
+            <a class="font-medium underline" href=format!("/workspaces/{}", card.id)>{card.plan_name.clone()}</a>
+            <StateBadge state=card.state/>
+            <span class="text-sm text-slate-500">{card.rate.to_string()}</span>
+            <span class="ml-auto">
+                {card.meter.map(|m| view! { <LiveMeter meter=m server_now/> })}
+            </span>
+        </li>
+    }
+}
+
+#[component]
+pub fn WorkspacePage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let start = ServerAction::<StartWorkspace>::new();
+    let stop = ServerAction::<StopWorkspace>::new();
+    let retry = ServerAction::<RetryWorkspace>::new();
+    let watch = RwSignal::new(0u32);
+    let detail = Resource::new(
+        move || (id(), watch.get(), start.version().get(), stop.version().get(), retry.version().get()),
+        |(id, ..)| get_workspace(id),
+    );
+    // While the workspace is changing state, look again every second (the meter itself never polls).
+    Effect::new(move |_| {
+        if let Some(Ok(d)) = detail.get() {
+            if d.card.state.is_transitional() {
+                set_timeout(move || watch.update(|w| *w += 1), std::time::Duration::from_millis(WATCH_MS));
+            }
+        }
+    });
+    let action_error = move || {
+        [start.value().get(), stop.value().get(), retry.value().get()]
+            .into_iter()
+            .flatten()
+            .find_map(Result::err)
+    };
+    view! {
+        <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match detail.await {
+                    Err(AppError::NotSignedIn) => view! { <SignInFirst/> }.into_any(),
+                    Err(e) => view! { <ErrorNote message=e.to_string()/> }.into_any(),
+                    Ok(d) => view! { <WorkspaceView d start stop retry/> }.into_any(),
+                }
+            })}
+        </Transition>
+        {move || action_error().map(|e| view! { <div class="mt-4"><ErrorNote message=e.to_string()/></div> })}
+    }
+}
+
+#[component]
+fn WorkspaceView(
+    d: WorkspaceDetail,
+    start: ServerAction<StartWorkspace>,
+    stop: ServerAction<StopWorkspace>,
+    retry: ServerAction<RetryWorkspace>,
+) -> impl IntoView {
+    let id = d.card.id.to_string();
+    let busy = move || start.pending().get() || stop.pending().get() || retry.pending().get();
+    let state = d.card.state;
+    let button = "rounded px-4 py-2 font-medium text-white disabled:opacity-50";
+    let control = match state {
+        WorkspaceState::Running => {
+            let id = id.clone();
+            view! {
+                <button data-testid="stop" class=format!("{button} bg-red-600") disabled=busy
+                    on:click=move |_| { stop.dispatch(StopWorkspace { id: id.clone() }); }>"Stop"</button>
+            }.into_any()
+        }
+        WorkspaceState::Stopped => {
+            let id = id.clone();
+            view! {
+                <button data-testid="start" class=format!("{button} bg-brand") disabled=busy
+                    on:click=move |_| { start.dispatch(StartWorkspace { id: id.clone() }); }>"Start"</button>
+            }.into_any()
+        }
+        WorkspaceState::Failed => {
+            let id = id.clone();
+            view! {
+                <button data-testid="retry" class=format!("{button} bg-brand") disabled=busy
+                    on:click=move |_| { retry.dispatch(RetryWorkspace { id: id.clone() }); }>"Try again"</button>
+            }.into_any()
+        }
+        _ => view! { <span class="text-sm text-slate-500">"Please wait…"</span> }.into_any(),
+    };
+    let last_closed = d.usage.iter().find(|u| u.ended_at.is_some()).and_then(|u| u.amount);
+    view! {
+        <div class="flex items-center gap-3">
+            <h1 class="text-2xl font-semibold" data-testid="plan-name">{d.card.plan_name.clone()}</h1>
+            <StateBadge state/>
+        </div>
+        <p class="mt-1 text-sm text-slate-500">{format!("{} · ordered {}", d.card.rate, format_utc(d.card.created_at))}</p>
+        {d.failure.clone().map(|f| view! { <div class="mt-4" data-testid="failure"><ErrorNote message=f/></div> })}
+        <div class="mt-6 flex items-center gap-4">
+            {control}
+            {d.launch_url.clone().map(|u| view! {
+                <a data-testid="launch" href=u target="_blank" rel="noopener noreferrer" class="rounded border px-4 py-2">"Open workspace"</a>
+            })}
+            {d.card.meter.map(|m| view! { <LiveMeter meter=m server_now=d.server_now/> })}
+        </div>
+        {(state == WorkspaceState::Stopped).then(|| last_closed.map(|a| view! {
+            <p class="mt-4">"Last session cost " <strong data-testid="final-cost">{a.to_string()}</strong></p>
+        }))}
+        <h2 class="mt-8 text-lg font-semibold">"Usage"</h2>
+        <UsageTable lines=d.usage/>
+    }
+}
+
+#[component]
+fn UsageTable(lines: Vec<UsageLine>) -> impl IntoView {
+    if lines.is_empty() {
+        return view! { <p class="mt-2 text-sm text-slate-500">"No usage yet."</p> }.into_any();
+    }
+    view! {
+        <table class="mt-2 w-full text-left text-sm" data-testid="usage">
+            <thead><tr class="text-slate-500">
+                <th class="py-1">"Started"</th><th>"Ran for"</th><th>"Billed time"</th><th>"Rate"</th><th class="text-right">"Cost"</th>
+            </tr></thead>
+            <tbody>
+                {lines.into_iter().map(|u| {
+                    let ran = u.ended_at.map(|e| format_elapsed(u.started_at.millis_until(e)));
+                    view! {
+                        <tr class="border-t">
+                            <td class="py-1">{format_utc(u.started_at)}</td>
+                            <td>{ran.unwrap_or_else(|| "running".into())}</td>
+                            <td>{u.billable_seconds.map(|s| format_elapsed(s * 1000)).unwrap_or_default()}</td>
+                            <td>{u.rate.to_string()}</td>
+                            <td class="text-right font-mono" data-testid="usage-amount">{u.amount.map(|a| a.to_string()).unwrap_or_default()}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }.into_any()
+}

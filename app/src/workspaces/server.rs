@@ -1,0 +1,42 @@
+//! Server functions of the workspace pages: thin — authorise, then call the backend.
+
+use leptos::prelude::*;
+
+use super::model::{WorkspaceDetail, WorkspaceList};
+use crate::error::AppError;
+
+/// The signed-in customer's workspaces, newest first.
+#[server(prefix = "/api", endpoint = "list_workspaces")]
+pub async fn list_workspaces() -> Result<WorkspaceList, AppError> {
+    use crate::backend::{request, workspace_views};
+    let (_, tenant, customer) = request::require_customer().await?;
+    workspace_views::list(&tenant, &customer).await
+}
+
+#[server(prefix = "/api", endpoint = "get_workspace")]
+pub async fn get_workspace(id: String) -> Result<WorkspaceDetail, AppError> {
+    use crate::backend::{request, workspace_views};
+    let (state, tenant, customer) = request::require_customer().await?;
+    workspace_views::detail(&state, &tenant, &customer, &id).await
+}
+
+#[server(prefix = "/api", endpoint = "start_workspace")]
+pub async fn start_workspace(id: String) -> Result<WorkspaceDetail, AppError> {
+    use crate::backend::{request, workspace_views};
+    let (state, tenant, customer) = request::require_customer().await?;
+    workspace_views::change(&state, &tenant, &customer, &id, crate::domain::workspace::Action::Start).await
+}
+
+#[server(prefix = "/api", endpoint = "stop_workspace")]
+pub async fn stop_workspace(id: String) -> Result<WorkspaceDetail, AppError> {
+    use crate::backend::{request, workspace_views};
+    let (state, tenant, customer) = request::require_customer().await?;
+    workspace_views::change(&state, &tenant, &customer, &id, crate::domain::workspace::Action::Stop).await
+}
+
+#[server(prefix = "/api", endpoint = "retry_workspace")]
+pub async fn retry_workspace(id: String) -> Result<WorkspaceDetail, AppError> {
+    use crate::backend::{request, workspace_views};
+    let (state, tenant, customer) = request::require_customer().await?;
+    workspace_views::change(&state, &tenant, &customer, &id, crate::domain::workspace::Action::Retry).await
+}

@@ -1,0 +1,74 @@
+//! Command-line entry points.
+
+use std::net::SocketAddr;
+
+use clap::{Parser, Subcommand};
+use leptos::prelude::get_configuration;
+
+use crate::config::Config;
+use crate::kasm_sim::{SimConfig, Simulator};
+use crate::startup::{shutdown_signal, Application};
+
+#[derive(Parser, Debug)]
+#[command(name = "server", about = "EZSCALE Workspaces")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the web app (the default).
+    Serve,
+    /// Run the Kasm API simulator on its own.
+    KasmSim {
+        #[arg(long, default_value_t = 4010)]
+        port: u16,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+        /// Milliseconds a session takes to go from starting to running.
+        #[arg(long, default_value_t = 1500)]
+        start_delay_ms: u64,
+    },
+    /// Create and migrate the databases (and seed the catalog), then exit.
+    Migrate,
+}
+
+pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(false).await,
+        Command::Migrate => serve(true).await,
+        Command::KasmSim { port, host, start_delay_ms } => {
+            let sim = Simulator::new(SimConfig {
+                start_delay: std::time::Duration::from_millis(start_delay_ms),
+                ..SimConfig::default()
+            });
+            let (addr, task) = sim.spawn(SocketAddr::new(host, port)).await?;
+            tracing::info!(%addr, api_key = "sim-key", "Kasm simulator ready");
+            tokio::select! {
+                _ = shutdown_signal() => {}
+                _ = task => {}
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve(migrate_only: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let config = Config::from_env()?;
+    crate::telemetry::init(config.log_format);
+    // Leptos.toml holds the defaults; LEPTOS_* variables (set by cargo-leptos, or in production) override.
+    let leptos = get_configuration(Some("Leptos.toml"))?.leptos_options;
+    let app = Application::build(config, leptos).await?;
+    if migrate_only {
+        tracing::info!("databases are migrated");
+        return Ok(());
+    }
+    let addr = app.local_addr()?;
+    tracing::info!(%addr, "EZSCALE Workspaces listening on http://{addr}");
+    if let Some((_, sim)) = app.simulator() {
+        tracing::info!(%sim, "no KASM_URL: using the built-in Kasm simulator");
+    }
+    app.run_until(shutdown_signal()).await?;
+    Ok(())
+}

@@ -1,0 +1,272 @@
+//! Configuration from the environment (and `.env`), parsed once into typed values at startup.
+//! Secrets are wrapped so they never appear in logs or `Debug` output.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use app::backend::crypto::DataKey;
+use app::backend::kasm::{KasmAuthStyle, KasmConfig};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// A configuration value that must never be printed.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Where workspaces run: a real Kasm, or the simulator built into this binary.
+#[derive(Clone, Debug)]
+pub enum KasmTarget {
+    Remote { url: String, api_key: String, api_secret: Secret, auth: KasmAuthStyle, insecure_tls: bool },
+    /// The in-process simulator; `start_delay` is how long its sessions take to come up.
+    Simulator { start_delay: Duration },
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub environment: Environment,
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub kasm: KasmTarget,
+    pub kasm_timeout: Duration,
+    pub log_format: LogFormat,
+    pub secure_cookies: bool,
+    pub demo_data: bool,
+    data_key: DataKeySource,
+}
+
+#[derive(Clone, Debug)]
+enum DataKeySource {
+    Given(Secret),
+    /// Development only: generated on first run and kept in the data directory.
+    File(PathBuf),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name} is invalid: {why}")]
+    Invalid { name: &'static str, why: String },
+    #[error("{0} must be set in production")]
+    Required(&'static str),
+    #[error("data key file {path}: {why}")]
+    KeyFile { path: String, why: String },
+}
+
+fn invalid(name: &'static str, why: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { name, why: why.into() }
+}
+
+impl Config {
+    /// Reads `.env` (if present) and the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let _ = dotenvy::dotenv();
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Parses configuration from any key lookup (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |k: &str| get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let environment = match get("APP_ENV").as_deref().unwrap_or("development") {
+            "development" | "dev" => Environment::Development,
+            "production" | "prod" => Environment::Production,
+            other => return Err(invalid("APP_ENV", format!("{other:?} (use development or production)"))),
+        };
+        let prod = environment == Environment::Production;
+        let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "data".into()));
+        let database_url = get("DATABASE_URL")
+            .unwrap_or_else(|| format!("sqlite://{}/ezscale.db", data_dir.display()));
+        app::backend::db::Engine::of_url(&database_url).map_err(|e| invalid("DATABASE_URL", e.to_string()))?;
+
+        let kasm = match get("KASM_URL") {
+            Some(url) => {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return Err(invalid("KASM_URL", "must start with https:// or http://"));
+                }
+                KasmTarget::Remote {
+                    url: url.trim_end_matches('/').to_owned(),
+                    api_key: get("KASM_API_KEY").ok_or(ConfigError::Required("KASM_API_KEY (with KASM_URL)"))?,
+                    api_secret: Secret::new(
+                        get("KASM_API_SECRET").ok_or(ConfigError::Required("KASM_API_SECRET (with KASM_URL)"))?,
+                    ),
+                    auth: match get("KASM_AUTH").as_deref().unwrap_or("body") {
+                        "body" => KasmAuthStyle::JsonBody,
+                        "basic" => KasmAuthStyle::HttpBasic,
+                        other => return Err(invalid("KASM_AUTH", format!("{other:?} (use body or basic)"))),
+                    },
+                    insecure_tls: parse_bool("KASM_INSECURE_TLS", get("KASM_INSECURE_TLS"), false)?,
+                }
+            }
+            None if prod => return Err(ConfigError::Required("KASM_URL")),
+            None => KasmTarget::Simulator {
+                start_delay: Duration::from_millis(parse_u64("KASM_SIM_START_DELAY_MS", get("KASM_SIM_START_DELAY_MS"), 1500)?),
+            },
+        };
+        let log_format = match get("LOG_FORMAT").as_deref() {
+            None if prod => LogFormat::Json,
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => return Err(invalid("LOG_FORMAT", format!("{other:?} (use pretty or json)"))),
+        };
+        let data_key = match get("DATA_KEY") {
+            Some(k) => {
+                DataKey::from_base64(&k).map_err(|e| invalid("DATA_KEY", e.to_string()))?;
+                DataKeySource::Given(Secret::new(k))
+            }
+            None if prod => return Err(ConfigError::Required("DATA_KEY")),
+            None => DataKeySource::File(data_dir.join(".data-key")),
+        };
+        Ok(Config {
+            environment,
+            database_url,
+            kasm,
+            kasm_timeout: Duration::from_secs(parse_u64("KASM_TIMEOUT_SECS", get("KASM_TIMEOUT_SECS"), 15)?),
+            log_format,
+            secure_cookies: parse_bool("SECURE_COOKIES", get("SECURE_COOKIES"), prod)?,
+            demo_data: parse_bool("DEMO_DATA", get("DEMO_DATA"), !prod)?,
+            data_dir,
+            data_key,
+        })
+    }
+
+    /// The data-encryption key: from `DATA_KEY`, or (development) from a key file created on first run.
+    pub fn data_key(&self) -> Result<DataKey, ConfigError> {
+        match &self.data_key {
+            DataKeySource::Given(s) => DataKey::from_base64(s.expose()).map_err(|e| invalid("DATA_KEY", e.to_string())),
+            DataKeySource::File(path) => load_or_create_key(path),
+        }
+    }
+
+    pub fn kasm_client_config(&self, sim_url: Option<&str>) -> KasmConfig {
+        match (&self.kasm, sim_url) {
+            (KasmTarget::Remote { url, api_key, api_secret, auth, insecure_tls }, _) => KasmConfig {
+                base_url: url.clone(),
+                api_key: api_key.clone(),
+                api_secret: api_secret.expose().to_owned(),
+                auth: *auth,
+                timeout: self.kasm_timeout,
+                insecure_skip_tls_verify: *insecure_tls,
+            },
+            (KasmTarget::Simulator { .. }, url) => {
+                let sim = crate::kasm_sim::SimConfig::default();
+                KasmConfig {
+                    base_url: url.unwrap_or("http://127.0.0.1:0").to_owned(),
+                    api_key: sim.api_key,
+                    api_secret: sim.api_secret,
+                    auth: KasmAuthStyle::JsonBody,
+                    timeout: self.kasm_timeout,
+                    insecure_skip_tls_verify: false,
+                }
+            }
+        }
+    }
+}
+
+fn parse_bool(name: &'static str, v: Option<String>, default: bool) -> Result<bool, ConfigError> {
+    match v.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(default),
+        Some("1" | "true" | "yes" | "on") => Ok(true),
+        Some("0" | "false" | "no" | "off") => Ok(false),
+        Some(other) => Err(invalid(name, format!("{other:?} is not true or false"))),
+    }
+}
+
+fn parse_u64(name: &'static str, v: Option<String>, default: u64) -> Result<u64, ConfigError> {
+    v.map_or(Ok(default), |s| s.parse().map_err(|_| invalid(name, format!("{s:?} is not a whole number"))))
+}
+
+fn load_or_create_key(path: &Path) -> Result<DataKey, ConfigError> {
+    let err = |why: String| ConfigError::KeyFile { path: path.display().to_string(), why };
+    match std::fs::read_to_string(path) {
+        Ok(text) => DataKey::from_base64(&text).map_err(|e| err(e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+            }
+            let key = DataKey::generate();
+            write_private(path, &key.to_base64()).map_err(|e| err(e.to_string()))?;
+            tracing::warn!(path = %path.display(), "generated a development data key; set DATA_KEY in production");
+            Ok(key)
+        }
+        Err(e) => Err(err(e.to_string())),
+    }
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    opts.mode(0o600);
+    let mut f = opts.open(path)?;
+    f.write_all(text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn development_defaults_just_work() {
+        let c = parse(&[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.database_url, "sqlite://data/ezscale.db");
+        assert!(matches!(c.kasm, KasmTarget::Simulator { .. }));
+        assert!(c.demo_data && !c.secure_cookies);
+        assert_eq!(c.log_format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn production_requires_a_key_and_a_kasm() {
+        assert!(matches!(parse(&[("APP_ENV", "production")]), Err(ConfigError::Required("KASM_URL"))));
+        let r = parse(&[("APP_ENV", "production"), ("KASM_URL", "https://kasm"), ("KASM_API_KEY", "k"), ("KASM_API_SECRET", "s")]);
+        assert!(matches!(r, Err(ConfigError::Required("DATA_KEY"))));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = parse(&[("DATABASE_URL", "mysql://x")]).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("DATABASE_URL"), "{e}");
+        let e = parse(&[("SECURE_COOKIES", "maybe")]).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("SECURE_COOKIES"), "{e}");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let c = parse(&[("KASM_URL", "https://kasm"), ("KASM_API_KEY", "k"), ("KASM_API_SECRET", "topsecret")])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!format!("{c:?}").contains("topsecret"));
+    }
+}

@@ -1,0 +1,229 @@
+//! A faithful simulator of the Kasm Workspaces Developer API (`shared/kasm-api.md`), quirks included:
+//! POST-only JSON with credentials in the body (`/api/public/<endpoint>`) or HTTP Basic (`/api/<endpoint>`),
+//! business errors as HTTP 200 + `error_message`, dashed and undashed ids, `str(datetime)` timestamps,
+//! sessions that advance with time, per-user and licence caps, keepalive/expiry, an accounting table, and
+//! injectable faults. It runs in-process when no Kasm URL is configured and standalone for tests.
+//!
+//! Control endpoints for tests (on the simulator's own port only):
+//! - `POST /__sim/faults` `{"endpoint":"request_kasm","kind":"business_error","message":"…"}`; kinds
+//!   `http_status` (+`status`), `drop_response`, `latency` (+`delay_ms`); optional `count`; endpoint `*` = any.
+//!   `DELETE /__sim/faults` clears the queue.
+//! - `GET /__sim/sessions`, `GET /__sim/history`, `POST /__sim/sessions/{kasm_id}/stop|kill`.
+//!
+//! Module map: `clock` (time source), `state` (data + rules, synchronous), `http` (router, auth, faults).
+
+mod clock;
+mod http;
+mod state;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use uuid::Uuid;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+use state::SimState;
+
+/// What Kasm does with a session whose keepalive expired (the group setting `keepalive_expiration_action`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExpiryAction {
+    #[default]
+    Delete,
+    Pause,
+    Stop,
+}
+
+/// Simulator settings. Build with `SimConfig { start_delay: …, ..SimConfig::default() }`.
+#[derive(Clone)]
+pub struct SimConfig {
+    pub api_key: String,
+    pub api_secret: String,
+    /// starting -> running (also after resume).
+    pub start_delay: Duration,
+    /// stopping -> stopped, pausing -> paused.
+    pub stop_delay: Duration,
+    /// delete_pending -> gone (accounting row written).
+    pub destroy_delay: Duration,
+    /// Live sessions per user (any state but deleting); 0 disables launching, as in Kasm.
+    pub max_kasms_per_user: usize,
+    /// Concurrent starting + running sessions across all users.
+    pub license_cap: usize,
+    /// Without a keepalive, a running session expires this long after its last one.
+    pub keepalive_expiration: Duration,
+    pub expiry_action: ExpiryAction,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            api_key: "sim-key".into(),
+            api_secret: "sim-secret".into(),
+            start_delay: Duration::from_millis(1500),
+            stop_delay: Duration::from_millis(500),
+            destroy_delay: Duration::from_millis(500),
+            max_kasms_per_user: 2,
+            license_cap: 5,
+            keepalive_expiration: Duration::from_secs(3600),
+            expiry_action: ExpiryAction::Delete,
+        }
+    }
+}
+
+impl fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("api_key", &self.api_key)
+            .field("api_secret", &"<redacted>")
+            .field("start_delay", &self.start_delay)
+            .field("stop_delay", &self.stop_delay)
+            .field("destroy_delay", &self.destroy_delay)
+            .field("max_kasms_per_user", &self.max_kasms_per_user)
+            .field("license_cap", &self.license_cap)
+            .field("keepalive_expiration", &self.keepalive_expiration)
+            .field("expiry_action", &self.expiry_action)
+            .finish()
+    }
+}
+
+/// A one-shot fault, consumed by the next call to `endpoint` (`"*"` matches any endpoint).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// HTTP 200 `{"error_message": message}`; nothing happens.
+    BusinessError { endpoint: String, message: String },
+    /// This HTTP status (JSON `error_message` body); nothing happens.
+    HttpStatus { endpoint: String, status: u16 },
+    /// The call takes effect, then the answer is lost: the client gets a 502 as from a proxy.
+    DropResponseAfterCommit { endpoint: String },
+    /// The call takes effect at once, but the answer is held back for `delay`.
+    Latency { endpoint: String, delay: Duration },
+}
+
+impl Fault {
+    pub fn endpoint(&self) -> &str {
+        match self {
+            Self::BusinessError { endpoint, .. }
+            | Self::HttpStatus { endpoint, .. }
+            | Self::DropResponseAfterCommit { endpoint }
+            | Self::Latency { endpoint, .. } => endpoint,
+        }
+    }
+}
+
+struct Shared {
+    state: Mutex<SimState>,
+    clock: Arc<dyn Clock>,
+}
+
+/// The simulated Kasm server. Cheap to clone; all clones share one state.
+#[derive(Clone)]
+pub struct Simulator {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Simulator")
+            .field("config", self.lock().config())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Simulator {
+    /// A simulator on the wall clock, seeded with the catalogue images.
+    pub fn new(cfg: SimConfig) -> Self {
+        Self::with_clock(cfg, Arc::new(SystemClock))
+    }
+
+    /// A simulator on a given clock (e.g. [`ManualClock`]).
+    pub fn with_clock(cfg: SimConfig, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                state: Mutex::new(SimState::new(cfg)),
+                clock,
+            }),
+        }
+    }
+
+    /// `/api/public/<endpoint>` (body credentials), `/api/<endpoint>` (HTTP Basic), `GET /api/__healthcheck`,
+    /// and the `/__sim/` control endpoints.
+    pub fn router(&self) -> axum::Router {
+        http::router(self.clone())
+    }
+
+    /// Binds `addr` (port 0 for a free one), serves in a background task, returns the bound address.
+    pub async fn spawn(
+        self,
+        addr: SocketAddr,
+    ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let bound = listener.local_addr()?;
+        let app = self.router();
+        let handle = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "kasm simulator stopped serving");
+            }
+        });
+        tracing::info!(%bound, "kasm simulator listening");
+        Ok((bound, handle))
+    }
+
+    /// Queues a one-shot fault.
+    pub fn inject(&self, fault: Fault) {
+        self.lock().push_fault(fault);
+    }
+
+    /// Drops every queued fault.
+    pub fn clear_faults(&self) {
+        self.lock().clear_faults();
+    }
+
+    /// Sessions that still exist (any state, delete-pending included until it completes).
+    pub fn session_count(&self) -> usize {
+        self.locked_now().0.session_count()
+    }
+
+    /// The `operational_status` of a session, if it still exists.
+    pub fn session_status(&self, kasm_id: Uuid) -> Option<&'static str> {
+        self.locked_now().0.session_status(kasm_id)
+    }
+
+    /// The `image_id` of a seeded image, by Docker image name.
+    pub fn image_id(&self, name: &str) -> Option<Uuid> {
+        self.lock().image_id(name)
+    }
+
+    /// A session dying on the Kasm side: removed at once, with an accounting row (reason `error`).
+    pub fn kill_session(&self, kasm_id: Uuid) {
+        self.kill(kasm_id);
+    }
+
+    /// As if stopped in Kasm's own UI: stopping now, stopped after `stop_delay`.
+    pub fn stop_session_remotely(&self, kasm_id: Uuid) {
+        self.stop_remotely(kasm_id);
+    }
+
+    fn kill(&self, kasm_id: Uuid) -> bool {
+        let (mut st, now) = self.locked_now();
+        st.kill(kasm_id, now)
+    }
+
+    fn stop_remotely(&self, kasm_id: Uuid) -> bool {
+        let (mut st, now) = self.locked_now();
+        st.stop_remotely(kasm_id, now)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SimState> {
+        // A panic while holding the lock cannot leave the state half-written in a way tests care about.
+        self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The state, with every transition due by now applied.
+    fn locked_now(&self) -> (MutexGuard<'_, SimState>, chrono::DateTime<chrono::Utc>) {
+        let now = self.shared.clock.now();
+        let mut st = self.lock();
+        st.advance(now);
+        (st, now)
+    }
+}

@@ -1,0 +1,17 @@
+//! The EZSCALE Workspaces server: configuration, startup, HTTP routes, CLI, and the Kasm simulator.
+//!
+//! | module      | holds |
+//! |-------------|-------|
+//! | `config`    | typed configuration from the environment / `.env` |
+//! | `startup`   | `Application::build` (used by `main` and by the tests) and graceful shutdown |
+//! | `routes`    | the router: pages, server functions, health probes, middleware |
+//! | `telemetry` | logging setup (pretty or JSON) |
+//! | `cli`       | subcommands: `serve`, `kasm-sim`, `migrate` |
+//! | `kasm_sim`  | a faithful simulator of the Kasm Workspaces API |
+
+pub mod cli;
+pub mod config;
+pub mod kasm_sim;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,157 @@
+//! The HTTP surface: Leptos pages and server functions, health probes, static files, and the
+//! middleware around them (request ids and tracing, same-origin check, error statuses).
+
+use std::time::Duration;
+
+use app::backend::state::AppState;
+use app::error::AppError;
+use app::{shell, App};
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+const REQUEST_ID: &str = "x-request-id";
+
+#[derive(Clone)]
+struct RouterState {
+    app: AppState,
+    leptos: LeptosOptions,
+}
+
+impl axum::extract::FromRef<RouterState> for LeptosOptions {
+    fn from_ref(s: &RouterState) -> LeptosOptions {
+        s.leptos.clone()
+    }
+}
+
+pub fn router(app: AppState, leptos: LeptosOptions) -> Router {
+    let routes = generate_route_list(App);
+    let state = RouterState { app: app.clone(), leptos: leptos.clone() };
+    let ctx_app = app.clone();
+    let fn_app = app.clone();
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route(
+            "/api/{*fn_name}",
+            axum::routing::post(move |req: Request| {
+                let app = fn_app.clone();
+                async move { handle_server_fns_with_context(move || provide_context(app.clone()), req).await }
+            }),
+        )
+        .leptos_routes_with_context(&state, routes, move || provide_context(ctx_app.clone()), {
+            let leptos = leptos.clone();
+            move || shell(leptos.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler::<RouterState, _>(shell))
+        .layer(middleware::from_fn(server_fn_status))
+        .layer(middleware::from_fn(same_origin))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Liveness: the process is up and serving.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness: the databases answer. (Kasm being down does not make us unready: pages still work and
+/// workspace jobs retry.)
+async fn readyz(State(s): State<RouterState>) -> Response {
+    let check = async {
+        sqlx::query("SELECT 1").execute(s.app.central().pool()).await?;
+        sqlx::query("SELECT 1").execute(s.app.house().db.pool()).await?;
+        Ok::<_, sqlx::Error>(())
+    };
+    match tokio::time::timeout(Duration::from_secs(3), check).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready").into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database timeout").into_response(),
+    }
+}
+
+/// Refuses state-changing requests that a browser marks as coming from another site or origin. Tenant
+/// subdomains share a "site", so SameSite cookies alone do not stop them; this explicit check does.
+/// Requests without either header (curl, server-to-server) are not browser-driven CSRF and pass.
+async fn same_origin(req: Request, next: Next) -> Response {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let h = req.headers();
+    let allowed = match h.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        Some(site) => site == "same-origin" || site == "none",
+        None => match h.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+            Some(origin) => {
+                let host = h.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+                origin_host(origin).is_some_and(|o| o.eq_ignore_ascii_case(host))
+            }
+            None => true,
+        },
+    };
+    if allowed {
+        next.run(req).await
+    } else {
+        error_response(&AppError::CrossSite)
+    }
+}
+
+/// `https://a.example:3000` -> `a.example:3000`.
+fn origin_host(origin: &str) -> Option<&str> {
+    let rest = origin.split_once("://")?.1;
+    Some(rest.split('/').next().unwrap_or(rest))
+}
+
+/// Server functions answer every error with 500; this gives each `AppError` its own status (400, 401,
+/// 404, 409, 503 ...), chosen in one place: `AppError::status`.
+async fn server_fn_status(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    if !res.headers().contains_key("serverfnerror") {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let bytes = to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let status = serde_json::from_slice::<AppError>(&bytes)
+        .ok()
+        .and_then(|e| StatusCode::from_u16(e.status()).ok())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    parts.status = status;
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+fn error_response(e: &AppError) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::to_string(e).unwrap_or_default();
+    let mut res = (status, body).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_hosts_are_extracted() {
+        assert_eq!(origin_host("http://localhost:3000"), Some("localhost:3000"));
+        assert_eq!(origin_host("https://shop.example/path"), Some("shop.example"));
+        assert_eq!(origin_host("null"), None);
+    }
+}

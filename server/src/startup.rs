@@ -1,0 +1,140 @@
+//! Builds the whole application from a `Config`: databases, Kasm (real or simulated), the job worker and
+//! the HTTP router. `main` and the tests both go through [`Application::build`].
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use app::backend::crypto::Crypto;
+use app::backend::db::{CentralDb, TenantDb};
+use app::backend::kasm::KasmClient;
+use app::backend::state::{AppState, Settings, Tenant};
+use app::backend::{jobs, seed, tenants};
+use leptos::prelude::LeptosOptions;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, KasmTarget};
+use crate::kasm_sim::{SimConfig, Simulator};
+use crate::routes;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("configuration: {0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("database: {0}")]
+    Db(#[from] app::backend::db::DbError),
+    #[error("startup: {0}")]
+    Backend(#[from] app::backend::BackendError),
+    #[error("kasm client: {0}")]
+    Kasm(#[from] app::backend::kasm::KasmError),
+    #[error("network: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    state: AppState,
+    simulator: Option<(Simulator, SocketAddr)>,
+    sim_task: Option<JoinHandle<()>>,
+}
+
+impl Application {
+    /// Opens and migrates the databases, seeds the catalog (and demo data when configured), starts Kasm
+    /// or its simulator, and binds `leptos.site_addr` (port 0 picks a free port).
+    pub async fn build(config: Config, leptos: LeptosOptions) -> Result<Application, StartupError> {
+        let key = config.data_key()?;
+        let central = CentralDb::open(&config.database_url).await?;
+        let house_row = tenants::ensure_house(&central, &config.database_url).await?;
+        let house_db = TenantDb::open(&house_row.db_url).await?;
+        seed::seed_catalog(&house_db, house_row.currency).await?;
+        if config.demo_data {
+            seed::seed_demo(&house_db).await?;
+        }
+        let house = Tenant {
+            id: house_row.id,
+            slug: house_row.slug,
+            name: house_row.name,
+            currency: house_row.currency,
+            db: house_db,
+        };
+
+        let (simulator, sim_task, sim_url) = match &config.kasm {
+            KasmTarget::Simulator { start_delay } => {
+                let sim = Simulator::new(SimConfig { start_delay: *start_delay, ..SimConfig::default() });
+                let (addr, task) = sim.clone().spawn(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+                (Some((sim, addr)), Some(task), Some(format!("http://{addr}")))
+            }
+            KasmTarget::Remote { .. } => (None, None, None),
+        };
+        let kasm = KasmClient::new(config.kasm_client_config(sim_url.as_deref()))?;
+
+        let settings = Settings { secure_cookies: config.secure_cookies, ..Settings::default() };
+        let state = AppState::new(central, house, kasm, Crypto::new(&key), settings);
+        let recovered = jobs::recover(&state).await?;
+        if recovered > 0 {
+            tracing::info!(recovered, "re-enqueued unfinished workspace work");
+        }
+
+        let listener = TcpListener::bind(leptos.site_addr).await?;
+        let router = routes::router(state.clone(), leptos);
+        Ok(Application { listener, router, state, simulator, sim_task })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The in-process simulator, when no Kasm URL is configured.
+    pub fn simulator(&self) -> Option<&(Simulator, SocketAddr)> {
+        self.simulator.as_ref()
+    }
+
+    /// Serves until `shutdown` resolves, then stops taking requests, lets in-flight requests and jobs
+    /// finish (bounded), and closes the databases.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let worker = tokio::spawn(jobs::run_worker(self.state.clone(), stop_rx));
+        let served = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await;
+        tracing::info!("shutting down: waiting for running jobs");
+        let _ = stop_tx.send(true);
+        if tokio::time::timeout(Duration::from_secs(20), worker).await.is_err() {
+            tracing::warn!("jobs still running after 20 s; their leases will lapse and they will run again");
+        }
+        if let Some(t) = self.sim_task {
+            t.abort();
+        }
+        self.state.house().db.close().await;
+        self.state.central().close().await;
+        served
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
