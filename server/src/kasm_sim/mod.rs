@@ -227,3 +227,95 @@ impl Simulator {
         (st, now)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use chrono::TimeZone;
+    use serde_json::{json, Value};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn call(sim: &Simulator, endpoint: &str, mut body: Value) -> (StatusCode, Value) {
+        body["api_key"] = json!("sim-key");
+        body["api_key_secret"] = json!("sim-secret");
+        let request = Request::post(format!("/api/public/{endpoint}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let response = sim.router().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn on_a_manual_clock_sessions_advance_only_when_the_clock_does() {
+        let clock = ManualClock::new(chrono::Utc.with_ymd_and_hms(2025, 1, 2, 3, 4, 5).unwrap());
+        let sim = Simulator::with_clock(SimConfig::default(), Arc::new(clock.clone()));
+        let (_, user) = call(
+            &sim,
+            "create_user",
+            json!({"target_user": {"username": "carol"}}),
+        )
+        .await;
+        let image = sim.image_id("kasmweb/office-enterprise:1.16.0").unwrap();
+        let (status, kasm) = call(
+            &sim,
+            "request_kasm",
+            json!({"user_id": user["user"]["user_id"], "image_id": image.hyphenated().to_string()}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let kasm_id = Uuid::try_parse(kasm["kasm_id"].as_str().unwrap()).unwrap();
+
+        clock.advance(Duration::from_millis(1499));
+        assert_eq!(sim.session_status(kasm_id), Some("starting"));
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(sim.session_status(kasm_id), Some("running"));
+
+        let (_, list) = call(&sim, "get_kasms", json!({})).await;
+        assert_eq!(list["current_time"], "2025-01-02 03:04:06.500000");
+        assert_eq!(list["kasms"][0]["start_date"], "2025-01-02 03:04:05");
+    }
+
+    #[tokio::test]
+    async fn wrong_or_missing_credentials_are_refused_before_anything_happens() {
+        let sim = Simulator::new(SimConfig::default());
+        let request = |body: Value| {
+            Request::post("/api/public/create_user")
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap()
+        };
+        let missing = request(json!({"target_user": {"username": "x"}}));
+        assert_eq!(
+            sim.router().oneshot(missing).await.unwrap().status(),
+            StatusCode::BAD_REQUEST
+        );
+        let wrong = request(
+            json!({"api_key": "sim-key", "api_key_secret": "nope", "target_user": {"username": "x"}}),
+        );
+        assert_eq!(
+            sim.router().oneshot(wrong).await.unwrap().status(),
+            StatusCode::FORBIDDEN
+        );
+        let (_, found) = call(&sim, "get_users", json!({})).await;
+        assert_eq!(found["total"], 0);
+    }
+
+    #[test]
+    fn debug_output_hides_the_api_secret() {
+        let cfg = SimConfig {
+            api_secret: "hunter2".into(),
+            ..SimConfig::default()
+        };
+        assert!(!format!("{cfg:?}").contains("hunter2"));
+        assert!(!format!("{:?}", Simulator::new(cfg)).contains("hunter2"));
+    }
+}

@@ -1,0 +1,206 @@
+//! Test harness: a whole application on a random port, with its own fresh database (SQLite in a temp
+//! directory, or a new PostgreSQL database that is dropped afterwards) and the in-process Kasm simulator.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use app::error::AppError;
+use leptos::prelude::LeptosOptions;
+use serde::de::DeserializeOwned;
+use server::config::Config;
+use server::kasm_sim::Simulator;
+use server::startup::Application;
+
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+pub struct TestApp {
+    pub base: String,
+    pub sim: Simulator,
+    pub sim_addr: SocketAddr,
+    pub state: app::backend::state::AppState,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    _guard: DbGuard,
+}
+
+/// Removes the test's databases however the test ends (also on panic).
+struct DbGuard {
+    dir: std::path::PathBuf,
+    pg_databases: Vec<String>,
+}
+
+impl Drop for DbGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.pg_databases.is_empty() {
+            return;
+        }
+        let dbs = std::mem::take(&mut self.pg_databases);
+        // Drop runs inside the test's runtime; do the async cleanup on a thread with its own runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                use sqlx::Connection;
+                let Ok(mut c) = sqlx::PgConnection::connect(PG_ADMIN).await else { return };
+                for db in dbs {
+                    let sql = sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"));
+                    let _ = sqlx::query(sql).execute(&mut c).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, &[]).await
+    }
+
+    pub async fn spawn_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let dir = std::env::temp_dir().join(format!("ezs-test-{id}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (db_url, pg_databases) = match backend {
+            Backend::Sqlite => (format!("sqlite://{}/central.db", dir.display()), vec![]),
+            Backend::Postgres => {
+                let name = format!("ezs_test_{}", &id[..16]);
+                (format!("postgres://postgres@127.0.0.1:5432/{name}"), vec![name.clone(), format!("{name}_t_house")])
+            }
+        };
+        let guard = DbGuard { dir: dir.clone(), pg_databases };
+        let mut env: HashMap<String, String> = HashMap::from([
+            ("DATABASE_URL".into(), db_url),
+            ("DATA_DIR".into(), dir.display().to_string()),
+            ("KASM_SIM_START_DELAY_MS".into(), "200".into()),
+            ("DEMO_DATA".into(), "true".into()),
+        ]);
+        for (k, v) in extra {
+            env.insert((*k).into(), (*v).into());
+        }
+        let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test config");
+        let leptos = LeptosOptions::builder()
+            .output_name("ezscale")
+            .site_root("target/site")
+            .site_pkg_dir("pkg")
+            .site_addr(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .build();
+        let app = Application::build(config, leptos).await.expect("application builds");
+        let addr = app.local_addr().unwrap();
+        let (sim, sim_addr) = app.simulator().cloned().expect("simulator");
+        let state = app.state().clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let _ = app
+                .run_until(async move {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        TestApp {
+            base: format!("http://{addr}"),
+            sim,
+            sim_addr,
+            state,
+            shutdown: Some(tx),
+            server: Some(server),
+            _guard: guard,
+        }
+    }
+
+    /// Stops the server gracefully (waits for it), as SIGTERM would.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(s) = self.server.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(30), s).await;
+        }
+    }
+
+    /// A browser-like client with its own cookie jar.
+    pub fn client(&self) -> Client {
+        Client {
+            http: reqwest::Client::builder().cookie_store(true).build().unwrap(),
+            base: self.base.clone(),
+        }
+    }
+
+    pub async fn signed_in(&self, email: &str, password: &str) -> Client {
+        let c = self.client();
+        c.call::<()>("login", &[("email", email), ("password", password)]).await.expect("login");
+        c
+    }
+
+    pub async fn demo(&self) -> Client {
+        self.signed_in("demo@ezscale.test", "demo-password").await
+    }
+}
+
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl Client {
+    /// Calls a server function the way the browser does (form-encoded POST to /api/<name>).
+    pub async fn call<T: DeserializeOwned>(&self, name: &str, args: &[(&str, &str)]) -> Result<T, (u16, AppError)> {
+        let res = self.http.post(format!("{}/api/{name}", self.base)).form(args).send().await.expect("request");
+        let status = res.status().as_u16();
+        let body = res.bytes().await.expect("body");
+        if (200..300).contains(&status) {
+            Ok(serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{name}: {e}: {}", String::from_utf8_lossy(&body))))
+        } else {
+            let err = serde_json::from_slice(&body)
+                .unwrap_or_else(|_| panic!("{name}: status {status}: {}", String::from_utf8_lossy(&body)));
+            Err((status, err))
+        }
+    }
+
+    pub async fn get_page(&self, path: &str) -> (u16, String) {
+        let res = self.http.get(format!("{}{path}", self.base)).send().await.expect("request");
+        (res.status().as_u16(), res.text().await.unwrap_or_default())
+    }
+}
+
+/// Polls `check` until it returns Some, or panics after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs a test body against SQLite and against PostgreSQL, as two tests.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($(#[$m:meta])* $name:ident) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(common::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(common::Backend::Postgres).await
+            }
+        }
+    };
+}

@@ -1,0 +1,267 @@
+//! The first vertical slice, end to end over HTTP: sign in, order, provision through the Kasm simulator,
+//! run, stop at the stored cost, start again — on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use app::catalog::CatalogView;
+use app::domain::billing::session_cost;
+use app::domain::money::Money;
+use app::domain::workspace::WorkspaceState;
+use app::error::AppError;
+use app::workspaces::model::{WorkspaceDetail, WorkspaceList};
+use common::{eventually, Backend, Client, TestApp};
+use server::kasm_sim::Fault;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+async fn order(c: &Client, plan: &str) -> String {
+    let cat: CatalogView = c.call("catalog", &[]).await.unwrap();
+    let key = cat.order_key.expect("signed in, so an order key");
+    c.call("order_workspace", &[("plan", plan), ("order_key", &key)]).await.unwrap()
+}
+
+async fn detail(c: &Client, id: &str) -> WorkspaceDetail {
+    c.call("get_workspace", &[("id", id)]).await.unwrap()
+}
+
+async fn until_state(c: &Client, id: &str, want: WorkspaceState) -> WorkspaceDetail {
+    eventually(WAIT, &format!("workspace {id} {want:?}"), || async {
+        let d = detail(c, id).await;
+        (d.card.state == want).then_some(d)
+    })
+    .await
+}
+
+async fn probes_answer(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let c = app.client();
+    assert_eq!(c.get_page("/healthz").await, (200, "ok".into()));
+    assert_eq!(c.get_page("/readyz").await, (200, "ready".into()));
+    app.stop().await;
+}
+on_both_backends!(probes_answer);
+
+async fn the_catalog_lists_six_plans_at_their_hourly_rates(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let cat: CatalogView = app.client().call("catalog", &[]).await.unwrap();
+    let names: Vec<(String, String)> = cat.plans.iter().map(|p| (p.code.clone(), p.rate.to_string())).collect();
+    assert_eq!(
+        names,
+        [
+            ("developer-basic", "$0.15/h"),
+            ("developer-pro", "$0.30/h"),
+            ("developer-enterprise", "$0.60/h"),
+            ("business-basic", "$0.20/h"),
+            ("business-pro", "$0.40/h"),
+            ("business-enterprise", "$0.80/h"),
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
+    assert!(cat.order_key.is_none(), "no order key for anonymous visitors");
+    app.stop().await;
+}
+on_both_backends!(the_catalog_lists_six_plans_at_their_hourly_rates);
+
+async fn wrong_passwords_and_unknown_emails_get_the_same_refusal(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let c = app.client();
+    let wrong = c.call::<()>("login", &[("email", "demo@ezscale.test"), ("password", "nope")]).await;
+    let unknown = c.call::<()>("login", &[("email", "nobody@ezscale.test"), ("password", "nope")]).await;
+    assert_eq!(wrong, Err((401, AppError::BadCredentials)));
+    assert_eq!(unknown, wrong);
+    assert_eq!(c.call::<WorkspaceList>("list_workspaces", &[]).await, Err((401, AppError::NotSignedIn)));
+    app.stop().await;
+}
+on_both_backends!(wrong_passwords_and_unknown_emails_get_the_same_refusal);
+
+async fn an_order_runs_meters_stops_at_the_stored_cost_and_starts_again(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let c = app.demo().await;
+    let id = order(&c, "business-basic").await;
+
+    let running = until_state(&c, &id, WorkspaceState::Running).await;
+    let meter = running.card.meter.expect("a running workspace has an open meter");
+    assert_eq!(meter.rate.to_string(), "$0.20/h");
+    assert!(running.launch_url.as_deref().is_some_and(|u| u.contains("/#/connect/kasm/")));
+    assert_eq!(app.sim.session_count(), 1);
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stopped: WorkspaceDetail = c.call("stop_workspace", &[("id", &id)]).await.unwrap();
+    assert_eq!(stopped.card.state, WorkspaceState::Stopped);
+    assert!(stopped.card.meter.is_none());
+    let line = &stopped.usage[0];
+    let ended = line.ended_at.expect("closed");
+    // Stored amount = the domain rule on the stored interval = one 15-minute increment at $0.20/h.
+    assert_eq!(line.amount, session_cost(line.started_at, ended, &line.rate).ok());
+    assert_eq!(line.amount.map(Money::minor), Some(5));
+    assert_eq!(line.billable_seconds, Some(900));
+    assert!(ended > line.started_at);
+
+    // Start again: a new usage session, on the same Kasm session (resumed).
+    let _: WorkspaceDetail = c.call("start_workspace", &[("id", &id)]).await.unwrap();
+    let again = until_state(&c, &id, WorkspaceState::Running).await;
+    assert_eq!(again.usage.len(), 2);
+    assert!(again.usage[0].ended_at.is_none() && again.usage[0].started_at >= ended);
+    assert_eq!(app.sim.session_count(), 1, "resumed, not a second session");
+    let _: WorkspaceDetail = c.call("stop_workspace", &[("id", &id)]).await.unwrap();
+    let list: WorkspaceList = c.call("list_workspaces", &[]).await.unwrap();
+    assert_eq!(list.items.len(), 1);
+    assert_eq!(list.items[0].state, WorkspaceState::Stopped);
+    app.stop().await;
+}
+on_both_backends!(an_order_runs_meters_stops_at_the_stored_cost_and_starts_again);
+
+async fn a_double_submitted_order_makes_one_workspace(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let c = app.demo().await;
+    let cat: CatalogView = c.call("catalog", &[]).await.unwrap();
+    let key = cat.order_key.unwrap();
+    let args = [("plan", "developer-basic"), ("order_key", key.as_str())];
+    let (a, b2) = tokio::join!(c.call::<String>("order_workspace", &args), c.call::<String>("order_workspace", &args));
+    assert_eq!(a.clone().unwrap(), b2.unwrap());
+    let id = a.unwrap();
+    until_state(&c, &id, WorkspaceState::Running).await;
+    let list: WorkspaceList = c.call("list_workspaces", &[]).await.unwrap();
+    assert_eq!(list.items.len(), 1);
+    assert_eq!(app.sim.session_count(), 1);
+    app.stop().await;
+}
+on_both_backends!(a_double_submitted_order_makes_one_workspace);
+
+async fn bad_orders_get_clear_errors_and_change_nothing(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let c = app.demo().await;
+    let cat: CatalogView = c.call("catalog", &[]).await.unwrap();
+    let key = cat.order_key.unwrap();
+    let unknown = c.call::<String>("order_workspace", &[("plan", "developer-ultra"), ("order_key", &key)]).await;
+    assert_eq!(unknown, Err((400, AppError::Invalid("There is no such workspace plan.".into()))));
+    let bad_key = c.call::<String>("order_workspace", &[("plan", "developer-basic"), ("order_key", "x' OR 1=1")]).await;
+    assert!(matches!(bad_key, Err((400, AppError::Invalid(_)))));
+    let missing = c.call::<String>("order_workspace", &[("plan", "developer-basic")]).await;
+    assert!(matches!(missing, Err((400, AppError::Invalid(_)))), "{missing:?}");
+    let anonymous = app.client().call::<String>("order_workspace", &[("plan", "developer-basic"), ("order_key", &key)]).await;
+    assert_eq!(anonymous, Err((401, AppError::NotSignedIn)));
+    let list: WorkspaceList = c.call("list_workspaces", &[]).await.unwrap();
+    assert!(list.items.is_empty());
+    assert_eq!(app.sim.session_count(), 0);
+    app.stop().await;
+}
+on_both_backends!(bad_orders_get_clear_errors_and_change_nothing);
+
+async fn kasm_refusing_fails_the_workspace_readably_and_retry_recovers(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    app.sim.inject(Fault::BusinessError {
+        endpoint: "request_kasm".into(),
+        message: "No resources are available to create the requested Kasm".into(),
+    });
+    let c = app.demo().await;
+    let id = order(&c, "developer-pro").await;
+    let failed = until_state(&c, &id, WorkspaceState::Failed).await;
+    assert_eq!(
+        failed.failure.as_deref(),
+        Some("All workspace capacity is in use right now. Please try again in a few minutes.")
+    );
+    assert!(failed.usage.is_empty() && failed.card.meter.is_none());
+    assert_eq!(app.sim.session_count(), 0);
+    // Stopping a failed workspace is refused with a reason and changes nothing.
+    let refused = c.call::<WorkspaceDetail>("stop_workspace", &[("id", &id)]).await;
+    assert_eq!(refused, Err((409, AppError::Conflict("This workspace is failed and cannot be stopped now.".into()))));
+
+    let _: WorkspaceDetail = c.call("retry_workspace", &[("id", &id)]).await.unwrap();
+    let running = until_state(&c, &id, WorkspaceState::Running).await;
+    assert!(running.failure.is_none());
+    assert_eq!(app.sim.session_count(), 1);
+    app.stop().await;
+}
+on_both_backends!(kasm_refusing_fails_the_workspace_readably_and_retry_recovers);
+
+async fn a_lost_request_kasm_answer_is_adopted_not_duplicated(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    app.sim.inject(Fault::DropResponseAfterCommit { endpoint: "request_kasm".into() });
+    let c = app.demo().await;
+    let id = order(&c, "business-pro").await;
+    until_state(&c, &id, WorkspaceState::Running).await;
+    assert_eq!(app.sim.session_count(), 1, "the retry adopted the session it had already created");
+    app.stop().await;
+}
+on_both_backends!(a_lost_request_kasm_answer_is_adopted_not_duplicated);
+
+async fn customers_cannot_see_or_touch_each_others_workspaces(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let demo = app.demo().await;
+    let id = order(&demo, "developer-basic").await;
+    until_state(&demo, &id, WorkspaceState::Running).await;
+    let other = app.signed_in("other@ezscale.test", "other-password").await;
+    let list: WorkspaceList = other.call("list_workspaces", &[]).await.unwrap();
+    assert!(list.items.is_empty());
+    for f in ["get_workspace", "stop_workspace", "start_workspace", "retry_workspace"] {
+        assert_eq!(other.call::<WorkspaceDetail>(f, &[("id", &id)]).await, Err((404, AppError::NotFound)), "{f}");
+    }
+    // A made-up id is answered the same way.
+    let fake = uuid::Uuid::new_v4().to_string();
+    assert_eq!(demo.call::<WorkspaceDetail>("get_workspace", &[("id", &fake)]).await, Err((404, AppError::NotFound)));
+    assert_eq!(detail(&demo, &id).await.card.state, WorkspaceState::Running, "untouched");
+    app.stop().await;
+}
+on_both_backends!(customers_cannot_see_or_touch_each_others_workspaces);
+
+async fn a_double_clicked_stop_closes_the_meter_once(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let c = app.demo().await;
+    let id = order(&c, "business-enterprise").await;
+    until_state(&c, &id, WorkspaceState::Running).await;
+    let args = [("id", id.as_str())];
+    let (a, b2) = tokio::join!(
+        c.call::<WorkspaceDetail>("stop_workspace", &args),
+        c.call::<WorkspaceDetail>("stop_workspace", &args)
+    );
+    assert_eq!([a.is_ok(), b2.is_ok()].iter().filter(|ok| **ok).count(), 1, "{a:?} / {b2:?}");
+    let d = until_state(&c, &id, WorkspaceState::Stopped).await;
+    assert_eq!(d.usage.len(), 1);
+    assert_eq!(d.usage[0].amount.map(Money::minor), Some(20), "one increment at $0.80/h");
+    app.stop().await;
+}
+on_both_backends!(a_double_clicked_stop_closes_the_meter_once);
+
+async fn cross_site_posts_are_refused(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let res = app
+        .client()
+        .http
+        .post(format!("{}/api/login", app.base))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("email", "demo@ezscale.test"), ("password", "demo-password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    assert!(res.headers().get("set-cookie").is_none());
+    let res = app
+        .client()
+        .http
+        .post(format!("{}/api/logout", app.base))
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    app.stop().await;
+}
+on_both_backends!(cross_site_posts_are_refused);
+
+async fn pages_render_on_the_server_for_the_signed_in_customer(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let c = app.demo().await;
+    let id = order(&c, "developer-enterprise").await;
+    until_state(&c, &id, WorkspaceState::Running).await;
+    let (status, html) = c.get_page(&format!("/workspaces/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Developer Enterprise") && html.contains("data-testid=\"live-cost\""), "{html}");
+    let (status, _) = c.get_page("/no-such-page").await;
+    assert_eq!(status, 404);
+    app.stop().await;
+}
+on_both_backends!(pages_render_on_the_server_for_the_signed_in_customer);
