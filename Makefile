@@ -1,0 +1,64 @@
+# EZSCALE Workspaces — the two commands: `make run` and `make test`. Both install what is missing first.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+export PATH := $(HOME)/.cargo/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+# A fixed build directory outside the checkout, so a fresh clone (as CI makes) reuses compiled
+# dependencies from earlier runs. The built site stays in ./target/site (cargo-leptos `site-root`).
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/ezscale/target
+export CARGO_TERM_COLOR ?= always
+
+E2E_DATA := $(CURDIR)/target/e2e-data
+
+.PHONY: help run test tools tools-test fmt fmt-check lint unit e2e bench clean-data
+
+help:
+	@echo "make run    build and serve on http://127.0.0.1:3000 (SQLite, Kasm simulator, demo data)"
+	@echo "make test   fmt, clippy, unit + integration (SQLite and PostgreSQL), WASM build, Playwright"
+	@echo "make bench  throughput of the dashboard vs a static route, and the WASM size"
+
+tools:
+	@scripts/bootstrap.sh build
+
+tools-test:
+	@scripts/bootstrap.sh test
+
+run: tools
+	@echo
+	@echo "  EZSCALE Workspaces"
+	@echo "    storefront:  http://127.0.0.1:3000"
+	@echo "    health:      http://127.0.0.1:3000/healthz"
+	@echo "    demo logins: demo@ezscale.test / demo-password"
+	@echo "                 other@ezscale.test / other-password"
+	@echo "    data:        ./data (SQLite); Kasm: built-in simulator"
+	@echo
+	cargo leptos serve --release
+
+test: tools-test fmt-check lint unit e2e
+	@echo "make test: all green"
+
+fmt:
+	cargo fmt --all
+
+fmt-check:
+	cargo fmt --all -- --check
+
+lint:
+	cargo clippy -p app --features ssr -p server --all-targets -- -D warnings
+	# The browser side: the app's hydrate build and the frontend entry point, compiled for wasm32.
+	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
+
+unit:
+	scripts/ensure-postgres.sh
+	cargo test -p app --features ssr -p server
+
+e2e:
+	rm -rf "$(E2E_DATA)"
+	DATA_DIR="$(E2E_DATA)" DEMO_DATA=true cargo leptos end-to-end --release
+
+bench: tools-test
+	scripts/bench.sh
+
+clean-data:
+	rm -rf data "$(E2E_DATA)"

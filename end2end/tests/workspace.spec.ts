@@ -1,0 +1,69 @@
+import { test, expect, Page } from "@playwright/test";
+
+// The first slice as a customer sees it: sign in, order, watch it start, watch the meter tick in the
+// browser, stop it, see the final cost that the server stored.
+
+function collectErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(m.text());
+  });
+  return errors;
+}
+
+function seconds(clock: string): number {
+  const [h, m, s] = clock.trim().split(":").map(Number);
+  return h * 3600 + m * 60 + s;
+}
+
+test("order a workspace, watch it run and tick, stop it at the stored cost", async ({ page }) => {
+  const errors = collectErrors(page);
+
+  await page.goto("/login");
+  await page.getByLabel("Email").fill("demo@ezscale.test");
+  await page.getByLabel("Password").fill("demo-password");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page).toHaveURL(/\/workspaces$/);
+  await expect(page.getByTestId("signed-in-as")).toHaveText("Demo Customer");
+
+  await page.goto("/");
+  const plan = page.getByTestId("plan-business-basic");
+  await expect(plan.getByTestId("rate")).toHaveText("$0.20/h");
+  await plan.getByRole("button", { name: "Order" }).click();
+
+  await expect(page).toHaveURL(/\/workspaces\/[0-9a-f-]{36}$/);
+  // Provisioning/Starting first (the simulator takes 1.5 s to start a session), then Running.
+  await expect(page.getByTestId("state")).toHaveText(/Provisioning|Starting/);
+  await expect(page.getByTestId("state")).toHaveText("Running", { timeout: 20_000 });
+
+  // The meter ticks in the browser, without a reload.
+  const timer = page.getByTestId("timer");
+  await expect(timer).toBeVisible();
+  const first = seconds((await timer.textContent()) ?? "");
+  await expect.poll(async () => seconds((await timer.textContent()) ?? ""), { timeout: 10_000 }).toBeGreaterThanOrEqual(first + 2);
+  await expect(page.getByTestId("live-cost")).toHaveText("$0.05");
+
+  // Stop: the final cost shown is the amount the server stored (one 15-minute increment at $0.20/h).
+  await page.getByTestId("stop").click();
+  await expect(page.getByTestId("state")).toHaveText("Stopped");
+  await expect(page.getByTestId("final-cost")).toHaveText("$0.05");
+  await expect(page.getByTestId("usage-amount").first()).toHaveText("$0.05");
+  await expect(page.getByTestId("timer")).toHaveCount(0);
+
+  // Start again opens a second usage session.
+  await page.getByTestId("start").click();
+  await expect(page.getByTestId("state")).toHaveText("Running", { timeout: 20_000 });
+  await expect(page.getByTestId("usage-amount")).toHaveCount(2);
+  await page.getByTestId("stop").click();
+  await expect(page.getByTestId("state")).toHaveText("Stopped");
+
+  expect(errors).toEqual([]);
+});
+
+test("an unknown page is a 404 and signed-out visitors are asked to sign in", async ({ page }) => {
+  const res = await page.goto("/no-such-page");
+  expect(res?.status()).toBe(404);
+  await page.goto("/workspaces");
+  await expect(page.getByText("to see your workspaces")).toBeVisible();
+});

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# make bench: throughput of the logged-in dashboard page against a bare static route of the same release
+# server, in one run, and the release WASM size (raw / gzip / brotli).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${CARGO_TARGET_DIR:=$HOME/.cache/ezscale/target}"
+PORT=${BENCH_PORT:-3300}
+DURATION=${BENCH_DURATION:-10s}
+CONNECTIONS=${BENCH_CONNECTIONS:-32}
+DATA=$(mktemp -d)
+trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf "$DATA"' EXIT
+
+cargo leptos build --release >/dev/null
+LEPTOS_SITE_ADDR=127.0.0.1:$PORT LEPTOS_SITE_ROOT=target/site LEPTOS_OUTPUT_NAME=ezscale \
+  DATA_DIR="$DATA" DEMO_DATA=true RUST_LOG=warn "$CARGO_TARGET_DIR/release/server" >"$DATA/server.log" 2>&1 &
+PID=$!
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
+
+BASE="http://127.0.0.1:$PORT"
+cookie=$(curl -fs -D - -o /dev/null -X POST "$BASE/api/login" \
+  --data-urlencode email=demo@ezscale.test --data-urlencode password=demo-password \
+  | awk -F'[=;]' 'tolower($0) ~ /^set-cookie: ezs_session=/ {print $2; exit}')
+[ -n "$cookie" ] || { echo "bench: could not sign in" >&2; exit 1; }
+# The dashboard must really render for the signed-in customer (not a sign-in prompt).
+curl -fs -H "Cookie: ezs_session=$cookie" "$BASE/workspaces" | grep -q "My workspaces"
+
+rps() { wrk -t2 -c"$CONNECTIONS" -d"$DURATION" "$@" | awk '/^Requests\/sec/ {print $2}'; }
+dash=$(rps -H "Cookie: ezs_session=$cookie" "$BASE/workspaces")
+static=$(rps "$BASE/robots.txt")
+
+wasm=target/site/pkg/ezscale.wasm
+raw=$(stat -c %s "$wasm")
+gz=$(gzip -9 -c "$wasm" | wc -c)
+br=$(brotli -c -q 11 "$wasm" | wc -c)
+
+echo
+echo "== make bench ($(nproc) cores, wrk -t2 -c$CONNECTIONS -d$DURATION) =="
+printf '%-34s %10s req/s\n' "dashboard /workspaces (signed in)" "$dash"
+printf '%-34s %10s req/s\n' "static /robots.txt" "$static"
+awk -v a="$dash" -v b="$static" 'BEGIN { printf "%-34s %10.3f\n", "dashboard / static", a / b }'
+printf '%-34s %10s bytes raw, %s gzip, %s brotli\n' "release WASM" "$raw" "$gz" "$br"
