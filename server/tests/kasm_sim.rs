@@ -13,9 +13,9 @@ use app::backend::kasm::{
 use serde_json::{json, Value};
 use server::kasm_sim::{Fault, SimConfig, Simulator};
 
-const START: Duration = Duration::from_millis(250);
-const STOP: Duration = Duration::from_millis(100);
-const DESTROY: Duration = Duration::from_millis(100);
+const START: Duration = Duration::from_millis(300);
+const STOP: Duration = Duration::from_millis(150);
+const DESTROY: Duration = Duration::from_millis(150);
 /// Slack on top of a simulated delay before asserting that it has passed.
 const SLACK: Duration = Duration::from_millis(60);
 
@@ -504,11 +504,11 @@ async fn latency_beyond_the_client_timeout_is_a_timeout() {
         &base,
         "sim-secret",
         KasmAuthStyle::JsonBody,
-        Duration::from_millis(200),
+        Duration::from_millis(400),
     );
     sim.inject(Fault::Latency {
         endpoint: "get_images".into(),
-        delay: Duration::from_millis(600),
+        delay: Duration::from_millis(1200),
     });
     let err = kasm.get_images().await.unwrap_err();
     assert!(matches!(err, KasmError::Timeout), "{err:?}");

@@ -265,3 +265,16 @@ async fn pages_render_on_the_server_for_the_signed_in_customer(b: Backend) {
     app.stop().await;
 }
 on_both_backends!(pages_render_on_the_server_for_the_signed_in_customer);
+
+async fn a_transient_kasm_failure_is_retried_to_success(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    app.sim.inject(Fault::HttpStatus { endpoint: "request_kasm".into(), status: 503 });
+    app.sim.inject(Fault::HttpStatus { endpoint: "get_images".into(), status: 500 });
+    let c = app.demo().await;
+    let id = order(&c, "developer-basic").await;
+    let running = until_state(&c, &id, WorkspaceState::Running).await;
+    assert!(running.failure.is_none());
+    assert_eq!(app.sim.session_count(), 1);
+    app.stop().await;
+}
+on_both_backends!(a_transient_kasm_failure_is_retried_to_success);

@@ -280,8 +280,15 @@ async fn stop(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<Step,
     Ok(Step::Settled)
 }
 
-/// The job ran out of attempts: a workspace still waiting for Kasm is marked failed so the customer sees it.
+/// The job ran out of attempts. A workspace still waiting for Kasm is marked failed so the customer sees
+/// why; a stop is recorded anyway (the meter closes when the customer pressed Stop: Kasm's trouble is
+/// never billed to them).
 pub async fn give_up(tenant: &Tenant, id: WorkspaceId) -> Result<(), BackendError> {
+    let Some(ws) = workspaces::get(&tenant.db, id).await? else { return Ok(()) };
+    if ws.state == WorkspaceState::Stopping {
+        workspaces::mark_stopped(&tenant.db, id, ws.transition_at, now()).await?;
+        return Ok(());
+    }
     workspaces::mark_failed(
         &tenant.db,
         id,
@@ -290,7 +297,6 @@ pub async fn give_up(tenant: &Tenant, id: WorkspaceId) -> Result<(), BackendErro
     )
     .await
 }
-
 
 /// Hands a workspace to the job worker (idempotent) and wakes it.
 pub async fn enqueue(state: &AppState, tenant: &Tenant, id: WorkspaceId) -> Result<(), BackendError> {

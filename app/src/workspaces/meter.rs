@@ -22,8 +22,7 @@ pub fn LiveMeter(meter: Meter, server_now: Timestamp) -> impl IntoView {
         let skew = server_now.as_millis() - local.as_millis();
         let skew = if skew.abs() < SKEW_TOLERANCE_MS { 0 } else { skew };
         leptos::task::spawn_local(async move {
-            loop {
-                let Some(local) = browser_now() else { break };
+            while let Some(local) = browser_now() {
                 // `try_set` hands the value back once the page has moved on: stop ticking then.
                 if now.try_set(local.plus_millis(skew)).is_some() {
                     break;

@@ -19,6 +19,7 @@ use super::{Fault, Simulator};
 
 pub(crate) fn router(sim: Simulator) -> Router {
     Router::new()
+        .route("/", get(desktop))
         .route("/api/__healthcheck", get(healthcheck))
         .route("/api/public/{endpoint}", post(public_api))
         .route("/api/{endpoint}", post(basic_api))
@@ -28,6 +29,18 @@ pub(crate) fn router(sim: Simulator) -> Router {
         .route("/__sim/sessions/{kasm_id}/stop", post(stop_session))
         .route("/__sim/sessions/{kasm_id}/kill", post(kill_session))
         .with_state(sim)
+}
+
+/// Where Kasm's connect links (`/#/connect/kasm/...`) land. The fragment never reaches a server, so
+/// the page reads it in the browser: enough to see that "Open workspace" opened the right session.
+async fn desktop() -> axum::response::Html<&'static str> {
+    axum::response::Html(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Kasm simulator</title></head>\
+         <body style=\"font-family:sans-serif;background:#0f172a;color:#e2e8f0;padding:3rem\">\
+         <h1>Simulated Kasm desktop</h1><p>This is the built-in Kasm simulator. A real Kasm server would \
+         stream the workspace here.</p><p>Session link: <code id=\"s\"></code></p>\
+         <script>document.getElementById('s').textContent=location.hash||'(none)'</script></body></html>",
+    )
 }
 
 fn respond(reply: Reply) -> Response {
