@@ -43,9 +43,17 @@ impl fmt::Debug for Secret {
 /// Where workspaces run: a real Kasm, or the simulator built into this binary.
 #[derive(Clone, Debug)]
 pub enum KasmTarget {
-    Remote { url: String, api_key: String, api_secret: Secret, auth: KasmAuthStyle, insecure_tls: bool },
+    Remote {
+        url: String,
+        api_key: String,
+        api_secret: Secret,
+        auth: KasmAuthStyle,
+        insecure_tls: bool,
+    },
     /// The in-process simulator; `start_delay` is how long its sessions take to come up.
-    Simulator { start_delay: Duration },
+    Simulator {
+        start_delay: Duration,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -99,8 +107,7 @@ impl Config {
         };
         let prod = environment == Environment::Production;
         let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "data".into()));
-        let database_url = get("DATABASE_URL")
-            .unwrap_or_else(|| format!("sqlite://{}/ezscale.db", data_dir.display()));
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| format!("sqlite://{}/ezscale.db", data_dir.display()));
         app::backend::db::Engine::of_url(&database_url).map_err(|e| invalid("DATABASE_URL", e.to_string()))?;
 
         let kasm = match get("KASM_URL") {
@@ -124,7 +131,11 @@ impl Config {
             }
             None if prod => return Err(ConfigError::Required("KASM_URL")),
             None => KasmTarget::Simulator {
-                start_delay: Duration::from_millis(parse_u64("KASM_SIM_START_DELAY_MS", get("KASM_SIM_START_DELAY_MS"), 1500)?),
+                start_delay: Duration::from_millis(parse_u64(
+                    "KASM_SIM_START_DELAY_MS",
+                    get("KASM_SIM_START_DELAY_MS"),
+                    1500,
+                )?),
             },
         };
         let log_format = match get("LOG_FORMAT").as_deref() {
@@ -251,7 +262,12 @@ mod tests {
     #[test]
     fn production_requires_a_key_and_a_kasm() {
         assert!(matches!(parse(&[("APP_ENV", "production")]), Err(ConfigError::Required("KASM_URL"))));
-        let r = parse(&[("APP_ENV", "production"), ("KASM_URL", "https://kasm"), ("KASM_API_KEY", "k"), ("KASM_API_SECRET", "s")]);
+        let r = parse(&[
+            ("APP_ENV", "production"),
+            ("KASM_URL", "https://kasm"),
+            ("KASM_API_KEY", "k"),
+            ("KASM_API_SECRET", "s"),
+        ]);
         assert!(matches!(r, Err(ConfigError::Required("DATA_KEY"))));
     }
 

@@ -97,7 +97,10 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then stops taking requests, lets in-flight requests and jobs
     /// finish (bounded), and closes the databases.
-    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let worker = tokio::spawn(jobs::run_worker(self.state.clone(), stop_rx));
         let served = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())

@@ -142,7 +142,8 @@ async fn bad_orders_get_clear_errors_and_change_nothing(b: Backend) {
     assert!(matches!(bad_key, Err((400, AppError::Invalid(_)))));
     let missing = c.call::<String>("order_workspace", &[("plan", "developer-basic")]).await;
     assert!(matches!(missing, Err((400, AppError::Invalid(_)))), "{missing:?}");
-    let anonymous = app.client().call::<String>("order_workspace", &[("plan", "developer-basic"), ("order_key", &key)]).await;
+    let anonymous =
+        app.client().call::<String>("order_workspace", &[("plan", "developer-basic"), ("order_key", &key)]).await;
     assert_eq!(anonymous, Err((401, AppError::NotSignedIn)));
     let list: WorkspaceList = c.call("list_workspaces", &[]).await.unwrap();
     assert!(list.items.is_empty());

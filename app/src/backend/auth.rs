@@ -126,7 +126,6 @@ pub fn expires_in_ms(ttl: std::time::Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -167,9 +167,8 @@ async fn ensure_kasm_user(state: &AppState, tenant: &Tenant, customer: &Customer
     let context = format!("tenant/{}/customers/{}/kasm_password", tenant.id, customer.id);
     let sealed = state.crypto().seal(&password, &context).map_err(BackendError::from)?;
     customers::reserve_kasm_identity(&tenant.db, customer.id, &username, &sealed).await?;
-    let (username, sealed) = customers::kasm_identity(&tenant.db, customer.id)
-        .await?
-        .ok_or_else(|| corrupt("kasm identity vanished"))?;
+    let (username, sealed) =
+        customers::kasm_identity(&tenant.db, customer.id).await?.ok_or_else(|| corrupt("kasm identity vanished"))?;
     let password = state.crypto().open(&sealed, &context).map_err(BackendError::from)?;
     let (first, last) = customer.name.split_once(' ').unwrap_or((customer.name.as_str(), ""));
     let user = state.kasm().ensure_user(&username, &password, first, last).await?;
@@ -181,7 +180,9 @@ async fn find_session(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Resu
     let customer = customers::get(&tenant.db, ws.customer_id).await?.ok_or_else(|| corrupt("workspace customer"))?;
     let Some(user) = customer.kasm_user_id.as_deref() else { return Ok(FoundSession::default()) };
     let user = KasmUserId::parse(user).map_err(|_| corrupt("customers.kasm_user_id"))?;
-    let Some(kasm_id) = ws.kasm_id.as_deref() else { return Ok(FoundSession { user: Some(user), ..Default::default() }) };
+    let Some(kasm_id) = ws.kasm_id.as_deref() else {
+        return Ok(FoundSession { user: Some(user), ..Default::default() });
+    };
     let kasm_id = KasmId::parse(kasm_id).map_err(|_| corrupt("workspaces.kasm_id"))?;
     let list = state.kasm().get_user_kasms(user).await?;
     let session = list.kasms.into_iter().find(|s| s.kasm_id == kasm_id);
@@ -289,13 +290,8 @@ pub async fn give_up(tenant: &Tenant, id: WorkspaceId) -> Result<(), BackendErro
         workspaces::mark_stopped(&tenant.db, id, ws.transition_at, now()).await?;
         return Ok(());
     }
-    workspaces::mark_failed(
-        &tenant.db,
-        id,
-        "The workspace service is not responding. Please try again later.",
-        now(),
-    )
-    .await
+    workspaces::mark_failed(&tenant.db, id, "The workspace service is not responding. Please try again later.", now())
+        .await
 }
 
 /// Hands a workspace to the job worker (idempotent) and wakes it.

@@ -2,12 +2,12 @@
 //! to the signed-in customer: another customer's workspace id is answered exactly like an unknown one.
 
 use super::catalog;
+use super::corrupt;
 use super::customers::Customer;
 use super::db::now;
 use super::provisioning;
 use super::state::{AppState, Tenant};
 use super::workspaces::{self, Workspace};
-use super::corrupt;
 use crate::domain::ids::WorkspaceId;
 use crate::domain::workspace::{Action, WorkspaceState};
 use crate::error::AppError;
@@ -40,7 +40,12 @@ async fn card(tenant: &Tenant, ws: &Workspace) -> Result<WorkspaceCard, AppError
     })
 }
 
-pub async fn detail(state: &AppState, tenant: &Tenant, customer: &Customer, id: &str) -> Result<WorkspaceDetail, AppError> {
+pub async fn detail(
+    state: &AppState,
+    tenant: &Tenant,
+    customer: &Customer,
+    id: &str,
+) -> Result<WorkspaceDetail, AppError> {
     let ws_id = parse_id(id)?;
     let ws = workspaces::get_owned(&tenant.db, ws_id, customer.id).await?.ok_or(AppError::NotFound)?;
     let usage = workspaces::usage_of(&tenant.db, ws_id).await?;

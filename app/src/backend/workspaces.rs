@@ -97,19 +97,24 @@ pub async fn get(db: &TenantDb, id: WorkspaceId) -> Result<Option<Workspace>> {
 
 /// A workspace only if it belongs to this customer: the one lookup every customer-facing path uses.
 pub async fn get_owned(db: &TenantDb, id: WorkspaceId, customer: CustomerId) -> Result<Option<Workspace>> {
-    let row = sqlx::query(concat!("SELECT ", workspace_columns!(), " FROM workspaces WHERE id = $1 AND customer_id = $2"))
-        .bind(id.to_string())
-        .bind(customer.to_string())
-        .fetch_optional(db.pool())
-        .await?;
+    let row =
+        sqlx::query(concat!("SELECT ", workspace_columns!(), " FROM workspaces WHERE id = $1 AND customer_id = $2"))
+            .bind(id.to_string())
+            .bind(customer.to_string())
+            .fetch_optional(db.pool())
+            .await?;
     row.as_ref().map(from_row).transpose()
 }
 
 pub async fn list_owned(db: &TenantDb, customer: CustomerId) -> Result<Vec<Workspace>> {
-    let rows = sqlx::query(concat!("SELECT ", workspace_columns!(), " FROM workspaces WHERE customer_id = $1 ORDER BY created_at DESC"))
-        .bind(customer.to_string())
-        .fetch_all(db.pool())
-        .await?;
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        workspace_columns!(),
+        " FROM workspaces WHERE customer_id = $1 ORDER BY created_at DESC"
+    ))
+    .bind(customer.to_string())
+    .fetch_all(db.pool())
+    .await?;
     rows.iter().map(from_row).collect()
 }
 
@@ -172,7 +177,13 @@ pub async fn release_lease(db: &TenantDb, id: WorkspaceId, owner: &str) -> Resul
 }
 
 /// Provisioning -> Starting once Kasm has a session for this workspace.
-pub async fn attach_kasm(db: &TenantDb, id: WorkspaceId, kasm_id: &str, kasm_url: &str, now: Timestamp) -> Result<bool> {
+pub async fn attach_kasm(
+    db: &TenantDb,
+    id: WorkspaceId,
+    kasm_id: &str,
+    kasm_url: &str,
+    now: Timestamp,
+) -> Result<bool> {
     let n = sqlx::query(
         "UPDATE workspaces SET kasm_id = $1, kasm_url = $2, state = $3, updated_at = $4 WHERE id = $5 AND state = $6",
     )
@@ -260,7 +271,12 @@ pub async fn mark_running(
 
 /// Stopping -> Stopped and the open meter closes at `ended_at`, its amount computed by the domain rule,
 /// in one transaction. Returns the closed session's amount, if one was open.
-pub async fn mark_stopped(db: &TenantDb, id: WorkspaceId, ended_at: Timestamp, now: Timestamp) -> Result<Option<Money>> {
+pub async fn mark_stopped(
+    db: &TenantDb,
+    id: WorkspaceId,
+    ended_at: Timestamp,
+    now: Timestamp,
+) -> Result<Option<Money>> {
     let mut tx = db.pool().begin().await?;
     let moved = sqlx::query("UPDATE workspaces SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4")
         .bind(WorkspaceState::Stopped.as_str())

@@ -55,9 +55,7 @@ mod tests {
 
     fn cost_after(ms: i64, r: &str) -> i64 {
         let start = Timestamp::from_millis(1_700_000_000_000);
-        session_cost(start, start.plus_millis(ms), &rate(r))
-            .unwrap_or_else(|e| panic!("{e}"))
-            .minor()
+        session_cost(start, start.plus_millis(ms), &rate(r)).unwrap_or_else(|e| panic!("{e}")).minor()
     }
 
     #[test]

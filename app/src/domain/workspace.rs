@@ -91,7 +91,6 @@ impl WorkspaceState {
             },
         })
     }
-
 }
 
 #[cfg(test)]

@@ -101,10 +101,7 @@ pub fn WorkspacePage() -> impl IntoView {
         }
     });
     let action_error = move || {
-        [start.value().get(), stop.value().get(), retry.value().get()]
-            .into_iter()
-            .flatten()
-            .find_map(Result::err)
+        [start.value().get(), stop.value().get(), retry.value().get()].into_iter().flatten().find_map(Result::err)
     };
     view! {
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
@@ -137,21 +134,24 @@ fn WorkspaceView(
             view! {
                 <button data-testid="stop" class=format!("{button} bg-red-600") disabled=busy
                     on:click=move |_| { stop.dispatch(StopWorkspace { id: id.clone() }); }>"Stop"</button>
-            }.into_any()
+            }
+            .into_any()
         }
         WorkspaceState::Stopped => {
             let id = id.clone();
             view! {
                 <button data-testid="start" class=format!("{button} bg-brand") disabled=busy
                     on:click=move |_| { start.dispatch(StartWorkspace { id: id.clone() }); }>"Start"</button>
-            }.into_any()
+            }
+            .into_any()
         }
         WorkspaceState::Failed => {
             let id = id.clone();
             view! {
                 <button data-testid="retry" class=format!("{button} bg-brand") disabled=busy
                     on:click=move |_| { retry.dispatch(RetryWorkspace { id: id.clone() }); }>"Try again"</button>
-            }.into_any()
+            }
+            .into_any()
         }
         _ => view! { <span class="text-sm text-slate-500">"Please wait…"</span> }.into_any(),
     };

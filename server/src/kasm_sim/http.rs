@@ -83,18 +83,10 @@ async fn public_api(
     let Some(mut body) = body_object(&body) else {
         return respond(invalid_request());
     };
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let creds = match (header("api-key"), header("api-key-secret")) {
         (Some(k), Some(s)) => Some((k, s)),
-        _ => match (
-            body.get("api_key").and_then(Value::as_str),
-            body.get("api_key_secret").and_then(Value::as_str),
-        ) {
+        _ => match (body.get("api_key").and_then(Value::as_str), body.get("api_key_secret").and_then(Value::as_str)) {
             (Some(k), Some(s)) => Some((k.to_owned(), s.to_owned())),
             _ => None,
         },
@@ -117,19 +109,12 @@ async fn basic_api(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(auth) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(auth) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
         return respond(Reply::error(StatusCode::UNAUTHORIZED, "Unauthorized"));
     };
     let decoded = auth
         .strip_prefix("Basic ")
-        .and_then(|b64| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b64.trim())
-                .ok()
-        })
+        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok())
         .and_then(|raw| String::from_utf8(raw).ok());
     let Some((key, secret)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
         return respond(access_denied());
@@ -167,13 +152,11 @@ impl Simulator {
         }
         let reply = match fault {
             None => self.handle_now(endpoint, &body),
-            Some(Fault::BusinessError { message, .. }) => Reply {
-                status: StatusCode::OK,
-                body: json!({ "error_message": message }),
-            },
+            Some(Fault::BusinessError { message, .. }) => {
+                Reply { status: StatusCode::OK, body: json!({ "error_message": message }) }
+            }
             Some(Fault::HttpStatus { status, .. }) => {
-                let status =
-                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 let message = status.canonical_reason().unwrap_or("Injected fault");
                 Reply::error(status, message)
             }
@@ -193,11 +176,7 @@ impl Simulator {
                 reply
             }
         };
-        tracing::debug!(
-            endpoint,
-            status = reply.status.as_u16(),
-            "kasm simulator call"
-        );
+        tracing::debug!(endpoint, status = reply.status.as_u16(), "kasm simulator call");
         respond(reply)
     }
 }
@@ -227,9 +206,7 @@ impl FaultSpec {
         let fault = match self.kind.as_str() {
             "business_error" => Fault::BusinessError {
                 endpoint,
-                message: self
-                    .message
-                    .unwrap_or_else(|| "Injected business error".into()),
+                message: self.message.unwrap_or_else(|| "Injected business error".into()),
             },
             "http_status" => match self.status {
                 Some(status @ 400..=599) => Fault::HttpStatus { endpoint, status },
@@ -237,10 +214,7 @@ impl FaultSpec {
             },
             "drop_response" => Fault::DropResponseAfterCommit { endpoint },
             "latency" => match self.delay_ms {
-                Some(ms) => Fault::Latency {
-                    endpoint,
-                    delay: Duration::from_millis(ms),
-                },
+                Some(ms) => Fault::Latency { endpoint, delay: Duration::from_millis(ms) },
                 None => return Err("latency needs delay_ms".into()),
             },
             other => return Err(format!("unknown fault kind {other:?}")),
@@ -252,13 +226,7 @@ impl FaultSpec {
 async fn add_fault(State(sim): State<Simulator>, body: Bytes) -> Response {
     let spec: FaultSpec = match serde_json::from_slice(&body) {
         Ok(spec) => spec,
-        Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(json!({ "error": e.to_string() })),
-            )
-                .into_response()
-        }
+        Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({ "error": e.to_string() }))).into_response(),
     };
     match spec.into_fault() {
         Ok((fault, count)) => {
@@ -286,19 +254,12 @@ async fn list_history(State(sim): State<Simulator>) -> Response {
 
 fn session_control(raw_id: &str, apply: impl FnOnce(Uuid) -> bool) -> Response {
     let Ok(id) = Uuid::try_parse(raw_id.trim()) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({ "error": "kasm_id is not a UUID" })),
-        )
-            .into_response();
+        return (StatusCode::BAD_REQUEST, Json(json!({ "error": "kasm_id is not a UUID" }))).into_response();
     };
     if apply(id) {
         (StatusCode::OK, Json(json!({ "ok": true }))).into_response()
     } else {
-        (
-            StatusCode::NOT_FOUND,
-            Json(json!({ "error": "no such session (or not in a stoppable state)" })),
-        )
+        (StatusCode::NOT_FOUND, Json(json!({ "error": "no such session (or not in a stoppable state)" })))
             .into_response()
     }
 }

@@ -124,9 +124,7 @@ pub struct Simulator {
 
 impl fmt::Debug for Simulator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Simulator")
-            .field("config", self.lock().config())
-            .finish_non_exhaustive()
+        f.debug_struct("Simulator").field("config", self.lock().config()).finish_non_exhaustive()
     }
 }
 
@@ -138,12 +136,7 @@ impl Simulator {
 
     /// A simulator on a given clock (e.g. [`ManualClock`]).
     pub fn with_clock(cfg: SimConfig, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            shared: Arc::new(Shared {
-                state: Mutex::new(SimState::new(cfg)),
-                clock,
-            }),
-        }
+        Self { shared: Arc::new(Shared { state: Mutex::new(SimState::new(cfg)), clock }) }
     }
 
     /// `/api/public/<endpoint>` (body credentials), `/api/<endpoint>` (HTTP Basic), `GET /api/__healthcheck`,
@@ -153,10 +146,7 @@ impl Simulator {
     }
 
     /// Binds `addr` (port 0 for a free one), serves in a background task, returns the bound address.
-    pub async fn spawn(
-        self,
-        addr: SocketAddr,
-    ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    pub async fn spawn(self, addr: SocketAddr) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let bound = listener.local_addr()?;
         let app = self.router();
@@ -248,9 +238,7 @@ mod tests {
             .unwrap();
         let response = sim.router().oneshot(request).await.unwrap();
         let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
         (status, serde_json::from_slice(&bytes).unwrap())
     }
 
@@ -258,12 +246,7 @@ mod tests {
     async fn on_a_manual_clock_sessions_advance_only_when_the_clock_does() {
         let clock = ManualClock::new(chrono::Utc.with_ymd_and_hms(2025, 1, 2, 3, 4, 5).unwrap());
         let sim = Simulator::with_clock(SimConfig::default(), Arc::new(clock.clone()));
-        let (_, user) = call(
-            &sim,
-            "create_user",
-            json!({"target_user": {"username": "carol"}}),
-        )
-        .await;
+        let (_, user) = call(&sim, "create_user", json!({"target_user": {"username": "carol"}})).await;
         let image = sim.image_id("kasmweb/office-enterprise:1.16.0").unwrap();
         let (status, kasm) = call(
             &sim,
@@ -294,27 +277,16 @@ mod tests {
                 .unwrap()
         };
         let missing = request(json!({"target_user": {"username": "x"}}));
-        assert_eq!(
-            sim.router().oneshot(missing).await.unwrap().status(),
-            StatusCode::BAD_REQUEST
-        );
-        let wrong = request(
-            json!({"api_key": "sim-key", "api_key_secret": "nope", "target_user": {"username": "x"}}),
-        );
-        assert_eq!(
-            sim.router().oneshot(wrong).await.unwrap().status(),
-            StatusCode::FORBIDDEN
-        );
+        assert_eq!(sim.router().oneshot(missing).await.unwrap().status(), StatusCode::BAD_REQUEST);
+        let wrong = request(json!({"api_key": "sim-key", "api_key_secret": "nope", "target_user": {"username": "x"}}));
+        assert_eq!(sim.router().oneshot(wrong).await.unwrap().status(), StatusCode::FORBIDDEN);
         let (_, found) = call(&sim, "get_users", json!({})).await;
         assert_eq!(found["total"], 0);
     }
 
     #[test]
     fn debug_output_hides_the_api_secret() {
-        let cfg = SimConfig {
-            api_secret: "hunter2".into(),
-            ..SimConfig::default()
-        };
+        let cfg = SimConfig { api_secret: "hunter2".into(), ..SimConfig::default() };
         assert!(!format!("{cfg:?}").contains("hunter2"));
         assert!(!format!("{:?}", Simulator::new(cfg)).contains("hunter2"));
     }

@@ -21,10 +21,7 @@ pub(crate) struct Reply {
 
 impl Reply {
     fn ok(body: Value) -> Self {
-        Self {
-            status: StatusCode::OK,
-            body,
-        }
+        Self { status: StatusCode::OK, body }
     }
 
     fn empty() -> Self {
@@ -37,17 +34,11 @@ impl Reply {
     }
 
     pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            body: json!({ "error_message": message.into() }),
-        }
+        Self { status, body: json!({ "error_message": message.into() }) }
     }
 
     fn missing_params() -> Self {
-        Self::error(
-            StatusCode::BAD_REQUEST,
-            "Invalid Request: Missing required parameters",
-        )
+        Self::error(StatusCode::BAD_REQUEST, "Invalid Request: Missing required parameters")
     }
 }
 
@@ -62,8 +53,7 @@ pub(crate) fn py_time(t: DateTime<Utc>) -> String {
 
 /// Kasm keeps microseconds.
 fn to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.with_nanosecond(t.timestamp_subsec_micros().min(999_999) * 1_000)
-        .unwrap_or(t)
+    t.with_nanosecond(t.timestamp_subsec_micros().min(999_999) * 1_000).unwrap_or(t)
 }
 
 fn hex(id: Uuid) -> String {
@@ -178,10 +168,7 @@ fn id_field(body: &Map<String, Value>, key: &str) -> IdField {
 }
 
 fn str_field<'a>(body: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
-    body.get(key)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
+    body.get(key).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
 }
 
 pub(crate) const SIM_SERVER_HOSTNAME: &str = "kasm-sim-agent";
@@ -211,55 +198,13 @@ impl SimState {
             memory,
         };
         let images = vec![
-            image(
-                "kasmweb/vs-code:1.16.0",
-                "Developer Basic — VS Code",
-                true,
-                2.0,
-                4 * GIB,
-            ),
-            image(
-                "kasmweb/developer-pro:1.16.0",
-                "Developer Pro",
-                true,
-                4.0,
-                8 * GIB,
-            ),
-            image(
-                "kasmweb/developer-enterprise:1.16.0",
-                "Developer Enterprise",
-                true,
-                8.0,
-                16 * GIB,
-            ),
-            image(
-                "kasmweb/office-basic:1.16.0",
-                "Office Basic",
-                true,
-                2.0,
-                4 * GIB,
-            ),
-            image(
-                "kasmweb/office-pro:1.16.0",
-                "Office Pro",
-                true,
-                4.0,
-                8 * GIB,
-            ),
-            image(
-                "kasmweb/office-enterprise:1.16.0",
-                "Office Enterprise",
-                true,
-                8.0,
-                16 * GIB,
-            ),
-            image(
-                "kasmweb/retired:1.14.0",
-                "Retired Desktop",
-                false,
-                2.0,
-                4 * GIB,
-            ),
+            image("kasmweb/vs-code:1.16.0", "Developer Basic — VS Code", true, 2.0, 4 * GIB),
+            image("kasmweb/developer-pro:1.16.0", "Developer Pro", true, 4.0, 8 * GIB),
+            image("kasmweb/developer-enterprise:1.16.0", "Developer Enterprise", true, 8.0, 16 * GIB),
+            image("kasmweb/office-basic:1.16.0", "Office Basic", true, 2.0, 4 * GIB),
+            image("kasmweb/office-pro:1.16.0", "Office Pro", true, 4.0, 8 * GIB),
+            image("kasmweb/office-enterprise:1.16.0", "Office Enterprise", true, 8.0, 16 * GIB),
+            image("kasmweb/retired:1.14.0", "Retired Desktop", false, 2.0, 4 * GIB),
         ];
         Self {
             cfg,
@@ -370,17 +315,11 @@ impl SimState {
     }
 
     pub(crate) fn session_status(&self, kasm_id: Uuid) -> Option<&'static str> {
-        self.sessions
-            .iter()
-            .find(|s| s.kasm_id == kasm_id)
-            .map(|s| s.phase.as_str())
+        self.sessions.iter().find(|s| s.kasm_id == kasm_id).map(|s| s.phase.as_str())
     }
 
     pub(crate) fn image_id(&self, name: &str) -> Option<Uuid> {
-        self.images
-            .iter()
-            .find(|i| i.name == name)
-            .map(|i| i.image_id)
+        self.images.iter().find(|i| i.name == name).map(|i| i.image_id)
     }
 
     /// A session dying on the Kasm side: gone at once, with an accounting row.
@@ -391,12 +330,7 @@ impl SimState {
     /// As if someone pressed "stop" in Kasm's own UI.
     pub(crate) fn stop_remotely(&mut self, kasm_id: Uuid, now: DateTime<Utc>) -> bool {
         match self.sessions.iter_mut().find(|s| s.kasm_id == kasm_id) {
-            Some(s)
-                if matches!(
-                    s.phase,
-                    Phase::Starting | Phase::Running | Phase::Pausing | Phase::Paused
-                ) =>
-            {
+            Some(s) if matches!(s.phase, Phase::Starting | Phase::Running | Phase::Pausing | Phase::Paused) => {
                 s.phase = Phase::Stopping;
                 s.phase_since = to_micros(now);
                 true
@@ -430,23 +364,13 @@ impl SimState {
     }
 
     pub(crate) fn history_overview(&self) -> Value {
-        Value::Array(
-            self.history
-                .iter()
-                .map(|r| self.accounting_json(r))
-                .collect(),
-        )
+        Value::Array(self.history.iter().map(|r| self.accounting_json(r)).collect())
     }
 
     // ---- endpoints ---------------------------------------------------------------------------------------
 
     /// One API call, authenticated already. `endpoint` is the last path segment.
-    pub(crate) fn handle(
-        &mut self,
-        endpoint: &str,
-        body: &Map<String, Value>,
-        now: DateTime<Utc>,
-    ) -> Reply {
+    pub(crate) fn handle(&mut self, endpoint: &str, body: &Map<String, Value>, now: DateTime<Utc>) -> Reply {
         let now = to_micros(now);
         self.advance(now);
         match endpoint {
@@ -473,10 +397,7 @@ impl SimState {
     }
 
     fn username(&self, user_id: Uuid) -> &str {
-        self.users
-            .iter()
-            .find(|u| u.user_id == user_id)
-            .map_or("", |u| u.username.as_str())
+        self.users.iter().find(|u| u.user_id == user_id).map_or("", |u| u.username.as_str())
     }
 
     /// The acting user from `user_id` (impersonation): an unknown or malformed id is a 400, like Kasm's
@@ -485,33 +406,19 @@ impl SimState {
         match id_field(body, "user_id") {
             IdField::Missing if required => Err(Reply::missing_params()),
             IdField::Missing => Ok(None),
-            IdField::Invalid(raw) => Err(Reply::error(
-                StatusCode::BAD_REQUEST,
-                format!("Invalid user_id ({raw})"),
-            )),
+            IdField::Invalid(raw) => Err(Reply::error(StatusCode::BAD_REQUEST, format!("Invalid user_id ({raw})"))),
             IdField::Id(id) if self.users.iter().any(|u| u.user_id == id) => Ok(Some(id)),
-            IdField::Id(id) => Err(Reply::error(
-                StatusCode::BAD_REQUEST,
-                format!("Invalid user_id ({})", hex(id)),
-            )),
+            IdField::Id(id) => Err(Reply::error(StatusCode::BAD_REQUEST, format!("Invalid user_id ({})", hex(id)))),
         }
     }
 
     /// `user_id` and `kasm_id`, both required; the session index if it exists.
-    fn session_target(
-        &self,
-        body: &Map<String, Value>,
-    ) -> Result<(Uuid, Uuid, Option<usize>), Reply> {
-        let user = self
-            .user_from(body, true)?
-            .ok_or_else(Reply::missing_params)?;
+    fn session_target(&self, body: &Map<String, Value>) -> Result<(Uuid, Uuid, Option<usize>), Reply> {
+        let user = self.user_from(body, true)?.ok_or_else(Reply::missing_params)?;
         let kasm_id = match id_field(body, "kasm_id") {
             IdField::Missing => return Err(Reply::missing_params()),
             IdField::Invalid(raw) => {
-                return Err(Reply::error(
-                    StatusCode::BAD_REQUEST,
-                    format!("Invalid kasm_id ({raw})"),
-                ))
+                return Err(Reply::error(StatusCode::BAD_REQUEST, format!("Invalid kasm_id ({raw})")))
             }
             IdField::Id(id) => id,
         };
@@ -568,11 +475,7 @@ impl SimState {
         let Some(username) = str_field(target, "username") else {
             return Reply::missing_params();
         };
-        if self
-            .users
-            .iter()
-            .any(|u| u.username.eq_ignore_ascii_case(username))
-        {
+        if self.users.iter().any(|u| u.username.eq_ignore_ascii_case(username)) {
             return Reply::error(
                 StatusCode::BAD_REQUEST,
                 format!("Error creating user ({username}): (Username already exists)"),
@@ -582,12 +485,8 @@ impl SimState {
         let user = SimUser {
             user_id: Uuid::new_v4(),
             username: username.to_owned(),
-            first_name: str_field(target, "first_name")
-                .unwrap_or_default()
-                .to_owned(),
-            last_name: str_field(target, "last_name")
-                .unwrap_or_default()
-                .to_owned(),
+            first_name: str_field(target, "first_name").unwrap_or_default().to_owned(),
+            last_name: str_field(target, "last_name").unwrap_or_default().to_owned(),
             anonymous: false,
             created: now,
         };
@@ -603,10 +502,7 @@ impl SimState {
         };
         let found = match (id_field(target, "user_id"), str_field(target, "username")) {
             (IdField::Id(id), _) => self.users.iter().find(|u| u.user_id == id),
-            (IdField::Missing, Some(name)) => self
-                .users
-                .iter()
-                .find(|u| u.username.eq_ignore_ascii_case(name)),
+            (IdField::Missing, Some(name)) => self.users.iter().find(|u| u.username.eq_ignore_ascii_case(name)),
             _ => None,
         };
         match found {
@@ -674,12 +570,7 @@ impl SimState {
     }
 
     fn kasm_url(s: &SimSession) -> String {
-        format!(
-            "/#/connect/kasm/{}/{}/{}",
-            dashed(s.kasm_id),
-            hex(s.user_id),
-            dashed(s.session_token)
-        )
+        format!("/#/connect/kasm/{}/{}/{}", dashed(s.kasm_id), hex(s.user_id), dashed(s.session_token))
     }
 
     fn request_kasm(&mut self, body: &Map<String, Value>, now: DateTime<Utc>) -> Reply {
@@ -713,37 +604,21 @@ impl SimState {
         }
         let image_id = image.image_id;
         let username = self.username(user_id).to_owned();
-        let mine = self
-            .sessions
-            .iter()
-            .filter(|s| s.user_id == user_id && s.phase != Phase::DeletePending)
-            .count();
+        let mine = self.sessions.iter().filter(|s| s.user_id == user_id && s.phase != Phase::DeletePending).count();
         if self.cfg.max_kasms_per_user == 0 || mine >= self.cfg.max_kasms_per_user {
             return Reply::business(format!("Kasm limit exceeded for user: ({username})"));
         }
         if self.licensed_in_use() >= self.cfg.license_cap {
-            return Reply::business(
-                "Per concurrent session license limit exceeded. Unable to create session",
-            );
+            return Reply::business("Per concurrent session license limit exceeded. Unable to create session");
         }
         let environment: BTreeMap<String, String> = body
             .get("environment")
             .and_then(Value::as_object)
             .map(|env| {
-                env.iter()
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
-                            v.as_str().map_or_else(|| v.to_string(), str::to_owned),
-                        )
-                    })
-                    .collect()
+                env.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned))).collect()
             })
             .unwrap_or_default();
-        let sharing = body
-            .get("enable_sharing")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let sharing = body.get("enable_sharing").and_then(Value::as_bool).unwrap_or(false);
         let session = SimSession {
             kasm_id: Uuid::new_v4(),
             user_id,
@@ -774,18 +649,13 @@ impl SimState {
     }
 
     fn licensed_in_use(&self) -> usize {
-        self.sessions
-            .iter()
-            .filter(|s| s.phase.uses_licence())
-            .count()
+        self.sessions.iter().filter(|s| s.phase.uses_licence()).count()
     }
 
     fn progress(&self, s: &SimSession, now: DateTime<Utc>) -> i64 {
         match s.phase {
             Phase::Starting => {
-                let total = i64::try_from(self.cfg.start_delay.as_millis())
-                    .unwrap_or(i64::MAX)
-                    .max(1);
+                let total = i64::try_from(self.cfg.start_delay.as_millis()).unwrap_or(i64::MAX).max(1);
                 let done = (now - s.phase_since).num_milliseconds().clamp(0, total);
                 done.saturating_mul(100) / total
             }
@@ -928,10 +798,7 @@ impl SimState {
             Err(reply) => return reply,
         };
         let Some(pos) = pos else {
-            return Reply::error(
-                StatusCode::BAD_REQUEST,
-                format!("Invalid kasm_id ({})", hex(kasm_id)),
-            );
+            return Reply::error(StatusCode::BAD_REQUEST, format!("Invalid kasm_id ({})", hex(kasm_id)));
         };
         let s = &mut self.sessions[pos];
         if s.user_id != user {
@@ -955,10 +822,7 @@ impl SimState {
             Err(reply) => return reply,
         };
         let Some(pos) = pos else {
-            return Reply::error(
-                StatusCode::BAD_REQUEST,
-                format!("Invalid kasm_id ({})", hex(kasm_id)),
-            );
+            return Reply::error(StatusCode::BAD_REQUEST, format!("Invalid kasm_id ({})", hex(kasm_id)));
         };
         if self.sessions[pos].user_id != user {
             return Reply::business("Access Denied");
@@ -972,9 +836,7 @@ impl SimState {
             ));
         }
         if self.licensed_in_use() >= self.cfg.license_cap {
-            return Reply::business(
-                "Per concurrent session license limit exceeded. Unable to resume Session",
-            );
+            return Reply::business("Per concurrent session license limit exceeded. Unable to resume Session");
         }
         let s = &mut self.sessions[pos];
         s.phase = Phase::Starting;
@@ -1006,16 +868,11 @@ impl SimState {
         let kasm_id = match id_field(body, "kasm_id") {
             IdField::Id(id) => id,
             IdField::Missing => return Reply::missing_params(),
-            IdField::Invalid(raw) => {
-                return Reply::error(StatusCode::BAD_REQUEST, format!("Invalid kasm_id ({raw})"))
-            }
+            IdField::Invalid(raw) => return Reply::error(StatusCode::BAD_REQUEST, format!("Invalid kasm_id ({raw})")),
         };
         let expiry = self.cfg.keepalive_expiration;
         let Some(s) = self.sessions.iter_mut().find(|s| s.kasm_id == kasm_id) else {
-            return Reply::error(
-                StatusCode::BAD_REQUEST,
-                format!("Invalid kasm_id ({})", hex(kasm_id)),
-            );
+            return Reply::error(StatusCode::BAD_REQUEST, format!("Invalid kasm_id ({})", hex(kasm_id)));
         };
         let refused = match s.phase {
             Phase::DeletePending => Some("deleted"),
@@ -1064,11 +921,7 @@ impl SimState {
 
     fn get_session_history(&self, body: &Map<String, Value>) -> Reply {
         let page = body.get("page").and_then(Value::as_u64).unwrap_or(1).max(1);
-        let page_size = body
-            .get("page_size")
-            .and_then(Value::as_u64)
-            .unwrap_or(20)
-            .clamp(1, 1000);
+        let page_size = body.get("page_size").and_then(Value::as_u64).unwrap_or(20).clamp(1, 1000);
         let filters: Vec<(String, String)> = body
             .get("filters")
             .and_then(Value::as_array)
@@ -1098,22 +951,13 @@ impl SimState {
             })
             .collect();
         rows.sort_by_key(|r| r.destroyed_date);
-        if body
-            .get("sort_direction")
-            .and_then(Value::as_str)
-            .is_none_or(|d| !d.eq_ignore_ascii_case("asc"))
-        {
+        if body.get("sort_direction").and_then(Value::as_str).is_none_or(|d| !d.eq_ignore_ascii_case("asc")) {
             rows.reverse();
         }
         let total = rows.len();
         let skip = usize::try_from((page - 1).saturating_mul(page_size)).unwrap_or(usize::MAX);
         let take = usize::try_from(page_size).unwrap_or(usize::MAX);
-        let sessions: Vec<Value> = rows
-            .into_iter()
-            .skip(skip)
-            .take(take)
-            .map(|r| self.accounting_json(r))
-            .collect();
+        let sessions: Vec<Value> = rows.into_iter().skip(skip).take(take).map(|r| self.accounting_json(r)).collect();
         Reply::ok(json!({ "sessions": sessions, "total": total, "page": page }))
     }
 }
@@ -1159,11 +1003,7 @@ mod tests {
 
     fn world() -> World {
         let mut st = SimState::new(cfg());
-        let r = st.handle(
-            "create_user",
-            &obj(json!({"target_user": {"username": "alice"}})),
-            t0(),
-        );
+        let r = st.handle("create_user", &obj(json!({"target_user": {"username": "alice"}})), t0());
         let user = r.body["user"]["user_id"].as_str().unwrap().to_owned();
         let image = hex(st.image_id("kasmweb/vs-code:1.16.0").unwrap());
         World { st, user, image }
@@ -1171,18 +1011,12 @@ mod tests {
 
     impl World {
         fn request(&mut self, at: DateTime<Utc>) -> Reply {
-            let body = obj(
-                json!({"user_id": self.user, "image_id": self.image, "environment": {"WS": "1"}}),
-            );
+            let body = obj(json!({"user_id": self.user, "image_id": self.image, "environment": {"WS": "1"}}));
             self.st.handle("request_kasm", &body, at)
         }
 
         fn act(&mut self, endpoint: &str, kasm_id: &str, at: DateTime<Utc>) -> Reply {
-            self.st.handle(
-                endpoint,
-                &obj(json!({"user_id": self.user, "kasm_id": kasm_id})),
-                at,
-            )
+            self.st.handle(endpoint, &obj(json!({"user_id": self.user, "kasm_id": kasm_id})), at)
         }
 
         fn status_of(&mut self, kasm_id: &str, at: DateTime<Utc>) -> Option<String> {
@@ -1210,10 +1044,7 @@ mod tests {
         let r = w.request(t0());
         assert_eq!(r.status, StatusCode::OK);
         let kasm_id = r.body["kasm_id"].as_str().unwrap().to_owned();
-        assert!(
-            kasm_id.contains('-'),
-            "request_kasm answers a dashed kasm_id"
-        );
+        assert!(kasm_id.contains('-'), "request_kasm answers a dashed kasm_id");
         assert!(!r.body["user_id"].as_str().unwrap().contains('-'));
         assert_eq!(w.status_of(&kasm_id, secs(1)).as_deref(), Some("starting"));
         assert_eq!(w.status_of(&kasm_id, secs(2)).as_deref(), Some("running"));
@@ -1225,15 +1056,9 @@ mod tests {
         let kasm_id = w.request(t0()).body["kasm_id"].as_str().unwrap().to_owned();
         // Cannot resume a starting session, nor stop it.
         let r = w.act("resume_kasm", &kasm_id, secs(1));
-        assert!(r.body["error_message"]
-            .as_str()
-            .unwrap()
-            .contains("cannot be resumed"));
+        assert!(r.body["error_message"].as_str().unwrap().contains("cannot be resumed"));
         let r = w.act("stop_kasm", &kasm_id, secs(1));
-        assert_eq!(
-            r.body["error_message"],
-            "Session is not in a valid state to be stopped"
-        );
+        assert_eq!(r.body["error_message"], "Session is not in a valid state to be stopped");
         // Running -> stopping -> stopped.
         assert_eq!(w.act("stop_kasm", &kasm_id, secs(3)).body, json!({}));
         assert_eq!(w.status_of(&kasm_id, secs(3)).as_deref(), Some("stopping"));
@@ -1244,17 +1069,11 @@ mod tests {
         assert_eq!(w.status_of(&kasm_id, secs(7)).as_deref(), Some("running"));
         // Destroy: delete_pending, then gone with an accounting row ending at the delay.
         assert_eq!(w.act("destroy_kasm", &kasm_id, secs(10)).body, json!({}));
-        assert_eq!(
-            w.status_of(&kasm_id, secs(10)).as_deref(),
-            Some("delete_pending")
-        );
+        assert_eq!(w.status_of(&kasm_id, secs(10)).as_deref(), Some("delete_pending"));
         assert_eq!(w.act("destroy_kasm", &kasm_id, secs(10)).body, json!({}));
         assert_eq!(w.status_of(&kasm_id, secs(11)), None);
         let r = w.act("destroy_kasm", &kasm_id, secs(12));
-        assert!(r.body["error_message"]
-            .as_str()
-            .unwrap()
-            .starts_with("No session found with kasm_id"));
+        assert!(r.body["error_message"].as_str().unwrap().starts_with("No session found with kasm_id"));
         let h = w.st.handle("get_session_history", &Map::new(), secs(12));
         assert_eq!(h.body["total"], 1);
         let row = &h.body["sessions"][0];
@@ -1270,15 +1089,9 @@ mod tests {
         let a = w.request(t0()).body["kasm_id"].as_str().unwrap().to_owned();
         w.request(t0());
         let r = w.request(t0());
-        assert_eq!(
-            r.body["error_message"],
-            "Kasm limit exceeded for user: (alice)"
-        );
+        assert_eq!(r.body["error_message"], "Kasm limit exceeded for user: (alice)");
         w.act("stop_kasm", &a, secs(3));
-        assert!(
-            w.request(secs(5)).body["error_message"].is_string(),
-            "a stopped session still counts"
-        );
+        assert!(w.request(secs(5)).body["error_message"].is_string(), "a stopped session still counts");
         w.act("destroy_kasm", &a, secs(5));
         assert!(w.request(secs(5)).body.get("error_message").is_none());
     }
@@ -1289,17 +1102,9 @@ mod tests {
         let image = hex(st.image_id("kasmweb/office-pro:1.16.0").unwrap());
         let mut kasms = Vec::new();
         for n in 0..4 {
-            let r = st.handle(
-                "create_user",
-                &obj(json!({"target_user": {"username": format!("u{n}")}})),
-                t0(),
-            );
+            let r = st.handle("create_user", &obj(json!({"target_user": {"username": format!("u{n}")}})), t0());
             let user = r.body["user"]["user_id"].as_str().unwrap().to_owned();
-            let r = st.handle(
-                "request_kasm",
-                &obj(json!({"user_id": user, "image_id": image})),
-                t0(),
-            );
+            let r = st.handle("request_kasm", &obj(json!({"user_id": user, "image_id": image})), t0());
             kasms.push((user, r));
         }
         assert_eq!(
@@ -1308,27 +1113,12 @@ mod tests {
         );
         // Stopping one frees its slot (once stopping begins it no longer runs).
         let (user, first) = (&kasms[0].0, kasms[0].1.body["kasm_id"].as_str().unwrap());
-        st.handle(
-            "stop_kasm",
-            &obj(json!({"user_id": user, "kasm_id": first})),
-            secs(3),
-        );
-        let r = st.handle(
-            "request_kasm",
-            &obj(json!({"user_id": kasms[3].0, "image_id": image})),
-            secs(4),
-        );
+        st.handle("stop_kasm", &obj(json!({"user_id": user, "kasm_id": first})), secs(3));
+        let r = st.handle("request_kasm", &obj(json!({"user_id": kasms[3].0, "image_id": image})), secs(4));
         assert!(r.body.get("error_message").is_none(), "{:?}", r.body);
         // …and now resuming the stopped one is refused.
-        let r = st.handle(
-            "resume_kasm",
-            &obj(json!({"user_id": user, "kasm_id": first})),
-            secs(5),
-        );
-        assert_eq!(
-            r.body["error_message"],
-            "Per concurrent session license limit exceeded. Unable to resume Session"
-        );
+        let r = st.handle("resume_kasm", &obj(json!({"user_id": user, "kasm_id": first})), secs(5));
+        assert_eq!(r.body["error_message"], "Per concurrent session license limit exceeded. Unable to resume Session");
     }
 
     #[test]
@@ -1336,17 +1126,10 @@ mod tests {
         let mut w = world();
         w.image = hex(w.st.image_id("kasmweb/retired:1.14.0").unwrap());
         let r = w.request(t0());
-        assert_eq!(
-            (r.status, r.body["error_message"].as_str()),
-            (StatusCode::OK, Some("Image Not Authorized"))
-        );
+        assert_eq!((r.status, r.body["error_message"].as_str()), (StatusCode::OK, Some("Image Not Authorized")));
         w.image = hex(Uuid::new_v4());
-        assert_eq!(
-            w.request(t0()).body["error_message"],
-            "No Default Image Found"
-        );
-        let r =
-            w.st.handle("request_kasm", &obj(json!({"user_id": w.user})), t0());
+        assert_eq!(w.request(t0()).body["error_message"], "No Default Image Found");
+        let r = w.st.handle("request_kasm", &obj(json!({"user_id": w.user})), t0());
         assert_eq!(r.body["error_message"], "No Default Image Found");
     }
 
@@ -1356,24 +1139,10 @@ mod tests {
         w.user = hex(Uuid::new_v4());
         let r = w.request(t0());
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
-        assert!(r.body["error_message"]
-            .as_str()
-            .unwrap()
-            .starts_with("Invalid user_id ("));
-        let r = w.st.handle(
-            "get_user",
-            &obj(json!({"target_user": {"username": "nobody"}})),
-            t0(),
-        );
-        assert_eq!(
-            (r.status, r.body["error_message"].as_str()),
-            (StatusCode::BAD_REQUEST, Some("Invalid Request"))
-        );
-        let r = w.st.handle(
-            "create_user",
-            &obj(json!({"target_user": {"username": "ALICE"}})),
-            t0(),
-        );
+        assert!(r.body["error_message"].as_str().unwrap().starts_with("Invalid user_id ("));
+        let r = w.st.handle("get_user", &obj(json!({"target_user": {"username": "nobody"}})), t0());
+        assert_eq!((r.status, r.body["error_message"].as_str()), (StatusCode::BAD_REQUEST, Some("Invalid Request")));
+        let r = w.st.handle("create_user", &obj(json!({"target_user": {"username": "ALICE"}})), t0());
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
     }
 
@@ -1393,10 +1162,7 @@ mod tests {
         let kasm_id = r.body["kasm_id"].as_str().unwrap().to_owned();
         let first_url = r.body["kasm_url"].as_str().unwrap().to_owned();
         let r = w.act("get_kasm_status", &kasm_id, secs(1));
-        assert_eq!(
-            r.body["error_message"],
-            "This session is currently starting."
-        );
+        assert_eq!(r.body["error_message"], "This session is currently starting.");
         assert_eq!(r.body["operational_status"], "starting");
         let a = w.act("get_kasm_status", &kasm_id, secs(3));
         let b = w.act("get_kasm_status", &kasm_id, secs(3));
@@ -1413,17 +1179,10 @@ mod tests {
         let mut w = world();
         let kasm_id = w.request(t0()).body["kasm_id"].as_str().unwrap().to_owned();
         // Keepalive at +30 min pushes the expiry to +90 min.
-        let r =
-            w.st.handle("keepalive", &obj(json!({"kasm_id": kasm_id})), secs(1800));
+        let r = w.st.handle("keepalive", &obj(json!({"kasm_id": kasm_id})), secs(1800));
         assert_eq!(r.body, json!({"usage_reached": false}));
-        assert_eq!(
-            w.status_of(&kasm_id, secs(3600 + 60)).as_deref(),
-            Some("running")
-        );
-        assert_eq!(
-            w.status_of(&kasm_id, secs(5400)).as_deref(),
-            Some("delete_pending")
-        );
+        assert_eq!(w.status_of(&kasm_id, secs(3600 + 60)).as_deref(), Some("running"));
+        assert_eq!(w.status_of(&kasm_id, secs(5400)).as_deref(), Some("delete_pending"));
         assert_eq!(w.status_of(&kasm_id, secs(5401)), None);
         let h = w.st.handle(
             "get_session_history",
@@ -1439,14 +1198,8 @@ mod tests {
         let mut w = world();
         w.st.cfg.expiry_action = ExpiryAction::Stop;
         let kasm_id = w.request(t0()).body["kasm_id"].as_str().unwrap().to_owned();
-        assert_eq!(
-            w.status_of(&kasm_id, secs(3600)).as_deref(),
-            Some("stopping")
-        );
-        assert_eq!(
-            w.status_of(&kasm_id, secs(3601)).as_deref(),
-            Some("stopped")
-        );
+        assert_eq!(w.status_of(&kasm_id, secs(3600)).as_deref(), Some("stopping"));
+        assert_eq!(w.status_of(&kasm_id, secs(3601)).as_deref(), Some("stopped"));
     }
 
     #[test]
@@ -1463,22 +1216,10 @@ mod tests {
     #[test]
     fn faults_are_one_shot_and_matched_by_endpoint() {
         let mut st = SimState::new(cfg());
-        st.push_fault(Fault::HttpStatus {
-            endpoint: "get_kasms".into(),
-            status: 500,
-        });
-        st.push_fault(Fault::HttpStatus {
-            endpoint: "*".into(),
-            status: 503,
-        });
-        assert!(matches!(
-            st.take_fault("get_images"),
-            Some(Fault::HttpStatus { status: 503, .. })
-        ));
-        assert!(matches!(
-            st.take_fault("get_kasms"),
-            Some(Fault::HttpStatus { status: 500, .. })
-        ));
+        st.push_fault(Fault::HttpStatus { endpoint: "get_kasms".into(), status: 500 });
+        st.push_fault(Fault::HttpStatus { endpoint: "*".into(), status: 503 });
+        assert!(matches!(st.take_fault("get_images"), Some(Fault::HttpStatus { status: 503, .. })));
+        assert!(matches!(st.take_fault("get_kasms"), Some(Fault::HttpStatus { status: 500, .. })));
         assert!(st.take_fault("get_kasms").is_none());
     }
 }

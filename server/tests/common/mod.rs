@@ -128,10 +128,7 @@ impl TestApp {
 
     /// A browser-like client with its own cookie jar.
     pub fn client(&self) -> Client {
-        Client {
-            http: reqwest::Client::builder().cookie_store(true).build().unwrap(),
-            base: self.base.clone(),
-        }
+        Client { http: reqwest::Client::builder().cookie_store(true).build().unwrap(), base: self.base.clone() }
     }
 
     pub async fn signed_in(&self, email: &str, password: &str) -> Client {
@@ -157,7 +154,8 @@ impl Client {
         let status = res.status().as_u16();
         let body = res.bytes().await.expect("body");
         if (200..300).contains(&status) {
-            Ok(serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{name}: {e}: {}", String::from_utf8_lossy(&body))))
+            Ok(serde_json::from_slice(&body)
+                .unwrap_or_else(|e| panic!("{name}: {e}: {}", String::from_utf8_lossy(&body))))
         } else {
             let err = serde_json::from_slice(&body)
                 .unwrap_or_else(|_| panic!("{name}: status {status}: {}", String::from_utf8_lossy(&body)));

@@ -9,9 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::{KasmBusinessKind, KasmError};
 use super::ids::{KasmId, KasmImageId, KasmUserId};
-use super::types::{
-    KasmHistoryPage, KasmImage, KasmList, KasmStatus, KasmStatusReply, KasmUser, RequestedKasm,
-};
+use super::types::{KasmHistoryPage, KasmImage, KasmList, KasmStatus, KasmStatusReply, KasmUser, RequestedKasm};
 use super::wire::{self, check_business, decode};
 
 /// How credentials travel, which also fixes the base path.
@@ -84,25 +82,17 @@ fn normalise_base_url(raw: &str) -> Result<String, KasmError> {
     let url = reqwest::Url::parse(trimmed)
         .map_err(|e| KasmError::Config(format!("Kasm base URL {trimmed:?} is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(KasmError::Config(format!(
-            "Kasm base URL {trimmed:?} must start with http:// or https://"
-        )));
+        return Err(KasmError::Config(format!("Kasm base URL {trimmed:?} must start with http:// or https://")));
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(KasmError::Config(format!(
-            "Kasm base URL {trimmed:?} has no host"
-        )));
+        return Err(KasmError::Config(format!("Kasm base URL {trimmed:?} has no host")));
     }
     if !url.username().is_empty() || url.password().is_some() {
         // Credentials in a URL end up in logs and error messages.
-        return Err(KasmError::Config(
-            "Kasm base URL must not contain credentials".into(),
-        ));
+        return Err(KasmError::Config("Kasm base URL must not contain credentials".into()));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(KasmError::Config(format!(
-            "Kasm base URL {trimmed:?} must not have a query or fragment"
-        )));
+        return Err(KasmError::Config(format!("Kasm base URL {trimmed:?} must not have a query or fragment")));
     }
     let path = url.path().trim_end_matches('/');
     if path.ends_with("/api") || path.ends_with("/api/public") {
@@ -139,9 +129,7 @@ fn is_unknown_user(message: &str) -> bool {
 
 fn is_unknown_kasm(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
-    m.starts_with("invalid kasm_id")
-        || m.contains("no session found")
-        || m.contains("could not find requested kasm")
+    m.starts_with("invalid kasm_id") || m.contains("no session found") || m.contains("could not find requested kasm")
 }
 
 impl KasmClient {
@@ -149,14 +137,10 @@ impl KasmClient {
     pub fn new(cfg: KasmConfig) -> Result<Self, KasmError> {
         let base_url = normalise_base_url(&cfg.base_url)?;
         if cfg.api_key.trim().is_empty() || cfg.api_secret.trim().is_empty() {
-            return Err(KasmError::Config(
-                "Kasm API key and secret must both be set".into(),
-            ));
+            return Err(KasmError::Config("Kasm API key and secret must both be set".into()));
         }
         if cfg.timeout.is_zero() {
-            return Err(KasmError::Config(
-                "Kasm timeout must be greater than zero".into(),
-            ));
+            return Err(KasmError::Config("Kasm timeout must be greater than zero".into()));
         }
         let http = reqwest::Client::builder()
             .timeout(cfg.timeout)
@@ -212,10 +196,7 @@ impl KasmClient {
         match inner.auth {
             KasmAuthStyle::JsonBody => {
                 body.insert("api_key".into(), Value::String(inner.api_key.clone()));
-                body.insert(
-                    "api_key_secret".into(),
-                    Value::String(inner.api_secret.clone()),
-                );
+                body.insert("api_key_secret".into(), Value::String(inner.api_secret.clone()));
             }
             KasmAuthStyle::HttpBasic => {
                 // reqwest marks the header sensitive, so it is never printed either.
@@ -224,16 +205,9 @@ impl KasmClient {
         }
         let started = Instant::now();
         let result = async {
-            let response = request
-                .json(&Value::Object(body))
-                .send()
-                .await
-                .map_err(|e| transport_error(endpoint, e))?;
+            let response = request.json(&Value::Object(body)).send().await.map_err(|e| transport_error(endpoint, e))?;
             let status = response.status().as_u16();
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| transport_error(endpoint, e))?;
+            let bytes = response.bytes().await.map_err(|e| transport_error(endpoint, e))?;
             Ok::<_, KasmError>((status, bytes))
         }
         .await;
@@ -251,25 +225,15 @@ impl KasmClient {
     }
 
     /// `get_user` by username. Kasm answers 400 "Invalid Request" for an unknown user: that is `Ok(None)`.
-    pub async fn get_user_by_username(
-        &self,
-        username: &str,
-    ) -> Result<Option<KasmUser>, KasmError> {
-        let reply = self
-            .post(
-                "get_user",
-                json!({ "target_user": { "username": username } }),
-            )
-            .await
-            .and_then(check_business);
+    pub async fn get_user_by_username(&self, username: &str) -> Result<Option<KasmUser>, KasmError> {
+        let reply =
+            self.post("get_user", json!({ "target_user": { "username": username } })).await.and_then(check_business);
         match reply {
             Ok(body) => {
                 let env: wire::UserEnvelope = decode("get_user", body)?;
                 Ok(env.user.map(wire::RawUser::into_user))
             }
-            Err(KasmError::BadRequest { message, .. } | KasmError::Business(message))
-                if is_unknown_user(&message) =>
-            {
+            Err(KasmError::BadRequest { message, .. } | KasmError::Business(message)) if is_unknown_user(&message) => {
                 Ok(None)
             }
             Err(e) => Err(e),
@@ -316,33 +280,21 @@ impl KasmClient {
         if let Some(user) = self.get_user_by_username(username).await? {
             return Ok(user);
         }
-        match self
-            .create_user(username, password, first_name, last_name)
-            .await
-        {
+        match self.create_user(username, password, first_name, last_name).await {
             Ok(user) => Ok(user),
-            Err(e @ KasmError::BadRequest { .. }) => {
-                match self.get_user_by_username(username).await? {
-                    Some(user) => Ok(user),
-                    None => Err(e),
-                }
-            }
+            Err(e @ KasmError::BadRequest { .. }) => match self.get_user_by_username(username).await? {
+                Some(user) => Ok(user),
+                None => Err(e),
+            },
             Err(e) => Err(e),
         }
     }
 
     /// `get_images`: every image, disabled ones included.
     pub async fn get_images(&self) -> Result<Vec<KasmImage>, KasmError> {
-        let body = self
-            .post("get_images", json!({}))
-            .await
-            .and_then(check_business)?;
+        let body = self.post("get_images", json!({})).await.and_then(check_business)?;
         let env: wire::ImagesEnvelope = decode("get_images", body)?;
-        Ok(env
-            .images
-            .into_iter()
-            .map(wire::RawImage::into_image)
-            .collect())
+        Ok(env.images.into_iter().map(wire::RawImage::into_image).collect())
     }
 
     /// `request_kasm`: starts a NEW session on every call (not idempotent). After a `Timeout`, `Transport` or
@@ -370,30 +322,21 @@ impl KasmClient {
 
     /// `get_kasms`: every live session of every user, in any state. No side effects: the reconciler's call.
     pub async fn get_kasms(&self) -> Result<KasmList, KasmError> {
-        let body = self
-            .post("get_kasms", json!({}))
-            .await
-            .and_then(check_business)?;
+        let body = self.post("get_kasms", json!({})).await.and_then(check_business)?;
         Self::decode_list("get_kasms", body)
     }
 
     /// `get_user_kasms` (undocumented): one user's live sessions.
     pub async fn get_user_kasms(&self, user_id: KasmUserId) -> Result<KasmList, KasmError> {
-        let body = self
-            .post("get_user_kasms", json!({ "user_id": user_id.to_string() }))
-            .await
-            .and_then(check_business)?;
+        let body =
+            self.post("get_user_kasms", json!({ "user_id": user_id.to_string() })).await.and_then(check_business)?;
         Self::decode_list("get_user_kasms", body)
     }
 
     fn decode_list(endpoint: &str, body: Value) -> Result<KasmList, KasmError> {
         let env: wire::KasmsEnvelope = decode(endpoint, body)?;
         Ok(KasmList {
-            kasms: env
-                .kasms
-                .into_iter()
-                .map(wire::RawSession::into_session)
-                .collect(),
+            kasms: env.kasms.into_iter().map(wire::RawSession::into_session).collect(),
             current_time: env.current_time,
         })
     }
@@ -404,47 +347,32 @@ impl KasmClient {
         kasm_id: KasmId,
         user_id: KasmUserId,
     ) -> Result<Value, KasmError> {
-        self.post(
-            endpoint,
-            json!({ "kasm_id": kasm_id.to_string(), "user_id": user_id.to_string() }),
-        )
-        .await
-        .and_then(check_business)
+        self.post(endpoint, json!({ "kasm_id": kasm_id.to_string(), "user_id": user_id.to_string() }))
+            .await
+            .and_then(check_business)
     }
 
     /// `stop_kasm`: running or paused -> stopping -> stopped (disk kept, licence slot freed).
     pub async fn stop_kasm(&self, kasm_id: KasmId, user_id: KasmUserId) -> Result<(), KasmError> {
-        self.session_action("stop_kasm", kasm_id, user_id)
-            .await
-            .map(drop)
+        self.session_action("stop_kasm", kasm_id, user_id).await.map(drop)
     }
 
     /// `pause_kasm`: running -> pausing -> paused (memory kept, licence slot freed).
     pub async fn pause_kasm(&self, kasm_id: KasmId, user_id: KasmUserId) -> Result<(), KasmError> {
-        self.session_action("pause_kasm", kasm_id, user_id)
-            .await
-            .map(drop)
+        self.session_action("pause_kasm", kasm_id, user_id).await.map(drop)
     }
 
     /// `resume_kasm`: stopped or paused -> starting -> running. Re-checks the concurrent-session licence.
     pub async fn resume_kasm(&self, kasm_id: KasmId, user_id: KasmUserId) -> Result<(), KasmError> {
-        self.session_action("resume_kasm", kasm_id, user_id)
-            .await
-            .map(drop)
+        self.session_action("resume_kasm", kasm_id, user_id).await.map(drop)
     }
 
     /// `destroy_kasm`. Idempotent: a session that is already gone counts as destroyed. Destruction is
     /// asynchronous; the session shows as delete-pending in `get_kasms` for a while.
-    pub async fn destroy_kasm(
-        &self,
-        kasm_id: KasmId,
-        user_id: KasmUserId,
-    ) -> Result<(), KasmError> {
+    pub async fn destroy_kasm(&self, kasm_id: KasmId, user_id: KasmUserId) -> Result<(), KasmError> {
         match self.session_action("destroy_kasm", kasm_id, user_id).await {
             Ok(_) => Ok(()),
-            Err(KasmError::Business(m) | KasmError::BadRequest { message: m, .. })
-                if is_unknown_kasm(&m) =>
-            {
+            Err(KasmError::Business(m) | KasmError::BadRequest { message: m, .. }) if is_unknown_kasm(&m) => {
                 tracing::debug!(%kasm_id, "destroy_kasm: session already gone");
                 Ok(())
             }
@@ -454,31 +382,18 @@ impl KasmClient {
 
     /// `keepalive`: pushes the session's expiry out. Returns `usage_reached` (true = not extended).
     pub async fn keepalive(&self, kasm_id: KasmId) -> Result<bool, KasmError> {
-        let body = self
-            .post("keepalive", json!({ "kasm_id": kasm_id.to_string() }))
-            .await
-            .and_then(check_business)?;
+        let body = self.post("keepalive", json!({ "kasm_id": kasm_id.to_string() })).await.and_then(check_business)?;
         let reply: wire::KeepaliveReply = decode("keepalive", body)?;
         Ok(reply.usage_reached.unwrap_or(false))
     }
 
     /// `get_kasm_status`. ROTATES the session token, so the previous connect link stops working: use it
     /// to hand out a fresh link, never to poll (that is `get_kasms`).
-    pub async fn get_kasm_status(
-        &self,
-        kasm_id: KasmId,
-        user_id: KasmUserId,
-    ) -> Result<KasmStatusReply, KasmError> {
+    pub async fn get_kasm_status(&self, kasm_id: KasmId, user_id: KasmUserId) -> Result<KasmStatusReply, KasmError> {
         let body = self
-            .post(
-                "get_kasm_status",
-                json!({ "kasm_id": kasm_id.to_string(), "user_id": user_id.to_string() }),
-            )
+            .post("get_kasm_status", json!({ "kasm_id": kasm_id.to_string(), "user_id": user_id.to_string() }))
             .await?;
-        let top_status = body
-            .get("operational_status")
-            .and_then(Value::as_str)
-            .map(KasmStatus::parse);
+        let top_status = body.get("operational_status").and_then(Value::as_str).map(KasmStatus::parse);
         if let Some(message) = wire::body_error(&body) {
             let lower = message.to_ascii_lowercase();
             return match KasmBusinessKind::classify(&message) {
@@ -487,10 +402,7 @@ impl KasmClient {
                     || lower.contains("scheduled to be")
                     || lower.contains("not running") =>
                 {
-                    Ok(KasmStatusReply::NotReady {
-                        status: top_status,
-                        message,
-                    })
+                    Ok(KasmStatusReply::NotReady { status: top_status, message })
                 }
                 _ => Err(KasmError::Business(message)),
             };
@@ -498,34 +410,20 @@ impl KasmClient {
         let env: wire::StatusEnvelope = decode("get_kasm_status", body)?;
         match (env.kasm, env.kasm_url) {
             (Some(kasm), Some(kasm_url))
-                if kasm
-                    .operational_status
-                    .as_deref()
-                    .is_none_or(|s| KasmStatus::parse(s).is_running()) =>
+                if kasm.operational_status.as_deref().is_none_or(|s| KasmStatus::parse(s).is_running()) =>
             {
                 let mut session = kasm.into_session();
                 if matches!(&session.status, KasmStatus::Other(s) if s.is_empty()) {
                     session.status = KasmStatus::Running;
                 }
-                Ok(KasmStatusReply::Running {
-                    session,
-                    kasm_url,
-                    current_time: env.current_time,
-                })
+                Ok(KasmStatusReply::Running { session, kasm_url, current_time: env.current_time })
             }
             (kasm, _) => {
-                let status = kasm
-                    .and_then(|k| k.operational_status)
-                    .or(env.operational_status)
-                    .map(|s| KasmStatus::parse(&s));
+                let status =
+                    kasm.and_then(|k| k.operational_status).or(env.operational_status).map(|s| KasmStatus::parse(&s));
                 match status {
-                    Some(status) => Ok(KasmStatusReply::NotReady {
-                        status: Some(status),
-                        message: String::new(),
-                    }),
-                    None => Err(KasmError::Decode(
-                        "get_kasm_status: neither a session nor a status".into(),
-                    )),
+                    Some(status) => Ok(KasmStatusReply::NotReady { status: Some(status), message: String::new() }),
+                    None => Err(KasmError::Decode("get_kasm_status: neither a session nor a status".into())),
                 }
             }
         }
@@ -539,10 +437,8 @@ impl KasmClient {
         page: u32,
         page_size: u32,
     ) -> Result<KasmHistoryPage, KasmError> {
-        let filters: Vec<Value> = kasm_id
-            .map(|k| json!({ "id": "kasm_id", "value": k.to_string() }))
-            .into_iter()
-            .collect();
+        let filters: Vec<Value> =
+            kasm_id.map(|k| json!({ "id": "kasm_id", "value": k.to_string() })).into_iter().collect();
         let body = self
             .post(
                 "get_session_history",
@@ -558,11 +454,7 @@ impl KasmClient {
             .and_then(check_business)?;
         let env: wire::HistoryEnvelope = decode("get_session_history", body)?;
         Ok(KasmHistoryPage {
-            sessions: env
-                .sessions
-                .into_iter()
-                .map(wire::RawAccountingRow::into_row)
-                .collect(),
+            sessions: env.sessions.into_iter().map(wire::RawAccountingRow::into_row).collect(),
             total: env.total,
         })
     }
@@ -570,23 +462,12 @@ impl KasmClient {
     /// `GET /api/__healthcheck` (unauthenticated liveness probe, `{"ok": true}`).
     pub async fn health(&self) -> Result<(), KasmError> {
         let url = format!("{}/api/__healthcheck", self.inner.base_url);
-        let response = self
-            .inner
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| transport_error("__healthcheck", e))?;
+        let response = self.inner.http.get(&url).send().await.map_err(|e| transport_error("__healthcheck", e))?;
         let status = response.status().as_u16();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| transport_error("__healthcheck", e))?;
+        let bytes = response.bytes().await.map_err(|e| transport_error("__healthcheck", e))?;
         let body = wire::interpret(status, &bytes)?;
         match body.get("ok") {
-            Some(Value::Bool(false)) => {
-                Err(KasmError::Decode("healthcheck answered ok=false".into()))
-            }
+            Some(Value::Bool(false)) => Err(KasmError::Decode("healthcheck answered ok=false".into())),
             _ => Ok(()),
         }
     }
@@ -624,25 +505,13 @@ mod tests {
         assert_eq!(client.base_url(), "https://kasm.example.com");
         let client = KasmClient::new(cfg("http://127.0.0.1:4010/kasm/")).unwrap();
         assert_eq!(client.base_url(), "http://127.0.0.1:4010/kasm");
-        assert_eq!(
-            client.connect_url("/#/connect/kasm/a/b/c"),
-            "http://127.0.0.1:4010/kasm/#/connect/kasm/a/b/c"
-        );
+        assert_eq!(client.connect_url("/#/connect/kasm/a/b/c"), "http://127.0.0.1:4010/kasm/#/connect/kasm/a/b/c");
     }
 
     #[test]
     fn unusable_configuration_is_a_config_error() {
-        for bad in [
-            "kasm.example.com",
-            "ftp://kasm",
-            "https://kasm/api/public",
-            "https://u:p@kasm",
-            "https://k/?a=1",
-        ] {
-            assert!(
-                matches!(KasmClient::new(cfg(bad)), Err(KasmError::Config(_))),
-                "{bad}"
-            );
+        for bad in ["kasm.example.com", "ftp://kasm", "https://kasm/api/public", "https://u:p@kasm", "https://k/?a=1"] {
+            assert!(matches!(KasmClient::new(cfg(bad)), Err(KasmError::Config(_))), "{bad}");
         }
         let mut c = cfg("https://kasm.example.com");
         c.api_secret = " ".into();

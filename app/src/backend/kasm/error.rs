@@ -66,10 +66,7 @@ impl KasmBusinessKind {
             Self::UsageLimit
         } else if m.contains("image not authorized") || m.contains("no default image") {
             Self::ImageUnavailable
-        } else if m.contains("not in a valid state")
-            || m.contains("cannot be resumed")
-            || m.contains("currently")
-        {
+        } else if m.contains("not in a valid state") || m.contains("cannot be resumed") || m.contains("currently") {
             Self::InvalidState
         } else if m.contains("no session found") || m.contains("could not find requested kasm") {
             Self::NotFound
@@ -84,10 +81,7 @@ impl KasmError {
     /// Note that after `Timeout`/`Transport`/`Server` a non-idempotent call (`request_kasm`) may have
     /// succeeded: look for the session before asking again.
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            Self::Timeout | Self::Transport(_) | Self::Server { .. } | Self::RateLimited
-        )
+        matches!(self, Self::Timeout | Self::Transport(_) | Self::Server { .. } | Self::RateLimited)
     }
 
     /// The kind of business refusal, when this is one.
@@ -141,16 +135,8 @@ mod tests {
         assert!(KasmError::Server { status: 502 }.is_retryable());
         assert!(KasmError::RateLimited.is_retryable());
         assert!(!KasmError::Business("Kasm limit exceeded for user: (x)".into()).is_retryable());
-        assert!(!KasmError::Unauthorized {
-            status: 403,
-            message: "Access Denied".into()
-        }
-        .is_retryable());
-        assert!(!KasmError::BadRequest {
-            status: 400,
-            message: "Invalid Request".into()
-        }
-        .is_retryable());
+        assert!(!KasmError::Unauthorized { status: 403, message: "Access Denied".into() }.is_retryable());
+        assert!(!KasmError::BadRequest { status: 400, message: "Invalid Request".into() }.is_retryable());
         assert!(!KasmError::Decode("x".into()).is_retryable());
         assert!(!KasmError::Config("x".into()).is_retryable());
     }
@@ -158,26 +144,14 @@ mod tests {
     #[test]
     fn business_messages_are_classified() {
         let kind = |m: &str| KasmError::Business(m.into()).business_kind();
-        assert_eq!(
-            kind("Kasm limit exceeded for user: (bob)"),
-            Some(KasmBusinessKind::UserSessionLimit)
-        );
+        assert_eq!(kind("Kasm limit exceeded for user: (bob)"), Some(KasmBusinessKind::UserSessionLimit));
         assert_eq!(
             kind("Per concurrent session license limit exceeded. Unable to create session"),
             Some(KasmBusinessKind::LicenseLimit)
         );
-        assert_eq!(
-            kind("No Default Image Found"),
-            Some(KasmBusinessKind::ImageUnavailable)
-        );
-        assert_eq!(
-            kind("Session is not in a valid state to be stopped"),
-            Some(KasmBusinessKind::InvalidState)
-        );
-        assert_eq!(
-            kind("No session found with kasm_id (x)"),
-            Some(KasmBusinessKind::NotFound)
-        );
+        assert_eq!(kind("No Default Image Found"), Some(KasmBusinessKind::ImageUnavailable));
+        assert_eq!(kind("Session is not in a valid state to be stopped"), Some(KasmBusinessKind::InvalidState));
+        assert_eq!(kind("No session found with kasm_id (x)"), Some(KasmBusinessKind::NotFound));
         assert_eq!(kind("Destroy Error"), Some(KasmBusinessKind::Other));
         assert_eq!(KasmError::Timeout.business_kind(), None);
     }
@@ -186,10 +160,7 @@ mod tests {
     fn user_messages_never_repeat_kasm_text() {
         let e = KasmError::Business("Kasm limit exceeded for user: (alice-secret-username)".into());
         assert!(!e.user_message().contains("alice"));
-        let e = KasmError::Unauthorized {
-            status: 403,
-            message: "API Key (prod-key) is not authorized".into(),
-        };
+        let e = KasmError::Unauthorized { status: 403, message: "API Key (prod-key) is not authorized".into() };
         assert!(!e.user_message().contains("prod-key"));
     }
 }

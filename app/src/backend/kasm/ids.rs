@@ -120,10 +120,7 @@ mod tests {
     fn display_and_serialisation_use_the_undashed_spelling() {
         let id = KasmUserId::parse(DASHED).unwrap();
         assert_eq!(id.to_string(), UNDASHED);
-        assert_eq!(
-            serde_json::to_string(&id).unwrap(),
-            format!("\"{UNDASHED}\"")
-        );
+        assert_eq!(serde_json::to_string(&id).unwrap(), format!("\"{UNDASHED}\""));
         assert_eq!(id.hyphenated(), DASHED);
         assert_eq!(format!("{id:?}"), format!("KasmUserId({UNDASHED})"));
     }

@@ -20,7 +20,7 @@ pub use client::{KasmAuthStyle, KasmClient, KasmConfig};
 pub use error::{KasmBusinessKind, KasmError};
 pub use ids::{parse_kasm_uuid, KasmId, KasmImageId, KasmUserId};
 pub use types::{
-    KasmAccountingRow, KasmHistoryPage, KasmImage, KasmList, KasmSession, KasmStatus,
-    KasmStatusReply, KasmUser, RequestedKasm,
+    KasmAccountingRow, KasmHistoryPage, KasmImage, KasmList, KasmSession, KasmStatus, KasmStatusReply, KasmUser,
+    RequestedKasm,
 };
 pub use wire::parse_kasm_time;

@@ -108,9 +108,7 @@ impl KasmStatus {
             "stopping" => Self::Stopping,
             "stopped" => Self::Stopped,
             "saving" => Self::Saving,
-            "delete_pending" | "user_delete_pending" | "admin_delete_pending" => {
-                Self::DeletePending
-            }
+            "delete_pending" | "user_delete_pending" | "admin_delete_pending" => Self::DeletePending,
             "destroying" => Self::Destroying,
             "deleting" => Self::Deleting,
             _ => Self::Other(raw.trim().to_owned()),
@@ -158,10 +156,7 @@ impl KasmStatus {
 
     /// Being deleted (any flavour): the session will disappear from `get_kasms` shortly.
     pub fn is_gone_or_going(&self) -> bool {
-        matches!(
-            self,
-            Self::DeletePending | Self::Destroying | Self::Deleting
-        )
+        matches!(self, Self::DeletePending | Self::Destroying | Self::Deleting)
     }
 }
 
@@ -176,17 +171,10 @@ impl fmt::Display for KasmStatus {
 #[derive(Clone, PartialEq, Eq)]
 pub enum KasmStatusReply {
     /// The session is running; `kasm_url` is a fresh relative connect link.
-    Running {
-        session: KasmSession,
-        kasm_url: String,
-        current_time: Option<Timestamp>,
-    },
+    Running { session: KasmSession, kasm_url: String, current_time: Option<Timestamp> },
     /// The session exists but is not usable yet (or any more): starting, pausing, stopped, deleting…
     /// `status` is known when Kasm said it; `message` is Kasm's text ("This session is currently starting.").
-    NotReady {
-        status: Option<KasmStatus>,
-        message: String,
-    },
+    NotReady { status: Option<KasmStatus>, message: String },
     /// "Could not find requested Kasm.": destroyed or never existed.
     NotFound,
 }
@@ -194,21 +182,15 @@ pub enum KasmStatusReply {
 impl fmt::Debug for KasmStatusReply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Running {
-                session,
-                current_time,
-                ..
-            } => f
+            Self::Running { session, current_time, .. } => f
                 .debug_struct("Running")
                 .field("session", session)
                 .field("kasm_url", &"<redacted>")
                 .field("current_time", current_time)
                 .finish(),
-            Self::NotReady { status, message } => f
-                .debug_struct("NotReady")
-                .field("status", status)
-                .field("message", message)
-                .finish(),
+            Self::NotReady { status, message } => {
+                f.debug_struct("NotReady").field("status", status).field("message", message).finish()
+            }
             Self::NotFound => f.write_str("NotFound"),
         }
     }
@@ -243,12 +225,7 @@ mod tests {
 
     #[test]
     fn every_delete_pending_flavour_is_delete_pending() {
-        for raw in [
-            "delete_pending",
-            "user_delete_pending",
-            "admin_delete_pending",
-            "ADMIN_DELETE_PENDING ",
-        ] {
+        for raw in ["delete_pending", "user_delete_pending", "admin_delete_pending", "ADMIN_DELETE_PENDING "] {
             assert_eq!(KasmStatus::parse(raw), KasmStatus::DeletePending, "{raw}");
         }
     }
@@ -274,10 +251,7 @@ mod tests {
             assert!(!matches!(parsed, KasmStatus::Other(_)), "{s}");
             assert_eq!(parsed.as_str(), s);
         }
-        assert_eq!(
-            KasmStatus::parse("hibernating"),
-            KasmStatus::Other("hibernating".into())
-        );
+        assert_eq!(KasmStatus::parse("hibernating"), KasmStatus::Other("hibernating".into()));
     }
 
     #[test]

@@ -7,9 +7,7 @@ use serde_json::Value;
 
 use super::error::KasmError;
 use super::ids::{KasmId, KasmImageId, KasmUserId};
-use super::types::{
-    KasmAccountingRow, KasmImage, KasmSession, KasmStatus, KasmUser, RequestedKasm,
-};
+use super::types::{KasmAccountingRow, KasmImage, KasmSession, KasmStatus, KasmUser, RequestedKasm};
 use crate::domain::time::Timestamp;
 
 /// Kasm's text is passed on in errors and logs; it is bounded so a proxy's HTML page cannot flood them.
@@ -28,9 +26,7 @@ pub fn parse_kasm_time(raw: &str) -> Result<Option<Timestamp>, String> {
     }
     for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
         if let Ok(naive) = NaiveDateTime::parse_from_str(s, fmt) {
-            return Ok(Some(Timestamp::from_millis(
-                naive.and_utc().timestamp_millis(),
-            )));
+            return Ok(Some(Timestamp::from_millis(naive.and_utc().timestamp_millis())));
         }
     }
     Err(format!("unrecognised timestamp {s:?}"))
@@ -46,14 +42,12 @@ pub fn de_opt_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>,
 
 /// The refusal text in a body, if any: `error_message`, or `error` (some auth paths use that key).
 pub fn body_error(body: &Value) -> Option<String> {
-    ["error_message", "error"]
-        .iter()
-        .find_map(|key| match body.get(*key) {
-            None | Some(Value::Null) | Some(Value::Bool(false)) => None,
-            Some(Value::String(s)) if s.trim().is_empty() => None,
-            Some(Value::String(s)) => Some(bounded(s)),
-            Some(other) => Some(bounded(&other.to_string())),
-        })
+    ["error_message", "error"].iter().find_map(|key| match body.get(*key) {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => None,
+        Some(Value::String(s)) if s.trim().is_empty() => None,
+        Some(Value::String(s)) => Some(bounded(s)),
+        Some(other) => Some(bounded(&other.to_string())),
+    })
 }
 
 fn bounded(s: &str) -> String {
@@ -72,11 +66,8 @@ fn bounded(s: &str) -> String {
 /// detected here because some endpoints (`get_kasm_status`) must read the body first.
 pub fn interpret(status: u16, body: &[u8]) -> Result<Value, KasmError> {
     let json: Option<Value> = serde_json::from_slice(body).ok();
-    let message = || {
-        json.as_ref()
-            .and_then(body_error)
-            .unwrap_or_else(|| format!("HTTP {status} without an error message"))
-    };
+    let message =
+        || json.as_ref().and_then(body_error).unwrap_or_else(|| format!("HTTP {status} without an error message"));
     match status {
         200..=299 => match json {
             Some(v @ Value::Object(_)) => Ok(v),
@@ -126,10 +117,7 @@ pub struct RawUser {
 
 impl RawUser {
     pub fn into_user(self) -> KasmUser {
-        KasmUser {
-            user_id: self.user_id,
-            username: self.username.unwrap_or_default(),
-        }
+        KasmUser { user_id: self.user_id, username: self.username.unwrap_or_default() }
     }
 }
 
@@ -361,11 +349,7 @@ mod tests {
             ]
         });
         let env: KasmsEnvelope = decode("get_kasms", body).unwrap();
-        let list: Vec<_> = env
-            .kasms
-            .into_iter()
-            .map(RawSession::into_session)
-            .collect();
+        let list: Vec<_> = env.kasms.into_iter().map(RawSession::into_session).collect();
         assert_eq!(env.current_time.unwrap().as_millis(), 1_704_164_645_000);
         assert_eq!(list[0].user_id, list[1].user_id);
         assert_eq!(list[0].image_id, list[1].image_id);
@@ -386,11 +370,7 @@ mod tests {
 
     #[test]
     fn error_message_in_a_200_is_a_business_error() {
-        let body = interpret(
-            200,
-            br#"{"error_message": "Kasm limit exceeded for user: (bob)"}"#,
-        )
-        .unwrap();
+        let body = interpret(200, br#"{"error_message": "Kasm limit exceeded for user: (bob)"}"#).unwrap();
         match check_business(body) {
             Err(KasmError::Business(m)) => assert_eq!(m, "Kasm limit exceeded for user: (bob)"),
             other => panic!("expected Business, got {other:?}"),
@@ -400,9 +380,7 @@ mod tests {
     #[test]
     fn the_error_key_is_read_too() {
         let body = interpret(200, br#"{"error": "Access Denied"}"#).unwrap();
-        assert!(
-            matches!(check_business(body), Err(KasmError::Business(m)) if m == "Access Denied")
-        );
+        assert!(matches!(check_business(body), Err(KasmError::Business(m)) if m == "Access Denied"));
         // …but an empty or null error field is not an error.
         let body = interpret(200, br#"{"error_message": null, "error": "", "kasms": []}"#).unwrap();
         assert!(check_business(body).is_ok());
@@ -412,27 +390,18 @@ mod tests {
     fn empty_success_bodies_are_empty_objects() {
         assert_eq!(interpret(200, b"{}").unwrap(), json!({}));
         assert_eq!(interpret(200, b"").unwrap(), json!({}));
-        assert!(matches!(
-            interpret(200, b"<html>"),
-            Err(KasmError::Decode(_))
-        ));
+        assert!(matches!(interpret(200, b"<html>"), Err(KasmError::Decode(_))));
         assert!(matches!(interpret(200, b"[1]"), Err(KasmError::Decode(_))));
     }
 
     #[test]
     fn status_401_and_403_are_both_unauthorized() {
         match interpret(403, br#"{"error_message": "Access Denied"}"#) {
-            Err(KasmError::Unauthorized {
-                status: 403,
-                message,
-            }) => assert_eq!(message, "Access Denied"),
+            Err(KasmError::Unauthorized { status: 403, message }) => assert_eq!(message, "Access Denied"),
             other => panic!("expected Unauthorized, got {other:?}"),
         }
         match interpret(401, br#"{"error_message": "Access has expired"}"#) {
-            Err(KasmError::Unauthorized {
-                status: 401,
-                message,
-            }) => assert_eq!(message, "Access has expired"),
+            Err(KasmError::Unauthorized { status: 401, message }) => assert_eq!(message, "Access has expired"),
             other => panic!("expected Unauthorized, got {other:?}"),
         }
     }
@@ -448,14 +417,8 @@ mod tests {
             Err(KasmError::BadRequest { status: 404, message }) if !message.contains("html")
         ));
         assert!(matches!(interpret(429, b""), Err(KasmError::RateLimited)));
-        assert!(matches!(
-            interpret(500, b"{}"),
-            Err(KasmError::Server { status: 500 })
-        ));
-        assert!(matches!(
-            interpret(502, b"<html>bad gateway</html>"),
-            Err(KasmError::Server { status: 502 })
-        ));
+        assert!(matches!(interpret(500, b"{}"), Err(KasmError::Server { status: 500 })));
+        assert!(matches!(interpret(502, b"<html>bad gateway</html>"), Err(KasmError::Server { status: 502 })));
         assert!(matches!(interpret(302, b""), Err(KasmError::Config(_))));
     }
 
