@@ -10,6 +10,7 @@ use app::backend::kasm::KasmClient;
 use app::backend::state::{AppState, Settings, Tenant};
 use app::backend::{jobs, seed, tenants};
 use leptos::prelude::LeptosOptions;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -103,7 +104,11 @@ impl Application {
     ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let worker = tokio::spawn(jobs::run_worker(self.state.clone(), stop_rx));
-        let served = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+        // No Nagle: streamed responses (static files, SSR chunks) otherwise stall on delayed ACKs.
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let served = axum::serve(listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;
         tracing::info!("shutting down: waiting for running jobs");
