@@ -55,7 +55,9 @@ unit:
 
 e2e:
 	rm -rf "$(E2E_DATA)"
-	DATA_DIR="$(E2E_DATA)" DEMO_DATA=true cargo leptos end-to-end --release
+	# A fixed simulator port and a short reconcile interval, so the browser tests can act "inside Kasm".
+	DATA_DIR="$(E2E_DATA)" DEMO_DATA=true KASM_SIM_PORT=4010 RECONCILE_INTERVAL_MS=1000 \
+		cargo leptos end-to-end --release
 
 bench: tools-test
 	scripts/bench.sh

@@ -67,3 +67,33 @@ test("an unknown page is a 404 and signed-out visitors are asked to sign in", as
   await page.goto("/workspaces");
   await expect(page.getByText("to see your workspaces")).toBeVisible();
 });
+
+// The simulator's control port, fixed for the browser tests by the Makefile (KASM_SIM_PORT).
+const SIM = process.env.KASM_SIM_URL ?? "http://127.0.0.1:4010";
+
+test("a stop made in Kasm reaches the open page by itself", async ({ page, request }) => {
+  const errors = collectErrors(page);
+  await page.goto("/login");
+  await page.getByLabel("Email").fill("demo@ezscale.test");
+  await page.getByLabel("Password").fill("demo-password");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page).toHaveURL(/\/workspaces$/);
+  await page.goto("/");
+  await page.getByTestId("plan-developer-basic").getByRole("button", { name: "Order" }).click();
+  await expect(page).toHaveURL(/\/workspaces\/[0-9a-f-]{36}$/);
+  const id = page.url().split("/").pop()!;
+  await expect(page.getByTestId("state")).toHaveText("Running", { timeout: 20_000 });
+  await expect(page.getByTestId("timer")).toBeVisible();
+
+  const sessions = await (await request.get(`${SIM}/__sim/sessions`)).json();
+  const session = sessions.find((s: any) => s.environment?.EZSCALE_WORKSPACE_ID === id);
+  expect(session).toBeTruthy();
+  const stopped = await request.post(`${SIM}/__sim/sessions/${session.kasm_id}/stop`);
+  expect(stopped.ok()).toBeTruthy();
+
+  // No reload: the reconciler notices (1 s interval in this run) and the page hears it over SSE.
+  await expect(page.getByTestId("state")).toHaveText("Stopped", { timeout: 4_000 });
+  await expect(page.getByTestId("timer")).toHaveCount(0);
+  await expect(page.getByTestId("final-cost")).toHaveText("$0.04");
+  expect(errors).toEqual([]);
+});

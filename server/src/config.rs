@@ -50,9 +50,11 @@ pub enum KasmTarget {
         auth: KasmAuthStyle,
         insecure_tls: bool,
     },
-    /// The in-process simulator; `start_delay` is how long its sessions take to come up.
+    /// The in-process simulator; `start_delay` is how long its sessions take to come up; `port` 0 picks
+    /// a free one.
     Simulator {
         start_delay: Duration,
+        port: u16,
     },
 }
 
@@ -63,6 +65,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub kasm: KasmTarget,
     pub kasm_timeout: Duration,
+    pub reconcile_interval: Duration,
     pub log_format: LogFormat,
     pub secure_cookies: bool,
     pub demo_data: bool,
@@ -136,6 +139,8 @@ impl Config {
                     get("KASM_SIM_START_DELAY_MS"),
                     1500,
                 )?),
+                port: u16::try_from(parse_u64("KASM_SIM_PORT", get("KASM_SIM_PORT"), 0)?)
+                    .map_err(|_| invalid("KASM_SIM_PORT", "must be a port number"))?,
             },
         };
         let log_format = match get("LOG_FORMAT").as_deref() {
@@ -157,6 +162,11 @@ impl Config {
             database_url,
             kasm,
             kasm_timeout: Duration::from_secs(parse_u64("KASM_TIMEOUT_SECS", get("KASM_TIMEOUT_SECS"), 15)?),
+            reconcile_interval: Duration::from_millis(parse_u64(
+                "RECONCILE_INTERVAL_MS",
+                get("RECONCILE_INTERVAL_MS"),
+                60_000,
+            )?),
             log_format,
             secure_cookies: parse_bool("SECURE_COOKIES", get("SECURE_COOKIES"), prod)?,
             demo_data: parse_bool("DEMO_DATA", get("DEMO_DATA"), !prod)?,

@@ -40,6 +40,7 @@ pub fn router(app: AppState, leptos: LeptosOptions) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/events/workspaces", get(workspace_events))
         .route(
             "/api/{*fn_name}",
             axum::routing::post(move |req: Request| {
@@ -87,6 +88,49 @@ async fn readyz(State(s): State<RouterState>) -> Response {
         }
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database timeout").into_response(),
     }
+}
+
+/// Server-sent events for the signed-in customer: `workspace` (data: the workspace id) whenever one of
+/// their workspaces changes, `resync` when this stream fell behind. Pages refetch on either.
+async fn workspace_events(State(s): State<RouterState>, headers: axum::http::HeaderMap) -> Response {
+    use app::backend::auth;
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use futures::StreamExt;
+    use tokio::sync::broadcast::error::RecvError;
+
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let tenant = s.app.tenant_for_host(host).clone();
+    let token = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .find_map(|h| auth::token_from_cookie_header(h).map(str::to_owned));
+    let customer = match token {
+        Some(t) => auth::session_customer(&tenant.db, &t).await,
+        None => Ok(None),
+    };
+    let customer = match customer {
+        Ok(Some(c)) => c,
+        Ok(None) => return error_response(&AppError::NotSignedIn),
+        Err(e) => return error_response(&AppError::from(e)),
+    };
+    let rx = s.app.events().subscribe();
+    let stream = futures::stream::unfold(rx, move |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(ev) if ev.tenant == tenant.id && ev.customer == customer => {
+                    let event = Event::default().event("workspace").data(ev.workspace.to_string());
+                    return Some((Ok::<_, std::convert::Infallible>(event), rx));
+                }
+                Ok(_) => continue,
+                Err(RecvError::Lagged(_)) => return Some((Ok(Event::default().event("resync").data("")), rx)),
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    })
+    // End with the server: a graceful shutdown waits for open connections.
+    .take_until(Box::pin(s.app.shutting_down()));
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
 }
 
 /// Refuses state-changing requests that a browser marks as coming from another site or origin. Tenant

@@ -8,9 +8,9 @@ use app::backend::crypto::Crypto;
 use app::backend::db::{CentralDb, TenantDb};
 use app::backend::kasm::KasmClient;
 use app::backend::state::{AppState, Settings, Tenant};
-use app::backend::{jobs, seed, tenants};
-use leptos::prelude::LeptosOptions;
+use app::backend::{jobs, reconciler, seed, tenants};
 use axum::serve::ListenerExt;
+use leptos::prelude::LeptosOptions;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -62,16 +62,20 @@ impl Application {
         };
 
         let (simulator, sim_task, sim_url) = match &config.kasm {
-            KasmTarget::Simulator { start_delay } => {
+            KasmTarget::Simulator { start_delay, port } => {
                 let sim = Simulator::new(SimConfig { start_delay: *start_delay, ..SimConfig::default() });
-                let (addr, task) = sim.clone().spawn(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+                let (addr, task) = sim.clone().spawn(SocketAddr::from(([127, 0, 0, 1], *port))).await?;
                 (Some((sim, addr)), Some(task), Some(format!("http://{addr}")))
             }
             KasmTarget::Remote { .. } => (None, None, None),
         };
         let kasm = KasmClient::new(config.kasm_client_config(sim_url.as_deref()))?;
 
-        let settings = Settings { secure_cookies: config.secure_cookies, ..Settings::default() };
+        let settings = Settings {
+            secure_cookies: config.secure_cookies,
+            reconcile_interval: config.reconcile_interval,
+            ..Settings::default()
+        };
         let state = AppState::new(central, house, kasm, Crypto::new(&key), settings);
         let recovered = jobs::recover(&state).await?;
         if recovered > 0 {
@@ -103,16 +107,25 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let worker = tokio::spawn(jobs::run_worker(self.state.clone(), stop_rx));
+        let worker = tokio::spawn(jobs::run_worker(self.state.clone(), stop_rx.clone()));
+        let interval = self.state.settings().reconcile_interval;
+        let reconciler = tokio::spawn(reconciler::run(self.state.clone(), interval, stop_rx));
         // No Nagle: streamed responses (static files, SSR chunks) otherwise stall on delayed ACKs.
         let listener = self.listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
+        let state = self.state.clone();
+        let shutdown = async move {
+            shutdown.await;
+            // Long-lived event streams end now, so the graceful shutdown is not held open by them.
+            state.begin_shutdown();
+        };
         let served = axum::serve(listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;
         tracing::info!("shutting down: waiting for running jobs");
         let _ = stop_tx.send(true);
+        let _ = reconciler.await;
         if tokio::time::timeout(Duration::from_secs(20), worker).await.is_err() {
             tracing::warn!("jobs still running after 20 s; their leases will lapse and they will run again");
         }

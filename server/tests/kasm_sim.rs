@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use app::backend::kasm::{
-    KasmAuthStyle, KasmBusinessKind, KasmClient, KasmConfig, KasmError, KasmId, KasmImage, KasmStatus, KasmStatusReply,
-    KasmUserId,
+    BreakerConfig, BreakerState, KasmAuthStyle, KasmBusinessKind, KasmClient, KasmConfig, KasmError, KasmGroupId,
+    KasmId, KasmImage, KasmStatus, KasmStatusReply, KasmUserId,
 };
 use serde_json::{json, Value};
 use server::kasm_sim::{Fault, SimConfig, Simulator};
@@ -483,4 +483,396 @@ async fn get_kasm_status_says_not_ready_then_hands_out_a_fresh_link() {
     assert_ne!(link, requested.kasm_url, "the token rotates");
     assert!(kasm.connect_url(&link).starts_with(&format!("{base}/#/connect/kasm/")));
     assert_eq!(kasm.get_kasm_status(KasmId::new_v4(), user).await.unwrap(), KasmStatusReply::NotFound);
+}
+
+// ---- user management -------------------------------------------------------------------------------------
+
+/// POSTs straight to the simulator (no client), to see exactly what Kasm answers.
+async fn raw(base: &str, endpoint: &str, mut body: Value) -> (u16, Value) {
+    body["api_key"] = json!("sim-key");
+    body["api_key_secret"] = json!("sim-secret");
+    let resp = reqwest::Client::new().post(format!("{base}/api/public/{endpoint}")).json(&body).send().await.unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+async fn raw_user(base: &str, user: KasmUserId) -> Value {
+    let (status, body) = raw(base, "get_user", json!({"target_user": {"user_id": user.to_string()}})).await;
+    assert_eq!(status, 200, "{body}");
+    body["user"].clone()
+}
+
+#[tokio::test]
+async fn update_user_changes_the_user_and_always_sends_the_username() {
+    let (_sim, base) = start_sim(fast()).await;
+    let kasm = client(&base);
+    let created = kasm.create_user("alice", "pw", "Alice", "Liddell").await.unwrap();
+
+    let updated = kasm
+        .update_user(created.user_id, "alice", "Alicia", "L.", Some("n3w-Passw0rd"), Some(true), None)
+        .await
+        .unwrap();
+    assert_eq!(updated, created, "same id, same username");
+    let seen = raw_user(&base, created.user_id).await;
+    assert_eq!((seen["first_name"].as_str(), seen["last_name"].as_str()), (Some("Alicia"), Some("L.")));
+    assert_eq!((seen["disabled"].as_bool(), seen["locked"].as_bool()), (Some(true), Some(false)));
+
+    // None leaves a flag alone; a new username sticks.
+    let renamed = kasm.update_user(created.user_id, "alice2", "Alicia", "L.", None, None, Some(true)).await.unwrap();
+    assert_eq!(renamed.username, "alice2");
+    let seen = raw_user(&base, created.user_id).await;
+    assert_eq!((seen["disabled"].as_bool(), seen["locked"].as_bool()), (Some(true), Some(true)));
+
+    // The 1.15 quirk the client works around: without `username` the update is refused.
+    let (status, body) =
+        raw(&base, "update_user", json!({"target_user": {"user_id": created.user_id.to_string(), "locked": false}}))
+            .await;
+    assert_eq!((status, body), (400, json!({"error_message": "Username is not present"})));
+
+    let unknown = KasmUserId::new_v4();
+    let err = kasm.update_user(unknown, "ghost", "G", "H", None, None, None).await.unwrap_err();
+    assert!(
+        matches!(&err, KasmError::BadRequest { status: 400, message } if *message == format!("Unknown user ({unknown})")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn delete_user_needs_force_while_sessions_live_and_is_idempotent() {
+    let (sim, base) = start_sim(fast()).await;
+    let kasm = client(&base);
+    let (user, image) = alice(&kasm).await;
+    let first = kasm.request_kasm(user, image.image_id, &env("d1")).await.unwrap();
+    kasm.request_kasm(user, image.image_id, &env("d2")).await.unwrap();
+
+    let err = kasm.delete_user(user, false).await.unwrap_err();
+    match &err {
+        KasmError::BadRequest { status: 400, message } => {
+            assert_eq!(message, "Users contains (2) kasms and 'force' option not set to True")
+        }
+        other => panic!("expected BadRequest, got {other:?}"),
+    }
+    assert!(!err.is_retryable());
+    assert_eq!(sim.session_count(), 2, "a refused delete destroys nothing");
+
+    kasm.delete_user(user, true).await.unwrap();
+    assert_eq!(sim.session_count(), 0);
+    assert_eq!(kasm.get_user_by_username("alice").await.unwrap(), None);
+    let history = kasm.get_session_history(Some(first.kasm_id), 1, 10).await.unwrap();
+    assert_eq!(history.sessions[0].destroy_reason.as_deref(), Some("admin_destroyed"));
+    assert!(history.sessions[0].destroyed_date.is_some());
+
+    // Gone already: the simulator answers Kasm's 400, the client calls it done.
+    let (status, body) = raw(&base, "delete_user", json!({"target_user": {"user_id": user.to_string()}})).await;
+    assert_eq!((status, body), (400, json!({"error_message": format!("Unknown user ({user})")})));
+    kasm.delete_user(user, false).await.unwrap();
+    kasm.delete_user(KasmUserId::new_v4(), true).await.unwrap();
+}
+
+#[tokio::test]
+async fn get_login_returns_an_absolute_link_on_the_host_it_was_called_on() {
+    let (_sim, base) = start_sim(fast()).await;
+    let kasm = client(&base);
+    let (user, _) = alice(&kasm).await;
+    let url = kasm.get_login(user).await.unwrap();
+    let prefix = format!("{base}/#/connect/login/dash/{user}/");
+    assert!(url.starts_with(&prefix), "{url} should start with {prefix}");
+    assert!(url.len() > prefix.len(), "carries a session token: {url}");
+    assert_ne!(kasm.get_login(user).await.unwrap(), url, "a fresh token per call");
+
+    let unknown = KasmUserId::new_v4();
+    let err = kasm.get_login(unknown).await.unwrap_err();
+    assert!(
+        matches!(&err, KasmError::BadRequest { status: 400, message } if *message == format!("No user found with id: ({unknown})")),
+        "{err:?}"
+    );
+}
+
+// ---- groups ----------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn groups_are_listed_with_the_built_ins_and_one_per_plan() {
+    let (sim, base) = start_sim(fast()).await;
+    let kasm = client(&base);
+    let groups = kasm.get_groups().await.unwrap();
+    let id_of = |name: &str| groups.iter().find(|g| g.name == name).map(|g| g.group_id);
+    for name in [
+        "All Users",
+        "Administrators",
+        "EZSCALE Developer Basic",
+        "EZSCALE Developer Pro",
+        "EZSCALE Developer Enterprise",
+        "EZSCALE Business Basic",
+        "EZSCALE Business Pro",
+        "EZSCALE Business Enterprise",
+    ] {
+        assert_eq!(id_of(name), sim.group_id(name).map(KasmGroupId), "{name}");
+    }
+    assert_eq!(groups.len(), 8);
+}
+
+#[tokio::test]
+async fn with_enforcement_a_plan_group_is_what_authorises_its_image() {
+    let (sim, base) = start_sim(SimConfig { enforce_image_groups: true, ..fast() }).await;
+    let kasm = client(&base);
+    let (user, image) = alice(&kasm).await;
+    let err = kasm.request_kasm(user, image.image_id, &env("g")).await.unwrap_err();
+    assert!(matches!(&err, KasmError::Business(m) if m == "Image Not Authorized"), "{err:?}");
+    assert_eq!(err.business_kind(), Some(KasmBusinessKind::ImageUnavailable));
+
+    let basic = KasmGroupId(sim.group_id("EZSCALE Developer Basic").unwrap());
+    kasm.add_user_group(user, basic).await.unwrap();
+    kasm.add_user_group(user, basic).await.unwrap();
+    let groups = raw_user(&base, user).await["groups"].clone();
+    assert_eq!(groups.as_array().unwrap().len(), 2, "All Users + the plan, once: {groups}");
+    kasm.request_kasm(user, image.image_id, &env("g")).await.unwrap();
+
+    // Another plan's image stays out of reach.
+    let pro = image_named(&kasm, "kasmweb/developer-pro:1.16.0").await;
+    assert!(
+        matches!(kasm.request_kasm(user, pro, &env("g")).await, Err(KasmError::Business(m)) if m == "Image Not Authorized")
+    );
+
+    kasm.remove_user_group(user, basic).await.unwrap();
+    kasm.remove_user_group(user, basic).await.unwrap();
+    let err = kasm.request_kasm(user, image.image_id, &env("g")).await.unwrap_err();
+    assert_eq!(err.business_kind(), Some(KasmBusinessKind::ImageUnavailable), "{err:?}");
+
+    let err = kasm.add_user_group(KasmUserId::new_v4(), basic).await.unwrap_err();
+    assert!(matches!(err, KasmError::BadRequest { status: 400, .. }), "{err:?}");
+}
+
+async fn image_named(client: &KasmClient, name: &str) -> app::backend::kasm::KasmImageId {
+    image(client, name).await.image_id
+}
+
+// ---- circuit breaker -------------------------------------------------------------------------------------
+
+const COOL_DOWN: Duration = Duration::from_millis(250);
+
+fn breaker(failure_threshold: u32) -> BreakerConfig {
+    BreakerConfig { failure_threshold, window: Duration::from_secs(60), cool_down: COOL_DOWN }
+}
+
+#[tokio::test]
+async fn the_breaker_opens_after_repeated_5xx_fails_fast_then_closes_after_a_good_trial() {
+    let (sim, base) = start_sim(fast()).await;
+    let kasm = client(&base).with_breaker(breaker(3));
+    for status in [500, 503, 502] {
+        sim.inject(Fault::HttpStatus { endpoint: "get_kasms".into(), status });
+    }
+    for _ in 0..3 {
+        assert_eq!(kasm.breaker_state(), BreakerState::Closed);
+        assert!(matches!(kasm.get_kasms().await, Err(KasmError::Server { .. })));
+    }
+    assert_eq!(kasm.breaker_state(), BreakerState::Open);
+
+    // Open: every endpoint fails fast, and nothing reaches Kasm.
+    let calls = sim.api_call_count();
+    for _ in 0..5 {
+        let err = kasm.get_images().await.unwrap_err();
+        assert!(matches!(err, KasmError::CircuitOpen), "{err:?}");
+        assert!(err.is_retryable());
+        assert_eq!(err.user_message(), "The workspace service is temporarily unavailable. Please try again shortly.");
+    }
+    assert!(matches!(kasm.delete_user(KasmUserId::new_v4(), true).await, Err(KasmError::CircuitOpen)));
+    assert_eq!(sim.api_call_count(), calls, "no HTTP call while open");
+
+    // After the cool-down one trial goes out; its success closes the breaker.
+    tokio::time::sleep(COOL_DOWN + SLACK).await;
+    assert_eq!(kasm.breaker_state(), BreakerState::HalfOpen);
+    kasm.get_kasms().await.unwrap();
+    assert_eq!(sim.api_call_count(), calls + 1);
+    assert_eq!(kasm.breaker_state(), BreakerState::Closed);
+    kasm.get_images().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_failed_trial_reopens_the_breaker_for_another_cool_down() {
+    let (sim, base) = start_sim(fast()).await;
+    let kasm = client(&base).with_breaker(breaker(1));
+    sim.inject(Fault::HttpStatus { endpoint: "*".into(), status: 500 });
+    sim.inject(Fault::HttpStatus { endpoint: "*".into(), status: 500 });
+    assert!(matches!(kasm.get_kasms().await, Err(KasmError::Server { status: 500 })));
+    assert_eq!(kasm.breaker_state(), BreakerState::Open);
+    tokio::time::sleep(COOL_DOWN + SLACK).await;
+    assert!(matches!(kasm.get_kasms().await, Err(KasmError::Server { status: 500 })), "the trial fails");
+    assert_eq!(kasm.breaker_state(), BreakerState::Open);
+    assert!(matches!(kasm.get_kasms().await, Err(KasmError::CircuitOpen)));
+    tokio::time::sleep(COOL_DOWN + SLACK).await;
+    kasm.get_kasms().await.unwrap();
+    assert_eq!(kasm.breaker_state(), BreakerState::Closed);
+}
+
+#[tokio::test]
+async fn timeouts_and_refused_connections_open_the_breaker_too() {
+    let (sim, base) = start_sim(fast()).await;
+    let kasm =
+        client_with(&base, "sim-secret", KasmAuthStyle::JsonBody, Duration::from_millis(200)).with_breaker(breaker(2));
+    for _ in 0..2 {
+        sim.inject(Fault::Latency { endpoint: "get_kasms".into(), delay: Duration::from_millis(600) });
+        assert!(matches!(kasm.get_kasms().await, Err(KasmError::Timeout)));
+    }
+    assert!(matches!(kasm.get_kasms().await, Err(KasmError::CircuitOpen)));
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dead = client(&format!("http://127.0.0.1:{port}")).with_breaker(breaker(2));
+    for _ in 0..2 {
+        assert!(matches!(dead.get_kasms().await, Err(KasmError::Transport(_))));
+    }
+    assert_eq!(dead.breaker_state(), BreakerState::Open);
+    assert!(matches!(dead.get_kasms().await, Err(KasmError::CircuitOpen)));
+}
+
+#[tokio::test]
+async fn business_errors_and_4xx_never_open_the_breaker() {
+    let (sim, base) = start_sim(fast()).await;
+    let kasm = client(&base).with_breaker(breaker(2));
+    let (user, image) = alice(&kasm).await;
+    for _ in 0..4 {
+        sim.inject(Fault::BusinessError {
+            endpoint: "request_kasm".into(),
+            message: "No resources are available to create the requested Kasm".into(),
+        });
+        assert!(matches!(kasm.request_kasm(user, image.image_id, &env("b")).await, Err(KasmError::Business(_))));
+    }
+    for status in [400, 401, 403, 404, 429, 400] {
+        sim.inject(Fault::HttpStatus { endpoint: "get_kasms".into(), status });
+        assert!(kasm.get_kasms().await.is_err());
+    }
+    // Real refusals from the simulator's rules, too.
+    for _ in 0..3 {
+        assert!(matches!(kasm.get_login(KasmUserId::new_v4()).await, Err(KasmError::BadRequest { .. })));
+    }
+    assert_eq!(kasm.breaker_state(), BreakerState::Closed);
+    let wrong = client_with(&base, "wrong", KasmAuthStyle::JsonBody, Duration::from_secs(5)).with_breaker(breaker(2));
+    for _ in 0..4 {
+        assert!(matches!(wrong.get_images().await, Err(KasmError::Unauthorized { .. })));
+    }
+    assert_eq!(wrong.breaker_state(), BreakerState::Closed);
+
+    // A failure streak is broken by any answer: 5xx, refusal, 5xx does not open a threshold-2 breaker.
+    sim.inject(Fault::HttpStatus { endpoint: "get_kasms".into(), status: 500 });
+    sim.inject(Fault::HttpStatus { endpoint: "get_kasms".into(), status: 400 });
+    sim.inject(Fault::HttpStatus { endpoint: "get_kasms".into(), status: 500 });
+    for _ in 0..3 {
+        assert!(kasm.get_kasms().await.is_err());
+    }
+    assert_eq!(kasm.breaker_state(), BreakerState::Closed);
+}
+
+// ---- the API secret stays secret -------------------------------------------------------------------------
+
+/// Everything the test subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// Captures every event of this thread (the test runtime, the simulator and the HTTP stack all run on it)
+/// at the levels `filter` allows, until dropped.
+struct LogCapture {
+    captured: Captured,
+    _default: tracing::subscriber::DefaultGuard,
+    /// Never used, only kept alive. With a single live dispatcher, tracing-core computes a callsite's cached
+    /// interest against whichever thread first hits it, so a log line first reached by a parallel test
+    /// (no subscriber there) would be disabled here too. A second registered dispatcher makes it consult all.
+    _companion: tracing::Dispatch,
+}
+
+fn capture_logs(filter: &str) -> LogCapture {
+    let companion = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    LogCapture { captured, _default: tracing::subscriber::set_default(subscriber), _companion: companion }
+}
+
+const SECRET: &str = "zq-Distinctive-Secret-7f3a9c";
+const WRONG_SECRET: &str = "zq-Wrong-Secret-51b0e2";
+
+#[tokio::test]
+async fn the_api_secret_never_appears_in_logs_or_errors() {
+    let logs = capture_logs("trace");
+    let (sim, base) = start_sim(SimConfig { api_secret: SECRET.into(), ..fast() }).await;
+    let with =
+        |secret: &str, auth| client_with(&base, secret, auth, Duration::from_millis(300)).with_breaker(breaker(3));
+    let mut errors = Vec::new();
+    for auth in [KasmAuthStyle::JsonBody, KasmAuthStyle::HttpBasic] {
+        let kasm = with(SECRET, auth);
+        kasm.get_images().await.unwrap();
+        // 5xx, a dropped answer, a timeout: the breaker opens, then fails fast.
+        sim.inject(Fault::HttpStatus { endpoint: "get_kasms".into(), status: 500 });
+        sim.inject(Fault::DropResponseAfterCommit { endpoint: "get_kasms".into() });
+        sim.inject(Fault::Latency { endpoint: "get_kasms".into(), delay: Duration::from_millis(700) });
+        for _ in 0..4 {
+            errors.push(kasm.get_kasms().await.unwrap_err());
+        }
+        assert!(matches!(errors.last(), Some(KasmError::CircuitOpen)), "{errors:?}");
+        // Refusals from the simulator's rules and injected ones.
+        let fresh = with(SECRET, auth);
+        errors.push(fresh.get_login(KasmUserId::new_v4()).await.unwrap_err());
+        fresh.delete_user(KasmUserId::new_v4(), true).await.unwrap();
+        sim.inject(Fault::HttpStatus { endpoint: "get_groups".into(), status: 400 });
+        errors.push(fresh.get_groups().await.unwrap_err());
+        // A wrong secret is refused: neither secret may leak.
+        errors.push(with(WRONG_SECRET, auth).get_images().await.unwrap_err());
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dead =
+        client_with(&format!("http://127.0.0.1:{port}"), SECRET, KasmAuthStyle::JsonBody, Duration::from_secs(2));
+    errors.push(dead.get_kasms().await.unwrap_err());
+    errors.push(dead.health().await.unwrap_err());
+
+    let logs = logs.captured.text();
+    assert!(logs.contains("kasm call"), "the capture works: {logs}");
+    assert!(logs.contains("circuit breaker opened"), "{logs}");
+    let basic_token = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("sim-key:{SECRET}"));
+    for needle in [SECRET, WRONG_SECRET, basic_token.as_str()] {
+        assert!(!logs.contains(needle), "a log line carries {needle}");
+        for e in &errors {
+            let (text, debug, user) = (e.to_string(), format!("{e:?}"), e.user_message());
+            assert!(!text.contains(needle) && !debug.contains(needle) && !user.contains(needle), "{e:?}");
+        }
+    }
+    assert!(errors.iter().any(|e| matches!(e, KasmError::Unauthorized { .. })));
+    assert!(errors.iter().any(|e| matches!(e, KasmError::Timeout)));
+    assert!(errors.iter().any(|e| matches!(e, KasmError::Transport(_))));
+}
+
+#[tokio::test]
+async fn an_answer_echoing_the_secret_is_redacted_before_anyone_sees_it() {
+    // Only the client's own events: the simulator logs injected faults, message included, by design.
+    let logs = capture_logs("app=trace");
+    let (sim, base) = start_sim(SimConfig { api_secret: SECRET.into(), ..fast() }).await;
+    let kasm = client_with(&base, SECRET, KasmAuthStyle::JsonBody, Duration::from_secs(5));
+    sim.inject(Fault::BusinessError {
+        endpoint: "get_images".into(),
+        message: format!("Invalid Request: api_key_secret={SECRET}"),
+    });
+    let err = kasm.get_images().await.unwrap_err();
+    match &err {
+        KasmError::Business(m) => assert_eq!(m, "Invalid Request: api_key_secret=<redacted>"),
+        other => panic!("expected Business, got {other:?}"),
+    }
+    assert!(!format!("{err:?}").contains(SECRET));
+    assert!(!logs.captured.text().contains(SECRET));
+    assert!(logs.captured.text().contains("kasm call"), "the client's events are captured");
 }

@@ -4,6 +4,7 @@
 //! | module         | holds |
 //! |----------------|-------|
 //! | `db`           | `CentralDb` / `TenantDb` handles (SQLite or PostgreSQL), migrations |
+//! | `events`       | workspace change notifications for open pages |
 //! | `state`        | `AppState` shared by handlers, server functions and workers; tenants |
 //! | `request`      | what a server function needs from its request: state, tenant, signed-in customer |
 //! | `auth`         | password hashing and browser sessions |
@@ -13,6 +14,7 @@
 //! | `workspace_views` | what the workspace pages show; customer actions |
 //! | `provisioning` | the workspace state machine driven against Kasm |
 //! | `jobs`         | the durable job queue and its worker |
+//! | `reconciler`   | the periodic diff of Kasm's sessions against our workspaces |
 //! | `kasm`         | the typed Kasm API client |
 //! | `crypto`       | secrets at rest |
 //! | `seed`         | the house catalog and demo data |
@@ -23,9 +25,11 @@ pub mod catalog;
 pub mod crypto;
 pub mod customers;
 pub mod db;
+pub mod events;
 pub mod jobs;
 pub mod kasm;
 pub mod provisioning;
+pub mod reconciler;
 pub mod request;
 pub mod seed;
 pub mod state;

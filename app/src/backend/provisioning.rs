@@ -16,6 +16,7 @@ use rand::distr::{Alphanumeric, SampleString};
 use super::catalog;
 use super::customers::{self, Customer};
 use super::db::now;
+use super::events::WorkspaceChanged;
 use super::kasm::{KasmError, KasmId, KasmSession, KasmStatus, KasmUserId};
 use super::state::{AppState, Tenant};
 use super::workspaces::{self, Workspace};
@@ -59,7 +60,13 @@ pub async fn sync(state: &AppState, tenant: &Tenant, id: WorkspaceId) -> Result<
     if !workspaces::acquire_lease(&tenant.db, id, &owner, now(), LEASE_MS).await? {
         return Ok(Step::Busy);
     }
+    let before = workspaces::get(&tenant.db, id).await?.map(|w| w.state);
     let result = sync_locked(state, tenant, id).await;
+    if let Ok(Some(after)) = workspaces::get(&tenant.db, id).await {
+        if Some(after.state) != before {
+            announce(state, tenant, &after);
+        }
+    }
     if let Err(e) = workspaces::release_lease(&tenant.db, id, &owner).await {
         tracing::warn!(error = %e, workspace = %id, "releasing a workspace lease failed; it will lapse");
     }
@@ -213,7 +220,16 @@ async fn await_running(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Res
             let t = now();
             let started_at = meter_start(ws, &session, found.kasm_now, t, tenant).await?;
             let plan = catalog::get(&tenant.db, ws.plan).await?.ok_or_else(|| corrupt("workspace plan"))?;
-            workspaces::mark_running(&tenant.db, ws.id, started_at, &plan.retail, &plan.wholesale, t).await?;
+            workspaces::start_meter(
+                &tenant.db,
+                ws.id,
+                WorkspaceState::Starting,
+                started_at,
+                &plan.retail,
+                &plan.wholesale,
+                t,
+            )
+            .await?;
             tracing::info!(workspace = %ws.id, "workspace running; meter open");
             Ok(Step::Settled)
         }
@@ -277,7 +293,7 @@ async fn stop(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<Step,
         }
     }
     // The meter closes at the moment the customer pressed Stop, not when Kasm got round to it.
-    workspaces::mark_stopped(&tenant.db, ws.id, ws.transition_at, now()).await?;
+    workspaces::stop_meter(&tenant.db, ws.id, WorkspaceState::Stopping, ws.transition_at, now()).await?;
     Ok(Step::Settled)
 }
 
@@ -287,11 +303,16 @@ async fn stop(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<Step,
 pub async fn give_up(tenant: &Tenant, id: WorkspaceId) -> Result<(), BackendError> {
     let Some(ws) = workspaces::get(&tenant.db, id).await? else { return Ok(()) };
     if ws.state == WorkspaceState::Stopping {
-        workspaces::mark_stopped(&tenant.db, id, ws.transition_at, now()).await?;
+        workspaces::stop_meter(&tenant.db, id, WorkspaceState::Stopping, ws.transition_at, now()).await?;
         return Ok(());
     }
     workspaces::mark_failed(&tenant.db, id, "The workspace service is not responding. Please try again later.", now())
         .await
+}
+
+/// Tells open pages that this workspace changed.
+pub fn announce(state: &AppState, tenant: &Tenant, ws: &Workspace) {
+    state.publish(WorkspaceChanged { tenant: tenant.id, customer: ws.customer_id, workspace: ws.id });
 }
 
 /// Hands a workspace to the job worker (idempotent) and wakes it.

@@ -3,10 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 use super::crypto::Crypto;
 use super::db::{CentralDb, TenantDb};
+use super::events::{Events, WorkspaceChanged};
 use super::kasm::KasmClient;
 use crate::domain::ids::TenantId;
 use crate::domain::money::Currency;
@@ -31,6 +32,8 @@ pub struct Settings {
     pub start_timeout: Duration,
     /// How often a starting workspace is checked.
     pub poll_interval: Duration,
+    /// How often the reconciler compares Kasm's sessions with our workspaces.
+    pub reconcile_interval: Duration,
 }
 
 impl Default for Settings {
@@ -40,6 +43,7 @@ impl Default for Settings {
             session_ttl: Duration::from_secs(7 * 24 * 3600),
             start_timeout: Duration::from_secs(600),
             poll_interval: Duration::from_millis(500),
+            reconcile_interval: Duration::from_secs(60),
         }
     }
 }
@@ -56,11 +60,23 @@ struct Inner {
     settings: Settings,
     /// Wakes the job worker when work is enqueued, so a new order does not wait for the next poll.
     jobs_ready: Notify,
+    events: Events,
+    /// Flips to true when the server starts shutting down, so long-lived streams end.
+    shutdown: watch::Sender<bool>,
 }
 
 impl AppState {
     pub fn new(central: CentralDb, house: Tenant, kasm: KasmClient, crypto: Crypto, settings: Settings) -> Self {
-        AppState(Arc::new(Inner { central, house, kasm, crypto, settings, jobs_ready: Notify::new() }))
+        AppState(Arc::new(Inner {
+            central,
+            house,
+            kasm,
+            crypto,
+            settings,
+            jobs_ready: Notify::new(),
+            events: Events::default(),
+            shutdown: watch::channel(false).0,
+        }))
     }
 
     pub fn central(&self) -> &CentralDb {
@@ -100,5 +116,25 @@ impl AppState {
 
     pub async fn jobs_ready(&self) {
         self.0.jobs_ready.notified().await;
+    }
+
+    pub fn events(&self) -> &Events {
+        &self.0.events
+    }
+
+    pub fn publish(&self, ev: WorkspaceChanged) {
+        self.0.events.publish(ev);
+    }
+
+    pub fn begin_shutdown(&self) {
+        self.0.shutdown.send_replace(true);
+    }
+
+    /// Resolves once shutdown has begun.
+    pub fn shutting_down(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.0.shutdown.subscribe();
+        async move {
+            let _ = rx.wait_for(|down| *down).await;
+        }
     }
 }

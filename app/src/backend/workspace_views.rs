@@ -86,6 +86,7 @@ pub async fn change(
     if !workspaces::transition(&tenant.db, ws_id, ws.state, next, now()).await? {
         return Err(AppError::Conflict("This workspace changed state meanwhile. Please look again.".into()));
     }
+    provisioning::announce(state, tenant, &ws);
     provisioning::drive(state, tenant, ws_id).await?;
     detail(state, tenant, customer, id).await
 }

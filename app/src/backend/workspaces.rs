@@ -118,6 +118,35 @@ pub async fn list_owned(db: &TenantDb, customer: CustomerId) -> Result<Vec<Works
     rows.iter().map(from_row).collect()
 }
 
+/// Workspaces attached to a Kasm session, in the states the reconciler checks against Kasm.
+pub async fn list_attached(db: &TenantDb) -> Result<Vec<Workspace>> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        workspace_columns!(),
+        " FROM workspaces WHERE kasm_id IS NOT NULL AND state IN ($1, $2)"
+    ))
+    .bind(WorkspaceState::Running.as_str())
+    .bind(WorkspaceState::Stopped.as_str())
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Every Kasm session id this tenant knows (to tell our sessions from orphans).
+pub async fn known_kasm_ids(db: &TenantDb) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar("SELECT kasm_id FROM workspaces WHERE kasm_id IS NOT NULL").fetch_all(db.pool()).await?)
+}
+
+/// The open meter's start, if the workspace has one.
+pub async fn open_meter_start(db: &TenantDb, id: WorkspaceId) -> Result<Option<Timestamp>> {
+    let t: Option<i64> =
+        sqlx::query_scalar("SELECT started_at FROM usage_sessions WHERE workspace_id = $1 AND ended_at IS NULL")
+            .bind(id.to_string())
+            .fetch_optional(db.pool())
+            .await?;
+    Ok(t.map(Timestamp::from_millis))
+}
+
 /// Workspaces that still need the provisioner (used to re-enqueue their jobs after a restart).
 pub async fn list_unsettled(db: &TenantDb) -> Result<Vec<WorkspaceId>> {
     let rows: Vec<String> = sqlx::query_scalar("SELECT id FROM workspaces WHERE state IN ($1, $2, $3)")
@@ -229,10 +258,13 @@ pub async fn mark_failed(db: &TenantDb, id: WorkspaceId, reason: &str, now: Time
     Ok(())
 }
 
-/// Starting -> Running and the meter opens at `started_at` with the rates in force now, in one transaction.
-pub async fn mark_running(
+/// `from` -> Running and the meter opens at `started_at` with the rates in force now, in one transaction.
+/// `from` is Starting normally, or Stopped when the reconciler finds a session running that we had
+/// stopped (started from Kasm's own UI).
+pub async fn start_meter(
     db: &TenantDb,
     id: WorkspaceId,
+    from: WorkspaceState,
     started_at: Timestamp,
     retail: &Rate,
     wholesale: &Rate,
@@ -244,7 +276,7 @@ pub async fn mark_running(
         .bind(WorkspaceState::Running.as_str())
         .bind(now.as_millis())
         .bind(id.to_string())
-        .bind(WorkspaceState::Starting.as_str())
+        .bind(from.as_str())
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -269,11 +301,13 @@ pub async fn mark_running(
     Ok(true)
 }
 
-/// Stopping -> Stopped and the open meter closes at `ended_at`, its amount computed by the domain rule,
-/// in one transaction. Returns the closed session's amount, if one was open.
-pub async fn mark_stopped(
+/// `from` -> Stopped and the open meter closes at `ended_at`, its amount computed by the domain rule, in
+/// one transaction. `from` is Stopping (the customer's stop) or Running (the reconciler found the session
+/// stopped or gone). Returns the closed session's amount, if one was open.
+pub async fn stop_meter(
     db: &TenantDb,
     id: WorkspaceId,
+    from: WorkspaceState,
     ended_at: Timestamp,
     now: Timestamp,
 ) -> Result<Option<Money>> {
@@ -282,7 +316,7 @@ pub async fn mark_stopped(
         .bind(WorkspaceState::Stopped.as_str())
         .bind(now.as_millis())
         .bind(id.to_string())
-        .bind(WorkspaceState::Stopping.as_str())
+        .bind(from.as_str())
         .execute(&mut *tx)
         .await?
         .rows_affected()

@@ -1,6 +1,7 @@
 //! The customer's workspaces: the list, one workspace's page with start/stop and the live meter.
 
 pub mod clock;
+pub mod live;
 pub mod meter;
 pub mod model;
 pub mod server;
@@ -16,8 +17,9 @@ use crate::domain::workspace::WorkspaceState;
 use crate::error::AppError;
 use crate::layout::ErrorNote;
 
-/// How often a page looks again while a workspace is changing state (starting, stopping).
-const WATCH_MS: u64 = 1000;
+/// Changes arrive as server-sent events; as a fallback (a proxy that buffers event streams), a page
+/// showing a workspace that is changing state also looks again this often.
+const FALLBACK_WATCH_MS: u64 = 3000;
 
 #[component]
 fn StateBadge(state: WorkspaceState) -> impl IntoView {
@@ -41,7 +43,9 @@ fn SignInFirst() -> impl IntoView {
 
 #[component]
 pub fn WorkspacesPage() -> impl IntoView {
-    let list = Resource::new(|| (), |_| list_workspaces());
+    let changes = RwSignal::new(0u32);
+    live::on_workspace_events(move |_| changes.update(|n| *n += 1));
+    let list = Resource::new(move || changes.get(), |_| list_workspaces());
     view! {
         <h1 class="text-2xl font-semibold">"My workspaces"</h1>
         <Suspense fallback=|| view! { <p class="mt-4">"Loading…"</p> }>
@@ -84,6 +88,7 @@ fn WorkspaceRow(card: WorkspaceCard, server_now: Timestamp) -> impl IntoView {
 pub fn WorkspacePage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").unwrap_or_default();
+    let id_now = move || params.read_untracked().get("id").unwrap_or_default();
     let start = ServerAction::<StartWorkspace>::new();
     let stop = ServerAction::<StopWorkspace>::new();
     let retry = ServerAction::<RetryWorkspace>::new();
@@ -92,11 +97,16 @@ pub fn WorkspacePage() -> impl IntoView {
         move || (id(), watch.get(), start.version().get(), stop.version().get(), retry.version().get()),
         |(id, ..)| get_workspace(id),
     );
-    // While the workspace is changing state, look again every second (the meter itself never polls).
+    // State changes arrive as events; the meter itself never asks the server.
+    live::on_workspace_events(move |changed| {
+        if changed.is_none() || changed == Some(id_now()) {
+            watch.update(|w| *w += 1);
+        }
+    });
     Effect::new(move |_| {
         if let Some(Ok(d)) = detail.get() {
             if d.card.state.is_transitional() {
-                set_timeout(move || watch.update(|w| *w += 1), std::time::Duration::from_millis(WATCH_MS));
+                set_timeout(move || watch.update(|w| *w += 1), std::time::Duration::from_millis(FALLBACK_WATCH_MS));
             }
         }
     });

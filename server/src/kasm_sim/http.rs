@@ -80,6 +80,7 @@ async fn public_api(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    sim.count_api_call();
     let Some(mut body) = body_object(&body) else {
         return respond(invalid_request());
     };
@@ -99,7 +100,7 @@ async fn public_api(
     if !sim.credentials_match(&key, &secret) {
         return respond(access_denied());
     }
-    sim.serve(&endpoint, body).await
+    sim.serve(&endpoint, body, request_host(&headers)).await
 }
 
 /// Next-release style: `Authorization: Basic base64(key:secret)` under `/api/`.
@@ -109,6 +110,7 @@ async fn basic_api(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    sim.count_api_call();
     let Some(auth) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
         return respond(Reply::error(StatusCode::UNAUTHORIZED, "Unauthorized"));
     };
@@ -125,11 +127,20 @@ async fn basic_api(
     let Some(body) = body_object(&body) else {
         return respond(invalid_request());
     };
-    sim.serve(&endpoint, body).await
+    sim.serve(&endpoint, body, request_host(&headers)).await
 }
 
 async fn healthcheck(State(sim): State<Simulator>) -> Response {
-    sim.serve("__healthcheck", Map::new()).await
+    sim.serve("__healthcheck", Map::new(), None).await
+}
+
+/// The `Host` header, which Kasm uses to build absolute links (`get_login`). Only plain host[:port]
+/// characters are accepted, so a forged header cannot inject a path or a different scheme into the link.
+fn request_host(headers: &HeaderMap) -> Option<String> {
+    let host = headers.get(header::HOST)?.to_str().ok()?.trim();
+    let plain = !host.is_empty()
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']' | '_'));
+    plain.then(|| host.to_owned())
 }
 
 impl Simulator {
@@ -139,19 +150,20 @@ impl Simulator {
         same_secret(key, &cfg.api_key) & same_secret(secret, &cfg.api_secret)
     }
 
-    fn handle_now(&self, endpoint: &str, body: &Map<String, Value>) -> Reply {
+    fn handle_now(&self, endpoint: &str, body: &Map<String, Value>, host: Option<&str>) -> Reply {
         let now = self.shared.clock.now();
-        self.lock().handle(endpoint, body, now)
+        self.lock().handle_from(endpoint, body, now, host)
     }
 
     /// Runs one authenticated call, applying a queued fault if one targets it.
-    async fn serve(&self, endpoint: &str, body: Map<String, Value>) -> Response {
+    async fn serve(&self, endpoint: &str, body: Map<String, Value>, host: Option<String>) -> Response {
+        let host = host.as_deref();
         let fault = self.lock().take_fault(endpoint);
         if let Some(f) = &fault {
             tracing::info!(endpoint, fault = ?f, "kasm simulator: injecting fault");
         }
         let reply = match fault {
-            None => self.handle_now(endpoint, &body),
+            None => self.handle_now(endpoint, &body, host),
             Some(Fault::BusinessError { message, .. }) => {
                 Reply { status: StatusCode::OK, body: json!({ "error_message": message }) }
             }
@@ -161,7 +173,7 @@ impl Simulator {
                 Reply::error(status, message)
             }
             Some(Fault::DropResponseAfterCommit { .. }) => {
-                let _committed = self.handle_now(endpoint, &body);
+                let _committed = self.handle_now(endpoint, &body, host);
                 // What a reverse proxy answers when the upstream connection breaks mid-response.
                 return (
                     StatusCode::BAD_GATEWAY,
@@ -171,7 +183,7 @@ impl Simulator {
                     .into_response();
             }
             Some(Fault::Latency { delay, .. }) => {
-                let reply = self.handle_now(endpoint, &body);
+                let reply = self.handle_now(endpoint, &body, host);
                 tokio::time::sleep(delay).await;
                 reply
             }

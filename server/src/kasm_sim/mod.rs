@@ -1,8 +1,8 @@
 //! A faithful simulator of the Kasm Workspaces Developer API (`shared/kasm-api.md`), quirks included:
 //! POST-only JSON with credentials in the body (`/api/public/<endpoint>`) or HTTP Basic (`/api/<endpoint>`),
 //! business errors as HTTP 200 + `error_message`, dashed and undashed ids, `str(datetime)` timestamps,
-//! sessions that advance with time, per-user and licence caps, keepalive/expiry, an accounting table, and
-//! injectable faults. It runs in-process when no Kasm URL is configured and standalone for tests.
+//! sessions that advance with time, per-user and licence caps, keepalive/expiry, an accounting table, user
+//! management (update, forced delete, login links), groups that grant images, and injectable faults. It runs in-process when no Kasm URL is configured and standalone for tests.
 //!
 //! Control endpoints for tests (on the simulator's own port only):
 //! - `POST /__sim/faults` `{"endpoint":"request_kasm","kind":"business_error","message":"…"}`; kinds
@@ -18,6 +18,7 @@ mod state;
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -53,6 +54,9 @@ pub struct SimConfig {
     /// Without a keepalive, a running session expires this long after its last one.
     pub keepalive_expiration: Duration,
     pub expiry_action: ExpiryAction,
+    /// Kasm's real rule: a user may only launch an image held by one of their groups, else `request_kasm`
+    /// answers 200 "Image Not Authorized". Off by default so callers that never manage groups keep working.
+    pub enforce_image_groups: bool,
 }
 
 impl Default for SimConfig {
@@ -67,6 +71,7 @@ impl Default for SimConfig {
             license_cap: 5,
             keepalive_expiration: Duration::from_secs(3600),
             expiry_action: ExpiryAction::Delete,
+            enforce_image_groups: false,
         }
     }
 }
@@ -83,6 +88,7 @@ impl fmt::Debug for SimConfig {
             .field("license_cap", &self.license_cap)
             .field("keepalive_expiration", &self.keepalive_expiration)
             .field("expiry_action", &self.expiry_action)
+            .field("enforce_image_groups", &self.enforce_image_groups)
             .finish()
     }
 }
@@ -114,6 +120,8 @@ impl Fault {
 struct Shared {
     state: Mutex<SimState>,
     clock: Arc<dyn Clock>,
+    /// API requests received (before authentication), so tests can prove a client did NOT call.
+    api_calls: AtomicU64,
 }
 
 /// The simulated Kasm server. Cheap to clone; all clones share one state.
@@ -136,7 +144,7 @@ impl Simulator {
 
     /// A simulator on a given clock (e.g. [`ManualClock`]).
     pub fn with_clock(cfg: SimConfig, clock: Arc<dyn Clock>) -> Self {
-        Self { shared: Arc::new(Shared { state: Mutex::new(SimState::new(cfg)), clock }) }
+        Self { shared: Arc::new(Shared { state: Mutex::new(SimState::new(cfg)), clock, api_calls: AtomicU64::new(0) }) }
     }
 
     /// `/api/public/<endpoint>` (body credentials), `/api/<endpoint>` (HTTP Basic), `GET /api/__healthcheck`,
@@ -182,6 +190,22 @@ impl Simulator {
     /// The `image_id` of a seeded image, by Docker image name.
     pub fn image_id(&self, name: &str) -> Option<Uuid> {
         self.lock().image_id(name)
+    }
+
+    /// The `group_id` of a group, by name: "All Users", "Administrators", or a plan group such as
+    /// "EZSCALE Developer Basic" (one per enabled seeded image).
+    pub fn group_id(&self, name: &str) -> Option<Uuid> {
+        self.lock().group_id(name)
+    }
+
+    /// API requests received so far on `/api/public/…` and `/api/…` (the healthcheck excluded), counted
+    /// before authentication and fault injection.
+    pub fn api_call_count(&self) -> u64 {
+        self.shared.api_calls.load(Ordering::Relaxed)
+    }
+
+    fn count_api_call(&self) {
+        self.shared.api_calls.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A session dying on the Kasm side: removed at once, with an accounting row (reason `error`).
@@ -282,6 +306,45 @@ mod tests {
         assert_eq!(sim.router().oneshot(wrong).await.unwrap().status(), StatusCode::FORBIDDEN);
         let (_, found) = call(&sim, "get_users", json!({})).await;
         assert_eq!(found["total"], 0);
+    }
+
+    #[tokio::test]
+    async fn get_login_names_the_host_the_request_was_sent_to() {
+        let sim = Simulator::new(SimConfig::default());
+        let (_, user) = call(&sim, "create_user", json!({"target_user": {"username": "dora"}})).await;
+        let user_id = user["user"]["user_id"].as_str().unwrap().to_owned();
+        let login = |host: &'static str| {
+            let body =
+                json!({"api_key": "sim-key", "api_key_secret": "sim-secret", "target_user": {"user_id": user_id}});
+            Request::post("/api/public/get_login")
+                .header("host", host)
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap()
+        };
+        let response = sim.router().oneshot(login("kasm.test:8443")).await.unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        let url = serde_json::from_slice::<Value>(&bytes).unwrap()["url"].as_str().unwrap().to_owned();
+        assert!(url.starts_with(&format!("http://kasm.test:8443/#/connect/login/dash/{user_id}/")), "{url}");
+        // A Host header that is not a plain host[:port] is not pasted into the link.
+        let response = sim.router().oneshot(login("evil.test/path?x=")).await.unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        let url = serde_json::from_slice::<Value>(&bytes).unwrap()["url"].as_str().unwrap().to_owned();
+        assert!(url.starts_with("http://localhost/#/connect/login/dash/"), "{url}");
+    }
+
+    #[tokio::test]
+    async fn api_calls_are_counted_even_when_refused() {
+        let sim = Simulator::new(SimConfig::default());
+        assert_eq!(sim.api_call_count(), 0);
+        call(&sim, "get_images", json!({})).await;
+        let unauthenticated = Request::post("/api/public/get_images").body(Body::empty()).unwrap();
+        sim.router().oneshot(unauthenticated).await.unwrap();
+        let health = Request::get("/api/__healthcheck").body(Body::empty()).unwrap();
+        sim.router().oneshot(health).await.unwrap();
+        assert_eq!(sim.api_call_count(), 2, "the healthcheck is not an API call");
+        assert!(sim.group_id("EZSCALE Developer Basic").is_some());
+        assert!(sim.group_id("No Such Group").is_none());
     }
 
     #[test]

@@ -1,8 +1,8 @@
-//! The simulated Kasm server's data and rules: users, images, sessions that advance with time, the accounting
-//! table, and one function per endpoint returning Kasm's answer (status + JSON body, quirks included).
+//! The simulated Kasm server's data and rules: users, groups, images, sessions that advance with time, the
+//! accounting table, and one function per endpoint returning Kasm's answer (status + JSON body, quirks included).
 //! Everything here is synchronous and takes "now" as an argument; `http.rs` does the I/O.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Timelike, Utc};
@@ -102,7 +102,53 @@ struct SimUser {
     first_name: String,
     last_name: String,
     anonymous: bool,
+    disabled: bool,
+    locked: bool,
     created: DateTime<Utc>,
+    password_set_date: DateTime<Utc>,
+}
+
+impl SimUser {
+    fn new(username: String, anonymous: bool, now: DateTime<Utc>) -> Self {
+        Self {
+            user_id: Uuid::new_v4(),
+            username,
+            first_name: String::new(),
+            last_name: String::new(),
+            anonymous,
+            disabled: false,
+            locked: false,
+            created: now,
+            password_set_date: now,
+        }
+    }
+}
+
+/// A group: grants its images to its members. "All Users" holds every user implicitly.
+#[derive(Clone, Debug)]
+struct SimGroup {
+    group_id: Uuid,
+    name: String,
+    description: String,
+    /// Kasm's precedence: when settings conflict, the LOWEST number wins.
+    priority: i64,
+    is_system: bool,
+    image_ids: Vec<Uuid>,
+    members: BTreeSet<Uuid>,
+}
+
+impl SimGroup {
+    fn new(name: &str, description: &str, priority: i64, is_system: bool, image_ids: Vec<Uuid>) -> Self {
+        Self {
+            group_id: Uuid::new_v4(),
+            name: name.into(),
+            description: description.into(),
+            priority,
+            is_system,
+            image_ids,
+            members: BTreeSet::new(),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -171,13 +217,25 @@ fn str_field<'a>(body: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     body.get(key).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
 }
 
+/// A `user_id` inside `target_user`, as the user-management endpoints take it.
+fn target_user_id(body: &Map<String, Value>) -> IdField {
+    match body.get("target_user").and_then(Value::as_object) {
+        Some(target) => id_field(target, "user_id"),
+        None => IdField::Missing,
+    }
+}
+
 pub(crate) const SIM_SERVER_HOSTNAME: &str = "kasm-sim-agent";
+/// What `get_login` names when a request carried no usable `Host` header (only direct unit tests do).
+const FALLBACK_HOST: &str = "localhost";
+const ALL_USERS: &str = "All Users";
 const SIM_SERVER_PORT: u16 = 443;
 
 /// The whole simulated server.
 pub(crate) struct SimState {
     cfg: SimConfig,
     users: Vec<SimUser>,
+    groups: Vec<SimGroup>,
     images: Vec<SimImage>,
     sessions: Vec<SimSession>,
     history: Vec<AccountingRow>,
@@ -206,14 +264,31 @@ impl SimState {
             image("kasmweb/office-enterprise:1.16.0", "Office Enterprise", true, 8.0, 16 * GIB),
             image("kasmweb/retired:1.14.0", "Retired Desktop", false, 2.0, 4 * GIB),
         ];
+        // The reseller pattern: one group per plan (named after the catalogue's plans), holding its image.
+        let plans = [
+            ("EZSCALE Developer Basic", "kasmweb/vs-code:1.16.0"),
+            ("EZSCALE Developer Pro", "kasmweb/developer-pro:1.16.0"),
+            ("EZSCALE Developer Enterprise", "kasmweb/developer-enterprise:1.16.0"),
+            ("EZSCALE Business Basic", "kasmweb/office-basic:1.16.0"),
+            ("EZSCALE Business Pro", "kasmweb/office-pro:1.16.0"),
+            ("EZSCALE Business Enterprise", "kasmweb/office-enterprise:1.16.0"),
+        ];
+        let all_users = SimGroup::new(ALL_USERS, "Default group for all users", 1000, true, Vec::new());
+        let all_users_group_id = all_users.group_id;
+        let mut groups = vec![all_users, SimGroup::new("Administrators", "Global administrators", 1, true, Vec::new())];
+        for (plan, image_name) in plans {
+            let held = images.iter().filter(|i| i.name == image_name).map(|i| i.image_id).collect();
+            groups.push(SimGroup::new(plan, "Customers of this plan", 100, false, held));
+        }
         Self {
             cfg,
             users: Vec::new(),
+            groups,
             images,
             sessions: Vec::new(),
             history: Vec::new(),
             faults: VecDeque::new(),
-            all_users_group_id: Uuid::new_v4(),
+            all_users_group_id,
             server_id: Uuid::new_v4(),
         }
     }
@@ -322,6 +397,10 @@ impl SimState {
         self.images.iter().find(|i| i.name == name).map(|i| i.image_id)
     }
 
+    pub(crate) fn group_id(&self, name: &str) -> Option<Uuid> {
+        self.groups.iter().find(|g| g.name == name).map(|g| g.group_id)
+    }
+
     /// A session dying on the Kasm side: gone at once, with an accounting row.
     pub(crate) fn kill(&mut self, kasm_id: Uuid, now: DateTime<Utc>) -> bool {
         self.finish(kasm_id, now, Some("error"))
@@ -369,8 +448,21 @@ impl SimState {
 
     // ---- endpoints ---------------------------------------------------------------------------------------
 
-    /// One API call, authenticated already. `endpoint` is the last path segment.
+    /// A call without a `Host` header (the unit tests' shorthand for [`SimState::handle_from`]).
+    #[cfg(test)]
     pub(crate) fn handle(&mut self, endpoint: &str, body: &Map<String, Value>, now: DateTime<Utc>) -> Reply {
+        self.handle_from(endpoint, body, now, None)
+    }
+
+    /// One API call, authenticated already. `endpoint` is the last path segment; `host` is the request's
+    /// `Host` header, which Kasm uses to build absolute links.
+    pub(crate) fn handle_from(
+        &mut self,
+        endpoint: &str,
+        body: &Map<String, Value>,
+        now: DateTime<Utc>,
+        host: Option<&str>,
+    ) -> Reply {
         let now = to_micros(now);
         self.advance(now);
         match endpoint {
@@ -378,6 +470,12 @@ impl SimState {
             "create_user" => self.create_user(body, now),
             "get_user" => self.get_user(body),
             "get_users" => self.get_users(),
+            "update_user" => self.update_user(body, now),
+            "delete_user" => self.delete_user(body, now),
+            "get_login" => self.get_login(body, host.unwrap_or(FALLBACK_HOST)),
+            "get_groups" => self.get_groups(),
+            "add_user_group" => self.add_user_group(body),
+            "remove_user_group" => self.remove_user_group(body),
             "get_images" => self.get_images(),
             "request_kasm" => self.request_kasm(body, now),
             "get_kasm_status" => self.get_kasm_status(body, now),
@@ -437,14 +535,14 @@ impl SimState {
             "realm": "local",
             "last_session": null,
             "notes": "",
-            "groups": [{ "name": "All Users", "group_id": hex(self.all_users_group_id) }],
-            "disabled": false,
-            "locked": false,
+            "groups": self.groups_json_of(u.user_id),
+            "disabled": u.disabled,
+            "locked": u.locked,
             "anonymous": u.anonymous,
             "two_factor": false,
             "program_id": null,
             "created": py_time(u.created),
-            "password_set_date": py_time(u.created),
+            "password_set_date": py_time(u.password_set_date),
             "city": "", "state": "", "country": "", "email": "",
             "custom_attribute_1": "", "custom_attribute_2": "", "custom_attribute_3": "",
         });
@@ -482,14 +580,11 @@ impl SimState {
             );
         }
         // The password is accepted and forgotten: nothing in the simulator logs in with it.
-        let user = SimUser {
-            user_id: Uuid::new_v4(),
-            username: username.to_owned(),
-            first_name: str_field(target, "first_name").unwrap_or_default().to_owned(),
-            last_name: str_field(target, "last_name").unwrap_or_default().to_owned(),
-            anonymous: false,
-            created: now,
-        };
+        let mut user = SimUser::new(username.to_owned(), false, now);
+        user.first_name = str_field(target, "first_name").unwrap_or_default().to_owned();
+        user.last_name = str_field(target, "last_name").unwrap_or_default().to_owned();
+        user.disabled = target.get("disabled").and_then(Value::as_bool).unwrap_or(false);
+        user.locked = target.get("locked").and_then(Value::as_bool).unwrap_or(false);
         let reply = Reply::ok(json!({ "user": self.user_json(&user, false) }));
         self.users.push(user);
         reply
@@ -523,6 +618,198 @@ impl SimState {
             })
             .collect();
         Reply::ok(json!({ "total": users.len(), "users": users }))
+    }
+
+    /// `update_user`. Kasm 1.15 refuses an update without `username` even when it does not change (the quirk
+    /// `shared/kasm-api.md` warns about). Fields that are absent are left alone. The password is accepted and
+    /// forgotten, like at creation (Kasm's complexity rules are site settings; none are modelled).
+    fn update_user(&mut self, body: &Map<String, Value>, now: DateTime<Utc>) -> Reply {
+        let Some(target) = body.get("target_user").and_then(Value::as_object) else {
+            return Reply::missing_params();
+        };
+        let user_id = match id_field(target, "user_id") {
+            IdField::Missing => return Reply::missing_params(),
+            IdField::Invalid(raw) => return Self::unknown_user(&raw),
+            IdField::Id(id) => id,
+        };
+        let Some(username) = str_field(target, "username") else {
+            return Reply::error(StatusCode::BAD_REQUEST, "Username is not present");
+        };
+        let taken = self.users.iter().any(|u| u.user_id != user_id && u.username.eq_ignore_ascii_case(username));
+        let Some(pos) = self.users.iter().position(|u| u.user_id == user_id) else {
+            return Self::unknown_user(&hex(user_id));
+        };
+        if taken {
+            // [INFERRED] wording, patterned on create_user's.
+            return Reply::error(
+                StatusCode::BAD_REQUEST,
+                format!("Error updating user ({username}): (Username already exists)"),
+            );
+        }
+        let text = |key: &str| target.get(key).and_then(Value::as_str).map(|s| s.trim().to_owned());
+        let (first_name, last_name) = (text("first_name"), text("last_name"));
+        let password_changed = text("password").is_some_and(|p| !p.is_empty());
+        let u = &mut self.users[pos];
+        u.username = username.to_owned();
+        if let Some(first_name) = first_name {
+            u.first_name = first_name;
+        }
+        if let Some(last_name) = last_name {
+            u.last_name = last_name;
+        }
+        if let Some(disabled) = target.get("disabled").and_then(Value::as_bool) {
+            u.disabled = disabled;
+        }
+        if let Some(locked) = target.get("locked").and_then(Value::as_bool) {
+            u.locked = locked;
+        }
+        if password_changed {
+            u.password_set_date = now;
+        }
+        let u = &self.users[pos];
+        Reply::ok(json!({ "user": self.user_json(u, false) }))
+    }
+
+    /// `delete_user`: refused while the user has any session unless `force`, which destroys them first
+    /// (accounting reason `admin_destroyed`; a session already being deleted keeps its own reason).
+    fn delete_user(&mut self, body: &Map<String, Value>, now: DateTime<Utc>) -> Reply {
+        let user_id = match target_user_id(body) {
+            IdField::Missing => return Reply::missing_params(),
+            IdField::Invalid(raw) => return Self::unknown_user(&raw),
+            IdField::Id(id) => id,
+        };
+        if !self.users.iter().any(|u| u.user_id == user_id) {
+            return Self::unknown_user(&hex(user_id));
+        }
+        let force = body.get("force").and_then(Value::as_bool).unwrap_or(false);
+        let theirs: Vec<(Uuid, Phase)> =
+            self.sessions.iter().filter(|s| s.user_id == user_id).map(|s| (s.kasm_id, s.phase)).collect();
+        if !theirs.is_empty() && !force {
+            return Reply::error(
+                StatusCode::BAD_REQUEST,
+                format!("Users contains ({}) kasms and 'force' option not set to True", theirs.len()),
+            );
+        }
+        // Sessions first: their accounting rows copy the username.
+        for (kasm_id, phase) in theirs {
+            let reason = (phase != Phase::DeletePending).then_some("admin_destroyed");
+            self.finish(kasm_id, now, reason);
+        }
+        self.users.retain(|u| u.user_id != user_id);
+        for g in &mut self.groups {
+            g.members.remove(&user_id);
+        }
+        Reply::empty()
+    }
+
+    /// `get_login`: an absolute login link built from the request's `Host` header (plain http: the simulator
+    /// serves no TLS). Each call mints a new token.
+    fn get_login(&self, body: &Map<String, Value>, host: &str) -> Reply {
+        let no_user = |id: &str| Reply::error(StatusCode::BAD_REQUEST, format!("No user found with id: ({id})"));
+        let user_id = match target_user_id(body) {
+            IdField::Missing => return Reply::missing_params(),
+            IdField::Invalid(raw) => return no_user(&raw),
+            IdField::Id(id) => id,
+        };
+        if !self.users.iter().any(|u| u.user_id == user_id) {
+            return no_user(&hex(user_id));
+        }
+        let token = dashed(Uuid::new_v4());
+        Reply::ok(json!({ "url": format!("http://{host}/#/connect/login/dash/{}/{token}", hex(user_id)) }))
+    }
+
+    fn unknown_user(id: &str) -> Reply {
+        Reply::error(StatusCode::BAD_REQUEST, format!("Unknown user ({id})"))
+    }
+
+    fn is_member(&self, user_id: Uuid, g: &SimGroup) -> bool {
+        g.group_id == self.all_users_group_id || g.members.contains(&user_id)
+    }
+
+    /// Kasm's rule: an image is launchable through a group of the user's that holds it.
+    fn may_launch(&self, user_id: Uuid, image_id: Uuid) -> bool {
+        self.groups.iter().any(|g| g.image_ids.contains(&image_id) && self.is_member(user_id, g))
+    }
+
+    /// The `groups` list inside a user object.
+    fn groups_json_of(&self, user_id: Uuid) -> Value {
+        Value::Array(
+            self.groups
+                .iter()
+                .filter(|g| self.is_member(user_id, g))
+                .map(|g| json!({ "name": g.name, "group_id": hex(g.group_id) }))
+                .collect(),
+        )
+    }
+
+    /// `get_groups` (undocumented admin endpoint). The contract is silent on the shape; this follows the
+    /// admin UI's group objects: `{"groups": [{group_id, name, description, priority, is_system, …}]}`.
+    fn get_groups(&self) -> Reply {
+        let groups: Vec<Value> = self
+            .groups
+            .iter()
+            .map(|g| {
+                json!({
+                    "group_id": hex(g.group_id),
+                    "name": g.name,
+                    "description": g.description,
+                    "priority": g.priority,
+                    "is_system": g.is_system,
+                    "group_metadata": {},
+                })
+            })
+            .collect();
+        Reply::ok(json!({ "groups": groups }))
+    }
+
+    /// `target_user.user_id` and `target_group.group_id` of a membership call: the user and the group's index.
+    fn membership_target(&self, body: &Map<String, Value>) -> Result<(Uuid, usize), Reply> {
+        let group_id = match body.get("target_group").and_then(Value::as_object) {
+            Some(target) => id_field(target, "group_id"),
+            None => IdField::Missing,
+        };
+        let (user_id, group_id) = match (target_user_id(body), group_id) {
+            (IdField::Id(u), IdField::Id(g)) => (u, g),
+            (IdField::Missing, _) | (_, IdField::Missing) => return Err(Reply::missing_params()),
+            (IdField::Invalid(raw), _) => return Err(Self::unknown_user(&raw)),
+            // [INFERRED] wording, patterned on "Unknown user".
+            (_, IdField::Invalid(raw)) => {
+                return Err(Reply::error(StatusCode::BAD_REQUEST, format!("Unknown group ({raw})")))
+            }
+        };
+        if !self.users.iter().any(|u| u.user_id == user_id) {
+            return Err(Self::unknown_user(&hex(user_id)));
+        }
+        match self.groups.iter().position(|g| g.group_id == group_id) {
+            Some(pos) => Ok((user_id, pos)),
+            None => Err(Reply::error(StatusCode::BAD_REQUEST, format!("Unknown group ({})", hex(group_id)))),
+        }
+    }
+
+    /// `add_user_group`: `{}`; adding a member again (or to "All Users") changes nothing.
+    fn add_user_group(&mut self, body: &Map<String, Value>) -> Reply {
+        let (user_id, pos) = match self.membership_target(body) {
+            Ok(t) => t,
+            Err(reply) => return reply,
+        };
+        if self.groups[pos].group_id != self.all_users_group_id {
+            self.groups[pos].members.insert(user_id);
+        }
+        Reply::empty()
+    }
+
+    /// `remove_user_group`: `{}`; removing a non-member changes nothing. "All Users" holds every user, so
+    /// leaving it is refused ([INFERRED]: the contract does not say what Kasm answers).
+    fn remove_user_group(&mut self, body: &Map<String, Value>) -> Reply {
+        let (user_id, pos) = match self.membership_target(body) {
+            Ok(t) => t,
+            Err(reply) => return reply,
+        };
+        if self.groups[pos].group_id == self.all_users_group_id {
+            return Reply::error(StatusCode::BAD_REQUEST, "Users cannot be removed from the All Users group");
+        }
+        self.groups[pos].members.remove(&user_id);
+        Reply::empty()
     }
 
     fn image_json(i: &SimImage) -> Value {
@@ -578,15 +865,10 @@ impl SimState {
             Ok(Some(id)) => id,
             // No user_id: Kasm creates an anonymous user.
             Ok(None) => {
-                let id = Uuid::new_v4();
-                self.users.push(SimUser {
-                    user_id: id,
-                    username: format!("anon-{}", &hex(id)[..8]),
-                    first_name: String::new(),
-                    last_name: String::new(),
-                    anonymous: true,
-                    created: now,
-                });
+                let mut user = SimUser::new(String::new(), true, now);
+                user.username = format!("anon-{}", &hex(user.user_id)[..8]);
+                let id = user.user_id;
+                self.users.push(user);
                 id
             }
             Err(reply) => return reply,
@@ -603,6 +885,9 @@ impl SimState {
             return Reply::business("Image Not Authorized");
         }
         let image_id = image.image_id;
+        if self.cfg.enforce_image_groups && !self.may_launch(user_id, image_id) {
+            return Reply::business("Image Not Authorized");
+        }
         let username = self.username(user_id).to_owned();
         let mine = self.sessions.iter().filter(|s| s.user_id == user_id && s.phase != Phase::DeletePending).count();
         if self.cfg.max_kasms_per_user == 0 || mine >= self.cfg.max_kasms_per_user {
@@ -1211,6 +1496,183 @@ mod tests {
         let h = w.st.handle("get_session_history", &Map::new(), secs(61));
         assert_eq!(h.body["sessions"][0]["destroyed_date"], py_time(secs(60)));
         assert_eq!(h.body["sessions"][0]["destroy_reason"], "error");
+    }
+
+    fn user_body(user: &str) -> Map<String, Value> {
+        obj(json!({"target_user": {"user_id": user}}))
+    }
+
+    fn membership(user: &str, group: Uuid) -> Map<String, Value> {
+        obj(json!({"target_user": {"user_id": user}, "target_group": {"group_id": hex(group)}}))
+    }
+
+    #[test]
+    fn update_user_needs_the_username_even_when_it_does_not_change() {
+        let mut w = world();
+        let r = w.st.handle("update_user", &obj(json!({"target_user": {"user_id": w.user, "locked": true}})), t0());
+        assert_eq!(
+            (r.status, r.body["error_message"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("Username is not present"))
+        );
+        let r = w.st.handle("get_user", &user_body(&w.user), t0());
+        assert_eq!(r.body["user"]["locked"], false, "a refused update changes nothing");
+
+        let body = json!({"target_user": {
+            "user_id": w.user, "username": "alice", "first_name": "Alice", "last_name": "L",
+            "password": "n3w-Passw0rd", "disabled": true, "locked": true,
+        }});
+        let r = w.st.handle("update_user", &obj(body), secs(5));
+        assert_eq!(r.status, StatusCode::OK);
+        let u = &r.body["user"];
+        assert_eq!((u["username"].as_str(), u["first_name"].as_str()), (Some("alice"), Some("Alice")));
+        assert_eq!((u["disabled"].as_bool(), u["locked"].as_bool()), (Some(true), Some(true)));
+        assert_eq!(u["password_set_date"], py_time(secs(5)));
+        // Absent flags are left alone.
+        let r =
+            w.st.handle("update_user", &obj(json!({"target_user": {"user_id": w.user, "username": "alice2"}})), t0());
+        assert_eq!(
+            (r.body["user"]["username"].as_str(), r.body["user"]["disabled"].as_bool()),
+            (Some("alice2"), Some(true))
+        );
+    }
+
+    #[test]
+    fn update_user_refuses_unknown_users_missing_ids_and_taken_names() {
+        let mut w = world();
+        w.st.handle("create_user", &obj(json!({"target_user": {"username": "bob"}})), t0());
+        let unknown = hex(Uuid::new_v4());
+        let r = w.st.handle("update_user", &obj(json!({"target_user": {"user_id": unknown, "username": "x"}})), t0());
+        assert_eq!(
+            (r.status, r.body["error_message"].clone()),
+            (StatusCode::BAD_REQUEST, json!(format!("Unknown user ({unknown})")))
+        );
+        let r = w.st.handle("update_user", &obj(json!({"target_user": {"username": "x"}})), t0());
+        assert_eq!(r.body["error_message"], "Invalid Request: Missing required parameters");
+        let r = w.st.handle("update_user", &obj(json!({"target_user": {"user_id": w.user, "username": "BOB"}})), t0());
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn delete_user_refuses_live_sessions_unless_forced() {
+        let mut w = world();
+        let a = w.request(t0()).body["kasm_id"].as_str().unwrap().to_owned();
+        let b = w.request(t0()).body["kasm_id"].as_str().unwrap().to_owned();
+        w.act("destroy_kasm", &b, secs(3));
+        let r = w.st.handle("delete_user", &user_body(&w.user), secs(3));
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert_eq!(r.body["error_message"], "Users contains (2) kasms and 'force' option not set to True");
+        assert_eq!(w.st.session_count(), 2);
+
+        let mut forced = user_body(&w.user);
+        forced.insert("force".into(), json!(true));
+        let r = w.st.handle("delete_user", &forced, secs(3));
+        assert_eq!((r.status, r.body.clone()), (StatusCode::OK, json!({})));
+        assert_eq!(w.st.session_count(), 0);
+        let h = w.st.handle("get_session_history", &obj(json!({"sort_direction": "asc"})), secs(4));
+        let reason_of = |id: &str| {
+            let id = Uuid::try_parse(id).unwrap();
+            h.body["sessions"].as_array().unwrap().iter().find(|r| r["kasm_id"] == hex(id)).unwrap().clone()
+        };
+        assert_eq!(reason_of(&a)["destroy_reason"], "admin_destroyed");
+        assert_eq!(reason_of(&a)["destroyed_date"], py_time(secs(3)));
+        assert_eq!(reason_of(&a)["user_name"], "alice", "the row keeps the deleted user's name");
+        assert_eq!(reason_of(&b)["destroy_reason"], "user_destroyed", "already being deleted by its user");
+        let r = w.st.handle("get_user", &obj(json!({"target_user": {"username": "alice"}})), secs(4));
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        let r = w.st.handle("delete_user", &forced, secs(4));
+        assert_eq!(
+            (r.status, r.body["error_message"].clone()),
+            (StatusCode::BAD_REQUEST, json!(format!("Unknown user ({})", w.user)))
+        );
+    }
+
+    #[test]
+    fn a_user_without_sessions_is_deleted_without_force() {
+        let mut w = world();
+        let r = w.st.handle("delete_user", &user_body(&w.user), t0());
+        assert_eq!(r.body, json!({}));
+        assert_eq!(w.st.handle("get_users", &Map::new(), t0()).body["total"], 0);
+    }
+
+    #[test]
+    fn get_login_builds_an_absolute_link_from_the_host_header() {
+        let mut w = world();
+        let r = w.st.handle_from("get_login", &user_body(&w.user), t0(), Some("kasm.example.com:8443"));
+        let url = r.body["url"].as_str().unwrap();
+        let prefix = format!("http://kasm.example.com:8443/#/connect/login/dash/{}/", w.user);
+        assert!(url.starts_with(&prefix), "{url}");
+        assert!(Uuid::try_parse(&url[prefix.len()..]).is_ok(), "{url}");
+        let again = w.st.handle_from("get_login", &user_body(&w.user), t0(), Some("kasm.example.com:8443"));
+        assert_ne!(again.body["url"], r.body["url"], "a fresh token each time");
+
+        let unknown = hex(Uuid::new_v4());
+        let r = w.st.handle("get_login", &user_body(&unknown), t0());
+        assert_eq!(
+            (r.status, r.body["error_message"].clone()),
+            (StatusCode::BAD_REQUEST, json!(format!("No user found with id: ({unknown})")))
+        );
+        let r = w.st.handle("get_login", &obj(json!({"target_user": {}})), t0());
+        assert_eq!(r.body["error_message"], "Invalid Request: Missing required parameters");
+    }
+
+    #[test]
+    fn groups_are_seeded_per_plan_and_memberships_show_on_the_user() {
+        let mut w = world();
+        let r = w.st.handle("get_groups", &Map::new(), t0());
+        let names: Vec<&str> =
+            r.body["groups"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
+        assert_eq!(names.len(), 8, "{names:?}");
+        assert!(names.contains(&"All Users") && names.contains(&"Administrators"));
+        assert!(names.contains(&"EZSCALE Developer Basic") && names.contains(&"EZSCALE Business Enterprise"));
+
+        let basic = w.st.group_id("EZSCALE Developer Basic").unwrap();
+        let groups_of = |st: &mut SimState, user: &str| -> Vec<String> {
+            let r = st.handle("get_user", &user_body(user), t0());
+            r.body["user"]["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|g| g["name"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(groups_of(&mut w.st, &w.user), ["All Users"]);
+        for _ in 0..2 {
+            assert_eq!(w.st.handle("add_user_group", &membership(&w.user, basic), t0()).body, json!({}));
+        }
+        assert_eq!(groups_of(&mut w.st, &w.user), ["All Users", "EZSCALE Developer Basic"]);
+        for _ in 0..2 {
+            assert_eq!(w.st.handle("remove_user_group", &membership(&w.user, basic), t0()).body, json!({}));
+        }
+        assert_eq!(groups_of(&mut w.st, &w.user), ["All Users"]);
+
+        let all = w.st.group_id("All Users").unwrap();
+        assert_eq!(w.st.handle("add_user_group", &membership(&w.user, all), t0()).body, json!({}));
+        assert_eq!(w.st.handle("remove_user_group", &membership(&w.user, all), t0()).status, StatusCode::BAD_REQUEST);
+        let r = w.st.handle("add_user_group", &membership(&w.user, Uuid::new_v4()), t0());
+        assert!(r.body["error_message"].as_str().unwrap().starts_with("Unknown group ("));
+        let r = w.st.handle("add_user_group", &membership(&hex(Uuid::new_v4()), basic), t0());
+        assert!(r.body["error_message"].as_str().unwrap().starts_with("Unknown user ("));
+        let r = w.st.handle("add_user_group", &user_body(&w.user), t0());
+        assert_eq!(r.body["error_message"], "Invalid Request: Missing required parameters");
+    }
+
+    #[test]
+    fn with_enforcement_only_a_group_holding_the_image_authorises_it() {
+        let mut w = world();
+        w.st.cfg.enforce_image_groups = true;
+        let r = w.request(t0());
+        assert_eq!((r.status, r.body["error_message"].as_str()), (StatusCode::OK, Some("Image Not Authorized")));
+        assert_eq!(w.st.session_count(), 0);
+        // The wrong plan's group does not help…
+        let pro = w.st.group_id("EZSCALE Developer Pro").unwrap();
+        w.st.handle("add_user_group", &membership(&w.user, pro), t0());
+        assert_eq!(w.request(t0()).body["error_message"], "Image Not Authorized");
+        // …the right one does.
+        let basic = w.st.group_id("EZSCALE Developer Basic").unwrap();
+        w.st.handle("add_user_group", &membership(&w.user, basic), t0());
+        assert!(w.request(t0()).body.get("error_message").is_none());
+        w.st.handle("remove_user_group", &membership(&w.user, basic), t0());
+        assert_eq!(w.request(t0()).body["error_message"], "Image Not Authorized");
     }
 
     #[test]

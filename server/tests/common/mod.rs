@@ -202,3 +202,16 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+impl TestApp {
+    /// The simulator's id of the session serving workspace `id` (it carries our id in its environment).
+    pub async fn kasm_session_of(&self, id: &str) -> Option<uuid::Uuid> {
+        let sessions: serde_json::Value =
+            reqwest::get(format!("http://{}/__sim/sessions", self.sim_addr)).await.ok()?.json().await.ok()?;
+        sessions.as_array()?.iter().find_map(|s| {
+            (s["environment"]["EZSCALE_WORKSPACE_ID"].as_str() == Some(id))
+                .then(|| s["kasm_id"].as_str().and_then(|k| uuid::Uuid::parse_str(k).ok()))
+                .flatten()
+        })
+    }
+}

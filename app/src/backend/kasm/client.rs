@@ -2,14 +2,17 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
+use super::breaker::{Breaker, BreakerConfig, BreakerState, Change, Ticket};
 use super::error::{KasmBusinessKind, KasmError};
-use super::ids::{KasmId, KasmImageId, KasmUserId};
-use super::types::{KasmHistoryPage, KasmImage, KasmList, KasmStatus, KasmStatusReply, KasmUser, RequestedKasm};
+use super::ids::{KasmGroupId, KasmId, KasmImageId, KasmUserId};
+use super::types::{
+    KasmGroup, KasmHistoryPage, KasmImage, KasmList, KasmStatus, KasmStatusReply, KasmUser, RequestedKasm,
+};
 use super::wire::{self, check_business, decode};
 
 /// How credentials travel, which also fixes the base path.
@@ -58,9 +61,14 @@ struct Inner {
     api_key: String,
     api_secret: String,
     auth: KasmAuthStyle,
+    /// Shared by every clone, so the whole process backs off a failing server together.
+    breaker: Mutex<Breaker>,
 }
 
 /// A typed client for one Kasm server. Cheap to clone; safe to share.
+///
+/// Every API call goes through a circuit breaker (see [`BreakerConfig`]): after a streak of timeouts,
+/// connection failures or 5xx answers it fails fast with [`KasmError::CircuitOpen`] for a cool-down.
 #[derive(Clone)]
 pub struct KasmClient {
     inner: Arc<Inner>,
@@ -127,6 +135,13 @@ fn is_unknown_user(message: &str) -> bool {
         || m.contains("invalid user")
 }
 
+/// The user does not exist, said by a user-management endpoint. Narrower than [`is_unknown_user`]: a bare
+/// "Invalid Request" there means a malformed request, not a missing user.
+fn is_gone_user(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("unknown user") || m.contains("no user found") || m.starts_with("invalid user_id")
+}
+
 fn is_unknown_kasm(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     m.starts_with("invalid kasm_id") || m.contains("no session found") || m.contains("could not find requested kasm")
@@ -163,8 +178,80 @@ impl KasmClient {
                 api_key: cfg.api_key,
                 api_secret: cfg.api_secret,
                 auth: cfg.auth,
+                breaker: Mutex::new(Breaker::new(BreakerConfig::default())),
             }),
         })
+    }
+
+    /// The same client with its own, fresh circuit breaker configured as given. Call it right after
+    /// [`KasmClient::new`]: clones made before keep the old breaker.
+    pub fn with_breaker(self, breaker: BreakerConfig) -> Self {
+        let inner = &*self.inner;
+        Self {
+            inner: Arc::new(Inner {
+                http: inner.http.clone(),
+                base_url: inner.base_url.clone(),
+                api_prefix: inner.api_prefix.clone(),
+                api_key: inner.api_key.clone(),
+                api_secret: inner.api_secret.clone(),
+                auth: inner.auth,
+                breaker: Mutex::new(Breaker::new(breaker)),
+            }),
+        }
+    }
+
+    /// The circuit breaker's state now, e.g. for a metrics gauge. `HalfOpen` once the cool-down is over.
+    pub fn breaker_state(&self) -> BreakerState {
+        self.breaker().state(Instant::now())
+    }
+
+    /// The circuit breaker's settings (durations clamped to a day).
+    pub fn breaker_config(&self) -> BreakerConfig {
+        self.breaker().config()
+    }
+
+    fn breaker(&self) -> MutexGuard<'_, Breaker> {
+        // The breaker is a few plain fields: a panic elsewhere cannot leave it in a harmful state.
+        self.inner.breaker.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Lets a call out, or fails fast while the breaker is open.
+    fn admit(&self, endpoint: &'static str) -> Result<Ticket, KasmError> {
+        let admitted = self.breaker().admit(Instant::now());
+        match admitted {
+            Some((ticket, change)) => {
+                if let Some(change) = change {
+                    self.log_breaker_change(change);
+                }
+                Ok(ticket)
+            }
+            None => {
+                tracing::debug!(endpoint, "kasm call not sent: circuit breaker open");
+                Err(KasmError::CircuitOpen)
+            }
+        }
+    }
+
+    /// Reports a call's outcome to the breaker.
+    fn settle(&self, ticket: Ticket, result: &Result<Value, KasmError>) {
+        let transient_failure = matches!(result, Err(e) if e.is_transient_failure());
+        let change = self.breaker().record(ticket, transient_failure, Instant::now());
+        if let Some(change) = change {
+            self.log_breaker_change(change);
+        }
+    }
+
+    fn log_breaker_change(&self, change: Change) {
+        let base_url = self.inner.base_url.as_str();
+        match change {
+            Change::Opened => {
+                let cfg = self.breaker_config();
+                let cool_down_ms = u64::try_from(cfg.cool_down.as_millis()).unwrap_or(u64::MAX);
+                tracing::warn!(base_url, cool_down_ms, "kasm circuit breaker opened: failing fast");
+            }
+            Change::HalfOpened => tracing::info!(base_url, "kasm circuit breaker half-open: sending a trial call"),
+            Change::Closed => tracing::info!(base_url, "kasm circuit breaker closed: Kasm answers again"),
+        }
     }
 
     /// The configured base URL, without a trailing slash.
@@ -186,6 +273,14 @@ impl KasmClient {
     /// POSTs one endpoint with credentials and returns the JSON object of a 2xx answer (business errors are
     /// still inside; see [`check_business`]).
     async fn post(&self, endpoint: &'static str, fields: Value) -> Result<Value, KasmError> {
+        let ticket = self.admit(endpoint)?;
+        let result = self.send(endpoint, fields).await;
+        self.settle(ticket, &result);
+        result
+    }
+
+    /// One HTTP exchange. Errors are redacted before they are logged or returned.
+    async fn send(&self, endpoint: &'static str, fields: Value) -> Result<Value, KasmError> {
         let inner = &*self.inner;
         let url = format!("{}{endpoint}", inner.api_prefix);
         let mut body = match fields {
@@ -215,9 +310,11 @@ impl KasmClient {
         match result {
             Ok((status, bytes)) => {
                 tracing::debug!(endpoint, status, elapsed_ms, "kasm call");
-                wire::interpret(status, &bytes)
+                wire::interpret(status, &wire::scrub(&bytes, &inner.api_secret))
+                    .map_err(|e| e.redact(&inner.api_secret))
             }
             Err(e) => {
+                let e = e.redact(&inner.api_secret);
                 tracing::debug!(endpoint, elapsed_ms, error = %e, "kasm call failed");
                 Err(e)
             }
@@ -267,6 +364,112 @@ impl KasmClient {
         env.user
             .map(wire::RawUser::into_user)
             .ok_or_else(|| KasmError::Decode("create_user: reply without a user".into()))
+    }
+
+    /// `update_user`. `username` is always sent: Kasm 1.15 refuses an update without it ("Username is not
+    /// present"), even when the name does not change. `None` leaves password, disabled and locked as they are.
+    /// A new password must pass Kasm's complexity rules.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn update_user(
+        &self,
+        user_id: KasmUserId,
+        username: &str,
+        first_name: &str,
+        last_name: &str,
+        password: Option<&str>,
+        disabled: Option<bool>,
+        locked: Option<bool>,
+    ) -> Result<KasmUser, KasmError> {
+        let mut target = Map::new();
+        target.insert("user_id".into(), Value::String(user_id.to_string()));
+        target.insert("username".into(), Value::String(username.to_owned()));
+        target.insert("first_name".into(), Value::String(first_name.to_owned()));
+        target.insert("last_name".into(), Value::String(last_name.to_owned()));
+        if let Some(password) = password {
+            target.insert("password".into(), Value::String(password.to_owned()));
+        }
+        if let Some(disabled) = disabled {
+            target.insert("disabled".into(), Value::Bool(disabled));
+        }
+        if let Some(locked) = locked {
+            target.insert("locked".into(), Value::Bool(locked));
+        }
+        let body =
+            self.post("update_user", json!({ "target_user": Value::Object(target) })).await.and_then(check_business)?;
+        let env: wire::UserEnvelope = decode("update_user", body)?;
+        env.user
+            .map(wire::RawUser::into_user)
+            .ok_or_else(|| KasmError::Decode("update_user: reply without a user".into()))
+    }
+
+    /// `delete_user`. Without `force`, Kasm refuses while the user has any session (400 "Users contains (n)
+    /// kasms and 'force' option not set to True"); with it, Kasm destroys them first (accounting reason
+    /// `admin_destroyed`). Idempotent: an unknown user counts as deleted.
+    pub async fn delete_user(&self, user_id: KasmUserId, force: bool) -> Result<(), KasmError> {
+        let reply = self
+            .post("delete_user", json!({ "target_user": { "user_id": user_id.to_string() }, "force": force }))
+            .await
+            .and_then(check_business);
+        match reply {
+            Ok(_) => Ok(()),
+            Err(KasmError::BadRequest { message, .. } | KasmError::Business(message)) if is_gone_user(&message) => {
+                tracing::debug!(%user_id, "delete_user: user already gone");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `get_login`: a login link for the user, ABSOLUTE (Kasm builds it from the `Host` header it received,
+    /// so behind a proxy it names the forwarded host). It embeds a fresh session token: treat it as a
+    /// credential and never log it.
+    pub async fn get_login(&self, user_id: KasmUserId) -> Result<String, KasmError> {
+        let body = self
+            .post("get_login", json!({ "target_user": { "user_id": user_id.to_string() } }))
+            .await
+            .and_then(check_business)?;
+        let reply: wire::LoginReply = decode("get_login", body)?;
+        match reply.url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            // A relative link would be a change of contract; making it absolute keeps callers working.
+            Some(url) => Ok(self.connect_url(url)),
+            None => Err(KasmError::Decode("get_login: reply without a url".into())),
+        }
+    }
+
+    /// `get_groups` (undocumented admin endpoint): every group, built-in ones ("All Users",
+    /// "Administrators") included.
+    pub async fn get_groups(&self) -> Result<Vec<KasmGroup>, KasmError> {
+        let body = self.post("get_groups", json!({})).await.and_then(check_business)?;
+        let env: wire::GroupsEnvelope = decode("get_groups", body)?;
+        Ok(env.groups.into_iter().map(wire::RawGroup::into_group).collect())
+    }
+
+    /// `add_user_group`: the user may now launch the group's images. Adding a member again is harmless.
+    pub async fn add_user_group(&self, user_id: KasmUserId, group_id: KasmGroupId) -> Result<(), KasmError> {
+        self.group_membership("add_user_group", user_id, group_id).await
+    }
+
+    /// `remove_user_group`. Removing a non-member is harmless.
+    pub async fn remove_user_group(&self, user_id: KasmUserId, group_id: KasmGroupId) -> Result<(), KasmError> {
+        self.group_membership("remove_user_group", user_id, group_id).await
+    }
+
+    async fn group_membership(
+        &self,
+        endpoint: &'static str,
+        user_id: KasmUserId,
+        group_id: KasmGroupId,
+    ) -> Result<(), KasmError> {
+        self.post(
+            endpoint,
+            json!({
+                "target_user": { "user_id": user_id.to_string() },
+                "target_group": { "group_id": group_id.to_string() },
+            }),
+        )
+        .await
+        .and_then(check_business)
+        .map(drop)
     }
 
     /// The user with this username, created if missing (also safe when two callers race to create it).
@@ -459,13 +662,16 @@ impl KasmClient {
         })
     }
 
-    /// `GET /api/__healthcheck` (unauthenticated liveness probe, `{"ok": true}`).
+    /// `GET /api/__healthcheck` (unauthenticated liveness probe, `{"ok": true}`). It bypasses the circuit
+    /// breaker on purpose: a probe must see the server as it is, not the breaker's memory of it.
     pub async fn health(&self) -> Result<(), KasmError> {
+        let secret = self.inner.api_secret.as_str();
         let url = format!("{}/api/__healthcheck", self.inner.base_url);
-        let response = self.inner.http.get(&url).send().await.map_err(|e| transport_error("__healthcheck", e))?;
+        let response =
+            self.inner.http.get(&url).send().await.map_err(|e| transport_error("__healthcheck", e).redact(secret))?;
         let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(|e| transport_error("__healthcheck", e))?;
-        let body = wire::interpret(status, &bytes)?;
+        let bytes = response.bytes().await.map_err(|e| transport_error("__healthcheck", e).redact(secret))?;
+        let body = wire::interpret(status, &wire::scrub(&bytes, secret)).map_err(|e| e.redact(secret))?;
         match body.get("ok") {
             Some(Value::Bool(false)) => Err(KasmError::Decode("healthcheck answered ok=false".into())),
             _ => Ok(()),
@@ -474,7 +680,7 @@ impl KasmClient {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -529,5 +735,64 @@ mod tests {
         assert!(is_unknown_kasm("No session found with kasm_id (abc)"));
         assert!(is_unknown_kasm("Invalid kasm_id (abc)"));
         assert!(!is_unknown_kasm("Destroy Error"));
+        assert!(is_gone_user("Unknown user (abc)"));
+        assert!(is_gone_user("No user found with id: (abc)"));
+        assert!(!is_gone_user("Invalid Request: Missing required parameters"));
+        assert!(!is_gone_user("Users contains (2) kasms and 'force' option not set to True"));
+    }
+
+    #[test]
+    fn new_clients_get_the_default_breaker_and_with_breaker_replaces_it() {
+        let client = KasmClient::new(cfg("https://kasm.example.com")).unwrap();
+        assert_eq!(client.breaker_config(), BreakerConfig::default());
+        assert_eq!(client.breaker_state(), BreakerState::Closed);
+        let custom = BreakerConfig { failure_threshold: 2, window: Duration::from_secs(5), cool_down: Duration::ZERO };
+        let client = client.with_breaker(custom);
+        assert_eq!(client.breaker_config(), custom);
+        assert_eq!(client.base_url(), "https://kasm.example.com");
+        assert!(!format!("{client:?}").contains("very-secret-value"));
+    }
+
+    /// A local port nobody listens on.
+    fn dead_base_url() -> String {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        format!("http://127.0.0.1:{port}")
+    }
+
+    #[tokio::test]
+    async fn refused_connections_open_the_breaker_and_then_calls_fail_fast() {
+        let breaker =
+            BreakerConfig { failure_threshold: 2, window: Duration::from_secs(60), cool_down: Duration::from_secs(60) };
+        let client = KasmClient::new(cfg(&dead_base_url())).unwrap().with_breaker(breaker);
+        for _ in 0..2 {
+            let err = client.get_kasms().await.unwrap_err();
+            assert!(matches!(err, KasmError::Transport(_)), "{err:?}");
+        }
+        assert_eq!(client.breaker_state(), BreakerState::Open);
+        let err = client.get_images().await.unwrap_err();
+        assert!(matches!(err, KasmError::CircuitOpen), "{err:?}");
+        assert!(err.is_retryable());
+        // Clones share the breaker.
+        assert!(matches!(client.clone().get_kasms().await, Err(KasmError::CircuitOpen)));
+    }
+
+    #[tokio::test]
+    async fn after_the_cool_down_a_trial_call_goes_out_and_a_failure_reopens() {
+        let breaker =
+            BreakerConfig { failure_threshold: 1, window: Duration::from_secs(60), cool_down: Duration::ZERO };
+        let client = KasmClient::new(cfg(&dead_base_url())).unwrap().with_breaker(breaker);
+        assert!(matches!(client.get_kasms().await, Err(KasmError::Transport(_))));
+        // A zero cool-down: the breaker is half-open at once, so the next call is a real trial.
+        assert_eq!(client.breaker_state(), BreakerState::HalfOpen);
+        assert!(matches!(client.get_kasms().await, Err(KasmError::Transport(_))));
+    }
+
+    #[tokio::test]
+    async fn a_disabled_breaker_never_fails_fast() {
+        let client = KasmClient::new(cfg(&dead_base_url())).unwrap().with_breaker(BreakerConfig::disabled());
+        for _ in 0..8 {
+            assert!(matches!(client.get_kasms().await, Err(KasmError::Transport(_))));
+        }
+        assert_eq!(client.breaker_state(), BreakerState::Closed);
     }
 }

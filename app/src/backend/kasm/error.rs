@@ -31,6 +31,10 @@ pub enum KasmError {
     /// Our configuration is unusable (bad URL, empty key…).
     #[error("Kasm client misconfigured: {0}")]
     Config(String),
+    /// Not sent: this Kasm server failed repeatedly and the client's circuit breaker is failing fast until
+    /// its cool-down is over. Nothing happened on the Kasm side.
+    #[error("Kasm calls are suspended after repeated failures (circuit breaker open)")]
+    CircuitOpen,
 }
 
 /// What kind of business refusal a [`KasmError::Business`] is, recognised from Kasm's message text.
@@ -81,7 +85,31 @@ impl KasmError {
     /// Note that after `Timeout`/`Transport`/`Server` a non-idempotent call (`request_kasm`) may have
     /// succeeded: look for the session before asking again.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Timeout | Self::Transport(_) | Self::Server { .. } | Self::RateLimited)
+        matches!(self, Self::Timeout | Self::Transport(_) | Self::Server { .. } | Self::RateLimited | Self::CircuitOpen)
+    }
+
+    /// A sign that the Kasm server itself is unwell (what the circuit breaker counts): no answer, or a 5xx.
+    /// Refusals, 4xx and 429 are answers from a working server.
+    pub(crate) fn is_transient_failure(&self) -> bool {
+        matches!(self, Self::Timeout | Self::Transport(_) | Self::Server { .. })
+    }
+
+    /// The same error with every occurrence of `secret` blanked out. Kasm's messages are echoed in our errors
+    /// and logs; should a server or proxy ever echo the request back, the API secret must not ride along.
+    pub(crate) fn redact(self, secret: &str) -> Self {
+        if secret.is_empty() {
+            return self;
+        }
+        let scrub = |s: String| if s.contains(secret) { s.replace(secret, "<redacted>") } else { s };
+        match self {
+            Self::Business(m) => Self::Business(scrub(m)),
+            Self::Unauthorized { status, message } => Self::Unauthorized { status, message: scrub(message) },
+            Self::BadRequest { status, message } => Self::BadRequest { status, message: scrub(message) },
+            Self::Transport(m) => Self::Transport(scrub(m)),
+            Self::Decode(m) => Self::Decode(scrub(m)),
+            Self::Config(m) => Self::Config(scrub(m)),
+            e @ (Self::RateLimited | Self::Server { .. } | Self::Timeout | Self::CircuitOpen) => e,
+        }
     }
 
     /// The kind of business refusal, when this is one.
@@ -116,7 +144,7 @@ impl KasmError {
                 "The workspace service is not responding as expected. Please contact support."
             }
             Self::RateLimited => "The workspace service is busy. Please try again in a moment.",
-            Self::Server { .. } | Self::Timeout | Self::Transport(_) => {
+            Self::Server { .. } | Self::Timeout | Self::Transport(_) | Self::CircuitOpen => {
                 "The workspace service is temporarily unavailable. Please try again shortly."
             }
         };
@@ -134,6 +162,7 @@ mod tests {
         assert!(KasmError::Transport("reset".into()).is_retryable());
         assert!(KasmError::Server { status: 502 }.is_retryable());
         assert!(KasmError::RateLimited.is_retryable());
+        assert!(KasmError::CircuitOpen.is_retryable());
         assert!(!KasmError::Business("Kasm limit exceeded for user: (x)".into()).is_retryable());
         assert!(!KasmError::Unauthorized { status: 403, message: "Access Denied".into() }.is_retryable());
         assert!(!KasmError::BadRequest { status: 400, message: "Invalid Request".into() }.is_retryable());
@@ -154,6 +183,50 @@ mod tests {
         assert_eq!(kind("No session found with kasm_id (x)"), Some(KasmBusinessKind::NotFound));
         assert_eq!(kind("Destroy Error"), Some(KasmBusinessKind::Other));
         assert_eq!(KasmError::Timeout.business_kind(), None);
+    }
+
+    #[test]
+    fn only_missing_answers_and_5xx_count_as_transient_failures() {
+        assert!(KasmError::Timeout.is_transient_failure());
+        assert!(KasmError::Transport("refused".into()).is_transient_failure());
+        assert!(KasmError::Server { status: 503 }.is_transient_failure());
+        for e in [
+            KasmError::RateLimited,
+            KasmError::CircuitOpen,
+            KasmError::Business("Image Not Authorized".into()),
+            KasmError::BadRequest { status: 400, message: "Invalid Request".into() },
+            KasmError::Unauthorized { status: 401, message: "Unauthorized".into() },
+            KasmError::Decode("x".into()),
+        ] {
+            assert!(!e.is_transient_failure(), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn circuit_open_tells_the_customer_to_come_back_shortly() {
+        assert_eq!(
+            KasmError::CircuitOpen.user_message(),
+            "The workspace service is temporarily unavailable. Please try again shortly."
+        );
+    }
+
+    #[test]
+    fn redaction_blanks_the_secret_in_every_text_carrying_variant() {
+        let s = "s3cr3t-value";
+        for e in [
+            KasmError::Business(format!("echo {s}")),
+            KasmError::Unauthorized { status: 403, message: format!("bad {s}") },
+            KasmError::BadRequest { status: 400, message: format!("{s}{s}") },
+            KasmError::Transport(format!("x {s}")),
+            KasmError::Decode(format!("x {s}")),
+            KasmError::Config(format!("x {s}")),
+        ] {
+            let e = e.redact(s);
+            assert!(!e.to_string().contains(s) && !format!("{e:?}").contains(s), "{e:?}");
+            assert!(e.to_string().contains("<redacted>"), "{e}");
+        }
+        assert!(matches!(KasmError::Server { status: 500 }.redact(s), KasmError::Server { status: 500 }));
+        assert!(matches!(KasmError::Business("x".into()).redact(""), KasmError::Business(m) if m == "x"));
     }
 
     #[test]

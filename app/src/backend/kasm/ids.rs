@@ -99,6 +99,10 @@ kasm_id!(
     /// One Kasm session ("kasm"), `kasm_id`.
     KasmId
 );
+kasm_id!(
+    /// A Kasm group (`group_id`): groups grant access to images and carry session settings.
+    KasmGroupId
+);
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -7,20 +7,23 @@
 //!   sometimes `null` or the string `"None"`;
 //! - the API secret never appears in logs, errors or `Debug` output.
 //!
-//! Module map: `client` (config + HTTP + one method per endpoint), `wire` (status/body interpretation,
-//! timestamps, lenient response structs), `ids`, `types` (what callers get back), `error`.
+//! Module map: `client` (config + HTTP + one method per endpoint), `breaker` (fail fast while Kasm is down),
+//! `wire` (status/body interpretation, timestamps, lenient response structs), `ids`, `types` (what callers
+//! get back), `error`.
 
+mod breaker;
 mod client;
 mod error;
 mod ids;
 mod types;
 mod wire;
 
+pub use breaker::{BreakerConfig, BreakerState};
 pub use client::{KasmAuthStyle, KasmClient, KasmConfig};
 pub use error::{KasmBusinessKind, KasmError};
-pub use ids::{parse_kasm_uuid, KasmId, KasmImageId, KasmUserId};
+pub use ids::{parse_kasm_uuid, KasmGroupId, KasmId, KasmImageId, KasmUserId};
 pub use types::{
-    KasmAccountingRow, KasmHistoryPage, KasmImage, KasmList, KasmSession, KasmStatus, KasmStatusReply, KasmUser,
-    RequestedKasm,
+    KasmAccountingRow, KasmGroup, KasmHistoryPage, KasmImage, KasmList, KasmSession, KasmStatus, KasmStatusReply,
+    KasmUser, RequestedKasm,
 };
 pub use wire::parse_kasm_time;

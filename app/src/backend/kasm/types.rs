@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::ids::{KasmId, KasmImageId, KasmUserId};
+use super::ids::{KasmGroupId, KasmId, KasmImageId, KasmUserId};
 use crate::domain::time::Timestamp;
 
 /// A Kasm user.
@@ -11,6 +11,14 @@ use crate::domain::time::Timestamp;
 pub struct KasmUser {
     pub user_id: KasmUserId,
     pub username: String,
+}
+
+/// A Kasm group. A user may only launch an image that one of their groups holds ("Image Not Authorized"
+/// otherwise), so a reseller keeps one group per plan and adds each customer to their plan's group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KasmGroup {
+    pub group_id: KasmGroupId,
+    pub name: String,
 }
 
 /// A Kasm image ("workspace" in today's UI). `get_images` lists disabled images too: check `enabled`.

@@ -1,13 +1,15 @@
 //! Kasm's wire format: response interpretation (status codes and the 200-with-`error_message` convention),
 //! timestamp parsing, and lenient serde structs for the response bodies.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, NaiveDateTime};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::error::KasmError;
-use super::ids::{KasmId, KasmImageId, KasmUserId};
-use super::types::{KasmAccountingRow, KasmImage, KasmSession, KasmStatus, KasmUser, RequestedKasm};
+use super::ids::{KasmGroupId, KasmId, KasmImageId, KasmUserId};
+use super::types::{KasmAccountingRow, KasmGroup, KasmImage, KasmSession, KasmStatus, KasmUser, RequestedKasm};
 use crate::domain::time::Timestamp;
 
 /// Kasm's text is passed on in errors and logs; it is bounded so a proxy's HTML page cannot flood them.
@@ -59,6 +61,25 @@ fn bounded(s: &str) -> String {
         out.push('…');
         out
     }
+}
+
+/// The raw body with every occurrence of `secret` replaced by `<redacted>` (JSON-safe: no quote or
+/// backslash). Kasm's text travels on into errors, logs and business refusals; should a server or proxy
+/// ever echo our request, the API secret must not travel with it. Borrowed when there is nothing to scrub.
+pub fn scrub<'a>(body: &'a [u8], secret: &str) -> Cow<'a, [u8]> {
+    let needle = secret.as_bytes();
+    if needle.is_empty() || !body.windows(needle.len()).any(|w| w == needle) {
+        return Cow::Borrowed(body);
+    }
+    let mut out = Vec::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(pos) = rest.windows(needle.len()).position(|w| w == needle) {
+        out.extend_from_slice(&rest[..pos]);
+        out.extend_from_slice(b"<redacted>");
+        rest = &rest[pos + needle.len()..];
+    }
+    out.extend_from_slice(rest);
+    Cow::Owned(out)
 }
 
 /// Turns an HTTP status and raw body into the JSON body of a successful call, or the matching error. This is
@@ -119,6 +140,31 @@ impl RawUser {
     pub fn into_user(self) -> KasmUser {
         KasmUser { user_id: self.user_id, username: self.username.unwrap_or_default() }
     }
+}
+
+#[derive(Deserialize)]
+pub struct GroupsEnvelope {
+    /// Required: a reply without the list must not look like "there are no groups".
+    pub groups: Vec<RawGroup>,
+}
+
+#[derive(Deserialize)]
+pub struct RawGroup {
+    pub group_id: KasmGroupId,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+impl RawGroup {
+    pub fn into_group(self) -> KasmGroup {
+        KasmGroup { group_id: self.group_id, name: self.name.unwrap_or_default() }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginReply {
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -364,6 +410,22 @@ mod tests {
     }
 
     #[test]
+    fn groups_parse_from_either_id_spelling_and_ignore_extra_fields() {
+        let body = json!({"groups": [
+            {"group_id": "68d557ac4cac42cca9f31c7c853de0f3", "name": "All Users", "priority": 1000, "is_system": true},
+            {"group_id": "68d557ac-4cac-42cc-a9f3-1c7c853de0f4", "name": "EZSCALE Developer Basic"},
+            {"group_id": "68d557ac4cac42cca9f31c7c853de0f5"}
+        ]});
+        let env: GroupsEnvelope = decode("get_groups", body).unwrap();
+        let groups: Vec<_> = env.groups.into_iter().map(RawGroup::into_group).collect();
+        assert_eq!(groups[0].name, "All Users");
+        assert_eq!(groups[1].group_id.to_string(), "68d557ac4cac42cca9f31c7c853de0f4");
+        assert_eq!(groups[2].name, "");
+        assert!(decode::<GroupsEnvelope>("get_groups", json!({})).is_err());
+        assert!(decode::<GroupsEnvelope>("get_groups", json!({"groups": [{"name": "x"}]})).is_err());
+    }
+
+    #[test]
     fn a_list_reply_without_the_list_is_a_decode_error() {
         assert!(decode::<KasmsEnvelope>("get_kasms", json!({"current_time": "None"})).is_err());
     }
@@ -420,6 +482,17 @@ mod tests {
         assert!(matches!(interpret(500, b"{}"), Err(KasmError::Server { status: 500 })));
         assert!(matches!(interpret(502, b"<html>bad gateway</html>"), Err(KasmError::Server { status: 502 })));
         assert!(matches!(interpret(302, b""), Err(KasmError::Config(_))));
+    }
+
+    #[test]
+    fn scrubbing_replaces_every_occurrence_and_keeps_the_json_valid() {
+        let body = br#"{"error_message": "bad key s3cr3t (s3cr3t)", "x": "s3cr3"}"#;
+        let scrubbed = scrub(body, "s3cr3t");
+        let v: Value = serde_json::from_slice(&scrubbed).unwrap();
+        assert_eq!(v["error_message"], "bad key <redacted> (<redacted>)");
+        assert_eq!(v["x"], "s3cr3");
+        assert!(matches!(scrub(b"{}", "s3cr3t"), Cow::Borrowed(_)));
+        assert!(matches!(scrub(b"{}", ""), Cow::Borrowed(_)));
     }
 
     #[test]

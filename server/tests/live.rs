@@ -1,0 +1,128 @@
+//! What happens in Kasm behind our back reaches us: the reconciler closes meters of sessions stopped or
+//! gone in Kasm, and open pages hear about every change through server-sent events.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use app::catalog::CatalogView;
+use app::domain::money::Money;
+use app::domain::workspace::WorkspaceState;
+use app::workspaces::model::WorkspaceDetail;
+use common::{eventually, Backend, Client, TestApp};
+
+const WAIT: Duration = Duration::from_secs(15);
+/// The reconcile interval these tests run with.
+const INTERVAL_MS: i64 = 300;
+
+async fn spawn(b: Backend) -> TestApp {
+    TestApp::spawn_with(b, &[("RECONCILE_INTERVAL_MS", &INTERVAL_MS.to_string())]).await
+}
+
+async fn running_workspace(app: &TestApp, c: &Client, plan: &str) -> (String, uuid::Uuid) {
+    let cat: CatalogView = c.call("catalog", &[]).await.unwrap();
+    let id: String =
+        c.call("order_workspace", &[("plan", plan), ("order_key", &cat.order_key.unwrap())]).await.unwrap();
+    until_state(c, &id, WorkspaceState::Running).await;
+    let kasm = app.kasm_session_of(&id).await.expect("the simulator knows the session");
+    (id, kasm)
+}
+
+async fn until_state(c: &Client, id: &str, want: WorkspaceState) -> WorkspaceDetail {
+    eventually(WAIT, &format!("{id} {want:?}"), || async {
+        let d: WorkspaceDetail = c.call("get_workspace", &[("id", id)]).await.unwrap();
+        (d.card.state == want).then_some(d)
+    })
+    .await
+}
+
+async fn a_session_stopped_in_kasm_closes_the_meter_within_an_interval(b: Backend) {
+    let app = spawn(b).await;
+    let c = app.demo().await;
+    let (id, kasm) = running_workspace(&app, &c, "developer-basic").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.sim.stop_session_remotely(kasm);
+    let stopped_at = app::backend::db::now();
+    let d = until_state(&c, &id, WorkspaceState::Stopped).await;
+    let line = &d.usage[0];
+    let ended = line.ended_at.expect("meter closed");
+    // Closed at the last pass that saw it running: never after the remote stop, at most ~one interval before.
+    assert!(ended <= stopped_at, "ended {ended:?} after the remote stop {stopped_at:?}");
+    assert!(stopped_at.as_millis() - ended.as_millis() <= 2 * INTERVAL_MS + 200, "closed too early");
+    assert_eq!(line.amount.map(Money::minor), Some(4), "one increment at $0.15/h, rounded half-up");
+    // Start again resumes the stopped Kasm session.
+    let _: WorkspaceDetail = c.call("start_workspace", &[("id", &id)]).await.unwrap();
+    until_state(&c, &id, WorkspaceState::Running).await;
+    assert_eq!(app.sim.session_count(), 1);
+    app.stop().await;
+}
+on_both_backends!(a_session_stopped_in_kasm_closes_the_meter_within_an_interval);
+
+async fn a_session_that_dies_in_kasm_is_closed_and_start_provisions_a_new_one(b: Backend) {
+    let app = spawn(b).await;
+    let c = app.demo().await;
+    let (id, kasm) = running_workspace(&app, &c, "business-pro").await;
+    app.sim.kill_session(kasm);
+    let d = until_state(&c, &id, WorkspaceState::Stopped).await;
+    assert!(d.usage[0].amount.is_some());
+    let _: WorkspaceDetail = c.call("start_workspace", &[("id", &id)]).await.unwrap();
+    until_state(&c, &id, WorkspaceState::Running).await;
+    let new_kasm = app.kasm_session_of(&id).await.unwrap();
+    assert_ne!(new_kasm, kasm, "a new Kasm session for the same workspace");
+    assert_eq!(app.sim.session_count(), 1);
+    app.stop().await;
+}
+on_both_backends!(a_session_that_dies_in_kasm_is_closed_and_start_provisions_a_new_one);
+
+async fn open_pages_hear_about_changes_within_two_seconds(b: Backend) {
+    let app = spawn(b).await;
+    let c = app.demo().await;
+    let (id, kasm) = running_workspace(&app, &c, "developer-pro").await;
+    let mut stream = c.http.get(format!("{}/events/workspaces", app.base)).send().await.unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+    let t0 = Instant::now();
+    app.sim.stop_session_remotely(kasm);
+    let mut seen = String::new();
+    let heard = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(chunk) = stream.chunk().await.unwrap() {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains("event: workspace") && seen.contains(&id) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(heard, Ok(true), "no event within 2 s; got {seen:?}");
+    assert!(t0.elapsed() < Duration::from_secs(2));
+
+    // Another customer's stream hears nothing about it, and anonymous visitors get no stream.
+    let anon = app.client().http.get(format!("{}/events/workspaces", app.base)).send().await.unwrap();
+    assert_eq!(anon.status().as_u16(), 401);
+    app.stop().await;
+}
+on_both_backends!(open_pages_hear_about_changes_within_two_seconds);
+
+async fn other_customers_streams_stay_silent(b: Backend) {
+    let app = spawn(b).await;
+    let demo = app.demo().await;
+    let other = app.signed_in("other@ezscale.test", "other-password").await;
+    let mut stream = other.http.get(format!("{}/events/workspaces", app.base)).send().await.unwrap();
+    let (id, _) = running_workspace(&app, &demo, "developer-basic").await;
+    let _: WorkspaceDetail = demo.call("stop_workspace", &[("id", &id)]).await.unwrap();
+    let leaked = tokio::time::timeout(Duration::from_millis(1500), async {
+        let mut seen = String::new();
+        while let Some(chunk) = stream.chunk().await.unwrap() {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains(&id) {
+                return seen;
+            }
+        }
+        seen
+    })
+    .await;
+    assert!(leaked.is_err(), "another customer's stream carried {leaked:?}");
+    app.stop().await;
+}
+on_both_backends!(other_customers_streams_stay_silent);
