@@ -126,3 +126,39 @@ async fn other_customers_streams_stay_silent(b: Backend) {
     app.stop().await;
 }
 on_both_backends!(other_customers_streams_stay_silent);
+
+async fn deleting_destroys_the_session_and_closes_the_meter_once(b: Backend) {
+    let app = spawn(b).await;
+    let c = app.demo().await;
+    let (id, _) = running_workspace(&app, &c, "business-basic").await;
+    let d: WorkspaceDetail = c.call("terminate_workspace", &[("id", &id)]).await.unwrap();
+    assert_eq!(d.card.state, WorkspaceState::Terminated);
+    assert_eq!(d.usage.len(), 1);
+    assert_eq!(d.usage[0].amount.map(Money::minor), Some(5));
+    eventually(WAIT, "the Kasm session is gone", || async { (app.sim.session_count() == 0).then_some(()) }).await;
+    // Deleting twice, or starting a deleted workspace, is refused and changes nothing.
+    let again = c.call::<WorkspaceDetail>("terminate_workspace", &[("id", &id)]).await;
+    assert!(matches!(again, Err((409, _))), "{again:?}");
+    let start = c.call::<WorkspaceDetail>("start_workspace", &[("id", &id)]).await;
+    assert!(matches!(start, Err((409, _))), "{start:?}");
+    app.stop().await;
+}
+on_both_backends!(deleting_destroys_the_session_and_closes_the_meter_once);
+
+async fn a_destroy_kasm_refused_is_retried_by_the_reconciler(b: Backend) {
+    let app = spawn(b).await;
+    let c = app.demo().await;
+    let (id, _) = running_workspace(&app, &c, "developer-basic").await;
+    app.sim.inject(server::kasm_sim::Fault::BusinessError {
+        endpoint: "destroy_kasm".into(),
+        message: "Destroy Error".into(),
+    });
+    let d: WorkspaceDetail = c.call("terminate_workspace", &[("id", &id)]).await.unwrap();
+    assert_eq!(d.card.state, WorkspaceState::Terminated, "the customer's deletion stands");
+    eventually(WAIT, "the reconciler destroyed the leftover session", || async {
+        (app.sim.session_count() == 0).then_some(())
+    })
+    .await;
+    app.stop().await;
+}
+on_both_backends!(a_destroy_kasm_refused_is_retried_by_the_reconciler);

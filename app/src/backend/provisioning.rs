@@ -81,7 +81,10 @@ async fn sync_locked(state: &AppState, tenant: &Tenant, id: WorkspaceId) -> Resu
             WorkspaceState::Provisioning => provision(state, tenant, &ws).await?,
             WorkspaceState::Starting => await_running(state, tenant, &ws).await?,
             WorkspaceState::Stopping => stop(state, tenant, &ws).await?,
-            WorkspaceState::Running | WorkspaceState::Stopped | WorkspaceState::Failed => Step::Settled,
+            WorkspaceState::Terminating => terminate(state, tenant, &ws).await?,
+            WorkspaceState::Running | WorkspaceState::Stopped | WorkspaceState::Failed | WorkspaceState::Terminated => {
+                Step::Settled
+            }
         };
         if step != Step::Again || ws.state == WorkspaceState::Starting {
             return Ok(step);
@@ -293,7 +296,40 @@ async fn stop(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<Step,
         }
     }
     // The meter closes at the moment the customer pressed Stop, not when Kasm got round to it.
-    workspaces::stop_meter(&tenant.db, ws.id, WorkspaceState::Stopping, ws.transition_at, now()).await?;
+    workspaces::stop_meter(
+        &tenant.db,
+        ws.id,
+        WorkspaceState::Stopping,
+        WorkspaceState::Stopped,
+        ws.transition_at,
+        now(),
+    )
+    .await?;
+    Ok(Step::Settled)
+}
+
+async fn terminate(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<Step, SyncError> {
+    let found = find_session(state, tenant, ws).await?;
+    if let (Some(user), Some(kasm_id), Some(session)) = (found.user, found.kasm_id, &found.session) {
+        if !session.status.is_gone_or_going() {
+            match state.kasm().destroy_kasm(kasm_id, user).await {
+                Ok(()) => tracing::info!(workspace = %ws.id, kasm = %kasm_id, "Kasm session destroyed"),
+                Err(e) if e.is_retryable() => return Err(e.into()),
+                // Refused: recorded as deleted on our side; the reconciler retries the destroy.
+                Err(e) => tracing::warn!(error = %e, workspace = %ws.id, "Kasm refused the destroy"),
+            }
+        }
+    }
+    // A running meter closes at the moment the customer asked for the deletion.
+    workspaces::stop_meter(
+        &tenant.db,
+        ws.id,
+        WorkspaceState::Terminating,
+        WorkspaceState::Terminated,
+        ws.transition_at,
+        now(),
+    )
+    .await?;
     Ok(Step::Settled)
 }
 
@@ -302,8 +338,15 @@ async fn stop(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<Step,
 /// never billed to them).
 pub async fn give_up(tenant: &Tenant, id: WorkspaceId) -> Result<(), BackendError> {
     let Some(ws) = workspaces::get(&tenant.db, id).await? else { return Ok(()) };
-    if ws.state == WorkspaceState::Stopping {
-        workspaces::stop_meter(&tenant.db, id, WorkspaceState::Stopping, ws.transition_at, now()).await?;
+    // A stop or a deletion is recorded anyway; a Kasm session left behind by a deletion is destroyed by
+    // the reconciler later.
+    let finish = match ws.state {
+        WorkspaceState::Stopping => Some(WorkspaceState::Stopped),
+        WorkspaceState::Terminating => Some(WorkspaceState::Terminated),
+        _ => None,
+    };
+    if let Some(to) = finish {
+        workspaces::stop_meter(&tenant.db, id, ws.state, to, ws.transition_at, now()).await?;
         return Ok(());
     }
     workspaces::mark_failed(&tenant.db, id, "The workspace service is not responding. Please try again later.", now())

@@ -35,6 +35,8 @@ pub struct Report {
     pub closed_stopped: usize,
     /// Stopped workspaces whose session was running: meter reopened.
     pub reopened: usize,
+    /// Sessions of deleted workspaces still alive in Kasm: destroyed.
+    pub destroyed: usize,
     /// Sessions of our platform's users that no workspace of ours knows (reported, left alone).
     pub orphans: usize,
     /// Kasm API calls made.
@@ -93,7 +95,16 @@ async fn reconcile_tenant(
                 }
                 let meter_start = workspaces::open_meter_start(&tenant.db, ws.id).await?.unwrap_or(ws.transition_at);
                 let ended = last_pass.unwrap_or(meter_start).max(meter_start).min(t);
-                if workspaces::stop_meter(&tenant.db, ws.id, WorkspaceState::Running, ended, t).await?.is_some() {
+                let closed = workspaces::stop_meter(
+                    &tenant.db,
+                    ws.id,
+                    WorkspaceState::Running,
+                    WorkspaceState::Stopped,
+                    ended,
+                    t,
+                )
+                .await?;
+                if closed.is_some() {
                     tracing::info!(workspace = %ws.id, kasm = %kasm_id, gone, "session ended in Kasm; meter closed");
                     if gone {
                         report.closed_gone += 1;
@@ -119,6 +130,18 @@ async fn reconcile_tenant(
                     tracing::info!(workspace = %ws.id, kasm = %kasm_id, "session running in Kasm; meter reopened");
                     report.reopened += 1;
                     announce(state, tenant, &ws);
+                }
+            }
+            // Deleted on our side but still alive in Kasm (its destroy failed earlier): destroy it now.
+            WorkspaceState::Terminated if status.is_some_and(|s| !s.is_gone_or_going()) => {
+                if let Some(user) = session.map(|s| s.user_id) {
+                    report.calls += 1;
+                    match state.kasm().destroy_kasm(kasm_id, user).await {
+                        Ok(()) => report.destroyed += 1,
+                        Err(e) => {
+                            tracing::warn!(error = %e, kasm = %kasm_id, "destroying a deleted workspace's session failed")
+                        }
+                    }
                 }
             }
             _ => {}
@@ -155,7 +178,7 @@ async fn record_pass(state: &AppState, at: Timestamp) -> Result<(), BackendError
 pub async fn run(state: AppState, interval: Duration, mut shutdown: watch::Receiver<bool>) {
     loop {
         match reconcile_once(&state).await {
-            Ok(r) if r.closed_gone + r.closed_stopped + r.reopened + r.orphans > 0 => {
+            Ok(r) if r.closed_gone + r.closed_stopped + r.reopened + r.destroyed + r.orphans > 0 => {
                 tracing::info!(?r, "reconciled with Kasm");
             }
             Ok(r) => tracing::debug!(?r, "reconciled with Kasm"),

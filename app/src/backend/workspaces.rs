@@ -123,10 +123,11 @@ pub async fn list_attached(db: &TenantDb) -> Result<Vec<Workspace>> {
     let rows = sqlx::query(concat!(
         "SELECT ",
         workspace_columns!(),
-        " FROM workspaces WHERE kasm_id IS NOT NULL AND state IN ($1, $2)"
+        " FROM workspaces WHERE kasm_id IS NOT NULL AND state IN ($1, $2, $3)"
     ))
     .bind(WorkspaceState::Running.as_str())
     .bind(WorkspaceState::Stopped.as_str())
+    .bind(WorkspaceState::Terminated.as_str())
     .fetch_all(db.pool())
     .await?;
     rows.iter().map(from_row).collect()
@@ -149,10 +150,11 @@ pub async fn open_meter_start(db: &TenantDb, id: WorkspaceId) -> Result<Option<T
 
 /// Workspaces that still need the provisioner (used to re-enqueue their jobs after a restart).
 pub async fn list_unsettled(db: &TenantDb) -> Result<Vec<WorkspaceId>> {
-    let rows: Vec<String> = sqlx::query_scalar("SELECT id FROM workspaces WHERE state IN ($1, $2, $3)")
+    let rows: Vec<String> = sqlx::query_scalar("SELECT id FROM workspaces WHERE state IN ($1, $2, $3, $4)")
         .bind(WorkspaceState::Provisioning.as_str())
         .bind(WorkspaceState::Starting.as_str())
         .bind(WorkspaceState::Stopping.as_str())
+        .bind(WorkspaceState::Terminating.as_str())
         .fetch_all(db.pool())
         .await?;
     rows.iter().map(|s| s.parse().map_err(|_| corrupt("workspaces.id"))).collect()
@@ -301,19 +303,21 @@ pub async fn start_meter(
     Ok(true)
 }
 
-/// `from` -> Stopped and the open meter closes at `ended_at`, its amount computed by the domain rule, in
-/// one transaction. `from` is Stopping (the customer's stop) or Running (the reconciler found the session
-/// stopped or gone). Returns the closed session's amount, if one was open.
+/// `from` -> `to` and the open meter closes at `ended_at`, its amount computed by the domain rule, in one
+/// transaction. Stopping -> Stopped is the customer's stop; Running -> Stopped the reconciler finding the
+/// session stopped or gone; Terminating -> Terminated a deletion. Returns the closed session's amount, if
+/// one was open.
 pub async fn stop_meter(
     db: &TenantDb,
     id: WorkspaceId,
     from: WorkspaceState,
+    to: WorkspaceState,
     ended_at: Timestamp,
     now: Timestamp,
 ) -> Result<Option<Money>> {
     let mut tx = db.pool().begin().await?;
     let moved = sqlx::query("UPDATE workspaces SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4")
-        .bind(WorkspaceState::Stopped.as_str())
+        .bind(to.as_str())
         .bind(now.as_millis())
         .bind(id.to_string())
         .bind(from.as_str())

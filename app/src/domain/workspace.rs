@@ -17,6 +17,10 @@ pub enum WorkspaceState {
     Stopped,
     /// Provisioning failed; the reason is stored with the workspace.
     Failed,
+    /// Deletion was requested: the Kasm session is being destroyed.
+    Terminating,
+    /// Deleted for good. Its usage history stays.
+    Terminated,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +28,7 @@ pub enum Action {
     Start,
     Stop,
     Retry,
+    Terminate,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -42,6 +47,8 @@ impl WorkspaceState {
             WorkspaceState::Stopping => "stopping",
             WorkspaceState::Stopped => "stopped",
             WorkspaceState::Failed => "failed",
+            WorkspaceState::Terminating => "terminating",
+            WorkspaceState::Terminated => "terminated",
         }
     }
 
@@ -53,6 +60,8 @@ impl WorkspaceState {
             WorkspaceState::Stopping,
             WorkspaceState::Stopped,
             WorkspaceState::Failed,
+            WorkspaceState::Terminating,
+            WorkspaceState::Terminated,
         ]
         .into_iter()
         .find(|st| st.as_str() == s)
@@ -66,12 +75,20 @@ impl WorkspaceState {
             WorkspaceState::Stopping => "Stopping",
             WorkspaceState::Stopped => "Stopped",
             WorkspaceState::Failed => "Failed",
+            WorkspaceState::Terminating => "Deleting",
+            WorkspaceState::Terminated => "Deleted",
         }
     }
 
     /// States that change by themselves shortly (the page keeps watching them).
     pub const fn is_transitional(self) -> bool {
-        matches!(self, WorkspaceState::Provisioning | WorkspaceState::Starting | WorkspaceState::Stopping)
+        matches!(
+            self,
+            WorkspaceState::Provisioning
+                | WorkspaceState::Starting
+                | WorkspaceState::Stopping
+                | WorkspaceState::Terminating
+        )
     }
 
     /// The state an action moves to, or why it is not allowed from here.
@@ -80,6 +97,10 @@ impl WorkspaceState {
             (WorkspaceState::Stopped, Action::Start) => Some(WorkspaceState::Starting),
             (WorkspaceState::Running, Action::Stop) => Some(WorkspaceState::Stopping),
             (WorkspaceState::Failed, Action::Retry) => Some(WorkspaceState::Provisioning),
+            // Deleting is allowed from every resting state; a running meter closes at the request.
+            (WorkspaceState::Running | WorkspaceState::Stopped | WorkspaceState::Failed, Action::Terminate) => {
+                Some(WorkspaceState::Terminating)
+            }
             _ => None,
         };
         next.ok_or(NotAllowed {
@@ -88,6 +109,7 @@ impl WorkspaceState {
                 Action::Start => "started",
                 Action::Stop => "stopped",
                 Action::Retry => "retried",
+                Action::Terminate => "deleted",
             },
         })
     }
@@ -105,13 +127,18 @@ mod tests {
         assert!(WorkspaceState::Stopping.apply(Action::Stop).is_err());
         assert!(WorkspaceState::Running.apply(Action::Start).is_err());
         assert!(WorkspaceState::Provisioning.apply(Action::Stop).is_err());
+        assert_eq!(WorkspaceState::Running.apply(Action::Terminate), Ok(WorkspaceState::Terminating));
+        assert_eq!(WorkspaceState::Failed.apply(Action::Terminate), Ok(WorkspaceState::Terminating));
+        assert!(WorkspaceState::Terminated.apply(Action::Terminate).is_err());
+        assert!(WorkspaceState::Terminated.apply(Action::Start).is_err());
+        assert!(WorkspaceState::Starting.apply(Action::Terminate).is_err());
         let err = WorkspaceState::Starting.apply(Action::Start).err();
         assert_eq!(err.map(|e| e.to_string()), Some("this workspace is starting and cannot be started now".into()));
     }
 
     #[test]
     fn states_round_trip_through_text() {
-        for s in ["provisioning", "starting", "running", "stopping", "stopped", "failed"] {
+        for s in ["provisioning", "starting", "running", "stopping", "stopped", "failed", "terminating", "terminated"] {
             assert_eq!(WorkspaceState::parse(s).map(WorkspaceState::as_str), Some(s));
         }
         assert_eq!(WorkspaceState::parse("exploded"), None);

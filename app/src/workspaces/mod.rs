@@ -11,7 +11,7 @@ use leptos_router::hooks::use_params_map;
 
 use self::meter::LiveMeter;
 use self::model::{UsageLine, WorkspaceCard, WorkspaceDetail};
-use self::server::{get_workspace, list_workspaces, RetryWorkspace, StartWorkspace, StopWorkspace};
+use self::server::{get_workspace, list_workspaces, RetryWorkspace, StartWorkspace, StopWorkspace, TerminateWorkspace};
 use crate::domain::time::{format_elapsed, format_utc, Timestamp};
 use crate::domain::workspace::WorkspaceState;
 use crate::error::AppError;
@@ -26,7 +26,7 @@ fn StateBadge(state: WorkspaceState) -> impl IntoView {
     let colour = match state {
         WorkspaceState::Running => "bg-green-100 text-green-800",
         WorkspaceState::Failed => "bg-red-100 text-red-800",
-        WorkspaceState::Stopped => "bg-slate-200 text-slate-700",
+        WorkspaceState::Stopped | WorkspaceState::Terminated => "bg-slate-200 text-slate-700",
         _ => "bg-amber-100 text-amber-800",
     };
     view! {
@@ -92,11 +92,10 @@ pub fn WorkspacePage() -> impl IntoView {
     let start = ServerAction::<StartWorkspace>::new();
     let stop = ServerAction::<StopWorkspace>::new();
     let retry = ServerAction::<RetryWorkspace>::new();
+    let terminate = ServerAction::<TerminateWorkspace>::new();
+    let actions = Actions { start, stop, retry, terminate };
     let watch = RwSignal::new(0u32);
-    let detail = Resource::new(
-        move || (id(), watch.get(), start.version().get(), stop.version().get(), retry.version().get()),
-        |(id, ..)| get_workspace(id),
-    );
+    let detail = Resource::new(move || (id(), watch.get(), actions.versions()), |(id, ..)| get_workspace(id));
     // State changes arrive as events; the meter itself never asks the server.
     live::on_workspace_events(move |changed| {
         if changed.is_none() || changed == Some(id_now()) {
@@ -119,7 +118,7 @@ pub fn WorkspacePage() -> impl IntoView {
                 match detail.await {
                     Err(AppError::NotSignedIn) => view! { <SignInFirst/> }.into_any(),
                     Err(e) => view! { <ErrorNote message=e.to_string()/> }.into_any(),
-                    Ok(d) => view! { <WorkspaceView d start stop retry/> }.into_any(),
+                    Ok(d) => view! { <WorkspaceView d actions/> }.into_any(),
                 }
             })}
         </Transition>
@@ -127,15 +126,38 @@ pub fn WorkspacePage() -> impl IntoView {
     }
 }
 
-#[component]
-fn WorkspaceView(
-    d: WorkspaceDetail,
+/// The customer's actions on one workspace page.
+#[derive(Clone, Copy)]
+struct Actions {
     start: ServerAction<StartWorkspace>,
     stop: ServerAction<StopWorkspace>,
     retry: ServerAction<RetryWorkspace>,
-) -> impl IntoView {
+    terminate: ServerAction<TerminateWorkspace>,
+}
+
+impl Actions {
+    fn versions(&self) -> [usize; 4] {
+        [
+            self.start.version().get(),
+            self.stop.version().get(),
+            self.retry.version().get(),
+            self.terminate.version().get(),
+        ]
+    }
+
+    fn busy(&self) -> bool {
+        self.start.pending().get()
+            || self.stop.pending().get()
+            || self.retry.pending().get()
+            || self.terminate.pending().get()
+    }
+}
+
+#[component]
+fn WorkspaceView(d: WorkspaceDetail, actions: Actions) -> impl IntoView {
+    let Actions { start, stop, retry, terminate } = actions;
     let id = d.card.id.to_string();
-    let busy = move || start.pending().get() || stop.pending().get() || retry.pending().get();
+    let busy = move || actions.busy();
     let state = d.card.state;
     let button = "rounded px-4 py-2 font-medium text-white disabled:opacity-50";
     let control = match state {
@@ -163,8 +185,33 @@ fn WorkspaceView(
             }
             .into_any()
         }
+        WorkspaceState::Terminated => {
+            view! { <span class="text-sm text-slate-500">"This workspace was deleted."</span> }.into_any()
+        }
         _ => view! { <span class="text-sm text-slate-500">"Please wait…"</span> }.into_any(),
     };
+    let deletable = matches!(state, WorkspaceState::Running | WorkspaceState::Stopped | WorkspaceState::Failed);
+    let confirming = RwSignal::new(false);
+    let delete = deletable.then(|| {
+        let id = id.clone();
+        view! {
+            <div class="mt-6 text-sm">
+                <Show when=move || confirming.get() fallback=move || view! {
+                    <button data-testid="delete" class="text-red-700 underline" on:click=move |_| confirming.set(true)>"Delete workspace"</button>
+                }>
+                    {
+                        let id = id.clone();
+                        view! {
+                            <span>"Delete this workspace and everything on its disk? "</span>
+                            <button data-testid="confirm-delete" class="ml-2 rounded bg-red-600 px-3 py-1 text-white" disabled=busy
+                                on:click=move |_| { terminate.dispatch(TerminateWorkspace { id: id.clone() }); }>"Yes, delete"</button>
+                            <button class="ml-2 underline" on:click=move |_| confirming.set(false)>"Cancel"</button>
+                        }
+                    }
+                </Show>
+            </div>
+        }
+    });
     let last_closed = d.usage.iter().find(|u| u.ended_at.is_some()).and_then(|u| u.amount);
     view! {
         <div class="flex items-center gap-3">
@@ -180,9 +227,10 @@ fn WorkspaceView(
             })}
             {d.card.meter.map(|m| view! { <LiveMeter meter=m server_now=d.server_now/> })}
         </div>
-        {(state == WorkspaceState::Stopped).then(|| last_closed.map(|a| view! {
+        {matches!(state, WorkspaceState::Stopped | WorkspaceState::Terminated).then(|| last_closed.map(|a| view! {
             <p class="mt-4">"Last session cost " <strong data-testid="final-cost">{a.to_string()}</strong></p>
         }))}
+        {delete}
         <h2 class="mt-8 text-lg font-semibold">"Usage"</h2>
         <UsageTable lines=d.usage/>
     }

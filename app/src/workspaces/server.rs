@@ -40,3 +40,11 @@ pub async fn retry_workspace(id: String) -> Result<WorkspaceDetail, AppError> {
     let (state, tenant, customer) = request::require_customer().await?;
     workspace_views::change(&state, &tenant, &customer, &id, crate::domain::workspace::Action::Retry).await
 }
+
+/// Deletes the workspace: its Kasm session is destroyed and a running meter closes now.
+#[server(prefix = "/api", endpoint = "terminate_workspace")]
+pub async fn terminate_workspace(id: String) -> Result<WorkspaceDetail, AppError> {
+    use crate::backend::{request, workspace_views};
+    let (state, tenant, customer) = request::require_customer().await?;
+    workspace_views::change(&state, &tenant, &customer, &id, crate::domain::workspace::Action::Terminate).await
+}

@@ -2,7 +2,8 @@
 //! POST-only JSON with credentials in the body (`/api/public/<endpoint>`) or HTTP Basic (`/api/<endpoint>`),
 //! business errors as HTTP 200 + `error_message`, dashed and undashed ids, `str(datetime)` timestamps,
 //! sessions that advance with time, per-user and licence caps, keepalive/expiry, an accounting table, user
-//! management (update, forced delete, login links), groups that grant images, and injectable faults. It runs in-process when no Kasm URL is configured and standalone for tests.
+//! management (update, forced delete, login links), groups that grant images, and injectable faults. It runs
+//! in-process when no Kasm URL is configured and standalone for tests.
 //!
 //! Control endpoints for tests (on the simulator's own port only):
 //! - `POST /__sim/faults` `{"endpoint":"request_kasm","kind":"business_error","message":"…"}`; kinds
