@@ -58,6 +58,13 @@ test("order a workspace, watch it run and tick, stop it at the stored cost", asy
   await page.getByTestId("stop").click();
   await expect(page.getByTestId("state")).toHaveText("Stopped");
 
+  // Delete asks first, then the workspace is gone for good; its usage history stays.
+  await page.getByTestId("delete").click();
+  await page.getByTestId("confirm-delete").click();
+  await expect(page.getByTestId("state")).toHaveText("Deleted");
+  await expect(page.getByTestId("usage-amount")).toHaveCount(2);
+  await expect(page.getByTestId("start")).toHaveCount(0);
+
   expect(errors).toEqual([]);
 });
 
