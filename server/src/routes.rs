@@ -41,6 +41,7 @@ pub fn router(app: AppState, leptos: LeptosOptions) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/events/workspaces", get(workspace_events))
+        .route("/workspaces/{id}/launch", get(launch))
         .route(
             "/api/{*fn_name}",
             axum::routing::post(move |req: Request| {
@@ -90,29 +91,69 @@ async fn readyz(State(s): State<RouterState>) -> Response {
     }
 }
 
-/// Server-sent events for the signed-in customer: `workspace` (data: the workspace id) whenever one of
-/// their workspaces changes, `resync` when this stream fell behind. Pages refetch on either.
-async fn workspace_events(State(s): State<RouterState>, headers: axum::http::HeaderMap) -> Response {
+/// The signed-in customer of this request's tenant, from the session cookie.
+async fn cookie_customer(
+    s: &RouterState,
+    headers: &axum::http::HeaderMap,
+) -> Result<(app::backend::state::Tenant, app::domain::ids::CustomerId), AppError> {
     use app::backend::auth;
-    use axum::response::sse::{Event, KeepAlive, Sse};
-    use futures::StreamExt;
-    use tokio::sync::broadcast::error::RecvError;
-
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     let tenant = s.app.tenant_for_host(host).clone();
     let token = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|h| h.to_str().ok())
-        .find_map(|h| auth::token_from_cookie_header(h).map(str::to_owned));
-    let customer = match token {
-        Some(t) => auth::session_customer(&tenant.db, &t).await,
-        None => Ok(None),
+        .find_map(|h| auth::token_from_cookie_header(h).map(str::to_owned))
+        .ok_or(AppError::NotSignedIn)?;
+    let customer = auth::session_customer(&tenant.db, &token).await?.ok_or(AppError::NotSignedIn)?;
+    Ok((tenant, customer))
+}
+
+/// "Open workspace": asks Kasm for a fresh login link at click time and sends the browser there. A
+/// link is never stored (it carries a token); a workspace that is not running goes back to its page.
+async fn launch(
+    State(s): State<RouterState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    use app::backend::{provisioning, workspaces};
+    use app::domain::workspace::WorkspaceState;
+    use axum::response::Redirect;
+    let (tenant, customer) = match cookie_customer(&s, &headers).await {
+        Ok(c) => c,
+        Err(_) => return Redirect::to("/login").into_response(),
     };
-    let customer = match customer {
-        Ok(Some(c)) => c,
-        Ok(None) => return error_response(&AppError::NotSignedIn),
+    let Ok(ws_id) = id.parse() else { return error_response(&AppError::NotFound) };
+    let ws = match workspaces::get_owned(&tenant.db, ws_id, customer).await {
+        Ok(Some(ws)) => ws,
+        Ok(None) => return error_response(&AppError::NotFound),
         Err(e) => return error_response(&AppError::from(e)),
+    };
+    if ws.state != WorkspaceState::Running {
+        return Redirect::to(&format!("/workspaces/{ws_id}")).into_response();
+    }
+    match provisioning::login_link(&s.app, &tenant, &ws).await {
+        Ok(Some(url)) => Redirect::to(&url).into_response(),
+        Ok(None) => Redirect::to(&format!("/workspaces/{ws_id}")).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, workspace = %ws_id, "no login link from Kasm");
+            error_response(&AppError::Unavailable(
+                "The workspace service is not answering right now. Please try again in a moment.".into(),
+            ))
+        }
+    }
+}
+
+/// Server-sent events for the signed-in customer: `workspace` (data: the workspace id) whenever one of
+/// their workspaces changes, `resync` when this stream fell behind. Pages refetch on either.
+async fn workspace_events(State(s): State<RouterState>, headers: axum::http::HeaderMap) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use futures::StreamExt;
+    use tokio::sync::broadcast::error::RecvError;
+
+    let (tenant, customer) = match cookie_customer(&s, &headers).await {
+        Ok(c) => c,
+        Err(e) => return error_response(&e),
     };
     let rx = s.app.events().subscribe();
     let stream = futures::stream::unfold(rx, move |mut rx| async move {

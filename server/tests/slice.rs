@@ -85,7 +85,15 @@ async fn an_order_runs_meters_stops_at_the_stored_cost_and_starts_again(b: Backe
     let running = until_state(&c, &id, WorkspaceState::Running).await;
     let meter = running.card.meter.expect("a running workspace has an open meter");
     assert_eq!(meter.rate.to_string(), "$0.20/h");
-    assert!(running.launch_url.as_deref().is_some_and(|u| u.contains("/#/connect/kasm/")));
+    // "Open workspace" asks Kasm for a fresh login link at click time and redirects there.
+    assert_eq!(running.launch_url.as_deref(), Some(format!("/workspaces/{id}/launch").as_str()));
+    let res = c.http.get(format!("{}/workspaces/{id}/launch", c.base)).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    let to = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(to.starts_with(&format!("http://{}/#/connect/login/dash/", app.sim_addr)), "{to}");
+    let other = app.signed_in("other@ezscale.test", "other-password").await;
+    let res = other.http.get(format!("{}/workspaces/{id}/launch", c.base)).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 404, "another customer cannot launch it");
     assert_eq!(app.sim.session_count(), 1);
 
     tokio::time::sleep(Duration::from_millis(300)).await;

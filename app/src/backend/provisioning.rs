@@ -129,6 +129,11 @@ async fn provision(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<
         return Ok(Step::Settled);
     };
 
+    // The plan's group holds its image: Kasm only launches images through a group the user is in.
+    if let Err(e) = join_plan_group(state, user_id, &ws.plan.spec().kasm_group()).await {
+        return fail_or_retry(tenant, ws, e).await;
+    }
+
     // Adopt a session we already asked for (its response was lost) instead of starting a second one.
     let live = match kasm.get_user_kasms(user_id).await {
         Ok(l) => l,
@@ -138,7 +143,7 @@ async fn provision(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<
         let kasm_id = s.kasm_id.to_string();
         if !kasm_id_in_use(tenant, &kasm_id).await? {
             tracing::info!(workspace = %ws.id, kasm = %kasm_id, "adopting an existing Kasm session");
-            workspaces::attach_kasm(&tenant.db, ws.id, &kasm_id, "", now()).await?;
+            workspaces::attach_kasm(&tenant.db, ws.id, &kasm_id, now()).await?;
             return Ok(Step::Again);
         }
     }
@@ -149,12 +154,35 @@ async fn provision(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<
     ]);
     match kasm.request_kasm(user_id, image.image_id, &env).await {
         Ok(req) => {
-            workspaces::attach_kasm(&tenant.db, ws.id, &req.kasm_id.to_string(), &req.kasm_url, now()).await?;
+            // The connect link in the answer carries a session token: it is not kept. Launching asks Kasm
+            // for a fresh login link each time.
+            workspaces::attach_kasm(&tenant.db, ws.id, &req.kasm_id.to_string(), now()).await?;
             tracing::info!(workspace = %ws.id, kasm = %req.kasm_id, "Kasm session requested");
             Ok(Step::Again)
         }
         Err(e) => fail_or_retry(tenant, ws, e).await,
     }
+}
+
+/// Adds the user to the named group (idempotent in Kasm). A Kasm without that group is allowed: images
+/// may be granted through "All Users" instead; `request_kasm` then says "Image Not Authorized" if not.
+async fn join_plan_group(state: &AppState, user: KasmUserId, group: &str) -> Result<(), KasmError> {
+    let groups = state.kasm().get_groups().await?;
+    match groups.into_iter().find(|g| g.name == group) {
+        Some(g) => state.kasm().add_user_group(user, g.group_id).await,
+        None => {
+            tracing::warn!(group, "Kasm has no group for this plan; relying on the user's other groups");
+            Ok(())
+        }
+    }
+}
+
+/// A fresh Kasm login link for the customer (the workspace page's "Open workspace").
+pub async fn login_link(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<Option<String>, SyncError> {
+    let customer = customers::get(&tenant.db, ws.customer_id).await?.ok_or_else(|| corrupt("workspace customer"))?;
+    let Some(user) = customer.kasm_user_id.as_deref() else { return Ok(None) };
+    let user = KasmUserId::parse(user).map_err(|_| corrupt("customers.kasm_user_id"))?;
+    Ok(Some(state.kasm().get_login(user).await?))
 }
 
 async fn kasm_id_in_use(tenant: &Tenant, kasm_id: &str) -> Result<bool, SyncError> {

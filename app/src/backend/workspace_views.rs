@@ -40,19 +40,12 @@ async fn card(tenant: &Tenant, ws: &Workspace) -> Result<WorkspaceCard, AppError
     })
 }
 
-pub async fn detail(
-    state: &AppState,
-    tenant: &Tenant,
-    customer: &Customer,
-    id: &str,
-) -> Result<WorkspaceDetail, AppError> {
+pub async fn detail(tenant: &Tenant, customer: &Customer, id: &str) -> Result<WorkspaceDetail, AppError> {
     let ws_id = parse_id(id)?;
     let ws = workspaces::get_owned(&tenant.db, ws_id, customer.id).await?.ok_or(AppError::NotFound)?;
     let usage = workspaces::usage_of(&tenant.db, ws_id).await?;
-    let launch_url = match (ws.state, ws.kasm_url.as_deref()) {
-        (WorkspaceState::Running, Some(url)) if !url.is_empty() => Some(state.kasm().connect_url(url)),
-        _ => None,
-    };
+    // Launching goes through our own route, which asks Kasm for a fresh login link at click time.
+    let launch_url = (ws.state == WorkspaceState::Running).then(|| format!("/workspaces/{}/launch", ws.id));
     Ok(WorkspaceDetail {
         card: card(tenant, &ws).await?,
         failure: ws.failure_reason.clone(),
@@ -88,7 +81,7 @@ pub async fn change(
     }
     provisioning::announce(state, tenant, &ws);
     provisioning::drive(state, tenant, ws_id).await?;
-    detail(state, tenant, customer, id).await
+    detail(tenant, customer, id).await
 }
 
 fn sentence(s: &str) -> String {

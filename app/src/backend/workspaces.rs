@@ -22,7 +22,6 @@ pub struct Workspace {
     pub plan: PlanCode,
     pub state: WorkspaceState,
     pub kasm_id: Option<String>,
-    pub kasm_url: Option<String>,
     pub failure_reason: Option<String>,
     pub transition_at: Timestamp,
     pub created_at: Timestamp,
@@ -30,7 +29,7 @@ pub struct Workspace {
 
 macro_rules! workspace_columns {
     () => {
-        "id, customer_id, plan_code, state, kasm_id, kasm_url, failure_reason, transition_at, created_at"
+        "id, customer_id, plan_code, state, kasm_id, failure_reason, transition_at, created_at"
     };
 }
 
@@ -45,10 +44,9 @@ fn from_row(r: &AnyRow) -> Result<Workspace> {
         plan: PlanCode::parse(&plan).map_err(|_| corrupt("workspaces.plan_code"))?,
         state: WorkspaceState::parse(&state).ok_or_else(|| corrupt("workspaces.state"))?,
         kasm_id: r.try_get(4)?,
-        kasm_url: r.try_get(5)?,
-        failure_reason: r.try_get(6)?,
-        transition_at: Timestamp::from_millis(r.try_get(7)?),
-        created_at: Timestamp::from_millis(r.try_get(8)?),
+        failure_reason: r.try_get(5)?,
+        transition_at: Timestamp::from_millis(r.try_get(6)?),
+        created_at: Timestamp::from_millis(r.try_get(7)?),
     })
 }
 
@@ -208,18 +206,11 @@ pub async fn release_lease(db: &TenantDb, id: WorkspaceId, owner: &str) -> Resul
 }
 
 /// Provisioning -> Starting once Kasm has a session for this workspace.
-pub async fn attach_kasm(
-    db: &TenantDb,
-    id: WorkspaceId,
-    kasm_id: &str,
-    kasm_url: &str,
-    now: Timestamp,
-) -> Result<bool> {
+pub async fn attach_kasm(db: &TenantDb, id: WorkspaceId, kasm_id: &str, now: Timestamp) -> Result<bool> {
     let n = sqlx::query(
-        "UPDATE workspaces SET kasm_id = $1, kasm_url = $2, state = $3, updated_at = $4 WHERE id = $5 AND state = $6",
+        "UPDATE workspaces SET kasm_id = $1, kasm_url = NULL, state = $2, updated_at = $3 WHERE id = $4 AND state = $5",
     )
     .bind(kasm_id)
-    .bind(kasm_url)
     .bind(WorkspaceState::Starting.as_str())
     .bind(now.as_millis())
     .bind(id.to_string())

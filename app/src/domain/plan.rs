@@ -132,6 +132,13 @@ pub struct PlanSpec {
     pub kasm_image: &'static str,
 }
 
+impl PlanSpec {
+    /// The Kasm group that holds this plan's image; customers of the plan are added to it.
+    pub fn kasm_group(&self) -> String {
+        format!("EZSCALE {}", self.name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::money::{Currency, Rate};

@@ -16,8 +16,8 @@ pub async fn list_workspaces() -> Result<WorkspaceList, AppError> {
 #[server(prefix = "/api", endpoint = "get_workspace")]
 pub async fn get_workspace(id: String) -> Result<WorkspaceDetail, AppError> {
     use crate::backend::{request, workspace_views};
-    let (state, tenant, customer) = request::require_customer().await?;
-    workspace_views::detail(&state, &tenant, &customer, &id).await
+    let (_, tenant, customer) = request::require_customer().await?;
+    workspace_views::detail(&tenant, &customer, &id).await
 }
 
 #[server(prefix = "/api", endpoint = "start_workspace")]
