@@ -128,11 +128,14 @@ impl TestApp {
 
     /// A browser-like client with its own cookie jar.
     pub fn client(&self) -> Client {
-        Client { http: reqwest::Client::builder()
+        Client {
+            http: reqwest::Client::builder()
                 .cookie_store(true)
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
-                .unwrap(), base: self.base.clone() }
+                .unwrap(),
+            base: self.base.clone(),
+        }
     }
 
     pub async fn signed_in(&self, email: &str, password: &str) -> Client {
