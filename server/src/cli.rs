@@ -32,12 +32,24 @@ pub enum Command {
     },
     /// Create and migrate the databases (and seed the catalog), then exit.
     Migrate,
+    /// Kasm operations.
+    Kasm {
+        #[command(subcommand)]
+        command: KasmCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KasmCommand {
+    /// Run one reconcile pass against the configured Kasm now and print what it found.
+    Reconcile,
 }
 
 pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(false).await,
-        Command::Migrate => serve(true).await,
+        Command::Serve => serve(Mode::Serve).await,
+        Command::Migrate => serve(Mode::Migrate).await,
+        Command::Kasm { command: KasmCommand::Reconcile } => serve(Mode::Reconcile).await,
         Command::KasmSim { port, host, start_delay_ms } => {
             let sim = Simulator::new(SimConfig {
                 start_delay: std::time::Duration::from_millis(start_delay_ms),
@@ -54,15 +66,29 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     }
 }
 
-async fn serve(migrate_only: bool) -> Result<(), Box<dyn std::error::Error>> {
+enum Mode {
+    Serve,
+    Migrate,
+    Reconcile,
+}
+
+async fn serve(mode: Mode) -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::from_env()?;
     crate::telemetry::init(config.log_format);
     // Leptos.toml holds the defaults; LEPTOS_* variables (set by cargo-leptos, or in production) override.
     let leptos = get_configuration(Some("Leptos.toml"))?.leptos_options;
     let app = Application::build(config, leptos).await?;
-    if migrate_only {
-        tracing::info!("databases are migrated");
-        return Ok(());
+    match mode {
+        Mode::Serve => {}
+        Mode::Migrate => {
+            tracing::info!("databases are migrated");
+            return Ok(());
+        }
+        Mode::Reconcile => {
+            let report = app::backend::reconciler::reconcile_once(app.state()).await?;
+            tracing::info!(?report, "reconcile pass done");
+            return Ok(());
+        }
     }
     let addr = app.local_addr()?;
     tracing::info!(%addr, "EZSCALE Workspaces listening on http://{addr}");

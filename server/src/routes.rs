@@ -40,6 +40,7 @@ pub fn router(app: AppState, leptos: LeptosOptions) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/events/workspaces", get(workspace_events))
         .route("/workspaces/{id}/launch", get(launch))
         .route(
@@ -88,6 +89,20 @@ async fn readyz(State(s): State<RouterState>) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
         }
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database timeout").into_response(),
+    }
+}
+
+/// Prometheus metrics, for scrapers on this machine only (put a proxy with auth in front otherwise).
+async fn metrics(
+    State(s): State<RouterState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+) -> Response {
+    if !peer.ip().is_loopback() {
+        return error_response(&AppError::NotFound);
+    }
+    match app::backend::metrics::render(&s.app).await {
+        Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
+        Err(e) => error_response(&AppError::from(e)),
     }
 }
 

@@ -162,3 +162,22 @@ async fn a_destroy_kasm_refused_is_retried_by_the_reconciler(b: Backend) {
     app.stop().await;
 }
 on_both_backends!(a_destroy_kasm_refused_is_retried_by_the_reconciler);
+
+async fn metrics_count_what_the_reconciler_did(b: Backend) {
+    let app = spawn(b).await;
+    let c = app.demo().await;
+    let (id, kasm) = running_workspace(&app, &c, "developer-basic").await;
+    app.sim.kill_session(kasm);
+    until_state(&c, &id, WorkspaceState::Stopped).await;
+    let (status, text) = c.get_page("/metrics").await;
+    assert_eq!(status, 200);
+    let value = |name: &str| -> Option<f64> {
+        text.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
+    };
+    assert!(value("ezs_reconcile_passes_total").is_some_and(|v| v >= 1.0), "{text}");
+    assert_eq!(value("ezs_reconcile_meters_closed_gone_total"), Some(1.0), "{text}");
+    assert_eq!(value("ezs_workspaces{tenant=\"house\",state=\"stopped\"}"), Some(1.0), "{text}");
+    assert_eq!(value("ezs_kasm_breaker_open{state=\"closed\"}"), Some(0.0), "{text}");
+    app.stop().await;
+}
+on_both_backends!(metrics_count_what_the_reconciler_did);

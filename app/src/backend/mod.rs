@@ -16,6 +16,7 @@
 //! | `jobs`         | the durable job queue and its worker |
 //! | `reconciler`   | the periodic diff of Kasm's sessions against our workspaces |
 //! | `kasm`         | the typed Kasm API client |
+//! | `metrics`      | counters and gauges for `/metrics` |
 //! | `crypto`       | secrets at rest |
 //! | `seed`         | the house catalog and demo data |
 //! | `tenants`      | the tenant registry (central database) |
@@ -28,6 +29,7 @@ pub mod db;
 pub mod events;
 pub mod jobs;
 pub mod kasm;
+pub mod metrics;
 pub mod provisioning;
 pub mod reconciler;
 pub mod request;

@@ -177,7 +177,12 @@ async fn record_pass(state: &AppState, at: Timestamp) -> Result<(), BackendError
 /// Runs a pass every `interval` until shutdown.
 pub async fn run(state: AppState, interval: Duration, mut shutdown: watch::Receiver<bool>) {
     loop {
-        match reconcile_once(&state).await {
+        let result = reconcile_once(&state).await;
+        match &result {
+            Ok(r) => state.metrics().record_pass(r),
+            Err(_) => state.metrics().record_failed_pass(),
+        }
+        match result {
             Ok(r) if r.closed_gone + r.closed_stopped + r.reopened + r.destroyed + r.orphans > 0 => {
                 tracing::info!(?r, "reconciled with Kasm");
             }

@@ -9,6 +9,7 @@ use super::crypto::Crypto;
 use super::db::{CentralDb, TenantDb};
 use super::events::{Events, WorkspaceChanged};
 use super::kasm::KasmClient;
+use super::metrics::Metrics;
 use crate::domain::ids::TenantId;
 use crate::domain::money::Currency;
 
@@ -61,6 +62,7 @@ struct Inner {
     /// Wakes the job worker when work is enqueued, so a new order does not wait for the next poll.
     jobs_ready: Notify,
     events: Events,
+    metrics: Metrics,
     /// Flips to true when the server starts shutting down, so long-lived streams end.
     shutdown: watch::Sender<bool>,
 }
@@ -75,6 +77,7 @@ impl AppState {
             settings,
             jobs_ready: Notify::new(),
             events: Events::default(),
+            metrics: Metrics::default(),
             shutdown: watch::channel(false).0,
         }))
     }
@@ -120,6 +123,10 @@ impl AppState {
 
     pub fn events(&self) -> &Events {
         &self.0.events
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
     }
 
     pub fn publish(&self, ev: WorkspaceChanged) {
