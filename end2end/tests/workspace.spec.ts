@@ -12,6 +12,14 @@ function collectErrors(page: Page): string[] {
   return errors;
 }
 
+async function signIn(page: Page) {
+  await page.goto("/login");
+  await page.getByLabel("Email").fill("demo@ezscale.test");
+  await page.getByLabel("Password").fill("demo-password");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page).toHaveURL(/\/workspaces$/);
+}
+
 function seconds(clock: string): number {
   const [h, m, s] = clock.trim().split(":").map(Number);
   return h * 3600 + m * 60 + s;
@@ -20,11 +28,7 @@ function seconds(clock: string): number {
 test("order a workspace, watch it run and tick, stop it at the stored cost", async ({ page }) => {
   const errors = collectErrors(page);
 
-  await page.goto("/login");
-  await page.getByLabel("Email").fill("demo@ezscale.test");
-  await page.getByLabel("Password").fill("demo-password");
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page).toHaveURL(/\/workspaces$/);
+  await signIn(page);
   await expect(page.getByTestId("signed-in-as")).toHaveText("Demo Customer");
 
   await page.goto("/");
@@ -80,11 +84,7 @@ const SIM = process.env.KASM_SIM_URL ?? "http://127.0.0.1:4010";
 
 test("a stop made in Kasm reaches the open page by itself", async ({ page, request }) => {
   const errors = collectErrors(page);
-  await page.goto("/login");
-  await page.getByLabel("Email").fill("demo@ezscale.test");
-  await page.getByLabel("Password").fill("demo-password");
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page).toHaveURL(/\/workspaces$/);
+  await signIn(page);
   await page.goto("/");
   await page.getByTestId("plan-developer-basic").getByRole("button", { name: "Order" }).click();
   await expect(page).toHaveURL(/\/workspaces\/[0-9a-f-]{36}$/);

@@ -6,11 +6,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use app::catalog::CatalogView;
 use app::domain::money::Money;
 use app::domain::workspace::WorkspaceState;
 use app::workspaces::model::WorkspaceDetail;
-use common::{eventually, Backend, Client, TestApp};
+use common::{eventually, order, until_state, Backend, Client, TestApp};
 
 const WAIT: Duration = Duration::from_secs(15);
 /// The reconcile interval these tests run with.
@@ -21,20 +20,10 @@ async fn spawn(b: Backend) -> TestApp {
 }
 
 async fn running_workspace(app: &TestApp, c: &Client, plan: &str) -> (String, uuid::Uuid) {
-    let cat: CatalogView = c.call("catalog", &[]).await.unwrap();
-    let id: String =
-        c.call("order_workspace", &[("plan", plan), ("order_key", &cat.order_key.unwrap())]).await.unwrap();
+    let id = order(c, plan).await;
     until_state(c, &id, WorkspaceState::Running).await;
     let kasm = app.kasm_session_of(&id).await.expect("the simulator knows the session");
     (id, kasm)
-}
-
-async fn until_state(c: &Client, id: &str, want: WorkspaceState) -> WorkspaceDetail {
-    eventually(WAIT, &format!("{id} {want:?}"), || async {
-        let d: WorkspaceDetail = c.call("get_workspace", &[("id", id)]).await.unwrap();
-        (d.card.state == want).then_some(d)
-    })
-    .await
 }
 
 async fn a_session_stopped_in_kasm_closes_the_meter_within_an_interval(b: Backend) {

@@ -12,28 +12,8 @@ use app::domain::money::Money;
 use app::domain::workspace::WorkspaceState;
 use app::error::AppError;
 use app::workspaces::model::{WorkspaceDetail, WorkspaceList};
-use common::{eventually, Backend, Client, TestApp};
+use common::{detail, order, until_state, Backend, TestApp};
 use server::kasm_sim::Fault;
-
-const WAIT: Duration = Duration::from_secs(15);
-
-async fn order(c: &Client, plan: &str) -> String {
-    let cat: CatalogView = c.call("catalog", &[]).await.unwrap();
-    let key = cat.order_key.expect("signed in, so an order key");
-    c.call("order_workspace", &[("plan", plan), ("order_key", &key)]).await.unwrap()
-}
-
-async fn detail(c: &Client, id: &str) -> WorkspaceDetail {
-    c.call("get_workspace", &[("id", id)]).await.unwrap()
-}
-
-async fn until_state(c: &Client, id: &str, want: WorkspaceState) -> WorkspaceDetail {
-    eventually(WAIT, &format!("workspace {id} {want:?}"), || async {
-        let d = detail(c, id).await;
-        (d.card.state == want).then_some(d)
-    })
-    .await
-}
 
 async fn probes_answer(b: Backend) {
     let app = TestApp::spawn(b).await;

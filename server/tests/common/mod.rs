@@ -176,6 +176,30 @@ impl Client {
     }
 }
 
+/// Orders `plan` as the client's customer; returns the workspace id.
+pub async fn order(c: &Client, plan: &str) -> String {
+    let cat: app::catalog::CatalogView = c.call("catalog", &[]).await.unwrap();
+    let key = cat.order_key.expect("signed in, so an order key");
+    c.call("order_workspace", &[("plan", plan), ("order_key", &key)]).await.unwrap()
+}
+
+pub async fn detail(c: &Client, id: &str) -> app::workspaces::model::WorkspaceDetail {
+    c.call("get_workspace", &[("id", id)]).await.unwrap()
+}
+
+/// Waits (up to 15 s) for the workspace to reach `want`.
+pub async fn until_state(
+    c: &Client,
+    id: &str,
+    want: app::domain::workspace::WorkspaceState,
+) -> app::workspaces::model::WorkspaceDetail {
+    eventually(Duration::from_secs(15), &format!("workspace {id} {want:?}"), || async {
+        let d = detail(c, id).await;
+        (d.card.state == want).then_some(d)
+    })
+    .await
+}
+
 /// Polls `check` until it returns Some, or panics after `timeout`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
 where
