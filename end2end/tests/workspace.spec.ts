@@ -20,6 +20,13 @@ async function signIn(page: Page) {
   await expect(page).toHaveURL(/\/workspaces$/);
 }
 
+// Each test leaves no live Kasm session behind (Kasm caps sessions per user).
+async function deleteWorkspace(page: Page) {
+  await page.getByTestId("delete").click();
+  await page.getByTestId("confirm-delete").click();
+  await expect(page.getByTestId("state")).toHaveText("Deleted");
+}
+
 function seconds(clock: string): number {
   const [h, m, s] = clock.trim().split(":").map(Number);
   return h * 3600 + m * 60 + s;
@@ -63,9 +70,7 @@ test("order a workspace, watch it run and tick, stop it at the stored cost", asy
   await expect(page.getByTestId("state")).toHaveText("Stopped");
 
   // Delete asks first, then the workspace is gone for good; its usage history stays.
-  await page.getByTestId("delete").click();
-  await page.getByTestId("confirm-delete").click();
-  await expect(page.getByTestId("state")).toHaveText("Deleted");
+  await deleteWorkspace(page);
   await expect(page.getByTestId("usage-amount")).toHaveCount(2);
   await expect(page.getByTestId("start")).toHaveCount(0);
 
@@ -102,5 +107,34 @@ test("a stop made in Kasm reaches the open page by itself", async ({ page, reque
   await expect(page.getByTestId("state")).toHaveText("Stopped", { timeout: 4_000 });
   await expect(page.getByTestId("timer")).toHaveCount(0);
   await expect(page.getByTestId("final-cost")).toHaveText("$0.04");
+  await deleteWorkspace(page);
+  expect(errors).toEqual([]);
+});
+
+test("a workspace that Kasm refuses shows why, and Try again provisions it", async ({ page, request }) => {
+  const errors = collectErrors(page);
+  await signIn(page);
+  // The next request_kasm is refused the way Kasm refuses: HTTP 200 with an error_message.
+  const fault = await request.post(`${SIM}/__sim/faults`, {
+    data: {
+      endpoint: "request_kasm",
+      kind: "business_error",
+      message: "No resources are available to create the requested Kasm",
+    },
+  });
+  expect(fault.ok()).toBeTruthy();
+  await page.goto("/");
+  await page.getByTestId("plan-business-pro").getByRole("button", { name: "Order" }).click();
+  await expect(page).toHaveURL(/\/workspaces\/[0-9a-f-]{36}$/);
+  await expect(page.getByTestId("state")).toHaveText("Failed", { timeout: 10_000 });
+  await expect(page.getByTestId("failure")).toHaveText(
+    "All workspace capacity is in use right now. Please try again in a few minutes.",
+  );
+  await page.getByTestId("retry").click();
+  await expect(page.getByTestId("state")).toHaveText("Running", { timeout: 20_000 });
+  await expect(page.getByTestId("failure")).toHaveCount(0);
+  await page.getByTestId("stop").click();
+  await expect(page.getByTestId("state")).toHaveText("Stopped");
+  await deleteWorkspace(page);
   expect(errors).toEqual([]);
 });
