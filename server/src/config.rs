@@ -69,6 +69,10 @@ pub struct Config {
     pub log_format: LogFormat,
     pub secure_cookies: bool,
     pub demo_data: bool,
+    /// A Discord webhook for provisioning failures (its URL is a credential).
+    pub alert_webhook: Option<Secret>,
+    /// Development and tests only: allow the webhook on a private or loopback address.
+    pub alert_allow_private: bool,
     data_key: DataKeySource,
 }
 
@@ -170,6 +174,8 @@ impl Config {
             log_format,
             secure_cookies: parse_bool("SECURE_COOKIES", get("SECURE_COOKIES"), prod)?,
             demo_data: parse_bool("DEMO_DATA", get("DEMO_DATA"), !prod)?,
+            alert_webhook: get("ALERT_DISCORD_WEBHOOK").map(Secret::new),
+            alert_allow_private: parse_bool("ALERT_WEBHOOK_ALLOW_PRIVATE", get("ALERT_WEBHOOK_ALLOW_PRIVATE"), false)?,
             data_dir,
             data_key,
         })

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use app::backend::alerts::Alerter;
 use app::backend::crypto::Crypto;
 use app::backend::db::{CentralDb, TenantDb};
 use app::backend::kasm::KasmClient;
@@ -76,7 +77,13 @@ impl Application {
             reconcile_interval: config.reconcile_interval,
             ..Settings::default()
         };
-        let state = AppState::new(central, house, kasm, Crypto::new(&key), settings);
+        let alerts = match &config.alert_webhook {
+            Some(url) => Alerter::discord(url.expose(), config.alert_allow_private).map_err(|e| {
+                crate::config::ConfigError::Invalid { name: "ALERT_DISCORD_WEBHOOK", why: e.to_string() }
+            })?,
+            None => Alerter::disabled(),
+        };
+        let state = AppState::new(central, house, kasm, Crypto::new(&key), settings, alerts);
         let recovered = jobs::recover(&state).await?;
         if recovered > 0 {
             tracing::info!(recovered, "re-enqueued unfinished workspace work");

@@ -267,3 +267,41 @@ async fn a_transient_kasm_failure_is_retried_to_success(b: Backend) {
     app.stop().await;
 }
 on_both_backends!(a_transient_kasm_failure_is_retried_to_success);
+
+async fn a_failed_provisioning_alerts_the_operators(b: Backend) {
+    use std::sync::{Arc, Mutex};
+    // A stand-in for Discord: records what it receives.
+    let received: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = received.clone();
+    let hook = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: String| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push(body);
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, hook).await });
+
+    let url = format!("http://{hook_addr}/hook");
+    let app = TestApp::spawn_with(b, &[("ALERT_DISCORD_WEBHOOK", &url), ("ALERT_WEBHOOK_ALLOW_PRIVATE", "true")]).await;
+    app.sim.inject(Fault::BusinessError { endpoint: "request_kasm".into(), message: "Image Not Authorized".into() });
+    let c = app.demo().await;
+    let id = order(&c, "developer-basic").await;
+    until_state(&c, &id, WorkspaceState::Failed).await;
+    let alert = common::eventually(Duration::from_secs(10), "the alert", || async {
+        received.lock().unwrap().first().cloned()
+    })
+    .await;
+    let json: serde_json::Value = serde_json::from_str(&alert).unwrap();
+    let text = json.to_string();
+    assert!(text.contains(&id) && text.contains("Image Not Authorized"), "{text}");
+    assert_eq!(json["allowed_mentions"]["parse"], serde_json::json!([]));
+    assert!(!text.contains("sim-secret"), "no secret in alerts");
+    app.stop().await;
+}
+on_both_backends!(a_failed_provisioning_alerts_the_operators);

@@ -222,7 +222,7 @@ async fn run_one(state: &AppState, job: Job) {
         Ok(Step::Busy) => release(state.central(), &job, now().plus_millis(1000), None, 0).await,
         Err(e) if job.attempts + 1 >= MAX_ATTEMPTS => {
             tracing::error!(error = %e, attempts = job.attempts + 1, "job failed for the last time");
-            let _ = provisioning::give_up(&tenant, workspace_id).await;
+            let _ = provisioning::give_up(state, &tenant, workspace_id, &e.to_string()).await;
             bury(state.central(), &job, &e.to_string()).await
         }
         Err(e) => {

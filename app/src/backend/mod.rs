@@ -3,6 +3,7 @@
 //!
 //! | module         | holds |
 //! |----------------|-------|
+//! | `alerts`       | operator alerts (Discord webhook), with outbound-URL safety |
 //! | `db`           | `CentralDb` / `TenantDb` handles (SQLite or PostgreSQL), migrations |
 //! | `events`       | workspace change notifications for open pages |
 //! | `state`        | `AppState` shared by handlers, server functions and workers; tenants |
@@ -21,6 +22,7 @@
 //! | `seed`         | the house catalog and demo data |
 //! | `tenants`      | the tenant registry (central database) |
 
+pub mod alerts;
 pub mod auth;
 pub mod catalog;
 pub mod crypto;

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use rand::distr::{Alphanumeric, SampleString};
 
+use super::alerts::Alert;
 use super::catalog;
 use super::customers::{self, Customer};
 use super::db::now;
@@ -95,13 +96,35 @@ async fn sync_locked(state: &AppState, tenant: &Tenant, id: WorkspaceId) -> Resu
 
 /// A business refusal from Kasm (or a permanent client error) ends the attempt with a readable reason;
 /// transient failures bubble up to be retried.
-async fn fail_or_retry(tenant: &Tenant, ws: &Workspace, e: KasmError) -> Result<Step, SyncError> {
+async fn fail_or_retry(state: &AppState, tenant: &Tenant, ws: &Workspace, e: KasmError) -> Result<Step, SyncError> {
     if e.is_retryable() {
         return Err(e.into());
     }
     tracing::warn!(error = %e, workspace = %ws.id, "Kasm refused; the workspace is marked failed");
-    workspaces::mark_failed(&tenant.db, ws.id, &e.user_message(), now()).await?;
+    fail(state, tenant, ws, &e.user_message(), &e.to_string()).await?;
     Ok(Step::Settled)
+}
+
+/// Marks the workspace failed with a reason for the customer, and alerts the operators with the detail.
+async fn fail(
+    state: &AppState,
+    tenant: &Tenant,
+    ws: &Workspace,
+    reason: &str,
+    detail: &str,
+) -> Result<(), BackendError> {
+    workspaces::mark_failed(&tenant.db, ws.id, reason, now()).await?;
+    state.alerts().send(Alert {
+        title: format!("Workspace provisioning failed ({})", tenant.slug),
+        fields: vec![
+            ("tenant", tenant.slug.clone()),
+            ("workspace", ws.id.to_string()),
+            ("plan", ws.plan.to_string()),
+            ("customer sees", reason.to_owned()),
+            ("detail", detail.to_owned()),
+        ],
+    });
+    Ok(())
 }
 
 async fn provision(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<Step, SyncError> {
@@ -109,35 +132,31 @@ async fn provision(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<
     let customer = customers::get(&tenant.db, ws.customer_id).await?.ok_or_else(|| corrupt("workspace customer"))?;
     let user_id = match ensure_kasm_user(state, tenant, &customer).await {
         Ok(u) => u,
-        Err(SyncError::Kasm(e)) => return fail_or_retry(tenant, ws, e).await,
+        Err(SyncError::Kasm(e)) => return fail_or_retry(state, tenant, ws, e).await,
         Err(e) => return Err(e),
     };
     let plan = catalog::get(&tenant.db, ws.plan).await?.ok_or_else(|| corrupt("workspace plan"))?;
     let images = match kasm.get_images().await {
         Ok(i) => i,
-        Err(e) => return fail_or_retry(tenant, ws, e).await,
+        Err(e) => return fail_or_retry(state, tenant, ws, e).await,
     };
     let Some(image) = images.into_iter().find(|i| i.enabled && i.name == plan.kasm_image) else {
         tracing::error!(image = %plan.kasm_image, "no enabled Kasm image for plan");
-        workspaces::mark_failed(
-            &tenant.db,
-            ws.id,
-            "This workspace type is not available right now. Please contact support.",
-            now(),
-        )
-        .await?;
+        let detail = format!("no enabled Kasm image named {}", plan.kasm_image);
+        fail(state, tenant, ws, "This workspace type is not available right now. Please contact support.", &detail)
+            .await?;
         return Ok(Step::Settled);
     };
 
     // The plan's group holds its image: Kasm only launches images through a group the user is in.
     if let Err(e) = join_plan_group(state, user_id, &ws.plan.spec().kasm_group()).await {
-        return fail_or_retry(tenant, ws, e).await;
+        return fail_or_retry(state, tenant, ws, e).await;
     }
 
     // Adopt a session we already asked for (its response was lost) instead of starting a second one.
     let live = match kasm.get_user_kasms(user_id).await {
         Ok(l) => l,
-        Err(e) => return fail_or_retry(tenant, ws, e).await,
+        Err(e) => return fail_or_retry(state, tenant, ws, e).await,
     };
     for s in live.kasms.iter().filter(|s| s.image_id == image.image_id && !s.status.is_gone_or_going()) {
         let kasm_id = s.kasm_id.to_string();
@@ -160,7 +179,7 @@ async fn provision(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<
             tracing::info!(workspace = %ws.id, kasm = %req.kasm_id, "Kasm session requested");
             Ok(Step::Again)
         }
-        Err(e) => fail_or_retry(tenant, ws, e).await,
+        Err(e) => fail_or_retry(state, tenant, ws, e).await,
     }
 }
 
@@ -238,7 +257,7 @@ struct FoundSession {
 async fn await_running(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<Step, SyncError> {
     let found = match find_session(state, tenant, ws).await {
         Ok(f) => f,
-        Err(SyncError::Kasm(e)) => return fail_or_retry(tenant, ws, e).await,
+        Err(SyncError::Kasm(e)) => return fail_or_retry(state, tenant, ws, e).await,
         Err(e) => return Err(e),
     };
     let (Some(user), Some(kasm_id), Some(session)) = (found.user, found.kasm_id, found.session) else {
@@ -266,7 +285,7 @@ async fn await_running(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Res
         }
         KasmStatus::Stopped | KasmStatus::Paused => match state.kasm().resume_kasm(kasm_id, user).await {
             Ok(()) => Ok(Step::Again),
-            Err(e) => fail_or_retry(tenant, ws, e).await,
+            Err(e) => fail_or_retry(state, tenant, ws, e).await,
         },
         s if s.is_gone_or_going() => {
             workspaces::detach_kasm(&tenant.db, ws.id, WorkspaceState::Starting, now()).await?;
@@ -276,13 +295,8 @@ async fn await_running(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Res
             let waited = ws.transition_at.millis_until(now());
             let limit = i64::try_from(state.settings().start_timeout.as_millis()).unwrap_or(i64::MAX);
             if waited > limit {
-                workspaces::mark_failed(
-                    &tenant.db,
-                    ws.id,
-                    "The workspace did not start in time. Please try again.",
-                    now(),
-                )
-                .await?;
+                let detail = format!("still {} after {} s", session.status.as_str(), waited / 1000);
+                fail(state, tenant, ws, "The workspace did not start in time. Please try again.", &detail).await?;
                 return Ok(Step::Settled);
             }
             Ok(Step::Again)
@@ -364,7 +378,7 @@ async fn terminate(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<
 /// The job ran out of attempts. A workspace still waiting for Kasm is marked failed so the customer sees
 /// why; a stop is recorded anyway (the meter closes when the customer pressed Stop: Kasm's trouble is
 /// never billed to them).
-pub async fn give_up(tenant: &Tenant, id: WorkspaceId) -> Result<(), BackendError> {
+pub async fn give_up(state: &AppState, tenant: &Tenant, id: WorkspaceId, last_error: &str) -> Result<(), BackendError> {
     let Some(ws) = workspaces::get(&tenant.db, id).await? else { return Ok(()) };
     // A stop or a deletion is recorded anyway; a Kasm session left behind by a deletion is destroyed by
     // the reconciler later.
@@ -377,8 +391,11 @@ pub async fn give_up(tenant: &Tenant, id: WorkspaceId) -> Result<(), BackendErro
         workspaces::stop_meter(&tenant.db, id, ws.state, to, ws.transition_at, now()).await?;
         return Ok(());
     }
-    workspaces::mark_failed(&tenant.db, id, "The workspace service is not responding. Please try again later.", now())
-        .await
+    if matches!(ws.state, WorkspaceState::Provisioning | WorkspaceState::Starting) {
+        let detail = format!("gave up after repeated failures: {last_error}");
+        fail(state, tenant, &ws, "The workspace service is not responding. Please try again later.", &detail).await?;
+    }
+    Ok(())
 }
 
 /// Tells open pages that this workspace changed.

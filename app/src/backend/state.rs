@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
 
+use super::alerts::Alerter;
 use super::crypto::Crypto;
 use super::db::{CentralDb, TenantDb};
 use super::events::{Events, WorkspaceChanged};
@@ -63,12 +64,20 @@ struct Inner {
     jobs_ready: Notify,
     events: Events,
     metrics: Metrics,
+    alerts: Alerter,
     /// Flips to true when the server starts shutting down, so long-lived streams end.
     shutdown: watch::Sender<bool>,
 }
 
 impl AppState {
-    pub fn new(central: CentralDb, house: Tenant, kasm: KasmClient, crypto: Crypto, settings: Settings) -> Self {
+    pub fn new(
+        central: CentralDb,
+        house: Tenant,
+        kasm: KasmClient,
+        crypto: Crypto,
+        settings: Settings,
+        alerts: Alerter,
+    ) -> Self {
         AppState(Arc::new(Inner {
             central,
             house,
@@ -78,6 +87,7 @@ impl AppState {
             jobs_ready: Notify::new(),
             events: Events::default(),
             metrics: Metrics::default(),
+            alerts,
             shutdown: watch::channel(false).0,
         }))
     }
@@ -123,6 +133,10 @@ impl AppState {
 
     pub fn events(&self) -> &Events {
         &self.0.events
+    }
+
+    pub fn alerts(&self) -> &Alerter {
+        &self.0.alerts
     }
 
     pub fn metrics(&self) -> &Metrics {
