@@ -305,3 +305,24 @@ async fn a_failed_provisioning_alerts_the_operators(b: Backend) {
     app.stop().await;
 }
 on_both_backends!(a_failed_provisioning_alerts_the_operators);
+
+async fn pages_carry_a_nonce_csp_and_every_response_the_safety_headers(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let res = app.client().http.get(format!("{}/", app.base)).send().await.unwrap();
+    let csp = res.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(res.headers()["x-frame-options"], "DENY");
+    let html = res.text().await.unwrap();
+    let nonce = csp.split("'nonce-").nth(1).and_then(|r| r.split('\'').next()).expect("a nonce in the CSP");
+    assert!(nonce.len() >= 16, "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("object-src 'none'"), "{csp}");
+    assert!(html.contains(&format!("nonce=\"{nonce}\"")), "scripts carry the nonce");
+    // Every page load gets a fresh nonce.
+    let again = app.client().http.get(format!("{}/", app.base)).send().await.unwrap();
+    assert_ne!(again.headers()["content-security-policy"].to_str().unwrap(), csp);
+    // Non-page responses allow nothing.
+    let res = app.client().http.get(format!("{}/healthz", app.base)).send().await.unwrap();
+    assert_eq!(res.headers()["content-security-policy"], "default-src 'none'; frame-ancestors 'none'");
+    app.stop().await;
+}
+on_both_backends!(pages_carry_a_nonce_csp_and_every_response_the_safety_headers);
