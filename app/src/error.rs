@@ -25,6 +25,8 @@ pub enum AppError {
     Unavailable(String),
     #[error("This request was refused because it did not come from this site.")]
     CrossSite,
+    #[error("Too many attempts. Please wait {retry_after_secs} seconds and try again.")]
+    RateLimited { retry_after_secs: u64 },
     #[error("Something went wrong on our side. Please try again in a moment.")]
     Internal,
     /// The browser could not reach the server or read its answer.
@@ -40,6 +42,7 @@ impl AppError {
             AppError::Invalid(_) => 400,
             AppError::Conflict(_) => 409,
             AppError::CrossSite => 403,
+            AppError::RateLimited { .. } => 429,
             AppError::Unavailable(_) => 503,
             AppError::Internal | AppError::Network => 500,
         }

@@ -326,3 +326,28 @@ async fn pages_carry_a_nonce_csp_and_every_response_the_safety_headers(b: Backen
     app.stop().await;
 }
 on_both_backends!(pages_carry_a_nonce_csp_and_every_response_the_safety_headers);
+
+async fn repeated_failed_sign_ins_are_slowed_down_before_any_hashing(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let c = app.client();
+    for _ in 0..10 {
+        let r = c.call::<()>("login", &[("email", "demo@ezscale.test"), ("password", "guess")]).await;
+        assert_eq!(r, Err((401, AppError::BadCredentials)));
+    }
+    let res = c
+        .http
+        .post(format!("{}/api/login", app.base))
+        .form(&[("email", "DEMO@ezscale.test"), ("password", "demo-password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 429, "even the right password waits out the window");
+    let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=300).contains(&retry));
+    assert!(res.headers().get("set-cookie").is_none());
+    // Another account from elsewhere is unaffected.
+    let other = app.signed_in("other@ezscale.test", "other-password").await;
+    let _: app::workspaces::model::WorkspaceList = other.call("list_workspaces", &[]).await.unwrap();
+    app.stop().await;
+}
+on_both_backends!(repeated_failed_sign_ins_are_slowed_down_before_any_hashing);

@@ -26,6 +26,12 @@ pub async fn login(email: String, password: String) -> Result<(), AppError> {
     if email.len() > 254 || password.len() > 1024 {
         return Err(AppError::BadCredentials);
     }
+    // Before any hashing: limits per client address and per account.
+    if let Err(wait) = state.login_limits().attempt(request::client_ip(), &email) {
+        let secs = wait.as_secs().max(1);
+        request::set_header(http::header::RETRY_AFTER, &secs.to_string());
+        return Err(AppError::RateLimited { retry_after_secs: secs });
+    }
     let found = customers::find_login(&tenant.db, &email).await?;
     let (id, hash) = match found {
         Some((id, hash)) => (Some(id), Some(hash)),

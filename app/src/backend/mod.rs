@@ -17,6 +17,7 @@
 //! | `jobs`         | the durable job queue and its worker |
 //! | `reconciler`   | the periodic diff of Kasm's sessions against our workspaces |
 //! | `kasm`         | the typed Kasm API client |
+//! | `limits`       | sign-in attempt limits (before any hashing) |
 //! | `metrics`      | counters and gauges for `/metrics` |
 //! | `crypto`       | secrets at rest |
 //! | `seed`         | the house catalog and demo data |
@@ -31,6 +32,7 @@ pub mod db;
 pub mod events;
 pub mod jobs;
 pub mod kasm;
+pub mod limits;
 pub mod metrics;
 pub mod provisioning;
 pub mod reconciler;

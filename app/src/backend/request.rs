@@ -54,6 +54,18 @@ pub async fn require_customer() -> Result<(AppState, Tenant, Customer), AppError
     current_customer().await?.ok_or(AppError::NotSignedIn)
 }
 
+/// The client's address (the TCP peer; a trusted proxy's forwarded address comes with proxy support).
+pub fn client_ip() -> Option<std::net::IpAddr> {
+    parts()?.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())
+}
+
+/// Adds a response header to the current server function's answer.
+pub fn set_header(name: http::header::HeaderName, value: &str) {
+    if let (Some(res), Ok(v)) = (use_context::<leptos_axum::ResponseOptions>(), HeaderValue::from_str(value)) {
+        res.insert_header(name, v);
+    }
+}
+
 pub fn set_cookie(value: &str) {
     if let (Some(res), Ok(v)) = (use_context::<leptos_axum::ResponseOptions>(), HeaderValue::from_str(value)) {
         res.append_header(SET_COOKIE, v);

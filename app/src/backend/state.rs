@@ -10,6 +10,7 @@ use super::crypto::Crypto;
 use super::db::{CentralDb, TenantDb};
 use super::events::{Events, WorkspaceChanged};
 use super::kasm::KasmClient;
+use super::limits::Limiter;
 use super::metrics::Metrics;
 use crate::domain::ids::TenantId;
 use crate::domain::money::Currency;
@@ -65,6 +66,7 @@ struct Inner {
     events: Events,
     metrics: Metrics,
     alerts: Alerter,
+    login_limits: Limiter,
     /// Flips to true when the server starts shutting down, so long-lived streams end.
     shutdown: watch::Sender<bool>,
 }
@@ -88,6 +90,7 @@ impl AppState {
             events: Events::default(),
             metrics: Metrics::default(),
             alerts,
+            login_limits: Limiter::default(),
             shutdown: watch::channel(false).0,
         }))
     }
@@ -133,6 +136,10 @@ impl AppState {
 
     pub fn events(&self) -> &Events {
         &self.0.events
+    }
+
+    pub fn login_limits(&self) -> &Limiter {
+        &self.0.login_limits
     }
 
     pub fn alerts(&self) -> &Alerter {
