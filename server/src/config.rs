@@ -55,6 +55,8 @@ pub enum KasmTarget {
     Simulator {
         start_delay: Duration,
         port: u16,
+        /// Concurrent-session licence cap (Kasm's unlicensed default is 5).
+        license_cap: usize,
     },
 }
 
@@ -145,6 +147,8 @@ impl Config {
                 )?),
                 port: u16::try_from(parse_u64("KASM_SIM_PORT", get("KASM_SIM_PORT"), 0)?)
                     .map_err(|_| invalid("KASM_SIM_PORT", "must be a port number"))?,
+                license_cap: usize::try_from(parse_u64("KASM_SIM_LICENSE_CAP", get("KASM_SIM_LICENSE_CAP"), 5)?)
+                    .map_err(|_| invalid("KASM_SIM_LICENSE_CAP", "too large"))?,
             },
         };
         let log_format = match get("LOG_FORMAT").as_deref() {

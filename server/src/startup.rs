@@ -63,8 +63,12 @@ impl Application {
         };
 
         let (simulator, sim_task, sim_url) = match &config.kasm {
-            KasmTarget::Simulator { start_delay, port } => {
-                let sim = Simulator::new(SimConfig { start_delay: *start_delay, ..SimConfig::default() });
+            KasmTarget::Simulator { start_delay, port, license_cap } => {
+                let sim = Simulator::new(SimConfig {
+                    start_delay: *start_delay,
+                    license_cap: *license_cap,
+                    ..SimConfig::default()
+                });
                 let (addr, task) = sim.clone().spawn(SocketAddr::from(([127, 0, 0, 1], *port))).await?;
                 (Some((sim, addr)), Some(task), Some(format!("http://{addr}")))
             }
