@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make bench: throughput of the logged-in dashboard page against a bare static route of the same release
-# server, in one run, and the release WASM size (raw / gzip / brotli).
+# server, in one run; the release WASM size (raw / gzip / brotli); and one reconcile pass over 10,000
+# running workspaces against the built-in Kasm simulator (time and Kasm calls).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${CARGO_TARGET_DIR:=$HOME/.cache/ezscale/target}"
@@ -39,3 +40,5 @@ printf '%-34s %10s req/s\n' "dashboard /workspaces (signed in)" "$dash"
 printf '%-34s %10s req/s\n' "static /robots.txt" "$static"
 awk -v a="$dash" -v b="$static" 'BEGIN { printf "%-34s %10.3f\n", "dashboard / static", a / b }'
 printf '%-34s %10s bytes raw, %s gzip, %s brotli\n' "release WASM" "$raw" "$gz" "$br"
+echo
+RUST_LOG=warn "$CARGO_TARGET_DIR/release/server" bench-reconcile --workspaces "${BENCH_RECONCILE_WORKSPACES:-10000}"

@@ -32,6 +32,12 @@ pub enum Command {
     },
     /// Create and migrate the databases (and seed the catalog), then exit.
     Migrate,
+    /// Measure one reconcile pass over N running workspaces against the built-in simulator.
+    #[command(hide = true)]
+    BenchReconcile {
+        #[arg(long, default_value_t = 10_000)]
+        workspaces: usize,
+    },
     /// Kasm operations.
     Kasm {
         #[command(subcommand)]
@@ -50,6 +56,7 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Serve => serve(Mode::Serve).await,
         Command::Migrate => serve(Mode::Migrate).await,
         Command::Kasm { command: KasmCommand::Reconcile } => serve(Mode::Reconcile).await,
+        Command::BenchReconcile { workspaces } => crate::bench::reconcile(workspaces).await,
         Command::KasmSim { port, host, start_delay_ms } => {
             let sim = Simulator::new(SimConfig {
                 start_delay: std::time::Duration::from_millis(start_delay_ms),

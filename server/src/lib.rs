@@ -7,8 +7,10 @@
 //! | `routes`    | the router: pages, server functions, health probes, middleware |
 //! | `telemetry` | logging setup (pretty or JSON) |
 //! | `cli`       | subcommands: `serve`, `kasm-sim`, `migrate` |
+//! | `bench`     | `server bench-reconcile` (used by `make bench`) |
 //! | `kasm_sim`  | a faithful simulator of the Kasm Workspaces API |
 
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod kasm_sim;
