@@ -43,6 +43,9 @@ pub struct Report {
     pub calls: usize,
 }
 
+/// How long after a stop a session may still be listed as running without counting as restarted.
+const STOP_GRACE_MS: i64 = 120_000;
+
 /// The name a Kasm server is recorded under (one server for now; zones later).
 const SERVER: &str = "default";
 
@@ -114,7 +117,11 @@ async fn reconcile_tenant(
                     announce(state, tenant, &ws);
                 }
             }
-            WorkspaceState::Stopped if status.is_some_and(KasmStatus::is_running) => {
+            // Kasm stops asynchronously: right after our stop it may still list the session as running.
+            // Only a workspace stopped for a while and running in Kasm was really started behind our back.
+            WorkspaceState::Stopped
+                if status.is_some_and(KasmStatus::is_running) && ws.transition_at.millis_until(t) > STOP_GRACE_MS =>
+            {
                 let plan = catalog::get(&tenant.db, ws.plan).await?.ok_or_else(|| corrupt("workspace plan"))?;
                 if workspaces::start_meter(
                     &tenant.db,
