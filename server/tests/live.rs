@@ -52,9 +52,14 @@ async fn a_session_that_dies_in_kasm_is_closed_and_start_provisions_a_new_one(b:
     let app = spawn(b).await;
     let c = app.demo().await;
     let (id, kasm) = running_workspace(&app, &c, "business-pro").await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let killed_at = app::backend::db::now();
     app.sim.kill_session(kasm);
     let d = until_state(&c, &id, WorkspaceState::Stopped).await;
     assert!(d.usage[0].amount.is_some());
+    // The end comes from Kasm's accounting history (destroyed_date), not from the last pass.
+    let ended = d.usage[0].ended_at.unwrap();
+    assert!((ended.as_millis() - killed_at.as_millis()).abs() < 100, "ended {ended:?}, killed {killed_at:?}");
     let _: WorkspaceDetail = c.call("start_workspace", &[("id", &id)]).await.unwrap();
     until_state(&c, &id, WorkspaceState::Running).await;
     let new_kasm = app.kasm_session_of(&id).await.unwrap();

@@ -57,7 +57,9 @@ pub async fn reconcile_once(state: &AppState) -> Result<Report, SyncError> {
     let last_pass = last_pass(state).await?;
 
     let tenant = state.house().clone();
-    reconcile_tenant(state, &tenant, &by_id, last_pass, &mut report).await?;
+    // Kasm's clock minus ours, measured at the listing: applied to Kasm's timestamps.
+    let skew_ms = list.current_time.map_or(0, |k| now().as_millis() - k.as_millis());
+    reconcile_tenant(state, &tenant, &by_id, last_pass, skew_ms, &mut report).await?;
 
     let known: HashSet<KasmId> =
         workspaces::known_kasm_ids(&tenant.db).await?.iter().filter_map(|k| KasmId::parse(k).ok()).collect();
@@ -81,6 +83,7 @@ async fn reconcile_tenant(
     tenant: &Tenant,
     by_id: &HashMap<KasmId, &KasmSession>,
     last_pass: Option<Timestamp>,
+    skew_ms: i64,
     report: &mut Report,
 ) -> Result<(), SyncError> {
     for ws in workspaces::list_attached(&tenant.db).await? {
@@ -97,7 +100,10 @@ async fn reconcile_tenant(
                     continue;
                 }
                 let meter_start = workspaces::open_meter_start(&tenant.db, ws.id).await?.unwrap_or(ws.transition_at);
-                let ended = last_pass.unwrap_or(meter_start).max(meter_start).min(t);
+                // A vanished session's exact end is in Kasm's accounting history (undocumented, so it
+                // may be missing); otherwise the last pass that still saw it running.
+                let destroyed = if gone { destroyed_at(state, kasm_id, skew_ms, report).await } else { None };
+                let ended = destroyed.or(last_pass).unwrap_or(meter_start).max(meter_start).min(t);
                 let closed = workspaces::stop_meter(
                     &tenant.db,
                     ws.id,
@@ -155,6 +161,21 @@ async fn reconcile_tenant(
         }
     }
     Ok(())
+}
+
+/// When Kasm destroyed the session, on our clock (Kasm's timestamp plus `skew_ms`). `None` when the
+/// history endpoint is unavailable or has no row for it.
+async fn destroyed_at(state: &AppState, kasm_id: KasmId, skew_ms: i64, report: &mut Report) -> Option<Timestamp> {
+    report.calls += 1;
+    let page = match state.kasm().get_session_history(Some(kasm_id), 1, 5).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::debug!(error = %e, kasm = %kasm_id, "no session history; billing to the last pass");
+            return None;
+        }
+    };
+    let destroyed = page.sessions.into_iter().find(|r| r.kasm_id == kasm_id)?.destroyed_date?;
+    Some(destroyed.plus_millis(skew_ms))
 }
 
 async fn last_pass(state: &AppState) -> Result<Option<Timestamp>, BackendError> {
