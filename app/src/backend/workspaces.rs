@@ -207,32 +207,29 @@ pub async fn release_lease(db: &TenantDb, id: WorkspaceId, owner: &str) -> Resul
 
 /// Provisioning -> Starting once Kasm has a session for this workspace.
 pub async fn attach_kasm(db: &TenantDb, id: WorkspaceId, kasm_id: &str, now: Timestamp) -> Result<bool> {
-    let n = sqlx::query(
-        "UPDATE workspaces SET kasm_id = $1, kasm_url = NULL, state = $2, updated_at = $3 WHERE id = $4 AND state = $5",
-    )
-    .bind(kasm_id)
-    .bind(WorkspaceState::Starting.as_str())
-    .bind(now.as_millis())
-    .bind(id.to_string())
-    .bind(WorkspaceState::Provisioning.as_str())
-    .execute(db.pool())
-    .await?
-    .rows_affected();
+    let n = sqlx::query("UPDATE workspaces SET kasm_id = $1, state = $2, updated_at = $3 WHERE id = $4 AND state = $5")
+        .bind(kasm_id)
+        .bind(WorkspaceState::Starting.as_str())
+        .bind(now.as_millis())
+        .bind(id.to_string())
+        .bind(WorkspaceState::Provisioning.as_str())
+        .execute(db.pool())
+        .await?
+        .rows_affected();
     Ok(n == 1)
 }
 
 /// The Kasm session is gone (destroyed or expired while stopped): the next start requests a new one.
 pub async fn detach_kasm(db: &TenantDb, id: WorkspaceId, from: WorkspaceState, now: Timestamp) -> Result<bool> {
-    let n = sqlx::query(
-        "UPDATE workspaces SET kasm_id = NULL, kasm_url = NULL, state = $1, updated_at = $2 WHERE id = $3 AND state = $4",
-    )
-    .bind(WorkspaceState::Provisioning.as_str())
-    .bind(now.as_millis())
-    .bind(id.to_string())
-    .bind(from.as_str())
-    .execute(db.pool())
-    .await?
-    .rows_affected();
+    let n =
+        sqlx::query("UPDATE workspaces SET kasm_id = NULL, state = $1, updated_at = $2 WHERE id = $3 AND state = $4")
+            .bind(WorkspaceState::Provisioning.as_str())
+            .bind(now.as_millis())
+            .bind(id.to_string())
+            .bind(from.as_str())
+            .execute(db.pool())
+            .await?
+            .rows_affected();
     Ok(n == 1)
 }
 
