@@ -163,11 +163,14 @@ async fn metrics_count_what_the_reconciler_did(b: Backend) {
     let (id, kasm) = running_workspace(&app, &c, "developer-basic").await;
     app.sim.kill_session(kasm);
     until_state(&c, &id, WorkspaceState::Stopped).await;
-    let (status, text) = c.get_page("/metrics").await;
-    assert_eq!(status, 200);
-    let value = |name: &str| -> Option<f64> {
-        text.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
-    };
+    // The pass commits the stop before it finishes and records its counters, so wait for the counter.
+    let text = eventually(WAIT, "the pass that closed the meter is counted", || async {
+        let (status, text) = c.get_page("/metrics").await;
+        assert_eq!(status, 200);
+        (metric(&text, "ezs_reconcile_meters_closed_gone_total") == Some(1.0)).then_some(text)
+    })
+    .await;
+    let value = |name: &str| metric(&text, name);
     assert!(value("ezs_reconcile_passes_total").is_some_and(|v| v >= 1.0), "{text}");
     assert_eq!(value("ezs_reconcile_meters_closed_gone_total"), Some(1.0), "{text}");
     assert_eq!(value("ezs_workspaces{tenant=\"house\",state=\"stopped\"}"), Some(1.0), "{text}");
@@ -175,3 +178,7 @@ async fn metrics_count_what_the_reconciler_did(b: Backend) {
     app.stop().await;
 }
 on_both_backends!(metrics_count_what_the_reconciler_did);
+
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
+}
