@@ -23,6 +23,9 @@ pub enum AppError {
     /// An upstream system (Kasm) refused or did not answer; nothing was changed.
     #[error("{0}")]
     Unavailable(String),
+    /// Signed in, but this account's role does not allow it.
+    #[error("Your account does not have access to this.")]
+    Forbidden,
     #[error("This request was refused because it did not come from this site.")]
     CrossSite,
     #[error("Too many attempts. Please wait {retry_after_secs} seconds and try again.")]
@@ -41,7 +44,7 @@ impl AppError {
             AppError::NotFound => 404,
             AppError::Invalid(_) => 400,
             AppError::Conflict(_) => 409,
-            AppError::CrossSite => 403,
+            AppError::CrossSite | AppError::Forbidden => 403,
             AppError::RateLimited { .. } => 429,
             AppError::Unavailable(_) => 503,
             AppError::Internal | AppError::Network => 500,

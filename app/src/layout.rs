@@ -1,11 +1,94 @@
-//! The page frame shared by every page.
+//! The page frame shared by every page: the storefront's brand (name, logo) in the header and footer,
+//! or the admin app's.
 
 use leptos::prelude::*;
+use leptos_meta::Title;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::{Logout, Me};
+use crate::error::AppError;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SiteKind {
+    Storefront,
+    Admin,
+}
+
+/// Who this host belongs to and how it looks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteBrand {
+    pub kind: SiteKind,
+    pub company_name: String,
+    pub logo_url: Option<String>,
+    pub support_email: String,
+}
+
+#[server(prefix = "/api", endpoint = "site_brand")]
+pub async fn get_site_brand() -> Result<SiteBrand, AppError> {
+    use crate::backend::request;
+    use crate::backend::tenants::Site;
+    match request::site() {
+        Site::Tenant(t) => Ok(SiteBrand {
+            kind: SiteKind::Storefront,
+            company_name: t.brand.theme.company_name.clone(),
+            logo_url: t.brand.logo_sha.as_ref().map(|s| format!("/brand/asset/{s}.png")),
+            support_email: t.brand.support_email.clone(),
+        }),
+        Site::Admin => Ok(SiteBrand {
+            kind: SiteKind::Admin,
+            company_name: "EZSCALE Platform Admin".into(),
+            logo_url: None,
+            support_email: String::new(),
+        }),
+        Site::Suspended(_) | Site::Unknown => Err(AppError::NotFound),
+    }
+}
 
 #[component]
 pub fn Frame(children: Children) -> impl IntoView {
+    let brand = Resource::new_blocking(|| (), |_| get_site_brand());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match brand.await {
+                    Ok(b) if b.kind == SiteKind::Admin => view! {
+                        <Title text=b.company_name.clone()/>
+                        <header class="border-b border-slate-200 bg-slate-900 text-white">
+                            <nav class="mx-auto flex max-w-6xl items-center gap-6 px-6 py-4">
+                                <a href="/admin" class="text-lg font-bold">{b.company_name}</a>
+                                <a href="/admin" class="text-sm text-slate-300 hover:text-white">"Tenants"</a>
+                            </nav>
+                        </header>
+                    }.into_any(),
+                    Ok(b) => view! { <StorefrontHeader brand=b/> }.into_any(),
+                    Err(_) => ().into_any(),
+                }
+            })}
+        </Suspense>
+        <main class="mx-auto max-w-5xl px-6 py-8">{children()}</main>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match brand.await {
+                    Ok(b) if b.kind == SiteKind::Storefront => view! {
+                        <footer data-testid="site-footer" class="mx-auto max-w-5xl px-6 py-8 text-xs text-slate-500">
+                            <p>"Usage is billed in 15-minute increments, rounded up, at the rate in force when it ran."</p>
+                            <p class="mt-1">
+                                {format!("© {}", b.company_name)}
+                                {(!b.support_email.is_empty()).then(|| view! {
+                                    " · Support: " <a class="underline" href=format!("mailto:{}", b.support_email)>{b.support_email.clone()}</a>
+                                })}
+                            </p>
+                        </footer>
+                    }.into_any(),
+                    _ => ().into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn StorefrontHeader(brand: SiteBrand) -> impl IntoView {
     let logout = ServerAction::<Logout>::new();
     let who = Resource::new(move || logout.version().get(), |_| crate::auth::who_am_i());
     Effect::new(move |_| {
@@ -13,10 +96,15 @@ pub fn Frame(children: Children) -> impl IntoView {
             go_to("/");
         }
     });
+    let name = brand.company_name.clone();
     view! {
+        <Title text=format!("{name} Workspaces")/>
         <header class="border-b border-slate-200 bg-white">
             <nav class="mx-auto flex max-w-5xl items-center gap-6 px-6 py-4">
-                <a href="/" class="text-lg font-bold text-brand">"EZSCALE Workspaces"</a>
+                <a href="/" data-testid="brand-name" class="flex items-center gap-2 text-lg font-bold text-brand">
+                    {brand.logo_url.map(|src| view! { <img src=src alt="" class="h-8 w-auto"/> })}
+                    {name}
+                </a>
                 <a href="/" class="text-sm text-slate-600 hover:text-slate-900">"Catalog"</a>
                 <a href="/workspaces" class="text-sm text-slate-600 hover:text-slate-900">"My workspaces"</a>
                 <span class="ml-auto text-sm">
@@ -36,10 +124,6 @@ pub fn Frame(children: Children) -> impl IntoView {
                 </span>
             </nav>
         </header>
-        <main class="mx-auto max-w-5xl px-6 py-8">{children()}</main>
-        <footer class="mx-auto max-w-5xl px-6 py-8 text-xs text-slate-500">
-            "Usage is billed in 15-minute increments, rounded up, at the rate in force when it ran."
-        </footer>
     }
 }
 

@@ -6,16 +6,23 @@
 //! | `domain`     | pure types and rules (money, rates, billing increments, plans, workspace states) |
 //! | `error`      | `AppError`, the one error type of the server-function boundary |
 //! | `layout`     | the page frame: header, navigation, footer |
+//! | `admin`      | the platform admin app: tenants, domains, terms |
+//! | `manage`     | the reseller's pages: staff sign-in, branding with live preview |
 //! | `auth`       | sign in / sign out pages and server functions |
 //! | `catalog`    | the plan catalog and ordering |
 //! | `workspaces` | the customer's workspaces: list, detail, start/stop, the live meter |
 //! | `backend`    | server-only: databases, Kasm client, provisioning, jobs (the one `ssr` gate) |
 
+// Deeply nested views (the branding editor) build deep types.
+#![recursion_limit = "256"]
+
+pub mod admin;
 pub mod auth;
 pub mod catalog;
 pub mod domain;
 pub mod error;
 pub mod layout;
+pub mod manage;
 pub mod workspaces;
 
 #[cfg(feature = "ssr")]
@@ -26,14 +33,17 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
-/// The HTML document around the app, rendered on the server.
+/// The HTML document around the app, rendered on the server. The storefront's theme is inlined as CSS
+/// variables (first paint is already in its colours) and its stylesheet linked by version.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let head = brand_head();
     view! {
         <!DOCTYPE html>
         <html lang="en">
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                {head}
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -43,6 +53,29 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             </body>
         </html>
     }
+}
+
+/// The tenant's theme in the document head: inline variables (nonce-tagged, fixed format: only hex
+/// colours and our own text) and a link to its versioned stylesheet and favicon.
+fn brand_head() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    {
+        use backend::tenants::Site;
+        let site = backend::request::site();
+        let (Site::Tenant(t) | Site::Suspended(t)) = site else { return ().into_any() };
+        let vars = t.brand.theme.css_variables();
+        let nonce = leptos::nonce::use_nonce().map(|n| n.to_string()).unwrap_or_default();
+        let sheet = format!("/brand/theme.css?v={}", t.brand.version);
+        let favicon = t.brand.favicon_sha.as_ref().map(|s| format!("/brand/asset/{s}.png"));
+        view! {
+            <style id="brand-vars" nonce=nonce inner_html=vars></style>
+            <link rel="stylesheet" href=sheet/>
+            {favicon.map(|href| view! { <link rel="icon" type="image/png" href=href/> })}
+        }
+        .into_any()
+    }
+    #[cfg(not(feature = "ssr"))]
+    ().into_any()
 }
 
 #[component]
@@ -58,6 +91,13 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/login") view=auth::LoginPage/>
                     <Route path=path!("/workspaces") view=workspaces::WorkspacesPage/>
                     <Route path=path!("/workspaces/:id") view=workspaces::WorkspacePage/>
+                    <Route path=path!("/admin") view=admin::AdminTenantsPage/>
+                    <Route path=path!("/admin/login") view=admin::AdminLoginPage/>
+                    <Route path=path!("/admin/tenants/new") view=admin::AdminNewTenantPage/>
+                    <Route path=path!("/admin/tenants/:slug") view=admin::AdminTenantPage/>
+                    <Route path=path!("/manage") view=manage::ManageHomePage/>
+                    <Route path=path!("/manage/login") view=manage::ManageLoginPage/>
+                    <Route path=path!("/manage/branding") view=manage::BrandingPage/>
                 </Routes>
             </layout::Frame>
         </Router>

@@ -23,6 +23,7 @@ pub async fn reconcile(n: usize) -> Result<(), Box<dyn std::error::Error>> {
         ("KASM_SIM_START_DELAY_MS", "0".to_owned()),
         ("KASM_SIM_LICENSE_CAP", (n + 10).to_string()),
         ("DEMO_DATA", "false".to_owned()),
+        ("DEMO_RESELLER", "false".to_owned()),
         ("RECONCILE_INTERVAL_MS", "3600000".to_owned()),
     ]);
     let config = Config::from_lookup(|k| env.get(k).cloned())?;
@@ -30,7 +31,7 @@ pub async fn reconcile(n: usize) -> Result<(), Box<dyn std::error::Error>> {
         LeptosOptions::builder().output_name("ezscale").site_addr(SocketAddr::from(([127, 0, 0, 1], 0))).build();
     let app = Application::build(config, leptos).await?;
     let state = app.state().clone();
-    let tenant = state.house().clone();
+    let tenant = state.house().await?;
     let kasm = state.kasm().clone();
 
     // Setup as in production: one customer and one Kasm user per workspace (Kasm caps sessions per user).

@@ -43,6 +43,75 @@ pub enum Command {
         #[command(subcommand)]
         command: KasmCommand,
     },
+    /// Reseller tenants: create, list, migrate, suspend, resume, delete.
+    Tenants {
+        #[command(subcommand)]
+        command: TenantsCommand,
+    },
+    /// Platform admins.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TenantsCommand {
+    /// Create a tenant: database, migrations, plans, owner, branding, domain; resumable with `retry`.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        owner_email: String,
+        /// The owner's first password (or set TENANT_OWNER_PASSWORD).
+        #[arg(long, env = "TENANT_OWNER_PASSWORD", hide_env_values = true)]
+        owner_password: String,
+        #[arg(long, default_value = "")]
+        domain: String,
+        #[arg(long, default_value = "USD")]
+        currency: String,
+        #[arg(long, default_value = "")]
+        trial_days: String,
+    },
+    /// Continue a creation that stopped at a failed step.
+    Retry {
+        slug: String,
+    },
+    List,
+    /// Bring every tenant's database schema up to date, in parallel; failures are listed at the end.
+    Migrate {
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
+    Suspend {
+        slug: String,
+    },
+    Unsuspend {
+        slug: String,
+    },
+    /// Delete a tenant and its database (irreversible).
+    Delete {
+        slug: String,
+        /// Confirm the deletion.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Create a platform admin (or reset an existing admin's password).
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "Platform Admin")]
+        name: String,
+        /// At least 12 characters (or set ADMIN_PASSWORD).
+        #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -57,6 +126,8 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Migrate => serve(Mode::Migrate).await,
         Command::Kasm { command: KasmCommand::Reconcile } => serve(Mode::Reconcile).await,
         Command::BenchReconcile { workspaces } => crate::bench::reconcile(workspaces).await,
+        Command::Tenants { command } => crate::tenants_cli::run(command).await,
+        Command::Admin { command } => crate::tenants_cli::admin(command).await,
         Command::KasmSim { port, host, start_delay_ms } => {
             let sim = Simulator::new(SimConfig {
                 start_delay: std::time::Duration::from_millis(start_delay_ms),

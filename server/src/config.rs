@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use app::backend::crypto::DataKey;
+use app::backend::host::{HostName, TrustedProxies};
 use app::backend::kasm::{KasmAuthStyle, KasmConfig};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,10 +72,22 @@ pub struct Config {
     pub log_format: LogFormat,
     pub secure_cookies: bool,
     pub demo_data: bool,
+    /// Also create the demo reseller "acme" (its own database, owner and customer).
+    pub demo_reseller: bool,
     /// A Discord webhook for provisioning failures (its URL is a credential).
     pub alert_webhook: Option<Secret>,
     /// Development and tests only: allow the webhook on a private or loopback address.
     pub alert_allow_private: bool,
+    /// `<slug>.<platform_domain>` reaches a reseller; the bare domain reaches the house storefront.
+    pub platform_domain: HostName,
+    /// Hosts of the admin app (default `admin.<platform_domain>`).
+    pub admin_hosts: Vec<HostName>,
+    /// Proxies whose `Forwarded` / `X-Forwarded-*` headers are believed.
+    pub trusted_proxies: TrustedProxies,
+    /// At most this many tenant database pools are open at once (least recently used closed first).
+    pub tenant_pool_cap: usize,
+    /// Resolver for custom-domain DNS checks: the system's, or one `ip:port`.
+    pub dns_server: Option<std::net::SocketAddr>,
     data_key: DataKeySource,
 }
 
@@ -165,7 +178,28 @@ impl Config {
             None if prod => return Err(ConfigError::Required("DATA_KEY")),
             None => DataKeySource::File(data_dir.join(".data-key")),
         };
+        let platform_domain = HostName::parse(&get("PLATFORM_DOMAIN").unwrap_or_else(|| "localhost".into()))
+            .map_err(|e| invalid("PLATFORM_DOMAIN", e.to_string()))?;
+        let admin_hosts = match get("ADMIN_HOSTS") {
+            Some(list) => list
+                .split(',')
+                .map(|h| HostName::parse(h.trim()).map_err(|e| invalid("ADMIN_HOSTS", e.to_string())))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => vec![HostName::parse(&format!("admin.{platform_domain}"))
+                .map_err(|e| invalid("PLATFORM_DOMAIN", e.to_string()))?],
+        };
+        let trusted_proxies = TrustedProxies::parse(&get("TRUSTED_PROXIES").unwrap_or_default())
+            .map_err(|e| invalid("TRUSTED_PROXIES", e))?;
+        let dns_server = get("DNS_SERVER")
+            .map(|v| v.parse().map_err(|_| invalid("DNS_SERVER", "an address like 127.0.0.1:53")))
+            .transpose()?;
         Ok(Config {
+            platform_domain,
+            admin_hosts,
+            trusted_proxies,
+            tenant_pool_cap: usize::try_from(parse_u64("TENANT_POOL_CAP", get("TENANT_POOL_CAP"), 256)?)
+                .map_err(|_| invalid("TENANT_POOL_CAP", "too large"))?,
+            dns_server,
             environment,
             database_url,
             kasm,
@@ -178,6 +212,7 @@ impl Config {
             log_format,
             secure_cookies: parse_bool("SECURE_COOKIES", get("SECURE_COOKIES"), prod)?,
             demo_data: parse_bool("DEMO_DATA", get("DEMO_DATA"), !prod)?,
+            demo_reseller: parse_bool("DEMO_RESELLER", get("DEMO_RESELLER"), !prod)?,
             alert_webhook: get("ALERT_DISCORD_WEBHOOK").map(Secret::new),
             alert_allow_private: parse_bool("ALERT_WEBHOOK_ALLOW_PRIVATE", get("ALERT_WEBHOOK_ALLOW_PRIVATE"), false)?,
             data_dir,

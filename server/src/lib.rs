@@ -6,7 +6,9 @@
 //! | `startup`   | `Application::build` (used by `main` and by the tests) and graceful shutdown |
 //! | `routes`    | the router: pages, server functions, health probes, middleware |
 //! | `telemetry` | logging setup (pretty or JSON) |
-//! | `cli`       | subcommands: `serve`, `kasm-sim`, `migrate` |
+//! | `cli`       | subcommands: `serve`, `kasm-sim`, `migrate`, `tenants …`, `admin create` |
+//! | `tenancy`   | Host → site resolution middleware; theme CSS, logos, domain tokens, TLS ask, uploads |
+//! | `tenants_cli` | `server tenants …` and `server admin create` |
 //! | `bench`     | `server bench-reconcile` (used by `make bench`) |
 //! | `kasm_sim`  | a faithful simulator of the Kasm Workspaces API |
 
@@ -17,3 +19,5 @@ pub mod kasm_sim;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;
+pub mod tenancy;
+pub mod tenants_cli;

@@ -32,18 +32,34 @@ impl axum::extract::FromRef<RouterState> for LeptosOptions {
     }
 }
 
+impl axum::extract::FromRef<RouterState> for AppState {
+    fn from_ref(s: &RouterState) -> AppState {
+        s.app.clone()
+    }
+}
+
 pub fn router(app: AppState, leptos: LeptosOptions) -> Router {
     let routes = generate_route_list(App);
     let state = RouterState { app: app.clone(), leptos: leptos.clone() };
     let ctx_app = app.clone();
     let fn_app = app.clone();
     let https = app.settings().secure_cookies;
+    let site_app = app.clone();
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/events/workspaces", get(workspace_events))
         .route("/workspaces/{id}/launch", get(launch))
+        .route("/tls/ask", get(crate::tenancy::tls_ask))
+        .route("/brand/theme.css", get(crate::tenancy::theme_css))
+        .route("/brand/asset/{file}", get(crate::tenancy::brand_asset))
+        .route("/.well-known/ezscale-verify/{id}", get(crate::tenancy::verification_token))
+        .route(
+            "/manage/branding/{kind}",
+            axum::routing::post(crate::tenancy::upload_asset)
+                .layer(axum::extract::DefaultBodyLimit::max(crate::tenancy::UPLOAD_LIMIT)),
+        )
         .route(
             "/api/{*fn_name}",
             axum::routing::post(move |req: Request| {
@@ -70,6 +86,7 @@ pub fn router(app: AppState, leptos: LeptosOptions) -> Router {
         .layer(middleware::from_fn_with_state(https, security_headers))
         .layer(middleware::from_fn(server_fn_status))
         .layer(middleware::from_fn(same_origin))
+        .layer(middleware::from_fn_with_state(site_app, crate::tenancy::resolve_site))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
@@ -86,10 +103,10 @@ fn page_csp() {
         return;
     };
     let policy = format!(
-        "default-src 'self'; script-src 'self' 'nonce-{}' 'wasm-unsafe-eval'; style-src 'self'; \
-         img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
+        "default-src 'self'; script-src 'self' 'nonce-{n}' 'wasm-unsafe-eval'; style-src 'self' 'nonce-{n}'; \
+         img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
          form-action 'self'; frame-ancestors 'none'",
-        &*nonce
+        n = &*nonce
     );
     if let Ok(v) = HeaderValue::from_str(&policy) {
         res.insert_header(header::CONTENT_SECURITY_POLICY, v);
@@ -126,7 +143,8 @@ async fn healthz() -> &'static str {
 async fn readyz(State(s): State<RouterState>) -> Response {
     let check = async {
         sqlx::query("SELECT 1").execute(s.app.central().pool()).await?;
-        sqlx::query("SELECT 1").execute(s.app.house().db.pool()).await?;
+        let house = s.app.house().await.map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+        sqlx::query("SELECT 1").execute(house.db.pool()).await?;
         Ok::<_, sqlx::Error>(())
     };
     match tokio::time::timeout(Duration::from_secs(3), check).await {
@@ -156,11 +174,12 @@ async fn metrics(
 /// The signed-in customer of this request's tenant, from the session cookie.
 async fn cookie_customer(
     s: &RouterState,
+    site: &app::backend::tenants::Site,
     headers: &axum::http::HeaderMap,
 ) -> Result<(app::backend::state::Tenant, app::domain::ids::CustomerId), AppError> {
     use app::backend::auth;
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    let tenant = s.app.tenant_for_host(host).clone();
+    let entry = site.tenant().ok_or(AppError::NotFound)?;
+    let tenant = s.app.tenant_by_id(entry.id).await?.ok_or(AppError::NotFound)?;
     let token = headers
         .get_all(header::COOKIE)
         .iter()
@@ -176,12 +195,13 @@ async fn cookie_customer(
 async fn launch(
     State(s): State<RouterState>,
     axum::extract::Path(id): axum::extract::Path<String>,
+    axum::Extension(site): axum::Extension<app::backend::tenants::Site>,
     headers: axum::http::HeaderMap,
 ) -> Response {
     use app::backend::{provisioning, workspaces};
     use app::domain::workspace::WorkspaceState;
     use axum::response::Redirect;
-    let (tenant, customer) = match cookie_customer(&s, &headers).await {
+    let (tenant, customer) = match cookie_customer(&s, &site, &headers).await {
         Ok(c) => c,
         Err(_) => return Redirect::to("/login").into_response(),
     };
@@ -208,12 +228,16 @@ async fn launch(
 
 /// Server-sent events for the signed-in customer: `workspace` (data: the workspace id) whenever one of
 /// their workspaces changes, `resync` when this stream fell behind. Pages refetch on either.
-async fn workspace_events(State(s): State<RouterState>, headers: axum::http::HeaderMap) -> Response {
+async fn workspace_events(
+    State(s): State<RouterState>,
+    axum::Extension(site): axum::Extension<app::backend::tenants::Site>,
+    headers: axum::http::HeaderMap,
+) -> Response {
     use axum::response::sse::{Event, KeepAlive, Sse};
     use futures::StreamExt;
     use tokio::sync::broadcast::error::RecvError;
 
-    let (tenant, customer) = match cookie_customer(&s, &headers).await {
+    let (tenant, customer) = match cookie_customer(&s, &site, &headers).await {
         Ok(c) => c,
         Err(e) => return error_response(&e),
     };
@@ -284,7 +308,7 @@ async fn server_fn_status(req: Request, next: Next) -> Response {
     Response::from_parts(parts, Body::from(bytes))
 }
 
-fn error_response(e: &AppError) -> Response {
+pub(crate) fn error_response(e: &AppError) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = serde_json::to_string(e).unwrap_or_default();
     let mut res = (status, body).into_response();

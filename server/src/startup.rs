@@ -7,8 +7,10 @@ use std::time::Duration;
 use app::backend::alerts::Alerter;
 use app::backend::crypto::Crypto;
 use app::backend::db::{CentralDb, TenantDb};
+use app::backend::domain_verify::{DnsConfig, Verifier};
 use app::backend::kasm::KasmClient;
-use app::backend::state::{AppState, Settings, Tenant};
+use app::backend::state::{AppState, Settings};
+use app::backend::tenants::{Registry, SiteConfig};
 use app::backend::{jobs, reconciler, seed, tenants};
 use axum::serve::ListenerExt;
 use leptos::prelude::LeptosOptions;
@@ -48,19 +50,19 @@ impl Application {
     pub async fn build(config: Config, leptos: LeptosOptions) -> Result<Application, StartupError> {
         let key = config.data_key()?;
         let central = CentralDb::open(&config.database_url).await?;
-        let house_row = tenants::ensure_house(&central, &config.database_url).await?;
-        let house_db = TenantDb::open(&house_row.db_url).await?;
-        seed::seed_catalog(&house_db, house_row.currency).await?;
+        let house_url = tenants::ensure_house(&central, &config.database_url).await?;
+        let house_db = TenantDb::open(&house_url).await?;
+        seed::seed_catalog(&house_db, app::domain::money::Currency::USD).await?;
         if config.demo_data {
             seed::seed_demo(&house_db).await?;
         }
-        let house = Tenant {
-            id: house_row.id,
-            slug: house_row.slug,
-            name: house_row.name,
-            currency: house_row.currency,
-            db: house_db,
+        house_db.close().await;
+        let sites = SiteConfig {
+            platform_domain: config.platform_domain.clone(),
+            admin_hosts: config.admin_hosts.clone(),
+            loopback_is_house: config.environment == crate::config::Environment::Development,
         };
+        let registry = Registry::new(central.clone(), sites, config.tenant_pool_cap);
 
         let (simulator, sim_task, sim_url) = match &config.kasm {
             KasmTarget::Simulator { start_delay, port, license_cap } => {
@@ -79,15 +81,28 @@ impl Application {
         let settings = Settings {
             secure_cookies: config.secure_cookies,
             reconcile_interval: config.reconcile_interval,
+            central_url: config.database_url.clone(),
+            trusted_proxies: config.trusted_proxies.clone(),
             ..Settings::default()
         };
+        let dns = match config.dns_server {
+            Some(addr) => DnsConfig::Nameserver(addr),
+            None => DnsConfig::System,
+        };
+        let verifier = Verifier::new(dns, Duration::from_secs(10));
         let alerts = match &config.alert_webhook {
             Some(url) => Alerter::discord(url.expose(), config.alert_allow_private).map_err(|e| {
                 crate::config::ConfigError::Invalid { name: "ALERT_DISCORD_WEBHOOK", why: e.to_string() }
             })?,
             None => Alerter::disabled(),
         };
-        let state = AppState::new(central, house, kasm, Crypto::new(&key), settings, alerts);
+        let state = AppState::new(central, registry, kasm, Crypto::new(&key), settings, alerts, verifier);
+        if config.demo_data {
+            seed::seed_demo_admin(&state).await?;
+        }
+        if config.demo_reseller {
+            seed::seed_demo_reseller(&state).await?;
+        }
         let recovered = jobs::recover(&state).await?;
         if recovered > 0 {
             tracing::info!(recovered, "re-enqueued unfinished workspace work");
@@ -143,7 +158,7 @@ impl Application {
         if let Some(t) = self.sim_task {
             t.abort();
         }
-        self.state.house().db.close().await;
+        self.state.registry().close_all().await;
         self.state.central().close().await;
         served
     }

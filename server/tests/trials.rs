@@ -17,7 +17,7 @@ const TRIALS: usize = 100;
 
 async fn a_lost_answer_never_makes_a_second_session_in_100_trials(b: Backend) {
     let app = TestApp::spawn_with(b, &[("KASM_SIM_LICENSE_CAP", "1000"), ("KASM_SIM_START_DELAY_MS", "50")]).await;
-    let tenant = app.state.house().clone();
+    let tenant = app.state.house().await.unwrap();
     let hash = auth::hash_password("trial-password".into()).await.unwrap();
     let plan = PlanCode::parse("developer-basic").unwrap();
     let mut ids = Vec::with_capacity(TRIALS);

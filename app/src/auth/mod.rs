@@ -22,7 +22,7 @@ pub async fn who_am_i() -> Result<Option<Me>, AppError> {
 #[server(prefix = "/api", endpoint = "login")]
 pub async fn login(email: String, password: String) -> Result<(), AppError> {
     use crate::backend::{auth, customers, request};
-    let (state, tenant) = request::tenant()?;
+    let (state, tenant) = request::tenant().await?;
     if email.len() > 254 || password.len() > 1024 {
         return Err(AppError::BadCredentials);
     }
@@ -54,7 +54,7 @@ pub async fn login(email: String, password: String) -> Result<(), AppError> {
 #[server(prefix = "/api", endpoint = "logout")]
 pub async fn logout() -> Result<(), AppError> {
     use crate::backend::{auth, request};
-    let (state, tenant) = request::tenant()?;
+    let (state, tenant) = request::tenant().await?;
     if let Some(token) = request::session_token() {
         auth::end_session(&tenant.db, &token).await?;
     }

@@ -53,17 +53,30 @@ struct Pool {
 
 impl Pool {
     async fn open(url: &str, max_connections: u32) -> Result<Pool, DbError> {
+        Pool::open_with(url, max_connections, true, Duration::from_secs(5)).await
+    }
+
+    /// `create`: make the database if it does not exist. A tenant's pool is opened lazily with `false`, so
+    /// a deleted tenant's database is never silently re-created by a late request.
+    async fn open_with(url: &str, max_connections: u32, create: bool, acquire: Duration) -> Result<Pool, DbError> {
         sqlx::any::install_default_drivers();
         let engine = Engine::of_url(url)?;
-        if engine == Engine::Sqlite {
-            ensure_sqlite_dir(url)?;
-        } else {
-            ensure_postgres_database(url).await?;
+        if create {
+            if engine == Engine::Sqlite {
+                ensure_sqlite_dir(url)?;
+            } else {
+                ensure_postgres_database(url).await?;
+            }
+        } else if engine == Engine::Sqlite && !sqlite_path(url).is_some_and(|p| std::path::Path::new(p).exists()) {
+            return Err(DbError::Config("the tenant database does not exist".into()));
         }
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             // Fail fast under pressure instead of queueing requests for half a minute.
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(acquire)
+            // Thousands of tenants share one PostgreSQL server: an idle tenant gives its connections back.
+            .idle_timeout(Some(Duration::from_secs(60)))
+            .min_connections(0)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if engine == Engine::Sqlite {
@@ -82,12 +95,14 @@ impl Pool {
     }
 }
 
+fn sqlite_path(url: &str) -> Option<&str> {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:").split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
 /// Makes `sqlite://data/x.db` work on a fresh checkout: the directory and the file are created.
 fn ensure_sqlite_dir(url: &str) -> Result<(), DbError> {
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:").split('?').next().unwrap_or_default();
-    if path.is_empty() || path == ":memory:" {
-        return Ok(());
-    }
+    let Some(path) = sqlite_path(url) else { return Ok(()) };
     let p = std::path::Path::new(path);
     if let Some(dir) = p.parent() {
         if !dir.as_os_str().is_empty() {
@@ -181,12 +196,74 @@ impl TenantDb {
         Ok(TenantDb(pool))
     }
 
+    /// Creates the database if it does not exist yet (and only that).
+    pub async fn create(url: &str) -> Result<(), DbError> {
+        let db = TenantDb(Pool::open_with(url, 1, true, Duration::from_secs(5)).await?);
+        db.close().await;
+        Ok(())
+    }
+
+    /// Creates the database if needed and brings its schema up to date (tenant creation, `tenants migrate`).
+    pub async fn create_and_migrate(url: &str) -> Result<TenantDb, DbError> {
+        let db = TenantDb(Pool::open_with(url, 2, true, Duration::from_secs(5)).await?);
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// Opens an existing tenant database with a small pool that fails fast: with thousands of tenants, one
+    /// slow database must not hold requests for the others.
+    pub async fn connect(url: &str) -> Result<TenantDb, DbError> {
+        Ok(TenantDb(Pool::open_with(url, 4, false, Duration::from_secs(2)).await?))
+    }
+
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        match self.0.engine {
+            Engine::Sqlite => TENANT_SQLITE.run(&self.0.pool).await?,
+            Engine::Postgres => TENANT_POSTGRES.run(&self.0.pool).await?,
+        }
+        Ok(())
+    }
+
     pub fn pool(&self) -> &AnyPool {
         &self.0.pool
     }
 
     pub async fn close(&self) {
         self.0.pool.close().await;
+    }
+}
+
+/// Removes a tenant's database for good (tenant deletion). Missing already is fine: deletion is retried.
+pub async fn drop_tenant_database(url: &str) -> Result<(), DbError> {
+    match Engine::of_url(url)? {
+        Engine::Sqlite => {
+            if let Some(path) = sqlite_path(url) {
+                for suffix in ["", "-wal", "-shm"] {
+                    let p = format!("{path}{suffix}");
+                    match std::fs::remove_file(&p) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(DbError::Config(format!("cannot remove {p}: {e}"))),
+                    }
+                }
+            }
+            Ok(())
+        }
+        Engine::Postgres => {
+            use sqlx::postgres::PgConnectOptions;
+            use sqlx::{ConnectOptions, Connection};
+            let opts = PgConnectOptions::from_str(url)?;
+            let name = opts.get_database().unwrap_or_default().to_owned();
+            if !is_safe_identifier(&name) || name == "postgres" {
+                return Err(DbError::Config(format!("refusing to drop database {name:?}")));
+            }
+            let mut admin = opts.database("postgres").connect().await?;
+            // Identifier checked above; FORCE ends the connections other servers may still hold.
+            let sql = sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+            sqlx::query(sql).execute(&mut admin).await?;
+            admin.close().await?;
+            Ok(())
+        }
     }
 }
 

@@ -163,12 +163,16 @@ pub fn backoff(attempts: i64) -> Duration {
 
 /// Re-enqueues work that a previous process left unfinished (workspaces mid-transition).
 pub async fn recover(state: &AppState) -> Result<usize> {
-    let tenant = state.house();
-    let ids = super::workspaces::list_unsettled(&tenant.db).await?;
-    for id in &ids {
-        enqueue(state.central(), tenant.id, &JobKind::SyncWorkspace { workspace_id: *id }, now()).await?;
+    let mut total = 0;
+    for entry in state.registry().entries().await? {
+        let Some(tenant) = state.tenant_by_id(entry.id).await? else { continue };
+        let ids = super::workspaces::list_unsettled(&tenant.db).await?;
+        for id in &ids {
+            enqueue(state.central(), tenant.id, &JobKind::SyncWorkspace { workspace_id: *id }, now()).await?;
+        }
+        total += ids.len();
     }
-    Ok(ids.len())
+    Ok(total)
 }
 
 /// Runs jobs until `shutdown` flips to true; in-flight jobs finish first.
@@ -207,9 +211,19 @@ pub async fn run_worker(state: AppState, mut shutdown: watch::Receiver<bool>) {
 }
 
 async fn run_one(state: &AppState, job: Job) {
-    let Some(tenant) = state.tenant_by_id(job.tenant_id).cloned() else {
-        let _ = bury(state.central(), &job, "unknown tenant").await;
-        return;
+    let tenant = match state.tenant_by_id(job.tenant_id).await {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            // Deleted, or not active yet: nothing can be done for it now.
+            let _ = bury(state.central(), &job, "tenant unavailable").await;
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, tenant = %job.tenant_id, "tenant database unavailable; job retried later");
+            let _ =
+                release(state.central(), &job, now().plus_millis(5_000), Some("tenant database unavailable"), 1).await;
+            return;
+        }
     };
     let JobKind::SyncWorkspace { workspace_id } = job.kind.clone();
     let span = tracing::info_span!("job", job = %job.id, tenant = %tenant.slug, workspace = %workspace_id);

@@ -67,11 +67,13 @@ pub async fn render(state: &AppState) -> Result<String> {
     );
 
     let _ = writeln!(out, "# HELP ezs_workspaces Workspaces by state.\n# TYPE ezs_workspaces gauge");
-    let tenant = state.house();
-    let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT state, COUNT(*) FROM workspaces GROUP BY state").fetch_all(tenant.db.pool()).await?;
-    for (st, n) in rows {
-        let _ = writeln!(out, "ezs_workspaces{{tenant=\"{}\",state=\"{st}\"}} {n}", tenant.slug);
+    for entry in state.registry().entries().await? {
+        let Some(tenant) = state.tenant_by_id(entry.id).await? else { continue };
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, COUNT(*) FROM workspaces GROUP BY state").fetch_all(tenant.db.pool()).await?;
+        for (st, n) in rows {
+            let _ = writeln!(out, "ezs_workspaces{{tenant=\"{}\",state=\"{st}\"}} {n}", tenant.slug);
+        }
     }
     let _ = writeln!(out, "# HELP ezs_jobs Background jobs by state.\n# TYPE ezs_jobs gauge");
     let rows: Vec<(String, i64)> =

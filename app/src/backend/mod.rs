@@ -3,6 +3,7 @@
 //!
 //! | module         | holds |
 //! |----------------|-------|
+//! | `accounts`     | platform admins and reseller staff, and their sessions |
 //! | `alerts`       | operator alerts (Discord webhook), with outbound-URL safety |
 //! | `db`           | `CentralDb` / `TenantDb` handles (SQLite or PostgreSQL), migrations |
 //! | `events`       | workspace change notifications for open pages |
@@ -21,15 +22,25 @@
 //! | `metrics`      | counters and gauges for `/metrics` |
 //! | `crypto`       | secrets at rest |
 //! | `seed`         | the house catalog and demo data |
-//! | `tenants`      | the tenant registry (central database) |
+//! | `tenants`      | the tenant registry: Host resolution, cached domain map, LRU of tenant pools |
+//! | `tenant_admin` | tenant lifecycle (resumable creation, suspension, deletion), terms, domains |
+//! | `host`         | strict Host parsing, trusted proxies |
+//! | `branding`     | logos (sniffed, re-encoded) and custom CSS (sanitised) |
+//! | `domain_verify`| custom-domain verification by DNS TXT or HTTP token |
+//! | `failpoints`   | named failure points for crash-and-resume tests |
 
+pub mod accounts;
 pub mod alerts;
 pub mod auth;
+pub mod branding;
 pub mod catalog;
 pub mod crypto;
 pub mod customers;
 pub mod db;
+pub mod domain_verify;
 pub mod events;
+pub mod failpoints;
+pub mod host;
 pub mod jobs;
 pub mod kasm;
 pub mod limits;
@@ -39,6 +50,7 @@ pub mod reconciler;
 pub mod request;
 pub mod seed;
 pub mod state;
+pub mod tenant_admin;
 pub mod tenants;
 pub mod workspace_views;
 pub mod workspaces;
@@ -61,6 +73,9 @@ pub enum BackendError {
     /// A stored value does not parse: a bug or a corrupted row, never user input.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// A test-armed failure point (see `failpoints`).
+    #[error("failpoint {0}")]
+    Failpoint(String),
 }
 
 pub type Result<T, E = BackendError> = std::result::Result<T, E>;

@@ -56,13 +56,14 @@ pub async fn reconcile_once(state: &AppState) -> Result<Report, SyncError> {
     let by_id: HashMap<KasmId, &KasmSession> = list.kasms.iter().map(|s| (s.kasm_id, s)).collect();
     let last_pass = last_pass(state).await?;
 
-    let tenant = state.house().clone();
     // Kasm's clock minus ours, measured at the listing: applied to Kasm's timestamps.
     let skew_ms = list.current_time.map_or(0, |k| now().as_millis() - k.as_millis());
-    reconcile_tenant(state, &tenant, &by_id, last_pass, skew_ms, &mut report).await?;
-
-    let known: HashSet<KasmId> =
-        workspaces::known_kasm_ids(&tenant.db).await?.iter().filter_map(|k| KasmId::parse(k).ok()).collect();
+    let mut known: HashSet<KasmId> = HashSet::new();
+    for entry in state.registry().entries().await? {
+        let Some(tenant) = state.tenant_by_id(entry.id).await? else { continue };
+        reconcile_tenant(state, &tenant, &by_id, last_pass, skew_ms, &mut report).await?;
+        known.extend(workspaces::known_kasm_ids(&tenant.db).await?.iter().filter_map(|k| KasmId::parse(k).ok()));
+    }
     let orphans: Vec<&KasmSession> = list
         .kasms
         .iter()

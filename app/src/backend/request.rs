@@ -1,13 +1,17 @@
 //! What a server function or a server-rendered page needs from the request it is serving: the shared
 //! state, the tenant the Host belongs to, and the signed-in customer. Authorisation starts here.
 
-use http::header::{HeaderValue, COOKIE, HOST, SET_COOKIE};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use http::header::{HeaderValue, COOKIE, SET_COOKIE};
 use http::request::Parts;
 use leptos::prelude::use_context;
 
 use super::auth;
 use super::customers::{self, Customer};
 use super::state::{AppState, Tenant};
+use super::tenants::{Site, TenantEntry};
 use crate::error::AppError;
 
 pub fn app_state() -> Result<AppState, AppError> {
@@ -21,13 +25,39 @@ fn parts() -> Option<Parts> {
     use_context::<Parts>()
 }
 
-/// The state and the tenant serving this request's Host.
-pub fn tenant() -> Result<(AppState, Tenant), AppError> {
+/// The client's address as the edge middleware established it (a trusted proxy's forwarded address, or
+/// the TCP peer).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientIp(pub IpAddr);
+
+/// The site this request's Host resolved to (set by the server's edge middleware before any handler).
+pub fn site() -> Site {
+    parts().and_then(|p| p.extensions.get::<Site>().cloned()).unwrap_or(Site::Unknown)
+}
+
+/// The storefront serving this request: only an active tenant's own host gets one. On the admin host,
+/// a suspended tenant's host or an unknown host, storefront functions answer "not found".
+pub fn tenant_entry() -> Result<Arc<TenantEntry>, AppError> {
+    match site() {
+        Site::Tenant(t) => Ok(t),
+        _ => Err(AppError::NotFound),
+    }
+}
+
+/// The state and the tenant (with its database) serving this request's Host.
+pub async fn tenant() -> Result<(AppState, Tenant), AppError> {
     let state = app_state()?;
-    let p = parts();
-    let host = p.as_ref().and_then(|p| p.headers.get(HOST)).and_then(|h| h.to_str().ok());
-    let tenant = state.tenant_for_host(host).clone();
+    let entry = tenant_entry()?;
+    let tenant = state.tenant_by_id(entry.id).await?.ok_or(AppError::NotFound)?;
     Ok((state, tenant))
+}
+
+/// Platform-admin functions run only on the admin host.
+pub fn require_admin_site() -> Result<AppState, AppError> {
+    match site() {
+        Site::Admin => app_state(),
+        _ => Err(AppError::NotFound),
+    }
 }
 
 /// The session token from this request's cookies.
@@ -42,7 +72,7 @@ pub fn session_token() -> Option<String> {
 
 /// The signed-in customer of this tenant, if any.
 pub async fn current_customer() -> Result<Option<(AppState, Tenant, Customer)>, AppError> {
-    let (state, tenant) = tenant()?;
+    let (state, tenant) = tenant().await?;
     let Some(token) = session_token() else { return Ok(None) };
     let Some(id) = auth::session_customer(&tenant.db, &token).await? else { return Ok(None) };
     let Some(customer) = customers::get(&tenant.db, id).await? else { return Ok(None) };
@@ -54,9 +84,25 @@ pub async fn require_customer() -> Result<(AppState, Tenant, Customer), AppError
     current_customer().await?.ok_or(AppError::NotSignedIn)
 }
 
-/// The client's address (the TCP peer; a trusted proxy's forwarded address comes with proxy support).
-pub fn client_ip() -> Option<std::net::IpAddr> {
-    parts()?.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())
+/// The client's address: a trusted proxy's forwarded address, or the TCP peer.
+pub fn client_ip() -> Option<IpAddr> {
+    let p = parts()?;
+    p.extensions
+        .get::<ClientIp>()
+        .map(|c| c.0)
+        .or_else(|| p.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()))
+}
+
+/// A named cookie from this request.
+pub fn cookie(name: &str) -> Option<String> {
+    let p = parts()?;
+    p.headers.get_all(COOKIE).iter().filter_map(|h| h.to_str().ok()).find_map(|h| {
+        h.split(';')
+            .filter_map(|kv| kv.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    })
 }
 
 /// Adds a response header to the current server function's answer.

@@ -44,3 +44,62 @@ pub async fn seed_demo(db: &TenantDb) -> Result<()> {
     }
     Ok(())
 }
+
+/// Demo platform admin, printed by `make run` (development only).
+pub const DEMO_ADMIN: (&str, &str, &str) = ("admin@ezscale.test", "Demo Admin", "admin-password");
+/// Demo reseller and its owner (staff) account.
+pub const DEMO_RESELLER: (&str, &str) = ("acme", "Acme Cloud");
+pub const DEMO_RESELLER_OWNER: (&str, &str) = ("owner@acme.test", "owner-password");
+/// A customer of the demo reseller.
+pub const DEMO_RESELLER_CUSTOMER: (&str, &str, &str) = ("customer@acme.test", "Acme Customer", "customer-password");
+
+/// The demo platform admin (created once; an existing account is left alone).
+pub async fn seed_demo_admin(state: &super::state::AppState) -> Result<()> {
+    let (email, name, password) = DEMO_ADMIN;
+    let exists: Option<String> = sqlx::query_scalar("SELECT id FROM platform_admins WHERE email = $1")
+        .bind(email)
+        .fetch_optional(state.central().pool())
+        .await?;
+    if exists.is_none() {
+        super::accounts::upsert_admin(state.central(), email, name, password).await?;
+    }
+    Ok(())
+}
+
+/// A demo reseller with its own database, owner and one customer (created once, resumed if a previous
+/// start was interrupted half-way).
+pub async fn seed_demo_reseller(state: &super::state::AppState) -> Result<()> {
+    use super::tenant_admin::{self, NewTenantInput, TenantError};
+    let (slug, name) = DEMO_RESELLER;
+    let (owner, owner_password) = DEMO_RESELLER_OWNER;
+    let result = match tenant_admin::by_slug(state, slug).await {
+        Ok(_) => tenant_admin::resume(state, slug).await,
+        Err(TenantError::NotFound) => {
+            let input = NewTenantInput {
+                name: name.into(),
+                slug: slug.into(),
+                owner_email: owner.into(),
+                owner_password: owner_password.into(),
+                ..NewTenantInput::default()
+            };
+            match tenant_admin::validate(&input) {
+                Ok(new) => tenant_admin::create(state, &state.settings().central_url, new).await.map(|_| ()),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => {}
+        Err(TenantError::Backend(e)) => return Err(e),
+        Err(e) => return Err(corrupt(format!("demo reseller: {e}"))),
+    }
+    let entry = state.registry().entry_by_slug(slug).await?.ok_or_else(|| corrupt("demo reseller missing"))?;
+    let tenant = state.tenant_by_id(entry.id).await?.ok_or_else(|| corrupt("demo reseller unavailable"))?;
+    let (email, cname, password) = DEMO_RESELLER_CUSTOMER;
+    if customers::find_login(&tenant.db, email).await?.is_none() {
+        let hash = hash_password(password.to_owned()).await?;
+        customers::ensure(&tenant.db, email, cname, &hash).await?;
+    }
+    Ok(())
+}

@@ -8,10 +8,13 @@ use tokio::sync::{watch, Notify};
 use super::alerts::Alerter;
 use super::crypto::Crypto;
 use super::db::{CentralDb, TenantDb};
+use super::domain_verify::Verifier;
 use super::events::{Events, WorkspaceChanged};
+use super::failpoints::Failpoints;
 use super::kasm::KasmClient;
 use super::limits::Limiter;
 use super::metrics::Metrics;
+use super::tenants::Registry;
 use crate::domain::ids::TenantId;
 use crate::domain::money::Currency;
 
@@ -37,6 +40,10 @@ pub struct Settings {
     pub poll_interval: Duration,
     /// How often the reconciler compares Kasm's sessions with our workspaces.
     pub reconcile_interval: Duration,
+    /// The central database's URL: new tenants' databases are placed next to it.
+    pub central_url: String,
+    /// Proxies whose forwarded Host and client address headers are believed.
+    pub trusted_proxies: super::host::TrustedProxies,
 }
 
 impl Default for Settings {
@@ -47,6 +54,8 @@ impl Default for Settings {
             start_timeout: Duration::from_secs(600),
             poll_interval: Duration::from_millis(500),
             reconcile_interval: Duration::from_secs(60),
+            central_url: String::new(),
+            trusted_proxies: super::host::TrustedProxies::none(),
         }
     }
 }
@@ -57,7 +66,7 @@ pub struct AppState(Arc<Inner>);
 #[derive(Debug)]
 struct Inner {
     central: CentralDb,
-    house: Tenant,
+    registry: Registry,
     kasm: KasmClient,
     crypto: Crypto,
     settings: Settings,
@@ -66,7 +75,9 @@ struct Inner {
     events: Events,
     metrics: Metrics,
     alerts: Alerter,
+    verifier: Verifier,
     login_limits: Limiter,
+    failpoints: Failpoints,
     /// Flips to true when the server starts shutting down, so long-lived streams end.
     shutdown: watch::Sender<bool>,
 }
@@ -74,15 +85,16 @@ struct Inner {
 impl AppState {
     pub fn new(
         central: CentralDb,
-        house: Tenant,
+        registry: Registry,
         kasm: KasmClient,
         crypto: Crypto,
         settings: Settings,
         alerts: Alerter,
+        verifier: Verifier,
     ) -> Self {
         AppState(Arc::new(Inner {
             central,
-            house,
+            registry,
             kasm,
             crypto,
             settings,
@@ -90,7 +102,9 @@ impl AppState {
             events: Events::default(),
             metrics: Metrics::default(),
             alerts,
+            verifier,
             login_limits: Limiter::default(),
+            failpoints: Failpoints::default(),
             shutdown: watch::channel(false).0,
         }))
     }
@@ -99,19 +113,20 @@ impl AppState {
         &self.0.central
     }
 
-    /// The tenant serving a request. Until Host-based resolution lands (multi-tenancy), every request is
-    /// served by the house storefront; callers already go through this one function.
-    pub fn tenant_for_host(&self, _host: Option<&str>) -> &Tenant {
-        &self.0.house
+    /// Tenants, their hosts and their database pools.
+    pub fn registry(&self) -> &Registry {
+        &self.0.registry
     }
 
-    /// Looks a tenant up by id (jobs carry the tenant they belong to).
-    pub fn tenant_by_id(&self, id: TenantId) -> Option<&Tenant> {
-        (self.0.house.id == id).then_some(&self.0.house)
+    /// A tenant with its database, by id (jobs carry the tenant they belong to). `None` when it does not
+    /// exist or has no usable database (being created, failed, being deleted).
+    pub async fn tenant_by_id(&self, id: TenantId) -> super::Result<Option<Tenant>> {
+        self.0.registry.tenant(id).await
     }
 
-    pub fn house(&self) -> &Tenant {
-        &self.0.house
+    /// EZSCALE's own storefront.
+    pub async fn house(&self) -> super::Result<Tenant> {
+        self.0.registry.house().await
     }
 
     pub fn kasm(&self) -> &KasmClient {
@@ -140,6 +155,15 @@ impl AppState {
 
     pub fn login_limits(&self) -> &Limiter {
         &self.0.login_limits
+    }
+
+    /// Checks custom domains' verification tokens (DNS TXT, HTTP).
+    pub fn verifier(&self) -> &Verifier {
+        &self.0.verifier
+    }
+
+    pub fn failpoints(&self) -> &Failpoints {
+        &self.0.failpoints
     }
 
     pub fn alerts(&self) -> &Alerter {

@@ -1,49 +1,552 @@
-//! The tenant registry in the central database. For now it holds the house storefront; resellers join
-//! it with the multi-tenancy work, through the same rows.
+//! The tenant registry: which storefronts exist, which hosts reach them, and their database pools.
+//!
+//! Every request is resolved here, by its Host, to exactly one [`Site`]. The map from hosts to tenants
+//! is loaded from the central database, cached in memory and reloaded when `registry_version` changes
+//! (every write that affects routing or branding bumps it, in the same transaction), checked at most
+//! once a second. Tenant pools open lazily and live in a bounded LRU: ten thousand tenants do not mean
+//! ten thousand open pools.
 
+use std::collections::{HashMap, HashSet};
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use lru::LruCache;
 use sqlx::Row;
 
-use super::db::{now, tenant_db_url, CentralDb};
+use super::db::{now, tenant_db_url, CentralDb, TenantDb};
+use super::host::HostName;
+use super::state::Tenant;
 use super::{corrupt, Result};
+use crate::domain::branding::{Colour, Theme};
 use crate::domain::ids::TenantId;
 use crate::domain::money::Currency;
+use crate::domain::tenant::{BillingTerms, ResellerTier, TenantStatus};
 
 pub const HOUSE_SLUG: &str = "house";
 
+/// What the registry knows about a tenant without opening its database.
 #[derive(Clone, Debug)]
-pub struct TenantRow {
+pub struct TenantEntry {
     pub id: TenantId,
     pub slug: String,
     pub name: String,
+    pub status: TenantStatus,
+    pub is_house: bool,
     pub currency: Currency,
     pub db_url: String,
+    pub brand: Brand,
+}
+
+/// A tenant's look, as every page of its storefront needs it on first paint.
+#[derive(Clone, Debug)]
+pub struct Brand {
+    pub theme: Theme,
+    /// Bumped on every branding change: part of stylesheet URLs and ETags.
+    pub version: i64,
+    pub logo_sha: Option<String>,
+    pub favicon_sha: Option<String>,
+    pub has_custom_css: bool,
+    pub support_email: String,
+}
+
+/// Who a request is for, decided from its Host alone.
+#[derive(Clone, Debug)]
+pub enum Site {
+    /// An active storefront.
+    Tenant(Arc<TenantEntry>),
+    /// A suspended storefront: a notice, no sign-ins, no actions.
+    Suspended(Arc<TenantEntry>),
+    /// The platform admin app.
+    Admin,
+    /// Nobody we serve.
+    Unknown,
+}
+
+impl Site {
+    pub fn tenant(&self) -> Option<&Arc<TenantEntry>> {
+        match self {
+            Site::Tenant(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+/// How hosts map to sites, from configuration.
+#[derive(Clone, Debug)]
+pub struct SiteConfig {
+    /// `<slug>.<platform>` reaches a tenant; the bare platform domain reaches the house storefront.
+    pub platform_domain: HostName,
+    /// Hosts of the admin app (default `admin.<platform>`).
+    pub admin_hosts: Vec<HostName>,
+    /// Development only: loopback IP literals reach the house storefront.
+    pub loopback_is_house: bool,
+}
+
+#[derive(Debug, Default)]
+struct DomainMap {
+    version: i64,
+    by_id: HashMap<TenantId, Arc<TenantEntry>>,
+    by_slug: HashMap<String, TenantId>,
+    /// Verified custom domains only.
+    by_domain: HashMap<String, TenantId>,
+    house: Option<TenantId>,
+}
+
+#[derive(Debug)]
+pub struct Registry {
+    central: CentralDb,
+    sites: SiteConfig,
+    map: RwLock<Arc<DomainMap>>,
+    /// When the map's version was last compared with the database's.
+    checked: Mutex<Option<Instant>>,
+    pools: Mutex<LruCache<TenantId, TenantDb>>,
+    /// Tenants whose schema this process has brought up to date (once per process, on first open).
+    migrated: Mutex<HashSet<TenantId>>,
+    /// Serialises pool opening, so two requests for a cold tenant do not open two pools.
+    opening: tokio::sync::Mutex<()>,
+}
+
+/// How stale the cached map may be when another server changed it.
+const RECHECK: Duration = Duration::from_secs(1);
+
+impl Registry {
+    pub fn new(central: CentralDb, sites: SiteConfig, pool_capacity: usize) -> Registry {
+        let cap = NonZeroUsize::new(pool_capacity.max(1)).unwrap_or(NonZeroUsize::MIN);
+        Registry {
+            central,
+            sites,
+            map: RwLock::new(Arc::new(DomainMap { version: -1, ..DomainMap::default() })),
+            checked: Mutex::new(None),
+            pools: Mutex::new(LruCache::new(cap)),
+            migrated: Mutex::new(HashSet::new()),
+            opening: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn sites(&self) -> &SiteConfig {
+        &self.sites
+    }
+
+    fn current(&self) -> Arc<DomainMap> {
+        self.map.read().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// The map, reloaded first if the database says it changed (checked at most once per `RECHECK`).
+    async fn fresh(&self) -> Result<Arc<DomainMap>> {
+        let due = {
+            let mut checked = self.checked.lock().map_err(|_| corrupt("registry lock"))?;
+            let due = checked.is_none_or(|t| t.elapsed() >= RECHECK);
+            if due {
+                *checked = Some(Instant::now());
+            }
+            due
+        };
+        let map = self.current();
+        if !due && map.version >= 0 {
+            return Ok(map);
+        }
+        let version: i64 = sqlx::query_scalar("SELECT version FROM registry_version WHERE id = 1")
+            .fetch_one(self.central.pool())
+            .await?;
+        if version == map.version {
+            return Ok(map);
+        }
+        let loaded = Arc::new(load_map(&self.central, version).await?);
+        if let Ok(mut m) = self.map.write() {
+            if m.version < loaded.version {
+                *m = loaded.clone();
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Forgets the cached map now (after a change made by this process).
+    pub fn invalidate(&self) {
+        if let Ok(mut c) = self.checked.lock() {
+            *c = None;
+        }
+    }
+
+    /// Which site a (normalised) host belongs to.
+    pub async fn resolve(&self, host: &HostName) -> Result<Site> {
+        let map = self.fresh().await?;
+        Ok(resolve_in(&map, &self.sites, host))
+    }
+
+    pub async fn entry(&self, id: TenantId) -> Result<Option<Arc<TenantEntry>>> {
+        Ok(self.fresh().await?.by_id.get(&id).cloned())
+    }
+
+    pub async fn entry_by_slug(&self, slug: &str) -> Result<Option<Arc<TenantEntry>>> {
+        let map = self.fresh().await?;
+        Ok(map.by_slug.get(slug).and_then(|id| map.by_id.get(id)).cloned())
+    }
+
+    /// Every tenant the map knows, house first.
+    pub async fn entries(&self) -> Result<Vec<Arc<TenantEntry>>> {
+        let map = self.fresh().await?;
+        let mut all: Vec<_> = map.by_id.values().cloned().collect();
+        all.sort_by(|a, b| b.is_house.cmp(&a.is_house).then_with(|| a.slug.cmp(&b.slug)));
+        Ok(all)
+    }
+
+    pub async fn house(&self) -> Result<Tenant> {
+        let id = self.fresh().await?.house.ok_or_else(|| corrupt("no house tenant"))?;
+        self.tenant(id).await?.ok_or_else(|| corrupt("house tenant unavailable"))
+    }
+
+    /// A tenant with its database, for serving requests or running its jobs. `None` when the tenant does
+    /// not exist or is not in a state that has a usable database (creating, failed, deleting).
+    pub async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
+        let Some(entry) = self.entry(id).await? else { return Ok(None) };
+        if !matches!(entry.status, TenantStatus::Active | TenantStatus::Suspended) {
+            return Ok(None);
+        }
+        let db = self.db(&entry).await?;
+        Ok(Some(Tenant {
+            id: entry.id,
+            slug: entry.slug.clone(),
+            name: entry.name.clone(),
+            currency: entry.currency,
+            db,
+        }))
+    }
+
+    /// The pool of a tenant's database, opened on first use (and its schema migrated once per process).
+    pub async fn db(&self, entry: &TenantEntry) -> Result<TenantDb> {
+        if let Some(db) = self.cached_pool(entry.id)? {
+            return Ok(db);
+        }
+        let _guard = self.opening.lock().await;
+        if let Some(db) = self.cached_pool(entry.id)? {
+            return Ok(db);
+        }
+        let db = TenantDb::connect(&entry.db_url).await?;
+        let first = !self.migrated.lock().map_err(|_| corrupt("registry lock"))?.contains(&entry.id);
+        if first {
+            db.migrate().await?;
+            self.migrated.lock().map_err(|_| corrupt("registry lock"))?.insert(entry.id);
+        }
+        let evicted = self.pools.lock().map_err(|_| corrupt("registry lock"))?.push(entry.id, db.clone());
+        if let Some((old_id, old)) = evicted {
+            if old_id != entry.id {
+                // Close outside the request: in-flight users of the old pool finish first.
+                tokio::spawn(async move { old.close().await });
+            }
+        }
+        Ok(db)
+    }
+
+    fn cached_pool(&self, id: TenantId) -> Result<Option<TenantDb>> {
+        Ok(self.pools.lock().map_err(|_| corrupt("registry lock"))?.get(&id).cloned())
+    }
+
+    /// Drops a tenant's pool (suspension keeps it; deletion must not).
+    pub async fn forget_pool(&self, id: TenantId) {
+        let old = self.pools.lock().ok().and_then(|mut p| p.pop(&id));
+        if let Some(db) = old {
+            db.close().await;
+        }
+        if let Ok(mut m) = self.migrated.lock() {
+            m.remove(&id);
+        }
+    }
+
+    pub fn open_pools(&self) -> usize {
+        self.pools.lock().map(|p| p.len()).unwrap_or(0)
+    }
+
+    pub async fn close_all(&self) {
+        let pools: Vec<TenantDb> = self
+            .pools
+            .lock()
+            .map(|mut p| std::iter::from_fn(|| p.pop_lru().map(|(_, db)| db)).collect())
+            .unwrap_or_default();
+        for db in pools {
+            db.close().await;
+        }
+    }
+}
+
+fn resolve_in(map: &DomainMap, sites: &SiteConfig, host: &HostName) -> Site {
+    let by_id = |id: &TenantId| match map.by_id.get(id) {
+        Some(t) if t.status == TenantStatus::Active => Site::Tenant(t.clone()),
+        Some(t) if t.status == TenantStatus::Suspended => Site::Suspended(t.clone()),
+        _ => Site::Unknown,
+    };
+    if sites.admin_hosts.iter().any(|h| h == host) {
+        return Site::Admin;
+    }
+    if let Some(id) = map.by_domain.get(host.as_str()) {
+        return by_id(id);
+    }
+    if host == &sites.platform_domain {
+        return map.house.as_ref().map_or(Site::Unknown, by_id);
+    }
+    if let Some(label) = host.is_subdomain_of(&sites.platform_domain) {
+        return map.by_slug.get(label).map_or(Site::Unknown, by_id);
+    }
+    if sites.loopback_is_house && host.ip().is_some_and(|ip| ip.is_loopback()) {
+        return map.house.as_ref().map_or(Site::Unknown, by_id);
+    }
+    Site::Unknown
+}
+
+const ENTRY_COLUMNS: &str = "t.id, t.slug, t.name, t.status, t.is_house, t.currency, t.db_url, \
+     b.company_name, b.primary_color, b.secondary_color, b.version, b.logo_sha, b.favicon_sha, b.custom_css, \
+     b.support_email";
+
+async fn load_map(central: &CentralDb, version: i64) -> Result<DomainMap> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {ENTRY_COLUMNS} FROM tenants t LEFT JOIN tenant_branding b ON b.tenant_id = t.id"
+    )))
+    .fetch_all(central.pool())
+    .await?;
+    let mut map = DomainMap { version, ..DomainMap::default() };
+    for r in rows {
+        let e = entry_from_row(&r)?;
+        if e.is_house {
+            map.house = Some(e.id);
+        }
+        map.by_slug.insert(e.slug.clone(), e.id);
+        map.by_id.insert(e.id, Arc::new(e));
+    }
+    let domains = sqlx::query("SELECT domain, tenant_id FROM tenant_domains WHERE verified_at IS NOT NULL")
+        .fetch_all(central.pool())
+        .await?;
+    for r in domains {
+        let domain: String = r.try_get(0)?;
+        let id: String = r.try_get(1)?;
+        map.by_domain.insert(domain, id.parse().map_err(|_| corrupt("tenant_domains.tenant_id"))?);
+    }
+    Ok(map)
+}
+
+fn entry_from_row(r: &sqlx::any::AnyRow) -> Result<TenantEntry> {
+    let id: String = r.try_get(0)?;
+    let status: String = r.try_get(3)?;
+    let currency: String = r.try_get(5)?;
+    let name: String = r.try_get(2)?;
+    let company: Option<String> = r.try_get(7)?;
+    let primary: Option<String> = r.try_get(8)?;
+    let secondary: Option<String> = r.try_get(9)?;
+    let mut theme = Theme::default_for(company.as_deref().unwrap_or(&name));
+    if let Some(c) = primary.as_deref().and_then(|c| Colour::parse(c).ok()) {
+        theme.primary = c;
+    }
+    if let Some(c) = secondary.as_deref().and_then(|c| Colour::parse(c).ok()) {
+        theme.secondary = c;
+    }
+    let css: Option<String> = r.try_get(13)?;
+    Ok(TenantEntry {
+        id: id.parse().map_err(|_| corrupt("tenants.id"))?,
+        slug: r.try_get(1)?,
+        name,
+        status: TenantStatus::parse(&status).ok_or_else(|| corrupt("tenants.status"))?,
+        is_house: r.try_get::<i64, _>(4)? != 0,
+        currency: Currency::parse(&currency).map_err(|_| corrupt("tenants.currency"))?,
+        db_url: r.try_get(6)?,
+        brand: Brand {
+            theme,
+            version: r.try_get::<Option<i64>, _>(10)?.unwrap_or(0),
+            logo_sha: r.try_get(11)?,
+            favicon_sha: r.try_get(12)?,
+            has_custom_css: css.is_some_and(|c| !c.is_empty()),
+            support_email: r.try_get::<Option<String>, _>(14)?.unwrap_or_default(),
+        },
+    })
+}
+
+/// Bumps the registry version inside the caller's transaction, so the change and the signal to reload
+/// commit together.
+pub async fn bump_version(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<()> {
+    sqlx::query("UPDATE registry_version SET version = version + 1 WHERE id = 1").execute(&mut **tx).await?;
+    Ok(())
 }
 
 /// The house tenant's row, created on first start with its database next to the central one.
-pub async fn ensure_house(central: &CentralDb, central_url: &str) -> Result<TenantRow> {
+pub async fn ensure_house(central: &CentralDb, central_url: &str) -> Result<String> {
     let db_url = tenant_db_url(central_url, HOUSE_SLUG)?;
+    let t = now().as_millis();
+    let id = TenantId::new_random();
+    let mut tx = central.pool().begin().await?;
     sqlx::query(
-        "INSERT INTO tenants (id, slug, name, status, is_house, currency, db_url, created_at) \
-         VALUES ($1, $2, $3, 'active', 1, 'USD', $4, $5) ON CONFLICT (slug) DO NOTHING",
+        "INSERT INTO tenants (id, slug, name, status, is_house, currency, db_url, created_at, updated_at) \
+         VALUES ($1, $2, $3, 'active', 1, 'USD', $4, $5, $5) ON CONFLICT (slug) DO NOTHING",
     )
-    .bind(TenantId::new_random().to_string())
+    .bind(id.to_string())
     .bind(HOUSE_SLUG)
     .bind("EZSCALE")
     .bind(&db_url)
-    .bind(now().as_millis())
-    .execute(central.pool())
+    .bind(t)
+    .execute(&mut *tx)
     .await?;
-    let r = sqlx::query("SELECT id, slug, name, currency, db_url FROM tenants WHERE slug = $1")
+    let id: String =
+        sqlx::query_scalar("SELECT id FROM tenants WHERE slug = $1").bind(HOUSE_SLUG).fetch_one(&mut *tx).await?;
+    let theme = Theme::default_for("EZSCALE");
+    sqlx::query(
+        "INSERT INTO tenant_branding (tenant_id, company_name, primary_color, secondary_color, support_email, \
+         from_name, version, updated_at) VALUES ($1, $2, $3, $4, $5, $2, 1, $6) ON CONFLICT (tenant_id) DO NOTHING",
+    )
+    .bind(&id)
+    .bind(&theme.company_name)
+    .bind(theme.primary.to_hex())
+    .bind(theme.secondary.to_hex())
+    .bind("support@ezscale.cloud")
+    .bind(t)
+    .execute(&mut *tx)
+    .await?;
+    bump_version(&mut tx).await?;
+    tx.commit().await?;
+    let url: String = sqlx::query_scalar("SELECT db_url FROM tenants WHERE slug = $1")
         .bind(HOUSE_SLUG)
         .fetch_one(central.pool())
         .await?;
+    Ok(url)
+}
+
+/// A tenant as the admin app lists it.
+#[derive(Clone, Debug)]
+pub struct TenantRecord {
+    pub id: TenantId,
+    pub slug: String,
+    pub name: String,
+    pub status: TenantStatus,
+    pub is_house: bool,
+    pub currency: Currency,
+    pub owner_email: String,
+    pub creation_step: String,
+    pub last_error: Option<String>,
+    pub trial_ends_at: Option<i64>,
+    pub created_at: i64,
+    pub db_url: String,
+    pub terms: BillingTerms,
+}
+
+const RECORD_COLUMNS: &str = "id, slug, name, status, is_house, currency, owner_email, creation_step, last_error, \
+     trial_ends_at, created_at, db_url, reseller_tier, wholesale_discount_bp, platform_fee_minor, commission_bp, \
+     billing_cycle_day";
+
+pub async fn list_records(central: &CentralDb) -> Result<Vec<TenantRecord>> {
+    let rows =
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {RECORD_COLUMNS} FROM tenants ORDER BY is_house DESC, slug")))
+            .fetch_all(central.pool())
+            .await?;
+    rows.iter().map(record_from_row).collect()
+}
+
+pub async fn record_by_slug(central: &CentralDb, slug: &str) -> Result<Option<TenantRecord>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {RECORD_COLUMNS} FROM tenants WHERE slug = $1")))
+        .bind(slug)
+        .fetch_optional(central.pool())
+        .await?;
+    row.as_ref().map(record_from_row).transpose()
+}
+
+fn record_from_row(r: &sqlx::any::AnyRow) -> Result<TenantRecord> {
     let id: String = r.try_get(0)?;
-    let currency: String = r.try_get(3)?;
-    Ok(TenantRow {
+    let status: String = r.try_get(3)?;
+    let currency: String = r.try_get(5)?;
+    let tier: String = r.try_get(12)?;
+    let num = |i: usize| -> Result<i64> { Ok(r.try_get::<i64, _>(i)?) };
+    let to_u32 = |v: i64| u32::try_from(v).map_err(|_| corrupt("tenants terms"));
+    Ok(TenantRecord {
         id: id.parse().map_err(|_| corrupt("tenants.id"))?,
         slug: r.try_get(1)?,
         name: r.try_get(2)?,
+        status: TenantStatus::parse(&status).ok_or_else(|| corrupt("tenants.status"))?,
+        is_house: num(4)? != 0,
         currency: Currency::parse(&currency).map_err(|_| corrupt("tenants.currency"))?,
-        db_url: r.try_get(4)?,
+        owner_email: r.try_get(6)?,
+        creation_step: r.try_get(7)?,
+        last_error: r.try_get(8)?,
+        trial_ends_at: r.try_get(9)?,
+        created_at: num(10)?,
+        db_url: r.try_get(11)?,
+        terms: BillingTerms {
+            tier: ResellerTier::parse(&tier).unwrap_or(ResellerTier::Standard),
+            wholesale_discount_bp: to_u32(num(13)?)?,
+            platform_fee_minor: num(14)?,
+            commission_bp: to_u32(num(15)?)?,
+            billing_cycle_day: u8::try_from(num(16)?).map_err(|_| corrupt("tenants.billing_cycle_day"))?,
+        },
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn entry(slug: &str, status: TenantStatus, house: bool) -> Arc<TenantEntry> {
+        Arc::new(TenantEntry {
+            id: TenantId::new_random(),
+            slug: slug.into(),
+            name: slug.into(),
+            status,
+            is_house: house,
+            currency: Currency::USD,
+            db_url: String::new(),
+            brand: Brand {
+                theme: Theme::default_for(slug),
+                version: 1,
+                logo_sha: None,
+                favicon_sha: None,
+                has_custom_css: false,
+                support_email: String::new(),
+            },
+        })
+    }
+
+    fn map() -> (DomainMap, SiteConfig) {
+        let mut m = DomainMap::default();
+        for e in [
+            entry("house", TenantStatus::Active, true),
+            entry("acme", TenantStatus::Active, false),
+            entry("sleepy", TenantStatus::Suspended, false),
+            entry("halfway", TenantStatus::Creating, false),
+        ] {
+            if e.is_house {
+                m.house = Some(e.id);
+            }
+            if e.slug == "acme" {
+                m.by_domain.insert("shop.acme.test".into(), e.id);
+            }
+            m.by_slug.insert(e.slug.clone(), e.id);
+            m.by_id.insert(e.id, e);
+        }
+        let sites = SiteConfig {
+            platform_domain: HostName::parse("ezscale.test").unwrap(),
+            admin_hosts: vec![HostName::parse("admin.ezscale.test").unwrap()],
+            loopback_is_house: false,
+        };
+        (m, sites)
+    }
+
+    fn site(host: &str) -> String {
+        let (m, s) = map();
+        match resolve_in(&m, &s, &HostName::parse(host).unwrap()) {
+            Site::Tenant(t) => format!("tenant:{}", t.slug),
+            Site::Suspended(t) => format!("suspended:{}", t.slug),
+            Site::Admin => "admin".into(),
+            Site::Unknown => "unknown".into(),
+        }
+    }
+
+    #[test]
+    fn hosts_resolve_to_exactly_one_site() {
+        assert_eq!(site("admin.ezscale.test"), "admin");
+        assert_eq!(site("ezscale.test"), "tenant:house");
+        assert_eq!(site("acme.ezscale.test"), "tenant:acme");
+        assert_eq!(site("ACME.ezscale.test."), "tenant:acme");
+        assert_eq!(site("acme.ezscale.test:8443"), "tenant:acme");
+        assert_eq!(site("shop.acme.test"), "tenant:acme");
+        assert_eq!(site("sleepy.ezscale.test"), "suspended:sleepy");
+        assert_eq!(site("halfway.ezscale.test"), "unknown");
+        assert_eq!(site("nobody.ezscale.test"), "unknown");
+        assert_eq!(site("a.acme.ezscale.test"), "unknown");
+        assert_eq!(site("evil.test"), "unknown");
+        assert_eq!(site("127.0.0.1"), "unknown", "loopback maps to the house in development only");
+    }
 }

@@ -28,7 +28,7 @@ pub struct CatalogView {
 #[server(prefix = "/api", endpoint = "catalog")]
 pub async fn catalog() -> Result<CatalogView, AppError> {
     use crate::backend::{catalog, request};
-    let (_, tenant) = request::tenant()?;
+    let (_, tenant) = request::tenant().await?;
     let signed_in = request::current_customer().await?.is_some();
     let plans = catalog::list_active(&tenant.db)
         .await?

@@ -6,16 +6,20 @@
 //! | `ids`       | typed ids (`CustomerId`, `WorkspaceId`, ...) |
 //! | `time`      | `Timestamp` (integer ms, UTC), elapsed formatting |
 //! | `money`     | `Currency`, `Money` (integer minor units), `Rate` (Decimal per hour), the one rounding function |
+//! | `branding`  | tenant colours (strict parsing, WCAG contrast) and the theme's CSS variables |
 //! | `billing`   | the 15-minute increment rule and `session_cost` |
 //! | `plan`      | the six workspace plans of the catalog |
+//! | `tenant`    | reseller slugs, lifecycle states and billing terms |
 //! | `workspace` | the workspace state machine |
 
 // Money code never touches floating point: a float here is a compile error, not a review comment.
 #![deny(clippy::float_arithmetic, clippy::cast_precision_loss)]
 
 pub mod billing;
+pub mod branding;
 pub mod ids;
 pub mod money;
 pub mod plan;
+pub mod tenant;
 pub mod time;
 pub mod workspace;

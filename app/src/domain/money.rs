@@ -17,6 +17,8 @@ pub enum Currency {
 }
 
 impl Currency {
+    pub const ALL: [Currency; 3] = [Currency::USD, Currency::EUR, Currency::GBP];
+
     pub const fn code(self) -> &'static str {
         match self {
             Currency::USD => "USD",
@@ -56,6 +58,8 @@ pub enum MoneyError {
     CurrencyMismatch,
     #[error("amount out of range")]
     Overflow,
+    #[error("an amount is written like 49.00")]
+    Invalid,
     #[error("a rate must be a non-negative amount with at most 6 decimal places")]
     InvalidRate,
 }
@@ -102,6 +106,33 @@ impl Money {
         }
         let minor = self.minor.checked_add(other.minor).ok_or(MoneyError::Overflow)?;
         Ok(Money { minor, currency: self.currency })
+    }
+
+    /// An amount typed by a person ("49", "49.5", "49.00"): digits with at most the currency's minor
+    /// digits after the point. Exact, so nothing is rounded; anything else is refused.
+    pub fn parse_major(text: &str, currency: Currency) -> Result<Money, MoneyError> {
+        let (negative, s) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+        let digits = currency.minor_digits() as usize;
+        let ok = !whole.is_empty()
+            && whole.len() <= 12
+            && frac.len() <= digits
+            && (s.contains('.') <= !frac.is_empty())
+            && whole.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit());
+        if !ok {
+            return Err(MoneyError::Invalid);
+        }
+        let whole: i64 = whole.parse().map_err(|_| MoneyError::Overflow)?;
+        let frac: i64 =
+            if frac.is_empty() { 0 } else { format!("{frac:0<digits$}").parse().map_err(|_| MoneyError::Invalid)? };
+        let minor = whole
+            .checked_mul(10_i64.pow(currency.minor_digits()))
+            .and_then(|w| w.checked_add(frac))
+            .ok_or(MoneyError::Overflow)?;
+        Ok(Money { minor: if negative { -minor } else { minor }, currency })
     }
 
     /// The amount in major units as an exact decimal (for display and CSV, never for arithmetic on money).
@@ -177,6 +208,17 @@ mod tests {
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap_or_else(|_| panic!("bad decimal {s}"))
+    }
+
+    #[test]
+    fn typed_amounts_parse_exactly_or_not_at_all() {
+        let usd = Currency::USD;
+        for (text, minor) in [("49", 4900), ("49.5", 4950), ("49.05", 4905), ("0", 0), ("-3.10", -310)] {
+            assert_eq!(Money::parse_major(text, usd), Ok(Money::from_minor(minor, usd)), "{text}");
+        }
+        for bad in ["", ".", "49.", ".5", "49.001", "4 9", "1e3", "+5", "--1", "49,00", "9999999999999"] {
+            assert!(Money::parse_major(bad, usd).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 pub struct TestApp {
     pub base: String,
+    pub addr: SocketAddr,
+    pub db_url: String,
     pub sim: Simulator,
     pub sim_addr: SocketAddr,
     pub state: app::backend::state::AppState,
@@ -31,7 +33,8 @@ pub struct TestApp {
     _guard: DbGuard,
 }
 
-/// Removes the test's databases however the test ends (also on panic).
+/// Removes the test's databases however the test ends (also on panic): the central one and every
+/// tenant database named after it.
 struct DbGuard {
     dir: std::path::PathBuf,
     pg_databases: Vec<String>,
@@ -50,7 +53,21 @@ impl Drop for DbGuard {
             rt.block_on(async move {
                 use sqlx::Connection;
                 let Ok(mut c) = sqlx::PgConnection::connect(PG_ADMIN).await else { return };
-                for db in dbs {
+                let mut all: Vec<String> = Vec::new();
+                for prefix in &dbs {
+                    let found: Vec<String> =
+                        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE $1")
+                            .bind(format!("{prefix}%"))
+                            .fetch_all(&mut c)
+                            .await
+                            .unwrap_or_default();
+                    all.extend(found);
+                }
+                all.sort();
+                all.dedup();
+                // Tenant databases first: they are named after the central one.
+                all.reverse();
+                for db in all {
                     let sql = sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"));
                     let _ = sqlx::query(sql).execute(&mut c).await;
                 }
@@ -73,7 +90,7 @@ impl TestApp {
             Backend::Sqlite => (format!("sqlite://{}/central.db", dir.display()), vec![]),
             Backend::Postgres => {
                 let name = format!("ezs_test_{}", &id[..16]);
-                (format!("postgres://postgres@127.0.0.1:5432/{name}"), vec![name.clone(), format!("{name}_t_house")])
+                (format!("postgres://postgres@127.0.0.1:5432/{name}"), vec![name.clone()])
             }
         };
         let guard = DbGuard { dir: dir.clone(), pg_databases };
@@ -82,11 +99,13 @@ impl TestApp {
             ("DATA_DIR".into(), dir.display().to_string()),
             ("KASM_SIM_START_DELAY_MS".into(), "200".into()),
             ("DEMO_DATA".into(), "true".into()),
+            ("DEMO_RESELLER".into(), "false".into()),
         ]);
         for (k, v) in extra {
             env.insert((*k).into(), (*v).into());
         }
         let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test config");
+        let db_url = config.database_url.clone();
         let leptos = LeptosOptions::builder()
             .output_name("ezscale")
             .site_root("target/site")
@@ -107,6 +126,8 @@ impl TestApp {
         });
         TestApp {
             base: format!("http://{addr}"),
+            addr,
+            db_url,
             sim,
             sim_addr,
             state,
@@ -135,6 +156,20 @@ impl TestApp {
                 .build()
                 .unwrap(),
             base: self.base.clone(),
+        }
+    }
+
+    /// A browser-like client for one host name (resolved to this server, as DNS would in production):
+    /// `acme.localhost`, `shop.example.test`, `admin.localhost` ...
+    pub fn client_for(&self, host: &str) -> Client {
+        Client {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .resolve(host, self.addr)
+                .build()
+                .unwrap(),
+            base: format!("http://{host}:{}", self.addr.port()),
         }
     }
 
@@ -168,6 +203,22 @@ impl Client {
                 .unwrap_or_else(|_| panic!("{name}: status {status}: {}", String::from_utf8_lossy(&body)));
             Err((status, err))
         }
+    }
+
+    /// A server function's raw answer: status and body, whatever they are.
+    pub async fn call_raw(&self, name: &str, args: &[(&str, &str)]) -> (u16, String) {
+        let res = self.http.post(format!("{}/api/{name}", self.base)).form(args).send().await.expect("request");
+        (res.status().as_u16(), res.text().await.unwrap_or_default())
+    }
+
+    /// A GET with extra headers (raw status and body).
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.expect("request");
+        (res.status().as_u16(), res.text().await.unwrap_or_default())
     }
 
     pub async fn get_page(&self, path: &str) -> (u16, String) {

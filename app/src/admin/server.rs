@@ -1,0 +1,274 @@
+//! Server functions of the admin app. Each one answers only on the admin host and only to a signed-in
+//! platform admin; everything else gets "not found" (the admin surface does not exist on storefronts).
+
+use leptos::prelude::*;
+
+use super::model::{AdminMe, TenantDetail, TenantSummary};
+use crate::error::AppError;
+
+#[cfg(feature = "ssr")]
+mod guard {
+    use crate::backend::accounts::{self, PlatformAdmin, ADMIN_COOKIE};
+    use crate::backend::request;
+    use crate::backend::state::AppState;
+    use crate::error::AppError;
+
+    pub async fn admin() -> Result<(AppState, PlatformAdmin), AppError> {
+        let state = request::require_admin_site()?;
+        let token = request::cookie(ADMIN_COOKIE).ok_or(AppError::NotSignedIn)?;
+        let admin = accounts::session_admin(state.central(), &token).await?.ok_or(AppError::NotSignedIn)?;
+        Ok((state, admin))
+    }
+}
+
+#[server(prefix = "/api", endpoint = "admin_me")]
+pub async fn current_admin() -> Result<Option<AdminMe>, AppError> {
+    match guard::admin().await {
+        Ok((_, a)) => Ok(Some(AdminMe { name: a.name, email: a.email })),
+        Err(AppError::NotSignedIn) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[server(prefix = "/api", endpoint = "admin_login")]
+pub async fn admin_login(email: String, password: String) -> Result<(), AppError> {
+    use crate::backend::accounts::{self, ADMIN_COOKIE};
+    use crate::backend::{auth, request};
+    let state = request::require_admin_site()?;
+    if email.len() > 254 || password.len() > 1024 {
+        return Err(AppError::BadCredentials);
+    }
+    if let Err(wait) = state.login_limits().attempt(request::client_ip(), &format!("admin:{email}")) {
+        let secs = wait.as_secs().max(1);
+        request::set_header(http::header::RETRY_AFTER, &secs.to_string());
+        return Err(AppError::RateLimited { retry_after_secs: secs });
+    }
+    let admin = accounts::admin_login(state.central(), &email, &password).await?.ok_or(AppError::BadCredentials)?;
+    if let Some(old) = request::cookie(ADMIN_COOKIE) {
+        accounts::end_session(state.central(), &old).await?;
+    }
+    // Admin sessions are short: 12 hours.
+    let ttl = std::time::Duration::from_secs(12 * 3600);
+    let token = accounts::create_session(state.central(), "admin", &admin.id, None, auth::expires_in_ms(ttl)).await?;
+    let max_age = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+    request::set_cookie(&accounts::cookie(ADMIN_COOKIE, &token, max_age, state.settings().secure_cookies));
+    Ok(())
+}
+
+#[server(prefix = "/api", endpoint = "admin_logout")]
+pub async fn admin_logout() -> Result<(), AppError> {
+    use crate::backend::accounts::{self, ADMIN_COOKIE};
+    use crate::backend::request;
+    let state = request::require_admin_site()?;
+    if let Some(token) = request::cookie(ADMIN_COOKIE) {
+        accounts::end_session(state.central(), &token).await?;
+    }
+    request::set_cookie(&accounts::cookie(ADMIN_COOKIE, "", 0, state.settings().secure_cookies));
+    Ok(())
+}
+
+#[server(prefix = "/api", endpoint = "admin_tenants")]
+pub async fn list_tenants() -> Result<Vec<TenantSummary>, AppError> {
+    use crate::backend::{tenant_admin, tenants};
+    use crate::domain::time::Timestamp;
+    let (state, _) = guard::admin().await?;
+    let mut out = Vec::new();
+    for rec in tenants::list_records(state.central()).await? {
+        let counts = tenant_admin::counts(&state, rec.id).await.unwrap_or_else(|e| {
+            tracing::warn!(tenant = %rec.slug, error = %e, "tenant counts unavailable");
+            None
+        });
+        let primary = tenant_admin::domains(&state, rec.id).await?.into_iter().find(|d| d.kind == "primary");
+        out.push(TenantSummary {
+            slug: rec.slug,
+            name: rec.name,
+            status: rec.status,
+            is_house: rec.is_house,
+            customers: counts.map(|c| c.0),
+            workspaces: counts.map(|c| c.1),
+            primary_domain: primary.map(|d| d.domain),
+            created_at: Timestamp::from_millis(rec.created_at),
+        });
+    }
+    Ok(out)
+}
+
+/// Creates a tenant and returns its slug. A failure after the reservation still returns the slug: the
+/// tenant's page shows the failed step and offers a retry.
+#[server(prefix = "/api", endpoint = "admin_create_tenant")]
+pub async fn create_tenant(
+    name: String,
+    slug: String,
+    owner_email: String,
+    owner_password: String,
+    primary_domain: String,
+    currency: String,
+    trial_days: String,
+) -> Result<String, AppError> {
+    use crate::backend::tenant_admin::{self, NewTenantInput, TenantError};
+    let (state, admin) = guard::admin().await?;
+    let input = NewTenantInput { name, slug, owner_email, owner_password, primary_domain, currency, trial_days };
+    let new = tenant_admin::validate(&input)?;
+    let slug = new.slug.as_str().to_owned();
+    match tenant_admin::create(&state, state.settings().central_url.as_str(), new).await {
+        Ok(_) => {
+            tracing::info!(tenant = %slug, admin = %admin.email, "tenant created");
+            Ok(slug)
+        }
+        Err(TenantError::Backend(e)) if tenant_admin::by_slug(&state, &slug).await.is_ok() => {
+            tracing::error!(tenant = %slug, error = %e, "tenant creation stopped; retry from its page");
+            Ok(slug)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[server(prefix = "/api", endpoint = "admin_tenant")]
+pub async fn get_tenant(slug: String) -> Result<TenantDetail, AppError> {
+    let (state, _) = guard::admin().await?;
+    detail(&state, &slug).await
+}
+
+#[cfg(feature = "ssr")]
+async fn detail(state: &crate::backend::state::AppState, slug: &str) -> Result<TenantDetail, AppError> {
+    use super::model::DomainView;
+    use crate::backend::{domain_verify, tenant_admin};
+    use crate::domain::money::Money;
+    use crate::domain::tenant::bp_to_percent;
+    use crate::domain::time::Timestamp;
+    let rec = tenant_admin::by_slug(state, slug).await?;
+    let counts = tenant_admin::counts(state, rec.id).await.unwrap_or(None);
+    let domains = tenant_admin::domains(state, rec.id)
+        .await?
+        .into_iter()
+        .map(|d| DomainView {
+            txt_name: domain_verify::txt_record_name(&d.domain),
+            txt_value: domain_verify::txt_record_value(&d.verify_token),
+            http_path: domain_verify::http_token_path(&d.verify_token_id),
+            primary: d.kind == "primary",
+            verified: d.verified_at.is_some(),
+            verified_by: d.verified_by,
+            last_check_error: d.last_check_error,
+            tls: match (d.verified_at, d.tls_asked_at) {
+                (None, _) => "pending",
+                (Some(_), None) => "ready",
+                (Some(_), Some(_)) => "issued",
+            }
+            .into(),
+            domain: d.domain,
+        })
+        .collect();
+    let fee = Money::from_minor(rec.terms.platform_fee_minor, rec.currency);
+    Ok(TenantDetail {
+        platform_host: format!("{}.{}", rec.slug, state.registry().sites().platform_domain),
+        slug: rec.slug,
+        name: rec.name,
+        status: rec.status,
+        is_house: rec.is_house,
+        owner_email: rec.owner_email,
+        currency: rec.currency.code().to_owned(),
+        creation_step: rec.creation_step,
+        last_error: rec.last_error,
+        trial_ends_at: rec.trial_ends_at.map(Timestamp::from_millis),
+        created_at: Timestamp::from_millis(rec.created_at),
+        discount_percent: bp_to_percent(rec.terms.wholesale_discount_bp),
+        platform_fee: fee.to_decimal().to_string(),
+        commission_percent: bp_to_percent(rec.terms.commission_bp),
+        terms: rec.terms,
+        domains,
+        customers: counts.map(|c| c.0),
+        workspaces: counts.map(|c| c.1),
+    })
+}
+
+#[server(prefix = "/api", endpoint = "admin_retry_tenant")]
+pub async fn retry_tenant(slug: String) -> Result<TenantDetail, AppError> {
+    use crate::backend::tenant_admin::{self, TenantError};
+    let (state, _) = guard::admin().await?;
+    match tenant_admin::resume(&state, &slug).await {
+        // The failure is recorded on the tenant and shown on its page.
+        Ok(()) | Err(TenantError::Backend(_)) => detail(&state, &slug).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[server(prefix = "/api", endpoint = "admin_suspend_tenant")]
+pub async fn suspend_tenant(slug: String) -> Result<TenantDetail, AppError> {
+    let (state, admin) = guard::admin().await?;
+    crate::backend::tenant_admin::suspend(&state, &slug).await?;
+    tracing::info!(tenant = %slug, admin = %admin.email, "tenant suspended");
+    detail(&state, &slug).await
+}
+
+#[server(prefix = "/api", endpoint = "admin_unsuspend_tenant")]
+pub async fn unsuspend_tenant(slug: String) -> Result<TenantDetail, AppError> {
+    let (state, admin) = guard::admin().await?;
+    crate::backend::tenant_admin::unsuspend(&state, &slug).await?;
+    tracing::info!(tenant = %slug, admin = %admin.email, "tenant resumed");
+    detail(&state, &slug).await
+}
+
+/// Deletes a tenant with its database. The admin types the slug again to confirm.
+#[server(prefix = "/api", endpoint = "admin_delete_tenant")]
+pub async fn delete_tenant(slug: String, confirm: String) -> Result<(), AppError> {
+    let (state, admin) = guard::admin().await?;
+    if confirm.trim() != slug {
+        return Err(AppError::Invalid("Type the tenant's short name to confirm the deletion.".into()));
+    }
+    crate::backend::tenant_admin::delete(&state, &slug).await?;
+    tracing::warn!(tenant = %slug, admin = %admin.email, "tenant deleted");
+    Ok(())
+}
+
+#[server(prefix = "/api", endpoint = "admin_update_terms")]
+pub async fn update_terms(
+    slug: String,
+    tier: String,
+    discount_percent: String,
+    platform_fee: String,
+    commission_percent: String,
+    billing_cycle_day: String,
+) -> Result<TenantDetail, AppError> {
+    use crate::domain::tenant::{BillingTerms, TermsInput};
+    let (state, _) = guard::admin().await?;
+    let rec = crate::backend::tenant_admin::by_slug(&state, &slug).await?;
+    let input = TermsInput {
+        tier: &tier,
+        wholesale_discount_percent: &discount_percent,
+        platform_fee: &platform_fee,
+        commission_percent: &commission_percent,
+        billing_cycle_day: &billing_cycle_day,
+    };
+    let terms = BillingTerms::parse(&input, rec.currency).map_err(|e| AppError::Invalid(e.to_string()))?;
+    crate::backend::tenant_admin::set_terms(&state, &slug, &terms).await?;
+    detail(&state, &slug).await
+}
+
+#[server(prefix = "/api", endpoint = "admin_add_domain")]
+pub async fn add_domain(slug: String, domain: String, primary: Option<String>) -> Result<TenantDetail, AppError> {
+    let (state, _) = guard::admin().await?;
+    crate::backend::tenant_admin::add_domain(&state, &slug, &domain, primary.is_some()).await?;
+    detail(&state, &slug).await
+}
+
+#[server(prefix = "/api", endpoint = "admin_remove_domain")]
+pub async fn remove_domain(slug: String, domain: String) -> Result<TenantDetail, AppError> {
+    let (state, _) = guard::admin().await?;
+    crate::backend::tenant_admin::remove_domain(&state, &slug, &domain).await?;
+    detail(&state, &slug).await
+}
+
+/// Checks a domain's token now: `method` is `dns`, `http`, or `admin` (the admin vouches for it).
+#[server(prefix = "/api", endpoint = "admin_verify_domain")]
+pub async fn verify_domain(slug: String, domain: String, method: String) -> Result<TenantDetail, AppError> {
+    use crate::backend::tenant_admin::{self, VerifyBy};
+    let (state, _) = guard::admin().await?;
+    let by = match method.as_str() {
+        "dns" => VerifyBy::Dns,
+        "http" => VerifyBy::Http,
+        "admin" => VerifyBy::Admin,
+        _ => return Err(AppError::Invalid("Choose DNS, HTTP or manual verification.".into())),
+    };
+    tenant_admin::verify_domain(&state, &slug, &domain, by).await?;
+    detail(&state, &slug).await
+}

@@ -1,0 +1,147 @@
+//! Tenant branding: what a reseller's storefront looks like, stored centrally (DESIGN §6).
+//!
+//! Nothing a reseller types reaches a page unchecked: colours are parsed strictly, custom CSS is parsed
+//! and re-serialised from an allow-list ([`css`]), logos are sniffed, decoded with limits and re-encoded
+//! ([`image`]). Every save bumps the branding version (stylesheet URLs and ETags) and the registry
+//! version (so every server's cached theme reloads).
+
+pub mod css;
+pub mod image;
+
+use sqlx::Row;
+
+use super::db::{now, CentralDb};
+use super::state::AppState;
+use super::tenants::bump_version;
+use super::{corrupt, Result};
+use crate::domain::branding::{Colour, Theme};
+use crate::domain::ids::TenantId;
+
+/// A tenant's branding as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BrandingRecord {
+    pub theme: Theme,
+    pub support_email: String,
+    pub support_phone: String,
+    pub from_email: String,
+    pub from_name: String,
+    pub custom_css: String,
+    pub logo_sha: Option<String>,
+    pub favicon_sha: Option<String>,
+    pub version: i64,
+}
+
+/// A checked branding change (everything but the images).
+#[derive(Clone, Debug)]
+pub struct BrandingUpdate {
+    pub theme: Theme,
+    pub support_email: String,
+    pub support_phone: String,
+    pub from_email: String,
+    pub from_name: String,
+    /// Already sanitised by [`css::sanitize_css`].
+    pub custom_css: String,
+}
+
+pub async fn get(central: &CentralDb, tenant: TenantId) -> Result<Option<BrandingRecord>> {
+    let row = sqlx::query(
+        "SELECT company_name, primary_color, secondary_color, support_email, support_phone, from_email, from_name, \
+         custom_css, logo_sha, favicon_sha, version FROM tenant_branding WHERE tenant_id = $1",
+    )
+    .bind(tenant.to_string())
+    .fetch_optional(central.pool())
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let colour = |i: usize| -> Result<Colour> {
+        let s: String = r.try_get(i)?;
+        Colour::parse(&s).map_err(|_| corrupt("tenant_branding colour"))
+    };
+    Ok(Some(BrandingRecord {
+        theme: Theme { company_name: r.try_get(0)?, primary: colour(1)?, secondary: colour(2)? },
+        support_email: r.try_get(3)?,
+        support_phone: r.try_get(4)?,
+        from_email: r.try_get(5)?,
+        from_name: r.try_get(6)?,
+        custom_css: r.try_get(7)?,
+        logo_sha: r.try_get(8)?,
+        favicon_sha: r.try_get(9)?,
+        version: r.try_get(10)?,
+    }))
+}
+
+/// Saves a tenant's branding; its pages pick it up on their next load (the registry reloads).
+pub async fn save(state: &AppState, tenant: TenantId, u: &BrandingUpdate) -> Result<()> {
+    let mut tx = state.central().pool().begin().await?;
+    sqlx::query(
+        "UPDATE tenant_branding SET company_name = $1, primary_color = $2, secondary_color = $3, support_email = $4, \
+         support_phone = $5, from_email = $6, from_name = $7, custom_css = $8, version = version + 1, updated_at = $9 \
+         WHERE tenant_id = $10",
+    )
+    .bind(&u.theme.company_name)
+    .bind(u.theme.primary.to_hex())
+    .bind(u.theme.secondary.to_hex())
+    .bind(&u.support_email)
+    .bind(&u.support_phone)
+    .bind(&u.from_email)
+    .bind(&u.from_name)
+    .bind(&u.custom_css)
+    .bind(now().as_millis())
+    .bind(tenant.to_string())
+    .execute(&mut *tx)
+    .await?;
+    bump_version(&mut tx).await?;
+    tx.commit().await?;
+    state.registry().invalidate();
+    Ok(())
+}
+
+/// Stores a processed logo or favicon and makes it the tenant's current one.
+pub async fn set_asset(
+    state: &AppState,
+    tenant: TenantId,
+    kind: image::AssetKind,
+    img: &image::ProcessedImage,
+) -> Result<()> {
+    use base64::Engine as _;
+    let column = match kind {
+        image::AssetKind::Logo => {
+            "UPDATE tenant_branding SET logo_sha = $1, version = version + 1, updated_at = $2 WHERE tenant_id = $3"
+        }
+        image::AssetKind::Favicon => {
+            "UPDATE tenant_branding SET favicon_sha = $1, version = version + 1, updated_at = $2 WHERE tenant_id = $3"
+        }
+    };
+    let t = now().as_millis();
+    let mut tx = state.central().pool().begin().await?;
+    sqlx::query(
+        "INSERT INTO tenant_assets (tenant_id, sha256, png_base64, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (tenant_id, sha256) DO NOTHING",
+    )
+    .bind(tenant.to_string())
+    .bind(&img.sha256_hex)
+    .bind(base64::engine::general_purpose::STANDARD.encode(&img.png))
+    .bind(t)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(column).bind(&img.sha256_hex).bind(t).bind(tenant.to_string()).execute(&mut *tx).await?;
+    bump_version(&mut tx).await?;
+    tx.commit().await?;
+    state.registry().invalidate();
+    Ok(())
+}
+
+/// A stored image, looked up by tenant *and* hash: another tenant's hash finds nothing.
+pub async fn asset(central: &CentralDb, tenant: TenantId, sha: &str) -> Result<Option<Vec<u8>>> {
+    use base64::Engine as _;
+    if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let row: Option<String> =
+        sqlx::query_scalar("SELECT png_base64 FROM tenant_assets WHERE tenant_id = $1 AND sha256 = $2")
+            .bind(tenant.to_string())
+            .bind(sha)
+            .fetch_optional(central.pool())
+            .await?;
+    row.map(|b| base64::engine::general_purpose::STANDARD.decode(b).map_err(|_| corrupt("tenant_assets.png_base64")))
+        .transpose()
+}

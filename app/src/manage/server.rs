@@ -1,0 +1,148 @@
+//! Server functions of the reseller's management pages (`/manage` on the reseller's own hosts). Each
+//! one requires a staff session *of this tenant*: a staff cookie from another tenant finds no session.
+
+use leptos::prelude::*;
+
+use super::model::{BrandingForm, StaffMe};
+use crate::error::AppError;
+
+#[cfg(feature = "ssr")]
+pub(crate) mod guard {
+    use std::sync::Arc;
+
+    use crate::backend::accounts::{self, StaffMember, STAFF_COOKIE};
+    use crate::backend::request;
+    use crate::backend::state::AppState;
+    use crate::backend::tenants::TenantEntry;
+    use crate::error::AppError;
+
+    pub async fn staff() -> Result<(AppState, Arc<TenantEntry>, StaffMember), AppError> {
+        let state = request::app_state()?;
+        let tenant = request::tenant_entry()?;
+        let token = request::cookie(STAFF_COOKIE).ok_or(AppError::NotSignedIn)?;
+        let member = accounts::session_staff(state.central(), &token, tenant.id).await?.ok_or(AppError::NotSignedIn)?;
+        Ok((state, tenant, member))
+    }
+}
+
+#[server(prefix = "/api", endpoint = "staff_me")]
+pub async fn current_staff() -> Result<Option<StaffMe>, AppError> {
+    match guard::staff().await {
+        Ok((_, _, m)) => Ok(Some(StaffMe { name: m.name, email: m.email, role: m.role.as_str().into() })),
+        Err(AppError::NotSignedIn) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[server(prefix = "/api", endpoint = "staff_login")]
+pub async fn staff_login(email: String, password: String) -> Result<(), AppError> {
+    use crate::backend::accounts::{self, STAFF_COOKIE};
+    use crate::backend::{auth, request};
+    let state = request::app_state()?;
+    let tenant = request::tenant_entry()?;
+    if email.len() > 254 || password.len() > 1024 {
+        return Err(AppError::BadCredentials);
+    }
+    if let Err(wait) = state.login_limits().attempt(request::client_ip(), &format!("staff:{}:{email}", tenant.id)) {
+        let secs = wait.as_secs().max(1);
+        request::set_header(http::header::RETRY_AFTER, &secs.to_string());
+        return Err(AppError::RateLimited { retry_after_secs: secs });
+    }
+    let member =
+        accounts::staff_login(state.central(), tenant.id, &email, &password).await?.ok_or(AppError::BadCredentials)?;
+    if let Some(old) = request::cookie(STAFF_COOKIE) {
+        accounts::end_session(state.central(), &old).await?;
+    }
+    let ttl = std::time::Duration::from_secs(12 * 3600);
+    let token =
+        accounts::create_session(state.central(), "staff", &member.id, Some(tenant.id), auth::expires_in_ms(ttl))
+            .await?;
+    let max_age = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+    request::set_cookie(&accounts::cookie(STAFF_COOKIE, &token, max_age, state.settings().secure_cookies));
+    Ok(())
+}
+
+#[server(prefix = "/api", endpoint = "staff_logout")]
+pub async fn staff_logout() -> Result<(), AppError> {
+    use crate::backend::accounts::{self, STAFF_COOKIE};
+    use crate::backend::request;
+    let state = request::app_state()?;
+    if let Some(token) = request::cookie(STAFF_COOKIE) {
+        accounts::end_session(state.central(), &token).await?;
+    }
+    request::set_cookie(&accounts::cookie(STAFF_COOKIE, "", 0, state.settings().secure_cookies));
+    Ok(())
+}
+
+#[server(prefix = "/api", endpoint = "get_branding")]
+pub async fn get_branding() -> Result<BrandingForm, AppError> {
+    let (state, tenant, _) = guard::staff().await?;
+    form(&state, tenant.id).await
+}
+
+#[cfg(feature = "ssr")]
+async fn form(
+    state: &crate::backend::state::AppState,
+    tenant: crate::domain::ids::TenantId,
+) -> Result<BrandingForm, AppError> {
+    let b = crate::backend::branding::get(state.central(), tenant).await?.ok_or(AppError::NotFound)?;
+    Ok(BrandingForm {
+        company_name: b.theme.company_name,
+        primary: b.theme.primary.to_hex(),
+        secondary: b.theme.secondary.to_hex(),
+        support_email: b.support_email,
+        support_phone: b.support_phone,
+        from_email: b.from_email,
+        from_name: b.from_name,
+        custom_css: b.custom_css,
+        logo_url: b.logo_sha.map(|s| format!("/brand/asset/{s}.png")),
+        favicon_url: b.favicon_sha.map(|s| format!("/brand/asset/{s}.png")),
+    })
+}
+
+/// Saves the branding. Every field is checked first; nothing is stored unless all of them pass.
+#[allow(clippy::too_many_arguments)]
+#[server(prefix = "/api", endpoint = "save_branding")]
+pub async fn save_branding(
+    company_name: String,
+    primary: String,
+    secondary: String,
+    support_email: String,
+    support_phone: String,
+    from_email: String,
+    from_name: String,
+    custom_css: String,
+) -> Result<BrandingForm, AppError> {
+    use crate::backend::branding::{self, css, BrandingUpdate};
+    use crate::backend::tenant_admin::parse_email;
+    use crate::domain::branding::{validate_company_name, validate_phone, Colour, Theme};
+    let (state, tenant, member) = guard::staff().await?;
+    let invalid = |e: &dyn std::fmt::Display| AppError::Invalid(e.to_string());
+    let theme = Theme {
+        company_name: validate_company_name(&company_name).map_err(|e| invalid(&e))?,
+        primary: Colour::parse(primary.trim()).map_err(|e| invalid(&e))?,
+        secondary: Colour::parse(secondary.trim()).map_err(|e| invalid(&e))?,
+    };
+    let optional_email = |raw: &str| -> Result<String, AppError> {
+        if raw.trim().is_empty() {
+            Ok(String::new())
+        } else {
+            parse_email(raw).map_err(|e| invalid(&e))
+        }
+    };
+    let from_name = from_name.trim();
+    if from_name.chars().count() > 80 || from_name.chars().any(char::is_control) {
+        return Err(AppError::Invalid("The sender name is at most 80 characters, on one line.".into()));
+    }
+    let update = BrandingUpdate {
+        theme,
+        support_email: optional_email(&support_email)?,
+        support_phone: validate_phone(&support_phone).map_err(|e| invalid(&e))?.unwrap_or_default(),
+        from_email: optional_email(&from_email)?,
+        from_name: from_name.to_owned(),
+        custom_css: css::sanitize_css(&custom_css).map_err(|e| invalid(&e))?,
+    };
+    branding::save(&state, tenant.id, &update).await?;
+    tracing::info!(tenant = %tenant.slug, staff = %member.email, "branding saved");
+    form(&state, tenant.id).await
+}

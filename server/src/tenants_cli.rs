@@ -1,0 +1,153 @@
+//! `server tenants …` and `server admin create`: the operator's side of tenancy, on the same code paths
+//! as the admin app.
+
+use std::sync::Arc;
+
+use app::backend::db::TenantDb;
+use app::backend::state::AppState;
+use app::backend::tenant_admin::{self, NewTenantInput};
+use app::backend::{accounts, tenants};
+use indicatif::{ProgressBar, ProgressStyle};
+use leptos::prelude::get_configuration;
+use tokio::sync::Semaphore;
+
+use crate::cli::{AdminCommand, TenantsCommand};
+use crate::config::Config;
+use crate::startup::Application;
+
+type Res = Result<(), Box<dyn std::error::Error>>;
+
+/// The application state without serving (databases open, registry loaded; nothing listens publicly).
+async fn state() -> Result<(AppState, Config), Box<dyn std::error::Error>> {
+    let mut config = Config::from_env()?;
+    crate::telemetry::init(config.log_format);
+    // Operator commands never seed demo data.
+    config.demo_data = false;
+    config.demo_reseller = false;
+    let mut leptos = get_configuration(Some("Leptos.toml"))?.leptos_options;
+    leptos.site_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let app = Application::build(config.clone(), leptos).await?;
+    Ok((app.state().clone(), config))
+}
+
+#[allow(clippy::print_stdout)]
+pub async fn run(command: TenantsCommand) -> Res {
+    let (state, config) = state().await?;
+    match command {
+        TenantsCommand::Create { name, slug, owner_email, owner_password, domain, currency, trial_days } => {
+            let input = NewTenantInput {
+                name,
+                slug,
+                owner_email,
+                owner_password,
+                primary_domain: domain,
+                currency,
+                trial_days,
+            };
+            let new = tenant_admin::validate(&input)?;
+            let slug = new.slug.to_string();
+            let started = std::time::Instant::now();
+            tenant_admin::create(&state, &config.database_url, new).await?;
+            println!(
+                "created {slug} in {} ms; storefront: http://{slug}.{}",
+                started.elapsed().as_millis(),
+                config.platform_domain
+            );
+        }
+        TenantsCommand::Retry { slug } => {
+            tenant_admin::resume(&state, &slug).await?;
+            println!("{slug} is active");
+        }
+        TenantsCommand::List => {
+            println!("{:<24} {:<12} {:<32} created", "slug", "status", "name");
+            for t in tenants::list_records(state.central()).await? {
+                let created = app::domain::time::format_utc(app::domain::time::Timestamp::from_millis(t.created_at));
+                println!("{:<24} {:<12} {:<32} {created}", t.slug, t.status.as_str(), t.name);
+            }
+        }
+        TenantsCommand::Migrate { concurrency } => {
+            let failed = migrate_all(&state, concurrency.max(1)).await?;
+            if !failed.is_empty() {
+                println!("{} tenant(s) failed to migrate:", failed.len());
+                for (slug, e) in &failed {
+                    println!("  {slug}: {e}");
+                }
+                return Err(format!("{} tenant(s) failed to migrate", failed.len()).into());
+            }
+        }
+        TenantsCommand::Suspend { slug } => {
+            tenant_admin::suspend(&state, &slug).await?;
+            println!("{slug} suspended");
+        }
+        TenantsCommand::Unsuspend { slug } => {
+            tenant_admin::unsuspend(&state, &slug).await?;
+            println!("{slug} active");
+        }
+        TenantsCommand::Delete { slug, yes } => {
+            if !yes {
+                return Err("deleting a tenant drops its database: add --yes to confirm".into());
+            }
+            tenant_admin::delete(&state, &slug).await?;
+            println!("{slug} deleted");
+        }
+    }
+    Ok(())
+}
+
+/// Migrates every tenant with a database, at most `concurrency` at a time, past failures. Returns the
+/// failures (slug, reason).
+pub async fn migrate_all(
+    state: &AppState,
+    concurrency: usize,
+) -> Result<Vec<(String, String)>, Box<dyn std::error::Error>> {
+    let records: Vec<_> =
+        tenants::list_records(state.central()).await?.into_iter().filter(|t| t.creation_step != "validated").collect();
+    let bar = ProgressBar::new(records.len() as u64);
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} tenants migrated ({elapsed}) {msg}") {
+        bar.set_style(style);
+    }
+    let permits = Arc::new(Semaphore::new(concurrency));
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in records {
+        let permits = permits.clone();
+        let bar = bar.clone();
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            let result = async {
+                let db = TenantDb::create_and_migrate(&t.db_url).await?;
+                db.close().await;
+                Ok::<_, app::backend::db::DbError>(())
+            }
+            .await;
+            bar.inc(1);
+            result.map_err(|e| (t.slug.clone(), e.to_string()))
+        });
+    }
+    let mut failed = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(f)) => failed.push(f),
+            Err(e) => failed.push(("?".into(), e.to_string())),
+        }
+    }
+    bar.finish_with_message(if failed.is_empty() { "done" } else { "with failures" });
+    failed.sort();
+    Ok(failed)
+}
+
+#[allow(clippy::print_stdout)]
+pub async fn admin(command: AdminCommand) -> Res {
+    let (state, _) = state().await?;
+    match command {
+        AdminCommand::Create { email, name, password } => {
+            if password.chars().count() < 12 {
+                return Err("an admin password needs at least 12 characters".into());
+            }
+            let email = tenant_admin::parse_email(&email)?;
+            let created = accounts::upsert_admin(state.central(), &email, &name, &password).await?;
+            println!("{} admin {email}", if created { "created" } else { "updated the password of" });
+        }
+    }
+    Ok(())
+}
