@@ -16,7 +16,7 @@ E2E_DATA := $(CURDIR)/target/e2e-data
 help:
 	@echo "make run    build and serve on http://127.0.0.1:3000 (SQLite, Kasm simulator, demo data)"
 	@echo "make test   fmt, clippy, unit + integration (SQLite and PostgreSQL), WASM build, Playwright"
-	@echo "make bench  throughput of the dashboard vs a static route, and the WASM size"
+	@echo "make bench  dashboard vs static throughput, WASM size, reconcile of 10k workspaces, tenancy at 10k tenants"
 
 tools:
 	@scripts/bootstrap.sh build
@@ -27,11 +27,13 @@ tools-test:
 run: tools
 	@echo
 	@echo "  EZSCALE Workspaces"
-	@echo "    storefront:  http://127.0.0.1:3000"
-	@echo "    health:      http://127.0.0.1:3000/healthz"
-	@echo "    demo logins: demo@ezscale.test / demo-password"
-	@echo "                 other@ezscale.test / other-password"
-	@echo "    data:        ./data (SQLite); Kasm: built-in simulator"
+	@echo "    house storefront: http://localhost:3000        demo@ezscale.test / demo-password"
+	@echo "                                                    other@ezscale.test / other-password"
+	@echo "    reseller (acme):  http://acme.localhost:3000   customer@acme.test / customer-password"
+	@echo "      its staff:      http://acme.localhost:3000/manage   owner@acme.test / owner-password"
+	@echo "    platform admin:   http://admin.localhost:3000/admin   admin@ezscale.test / admin-password"
+	@echo "    health:           http://localhost:3000/healthz"
+	@echo "    data:             ./data (SQLite, one file per tenant); Kasm: built-in simulator"
 	@echo
 	cargo leptos serve --release
 

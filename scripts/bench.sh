@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: throughput of the logged-in dashboard page against a bare static route of the same release
 # server, in one run; the release WASM size (raw / gzip / brotli); and one reconcile pass over 10,000
-# running workspaces against the built-in Kasm simulator (time and Kasm calls).
+# running workspaces against the built-in Kasm simulator (time and Kasm calls); tenancy at scale (creation
+# time, latency to tenant #10,000 vs #1, migrate-all for 1,000 tenants vs 10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${CARGO_TARGET_DIR:=$HOME/.cache/ezscale/target}"
@@ -42,3 +43,5 @@ awk -v a="$dash" -v b="$static" 'BEGIN { printf "%-34s %10.3f\n", "dashboard / s
 printf '%-34s %10s bytes raw, %s gzip, %s brotli\n' "release WASM" "$raw" "$gz" "$br"
 echo
 RUST_LOG=warn "$CARGO_TARGET_DIR/release/server" bench-reconcile --workspaces "${BENCH_RECONCILE_WORKSPACES:-10000}"
+echo
+RUST_LOG=warn "$CARGO_TARGET_DIR/release/server" bench-tenants --tenants "${BENCH_TENANTS:-10000}"

@@ -38,6 +38,12 @@ pub enum Command {
         #[arg(long, default_value_t = 10_000)]
         workspaces: usize,
     },
+    /// Measure tenant creation, latency to tenant #N vs #1, and migrate-all time (SQLite).
+    #[command(hide = true)]
+    BenchTenants {
+        #[arg(long, default_value_t = 10_000)]
+        tenants: usize,
+    },
     /// Kasm operations.
     Kasm {
         #[command(subcommand)]
@@ -126,6 +132,7 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Migrate => serve(Mode::Migrate).await,
         Command::Kasm { command: KasmCommand::Reconcile } => serve(Mode::Reconcile).await,
         Command::BenchReconcile { workspaces } => crate::bench::reconcile(workspaces).await,
+        Command::BenchTenants { tenants } => crate::bench_tenants::run(tenants).await,
         Command::Tenants { command } => crate::tenants_cli::run(command).await,
         Command::Admin { command } => crate::tenants_cli::admin(command).await,
         Command::KasmSim { port, host, start_delay_ms } => {

@@ -10,9 +10,11 @@
 //! | `tenancy`   | Host → site resolution middleware; theme CSS, logos, domain tokens, TLS ask, uploads |
 //! | `tenants_cli` | `server tenants …` and `server admin create` |
 //! | `bench`     | `server bench-reconcile` (used by `make bench`) |
+//! | `bench_tenants` | `server bench-tenants`: creation time, latency to tenant #N vs #1, migrate-all |
 //! | `kasm_sim`  | a faithful simulator of the Kasm Workspaces API |
 
 pub mod bench;
+pub mod bench_tenants;
 pub mod cli;
 pub mod config;
 pub mod kasm_sim;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use app::backend::db::TenantDb;
 use app::backend::state::AppState;
 use app::backend::tenant_admin::{self, NewTenantInput};
+use app::backend::tenants::TenantRecord;
 use app::backend::{accounts, tenants};
 use indicatif::{ProgressBar, ProgressStyle};
 use leptos::prelude::get_configuration;
@@ -102,11 +103,16 @@ pub async fn migrate_all(
 ) -> Result<Vec<(String, String)>, Box<dyn std::error::Error>> {
     let records: Vec<_> =
         tenants::list_records(state.central()).await?.into_iter().filter(|t| t.creation_step != "validated").collect();
-    let bar = ProgressBar::new(records.len() as u64);
+    Ok(migrate_records(records, concurrency, true).await)
+}
+
+/// Migrates these tenants' databases (bounded parallelism), with a progress bar when `progress`.
+pub async fn migrate_records(records: Vec<TenantRecord>, concurrency: usize, progress: bool) -> Vec<(String, String)> {
+    let bar = if progress { ProgressBar::new(records.len() as u64) } else { ProgressBar::hidden() };
     if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} tenants migrated ({elapsed}) {msg}") {
         bar.set_style(style);
     }
-    let permits = Arc::new(Semaphore::new(concurrency));
+    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for t in records {
         let permits = permits.clone();
@@ -133,7 +139,7 @@ pub async fn migrate_all(
     }
     bar.finish_with_message(if failed.is_empty() { "done" } else { "with failures" });
     failed.sort();
-    Ok(failed)
+    failed
 }
 
 #[allow(clippy::print_stdout)]

@@ -673,3 +673,106 @@ async fn migrate_all_continues_past_failures(b: Backend) {
     app.stop().await;
 }
 on_both_backends!(migrate_all_continues_past_failures);
+
+async fn the_admin_app_manages_tenants(b: Backend) {
+    use app::admin::model::{TenantDetail, TenantSummary};
+    let app = spawn(b).await;
+    let admin = app.client_for("admin.localhost");
+    // Signed out: nothing but a sign-in.
+    assert_eq!(admin.call_raw("admin_tenants", &[]).await.0, 401);
+    let bad = admin.call_raw("admin_login", &[("email", "admin@ezscale.test"), ("password", "wrong")]).await;
+    assert_eq!(bad.0, 401);
+    admin.call::<()>("admin_login", &[("email", "admin@ezscale.test"), ("password", "admin-password")]).await.unwrap();
+
+    let create = |slug: &'static str, domain: &'static str| {
+        vec![
+            ("name", "Zeta Hosting"),
+            ("slug", slug),
+            ("owner_email", "owner@zeta.test"),
+            ("owner_password", "zeta-owner-password"),
+            ("primary_domain", domain),
+            ("currency", "EUR"),
+            ("trial_days", "14"),
+        ]
+    };
+    // Bad input is refused with a reason and creates nothing.
+    for (slug, domain) in [("Zeta!", ""), ("admin", ""), ("zeta", "not a domain"), ("zeta", "10.0.0.1")] {
+        let (status, body) = admin.call_raw("admin_create_tenant", &create(slug, domain)).await;
+        assert_eq!(status, 400, "{slug} {domain}: {body}");
+    }
+    let list: Vec<TenantSummary> = admin.call("admin_tenants", &[]).await.unwrap();
+    assert_eq!(list.len(), 1, "only the house");
+    let slug: String = admin.call("admin_create_tenant", &create("zeta", "shop.zeta.test")).await.unwrap();
+    assert_eq!(slug, "zeta");
+    let (status, _) = admin.call_raw("admin_create_tenant", &create("zeta", "")).await;
+    assert_eq!(status, 409, "the slug is taken");
+    let (status, _) = admin.call_raw("admin_create_tenant", &create("zeta-two", "shop.zeta.test")).await;
+    assert_eq!(status, 409, "the domain is taken");
+    assert!(tenant_admin::by_slug(&app.state, "zeta-two").await.is_err(), "a refused creation leaves nothing");
+
+    let d: TenantDetail = admin.call("admin_tenant", &[("slug", "zeta")]).await.unwrap();
+    assert_eq!((d.status, d.currency.as_str(), d.customers), (TenantStatus::Active, "EUR", Some(0)));
+    assert!(d.trial_ends_at.is_some());
+    assert_eq!(d.domains.len(), 1);
+    assert!(!d.domains[0].verified && d.domains[0].tls == "pending");
+
+    // Billing terms: checked, stored exactly, shown back.
+    let terms = |discount: &'static str, day: &'static str| {
+        vec![
+            ("slug", "zeta"),
+            ("tier", "gold"),
+            ("discount_percent", discount),
+            ("platform_fee", "49.50"),
+            ("commission_percent", "2.5"),
+            ("billing_cycle_day", day),
+        ]
+    };
+    for (discount, day) in [("101", "1"), ("10", "29"), ("abc", "1"), ("10", "0")] {
+        assert_eq!(admin.call_raw("admin_update_terms", &terms(discount, day)).await.0, 400);
+    }
+    let d: TenantDetail = admin.call("admin_update_terms", &terms("12.5", "28")).await.unwrap();
+    assert_eq!(
+        (d.terms.wholesale_discount_bp, d.terms.platform_fee_minor, d.terms.commission_bp, d.terms.billing_cycle_day),
+        (1250, 4950, 250, 28)
+    );
+    assert_eq!((d.discount_percent.as_str(), d.platform_fee.as_str()), ("12.50", "49.50"));
+
+    // Domains and verification through the admin app.
+    let d: TenantDetail = admin
+        .call("admin_add_domain", &[("slug", "zeta"), ("domain", "Desk.Zeta.Test"), ("primary", "on")])
+        .await
+        .unwrap();
+    assert!(d.domains.iter().any(|x| x.domain == "desk.zeta.test" && x.primary));
+    assert_eq!(
+        admin
+            .call_raw("admin_verify_domain", &[("slug", "zeta"), ("domain", "desk.zeta.test"), ("method", "x")])
+            .await
+            .0,
+        400
+    );
+    let d: TenantDetail = admin
+        .call("admin_verify_domain", &[("slug", "zeta"), ("domain", "desk.zeta.test"), ("method", "admin")])
+        .await
+        .unwrap();
+    assert!(d.domains.iter().any(|x| x.domain == "desk.zeta.test" && x.verified));
+    assert_eq!(app.client_for("desk.zeta.test").get_page("/").await.0, 200);
+    let d: TenantDetail =
+        admin.call("admin_remove_domain", &[("slug", "zeta"), ("domain", "desk.zeta.test")]).await.unwrap();
+    assert!(d.domains.iter().all(|x| x.domain != "desk.zeta.test"));
+    assert_eq!(app.client_for("desk.zeta.test").get_page("/").await.0, 404, "a removed domain stops routing");
+
+    // Suspend, resume, delete (with confirmation).
+    let d: TenantDetail = admin.call("admin_suspend_tenant", &[("slug", "zeta")]).await.unwrap();
+    assert_eq!(d.status, TenantStatus::Suspended);
+    let d: TenantDetail = admin.call("admin_unsuspend_tenant", &[("slug", "zeta")]).await.unwrap();
+    assert_eq!(d.status, TenantStatus::Active);
+    assert_eq!(admin.call_raw("admin_delete_tenant", &[("slug", "zeta"), ("confirm", "nope")]).await.0, 400);
+    assert_eq!(admin.call_raw("admin_delete_tenant", &[("slug", "house"), ("confirm", "house")]).await.0, 409);
+    admin.call::<()>("admin_delete_tenant", &[("slug", "zeta"), ("confirm", "zeta")]).await.unwrap();
+    assert_eq!(admin.call_raw("admin_tenant", &[("slug", "zeta")]).await.0, 404);
+    // Signing out ends the session.
+    admin.call::<()>("admin_logout", &[]).await.unwrap();
+    assert_eq!(admin.call_raw("admin_tenants", &[]).await.0, 401);
+    app.stop().await;
+}
+on_both_backends!(the_admin_app_manages_tenants);

@@ -1,6 +1,10 @@
 //! Server functions of the reseller's management pages (`/manage` on the reseller's own hosts). Each
 //! one requires a staff session *of this tenant*: a staff cookie from another tenant finds no session.
 
+// The branding form is submitted as plain fields (it works before hydration); the generated client
+// function takes one argument per field.
+#![allow(clippy::too_many_arguments)]
+
 use leptos::prelude::*;
 
 use super::model::{BrandingForm, StaffMe};
@@ -101,7 +105,6 @@ async fn form(
 }
 
 /// Saves the branding. Every field is checked first; nothing is stored unless all of them pass.
-#[allow(clippy::too_many_arguments)]
 #[server(prefix = "/api", endpoint = "save_branding")]
 pub async fn save_branding(
     company_name: String,
