@@ -23,6 +23,9 @@ pub enum AppError {
     /// An upstream system (Kasm) refused or did not answer; nothing was changed.
     #[error("{0}")]
     Unavailable(String),
+    /// Signed in, but the email address is not confirmed yet.
+    #[error("Please confirm your email address first: open the link we emailed you.")]
+    Unverified,
     /// Signed in, but this account's role does not allow it.
     #[error("Your account does not have access to this.")]
     Forbidden,
@@ -44,7 +47,7 @@ impl AppError {
             AppError::NotFound => 404,
             AppError::Invalid(_) => 400,
             AppError::Conflict(_) => 409,
-            AppError::CrossSite | AppError::Forbidden => 403,
+            AppError::CrossSite | AppError::Forbidden | AppError::Unverified => 403,
             AppError::RateLimited { .. } => 429,
             AppError::Unavailable(_) => 503,
             AppError::Internal | AppError::Network => 500,

@@ -57,6 +57,8 @@ pub fn Frame(children: Children) -> impl IntoView {
                             <nav class="mx-auto flex max-w-6xl items-center gap-6 px-6 py-4">
                                 <a href="/admin" class="text-lg font-bold">{b.company_name}</a>
                                 <a href="/admin" class="text-sm text-slate-300 hover:text-white">"Tenants"</a>
+                                <a href="/admin/audit" class="text-sm text-slate-300 hover:text-white">"Audit log"</a>
+                                <a href="/admin/mail" class="text-sm text-slate-300 hover:text-white">"Mail"</a>
                             </nav>
                         </header>
                     }.into_any(),
@@ -112,12 +114,15 @@ fn StorefrontHeader(brand: SiteBrand) -> impl IntoView {
                         {move || Suspend::new(async move {
                             match who.await {
                                 Ok(Some(Me { name, .. })) => view! {
-                                    <span data-testid="signed-in-as" class="mr-3 text-slate-600">{name}</span>
+                                    <a href="/account" data-testid="signed-in-as" class="mr-3 text-slate-600 hover:underline">{name}</a>
                                     <ActionForm action=logout attr:class="inline">
                                         <button type="submit" class="text-slate-600 underline">"Sign out"</button>
                                     </ActionForm>
                                 }.into_any(),
-                                _ => view! { <a href="/login" class="underline">"Sign in"</a> }.into_any(),
+                                _ => view! {
+                                    <a href="/login" class="underline">"Sign in"</a>
+                                    <a href="/signup" class="ml-3 rounded bg-brand px-3 py-1 text-on-brand">"Sign up"</a>
+                                }.into_any(),
                             }
                         })}
                     </Transition>

@@ -89,10 +89,18 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <layout::NotFound/> }>
                     <Route path=path!("/") view=catalog::CatalogPage/>
                     <Route path=path!("/login") view=auth::LoginPage/>
+                    <Route path=path!("/signup") view=auth::SignupPage/>
+                    <Route path=path!("/verify") view=auth::VerifyPage/>
+                    <Route path=path!("/forgot") view=auth::ForgotPage/>
+                    <Route path=path!("/reset") view=auth::ResetPage/>
+                    <Route path=path!("/account") view=auth::AccountPage/>
+                    <Route path=path!("/confirm-email") view=auth::ConfirmEmailChangePage/>
                     <Route path=path!("/workspaces") view=workspaces::WorkspacesPage/>
                     <Route path=path!("/workspaces/:id") view=workspaces::WorkspacePage/>
                     <Route path=path!("/admin") view=admin::AdminTenantsPage/>
                     <Route path=path!("/admin/login") view=admin::AdminLoginPage/>
+                    <Route path=path!("/admin/audit") view=admin::audit::AdminAuditPage/>
+                    <Route path=path!("/admin/mail") view=admin::mail::AdminMailPage/>
                     <Route path=path!("/admin/tenants/new") view=admin::AdminNewTenantPage/>
                     <Route path=path!("/admin/tenants/:slug") view=admin::AdminTenantPage/>
                     <Route path=path!("/manage") view=manage::ManageHomePage/>

@@ -124,7 +124,7 @@ pub async fn run(n: usize) -> Res<()> {
     // 3. Latency: tenant #1 and tenant #n, cold (first request: pool opened, schema checked) and warm.
     let client =
         reqwest::Client::builder().resolve("t1.localhost", addr).resolve(&format!("t{n}.localhost"), addr).build()?;
-    let mut lat = |host: String| {
+    let lat = |host: String| {
         let client = client.clone();
         async move {
             let url = format!("http://{host}:{}/api/catalog", addr.port());

@@ -86,6 +86,11 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// At most this many tenant database pools are open at once (least recently used closed first).
     pub tenant_pool_cap: usize,
+    /// Outgoing mail server (`smtp://`, `smtp+starttls://`, `smtps://`); unset = messages stay in the outbox.
+    pub smtp_url: Option<Secret>,
+    /// The platform's sender (and the fallback for tenants without their own address).
+    pub mail_from: String,
+    pub mail_from_name: String,
     /// Resolver for custom-domain DNS checks: the system's, or one `ip:port`.
     pub dns_server: Option<std::net::SocketAddr>,
     data_key: DataKeySource,
@@ -193,7 +198,16 @@ impl Config {
         let dns_server = get("DNS_SERVER")
             .map(|v| v.parse().map_err(|_| invalid("DNS_SERVER", "an address like 127.0.0.1:53")))
             .transpose()?;
+        let smtp_url = get("SMTP_URL").map(Secret::new);
+        if let Some(u) = &smtp_url {
+            app::backend::mail::parse_smtp_url(u.expose()).map_err(|e| invalid("SMTP_URL", e))?;
+        }
+        let mail_from = get("MAIL_FROM").unwrap_or_else(|| format!("no-reply@{platform_domain}"));
+        app::backend::mail::validate_address(&mail_from).map_err(|e| invalid("MAIL_FROM", e.to_string()))?;
         Ok(Config {
+            smtp_url,
+            mail_from,
+            mail_from_name: get("MAIL_FROM_NAME").unwrap_or_else(|| "EZSCALE Workspaces".into()),
             platform_domain,
             admin_hosts,
             trusted_proxies,

@@ -9,6 +9,7 @@ use app::backend::crypto::Crypto;
 use app::backend::db::{CentralDb, TenantDb};
 use app::backend::domain_verify::{DnsConfig, Verifier};
 use app::backend::kasm::KasmClient;
+use app::backend::mail::{parse_smtp_url, Mailer, Transport};
 use app::backend::state::{AppState, Settings};
 use app::backend::tenants::{Registry, SiteConfig};
 use app::backend::{jobs, reconciler, seed, tenants};
@@ -96,7 +97,16 @@ impl Application {
             })?,
             None => Alerter::disabled(),
         };
-        let state = AppState::new(central, registry, kasm, Crypto::new(&key), settings, alerts, verifier);
+        let transport = match &config.smtp_url {
+            Some(url) => Transport::Smtp(
+                parse_smtp_url(url.expose())
+                    .map_err(|why| crate::config::ConfigError::Invalid { name: "SMTP_URL", why })?,
+            ),
+            None => Transport::OutboxOnly,
+        };
+        let mailer = Mailer::new(transport, &config.mail_from_name, &config.mail_from)
+            .map_err(|e| crate::config::ConfigError::Invalid { name: "MAIL_FROM", why: e.to_string() })?;
+        let state = AppState::new(central, registry, kasm, Crypto::new(&key), settings, alerts, verifier, mailer);
         if config.demo_data {
             seed::seed_demo_admin(&state).await?;
         }
@@ -135,7 +145,13 @@ impl Application {
         let (stop_tx, stop_rx) = watch::channel(false);
         let worker = tokio::spawn(jobs::run_worker(self.state.clone(), stop_rx.clone()));
         let interval = self.state.settings().reconcile_interval;
-        let reconciler = tokio::spawn(reconciler::run(self.state.clone(), interval, stop_rx));
+        let reconciler = tokio::spawn(reconciler::run(self.state.clone(), interval, stop_rx.clone()));
+        let mail = tokio::spawn(app::backend::mail::outbox::run_worker(
+            self.state.central().clone(),
+            self.state.mailer().clone(),
+            stop_rx,
+            self.state.mail_ready(),
+        ));
         // No Nagle: streamed responses (static files, SSR chunks) otherwise stall on delayed ACKs.
         let listener = self.listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
@@ -152,6 +168,7 @@ impl Application {
         tracing::info!("shutting down: waiting for running jobs");
         let _ = stop_tx.send(true);
         let _ = reconciler.await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), mail).await;
         if tokio::time::timeout(Duration::from_secs(20), worker).await.is_err() {
             tracing::warn!("jobs still running after 20 s; their leases will lapse and they will run again");
         }

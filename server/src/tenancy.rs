@@ -247,9 +247,7 @@ pub async fn upload_asset(
         Some(tok) => accounts::session_staff(app.central(), &tok, t.id).await.ok().flatten(),
         None => None,
     };
-    if member.is_none() {
-        return Redirect::to("/manage/login").into_response();
-    }
+    let Some(member) = member else { return Redirect::to("/manage/login").into_response() };
     let mut bytes = None;
     loop {
         match multipart.next_field().await {
@@ -276,6 +274,22 @@ pub async fn upload_asset(
         return page(StatusCode::SERVICE_UNAVAILABLE, "Upload failed", "Please try again in a moment.");
     }
     tracing::info!(tenant = %t.slug, sha = %processed.sha256_hex, "brand image stored");
+    let action = match kind {
+        AssetKind::Logo => "branding.logo_changed",
+        AssetKind::Favicon => "branding.favicon_changed",
+    };
+    if let Err(e) = app::backend::audit::record(
+        app.central(),
+        app::backend::audit::ActorKind::Staff,
+        &member.email,
+        Some(t.id),
+        action,
+        &processed.sha256_hex,
+    )
+    .await
+    {
+        tracing::error!(error = %e, "audit record failed");
+    }
     Redirect::to("/manage/branding").into_response()
 }
 

@@ -1,5 +1,7 @@
 //! The platform admin app (`/admin` on the admin host): tenants, their domains and terms.
 
+pub mod audit;
+pub mod mail;
 pub mod model;
 pub mod server;
 

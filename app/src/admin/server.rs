@@ -7,7 +7,7 @@ use super::model::{AdminMe, TenantDetail, TenantSummary};
 use crate::error::AppError;
 
 #[cfg(feature = "ssr")]
-mod guard {
+pub(crate) mod guard {
     use crate::backend::accounts::{self, PlatformAdmin, ADMIN_COOKIE};
     use crate::backend::request;
     use crate::backend::state::AppState;
@@ -18,6 +18,21 @@ mod guard {
         let token = request::cookie(ADMIN_COOKIE).ok_or(AppError::NotSignedIn)?;
         let admin = accounts::session_admin(state.central(), &token).await?.ok_or(AppError::NotSignedIn)?;
         Ok((state, admin))
+    }
+
+    /// Records an admin action on a tenant in the audit log.
+    pub async fn audit(
+        state: &AppState,
+        admin: &PlatformAdmin,
+        slug: &str,
+        action: &str,
+        detail: &str,
+    ) -> Result<(), AppError> {
+        use crate::backend::audit::{self, ActorKind};
+        let tenant = crate::backend::tenants::record_by_slug(state.central(), slug).await?.map(|r| r.id);
+        let detail = if tenant.is_none() { format!("{slug}: {detail}") } else { detail.to_owned() };
+        audit::record(state.central(), ActorKind::Admin, &admin.email, tenant, action, &detail).await?;
+        Ok(())
     }
 }
 
@@ -113,6 +128,7 @@ pub async fn create_tenant(
     match tenant_admin::create(&state, state.settings().central_url.as_str(), new).await {
         Ok(_) => {
             tracing::info!(tenant = %slug, admin = %admin.email, "tenant created");
+            guard::audit(&state, &admin, &slug, "tenant.created", "").await?;
             Ok(slug)
         }
         Err(TenantError::Backend(e)) if tenant_admin::by_slug(&state, &slug).await.is_ok() => {
@@ -197,6 +213,7 @@ pub async fn suspend_tenant(slug: String) -> Result<TenantDetail, AppError> {
     let (state, admin) = guard::admin().await?;
     crate::backend::tenant_admin::suspend(&state, &slug).await?;
     tracing::info!(tenant = %slug, admin = %admin.email, "tenant suspended");
+    guard::audit(&state, &admin, &slug, "tenant.suspended", "").await?;
     detail(&state, &slug).await
 }
 
@@ -205,6 +222,7 @@ pub async fn unsuspend_tenant(slug: String) -> Result<TenantDetail, AppError> {
     let (state, admin) = guard::admin().await?;
     crate::backend::tenant_admin::unsuspend(&state, &slug).await?;
     tracing::info!(tenant = %slug, admin = %admin.email, "tenant resumed");
+    guard::audit(&state, &admin, &slug, "tenant.resumed", "").await?;
     detail(&state, &slug).await
 }
 
@@ -215,8 +233,18 @@ pub async fn delete_tenant(slug: String, confirm: String) -> Result<(), AppError
     if confirm.trim() != slug {
         return Err(AppError::Invalid("Type the tenant's short name to confirm the deletion.".into()));
     }
+    let rec = crate::backend::tenant_admin::by_slug(&state, &slug).await?;
     crate::backend::tenant_admin::delete(&state, &slug).await?;
     tracing::warn!(tenant = %slug, admin = %admin.email, "tenant deleted");
+    crate::backend::audit::record(
+        state.central(),
+        crate::backend::audit::ActorKind::Admin,
+        &admin.email,
+        Some(rec.id),
+        "tenant.deleted",
+        &slug,
+    )
+    .await?;
     Ok(())
 }
 
@@ -230,7 +258,7 @@ pub async fn update_terms(
     billing_cycle_day: String,
 ) -> Result<TenantDetail, AppError> {
     use crate::domain::tenant::{BillingTerms, TermsInput};
-    let (state, _) = guard::admin().await?;
+    let (state, admin) = guard::admin().await?;
     let rec = crate::backend::tenant_admin::by_slug(&state, &slug).await?;
     let input = TermsInput {
         tier: &tier,
@@ -241,20 +269,31 @@ pub async fn update_terms(
     };
     let terms = BillingTerms::parse(&input, rec.currency).map_err(|e| AppError::Invalid(e.to_string()))?;
     crate::backend::tenant_admin::set_terms(&state, &slug, &terms).await?;
+    let summary = format!(
+        "tier {}, discount {} bp, fee {} minor, commission {} bp, day {}",
+        terms.tier.as_str(),
+        terms.wholesale_discount_bp,
+        terms.platform_fee_minor,
+        terms.commission_bp,
+        terms.billing_cycle_day
+    );
+    guard::audit(&state, &admin, &slug, "tenant.terms_changed", &summary).await?;
     detail(&state, &slug).await
 }
 
 #[server(prefix = "/api", endpoint = "admin_add_domain")]
 pub async fn add_domain(slug: String, domain: String, primary: Option<String>) -> Result<TenantDetail, AppError> {
-    let (state, _) = guard::admin().await?;
+    let (state, admin) = guard::admin().await?;
     crate::backend::tenant_admin::add_domain(&state, &slug, &domain, primary.is_some()).await?;
+    guard::audit(&state, &admin, &slug, "domain.added", domain.trim()).await?;
     detail(&state, &slug).await
 }
 
 #[server(prefix = "/api", endpoint = "admin_remove_domain")]
 pub async fn remove_domain(slug: String, domain: String) -> Result<TenantDetail, AppError> {
-    let (state, _) = guard::admin().await?;
+    let (state, admin) = guard::admin().await?;
     crate::backend::tenant_admin::remove_domain(&state, &slug, &domain).await?;
+    guard::audit(&state, &admin, &slug, "domain.removed", &domain).await?;
     detail(&state, &slug).await
 }
 
@@ -262,13 +301,15 @@ pub async fn remove_domain(slug: String, domain: String) -> Result<TenantDetail,
 #[server(prefix = "/api", endpoint = "admin_verify_domain")]
 pub async fn verify_domain(slug: String, domain: String, method: String) -> Result<TenantDetail, AppError> {
     use crate::backend::tenant_admin::{self, VerifyBy};
-    let (state, _) = guard::admin().await?;
+    let (state, admin) = guard::admin().await?;
     let by = match method.as_str() {
         "dns" => VerifyBy::Dns,
         "http" => VerifyBy::Http,
         "admin" => VerifyBy::Admin,
         _ => return Err(AppError::Invalid("Choose DNS, HTTP or manual verification.".into())),
     };
-    tenant_admin::verify_domain(&state, &slug, &domain, by).await?;
+    if tenant_admin::verify_domain(&state, &slug, &domain, by).await? {
+        guard::audit(&state, &admin, &slug, "domain.verified", &format!("{domain} by {method}")).await?;
+    }
     detail(&state, &slug).await
 }

@@ -1,15 +1,17 @@
-//! Passwords (argon2id) and browser sessions (random token in an HttpOnly cookie, only its hash stored).
+//! Passwords (argon2id) and browser sessions (random token in an HttpOnly cookie, only its hash stored),
+//! and the single-use tokens sent by email (verification, password reset, email change).
 
 use std::sync::OnceLock;
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::Argon2;
+use argon2::{Algorithm, Argon2, Params, Version};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine as _;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
+use tokio::sync::Semaphore;
 
 use super::db::{now, TenantDb};
 use super::{BackendError, Result};
@@ -17,17 +19,48 @@ use crate::domain::ids::CustomerId;
 
 pub const SESSION_COOKIE: &str = "ezs_session";
 
-/// argon2id with the crate defaults, which are OWASP's recommendation (m = 19 MiB, t = 2, p = 1).
-/// Hashing is CPU-bound, so it runs on the blocking pool and never stalls the async workers.
+/// OWASP's argon2id recommendation: m = 19 MiB, t = 2, p = 1.
+pub const ARGON2_M_KIB: u32 = 19_456;
+pub const ARGON2_T: u32 = 2;
+pub const ARGON2_P: u32 = 1;
+
+fn argon2() -> Result<Argon2<'static>> {
+    let params = Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, None).map_err(|e| BackendError::Hash(e.to_string()))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// At most this many hashes at once: each takes 19 MiB and a core for tens of milliseconds, so a burst of
+/// sign-ins queues here instead of exhausting memory or starving every other request.
+fn hashing_slots() -> &'static Semaphore {
+    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
+    SLOTS.get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()).max(2)))
+}
+
+/// Runs CPU-bound hashing on the blocking pool (never on the async workers), within the concurrency limit.
+async fn hashing<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    let _slot = hashing_slots().acquire().await.map_err(|e| BackendError::Hash(e.to_string()))?;
+    tokio::task::spawn_blocking(f).await.map_err(|e| BackendError::Hash(e.to_string()))?
+}
+
 pub async fn hash_password(password: String) -> Result<String> {
-    tokio::task::spawn_blocking(move || {
-        Argon2::default()
+    hashing(move || {
+        argon2()?
             .hash_password(password.as_bytes())
             .map(|h| h.to_string())
             .map_err(|e| BackendError::Hash(e.to_string()))
     })
     .await
-    .map_err(|e| BackendError::Hash(e.to_string()))?
+}
+
+/// Whether a stored hash was made with other parameters than today's (then it is redone at the next
+/// successful sign-in, while the password is at hand).
+pub fn needs_rehash(stored: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(stored) else { return true };
+    let param = |name: &str| parsed.params.get_decimal(name);
+    parsed.algorithm.as_str() != "argon2id"
+        || param("m") != Some(ARGON2_M_KIB)
+        || param("t") != Some(ARGON2_T)
+        || param("p") != Some(ARGON2_P)
 }
 
 /// Verifies a password. With no stored hash (unknown account) a dummy hash is checked anyway, so the
@@ -38,13 +71,13 @@ pub async fn verify_password(stored: Option<String>, password: String) -> Result
         Some(h) => h,
         None => dummy_hash().await?,
     };
-    let ok = tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&phc)
+    let ok = hashing(move || {
+        // Verification reads the parameters from the stored hash itself.
+        Ok(PasswordHash::new(&phc)
             .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-            .unwrap_or(false)
+            .unwrap_or(false))
     })
-    .await
-    .map_err(|e| BackendError::Hash(e.to_string()))?;
+    .await?;
     Ok(known && ok)
 }
 
@@ -62,38 +95,149 @@ fn token_hash(token: &str) -> String {
 }
 
 /// Starts a session for a customer and returns the cookie value (256 random bits).
-pub async fn create_session(db: &TenantDb, customer: CustomerId, ttl_ms: i64) -> Result<String> {
+pub fn new_token() -> String {
     let mut raw = [0u8; 32];
     rand::rng().fill_bytes(&mut raw);
-    let token = B64URL.encode(raw);
+    B64URL.encode(raw)
+}
+
+/// Starts a session for a customer and returns the cookie value (256 random bits). `ttl_ms` is the
+/// absolute lifetime; the idle timeout is applied when the session is used.
+pub async fn create_session(db: &TenantDb, customer: CustomerId, ttl_ms: i64) -> Result<String> {
+    let token = new_token();
     let t = now();
-    sqlx::query("INSERT INTO auth_sessions (token_hash, customer_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-        .bind(token_hash(&token))
-        .bind(customer.to_string())
-        .bind(t.as_millis())
-        .bind(t.plus_millis(ttl_ms).as_millis())
-        .execute(db.pool())
-        .await?;
+    sqlx::query(
+        "INSERT INTO auth_sessions (token_hash, customer_id, created_at, expires_at, last_seen_at)          VALUES ($1, $2, $3, $4, $3)",
+    )
+    .bind(token_hash(&token))
+    .bind(customer.to_string())
+    .bind(t.as_millis())
+    .bind(t.plus_millis(ttl_ms).as_millis())
+    .execute(db.pool())
+    .await?;
     Ok(token)
 }
 
-/// The customer a session cookie belongs to, if it is valid and unexpired.
+/// How long a session may go unused before it ends.
+pub const IDLE_TIMEOUT_MS: i64 = 24 * 3600 * 1000;
+/// `last_seen_at` is refreshed at most this often, so reads do not each become a write.
+const TOUCH_EVERY_MS: i64 = 60_000;
+
+/// The customer a session cookie belongs to, if it is valid: within its absolute lifetime and used within
+/// the idle timeout. Using it keeps it alive.
 pub async fn session_customer(db: &TenantDb, token: &str) -> Result<Option<CustomerId>> {
     if token.is_empty() || token.len() > 128 {
         return Ok(None);
     }
-    let row = sqlx::query("SELECT customer_id FROM auth_sessions WHERE token_hash = $1 AND expires_at > $2")
-        .bind(token_hash(token))
-        .bind(now().as_millis())
-        .fetch_optional(db.pool())
-        .await?;
+    let t = now().as_millis();
+    let hash = token_hash(token);
+    let row = sqlx::query(
+        "SELECT customer_id, last_seen_at FROM auth_sessions WHERE token_hash = $1 AND expires_at > $2          AND last_seen_at > $3",
+    )
+    .bind(&hash)
+    .bind(t)
+    .bind(t - IDLE_TIMEOUT_MS)
+    .fetch_optional(db.pool())
+    .await?;
     match row {
         Some(r) => {
             let id: String = r.try_get(0)?;
+            let seen: i64 = r.try_get(1)?;
+            if t - seen > TOUCH_EVERY_MS {
+                sqlx::query("UPDATE auth_sessions SET last_seen_at = $1 WHERE token_hash = $2")
+                    .bind(t)
+                    .bind(&hash)
+                    .execute(db.pool())
+                    .await?;
+            }
             Ok(Some(id.parse().map_err(|_| super::corrupt("auth_sessions.customer_id"))?))
         }
         None => Ok(None),
     }
+}
+
+/// Ends every session of a customer ("sign out everywhere", and after a password reset).
+pub async fn end_all_sessions(db: &TenantDb, customer: CustomerId) -> Result<u64> {
+    Ok(sqlx::query("DELETE FROM auth_sessions WHERE customer_id = $1")
+        .bind(customer.to_string())
+        .execute(db.pool())
+        .await?
+        .rows_affected())
+}
+
+/// What an emailed token is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenPurpose {
+    Verify,
+    Reset,
+    EmailChange,
+}
+
+impl TokenPurpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            TokenPurpose::Verify => "verify",
+            TokenPurpose::Reset => "reset",
+            TokenPurpose::EmailChange => "email_change",
+        }
+    }
+}
+
+/// Issues a single-use token (256 bits; only its hash is stored) and returns it for the email link.
+pub async fn issue_token(
+    db: &TenantDb,
+    customer: CustomerId,
+    purpose: TokenPurpose,
+    new_email: Option<&str>,
+    ttl_ms: i64,
+) -> Result<String> {
+    let token = new_token();
+    let t = now();
+    sqlx::query(
+        "INSERT INTO auth_tokens (token_hash, customer_id, purpose, new_email, created_at, expires_at)          VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(token_hash(&token))
+    .bind(customer.to_string())
+    .bind(purpose.as_str())
+    .bind(new_email)
+    .bind(t.as_millis())
+    .bind(t.plus_millis(ttl_ms).as_millis())
+    .execute(db.pool())
+    .await?;
+    Ok(token)
+}
+
+/// Consumes a token: valid only once, before it expires, for its purpose. Returns its customer and (for
+/// email changes) the new address. The use is recorded by a conditional update, so two concurrent uses
+/// cannot both succeed.
+pub async fn consume_token(
+    tx: &mut sqlx::AnyConnection,
+    token: &str,
+    purpose: TokenPurpose,
+) -> Result<Option<(CustomerId, Option<String>)>> {
+    if token.is_empty() || token.len() > 128 {
+        return Ok(None);
+    }
+    let t = now().as_millis();
+    let hash = token_hash(token);
+    let used = sqlx::query(
+        "UPDATE auth_tokens SET used_at = $1 WHERE token_hash = $2 AND purpose = $3 AND used_at IS NULL          AND expires_at > $1",
+    )
+    .bind(t)
+    .bind(&hash)
+    .bind(purpose.as_str())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if used == 0 {
+        return Ok(None);
+    }
+    let row = sqlx::query("SELECT customer_id, new_email FROM auth_tokens WHERE token_hash = $1")
+        .bind(&hash)
+        .fetch_one(&mut *tx)
+        .await?;
+    let id: String = row.try_get(0)?;
+    Ok(Some((id.parse().map_err(|_| super::corrupt("auth_tokens.customer_id"))?, row.try_get(1)?)))
 }
 
 pub async fn end_session(db: &TenantDb, token: &str) -> Result<()> {
@@ -142,6 +286,21 @@ mod tests {
         let c = session_cookie("t", 60, true);
         assert!(c.contains("HttpOnly") && c.contains("SameSite=Lax") && c.ends_with("; Secure"));
         assert!(!session_cookie("t", 60, false).contains("Secure"));
+    }
+
+    #[tokio::test]
+    async fn hashes_use_owasp_parameters_and_old_ones_are_flagged_for_rehash() {
+        let h = hash_password("pw".into()).await.unwrap_or_default();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert!(!needs_rehash(&h));
+        // Made with weaker parameters (as an older release might have): verified, and flagged.
+        let weak = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(8192, 1, 1, None).unwrap_or_default())
+            .hash_password(b"pw")
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        assert!(needs_rehash(&weak));
+        assert!(matches!(verify_password(Some(weak), "pw".into()).await, Ok(true)));
+        assert!(needs_rehash("not a hash"));
     }
 
     #[tokio::test]

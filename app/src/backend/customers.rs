@@ -14,11 +14,13 @@ pub struct Customer {
     pub name: String,
     pub kasm_user_id: Option<String>,
     pub kasm_username: Option<String>,
+    /// Unverified accounts can sign in but cannot order.
+    pub email_verified: bool,
 }
 
 macro_rules! customer_columns {
     () => {
-        "id, email, name, kasm_user_id, kasm_username"
+        "id, email, name, kasm_user_id, kasm_username, email_verified_at"
     };
 }
 
@@ -30,6 +32,7 @@ fn from_row(r: &AnyRow) -> Result<Customer> {
         name: r.try_get(2)?,
         kasm_user_id: r.try_get(3)?,
         kasm_username: r.try_get(4)?,
+        email_verified: r.try_get::<Option<i64>, _>(5)?.is_some(),
     })
 }
 
@@ -56,12 +59,85 @@ pub async fn find_login(db: &TenantDb, email: &str) -> Result<Option<(CustomerId
     }
 }
 
+/// Signs up a new, unverified account. `None` when the email is taken (the caller answers the same either
+/// way, so sign-up does not reveal who has an account).
+pub async fn create_unverified(
+    db: &TenantDb,
+    email: &str,
+    name: &str,
+    password_hash: &str,
+) -> Result<Option<CustomerId>> {
+    let id = CustomerId::new_random();
+    let n = sqlx::query(
+        "INSERT INTO customers (id, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)          ON CONFLICT (email) DO NOTHING",
+    )
+    .bind(id.to_string())
+    .bind(email.trim().to_lowercase())
+    .bind(name)
+    .bind(password_hash)
+    .bind(now().as_millis())
+    .execute(db.pool())
+    .await?
+    .rows_affected();
+    Ok((n == 1).then_some(id))
+}
+
+pub async fn mark_verified(tx: &mut sqlx::AnyConnection, id: CustomerId) -> Result<()> {
+    sqlx::query("UPDATE customers SET email_verified_at = $1 WHERE id = $2 AND email_verified_at IS NULL")
+        .bind(now().as_millis())
+        .bind(id.to_string())
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn password_hash(db: &TenantDb, id: CustomerId) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar("SELECT password_hash FROM customers WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(db.pool())
+        .await?)
+}
+
+pub async fn set_password_hash(tx: &mut sqlx::AnyConnection, id: CustomerId, hash: &str) -> Result<()> {
+    sqlx::query("UPDATE customers SET password_hash = $1 WHERE id = $2")
+        .bind(hash)
+        .bind(id.to_string())
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_name(db: &TenantDb, id: CustomerId, name: &str) -> Result<()> {
+    sqlx::query("UPDATE customers SET name = $1 WHERE id = $2")
+        .bind(name)
+        .bind(id.to_string())
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Moves the account to a confirmed new address. `false` when another account took it meanwhile.
+pub async fn set_email(tx: &mut sqlx::AnyConnection, id: CustomerId, email: &str) -> Result<bool> {
+    let r = sqlx::query("UPDATE customers SET email = $1, email_verified_at = $2 WHERE id = $3")
+        .bind(email)
+        .bind(now().as_millis())
+        .bind(id.to_string())
+        .execute(tx)
+        .await;
+    match r {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Creates the account unless the email is taken; returns the id of the account with that email.
+/// (Seeding and tests: such accounts count as verified.)
 pub async fn ensure(db: &TenantDb, email: &str, name: &str, password_hash: &str) -> Result<CustomerId> {
     let email = email.trim().to_lowercase();
     sqlx::query(
-        "INSERT INTO customers (id, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (email) DO NOTHING",
+        "INSERT INTO customers (id, email, name, password_hash, created_at, email_verified_at) \
+         VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (email) DO NOTHING",
     )
     .bind(CustomerId::new_random().to_string())
     .bind(&email)

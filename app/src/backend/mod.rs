@@ -4,7 +4,9 @@
 //! | module         | holds |
 //! |----------------|-------|
 //! | `accounts`     | platform admins and reseller staff, and their sessions |
+//! | `audit`        | the audit log of admin and reseller actions |
 //! | `alerts`       | operator alerts (Discord webhook), with outbound-URL safety |
+//! | `mail`         | branded mail templates, the deduplicated outbox and its SMTP delivery worker |
 //! | `db`           | `CentralDb` / `TenantDb` handles (SQLite or PostgreSQL), migrations |
 //! | `events`       | workspace change notifications for open pages |
 //! | `state`        | `AppState` shared by handlers, server functions and workers; tenants |
@@ -19,6 +21,7 @@
 //! | `reconciler`   | the periodic diff of Kasm's sessions against our workspaces |
 //! | `kasm`         | the typed Kasm API client |
 //! | `limits`       | sign-in attempt limits (before any hashing) |
+//! | `notify`       | the branded emails customers receive, queued in the outbox |
 //! | `metrics`      | counters and gauges for `/metrics` |
 //! | `crypto`       | secrets at rest |
 //! | `seed`         | the house catalog and demo data |
@@ -31,6 +34,7 @@
 
 pub mod accounts;
 pub mod alerts;
+pub mod audit;
 pub mod auth;
 pub mod branding;
 pub mod catalog;
@@ -44,7 +48,9 @@ pub mod host;
 pub mod jobs;
 pub mod kasm;
 pub mod limits;
+pub mod mail;
 pub mod metrics;
+pub mod notify;
 pub mod provisioning;
 pub mod reconciler;
 pub mod request;
@@ -73,6 +79,8 @@ pub enum BackendError {
     /// A stored value does not parse: a bug or a corrupted row, never user input.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    #[error("mail: {0}")]
+    Mail(#[from] mail::MailError),
     /// A test-armed failure point (see `failpoints`).
     #[error("failpoint {0}")]
     Failpoint(String),

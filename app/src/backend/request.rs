@@ -93,6 +93,27 @@ pub fn client_ip() -> Option<IpAddr> {
         .or_else(|| p.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()))
 }
 
+/// This storefront's origin as the browser sees it (`https://shop.example.com`, `http://acme.localhost:3000`),
+/// for links in emails. Built from the resolved host (never a raw, unchecked header) and, in development,
+/// the Host header's port.
+pub fn origin() -> Option<String> {
+    let p = parts()?;
+    let host = p.extensions.get::<super::host::HostName>()?;
+    let state = use_context::<AppState>()?;
+    let scheme = if state.settings().secure_cookies { "https" } else { "http" };
+    let port = p
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.rsplit_once(':'))
+        .map(|(_, port)| port)
+        .filter(|port| !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit()));
+    Some(match port {
+        Some(port) => format!("{scheme}://{host}:{port}"),
+        None => format!("{scheme}://{host}"),
+    })
+}
+
 /// A named cookie from this request.
 pub fn cookie(name: &str) -> Option<String> {
     let p = parts()?;

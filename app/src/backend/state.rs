@@ -72,10 +72,13 @@ struct Inner {
     settings: Settings,
     /// Wakes the job worker when work is enqueued, so a new order does not wait for the next poll.
     jobs_ready: Notify,
+    /// Wakes the mail worker when a message is queued.
+    mail_ready: std::sync::Arc<Notify>,
     events: Events,
     metrics: Metrics,
     alerts: Alerter,
     verifier: Verifier,
+    mailer: std::sync::Arc<super::mail::Mailer>,
     login_limits: Limiter,
     failpoints: Failpoints,
     /// Flips to true when the server starts shutting down, so long-lived streams end.
@@ -83,6 +86,7 @@ struct Inner {
 }
 
 impl AppState {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         central: CentralDb,
         registry: Registry,
@@ -91,6 +95,7 @@ impl AppState {
         settings: Settings,
         alerts: Alerter,
         verifier: Verifier,
+        mailer: super::mail::Mailer,
     ) -> Self {
         AppState(Arc::new(Inner {
             central,
@@ -99,10 +104,12 @@ impl AppState {
             crypto,
             settings,
             jobs_ready: Notify::new(),
+            mail_ready: std::sync::Arc::new(Notify::new()),
             events: Events::default(),
             metrics: Metrics::default(),
             alerts,
             verifier,
+            mailer: std::sync::Arc::new(mailer),
             login_limits: Limiter::default(),
             failpoints: Failpoints::default(),
             shutdown: watch::channel(false).0,
@@ -145,6 +152,15 @@ impl AppState {
         self.0.jobs_ready.notify_one();
     }
 
+    pub fn notify_mail(&self) {
+        self.0.mail_ready.notify_one();
+    }
+
+    /// The mail worker's wake-up signal.
+    pub fn mail_ready(&self) -> std::sync::Arc<Notify> {
+        self.0.mail_ready.clone()
+    }
+
     pub async fn jobs_ready(&self) {
         self.0.jobs_ready.notified().await;
     }
@@ -155,6 +171,11 @@ impl AppState {
 
     pub fn login_limits(&self) -> &Limiter {
         &self.0.login_limits
+    }
+
+    /// Builds and sends email (or leaves it in the outbox when no SMTP server is configured).
+    pub fn mailer(&self) -> &std::sync::Arc<super::mail::Mailer> {
+        &self.0.mailer
     }
 
     /// Checks custom domains' verification tokens (DNS TXT, HTTP).

@@ -394,6 +394,7 @@ pub async fn delete(state: &AppState, slug: &str) -> Result<()> {
         "DELETE FROM tenant_branding WHERE tenant_id = $1",
         "DELETE FROM tenant_domains WHERE tenant_id = $1",
         "DELETE FROM jobs WHERE tenant_id = $1",
+        "DELETE FROM outbox WHERE tenant_id = $1",
         "DELETE FROM tenants WHERE id = $1",
     ] {
         sqlx::query(sql).bind(&id).execute(&mut *tx).await?;

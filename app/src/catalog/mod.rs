@@ -51,6 +51,9 @@ pub async fn order_workspace(plan: String, order_key: String) -> Result<String, 
     use crate::backend::{catalog, db::now, request, workspaces};
     use crate::domain::plan::PlanCode;
     let (state, tenant, customer) = request::require_customer().await?;
+    if !customer.email_verified {
+        return Err(AppError::Unverified);
+    }
     let code = PlanCode::parse(&plan).map_err(|_| AppError::Invalid("There is no such workspace plan.".into()))?;
     let order_key = uuid::Uuid::parse_str(order_key.trim())
         .map_err(|_| AppError::Invalid("This order form has expired. Reload the page and try again.".into()))?;

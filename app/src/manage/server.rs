@@ -147,5 +147,15 @@ pub async fn save_branding(
     };
     branding::save(&state, tenant.id, &update).await?;
     tracing::info!(tenant = %tenant.slug, staff = %member.email, "branding saved");
+    let detail = format!("primary {}, secondary {}", update.theme.primary.to_hex(), update.theme.secondary.to_hex());
+    crate::backend::audit::record(
+        state.central(),
+        crate::backend::audit::ActorKind::Staff,
+        &member.email,
+        Some(tenant.id),
+        "branding.changed",
+        &detail,
+    )
+    .await?;
     form(&state, tenant.id).await
 }

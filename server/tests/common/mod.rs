@@ -2,6 +2,8 @@
 //! directory, or a new PostgreSQL database that is dropped afterwards) and the in-process Kasm simulator.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod smtp;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -224,6 +226,21 @@ impl Client {
     pub async fn get_page(&self, path: &str) -> (u16, String) {
         let res = self.http.get(format!("{}{path}", self.base)).send().await.expect("request");
         (res.status().as_u16(), res.text().await.unwrap_or_default())
+    }
+}
+
+/// A client on the house storefront that carries exactly this `Cookie` header (a replayed or stolen one).
+pub fn with_cookie_client(app: &TestApp, cookie: &str) -> Client {
+    use reqwest::header::{HeaderMap, HeaderValue, COOKIE};
+    let mut headers = HeaderMap::new();
+    headers.insert(COOKIE, HeaderValue::from_str(cookie).unwrap());
+    Client {
+        http: reqwest::Client::builder()
+            .default_headers(headers)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        base: app.base.clone(),
     }
 }
 

@@ -1,0 +1,75 @@
+//! The emails a storefront sends its customers, branded with the tenant's look and sender details and
+//! queued in the outbox (delivered by the mail worker, deduplicated, retried).
+
+use super::mail::templates::{self, BrandContext, Rendered};
+use super::mail::{outbox, Outgoing};
+use super::state::{AppState, Tenant};
+use super::{branding, corrupt, request, Result};
+
+/// The tenant's branding as emails need it, with absolute links to this storefront.
+async fn brand(state: &AppState, tenant: &Tenant) -> Result<(BrandContext, String, String)> {
+    let b = branding::get(state.central(), tenant.id).await?.ok_or_else(|| corrupt("tenant branding missing"))?;
+    let base_url = request::origin().unwrap_or_default();
+    let ctx = BrandContext {
+        company_name: b.theme.company_name.clone(),
+        logo_url: b.logo_sha.as_ref().map(|sha| format!("{base_url}/brand/asset/{sha}.png")),
+        primary: b.theme.primary,
+        support_email: b.support_email.clone(),
+        support_phone: b.support_phone.clone(),
+        base_url,
+    };
+    let from_name = if b.from_name.is_empty() { b.theme.company_name.clone() } else { b.from_name.clone() };
+    Ok((ctx, from_name, b.from_email))
+}
+
+async fn queue(state: &AppState, tenant: &Tenant, kind: &str, key: String, to: &str, rendered: Rendered) -> Result<()> {
+    let (_, from_name, from_addr) = brand(state, tenant).await?;
+    let o = Outgoing {
+        tenant: Some(tenant.id),
+        dedupe_key: key,
+        kind: kind.to_owned(),
+        to: to.to_owned(),
+        from_name,
+        from_addr,
+        reply_to: None,
+        rendered,
+    };
+    outbox::enqueue(state.central(), &o).await?;
+    state.notify_mail();
+    Ok(())
+}
+
+/// The dedupe key of a message carrying `token`: one message per token, however often the caller retries.
+fn key(kind: &str, tenant: &Tenant, token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(token.as_bytes());
+    let short: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    format!("{kind}:{}:{short}", tenant.id)
+}
+
+pub async fn verify_email(state: &AppState, tenant: &Tenant, to: &str, name: &str, token: &str) -> Result<()> {
+    let (ctx, _, _) = brand(state, tenant).await?;
+    let link = format!("{}/verify?token={token}", ctx.base_url);
+    queue(state, tenant, "verify", key("verify", tenant, token), to, templates::verify_email(&ctx, name, &link)).await
+}
+
+pub async fn password_reset(state: &AppState, tenant: &Tenant, to: &str, name: &str, token: &str) -> Result<()> {
+    let (ctx, _, _) = brand(state, tenant).await?;
+    let link = format!("{}/reset?token={token}", ctx.base_url);
+    let rendered = templates::password_reset(&ctx, name, &link, crate::auth::server::RESET_TTL_MINUTES);
+    queue(state, tenant, "reset", key("reset", tenant, token), to, rendered).await
+}
+
+pub async fn confirm_email_change(state: &AppState, tenant: &Tenant, to: &str, name: &str, token: &str) -> Result<()> {
+    let (ctx, _, _) = brand(state, tenant).await?;
+    let link = format!("{}/confirm-email?token={token}", ctx.base_url);
+    queue(
+        state,
+        tenant,
+        "email_change",
+        key("email_change", tenant, token),
+        to,
+        templates::verify_email(&ctx, name, &link),
+    )
+    .await
+}

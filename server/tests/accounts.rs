@@ -1,0 +1,338 @@
+//! Customer accounts end to end through a real SMTP server started by the test: sign-up and email
+//! verification, enumeration-safe answers, password reset (single use, 60 minutes, every session ended),
+//! session rotation, idle timeout, "sign out everywhere", re-authentication for password and email
+//! changes, rehash on sign-in, limits before hashing, and the audit log.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use app::auth::Me;
+use app::error::AppError;
+use common::smtp::SmtpSink;
+use common::{Backend, Client, TestApp};
+
+async fn spawn(b: Backend) -> (TestApp, SmtpSink) {
+    let sink = SmtpSink::start().await;
+    let app = TestApp::spawn_with(b, &[("SMTP_URL", &sink.url())]).await;
+    (app, sink)
+}
+
+fn token_of(link: &str) -> String {
+    link.split("token=").nth(1).unwrap().to_owned()
+}
+
+async fn me(c: &Client) -> Option<Me> {
+    c.call::<Option<Me>>("who_am_i", &[]).await.unwrap()
+}
+
+fn session_cookie(res: &reqwest::Response) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("ezs_session=").map(|r| r.split(';').next().unwrap_or("").to_owned()))
+}
+
+async fn signup_verification_and_enumeration(b: Backend) {
+    let (app, sink) = spawn(b).await;
+    let c = app.client();
+    let signup =
+        |email: &'static str| vec![("name", "New Customer"), ("email", email), ("password", "a-long-password-1")];
+    // Bad input: refused with a reason, nothing created, nothing sent.
+    for (name, email, pw) in [
+        ("", "x@y.test", "a-long-password"),
+        ("N", "not-an-email", "a-long-password"),
+        ("N", "x@y.test", "short"),
+        ("Evil\r\nBcc: a@b.test", "x@y.test", "a-long-password"),
+    ] {
+        let (status, _) = c.call_raw("signup", &[("name", name), ("email", email), ("password", pw)]).await;
+        assert_eq!(status, 400, "{name:?} {email}");
+    }
+    let res = c.http.post(format!("{}/api/signup", app.base)).form(&signup("new@ezscale.test")).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert!(session_cookie(&res).is_none(), "sign-up does not sign in (it would tell taken addresses apart)");
+    let body_new = res.text().await.unwrap();
+    // The same answer for an address that already has an account — and nothing is sent to it.
+    let res = c.http.post(format!("{}/api/signup", app.base)).form(&signup("demo@ezscale.test")).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert!(session_cookie(&res).is_none());
+    assert_eq!(res.text().await.unwrap(), body_new);
+
+    let mail = sink.wait_for("new@ezscale.test", 1).await;
+    let data = mail.text();
+    assert!(data.contains("Content-Type: text/plain") && data.contains("Content-Type: text/html"), "{data}");
+    assert!(data.contains("From: EZSCALE"), "branded sender: {data}");
+    let link = mail.link("/verify?token=").expect("verification link");
+    assert!(link.starts_with(&app.base), "{link}");
+    assert!(sink.to("demo@ezscale.test").is_empty(), "no mail to the existing account");
+
+    // Unverified: can sign in, cannot order.
+    let c = app.signed_in("new@ezscale.test", "a-long-password-1").await;
+    assert_eq!(me(&c).await.map(|m| m.email_verified), Some(false));
+    let cat: app::catalog::CatalogView = c.call("catalog", &[]).await.unwrap();
+    let key = cat.order_key.unwrap();
+    let refused = c.call::<String>("order_workspace", &[("plan", "developer-basic"), ("order_key", &key)]).await;
+    assert_eq!(refused, Err((403, AppError::Unverified)));
+    // The link's page confirms with a POST; a GET changes nothing.
+    let (status, _) = c.get_page(&format!("/verify?token={}", token_of(&link))).await;
+    assert_eq!(status, 200);
+    assert_eq!(me(&c).await.map(|m| m.email_verified), Some(false), "a GET does not confirm");
+    c.call::<()>("verify_email", &[("token", &token_of(&link))]).await.unwrap();
+    assert_eq!(me(&c).await.map(|m| m.email_verified), Some(true));
+    let again = c.call::<()>("verify_email", &[("token", &token_of(&link))]).await;
+    assert!(matches!(again, Err((400, _))), "single use");
+    let forged = c.call::<()>("verify_email", &[("token", "AAAA")]).await;
+    assert!(matches!(forged, Err((400, _))));
+    app.stop().await;
+}
+on_both_backends!(signup_verification_and_enumeration);
+
+async fn password_reset_end_to_end(b: Backend) {
+    let (app, sink) = spawn(b).await;
+    let elsewhere = app.demo().await;
+    assert!(me(&elsewhere).await.is_some());
+    let c = app.client();
+    // Known and unknown addresses get the same answer; only the known one gets mail.
+    let (s1, b1) = c.call_raw("request_password_reset", &[("email", "nobody@ezscale.test")]).await;
+    let (s2, b2) = c.call_raw("request_password_reset", &[("email", "demo@ezscale.test")]).await;
+    assert_eq!((s1, b1), (s2, b2));
+    let mail = sink.wait_for("demo@ezscale.test", 1).await;
+    assert!(sink.to("nobody@ezscale.test").is_empty());
+    let token = token_of(&mail.link("/reset?token=").expect("reset link"));
+
+    let short = c.call::<()>("reset_password", &[("token", &token), ("password", "short")]).await;
+    assert!(matches!(short, Err((400, _))));
+    c.call::<()>("reset_password", &[("token", &token), ("password", "a-brand-new-password")]).await.unwrap();
+    assert_eq!(me(&elsewhere).await, None, "every session ends after a reset");
+    let reuse = c.call::<()>("reset_password", &[("token", &token), ("password", "another-new-password")]).await;
+    assert!(matches!(reuse, Err((400, _))), "single use");
+    let old = app.client().call::<()>("login", &[("email", "demo@ezscale.test"), ("password", "demo-password")]).await;
+    assert_eq!(old, Err((401, AppError::BadCredentials)));
+    let c = app.signed_in("demo@ezscale.test", "a-brand-new-password").await;
+    assert!(me(&c).await.is_some());
+
+    // An expired link (over 60 minutes) is refused.
+    app.client().call::<()>("request_password_reset", &[("email", "other@ezscale.test")]).await.unwrap();
+    let mail = sink.wait_for("other@ezscale.test", 1).await;
+    let token = token_of(&mail.link("/reset?token=").unwrap());
+    let house = app.state.house().await.unwrap();
+    sqlx::query("UPDATE auth_tokens SET expires_at = expires_at - 3600001").execute(house.db.pool()).await.unwrap();
+    let expired =
+        app.client().call::<()>("reset_password", &[("token", &token), ("password", "a-brand-new-password")]).await;
+    assert!(matches!(expired, Err((400, _))));
+    app.stop().await;
+}
+on_both_backends!(password_reset_end_to_end);
+
+async fn sessions_rotate_expire_and_end_everywhere(b: Backend) {
+    let (app, _sink) = spawn(b).await;
+    // A session id planted before sign-in is not promoted: sign-in issues a new one and ends the old.
+    let login = |cookie: Option<String>| {
+        let app_base = app.base.clone();
+        async move {
+            let mut req = reqwest::Client::new()
+                .post(format!("{app_base}/api/login"))
+                .form(&[("email", "demo@ezscale.test"), ("password", "demo-password")]);
+            if let Some(c) = cookie {
+                req = req.header("cookie", format!("ezs_session={c}"));
+            }
+            session_cookie(&req.send().await.unwrap()).unwrap()
+        }
+    };
+    let planted = login(None).await;
+    let fresh = login(Some(planted.clone())).await;
+    assert_ne!(planted, fresh);
+    assert_eq!(me(&common::with_cookie_client(&app, &format!("ezs_session={planted}"))).await, None);
+    let planted = common::with_cookie_client(&app, &format!("ezs_session={fresh}"));
+    assert!(me(&planted).await.is_some());
+    // Idle timeout: a session unused for longer than the idle limit is over.
+    let house = app.state.house().await.unwrap();
+    sqlx::query("UPDATE auth_sessions SET last_seen_at = last_seen_at - 86400001")
+        .execute(house.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(me(&planted).await, None);
+    // Sign out everywhere.
+    let a = app.demo().await;
+    let b2 = app.demo().await;
+    let ended: u64 = a.call("logout_everywhere", &[]).await.unwrap();
+    assert!(ended >= 2);
+    assert_eq!(me(&a).await, None);
+    assert_eq!(me(&b2).await, None);
+    // Cookie flags.
+    let res = app
+        .client()
+        .http
+        .post(format!("{}/api/login", app.base))
+        .form(&[("email", "demo@ezscale.test"), ("password", "demo-password")])
+        .send()
+        .await
+        .unwrap();
+    let raw = res.headers().get("set-cookie").unwrap().to_str().unwrap().to_owned();
+    assert!(raw.contains("HttpOnly") && raw.contains("SameSite=Lax") && raw.contains("Path=/"), "{raw}");
+    assert!(!raw.contains("Domain="), "host-only: never shared with other tenants' subdomains");
+    app.stop().await;
+}
+on_both_backends!(sessions_rotate_expire_and_end_everywhere);
+
+async fn password_and_email_changes_need_the_password(b: Backend) {
+    let (app, sink) = spawn(b).await;
+    let c = app.demo().await;
+    let other_device = app.demo().await;
+    let wrong =
+        c.call::<()>("change_password", &[("current_password", "nope"), ("new_password", "a-new-password-2")]).await;
+    assert_eq!(wrong, Err((401, AppError::BadCredentials)));
+    c.call::<()>("change_password", &[("current_password", "demo-password"), ("new_password", "a-new-password-2")])
+        .await
+        .unwrap();
+    assert!(me(&c).await.is_some(), "this session continues");
+    assert_eq!(me(&other_device).await, None, "other sessions end");
+
+    let wrong = c
+        .call::<()>("change_email", &[("current_password", "demo-password"), ("new_email", "new-demo@ezscale.test")])
+        .await;
+    assert_eq!(wrong, Err((401, AppError::BadCredentials)));
+    let taken = c
+        .call::<()>("change_email", &[("current_password", "a-new-password-2"), ("new_email", "other@ezscale.test")])
+        .await;
+    assert!(taken.is_ok(), "a taken address is not revealed here");
+    c.call::<()>("change_email", &[("current_password", "a-new-password-2"), ("new_email", "new-demo@ezscale.test")])
+        .await
+        .unwrap();
+    let mail = sink.wait_for("new-demo@ezscale.test", 1).await;
+    let token = token_of(&mail.link("/confirm-email?token=").unwrap());
+    assert_eq!(me(&c).await.unwrap().email, "demo@ezscale.test", "nothing changes before confirmation");
+    c.call::<()>("confirm_email_change", &[("token", &token)]).await.unwrap();
+    assert_eq!(me(&c).await.unwrap().email, "new-demo@ezscale.test");
+    // The taken address cannot be confirmed onto this account.
+    let mail = sink.wait_for("other@ezscale.test", 1).await;
+    let token = token_of(&mail.link("/confirm-email?token=").unwrap());
+    let clash = c.call::<()>("confirm_email_change", &[("token", &token)]).await;
+    assert!(matches!(clash, Err((409, _))));
+    let p: Me = c.call("update_profile", &[("name", "Renamed Customer")]).await.unwrap();
+    assert_eq!(p.name, "Renamed Customer");
+    app.stop().await;
+}
+on_both_backends!(password_and_email_changes_need_the_password);
+
+async fn old_hashes_are_upgraded_at_sign_in(b: Backend) {
+    let (app, _sink) = spawn(b).await;
+    let house = app.state.house().await.unwrap();
+    // A hash made with weaker parameters, as an older release might have stored.
+    let weak = {
+        use argon2::password_hash::PasswordHasher;
+        let params = argon2::Params::new(8192, 1, 1, None).unwrap();
+        argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+            .hash_password(b"demo-password")
+            .unwrap()
+            .to_string()
+    };
+    sqlx::query("UPDATE customers SET password_hash = $1 WHERE email = 'demo@ezscale.test'")
+        .bind(&weak)
+        .execute(house.db.pool())
+        .await
+        .unwrap();
+    let _ = app.demo().await;
+    let now: String = sqlx::query_scalar("SELECT password_hash FROM customers WHERE email = 'demo@ezscale.test'")
+        .fetch_one(house.db.pool())
+        .await
+        .unwrap();
+    assert!(now.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{now}");
+    let _ = app.demo().await;
+    app.stop().await;
+}
+on_both_backends!(old_hashes_are_upgraded_at_sign_in);
+
+async fn signup_and_reset_are_limited_before_any_work(b: Backend) {
+    let (app, sink) = spawn(b).await;
+    let c = app.client();
+    for i in 0..10 {
+        let email = "flood@ezscale.test";
+        let (status, _) = c
+            .call_raw("signup", &[("name", "Flood"), ("email", email), ("password", &format!("a-long-password-{i}"))])
+            .await;
+        assert_eq!(status, 200);
+    }
+    let res = c
+        .http
+        .post(format!("{}/api/signup", app.base))
+        .form(&[("name", "Flood"), ("email", "flood@ezscale.test"), ("password", "a-long-password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 429);
+    assert!(res.headers().get("retry-after").is_some());
+    for _ in 0..10 {
+        c.call::<()>("request_password_reset", &[("email", "other@ezscale.test")]).await.unwrap();
+    }
+    let limited = c.call::<()>("request_password_reset", &[("email", "other@ezscale.test")]).await;
+    assert!(matches!(limited, Err((429, AppError::RateLimited { .. }))));
+    // Ten requests, ten messages at most (each token is its own message); the eleventh sent nothing.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(sink.to("other@ezscale.test").len() <= 10);
+    app.stop().await;
+}
+on_both_backends!(signup_and_reset_are_limited_before_any_work);
+
+async fn admin_and_reseller_actions_are_audited(b: Backend) {
+    let (app, _sink) = spawn(b).await;
+    let admin = app.client_for("admin.localhost");
+    admin.call::<()>("admin_login", &[("email", "admin@ezscale.test"), ("password", "admin-password")]).await.unwrap();
+    let _: String = admin
+        .call(
+            "admin_create_tenant",
+            &[
+                ("name", "Audit Co"),
+                ("slug", "auditco"),
+                ("owner_email", "owner@auditco.test"),
+                ("owner_password", "auditco-owner-password"),
+                ("primary_domain", ""),
+                ("currency", "USD"),
+                ("trial_days", ""),
+            ],
+        )
+        .await
+        .unwrap();
+    let _: app::admin::model::TenantDetail = admin.call("admin_suspend_tenant", &[("slug", "auditco")]).await.unwrap();
+    let _: app::admin::model::TenantDetail =
+        admin.call("admin_unsuspend_tenant", &[("slug", "auditco")]).await.unwrap();
+    let staff = app.client_for("auditco.localhost");
+    staff
+        .call::<()>("staff_login", &[("email", "owner@auditco.test"), ("password", "auditco-owner-password")])
+        .await
+        .unwrap();
+    let _: app::manage::model::BrandingForm = staff
+        .call(
+            "save_branding",
+            &[
+                ("company_name", "Audit Co"),
+                ("primary", "#123456"),
+                ("secondary", "#ffffff"),
+                ("support_email", ""),
+                ("support_phone", ""),
+                ("from_email", ""),
+                ("from_name", ""),
+                ("custom_css", ""),
+            ],
+        )
+        .await
+        .unwrap();
+    let all: Vec<app::admin::audit::AuditRow> =
+        admin.call("admin_audit", &[("tenant", "auditco"), ("action", ""), ("actor", "")]).await.unwrap();
+    let actions: Vec<&str> = all.iter().map(|r| r.action.as_str()).collect();
+    for a in ["tenant.created", "tenant.suspended", "tenant.resumed", "branding.changed"] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+    assert!(all.iter().all(|r| r.tenant.as_deref() == Some("auditco") && r.ip.is_some()));
+    let only: Vec<app::admin::audit::AuditRow> =
+        admin.call("admin_audit", &[("tenant", ""), ("action", "tenant.suspended"), ("actor", "")]).await.unwrap();
+    assert_eq!(only.len(), 1);
+    assert_eq!((only[0].actor.as_str(), only[0].actor_kind.as_str()), ("admin@ezscale.test", "admin"));
+    let by_staff: Vec<app::admin::audit::AuditRow> =
+        admin.call("admin_audit", &[("tenant", ""), ("action", ""), ("actor", "owner@auditco.test")]).await.unwrap();
+    assert_eq!(by_staff.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(), vec!["branding.changed"]);
+    // Not visible to anyone else.
+    assert_eq!(staff.call_raw("admin_audit", &[("tenant", ""), ("action", ""), ("actor", "")]).await.0, 404);
+    app.stop().await;
+}
+on_both_backends!(admin_and_reseller_actions_are_audited);
