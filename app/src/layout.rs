@@ -21,6 +21,8 @@ pub struct SiteBrand {
     pub company_name: String,
     pub logo_url: Option<String>,
     pub support_email: String,
+    /// Set while a platform admin acts as someone here: "<admin> as <account>".
+    pub impersonating: Option<String>,
 }
 
 #[server(prefix = "/api", endpoint = "site_brand")]
@@ -33,15 +35,37 @@ pub async fn get_site_brand() -> Result<SiteBrand, AppError> {
             company_name: t.brand.theme.company_name.clone(),
             logo_url: t.brand.logo_sha.as_ref().map(|s| format!("/brand/asset/{s}.png")),
             support_email: t.brand.support_email.clone(),
+            impersonating: impersonation(&t).await?,
         }),
         Site::Admin => Ok(SiteBrand {
             kind: SiteKind::Admin,
             company_name: "EZSCALE Platform Admin".into(),
             logo_url: None,
             support_email: String::new(),
+            impersonating: None,
         }),
         Site::Suspended(_) | Site::Unknown => Err(AppError::NotFound),
     }
+}
+
+/// Who a platform admin is acting as on this storefront, if anyone (staff session first, then customer).
+#[cfg(feature = "ssr")]
+async fn impersonation(t: &crate::backend::tenants::TenantEntry) -> Result<Option<String>, AppError> {
+    use crate::backend::{accounts, request};
+    let state = request::app_state()?;
+    if let Some(token) = request::cookie(accounts::STAFF_COOKIE) {
+        if let Some(m) = accounts::session_staff(state.central(), &token, t.id).await? {
+            if let Some(admin) = m.impersonator {
+                return Ok(Some(format!("{admin} as {}", m.email)));
+            }
+        }
+    }
+    if let Some((_, tenant, customer)) = request::current_customer().await? {
+        if let Some(admin) = request::customer_impersonator(&tenant).await? {
+            return Ok(Some(format!("{admin} as {}", customer.email)));
+        }
+    }
+    Ok(None)
 }
 
 #[component]
@@ -62,7 +86,14 @@ pub fn Frame(children: Children) -> impl IntoView {
                             </nav>
                         </header>
                     }.into_any(),
-                    Ok(b) => view! { <StorefrontHeader brand=b/> }.into_any(),
+                    Ok(b) => view! {
+                        {b.impersonating.clone().map(|who| view! {
+                            <div data-testid="impersonation-banner" class="bg-amber-400 px-6 py-2 text-center text-sm font-medium text-slate-900">
+                                {format!("Impersonating: {who}. Everything done here is audited.")}
+                            </div>
+                        })}
+                        <StorefrontHeader brand=b/>
+                    }.into_any(),
                     Err(_) => ().into_any(),
                 }
             })}

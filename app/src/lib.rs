@@ -106,6 +106,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/manage") view=manage::ManageHomePage/>
                     <Route path=path!("/manage/login") view=manage::ManageLoginPage/>
                     <Route path=path!("/manage/branding") view=manage::BrandingPage/>
+                    <Route path=path!("/manage/staff") view=manage::StaffPage/>
+                    <Route path=path!("/manage/accept") view=manage::AcceptInvitePage/>
+                    <Route path=path!("/impersonate") view=admin::impersonate::ImpersonatePage/>
                 </Routes>
             </layout::Frame>
         </Router>

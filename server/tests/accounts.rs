@@ -336,3 +336,228 @@ async fn admin_and_reseller_actions_are_audited(b: Backend) {
     app.stop().await;
 }
 on_both_backends!(admin_and_reseller_actions_are_audited);
+
+async fn staff_are_invited_by_email(b: Backend) {
+    let (app, sink) = spawn(b).await;
+    let new = tenant_admin_input("inv");
+    app::backend::tenant_admin::create(&app.state, &app.db_url, new).await.unwrap();
+    let owner = app.client_for("inv.localhost");
+    owner.call::<()>("staff_login", &[("email", "owner@inv.test"), ("password", "inv-owner-password")]).await.unwrap();
+    let bad = owner.call::<()>("invite_staff", &[("email", "x@y.test"), ("role", "god")]).await;
+    assert!(matches!(bad, Err((400, _))));
+    owner.call::<()>("invite_staff", &[("email", "colleague@inv.test"), ("role", "admin")]).await.unwrap();
+    let mail = sink.wait_for("colleague@inv.test", 1).await;
+    let link = mail.link("/manage/accept?token=").expect("invitation link");
+    assert!(link.contains("inv.localhost"), "{link}");
+    let token = token_of(&link);
+    // The invitation works on its own tenant only, once.
+    make_other_tenant(&app).await;
+    let elsewhere = app.client_for("oth.localhost");
+    let wrong_host = elsewhere
+        .call::<()>("accept_invite", &[("token", &token), ("name", "Col"), ("password", "colleague-password")])
+        .await;
+    assert!(matches!(wrong_host, Err((400, _))));
+    let colleague = app.client_for("inv.localhost");
+    colleague
+        .call::<()>("accept_invite", &[("token", &token), ("name", "Col League"), ("password", "colleague-password")])
+        .await
+        .unwrap();
+    let me: Option<app::manage::model::StaffMe> = colleague.call("staff_me", &[]).await.unwrap();
+    assert_eq!(me.map(|m| m.role), Some("admin".into()));
+    let again = app
+        .client_for("inv.localhost")
+        .call::<()>("accept_invite", &[("token", &token), ("name", "Col"), ("password", "colleague-password")])
+        .await;
+    assert!(matches!(again, Err((400, _))));
+    // Admins cannot invite or remove; owners can remove admins but not the last owner.
+    let refused = colleague.call::<()>("invite_staff", &[("email", "z@inv.test"), ("role", "owner")]).await;
+    assert_eq!(refused, Err((403, AppError::Forbidden)));
+    let staff: Vec<app::manage::server::StaffRow> = owner.call("list_staff", &[]).await.unwrap();
+    assert_eq!(staff.len(), 2);
+    let owner_id = staff.iter().find(|s| s.role == "owner").unwrap().id.clone();
+    let col_id = staff.iter().find(|s| s.role == "admin").unwrap().id.clone();
+    let _: Vec<app::manage::server::StaffRow> = owner.call("remove_staff", &[("id", &col_id)]).await.unwrap();
+    let gone: Option<app::manage::model::StaffMe> = colleague.call("staff_me", &[]).await.unwrap();
+    assert_eq!(gone, None, "a removed member's sessions end");
+    let last = owner.call::<Vec<app::manage::server::StaffRow>>("remove_staff", &[("id", &owner_id)]).await;
+    assert!(matches!(last, Err((403, _)) | Err((409, _))), "{last:?}");
+    app.stop().await;
+}
+on_both_backends!(staff_are_invited_by_email);
+
+fn tenant_admin_input(slug: &str) -> app::backend::tenant_admin::NewTenant {
+    app::backend::tenant_admin::validate(&app::backend::tenant_admin::NewTenantInput {
+        name: format!("{slug} company"),
+        slug: slug.into(),
+        owner_email: format!("owner@{slug}.test"),
+        owner_password: format!("{slug}-owner-password"),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+async fn make_other_tenant(app: &TestApp) {
+    app::backend::tenant_admin::create(&app.state, &app.db_url, tenant_admin_input("oth")).await.unwrap();
+}
+
+async fn admins_impersonate_with_a_banner_and_an_audit_trail(b: Backend) {
+    let (app, _sink) = spawn(b).await;
+    app::backend::tenant_admin::create(&app.state, &app.db_url, tenant_admin_input("imp")).await.unwrap();
+    make_other_tenant(&app).await;
+    let admin = app.client_for("admin.localhost");
+    admin.call::<()>("admin_login", &[("email", "admin@ezscale.test"), ("password", "admin-password")]).await.unwrap();
+    // As the owner.
+    let url: String =
+        admin.call("admin_impersonate", &[("slug", "imp"), ("target", "owner"), ("email", "")]).await.unwrap();
+    assert!(url.contains("imp.localhost") && url.contains("/impersonate?token="), "{url}");
+    let token = token_of(&url);
+    // Redeemable on its own tenant only, once.
+    let other = app.client_for("oth.localhost");
+    assert!(matches!(other.call::<String>("redeem_impersonation", &[("token", &token)]).await, Err((400, _))));
+    let as_owner = app.client_for("imp.localhost");
+    let go: String = as_owner.call("redeem_impersonation", &[("token", &token)]).await.unwrap();
+    assert_eq!(go, "/manage");
+    let again = app.client_for("imp.localhost").call::<String>("redeem_impersonation", &[("token", &token)]).await;
+    assert!(matches!(again, Err((400, _))), "single use");
+    let brand: app::layout::SiteBrand = as_owner.call("site_brand", &[]).await.unwrap();
+    assert_eq!(brand.impersonating.as_deref(), Some("admin@ezscale.test as owner@imp.test"));
+    let (_, page) = as_owner.get_page("/manage").await;
+    assert!(page.contains("impersonation-banner"));
+    let _: app::manage::model::BrandingForm = as_owner
+        .call(
+            "save_branding",
+            &[
+                ("company_name", "Imp"),
+                ("primary", "#123456"),
+                ("secondary", "#ffffff"),
+                ("support_email", ""),
+                ("support_phone", ""),
+                ("from_email", ""),
+                ("from_name", ""),
+                ("custom_css", ""),
+            ],
+        )
+        .await
+        .unwrap();
+    // As a customer: no credential changes; actions audited under the admin.
+    let house_customer_url: String = admin
+        .call("admin_impersonate", &[("slug", "house"), ("target", "customer"), ("email", "demo@ezscale.test")])
+        .await
+        .unwrap();
+    let as_customer = app.client_for("house.localhost");
+    let go: String =
+        as_customer.call("redeem_impersonation", &[("token", &token_of(&house_customer_url))]).await.unwrap();
+    assert_eq!(go, "/workspaces");
+    let me: Option<Me> = as_customer.call("who_am_i", &[]).await.unwrap();
+    assert_eq!(me.map(|m| m.email), Some("demo@ezscale.test".into()));
+    let pw = as_customer
+        .call::<()>("change_password", &[("current_password", "demo-password"), ("new_password", "hijacked-password")])
+        .await;
+    assert_eq!(pw, Err((403, AppError::Forbidden)));
+    let em = as_customer
+        .call::<()>("change_email", &[("current_password", "demo-password"), ("new_email", "x@evil.test")])
+        .await;
+    assert_eq!(em, Err((403, AppError::Forbidden)));
+    let id = common::order(&as_customer, "developer-basic").await;
+    let log: Vec<app::admin::audit::AuditRow> =
+        admin.call("admin_audit", &[("tenant", ""), ("action", ""), ("actor", "admin@ezscale.test")]).await.unwrap();
+    let actions: Vec<&str> = log.iter().map(|r| r.action.as_str()).collect();
+    for a in ["impersonation.issued", "impersonation.started", "workspace.ordered"] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+    let branding: Vec<app::admin::audit::AuditRow> =
+        admin.call("admin_audit", &[("tenant", "imp"), ("action", "branding.changed"), ("actor", "")]).await.unwrap();
+    assert!(branding[0].detail.contains("by admin admin@ezscale.test"), "{:?}", branding[0]);
+    // Not for anyone but admins, and not for unknown customers.
+    let refused = as_owner.call_raw("admin_impersonate", &[("slug", "imp"), ("target", "owner"), ("email", "")]).await;
+    assert_eq!(refused.0, 404);
+    let nobody = admin
+        .call_raw("admin_impersonate", &[("slug", "house"), ("target", "customer"), ("email", "nobody@x.test")])
+        .await;
+    assert_eq!(nobody.0, 404);
+    let _ = as_customer.call_raw("terminate_workspace", &[("id", &id)]).await;
+    app.stop().await;
+}
+on_both_backends!(admins_impersonate_with_a_banner_and_an_audit_trail);
+
+/// Every state-changing endpoint refuses a request a browser marks as cross-site, and one whose Origin is
+/// another site — before doing anything.
+async fn forged_cross_origin_requests_are_refused_everywhere(b: Backend) {
+    let (app, _sink) = spawn(b).await;
+    let functions = [
+        "login",
+        "logout",
+        "logout_everywhere",
+        "signup",
+        "resend_verification",
+        "verify_email",
+        "request_password_reset",
+        "reset_password",
+        "update_profile",
+        "change_password",
+        "change_email",
+        "confirm_email_change",
+        "order_workspace",
+        "start_workspace",
+        "stop_workspace",
+        "retry_workspace",
+        "terminate_workspace",
+        "staff_login",
+        "staff_logout",
+        "save_branding",
+        "invite_staff",
+        "remove_staff",
+        "accept_invite",
+        "redeem_impersonation",
+        "admin_login",
+        "admin_logout",
+        "admin_create_tenant",
+        "admin_retry_tenant",
+        "admin_suspend_tenant",
+        "admin_unsuspend_tenant",
+        "admin_delete_tenant",
+        "admin_update_terms",
+        "admin_add_domain",
+        "admin_remove_domain",
+        "admin_verify_domain",
+        "admin_impersonate",
+        // Read-only functions are POSTs too: they are checked the same way.
+        "who_am_i",
+        "catalog",
+        "list_workspaces",
+        "get_workspace",
+    ];
+    let mut refused = 0;
+    for host in ["127.0.0.1", "admin.localhost"] {
+        let c = if host == "127.0.0.1" { app.client() } else { app.client_for(host) };
+        for f in functions {
+            for (name, value) in
+                [("sec-fetch-site", "cross-site"), ("sec-fetch-site", "same-site"), ("origin", "http://evil.test")]
+            {
+                let res = c
+                    .http
+                    .post(format!("{}/api/{f}", c.base))
+                    .header(name, value)
+                    .form(&[("email", "demo@ezscale.test"), ("password", "demo-password")])
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status().as_u16(), 403, "{f} on {host} with {name}: {value}");
+                refused += 1;
+            }
+        }
+        for path in ["/manage/branding/logo", "/manage/branding/favicon"] {
+            let res =
+                c.http.post(format!("{}{path}", c.base)).header("origin", "http://evil.test").send().await.unwrap();
+            // (The admin host has no such route at all: 404 before the origin is even looked at.)
+            let expected = if host == "admin.localhost" { 404 } else { 403 };
+            assert_eq!(res.status().as_u16(), expected, "{path} on {host}");
+            refused += 1;
+        }
+    }
+    // Nothing changed: the demo customer was not signed in by the forged logins.
+    assert_eq!(me(&app.client()).await, None);
+    eprintln!("forged cross-origin requests refused: {refused}");
+    app.stop().await;
+}
+on_both_backends!(forged_cross_origin_requests_are_refused_everywhere);

@@ -1,6 +1,7 @@
 //! The platform admin app (`/admin` on the admin host): tenants, their domains and terms.
 
 pub mod audit;
+pub mod impersonate;
 pub mod mail;
 pub mod model;
 pub mod server;
@@ -8,6 +9,7 @@ pub mod server;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
+use self::impersonate::ImpersonateForm;
 use self::model::{DomainView, TenantDetail, TenantSummary};
 use self::server::{
     current_admin, get_tenant, list_tenants, AddDomain, AdminLogin, AdminLogout, CreateTenant, DeleteTenant,
@@ -536,6 +538,9 @@ fn TenantView(d: TenantDetail, actions: TenantActions) -> impl IntoView {
         </section>
 
         {actions_section}
+        {(d.status == TenantStatus::Active).then(|| view! {
+            <ImpersonateForm slug=d.slug.clone()/>
+        })}
 
         <section class=CARD data-testid="tenant-domains">
             <h2 class=CARD_TITLE>"Domains"</h2>

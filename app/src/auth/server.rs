@@ -247,7 +247,11 @@ async fn reauthenticate(
     customer: &crate::backend::customers::Customer,
     password: String,
 ) -> Result<(), AppError> {
-    use crate::backend::{auth, customers};
+    use crate::backend::{auth, customers, request};
+    // An admin acting as the customer never changes their credentials.
+    if request::customer_impersonator(tenant).await?.is_some() {
+        return Err(AppError::Forbidden);
+    }
     edge::limit(state, &format!("login:{}:{}", tenant.id, customer.email))?;
     let hash = customers::password_hash(&tenant.db, customer.id).await?;
     if !auth::verify_password(hash, password).await? {

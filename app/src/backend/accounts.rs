@@ -53,7 +53,13 @@ pub struct StaffMember {
     pub email: String,
     pub name: String,
     pub role: StaffRole,
+    /// Set when a platform admin is acting as this member (the admin's email).
+    pub impersonator: Option<String>,
 }
+
+/// Admin and staff sessions end after this long without use (and at their absolute expiry).
+pub const IDLE_TIMEOUT_MS: i64 = 30 * 60 * 1000;
+const TOUCH_EVERY_MS: i64 = 60_000;
 
 /// Creates a platform admin, or resets the password of an existing one with that email (the CLI's
 /// `admin create` is also the recovery path). Returns whether a new account was made.
@@ -144,6 +150,217 @@ pub async fn staff_login(
     row.as_ref().map(staff_from_row).transpose()
 }
 
+pub async fn list_staff(central: &CentralDb, tenant: TenantId) -> Result<Vec<StaffMember>> {
+    let rows = sqlx::query(
+        "SELECT id, tenant_id, email, name, role, password_hash FROM staff WHERE tenant_id = $1 ORDER BY role DESC, email",
+    )
+    .bind(tenant.to_string())
+    .fetch_all(central.pool())
+    .await?;
+    rows.iter().map(staff_from_row).collect()
+}
+
+pub async fn staff_by_id(central: &CentralDb, tenant: TenantId, id: &str) -> Result<Option<StaffMember>> {
+    let row = sqlx::query(
+        "SELECT id, tenant_id, email, name, role, password_hash FROM staff WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant.to_string())
+    .bind(id)
+    .fetch_optional(central.pool())
+    .await?;
+    row.as_ref().map(staff_from_row).transpose()
+}
+
+/// Removes a staff member of this tenant (never the last owner) and ends their sessions.
+pub async fn remove_staff(central: &CentralDb, tenant: TenantId, id: &str) -> Result<bool> {
+    let mut tx = central.pool().begin().await?;
+    let owners: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM staff WHERE tenant_id = $1 AND role = 'owner' AND id <> $2")
+            .bind(tenant.to_string())
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+    let role: Option<String> = sqlx::query_scalar("SELECT role FROM staff WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant.to_string())
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    match role.as_deref() {
+        None => return Ok(false),
+        Some("owner") if owners == 0 => return Ok(false),
+        _ => {}
+    }
+    sqlx::query("DELETE FROM central_sessions WHERE user_id = $1 AND kind = 'staff'")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM staff WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant.to_string())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// An invitation for `email` to join `tenant` as `role`; returns the token for the emailed link.
+pub async fn invite_staff(
+    central: &CentralDb,
+    tenant: TenantId,
+    email: &str,
+    role: StaffRole,
+    invited_by: &str,
+) -> Result<String> {
+    let token = new_token();
+    let t = now();
+    sqlx::query(
+        "INSERT INTO staff_invites (token_hash, tenant_id, email, role, invited_by, created_at, expires_at)          VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(token_hash(&token))
+    .bind(tenant.to_string())
+    .bind(email.trim().to_lowercase())
+    .bind(role.as_str())
+    .bind(invited_by)
+    .bind(t.as_millis())
+    .bind(t.plus_millis(7 * 24 * 3_600_000).as_millis())
+    .execute(central.pool())
+    .await?;
+    Ok(token)
+}
+
+/// Accepts an invitation on its tenant: single use, unexpired. Creates the member (or keeps an existing
+/// one with that email) and returns it.
+pub async fn accept_invite(
+    central: &CentralDb,
+    tenant: TenantId,
+    token: &str,
+    name: &str,
+    password_hash: &str,
+) -> Result<Option<StaffMember>> {
+    if token.is_empty() || token.len() > 128 {
+        return Ok(None);
+    }
+    let t = now().as_millis();
+    let mut tx = central.pool().begin().await?;
+    let used = sqlx::query(
+        "UPDATE staff_invites SET used_at = $1 WHERE token_hash = $2 AND tenant_id = $3 AND used_at IS NULL AND expires_at > $1",
+    )
+    .bind(t)
+    .bind(token_hash(token))
+    .bind(tenant.to_string())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if used == 0 {
+        return Ok(None);
+    }
+    let row = sqlx::query("SELECT email, role FROM staff_invites WHERE token_hash = $1")
+        .bind(token_hash(token))
+        .fetch_one(&mut *tx)
+        .await?;
+    let email: String = row.try_get(0)?;
+    let role: String = row.try_get(1)?;
+    let role = StaffRole::parse(&role).ok_or_else(|| corrupt("staff_invites.role"))?;
+    ensure_staff(&mut tx, tenant, &email, name, role, password_hash).await?;
+    let member = sqlx::query(
+        "SELECT id, tenant_id, email, name, role, password_hash FROM staff WHERE tenant_id = $1 AND email = $2",
+    )
+    .bind(tenant.to_string())
+    .bind(&email)
+    .fetch_one(&mut *tx)
+    .await?;
+    let member = staff_from_row(&member)?;
+    tx.commit().await?;
+    Ok(Some(member))
+}
+
+/// Ends every session of one admin or staff member ("sign out everywhere").
+pub async fn end_user_sessions(central: &CentralDb, user_id: &str) -> Result<u64> {
+    Ok(sqlx::query("DELETE FROM central_sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(central.pool())
+        .await?
+        .rows_affected())
+}
+
+/// What an impersonation token lets an admin become.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImpersonationTarget {
+    Staff,
+    Customer,
+}
+
+impl ImpersonationTarget {
+    fn as_str(self) -> &'static str {
+        match self {
+            ImpersonationTarget::Staff => "staff",
+            ImpersonationTarget::Customer => "customer",
+        }
+    }
+}
+
+/// A single-use handle, valid for 60 seconds, that the admin's browser redeems on the tenant's host.
+pub async fn issue_impersonation(
+    central: &CentralDb,
+    tenant: TenantId,
+    target: ImpersonationTarget,
+    target_id: &str,
+    admin_email: &str,
+) -> Result<String> {
+    let token = new_token();
+    let t = now();
+    sqlx::query(
+        "INSERT INTO impersonation_tokens (token_hash, tenant_id, target_kind, target_id, admin_email, created_at, expires_at)          VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(token_hash(&token))
+    .bind(tenant.to_string())
+    .bind(target.as_str())
+    .bind(target_id)
+    .bind(admin_email)
+    .bind(t.as_millis())
+    .bind(t.plus_millis(60_000).as_millis())
+    .execute(central.pool())
+    .await?;
+    Ok(token)
+}
+
+/// Redeems an impersonation token on its own tenant: (target, target id, admin email).
+pub async fn redeem_impersonation(
+    central: &CentralDb,
+    tenant: TenantId,
+    token: &str,
+) -> Result<Option<(ImpersonationTarget, String, String)>> {
+    if token.is_empty() || token.len() > 128 {
+        return Ok(None);
+    }
+    let t = now().as_millis();
+    let mut tx = central.pool().begin().await?;
+    let used = sqlx::query(
+        "UPDATE impersonation_tokens SET used_at = $1 WHERE token_hash = $2 AND tenant_id = $3 AND used_at IS NULL          AND expires_at > $1",
+    )
+    .bind(t)
+    .bind(token_hash(token))
+    .bind(tenant.to_string())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if used == 0 {
+        return Ok(None);
+    }
+    let row = sqlx::query("SELECT target_kind, target_id, admin_email FROM impersonation_tokens WHERE token_hash = $1")
+        .bind(token_hash(token))
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    let kind: String = row.try_get(0)?;
+    let target = match kind.as_str() {
+        "staff" => ImpersonationTarget::Staff,
+        "customer" => ImpersonationTarget::Customer,
+        _ => return Err(corrupt("impersonation_tokens.target_kind")),
+    };
+    Ok(Some((target, row.try_get(1)?, row.try_get(2)?)))
+}
+
 fn staff_from_row(r: &sqlx::any::AnyRow) -> Result<StaffMember> {
     let tenant: String = r.try_get(1)?;
     let role: String = r.try_get(4)?;
@@ -153,6 +370,7 @@ fn staff_from_row(r: &sqlx::any::AnyRow) -> Result<StaffMember> {
         email: r.try_get(2)?,
         name: r.try_get(3)?,
         role: StaffRole::parse(&role).ok_or_else(|| corrupt("staff.role"))?,
+        impersonator: None,
     })
 }
 
@@ -160,7 +378,7 @@ fn token_hash(token: &str) -> String {
     B64URL.encode(Sha256::digest(token.as_bytes()))
 }
 
-fn new_token() -> String {
+pub fn new_token() -> String {
     let mut raw = [0u8; 32];
     rand::rng().fill_bytes(&mut raw);
     B64URL.encode(raw)
@@ -174,11 +392,23 @@ pub async fn create_session(
     tenant: Option<TenantId>,
     ttl_ms: i64,
 ) -> Result<String> {
+    create_session_as(central, kind, user_id, tenant, ttl_ms, None).await
+}
+
+/// Like [`create_session`], recording the admin who acts as this user (impersonation).
+pub async fn create_session_as(
+    central: &CentralDb,
+    kind: &str,
+    user_id: &str,
+    tenant: Option<TenantId>,
+    ttl_ms: i64,
+    impersonator: Option<&str>,
+) -> Result<String> {
     let token = new_token();
     let t = now();
     sqlx::query(
-        "INSERT INTO central_sessions (token_hash, kind, user_id, tenant_id, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO central_sessions (token_hash, kind, user_id, tenant_id, created_at, expires_at, last_seen_at, impersonator) \
+         VALUES ($1, $2, $3, $4, $5, $6, $5, $7)",
     )
     .bind(token_hash(&token))
     .bind(kind)
@@ -186,9 +416,22 @@ pub async fn create_session(
     .bind(tenant.map(|t| t.to_string()))
     .bind(t.as_millis())
     .bind(t.plus_millis(ttl_ms).as_millis())
+    .bind(impersonator)
     .execute(central.pool())
     .await?;
     Ok(token)
+}
+
+/// Keeps a session alive (at most one write a minute).
+async fn touch(central: &CentralDb, hash: &str, seen: i64, t: i64) -> Result<()> {
+    if t - seen > TOUCH_EVERY_MS {
+        sqlx::query("UPDATE central_sessions SET last_seen_at = $1 WHERE token_hash = $2")
+            .bind(t)
+            .bind(hash)
+            .execute(central.pool())
+            .await?;
+    }
+    Ok(())
 }
 
 pub async fn end_session(central: &CentralDb, token: &str) -> Result<()> {
@@ -204,15 +447,20 @@ pub async fn session_admin(central: &CentralDb, token: &str) -> Result<Option<Pl
     if token.is_empty() || token.len() > 128 {
         return Ok(None);
     }
+    let t = now().as_millis();
+    let hash = token_hash(token);
     let row = sqlx::query(
-        "SELECT a.id, a.email, a.name FROM central_sessions s JOIN platform_admins a ON a.id = s.user_id \
-         WHERE s.token_hash = $1 AND s.kind = 'admin' AND s.expires_at > $2",
+        "SELECT a.id, a.email, a.name, s.last_seen_at FROM central_sessions s JOIN platform_admins a ON a.id = s.user_id \
+         WHERE s.token_hash = $1 AND s.kind = 'admin' AND s.expires_at > $2 AND s.last_seen_at > $3",
     )
-    .bind(token_hash(token))
-    .bind(now().as_millis())
+    .bind(&hash)
+    .bind(t)
+    .bind(t - IDLE_TIMEOUT_MS)
     .fetch_optional(central.pool())
     .await?;
-    row.map(|r| Ok(PlatformAdmin { id: r.try_get(0)?, email: r.try_get(1)?, name: r.try_get(2)? })).transpose()
+    let Some(r) = row else { return Ok(None) };
+    touch(central, &hash, r.try_get(3)?, t).await?;
+    Ok(Some(PlatformAdmin { id: r.try_get(0)?, email: r.try_get(1)?, name: r.try_get(2)? }))
 }
 
 /// The staff member a cookie belongs to, on this tenant only: the tenant is part of the lookup.
@@ -220,17 +468,25 @@ pub async fn session_staff(central: &CentralDb, token: &str, tenant: TenantId) -
     if token.is_empty() || token.len() > 128 {
         return Ok(None);
     }
+    let t = now().as_millis();
+    let hash = token_hash(token);
     let row = sqlx::query(
-        "SELECT m.id, m.tenant_id, m.email, m.name, m.role, m.password_hash FROM central_sessions s \
-         JOIN staff m ON m.id = s.user_id \
-         WHERE s.token_hash = $1 AND s.kind = 'staff' AND s.tenant_id = $2 AND m.tenant_id = $2 AND s.expires_at > $3",
+        "SELECT m.id, m.tenant_id, m.email, m.name, m.role, m.password_hash, s.last_seen_at, s.impersonator \
+         FROM central_sessions s JOIN staff m ON m.id = s.user_id \
+         WHERE s.token_hash = $1 AND s.kind = 'staff' AND s.tenant_id = $2 AND m.tenant_id = $2 AND s.expires_at > $3 \
+         AND s.last_seen_at > $4",
     )
-    .bind(token_hash(token))
+    .bind(&hash)
     .bind(tenant.to_string())
-    .bind(now().as_millis())
+    .bind(t)
+    .bind(t - IDLE_TIMEOUT_MS)
     .fetch_optional(central.pool())
     .await?;
-    row.as_ref().map(staff_from_row).transpose()
+    let Some(r) = row else { return Ok(None) };
+    touch(central, &hash, r.try_get(6)?, t).await?;
+    let mut member = staff_from_row(&r)?;
+    member.impersonator = r.try_get(7)?;
+    Ok(Some(member))
 }
 
 /// Ends every session of a tenant's staff (suspension, deletion).

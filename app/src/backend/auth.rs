@@ -104,18 +104,39 @@ pub fn new_token() -> String {
 /// Starts a session for a customer and returns the cookie value (256 random bits). `ttl_ms` is the
 /// absolute lifetime; the idle timeout is applied when the session is used.
 pub async fn create_session(db: &TenantDb, customer: CustomerId, ttl_ms: i64) -> Result<String> {
+    create_session_as(db, customer, ttl_ms, None).await
+}
+
+/// Like [`create_session`], recording the platform admin who acts as this customer (impersonation).
+pub async fn create_session_as(
+    db: &TenantDb,
+    customer: CustomerId,
+    ttl_ms: i64,
+    impersonator: Option<&str>,
+) -> Result<String> {
     let token = new_token();
     let t = now();
     sqlx::query(
-        "INSERT INTO auth_sessions (token_hash, customer_id, created_at, expires_at, last_seen_at)          VALUES ($1, $2, $3, $4, $3)",
+        "INSERT INTO auth_sessions (token_hash, customer_id, created_at, expires_at, last_seen_at, impersonator) \
+         VALUES ($1, $2, $3, $4, $3, $5)",
     )
     .bind(token_hash(&token))
     .bind(customer.to_string())
     .bind(t.as_millis())
     .bind(t.plus_millis(ttl_ms).as_millis())
+    .bind(impersonator)
     .execute(db.pool())
     .await?;
     Ok(token)
+}
+
+/// The admin acting through this session, if it is an impersonation.
+pub async fn session_impersonator(db: &TenantDb, token: &str) -> Result<Option<String>> {
+    let v: Option<Option<String>> = sqlx::query_scalar("SELECT impersonator FROM auth_sessions WHERE token_hash = $1")
+        .bind(token_hash(token))
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(v.flatten())
 }
 
 /// How long a session may go unused before it ends.

@@ -79,6 +79,28 @@ pub async fn current_customer() -> Result<Option<(AppState, Tenant, Customer)>, 
     Ok(Some((state, tenant, customer)))
 }
 
+/// The platform admin acting as the signed-in customer, if this session is an impersonation.
+pub async fn customer_impersonator(tenant: &Tenant) -> Result<Option<String>, AppError> {
+    let Some(token) = session_token() else { return Ok(None) };
+    Ok(auth::session_impersonator(&tenant.db, &token).await?)
+}
+
+/// While an admin acts as this customer, records the action in the audit log (under the admin's name).
+pub async fn audit_if_impersonating(
+    state: &AppState,
+    tenant: &Tenant,
+    customer: &Customer,
+    action: &str,
+    detail: &str,
+) -> Result<(), AppError> {
+    if let Some(admin) = customer_impersonator(tenant).await? {
+        let detail = format!("as {}: {detail}", customer.email);
+        super::audit::record(state.central(), super::audit::ActorKind::Admin, &admin, Some(tenant.id), action, &detail)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Like [`current_customer`], but signing in is required.
 pub async fn require_customer() -> Result<(AppState, Tenant, Customer), AppError> {
     current_customer().await?.ok_or(AppError::NotSignedIn)

@@ -67,6 +67,10 @@ pub async fn order_workspace(plan: String, order_key: String) -> Result<String, 
     // Also on a repeated submit: enqueueing is idempotent, and it heals a crash between the insert and
     // the enqueue of the first submit.
     crate::backend::provisioning::enqueue(&state, &tenant, id).await?;
+    if created {
+        request::audit_if_impersonating(&state, &tenant, &customer, "workspace.ordered", &format!("{id} ({code})"))
+            .await?;
+    }
     Ok(id.to_string())
 }
 

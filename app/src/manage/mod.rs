@@ -13,7 +13,10 @@ use leptos::html::Div;
 use leptos::prelude::*;
 
 use self::model::BrandingForm;
-use self::server::{current_staff, get_branding, SaveBranding, StaffLogin, StaffLogout};
+use self::server::{
+    current_staff, get_branding, list_staff, AcceptInvite, InviteStaff, RemoveStaff, SaveBranding, StaffLogin,
+    StaffLogout,
+};
 use crate::domain::branding::{contrast_ratio_x100, meets_aa, readable_text_on, Colour};
 use crate::error::AppError;
 use crate::layout::{go_to, ErrorNote};
@@ -31,6 +34,7 @@ fn ManageNav() -> impl IntoView {
             <span class="font-semibold">"Manage"</span>
             <a class="text-slate-600 hover:text-slate-900" href="/manage">"Overview"</a>
             <a class="text-slate-600 hover:text-slate-900" href="/manage/branding">"Branding"</a>
+            <a class="text-slate-600 hover:text-slate-900" href="/manage/staff">"Staff"</a>
             <ActionForm action=logout attr:class="ml-auto">
                 <button type="submit" class="text-slate-600 underline">"Sign out"</button>
             </ActionForm>
@@ -281,5 +285,90 @@ fn BrandingEditor(form: BrandingForm, saved: ServerAction<SaveBranding>) -> impl
                 </div>
             </div>
         </div>
+    }
+}
+
+#[component]
+pub fn StaffPage() -> impl IntoView {
+    let invite = ServerAction::<InviteStaff>::new();
+    let remove = ServerAction::<RemoveStaff>::new();
+    let staff = Resource::new(move || (invite.version().get(), remove.version().get()), |_| list_staff());
+    let field = "rounded border px-2 py-1 text-sm";
+    view! {
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match staff.await {
+                    Ok(list) => view! {
+                        <ManageNav/>
+                        <h1 class="text-2xl font-semibold">"Staff"</h1>
+                        <table class="mt-4 w-full text-left text-sm">
+                            <thead><tr class="text-xs uppercase text-slate-500"><th>"Name"</th><th>"Email"</th><th>"Role"</th><th></th></tr></thead>
+                            <tbody>
+                                {list.into_iter().map(|m| view! {
+                                    <tr data-testid="staff-row" class="border-t border-slate-100">
+                                        <td class="py-1">{m.name}</td><td>{m.email}</td><td>{m.role}</td>
+                                        <td>{(!m.is_me).then(|| view! {
+                                            <ActionForm action=remove>
+                                                <input type="hidden" name="id" value=m.id/>
+                                                <button type="submit" class="text-red-700 underline">"Remove"</button>
+                                            </ActionForm>
+                                        })}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                        {move || match remove.value().get() {
+                            Some(Err(e)) => view! { <ErrorNote message=e.to_string()/> }.into_any(),
+                            _ => ().into_any(),
+                        }}
+                        <h2 class="mt-8 font-semibold">"Invite a colleague"</h2>
+                        <ActionForm action=invite attr:class="mt-2 flex flex-wrap items-end gap-3">
+                            <label class="flex flex-col text-xs">"Email"<input type="email" name="email" required class=field/></label>
+                            <label class="flex flex-col text-xs">"Role"
+                                <select name="role" class=field>
+                                    <option value="admin">"Admin"</option>
+                                    <option value="owner">"Owner"</option>
+                                </select>
+                            </label>
+                            <button type="submit" class="rounded bg-brand px-3 py-1 text-sm text-on-brand">"Send invitation"</button>
+                        </ActionForm>
+                        {move || match invite.value().get() {
+                            Some(Ok(())) => view! { <p data-testid="invited" class="mt-2 text-sm text-green-700">"Invitation sent."</p> }.into_any(),
+                            Some(Err(e)) => view! { <ErrorNote message=e.to_string()/> }.into_any(),
+                            None => ().into_any(),
+                        }}
+                    }.into_any(),
+                    Err(AppError::NotSignedIn) => view! { <StaffSignInFirst/> }.into_any(),
+                    Err(e) => view! { <ErrorNote message=e.to_string()/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+pub fn AcceptInvitePage() -> impl IntoView {
+    let q = leptos_router::hooks::use_query_map();
+    let token = move || q.read().get("token").unwrap_or_default();
+    let accept = ServerAction::<AcceptInvite>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = accept.value().get() {
+            go_to("/manage");
+        }
+    });
+    view! {
+        <h1 class="text-2xl font-semibold">"Join the team"</h1>
+        <ActionForm action=accept attr:class="mt-6 flex max-w-sm flex-col gap-3">
+            <input type="hidden" name="token" prop:value=token/>
+            <label class="flex flex-col text-sm">"Your name"<input name="name" required class="mt-1 rounded border px-3 py-2"/></label>
+            <label class="flex flex-col text-sm">"Password (at least 12 characters)"
+                <input type="password" name="password" required minlength="12" autocomplete="new-password" class="mt-1 rounded border px-3 py-2"/>
+            </label>
+            <button type="submit" class="rounded bg-brand px-4 py-2 text-on-brand">"Create my staff account"</button>
+            {move || match accept.value().get() {
+                Some(Err(e)) => view! { <ErrorNote message=e.to_string()/> }.into_any(),
+                _ => ().into_any(),
+            }}
+        </ActionForm>
     }
 }

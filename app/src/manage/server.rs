@@ -147,7 +147,12 @@ pub async fn save_branding(
     };
     branding::save(&state, tenant.id, &update).await?;
     tracing::info!(tenant = %tenant.slug, staff = %member.email, "branding saved");
-    let detail = format!("primary {}, secondary {}", update.theme.primary.to_hex(), update.theme.secondary.to_hex());
+    let detail = format!(
+        "primary {}, secondary {}{}",
+        update.theme.primary.to_hex(),
+        update.theme.secondary.to_hex(),
+        impersonated(&member)
+    );
     crate::backend::audit::record(
         state.central(),
         crate::backend::audit::ActorKind::Staff,
@@ -158,4 +163,146 @@ pub async fn save_branding(
     )
     .await?;
     form(&state, tenant.id).await
+}
+
+/// A staff member as the staff page lists them.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StaffRow {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub role: String,
+    pub is_me: bool,
+}
+
+#[server(prefix = "/api", endpoint = "list_staff")]
+pub async fn list_staff() -> Result<Vec<StaffRow>, AppError> {
+    use crate::backend::accounts;
+    let (state, tenant, me) = guard::staff().await?;
+    Ok(accounts::list_staff(state.central(), tenant.id)
+        .await?
+        .into_iter()
+        .map(|m| StaffRow {
+            is_me: m.id == me.id,
+            id: m.id,
+            name: m.name,
+            email: m.email,
+            role: m.role.as_str().into(),
+        })
+        .collect())
+}
+
+/// Invites a colleague by email (owners only). The link lets them choose a name and password.
+#[server(prefix = "/api", endpoint = "invite_staff")]
+pub async fn invite_staff(email: String, role: String) -> Result<(), AppError> {
+    use crate::backend::accounts::{self, StaffRole};
+    use crate::backend::audit::{self, ActorKind};
+    use crate::backend::mail::{outbox, templates, Outgoing};
+    use crate::backend::{branding, request, tenant_admin};
+    let (state, tenant, me) = guard::staff().await?;
+    if me.role != StaffRole::Owner {
+        return Err(AppError::Forbidden);
+    }
+    let email = tenant_admin::parse_email(&email).map_err(|e| AppError::Invalid(e.to_string()))?;
+    let role = StaffRole::parse(role.trim()).ok_or_else(|| AppError::Invalid("Choose owner or admin.".into()))?;
+    let token = accounts::invite_staff(state.central(), tenant.id, &email, role, &me.email).await?;
+    let b = branding::get(state.central(), tenant.id).await?.ok_or(AppError::NotFound)?;
+    let base = request::origin().unwrap_or_default();
+    let link = format!("{base}/manage/accept?token={token}");
+    let rendered = templates::staff_invite(&crate::backend::mail::brand_context(&b, &base), &me.name, &link);
+    let key = format!("invite:{}:{}", tenant.id, &token[..16]);
+    let o = Outgoing::for_tenant(tenant.id, &b, "staff_invite", key, &email, rendered);
+    outbox::enqueue(state.central(), &o).await.map_err(crate::backend::BackendError::from)?;
+    state.notify_mail();
+    let detail = format!("{email} as {}{}", role.as_str(), impersonated(&me));
+    audit::record(state.central(), ActorKind::Staff, &me.email, Some(tenant.id), "staff.invited", &detail).await?;
+    Ok(())
+}
+
+#[cfg(feature = "ssr")]
+fn impersonated(m: &crate::backend::accounts::StaffMember) -> String {
+    m.impersonator.as_ref().map(|a| format!(" (by admin {a})")).unwrap_or_default()
+}
+
+#[server(prefix = "/api", endpoint = "remove_staff")]
+pub async fn remove_staff(id: String) -> Result<Vec<StaffRow>, AppError> {
+    use crate::backend::accounts::{self, StaffRole};
+    use crate::backend::audit::{self, ActorKind};
+    let (state, tenant, me) = guard::staff().await?;
+    if me.role != StaffRole::Owner {
+        return Err(AppError::Forbidden);
+    }
+    let target = accounts::staff_by_id(state.central(), tenant.id, &id).await?.ok_or(AppError::NotFound)?;
+    if !accounts::remove_staff(state.central(), tenant.id, &id).await? {
+        return Err(AppError::Conflict("A storefront keeps at least one owner.".into()));
+    }
+    let detail = format!("{}{}", target.email, impersonated(&me));
+    audit::record(state.central(), ActorKind::Staff, &me.email, Some(tenant.id), "staff.removed", &detail).await?;
+    list_staff().await
+}
+
+/// Accepts an invitation (from the emailed link, on this tenant's host) and signs the new member in.
+#[server(prefix = "/api", endpoint = "accept_invite")]
+pub async fn accept_invite(token: String, name: String, password: String) -> Result<(), AppError> {
+    use crate::backend::accounts::{self, STAFF_COOKIE};
+    use crate::backend::{auth, request};
+    let state = request::app_state()?;
+    let tenant = request::tenant_entry()?;
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
+        return Err(AppError::Invalid("Your name is 1 to 80 characters.".into()));
+    }
+    if password.chars().count() < 12 || password.len() > 1024 {
+        return Err(AppError::Invalid("Staff passwords have at least 12 characters.".into()));
+    }
+    let hash = auth::hash_password(password).await?;
+    let member = accounts::accept_invite(state.central(), tenant.id, &token, name, &hash)
+        .await?
+        .ok_or_else(|| AppError::Invalid("This invitation has expired or was already used.".into()))?;
+    let ttl = std::time::Duration::from_secs(12 * 3600);
+    let token =
+        accounts::create_session(state.central(), "staff", &member.id, Some(tenant.id), auth::expires_in_ms(ttl))
+            .await?;
+    let max_age = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+    request::set_cookie(&accounts::cookie(STAFF_COOKIE, &token, max_age, state.settings().secure_cookies));
+    Ok(())
+}
+
+/// Turns an admin's single-use "act as" handle into a session on this tenant's host. Returns where to go.
+#[server(prefix = "/api", endpoint = "redeem_impersonation")]
+pub async fn redeem_impersonation(token: String) -> Result<String, AppError> {
+    use crate::backend::accounts::{self, ImpersonationTarget, STAFF_COOKIE};
+    use crate::backend::audit::{self, ActorKind};
+    use crate::backend::{auth, request};
+    let (state, tenant) = request::tenant().await?;
+    let (target, id, admin) = accounts::redeem_impersonation(state.central(), tenant.id, &token)
+        .await?
+        .ok_or_else(|| AppError::Invalid("This link has expired or was already used.".into()))?;
+    // Short: an impersonation lasts an hour at most.
+    let ttl = std::time::Duration::from_secs(3600);
+    let max_age = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+    let secure = state.settings().secure_cookies;
+    let (go, whom) = match target {
+        ImpersonationTarget::Staff => {
+            let t = accounts::create_session_as(
+                state.central(),
+                "staff",
+                &id,
+                Some(tenant.id),
+                auth::expires_in_ms(ttl),
+                Some(&admin),
+            )
+            .await?;
+            request::set_cookie(&accounts::cookie(STAFF_COOKIE, &t, max_age, secure));
+            ("/manage", format!("staff {id}"))
+        }
+        ImpersonationTarget::Customer => {
+            let customer: crate::domain::ids::CustomerId = id.parse().map_err(|_| AppError::NotFound)?;
+            let t = auth::create_session_as(&tenant.db, customer, auth::expires_in_ms(ttl), Some(&admin)).await?;
+            request::set_cookie(&auth::session_cookie(&t, max_age, secure));
+            ("/workspaces", format!("customer {id}"))
+        }
+    };
+    audit::record(state.central(), ActorKind::Admin, &admin, Some(tenant.id), "impersonation.started", &whom).await?;
+    Ok(go.to_owned())
 }

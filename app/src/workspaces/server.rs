@@ -24,21 +24,27 @@ pub async fn get_workspace(id: String) -> Result<WorkspaceDetail, AppError> {
 pub async fn start_workspace(id: String) -> Result<WorkspaceDetail, AppError> {
     use crate::backend::{request, workspace_views};
     let (state, tenant, customer) = request::require_customer().await?;
-    workspace_views::change(&state, &tenant, &customer, &id, crate::domain::workspace::Action::Start).await
+    let d = workspace_views::change(&state, &tenant, &customer, &id, crate::domain::workspace::Action::Start).await?;
+    request::audit_if_impersonating(&state, &tenant, &customer, "workspace.start", &id).await?;
+    Ok(d)
 }
 
 #[server(prefix = "/api", endpoint = "stop_workspace")]
 pub async fn stop_workspace(id: String) -> Result<WorkspaceDetail, AppError> {
     use crate::backend::{request, workspace_views};
     let (state, tenant, customer) = request::require_customer().await?;
-    workspace_views::change(&state, &tenant, &customer, &id, crate::domain::workspace::Action::Stop).await
+    let d = workspace_views::change(&state, &tenant, &customer, &id, crate::domain::workspace::Action::Stop).await?;
+    request::audit_if_impersonating(&state, &tenant, &customer, "workspace.stop", &id).await?;
+    Ok(d)
 }
 
 #[server(prefix = "/api", endpoint = "retry_workspace")]
 pub async fn retry_workspace(id: String) -> Result<WorkspaceDetail, AppError> {
     use crate::backend::{request, workspace_views};
     let (state, tenant, customer) = request::require_customer().await?;
-    workspace_views::change(&state, &tenant, &customer, &id, crate::domain::workspace::Action::Retry).await
+    let d = workspace_views::change(&state, &tenant, &customer, &id, crate::domain::workspace::Action::Retry).await?;
+    request::audit_if_impersonating(&state, &tenant, &customer, "workspace.retry", &id).await?;
+    Ok(d)
 }
 
 /// Deletes the workspace: its Kasm session is destroyed and a running meter closes now.
@@ -46,5 +52,8 @@ pub async fn retry_workspace(id: String) -> Result<WorkspaceDetail, AppError> {
 pub async fn terminate_workspace(id: String) -> Result<WorkspaceDetail, AppError> {
     use crate::backend::{request, workspace_views};
     let (state, tenant, customer) = request::require_customer().await?;
-    workspace_views::change(&state, &tenant, &customer, &id, crate::domain::workspace::Action::Terminate).await
+    let d =
+        workspace_views::change(&state, &tenant, &customer, &id, crate::domain::workspace::Action::Terminate).await?;
+    request::audit_if_impersonating(&state, &tenant, &customer, "workspace.terminate", &id).await?;
+    Ok(d)
 }
