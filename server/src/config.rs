@@ -91,6 +91,9 @@ pub struct Config {
     /// The platform's sender (and the fallback for tenants without their own address).
     pub mail_from: String,
     pub mail_from_name: String,
+    /// The port of public links in emails sent from background jobs (unset: the scheme's default; in
+    /// development the listening port is used).
+    pub public_port: Option<u16>,
     /// Resolver for custom-domain DNS checks: the system's, or one `ip:port`.
     pub dns_server: Option<std::net::SocketAddr>,
     data_key: DataKeySource,
@@ -204,7 +207,11 @@ impl Config {
         }
         let mail_from = get("MAIL_FROM").unwrap_or_else(|| format!("no-reply@{platform_domain}"));
         app::backend::mail::validate_address(&mail_from).map_err(|e| invalid("MAIL_FROM", e.to_string()))?;
+        let public_port = get("PUBLIC_PORT")
+            .map(|p| p.parse::<u16>().map_err(|_| invalid("PUBLIC_PORT", "a port number")))
+            .transpose()?;
         Ok(Config {
+            public_port,
             smtp_url,
             mail_from,
             mail_from_name: get("MAIL_FROM_NAME").unwrap_or_else(|| "EZSCALE Workspaces".into()),

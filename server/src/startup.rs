@@ -50,6 +50,9 @@ impl Application {
     /// or its simulator, and binds `leptos.site_addr` (port 0 picks a free port).
     pub async fn build(config: Config, leptos: LeptosOptions) -> Result<Application, StartupError> {
         let key = config.data_key()?;
+        // Bound first: links in emails sent by background jobs carry the real port in development.
+        let listener = TcpListener::bind(leptos.site_addr).await?;
+        let bound_port = listener.local_addr()?.port();
         let central = CentralDb::open(&config.database_url).await?;
         let house_url = tenants::ensure_house(&central, &config.database_url).await?;
         let house_db = TenantDb::open(&house_url).await?;
@@ -83,6 +86,9 @@ impl Application {
             secure_cookies: config.secure_cookies,
             reconcile_interval: config.reconcile_interval,
             central_url: config.database_url.clone(),
+            public_port: config
+                .public_port
+                .or_else(|| (config.environment == crate::config::Environment::Development).then_some(bound_port)),
             trusted_proxies: config.trusted_proxies.clone(),
             ..Settings::default()
         };
@@ -118,7 +124,6 @@ impl Application {
             tracing::info!(recovered, "re-enqueued unfinished workspace work");
         }
 
-        let listener = TcpListener::bind(leptos.site_addr).await?;
         let router = routes::router(state.clone(), leptos);
         Ok(Application { listener, router, state, simulator, sim_task })
     }

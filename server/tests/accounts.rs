@@ -561,3 +561,36 @@ async fn forged_cross_origin_requests_are_refused_everywhere(b: Backend) {
     app.stop().await;
 }
 on_both_backends!(forged_cross_origin_requests_are_refused_everywhere);
+
+async fn workspace_ready_and_welcome_emails_arrive_once(b: Backend) {
+    let (app, sink) = spawn(b).await;
+    let c = app.demo().await;
+    let id = common::order(&c, "developer-basic").await;
+    common::until_state(&c, &id, app::domain::workspace::WorkspaceState::Running).await;
+    let mail = sink.wait_for("demo@ezscale.test", 1).await;
+    let link = mail.link(&format!("/workspaces/{id}")).expect("access link");
+    assert_eq!(link, format!("{}/workspaces/{id}", app.base.replace("127.0.0.1", "localhost")));
+    // Stop and start again: no second "ready" email.
+    let _: app::workspaces::model::WorkspaceDetail = c.call("stop_workspace", &[("id", &id)]).await.unwrap();
+    common::until_state(&c, &id, app::domain::workspace::WorkspaceState::Stopped).await;
+    let _: app::workspaces::model::WorkspaceDetail = c.call("start_workspace", &[("id", &id)]).await.unwrap();
+    common::until_state(&c, &id, app::domain::workspace::WorkspaceState::Running).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(sink.to("demo@ezscale.test").len(), 1);
+    let _ = c.call_raw("terminate_workspace", &[("id", &id)]).await;
+
+    // Welcome follows the confirmation of a new account.
+    let anon = app.client();
+    anon.call::<()>(
+        "signup",
+        &[("name", "Wel Come"), ("email", "welcome@ezscale.test"), ("password", "a-long-password-1")],
+    )
+    .await
+    .unwrap();
+    let verify = sink.wait_for("welcome@ezscale.test", 1).await;
+    anon.call::<()>("verify_email", &[("token", &token_of(&verify.link("/verify?token=").unwrap()))]).await.unwrap();
+    let welcome = sink.wait_for("welcome@ezscale.test", 2).await;
+    assert!(welcome.text().contains("Subject: Welcome"), "{}", welcome.text());
+    app.stop().await;
+}
+on_both_backends!(workspace_ready_and_welcome_emails_arrive_once);

@@ -178,13 +178,14 @@ pub async fn resend_verification() -> Result<(), AppError> {
 #[server(prefix = "/api", endpoint = "verify_email")]
 pub async fn verify_email(token: String) -> Result<(), AppError> {
     use crate::backend::{auth, customers, request, BackendError};
-    let (_, tenant) = request::tenant().await?;
+    let (state, tenant) = request::tenant().await?;
     let mut tx = tenant.db.pool().begin().await.map_err(BackendError::from)?;
     let Some((id, _)) = auth::consume_token(&mut tx, &token, auth::TokenPurpose::Verify).await? else {
         return Err(AppError::Invalid("This link has expired or was already used. Sign in to get a new one.".into()));
     };
     customers::mark_verified(&mut tx, id).await?;
     tx.commit().await.map_err(BackendError::from)?;
+    crate::backend::notify::welcome(&state, &tenant, id).await?;
     Ok(())
 }
 

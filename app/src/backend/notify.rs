@@ -6,10 +6,31 @@ use super::mail::{outbox, Outgoing};
 use super::state::{AppState, Tenant};
 use super::{branding, corrupt, request, Result};
 
+/// The storefront's public address outside a request (jobs): its verified primary domain, else
+/// `<slug>.<platform>` (the apex for the house), with the configured scheme and port.
+pub async fn storefront_url(state: &AppState, tenant: &Tenant) -> Result<String> {
+    let domains = super::tenant_admin::domains(state, tenant.id).await.map_err(|e| corrupt(e.to_string()))?;
+    let sites = state.registry().sites();
+    let host = match domains.iter().find(|d| d.kind == "primary" && d.verified_at.is_some()) {
+        Some(d) => d.domain.clone(),
+        None if tenant.slug == super::tenants::HOUSE_SLUG => sites.platform_domain.to_string(),
+        None => format!("{}.{}", tenant.slug, sites.platform_domain),
+    };
+    let settings = state.settings();
+    let scheme = if settings.secure_cookies { "https" } else { "http" };
+    Ok(match settings.public_port {
+        Some(port) => format!("{scheme}://{host}:{port}"),
+        None => format!("{scheme}://{host}"),
+    })
+}
+
 /// The tenant's branding as emails need it, with absolute links to this storefront.
 async fn brand(state: &AppState, tenant: &Tenant) -> Result<(BrandContext, String, String)> {
     let b = branding::get(state.central(), tenant.id).await?.ok_or_else(|| corrupt("tenant branding missing"))?;
-    let base_url = request::origin().unwrap_or_default();
+    let base_url = match request::origin() {
+        Some(o) => o,
+        None => storefront_url(state, tenant).await?,
+    };
     let ctx = BrandContext {
         company_name: b.theme.company_name.clone(),
         logo_url: b.logo_sha.as_ref().map(|sha| format!("{base_url}/brand/asset/{sha}.png")),
@@ -72,4 +93,27 @@ pub async fn confirm_email_change(state: &AppState, tenant: &Tenant, to: &str, n
         templates::verify_email(&ctx, name, &link),
     )
     .await
+}
+
+/// "Your workspace is ready", once per workspace (the first time it runs).
+pub async fn workspace_ready(
+    state: &AppState,
+    tenant: &Tenant,
+    customer: crate::domain::ids::CustomerId,
+    workspace: crate::domain::ids::WorkspaceId,
+    plan_name: &str,
+) -> Result<()> {
+    let Some(c) = super::customers::get(&tenant.db, customer).await? else { return Ok(()) };
+    let (ctx, _, _) = brand(state, tenant).await?;
+    let link = format!("{}/workspaces/{workspace}", ctx.base_url);
+    let rendered = templates::workspace_ready(&ctx, &c.name, plan_name, &link);
+    queue(state, tenant, "workspace_ready", format!("ready:{}:{workspace}", tenant.id), &c.email, rendered).await
+}
+
+/// "Welcome", once per account, when the email address is confirmed.
+pub async fn welcome(state: &AppState, tenant: &Tenant, customer: crate::domain::ids::CustomerId) -> Result<()> {
+    let Some(c) = super::customers::get(&tenant.db, customer).await? else { return Ok(()) };
+    let (ctx, _, _) = brand(state, tenant).await?;
+    let rendered = templates::welcome(&ctx, &c.name);
+    queue(state, tenant, "welcome", format!("welcome:{}:{customer}", tenant.id), &c.email, rendered).await
 }

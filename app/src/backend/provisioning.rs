@@ -270,7 +270,7 @@ async fn await_running(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Res
             let t = now();
             let started_at = meter_start(ws, &session, found.kasm_now, t, tenant).await?;
             let plan = catalog::get(&tenant.db, ws.plan).await?.ok_or_else(|| corrupt("workspace plan"))?;
-            workspaces::start_meter(
+            let started = workspaces::start_meter(
                 &tenant.db,
                 ws.id,
                 WorkspaceState::Starting,
@@ -281,6 +281,12 @@ async fn await_running(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Res
             )
             .await?;
             tracing::info!(workspace = %ws.id, "workspace running; meter open");
+            if started {
+                // Once per workspace (the outbox dedupes on it); a mail failure never fails the workspace.
+                if let Err(e) = super::notify::workspace_ready(state, tenant, ws.customer_id, ws.id, &plan.name).await {
+                    tracing::warn!(error = %e, workspace = %ws.id, "workspace-ready email not queued");
+                }
+            }
             Ok(Step::Settled)
         }
         KasmStatus::Stopped | KasmStatus::Paused => match state.kasm().resume_kasm(kasm_id, user).await {

@@ -42,6 +42,9 @@ pub struct Settings {
     pub reconcile_interval: Duration,
     /// The central database's URL: new tenants' databases are placed next to it.
     pub central_url: String,
+    /// The port in public storefront links built outside a request (emails from jobs); `None` = the
+    /// scheme's default.
+    pub public_port: Option<u16>,
     /// Proxies whose forwarded Host and client address headers are believed.
     pub trusted_proxies: super::host::TrustedProxies,
 }
@@ -55,6 +58,7 @@ impl Default for Settings {
             poll_interval: Duration::from_millis(500),
             reconcile_interval: Duration::from_secs(60),
             central_url: String::new(),
+            public_port: None,
             trusted_proxies: super::host::TrustedProxies::none(),
         }
     }
