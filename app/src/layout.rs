@@ -70,11 +70,22 @@ async fn impersonation(t: &crate::backend::tenants::TenantEntry) -> Result<Optio
 
 #[component]
 pub fn Frame(children: Children) -> impl IntoView {
+    // Every resource is created here, at the top: resources created inside a suspended block get other
+    // ids on the server and in the browser, and hydration then fails.
     let brand = Resource::new_blocking(|| (), |_| get_site_brand());
+    let logout = ServerAction::<Logout>::new();
+    let who = Resource::new(move || logout.version().get(), |_| crate::auth::who_am_i());
+    Effect::new(move |_| {
+        if let Some(Ok(())) = logout.value().get() {
+            go_to("/");
+        }
+    });
     view! {
-        <Suspense fallback=|| ()>
+        <Transition fallback=|| ()>
             {move || Suspend::new(async move {
-                match brand.await {
+                let b = brand.await;
+                let me = who.await.ok().flatten();
+                match b {
                     Ok(b) if b.kind == SiteKind::Admin => view! {
                         <Title text=b.company_name.clone()/>
                         <header class="border-b border-slate-200 bg-slate-900 text-white">
@@ -86,20 +97,13 @@ pub fn Frame(children: Children) -> impl IntoView {
                             </nav>
                         </header>
                     }.into_any(),
-                    Ok(b) => view! {
-                        {b.impersonating.clone().map(|who| view! {
-                            <div data-testid="impersonation-banner" class="bg-amber-400 px-6 py-2 text-center text-sm font-medium text-slate-900">
-                                {format!("Impersonating: {who}. Everything done here is audited.")}
-                            </div>
-                        })}
-                        <StorefrontHeader brand=b/>
-                    }.into_any(),
+                    Ok(b) => view! { <StorefrontHeader brand=b me logout/> }.into_any(),
                     Err(_) => ().into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
         <main class="mx-auto max-w-5xl px-6 py-8">{children()}</main>
-        <Suspense fallback=|| ()>
+        <Transition fallback=|| ()>
             {move || Suspend::new(async move {
                 match brand.await {
                     Ok(b) if b.kind == SiteKind::Storefront => view! {
@@ -116,22 +120,21 @@ pub fn Frame(children: Children) -> impl IntoView {
                     _ => ().into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
+/// The storefront's header: its brand, navigation, and who is signed in (plain view: no resources here).
 #[component]
-fn StorefrontHeader(brand: SiteBrand) -> impl IntoView {
-    let logout = ServerAction::<Logout>::new();
-    let who = Resource::new(move || logout.version().get(), |_| crate::auth::who_am_i());
-    Effect::new(move |_| {
-        if let Some(Ok(())) = logout.value().get() {
-            go_to("/");
-        }
-    });
+fn StorefrontHeader(brand: SiteBrand, me: Option<Me>, logout: ServerAction<Logout>) -> impl IntoView {
     let name = brand.company_name.clone();
     view! {
         <Title text=format!("{name} Workspaces")/>
+        {brand.impersonating.clone().map(|who| view! {
+            <div data-testid="impersonation-banner" class="bg-amber-400 px-6 py-2 text-center text-sm font-medium text-slate-900">
+                {format!("Impersonating: {who}. Everything done here is audited.")}
+            </div>
+        })}
         <header class="border-b border-slate-200 bg-white">
             <nav class="mx-auto flex max-w-5xl items-center gap-6 px-6 py-4">
                 <a href="/" data-testid="brand-name" class="flex items-center gap-2 text-lg font-bold text-brand">
@@ -141,22 +144,18 @@ fn StorefrontHeader(brand: SiteBrand) -> impl IntoView {
                 <a href="/" class="text-sm text-slate-600 hover:text-slate-900">"Catalog"</a>
                 <a href="/workspaces" class="text-sm text-slate-600 hover:text-slate-900">"My workspaces"</a>
                 <span class="ml-auto text-sm">
-                    <Transition fallback=|| ()>
-                        {move || Suspend::new(async move {
-                            match who.await {
-                                Ok(Some(Me { name, .. })) => view! {
-                                    <a href="/account" data-testid="signed-in-as" class="mr-3 text-slate-600 hover:underline">{name}</a>
-                                    <ActionForm action=logout attr:class="inline">
-                                        <button type="submit" class="text-slate-600 underline">"Sign out"</button>
-                                    </ActionForm>
-                                }.into_any(),
-                                _ => view! {
-                                    <a href="/login" class="underline">"Sign in"</a>
-                                    <a href="/signup" class="ml-3 rounded bg-brand px-3 py-1 text-on-brand">"Sign up"</a>
-                                }.into_any(),
-                            }
-                        })}
-                    </Transition>
+                    {match me {
+                        Some(Me { name, .. }) => view! {
+                            <a href="/account" data-testid="signed-in-as" class="mr-3 text-slate-600 hover:underline">{name}</a>
+                            <ActionForm action=logout attr:class="inline">
+                                <button type="submit" class="text-slate-600 underline">"Sign out"</button>
+                            </ActionForm>
+                        }.into_any(),
+                        None => view! {
+                            <a href="/login" class="underline">"Sign in"</a>
+                            <a href="/signup" class="ml-3 rounded bg-brand px-3 py-1 text-on-brand">"Sign up"</a>
+                        }.into_any(),
+                    }}
                 </span>
             </nav>
         </header>

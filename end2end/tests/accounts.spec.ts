@@ -74,7 +74,7 @@ test("sign up, confirm from the email, sign in and out; reset the password; get 
   await expect(page).toHaveURL(/\/workspaces$/);
   await expect(page.getByTestId("signed-in-as")).toHaveText("Playwright Customer");
   await page.getByRole("button", { name: "Sign out" }).click();
-  await expect(page.getByRole("link", { name: "Sign in" })).toBeVisible();
+  await expect(page.getByRole("link", { name: "Sign in", exact: true })).toBeVisible();
 
   // Forgotten password: the reset link arrives, sets a new password, and the old one stops working.
   await page.goto(house("/forgot"));
@@ -93,6 +93,7 @@ test("sign up, confirm from the email, sign in and out; reset the password; get 
   await signIn(page, email, "second-password-456");
   await expect(page).toHaveURL(/\/workspaces$/);
   await page.getByRole("button", { name: "Sign out" }).click();
+  await expect(page.getByRole("link", { name: "Sign in", exact: true })).toBeVisible();
 
   // Repeated wrong passwords are throttled (and then even the right one has to wait).
   await page.goto(house("/login"));

@@ -12,8 +12,13 @@ function collectErrors(page: Page): string[] {
   return errors;
 }
 
+async function hydrated(page: Page) {
+  await expect(page.locator("html")).toHaveAttribute("data-hydrated", "true", { timeout: 20_000 });
+}
+
 async function signIn(page: Page) {
   await page.goto("/login");
+  await hydrated(page);
   await page.getByLabel("Email").fill("demo@ezscale.test");
   await page.getByLabel("Password").fill("demo-password");
   await page.getByRole("button", { name: "Sign in" }).click();
@@ -39,6 +44,7 @@ test("order a workspace, watch it run and tick, stop it at the stored cost", asy
   await expect(page.getByTestId("signed-in-as")).toHaveText("Demo Customer");
 
   await page.goto("/");
+  await hydrated(page);
   const plan = page.getByTestId("plan-business-basic");
   await expect(plan.getByTestId("rate")).toHaveText("$0.20/h");
   await plan.getByRole("button", { name: "Order" }).click();
@@ -91,6 +97,7 @@ test("a stop made in Kasm reaches the open page by itself", async ({ page, reque
   const errors = collectErrors(page);
   await signIn(page);
   await page.goto("/");
+  await hydrated(page);
   await page.getByTestId("plan-developer-basic").getByRole("button", { name: "Order" }).click();
   await expect(page).toHaveURL(/\/workspaces\/[0-9a-f-]{36}$/);
   const id = page.url().split("/").pop()!;
@@ -124,6 +131,7 @@ test("a workspace that Kasm refuses shows why, and Try again provisions it", asy
   });
   expect(fault.ok()).toBeTruthy();
   await page.goto("/");
+  await hydrated(page);
   await page.getByTestId("plan-business-pro").getByRole("button", { name: "Order" }).click();
   await expect(page).toHaveURL(/\/workspaces\/[0-9a-f-]{36}$/);
   await expect(page.getByTestId("state")).toHaveText("Failed", { timeout: 10_000 });

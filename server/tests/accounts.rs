@@ -594,3 +594,24 @@ async fn workspace_ready_and_welcome_emails_arrive_once(b: Backend) {
     app.stop().await;
 }
 on_both_backends!(workspace_ready_and_welcome_emails_arrive_once);
+
+async fn staff_and_admins_sign_out_everywhere_and_time_out(b: Backend) {
+    let (app, _sink) = spawn(b).await;
+    let a1 = app.client_for("admin.localhost");
+    let a2 = app.client_for("admin.localhost");
+    for a in [&a1, &a2] {
+        a.call::<()>("admin_login", &[("email", "admin@ezscale.test"), ("password", "admin-password")]).await.unwrap();
+    }
+    let n: u64 = a1.call("admin_logout_everywhere", &[]).await.unwrap();
+    assert!(n >= 2);
+    assert_eq!(a2.call_raw("admin_tenants", &[]).await.0, 401);
+    // Idle timeout for admin sessions (30 minutes).
+    a1.call::<()>("admin_login", &[("email", "admin@ezscale.test"), ("password", "admin-password")]).await.unwrap();
+    sqlx::query("UPDATE central_sessions SET last_seen_at = last_seen_at - 1800001")
+        .execute(app.state.central().pool())
+        .await
+        .unwrap();
+    assert_eq!(a1.call_raw("admin_tenants", &[]).await.0, 401);
+    app.stop().await;
+}
+on_both_backends!(staff_and_admins_sign_out_everywhere_and_time_out);

@@ -71,18 +71,7 @@ async fn login_token(c: &Client, function: &str, email: &str, password: &str, co
 
 /// A client on `host` that carries exactly this cookie (a replayed or stolen one).
 fn with_cookie(app: &TestApp, host: &str, cookie: &str) -> Client {
-    use reqwest::header::{HeaderMap, HeaderValue, COOKIE};
-    let mut headers = HeaderMap::new();
-    headers.insert(COOKIE, HeaderValue::from_str(cookie).unwrap());
-    Client {
-        http: reqwest::Client::builder()
-            .default_headers(headers)
-            .redirect(reqwest::redirect::Policy::none())
-            .resolve(host, app.addr)
-            .build()
-            .unwrap(),
-        base: format!("http://{host}:{}", app.addr.port()),
-    }
+    common::with_cookie_on(app, Some(host), cookie)
 }
 
 /// Sends raw bytes as an HTTP/1.1 request and returns the status code and the whole answer.

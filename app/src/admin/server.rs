@@ -82,6 +82,17 @@ pub async fn admin_logout() -> Result<(), AppError> {
     Ok(())
 }
 
+/// Ends every session of the signed-in admin, on every device.
+#[server(prefix = "/api", endpoint = "admin_logout_everywhere")]
+pub async fn admin_logout_everywhere() -> Result<u64, AppError> {
+    use crate::backend::accounts::{self, ADMIN_COOKIE};
+    use crate::backend::request;
+    let (state, admin) = guard::admin().await?;
+    let n = accounts::end_user_sessions(state.central(), &admin.id).await?;
+    request::set_cookie(&accounts::cookie(ADMIN_COOKIE, "", 0, state.settings().secure_cookies));
+    Ok(n)
+}
+
 #[server(prefix = "/api", endpoint = "admin_tenants")]
 pub async fn list_tenants() -> Result<Vec<TenantSummary>, AppError> {
     use crate::backend::{tenant_admin, tenants};

@@ -217,13 +217,16 @@ impl Theme {
 
     /// The theme as CSS custom properties, for inlining in a `<style>` element:
     ///
-    /// `:root{--brand-primary:#rrggbb;--brand-primary-rgb:r g b;--brand-on-primary:#rrggbb;...}`
+    /// `html:root{--brand-primary:#rrggbb;--brand-primary-rgb:r g b;--brand-on-primary:#rrggbb;...}`
+    ///
+    /// `html:root` rather than `:root`: it outranks the defaults in the site stylesheet (plain `:root`)
+    /// wherever the two appear in the document.
     ///
     /// Built only from fixed text, hex digits and decimal numbers: the company name is deliberately not
     /// part of it, so no tenant-typed text can ever end up inside the `<style>` element.
     pub fn css_variables(&self) -> String {
         let mut css = String::with_capacity(256);
-        css.push_str(":root{");
+        css.push_str("html:root{");
         for (name, colour) in [("primary", self.primary), ("secondary", self.secondary)] {
             let on = readable_text_on(colour);
             css.push_str(&format!(
@@ -406,7 +409,7 @@ mod tests {
         let theme = Theme::default_for("</style><script>alert(1)</script>");
         assert_eq!(
             theme.css_variables(),
-            ":root{--brand-primary:#4f46e5;--brand-primary-rgb:79 70 229;--brand-on-primary:#ffffff;\
+            "html:root{--brand-primary:#4f46e5;--brand-primary-rgb:79 70 229;--brand-on-primary:#ffffff;\
              --brand-secondary:#0ea5e9;--brand-secondary-rgb:14 165 233;--brand-on-secondary:#111827;}"
         );
     }

@@ -15,7 +15,7 @@ use leptos::prelude::*;
 use self::model::BrandingForm;
 use self::server::{
     current_staff, get_branding, list_staff, AcceptInvite, InviteStaff, RemoveStaff, SaveBranding, StaffLogin,
-    StaffLogout,
+    StaffLogout, StaffLogoutEverywhere,
 };
 use crate::domain::branding::{contrast_ratio_x100, meets_aa, readable_text_on, Colour};
 use crate::error::AppError;
@@ -24,8 +24,9 @@ use crate::layout::{go_to, ErrorNote};
 #[component]
 fn ManageNav() -> impl IntoView {
     let logout = ServerAction::<StaffLogout>::new();
+    let everywhere = ServerAction::<StaffLogoutEverywhere>::new();
     Effect::new(move |_| {
-        if let Some(Ok(())) = logout.value().get() {
+        if matches!(logout.value().get(), Some(Ok(()))) || matches!(everywhere.value().get(), Some(Ok(_))) {
             go_to("/manage/login");
         }
     });
@@ -35,7 +36,10 @@ fn ManageNav() -> impl IntoView {
             <a class="text-slate-600 hover:text-slate-900" href="/manage">"Overview"</a>
             <a class="text-slate-600 hover:text-slate-900" href="/manage/branding">"Branding"</a>
             <a class="text-slate-600 hover:text-slate-900" href="/manage/staff">"Staff"</a>
-            <ActionForm action=logout attr:class="ml-auto">
+            <ActionForm action=everywhere attr:class="ml-auto">
+                <button type="submit" class="text-slate-600 underline">"Sign out everywhere"</button>
+            </ActionForm>
+            <ActionForm action=logout>
                 <button type="submit" class="text-slate-600 underline">"Sign out"</button>
             </ActionForm>
         </nav>

@@ -78,6 +78,17 @@ pub async fn staff_logout() -> Result<(), AppError> {
     Ok(())
 }
 
+/// Ends every session of the signed-in staff member, on every device.
+#[server(prefix = "/api", endpoint = "staff_logout_everywhere")]
+pub async fn staff_logout_everywhere() -> Result<u64, AppError> {
+    use crate::backend::accounts::{self, STAFF_COOKIE};
+    use crate::backend::request;
+    let (state, _, me) = guard::staff().await?;
+    let n = accounts::end_user_sessions(state.central(), &me.id).await?;
+    request::set_cookie(&accounts::cookie(STAFF_COOKIE, "", 0, state.settings().secure_cookies));
+    Ok(n)
+}
+
 #[server(prefix = "/api", endpoint = "get_branding")]
 pub async fn get_branding() -> Result<BrandingForm, AppError> {
     let (state, tenant, _) = guard::staff().await?;

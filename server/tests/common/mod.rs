@@ -231,17 +231,23 @@ impl Client {
 
 /// A client on the house storefront that carries exactly this `Cookie` header (a replayed or stolen one).
 pub fn with_cookie_client(app: &TestApp, cookie: &str) -> Client {
+    with_cookie_on(app, None, cookie)
+}
+
+/// A client on `host` (default: the house at 127.0.0.1) that carries exactly this `Cookie` header.
+pub fn with_cookie_on(app: &TestApp, host: Option<&str>, cookie: &str) -> Client {
     use reqwest::header::{HeaderMap, HeaderValue, COOKIE};
     let mut headers = HeaderMap::new();
     headers.insert(COOKIE, HeaderValue::from_str(cookie).unwrap());
-    Client {
-        http: reqwest::Client::builder()
-            .default_headers(headers)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        base: app.base.clone(),
-    }
+    let mut builder = reqwest::Client::builder().default_headers(headers).redirect(reqwest::redirect::Policy::none());
+    let base = match host {
+        Some(h) => {
+            builder = builder.resolve(h, app.addr);
+            format!("http://{h}:{}", app.addr.port())
+        }
+        None => app.base.clone(),
+    };
+    Client { http: builder.build().unwrap(), base }
 }
 
 /// Orders `plan` as the client's customer; returns the workspace id.
