@@ -19,9 +19,20 @@ async fn spawn(b: Backend) -> TestApp {
     TestApp::spawn_with(b, &[("RECONCILE_INTERVAL_MS", &INTERVAL_MS.to_string())]).await
 }
 
+/// Orders a workspace and waits until it runs *and* its provisioning job has finished (released the
+/// workspace's lease), so what the test does next is not racing the job's last steps.
 async fn running_workspace(app: &TestApp, c: &Client, plan: &str) -> (String, uuid::Uuid) {
     let id = order(c, plan).await;
     until_state(c, &id, WorkspaceState::Running).await;
+    eventually(WAIT, "the provisioning job finished", || async {
+        let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND payload LIKE $1")
+            .bind(format!("%{id}%"))
+            .fetch_one(app.state.central().pool())
+            .await
+            .ok()?;
+        (open == 0).then_some(())
+    })
+    .await;
     let kasm = app.kasm_session_of(&id).await.expect("the simulator knows the session");
     (id, kasm)
 }
