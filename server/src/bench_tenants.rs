@@ -53,8 +53,8 @@ pub async fn run(n: usize) -> Res<()> {
     for i in 1..=full {
         let input = NewTenantInput {
             name: format!("Tenant {i}"),
-            slug: format!("t{i}"),
-            owner_email: format!("owner@t{i}.test"),
+            slug: format!("bench-{i}"),
+            owner_email: format!("owner@bench-{i}.test"),
             owner_password: "bench-owner-password".into(),
             ..NewTenantInput::default()
         };
@@ -66,7 +66,7 @@ pub async fn run(n: usize) -> Res<()> {
     let mean = created.iter().sum::<Duration>() / u32::try_from(created.len())?;
 
     // 2. The rest in bulk, from tenant #1's database.
-    let template = tenants::record_by_slug(state.central(), "t1").await?.ok_or("no template")?;
+    let template = tenants::record_by_slug(state.central(), "bench-1").await?.ok_or("no template")?;
     let template_path =
         template.db_url.trim_start_matches("sqlite://").split('?').next().unwrap_or_default().to_owned();
     let hash: String =
@@ -74,7 +74,7 @@ pub async fn run(n: usize) -> Res<()> {
     let bulk_started = Instant::now();
     let mut tx = state.central().pool().begin().await?;
     for i in (full + 1)..=n {
-        let slug = format!("t{i}");
+        let slug = format!("bench-{i}");
         let url = app::backend::db::tenant_db_url(&central_url, &slug)?;
         let path = url.trim_start_matches("sqlite://").split('?').next().unwrap_or_default().to_owned();
         std::fs::copy(&template_path, &path)?;
@@ -122,8 +122,10 @@ pub async fn run(n: usize) -> Res<()> {
     let bulk = bulk_started.elapsed();
 
     // 3. Latency: tenant #1 and tenant #n, cold (first request: pool opened, schema checked) and warm.
-    let client =
-        reqwest::Client::builder().resolve("t1.localhost", addr).resolve(&format!("t{n}.localhost"), addr).build()?;
+    let client = reqwest::Client::builder()
+        .resolve("bench-1.localhost", addr)
+        .resolve(&format!("bench-{n}.localhost"), addr)
+        .build()?;
     let lat = |host: String| {
         let client = client.clone();
         async move {
@@ -145,8 +147,8 @@ pub async fn run(n: usize) -> Res<()> {
             Ok::<_, Box<dyn std::error::Error>>((cold, warm[warm.len() / 2], warm[warm.len() * 99 / 100]))
         }
     };
-    let (cold1, p50_1, p99_1) = lat("t1.localhost".into()).await?;
-    let (cold_n, p50_n, p99_n) = lat(format!("t{n}.localhost")).await?;
+    let (cold1, p50_1, p99_1) = lat("bench-1.localhost".into()).await?;
+    let (cold_n, p50_n, p99_n) = lat(format!("bench-{n}.localhost")).await?;
 
     // 4. Migrating every tenant: 10 against 1,000.
     let records = tenants::list_records(state.central()).await?;
