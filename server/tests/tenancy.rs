@@ -473,9 +473,21 @@ async fn isolation_suite(b: Backend) {
                 "get_branding",
                 "admin_me",
                 "admin_tenants",
+                "list_staff",
+                "admin_mail",
             ] {
                 let (status, body) = c.call_raw(f, &[]).await;
                 check(host_slug, &format!("{f} as {role}"), status, &body);
+            }
+            for target in slugs {
+                let (status, body) =
+                    c.call_raw("admin_audit", &[("tenant", target), ("action", ""), ("actor", "")]).await;
+                check(host_slug, &format!("admin_audit({target}) as {role}"), status, &body);
+                assert_eq!(status, 404, "the audit log does not exist on storefronts");
+                let (status, body) =
+                    c.call_raw("admin_impersonate", &[("slug", target), ("target", "owner"), ("email", "")]).await;
+                check(host_slug, &format!("admin_impersonate({target}) as {role}"), status, &body);
+                assert_eq!(status, 404, "nobody impersonates from a storefront");
             }
             for target in slugs {
                 let (status, body) = c.call_raw("admin_tenant", &[("slug", target)]).await;
