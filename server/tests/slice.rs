@@ -12,7 +12,7 @@ use app::domain::money::Money;
 use app::domain::workspace::WorkspaceState;
 use app::error::AppError;
 use app::workspaces::model::{WorkspaceDetail, WorkspaceList};
-use common::{detail, order, until_state, Backend, TestApp};
+use common::{detail, eventually, order, until_state, Backend, TestApp};
 use server::kasm_sim::Fault;
 
 async fn probes_answer(b: Backend) {
@@ -293,10 +293,8 @@ async fn a_failed_provisioning_alerts_the_operators(b: Backend) {
     let c = app.demo().await;
     let id = order(&c, "developer-basic").await;
     until_state(&c, &id, WorkspaceState::Failed).await;
-    let alert = common::eventually(Duration::from_secs(10), "the alert", || async {
-        received.lock().unwrap().first().cloned()
-    })
-    .await;
+    let alert =
+        eventually(Duration::from_secs(10), "the alert", || async { received.lock().unwrap().first().cloned() }).await;
     let json: serde_json::Value = serde_json::from_str(&alert).unwrap();
     let text = json.to_string();
     assert!(text.contains(&id) && text.contains("Image Not Authorized"), "{text}");
@@ -351,3 +349,44 @@ async fn repeated_failed_sign_ins_are_slowed_down_before_any_hashing(b: Backend)
     app.stop().await;
 }
 on_both_backends!(repeated_failed_sign_ins_are_slowed_down_before_any_hashing);
+
+async fn dead_letters_are_listed_and_requeued_by_an_admin(b: Backend) {
+    use app::admin::provisioning::DeadLetterRow;
+    let app = TestApp::spawn(b).await;
+    app.sim.inject(Fault::BusinessError {
+        endpoint: "request_kasm".into(),
+        message: "No resources are available to create the requested Kasm".into(),
+    });
+    let c = app.demo().await;
+    let id = order(&c, "developer-basic").await;
+    until_state(&c, &id, WorkspaceState::Failed).await;
+    // As if its job had used up every retry: it is a dead letter now.
+    eventually(Duration::from_secs(10), "the job settled", || async {
+        let n = sqlx::query("UPDATE jobs SET state = 'dead', last_error = 'gave up after 8 attempts' WHERE payload LIKE $1 AND state = 'done'")
+            .bind(format!("%{id}%"))
+            .execute(app.state.central().pool())
+            .await
+            .ok()?
+            .rows_affected();
+        (n == 1).then_some(())
+    })
+    .await;
+    let admin = app.client_for("admin.localhost");
+    assert_eq!(admin.call_raw("admin_dead_letters", &[]).await.0, 401);
+    admin.call::<()>("admin_login", &[("email", "admin@ezscale.test"), ("password", "admin-password")]).await.unwrap();
+    let dead: Vec<DeadLetterRow> = admin.call("admin_dead_letters", &[]).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].tenant.as_str(), dead[0].workspace_id.as_deref()), ("house", Some(id.as_str())));
+    assert_eq!(dead[0].last_error.as_deref(), Some("gave up after 8 attempts"));
+    // Requeued (the cause is gone: the simulator's refusal was one-shot): the workspace provisions.
+    let left: Vec<DeadLetterRow> = admin.call("admin_requeue", &[("job_id", &dead[0].job_id)]).await.unwrap();
+    assert!(left.is_empty());
+    until_state(&c, &id, WorkspaceState::Running).await;
+    let again = admin.call_raw("admin_requeue", &[("job_id", &dead[0].job_id)]).await;
+    assert_eq!(again.0, 404, "requeued once only");
+    // Storefronts have no such function.
+    assert_eq!(c.call_raw("admin_dead_letters", &[]).await.0, 404);
+    let _ = c.call_raw("terminate_workspace", &[("id", &id)]).await;
+    app.stop().await;
+}
+on_both_backends!(dead_letters_are_listed_and_requeued_by_an_admin);

@@ -475,6 +475,7 @@ async fn isolation_suite(b: Backend) {
                 "admin_tenants",
                 "list_staff",
                 "admin_mail",
+                "admin_dead_letters",
             ] {
                 let (status, body) = c.call_raw(f, &[]).await;
                 check(host_slug, &format!("{f} as {role}"), status, &body);

@@ -429,3 +429,73 @@ pub async fn drive(state: &AppState, tenant: &Tenant, id: WorkspaceId) -> Result
         }
     }
 }
+
+/// A job that gave up (a dead letter), as the admin's provisioning page lists it.
+#[derive(Clone, Debug)]
+pub struct DeadLetter {
+    pub job_id: String,
+    pub tenant_id: crate::domain::ids::TenantId,
+    pub workspace_id: Option<WorkspaceId>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub updated_at: i64,
+}
+
+pub async fn dead_letters(state: &AppState, limit: i64) -> Result<Vec<DeadLetter>, BackendError> {
+    use sqlx::Row;
+    let rows = sqlx::query(
+        "SELECT id, tenant_id, payload, attempts, last_error, updated_at FROM jobs WHERE state = 'dead' \
+         ORDER BY updated_at DESC LIMIT $1",
+    )
+    .bind(limit.clamp(1, 1000))
+    .fetch_all(state.central().pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let tenant: String = r.try_get(1)?;
+            let payload: String = r.try_get(2)?;
+            let workspace_id = serde_json::from_str::<super::jobs::JobKind>(&payload).ok().map(|k| match k {
+                super::jobs::JobKind::SyncWorkspace { workspace_id } => workspace_id,
+            });
+            Ok(DeadLetter {
+                job_id: r.try_get(0)?,
+                tenant_id: tenant.parse().map_err(|_| corrupt("jobs.tenant_id"))?,
+                workspace_id,
+                attempts: r.try_get(3)?,
+                last_error: r.try_get(4)?,
+                updated_at: r.try_get(5)?,
+            })
+        })
+        .collect()
+}
+
+/// Puts a dead letter's work back in the queue: a workspace that was marked failed goes back to
+/// provisioning (as the customer's "Try again" would), and a fresh job drives it. The dead row is kept,
+/// marked `requeued`, so the history stays. `false` when there is no such dead letter (already requeued).
+pub async fn requeue_dead(state: &AppState, job_id: &str) -> Result<bool, BackendError> {
+    let Some(dead) = dead_letters(state, 1000).await?.into_iter().find(|d| d.job_id == job_id) else {
+        return Ok(false);
+    };
+    let claimed = sqlx::query("UPDATE jobs SET state = 'requeued', updated_at = $1 WHERE id = $2 AND state = 'dead'")
+        .bind(now().as_millis())
+        .bind(job_id)
+        .execute(state.central().pool())
+        .await?
+        .rows_affected();
+    if claimed == 0 {
+        return Ok(false);
+    }
+    let (Some(ws_id), Some(tenant)) = (dead.workspace_id, state.tenant_by_id(dead.tenant_id).await?) else {
+        return Ok(true);
+    };
+    if let Some(ws) = workspaces::get(&tenant.db, ws_id).await? {
+        if ws.state == WorkspaceState::Failed {
+            if let Ok(next) = ws.state.apply(crate::domain::workspace::Action::Retry) {
+                workspaces::transition(&tenant.db, ws_id, ws.state, next, now()).await?;
+                announce(state, &tenant, &ws);
+            }
+        }
+        enqueue(state, &tenant, ws_id).await?;
+    }
+    Ok(true)
+}
