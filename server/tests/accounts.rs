@@ -521,6 +521,9 @@ async fn forged_cross_origin_requests_are_refused_everywhere(b: Backend) {
         "admin_remove_domain",
         "admin_verify_domain",
         "admin_impersonate",
+        "admin_requeue",
+        "admin_logout_everywhere",
+        "staff_logout_everywhere",
         // Read-only functions are POSTs too: they are checked the same way.
         "who_am_i",
         "catalog",

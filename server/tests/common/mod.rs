@@ -21,6 +21,9 @@ pub enum Backend {
     Postgres,
 }
 
+/// No request of a test may hang: a stuck answer is a failure that names the request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 pub const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 pub struct TestApp {
@@ -155,6 +158,7 @@ impl TestApp {
             http: reqwest::Client::builder()
                 .cookie_store(true)
                 .redirect(reqwest::redirect::Policy::none())
+                .timeout(REQUEST_TIMEOUT)
                 .build()
                 .unwrap(),
             base: self.base.clone(),
@@ -168,6 +172,7 @@ impl TestApp {
             http: reqwest::Client::builder()
                 .cookie_store(true)
                 .redirect(reqwest::redirect::Policy::none())
+                .timeout(REQUEST_TIMEOUT)
                 .resolve(host, self.addr)
                 .build()
                 .unwrap(),
@@ -194,7 +199,13 @@ pub struct Client {
 impl Client {
     /// Calls a server function the way the browser does (form-encoded POST to /api/<name>).
     pub async fn call<T: DeserializeOwned>(&self, name: &str, args: &[(&str, &str)]) -> Result<T, (u16, AppError)> {
-        let res = self.http.post(format!("{}/api/{name}", self.base)).form(args).send().await.expect("request");
+        let res = self
+            .http
+            .post(format!("{}/api/{name}", self.base))
+            .form(args)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{name} on {}: {e}", self.base));
         let status = res.status().as_u16();
         let body = res.bytes().await.expect("body");
         if (200..300).contains(&status) {
@@ -209,7 +220,13 @@ impl Client {
 
     /// A server function's raw answer: status and body, whatever they are.
     pub async fn call_raw(&self, name: &str, args: &[(&str, &str)]) -> (u16, String) {
-        let res = self.http.post(format!("{}/api/{name}", self.base)).form(args).send().await.expect("request");
+        let res = self
+            .http
+            .post(format!("{}/api/{name}", self.base))
+            .form(args)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{name} on {}: {e}", self.base));
         (res.status().as_u16(), res.text().await.unwrap_or_default())
     }
 
@@ -224,7 +241,12 @@ impl Client {
     }
 
     pub async fn get_page(&self, path: &str) -> (u16, String) {
-        let res = self.http.get(format!("{}{path}", self.base)).send().await.expect("request");
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path} on {}: {e}", self.base));
         (res.status().as_u16(), res.text().await.unwrap_or_default())
     }
 }
@@ -239,7 +261,10 @@ pub fn with_cookie_on(app: &TestApp, host: Option<&str>, cookie: &str) -> Client
     use reqwest::header::{HeaderMap, HeaderValue, COOKIE};
     let mut headers = HeaderMap::new();
     headers.insert(COOKIE, HeaderValue::from_str(cookie).unwrap());
-    let mut builder = reqwest::Client::builder().default_headers(headers).redirect(reqwest::redirect::Policy::none());
+    let mut builder = reqwest::Client::builder()
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(REQUEST_TIMEOUT);
     let base = match host {
         Some(h) => {
             builder = builder.resolve(h, app.addr);
