@@ -95,6 +95,8 @@ async fn an_order_runs_meters_stops_at_the_stored_cost_and_starts_again(b: Backe
     assert!(again.usage[0].ended_at.is_none() && again.usage[0].started_at >= ended);
     assert_eq!(app.sim.session_count(), 1, "resumed, not a second session");
     let _: WorkspaceDetail = c.call("stop_workspace", &[("id", &id)]).await.unwrap();
+    // The stop completes at once, or (when the start's job is still finishing) right after it.
+    until_state(&c, &id, WorkspaceState::Stopped).await;
     let list: WorkspaceList = c.call("list_workspaces", &[]).await.unwrap();
     assert_eq!(list.items.len(), 1);
     assert_eq!(list.items[0].state, WorkspaceState::Stopped);

@@ -281,8 +281,8 @@ async fn await_running(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Res
             )
             .await?;
             tracing::info!(workspace = %ws.id, "workspace running; meter open");
-            if started {
-                // Once per workspace (the outbox dedupes on it); a mail failure never fails the workspace.
+            if started && workspaces::usage_of(&tenant.db, ws.id).await?.len() == 1 {
+                // The first run only (the outbox also dedupes on it); a mail failure never fails the workspace.
                 if let Err(e) = super::notify::workspace_ready(state, tenant, ws.customer_id, ws.id, &plan.name).await {
                     tracing::warn!(error = %e, workspace = %ws.id, "workspace-ready email not queued");
                 }
