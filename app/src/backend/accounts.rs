@@ -2,13 +2,9 @@
 //! bound to one tenant). Their sessions live in the central database; only a hash of the cookie is kept,
 //! and a staff session names its tenant, so a cookie carried to another tenant's host is worthless.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
-use base64::Engine as _;
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use super::auth;
+use super::auth::{self, new_token, token_hash};
 use super::db::{now, CentralDb};
 use super::{corrupt, Result};
 use crate::domain::ids::TenantId;
@@ -372,16 +368,6 @@ fn staff_from_row(r: &sqlx::any::AnyRow) -> Result<StaffMember> {
         role: StaffRole::parse(&role).ok_or_else(|| corrupt("staff.role"))?,
         impersonator: None,
     })
-}
-
-fn token_hash(token: &str) -> String {
-    B64URL.encode(Sha256::digest(token.as_bytes()))
-}
-
-pub fn new_token() -> String {
-    let mut raw = [0u8; 32];
-    rand::rng().fill_bytes(&mut raw);
-    B64URL.encode(raw)
 }
 
 /// Starts an admin (tenant `None`) or staff session; returns the cookie value.

@@ -90,7 +90,8 @@ async fn dummy_hash() -> Result<String> {
     Ok(DUMMY.get_or_init(|| h).clone())
 }
 
-fn token_hash(token: &str) -> String {
+/// What is stored for a token (cookie or emailed link): its SHA-256, never the token itself.
+pub fn token_hash(token: &str) -> String {
     B64URL.encode(Sha256::digest(token.as_bytes()))
 }
 
