@@ -95,6 +95,7 @@ pub fn Frame(children: Children) -> impl IntoView {
                                 <a href="/admin/audit" class="text-sm text-slate-300 hover:text-white">"Audit log"</a>
                                 <a href="/admin/mail" class="text-sm text-slate-300 hover:text-white">"Mail"</a>
                                 <a href="/admin/provisioning" class="text-sm text-slate-300 hover:text-white">"Provisioning"</a>
+                                <a href="/admin/kasm" class="text-sm text-slate-300 hover:text-white">"Kasm"</a>
                             </nav>
                         </header>
                     }.into_any(),

@@ -102,6 +102,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/audit") view=admin::audit::AdminAuditPage/>
                     <Route path=path!("/admin/mail") view=admin::mail::AdminMailPage/>
                     <Route path=path!("/admin/provisioning") view=admin::provisioning::AdminProvisioningPage/>
+                    <Route path=path!("/admin/kasm") view=admin::kasm::AdminKasmPage/>
                     <Route path=path!("/admin/tenants/new") view=admin::AdminNewTenantPage/>
                     <Route path=path!("/admin/tenants/:slug") view=admin::AdminTenantPage/>
                     <Route path=path!("/manage") view=manage::ManageHomePage/>

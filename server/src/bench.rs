@@ -66,7 +66,8 @@ pub async fn reconcile(n: usize) -> Result<(), Box<dyn std::error::Error>> {
             let (kasm, db, env, plan_row) = (kasm.clone(), tenant.db.clone(), env.clone(), plan_row.clone());
             async move {
                 let req = kasm.request_kasm(user, image, &env).await?;
-                let (id, _) = workspaces::insert_order(&db, customer, plan, uuid::Uuid::new_v4(), now()).await?;
+                let (id, _) =
+                    workspaces::insert_order(&db, customer, plan, uuid::Uuid::new_v4(), "default", now()).await?;
                 workspaces::attach_kasm(&db, id, &req.kasm_id.to_string(), now()).await?;
                 workspaces::start_meter(
                     &db,

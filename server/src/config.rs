@@ -258,6 +258,7 @@ impl Config {
                 auth: *auth,
                 timeout: self.kasm_timeout,
                 insecure_skip_tls_verify: *insecure_tls,
+                ca_pem: None,
             },
             (KasmTarget::Simulator { .. }, url) => {
                 let sim = crate::kasm_sim::SimConfig::default();
@@ -268,6 +269,7 @@ impl Config {
                     auth: KasmAuthStyle::JsonBody,
                     timeout: self.kasm_timeout,
                     insecure_skip_tls_verify: false,
+                    ca_pem: None,
                 }
             }
         }

@@ -90,6 +90,7 @@ impl Application {
                 .public_port
                 .or_else(|| (config.environment == crate::config::Environment::Development).then_some(bound_port)),
             trusted_proxies: config.trusted_proxies.clone(),
+            kasm_timeout: config.kasm_timeout,
             ..Settings::default()
         };
         let dns = match config.dns_server {
@@ -112,6 +113,9 @@ impl Application {
         };
         let mailer = Mailer::new(transport, &config.mail_from_name, &config.mail_from)
             .map_err(|e| crate::config::ConfigError::Invalid { name: "MAIL_FROM", why: e.to_string() })?;
+        // The configured Kasm server is `default`; templates are seeded once and then the admin's to edit.
+        app::backend::kasm_servers::record_default(&central, kasm.base_url(), "default").await?;
+        app::backend::templates::ensure_defaults(&central).await?;
         let state = AppState::new(central, registry, kasm, Crypto::new(&key), settings, alerts, verifier, mailer);
         if config.demo_data {
             seed::seed_demo_admin(&state).await?;

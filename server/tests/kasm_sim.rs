@@ -37,6 +37,7 @@ fn client_with(base: &str, secret: &str, auth: KasmAuthStyle, timeout: Duration)
         auth,
         timeout,
         insecure_skip_tls_verify: false,
+        ca_pem: None,
     })
     .unwrap()
 }

@@ -185,7 +185,7 @@ async fn metrics_count_what_the_reconciler_did(b: Backend) {
     assert!(value("ezs_reconcile_passes_total").is_some_and(|v| v >= 1.0), "{text}");
     assert_eq!(value("ezs_reconcile_meters_closed_gone_total"), Some(1.0), "{text}");
     assert_eq!(value("ezs_workspaces{tenant=\"house\",state=\"stopped\"}"), Some(1.0), "{text}");
-    assert_eq!(value("ezs_kasm_breaker_open{state=\"closed\"}"), Some(0.0), "{text}");
+    assert_eq!(value("ezs_kasm_breaker_open{server=\"default\",state=\"closed\"}"), Some(0.0), "{text}");
     app.stop().await;
 }
 on_both_backends!(metrics_count_what_the_reconciler_did);

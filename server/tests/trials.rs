@@ -25,7 +25,8 @@ async fn a_lost_answer_never_makes_a_second_session_in_100_trials(b: Backend) {
         app.sim.inject(Fault::DropResponseAfterCommit { endpoint: "request_kasm".into() });
         let customer =
             customers::ensure(&tenant.db, &format!("trial{i}@ezscale.test"), "Trial Customer", &hash).await.unwrap();
-        let (id, _) = workspaces::insert_order(&tenant.db, customer, plan, uuid::Uuid::new_v4(), now()).await.unwrap();
+        let (id, _) =
+            workspaces::insert_order(&tenant.db, customer, plan, uuid::Uuid::new_v4(), "default", now()).await.unwrap();
         provisioning::enqueue(&app.state, &tenant, id).await.unwrap();
         ids.push(id);
     }

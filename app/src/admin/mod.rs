@@ -4,6 +4,7 @@ pub mod audit;
 pub mod impersonate;
 pub mod mail;
 pub mod model;
+pub mod kasm;
 pub mod provisioning;
 pub mod server;
 

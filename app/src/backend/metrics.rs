@@ -17,6 +17,8 @@ pub struct Metrics {
     closed_stopped: AtomicU64,
     reopened: AtomicU64,
     destroyed: AtomicU64,
+    adopted: AtomicU64,
+    failed_servers: AtomicU64,
     orphans_last_pass: AtomicU64,
 }
 
@@ -29,6 +31,8 @@ impl Metrics {
         add(&self.closed_stopped, r.closed_stopped);
         add(&self.reopened, r.reopened);
         add(&self.destroyed, r.destroyed);
+        add(&self.adopted, r.adopted);
+        add(&self.failed_servers, r.failed_servers);
         self.orphans_last_pass.store(u64::try_from(r.orphans).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
@@ -59,6 +63,16 @@ pub async fn render(state: &AppState) -> Result<String> {
         "Leftover sessions of deleted workspaces destroyed.",
         &m.destroyed,
     );
+    counter(
+        "ezs_reconcile_sessions_adopted_total",
+        "Unrecorded sessions of ours adopted by waiting workspaces.",
+        &m.adopted,
+    );
+    counter(
+        "ezs_reconcile_server_failures_total",
+        "Kasm servers that could not be listed in a pass.",
+        &m.failed_servers,
+    );
     let _ = writeln!(
         out,
         "# HELP ezs_reconcile_orphans Kasm sessions of our users that no workspace knows (last pass).\n\
@@ -81,13 +95,20 @@ pub async fn render(state: &AppState) -> Result<String> {
     for (st, n) in rows {
         let _ = writeln!(out, "ezs_jobs{{state=\"{st}\"}} {n}");
     }
-    let breaker = state.kasm().breaker_state();
     let _ = writeln!(
         out,
-        "# HELP ezs_kasm_breaker_open 1 while the Kasm circuit breaker fails calls fast.\n\
-         # TYPE ezs_kasm_breaker_open gauge\nezs_kasm_breaker_open{{state=\"{}\"}} {}",
-        breaker.as_str(),
-        u8::from(breaker != super::kasm::BreakerState::Closed)
+        "# HELP ezs_kasm_breaker_open 1 while a Kasm server's circuit breaker fails calls fast.\n\
+         # TYPE ezs_kasm_breaker_open gauge"
     );
+    for server in super::kasm_servers::list(state.central()).await? {
+        let breaker = state.kasm_servers().breaker_state(&server.id);
+        let _ = writeln!(
+            out,
+            "ezs_kasm_breaker_open{{server=\"{}\",state=\"{}\"}} {}",
+            server.id,
+            breaker.as_str(),
+            u8::from(breaker != super::kasm::BreakerState::Closed)
+        );
+    }
     Ok(out)
 }

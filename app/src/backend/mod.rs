@@ -20,6 +20,8 @@
 //! | `jobs`         | the durable job queue and its worker |
 //! | `reconciler`   | the periodic diff of Kasm's sessions against our workspaces |
 //! | `kasm`         | the typed Kasm API client |
+//! | `kasm_servers` | the Kasm servers (zones), one client and breaker each; workspace placement; image sync |
+//! | `templates`    | the six plan templates (sizing, apps, icon, status, Kasm image/group/server) |
 //! | `limits`       | sign-in attempt limits (before any hashing) |
 //! | `notify`       | the branded emails customers receive, queued in the outbox |
 //! | `metrics`      | counters and gauges for `/metrics` |
@@ -47,6 +49,7 @@ pub mod failpoints;
 pub mod host;
 pub mod jobs;
 pub mod kasm;
+pub mod kasm_servers;
 pub mod limits;
 pub mod mail;
 pub mod metrics;
@@ -56,6 +59,7 @@ pub mod reconciler;
 pub mod request;
 pub mod seed;
 pub mod state;
+pub mod templates;
 pub mod tenant_admin;
 pub mod tenants;
 pub mod workspace_views;

@@ -18,8 +18,10 @@ use super::catalog;
 use super::customers::{self, Customer};
 use super::db::now;
 use super::events::WorkspaceChanged;
-use super::kasm::{KasmError, KasmId, KasmSession, KasmStatus, KasmUserId};
+use super::kasm::{KasmClient, KasmError, KasmId, KasmSession, KasmStatus, KasmUserId};
+use super::kasm_servers::DEFAULT_SERVER;
 use super::state::{AppState, Tenant};
+use super::templates;
 use super::workspaces::{self, Workspace};
 use super::{corrupt, BackendError};
 use crate::domain::ids::WorkspaceId;
@@ -128,28 +130,29 @@ async fn fail(
 }
 
 async fn provision(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<Step, SyncError> {
-    let kasm = state.kasm();
+    let kasm = state.kasm_for(&ws.kasm_server).await?;
     let customer = customers::get(&tenant.db, ws.customer_id).await?.ok_or_else(|| corrupt("workspace customer"))?;
-    let user_id = match ensure_kasm_user(state, tenant, &customer).await {
+    let user_id = match ensure_kasm_user(state, &kasm, tenant, &customer, &ws.kasm_server).await {
         Ok(u) => u,
         Err(SyncError::Kasm(e)) => return fail_or_retry(state, tenant, ws, e).await,
         Err(e) => return Err(e),
     };
-    let plan = catalog::get(&tenant.db, ws.plan).await?.ok_or_else(|| corrupt("workspace plan"))?;
+    // What to launch comes from the platform's template for this plan (the admin may have remapped it).
+    let template = templates::get(state.central(), ws.plan).await?.ok_or_else(|| corrupt("plan template"))?;
     let images = match kasm.get_images().await {
         Ok(i) => i,
         Err(e) => return fail_or_retry(state, tenant, ws, e).await,
     };
-    let Some(image) = images.into_iter().find(|i| i.enabled && i.name == plan.kasm_image) else {
-        tracing::error!(image = %plan.kasm_image, "no enabled Kasm image for plan");
-        let detail = format!("no enabled Kasm image named {}", plan.kasm_image);
+    let Some(image) = images.into_iter().find(|i| i.enabled && i.name == template.kasm_image) else {
+        tracing::error!(image = %template.kasm_image, server = %ws.kasm_server, "no enabled Kasm image for plan");
+        let detail = format!("no enabled Kasm image named {} on server {}", template.kasm_image, ws.kasm_server);
         fail(state, tenant, ws, "This workspace type is not available right now. Please contact support.", &detail)
             .await?;
         return Ok(Step::Settled);
     };
 
     // The plan's group holds its image: Kasm only launches images through a group the user is in.
-    if let Err(e) = join_plan_group(state, user_id, &ws.plan.spec().kasm_group()).await {
+    if let Err(e) = join_plan_group(&kasm, user_id, &template.kasm_group).await {
         return fail_or_retry(state, tenant, ws, e).await;
     }
 
@@ -173,6 +176,9 @@ async fn provision(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<
     ]);
     match kasm.request_kasm(user_id, image.image_id, &env).await {
         Ok(req) => {
+            // A crash here (after Kasm made the session, before we recorded it) leaves a session only Kasm
+            // knows: the retry, or the reconciler, finds it by its user and adopts it.
+            state.failpoints().check("provision.after_request")?;
             // The connect link in the answer carries a session token: it is not kept. Launching asks Kasm
             // for a fresh login link each time.
             workspaces::attach_kasm(&tenant.db, ws.id, &req.kasm_id.to_string(), now()).await?;
@@ -185,10 +191,10 @@ async fn provision(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<
 
 /// Adds the user to the named group (idempotent in Kasm). A Kasm without that group is allowed: images
 /// may be granted through "All Users" instead; `request_kasm` then says "Image Not Authorized" if not.
-async fn join_plan_group(state: &AppState, user: KasmUserId, group: &str) -> Result<(), KasmError> {
-    let groups = state.kasm().get_groups().await?;
+async fn join_plan_group(kasm: &KasmClient, user: KasmUserId, group: &str) -> Result<(), KasmError> {
+    let groups = kasm.get_groups().await?;
     match groups.into_iter().find(|g| g.name == group) {
-        Some(g) => state.kasm().add_user_group(user, g.group_id).await,
+        Some(g) => kasm.add_user_group(user, g.group_id).await,
         None => {
             tracing::warn!(group, "Kasm has no group for this plan; relying on the user's other groups");
             Ok(())
@@ -201,7 +207,7 @@ pub async fn login_link(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Re
     let customer = customers::get(&tenant.db, ws.customer_id).await?.ok_or_else(|| corrupt("workspace customer"))?;
     let Some(user) = customer.kasm_user_id.as_deref() else { return Ok(None) };
     let user = KasmUserId::parse(user).map_err(|_| corrupt("customers.kasm_user_id"))?;
-    Ok(Some(state.kasm().get_login(user).await?))
+    Ok(Some(state.kasm_for(&ws.kasm_server).await?.get_login(user).await?))
 }
 
 async fn kasm_id_in_use(tenant: &Tenant, kasm_id: &str) -> Result<bool, SyncError> {
@@ -214,7 +220,16 @@ async fn kasm_id_in_use(tenant: &Tenant, kasm_id: &str) -> Result<bool, SyncErro
 
 /// The customer's Kasm user, created on first use. The username and a random password are recorded
 /// (password sealed) before the remote call, so a retry after a lost response reuses the same identity.
-async fn ensure_kasm_user(state: &AppState, tenant: &Tenant, customer: &Customer) -> Result<KasmUserId, SyncError> {
+async fn ensure_kasm_user(
+    state: &AppState,
+    kasm: &KasmClient,
+    tenant: &Tenant,
+    customer: &Customer,
+    server: &str,
+) -> Result<KasmUserId, SyncError> {
+    if server != DEFAULT_SERVER {
+        return ensure_zone_user(state, kasm, tenant, customer, server).await;
+    }
     if let Some(id) = customer.kasm_user_id.as_deref() {
         return KasmUserId::parse(id).map_err(|_| corrupt("customers.kasm_user_id").into());
     }
@@ -228,20 +243,65 @@ async fn ensure_kasm_user(state: &AppState, tenant: &Tenant, customer: &Customer
         customers::kasm_identity(&tenant.db, customer.id).await?.ok_or_else(|| corrupt("kasm identity vanished"))?;
     let password = state.crypto().open(&sealed, &context).map_err(BackendError::from)?;
     let (first, last) = customer.name.split_once(' ').unwrap_or((customer.name.as_str(), ""));
-    let user = state.kasm().ensure_user(&username, &password, first, last).await?;
+    let user = kasm.ensure_user(&username, &password, first, last).await?;
     customers::set_kasm_user_id(&tenant.db, customer.id, &user.user_id.to_string()).await?;
     Ok(user.user_id)
 }
 
+/// The customer's user on another Kasm server. Each server has its own user namespace, so the same
+/// username and password are used there (the identity is reserved on the default path first), and the
+/// user is looked up by username each time rather than caching a per-server id.
+async fn ensure_zone_user(
+    state: &AppState,
+    kasm: &KasmClient,
+    tenant: &Tenant,
+    customer: &Customer,
+    server: &str,
+) -> Result<KasmUserId, SyncError> {
+    let username = format!("ezs-{}-{}", tenant.slug, customer.id.as_uuid().simple());
+    let context = format!("tenant/{}/customers/{}/kasm_password", tenant.id, customer.id);
+    if customers::kasm_identity(&tenant.db, customer.id).await?.is_none() {
+        let password = Alphanumeric.sample_string(&mut rand::rng(), 32);
+        let sealed = state.crypto().seal(&password, &context).map_err(BackendError::from)?;
+        customers::reserve_kasm_identity(&tenant.db, customer.id, &username, &sealed).await?;
+    }
+    let (username, sealed) =
+        customers::kasm_identity(&tenant.db, customer.id).await?.ok_or_else(|| corrupt("kasm identity vanished"))?;
+    let password = state.crypto().open(&sealed, &context).map_err(BackendError::from)?;
+    let (first, last) = customer.name.split_once(' ').unwrap_or((customer.name.as_str(), ""));
+    tracing::debug!(server, "ensuring the customer's Kasm user on a zone server");
+    Ok(kasm.ensure_user(&username, &password, first, last).await?.user_id)
+}
+
+/// The customer's Kasm user id on the workspace's server, if it exists there.
+async fn kasm_user_on(
+    kasm: &KasmClient,
+    tenant: &Tenant,
+    customer: &Customer,
+    server: &str,
+) -> Result<Option<KasmUserId>, SyncError> {
+    if server == DEFAULT_SERVER {
+        return customer
+            .kasm_user_id
+            .as_deref()
+            .map(|u| KasmUserId::parse(u).map_err(|_| corrupt("customers.kasm_user_id").into()))
+            .transpose();
+    }
+    let username = format!("ezs-{}-{}", tenant.slug, customer.id.as_uuid().simple());
+    Ok(kasm.get_user_by_username(&username).await?.map(|u| u.user_id))
+}
+
 async fn find_session(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<FoundSession, SyncError> {
     let customer = customers::get(&tenant.db, ws.customer_id).await?.ok_or_else(|| corrupt("workspace customer"))?;
-    let Some(user) = customer.kasm_user_id.as_deref() else { return Ok(FoundSession::default()) };
-    let user = KasmUserId::parse(user).map_err(|_| corrupt("customers.kasm_user_id"))?;
+    let kasm = state.kasm_for(&ws.kasm_server).await?;
+    let Some(user) = kasm_user_on(&kasm, tenant, &customer, &ws.kasm_server).await? else {
+        return Ok(FoundSession::default());
+    };
     let Some(kasm_id) = ws.kasm_id.as_deref() else {
         return Ok(FoundSession { user: Some(user), ..Default::default() });
     };
     let kasm_id = KasmId::parse(kasm_id).map_err(|_| corrupt("workspaces.kasm_id"))?;
-    let list = state.kasm().get_user_kasms(user).await?;
+    let list = kasm.get_user_kasms(user).await?;
     let session = list.kasms.into_iter().find(|s| s.kasm_id == kasm_id);
     Ok(FoundSession { user: Some(user), kasm_id: Some(kasm_id), session, kasm_now: list.current_time })
 }
@@ -289,10 +349,12 @@ async fn await_running(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Res
             }
             Ok(Step::Settled)
         }
-        KasmStatus::Stopped | KasmStatus::Paused => match state.kasm().resume_kasm(kasm_id, user).await {
-            Ok(()) => Ok(Step::Again),
-            Err(e) => fail_or_retry(state, tenant, ws, e).await,
-        },
+        KasmStatus::Stopped | KasmStatus::Paused => {
+            match state.kasm_for(&ws.kasm_server).await?.resume_kasm(kasm_id, user).await {
+                Ok(()) => Ok(Step::Again),
+                Err(e) => fail_or_retry(state, tenant, ws, e).await,
+            }
+        }
         s if s.is_gone_or_going() => {
             workspaces::detach_kasm(&tenant.db, ws.id, WorkspaceState::Starting, now()).await?;
             Ok(Step::Again)
@@ -335,7 +397,7 @@ async fn stop(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<Step,
     let found = find_session(state, tenant, ws).await?;
     if let (Some(user), Some(kasm_id), Some(session)) = (found.user, found.kasm_id, &found.session) {
         if matches!(session.status, KasmStatus::Running | KasmStatus::Paused | KasmStatus::Starting) {
-            match state.kasm().stop_kasm(kasm_id, user).await {
+            match state.kasm_for(&ws.kasm_server).await?.stop_kasm(kasm_id, user).await {
                 Ok(()) => {}
                 Err(e) if e.is_retryable() => return Err(e.into()),
                 // Refused for its state (it is stopping already, say): the meter closes all the same.
@@ -360,7 +422,7 @@ async fn terminate(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<
     let found = find_session(state, tenant, ws).await?;
     if let (Some(user), Some(kasm_id), Some(session)) = (found.user, found.kasm_id, &found.session) {
         if !session.status.is_gone_or_going() {
-            match state.kasm().destroy_kasm(kasm_id, user).await {
+            match state.kasm_for(&ws.kasm_server).await?.destroy_kasm(kasm_id, user).await {
                 Ok(()) => tracing::info!(workspace = %ws.id, kasm = %kasm_id, "Kasm session destroyed"),
                 Err(e) if e.is_retryable() => return Err(e.into()),
                 // Refused: recorded as deleted on our side; the reconciler retries the destroy.

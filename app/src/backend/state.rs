@@ -12,6 +12,7 @@ use super::domain_verify::Verifier;
 use super::events::{Events, WorkspaceChanged};
 use super::failpoints::Failpoints;
 use super::kasm::KasmClient;
+use super::kasm_servers::KasmServers;
 use super::limits::Limiter;
 use super::metrics::Metrics;
 use super::tenants::Registry;
@@ -47,6 +48,8 @@ pub struct Settings {
     pub public_port: Option<u16>,
     /// Proxies whose forwarded Host and client address headers are believed.
     pub trusted_proxies: super::host::TrustedProxies,
+    /// Whole-request timeout for Kasm servers added by an admin (the configured one has its own).
+    pub kasm_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -60,6 +63,7 @@ impl Default for Settings {
             central_url: String::new(),
             public_port: None,
             trusted_proxies: super::host::TrustedProxies::none(),
+            kasm_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -71,7 +75,7 @@ pub struct AppState(Arc<Inner>);
 struct Inner {
     central: CentralDb,
     registry: Registry,
-    kasm: KasmClient,
+    kasm: KasmServers,
     crypto: Crypto,
     settings: Settings,
     /// Wakes the job worker when work is enqueued, so a new order does not wait for the next poll.
@@ -104,7 +108,7 @@ impl AppState {
         AppState(Arc::new(Inner {
             central,
             registry,
-            kasm,
+            kasm: KasmServers::new(kasm, settings.kasm_timeout),
             crypto,
             settings,
             jobs_ready: Notify::new(),
@@ -140,8 +144,19 @@ impl AppState {
         self.0.registry.house().await
     }
 
+    /// The configured (`default`) Kasm server's client.
     pub fn kasm(&self) -> &KasmClient {
+        self.0.kasm.default_client()
+    }
+
+    /// Every Kasm server's client, by id.
+    pub fn kasm_servers(&self) -> &KasmServers {
         &self.0.kasm
+    }
+
+    /// The client for the Kasm server a workspace runs on.
+    pub async fn kasm_for(&self, server: &str) -> super::Result<KasmClient> {
+        self.0.kasm.client(&self.0.central, &self.0.crypto, server).await
     }
 
     pub fn crypto(&self) -> &Crypto {

@@ -25,11 +25,13 @@ pub struct Workspace {
     pub failure_reason: Option<String>,
     pub transition_at: Timestamp,
     pub created_at: Timestamp,
+    /// The Kasm server (zone) it runs on, fixed when ordered.
+    pub kasm_server: String,
 }
 
 macro_rules! workspace_columns {
     () => {
-        "id, customer_id, plan_code, state, kasm_id, failure_reason, transition_at, created_at"
+        "id, customer_id, plan_code, state, kasm_id, failure_reason, transition_at, created_at, kasm_server"
     };
 }
 
@@ -47,6 +49,7 @@ fn from_row(r: &AnyRow) -> Result<Workspace> {
         failure_reason: r.try_get(5)?,
         transition_at: Timestamp::from_millis(r.try_get(6)?),
         created_at: Timestamp::from_millis(r.try_get(7)?),
+        kasm_server: r.try_get(8)?,
     })
 }
 
@@ -57,12 +60,13 @@ pub async fn insert_order(
     customer: CustomerId,
     plan: PlanCode,
     order_key: Uuid,
+    kasm_server: &str,
     now: Timestamp,
 ) -> Result<(WorkspaceId, bool)> {
     let id = WorkspaceId::new_random();
     let inserted = sqlx::query(
-        "INSERT INTO workspaces (id, customer_id, plan_code, order_key, state, transition_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6, $6) ON CONFLICT (customer_id, order_key) DO NOTHING",
+        "INSERT INTO workspaces (id, customer_id, plan_code, order_key, state, transition_at, created_at, updated_at, \
+         kasm_server) VALUES ($1, $2, $3, $4, $5, $6, $6, $6, $7) ON CONFLICT (customer_id, order_key) DO NOTHING",
     )
     .bind(id.to_string())
     .bind(customer.to_string())
@@ -70,6 +74,7 @@ pub async fn insert_order(
     .bind(order_key.to_string())
     .bind(WorkspaceState::Provisioning.as_str())
     .bind(now.as_millis())
+    .bind(kasm_server)
     .execute(db.pool())
     .await?
     .rows_affected()
@@ -116,16 +121,17 @@ pub async fn list_owned(db: &TenantDb, customer: CustomerId) -> Result<Vec<Works
     rows.iter().map(from_row).collect()
 }
 
-/// Workspaces attached to a Kasm session, in the states the reconciler checks against Kasm.
-pub async fn list_attached(db: &TenantDb) -> Result<Vec<Workspace>> {
+/// Workspaces on one Kasm server attached to a session, in the states the reconciler checks against Kasm.
+pub async fn list_attached(db: &TenantDb, kasm_server: &str) -> Result<Vec<Workspace>> {
     let rows = sqlx::query(concat!(
         "SELECT ",
         workspace_columns!(),
-        " FROM workspaces WHERE kasm_id IS NOT NULL AND state IN ($1, $2, $3)"
+        " FROM workspaces WHERE kasm_id IS NOT NULL AND kasm_server = $4 AND state IN ($1, $2, $3)"
     ))
     .bind(WorkspaceState::Running.as_str())
     .bind(WorkspaceState::Stopped.as_str())
     .bind(WorkspaceState::Terminated.as_str())
+    .bind(kasm_server)
     .fetch_all(db.pool())
     .await?;
     rows.iter().map(from_row).collect()
@@ -134,6 +140,23 @@ pub async fn list_attached(db: &TenantDb) -> Result<Vec<Workspace>> {
 /// Every Kasm session id this tenant knows (to tell our sessions from orphans).
 pub async fn known_kasm_ids(db: &TenantDb) -> Result<Vec<String>> {
     Ok(sqlx::query_scalar("SELECT kasm_id FROM workspaces WHERE kasm_id IS NOT NULL").fetch_all(db.pool()).await?)
+}
+
+/// A customer's workspaces on a server that are waiting for a Kasm session (ordered, or started after
+/// their session was gone), oldest first: where an orphaned session of theirs belongs.
+pub async fn awaiting_session(db: &TenantDb, customer: CustomerId, kasm_server: &str) -> Result<Vec<Workspace>> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        workspace_columns!(),
+        " FROM workspaces WHERE customer_id = $1 AND kasm_server = $2 AND kasm_id IS NULL AND state = $3 \
+         ORDER BY transition_at"
+    ))
+    .bind(customer.to_string())
+    .bind(kasm_server)
+    .bind(WorkspaceState::Provisioning.as_str())
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(from_row).collect()
 }
 
 /// The open meter's start, if the workspace has one.

@@ -14,6 +14,8 @@ pub struct PlanCard {
     pub summary: String,
     pub vcpu: i64,
     pub ram_gb: i64,
+    pub apps: Vec<String>,
+    pub icon: String,
     pub rate: Rate,
 }
 
@@ -27,19 +29,28 @@ pub struct CatalogView {
 
 #[server(prefix = "/api", endpoint = "catalog")]
 pub async fn catalog() -> Result<CatalogView, AppError> {
-    use crate::backend::{catalog, request};
-    let (_, tenant) = request::tenant().await?;
+    use crate::backend::{catalog, request, templates};
+    use crate::domain::plan::TemplateStatus;
+    let (state, tenant) = request::tenant().await?;
     let signed_in = request::current_customer().await?.is_some();
-    let plans = catalog::list_active(&tenant.db)
+    // What a plan is comes from the platform's templates (in their order); the price from the storefront.
+    let prices = catalog::list_active(&tenant.db).await?;
+    let plans = templates::list(state.central())
         .await?
         .into_iter()
-        .map(|p| PlanCard {
-            code: p.code.as_str().to_owned(),
-            name: p.name,
-            summary: p.summary,
-            vcpu: p.vcpu,
-            ram_gb: p.ram_gb,
-            rate: p.retail,
+        .filter(|t| t.status == TemplateStatus::Active)
+        .filter_map(|t| {
+            let plan = prices.iter().find(|p| p.code == t.code)?;
+            Some(PlanCard {
+                code: t.code.as_str().to_owned(),
+                name: t.name,
+                summary: t.summary,
+                vcpu: t.vcpu,
+                ram_gb: t.ram_gb,
+                apps: t.apps,
+                icon: t.icon,
+                rate: plan.retail.clone(),
+            })
         })
         .collect();
     Ok(CatalogView { plans, order_key: signed_in.then(|| uuid::Uuid::new_v4().to_string()) })
@@ -48,8 +59,8 @@ pub async fn catalog() -> Result<CatalogView, AppError> {
 /// Orders a workspace of `plan`. Returns the workspace id; provisioning continues in the background.
 #[server(prefix = "/api", endpoint = "order_workspace")]
 pub async fn order_workspace(plan: String, order_key: String) -> Result<String, AppError> {
-    use crate::backend::{catalog, db::now, request, workspaces};
-    use crate::domain::plan::PlanCode;
+    use crate::backend::{catalog, db::now, kasm_servers, request, templates, workspaces};
+    use crate::domain::plan::{PlanCode, TemplateStatus};
     let (state, tenant, customer) = request::require_customer().await?;
     if !customer.email_verified {
         return Err(AppError::Unverified);
@@ -57,10 +68,22 @@ pub async fn order_workspace(plan: String, order_key: String) -> Result<String, 
     let code = PlanCode::parse(&plan).map_err(|_| AppError::Invalid("There is no such workspace plan.".into()))?;
     let order_key = uuid::Uuid::parse_str(order_key.trim())
         .map_err(|_| AppError::Invalid("This order form has expired. Reload the page and try again.".into()))?;
-    if catalog::get_active(&tenant.db, code).await?.is_none() {
+    let template = templates::get(state.central(), code).await?;
+    let orderable = template.as_ref().is_some_and(|t| t.status == TemplateStatus::Active);
+    if !orderable || catalog::get_active(&tenant.db, code).await?.is_none() {
         return Err(AppError::Invalid("This workspace plan is not available.".into()));
     }
-    let (id, created) = workspaces::insert_order(&tenant.db, customer.id, code, order_key, now()).await?;
+    let pin = template.and_then(|t| t.kasm_server);
+    let server = match kasm_servers::place(state.central(), pin.as_deref(), tenant.id).await? {
+        Ok(s) => s,
+        Err(why) => {
+            tracing::error!(plan = %code, tenant = %tenant.slug, why, "no Kasm server can take this order");
+            return Err(AppError::Invalid(
+                "This workspace plan is not available right now. Please try again later.".into(),
+            ));
+        }
+    };
+    let (id, created) = workspaces::insert_order(&tenant.db, customer.id, code, order_key, &server, now()).await?;
     if created {
         tracing::info!(workspace = %id, plan = %code, "workspace ordered");
     }
@@ -115,9 +138,15 @@ fn PlanTile(plan: PlanCard, order_key: Option<String>, order: ServerAction<Order
     let code = plan.code.clone();
     view! {
         <div class="flex flex-col rounded-lg border border-slate-200 bg-white p-5 shadow-sm" data-testid=format!("plan-{}", plan.code)>
-            <h2 class="text-lg font-semibold">{plan.name.clone()}</h2>
+            <h2 class="flex items-center gap-2 text-lg font-semibold">
+                <TemplateIcon icon=plan.icon.clone()/>
+                {plan.name.clone()}
+            </h2>
             <p class="text-sm text-slate-600">{plan.summary.clone()}</p>
             <p class="mt-2 text-sm">{format!("{} vCPU · {} GB RAM", plan.vcpu, plan.ram_gb)}</p>
+            <ul class="mt-2 flex flex-wrap gap-1 text-xs text-slate-600" data-testid="apps">
+                {plan.apps.iter().map(|a| view! { <li class="rounded bg-slate-100 px-2 py-0.5">{a.clone()}</li> }).collect_view()}
+            </ul>
             <p class="mt-3 text-2xl font-bold" data-testid="rate">{plan.rate.to_string()}</p>
             {match order_key {
                 Some(key) => view! {
@@ -135,5 +164,24 @@ fn PlanTile(plan: PlanCard, order_key: Option<String>, order: ServerAction<Order
                 }.into_any(),
             }}
         </div>
+    }
+}
+
+/// A template's icon, drawn inline (a fixed set: nothing uploaded, nothing to sanitise).
+#[component]
+pub fn TemplateIcon(icon: String) -> impl IntoView {
+    let path = match icon.as_str() {
+        "code" => "M8 6 2 12l6 6M16 6l6 6-6 6",
+        "terminal" => "M4 6l6 6-6 6M12 18h8",
+        "rocket" => "M12 2c4 3 6 7 6 12l-3 3H9l-3-3c0-5 2-9 6-12zM9 17l-2 5M15 17l2 5",
+        "briefcase" => "M3 8h18v11H3zM8 8V5h8v3",
+        "chart" => "M4 20V10M10 20V4M16 20v-7M22 20H2",
+        _ => "M3 21V5l9-3 9 3v16M9 21v-5h6v5",
+    };
+    view! {
+        <svg class="h-5 w-5 text-brand" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2"
+            stroke-linecap="round" stroke-linejoin="round" aria-hidden="true" data-icon=icon>
+            <path d=path/>
+        </svg>
     }
 }

@@ -64,6 +64,8 @@ impl PlanCode {
                 retail_per_hour: "0.15",
                 wholesale_per_hour: "0.10",
                 kasm_image: "kasmweb/vs-code:1.16.0",
+                apps: &["VS Code", "Git", "Firefox"],
+                icon: "code",
             },
             (Family::Developer, Tier::Pro) => PlanSpec {
                 name: "Developer Pro",
@@ -73,6 +75,8 @@ impl PlanCode {
                 retail_per_hour: "0.30",
                 wholesale_per_hour: "0.20",
                 kasm_image: "kasmweb/developer-pro:1.16.0",
+                apps: &["VS Code", "IntelliJ IDEA Community", "Docker", "Git", "Firefox"],
+                icon: "terminal",
             },
             (Family::Developer, Tier::Enterprise) => PlanSpec {
                 name: "Developer Enterprise",
@@ -82,6 +86,8 @@ impl PlanCode {
                 retail_per_hour: "0.60",
                 wholesale_per_hour: "0.40",
                 kasm_image: "kasmweb/developer-enterprise:1.16.0",
+                apps: &["VS Code", "IntelliJ IDEA", "Docker", "Kubernetes tools", "PostgreSQL", "Firefox"],
+                icon: "rocket",
             },
             (Family::Business, Tier::Basic) => PlanSpec {
                 name: "Business Basic",
@@ -91,6 +97,8 @@ impl PlanCode {
                 retail_per_hour: "0.20",
                 wholesale_per_hour: "0.14",
                 kasm_image: "kasmweb/office-basic:1.16.0",
+                apps: &["Firefox", "LibreOffice Writer", "LibreOffice Calc"],
+                icon: "briefcase",
             },
             (Family::Business, Tier::Pro) => PlanSpec {
                 name: "Business Pro",
@@ -100,6 +108,8 @@ impl PlanCode {
                 retail_per_hour: "0.40",
                 wholesale_per_hour: "0.28",
                 kasm_image: "kasmweb/office-pro:1.16.0",
+                apps: &["Firefox", "LibreOffice", "Thunderbird", "GIMP"],
+                icon: "chart",
             },
             (Family::Business, Tier::Enterprise) => PlanSpec {
                 name: "Business Enterprise",
@@ -109,6 +119,8 @@ impl PlanCode {
                 retail_per_hour: "0.80",
                 wholesale_per_hour: "0.56",
                 kasm_image: "kasmweb/office-enterprise:1.16.0",
+                apps: &["Firefox", "LibreOffice", "Thunderbird", "GIMP", "Zoom", "Slack"],
+                icon: "building",
             },
         }
     }
@@ -130,6 +142,37 @@ pub struct PlanSpec {
     pub retail_per_hour: &'static str,
     pub wholesale_per_hour: &'static str,
     pub kasm_image: &'static str,
+    /// Preinstalled applications, as the storefront lists them.
+    pub apps: &'static [&'static str],
+    /// One of [`TEMPLATE_ICONS`].
+    pub icon: &'static str,
+}
+
+/// The icons a template may show (drawn by the app as inline SVG; no uploads, nothing to sanitise).
+pub const TEMPLATE_ICONS: [&str; 6] = ["code", "terminal", "rocket", "briefcase", "chart", "building"];
+
+/// Whether a template can be ordered. Hidden templates keep their running workspaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TemplateStatus {
+    Active,
+    Hidden,
+}
+
+impl TemplateStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TemplateStatus::Active => "active",
+            TemplateStatus::Hidden => "hidden",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TemplateStatus> {
+        match s.trim() {
+            "active" => Some(TemplateStatus::Active),
+            "hidden" => Some(TemplateStatus::Hidden),
+            _ => None,
+        }
+    }
 }
 
 impl PlanSpec {

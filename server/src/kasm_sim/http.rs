@@ -97,8 +97,11 @@ async fn public_api(
     let Some((key, secret)) = creds else {
         return respond(invalid_request());
     };
-    if !sim.credentials_match(&key, &secret) {
+    let Some(permissions) = sim.authenticate(&key, &secret) else {
         return respond(access_denied());
+    };
+    if let Some(refusal) = permission_refusal(permissions.as_deref(), &endpoint, &body) {
+        return respond(refusal);
     }
     sim.serve(&endpoint, body, request_host(&headers)).await
 }
@@ -121,12 +124,15 @@ async fn basic_api(
     let Some((key, secret)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
         return respond(access_denied());
     };
-    if !sim.credentials_match(key, secret) {
+    let Some(permissions) = sim.authenticate(key, secret) else {
         return respond(access_denied());
-    }
+    };
     let Some(body) = body_object(&body) else {
         return respond(invalid_request());
     };
+    if let Some(refusal) = permission_refusal(permissions.as_deref(), &endpoint, &body) {
+        return respond(refusal);
+    }
     sim.serve(&endpoint, body, request_host(&headers)).await
 }
 
@@ -144,10 +150,19 @@ fn request_host(headers: &HeaderMap) -> Option<String> {
 }
 
 impl Simulator {
-    fn credentials_match(&self, key: &str, secret: &str) -> bool {
+    /// `None`: wrong key or secret. `Some(None)`: the main key, with every permission. `Some(Some(p))`: a
+    /// restricted key with permissions `p` (and its name first).
+    fn authenticate(&self, key: &str, secret: &str) -> Option<Option<Vec<String>>> {
         let st = self.lock();
         let cfg = st.config();
-        same_secret(key, &cfg.api_key) & same_secret(secret, &cfg.api_secret)
+        if same_secret(key, &cfg.api_key) & same_secret(secret, &cfg.api_secret) {
+            return Some(None);
+        }
+        cfg.restricted_keys.iter().find(|k| same_secret(key, &k.key) & same_secret(secret, &k.secret)).map(|k| {
+            let mut p = vec![k.name.clone()];
+            p.extend(k.permissions.iter().cloned());
+            Some(p)
+        })
     }
 
     fn handle_now(&self, endpoint: &str, body: &Map<String, Value>, host: Option<&str>) -> Reply {
@@ -282,4 +297,28 @@ async fn stop_session(State(sim): State<Simulator>, Path(kasm_id): Path<String>)
 
 async fn kill_session(State(sim): State<Simulator>, Path(kasm_id): Path<String>) -> Response {
     session_control(&kasm_id, |id| sim.kill(id))
+}
+
+/// Kasm 1.15's answers for a key lacking a permission: 401 "Unauthorized", or the impersonation message
+/// when `user_id` is sent without `Users Auth Session`. `granted` is `[name, permissions...]`; `None` means
+/// every permission.
+fn permission_refusal(granted: Option<&[String]>, endpoint: &str, body: &Map<String, Value>) -> Option<Reply> {
+    let (name, perms) = granted?.split_first()?;
+    let has = |p: &str| perms.iter().any(|g| g == p);
+    if body.contains_key("user_id") && endpoint != "get_user" {
+        if !has("Users Auth Session") {
+            return Some(Reply::error(
+                StatusCode::UNAUTHORIZED,
+                &format!("API Key ({name}) is not authorized to impersonate a user."),
+            ));
+        }
+        if !has("User") {
+            return Some(Reply::error(StatusCode::UNAUTHORIZED, "Unauthorized"));
+        }
+    }
+    if super::required_permissions(endpoint).iter().all(|p| has(p)) {
+        None
+    } else {
+        Some(Reply::error(StatusCode::UNAUTHORIZED, "Unauthorized"))
+    }
 }

@@ -58,6 +58,46 @@ pub struct SimConfig {
     /// Kasm's real rule: a user may only launch an image held by one of their groups, else `request_kasm`
     /// answers 200 "Image Not Authorized". Off by default so callers that never manage groups keep working.
     pub enforce_image_groups: bool,
+    /// Further API keys with only the listed permissions (Kasm keys have none by default). The main key
+    /// (`api_key`) has them all.
+    pub restricted_keys: Vec<SimApiKey>,
+}
+
+/// An API key limited to some permissions, named as in Kasm's admin UI ("Sessions View", "User", ...).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SimApiKey {
+    pub name: String,
+    pub key: String,
+    pub secret: String,
+    pub permissions: Vec<String>,
+}
+
+impl fmt::Debug for SimApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimApiKey")
+            .field("name", &self.name)
+            .field("key", &self.key)
+            .field("secret", &"<redacted>")
+            .field("permissions", &self.permissions)
+            .finish()
+    }
+}
+
+/// The permissions an endpoint needs, as `shared/kasm-api.md` lists them. Any call carrying `user_id`
+/// also acts on behalf of that user and needs `Users Auth Session` + `User`.
+pub fn required_permissions(endpoint: &str) -> &'static [&'static str] {
+    match endpoint {
+        "create_user" => &["Users Create"],
+        "get_user" | "get_users" => &["Users View"],
+        "update_user" => &["Users Modify"],
+        "delete_user" => &["Users Delete", "Users Modify"],
+        "get_login" | "logout_user" => &["Users Auth Session"],
+        "add_user_group" | "remove_user_group" | "get_groups" => &["Groups Modify"],
+        "get_images" => &["Images View"],
+        "get_kasms" | "get_session_history" => &["Sessions View"],
+        "keepalive" => &["Sessions Modify"],
+        _ => &[],
+    }
 }
 
 impl Default for SimConfig {
@@ -73,6 +113,7 @@ impl Default for SimConfig {
             keepalive_expiration: Duration::from_secs(3600),
             expiry_action: ExpiryAction::Delete,
             enforce_image_groups: false,
+            restricted_keys: Vec::new(),
         }
     }
 }
@@ -90,6 +131,7 @@ impl fmt::Debug for SimConfig {
             .field("keepalive_expiration", &self.keepalive_expiration)
             .field("expiry_action", &self.expiry_action)
             .field("enforce_image_groups", &self.enforce_image_groups)
+            .field("restricted_keys", &self.restricted_keys)
             .finish()
     }
 }

@@ -37,7 +37,11 @@ pub struct KasmConfig {
     /// Whole-request timeout (connect + send + read).
     pub timeout: Duration,
     /// Accept any TLS certificate (a default Kasm install is self-signed). Only for trusted networks.
+    /// Prefer `ca_pem`, which keeps verification on. When set, it wins: `ca_pem` is then not used.
     pub insecure_skip_tls_verify: bool,
+    /// Extra root certificate(s) to trust, PEM-encoded (one or more `-----BEGIN CERTIFICATE-----` blocks),
+    /// e.g. the CA of a self-signed Kasm. Added to the system roots, not replacing them.
+    pub ca_pem: Option<String>,
 }
 
 impl fmt::Debug for KasmConfig {
@@ -49,6 +53,7 @@ impl fmt::Debug for KasmConfig {
             .field("auth", &self.auth)
             .field("timeout", &self.timeout)
             .field("insecure_skip_tls_verify", &self.insecure_skip_tls_verify)
+            .field("ca_pem", &self.ca_pem.as_ref().map(|_| "<set>"))
             .finish()
     }
 }
@@ -111,20 +116,42 @@ fn normalise_base_url(raw: &str) -> Result<String, KasmError> {
     Ok(trimmed.to_owned())
 }
 
+/// The extra root certificates of `ca_pem`. Error messages never quote the PEM (it is configuration text that
+/// could hold anything pasted by mistake, a private key included).
+fn parse_ca_pem(pem: &str) -> Result<Vec<reqwest::Certificate>, KasmError> {
+    if pem.trim().is_empty() {
+        return Err(KasmError::Config("Kasm CA certificate (ca_pem) is set but empty".into()));
+    }
+    let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|_| {
+        KasmError::Config("Kasm CA certificate (ca_pem) is not valid PEM: a CERTIFICATE block is malformed".into())
+    })?;
+    if certs.is_empty() {
+        return Err(KasmError::Config(
+            "Kasm CA certificate (ca_pem) holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)".into(),
+        ));
+    }
+    Ok(certs)
+}
+
+/// An error and its causes on one line (reqwest's own text is often just "builder error").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// A send/receive failure: timeouts are told apart; the URL is dropped from the text (it is in the endpoint).
 fn transport_error(endpoint: &str, e: reqwest::Error) -> KasmError {
     if e.is_timeout() {
         return KasmError::Timeout;
     }
     let e = e.without_url();
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    KasmError::Transport(format!("{endpoint}: {text}"))
+    KasmError::Transport(format!("{endpoint}: {}", error_chain(&e)))
 }
 
 fn is_unknown_user(message: &str) -> bool {
@@ -157,15 +184,22 @@ impl KasmClient {
         if cfg.timeout.is_zero() {
             return Err(KasmError::Config("Kasm timeout must be greater than zero".into()));
         }
+        let extra_roots = cfg.ca_pem.as_deref().map(parse_ca_pem).transpose()?;
+        let has_extra_roots = extra_roots.is_some();
         let http = reqwest::Client::builder()
             .timeout(cfg.timeout)
             .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
             // A redirect would turn the POST into a GET and usually means a wrong scheme or path.
             .redirect(reqwest::redirect::Policy::none())
             .tls_danger_accept_invalid_certs(cfg.insecure_skip_tls_verify)
+            // Merged with the system roots; a certificate that does not parse fails `build` below.
+            .tls_certs_merge(extra_roots.unwrap_or_default())
             .user_agent(concat!("ezscale-workspaces/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| KasmError::Config(format!("cannot build the HTTP client: {e}")))?;
+            .map_err(|e| {
+                let what = if has_extra_roots { " (check ca_pem: a certificate may be invalid)" } else { "" };
+                KasmError::Config(format!("cannot build the HTTP client{what}: {}", error_chain(&e)))
+            })?;
         let api_prefix = match cfg.auth {
             KasmAuthStyle::JsonBody => format!("{base_url}/api/public/"),
             KasmAuthStyle::HttpBasic => format!("{base_url}/api/"),
@@ -310,7 +344,7 @@ impl KasmClient {
         match result {
             Ok((status, bytes)) => {
                 tracing::debug!(endpoint, status, elapsed_ms, "kasm call");
-                wire::interpret(status, &wire::scrub(&bytes, &inner.api_secret))
+                wire::interpret(status, &wire::scrub_body(&bytes, &inner.api_secret))
                     .map_err(|e| e.redact(&inner.api_secret))
             }
             Err(e) => {
@@ -671,7 +705,7 @@ impl KasmClient {
             self.inner.http.get(&url).send().await.map_err(|e| transport_error("__healthcheck", e).redact(secret))?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await.map_err(|e| transport_error("__healthcheck", e).redact(secret))?;
-        let body = wire::interpret(status, &wire::scrub(&bytes, secret)).map_err(|e| e.redact(secret))?;
+        let body = wire::interpret(status, &wire::scrub_body(&bytes, secret)).map_err(|e| e.redact(secret))?;
         match body.get("ok") {
             Some(Value::Bool(false)) => Err(KasmError::Decode("healthcheck answered ok=false".into())),
             _ => Ok(()),
@@ -692,6 +726,7 @@ mod tests {
             auth: KasmAuthStyle::JsonBody,
             timeout: Duration::from_secs(5),
             insecure_skip_tls_verify: false,
+            ca_pem: None,
         }
     }
 

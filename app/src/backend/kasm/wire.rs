@@ -82,6 +82,49 @@ pub fn scrub<'a>(body: &'a [u8], secret: &str) -> Cow<'a, [u8]> {
     Cow::Owned(out)
 }
 
+/// [`scrub`], and also the secret spelled with JSON escapes (`"\u0073ecret"`): byte matching cannot see it, but
+/// parsing turns it back into the secret, which would then reach errors and logs. A JSON body that still holds
+/// a backslash after `scrub` is decoded, scrubbed string by string and re-encoded; any other body is left as
+/// `scrub` made it (a body that is not JSON never has its text copied into an error).
+pub fn scrub_body<'a>(body: &'a [u8], secret: &str) -> Cow<'a, [u8]> {
+    let scrubbed = scrub(body, secret);
+    if secret.is_empty() || !scrubbed.contains(&b'\\') {
+        return scrubbed;
+    }
+    let Ok(mut value) = serde_json::from_slice::<Value>(&scrubbed) else {
+        return scrubbed;
+    };
+    if !scrub_strings(&mut value, secret) {
+        return scrubbed;
+    }
+    match serde_json::to_vec(&value) {
+        Ok(bytes) => Cow::Owned(bytes),
+        Err(_) => scrubbed,
+    }
+}
+
+/// Replaces `secret` in every string of a JSON value; true if it found one.
+fn scrub_strings(value: &mut Value, secret: &str) -> bool {
+    match value {
+        Value::String(s) if s.contains(secret) => {
+            *s = s.replace(secret, "<redacted>");
+            true
+        }
+        Value::Array(items) => scrub_all(items.iter_mut(), secret),
+        Value::Object(map) => scrub_all(map.values_mut(), secret),
+        _ => false,
+    }
+}
+
+fn scrub_all<'v>(values: impl Iterator<Item = &'v mut Value>, secret: &str) -> bool {
+    let mut hit = false;
+    for v in values {
+        // Every value is visited: no short-circuit.
+        hit |= scrub_strings(v, secret);
+    }
+    hit
+}
+
 /// Turns an HTTP status and raw body into the JSON body of a successful call, or the matching error. This is
 /// the one place that knows Kasm's error conventions; business errors (200 + `error_message`) are NOT
 /// detected here because some endpoints (`get_kasm_status`) must read the body first.
@@ -493,6 +536,20 @@ mod tests {
         assert_eq!(v["x"], "s3cr3");
         assert!(matches!(scrub(b"{}", "s3cr3t"), Cow::Borrowed(_)));
         assert!(matches!(scrub(b"{}", ""), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn scrubbing_also_finds_the_secret_behind_json_escapes() {
+        // "s3cr3t" with its first letter escaped: invisible to byte matching, the secret once parsed.
+        let body = br#"{"error_message": "bad key \u0073\u0033cr3t", "n": 1.5, "list": ["s3\u0063r3t", 2]}"#;
+        let scrubbed = scrub_body(body, "s3cr3t");
+        let v: Value = serde_json::from_slice(&scrubbed).unwrap();
+        assert_eq!(v, json!({"error_message": "bad key <redacted>", "n": 1.5, "list": ["<redacted>", 2]}));
+        // Escapes without the secret, and non-JSON bodies, are left alone.
+        let plain = br#"{"path": "C:\\kasm", "x": "\u0041"}"#;
+        assert!(matches!(scrub_body(plain, "s3cr3t"), Cow::Borrowed(_)));
+        assert!(matches!(scrub_body(b"<html>\\u0073</html>", "s3cr3t"), Cow::Borrowed(_)));
+        assert_eq!(&*scrub_body(b"{}", ""), b"{}");
     }
 
     #[test]
