@@ -50,6 +50,8 @@ pub enum KasmTarget {
         api_secret: Secret,
         auth: KasmAuthStyle,
         insecure_tls: bool,
+        /// Extra root certificate(s) to trust (PEM), read from `KASM_CA_FILE`.
+        ca_pem: Option<String>,
     },
     /// The in-process simulator; `start_delay` is how long its sessions take to come up; `port` 0 picks
     /// a free one.
@@ -157,6 +159,13 @@ impl Config {
                         other => return Err(invalid("KASM_AUTH", format!("{other:?} (use body or basic)"))),
                     },
                     insecure_tls: parse_bool("KASM_INSECURE_TLS", get("KASM_INSECURE_TLS"), false)?,
+                    ca_pem: match get("KASM_CA_FILE") {
+                        Some(path) => Some(
+                            std::fs::read_to_string(&path)
+                                .map_err(|e| invalid("KASM_CA_FILE", format!("cannot read {path}: {e}")))?,
+                        ),
+                        None => None,
+                    },
                 }
             }
             None if prod => return Err(ConfigError::Required("KASM_URL")),
@@ -251,14 +260,14 @@ impl Config {
 
     pub fn kasm_client_config(&self, sim_url: Option<&str>) -> KasmConfig {
         match (&self.kasm, sim_url) {
-            (KasmTarget::Remote { url, api_key, api_secret, auth, insecure_tls }, _) => KasmConfig {
+            (KasmTarget::Remote { url, api_key, api_secret, auth, insecure_tls, ca_pem }, _) => KasmConfig {
                 base_url: url.clone(),
                 api_key: api_key.clone(),
                 api_secret: api_secret.expose().to_owned(),
                 auth: *auth,
                 timeout: self.kasm_timeout,
                 insecure_skip_tls_verify: *insecure_tls,
-                ca_pem: None,
+                ca_pem: ca_pem.clone(),
             },
             (KasmTarget::Simulator { .. }, url) => {
                 let sim = crate::kasm_sim::SimConfig::default();

@@ -40,6 +40,100 @@ pub fn session_cost(started_at: Timestamp, until: Timestamp, rate: &Rate) -> Res
     cost_of_billable(billable_seconds(started_at.millis_until(until)), rate)
 }
 
+/// Whole increments a running time bills: ceil(elapsed / 15 min); nothing for zero time.
+pub const fn increments(elapsed_ms: i64) -> i64 {
+    if elapsed_ms <= 0 {
+        0
+    } else {
+        (elapsed_ms - 1) / INCREMENT_MILLIS + 1
+    }
+}
+
+/// How many of a session's increments a window `[from, to)` bills: those that *started* in it, counted on
+/// the whole session (increment k starts at `started_at + k × 15 min`). A session still running (`ended_at`
+/// = None) has started the increments up to `now`. Adjacent windows partition the session's increments,
+/// so splitting a session at a period boundary never adds one.
+pub fn increments_in_window(
+    started_at: Timestamp,
+    ended_at: Option<Timestamp>,
+    now: Timestamp,
+    from: Timestamp,
+    to: Timestamp,
+) -> i64 {
+    let until = ended_at.unwrap_or(now);
+    let total = increments(started_at.millis_until(until));
+    // Increments starting before t: ceil((t - start) / inc), clamped to [0, total].
+    let started_before = |t: Timestamp| increments(started_at.millis_until(t)).clamp(0, total);
+    (started_before(to) - started_before(from)).max(0)
+}
+
+/// One metered fact: a usage session of a workspace at its frozen rate.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UsageFact {
+    /// What it is billed under (the workspace), shown on the line.
+    pub workspace: String,
+    pub started_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
+    pub rate: Rate,
+}
+
+/// An invoice line: one workspace at one rate, with how many increments each of its sessions contributed.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Line {
+    pub workspace: String,
+    pub rate: Rate,
+    pub increments: i64,
+    /// Rounded once, half-up, from the exact amount of all the line's increments.
+    pub amount: Money,
+    /// (index into the facts, increments in this window), for the sessions that contributed.
+    pub sessions: Vec<(usize, i64)>,
+}
+
+/// The lines a window bills, grouped per workspace and rate, in a stable order. The invoice run and the
+/// live "so far this month" figure both call this; the total is the sum of the lines.
+pub fn window_lines(
+    facts: &[UsageFact],
+    from: Timestamp,
+    to: Timestamp,
+    now: Timestamp,
+) -> Result<Vec<Line>, MoneyError> {
+    let mut lines: Vec<Line> = Vec::new();
+    for (i, f) in facts.iter().enumerate() {
+        let n = increments_in_window(f.started_at, f.ended_at, now, from, to);
+        if n == 0 {
+            continue;
+        }
+        match lines.iter_mut().find(|l| l.workspace == f.workspace && l.rate == f.rate) {
+            Some(l) => {
+                l.increments = l.increments.checked_add(n).ok_or(MoneyError::Overflow)?;
+                l.sessions.push((i, n));
+            }
+            None => lines.push(Line {
+                workspace: f.workspace.clone(),
+                rate: f.rate,
+                increments: n,
+                amount: Money::zero(f.rate.currency()),
+                sessions: vec![(i, n)],
+            }),
+        }
+    }
+    for l in &mut lines {
+        l.amount = line_amount(l.increments, &l.rate)?;
+    }
+    lines.sort_by(|a, b| a.workspace.cmp(&b.workspace).then(a.rate.amount_per_hour().cmp(&b.rate.amount_per_hour())));
+    Ok(lines)
+}
+
+/// The amount of `increments` quarter-hours at `rate`, rounded once, half-up.
+pub fn line_amount(increments: i64, rate: &Rate) -> Result<Money, MoneyError> {
+    cost_of_billable(increments.checked_mul(INCREMENT_SECONDS).ok_or(MoneyError::Overflow)?, rate)
+}
+
+/// The sum of lines (all in one currency).
+pub fn lines_total(lines: &[Line], currency: super::money::Currency) -> Result<Money, MoneyError> {
+    lines.iter().try_fold(Money::zero(currency), |acc, l| acc.checked_add(l.amount))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::money::Currency;
@@ -131,5 +225,118 @@ mod tests {
             prop_assert!(c_lo.is_some() && c_hi.is_some());
             prop_assert!(c_lo <= c_hi);
         }
+    }
+
+    /// 100,000 pseudo-random sessions (fixed seed) across month ends, the leap day of 2028 and the US/EU
+    /// DST changes, each split over every billing period it touches for a random cycle day: the periods'
+    /// increments always add up to the whole session's, and each period's share is what the window rule says.
+    #[test]
+    fn splitting_100k_sessions_over_periods_never_adds_or_loses_an_increment() {
+        use super::super::period::Period;
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        // Around: 2027-01-31 (month end), 2027-03-14 / 2027-03-28 (DST), 2028-02-29 (leap day), 2027-12-31.
+        let anchors =
+            [1_801_353_600_000i64, 1_804_982_400_000, 1_806_192_000_000, 1_835_395_200_000, 1_830_211_200_000];
+        let mut sessions = 0;
+        let mut split = 0;
+        for i in 0..100_000u64 {
+            let anchor = anchors[(i % 5) as usize];
+            let start = Timestamp::from_millis(anchor - 3 * 86_400_000 + (next() % (6 * 86_400_000)) as i64);
+            // Mostly short sessions, some over a month long, some exactly on increment boundaries.
+            let len = match next() % 4 {
+                0 => (next() % 3_600_000) as i64,
+                1 => ((next() % 200) * 900_000) as i64,
+                2 => (next() % (5 * 86_400_000)) as i64,
+                _ => (next() % (70 * 86_400_000)) as i64,
+            };
+            let open = next() % 10 == 0;
+            let end = start.plus_millis(len);
+            let (ended, now) = if open { (None, end) } else { (Some(end), end.plus_millis(3_600_000)) };
+            let cycle = (next() % 28) as u32 + 1;
+            let whole = increments(len);
+            let mut p = Period::containing(start, cycle).unwrap_or_else(|e| panic!("{e}"));
+            let mut sum = 0;
+            let mut periods = 0;
+            while p.start() <= end {
+                sum += increments_in_window(start, ended, now, p.start(), p.end());
+                periods += 1;
+                p = p.next();
+            }
+            assert_eq!(sum, whole, "session {i}: start {start:?} len {len} cycle {cycle}");
+            sessions += 1;
+            if periods > 1 {
+                split += 1;
+            }
+        }
+        assert_eq!(sessions, 100_000);
+        assert!(split > 20_000, "many sessions cross a boundary: {split}");
+    }
+
+    #[test]
+    fn a_window_bills_the_increments_that_started_in_it() {
+        let s = Timestamp::from_millis(0);
+        let end = Some(Timestamp::from_millis(40 * MIN));
+        let w = |from: i64, to: i64| {
+            increments_in_window(
+                s,
+                end,
+                Timestamp::from_millis(i64::MAX / 2),
+                Timestamp::from_millis(from),
+                Timestamp::from_millis(to),
+            )
+        };
+        // 40 min = 3 increments starting at 0, 15, 30 min.
+        assert_eq!(w(0, 60 * MIN), 3);
+        assert_eq!(w(0, 15 * MIN), 1);
+        assert_eq!(w(15 * MIN, 30 * MIN), 1);
+        assert_eq!(w(29 * MIN, 31 * MIN), 1, "the third starts at 30:00");
+        assert_eq!(w(31 * MIN, 99 * MIN), 0, "nothing starts after 30:00");
+        assert_eq!(w(-60 * MIN, 0), 0);
+        // Still running at 20 min: two increments have started.
+        assert_eq!(
+            increments_in_window(s, None, Timestamp::from_millis(20 * MIN), s, Timestamp::from_millis(99 * MIN)),
+            2
+        );
+        assert_eq!(increments_in_window(s, Some(s), s, s, Timestamp::from_millis(MIN)), 0, "zero time bills nothing");
+    }
+
+    #[test]
+    fn lines_group_per_workspace_and_rate_and_round_once() {
+        let fact = |w: &str, from_min: i64, mins: i64, r: &str| UsageFact {
+            workspace: w.into(),
+            started_at: Timestamp::from_millis(from_min * MIN),
+            ended_at: Some(Timestamp::from_millis((from_min + mins) * MIN)),
+            rate: rate(r),
+        };
+        // Three 1-increment sessions at 0.15/h: each alone would round 0.0375 up to 0.04 (0.12 in all);
+        // as one line they are 3 × 0.0375 = 0.1125 → 0.11, rounded once.
+        let facts = vec![
+            fact("ws-a", 0, 5, "0.15"),
+            fact("ws-a", 60, 5, "0.15"),
+            fact("ws-a", 120, 5, "0.15"),
+            fact("ws-a", 180, 20, "0.30"),
+            fact("ws-b", 0, 60, "0.15"),
+        ];
+        let lines = window_lines(
+            &facts,
+            Timestamp::from_millis(0),
+            Timestamp::from_millis(10_000 * MIN),
+            Timestamp::from_millis(0),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let got: Vec<(&str, String, i64, i64)> =
+            lines.iter().map(|l| (l.workspace.as_str(), l.rate.to_string(), l.increments, l.amount.minor())).collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!((got[0].0, got[0].2, got[0].3), ("ws-a", 3, 11));
+        assert_eq!((got[1].0, got[1].2, got[1].3), ("ws-a", 2, 15), "0.30/h × 30 min");
+        assert_eq!((got[2].0, got[2].2, got[2].3), ("ws-b", 4, 15));
+        assert_eq!(lines[0].sessions, vec![(0, 1), (1, 1), (2, 1)]);
+        assert_eq!(lines_total(&lines, Currency::USD).map(Money::minor), Ok(41), "total = sum of lines");
     }
 }

@@ -19,6 +19,7 @@ pub mod billing;
 pub mod branding;
 pub mod ids;
 pub mod money;
+pub mod period;
 pub mod plan;
 pub mod tenant;
 pub mod time;
