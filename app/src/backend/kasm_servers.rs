@@ -242,7 +242,7 @@ pub async fn save(
         insecure_skip_tls_verify: input.insecure_tls,
         ca_pem: ca_pem.map(str::to_owned),
     })
-    .map_err(|e| ServerError::Invalid(format!("Connection settings: {}", e.user_message())))?;
+    .map_err(|e| ServerError::Invalid(format!("Connection settings: {e}")))?;
 
     let t = now().as_millis();
     if current.is_none() {
