@@ -59,6 +59,25 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Billing: invoice a period (exactly once; safe to rerun).
+    Billing {
+        #[command(subcommand)]
+        command: BillingCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BillingCommand {
+    /// Invoice every customer's usage in a period, for every tenant (or one): finalise, settle from credit,
+    /// email. A rerun finishes what a crashed run left and otherwise says there is nothing to do.
+    Run {
+        /// The period, YYYY-MM (each tenant's period starting on its billing cycle day in that month).
+        #[arg(long)]
+        period: String,
+        /// Only this tenant (slug).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -135,6 +154,9 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::BenchTenants { tenants } => crate::bench_tenants::run(tenants).await,
         Command::Tenants { command } => crate::tenants_cli::run(command).await,
         Command::Admin { command } => crate::tenants_cli::admin(command).await,
+        Command::Billing { command: BillingCommand::Run { period, tenant } } => {
+            crate::billing_cli::run(&period, tenant.as_deref()).await
+        }
         Command::KasmSim { port, host, start_delay_ms } => {
             let sim = Simulator::new(SimConfig {
                 start_delay: std::time::Duration::from_millis(start_delay_ms),

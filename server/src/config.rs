@@ -71,6 +71,8 @@ pub struct Config {
     pub kasm: KasmTarget,
     pub kasm_timeout: Duration,
     pub reconcile_interval: Duration,
+    pub meter_interval: Duration,
+    pub billing_interval: Duration,
     pub log_format: LogFormat,
     pub secure_cookies: bool,
     pub demo_data: bool,
@@ -239,6 +241,12 @@ impl Config {
                 get("RECONCILE_INTERVAL_MS"),
                 60_000,
             )?),
+            meter_interval: Duration::from_millis(
+                parse_u64("METER_INTERVAL_MS", get("METER_INTERVAL_MS"), 60_000)?.max(100),
+            ),
+            billing_interval: Duration::from_millis(
+                parse_u64("BILLING_INTERVAL_MS", get("BILLING_INTERVAL_MS"), 3_600_000)?.max(1_000),
+            ),
             log_format,
             secure_cookies: parse_bool("SECURE_COOKIES", get("SECURE_COOKIES"), prod)?,
             demo_data: parse_bool("DEMO_DATA", get("DEMO_DATA"), !prod)?,

@@ -91,6 +91,8 @@ impl Application {
                 .or_else(|| (config.environment == crate::config::Environment::Development).then_some(bound_port)),
             trusted_proxies: config.trusted_proxies.clone(),
             kasm_timeout: config.kasm_timeout,
+            meter_interval: config.meter_interval,
+            billing_interval: config.billing_interval,
             ..Settings::default()
         };
         let dns = match config.dns_server {
@@ -155,6 +157,17 @@ impl Application {
         let worker = tokio::spawn(jobs::run_worker(self.state.clone(), stop_rx.clone()));
         let interval = self.state.settings().reconcile_interval;
         let reconciler = tokio::spawn(reconciler::run(self.state.clone(), interval, stop_rx.clone()));
+        let settings = self.state.settings();
+        let meter = tokio::spawn(app::backend::billing::meter::run(
+            self.state.clone(),
+            settings.meter_interval,
+            stop_rx.clone(),
+        ));
+        let billing = tokio::spawn(app::backend::billing::run::schedule(
+            self.state.clone(),
+            settings.billing_interval,
+            stop_rx.clone(),
+        ));
         let mail = tokio::spawn(app::backend::mail::outbox::run_worker(
             self.state.central().clone(),
             self.state.mailer().clone(),
@@ -177,6 +190,8 @@ impl Application {
         tracing::info!("shutting down: waiting for running jobs");
         let _ = stop_tx.send(true);
         let _ = reconciler.await;
+        let _ = tokio::time::timeout(Duration::from_secs(20), meter).await;
+        let _ = tokio::time::timeout(Duration::from_secs(60), billing).await;
         let _ = tokio::time::timeout(Duration::from_secs(10), mail).await;
         if tokio::time::timeout(Duration::from_secs(20), worker).await.is_err() {
             tracing::warn!("jobs still running after 20 s; their leases will lapse and they will run again");

@@ -19,7 +19,7 @@ use crate::startup::Application;
 type Res = Result<(), Box<dyn std::error::Error>>;
 
 /// The application state without serving (databases open, registry loaded; nothing listens publicly).
-async fn state() -> Result<(AppState, Config), Box<dyn std::error::Error>> {
+pub(crate) async fn state() -> Result<(AppState, Config), Box<dyn std::error::Error>> {
     let mut config = Config::from_env()?;
     crate::telemetry::init(config.log_format);
     // Operator commands never seed demo data.

@@ -42,9 +42,22 @@ async fn add_customer(app: &TestApp, slug: &str) {
     let entry = app.state.registry().entry_by_slug(slug).await.unwrap().unwrap();
     let tenant = app.state.tenant_by_id(entry.id).await.unwrap().unwrap();
     let hash = auth::hash_password(format!("{slug}-customer-password")).await.unwrap();
-    customers::ensure(&tenant.db, &format!("customer@{slug}.test"), &format!("CANARY-{slug}-customer"), &hash)
+    let id = customers::ensure(&tenant.db, &format!("customer@{slug}.test"), &format!("CANARY-{slug}-customer"), &hash)
         .await
         .unwrap();
+    // Enough prepaid credit to order a workspace.
+    let credit = app::domain::money::Money::from_minor(2_000, tenant.currency);
+    app::backend::billing::ledger::post(
+        &tenant.db,
+        id,
+        app::backend::billing::ledger::EntryKind::Adjustment,
+        credit,
+        "test-credit",
+        "",
+        app::backend::db::now(),
+    )
+    .await
+    .unwrap();
 }
 
 fn host(slug: &str) -> String {

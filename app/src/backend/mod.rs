@@ -13,6 +13,7 @@
 //! | `request`      | what a server function needs from its request: state, tenant, signed-in customer |
 //! | `auth`         | password hashing and browser sessions |
 //! | `catalog`      | plans and their prices |
+//! | `billing`      | credit ledger, metering, invoices, the exactly-once billing run |
 //! | `customers`    | customer accounts and their Kasm identity |
 //! | `workspaces`   | workspace and usage-session rows |
 //! | `workspace_views` | what the workspace pages show; customer actions |
@@ -38,6 +39,7 @@ pub mod accounts;
 pub mod alerts;
 pub mod audit;
 pub mod auth;
+pub mod billing;
 pub mod branding;
 pub mod catalog;
 pub mod crypto;
@@ -59,6 +61,7 @@ pub mod reconciler;
 pub mod request;
 pub mod seed;
 pub mod state;
+pub mod stripe;
 pub mod templates;
 pub mod tenant_admin;
 pub mod tenants;

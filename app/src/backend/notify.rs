@@ -117,3 +117,54 @@ pub async fn welcome(state: &AppState, tenant: &Tenant, customer: crate::domain:
     let rendered = templates::welcome(&ctx, &c.name);
     queue(state, tenant, "welcome", format!("welcome:{}:{customer}", tenant.id), &c.email, rendered).await
 }
+
+/// "Invoice N from <company>", once per invoice.
+pub async fn invoice_issued(
+    state: &AppState,
+    tenant: &Tenant,
+    customer: crate::domain::ids::CustomerId,
+    invoice_id: &str,
+    number: &str,
+    total: crate::domain::money::Money,
+) -> Result<()> {
+    let Some(c) = super::customers::get(&tenant.db, customer).await? else { return Ok(()) };
+    let (ctx, _, _) = brand(state, tenant).await?;
+    let link = format!("{}/invoices/{invoice_id}", ctx.base_url);
+    let rendered = templates::invoice(&ctx, &c.name, number, &total.to_string(), &link);
+    queue(state, tenant, "invoice", format!("invoice:{}:{invoice_id}", tenant.id), &c.email, rendered).await
+}
+
+/// "Your balance is low" when the balance first falls under `threshold` (minor units) since the last
+/// top-up (`episode` = how many top-ups the customer has made, so a later dip announces again).
+pub async fn low_balance(
+    state: &AppState,
+    tenant: &Tenant,
+    customer: crate::domain::ids::CustomerId,
+    balance: crate::domain::money::Money,
+    threshold: i64,
+    episode: i64,
+) -> Result<()> {
+    let Some(c) = super::customers::get(&tenant.db, customer).await? else { return Ok(()) };
+    let (ctx, _, _) = brand(state, tenant).await?;
+    let link = format!("{}/billing", ctx.base_url);
+    let rendered = templates::low_balance(&ctx, &c.name, &balance.to_string(), &link);
+    let key = format!("low_balance:{}:{customer}:{episode}:{threshold}", tenant.id);
+    queue(state, tenant, "low_balance", key, &c.email, rendered).await
+}
+
+/// "A payment failed", once per invoice and attempt.
+pub async fn payment_failed(
+    state: &AppState,
+    tenant: &Tenant,
+    customer: crate::domain::ids::CustomerId,
+    invoice_id: &str,
+    attempt: i64,
+    amount: crate::domain::money::Money,
+) -> Result<()> {
+    let Some(c) = super::customers::get(&tenant.db, customer).await? else { return Ok(()) };
+    let (ctx, _, _) = brand(state, tenant).await?;
+    let link = format!("{}/invoices/{invoice_id}", ctx.base_url);
+    let rendered = templates::payment_failed(&ctx, &c.name, &amount.to_string(), &link);
+    let key = format!("payment_failed:{}:{invoice_id}:{attempt}", tenant.id);
+    queue(state, tenant, "payment_failed", key, &c.email, rendered).await
+}

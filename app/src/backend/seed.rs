@@ -39,9 +39,21 @@ pub async fn seed_demo(db: &TenantDb) -> Result<()> {
     for (email, name, password) in DEMO_CUSTOMERS {
         if customers::find_login(db, email).await?.is_none() {
             let hash = hash_password(password.to_owned()).await?;
-            customers::ensure(db, email, name, &hash).await?;
+            let id = customers::ensure(db, email, name, &hash).await?;
+            demo_credit(db, id, Currency::USD).await?;
         }
     }
+    Ok(())
+}
+
+/// Demo customers start with 50.00 of credit (once), so they can order without a card.
+pub const DEMO_CREDIT_MINOR: i64 = 5_000;
+
+async fn demo_credit(db: &TenantDb, customer: crate::domain::ids::CustomerId, currency: Currency) -> Result<()> {
+    use super::billing::ledger::{self, EntryKind};
+    let amount = crate::domain::money::Money::from_minor(DEMO_CREDIT_MINOR, currency);
+    let reference = format!("demo-credit:{customer}");
+    ledger::post(db, customer, EntryKind::Adjustment, amount, &reference, "Demo credit", super::db::now()).await?;
     Ok(())
 }
 
@@ -99,7 +111,8 @@ pub async fn seed_demo_reseller(state: &super::state::AppState) -> Result<()> {
     let (email, cname, password) = DEMO_RESELLER_CUSTOMER;
     if customers::find_login(&tenant.db, email).await?.is_none() {
         let hash = hash_password(password.to_owned()).await?;
-        customers::ensure(&tenant.db, email, cname, &hash).await?;
+        let id = customers::ensure(&tenant.db, email, cname, &hash).await?;
+        demo_credit(&tenant.db, id, tenant.currency).await?;
     }
     Ok(())
 }

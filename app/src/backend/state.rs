@@ -50,6 +50,10 @@ pub struct Settings {
     pub trusted_proxies: super::host::TrustedProxies,
     /// Whole-request timeout for Kasm servers added by an admin (the configured one has its own).
     pub kasm_timeout: Duration,
+    /// How often usage is charged to prepaid credit.
+    pub meter_interval: Duration,
+    /// How often the billing scheduler looks for finished periods to bill.
+    pub billing_interval: Duration,
 }
 
 impl Default for Settings {
@@ -64,6 +68,8 @@ impl Default for Settings {
             public_port: None,
             trusted_proxies: super::host::TrustedProxies::none(),
             kasm_timeout: Duration::from_secs(15),
+            meter_interval: Duration::from_secs(60),
+            billing_interval: Duration::from_secs(3600),
         }
     }
 }

@@ -59,7 +59,7 @@ pub async fn catalog() -> Result<CatalogView, AppError> {
 /// Orders a workspace of `plan`. Returns the workspace id; provisioning continues in the background.
 #[server(prefix = "/api", endpoint = "order_workspace")]
 pub async fn order_workspace(plan: String, order_key: String) -> Result<String, AppError> {
-    use crate::backend::{catalog, db::now, kasm_servers, request, templates, workspaces};
+    use crate::backend::{billing, catalog, db::now, kasm_servers, request, templates, workspaces};
     use crate::domain::plan::{PlanCode, TemplateStatus};
     let (state, tenant, customer) = request::require_customer().await?;
     if !customer.email_verified {
@@ -72,6 +72,17 @@ pub async fn order_workspace(plan: String, order_key: String) -> Result<String, 
     let orderable = template.as_ref().is_some_and(|t| t.status == TemplateStatus::Active);
     if !orderable || catalog::get_active(&tenant.db, code).await?.is_none() {
         return Err(AppError::Invalid("This workspace plan is not available.".into()));
+    }
+    // Prepaid customers need some credit to start with; a saved card is enough on its own.
+    let account = billing::meter::account(&tenant, customer.id).await?;
+    if account.payment_method_id.is_none() {
+        let balance = billing::ledger::balance(&tenant.db, customer.id, tenant.currency).await?;
+        if balance.minor() < billing::meter::MIN_CREDIT_TO_ORDER {
+            let min = crate::domain::money::Money::from_minor(billing::meter::MIN_CREDIT_TO_ORDER, tenant.currency);
+            return Err(AppError::Invalid(format!(
+                "Ordering needs at least {min} of credit or a saved card. Top up on the Billing page."
+            )));
+        }
     }
     let pin = template.and_then(|t| t.kasm_server);
     let server = match kasm_servers::place(state.central(), pin.as_deref(), tenant.id).await? {

@@ -1,0 +1,476 @@
+//! Invoices and credit notes: draft → finalised (numbered, immutable) → paid, or void. Numbers come from a
+//! counter incremented in the finalising transaction, so they are sequential with no gaps: a transaction
+//! that does not finalise rolls its increment back.
+
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::super::db::TenantDb;
+use super::super::{corrupt, Result};
+use super::ledger::{self, EntryKind, Posted, Tx};
+use crate::domain::ids::CustomerId;
+use crate::domain::money::{Currency, Money};
+use crate::domain::time::Timestamp;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Status {
+    Draft,
+    Finalised,
+    Paid,
+    Void,
+}
+
+impl Status {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Status::Draft => "draft",
+            Status::Finalised => "finalised",
+            Status::Paid => "paid",
+            Status::Void => "void",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        [Status::Draft, Status::Finalised, Status::Paid, Status::Void].into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invoice {
+    pub id: String,
+    pub customer_id: CustomerId,
+    pub kind: String,
+    pub corrects: Option<String>,
+    pub period: String,
+    pub period_start: Timestamp,
+    pub period_end: Timestamp,
+    pub number: Option<i64>,
+    pub status: Status,
+    pub total: Money,
+    pub credit_applied: Money,
+    pub card_paid: Money,
+    pub payment_attempts: i64,
+    pub next_payment_at: Option<Timestamp>,
+    pub last_payment_error: Option<String>,
+    pub memo: String,
+    pub created_at: Timestamp,
+    pub finalised_at: Option<Timestamp>,
+    pub paid_at: Option<Timestamp>,
+    pub emailed_at: Option<Timestamp>,
+}
+
+impl Invoice {
+    /// What is still to pay.
+    pub fn amount_due(&self) -> Money {
+        let due = self.total.minor() - self.credit_applied.minor() - self.card_paid.minor();
+        Money::from_minor(due.max(0), self.total.currency())
+    }
+
+    /// `INV-000042` (credit notes `CN-…`).
+    pub fn display_number(&self) -> String {
+        let prefix = if self.kind == "credit_note" { "CN" } else { "INV" };
+        match self.number {
+            Some(n) => format!("{prefix}-{n:06}"),
+            None => "draft".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Line {
+    pub position: i64,
+    pub workspace_id: Option<String>,
+    pub description: String,
+    pub rate: Option<String>,
+    pub increments: i64,
+    pub amount: Money,
+    pub wholesale: Money,
+    /// The usage sessions it bills: (session id, started, ended, increments in this period).
+    pub sessions: Vec<(String, Timestamp, Option<Timestamp>, i64)>,
+}
+
+macro_rules! invoice_columns {
+    () => {
+        "id, customer_id, kind, corrects, period, period_start, period_end, number, status, currency, total_minor, \
+         credit_applied_minor, card_paid_minor, payment_attempts, next_payment_at, last_payment_error, memo, \
+         created_at, finalised_at, paid_at, emailed_at"
+    };
+}
+
+fn ts(v: Option<i64>) -> Option<Timestamp> {
+    v.map(Timestamp::from_millis)
+}
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<Invoice> {
+    let customer: String = r.try_get(1)?;
+    let status: String = r.try_get(8)?;
+    let currency: String = r.try_get(9)?;
+    let currency = Currency::parse(&currency).map_err(|_| corrupt("invoices.currency"))?;
+    Ok(Invoice {
+        id: r.try_get(0)?,
+        customer_id: customer.parse().map_err(|_| corrupt("invoices.customer_id"))?,
+        kind: r.try_get(2)?,
+        corrects: r.try_get(3)?,
+        period: r.try_get(4)?,
+        period_start: Timestamp::from_millis(r.try_get(5)?),
+        period_end: Timestamp::from_millis(r.try_get(6)?),
+        number: r.try_get(7)?,
+        status: Status::parse(&status).ok_or_else(|| corrupt("invoices.status"))?,
+        total: Money::from_minor(r.try_get(10)?, currency),
+        credit_applied: Money::from_minor(r.try_get(11)?, currency),
+        card_paid: Money::from_minor(r.try_get(12)?, currency),
+        payment_attempts: r.try_get(13)?,
+        next_payment_at: ts(r.try_get(14)?),
+        last_payment_error: r.try_get(15)?,
+        memo: r.try_get(16)?,
+        created_at: Timestamp::from_millis(r.try_get(17)?),
+        finalised_at: ts(r.try_get(18)?),
+        paid_at: ts(r.try_get(19)?),
+        emailed_at: ts(r.try_get(20)?),
+    })
+}
+
+pub async fn get(db: &TenantDb, id: &str) -> Result<Option<Invoice>> {
+    let row = sqlx::query(concat!("SELECT ", invoice_columns!(), " FROM invoices WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Only if it is this customer's: the one lookup customer-facing pages use.
+pub async fn get_owned(db: &TenantDb, id: &str, customer: CustomerId) -> Result<Option<Invoice>> {
+    Ok(get(db, id).await?.filter(|i| i.customer_id == customer))
+}
+
+/// The customer's invoices and credit notes, newest first (drafts are not shown to customers).
+pub async fn list_for(db: &TenantDb, customer: CustomerId) -> Result<Vec<Invoice>> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        invoice_columns!(),
+        " FROM invoices WHERE customer_id = $1 AND status <> 'draft' ORDER BY created_at DESC, id"
+    ))
+    .bind(customer.to_string())
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Every invoice of a period (the run's own bookkeeping).
+pub async fn list_period(db: &TenantDb, period: &str) -> Result<Vec<Invoice>> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        invoice_columns!(),
+        " FROM invoices WHERE period = $1 AND kind = 'invoice' ORDER BY created_at, id"
+    ))
+    .bind(period)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+pub async fn lines(db: &TenantDb, invoice_id: &str, currency: Currency) -> Result<Vec<Line>> {
+    let rows = sqlx::query(
+        "SELECT id, position, workspace_id, description, rate, increments, amount_minor, wholesale_minor \
+         FROM invoice_lines WHERE invoice_id = $1 ORDER BY position",
+    )
+    .bind(invoice_id)
+    .fetch_all(db.pool())
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let line_id: String = r.try_get(0)?;
+        let sessions = sqlx::query(
+            "SELECT b.usage_session_id, u.started_at, u.ended_at, b.increments FROM billed_segments b \
+             JOIN usage_sessions u ON u.id = b.usage_session_id WHERE b.line_id = $1 ORDER BY u.started_at",
+        )
+        .bind(&line_id)
+        .fetch_all(db.pool())
+        .await?
+        .iter()
+        .map(|s| Ok((s.try_get(0)?, Timestamp::from_millis(s.try_get(1)?), ts(s.try_get(2)?), s.try_get(3)?)))
+        .collect::<std::result::Result<Vec<_>, sqlx::Error>>()?;
+        out.push(Line {
+            position: r.try_get(1)?,
+            workspace_id: r.try_get(2)?,
+            description: r.try_get(3)?,
+            rate: r.try_get(4)?,
+            increments: r.try_get(5)?,
+            amount: Money::from_minor(r.try_get(6)?, currency),
+            wholesale: Money::from_minor(r.try_get(7)?, currency),
+            sessions,
+        });
+    }
+    Ok(out)
+}
+
+/// Finalises a draft: gives it the next number and settles what prepaid credit can (the usage metering
+/// already charged to credit for the period, then the balance). `false` when it was not a draft (someone
+/// else finalised it). One transaction: the number, the status and the credit move together.
+pub async fn finalise(
+    db: &TenantDb,
+    id: &str,
+    now: Timestamp,
+    failpoints: &super::super::failpoints::Failpoints,
+) -> Result<bool> {
+    let mut tx = db.pool().begin().await?;
+    // The counter row is the tenant-wide lock: numbers are handed out one finalisation at a time.
+    let number: i64 =
+        sqlx::query_scalar("UPDATE counters SET value = value + 1 WHERE name = 'invoice_number' RETURNING value")
+            .fetch_one(&mut *tx)
+            .await?;
+    let Some(inv) = get_in(&mut tx, id).await? else {
+        tx.rollback().await?;
+        return Ok(false);
+    };
+    if inv.status != Status::Draft {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    let charged: Option<i64> =
+        sqlx::query_scalar("SELECT charged_minor FROM usage_charges WHERE customer_id = $1 AND period = $2")
+            .bind(inv.customer_id.to_string())
+            .bind(&inv.period)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let total = inv.total.minor();
+    let mut applied = charged.unwrap_or(0).clamp(0, total.max(0));
+    let rest = total - applied;
+    if rest > 0 {
+        let available = ledger::balance_in(&mut tx, inv.customer_id).await?;
+        let take = available.min(rest);
+        if take > 0 {
+            let posted = ledger::post_in(
+                &mut tx,
+                inv.customer_id,
+                EntryKind::InvoicePayment,
+                Money::from_minor(-take, inv.total.currency()),
+                &format!("invoice:{id}"),
+                &format!("Invoice {}", number),
+                now,
+            )
+            .await?;
+            if posted == Posted::Done {
+                applied += take;
+            }
+        }
+    }
+    let paid = applied >= total;
+    let status = if paid { Status::Paid } else { Status::Finalised };
+    let n = sqlx::query(
+        "UPDATE invoices SET number = $1, status = $2, finalised_at = $3, credit_applied_minor = $4, \
+         paid_at = $5, next_payment_at = $6 WHERE id = $7 AND status = 'draft'",
+    )
+    .bind(number)
+    .bind(status.as_str())
+    .bind(now.as_millis())
+    .bind(applied)
+    .bind(paid.then_some(now.as_millis()))
+    .bind((!paid).then_some(now.as_millis()))
+    .bind(id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    // A crash here loses the number and the credit movement together: the sequence keeps no gap.
+    failpoints.check("billing.numbered")?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+async fn get_in(tx: &mut Tx<'_>, id: &str) -> Result<Option<Invoice>> {
+    let row = sqlx::query(concat!("SELECT ", invoice_columns!(), " FROM invoices WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Records that the invoice email was queued; `false` if it already was.
+pub async fn mark_emailed(db: &TenantDb, id: &str, now: Timestamp) -> Result<bool> {
+    Ok(sqlx::query("UPDATE invoices SET emailed_at = $1 WHERE id = $2 AND emailed_at IS NULL")
+        .bind(now.as_millis())
+        .bind(id)
+        .execute(db.pool())
+        .await?
+        .rows_affected()
+        == 1)
+}
+
+/// Records a card payment (idempotent per invoice and amount): paid when nothing is left.
+pub async fn record_card_payment(db: &TenantDb, id: &str, amount_minor: i64, now: Timestamp) -> Result<bool> {
+    Ok(sqlx::query(
+        "UPDATE invoices SET card_paid_minor = card_paid_minor + $1, status = 'paid', paid_at = $2, \
+         next_payment_at = NULL, last_payment_error = NULL \
+         WHERE id = $3 AND status = 'finalised' AND total_minor - credit_applied_minor - card_paid_minor = $1",
+    )
+    .bind(amount_minor)
+    .bind(now.as_millis())
+    .bind(id)
+    .execute(db.pool())
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Records a failed card attempt and when to try again (`None` = stop trying).
+pub async fn record_card_failure(db: &TenantDb, id: &str, error: &str, next: Option<Timestamp>) -> Result<()> {
+    sqlx::query(
+        "UPDATE invoices SET payment_attempts = payment_attempts + 1, last_payment_error = $1, next_payment_at = $2 \
+         WHERE id = $3 AND status = 'finalised'",
+    )
+    .bind(error)
+    .bind(next.map(Timestamp::as_millis))
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// Voids a finalised, unpaid invoice (its number stays used: the sequence has no gaps). What metering
+/// charged to credit for it is given back.
+pub async fn void(db: &TenantDb, id: &str, now: Timestamp) -> Result<bool> {
+    let mut tx = db.pool().begin().await?;
+    let Some(inv) = get_in(&mut tx, id).await? else { return Ok(false) };
+    if inv.status != Status::Finalised || inv.kind != "invoice" {
+        return Ok(false);
+    }
+    let refund = inv.credit_applied.minor();
+    if refund > 0 {
+        ledger::post_in(
+            &mut tx,
+            inv.customer_id,
+            EntryKind::Refund,
+            Money::from_minor(refund, inv.total.currency()),
+            &format!("void:{id}"),
+            &format!("Invoice {} voided", inv.display_number()),
+            now,
+        )
+        .await?;
+    }
+    sqlx::query("UPDATE invoices SET status = 'void', voided_at = $1 WHERE id = $2 AND status = 'finalised'")
+        .bind(now.as_millis())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Issues a credit note against a finalised or paid invoice for `amount` (at most what is not yet
+/// credited), numbered in the same sequence, with the amount returned to the customer's credit.
+pub async fn credit_note(
+    db: &TenantDb,
+    invoice_id: &str,
+    amount: Money,
+    reason: &str,
+    now: Timestamp,
+) -> Result<std::result::Result<String, &'static str>> {
+    let mut tx = db.pool().begin().await?;
+    let number: i64 =
+        sqlx::query_scalar("UPDATE counters SET value = value + 1 WHERE name = 'invoice_number' RETURNING value")
+            .fetch_one(&mut *tx)
+            .await?;
+    let Some(inv) = get_in(&mut tx, invoice_id).await? else {
+        tx.rollback().await?;
+        return Ok(Err("There is no such invoice."));
+    };
+    if !matches!(inv.status, Status::Finalised | Status::Paid) || inv.kind != "invoice" {
+        tx.rollback().await?;
+        return Ok(Err("Only a finalised invoice can be credited."));
+    }
+    let credited: Option<i64> = sqlx::query_scalar(
+        "SELECT CAST(SUM(total_minor) AS BIGINT) FROM invoices WHERE corrects = $1 AND kind = 'credit_note'",
+    )
+    .bind(invoice_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let room = inv.total.minor() - credited.unwrap_or(0);
+    if amount.minor() <= 0 || amount.minor() > room || amount.currency() != inv.total.currency() {
+        tx.rollback().await?;
+        return Ok(Err("The amount must be more than zero and at most what is left to credit on the invoice."));
+    }
+    let id = Uuid::new_v4().to_string();
+    sqlx::query(
+        "INSERT INTO invoices (id, customer_id, kind, corrects, period, period_start, period_end, number, status, \
+         currency, total_minor, credit_applied_minor, memo, created_at, finalised_at, paid_at) \
+         VALUES ($1, $2, 'credit_note', $3, $4, $5, $6, $7, 'paid', $8, $9, $9, $10, $11, $11, $11)",
+    )
+    .bind(&id)
+    .bind(inv.customer_id.to_string())
+    .bind(invoice_id)
+    .bind(&inv.period)
+    .bind(inv.period_start.as_millis())
+    .bind(inv.period_end.as_millis())
+    .bind(number)
+    .bind(inv.total.currency().code())
+    .bind(amount.minor())
+    .bind(reason)
+    .bind(now.as_millis())
+    .execute(&mut *tx)
+    .await?;
+    ledger::post_in(
+        &mut tx,
+        inv.customer_id,
+        EntryKind::Refund,
+        amount,
+        &format!("credit_note:{id}"),
+        &format!("Credit note against {}", inv.display_number()),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Ok(id))
+}
+
+/// The invoice as CSV: one row per session segment, then the line totals and the invoice total.
+pub fn csv(inv: &Invoice, lines: &[Line]) -> String {
+    fn field(s: &str) -> String {
+        // Quoted, with quotes doubled; a leading formula character is neutralised for spreadsheets.
+        let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_owned() };
+        format!("\"{}\"", s.replace('"', "\"\""))
+    }
+    let mut out =
+        String::from("invoice,period,line,description,rate_per_hour,session,started_utc,ended_utc,increments,amount\n");
+    let fmt_t = |t: Timestamp| crate::domain::time::format_utc(t);
+    for l in lines {
+        for (sid, start, end, n) in &l.sessions {
+            out.push_str(&format!(
+                "{},{},{},{},{},{},{},{},{},\n",
+                field(&inv.display_number()),
+                field(&inv.period),
+                l.position,
+                field(&l.description),
+                field(l.rate.as_deref().unwrap_or("")),
+                field(sid),
+                field(&fmt_t(*start)),
+                field(&end.map(fmt_t).unwrap_or_default()),
+                n
+            ));
+        }
+        out.push_str(&format!(
+            "{},{},{},{},{},,,,{},{}\n",
+            field(&inv.display_number()),
+            field(&inv.period),
+            l.position,
+            field(&l.description),
+            field(l.rate.as_deref().unwrap_or("")),
+            l.increments,
+            l.amount.to_decimal()
+        ));
+    }
+    out.push_str(&format!(
+        "{},{},total,,,,,,,{}\n",
+        field(&inv.display_number()),
+        field(&inv.period),
+        inv.total.to_decimal()
+    ));
+    out
+}
+
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}

@@ -1,0 +1,41 @@
+//! Money: prepaid credit, metering, customer invoices and the monthly billing run (DESIGN §5).
+//!
+//! - `ledger`: the append-only credit ledger; debits never overdraw.
+//! - `usage`: the metered facts (usage sessions with their frozen rates) of a customer in a period.
+//! - `meter`: charges month-to-date usage to credit as it accrues, announces low balances, and stops the
+//!   running workspaces of a customer whose credit ran out with no card.
+//! - `invoices`: invoices, lines, numbering, finalising, credit notes, CSV.
+//! - `run`: the billing run of a tenant for a period — exactly once, resumable after a crash at any step.
+//!
+//! All amounts come from `domain::billing::window_lines`, the same function the customer's page runs in the
+//! browser for "so far this month".
+
+pub mod invoices;
+pub mod ledger;
+pub mod meter;
+pub mod run;
+pub mod usage;
+
+use super::state::AppState;
+use super::BackendError;
+use crate::domain::ids::TenantId;
+use crate::domain::period::Period;
+
+/// Reading the tenant's billing cycle day (central terms).
+pub async fn cycle_day(state: &AppState, tenant: TenantId) -> Result<u32, BackendError> {
+    let day: Option<i64> = sqlx::query_scalar("SELECT billing_cycle_day FROM tenants WHERE id = $1")
+        .bind(tenant.to_string())
+        .fetch_optional(state.central().pool())
+        .await?;
+    Ok(u32::try_from(day.unwrap_or(1)).ok().filter(|d| (1..=28).contains(d)).unwrap_or(1))
+}
+
+/// The tenant's period containing `t`.
+pub async fn period_at(
+    state: &AppState,
+    tenant: TenantId,
+    t: crate::domain::time::Timestamp,
+) -> Result<Period, BackendError> {
+    let day = cycle_day(state, tenant).await?;
+    Period::containing(t, day).map_err(|e| super::corrupt(e.to_string()))
+}

@@ -1,0 +1,447 @@
+//! The billing run of one tenant for one period: exactly once, resumable.
+//!
+//! For each customer with usage in the period, one transaction writes the invoice (a draft), its lines and
+//! the `billed_segments` rows that mark every (session, period) it bills. Unique keys make a second writer
+//! fail instead of billing twice: one invoice per (customer, period), one billing per (session, period).
+//! Then each draft is finalised (numbered, settled from credit) and its email queued (the outbox dedupes;
+//! `emailed_at` records it). Every step looks at what is already recorded, so after a crash at any point a
+//! rerun finishes the job, and a rerun of a finished period reports nothing to do. Two runs at once are safe:
+//! the loser of each race finds the winner's rows.
+
+use uuid::Uuid;
+
+use super::super::db::now;
+use super::super::state::{AppState, Tenant};
+use super::super::{corrupt, BackendError};
+use super::invoices::{self, is_unique_violation, Status};
+use super::usage::{self, Session};
+use crate::domain::billing::{lines_total, window_lines};
+use crate::domain::ids::CustomerId;
+use crate::domain::money::Money;
+use crate::domain::period::Period;
+use crate::domain::time::Timestamp;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RunReport {
+    pub period: String,
+    /// Customers with usage in the period.
+    pub customers: usize,
+    /// Invoices written by this run.
+    pub created: usize,
+    /// Drafts this run finalised (its own, or ones a crashed run left).
+    pub finalised: usize,
+    /// Invoice emails this run queued.
+    pub emailed: usize,
+    /// Customers whose invoice for the period already existed.
+    pub already_invoiced: usize,
+    /// Session segments this run billed.
+    pub segments: usize,
+    /// The total of the invoices this run wrote, in minor units.
+    pub total_minor: i64,
+}
+
+impl RunReport {
+    pub fn nothing_to_do(&self) -> bool {
+        self.created == 0 && self.finalised == 0 && self.emailed == 0
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("period {0} is not over yet; it can be billed from its end")]
+    NotOver(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+impl From<sqlx::Error> for RunError {
+    fn from(e: sqlx::Error) -> Self {
+        RunError::Backend(e.into())
+    }
+}
+
+/// Bills `period` for the tenant. `on_customer` is told after each customer (progress bars).
+pub async fn run_tenant(
+    state: &AppState,
+    tenant: &Tenant,
+    period: Period,
+    mut on_customer: impl FnMut(usize, usize),
+) -> Result<RunReport, RunError> {
+    let t = now();
+    if t < period.end() {
+        return Err(RunError::NotOver(period.key()));
+    }
+    let key = period.key();
+    let mut report = RunReport { period: key.clone(), ..RunReport::default() };
+    let customers = usage::customers_with_usage(&tenant.db, period.start(), period.end()).await?;
+    report.customers = customers.len();
+    for (i, customer) in customers.iter().enumerate() {
+        match bill_customer(state, tenant, *customer, period, t).await? {
+            Billed::Created { segments, total } => {
+                report.created += 1;
+                report.segments += segments;
+                report.total_minor += total;
+            }
+            Billed::Existing => report.already_invoiced += 1,
+            Billed::Nothing => {}
+        }
+        on_customer(i + 1, customers.len());
+    }
+    // Finish every invoice of the period: this run's, and any a crashed run left half-way.
+    for inv in invoices::list_period(&tenant.db, &key).await? {
+        if inv.status == Status::Draft {
+            if invoices::finalise(&tenant.db, &inv.id, now(), state.failpoints()).await? {
+                report.finalised += 1;
+            }
+            state.failpoints().check("billing.finalised")?;
+        }
+        let Some(inv) = invoices::get(&tenant.db, &inv.id).await? else { continue };
+        if inv.emailed_at.is_none() && matches!(inv.status, Status::Finalised | Status::Paid) {
+            super::super::notify::invoice_issued(
+                state,
+                tenant,
+                inv.customer_id,
+                &inv.id,
+                &inv.display_number(),
+                inv.total,
+            )
+            .await?;
+            state.failpoints().check("billing.email_queued")?;
+            if invoices::mark_emailed(&tenant.db, &inv.id, now()).await? {
+                report.emailed += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+enum Billed {
+    Created { segments: usize, total: i64 },
+    Existing,
+    Nothing,
+}
+
+/// One customer's invoice, lines and segment marks, in one transaction.
+async fn bill_customer(
+    state: &AppState,
+    tenant: &Tenant,
+    customer: CustomerId,
+    period: Period,
+    t: Timestamp,
+) -> Result<Billed, RunError> {
+    let key = period.key();
+    let mut tx = tenant.db.pool().begin().await?;
+    // Take the write lock first (SQLite: a read-then-write transaction could not upgrade under a
+    // concurrent writer; PostgreSQL: runs for the same customer queue here).
+    sqlx::query("UPDATE counters SET value = value WHERE name = 'invoice_number'").execute(&mut *tx).await?;
+    let existing: Option<String> =
+        sqlx::query_scalar("SELECT id FROM invoices WHERE customer_id = $1 AND period = $2 AND kind = 'invoice'")
+            .bind(customer.to_string())
+            .bind(&key)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if existing.is_some() {
+        tx.rollback().await?;
+        return Ok(Billed::Existing);
+    }
+    let sessions: Vec<Session> = usage::customer_sessions_in(&mut tx, customer, period.start(), period.end()).await?;
+    let facts: Vec<_> = sessions.iter().map(Session::retail_fact).collect();
+    let lines = window_lines(&facts, period.start(), period.end(), t).map_err(|e| corrupt(e.to_string()))?;
+    if lines.is_empty() {
+        tx.rollback().await?;
+        return Ok(Billed::Nothing);
+    }
+    let currency = lines[0].rate.currency();
+    let total = lines_total(&lines, currency).map_err(|e| corrupt(e.to_string()))?;
+    let invoice_id = Uuid::new_v4().to_string();
+    let inserted = sqlx::query(
+        "INSERT INTO invoices (id, customer_id, kind, period, period_start, period_end, status, currency, \
+         total_minor, created_at) VALUES ($1, $2, 'invoice', $3, $4, $5, 'draft', $6, $7, $8)",
+    )
+    .bind(&invoice_id)
+    .bind(customer.to_string())
+    .bind(&key)
+    .bind(period.start().as_millis())
+    .bind(period.end().as_millis())
+    .bind(currency.code())
+    .bind(total.minor())
+    .bind(t.as_millis())
+    .execute(&mut *tx)
+    .await;
+    match inserted {
+        Ok(_) => {}
+        // Another run got there first.
+        Err(e) if is_unique_violation(&e) => {
+            tx.rollback().await?;
+            return Ok(Billed::Existing);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    state.failpoints().check("billing.invoice_written")?;
+    let plan_names = plan_names(tenant).await?;
+    let mut segments = 0;
+    for (pos, line) in lines.iter().enumerate() {
+        let line_id = Uuid::new_v4().to_string();
+        let line_sessions: Vec<&Session> = line.sessions.iter().map(|(i, _)| &sessions[*i]).collect();
+        let plan = line_sessions.first().map_or("", |s| s.plan_code.as_str());
+        let name = plan_names.iter().find(|(c, _)| c == plan).map_or(plan, |(_, n)| n.as_str());
+        let description = format!(
+            "{name} workspace {} — {} × 15 min at {}/h",
+            short(&line.workspace),
+            line.increments,
+            line.rate.amount_per_hour()
+        );
+        let wholesale_facts: Vec<_> = line_sessions.iter().map(|s| s.wholesale_fact()).collect();
+        let wholesale = lines_total(
+            &window_lines(&wholesale_facts, period.start(), period.end(), t).map_err(|e| corrupt(e.to_string()))?,
+            currency,
+        )
+        .map_err(|e| corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO invoice_lines (id, invoice_id, position, workspace_id, description, rate, increments, \
+             amount_minor, wholesale_minor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&line_id)
+        .bind(&invoice_id)
+        .bind(i64::try_from(pos + 1).unwrap_or(i64::MAX))
+        .bind(&line.workspace)
+        .bind(&description)
+        .bind(line.rate.amount_per_hour().to_string())
+        .bind(line.increments)
+        .bind(line.amount.minor())
+        .bind(wholesale.minor())
+        .execute(&mut *tx)
+        .await?;
+        for (i, n) in &line.sessions {
+            // The primary key (session, period) refuses a second billing of the same segment.
+            sqlx::query(
+                "INSERT INTO billed_segments (usage_session_id, period, line_id, increments) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&sessions[*i].id)
+            .bind(&key)
+            .bind(&line_id)
+            .bind(*n)
+            .execute(&mut *tx)
+            .await?;
+            segments += 1;
+        }
+    }
+    state.failpoints().check("billing.lines_written")?;
+    tx.commit().await?;
+    state.failpoints().check("billing.committed")?;
+    Ok(Billed::Created { segments, total: total.minor() })
+}
+
+fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+async fn plan_names(tenant: &Tenant) -> Result<Vec<(String, String)>, BackendError> {
+    Ok(sqlx::query_as("SELECT code, name FROM plans").fetch_all(tenant.db.pool()).await?)
+}
+
+/// What a customer's invoices add up to, for checks and reports.
+pub async fn invoiced_total(tenant: &Tenant, period: &str) -> Result<Money, BackendError> {
+    let total: Option<i64> = sqlx::query_scalar(
+        "SELECT CAST(SUM(total_minor) AS BIGINT) FROM invoices WHERE period = $1 AND kind = 'invoice' AND status <> 'void'",
+    )
+    .bind(period)
+    .fetch_one(tenant.db.pool())
+    .await?;
+    Ok(Money::from_minor(total.unwrap_or(0), tenant.currency))
+}
+
+/// One tenant's outcome in a run over many.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TenantOutcome {
+    pub slug: String,
+    pub period: String,
+    pub result: Result<RunReport, String>,
+}
+
+/// Bills `period` (`YYYY-MM`, read with each tenant's own cycle day; `None` = each tenant's last finished
+/// period) for every tenant, or just `only` (a slug). Every run is recorded in `billing_runs`. A tenant that
+/// fails does not stop the others.
+pub async fn run_all(
+    state: &AppState,
+    period: Option<&str>,
+    only: Option<&str>,
+    mut progress: impl FnMut(&str, usize, usize),
+) -> Result<Vec<TenantOutcome>, RunError> {
+    let mut out = Vec::new();
+    let entries = state.registry().entries().await?;
+    let mut matched = false;
+    for entry in entries {
+        let Some(tenant) = state.tenant_by_id(entry.id).await? else { continue };
+        if only.is_some_and(|s| s != tenant.slug) {
+            continue;
+        }
+        matched = true;
+        let day = super::cycle_day(state, tenant.id).await?;
+        let p = match period {
+            Some(text) => Period::parse(text, day).map_err(|e| RunError::Invalid(e.to_string()))?,
+            None => Period::containing(now(), day).map_err(|e| corrupt(e.to_string()))?.previous(),
+        };
+        record_start(state, &tenant, &p.key()).await?;
+        let slug = tenant.slug.clone();
+        let result = run_tenant(state, &tenant, p, |i, n| progress(&slug, i, n)).await;
+        record_end(state, &tenant, &p.key(), &result).await?;
+        out.push(TenantOutcome {
+            slug: tenant.slug.clone(),
+            period: p.key(),
+            result: result.map_err(|e| e.to_string()),
+        });
+    }
+    if let (Some(slug), false) = (only, matched) {
+        return Err(RunError::Invalid(format!("there is no active tenant {slug}")));
+    }
+    Ok(out)
+}
+
+async fn record_start(state: &AppState, tenant: &Tenant, period: &str) -> Result<(), BackendError> {
+    sqlx::query(
+        "INSERT INTO billing_runs (tenant_id, period, state, started_at) VALUES ($1, $2, 'running', $3) \
+         ON CONFLICT (tenant_id, period) DO UPDATE SET state = 'running', started_at = excluded.started_at, \
+         finished_at = NULL, error = NULL, runs = billing_runs.runs + 1",
+    )
+    .bind(tenant.id.to_string())
+    .bind(period)
+    .bind(now().as_millis())
+    .execute(state.central().pool())
+    .await?;
+    Ok(())
+}
+
+async fn record_end(
+    state: &AppState,
+    tenant: &Tenant,
+    period: &str,
+    result: &Result<RunReport, RunError>,
+) -> Result<(), BackendError> {
+    let (st, report, error) = match result {
+        Ok(r) => ("done", serde_json::to_string(r).ok(), None),
+        Err(e) => ("failed", None, Some(e.to_string())),
+    };
+    sqlx::query(
+        "UPDATE billing_runs SET state = $1, finished_at = $2, report = COALESCE($3, report), error = $4 \
+         WHERE tenant_id = $5 AND period = $6",
+    )
+    .bind(st)
+    .bind(now().as_millis())
+    .bind(report)
+    .bind(error)
+    .bind(tenant.id.to_string())
+    .bind(period)
+    .execute(state.central().pool())
+    .await?;
+    Ok(())
+}
+
+/// A billing run as the admin page lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunRecord {
+    pub tenant_id: String,
+    pub period: String,
+    pub state: String,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub report: Option<RunReport>,
+    pub error: Option<String>,
+    pub runs: i64,
+}
+
+pub async fn records(state: &AppState, limit: i64) -> Result<Vec<RunRecord>, BackendError> {
+    use sqlx::Row;
+    let rows = sqlx::query(
+        "SELECT tenant_id, period, state, started_at, finished_at, report, error, runs FROM billing_runs \
+         ORDER BY started_at DESC LIMIT $1",
+    )
+    .bind(limit.clamp(1, 1000))
+    .fetch_all(state.central().pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let report: Option<String> = r.try_get(5)?;
+            Ok(RunRecord {
+                tenant_id: r.try_get(0)?,
+                period: r.try_get(1)?,
+                state: r.try_get(2)?,
+                started_at: r.try_get(3)?,
+                finished_at: r.try_get(4)?,
+                report: report.and_then(|s| serde_json::from_str(&s).ok()),
+                error: r.try_get(6)?,
+                runs: r.try_get(7)?,
+            })
+        })
+        .collect()
+}
+
+/// Takes (or renews) the named lease for `ttl_ms`; `false` while another server holds it.
+pub async fn take_lease(state: &AppState, name: &str, owner: &str, ttl_ms: i64) -> Result<bool, BackendError> {
+    let t = now().as_millis();
+    let n = sqlx::query(
+        "INSERT INTO scheduler_leases (name, owner, lease_until) VALUES ($1, $2, $3) \
+         ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until \
+         WHERE scheduler_leases.lease_until < $4 OR scheduler_leases.owner = excluded.owner",
+    )
+    .bind(name)
+    .bind(owner)
+    .bind(t + ttl_ms)
+    .bind(t)
+    .execute(state.central().pool())
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+/// The scheduler: every `interval`, under a cluster-wide lease, bills each tenant's last finished period
+/// unless a run of it already finished (so each cycle day's run happens once, the first check after it).
+pub async fn schedule(
+    state: AppState,
+    interval: std::time::Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let owner = format!("scheduler-{}", Uuid::new_v4());
+    loop {
+        // Wait first: a restart does not bill anything earlier than the interval would.
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        match scheduled_pass(&state, &owner, interval).await {
+            Ok(n) if n > 0 => tracing::info!(tenants = n, "scheduled billing runs done"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "scheduled billing pass failed; the next one retries"),
+        }
+    }
+}
+
+async fn scheduled_pass(state: &AppState, owner: &str, interval: std::time::Duration) -> Result<usize, RunError> {
+    let ttl = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX / 4).saturating_mul(2).max(60_000);
+    if !take_lease(state, "billing", owner, ttl).await? {
+        return Ok(0);
+    }
+    let mut ran = 0;
+    for entry in state.registry().entries().await? {
+        let Some(tenant) = state.tenant_by_id(entry.id).await? else { continue };
+        let day = super::cycle_day(state, tenant.id).await?;
+        let p = Period::containing(now(), day).map_err(|e| corrupt(e.to_string()))?.previous();
+        let done: Option<String> =
+            sqlx::query_scalar("SELECT state FROM billing_runs WHERE tenant_id = $1 AND period = $2")
+                .bind(tenant.id.to_string())
+                .bind(p.key())
+                .fetch_optional(state.central().pool())
+                .await?;
+        if done.as_deref() == Some("done") {
+            continue;
+        }
+        run_all(state, Some(&p.key()), Some(&tenant.slug), |_, _, _| {}).await?;
+        ran += 1;
+    }
+    Ok(ran)
+}

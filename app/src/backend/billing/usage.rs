@@ -1,0 +1,128 @@
+//! The metered facts: usage sessions with their frozen retail and wholesale rates.
+
+use sqlx::Row;
+
+use super::super::db::TenantDb;
+use super::super::{corrupt, BackendError, Result};
+use crate::domain::billing::UsageFact;
+use crate::domain::ids::CustomerId;
+use crate::domain::money::{Currency, Rate};
+use crate::domain::time::Timestamp;
+
+/// One usage session as billing sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub id: String,
+    pub workspace_id: String,
+    pub customer_id: String,
+    pub plan_code: String,
+    pub started_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
+    pub retail: Rate,
+    pub wholesale: Rate,
+}
+
+impl Session {
+    pub fn retail_fact(&self) -> UsageFact {
+        UsageFact {
+            workspace: self.workspace_id.clone(),
+            started_at: self.started_at,
+            ended_at: self.ended_at,
+            rate: self.retail,
+        }
+    }
+
+    pub fn wholesale_fact(&self) -> UsageFact {
+        UsageFact { rate: self.wholesale, ..self.retail_fact() }
+    }
+}
+
+macro_rules! session_select {
+    () => {
+        "SELECT u.id, u.workspace_id, w.customer_id, w.plan_code, u.started_at, u.ended_at, u.retail_per_hour, \
+         u.wholesale_per_hour, u.currency FROM usage_sessions u JOIN workspaces w ON w.id = u.workspace_id "
+    };
+}
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<Session> {
+    let currency: String = r.try_get(8)?;
+    let currency = Currency::parse(&currency).map_err(|_| corrupt("usage_sessions.currency"))?;
+    let retail: String = r.try_get(6)?;
+    let wholesale: String = r.try_get(7)?;
+    Ok(Session {
+        id: r.try_get(0)?,
+        workspace_id: r.try_get(1)?,
+        customer_id: r.try_get(2)?,
+        plan_code: r.try_get(3)?,
+        started_at: Timestamp::from_millis(r.try_get(4)?),
+        ended_at: r.try_get::<Option<i64>, _>(5)?.map(Timestamp::from_millis),
+        retail: Rate::parse(&retail, currency).map_err(|_| corrupt("usage_sessions.retail_per_hour"))?,
+        wholesale: Rate::parse(&wholesale, currency).map_err(|_| corrupt("usage_sessions.wholesale_per_hour"))?,
+    })
+}
+
+/// A customer's sessions that ran at some point in `[from, to)`, oldest first.
+pub async fn customer_sessions(
+    db: &TenantDb,
+    customer: CustomerId,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Vec<Session>> {
+    let rows = sqlx::query(concat!(
+        session_select!(),
+        "WHERE w.customer_id = $1 AND u.started_at < $2 AND (u.ended_at IS NULL OR u.ended_at > $3) \
+         ORDER BY u.started_at, u.id"
+    ))
+    .bind(customer.to_string())
+    .bind(to.as_millis())
+    .bind(from.as_millis())
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Inside a transaction (the billing run reads and writes under one lock).
+pub(crate) async fn customer_sessions_in(
+    tx: &mut super::ledger::Tx<'_>,
+    customer: CustomerId,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Vec<Session>> {
+    let rows = sqlx::query(concat!(
+        session_select!(),
+        "WHERE w.customer_id = $1 AND u.started_at < $2 AND (u.ended_at IS NULL OR u.ended_at > $3) \
+         ORDER BY u.started_at, u.id"
+    ))
+    .bind(customer.to_string())
+    .bind(to.as_millis())
+    .bind(from.as_millis())
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Every session of the tenant that ran in `[from, to)` (the wholesale bill).
+pub async fn all_sessions(db: &TenantDb, from: Timestamp, to: Timestamp) -> Result<Vec<Session>> {
+    let rows = sqlx::query(concat!(
+        session_select!(),
+        "WHERE u.started_at < $1 AND (u.ended_at IS NULL OR u.ended_at > $2) ORDER BY u.started_at, u.id"
+    ))
+    .bind(to.as_millis())
+    .bind(from.as_millis())
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Customers with usage in `[from, to)`.
+pub async fn customers_with_usage(db: &TenantDb, from: Timestamp, to: Timestamp) -> Result<Vec<CustomerId>> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT w.customer_id FROM usage_sessions u JOIN workspaces w ON w.id = u.workspace_id \
+         WHERE u.started_at < $1 AND (u.ended_at IS NULL OR u.ended_at > $2)",
+    )
+    .bind(to.as_millis())
+    .bind(from.as_millis())
+    .fetch_all(db.pool())
+    .await?;
+    ids.iter().map(|s| s.parse().map_err(|_| corrupt("workspaces.customer_id"))).collect::<Result<_, BackendError>>()
+}

@@ -1,0 +1,406 @@
+//! Money: the credit ledger under concurrency, metering against credit, and the exactly-once billing run
+//! (reruns, concurrent runs, crashes at every step, random kills).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::backend::billing::invoices::{self, Status};
+use app::backend::billing::ledger::{self, EntryKind, Posted};
+use app::backend::billing::{meter, run};
+use app::backend::state::Tenant;
+use app::backend::{auth, customers, workspaces};
+use app::domain::billing::{increments, window_lines, UsageFact};
+use app::domain::ids::CustomerId;
+use app::domain::money::{Currency, Money, Rate};
+use app::domain::period::Period;
+use app::domain::time::Timestamp;
+use app::domain::workspace::WorkspaceState;
+use common::{Backend, TestApp};
+
+const MIN: i64 = 60_000;
+
+/// Long intervals: these tests drive metering and billing themselves.
+async fn spawn(b: Backend) -> TestApp {
+    TestApp::spawn_with(b, &[("METER_INTERVAL_MS", "3600000"), ("BILLING_INTERVAL_MS", "3600000")]).await
+}
+
+/// One password hash for every test customer (argon2 is deliberately slow, more so in a debug build).
+static HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+
+async fn customer(tenant: &Tenant, email: &str) -> CustomerId {
+    let hash = HASH.get_or_init(|| async { auth::hash_password("billing-password".into()).await.unwrap() }).await;
+    customers::ensure(&tenant.db, email, "Billing Customer", hash).await.unwrap()
+}
+
+fn usd(minor: i64) -> Money {
+    Money::from_minor(minor, Currency::USD)
+}
+
+/// A workspace (no Kasm session) with usage sessions `(start, end)` at `rate`; returns its id.
+async fn workspace_with_usage(
+    tenant: &Tenant,
+    customer: CustomerId,
+    rate: &str,
+    sessions: &[(Timestamp, Option<Timestamp>)],
+) -> String {
+    let id = uuid::Uuid::new_v4().to_string();
+    let state = if sessions.iter().any(|s| s.1.is_none()) { "running" } else { "stopped" };
+    sqlx::query(
+        "INSERT INTO workspaces (id, customer_id, plan_code, order_key, state, transition_at, created_at, updated_at) \
+         VALUES ($1, $2, 'developer-basic', $3, $4, $5, $5, $5)",
+    )
+    .bind(&id)
+    .bind(customer.to_string())
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(state)
+    .bind(sessions[0].0.as_millis())
+    .execute(tenant.db.pool())
+    .await
+    .unwrap();
+    for (start, end) in sessions {
+        sqlx::query(
+            "INSERT INTO usage_sessions (id, workspace_id, started_at, ended_at, retail_per_hour, wholesale_per_hour, currency) \
+             VALUES ($1, $2, $3, $4, $5, '0.10', 'USD')",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(&id)
+        .bind(start.as_millis())
+        .bind(end.map(Timestamp::as_millis))
+        .bind(rate)
+        .execute(tenant.db.pool())
+        .await
+        .unwrap();
+    }
+    id
+}
+
+fn period(key: &str) -> Period {
+    Period::parse(key, 1).unwrap()
+}
+
+async fn count(tenant: &Tenant, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(tenant.db.pool()).await.unwrap()
+}
+
+async fn one_hundred_concurrent_debits_never_overdraw(b: Backend) {
+    let app = spawn(b).await;
+    let tenant = Arc::new(app.state.house().await.unwrap());
+    let c = customer(&tenant, "debits@ezscale.test").await;
+    assert_eq!(
+        ledger::post(&tenant.db, c, EntryKind::TopUp, usd(5_000), "topup:1", "", app::backend::db::now())
+            .await
+            .unwrap(),
+        Posted::Done
+    );
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let tenant = tenant.clone();
+        tasks.push(tokio::spawn(async move {
+            ledger::post(&tenant.db, c, EntryKind::Usage, usd(-100), &format!("debit:{i}"), "", app::backend::db::now())
+                .await
+                .unwrap()
+        }));
+    }
+    let mut done = 0;
+    let mut refused = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Posted::Done => done += 1,
+            Posted::Insufficient => refused += 1,
+            Posted::AlreadyRecorded => panic!("references are distinct"),
+        }
+    }
+    assert_eq!((done, refused), (50, 50), "exactly 50 of 100 1.00 debits fit in 50.00");
+    assert_eq!(ledger::balance(&tenant.db, c, Currency::USD).await.unwrap(), usd(0));
+    assert_eq!(ledger::ledger_sum(&tenant.db, c).await.unwrap(), 0, "balance = sum of the ledger");
+    // A replayed reference changes nothing.
+    let again = ledger::post(&tenant.db, c, EntryKind::TopUp, usd(5_000), "topup:1", "", app::backend::db::now()).await;
+    assert_eq!(again.unwrap(), Posted::AlreadyRecorded);
+    assert_eq!(ledger::ledger_sum(&tenant.db, c).await.unwrap(), 0);
+    eprintln!("100 concurrent 1.00 debits against 50.00: {done} succeeded, {refused} refused, balance 0.00");
+    app.stop().await;
+}
+on_both_backends!(one_hundred_concurrent_debits_never_overdraw);
+
+/// The expected invoice total for a customer in a period, straight from the domain function.
+fn expected(rate: &str, sessions: &[(Timestamp, Option<Timestamp>)], p: Period, now: Timestamp) -> (i64, i64) {
+    let r = Rate::parse(rate, Currency::USD).unwrap();
+    let facts: Vec<UsageFact> = sessions
+        .iter()
+        .map(|(s, e)| UsageFact { workspace: "w".into(), started_at: *s, ended_at: *e, rate: r })
+        .collect();
+    let lines = window_lines(&facts, p.start(), p.end(), now).unwrap();
+    (lines.iter().map(|l| l.increments).sum(), lines.iter().map(|l| l.amount.minor()).sum())
+}
+
+async fn a_period_is_invoiced_once_and_a_rerun_has_nothing_to_do(b: Backend) {
+    let app = spawn(b).await;
+    let tenant = app.state.house().await.unwrap();
+    let oct = period("2026-10");
+    let c = customer(&tenant, "invoice@ezscale.test").await;
+    // One session inside October, one crossing into November (2 of its 3 increments are November's),
+    // and three short ones at 0.15/h that round once as a line (3 × 0.0375 = 0.1125 → 0.11).
+    let end = oct.end();
+    let crossing = (end.plus_millis(-10 * MIN), Some(end.plus_millis(30 * MIN)));
+    let sessions = vec![(oct.start().plus_millis(60 * MIN), Some(oct.start().plus_millis(130 * MIN))), crossing];
+    workspace_with_usage(&tenant, c, "0.60", &sessions).await;
+    let small = vec![
+        (oct.start().plus_millis(1000 * MIN), Some(oct.start().plus_millis(1005 * MIN))),
+        (oct.start().plus_millis(2000 * MIN), Some(oct.start().plus_millis(2005 * MIN))),
+        (oct.start().plus_millis(3000 * MIN), Some(oct.start().plus_millis(3005 * MIN))),
+    ];
+    workspace_with_usage(&tenant, c, "0.15", &small).await;
+    ledger::post(&tenant.db, c, EntryKind::TopUp, usd(300), "t", "", app::backend::db::now()).await.unwrap();
+
+    let (_, big_total) = expected("0.60", &sessions, oct, app::backend::db::now());
+    assert_eq!(big_total, 90, "5 increments (70 min) + 1 increment of the crossing session, at 0.15 each");
+    let report = run::run_tenant(&app.state, &tenant, oct, |_, _| {}).await.unwrap();
+    assert_eq!((report.created, report.finalised, report.emailed, report.segments), (1, 1, 1, 5), "{report:?}");
+    assert_eq!(report.total_minor, 90 + 11);
+    let inv = &invoices::list_for(&tenant.db, c).await.unwrap()[0];
+    assert_eq!(inv.number, Some(1));
+    assert_eq!(inv.total, usd(101));
+    assert_eq!(inv.status, Status::Paid, "3.00 of credit paid it");
+    assert_eq!(inv.credit_applied, usd(101));
+    let lines = invoices::lines(&tenant.db, &inv.id, Currency::USD).await.unwrap();
+    assert_eq!(lines.iter().map(|l| l.amount.minor()).sum::<i64>(), inv.total.minor(), "total = sum of lines");
+    assert!(lines.iter().any(|l| l.increments == 3 && l.amount == usd(11)), "rounded once per line");
+    assert_eq!(ledger::balance(&tenant.db, c, Currency::USD).await.unwrap(), usd(300 - 101));
+
+    // Rerun: nothing to do, nothing changes.
+    let again = run::run_tenant(&app.state, &tenant, oct, |_, _| {}).await.unwrap();
+    assert!(again.nothing_to_do(), "{again:?}");
+    assert_eq!(again.already_invoiced, 1);
+    // The crossing session's other two increments belong to November.
+    let nov = oct.next();
+    let err = run::run_tenant(&app.state, &tenant, nov.next().next(), |_, _| {}).await;
+    assert!(matches!(err, Err(run::RunError::NotOver(_))), "a period that has not ended is refused");
+    // Unique keys refuse a second invoice for the period and a second billing of a segment.
+    let dup = sqlx::query(
+        "INSERT INTO invoices (id, customer_id, kind, period, period_start, period_end, status, currency, total_minor, created_at) \
+         VALUES ('dup', $1, 'invoice', '2026-10', 0, 0, 'draft', 'USD', 0, 0)",
+    )
+    .bind(c.to_string())
+    .execute(tenant.db.pool())
+    .await;
+    assert!(dup.is_err(), "one invoice per customer and period");
+    let seg: (String, String) = sqlx::query_as("SELECT usage_session_id, line_id FROM billed_segments LIMIT 1")
+        .fetch_one(tenant.db.pool())
+        .await
+        .unwrap();
+    let dup_seg = sqlx::query(
+        "INSERT INTO billed_segments (usage_session_id, period, line_id, increments) VALUES ($1, '2026-10', $2, 1)",
+    )
+    .bind(&seg.0)
+    .bind(&seg.1)
+    .execute(tenant.db.pool())
+    .await;
+    assert!(dup_seg.is_err(), "a session segment is billed once");
+    // The invoice email went out once.
+    let mails: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = 'invoice'")
+        .fetch_one(app.state.central().pool())
+        .await
+        .unwrap();
+    assert_eq!(mails, 1);
+    // CSV: every session segment and the total.
+    let csv = invoices::csv(inv, &lines);
+    assert_eq!(csv.lines().filter(|l| l.contains(",total,")).count(), 1);
+    assert!(csv.contains("1.01"), "{csv}");
+    // A credit note returns credit and takes the next number.
+    let cn = invoices::credit_note(&tenant.db, &inv.id, usd(20), "goodwill", app::backend::db::now())
+        .await
+        .unwrap()
+        .unwrap();
+    let cn = invoices::get(&tenant.db, &cn).await.unwrap().unwrap();
+    assert_eq!((cn.number, cn.kind.as_str()), (Some(2), "credit_note"));
+    assert!(invoices::credit_note(&tenant.db, &inv.id, usd(82), "too much", app::backend::db::now())
+        .await
+        .unwrap()
+        .is_err());
+    assert_eq!(ledger::balance(&tenant.db, c, Currency::USD).await.unwrap(), usd(300 - 101 + 20));
+    app.stop().await;
+}
+on_both_backends!(a_period_is_invoiced_once_and_a_rerun_has_nothing_to_do);
+
+const CUSTOMERS: usize = 4;
+
+/// Usage for several customers in `p`; returns the expected total per period (minor units).
+async fn usage_for_period(tenant: &Tenant, p: Period, tag: &str) -> i64 {
+    let mut total = 0;
+    for i in 0..CUSTOMERS {
+        let c = customer(tenant, &format!("{tag}-{i}@ezscale.test")).await;
+        let i64i = i64::try_from(i).unwrap();
+        let sessions = vec![
+            (p.start().plus_millis((60 + i64i * 7) * MIN), Some(p.start().plus_millis((100 + i64i * 31) * MIN))),
+            (p.start().plus_millis(5000 * MIN), Some(p.start().plus_millis((5000 + 1 + i64i) * MIN))),
+        ];
+        workspace_with_usage(tenant, c, "0.45", &sessions).await;
+        total += expected("0.45", &sessions, p, app::backend::db::now()).1;
+    }
+    total
+}
+
+/// After everything: one invoice per (customer, period), every session billed exactly once per period,
+/// totals as the domain computes them, gapless numbers, one email per invoice.
+async fn check_invariants(app: &TestApp, tenant: &Tenant, expected_totals: &[(Period, i64)]) {
+    for (p, total) in expected_totals {
+        let invs = invoices::list_period(&tenant.db, &p.key()).await.unwrap();
+        assert_eq!(invs.len(), CUSTOMERS, "{}: one invoice per customer", p.key());
+        assert!(invs.iter().all(|i| i.status != Status::Draft), "{}: all finalised", p.key());
+        assert!(invs.iter().all(|i| i.emailed_at.is_some()), "{}: all emailed", p.key());
+        let sum: i64 = invs.iter().map(|i| i.total.minor()).sum();
+        assert_eq!(sum, *total, "{}: 0 lost, 0 double-billed", p.key());
+        let customers: HashSet<_> = invs.iter().map(|i| i.customer_id).collect();
+        assert_eq!(customers.len(), CUSTOMERS);
+    }
+    let sessions = count(tenant, "SELECT COUNT(*) FROM usage_sessions").await;
+    let segments = count(tenant, "SELECT COUNT(*) FROM billed_segments").await;
+    assert_eq!(segments, sessions, "each session (all inside one period) billed exactly once");
+    let numbers: Vec<i64> = sqlx::query_scalar("SELECT number FROM invoices WHERE number IS NOT NULL ORDER BY number")
+        .fetch_all(tenant.db.pool())
+        .await
+        .unwrap();
+    let want: Vec<i64> = (1..=i64::try_from(numbers.len()).unwrap()).collect();
+    assert_eq!(numbers, want, "invoice numbers are sequential with no gaps");
+    let invoices_n = count(tenant, "SELECT COUNT(*) FROM invoices").await;
+    let mails: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = 'invoice'")
+        .fetch_one(app.state.central().pool())
+        .await
+        .unwrap();
+    assert_eq!(mails, invoices_n, "0 duplicate emails");
+}
+
+async fn crashes_at_every_step_and_random_kills_lose_nothing_and_bill_nothing_twice(b: Backend) {
+    let app = spawn(b).await;
+    let tenant = app.state.house().await.unwrap();
+    let points = [
+        "billing.invoice_written",
+        "billing.lines_written",
+        "billing.committed",
+        "billing.numbered",
+        "billing.finalised",
+        "billing.email_queued",
+    ];
+    let mut totals = Vec::new();
+    let mut p = period("2025-01");
+    for point in points {
+        let total = usage_for_period(&tenant, p, point).await;
+        app.state.failpoints().arm(point, 1);
+        let crashed = run::run_tenant(&app.state, &tenant, p, |_, _| {}).await;
+        assert!(crashed.is_err(), "{point} fired");
+        let rerun = run::run_tenant(&app.state, &tenant, p, |_, _| {}).await.unwrap();
+        assert!(!rerun.nothing_to_do(), "{point}: the rerun finished the work");
+        let third = run::run_tenant(&app.state, &tenant, p, |_, _| {}).await.unwrap();
+        assert!(third.nothing_to_do(), "{point}: {third:?}");
+        totals.push((p, total));
+        p = p.next();
+    }
+    // Random kills: the run is aborted at a random moment, again and again, then finished.
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut kills = 0;
+    for _ in 0..3 {
+        let total = usage_for_period(&tenant, p, &format!("kill-{}", p.key())).await;
+        for _ in 0..8 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let state = app.state.clone();
+            let t = tenant.clone();
+            let task = tokio::spawn(async move { run::run_tenant(&state, &t, p, |_, _| {}).await });
+            tokio::time::sleep(Duration::from_micros(seed % 40_000)).await;
+            task.abort();
+            let _ = task.await;
+            kills += 1;
+        }
+        run::run_tenant(&app.state, &tenant, p, |_, _| {}).await.unwrap();
+        assert!(run::run_tenant(&app.state, &tenant, p, |_, _| {}).await.unwrap().nothing_to_do());
+        totals.push((p, total));
+        p = p.next();
+    }
+    // Two runs at once on a fresh period.
+    let total = usage_for_period(&tenant, p, "concurrent").await;
+    let (s1, s2, t1, t2) = (app.state.clone(), app.state.clone(), tenant.clone(), tenant.clone());
+    let a = tokio::spawn(async move { run::run_tenant(&s1, &t1, p, |_, _| {}).await });
+    let b2 = tokio::spawn(async move { run::run_tenant(&s2, &t2, p, |_, _| {}).await });
+    let (ra, rb) = (a.await.unwrap().unwrap(), b2.await.unwrap().unwrap());
+    assert_eq!(ra.created + rb.created, CUSTOMERS, "{ra:?} {rb:?}");
+    totals.push((p, total));
+    check_invariants(&app, &tenant, &totals).await;
+    eprintln!(
+        "billing crashes: {} failpoints + {kills} random kills + 2 concurrent runs → 0 double-billed, 0 lost, 0 duplicate emails, numbers gapless",
+        points.len()
+    );
+    app.stop().await;
+}
+on_both_backends!(crashes_at_every_step_and_random_kills_lose_nothing_and_bill_nothing_twice);
+
+async fn metering_charges_credit_and_stops_at_zero_within_one_increment(b: Backend) {
+    let app = spawn(b).await;
+    let tenant = app.state.house().await.unwrap();
+    let c = customer(&tenant, "meter@ezscale.test").await;
+    meter::top_up(&tenant, c, usd(50), EntryKind::TopUp, "topup:meter", "").await.unwrap();
+    // 0.60/h = 0.15 per increment; 0.50 of credit covers three increments and a third of the fourth.
+    let start = app::backend::db::now();
+    let ws = workspace_with_usage(&tenant, c, "0.60", &[(start, None)]).await;
+    let mut stopped_at = None;
+    for minute in 0..120 {
+        let t = start.plus_millis(minute * MIN + 1);
+        let r = meter::meter_tenant(&app.state, &tenant, t).await.unwrap();
+        if r.stopped > 0 {
+            stopped_at = Some(minute);
+            break;
+        }
+    }
+    let minute = stopped_at.expect("the workspace was stopped when credit ran out");
+    assert_eq!(minute, 45, "stopped as the fourth increment (which credit could not pay) began");
+    let w = workspaces::get(&tenant.db, ws.parse().unwrap()).await.unwrap().unwrap();
+    assert_eq!(w.state, WorkspaceState::Stopped);
+    assert_eq!(ledger::balance(&tenant.db, c, Currency::USD).await.unwrap(), usd(0));
+    let uncharged: i64 = sqlx::query_scalar("SELECT uncharged_minor FROM usage_charges WHERE customer_id = $1")
+        .bind(c.to_string())
+        .fetch_one(tenant.db.pool())
+        .await
+        .unwrap();
+    assert!(uncharged > 0 && uncharged <= 15, "billed past zero: {uncharged} ≤ one increment (15)");
+    // Warned: low-balance notices (5.00 and 1.00) and the out-of-credit notice, once each.
+    let notices: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = 'low_balance'")
+        .fetch_one(app.state.central().pool())
+        .await
+        .unwrap();
+    assert_eq!(notices, 3);
+    // Metering again changes nothing.
+    let again = meter::meter_tenant(&app.state, &tenant, start.plus_millis(50 * MIN)).await.unwrap();
+    assert_eq!((again.charged_minor, again.uncharged_minor), (0, 0), "{again:?}");
+    eprintln!("credit 0.50 at 0.15/increment: stopped at minute {minute}, billed {uncharged} minor units past zero");
+    app.stop().await;
+}
+on_both_backends!(metering_charges_credit_and_stops_at_zero_within_one_increment);
+
+async fn three_hours_of_metering_downtime_bill_exactly(b: Backend) {
+    let app = spawn(b).await;
+    let tenant = app.state.house().await.unwrap();
+    let c = customer(&tenant, "downtime@ezscale.test").await;
+    meter::top_up(&tenant, c, usd(10_000), EntryKind::TopUp, "topup:downtime", "").await.unwrap();
+    let start = app::backend::db::now();
+    workspace_with_usage(&tenant, c, "0.60", &[(start, None)]).await;
+    meter::meter_tenant(&app.state, &tenant, start.plus_millis(MIN)).await.unwrap();
+    // Nothing metered for three hours, then one pass.
+    let later = start.plus_millis(3 * 60 * MIN + 5 * MIN);
+    meter::meter_tenant(&app.state, &tenant, later).await.unwrap();
+    let charged: i64 = sqlx::query_scalar("SELECT charged_minor FROM usage_charges WHERE customer_id = $1")
+        .bind(c.to_string())
+        .fetch_one(tenant.db.pool())
+        .await
+        .unwrap();
+    let n = increments(start.millis_until(later));
+    assert_eq!(n, 13);
+    assert_eq!(charged, n * 15, "every increment that started during the downtime is charged, once");
+    assert_eq!(ledger::ledger_sum(&tenant.db, c).await.unwrap(), 10_000 - n * 15);
+    eprintln!("3 h 05 min with metering down: {n} increments charged exactly ({charged} minor units)");
+    app.stop().await;
+}
+on_both_backends!(three_hours_of_metering_downtime_bill_exactly);
