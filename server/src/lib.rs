@@ -9,12 +9,14 @@
 //! | `cli`       | subcommands: `serve`, `kasm-sim`, `migrate`, `tenants …`, `admin create` |
 //! | `tenancy`   | Host → site resolution middleware; theme CSS, logos, domain tokens, TLS ask, uploads |
 //! | `tenants_cli` | `server tenants …` and `server admin create` |
+//! | `billing_cli` | `server billing run --period YYYY-MM [--tenant SLUG]` with a progress bar |
 //! | `bench`     | `server bench-reconcile` (used by `make bench`) |
 //! | `bench_tenants` | `server bench-tenants`: creation time, latency to tenant #N vs #1, migrate-all |
 //! | `kasm_sim`  | a faithful simulator of the Kasm Workspaces API |
 
 pub mod bench;
 pub mod bench_tenants;
+pub mod billing_cli;
 pub mod cli;
 pub mod config;
 pub mod kasm_sim;
