@@ -404,3 +404,68 @@ async fn three_hours_of_metering_downtime_bill_exactly(b: Backend) {
     app.stop().await;
 }
 on_both_backends!(three_hours_of_metering_downtime_bill_exactly);
+
+async fn resellers_are_billed_wholesale_once_per_period(b: Backend) {
+    use app::backend::billing::wholesale::{self, Outcome};
+    use app::backend::tenant_admin::{self, NewTenantInput};
+    use app::domain::tenant::{BillingTerms, ResellerTier};
+    let app = spawn(b).await;
+    let new = tenant_admin::validate(&NewTenantInput {
+        name: "Wholesale Co".into(),
+        slug: "wsco".into(),
+        owner_email: "owner@wsco.test".into(),
+        owner_password: "wsco-owner-password".into(),
+        primary_domain: String::new(),
+        ..NewTenantInput::default()
+    })
+    .unwrap();
+    tenant_admin::create(&app.state, &app.db_url, new).await.unwrap();
+    let terms = BillingTerms {
+        tier: ResellerTier::Standard,
+        wholesale_discount_bp: 1_000,
+        platform_fee_minor: 4_900,
+        commission_bp: 500,
+        billing_cycle_day: 1,
+    };
+    tenant_admin::set_terms(&app.state, "wsco", &terms).await.unwrap();
+    let entry = app.state.registry().entry_by_slug("wsco").await.unwrap().unwrap();
+    let tenant = app.state.tenant_by_id(entry.id).await.unwrap().unwrap();
+    let oct = period("2026-10");
+    // 10 h at 0.45/h retail = 4.50; at the 0.10/h wholesale rate = 1.00.
+    let c = customer(&tenant, "buyer@wsco.test").await;
+    workspace_with_usage(
+        &tenant,
+        c,
+        "0.45",
+        &[(oct.start().plus_millis(60 * MIN), Some(oct.start().plus_millis(660 * MIN)))],
+    )
+    .await;
+    let out = run::run_all(&app.state, Some("2026-10"), Some("wsco"), |_, _, _| {}).await.unwrap();
+    let report = out[0].result.clone().unwrap();
+    assert_eq!(report.wholesale, Some(Outcome::Written));
+    let inv = wholesale::get(&app.state, &tenant, "2026-10").await.unwrap().unwrap();
+    // usage 1.00 − 10 % discount 0.10 + fee 49.00 + 5 % commission on 4.50 retail (0.225 → 0.23).
+    assert_eq!(
+        (inv.usage_minor, inv.discount_minor, inv.platform_fee_minor, inv.retail_minor, inv.commission_minor),
+        (100, 10, 4_900, 450, 23)
+    );
+    assert_eq!(inv.total_minor, 100 - 10 + 4_900 + 23);
+    let lines = wholesale::lines(&app.state, &inv.id).await.unwrap();
+    assert_eq!(lines.iter().map(|l| l.1).sum::<i64>(), inv.total_minor, "total = sum of lines");
+    // Rerun: nothing to do, still one invoice, one email to the owner.
+    let again = run::run_all(&app.state, Some("2026-10"), Some("wsco"), |_, _, _| {}).await.unwrap();
+    let again = again[0].result.clone().unwrap();
+    assert!(again.nothing_to_do(), "{again:?}");
+    assert_eq!(again.wholesale, Some(Outcome::AlreadyInvoiced));
+    assert_eq!(wholesale::list(&app.state, None, 100).await.unwrap().len(), 1, "the house is never wholesale-billed");
+    let mails: Vec<String> = sqlx::query_scalar("SELECT to_addr FROM outbox WHERE kind = 'wholesale_invoice'")
+        .fetch_all(app.state.central().pool())
+        .await
+        .unwrap();
+    assert_eq!(mails, vec!["owner@wsco.test".to_owned()]);
+    // The run is recorded for the admin page.
+    let runs = run::records(&app.state, 10).await.unwrap();
+    assert!(runs.iter().any(|r| r.period == "2026-10" && r.state == "done" && r.runs == 2), "{runs:?}");
+    app.stop().await;
+}
+on_both_backends!(resellers_are_billed_wholesale_once_per_period);

@@ -38,11 +38,16 @@ pub struct RunReport {
     pub segments: usize,
     /// The total of the invoices this run wrote, in minor units.
     pub total_minor: i64,
+    /// The reseller's wholesale invoice for the period (runs over all tenants only).
+    pub wholesale: Option<super::wholesale::Outcome>,
 }
 
 impl RunReport {
     pub fn nothing_to_do(&self) -> bool {
-        self.created == 0 && self.finalised == 0 && self.emailed == 0
+        self.created == 0
+            && self.finalised == 0
+            && self.emailed == 0
+            && !matches!(self.wholesale, Some(super::wholesale::Outcome::Written))
     }
 }
 
@@ -286,7 +291,14 @@ pub async fn run_all(
         };
         record_start(state, &tenant, &p.key()).await?;
         let slug = tenant.slug.clone();
-        let result = run_tenant(state, &tenant, p, |i, n| progress(&slug, i, n)).await;
+        let mut result = run_tenant(state, &tenant, p, |i, n| progress(&slug, i, n)).await;
+        if let Ok(report) = &mut result {
+            // The reseller's own bill for the same period (exactly once too).
+            match super::wholesale::bill_tenant(state, &tenant, p, 0).await {
+                Ok(o) => report.wholesale = Some(o),
+                Err(e) => result = Err(RunError::Backend(e)),
+            }
+        }
         record_end(state, &tenant, &p.key(), &result).await?;
         out.push(TenantOutcome {
             slug: tenant.slug.clone(),

@@ -1,0 +1,325 @@
+//! Wholesale billing: what each reseller owes the platform for a period.
+//!
+//! Usage at the wholesale rates frozen on each session (grouped per workspace and rate, each group rounded
+//! once, the same `window_lines` as every other amount), less the reseller's discount, plus active
+//! subscriptions at wholesale, the monthly platform fee, and the commission on its retail revenue. One
+//! invoice per (tenant, period), written with its lines and its number (a central gapless counter) in one
+//! transaction; emailed to the reseller's owner through the outbox (deduplicated). The house storefront is
+//! the platform's own and is never wholesale-billed.
+
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::super::db::now;
+use super::super::mail::{outbox, templates, Outgoing};
+use super::super::state::{AppState, Tenant};
+use super::super::{branding, corrupt, tenants, BackendError};
+use super::invoices::is_unique_violation;
+use super::usage::{self, Session};
+use crate::domain::billing::{lines_total, window_lines};
+use crate::domain::money::{Currency, Money};
+use crate::domain::period::Period;
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WholesaleInvoice {
+    pub id: String,
+    pub tenant_id: String,
+    pub period: String,
+    pub number: i64,
+    pub status: String,
+    pub currency: Currency,
+    pub retail_minor: i64,
+    pub usage_minor: i64,
+    pub discount_minor: i64,
+    pub subscriptions_minor: i64,
+    pub platform_fee_minor: i64,
+    pub commission_minor: i64,
+    pub total_minor: i64,
+    pub created_at: i64,
+    pub emailed_at: Option<i64>,
+}
+
+impl WholesaleInvoice {
+    pub fn display_number(&self) -> String {
+        format!("WS-{:06}", self.number)
+    }
+}
+
+/// The amounts of a wholesale bill, before it is written.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Figures {
+    pub retail: i64,
+    pub usage: i64,
+    pub discount: i64,
+    pub subscriptions: i64,
+    pub platform_fee: i64,
+    pub commission: i64,
+}
+
+impl Figures {
+    pub fn total(&self) -> i64 {
+        self.usage - self.discount + self.subscriptions + self.platform_fee + self.commission
+    }
+}
+
+/// `amount × bp / 10 000` minor units, rounded once, half away from zero (integer arithmetic).
+fn basis_points(amount: i64, bp: u32) -> Result<i64, BackendError> {
+    let num = i128::from(amount) * i128::from(bp);
+    let half = if num >= 0 { 5_000 } else { -5_000 };
+    i64::try_from((num + half) / 10_000).map_err(|_| corrupt("basis points overflow"))
+}
+
+/// Computes a tenant's wholesale figures for a period from its sessions (and subscriptions).
+pub async fn figures(
+    tenant: &Tenant,
+    terms: &crate::domain::tenant::BillingTerms,
+    period: Period,
+    subscriptions_minor: i64,
+) -> Result<Figures, BackendError> {
+    let t = now();
+    let sessions = usage::all_sessions(&tenant.db, period.start(), period.end()).await?;
+    let wholesale: Vec<_> = sessions.iter().map(Session::wholesale_fact).collect();
+    let retail: Vec<_> = sessions.iter().map(Session::retail_fact).collect();
+    let total = |facts: &[crate::domain::billing::UsageFact]| -> Result<i64, BackendError> {
+        let lines = window_lines(facts, period.start(), period.end(), t).map_err(|e| corrupt(e.to_string()))?;
+        Ok(lines_total(&lines, tenant.currency).map_err(|e| corrupt(e.to_string()))?.minor())
+    };
+    let usage = total(&wholesale)?;
+    let retail = total(&retail)?;
+    Ok(Figures {
+        retail,
+        usage,
+        discount: basis_points(usage, terms.wholesale_discount_bp)?,
+        subscriptions: subscriptions_minor,
+        platform_fee: terms.platform_fee_minor,
+        commission: basis_points(retail, terms.commission_bp)?,
+    })
+}
+
+/// What one tenant's wholesale step did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Outcome {
+    Written,
+    AlreadyInvoiced,
+    /// The house storefront.
+    NotBilled,
+}
+
+/// Writes the tenant's wholesale invoice for the period (once), then queues its email (once).
+pub async fn bill_tenant(
+    state: &AppState,
+    tenant: &Tenant,
+    period: Period,
+    subscriptions_minor: i64,
+) -> Result<Outcome, BackendError> {
+    let record = tenants::record_by_slug(state.central(), &tenant.slug)
+        .await?
+        .ok_or_else(|| corrupt("tenant record missing"))?;
+    if record.is_house {
+        return Ok(Outcome::NotBilled);
+    }
+    let key = period.key();
+    let existing = get(state, tenant, &key).await?;
+    let outcome = if existing.is_some() {
+        Outcome::AlreadyInvoiced
+    } else {
+        let f = figures(tenant, &record.terms, period, subscriptions_minor).await?;
+        let mut tx = state.central().pool().begin().await?;
+        let number: i64 = sqlx::query_scalar(
+            "UPDATE central_counters SET value = value + 1 WHERE name = 'wholesale_number' RETURNING value",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let id = Uuid::new_v4().to_string();
+        let inserted = sqlx::query(
+            "INSERT INTO wholesale_invoices (id, tenant_id, period, period_start, period_end, number, status, currency, \
+             retail_minor, usage_minor, discount_minor, subscriptions_minor, platform_fee_minor, commission_minor, \
+             total_minor, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'finalised', $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(&id)
+        .bind(tenant.id.to_string())
+        .bind(&key)
+        .bind(period.start().as_millis())
+        .bind(period.end().as_millis())
+        .bind(number)
+        .bind(tenant.currency.code())
+        .bind(f.retail)
+        .bind(f.usage)
+        .bind(f.discount)
+        .bind(f.subscriptions)
+        .bind(f.platform_fee)
+        .bind(f.commission)
+        .bind(f.total())
+        .bind(now().as_millis())
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                tx.rollback().await?;
+                return Ok(Outcome::AlreadyInvoiced);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let m = |minor: i64| Money::from_minor(minor, tenant.currency);
+        let lines = [
+            (format!("Workspace usage at wholesale rates ({key})"), f.usage),
+            (format!("Reseller discount ({} bp)", record.terms.wholesale_discount_bp), -f.discount),
+            ("Subscriptions at wholesale".to_owned(), f.subscriptions),
+            ("Platform fee".to_owned(), f.platform_fee),
+            (
+                format!("Commission on retail revenue of {} ({} bp)", m(f.retail), record.terms.commission_bp),
+                f.commission,
+            ),
+        ];
+        for (i, (description, amount)) in lines.iter().enumerate().filter(|(_, (_, a))| *a != 0) {
+            sqlx::query(
+                "INSERT INTO wholesale_lines (id, invoice_id, position, description, amount_minor) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(Uuid::new_v4().to_string())
+            .bind(&id)
+            .bind(i64::try_from(i + 1).unwrap_or(0))
+            .bind(description)
+            .bind(*amount)
+            .execute(&mut *tx)
+            .await?;
+        }
+        state.failpoints().check("wholesale.written")?;
+        tx.commit().await?;
+        Outcome::Written
+    };
+    if let Some(inv) = get(state, tenant, &key).await? {
+        if inv.emailed_at.is_none() {
+            email(state, &record, &inv).await?;
+            sqlx::query("UPDATE wholesale_invoices SET emailed_at = $1 WHERE id = $2 AND emailed_at IS NULL")
+                .bind(now().as_millis())
+                .bind(&inv.id)
+                .execute(state.central().pool())
+                .await?;
+        }
+    }
+    Ok(outcome)
+}
+
+/// Emailed to the reseller's owner, from the platform (the house storefront's branding).
+async fn email(state: &AppState, record: &tenants::TenantRecord, inv: &WholesaleInvoice) -> Result<(), BackendError> {
+    let house = state.house().await?;
+    let b = branding::get(state.central(), house.id).await?.ok_or_else(|| corrupt("house branding missing"))?;
+    let base_url = format!("{}/manage/billing", super::super::notify::storefront_url(state, &house).await?);
+    let ctx = templates::BrandContext {
+        company_name: b.theme.company_name.clone(),
+        logo_url: None,
+        primary: b.theme.primary,
+        support_email: b.support_email.clone(),
+        support_phone: b.support_phone.clone(),
+        base_url: base_url.clone(),
+    };
+    let total = Money::from_minor(inv.total_minor, inv.currency);
+    let rendered = templates::invoice(&ctx, &record.name, &inv.display_number(), &total.to_string(), &base_url);
+    let o = Outgoing {
+        tenant: None,
+        dedupe_key: format!("wholesale:{}", inv.id),
+        kind: "wholesale_invoice".into(),
+        to: record.owner_email.clone(),
+        from_name: b.theme.company_name.clone(),
+        from_addr: b.from_email.clone(),
+        reply_to: None,
+        rendered,
+    };
+    outbox::enqueue(state.central(), &o).await?;
+    state.notify_mail();
+    Ok(())
+}
+
+macro_rules! ws_columns {
+    () => {
+        "id, tenant_id, period, number, status, currency, retail_minor, usage_minor, discount_minor, \
+         subscriptions_minor, platform_fee_minor, commission_minor, total_minor, created_at, emailed_at"
+    };
+}
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<WholesaleInvoice, BackendError> {
+    let currency: String = r.try_get(5)?;
+    Ok(WholesaleInvoice {
+        id: r.try_get(0)?,
+        tenant_id: r.try_get(1)?,
+        period: r.try_get(2)?,
+        number: r.try_get(3)?,
+        status: r.try_get(4)?,
+        currency: Currency::parse(&currency).map_err(|_| corrupt("wholesale_invoices.currency"))?,
+        retail_minor: r.try_get(6)?,
+        usage_minor: r.try_get(7)?,
+        discount_minor: r.try_get(8)?,
+        subscriptions_minor: r.try_get(9)?,
+        platform_fee_minor: r.try_get(10)?,
+        commission_minor: r.try_get(11)?,
+        total_minor: r.try_get(12)?,
+        created_at: r.try_get(13)?,
+        emailed_at: r.try_get(14)?,
+    })
+}
+
+pub async fn get(state: &AppState, tenant: &Tenant, period: &str) -> Result<Option<WholesaleInvoice>, BackendError> {
+    let row =
+        sqlx::query(concat!("SELECT ", ws_columns!(), " FROM wholesale_invoices WHERE tenant_id = $1 AND period = $2"))
+            .bind(tenant.id.to_string())
+            .bind(period)
+            .fetch_optional(state.central().pool())
+            .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Newest first; one tenant's, or everyone's (`None`, the admin page).
+pub async fn list(
+    state: &AppState,
+    tenant: Option<crate::domain::ids::TenantId>,
+    limit: i64,
+) -> Result<Vec<WholesaleInvoice>, BackendError> {
+    let rows = match tenant {
+        Some(t) => {
+            sqlx::query(concat!(
+                "SELECT ",
+                ws_columns!(),
+                " FROM wholesale_invoices WHERE tenant_id = $1 ORDER BY period DESC, number DESC LIMIT $2"
+            ))
+            .bind(t.to_string())
+            .bind(limit.clamp(1, 1000))
+            .fetch_all(state.central().pool())
+            .await?
+        }
+        None => {
+            sqlx::query(concat!(
+                "SELECT ",
+                ws_columns!(),
+                " FROM wholesale_invoices ORDER BY period DESC, number DESC LIMIT $1"
+            ))
+            .bind(limit.clamp(1, 1000))
+            .fetch_all(state.central().pool())
+            .await?
+        }
+    };
+    rows.iter().map(from_row).collect()
+}
+
+/// (description, amount) lines of a wholesale invoice.
+pub async fn lines(state: &AppState, invoice_id: &str) -> Result<Vec<(String, i64)>, BackendError> {
+    Ok(sqlx::query_as("SELECT description, amount_minor FROM wholesale_lines WHERE invoice_id = $1 ORDER BY position")
+        .bind(invoice_id)
+        .fetch_all(state.central().pool())
+        .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::basis_points;
+
+    #[test]
+    fn basis_points_round_once_half_up() {
+        assert_eq!(basis_points(10_000, 1250).ok(), Some(1_250));
+        assert_eq!(basis_points(1, 5_000).ok(), Some(1), "0.5 rounds up");
+        assert_eq!(basis_points(1, 4_999).ok(), Some(0));
+        assert_eq!(basis_points(333, 1_000).ok(), Some(33));
+        assert_eq!(basis_points(335, 1_000).ok(), Some(34));
+        assert_eq!(basis_points(0, 9_999).ok(), Some(0));
+    }
+}
