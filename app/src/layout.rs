@@ -145,6 +145,7 @@ fn StorefrontHeader(brand: SiteBrand, me: Option<Me>, logout: ServerAction<Logou
                 </a>
                 <a href="/" class="text-sm text-slate-600 hover:text-slate-900">"Catalog"</a>
                 <a href="/workspaces" class="text-sm text-slate-600 hover:text-slate-900">"My workspaces"</a>
+                <a href="/billing" class="text-sm text-slate-600 hover:text-slate-900">"Billing"</a>
                 <span class="ml-auto text-sm">
                     {match me {
                         Some(Me { name, .. }) => view! {

@@ -18,6 +18,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod billing;
 pub mod catalog;
 pub mod domain;
 pub mod error;
@@ -97,6 +98,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/confirm-email") view=auth::ConfirmEmailChangePage/>
                     <Route path=path!("/workspaces") view=workspaces::WorkspacesPage/>
                     <Route path=path!("/workspaces/:id") view=workspaces::WorkspacePage/>
+                    <Route path=path!("/billing") view=billing::BillingPage/>
+                    <Route path=path!("/invoices/:id") view=billing::InvoicePage/>
                     <Route path=path!("/admin") view=admin::AdminTenantsPage/>
                     <Route path=path!("/admin/login") view=admin::AdminLoginPage/>
                     <Route path=path!("/admin/audit") view=admin::audit::AdminAuditPage/>

@@ -44,6 +44,14 @@ pub enum Command {
         #[arg(long, default_value_t = 10_000)]
         tenants: usize,
     },
+    /// Measure the monthly billing run: N usage sessions over M tenants against a tenth of both (SQLite).
+    #[command(hide = true)]
+    BenchBilling {
+        #[arg(long, default_value_t = 1000)]
+        tenants: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        sessions: usize,
+    },
     /// Kasm operations.
     Kasm {
         #[command(subcommand)]
@@ -152,6 +160,7 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Kasm { command: KasmCommand::Reconcile } => serve(Mode::Reconcile).await,
         Command::BenchReconcile { workspaces } => crate::bench::reconcile(workspaces).await,
         Command::BenchTenants { tenants } => crate::bench_tenants::run(tenants).await,
+        Command::BenchBilling { tenants, sessions } => crate::bench_billing::run(tenants, sessions).await,
         Command::Tenants { command } => crate::tenants_cli::run(command).await,
         Command::Admin { command } => crate::tenants_cli::admin(command).await,
         Command::Billing { command: BillingCommand::Run { period, tenant } } => {

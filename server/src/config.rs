@@ -73,6 +73,8 @@ pub struct Config {
     pub reconcile_interval: Duration,
     pub meter_interval: Duration,
     pub billing_interval: Duration,
+    /// Run the built-in Stripe fake on this port (0 = any) and point the demo storefronts at it.
+    pub stripe_fake_port: Option<u16>,
     pub log_format: LogFormat,
     pub secure_cookies: bool,
     pub demo_data: bool,
@@ -247,6 +249,14 @@ impl Config {
             billing_interval: Duration::from_millis(
                 parse_u64("BILLING_INTERVAL_MS", get("BILLING_INTERVAL_MS"), 3_600_000)?.max(1_000),
             ),
+            stripe_fake_port: if parse_bool("STRIPE_FAKE", get("STRIPE_FAKE"), !prod)? {
+                Some(
+                    u16::try_from(parse_u64("STRIPE_FAKE_PORT", get("STRIPE_FAKE_PORT"), 0)?)
+                        .map_err(|_| invalid("STRIPE_FAKE_PORT", "must be a port number"))?,
+                )
+            } else {
+                None
+            },
             log_format,
             secure_cookies: parse_bool("SECURE_COOKIES", get("SECURE_COOKIES"), prod)?,
             demo_data: parse_bool("DEMO_DATA", get("DEMO_DATA"), !prod)?,

@@ -15,6 +15,7 @@
 //! | `kasm_sim`  | a faithful simulator of the Kasm Workspaces API |
 
 pub mod bench;
+pub mod bench_billing;
 pub mod bench_tenants;
 pub mod billing_cli;
 pub mod cli;
@@ -22,6 +23,7 @@ pub mod config;
 pub mod kasm_sim;
 pub mod routes;
 pub mod startup;
+pub mod stripe_fake;
 pub mod telemetry;
 pub mod tenancy;
 pub mod tenants_cli;

@@ -51,6 +51,11 @@ pub fn router(app: AppState, leptos: LeptosOptions) -> Router {
         .route("/metrics", get(metrics))
         .route("/events/workspaces", get(workspace_events))
         .route("/workspaces/{id}/launch", get(launch))
+        .route("/invoices/{id}/csv", get(invoice_csv))
+        .route(
+            "/stripe/webhook/{slug}",
+            axum::routing::post(stripe_webhook).layer(axum::extract::DefaultBodyLimit::max(256 * 1024)),
+        )
         .route("/tls/ask", get(crate::tenancy::tls_ask))
         .route("/brand/theme.css", get(crate::tenancy::theme_css))
         .route("/brand/asset/{file}", get(crate::tenancy::brand_asset))
@@ -223,6 +228,62 @@ async fn launch(
                 "The workspace service is not answering right now. Please try again in a moment.".into(),
             ))
         }
+    }
+}
+
+/// An invoice as CSV, for its own customer only.
+async fn invoice_csv(
+    State(s): State<RouterState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    axum::Extension(site): axum::Extension<app::backend::tenants::Site>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    use app::backend::billing::invoices;
+    let (tenant, customer) = match cookie_customer(&s, &site, &headers).await {
+        Ok(c) => c,
+        Err(e) => return error_response(&e),
+    };
+    let inv = match invoices::get_owned(&tenant.db, &id, customer).await {
+        Ok(Some(i)) if i.status != invoices::Status::Draft => i,
+        Ok(_) => return error_response(&AppError::NotFound),
+        Err(e) => return error_response(&AppError::from(e)),
+    };
+    let lines = match invoices::lines(&tenant.db, &inv.id, inv.total.currency()).await {
+        Ok(l) => l,
+        Err(e) => return error_response(&AppError::from(e)),
+    };
+    let name = format!("attachment; filename=\"{}.csv\"", inv.display_number());
+    (
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, name)],
+        invoices::csv(&inv, &lines),
+    )
+        .into_response()
+}
+
+/// Stripe's webhooks for one storefront (its slug in the path: each storefront has its own Stripe account
+/// and signing secret). Verified before anything is read; handled idempotently.
+async fn stripe_webhook(
+    State(s): State<RouterState>,
+    axum::extract::Path(slug): axum::extract::Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    use app::backend::payments::{self, WebhookOutcome};
+    let tenant = match s.app.registry().entry_by_slug(slug.trim()).await {
+        Ok(Some(entry)) => match s.app.tenant_by_id(entry.id).await {
+            Ok(Some(t)) => t,
+            _ => return StatusCode::NOT_FOUND.into_response(),
+        },
+        Ok(None) => return StatusCode::NOT_FOUND.into_response(),
+        Err(e) => return error_response(&AppError::from(e)),
+    };
+    let signature = headers.get("stripe-signature").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    match payments::handle_webhook(&s.app, &tenant, &body, signature).await {
+        Ok(WebhookOutcome::Handled | WebhookOutcome::Ignored) => StatusCode::OK.into_response(),
+        Ok(WebhookOutcome::Rejected) => StatusCode::BAD_REQUEST.into_response(),
+        Ok(WebhookOutcome::Unknown) => StatusCode::NOT_FOUND.into_response(),
+        // Stripe retries on 5xx: the handling is idempotent.
+        Err(e) => error_response(&AppError::from(e)),
     }
 }
 

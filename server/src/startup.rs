@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 use crate::config::{Config, KasmTarget};
 use crate::kasm_sim::{SimConfig, Simulator};
 use crate::routes;
+use crate::stripe_fake::{FakeConfig, StripeFake};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -43,6 +44,8 @@ pub struct Application {
     state: AppState,
     simulator: Option<(Simulator, SocketAddr)>,
     sim_task: Option<JoinHandle<()>>,
+    stripe_fake: Option<(StripeFake, SocketAddr)>,
+    stripe_task: Option<JoinHandle<()>>,
 }
 
 impl Application {
@@ -125,13 +128,34 @@ impl Application {
         if config.demo_reseller {
             seed::seed_demo_reseller(&state).await?;
         }
+        // Development and tests: a local Stripe, and the demo storefronts' keys pointing at it.
+        let stripe = match config.stripe_fake_port {
+            Some(port) => {
+                let fake = StripeFake::new(FakeConfig::default());
+                let (addr, task) = fake.clone().spawn(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+                for entry in state.registry().entries().await? {
+                    let slug = entry.slug.clone();
+                    let (key, secret) = (format!("sk_test_{slug}"), format!("whsec_{slug}_dev"));
+                    let hook = format!("http://127.0.0.1:{bound_port}/stripe/webhook/{slug}");
+                    fake.register_account(&key, Some(&hook), &secret);
+                    app::backend::payments::save_settings(&state, entry.id, &format!("http://{addr}"), &key, &secret)
+                        .await?;
+                }
+                Some((fake, addr, task))
+            }
+            None => None,
+        };
         let recovered = jobs::recover(&state).await?;
         if recovered > 0 {
             tracing::info!(recovered, "re-enqueued unfinished workspace work");
         }
 
         let router = routes::router(state.clone(), leptos);
-        Ok(Application { listener, router, state, simulator, sim_task })
+        let (stripe_fake, stripe_task) = match stripe {
+            Some((fake, addr, task)) => (Some((fake, addr)), Some(task)),
+            None => (None, None),
+        };
+        Ok(Application { listener, router, state, simulator, sim_task, stripe_fake, stripe_task })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -140,6 +164,11 @@ impl Application {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// The in-process Stripe fake (development and tests).
+    pub fn stripe_fake(&self) -> Option<&(StripeFake, SocketAddr)> {
+        self.stripe_fake.as_ref()
     }
 
     /// The in-process simulator, when no Kasm URL is configured.
@@ -197,6 +226,9 @@ impl Application {
             tracing::warn!("jobs still running after 20 s; their leases will lapse and they will run again");
         }
         if let Some(t) = self.sim_task {
+            t.abort();
+        }
+        if let Some(t) = self.stripe_task {
             t.abort();
         }
         self.state.registry().close_all().await;

@@ -14,6 +14,8 @@
 //! | `auth`         | password hashing and browser sessions |
 //! | `catalog`      | plans and their prices |
 //! | `billing`      | credit ledger, metering, invoices, the exactly-once billing run |
+//! | `payments`     | each storefront's Stripe: top-up checkout, saved card, invoice charges, webhooks, dunning |
+//! | `stripe`       | the typed Stripe HTTP client and webhook signature verification |
 //! | `customers`    | customer accounts and their Kasm identity |
 //! | `workspaces`   | workspace and usage-session rows |
 //! | `workspace_views` | what the workspace pages show; customer actions |
@@ -56,6 +58,7 @@ pub mod limits;
 pub mod mail;
 pub mod metrics;
 pub mod notify;
+pub mod payments;
 pub mod provisioning;
 pub mod reconciler;
 pub mod request;

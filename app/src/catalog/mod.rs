@@ -49,7 +49,7 @@ pub async fn catalog() -> Result<CatalogView, AppError> {
                 ram_gb: t.ram_gb,
                 apps: t.apps,
                 icon: t.icon,
-                rate: plan.retail.clone(),
+                rate: plan.retail,
             })
         })
         .collect();

@@ -309,7 +309,7 @@ fn permission_refusal(granted: Option<&[String]>, endpoint: &str, body: &Map<Str
         if !has("Users Auth Session") {
             return Some(Reply::error(
                 StatusCode::UNAUTHORIZED,
-                &format!("API Key ({name}) is not authorized to impersonate a user."),
+                format!("API Key ({name}) is not authorized to impersonate a user."),
             ));
         }
         if !has("User") {

@@ -33,6 +33,8 @@ pub struct TestApp {
     pub sim: Simulator,
     pub sim_addr: SocketAddr,
     pub state: app::backend::state::AppState,
+    /// The local Stripe (the demo storefronts' keys point at it).
+    pub stripe: Option<(server::stripe_fake::StripeFake, SocketAddr)>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     _guard: DbGuard,
@@ -121,6 +123,7 @@ impl TestApp {
         let addr = app.local_addr().unwrap();
         let (sim, sim_addr) = app.simulator().cloned().expect("simulator");
         let state = app.state().clone();
+        let stripe = app.stripe_fake().cloned();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             let _ = app
@@ -136,6 +139,7 @@ impl TestApp {
             sim,
             sim_addr,
             state,
+            stripe,
             shutdown: Some(tx),
             server: Some(server),
             _guard: guard,

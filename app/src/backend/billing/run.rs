@@ -118,6 +118,12 @@ pub async fn run_tenant(
                 report.emailed += 1;
             }
         }
+        // What credit did not cover goes to the saved card (first attempt; dunning does the rest).
+        if inv.status == Status::Finalised && inv.payment_attempts == 0 && inv.amount_due().minor() > 0 {
+            if let Err(e) = super::super::payments::collect(state, tenant, &inv).await {
+                tracing::warn!(error = %e, invoice = %inv.id, "charging the invoice failed; dunning retries");
+            }
+        }
     }
     Ok(report)
 }
@@ -454,6 +460,13 @@ async fn scheduled_pass(state: &AppState, owner: &str, interval: std::time::Dura
         }
         run_all(state, Some(&p.key()), Some(&tenant.slug), |_, _, _| {}).await?;
         ran += 1;
+    }
+    // Dunning: retry the card for invoices whose next attempt is due.
+    for entry in state.registry().entries().await? {
+        let Some(tenant) = state.tenant_by_id(entry.id).await? else { continue };
+        for inv in super::super::payments::due_for_collection(&tenant, now()).await? {
+            super::super::payments::collect(state, &tenant, &inv).await?;
+        }
     }
     Ok(ran)
 }

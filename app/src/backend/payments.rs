@@ -1,0 +1,325 @@
+//! Card payments with each storefront's own Stripe account: Checkout for credit top-ups (the card is saved
+//! for later), off-session charges for what invoices leave due, signed webhooks, and dunning.
+//!
+//! Everything that moves money is idempotent on a key of ours: a top-up is credited once per checkout
+//! session (ledger reference `topup:<cs_id>`), whether the webhook or the customer's return to the page
+//! gets there first; an invoice charge uses the idempotency key `invoice:<id>:<attempt>`, and recording it
+//! is a conditional update. A failed charge emails the customer and is retried on the dunning schedule;
+//! service already paid for is never cut off for it.
+
+use sqlx::Row;
+
+use super::billing::invoices::{self, Invoice, Status};
+use super::billing::ledger::EntryKind;
+use super::billing::meter;
+use super::customers::Customer;
+use super::db::now;
+use super::state::{AppState, Tenant};
+use super::stripe::{self, CheckoutSession, Metadata, StripeClient, StripeConfig, TopupCheckout};
+use super::{corrupt, notify, BackendError};
+use crate::domain::ids::{CustomerId, TenantId};
+use crate::domain::money::Money;
+use crate::domain::time::Timestamp;
+use crate::error::AppError;
+
+/// Retry an unpaid invoice this long after each failed attempt; after the last, the invoice stays due.
+pub const DUNNING_SCHEDULE_MS: [i64; 3] = [86_400_000, 3 * 86_400_000, 7 * 86_400_000];
+
+fn secret_context(tenant: TenantId, what: &str) -> String {
+    format!("tenant/{tenant}/stripe/{what}")
+}
+
+/// Stores (or replaces) a storefront's Stripe keys, sealed.
+pub async fn save_settings(
+    state: &AppState,
+    tenant: TenantId,
+    api_base: &str,
+    secret_key: &str,
+    webhook_secret: &str,
+) -> Result<(), BackendError> {
+    let sk = state.crypto().seal(secret_key, &secret_context(tenant, "secret_key"))?;
+    let wh = state.crypto().seal(webhook_secret, &secret_context(tenant, "webhook_secret"))?;
+    sqlx::query(
+        "INSERT INTO tenant_payment_settings (tenant_id, api_base, secret_key_enc, webhook_secret_enc, updated_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id) DO UPDATE SET api_base = excluded.api_base, \
+         secret_key_enc = excluded.secret_key_enc, webhook_secret_enc = excluded.webhook_secret_enc, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(tenant.to_string())
+    .bind(api_base.trim_end_matches('/'))
+    .bind(sk)
+    .bind(wh)
+    .bind(now().as_millis())
+    .execute(state.central().pool())
+    .await?;
+    Ok(())
+}
+
+struct Settings {
+    api_base: String,
+    secret_key: String,
+    webhook_secret: String,
+}
+
+async fn settings(state: &AppState, tenant: TenantId) -> Result<Option<Settings>, BackendError> {
+    let row = sqlx::query(
+        "SELECT api_base, secret_key_enc, webhook_secret_enc FROM tenant_payment_settings WHERE tenant_id = $1",
+    )
+    .bind(tenant.to_string())
+    .fetch_optional(state.central().pool())
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let sk: String = r.try_get(1)?;
+    let wh: String = r.try_get(2)?;
+    Ok(Some(Settings {
+        api_base: r.try_get(0)?,
+        secret_key: state.crypto().open(&sk, &secret_context(tenant, "secret_key"))?,
+        webhook_secret: state.crypto().open(&wh, &secret_context(tenant, "webhook_secret"))?,
+    }))
+}
+
+/// Whether the storefront can take cards.
+pub async fn enabled(state: &AppState, tenant: &Tenant) -> Result<bool, BackendError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tenant_payment_settings WHERE tenant_id = $1")
+        .bind(tenant.id.to_string())
+        .fetch_one(state.central().pool())
+        .await?;
+    Ok(n > 0)
+}
+
+async fn client(state: &AppState, tenant: &Tenant) -> Result<Option<(StripeClient, String)>, BackendError> {
+    let Some(s) = settings(state, tenant.id).await? else { return Ok(None) };
+    let c = StripeClient::new(StripeConfig {
+        base_url: s.api_base,
+        secret_key: s.secret_key,
+        timeout: std::time::Duration::from_secs(20),
+    })
+    .map_err(|e| corrupt(format!("stripe settings: {e}")))?;
+    Ok(Some((c, s.webhook_secret)))
+}
+
+fn unavailable(e: &stripe::StripeError) -> AppError {
+    tracing::warn!(error = %e, "Stripe call failed");
+    AppError::Unavailable("The payment service is not answering. Please try again in a moment.".into())
+}
+
+/// The customer's Stripe customer, created once (idempotently) and remembered.
+async fn stripe_customer(
+    tenant: &Tenant,
+    client: &StripeClient,
+    customer: &Customer,
+) -> Result<Result<String, AppError>, BackendError> {
+    let account = meter::account(tenant, customer.id).await?;
+    if let Some(id) = account.stripe_customer_id {
+        return Ok(Ok(id));
+    }
+    let metadata = Metadata::from([("customer_id".to_owned(), customer.id.to_string())]);
+    let key = format!("customer:{}:{}", tenant.id, customer.id);
+    match client.create_customer(&customer.email, &customer.name, &metadata, &key).await {
+        Ok(c) => {
+            meter::save_card(tenant, customer.id, &c.id, None).await?;
+            Ok(Ok(c.id))
+        }
+        Err(e) => Ok(Err(unavailable(&e))),
+    }
+}
+
+/// Starts a top-up through Stripe Checkout; returns the payment page's address.
+pub async fn start_top_up(
+    state: &AppState,
+    tenant: &Tenant,
+    customer: &Customer,
+    amount: Money,
+) -> Result<String, AppError> {
+    let Some((client, _)) = client(state, tenant).await? else {
+        return Err(AppError::Invalid("Card payments are not set up for this store.".into()));
+    };
+    let stripe_customer = stripe_customer(tenant, &client, customer).await??;
+    let base = match super::request::origin() {
+        Some(o) => o,
+        None => notify::storefront_url(state, tenant).await?,
+    };
+    let checkout = TopupCheckout {
+        customer_id: stripe_customer,
+        amount_minor: amount.minor(),
+        currency: amount.currency().code().to_ascii_lowercase(),
+        success_url: format!("{base}/billing?topup={{CHECKOUT_SESSION_ID}}"),
+        cancel_url: format!("{base}/billing"),
+        metadata: Metadata::from([
+            ("purpose".to_owned(), "topup".to_owned()),
+            ("customer_id".to_owned(), customer.id.to_string()),
+        ]),
+    };
+    // Each press of the button is its own checkout.
+    let key = format!("topup:{}", uuid::Uuid::new_v4());
+    let session = client.create_topup_checkout(&checkout, &key).await.map_err(|e| unavailable(&e))?;
+    session.url.ok_or_else(|| AppError::Unavailable("The payment service gave no payment page.".into()))
+}
+
+/// Credits a paid top-up checkout (once) and remembers the card it saved. `true` when credited now.
+async fn complete_checkout(
+    state: &AppState,
+    tenant: &Tenant,
+    client: &StripeClient,
+    session: &CheckoutSession,
+) -> Result<bool, BackendError> {
+    if !session.is_paid() || session.metadata.get("purpose").map(String::as_str) != Some("topup") {
+        return Ok(false);
+    }
+    let Some(customer) = session.metadata.get("customer_id").and_then(|c| c.parse::<CustomerId>().ok()) else {
+        return Ok(false);
+    };
+    let Some(amount) = session.amount_total.filter(|a| *a > 0) else { return Ok(false) };
+    let credited = meter::top_up(
+        tenant,
+        customer,
+        Money::from_minor(amount, tenant.currency),
+        EntryKind::TopUp,
+        &format!("topup:{}", session.id),
+        "Card top-up",
+    )
+    .await?;
+    if let Some(stripe_customer) = session.customer.as_deref() {
+        match client.list_payment_methods(stripe_customer).await {
+            Ok(cards) => {
+                let card = cards.first().map(|c| (c.id.clone(), format!("{} •••• {}", c.brand, c.last4)));
+                meter::save_card(
+                    tenant,
+                    customer,
+                    stripe_customer,
+                    card.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
+                )
+                .await?;
+            }
+            Err(e) => tracing::warn!(error = %e, "could not list the saved cards; the next top-up will"),
+        }
+    }
+    let _ = state;
+    Ok(credited)
+}
+
+/// The customer came back from the payment page: confirm with Stripe (the webhook may not have come yet).
+pub async fn confirm_top_up(
+    state: &AppState,
+    tenant: &Tenant,
+    customer: &Customer,
+    session_id: &str,
+) -> Result<bool, AppError> {
+    let Some((client, _)) = client(state, tenant).await? else { return Ok(false) };
+    let session = client.get_checkout_session(session_id.trim()).await.map_err(|e| {
+        if e.is_not_found() {
+            AppError::NotFound
+        } else {
+            unavailable(&e)
+        }
+    })?;
+    if session.metadata.get("customer_id") != Some(&customer.id.to_string()) {
+        return Err(AppError::NotFound);
+    }
+    Ok(complete_checkout(state, tenant, &client, &session).await?)
+}
+
+/// What a webhook delivery did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebhookOutcome {
+    Handled,
+    Ignored,
+    /// Bad or missing signature: answered 400, nothing done.
+    Rejected,
+    /// The storefront has no Stripe settings.
+    Unknown,
+}
+
+/// A webhook for one storefront: verified with its signing secret, then handled idempotently.
+pub async fn handle_webhook(
+    state: &AppState,
+    tenant: &Tenant,
+    payload: &[u8],
+    signature: &str,
+) -> Result<WebhookOutcome, BackendError> {
+    let Some((client, secret)) = client(state, tenant).await? else { return Ok(WebhookOutcome::Unknown) };
+    let event = match stripe::webhook::verify(
+        payload,
+        signature,
+        &secret,
+        now().as_millis() / 1000,
+        stripe::webhook::DEFAULT_TOLERANCE_SECS,
+    ) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(error = %e, tenant = %tenant.slug, "Stripe webhook refused");
+            return Ok(WebhookOutcome::Rejected);
+        }
+    };
+    match event.type_.as_str() {
+        "checkout.session.completed" => {
+            let Ok(session) = event.checkout_session() else { return Ok(WebhookOutcome::Ignored) };
+            complete_checkout(state, tenant, &client, &session).await?;
+            Ok(WebhookOutcome::Handled)
+        }
+        "payment_intent.succeeded" => {
+            let Ok(pi) = event.payment_intent() else { return Ok(WebhookOutcome::Ignored) };
+            if let Some(invoice) = pi.metadata.get("invoice_id") {
+                invoices::record_card_payment(&tenant.db, invoice, pi.amount, now()).await?;
+            }
+            Ok(WebhookOutcome::Handled)
+        }
+        _ => Ok(WebhookOutcome::Ignored),
+    }
+}
+
+/// Charges the saved card for what an invoice leaves due. Failures are recorded with the next attempt
+/// per the dunning schedule and emailed; nothing is stopped for them.
+pub async fn collect(state: &AppState, tenant: &Tenant, inv: &Invoice) -> Result<(), BackendError> {
+    let due = inv.amount_due();
+    if inv.status != Status::Finalised || due.minor() <= 0 {
+        return Ok(());
+    }
+    let account = meter::account(tenant, inv.customer_id).await?;
+    let (Some(stripe_customer), Some(card)) = (account.stripe_customer_id, account.payment_method_id) else {
+        return Ok(());
+    };
+    let Some((client, _)) = client(state, tenant).await? else { return Ok(()) };
+    let attempt = inv.payment_attempts + 1;
+    let metadata = Metadata::from([("invoice_id".to_owned(), inv.id.clone())]);
+    let key = format!("invoice:{}:{attempt}", inv.id);
+    let currency = due.currency().code().to_ascii_lowercase();
+    match client.charge_off_session(&stripe_customer, &card, due.minor(), &currency, &metadata, &key).await {
+        Ok(pi) if pi.succeeded() => {
+            invoices::record_card_payment(&tenant.db, &inv.id, due.minor(), now()).await?;
+        }
+        Ok(pi) => {
+            let why = pi
+                .last_payment_error
+                .as_ref()
+                .and_then(|e| e.decline_code.clone().or(e.code.clone()))
+                .unwrap_or_else(|| pi.status.clone());
+            let next = usize::try_from(inv.payment_attempts)
+                .ok()
+                .and_then(|i| DUNNING_SCHEDULE_MS.get(i))
+                .map(|ms| now().plus_millis(*ms));
+            invoices::record_card_failure(&tenant.db, &inv.id, &why, next).await?;
+            notify::payment_failed(state, tenant, inv.customer_id, &inv.id, attempt, due).await?;
+        }
+        // Stripe unreachable: not an attempt; the next dunning pass tries again.
+        Err(e) => tracing::warn!(error = %e, invoice = %inv.id, "charging the card failed to reach Stripe"),
+    }
+    Ok(())
+}
+
+/// Invoices whose next payment attempt is due.
+pub async fn due_for_collection(tenant: &Tenant, at: Timestamp) -> Result<Vec<Invoice>, BackendError> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM invoices WHERE status = 'finalised' AND next_payment_at IS NOT NULL AND next_payment_at <= $1",
+    )
+    .bind(at.as_millis())
+    .fetch_all(tenant.db.pool())
+    .await?;
+    let mut out = Vec::new();
+    for id in ids {
+        if let Some(i) = invoices::get(&tenant.db, &id).await? {
+            out.push(i);
+        }
+    }
+    Ok(out)
+}

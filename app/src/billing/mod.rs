@@ -1,0 +1,479 @@
+//! The customer's money pages: `/billing` (credit, the live month-to-date figure, usage history with a
+//! chart, invoices, credit movements, top-up, card) and `/invoices/:id` (printable, with a CSV export).
+//!
+//! "So far this month" ticks in the browser from the period's usage facts with
+//! `domain::billing::window_lines` — the function the billing run writes the invoice with — so the figure
+//! the page shows at the period's end is the invoice's total.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::billing::{lines_total, window_lines, UsageFact};
+use crate::domain::money::{Currency, Money};
+use crate::domain::time::{format_utc, Timestamp};
+use crate::error::AppError;
+use crate::layout::ErrorNote;
+use crate::workspaces::clock::{browser_now, sleep_ms};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceRow {
+    pub id: String,
+    pub number: String,
+    pub kind: String,
+    pub period: String,
+    pub status: String,
+    pub total: Money,
+    pub due: Money,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerRow {
+    pub kind: String,
+    pub amount: Money,
+    pub memo: String,
+    pub at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRow {
+    pub workspace: String,
+    pub started_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
+    pub rate: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingView {
+    pub currency: Currency,
+    pub balance: Money,
+    pub card: Option<String>,
+    /// Below the first low-balance threshold with no card: the banner shows.
+    pub low_balance: bool,
+    /// Credit ran out with no card: running workspaces were stopped.
+    pub exhausted: bool,
+    pub period_label: String,
+    pub period_start: Timestamp,
+    pub period_end: Timestamp,
+    /// This period's usage, for the live month-to-date figure.
+    pub facts: Vec<UsageFact>,
+    pub server_now: Timestamp,
+    pub history: Vec<SessionRow>,
+    /// Billed hours per day over the last 30 days (quarter-hour increments), oldest first.
+    pub daily_increments: Vec<(String, i64)>,
+    pub invoices: Vec<InvoiceRow>,
+    pub ledger: Vec<LedgerRow>,
+    /// Card payments and top-ups are available (the storefront has Stripe keys).
+    pub payments_enabled: bool,
+}
+
+#[server(prefix = "/api", endpoint = "billing_overview")]
+pub async fn billing_overview() -> Result<BillingView, AppError> {
+    use crate::backend::billing::{self, invoices, ledger, meter, usage};
+    use crate::backend::{db::now, request};
+    let (state, tenant, customer) = request::require_customer().await?;
+    let t = now();
+    let period = billing::period_at(&state, tenant.id, t).await?;
+    let sessions = usage::customer_sessions(&tenant.db, customer.id, period.start(), period.end()).await?;
+    let balance = ledger::balance(&tenant.db, customer.id, tenant.currency).await?;
+    let account = meter::account(&tenant, customer.id).await?;
+    let day_ms = 86_400_000;
+    let today = t.as_millis().div_euclid(day_ms);
+    let since = Timestamp::from_millis((today - 29) * day_ms);
+    let recent = usage::customer_sessions(&tenant.db, customer.id, since, t.plus_millis(1)).await?;
+    let daily_increments = (0..30)
+        .map(|d| {
+            let from = Timestamp::from_millis((today - 29 + d) * day_ms);
+            let to = from.plus_millis(day_ms);
+            let n: i64 = recent
+                .iter()
+                .map(|s| crate::domain::billing::increments_in_window(s.started_at, s.ended_at, t, from, to))
+                .sum();
+            let (_, m, day) = crate::domain::period::civil_from_days(today - 29 + d);
+            (format!("{m:02}-{day:02}"), n)
+        })
+        .collect();
+    let mut history: Vec<SessionRow> = recent
+        .iter()
+        .rev()
+        .take(50)
+        .map(|s| SessionRow {
+            workspace: s.workspace_id.clone(),
+            started_at: s.started_at,
+            ended_at: s.ended_at,
+            rate: s.retail.to_string(),
+        })
+        .collect();
+    history.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+    let invoices = invoices::list_for(&tenant.db, customer.id)
+        .await?
+        .into_iter()
+        .map(|i| InvoiceRow {
+            number: i.display_number(),
+            kind: i.kind.clone(),
+            period: i.period.clone(),
+            status: i.status.as_str().to_owned(),
+            total: i.total,
+            due: i.amount_due(),
+            created_at: i.created_at,
+            id: i.id,
+        })
+        .collect();
+    let ledger = ledger::entries(&tenant.db, customer.id, 50)
+        .await?
+        .into_iter()
+        .map(|e| LedgerRow { kind: e.kind.as_str().to_owned(), amount: e.amount, memo: e.memo, at: e.created_at })
+        .collect();
+    let has_card = account.payment_method_id.is_some();
+    Ok(BillingView {
+        currency: tenant.currency,
+        balance,
+        card: account.card_label.clone().filter(|_| has_card),
+        low_balance: !has_card && balance.minor() < meter::LOW_BALANCE_THRESHOLDS[0],
+        exhausted: !has_card && account.exhausted_at.is_some(),
+        period_label: period.to_string(),
+        period_start: period.start(),
+        period_end: period.end(),
+        facts: sessions.iter().map(usage::Session::retail_fact).collect(),
+        server_now: t,
+        history,
+        daily_increments,
+        invoices,
+        ledger,
+        payments_enabled: crate::backend::payments::enabled(&state, &tenant).await?,
+    })
+}
+
+/// Starts a card top-up: returns the checkout page to send the browser to.
+#[server(prefix = "/api", endpoint = "start_top_up")]
+pub async fn start_top_up(amount: String) -> Result<String, AppError> {
+    use crate::backend::{payments, request};
+    let (state, tenant, customer) = request::require_customer().await?;
+    let amount = Money::parse_major(amount.trim(), tenant.currency)
+        .map_err(|_| AppError::Invalid("Enter an amount such as 20 or 20.00.".into()))?;
+    if !(500..=100_000).contains(&amount.minor()) {
+        return Err(AppError::Invalid(format!(
+            "Top-ups are from {} to {}.",
+            Money::from_minor(500, tenant.currency),
+            Money::from_minor(100_000, tenant.currency)
+        )));
+    }
+    payments::start_top_up(&state, &tenant, &customer, amount).await
+}
+
+/// Back from the payment page: credits the top-up now if the webhook has not yet (idempotent).
+#[server(prefix = "/api", endpoint = "confirm_top_up")]
+pub async fn confirm_top_up(session_id: String) -> Result<bool, AppError> {
+    use crate::backend::{payments, request};
+    let (state, tenant, customer) = request::require_customer().await?;
+    payments::confirm_top_up(&state, &tenant, &customer, &session_id).await
+}
+
+/// The month-to-date figure at `now`: the invoice's own function over this period's facts.
+pub fn month_to_date(
+    facts: &[UsageFact],
+    start: Timestamp,
+    end: Timestamp,
+    now: Timestamp,
+    c: Currency,
+) -> (Money, i64) {
+    match window_lines(facts, start, end, now) {
+        Ok(lines) => {
+            let total = lines_total(&lines, c).unwrap_or(Money::zero(c));
+            (total, lines.iter().map(|l| l.increments).sum())
+        }
+        Err(_) => (Money::zero(c), 0),
+    }
+}
+
+fn hours(increments: i64) -> String {
+    format!("{} h {:02} min", increments / 4, (increments % 4) * 15)
+}
+
+#[component]
+pub fn BillingPage() -> impl IntoView {
+    let top_up = ServerAction::<StartTopUp>::new();
+    let query = leptos_router::hooks::use_query_map();
+    // Returning from the payment page (`?topup=<session>`): confirm first, then load.
+    let data = Resource::new(
+        move || query.read().get("topup"),
+        |session| async move {
+            if let Some(s) = session.filter(|s| !s.is_empty()) {
+                let _ = confirm_top_up(s).await;
+            }
+            billing_overview().await
+        },
+    );
+    Effect::new(move |_| {
+        if let Some(Ok(url)) = top_up.value().get() {
+            crate::layout::go_to(&url);
+        }
+    });
+    view! {
+        <h1 class="text-2xl font-semibold">"Billing"</h1>
+        <Suspense fallback=|| view! { <p class="mt-4">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(v) => view! { <Overview v top_up/> }.into_any(),
+                    Err(AppError::NotSignedIn) => view! { <p class="mt-4"><a class="underline" href="/login">"Sign in"</a>" to see your billing."</p> }.into_any(),
+                    Err(e) => view! { <ErrorNote message=e.to_string()/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Overview(v: BillingView, top_up: ServerAction<StartTopUp>) -> impl IntoView {
+    let now = RwSignal::new(v.server_now);
+    let server_now = v.server_now;
+    Effect::new(move |_| {
+        let Some(local) = browser_now() else { return };
+        let skew = server_now.as_millis() - local.as_millis();
+        let skew = if skew.abs() < 5_000 { 0 } else { skew };
+        leptos::task::spawn_local(async move {
+            while let Some(local) = browser_now() {
+                if now.try_set(local.plus_millis(skew)).is_some() {
+                    break;
+                }
+                sleep_ms(1000).await;
+            }
+        });
+    });
+    let (facts, start, end, currency) = (v.facts.clone(), v.period_start, v.period_end, v.currency);
+    let mtd = Memo::new(move |_| month_to_date(&facts, start, end, now.get(), currency));
+    let max = v.daily_increments.iter().map(|d| d.1).max().unwrap_or(0).max(1);
+    let bars = v.daily_increments.len().max(1);
+    view! {
+        {v.exhausted.then(|| view! {
+            <div class="mt-4 rounded border border-red-300 bg-red-50 p-3 text-red-800" data-testid="exhausted-banner">
+                "Your credit ran out, so your running workspaces were stopped. Top up to start them again."
+            </div>
+        })}
+        {(v.low_balance && !v.exhausted).then(|| view! {
+            <div class="mt-4 rounded border border-amber-300 bg-amber-50 p-3 text-amber-900" data-testid="low-balance-banner">
+                {format!("Your credit is low ({}). Workspaces stop when it runs out; top up or save a card.", v.balance)}
+            </div>
+        })}
+        <div class="mt-4 grid gap-4 sm:grid-cols-3">
+            <div class="rounded-lg border bg-white p-4">
+                <div class="text-sm text-slate-500">"Credit"</div>
+                <div class="text-2xl font-bold" data-testid="balance">{v.balance.to_string()}</div>
+                <div class="text-xs text-slate-500">{v.card.clone().map(|c| format!("Card on file: {c}")).unwrap_or_else(|| "No card on file".into())}</div>
+            </div>
+            <div class="rounded-lg border bg-white p-4">
+                <div class="text-sm text-slate-500">"So far this period"</div>
+                <div class="text-2xl font-bold" data-testid="month-to-date">{move || mtd.get().0.to_string()}</div>
+                <div class="text-xs text-slate-500" data-testid="month-to-date-hours">{move || format!("{} billed · {}", hours(mtd.get().1), v.period_label)}</div>
+            </div>
+            <div class="rounded-lg border bg-white p-4">
+                <div class="text-sm text-slate-500">"Add credit"</div>
+                {if v.payments_enabled {
+                    view! {
+                        <ActionForm action=top_up attr:class="mt-1 flex gap-2">
+                            <input name="amount" value="20.00" inputmode="decimal" class="w-24 rounded border px-2 py-1" data-testid="top-up-amount"/>
+                            <button type="submit" class="rounded bg-brand px-3 py-1 text-white" data-testid="top-up">"Top up by card"</button>
+                        </ActionForm>
+                    }.into_any()
+                } else {
+                    view! { <p class="text-sm text-slate-600">"Card payments are not set up for this store yet."</p> }.into_any()
+                }}
+                {move || top_up.value().get().and_then(Result::err).map(|e| view! { <ErrorNote message=e.to_string()/> })}
+            </div>
+        </div>
+
+        <h2 class="mt-8 text-lg font-semibold">"Usage, last 30 days"</h2>
+        <svg class="mt-2 w-full" viewBox="0 0 300 80" role="img" aria-label="Billed hours per day" data-testid="usage-chart">
+            {v.daily_increments.iter().enumerate().map(|(i, (day, n))| {
+                let w = 300 / bars;
+                let h = (n * 70 / max).max(if *n > 0 { 1 } else { 0 });
+                let x = i * w;
+                view! {
+                    <rect x=x.to_string() y=(75 - h).to_string() width=(w.saturating_sub(1)).to_string() height=h.to_string() class="fill-current text-brand">
+                        <title>{format!("{day}: {}", hours(*n))}</title>
+                    </rect>
+                }
+            }).collect_view()}
+        </svg>
+
+        <h2 class="mt-8 text-lg font-semibold">"Invoices"</h2>
+        {if v.invoices.is_empty() {
+            view! { <p class="text-sm text-slate-600" data-testid="no-invoices">"No invoices yet: they are issued at the end of each billing period."</p> }.into_any()
+        } else {
+            view! {
+                <table class="mt-2 w-full text-left text-sm">
+                    <thead><tr class="text-xs uppercase text-slate-500"><th class="py-1">"Number"</th><th>"Period"</th><th>"Status"</th><th>"Total"</th><th>"Due"</th></tr></thead>
+                    <tbody>
+                        {v.invoices.into_iter().map(|i| view! {
+                            <tr class="border-t border-slate-100" data-testid="invoice-row">
+                                <td class="py-1"><a class="underline" href=format!("/invoices/{}", i.id)>{i.number}</a></td>
+                                <td>{i.period}</td><td>{i.status}</td><td>{i.total.to_string()}</td><td>{i.due.to_string()}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            }.into_any()
+        }}
+
+        <h2 class="mt-8 text-lg font-semibold">"Sessions"</h2>
+        <table class="mt-2 w-full text-left text-sm">
+            <thead><tr class="text-xs uppercase text-slate-500"><th class="py-1">"Workspace"</th><th>"Started (UTC)"</th><th>"Ended (UTC)"</th><th>"Rate"</th></tr></thead>
+            <tbody>
+                {v.history.into_iter().map(|s| view! {
+                    <tr class="border-t border-slate-100" data-testid="session-row">
+                        <td class="py-1 font-mono text-xs">{s.workspace.get(..8).unwrap_or(&s.workspace).to_owned()}</td>
+                        <td>{format_utc(s.started_at)}</td>
+                        <td>{s.ended_at.map(format_utc).unwrap_or_else(|| "running".into())}</td>
+                        <td>{s.rate}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+
+        <h2 class="mt-8 text-lg font-semibold">"Credit movements"</h2>
+        <table class="mt-2 w-full text-left text-sm">
+            <tbody>
+                {v.ledger.into_iter().map(|e| view! {
+                    <tr class="border-t border-slate-100" data-testid="ledger-row">
+                        <td class="py-1">{format_utc(e.at)}</td><td>{e.kind}</td><td>{e.memo}</td><td class="text-right font-mono">{e.amount.to_string()}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceLineView {
+    pub description: String,
+    pub increments: i64,
+    pub rate: Option<String>,
+    pub amount: Money,
+    pub sessions: Vec<(Timestamp, Option<Timestamp>, i64)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceView {
+    pub id: String,
+    pub number: String,
+    pub kind: String,
+    pub status: String,
+    pub period: String,
+    pub company: String,
+    pub customer_name: String,
+    pub customer_email: String,
+    pub issued: Option<Timestamp>,
+    pub lines: Vec<InvoiceLineView>,
+    pub total: Money,
+    pub credit_applied: Money,
+    pub card_paid: Money,
+    pub due: Money,
+}
+
+#[server(prefix = "/api", endpoint = "get_invoice")]
+pub async fn get_invoice(id: String) -> Result<InvoiceView, AppError> {
+    use crate::backend::billing::invoices;
+    use crate::backend::{branding, request};
+    let (state, tenant, customer) = request::require_customer().await?;
+    let inv = invoices::get_owned(&tenant.db, id.trim(), customer.id)
+        .await?
+        .filter(|i| i.status != invoices::Status::Draft)
+        .ok_or(AppError::NotFound)?;
+    let lines = invoices::lines(&tenant.db, &inv.id, inv.total.currency()).await?;
+    let company =
+        branding::get(state.central(), tenant.id).await?.map(|b| b.theme.company_name).unwrap_or(tenant.name.clone());
+    Ok(InvoiceView {
+        number: inv.display_number(),
+        kind: inv.kind.clone(),
+        status: inv.status.as_str().to_owned(),
+        period: inv.period.clone(),
+        company,
+        customer_name: customer.name.clone(),
+        customer_email: customer.email.clone(),
+        issued: inv.finalised_at,
+        lines: lines
+            .into_iter()
+            .map(|l| InvoiceLineView {
+                description: l.description,
+                increments: l.increments,
+                rate: l.rate,
+                amount: l.amount,
+                sessions: l.sessions.into_iter().map(|(_, s, e, n)| (s, e, n)).collect(),
+            })
+            .collect(),
+        total: inv.total,
+        credit_applied: inv.credit_applied,
+        card_paid: inv.card_paid,
+        due: inv.amount_due(),
+        id: inv.id,
+    })
+}
+
+#[component]
+pub fn InvoicePage() -> impl IntoView {
+    let params = use_params_map();
+    let data = Resource::new(move || params.read().get("id").unwrap_or_default(), get_invoice);
+    view! {
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(i) => view! { <InvoiceDocument i/> }.into_any(),
+                    Err(AppError::NotSignedIn) => view! { <p><a class="underline" href="/login">"Sign in"</a>" to see this invoice."</p> }.into_any(),
+                    Err(e) => view! { <ErrorNote message=e.to_string()/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn InvoiceDocument(i: InvoiceView) -> impl IntoView {
+    let csv = format!("/invoices/{}/csv", i.id);
+    let title = if i.kind == "credit_note" { "Credit note" } else { "Invoice" };
+    view! {
+        <article class="mx-auto max-w-3xl rounded-lg border bg-white p-8 print:border-0 print:p-0" data-testid="invoice">
+            <header class="flex items-start justify-between">
+                <div>
+                    <h1 class="text-2xl font-bold">{format!("{title} {}", i.number)}</h1>
+                    <p class="text-sm text-slate-600">{format!("Period {} · {}", i.period, i.status)}</p>
+                    <p class="text-sm text-slate-600">{i.issued.map(|t| format!("Issued {}", format_utc(t))).unwrap_or_default()}</p>
+                </div>
+                <div class="text-right text-sm">
+                    <div class="font-semibold">{i.company}</div>
+                    <div>{i.customer_name}</div>
+                    <div class="text-slate-600">{i.customer_email}</div>
+                </div>
+            </header>
+            <table class="mt-6 w-full text-left text-sm">
+                <thead><tr class="border-b text-xs uppercase text-slate-500"><th class="py-1">"Description"</th><th class="text-right">"Amount"</th></tr></thead>
+                <tbody>
+                    {i.lines.into_iter().map(|l| view! {
+                        <tr class="border-b border-slate-100 align-top" data-testid="invoice-line">
+                            <td class="py-2">
+                                <div>{l.description}</div>
+                                <ul class="mt-1 text-xs text-slate-500">
+                                    {l.sessions.into_iter().map(|(s, e, n)| view! {
+                                        <li>{format!("{} → {} · {} × 15 min", format_utc(s), e.map(format_utc).unwrap_or_else(|| "running".into()), n)}</li>
+                                    }).collect_view()}
+                                </ul>
+                            </td>
+                            <td class="py-2 text-right font-mono">{l.amount.to_string()}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+                <tfoot>
+                    <tr><td class="pt-3 text-right font-semibold">"Total"</td><td class="pt-3 text-right font-mono font-semibold" data-testid="invoice-total">{i.total.to_string()}</td></tr>
+                    <tr><td class="text-right text-slate-600">"Paid from credit"</td><td class="text-right font-mono">{i.credit_applied.to_string()}</td></tr>
+                    <tr><td class="text-right text-slate-600">"Paid by card"</td><td class="text-right font-mono">{i.card_paid.to_string()}</td></tr>
+                    <tr><td class="text-right font-semibold">"Amount due"</td><td class="text-right font-mono font-semibold" data-testid="invoice-due">{i.due.to_string()}</td></tr>
+                </tfoot>
+            </table>
+            <p class="mt-6 flex gap-4 text-sm print:hidden">
+                <a class="underline" href=csv rel="external" data-testid="invoice-csv">"Download CSV"</a>
+                <span class="text-slate-500">"Print this page (or save it as PDF) from your browser."</span>
+                <a class="underline" href="/billing">"Back to billing"</a>
+            </p>
+        </article>
+    }
+}

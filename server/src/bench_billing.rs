@@ -1,0 +1,449 @@
+//! `server bench-billing`: the monthly billing run at volume (run by `make bench` on the release binary).
+//!
+//! Two runs of `billing::run::run_tenant` over the last finished period (cycle day 1), SQLite, one database
+//! file per tenant:
+//!
+//! - "large": `sessions` usage sessions spread over `tenants` tenants;
+//! - "small": a tenth of the sessions over a tenth of the tenants, so that every tenant has the same shape
+//!   (customers, workspaces, sessions per workspace) in both runs. Everything then scales by ten — sessions,
+//!   customers, invoices, pools opened, emails queued — and a ratio of ≈10 between the two run times means
+//!   the run is linear in volume. (Keeping the tenant count would leave the per-tenant fixed costs the same
+//!   in both runs and push the ratio below ten even for a perfectly linear run.)
+//!
+//! Tenants are billed one after another, as `billing run` does. Only the billing is timed: tenant creation
+//! (one full creation, the rest copied from its database as `bench-tenants` does) and seeding (bulk inserts,
+//! one transaction per tenant, several tenants at once) are not. After the runs, the billed segments of the
+//! period are counted in every tenant database and must equal the sessions that ran in the period.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use app::backend::billing::run::{run_tenant, RunReport};
+use app::backend::db::{now, tenant_db_url};
+use app::backend::tenant_admin::{self, NewTenantInput};
+use app::backend::tenants;
+use app::domain::billing::{billable_seconds, session_cost};
+use app::domain::branding::Theme;
+use app::domain::ids::TenantId;
+use app::domain::money::{Currency, Rate};
+use app::domain::period::Period;
+use futures::{StreamExt, TryStreamExt};
+use leptos::prelude::LeptosOptions;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection, QueryBuilder, Sqlite};
+
+use crate::config::Config;
+use crate::startup::Application;
+
+type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Customers per tenant, and workspaces per customer.
+const CUSTOMERS: usize = 4;
+const WORKSPACES: usize = 5;
+/// One workspace in this many has its last session of the period run on into the next one.
+const CROSSING_ONE_IN: u32 = 4;
+/// Rows per multi-row INSERT (9 columns: well under SQLite's 32,766 parameters).
+const ROWS_PER_INSERT: usize = 500;
+/// Tenants seeded at once.
+const SEED_CONCURRENCY: usize = 4;
+const RETAIL: &str = "0.30";
+const WHOLESALE: &str = "0.20";
+const MIN_MS: i64 = 60_000;
+const HOUR_MS: i64 = 3_600_000;
+
+/// One bench tenant: its id, its database file, and the sessions seeded into it.
+struct BenchTenant {
+    id: TenantId,
+    path: String,
+    sessions: usize,
+}
+
+/// What a timed run measured.
+struct Measured {
+    tenants: usize,
+    sessions: usize,
+    elapsed: Duration,
+    report: RunReport,
+}
+
+pub async fn run(tenants: usize, sessions: usize) -> Result<(), Box<dyn std::error::Error>> {
+    bench(tenants, sessions).await.map_err(|e| -> Box<dyn std::error::Error> { e })
+}
+
+async fn bench(tenants: usize, sessions: usize) -> Res<()> {
+    let tenants = tenants.max(10);
+    let sessions = sessions.max(tenants);
+    let (small_tenants, small_sessions) = (tenants / 10, sessions / 10);
+    let dir = std::env::temp_dir().join(format!("ezs-bench-billing-{}", uuid::Uuid::new_v4().simple()));
+    let result = bench_in(&dir, (tenants, sessions), (small_tenants, small_sessions)).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+#[allow(clippy::print_stdout)]
+async fn bench_in(dir: &std::path::Path, large: (usize, usize), small: (usize, usize)) -> Res<()> {
+    let central_url = format!("sqlite://{}/central.db", dir.display());
+    let env: HashMap<&str, String> = HashMap::from([
+        ("DATABASE_URL", central_url.clone()),
+        ("DATA_DIR", dir.display().to_string()),
+        ("DEMO_DATA", "false".to_owned()),
+        ("DEMO_RESELLER", "false".to_owned()),
+        ("RECONCILE_INTERVAL_MS", "3600000".to_owned()),
+    ]);
+    let config = Config::from_lookup(|k| env.get(k).cloned()).map_err(|e| e.to_string())?;
+    let leptos = LeptosOptions::builder()
+        .output_name("ezscale")
+        .site_root("target/site")
+        .site_pkg_dir("pkg")
+        .site_addr(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .build();
+    // Built but not served: no scheduler, meter or mail worker runs beside the bench.
+    let app = Application::build(config, leptos).await.map_err(|e| e.to_string())?;
+    let state = app.state().clone();
+    let period = Period::containing(now(), 1)?.previous();
+
+    // Tenants: one full creation (plans, owner, branding), the rest copied from its database.
+    let input = NewTenantInput {
+        name: "Billing template".into(),
+        slug: "bb-template".into(),
+        owner_email: "owner@bb-template.test".into(),
+        owner_password: "bench-owner-password".into(),
+        ..NewTenantInput::default()
+    };
+    let setup_started = Instant::now();
+    let template_id = tenant_admin::create(&state, &central_url, tenant_admin::validate(&input)?).await?;
+    let template = tenants::record_by_slug(state.central(), "bb-template").await?.ok_or("no template tenant")?;
+    state.registry().forget_pool(template_id).await;
+    let template_path = sqlite_path(&template.db_url);
+    checkpoint(&template_path).await?;
+    let plan_codes: Vec<String> = {
+        let mut conn = open(&template_path).await?;
+        let codes = sqlx::query_scalar("SELECT code FROM plans ORDER BY sort_order").fetch_all(&mut conn).await?;
+        conn.close().await?;
+        codes
+    };
+    if plan_codes.is_empty() {
+        return Err("the template tenant has no plans".into());
+    }
+    let owner_hash: String =
+        sqlx::query_scalar("SELECT password_hash FROM staff LIMIT 1").fetch_one(state.central().pool()).await?;
+    let large_set = make_tenants(&state, &central_url, &template_path, &owner_hash, "bb", large).await?;
+    let small_set = make_tenants(&state, &central_url, &template_path, &owner_hash, "bs", small).await?;
+    let created = setup_started.elapsed();
+
+    let seed_started = Instant::now();
+    let all: Vec<(usize, &BenchTenant)> = large_set.iter().chain(small_set.iter()).enumerate().collect();
+    futures::stream::iter(all)
+        .map(|(n, t)| {
+            let (path, count, plans) = (t.path.clone(), t.sessions, plan_codes.clone());
+            async move { tokio::spawn(seed_tenant(path, count, plans, period, n as u64)).await? }
+        })
+        .buffer_unordered(SEED_CONCURRENCY)
+        .try_collect::<Vec<()>>()
+        .await?;
+    let seeded = seed_started.elapsed();
+
+    // The timed runs: the small one first, then the large one.
+    let small_run = bill_all(&state, &small_set, period).await?;
+    let large_run = bill_all(&state, &large_set, period).await?;
+
+    // The runs must really have billed every session of the period, once.
+    let (small_in, small_billed) = count_billed(&small_set, period).await?;
+    let (large_in, large_billed) = count_billed(&large_set, period).await?;
+
+    let per_sec = |m: &Measured| m.sessions as f64 / m.elapsed.as_secs_f64().max(1e-9);
+    let ms = |d: Duration| d.as_millis();
+    let line = |label: &str, m: &Measured, in_period: i64, billed: i64| {
+        format!(
+            "{label:<36}{:>8} ms, {:>9.0} sessions/s ({} tenants, {} invoices, {} segments billed / {} sessions in period)\n",
+            ms(m.elapsed),
+            per_sec(m),
+            m.tenants,
+            m.report.created,
+            billed,
+            in_period,
+        )
+    };
+    let ratio = large_run.elapsed.as_secs_f64() / small_run.elapsed.as_secs_f64().max(1e-9);
+    let report = format!(
+        "== monthly billing run, period {} (SQLite, one database per tenant, tenants billed one at a time) ==\n\
+         setup: {} tenants in {} ms; seeded {} sessions in {} ms (not timed)\n\
+         {}{}\
+         ratio {} / {} sessions run time      {:>8.2} (10 = linear; {}x the sessions, tenants and customers)\n",
+        period.key(),
+        large_set.len() + small_set.len() + 1,
+        ms(created),
+        large_run.sessions + small_run.sessions,
+        ms(seeded),
+        line(&format!("bill {} sessions", small_run.sessions), &small_run, small_in, small_billed),
+        line(&format!("bill {} sessions", large_run.sessions), &large_run, large_in, large_billed),
+        large_run.sessions,
+        small_run.sessions,
+        ratio,
+        large_run.sessions / small_run.sessions.max(1),
+    );
+    print!("{report}");
+
+    let mut problems = Vec::new();
+    for (m, in_period, billed) in [(&small_run, small_in, small_billed), (&large_run, large_in, large_billed)] {
+        let seeded = i64::try_from(m.sessions)?;
+        let reported = i64::try_from(m.report.segments)?;
+        if billed == 0 || billed != in_period || billed != seeded || reported != billed {
+            problems.push(format!(
+                "{} sessions seeded, {in_period} in the period, {billed} segments billed, {reported} reported",
+                m.sessions
+            ));
+        }
+    }
+    state.registry().close_all().await;
+    state.central().close().await;
+    drop(app);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("billing did not bill every session once: {}", problems.join("; ")).into())
+    }
+}
+
+/// Bills `period` for every tenant of `set`, one after another (as `billing run` does), timed.
+async fn bill_all(state: &app::backend::state::AppState, set: &[BenchTenant], period: Period) -> Res<Measured> {
+    let started = Instant::now();
+    let mut total = RunReport::default();
+    for t in set {
+        let tenant = state.tenant_by_id(t.id).await?.ok_or("bench tenant unavailable")?;
+        let day = app::backend::billing::cycle_day(state, tenant.id).await?;
+        let p = Period::parse(&period.key(), day)?;
+        let r = run_tenant(state, &tenant, p, |_, _| {}).await?;
+        total.customers += r.customers;
+        total.created += r.created;
+        total.finalised += r.finalised;
+        total.emailed += r.emailed;
+        total.segments += r.segments;
+        total.total_minor += r.total_minor;
+    }
+    Ok(Measured {
+        tenants: set.len(),
+        sessions: set.iter().map(|t| t.sessions).sum(),
+        elapsed: started.elapsed(),
+        report: total,
+    })
+}
+
+/// Over the tenants of `set`: (sessions that ran in the period, segments billed for it).
+async fn count_billed(set: &[BenchTenant], period: Period) -> Res<(i64, i64)> {
+    let (mut in_period, mut billed) = (0, 0);
+    for t in set {
+        let mut conn = open(&t.path).await?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM usage_sessions WHERE started_at < $1 AND (ended_at IS NULL OR ended_at > $2)",
+        )
+        .bind(period.end().as_millis())
+        .bind(period.start().as_millis())
+        .fetch_one(&mut conn)
+        .await?;
+        let b: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM billed_segments WHERE period = $1")
+            .bind(period.key())
+            .fetch_one(&mut conn)
+            .await?;
+        conn.close().await?;
+        in_period += n;
+        billed += b;
+    }
+    Ok((in_period, billed))
+}
+
+/// `count.0` tenants (`{prefix}-1` …) sharing `count.1` sessions, each with its own copy of the template
+/// database and the central rows the creation sequence writes.
+async fn make_tenants(
+    state: &app::backend::state::AppState,
+    central_url: &str,
+    template_path: &str,
+    owner_hash: &str,
+    prefix: &str,
+    count: (usize, usize),
+) -> Res<Vec<BenchTenant>> {
+    let (n, sessions) = count;
+    let mut out = Vec::with_capacity(n);
+    let mut tx = state.central().pool().begin().await?;
+    for i in 1..=n {
+        let slug = format!("{prefix}-{i}");
+        let url = tenant_db_url(central_url, &slug)?;
+        let path = sqlite_path(&url);
+        std::fs::copy(template_path, &path)?;
+        let id = TenantId::new_random();
+        let t = now().as_millis();
+        sqlx::query(
+            "INSERT INTO tenants (id, slug, name, status, is_house, currency, db_url, created_at, updated_at, owner_email, creation_step) \
+             VALUES ($1, $2, $3, 'active', 0, 'USD', $4, $5, $5, $6, 'done')",
+        )
+        .bind(id.to_string())
+        .bind(&slug)
+        .bind(format!("Tenant {slug}"))
+        .bind(&url)
+        .bind(t)
+        .bind(format!("owner@{slug}.test"))
+        .execute(&mut *tx)
+        .await?;
+        let theme = Theme::default_for(format!("Tenant {slug}"));
+        sqlx::query(
+            "INSERT INTO tenant_branding (tenant_id, company_name, primary_color, secondary_color, version, updated_at) \
+             VALUES ($1, $2, $3, $4, 1, $5)",
+        )
+        .bind(id.to_string())
+        .bind(&theme.company_name)
+        .bind(theme.primary.to_hex())
+        .bind(theme.secondary.to_hex())
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO staff (id, tenant_id, email, name, role, password_hash, created_at) VALUES ($1, $2, $3, $4, 'owner', $5, $6)",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(id.to_string())
+        .bind(format!("owner@{slug}.test"))
+        .bind(format!("Tenant {slug}"))
+        .bind(owner_hash)
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
+        // The sessions are spread evenly; the first tenants take the remainder.
+        out.push(BenchTenant { id, path, sessions: sessions / n + usize::from(i <= sessions % n) });
+    }
+    tenants::bump_version(&mut tx).await?;
+    tx.commit().await?;
+    state.registry().invalidate();
+    Ok(out)
+}
+
+/// A few customers with several workspaces each, and `count` closed usage sessions spread over the
+/// workspaces: random starts and durations inside the period, the last session of some workspaces running
+/// on into the next period. One transaction, multi-row inserts.
+async fn seed_tenant(path: String, count: usize, plans: Vec<String>, period: Period, seed: u64) -> Res<()> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let retail = Rate::parse(RETAIL, Currency::USD)?;
+    let (start, end) = (period.start().as_millis(), period.end().as_millis());
+    let created = start - 30 * 24 * HOUR_MS;
+    let mut conn = open(&path).await?;
+    let mut tx = conn.begin().await?;
+
+    let customers: Vec<String> = (0..CUSTOMERS).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    let mut qb = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO customers (id, email, name, password_hash, created_at, email_verified_at) ",
+    );
+    qb.push_values(customers.iter().enumerate(), |mut b, (i, id)| {
+        b.push_bind(id.clone())
+            .push_bind(format!("customer{i}@bench.test"))
+            .push_bind(format!("Customer {i}"))
+            .push_bind("bench-not-a-hash")
+            .push_bind(created)
+            .push_bind(created);
+    });
+    qb.build().execute(&mut *tx).await?;
+
+    let workspaces: Vec<(String, &String)> =
+        customers.iter().flat_map(|c| (0..WORKSPACES).map(move |_| (uuid::Uuid::new_v4().to_string(), c))).collect();
+    let mut qb = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO workspaces (id, customer_id, plan_code, order_key, state, transition_at, created_at, updated_at) ",
+    );
+    qb.push_values(workspaces.iter().enumerate(), |mut b, (i, (id, customer))| {
+        b.push_bind(id.clone())
+            .push_bind((*customer).clone())
+            .push_bind(plans[i % plans.len()].clone())
+            .push_bind(uuid::Uuid::new_v4().to_string())
+            .push_bind("stopped")
+            .push_bind(created)
+            .push_bind(created)
+            .push_bind(created);
+    });
+    qb.build().execute(&mut *tx).await?;
+
+    // Each workspace's share of the period is cut into one slot per session; a session starts early in its
+    // slot and runs for a skewed random time (mostly short, some for hours) that ends inside the slot.
+    let mut rows: Vec<(String, usize, i64, i64)> = Vec::with_capacity(count);
+    let w_count = workspaces.len();
+    for (w, _) in workspaces.iter().enumerate() {
+        let k = count / w_count + usize::from(w < count % w_count);
+        if k == 0 {
+            continue;
+        }
+        let slot = (end - start) / i64::try_from(k)?;
+        let crossing = rng.random_ratio(1, CROSSING_ONE_IN);
+        for j in 0..k {
+            let slot_start = start + slot * i64::try_from(j)?;
+            let (s, e) = if crossing && j + 1 == k {
+                let s = (end - rng.random_range(5 * MIN_MS..3 * HOUR_MS)).max(slot_start);
+                (s, end + rng.random_range(10 * MIN_MS..8 * HOUR_MS))
+            } else {
+                let s = slot_start + rng.random_range(0..(slot * 3 / 10).max(1));
+                let longest = (slot * 6 / 10).clamp(MIN_MS, 10 * HOUR_MS);
+                let u: f64 = rng.random();
+                let d = MIN_MS + ((longest - MIN_MS) as f64 * u * u) as i64;
+                (s, (s + d).min(end - 1))
+            };
+            rows.push((uuid::Uuid::new_v4().to_string(), w, s, e.max(s + 1)));
+        }
+    }
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO usage_sessions (id, workspace_id, started_at, ended_at, retail_per_hour, wholesale_per_hour, \
+             currency, billable_seconds, amount_minor) ",
+        );
+        let mut failed = None;
+        qb.push_values(chunk, |mut b, (id, w, s, e)| {
+            let amount = match session_cost(
+                app::domain::time::Timestamp::from_millis(*s),
+                app::domain::time::Timestamp::from_millis(*e),
+                &retail,
+            ) {
+                Ok(m) => m.minor(),
+                Err(err) => {
+                    failed = Some(err);
+                    0
+                }
+            };
+            b.push_bind(id.clone())
+                .push_bind(workspaces[*w].0.clone())
+                .push_bind(*s)
+                .push_bind(*e)
+                .push_bind(RETAIL)
+                .push_bind(WHOLESALE)
+                .push_bind("USD")
+                .push_bind(billable_seconds(e - s))
+                .push_bind(amount);
+        });
+        if let Some(err) = failed {
+            return Err(err.into());
+        }
+        qb.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    conn.close().await?;
+    Ok(())
+}
+
+/// A direct connection to a tenant database file (for seeding and counting, outside the app's pools).
+async fn open(path: &str) -> Res<sqlx::SqliteConnection> {
+    Ok(SqliteConnectOptions::new()
+        .filename(path)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Off)
+        .foreign_keys(true)
+        .connect()
+        .await?)
+}
+
+/// Moves everything in the template's WAL into its main file, so that a plain file copy has it all.
+async fn checkpoint(path: &str) -> Res<()> {
+    let mut conn = open(path).await?;
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await?;
+    conn.close().await?;
+    Ok(())
+}
+
+fn sqlite_path(url: &str) -> String {
+    url.trim_start_matches("sqlite://").split('?').next().unwrap_or_default().to_owned()
+}
