@@ -469,3 +469,86 @@ async fn resellers_are_billed_wholesale_once_per_period(b: Backend) {
     app.stop().await;
 }
 on_both_backends!(resellers_are_billed_wholesale_once_per_period);
+
+async fn cards_top_up_credit_and_pay_what_invoices_leave_due_with_dunning(b: Backend) {
+    use app::backend::payments;
+    let app = spawn(b).await;
+    let (fake, _) = app.stripe.clone().expect("the local Stripe runs in development");
+    let tenant = app.state.house().await.unwrap();
+    // Top up through Checkout, as the page does.
+    let demo = app.demo().await;
+    let (status, _) = demo.call_raw("start_top_up", &[("amount", "2")]).await;
+    assert_eq!(status, 400, "below the 5.00 minimum");
+    let url: String = demo.call("start_top_up", &[("amount", "20.00")]).await.unwrap();
+    let cs = url.rsplit('/').next().unwrap().to_owned();
+    assert!(cs.starts_with("cs_"), "{url}");
+    fake.complete_checkout(&cs, false).unwrap();
+    fake.flush_webhooks().await;
+    let me = customers::find_login(&tenant.db, "demo@ezscale.test").await.unwrap().unwrap();
+    let demo_id = me.0;
+    assert_eq!(ledger::balance(&tenant.db, demo_id, Currency::USD).await.unwrap(), usd(5_000 + 2_000));
+    assert!(meter::account(&tenant, demo_id).await.unwrap().payment_method_id.is_some(), "the card was saved");
+    // The page's own confirmation and redelivered webhooks credit nothing more.
+    let again: bool = demo.call("confirm_top_up", &[("session_id", &cs)]).await.unwrap();
+    assert!(!again);
+    fake.redeliver_all();
+    fake.flush_webhooks().await;
+    assert_eq!(ledger::balance(&tenant.db, demo_id, Currency::USD).await.unwrap(), usd(7_000));
+    // A forged webhook is refused.
+    let forged = reqwest::Client::new()
+        .post(format!("{}/stripe/webhook/house", app.base))
+        .header("stripe-signature", "t=1,v1=00")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400);
+
+    // A customer whose saved card will decline.
+    let decliner = customer(&tenant, "decline@ezscale.test").await;
+    let d = customers::get(&tenant.db, decliner).await.unwrap().unwrap();
+    let url = payments::start_top_up(&app.state, &tenant, &d, usd(500)).await.unwrap();
+    fake.complete_checkout(url.rsplit('/').next().unwrap(), true).unwrap();
+    fake.flush_webhooks().await;
+    assert_eq!(ledger::balance(&tenant.db, decliner, Currency::USD).await.unwrap(), usd(500));
+
+    // October: 100 h at 0.80 for the demo customer (80.00 against 70.00 of credit), 50 h for the decliner.
+    let oct = period("2026-10");
+    let hours = |h: i64| (oct.start().plus_millis(60 * MIN), Some(oct.start().plus_millis((60 + h * 60) * MIN)));
+    workspace_with_usage(&tenant, demo_id, "0.80", &[hours(100)]).await;
+    workspace_with_usage(&tenant, decliner, "0.80", &[hours(50)]).await;
+    run::run_tenant(&app.state, &tenant, oct, |_, _| {}).await.unwrap();
+    fake.flush_webhooks().await;
+    let paid = &invoices::list_for(&tenant.db, demo_id).await.unwrap()[0];
+    assert_eq!(
+        (paid.status, paid.total, paid.credit_applied, paid.card_paid),
+        (Status::Paid, usd(8_000), usd(7_000), usd(1_000))
+    );
+    let unpaid = invoices::list_for(&tenant.db, decliner).await.unwrap()[0].clone();
+    assert_eq!((unpaid.status, unpaid.amount_due(), unpaid.payment_attempts), (Status::Finalised, usd(3_500), 1));
+    assert!(unpaid.next_payment_at.is_some(), "a retry is scheduled");
+    assert_eq!(outbox_count(&app, "payment_failed").await, 1);
+    // Dunning: when the retry is due the card is tried again (and fails again: a second email); nothing
+    // is stopped for it.
+    sqlx::query("UPDATE invoices SET next_payment_at = 0 WHERE id = $1")
+        .bind(&unpaid.id)
+        .execute(tenant.db.pool())
+        .await
+        .unwrap();
+    for inv in payments::due_for_collection(&tenant, app::backend::db::now()).await.unwrap() {
+        payments::collect(&app.state, &tenant, &inv).await.unwrap();
+    }
+    let unpaid = invoices::get(&tenant.db, &unpaid.id).await.unwrap().unwrap();
+    assert_eq!(unpaid.payment_attempts, 2);
+    assert_eq!(outbox_count(&app, "payment_failed").await, 2);
+    app.stop().await;
+}
+on_both_backends!(cards_top_up_credit_and_pay_what_invoices_leave_due_with_dunning);
+
+async fn outbox_count(app: &TestApp, kind: &str) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = $1")
+        .bind(kind)
+        .fetch_one(app.state.central().pool())
+        .await
+        .unwrap()
+}
