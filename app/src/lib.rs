@@ -106,12 +106,14 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/mail") view=admin::mail::AdminMailPage/>
                     <Route path=path!("/admin/provisioning") view=admin::provisioning::AdminProvisioningPage/>
                     <Route path=path!("/admin/kasm") view=admin::kasm::AdminKasmPage/>
+                    <Route path=path!("/admin/billing") view=admin::billing::AdminBillingPage/>
                     <Route path=path!("/admin/tenants/new") view=admin::AdminNewTenantPage/>
                     <Route path=path!("/admin/tenants/:slug") view=admin::AdminTenantPage/>
                     <Route path=path!("/manage") view=manage::ManageHomePage/>
                     <Route path=path!("/manage/login") view=manage::ManageLoginPage/>
                     <Route path=path!("/manage/branding") view=manage::BrandingPage/>
                     <Route path=path!("/manage/staff") view=manage::StaffPage/>
+                    <Route path=path!("/manage/billing") view=manage::billing::ManageBillingPage/>
                     <Route path=path!("/manage/accept") view=manage::AcceptInvitePage/>
                     <Route path=path!("/impersonate") view=admin::impersonate::ImpersonatePage/>
                 </Routes>

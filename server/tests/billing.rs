@@ -552,3 +552,89 @@ async fn outbox_count(app: &TestApp, kind: &str) -> i64 {
         .await
         .unwrap()
 }
+
+async fn resellers_see_their_margins_and_price_plans_and_admins_run_billing(b: Backend) {
+    use app::backend::tenant_admin::{self, NewTenantInput};
+    use app::manage::billing::ManageBillingData;
+    let app = spawn(b).await;
+    let new = tenant_admin::validate(&NewTenantInput {
+        name: "Margin Co".into(),
+        slug: "marg".into(),
+        owner_email: "owner@marg.test".into(),
+        owner_password: "marg-owner-password".into(),
+        primary_domain: String::new(),
+        ..NewTenantInput::default()
+    })
+    .unwrap();
+    tenant_admin::create(&app.state, &app.db_url, new).await.unwrap();
+    let entry = app.state.registry().entry_by_slug("marg").await.unwrap().unwrap();
+    let tenant = app.state.tenant_by_id(entry.id).await.unwrap().unwrap();
+    let staff = app.client_for("marg.localhost");
+    staff
+        .call::<()>("staff_login", &[("email", "owner@marg.test"), ("password", "marg-owner-password")])
+        .await
+        .unwrap();
+
+    // Prices: never below wholesale; a refused price changes nothing.
+    let (status, body) = staff.call_raw("set_plan_price", &[("code", "developer-basic"), ("retail", "0.05")]).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = staff.call_raw("set_plan_price", &[("code", "developer-basic"), ("retail", "lots")]).await;
+    assert_eq!(status, 400);
+    let d: ManageBillingData = staff.call("manage_billing", &[]).await.unwrap();
+    let basic = d.plans.iter().find(|p| p.code == "developer-basic").unwrap();
+    assert_eq!(basic.retail.to_string(), Rate::parse("0.15", Currency::USD).unwrap().to_string());
+    staff.call::<()>("set_plan_price", &[("code", "developer-basic"), ("retail", "0.50")]).await.unwrap();
+    let cat: app::catalog::CatalogView = staff.call("catalog", &[]).await.unwrap();
+    let basic = cat.plans.iter().find(|p| p.code == "developer-basic").unwrap();
+    assert_eq!(basic.rate, Rate::parse("0.50", Currency::USD).unwrap(), "the storefront shows the new price");
+
+    // October's usage: 10 h at 0.45 retail / 0.10 wholesale → revenue 4.50, cost 1.00, margin 3.50.
+    let oct = period("2026-10");
+    let c = customer(&tenant, "buyer@marg.test").await;
+    workspace_with_usage(
+        &tenant,
+        c,
+        "0.45",
+        &[(oct.start().plus_millis(60 * MIN), Some(oct.start().plus_millis(660 * MIN)))],
+    )
+    .await;
+    let d: ManageBillingData = staff.call("manage_billing", &[]).await.unwrap();
+    let m = d.months.iter().find(|m| m.period == "2026-10").unwrap();
+    assert_eq!((m.revenue, m.wholesale, m.margin, m.increments, m.customers), (usd(450), usd(100), usd(350), 40, 1));
+
+    // The admin runs October's billing from the admin page; a rerun has nothing to do.
+    let admin = app.client_for("admin.localhost");
+    admin.call::<()>("admin_login", &[("email", "admin@ezscale.test"), ("password", "admin-password")]).await.unwrap();
+    let (status, _) = admin.call_raw("admin_run_billing", &[("period", "2026-13"), ("tenant", "marg")]).await;
+    assert_eq!(status, 400);
+    let msg: String = admin.call("admin_run_billing", &[("period", "2026-10"), ("tenant", "marg")]).await.unwrap();
+    assert!(msg.contains("Billed 1 tenant"), "{msg}");
+    let _: String = admin.call("admin_run_billing", &[("period", "2026-10"), ("tenant", "marg")]).await.unwrap();
+    let overview: app::admin::billing::AdminBillingData = admin.call("admin_billing", &[]).await.unwrap();
+    let run = overview.runs.iter().find(|r| r.tenant == "marg").unwrap();
+    assert_eq!((run.state.as_str(), run.runs, run.summary.as_str()), ("done", 2, "nothing to do"));
+    assert_eq!(overview.wholesale.len(), 1);
+    assert_eq!(overview.wholesale[0].total, usd(100));
+    // The reseller sees the same wholesale invoice.
+    let d: ManageBillingData = staff.call("manage_billing", &[]).await.unwrap();
+    assert_eq!(d.invoices.len(), 1);
+    assert_eq!(d.invoices[0].total, usd(100));
+
+    // Stripe keys: checked, stored sealed, owners only.
+    assert!(!d.stripe_configured || app.stripe.is_some());
+    let (status, _) =
+        staff.call_raw("save_stripe_keys", &[("secret_key", "pk_live_x"), ("webhook_secret", "whsec_1")]).await;
+    assert_eq!(status, 400);
+    staff
+        .call::<()>("save_stripe_keys", &[("secret_key", "sk_live_abc123"), ("webhook_secret", "whsec_abc")])
+        .await
+        .unwrap();
+    let stored: String = sqlx::query_scalar("SELECT secret_key_enc FROM tenant_payment_settings WHERE tenant_id = $1")
+        .bind(tenant.id.to_string())
+        .fetch_one(app.state.central().pool())
+        .await
+        .unwrap();
+    assert!(!stored.contains("sk_live_abc123"));
+    app.stop().await;
+}
+on_both_backends!(resellers_see_their_margins_and_price_plans_and_admins_run_billing);

@@ -1,10 +1,11 @@
 //! The platform admin app (`/admin` on the admin host): tenants, their domains and terms.
 
 pub mod audit;
+pub mod billing;
 pub mod impersonate;
+pub mod kasm;
 pub mod mail;
 pub mod model;
-pub mod kasm;
 pub mod provisioning;
 pub mod server;
 

@@ -90,3 +90,22 @@ pub async fn get(db: &TenantDb, code: PlanCode) -> Result<Option<Plan>> {
         .await?;
     row.as_ref().map(plan_from_row).transpose()
 }
+
+/// Reprices a plan (retail). Sessions already running keep the rate they started with.
+pub async fn set_retail(db: &TenantDb, code: PlanCode, retail: &Rate) -> Result<bool> {
+    Ok(sqlx::query("UPDATE plans SET retail_per_hour = $1 WHERE code = $2")
+        .bind(retail.amount_per_hour().to_string())
+        .bind(code.as_str())
+        .execute(db.pool())
+        .await?
+        .rows_affected()
+        == 1)
+}
+
+/// Every plan of the storefront, in catalog order (the price editor).
+pub async fn list_all(db: &TenantDb) -> Result<Vec<Plan>> {
+    let rows = sqlx::query(concat!("SELECT ", plan_columns!(), " FROM plans ORDER BY sort_order"))
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(plan_from_row).collect()
+}

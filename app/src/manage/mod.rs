@@ -6,6 +6,7 @@
 //! (through the CSSOM, which the page's CSP allows) as the reseller types. The contrast check is the
 //! domain's integer WCAG computation, the same one the server would use.
 
+pub mod billing;
 pub mod model;
 pub mod server;
 
@@ -36,6 +37,7 @@ fn ManageNav() -> impl IntoView {
             <a class="text-slate-600 hover:text-slate-900" href="/manage">"Overview"</a>
             <a class="text-slate-600 hover:text-slate-900" href="/manage/branding">"Branding"</a>
             <a class="text-slate-600 hover:text-slate-900" href="/manage/staff">"Staff"</a>
+            <a class="text-slate-600 hover:text-slate-900" href="/manage/billing">"Billing"</a>
             <ActionForm action=everywhere attr:class="ml-auto">
                 <button type="submit" class="text-slate-600 underline">"Sign out everywhere"</button>
             </ActionForm>

@@ -1,0 +1,283 @@
+//! The reseller's money page (`/manage/billing`): revenue against wholesale cost and margin per month
+//! (chart and table), usage, the plan price editor (retail ≥ wholesale, with the margin previewed as you
+//! type), the wholesale invoices the platform sent, and the storefront's Stripe keys.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::money::{Currency, Money, Rate};
+use crate::error::AppError;
+use crate::layout::ErrorNote;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonthRow {
+    pub period: String,
+    pub revenue: Money,
+    pub wholesale: Money,
+    pub margin: Money,
+    /// Billed quarter-hours.
+    pub increments: i64,
+    pub customers: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanPrice {
+    pub code: String,
+    pub name: String,
+    pub retail: Rate,
+    pub wholesale: Rate,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WholesaleInvoiceRow {
+    pub number: String,
+    pub period: String,
+    pub total: Money,
+    pub status: String,
+    pub lines: Vec<(String, Money)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManageBillingData {
+    pub currency: Currency,
+    pub months: Vec<MonthRow>,
+    pub customers: i64,
+    pub plans: Vec<PlanPrice>,
+    pub invoices: Vec<WholesaleInvoiceRow>,
+    pub stripe_configured: bool,
+}
+
+#[server(prefix = "/api", endpoint = "manage_billing")]
+pub async fn manage_billing() -> Result<ManageBillingData, AppError> {
+    use crate::backend::billing::{self, usage, wholesale};
+    use crate::backend::{catalog, db::now, payments};
+    use crate::domain::billing::{lines_total, window_lines};
+    let (state, entry, _) = super::server::guard::staff().await?;
+    let tenant = state.tenant_by_id(entry.id).await?.ok_or(AppError::NotFound)?;
+    let t = now();
+    let mut p = billing::period_at(&state, tenant.id, t).await?;
+    let mut months = Vec::new();
+    for _ in 0..6 {
+        let sessions = usage::all_sessions(&tenant.db, p.start(), p.end()).await?;
+        let total = |facts: Vec<crate::domain::billing::UsageFact>| -> Result<(Money, i64), AppError> {
+            let lines = window_lines(&facts, p.start(), p.end(), t).map_err(|_| AppError::Internal)?;
+            let sum = lines_total(&lines, tenant.currency).map_err(|_| AppError::Internal)?;
+            Ok((sum, lines.iter().map(|l| l.increments).sum()))
+        };
+        let (revenue, increments) = total(sessions.iter().map(usage::Session::retail_fact).collect())?;
+        let (cost, _) = total(sessions.iter().map(usage::Session::wholesale_fact).collect())?;
+        let customers: std::collections::HashSet<_> = sessions.iter().map(|s| s.customer_id.clone()).collect();
+        months.push(MonthRow {
+            period: p.key(),
+            margin: Money::from_minor(revenue.minor() - cost.minor(), tenant.currency),
+            revenue,
+            wholesale: cost,
+            increments,
+            customers: customers.len(),
+        });
+        p = p.previous();
+    }
+    months.reverse();
+    let customers: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM customers")
+        .fetch_one(tenant.db.pool())
+        .await
+        .map_err(crate::backend::BackendError::from)?;
+    let plans = catalog::list_all(&tenant.db)
+        .await?
+        .into_iter()
+        .map(|p| PlanPrice { code: p.code.as_str().to_owned(), name: p.name, retail: p.retail, wholesale: p.wholesale })
+        .collect();
+    let mut invoices = Vec::new();
+    for w in wholesale::list(&state, Some(tenant.id), 24).await? {
+        let lines = wholesale::lines(&state, &w.id)
+            .await?
+            .into_iter()
+            .map(|(d, a)| (d, Money::from_minor(a, w.currency)))
+            .collect();
+        invoices.push(WholesaleInvoiceRow {
+            number: w.display_number(),
+            period: w.period.clone(),
+            total: Money::from_minor(w.total_minor, w.currency),
+            status: w.status.clone(),
+            lines,
+        });
+    }
+    Ok(ManageBillingData {
+        currency: tenant.currency,
+        months,
+        customers,
+        plans,
+        invoices,
+        stripe_configured: payments::enabled(&state, &tenant).await?,
+    })
+}
+
+/// Sets a plan's retail price. It may not be below the wholesale price.
+#[server(prefix = "/api", endpoint = "set_plan_price")]
+pub async fn set_plan_price(code: String, retail: String) -> Result<(), AppError> {
+    use crate::backend::audit::{self, ActorKind};
+    use crate::backend::catalog;
+    use crate::domain::plan::PlanCode;
+    let (state, entry, member) = super::server::guard::staff().await?;
+    let tenant = state.tenant_by_id(entry.id).await?.ok_or(AppError::NotFound)?;
+    let code = PlanCode::parse(&code).map_err(|_| AppError::Invalid("There is no such plan.".into()))?;
+    let rate = Rate::parse(retail.trim(), tenant.currency)
+        .map_err(|_| AppError::Invalid("Enter an hourly price such as 0.45.".into()))?;
+    let plan = catalog::get(&tenant.db, code).await?.ok_or(AppError::NotFound)?;
+    if rate.amount_per_hour() < plan.wholesale.amount_per_hour() {
+        return Err(AppError::Invalid(format!(
+            "The retail price may not be below the wholesale price of {}.",
+            plan.wholesale
+        )));
+    }
+    catalog::set_retail(&tenant.db, code, &rate).await?;
+    audit::record(
+        state.central(),
+        ActorKind::Staff,
+        &member.email,
+        Some(tenant.id),
+        "plan.repriced",
+        &format!("{code}: {rate}"),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The storefront's own Stripe keys (owners only). Stored sealed; never shown again.
+#[server(prefix = "/api", endpoint = "save_stripe_keys")]
+pub async fn save_stripe_keys(secret_key: String, webhook_secret: String) -> Result<(), AppError> {
+    use crate::backend::accounts::StaffRole;
+    use crate::backend::audit::{self, ActorKind};
+    use crate::backend::{payments, stripe};
+    let (state, entry, member) = super::server::guard::staff().await?;
+    if member.role != StaffRole::Owner {
+        return Err(AppError::Forbidden);
+    }
+    let (sk, wh) = (secret_key.trim(), webhook_secret.trim());
+    let key_ok = (sk.starts_with("sk_") || sk.starts_with("rk_")) && sk.len() <= 255 && sk.is_ascii();
+    if !key_ok || !wh.starts_with("whsec_") || wh.len() > 255 {
+        return Err(AppError::Invalid("Paste the secret key (sk_…) and the webhook signing secret (whsec_…).".into()));
+    }
+    payments::save_settings(&state, entry.id, stripe::DEFAULT_BASE_URL, sk, wh).await?;
+    audit::record(state.central(), ActorKind::Staff, &member.email, Some(entry.id), "stripe.keys_saved", "").await?;
+    Ok(())
+}
+
+#[component]
+pub fn ManageBillingPage() -> impl IntoView {
+    let price = ServerAction::<SetPlanPrice>::new();
+    let keys = ServerAction::<SaveStripeKeys>::new();
+    let data = Resource::new(move || (price.version().get(), keys.version().get()), |_| manage_billing());
+    view! {
+        <h1 class="text-2xl font-semibold">"Billing"</h1>
+        {move || [price.value().get().and_then(Result::err), keys.value().get().and_then(Result::err)]
+            .into_iter().flatten().next().map(|e| view! { <ErrorNote message=e.to_string()/> })}
+        <Suspense fallback=|| view! { <p class="mt-4">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(d) => view! { <Figures d price keys/> }.into_any(),
+                    Err(AppError::NotSignedIn) => view! { <p class="mt-4"><a class="underline" href="/manage/login">"Sign in"</a></p> }.into_any(),
+                    Err(e) => view! { <ErrorNote message=e.to_string()/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Figures(
+    d: ManageBillingData,
+    price: ServerAction<SetPlanPrice>,
+    keys: ServerAction<SaveStripeKeys>,
+) -> impl IntoView {
+    let max = d.months.iter().map(|m| m.revenue.minor().max(m.wholesale.minor())).max().unwrap_or(0).max(1);
+    let n = d.months.len().max(1);
+    view! {
+        <h2 class="mt-6 text-lg font-semibold">"Revenue, wholesale cost and margin"</h2>
+        <svg class="mt-2 w-full" viewBox="0 0 300 100" role="img" aria-label="Revenue and wholesale cost per month" data-testid="revenue-chart">
+            {d.months.iter().enumerate().map(|(i, m)| {
+                let w = 300 / n;
+                let x = i * w;
+                let h = |v: i64| (v * 85 / max).max(0);
+                let (hr, hw) = (h(m.revenue.minor()), h(m.wholesale.minor()));
+                view! {
+                    <g>
+                        <rect x=(x + 2).to_string() y=(90 - hr).to_string() width=(w / 2 - 2).to_string() height=hr.to_string() class="fill-current text-brand"><title>{format!("{} revenue {}", m.period, m.revenue)}</title></rect>
+                        <rect x=(x + w / 2).to_string() y=(90 - hw).to_string() width=(w / 2 - 2).to_string() height=hw.to_string() fill="#94a3b8"><title>{format!("{} wholesale {}", m.period, m.wholesale)}</title></rect>
+                        <text x=(x + w / 2).to_string() y="99" font-size="6" text-anchor="middle">{m.period.clone()}</text>
+                    </g>
+                }
+            }).collect_view()}
+        </svg>
+        <table class="mt-2 w-full text-left text-sm">
+            <thead><tr class="text-xs uppercase text-slate-500"><th class="py-1">"Period"</th><th>"Revenue"</th><th>"Wholesale"</th><th>"Margin"</th><th>"Hours billed"</th><th>"Active customers"</th></tr></thead>
+            <tbody>
+                {d.months.into_iter().rev().map(|m| view! {
+                    <tr class="border-t border-slate-100" data-testid="month-row">
+                        <td class="py-1">{m.period}</td><td>{m.revenue.to_string()}</td><td>{m.wholesale.to_string()}</td>
+                        <td class="font-semibold">{m.margin.to_string()}</td>
+                        <td>{format!("{} h {:02} min", m.increments / 4, (m.increments % 4) * 15)}</td><td>{m.customers}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+        <p class="mt-1 text-sm text-slate-600">{format!("{} customers in all.", d.customers)}</p>
+
+        <h2 class="mt-8 text-lg font-semibold">"Plan prices"</h2>
+        <p class="text-sm text-slate-600">"New prices apply to sessions that start after the change; running ones keep their rate."</p>
+        <div class="mt-2 grid gap-3 sm:grid-cols-2">
+            {d.plans.into_iter().map(|p| view! { <PriceEditor p price/> }).collect_view()}
+        </div>
+
+        <h2 class="mt-8 text-lg font-semibold">"Wholesale invoices"</h2>
+        {d.invoices.into_iter().map(|i| view! {
+            <details class="mt-2 rounded border border-slate-200 p-2 text-sm" data-testid="wholesale-invoice">
+                <summary class="cursor-pointer">{format!("{} · {} · {} · {}", i.number, i.period, i.total, i.status)}</summary>
+                <ul class="mt-1">{i.lines.into_iter().map(|(d, a)| view! { <li class="flex justify-between"><span>{d}</span><span class="font-mono">{a.to_string()}</span></li> }).collect_view()}</ul>
+            </details>
+        }).collect_view()}
+
+        <h2 class="mt-8 text-lg font-semibold">"Card payments (Stripe)"</h2>
+        <p class="text-sm text-slate-600">{if d.stripe_configured { "Your Stripe keys are set. Enter new ones to replace them." } else { "Add your Stripe keys to take card payments." }}</p>
+        <ActionForm action=keys attr:class="mt-2 flex flex-wrap gap-2 text-sm">
+            <input name="secret_key" type="password" placeholder="sk_live_…" autocomplete="off" class="rounded border px-2 py-1"/>
+            <input name="webhook_secret" type="password" placeholder="whsec_…" autocomplete="off" class="rounded border px-2 py-1"/>
+            <button type="submit" class="rounded bg-slate-900 px-3 py-1 text-white">"Save keys"</button>
+        </ActionForm>
+    }
+}
+
+#[component]
+fn PriceEditor(p: PlanPrice, price: ServerAction<SetPlanPrice>) -> impl IntoView {
+    let typed = RwSignal::new(p.retail.amount_per_hour().to_string());
+    let wholesale = p.wholesale;
+    let testid = format!("price-{}", p.code);
+    // The margin preview uses the same exact decimal rates the server checks.
+    let preview = move || match Rate::parse(typed.get().trim(), wholesale.currency()) {
+        Ok(r) if r.amount_per_hour() < wholesale.amount_per_hour() => ("Below wholesale: not allowed".to_owned(), true),
+        Ok(r) => {
+            let margin = r.amount_per_hour() - wholesale.amount_per_hour();
+            let pct = if r.amount_per_hour().is_zero() {
+                rust_decimal::Decimal::ZERO
+            } else {
+                (margin * rust_decimal::Decimal::from(100) / r.amount_per_hour()).round_dp(1)
+            };
+            (format!("Margin {margin}/h ({pct} %)"), false)
+        }
+        Err(_) => ("Not a price".to_owned(), true),
+    };
+    view! {
+        <ActionForm action=price attr:class="rounded border border-slate-200 p-3 text-sm" attr:data-testid=testid>
+            <input type="hidden" name="code" value=p.code.clone()/>
+            <div class="font-medium">{p.name}</div>
+            <div class="text-xs text-slate-500">{format!("Wholesale {}", p.wholesale)}</div>
+            <div class="mt-1 flex items-center gap-2">
+                <input name="retail" class="w-24 rounded border px-2 py-1" prop:value=move || typed.get()
+                    on:input=move |ev| typed.set(event_target_value(&ev))/>
+                <span class="text-xs">"per hour"</span>
+                <button type="submit" class="rounded border px-2 py-1" disabled=move || preview().1>"Save"</button>
+            </div>
+            <div class=move || if preview().1 { "mt-1 text-xs text-red-700" } else { "mt-1 text-xs text-green-700" } data-testid="margin">{move || preview().0}</div>
+        </ActionForm>
+    }
+}
