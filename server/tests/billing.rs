@@ -638,3 +638,50 @@ async fn resellers_see_their_margins_and_price_plans_and_admins_run_billing(b: B
     app.stop().await;
 }
 on_both_backends!(resellers_see_their_margins_and_price_plans_and_admins_run_billing);
+
+async fn subscriptions_bill_their_share_of_each_period_once_at_retail_and_wholesale(b: Backend) {
+    use app::backend::billing::{subscriptions, wholesale};
+    use app::backend::tenant_admin::{self, NewTenantInput};
+    let app = spawn(b).await;
+    let new = tenant_admin::validate(&NewTenantInput {
+        name: "Sub Co".into(),
+        slug: "subco".into(),
+        owner_email: "owner@subco.test".into(),
+        owner_password: "subco-owner-password".into(),
+        primary_domain: String::new(),
+        ..NewTenantInput::default()
+    })
+    .unwrap();
+    tenant_admin::create(&app.state, &app.db_url, new).await.unwrap();
+    let entry = app.state.registry().entry_by_slug("subco").await.unwrap().unwrap();
+    let tenant = app.state.tenant_by_id(entry.id).await.unwrap().unwrap();
+    let c = customer(&tenant, "vps@subco.test").await;
+    let (sep, oct) = (period("2026-09"), period("2026-10"));
+    let key = uuid::Uuid::new_v4();
+    let id = subscriptions::subscribe(&tenant.db, c, "vps-basic", key, sep.start()).await.unwrap().unwrap();
+    let again = subscriptions::subscribe(&tenant.db, c, "vps-basic", key, sep.start()).await.unwrap().unwrap();
+    assert_eq!(id, again, "a double submit makes one subscription");
+    assert!(subscriptions::subscribe(&tenant.db, c, "vps-nope", uuid::Uuid::new_v4(), sep.start())
+        .await
+        .unwrap()
+        .is_none());
+    // Cancelled on 16 October: 15 of October's 31 days.
+    let cancel_at = oct.start().plus_millis(15 * 86_400_000);
+    assert!(subscriptions::cancel(&tenant.db, c, &id, cancel_at).await.unwrap());
+    for p in ["2026-09", "2026-10"] {
+        run::run_all(&app.state, Some(p), Some("subco"), |_, _, _| {}).await.unwrap();
+        run::run_all(&app.state, Some(p), Some("subco"), |_, _, _| {}).await.unwrap();
+    }
+    let invs = invoices::list_for(&tenant.db, c).await.unwrap();
+    let total = |p: &str| invs.iter().find(|i| i.period == p).unwrap().total.minor();
+    assert_eq!(total("2026-09"), 1_500, "a whole month at 15.00");
+    assert_eq!(total("2026-10"), 726, "15/31 of 15.00 = 7.258… → 7.26, rounded once");
+    assert_eq!(invs.len(), 2, "one invoice per period, reruns add none");
+    assert_eq!(count(&tenant, "SELECT COUNT(*) FROM billed_subscription_periods").await, 2);
+    let sep_ws = wholesale::get(&app.state, &tenant, "2026-09").await.unwrap().unwrap();
+    let oct_ws = wholesale::get(&app.state, &tenant, "2026-10").await.unwrap().unwrap();
+    assert_eq!(sep_ws.subscriptions_minor, 800);
+    assert_eq!(oct_ws.subscriptions_minor, 387, "15/31 of 8.00 = 3.870… → 3.87");
+    app.stop().await;
+}
+on_both_backends!(subscriptions_bill_their_share_of_each_period_once_at_retail_and_wholesale);

@@ -16,6 +16,7 @@ pub const DEMO_CUSTOMERS: [(&str, &str, &str); 2] = [
 
 /// The six plans at the seed's prices. Idempotent: existing plans are left as they are.
 pub async fn seed_catalog(db: &TenantDb, currency: Currency) -> Result<()> {
+    super::billing::subscriptions::seed_plans(db, currency).await?;
     for (i, code) in PlanCode::ALL.into_iter().enumerate() {
         let spec = code.spec();
         let rate = |s: &str| Rate::parse(s, currency).map_err(|_| corrupt(format!("seed rate {s}")));

@@ -66,6 +66,28 @@ pub struct BillingView {
     pub ledger: Vec<LedgerRow>,
     /// Card payments and top-ups are available (the storefront has Stripe keys).
     pub payments_enabled: bool,
+    pub subscription_plans: Vec<SubscriptionPlanRow>,
+    pub subscriptions: Vec<SubscriptionRow>,
+    /// One-time key for the subscribe form (a double submit makes one subscription).
+    pub order_key: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionPlanRow {
+    pub code: String,
+    pub name: String,
+    pub description: String,
+    pub monthly: Money,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionRow {
+    pub id: String,
+    pub plan: String,
+    pub monthly: Money,
+    pub status: String,
+    pub started_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
 }
 
 #[server(prefix = "/api", endpoint = "billing_overview")]
@@ -142,7 +164,65 @@ pub async fn billing_overview() -> Result<BillingView, AppError> {
         invoices,
         ledger,
         payments_enabled: crate::backend::payments::enabled(&state, &tenant).await?,
+        subscription_plans: billing::subscriptions::plans(&tenant.db)
+            .await?
+            .into_iter()
+            .map(|p| SubscriptionPlanRow {
+                code: p.code,
+                name: p.name,
+                description: p.description,
+                monthly: p.retail_monthly,
+            })
+            .collect(),
+        subscriptions: billing::subscriptions::of_customer(&tenant.db, customer.id)
+            .await?
+            .into_iter()
+            .map(|s| SubscriptionRow {
+                id: s.id,
+                plan: s.plan_code,
+                monthly: s.retail_monthly,
+                status: s.status,
+                started_at: s.started_at,
+                ended_at: s.ended_at,
+            })
+            .collect(),
+        order_key: uuid::Uuid::new_v4().to_string(),
     })
+}
+
+/// Subscribes to a monthly plan. Needs the same credit (or card) as ordering a workspace.
+#[server(prefix = "/api", endpoint = "subscribe")]
+pub async fn subscribe(plan: String, order_key: String) -> Result<String, AppError> {
+    use crate::backend::billing::{ledger, meter, subscriptions};
+    use crate::backend::{db::now, request};
+    let (_, tenant, customer) = request::require_customer().await?;
+    if !customer.email_verified {
+        return Err(AppError::Unverified);
+    }
+    let key = uuid::Uuid::parse_str(order_key.trim())
+        .map_err(|_| AppError::Invalid("This form has expired. Reload the page and try again.".into()))?;
+    let account = meter::account(&tenant, customer.id).await?;
+    let balance = ledger::balance(&tenant.db, customer.id, tenant.currency).await?;
+    if account.payment_method_id.is_none() && balance.minor() < meter::MIN_CREDIT_TO_ORDER {
+        let min = Money::from_minor(meter::MIN_CREDIT_TO_ORDER, tenant.currency);
+        return Err(AppError::Invalid(format!("Subscribing needs at least {min} of credit or a saved card.")));
+    }
+    subscriptions::subscribe(&tenant.db, customer.id, plan.trim(), key, now())
+        .await?
+        .ok_or_else(|| AppError::Invalid("There is no such plan.".into()))
+}
+
+/// Cancels a subscription now; this period bills the part it was active.
+#[server(prefix = "/api", endpoint = "cancel_subscription")]
+pub async fn cancel_subscription(id: String) -> Result<(), AppError> {
+    use crate::backend::billing::subscriptions;
+    use crate::backend::{db::now, request};
+    let (_, tenant, customer) = request::require_customer().await?;
+    if subscriptions::cancel(&tenant.db, customer.id, id.trim(), now()).await? {
+        Ok(())
+    } else {
+        Err(AppError::NotFound)
+    }
 }
 
 /// Starts a card top-up: returns the checkout page to send the browser to.
@@ -194,11 +274,13 @@ fn hours(increments: i64) -> String {
 #[component]
 pub fn BillingPage() -> impl IntoView {
     let top_up = ServerAction::<StartTopUp>::new();
+    let subscribe = ServerAction::<Subscribe>::new();
+    let cancel = ServerAction::<CancelSubscription>::new();
     let query = leptos_router::hooks::use_query_map();
     // Returning from the payment page (`?topup=<session>`): confirm first, then load.
     let data = Resource::new(
-        move || query.read().get("topup"),
-        |session| async move {
+        move || (query.read().get("topup"), subscribe.version().get(), cancel.version().get()),
+        |(session, _, _)| async move {
             if let Some(s) = session.filter(|s| !s.is_empty()) {
                 let _ = confirm_top_up(s).await;
             }
@@ -215,7 +297,7 @@ pub fn BillingPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="mt-4">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(v) => view! { <Overview v top_up/> }.into_any(),
+                    Ok(v) => view! { <Overview v top_up subscribe cancel/> }.into_any(),
                     Err(AppError::NotSignedIn) => view! { <p class="mt-4"><a class="underline" href="/login">"Sign in"</a>" to see your billing."</p> }.into_any(),
                     Err(e) => view! { <ErrorNote message=e.to_string()/> }.into_any(),
                 }
@@ -225,7 +307,12 @@ pub fn BillingPage() -> impl IntoView {
 }
 
 #[component]
-fn Overview(v: BillingView, top_up: ServerAction<StartTopUp>) -> impl IntoView {
+fn Overview(
+    v: BillingView,
+    top_up: ServerAction<StartTopUp>,
+    subscribe: ServerAction<Subscribe>,
+    cancel: ServerAction<CancelSubscription>,
+) -> impl IntoView {
     let now = RwSignal::new(v.server_now);
     let server_now = v.server_now;
     Effect::new(move |_| {
@@ -242,6 +329,7 @@ fn Overview(v: BillingView, top_up: ServerAction<StartTopUp>) -> impl IntoView {
         });
     });
     let (facts, start, end, currency) = (v.facts.clone(), v.period_start, v.period_end, v.currency);
+    let order_key = v.order_key.clone();
     let mtd = Memo::new(move |_| month_to_date(&facts, start, end, now.get(), currency));
     let max = v.daily_increments.iter().map(|d| d.1).max().unwrap_or(0).max(1);
     let bars = v.daily_increments.len().max(1);
@@ -282,6 +370,42 @@ fn Overview(v: BillingView, top_up: ServerAction<StartTopUp>) -> impl IntoView {
                 {move || top_up.value().get().and_then(Result::err).map(|e| view! { <ErrorNote message=e.to_string()/> })}
             </div>
         </div>
+
+        <h2 class="mt-8 text-lg font-semibold">"Monthly plans"</h2>
+        <div class="mt-2 grid gap-3 sm:grid-cols-2">
+            {v.subscription_plans.clone().into_iter().map(|p| {
+                let key = order_key.clone();
+                let testid = format!("subscription-plan-{}", p.code);
+                view! {
+                    <ActionForm action=subscribe attr:class="rounded border bg-white p-3 text-sm" attr:data-testid=testid>
+                        <input type="hidden" name="plan" value=p.code/>
+                        <input type="hidden" name="order_key" value=key/>
+                        <div class="font-medium">{p.name}</div>
+                        <div class="text-slate-600">{p.description}</div>
+                        <div class="mt-1 font-semibold">{format!("{} a month", p.monthly)}</div>
+                        <button type="submit" class="mt-2 rounded border border-brand px-3 py-1 text-brand">"Subscribe"</button>
+                    </ActionForm>
+                }
+            }).collect_view()}
+        </div>
+        {move || subscribe.value().get().and_then(Result::err).map(|e| view! { <ErrorNote message=e.to_string()/> })}
+        <ul class="mt-2 text-sm">
+            {v.subscriptions.clone().into_iter().map(|s| {
+                let active = s.status == "active";
+                view! {
+                    <li class="flex items-center gap-3 border-t border-slate-100 py-1" data-testid="subscription">
+                        <span>{format!("{} · {} a month · since {}", s.plan, s.monthly, format_utc(s.started_at))}</span>
+                        <span>{s.ended_at.map(|e| format!("ended {}", format_utc(e))).unwrap_or_default()}</span>
+                        {active.then(|| view! {
+                            <ActionForm action=cancel>
+                                <input type="hidden" name="id" value=s.id.clone()/>
+                                <button type="submit" class="rounded border px-2 py-0.5 text-xs">"Cancel"</button>
+                            </ActionForm>
+                        })}
+                    </li>
+                }
+            }).collect_view()}
+        </ul>
 
         <h2 class="mt-8 text-lg font-semibold">"Usage, last 30 days"</h2>
         <svg class="mt-2 w-full" viewBox="0 0 300 80" role="img" aria-label="Billed hours per day" data-testid="usage-chart">

@@ -134,6 +134,25 @@ pub fn lines_total(lines: &[Line], currency: super::money::Currency) -> Result<M
     lines.iter().try_fold(Money::zero(currency), |acc, l| acc.checked_add(l.amount))
 }
 
+/// A monthly price for the part of a period a subscription was active: `monthly × active / period`,
+/// in minor units, rounded once, half-up (integer arithmetic; a whole period bills exactly the price).
+pub fn prorated(monthly_minor: i64, active_ms: i64, period_ms: i64) -> i64 {
+    if period_ms <= 0 || active_ms <= 0 || monthly_minor <= 0 {
+        return 0;
+    }
+    let active = i128::from(active_ms.min(period_ms));
+    let num = i128::from(monthly_minor) * active;
+    let den = i128::from(period_ms);
+    i64::try_from((2 * num + den) / (2 * den)).unwrap_or(i64::MAX)
+}
+
+/// How long `[start, end)` (end `None` = still active) overlaps `[from, to)`, in ms.
+pub fn overlap_ms(start: Timestamp, end: Option<Timestamp>, from: Timestamp, to: Timestamp) -> i64 {
+    let s = start.max(from);
+    let e = end.map_or(to, |e| e.min(to));
+    s.millis_until(e).max(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::money::Currency;
@@ -338,5 +357,20 @@ mod tests {
         assert_eq!((got[2].0, got[2].2, got[2].3), ("ws-b", 4, 15));
         assert_eq!(lines[0].sessions, vec![(0, 1), (1, 1), (2, 1)]);
         assert_eq!(lines_total(&lines, Currency::USD).map(Money::minor), Ok(41), "total = sum of lines");
+    }
+
+    #[test]
+    fn subscriptions_prorate_by_time_rounding_once() {
+        let month = 30 * 86_400_000;
+        assert_eq!(prorated(1_500, month, month), 1_500, "a whole period is the whole price");
+        assert_eq!(prorated(1_500, month / 2, month), 750);
+        assert_eq!(prorated(1_000, month / 3, month), 333);
+        assert_eq!(prorated(1_000, 2 * month / 3, month), 667, "half-up");
+        assert_eq!(prorated(1_500, 0, month), 0);
+        assert_eq!(prorated(1_500, 2 * month, month), 1_500, "never more than the price");
+        let t = |ms: i64| Timestamp::from_millis(ms);
+        assert_eq!(overlap_ms(t(10), None, t(0), t(100)), 90);
+        assert_eq!(overlap_ms(t(10), Some(t(50)), t(20), t(100)), 30);
+        assert_eq!(overlap_ms(t(200), None, t(0), t(100)), 0);
     }
 }

@@ -6,6 +6,7 @@
 //!   running workspaces of a customer whose credit ran out with no card.
 //! - `invoices`: invoices, lines, numbering, finalising, credit notes, CSV.
 //! - `run`: the billing run of a tenant for a period — exactly once, resumable after a crash at any step.
+//! - `subscriptions`: monthly fixed-price plans, prorated per period.
 //! - `wholesale`: what each reseller owes the platform for the period, exactly once.
 //!
 //! All amounts come from `domain::billing::window_lines`, the same function the customer's page runs in the
@@ -15,6 +16,7 @@ pub mod invoices;
 pub mod ledger;
 pub mod meter;
 pub mod run;
+pub mod subscriptions;
 pub mod usage;
 pub mod wholesale;
 

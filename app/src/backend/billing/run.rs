@@ -80,7 +80,12 @@ pub async fn run_tenant(
     }
     let key = period.key();
     let mut report = RunReport { period: key.clone(), ..RunReport::default() };
-    let customers = usage::customers_with_usage(&tenant.db, period.start(), period.end()).await?;
+    let mut customers = usage::customers_with_usage(&tenant.db, period.start(), period.end()).await?;
+    for c in super::subscriptions::customers_in(&tenant.db, period).await? {
+        if !customers.contains(&c) {
+            customers.push(c);
+        }
+    }
     report.customers = customers.len();
     for (i, customer) in customers.iter().enumerate() {
         match bill_customer(state, tenant, *customer, period, t).await? {
@@ -143,6 +148,7 @@ async fn bill_customer(
     t: Timestamp,
 ) -> Result<Billed, RunError> {
     let key = period.key();
+    let subs = super::subscriptions::active_in(&tenant.db, period, Some(customer)).await?;
     let mut tx = tenant.db.pool().begin().await?;
     // Take the write lock first (SQLite: a read-then-write transaction could not upgrade under a
     // concurrent writer; PostgreSQL: runs for the same customer queue here).
@@ -160,12 +166,14 @@ async fn bill_customer(
     let sessions: Vec<Session> = usage::customer_sessions_in(&mut tx, customer, period.start(), period.end()).await?;
     let facts: Vec<_> = sessions.iter().map(Session::retail_fact).collect();
     let lines = window_lines(&facts, period.start(), period.end(), t).map_err(|e| corrupt(e.to_string()))?;
-    if lines.is_empty() {
+    let sub_amounts: Vec<(i64, i64)> = subs.iter().map(|s| super::subscriptions::amounts(s, period)).collect();
+    if lines.is_empty() && sub_amounts.iter().all(|a| a.0 == 0) {
         tx.rollback().await?;
         return Ok(Billed::Nothing);
     }
-    let currency = lines[0].rate.currency();
-    let total = lines_total(&lines, currency).map_err(|e| corrupt(e.to_string()))?;
+    let currency = tenant.currency;
+    let usage_total = lines_total(&lines, currency).map_err(|e| corrupt(e.to_string()))?;
+    let total = Money::from_minor(usage_total.minor() + sub_amounts.iter().map(|a| a.0).sum::<i64>(), currency);
     let invoice_id = Uuid::new_v4().to_string();
     let inserted = sqlx::query(
         "INSERT INTO invoices (id, customer_id, kind, period, period_start, period_end, status, currency, \
@@ -239,6 +247,40 @@ async fn bill_customer(
             segments += 1;
         }
     }
+    for (i, (sub, (retail, wholesale))) in subs.iter().zip(&sub_amounts).enumerate() {
+        if *retail == 0 {
+            continue;
+        }
+        let line_id = Uuid::new_v4().to_string();
+        let description = format!(
+            "{} subscription ({} a month), {}",
+            sub.plan_code,
+            sub.retail_monthly,
+            super::super::super::domain::period::Period::to_string(&period)
+        );
+        sqlx::query(
+            "INSERT INTO invoice_lines (id, invoice_id, position, workspace_id, description, rate, increments, \
+             amount_minor, wholesale_minor) VALUES ($1, $2, $3, NULL, $4, NULL, 0, $5, $6)",
+        )
+        .bind(&line_id)
+        .bind(&invoice_id)
+        .bind(i64::try_from(lines.len() + i + 1).unwrap_or(i64::MAX))
+        .bind(&description)
+        .bind(*retail)
+        .bind(*wholesale)
+        .execute(&mut *tx)
+        .await?;
+        // The primary key (subscription, period) refuses billing the same month twice.
+        sqlx::query(
+            "INSERT INTO billed_subscription_periods (subscription_id, period, line_id, amount_minor) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&sub.id)
+        .bind(&key)
+        .bind(&line_id)
+        .bind(*retail)
+        .execute(&mut *tx)
+        .await?;
+    }
     state.failpoints().check("billing.lines_written")?;
     tx.commit().await?;
     state.failpoints().check("billing.committed")?;
@@ -300,7 +342,8 @@ pub async fn run_all(
         let mut result = run_tenant(state, &tenant, p, |i, n| progress(&slug, i, n)).await;
         if let Ok(report) = &mut result {
             // The reseller's own bill for the same period (exactly once too).
-            match super::wholesale::bill_tenant(state, &tenant, p, 0).await {
+            let subs = super::subscriptions::wholesale_total(&tenant.db, p).await?;
+            match super::wholesale::bill_tenant(state, &tenant, p, subs).await {
                 Ok(o) => report.wholesale = Some(o),
                 Err(e) => result = Err(RunError::Backend(e)),
             }
