@@ -127,7 +127,7 @@ pub async fn billing_overview() -> Result<BillingView, AppError> {
             rate: s.retail.to_string(),
         })
         .collect();
-    history.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+    history.sort_by_key(|s| std::cmp::Reverse(s.started_at));
     let invoices = invoices::list_for(&tenant.db, customer.id)
         .await?
         .into_iter()
