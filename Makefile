@@ -57,8 +57,9 @@ unit:
 
 e2e:
 	rm -rf "$(E2E_DATA)"
-	# A fixed simulator port and a short reconcile interval, so the browser tests can act "inside Kasm".
-	DATA_DIR="$(E2E_DATA)" DEMO_DATA=true KASM_SIM_PORT=4010 RECONCILE_INTERVAL_MS=1000 \
+	# A fixed simulator port and a short reconcile interval, so the browser tests can act "inside Kasm";
+	# a movable clock, so the billing test can reach the end of a period.
+	DATA_DIR="$(E2E_DATA)" DEMO_DATA=true KASM_SIM_PORT=4010 RECONCILE_INTERVAL_MS=1000 TEST_CLOCK=true \
 		cargo leptos end-to-end --release
 
 bench: tools-test

@@ -75,6 +75,8 @@ pub struct Config {
     pub billing_interval: Duration,
     /// Run the built-in Stripe fake on this port (0 = any) and point the demo storefronts at it.
     pub stripe_fake_port: Option<u16>,
+    /// `POST /__test/clock/advance` (loopback only) moves the clock forward: end-to-end tests only.
+    pub test_clock: bool,
     pub log_format: LogFormat,
     pub secure_cookies: bool,
     pub demo_data: bool,
@@ -249,6 +251,10 @@ impl Config {
             billing_interval: Duration::from_millis(
                 parse_u64("BILLING_INTERVAL_MS", get("BILLING_INTERVAL_MS"), 3_600_000)?.max(1_000),
             ),
+            test_clock: match parse_bool("TEST_CLOCK", get("TEST_CLOCK"), false)? {
+                true if prod => return Err(invalid("TEST_CLOCK", "is for end-to-end tests, never production")),
+                v => v,
+            },
             stripe_fake_port: if parse_bool("STRIPE_FAKE", get("STRIPE_FAKE"), !prod)? {
                 Some(
                     u16::try_from(parse_u64("STRIPE_FAKE_PORT", get("STRIPE_FAKE_PORT"), 0)?)

@@ -52,6 +52,7 @@ pub fn router(app: AppState, leptos: LeptosOptions) -> Router {
         .route("/events/workspaces", get(workspace_events))
         .route("/workspaces/{id}/launch", get(launch))
         .route("/invoices/{id}/csv", get(invoice_csv))
+        .route("/__test/clock/advance", axum::routing::post(advance_test_clock))
         .route(
             "/stripe/webhook/{slug}",
             axum::routing::post(stripe_webhook).layer(axum::extract::DefaultBodyLimit::max(256 * 1024)),
@@ -228,6 +229,27 @@ async fn launch(
                 "The workspace service is not answering right now. Please try again in a moment.".into(),
             ))
         }
+    }
+}
+
+/// End-to-end tests only (`TEST_CLOCK=true`, refused in production) and only from this machine: moves
+/// the clock forward by `ms` milliseconds, so a billing period can end during a test.
+async fn advance_test_clock(
+    State(s): State<RouterState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    body: String,
+) -> Response {
+    if !s.app.settings().test_clock || !peer.ip().is_loopback() {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let ms = body.trim().strip_prefix("ms=").unwrap_or(body.trim()).parse::<i64>();
+    match ms {
+        Ok(ms) if (0..=400 * 86_400_000).contains(&ms) => {
+            app::backend::db::advance_clock(ms);
+            tracing::warn!(ms, "test clock moved forward");
+            (StatusCode::OK, app::backend::db::now().as_millis().to_string()).into_response()
+        }
+        _ => (StatusCode::BAD_REQUEST, "ms=<milliseconds, 0 to 400 days>").into_response(),
     }
 }
 

@@ -96,6 +96,7 @@ impl Application {
             kasm_timeout: config.kasm_timeout,
             meter_interval: config.meter_interval,
             billing_interval: config.billing_interval,
+            test_clock: config.test_clock,
             ..Settings::default()
         };
         let dns = match config.dns_server {

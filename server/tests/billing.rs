@@ -466,6 +466,24 @@ async fn resellers_are_billed_wholesale_once_per_period(b: Backend) {
     // The run is recorded for the admin page.
     let runs = run::records(&app.state, 10).await.unwrap();
     assert!(runs.iter().any(|r| r.period == "2026-10" && r.state == "done" && r.runs == 2), "{runs:?}");
+    // The scheduler bills each tenant's last finished period once, under its lease.
+    let last = Period::containing(app::backend::db::now(), 1).unwrap().previous();
+    // (On the house: this test already billed wsco's October by hand, so the scheduler skips it.)
+    let house = app.state.house().await.unwrap();
+    let c2 = customer(&house, "sched@ezscale.test").await;
+    workspace_with_usage(
+        &house,
+        c2,
+        "0.45",
+        &[(last.start().plus_millis(60 * MIN), Some(last.start().plus_millis(120 * MIN)))],
+    )
+    .await;
+    let interval = Duration::from_secs(3600);
+    let ran = run::scheduled_pass(&app.state, "scheduler-test", interval).await.unwrap();
+    assert!(ran >= 1, "the finished period was billed");
+    assert_eq!(invoices::list_for(&house.db, c2).await.unwrap().len(), 1);
+    assert_eq!(run::scheduled_pass(&app.state, "scheduler-test", interval).await.unwrap(), 0, "once per period");
+    assert_eq!(run::scheduled_pass(&app.state, "another-server", interval).await.unwrap(), 0, "the lease is held");
     app.stop().await;
 }
 on_both_backends!(resellers_are_billed_wholesale_once_per_period);
@@ -541,6 +559,14 @@ async fn cards_top_up_credit_and_pay_what_invoices_leave_due_with_dunning(b: Bac
     let unpaid = invoices::get(&tenant.db, &unpaid.id).await.unwrap().unwrap();
     assert_eq!(unpaid.payment_attempts, 2);
     assert_eq!(outbox_count(&app, "payment_failed").await, 2);
+    // Voiding the unpaid invoice gives back the credit it had taken; the number stays used.
+    assert!(invoices::void(&tenant.db, &unpaid.id, app::backend::db::now()).await.unwrap());
+    let voided = invoices::get(&tenant.db, &unpaid.id).await.unwrap().unwrap();
+    assert_eq!((voided.status, voided.number), (Status::Void, unpaid.number));
+    assert_eq!(ledger::balance(&tenant.db, decliner, Currency::USD).await.unwrap(), usd(500));
+    assert!(!invoices::void(&tenant.db, &unpaid.id, app::backend::db::now()).await.unwrap(), "once");
+    // A paid invoice cannot be voided (corrections are credit notes).
+    assert!(!invoices::void(&tenant.db, &paid.id, app::backend::db::now()).await.unwrap());
     app.stop().await;
 }
 on_both_backends!(cards_top_up_credit_and_pay_what_invoices_leave_due_with_dunning);
@@ -599,6 +625,7 @@ async fn resellers_see_their_margins_and_price_plans_and_admins_run_billing(b: B
     )
     .await;
     let d: ManageBillingData = staff.call("manage_billing", &[]).await.unwrap();
+    assert!(d.customer_rows.iter().any(|r| r.email == "buyer@marg.test"), "the customers are listed");
     let m = d.months.iter().find(|m| m.period == "2026-10").unwrap();
     assert_eq!((m.revenue, m.wholesale, m.margin, m.increments, m.customers), (usd(450), usd(100), usd(350), 40, 1));
 

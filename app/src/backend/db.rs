@@ -301,9 +301,19 @@ pub fn tenant_db_url(central_url: &str, slug: &str) -> Result<String, DbError> {
     }
 }
 
+/// How far the test clock has been moved forward (see [`advance_clock`]); 0 outside end-to-end tests.
+static CLOCK_OFFSET_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
 /// The wall clock, in the unit every table uses.
 pub fn now() -> Timestamp {
-    Timestamp::from_millis(chrono::Utc::now().timestamp_millis())
+    let offset = CLOCK_OFFSET_MS.load(std::sync::atomic::Ordering::Relaxed);
+    Timestamp::from_millis(chrono::Utc::now().timestamp_millis().saturating_add(offset))
+}
+
+/// Moves this process's clock forward by `ms` (never back). End-to-end tests use it to reach the end of
+/// a billing period; it is reachable only with `TEST_CLOCK=true`, which production configuration refuses.
+pub fn advance_clock(ms: i64) {
+    CLOCK_OFFSET_MS.fetch_add(ms.max(0), std::sync::atomic::Ordering::Relaxed);
 }
 
 #[cfg(test)]

@@ -323,3 +323,26 @@ pub async fn due_for_collection(tenant: &Tenant, at: Timestamp) -> Result<Vec<In
     }
     Ok(out)
 }
+
+/// Removes the saved card (detached at Stripe, forgotten here). Later invoices are paid from credit, or
+/// stay due.
+pub async fn remove_card(state: &AppState, tenant: &Tenant, customer: CustomerId) -> Result<bool, AppError> {
+    let account = meter::account(tenant, customer).await?;
+    let Some(card) = account.payment_method_id else { return Ok(false) };
+    if let Some((client, _)) = client(state, tenant).await? {
+        if let Err(e) = client.detach_payment_method(&card).await {
+            if !e.is_not_found() {
+                return Err(unavailable(&e));
+            }
+        }
+    }
+    sqlx::query(
+        "UPDATE billing_accounts SET payment_method_id = NULL, card_label = NULL, updated_at = $1 WHERE customer_id = $2",
+    )
+    .bind(now().as_millis())
+    .bind(customer.to_string())
+    .execute(tenant.db.pool())
+    .await
+    .map_err(BackendError::from)?;
+    Ok(true)
+}

@@ -54,6 +54,8 @@ pub struct Settings {
     pub meter_interval: Duration,
     /// How often the billing scheduler looks for finished periods to bill.
     pub billing_interval: Duration,
+    /// End-to-end tests may move the clock forward (`POST /__test/clock/advance`).
+    pub test_clock: bool,
 }
 
 impl Default for Settings {
@@ -70,6 +72,7 @@ impl Default for Settings {
             kasm_timeout: Duration::from_secs(15),
             meter_interval: Duration::from_secs(60),
             billing_interval: Duration::from_secs(3600),
+            test_clock: false,
         }
     }
 }

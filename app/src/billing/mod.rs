@@ -212,6 +212,14 @@ pub async fn subscribe(plan: String, order_key: String) -> Result<String, AppErr
         .ok_or_else(|| AppError::Invalid("There is no such plan.".into()))
 }
 
+/// Removes the saved card.
+#[server(prefix = "/api", endpoint = "remove_card")]
+pub async fn remove_card() -> Result<bool, AppError> {
+    use crate::backend::{payments, request};
+    let (state, tenant, customer) = request::require_customer().await?;
+    payments::remove_card(&state, &tenant, customer.id).await
+}
+
 /// Cancels a subscription now; this period bills the part it was active.
 #[server(prefix = "/api", endpoint = "cancel_subscription")]
 pub async fn cancel_subscription(id: String) -> Result<(), AppError> {
@@ -276,10 +284,13 @@ pub fn BillingPage() -> impl IntoView {
     let top_up = ServerAction::<StartTopUp>::new();
     let subscribe = ServerAction::<Subscribe>::new();
     let cancel = ServerAction::<CancelSubscription>::new();
+    let remove_card = ServerAction::<RemoveCard>::new();
     let query = leptos_router::hooks::use_query_map();
     // Returning from the payment page (`?topup=<session>`): confirm first, then load.
     let data = Resource::new(
-        move || (query.read().get("topup"), subscribe.version().get(), cancel.version().get()),
+        move || {
+            (query.read().get("topup"), subscribe.version().get(), cancel.version().get() + remove_card.version().get())
+        },
         |(session, _, _)| async move {
             if let Some(s) = session.filter(|s| !s.is_empty()) {
                 let _ = confirm_top_up(s).await;
@@ -297,7 +308,7 @@ pub fn BillingPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="mt-4">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(v) => view! { <Overview v top_up subscribe cancel/> }.into_any(),
+                    Ok(v) => view! { <Overview v top_up subscribe cancel remove_card/> }.into_any(),
                     Err(AppError::NotSignedIn) => view! { <p class="mt-4"><a class="underline" href="/login">"Sign in"</a>" to see your billing."</p> }.into_any(),
                     Err(e) => view! { <ErrorNote message=e.to_string()/> }.into_any(),
                 }
@@ -312,6 +323,7 @@ fn Overview(
     top_up: ServerAction<StartTopUp>,
     subscribe: ServerAction<Subscribe>,
     cancel: ServerAction<CancelSubscription>,
+    remove_card: ServerAction<RemoveCard>,
 ) -> impl IntoView {
     let now = RwSignal::new(v.server_now);
     let server_now = v.server_now;
@@ -348,7 +360,12 @@ fn Overview(
             <div class="rounded-lg border bg-white p-4">
                 <div class="text-sm text-slate-500">"Credit"</div>
                 <div class="text-2xl font-bold" data-testid="balance">{v.balance.to_string()}</div>
-                <div class="text-xs text-slate-500">{v.card.clone().map(|c| format!("Card on file: {c}")).unwrap_or_else(|| "No card on file".into())}</div>
+                <div class="text-xs text-slate-500" data-testid="card">{v.card.clone().map(|c| format!("Card on file: {c}")).unwrap_or_else(|| "No card on file (a top-up saves one)".into())}</div>
+                {v.card.is_some().then(|| view! {
+                    <ActionForm action=remove_card>
+                        <button type="submit" class="mt-1 text-xs underline" data-testid="remove-card">"Remove card"</button>
+                    </ActionForm>
+                })}
             </div>
             <div class="rounded-lg border bg-white p-4">
                 <div class="text-sm text-slate-500">"So far this period"</div>

@@ -21,6 +21,15 @@ pub struct MonthRow {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerRow {
+    pub email: String,
+    pub name: String,
+    pub balance: Money,
+    /// Usage so far this period, at retail.
+    pub this_period: Money,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanPrice {
     pub code: String,
     pub name: String,
@@ -42,6 +51,8 @@ pub struct ManageBillingData {
     pub currency: Currency,
     pub months: Vec<MonthRow>,
     pub customers: i64,
+    /// Up to 200 customers, biggest spenders this period first.
+    pub customer_rows: Vec<CustomerRow>,
     pub plans: Vec<PlanPrice>,
     pub invoices: Vec<WholesaleInvoiceRow>,
     pub stripe_configured: bool,
@@ -82,6 +93,24 @@ pub async fn manage_billing() -> Result<ManageBillingData, AppError> {
         .fetch_one(tenant.db.pool())
         .await
         .map_err(crate::backend::BackendError::from)?;
+    let current = billing::period_at(&state, tenant.id, t).await?;
+    let sessions = usage::all_sessions(&tenant.db, current.start(), current.end()).await?;
+    let rows: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT id, email, name FROM customers ORDER BY created_at LIMIT 1000")
+            .fetch_all(tenant.db.pool())
+            .await
+            .map_err(crate::backend::BackendError::from)?;
+    let mut customer_rows = Vec::new();
+    for (id, email, name) in rows {
+        let facts: Vec<_> = sessions.iter().filter(|s| s.customer_id == id).map(usage::Session::retail_fact).collect();
+        let lines = window_lines(&facts, current.start(), current.end(), t).map_err(|_| AppError::Internal)?;
+        let this_period = lines_total(&lines, tenant.currency).map_err(|_| AppError::Internal)?;
+        let cid = id.parse().map_err(|_| AppError::Internal)?;
+        let balance = billing::ledger::balance(&tenant.db, cid, tenant.currency).await?;
+        customer_rows.push(CustomerRow { email, name, balance, this_period });
+    }
+    customer_rows.sort_by_key(|c| std::cmp::Reverse(c.this_period.minor()));
+    customer_rows.truncate(200);
     let plans = catalog::list_all(&tenant.db)
         .await?
         .into_iter()
@@ -106,6 +135,7 @@ pub async fn manage_billing() -> Result<ManageBillingData, AppError> {
         currency: tenant.currency,
         months,
         customers,
+        customer_rows,
         plans,
         invoices,
         stripe_configured: payments::enabled(&state, &tenant).await?,
@@ -221,7 +251,17 @@ fn Figures(
                 }).collect_view()}
             </tbody>
         </table>
-        <p class="mt-1 text-sm text-slate-600">{format!("{} customers in all.", d.customers)}</p>
+        <h2 class="mt-8 text-lg font-semibold">{format!("Customers ({})", d.customers)}</h2>
+        <table class="mt-2 w-full text-left text-sm">
+            <thead><tr class="text-xs uppercase text-slate-500"><th class="py-1">"Customer"</th><th>"Email"</th><th>"Credit"</th><th>"This period"</th></tr></thead>
+            <tbody>
+                {d.customer_rows.into_iter().map(|c| view! {
+                    <tr class="border-t border-slate-100" data-testid="customer-row">
+                        <td class="py-1">{c.name}</td><td>{c.email}</td><td>{c.balance.to_string()}</td><td>{c.this_period.to_string()}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
 
         <h2 class="mt-8 text-lg font-semibold">"Plan prices"</h2>
         <p class="text-sm text-slate-600">"New prices apply to sessions that start after the change; running ones keep their rate."</p>

@@ -482,7 +482,9 @@ pub async fn schedule(
     }
 }
 
-async fn scheduled_pass(state: &AppState, owner: &str, interval: std::time::Duration) -> Result<usize, RunError> {
+/// One scheduler pass (public for tests): bills each tenant's last finished period unless a run of it
+/// finished, then retries due invoice payments. Returns how many tenants it billed.
+pub async fn scheduled_pass(state: &AppState, owner: &str, interval: std::time::Duration) -> Result<usize, RunError> {
     let ttl = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX / 4).saturating_mul(2).max(60_000);
     if !take_lease(state, "billing", owner, ttl).await? {
         return Ok(0);
