@@ -27,8 +27,11 @@ async function signIn(page: Page) {
 
 // Each test leaves no live Kasm session behind (Kasm caps sessions per user).
 async function deleteWorkspace(page: Page) {
-  await page.getByTestId("delete").click();
-  await page.getByTestId("confirm-delete").click();
+  // A change announced over SSE re-renders the card and can close the confirmation just opened: ask again.
+  await expect(async () => {
+    await page.getByTestId("delete").click({ timeout: 2_000 });
+    await page.getByTestId("confirm-delete").click({ timeout: 2_000 });
+  }).toPass({ timeout: 30_000 });
   await expect(page.getByTestId("state")).toHaveText("Deleted");
 }
 
