@@ -154,11 +154,12 @@ async fn bench_in(dir: &std::path::Path, large: (usize, usize), small: (usize, u
     let (small_in, small_billed) = count_billed(&small_set, period).await?;
     let (large_in, large_billed) = count_billed(&large_set, period).await?;
 
-    let per_sec = |m: &Measured| m.sessions as f64 / m.elapsed.as_secs_f64().max(1e-9);
+    // Integer arithmetic, as everywhere near money: sessions per second from microseconds.
+    let per_sec = |m: &Measured| (m.sessions as u128 * 1_000_000) / m.elapsed.as_micros().max(1);
     let ms = |d: Duration| d.as_millis();
     let line = |label: &str, m: &Measured, in_period: i64, billed: i64| {
         format!(
-            "{label:<36}{:>8} ms, {:>9.0} sessions/s ({} tenants, {} invoices, {} segments billed / {} sessions in period)\n",
+            "{label:<36}{:>8} ms, {:>9} sessions/s ({} tenants, {} invoices, {} segments billed / {} sessions in period)\n",
             ms(m.elapsed),
             per_sec(m),
             m.tenants,
@@ -167,12 +168,14 @@ async fn bench_in(dir: &std::path::Path, large: (usize, usize), small: (usize, u
             in_period,
         )
     };
-    let ratio = large_run.elapsed.as_secs_f64() / small_run.elapsed.as_secs_f64().max(1e-9);
+    // The ratio in hundredths, printed as a decimal.
+    let hundredths = large_run.elapsed.as_micros() * 100 / small_run.elapsed.as_micros().max(1);
+    let ratio = format!("{}.{:02}", hundredths / 100, hundredths % 100);
     let report = format!(
         "== monthly billing run, period {} (SQLite, one database per tenant, tenants billed one at a time) ==\n\
          setup: {} tenants in {} ms; seeded {} sessions in {} ms (not timed)\n\
          {}{}\
-         ratio {} / {} sessions run time      {:>8.2} (10 = linear; {}x the sessions, tenants and customers)\n",
+         ratio {} / {} sessions run time      {:>8} (10 = linear; {}x the sessions, tenants and customers)\n",
         period.key(),
         large_set.len() + small_set.len() + 1,
         ms(created),
@@ -380,8 +383,11 @@ async fn seed_tenant(path: String, count: usize, plans: Vec<String>, period: Per
             } else {
                 let s = slot_start + rng.random_range(0..(slot * 3 / 10).max(1));
                 let longest = (slot * 6 / 10).clamp(MIN_MS, 10 * HOUR_MS);
-                let u: f64 = rng.random();
-                let d = MIN_MS + ((longest - MIN_MS) as f64 * u * u) as i64;
+                // Mostly short sessions: the square of a uniform draw, in integer millionths.
+                let u: i64 = rng.random_range(0..1_000_000);
+                let d = MIN_MS
+                    + i64::try_from(i128::from(longest - MIN_MS) * i128::from(u) * i128::from(u) / 1_000_000_000_000)
+                        .unwrap_or(0);
                 (s, (s + d).min(end - 1))
             };
             rows.push((uuid::Uuid::new_v4().to_string(), w, s, e.max(s + 1)));
