@@ -105,5 +105,11 @@ test("top up by card, run a workspace, watch the period's figure, bill it, and t
   await expect(page.getByTestId("invoice")).toBeVisible();
   expect(minor(await page.getByTestId("invoice-total").textContent())).toBe(shown);
   await expect(page.getByTestId("invoice-csv")).toBeVisible();
+  // Its PDF downloads with the customer's session (the page's own cookies).
+  const pdfHref = await page.getByTestId("invoice-pdf").getAttribute("href");
+  const pdf = await page.request.get(pdfHref!);
+  expect(pdf.status()).toBe(200);
+  expect(pdf.headers()["content-type"]).toBe("application/pdf");
+  expect((await pdf.body()).subarray(0, 8).toString()).toBe("%PDF-1.4");
   expect(errors).toEqual([]);
 });

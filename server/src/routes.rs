@@ -52,6 +52,7 @@ pub fn router(app: AppState, leptos: LeptosOptions) -> Router {
         .route("/events/workspaces", get(workspace_events))
         .route("/workspaces/{id}/launch", get(launch))
         .route("/invoices/{id}/csv", get(invoice_csv))
+        .route("/invoices/{id}/pdf", get(invoice_pdf))
         .route("/__test/clock/advance", axum::routing::post(advance_test_clock))
         .route(
             "/stripe/webhook/{slug}",
@@ -280,6 +281,31 @@ async fn invoice_csv(
         invoices::csv(&inv, &lines),
     )
         .into_response()
+}
+
+/// An invoice as PDF (built from the same view as the invoice page), for its own customer only.
+async fn invoice_pdf(
+    State(s): State<RouterState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    axum::Extension(site): axum::Extension<app::backend::tenants::Site>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let view = async {
+        let (tenant, customer) = cookie_customer(&s, &site, &headers).await?;
+        let customer = app::backend::customers::get(&tenant.db, customer).await?.ok_or(AppError::NotSignedIn)?;
+        app::billing::invoice_view(&s.app, &tenant, &customer, id.trim()).await
+    };
+    match view.await {
+        Ok(v) => {
+            let name = format!("inline; filename=\"{}.pdf\"", v.number);
+            (
+                [(header::CONTENT_TYPE, "application/pdf".to_owned()), (header::CONTENT_DISPOSITION, name)],
+                app::billing::pdf::invoice(&v),
+            )
+                .into_response()
+        }
+        Err(e) => error_response(&e),
+    }
 }
 
 /// Stripe's webhooks for one storefront (its slug in the path: each storefront has its own Stripe account

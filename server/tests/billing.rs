@@ -712,3 +712,142 @@ async fn subscriptions_bill_their_share_of_each_period_once_at_retail_and_wholes
     app.stop().await;
 }
 on_both_backends!(subscriptions_bill_their_share_of_each_period_once_at_retail_and_wholesale);
+
+/// Runs the real `server` binary against the test app's databases; returns (success, stdout, stderr).
+async fn server_command(app: &TestApp, args: &[&str]) -> (bool, String, String) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_server"));
+    cmd.args(args)
+        .current_dir(root)
+        .env("DATABASE_URL", &app.db_url)
+        .env("DATA_DIR", app.data_dir())
+        .env("RUST_LOG", "warn")
+        .env_remove("KASM_URL");
+    let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The operator's command bills a finished period once and reports it; bad arguments change nothing. The
+/// customer then downloads each invoice as a PDF that a real PDF reader (poppler's `pdftotext`) reads back
+/// with the invoice's number, lines and total; nobody else can.
+async fn the_billing_command_bills_once_and_invoices_download_as_pdf(b: Backend) {
+    let app = spawn(b).await;
+    let tenant = app.state.house().await.unwrap();
+    let oct = period("2026-10");
+    let a = customer(&tenant, "cli-a@ezscale.test").await;
+    let c = customer(&tenant, "cli-b@ezscale.test").await;
+    // 67 min at 0.60/h: 5 increments × 0.15 = 0.75. Two hours at 1.20/h: 8 × 0.30 = 2.40.
+    let s = oct.start().plus_millis(9 * 24 * 60 * MIN);
+    workspace_with_usage(&tenant, a, "0.60", &[(s, Some(s.plus_millis(67 * MIN)))]).await;
+    workspace_with_usage(&tenant, c, "1.20", &[(s, Some(s.plus_millis(120 * MIN)))]).await;
+    // 600 five-minute sessions an hour apart: one line of 600 increments (90.00), its segments written in
+    // several multi-row statements, its PDF several pages long.
+    let many = customer(&tenant, "cli-many@ezscale.test").await;
+    let hourly: Vec<_> = (0..600)
+        .map(|i| {
+            let t = oct.start().plus_millis(i * 60 * MIN);
+            (t, Some(t.plus_millis(5 * MIN)))
+        })
+        .collect();
+    workspace_with_usage(&tenant, many, "0.60", &hourly).await;
+    let runs = |app: &TestApp| {
+        let pool = app.state.central().pool().clone();
+        async move { sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM billing_runs").fetch_one(&pool).await.unwrap() }
+    };
+
+    // Bad arguments: a clear error, a failing exit status, and nothing written.
+    for (args, says) in [
+        (vec!["billing", "run", "--period", "2026-13"], "2026-13"),
+        (vec!["billing", "run", "--period", "last month"], "last month"),
+        (vec!["billing", "run", "--period", "2026-10", "--tenant", "nosuch"], "no active tenant nosuch"),
+    ] {
+        let (ok, _, err) = server_command(&app, &args).await;
+        assert!(!ok, "{args:?} must fail");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    assert_eq!(count(&tenant, "SELECT COUNT(*) FROM invoices").await, 0);
+    assert_eq!(runs(&app).await, 0);
+
+    let slug = tenant.slug.clone();
+    let (ok, out, err) = server_command(&app, &["billing", "run", "--period", "2026-10", "--tenant", &slug]).await;
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.contains(&format!(
+            "{slug} 2026-10: 3 invoices written (602 segments, total 9315 minor units), 3 finalised, 3 emailed, 0 already invoiced"
+        )),
+        "{out}"
+    );
+    let (ok, out, err) = server_command(&app, &["billing", "run", "--period", "2026-10", "--tenant", &slug]).await;
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains(&format!("{slug} 2026-10: nothing to do (already invoiced: 3)")), "{out}");
+    assert_eq!(count(&tenant, "SELECT COUNT(*) FROM invoices").await, 3);
+    assert_eq!(count(&tenant, "SELECT COUNT(*) FROM billed_segments").await, 602);
+    assert_eq!(count(&tenant, "SELECT COUNT(DISTINCT usage_session_id) FROM billed_segments").await, 602);
+    let (state, n): (String, i64) = sqlx::query_as("SELECT state, runs FROM billing_runs WHERE period = '2026-10'")
+        .fetch_one(app.state.central().pool())
+        .await
+        .unwrap();
+    assert_eq!((state.as_str(), n), ("done", 2));
+    // A period that has not ended is refused for the tenant, and the command says so.
+    let (ok, out, _) = server_command(&app, &["billing", "run", "--period", "2027-01", "--tenant", &slug]).await;
+    assert!(!ok && out.contains("FAILED") && out.contains("not over"), "{out}");
+
+    // The PDFs.
+    let inv_a = invoices::list_for(&tenant.db, a).await.unwrap().remove(0);
+    let inv_c = invoices::list_for(&tenant.db, c).await.unwrap().remove(0);
+    let client_a = app.signed_in("cli-a@ezscale.test", "billing-password").await;
+    let client_c = app.signed_in("cli-b@ezscale.test", "billing-password").await;
+    for (client, inv, amount) in [(&client_a, &inv_a, "$0.75"), (&client_c, &inv_c, "$2.40")] {
+        let res = client.http.get(format!("{}/invoices/{}/pdf", client.base, inv.id)).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        assert_eq!(res.headers()["content-type"], "application/pdf");
+        let pdf = res.bytes().await.unwrap().to_vec();
+        assert!(pdf.starts_with(b"%PDF-1.4"));
+        let text = pdftotext(pdf).await;
+        for needle in [inv.display_number().as_str(), "Period 2026-10", amount, "Amount due", "Page 1 of 1"] {
+            assert!(text.contains(needle), "{needle:?} not in:\n{text}");
+        }
+        assert!(text.contains("× 15 min"), "the sessions are listed:\n{text}");
+    }
+    let inv_many = invoices::list_for(&tenant.db, many).await.unwrap().remove(0);
+    assert_eq!(inv_many.total, usd(9000));
+    let client_many = app.signed_in("cli-many@ezscale.test", "billing-password").await;
+    let res = client_many.http.get(format!("{}/invoices/{}/pdf", client_many.base, inv_many.id)).send().await.unwrap();
+    let text = pdftotext(res.bytes().await.unwrap().to_vec()).await;
+    let pages = text.matches("Page ").count();
+    assert!(pages >= 5, "600 sessions take several pages:\n{text}");
+    assert!(text.contains(&format!("Page {pages} of {pages}")));
+    assert_eq!(text.matches("1 × 15 min").count(), 600, "every session listed once");
+    assert!(text.contains("$90.00"));
+    // Someone else's invoice, or no session: nothing.
+    let other = client_c.http.get(format!("{}/invoices/{}/pdf", client_c.base, inv_a.id)).send().await.unwrap();
+    assert_eq!(other.status().as_u16(), 404);
+    let anon = app.client();
+    let res = anon.http.get(format!("{}/invoices/{}/pdf", anon.base, inv_a.id)).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    app.stop().await;
+}
+on_both_backends!(the_billing_command_bills_once_and_invoices_download_as_pdf);
+
+/// The text of a PDF as poppler reads it (`scripts/bootstrap.sh test` installs poppler-utils).
+async fn pdftotext(pdf: Vec<u8>) -> String {
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = std::process::Command::new("pdftotext")
+            .args(["-layout", "-", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("pdftotext (poppler-utils) is installed by scripts/bootstrap.sh test");
+        child.stdin.take().unwrap().write_all(&pdf).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "pdftotext rejected the file");
+        String::from_utf8(out.stdout).unwrap()
+    })
+    .await
+    .unwrap()
+}

@@ -1,5 +1,6 @@
 //! The customer's money pages: `/billing` (credit, the live month-to-date figure, usage history with a
-//! chart, invoices, credit movements, top-up, card) and `/invoices/:id` (printable, with a CSV export).
+//! chart, invoices, credit movements, top-up, card) and `/invoices/:id` (printable, with PDF and CSV
+//! downloads).
 //!
 //! "So far this month" ticks in the browser from the period's usage facts with
 //! `domain::billing::window_lines` — the function the billing run writes the invoice with — so the figure
@@ -15,6 +16,9 @@ use crate::domain::time::{format_utc, Timestamp};
 use crate::error::AppError;
 use crate::layout::ErrorNote;
 use crate::workspaces::clock::{browser_now, sleep_ms};
+
+#[cfg(feature = "ssr")]
+pub mod pdf;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvoiceRow {
@@ -97,13 +101,13 @@ pub async fn billing_overview() -> Result<BillingView, AppError> {
     let (state, tenant, customer) = request::require_customer().await?;
     let t = now();
     let period = billing::period_at(&state, tenant.id, t).await?;
-    let sessions = usage::customer_sessions(&tenant.db, customer.id, period.start(), period.end()).await?;
+    let sessions = usage::customer_sessions(tenant.db.pool(), customer.id, period.start(), period.end()).await?;
     let balance = ledger::balance(&tenant.db, customer.id, tenant.currency).await?;
     let account = meter::account(&tenant, customer.id).await?;
     let day_ms = 86_400_000;
     let today = t.as_millis().div_euclid(day_ms);
     let since = Timestamp::from_millis((today - 29) * day_ms);
-    let recent = usage::customer_sessions(&tenant.db, customer.id, since, t.plus_millis(1)).await?;
+    let recent = usage::customer_sessions(tenant.db.pool(), customer.id, since, t.plus_millis(1)).await?;
     let daily_increments = (0..30)
         .map(|d| {
             let from = Timestamp::from_millis((today - 29 + d) * day_ms);
@@ -514,10 +518,21 @@ pub struct InvoiceView {
 
 #[server(prefix = "/api", endpoint = "get_invoice")]
 pub async fn get_invoice(id: String) -> Result<InvoiceView, AppError> {
+    let (state, tenant, customer) = crate::backend::request::require_customer().await?;
+    invoice_view(&state, &tenant, &customer, id.trim()).await
+}
+
+/// One of the customer's own invoices as the page and the PDF show it (drafts are not shown).
+#[cfg(feature = "ssr")]
+pub async fn invoice_view(
+    state: &crate::backend::state::AppState,
+    tenant: &crate::backend::state::Tenant,
+    customer: &crate::backend::customers::Customer,
+    id: &str,
+) -> Result<InvoiceView, AppError> {
     use crate::backend::billing::invoices;
-    use crate::backend::{branding, request};
-    let (state, tenant, customer) = request::require_customer().await?;
-    let inv = invoices::get_owned(&tenant.db, id.trim(), customer.id)
+    use crate::backend::branding;
+    let inv = invoices::get_owned(&tenant.db, id, customer.id)
         .await?
         .filter(|i| i.status != invoices::Status::Draft)
         .ok_or(AppError::NotFound)?;
@@ -571,6 +586,7 @@ pub fn InvoicePage() -> impl IntoView {
 #[component]
 fn InvoiceDocument(i: InvoiceView) -> impl IntoView {
     let csv = format!("/invoices/{}/csv", i.id);
+    let pdf = format!("/invoices/{}/pdf", i.id);
     let title = if i.kind == "credit_note" { "Credit note" } else { "Invoice" };
     view! {
         <article class="mx-auto max-w-3xl rounded-lg border bg-white p-8 print:border-0 print:p-0" data-testid="invoice">
@@ -611,8 +627,8 @@ fn InvoiceDocument(i: InvoiceView) -> impl IntoView {
                 </tfoot>
             </table>
             <p class="mt-6 flex gap-4 text-sm print:hidden">
+                <a class="underline" href=pdf rel="external" data-testid="invoice-pdf">"Download PDF"</a>
                 <a class="underline" href=csv rel="external" data-testid="invoice-csv">"Download CSV"</a>
-                <span class="text-slate-500">"Print this page (or save it as PDF) from your browser."</span>
                 <a class="underline" href="/billing">"Back to billing"</a>
             </p>
         </article>

@@ -146,6 +146,12 @@ impl TestApp {
         }
     }
 
+    /// The server's data directory (SQLite files, the development data key).
+    #[allow(dead_code)]
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self._guard.dir
+    }
+
     /// Stops the server gracefully (waits for it), as SIGTERM would.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {

@@ -145,7 +145,7 @@ pub async fn month_to_date(
     period: Period,
     t: Timestamp,
 ) -> Result<(Vec<Session>, Money), BackendError> {
-    let sessions = usage::customer_sessions(&tenant.db, customer, period.start(), period.end()).await?;
+    let sessions = usage::customer_sessions(tenant.db.pool(), customer, period.start(), period.end()).await?;
     let facts: Vec<_> = sessions.iter().map(Session::retail_fact).collect();
     let lines = window_lines(&facts, period.start(), period.end(), t).map_err(|e| corrupt(e.to_string()))?;
     let total = lines_total(&lines, tenant.currency).map_err(|e| corrupt(e.to_string()))?;

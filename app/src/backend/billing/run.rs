@@ -87,8 +87,9 @@ pub async fn run_tenant(
         }
     }
     report.customers = customers.len();
+    let plan_names = plan_names(tenant).await?;
     for (i, customer) in customers.iter().enumerate() {
-        match bill_customer(state, tenant, *customer, period, t).await? {
+        match bill_customer(state, tenant, *customer, period, t, &plan_names).await? {
             Billed::Created { segments, total } => {
                 report.created += 1;
                 report.segments += segments;
@@ -146,6 +147,7 @@ async fn bill_customer(
     customer: CustomerId,
     period: Period,
     t: Timestamp,
+    plan_names: &[(String, String)],
 ) -> Result<Billed, RunError> {
     let key = period.key();
     let subs = super::subscriptions::active_in(&tenant.db, period, Some(customer)).await?;
@@ -163,7 +165,7 @@ async fn bill_customer(
         tx.rollback().await?;
         return Ok(Billed::Existing);
     }
-    let sessions: Vec<Session> = usage::customer_sessions_in(&mut tx, customer, period.start(), period.end()).await?;
+    let sessions: Vec<Session> = usage::customer_sessions(&mut *tx, customer, period.start(), period.end()).await?;
     let facts: Vec<_> = sessions.iter().map(Session::retail_fact).collect();
     let lines = window_lines(&facts, period.start(), period.end(), t).map_err(|e| corrupt(e.to_string()))?;
     let sub_amounts: Vec<(i64, i64)> = subs.iter().map(|s| super::subscriptions::amounts(s, period)).collect();
@@ -199,8 +201,8 @@ async fn bill_customer(
         Err(e) => return Err(e.into()),
     }
     state.failpoints().check("billing.invoice_written")?;
-    let plan_names = plan_names(tenant).await?;
-    let mut segments = 0;
+    // (session id, line id, increments) of every segment this invoice bills, written together below.
+    let mut marks: Vec<(&str, String, i64)> = Vec::with_capacity(sessions.len());
     for (pos, line) in lines.iter().enumerate() {
         let line_id = Uuid::new_v4().to_string();
         let line_sessions: Vec<&Session> = line.sessions.iter().map(|(i, _)| &sessions[*i]).collect();
@@ -233,20 +235,10 @@ async fn bill_customer(
         .bind(wholesale.minor())
         .execute(&mut *tx)
         .await?;
-        for (i, n) in &line.sessions {
-            // The primary key (session, period) refuses a second billing of the same segment.
-            sqlx::query(
-                "INSERT INTO billed_segments (usage_session_id, period, line_id, increments) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&sessions[*i].id)
-            .bind(&key)
-            .bind(&line_id)
-            .bind(*n)
-            .execute(&mut *tx)
-            .await?;
-            segments += 1;
-        }
+        marks.extend(line.sessions.iter().map(|(i, n)| (sessions[*i].id.as_str(), line_id.clone(), *n)));
     }
+    mark_segments(&mut tx, &key, &marks).await?;
+    let segments = marks.len();
     for (i, (sub, (retail, wholesale))) in subs.iter().zip(&sub_amounts).enumerate() {
         if *retail == 0 {
             continue;
@@ -285,6 +277,37 @@ async fn bill_customer(
     tx.commit().await?;
     state.failpoints().check("billing.committed")?;
     Ok(Billed::Created { segments, total: total.minor() })
+}
+
+/// Rows per statement when marking segments: 4 parameters each, well under SQLite's and PostgreSQL's limits.
+const SEGMENT_BATCH: usize = 250;
+
+/// Records the (session, period) segments an invoice bills, many rows per INSERT (one statement per
+/// segment was two thirds of a run's time). The primary key (session, period) refuses a second billing of
+/// any segment, failing the whole transaction.
+async fn mark_segments(
+    tx: &mut super::ledger::Tx<'_>,
+    period: &str,
+    marks: &[(&str, String, i64)],
+) -> Result<(), sqlx::Error> {
+    use std::fmt::Write;
+    for chunk in marks.chunks(SEGMENT_BATCH) {
+        let mut sql =
+            String::from("INSERT INTO billed_segments (usage_session_id, period, line_id, increments) VALUES ");
+        for i in 0..chunk.len() {
+            let p = 4 * i;
+            let sep = if i == 0 { "" } else { ", " };
+            let _ = write!(sql, "{sep}(${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4);
+        }
+        // Only generated placeholders go into the text; every value is bound. (`QueryBuilder<Any>` writes
+        // `?` placeholders, which PostgreSQL refuses.)
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (session, line, n) in chunk {
+            q = q.bind(*session).bind(period).bind(line.as_str()).bind(*n);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 fn short(id: &str) -> &str {
@@ -334,7 +357,7 @@ pub async fn run_all(
         matched = true;
         let day = super::cycle_day(state, tenant.id).await?;
         let p = match period {
-            Some(text) => Period::parse(text, day).map_err(|e| RunError::Invalid(e.to_string()))?,
+            Some(text) => Period::parse(text, day).map_err(|e| RunError::Invalid(format!("period {text:?}: {e}")))?,
             None => Period::containing(now(), day).map_err(|e| corrupt(e.to_string()))?.previous(),
         };
         record_start(state, &tenant, &p.key()).await?;

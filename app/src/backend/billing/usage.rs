@@ -61,13 +61,17 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Session> {
     })
 }
 
-/// A customer's sessions that ran at some point in `[from, to)`, oldest first.
-pub async fn customer_sessions(
-    db: &TenantDb,
+/// A customer's sessions that ran at some point in `[from, to)`, oldest first. `exec` is a pool, or the
+/// billing run's transaction (it reads and writes under one lock).
+pub async fn customer_sessions<'e, E>(
+    exec: E,
     customer: CustomerId,
     from: Timestamp,
     to: Timestamp,
-) -> Result<Vec<Session>> {
+) -> Result<Vec<Session>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     let rows = sqlx::query(concat!(
         session_select!(),
         "WHERE w.customer_id = $1 AND u.started_at < $2 AND (u.ended_at IS NULL OR u.ended_at > $3) \
@@ -76,27 +80,7 @@ pub async fn customer_sessions(
     .bind(customer.to_string())
     .bind(to.as_millis())
     .bind(from.as_millis())
-    .fetch_all(db.pool())
-    .await?;
-    rows.iter().map(from_row).collect()
-}
-
-/// Inside a transaction (the billing run reads and writes under one lock).
-pub(crate) async fn customer_sessions_in(
-    tx: &mut super::ledger::Tx<'_>,
-    customer: CustomerId,
-    from: Timestamp,
-    to: Timestamp,
-) -> Result<Vec<Session>> {
-    let rows = sqlx::query(concat!(
-        session_select!(),
-        "WHERE w.customer_id = $1 AND u.started_at < $2 AND (u.ended_at IS NULL OR u.ended_at > $3) \
-         ORDER BY u.started_at, u.id"
-    ))
-    .bind(customer.to_string())
-    .bind(to.as_millis())
-    .bind(from.as_millis())
-    .fetch_all(&mut **tx)
+    .fetch_all(exec)
     .await?;
     rows.iter().map(from_row).collect()
 }
@@ -114,11 +98,15 @@ pub async fn all_sessions(db: &TenantDb, from: Timestamp, to: Timestamp) -> Resu
     rows.iter().map(from_row).collect()
 }
 
-/// Customers with usage in `[from, to)`.
+/// Customers with usage in `[from, to)`. Two indexed halves (sessions that ended after `from`, and open
+/// ones) rather than one OR, so a run reads recent rows only, however long the history.
 pub async fn customers_with_usage(db: &TenantDb, from: Timestamp, to: Timestamp) -> Result<Vec<CustomerId>> {
     let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT w.customer_id FROM usage_sessions u JOIN workspaces w ON w.id = u.workspace_id \
-         WHERE u.started_at < $1 AND (u.ended_at IS NULL OR u.ended_at > $2)",
+        "SELECT w.customer_id FROM usage_sessions u JOIN workspaces w ON w.id = u.workspace_id \
+         WHERE u.ended_at > $2 AND u.started_at < $1 \
+         UNION \
+         SELECT w.customer_id FROM usage_sessions u JOIN workspaces w ON w.id = u.workspace_id \
+         WHERE u.ended_at IS NULL AND u.started_at < $1",
     )
     .bind(to.as_millis())
     .bind(from.as_millis())
