@@ -350,10 +350,12 @@ pub async fn run_all(
     let entries = state.registry().entries().await?;
     let mut matched = false;
     for entry in entries {
-        let Some(tenant) = state.tenant_by_id(entry.id).await? else { continue };
-        if only.is_some_and(|s| s != tenant.slug) {
+        // Filter on the registry entry: opening every tenant's database to compare slugs would make the
+        // scheduler's one-tenant-at-a-time runs quadratic in the number of tenants.
+        if only.is_some_and(|s| s != entry.slug) {
             continue;
         }
+        let Some(tenant) = state.tenant_by_id(entry.id).await? else { continue };
         matched = true;
         let day = super::cycle_day(state, tenant.id).await?;
         let p = match period {
@@ -514,19 +516,20 @@ pub async fn scheduled_pass(state: &AppState, owner: &str, interval: std::time::
     }
     let mut ran = 0;
     for entry in state.registry().entries().await? {
-        let Some(tenant) = state.tenant_by_id(entry.id).await? else { continue };
-        let day = super::cycle_day(state, tenant.id).await?;
+        // Central lookups first: a tenant already billed for its period is skipped without opening its
+        // database.
+        let day = super::cycle_day(state, entry.id).await?;
         let p = Period::containing(now(), day).map_err(|e| corrupt(e.to_string()))?.previous();
         let done: Option<String> =
             sqlx::query_scalar("SELECT state FROM billing_runs WHERE tenant_id = $1 AND period = $2")
-                .bind(tenant.id.to_string())
+                .bind(entry.id.to_string())
                 .bind(p.key())
                 .fetch_optional(state.central().pool())
                 .await?;
-        if done.as_deref() == Some("done") {
+        if done.as_deref() == Some("done") || state.tenant_by_id(entry.id).await?.is_none() {
             continue;
         }
-        run_all(state, Some(&p.key()), Some(&tenant.slug), |_, _, _| {}).await?;
+        run_all(state, Some(&p.key()), Some(&entry.slug), |_, _, _| {}).await?;
         ran += 1;
     }
     // Dunning: retry the card for invoices whose next attempt is due.
