@@ -270,7 +270,7 @@ async fn make_tenants(
 ) -> Res<Vec<BenchTenant>> {
     let (n, sessions) = count;
     let mut out = Vec::with_capacity(n);
-    let mut tx = state.central().pool().begin().await?;
+    let mut tx = state.central().begin().await?;
     for i in 1..=n {
         let slug = format!("{prefix}-{i}");
         let url = tenant_db_url(central_url, &slug)?;

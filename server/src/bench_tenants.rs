@@ -72,7 +72,7 @@ pub async fn run(n: usize) -> Res<()> {
     let hash: String =
         sqlx::query_scalar("SELECT password_hash FROM staff LIMIT 1").fetch_one(state.central().pool()).await?;
     let bulk_started = Instant::now();
-    let mut tx = state.central().pool().begin().await?;
+    let mut tx = state.central().begin().await?;
     for i in (full + 1)..=n {
         let slug = format!("bench-{i}");
         let url = app::backend::db::tenant_db_url(&central_url, &slug)?;

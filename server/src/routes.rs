@@ -293,7 +293,7 @@ async fn invoice_pdf(
     let view = async {
         let (tenant, customer) = cookie_customer(&s, &site, &headers).await?;
         let customer = app::backend::customers::get(&tenant.db, customer).await?.ok_or(AppError::NotSignedIn)?;
-        app::billing::invoice_view(&s.app, &tenant, &customer, id.trim()).await
+        app::billing::invoice_view(&s.app, &tenant, &customer, id.trim()).await?.ok_or(AppError::NotFound)
     };
     match view.await {
         Ok(v) => {

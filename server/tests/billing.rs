@@ -316,8 +316,9 @@ async fn crashes_at_every_step_and_random_kills_lose_nothing_and_bill_nothing_tw
             let _ = task.await;
             kills += 1;
         }
-        run::run_tenant(&app.state, &tenant, p, |_, _| {}).await.unwrap();
-        assert!(run::run_tenant(&app.state, &tenant, p, |_, _| {}).await.unwrap().nothing_to_do());
+        let finished = run::run_tenant(&app.state, &tenant, p, |_, _| {}).await.unwrap();
+        let again = run::run_tenant(&app.state, &tenant, p, |_, _| {}).await.unwrap();
+        assert!(again.nothing_to_do(), "after {finished:?}: {again:?}");
         totals.push((p, total));
         p = p.next();
     }
@@ -823,6 +824,19 @@ async fn the_billing_command_bills_once_and_invoices_download_as_pdf(b: Backend)
     assert!(text.contains(&format!("Page {pages} of {pages}")));
     assert_eq!(text.matches("1 × 15 min").count(), 600, "every session listed once");
     assert!(text.contains("$90.00"));
+    // Each invoice email carries that invoice's PDF (what a reader shows: its own number and total).
+    for (inv, amount) in [(&inv_a, "$0.75"), (&inv_c, "$2.40"), (&inv_many, "$90.00")] {
+        let (name, kind, body): (String, String, Vec<u8>) = sqlx::query_as(
+            "SELECT attachment_name, attachment_type, attachment_body FROM outbox WHERE kind = 'invoice' AND dedupe_key LIKE $1",
+        )
+        .bind(format!("%:{}", inv.id))
+        .fetch_one(app.state.central().pool())
+        .await
+        .unwrap();
+        assert_eq!((name, kind.as_str()), (format!("{}.pdf", inv.display_number()), "application/pdf"));
+        let text = pdftotext(body).await;
+        assert!(text.contains(&inv.display_number()) && text.contains(amount), "{text}");
+    }
     // Someone else's invoice, or no session: nothing.
     let other = client_c.http.get(format!("{}/invoices/{}/pdf", client_c.base, inv_a.id)).send().await.unwrap();
     assert_eq!(other.status().as_u16(), 404);
@@ -851,3 +865,40 @@ async fn pdftotext(pdf: Vec<u8>) -> String {
     .await
     .unwrap()
 }
+
+/// Starting a transaction in a task that is then aborted, at random moments, over and over on a pool of
+/// one connection: every later write on that connection must still commit (visible from another
+/// connection). sqlx 0.9.0's own `begin` fails this on PostgreSQL (the connection goes back to the pool
+/// inside a transaction nobody ends); `db::begin` is what the app uses everywhere.
+async fn a_cancelled_transaction_start_never_swallows_later_writes(b: Backend) {
+    use sqlx::any::AnyPoolOptions;
+    let app = spawn(b).await;
+    sqlx::any::install_default_drivers();
+    let pool = AnyPoolOptions::new().max_connections(1).connect(&app.db_url).await.unwrap();
+    sqlx::query("CREATE TABLE cancel_probe (n BIGINT NOT NULL)").execute(&pool).await.unwrap();
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let rounds = 300;
+    for i in 0..rounds {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let p = pool.clone();
+        let task = tokio::spawn(async move {
+            let tx = app::backend::db::begin(&p).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            drop(tx);
+        });
+        // Abort anywhere from before the BEGIN is sent to after it is answered.
+        tokio::time::sleep(Duration::from_micros(seed % 400)).await;
+        task.abort();
+        let _ = task.await;
+        sqlx::query("INSERT INTO cancel_probe (n) VALUES ($1)").bind(i).execute(&pool).await.unwrap();
+    }
+    let other = AnyPoolOptions::new().max_connections(1).connect(&app.db_url).await.unwrap();
+    let seen: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cancel_probe").fetch_one(&other).await.unwrap();
+    assert_eq!(seen, rounds, "writes after a cancelled begin were swallowed by a leaked transaction");
+    other.close().await;
+    pool.close().await;
+    app.stop().await;
+}
+on_both_backends!(a_cancelled_transaction_start_never_swallows_later_writes);

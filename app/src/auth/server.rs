@@ -179,7 +179,7 @@ pub async fn resend_verification() -> Result<(), AppError> {
 pub async fn verify_email(token: String) -> Result<(), AppError> {
     use crate::backend::{auth, customers, request, BackendError};
     let (state, tenant) = request::tenant().await?;
-    let mut tx = tenant.db.pool().begin().await.map_err(BackendError::from)?;
+    let mut tx = tenant.db.begin().await.map_err(BackendError::from)?;
     let Some((id, _)) = auth::consume_token(&mut tx, &token, auth::TokenPurpose::Verify).await? else {
         return Err(AppError::Invalid("This link has expired or was already used. Sign in to get a new one.".into()));
     };
@@ -217,7 +217,7 @@ pub async fn reset_password(token: String, password: String) -> Result<(), AppEr
     edge::new_password(&password)?;
     edge::limit(&state, &format!("reset-token:{}", tenant.id))?;
     let hash = auth::hash_password(password).await?;
-    let mut tx = tenant.db.pool().begin().await.map_err(BackendError::from)?;
+    let mut tx = tenant.db.begin().await.map_err(BackendError::from)?;
     let Some((id, _)) = auth::consume_token(&mut tx, &token, auth::TokenPurpose::Reset).await? else {
         return Err(AppError::Invalid("This reset link has expired or was already used. Ask for a new one.".into()));
     };
@@ -298,7 +298,7 @@ pub async fn change_email(current_password: String, new_email: String) -> Result
 pub async fn confirm_email_change(token: String) -> Result<(), AppError> {
     use crate::backend::{auth, customers, request, BackendError};
     let (_, tenant) = request::tenant().await?;
-    let mut tx = tenant.db.pool().begin().await.map_err(BackendError::from)?;
+    let mut tx = tenant.db.begin().await.map_err(BackendError::from)?;
     let Some((id, Some(email))) = auth::consume_token(&mut tx, &token, auth::TokenPurpose::EmailChange).await? else {
         return Err(AppError::Invalid("This link has expired or was already used.".into()));
     };

@@ -169,7 +169,7 @@ pub async fn staff_by_id(central: &CentralDb, tenant: TenantId, id: &str) -> Res
 
 /// Removes a staff member of this tenant (never the last owner) and ends their sessions.
 pub async fn remove_staff(central: &CentralDb, tenant: TenantId, id: &str) -> Result<bool> {
-    let mut tx = central.pool().begin().await?;
+    let mut tx = central.begin().await?;
     let owners: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM staff WHERE tenant_id = $1 AND role = 'owner' AND id <> $2")
             .bind(tenant.to_string())
@@ -237,7 +237,7 @@ pub async fn accept_invite(
         return Ok(None);
     }
     let t = now().as_millis();
-    let mut tx = central.pool().begin().await?;
+    let mut tx = central.begin().await?;
     let used = sqlx::query(
         "UPDATE staff_invites SET used_at = $1 WHERE token_hash = $2 AND tenant_id = $3 AND used_at IS NULL AND expires_at > $1",
     )
@@ -330,7 +330,7 @@ pub async fn redeem_impersonation(
         return Ok(None);
     }
     let t = now().as_millis();
-    let mut tx = central.pool().begin().await?;
+    let mut tx = central.begin().await?;
     let used = sqlx::query(
         "UPDATE impersonation_tokens SET used_at = $1 WHERE token_hash = $2 AND tenant_id = $3 AND used_at IS NULL          AND expires_at > $1",
     )

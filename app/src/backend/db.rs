@@ -155,6 +155,17 @@ pub fn is_safe_identifier(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
+/// Starts a transaction on `pool`, safely even if the caller is cancelled (a dropped request, an aborted
+/// task, a timeout). sqlx 0.9.0's PostgreSQL `begin` raises its transaction depth only after `BEGIN`'s
+/// answer, so a future dropped in between returns the connection to the pool inside a transaction nothing
+/// will end: the next borrowers' writes then silently never commit (transact-rs/sqlx#4393, fixed upstream
+/// after 0.9.0). Beginning in a task of its own means `begin` always completes; if nobody is waiting any
+/// more, the finished transaction is dropped there and rolled back properly.
+pub async fn begin(pool: &AnyPool) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    let pool = pool.clone();
+    tokio::spawn(async move { pool.begin().await }).await.map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))?
+}
+
 /// The central database: tenants and the job queue.
 #[derive(Clone, Debug)]
 pub struct CentralDb(Pool);
@@ -175,6 +186,11 @@ impl CentralDb {
 
     pub fn pool(&self) -> &AnyPool {
         &self.0.pool
+    }
+
+    /// A transaction (cancel-safe: see [`begin`]).
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        begin(&self.0.pool).await
     }
 
     pub fn engine(&self) -> Engine {
@@ -226,6 +242,11 @@ impl TenantDb {
 
     pub fn pool(&self) -> &AnyPool {
         &self.0.pool
+    }
+
+    /// A transaction (cancel-safe: see [`begin`]).
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        begin(&self.0.pool).await
     }
 
     pub async fn close(&self) {

@@ -425,7 +425,7 @@ impl KasmServers {
 pub async fn sync_images(central: &CentralDb, server: &str, client: &KasmClient) -> Result<usize, SyncImagesError> {
     let images = client.get_images().await?;
     let t = now().as_millis();
-    let mut tx = central.pool().begin().await.map_err(BackendError::from)?;
+    let mut tx = central.begin().await.map_err(BackendError::from)?;
     sqlx::query("DELETE FROM kasm_images WHERE server_id = $1")
         .bind(server)
         .execute(&mut *tx)

@@ -2,7 +2,7 @@
 //! queued in the outbox (delivered by the mail worker, deduplicated, retried).
 
 use super::mail::templates::{self, BrandContext, Rendered};
-use super::mail::{outbox, Outgoing};
+use super::mail::{outbox, MailAttachment, Outgoing};
 use super::state::{AppState, Tenant};
 use super::{branding, corrupt, request, Result};
 
@@ -44,6 +44,18 @@ async fn brand(state: &AppState, tenant: &Tenant) -> Result<(BrandContext, Strin
 }
 
 async fn queue(state: &AppState, tenant: &Tenant, kind: &str, key: String, to: &str, rendered: Rendered) -> Result<()> {
+    queue_with(state, tenant, kind, key, to, rendered, None).await
+}
+
+async fn queue_with(
+    state: &AppState,
+    tenant: &Tenant,
+    kind: &str,
+    key: String,
+    to: &str,
+    rendered: Rendered,
+    attachment: Option<MailAttachment>,
+) -> Result<()> {
     let (_, from_name, from_addr) = brand(state, tenant).await?;
     let o = Outgoing {
         tenant: Some(tenant.id),
@@ -54,6 +66,7 @@ async fn queue(state: &AppState, tenant: &Tenant, kind: &str, key: String, to: &
         from_addr,
         reply_to: None,
         rendered,
+        attachment,
     };
     outbox::enqueue(state.central(), &o).await?;
     state.notify_mail();
@@ -131,7 +144,14 @@ pub async fn invoice_issued(
     let (ctx, _, _) = brand(state, tenant).await?;
     let link = format!("{}/invoices/{invoice_id}", ctx.base_url);
     let rendered = templates::invoice(&ctx, &c.name, number, &total.to_string(), &link);
-    queue(state, tenant, "invoice", format!("invoice:{}:{invoice_id}", tenant.id), &c.email, rendered).await
+    // The PDF goes with it, built from the same view as the page.
+    let attachment = crate::billing::invoice_view(state, tenant, &c, invoice_id).await?.map(|v| MailAttachment {
+        filename: format!("{}.pdf", v.number),
+        content_type: "application/pdf".into(),
+        body: crate::billing::pdf::invoice(&v),
+    });
+    let key = format!("invoice:{}:{invoice_id}", tenant.id);
+    queue_with(state, tenant, "invoice", key, &c.email, rendered, attachment).await
 }
 
 /// "Your balance is low" when the balance first falls under `threshold` (minor units) since the last

@@ -163,7 +163,7 @@ async fn reserve(state: &AppState, central_url: &str, new: &NewTenant) -> Result
     let t = now().as_millis();
     let trial = new.trial_days.map(|d| t + i64::from(d) * 86_400_000);
     let central = state.central();
-    let mut tx = central.pool().begin().await?;
+    let mut tx = central.begin().await?;
     let taken: Option<String> = sqlx::query_scalar("SELECT slug FROM tenants WHERE slug = $1")
         .bind(new.slug.as_str())
         .fetch_optional(&mut *tx)
@@ -298,7 +298,7 @@ async fn run_step(state: &AppState, rec: &TenantRecord, step: &str) -> Result<()
 }
 
 async fn record_step(state: &AppState, id: TenantId, step: &str) -> Result<()> {
-    let mut tx = state.central().pool().begin().await?;
+    let mut tx = state.central().begin().await?;
     let status = if step == "done" { "active" } else { "creating" };
     sqlx::query("UPDATE tenants SET creation_step = $1, status = $2, last_error = NULL, updated_at = $3 WHERE id = $4")
         .bind(step)
@@ -314,7 +314,7 @@ async fn record_step(state: &AppState, id: TenantId, step: &str) -> Result<()> {
 }
 
 async fn set_status(state: &AppState, id: TenantId, status: TenantStatus, error: Option<&str>) -> Result<()> {
-    let mut tx = state.central().pool().begin().await?;
+    let mut tx = state.central().begin().await?;
     sqlx::query("UPDATE tenants SET status = $1, last_error = $2, updated_at = $3 WHERE id = $4")
         .bind(status.as_str())
         .bind(error)
@@ -386,7 +386,7 @@ pub async fn delete(state: &AppState, slug: &str) -> Result<()> {
     state.failpoints().check("tenant.delete.database")?;
     drop_tenant_database(&rec.db_url).await?;
     let id = rec.id.to_string();
-    let mut tx = state.central().pool().begin().await?;
+    let mut tx = state.central().begin().await?;
     for sql in [
         "DELETE FROM central_sessions WHERE tenant_id = $1",
         "DELETE FROM staff WHERE tenant_id = $1",
@@ -473,7 +473,7 @@ pub async fn add_domain(state: &AppState, slug: &str, raw: &str, primary: bool) 
             "Platform subdomains come with every storefront; add your own domain.".into(),
         ));
     }
-    let mut tx = state.central().pool().begin().await?;
+    let mut tx = state.central().begin().await?;
     if primary {
         sqlx::query("UPDATE tenant_domains SET kind = 'alias' WHERE tenant_id = $1")
             .bind(rec.id.to_string())
@@ -489,7 +489,7 @@ pub async fn add_domain(state: &AppState, slug: &str, raw: &str, primary: bool) 
 
 pub async fn remove_domain(state: &AppState, slug: &str, domain: &str) -> Result<()> {
     let rec = by_slug(state, slug).await?;
-    let mut tx = state.central().pool().begin().await?;
+    let mut tx = state.central().begin().await?;
     let n = sqlx::query("DELETE FROM tenant_domains WHERE tenant_id = $1 AND domain = $2")
         .bind(rec.id.to_string())
         .bind(domain)
@@ -540,7 +540,7 @@ pub async fn verify_domain(state: &AppState, slug: &str, domain: &str, by: Verif
         },
     };
     let t = now().as_millis();
-    let mut tx = state.central().pool().begin().await?;
+    let mut tx = state.central().begin().await?;
     sqlx::query(
         "UPDATE tenant_domains SET verified_at = $1, verified_by = $2, last_check_at = $3, last_check_error = $4 \
          WHERE domain = $5 AND tenant_id = $6",

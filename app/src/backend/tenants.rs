@@ -370,7 +370,7 @@ pub async fn ensure_house(central: &CentralDb, central_url: &str) -> Result<Stri
     let db_url = tenant_db_url(central_url, HOUSE_SLUG)?;
     let t = now().as_millis();
     let id = TenantId::new_random();
-    let mut tx = central.pool().begin().await?;
+    let mut tx = central.begin().await?;
     sqlx::query(
         "INSERT INTO tenants (id, slug, name, status, is_house, currency, db_url, created_at, updated_at) \
          VALUES ($1, $2, $3, 'active', 1, 'USD', $4, $5, $5) ON CONFLICT (slug) DO NOTHING",

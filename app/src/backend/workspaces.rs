@@ -283,7 +283,7 @@ pub async fn start_meter(
     wholesale: &Rate,
     now: Timestamp,
 ) -> Result<bool> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     // The write comes first so SQLite takes its write lock at once (no read-then-upgrade deadlock).
     let moved = sqlx::query("UPDATE workspaces SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4")
         .bind(WorkspaceState::Running.as_str())
@@ -326,7 +326,7 @@ pub async fn stop_meter(
     ended_at: Timestamp,
     now: Timestamp,
 ) -> Result<Option<Money>> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let moved = sqlx::query("UPDATE workspaces SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4")
         .bind(to.as_str())
         .bind(now.as_millis())

@@ -519,27 +519,29 @@ pub struct InvoiceView {
 #[server(prefix = "/api", endpoint = "get_invoice")]
 pub async fn get_invoice(id: String) -> Result<InvoiceView, AppError> {
     let (state, tenant, customer) = crate::backend::request::require_customer().await?;
-    invoice_view(&state, &tenant, &customer, id.trim()).await
+    invoice_view(&state, &tenant, &customer, id.trim()).await?.ok_or(AppError::NotFound)
 }
 
-/// One of the customer's own invoices as the page and the PDF show it (drafts are not shown).
+/// One of the customer's own invoices as the page, the PDF and the email show it; `None` for another
+/// customer's, an unknown one or a draft.
 #[cfg(feature = "ssr")]
 pub async fn invoice_view(
     state: &crate::backend::state::AppState,
     tenant: &crate::backend::state::Tenant,
     customer: &crate::backend::customers::Customer,
     id: &str,
-) -> Result<InvoiceView, AppError> {
+) -> Result<Option<InvoiceView>, crate::backend::BackendError> {
     use crate::backend::billing::invoices;
     use crate::backend::branding;
-    let inv = invoices::get_owned(&tenant.db, id, customer.id)
-        .await?
-        .filter(|i| i.status != invoices::Status::Draft)
-        .ok_or(AppError::NotFound)?;
+    let Some(inv) =
+        invoices::get_owned(&tenant.db, id, customer.id).await?.filter(|i| i.status != invoices::Status::Draft)
+    else {
+        return Ok(None);
+    };
     let lines = invoices::lines(&tenant.db, &inv.id, inv.total.currency()).await?;
     let company =
         branding::get(state.central(), tenant.id).await?.map(|b| b.theme.company_name).unwrap_or(tenant.name.clone());
-    Ok(InvoiceView {
+    Ok(Some(InvoiceView {
         number: inv.display_number(),
         kind: inv.kind.clone(),
         status: inv.status.as_str().to_owned(),
@@ -563,7 +565,7 @@ pub async fn invoice_view(
         card_paid: inv.card_paid,
         due: inv.amount_due(),
         id: inv.id,
-    })
+    }))
 }
 
 #[component]

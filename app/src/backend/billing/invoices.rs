@@ -213,7 +213,7 @@ pub async fn finalise(
     now: Timestamp,
     failpoints: &super::super::failpoints::Failpoints,
 ) -> Result<bool> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     // The counter row is the tenant-wide lock: numbers are handed out one finalisation at a time.
     let number: i64 =
         sqlx::query_scalar("UPDATE counters SET value = value + 1 WHERE name = 'invoice_number' RETURNING value")
@@ -333,7 +333,7 @@ pub async fn record_card_failure(db: &TenantDb, id: &str, error: &str, next: Opt
 /// Voids a finalised, unpaid invoice (its number stays used: the sequence has no gaps). What metering
 /// charged to credit for it is given back.
 pub async fn void(db: &TenantDb, id: &str, now: Timestamp) -> Result<bool> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let Some(inv) = get_in(&mut tx, id).await? else { return Ok(false) };
     if inv.status != Status::Finalised || inv.kind != "invoice" {
         return Ok(false);
@@ -369,7 +369,7 @@ pub async fn credit_note(
     reason: &str,
     now: Timestamp,
 ) -> Result<std::result::Result<String, &'static str>> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let number: i64 =
         sqlx::query_scalar("UPDATE counters SET value = value + 1 WHERE name = 'invoice_number' RETURNING value")
             .fetch_one(&mut *tx)

@@ -136,7 +136,7 @@ pub async fn post(
     memo: &str,
     now: Timestamp,
 ) -> Result<Posted> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let posted = post_in(&mut tx, customer, kind, amount, reference, memo, now).await?;
     if posted == Posted::Done {
         tx.commit().await?;

@@ -162,7 +162,7 @@ async fn meter_customer(
 ) -> Result<(), BackendError> {
     let (sessions, mtd) = month_to_date(tenant, customer, period, t).await?;
     let key = period.key();
-    let mut tx = tenant.db.pool().begin().await?;
+    let mut tx = tenant.db.begin().await?;
     // The balance row first: every posting of this customer queues on it, so two passes cannot both charge.
     sqlx::query(
         "INSERT INTO credit_balances (customer_id, balance_minor) VALUES ($1, 0) ON CONFLICT (customer_id) DO NOTHING",

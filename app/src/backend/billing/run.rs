@@ -151,7 +151,7 @@ async fn bill_customer(
 ) -> Result<Billed, RunError> {
     let key = period.key();
     let subs = super::subscriptions::active_in(&tenant.db, period, Some(customer)).await?;
-    let mut tx = tenant.db.pool().begin().await?;
+    let mut tx = tenant.db.begin().await?;
     // Take the write lock first (SQLite: a read-then-write transaction could not upgrade under a
     // concurrent writer; PostgreSQL: runs for the same customer queue here).
     sqlx::query("UPDATE counters SET value = value WHERE name = 'invoice_number'").execute(&mut *tx).await?;

@@ -124,7 +124,7 @@ pub async fn bill_tenant(
         Outcome::AlreadyInvoiced
     } else {
         let f = figures(tenant, &record.terms, period, subscriptions_minor).await?;
-        let mut tx = state.central().pool().begin().await?;
+        let mut tx = state.central().begin().await?;
         let number: i64 = sqlx::query_scalar(
             "UPDATE central_counters SET value = value + 1 WHERE name = 'wholesale_number' RETURNING value",
         )
@@ -225,6 +225,7 @@ async fn email(state: &AppState, record: &tenants::TenantRecord, inv: &Wholesale
         from_addr: b.from_email.clone(),
         reply_to: None,
         rendered,
+        attachment: None,
     };
     outbox::enqueue(state.central(), &o).await?;
     state.notify_mail();

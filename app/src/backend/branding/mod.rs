@@ -71,7 +71,7 @@ pub async fn get(central: &CentralDb, tenant: TenantId) -> Result<Option<Brandin
 
 /// Saves a tenant's branding; its pages pick it up on their next load (the registry reloads).
 pub async fn save(state: &AppState, tenant: TenantId, u: &BrandingUpdate) -> Result<()> {
-    let mut tx = state.central().pool().begin().await?;
+    let mut tx = state.central().begin().await?;
     sqlx::query(
         "UPDATE tenant_branding SET company_name = $1, primary_color = $2, secondary_color = $3, support_email = $4, \
          support_phone = $5, from_email = $6, from_name = $7, custom_css = $8, version = version + 1, updated_at = $9 \
@@ -112,7 +112,7 @@ pub async fn set_asset(
         }
     };
     let t = now().as_millis();
-    let mut tx = state.central().pool().begin().await?;
+    let mut tx = state.central().begin().await?;
     sqlx::query(
         "INSERT INTO tenant_assets (tenant_id, sha256, png_base64, created_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (tenant_id, sha256) DO NOTHING",

@@ -24,7 +24,8 @@ pub mod templates;
 use std::fmt;
 use std::time::Duration;
 
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sha2::{Digest, Sha256};
@@ -189,7 +190,22 @@ pub struct Outgoing {
     pub from_addr: String,
     pub reply_to: Option<String>,
     pub rendered: Rendered,
+    /// A file sent with it (an invoice's PDF).
+    pub attachment: Option<MailAttachment>,
 }
+
+/// A file sent with a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailAttachment {
+    /// Shown to the recipient; reduced to safe characters when the message is built.
+    pub filename: String,
+    /// A MIME type (`application/pdf`).
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+/// The largest attachment queued; a bigger file is left out (the message still links to the page).
+pub const MAX_ATTACHMENT_BYTES: usize = 5 * 1024 * 1024;
 
 impl Outgoing {
     /// A tenant's message, sent as the tenant: its configured sender (or the platform address under the
@@ -214,6 +230,7 @@ impl Outgoing {
             from_addr: branding.from_email.trim().to_owned(),
             reply_to: (!support.is_empty()).then(|| support.to_owned()),
             rendered,
+            attachment: None,
         }
     }
 }
@@ -327,9 +344,19 @@ impl Mailer {
         if let Some(reply_to) = o.reply_to.as_deref().filter(|r| !r.trim().is_empty()) {
             builder = builder.reply_to(Mailbox::new(None, parse_address(reply_to)?));
         }
-        builder
-            .multipart(MultiPart::alternative_plain_html(o.rendered.text.clone(), o.rendered.html.clone()))
-            .map_err(|e| MailError::Build(e.to_string()))
+        let body = MultiPart::alternative_plain_html(o.rendered.text.clone(), o.rendered.html.clone());
+        let body = match &o.attachment {
+            None => body,
+            // multipart/mixed: the readable parts, then the file.
+            Some(a) => {
+                let content_type = ContentType::parse(&a.content_type)
+                    .map_err(|_| MailError::Build(format!("bad attachment type {:?}", a.content_type)))?;
+                MultiPart::mixed()
+                    .multipart(body)
+                    .singlepart(Attachment::new(attachment_filename(&a.filename)).body(a.body.clone(), content_type))
+            }
+        };
+        builder.multipart(body).map_err(|e| MailError::Build(e.to_string()))
     }
 
     /// Delivers one message over SMTP. With [`Transport::OutboxOnly`] this is `Err(NotConfigured)`; the
@@ -345,6 +372,21 @@ impl Mailer {
             Ok(Err(e)) => Err(MailError::Smtp(smtp_error_text(&e))),
             Err(_) => Err(MailError::Smtp(format!("no answer within {} s", limit.as_secs()))),
         }
+    }
+}
+
+/// An attachment's file name with nothing that could break out of its header parameter: letters, digits,
+/// `.`, `-` and `_` only, at most 100 characters.
+fn attachment_filename(name: &str) -> String {
+    let clean: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .take(100)
+        .collect();
+    if clean.trim_matches(['.', '_']).is_empty() {
+        "attachment".into()
+    } else {
+        clean
     }
 }
 
@@ -490,6 +532,7 @@ mod tests {
                 text: "plain body https://acme.test/x".into(),
                 html: "<p>html body</p>".into(),
             },
+            attachment: None,
         }
     }
 
@@ -573,6 +616,37 @@ mod tests {
         assert!(data.contains("Content-Type: text/plain"));
         assert!(data.contains("Content-Type: text/html"));
         assert!(data.contains("plain body") && data.contains("html body"));
+    }
+
+    #[tokio::test]
+    async fn an_attachment_travels_whole_beside_both_parts() {
+        use base64::Engine as _;
+        let sink = test_sink::spawn().await;
+        let m = mailer(&sink.url());
+        let mut o = outgoing("Acme Cloud", "");
+        let body: Vec<u8> = b"%PDF-1.4\n".iter().copied().chain((0..=255u8).cycle().take(3000)).collect();
+        o.attachment = Some(MailAttachment {
+            filename: "INV-000001.pdf\"\r\nBcc: victim@x.test".into(),
+            content_type: "application/pdf".into(),
+            body: body.clone(),
+        });
+        m.send(m.build_message(&o).unwrap()).await.unwrap();
+        let data = sink.messages().pop().unwrap();
+        assert!(data.contains("multipart/mixed") && data.contains("multipart/alternative"), "{data}");
+        assert!(data.contains("plain body") && data.contains("html body"));
+        assert!(!data.lines().any(|l| l.to_ascii_lowercase().starts_with("bcc:")), "{data}");
+        // (lettre splits a long parameter RFC 2231-style: `filename*0="…"`.)
+        assert!(data.contains("Content-Disposition: attachment;"), "{data}");
+        assert!(data.contains("=\"INV-000001.pdf___Bcc__victim_x.test\""), "{data}");
+        // The part's base64 decodes to exactly the bytes queued.
+        let part = data.split("Content-Type: application/pdf").nth(1).unwrap();
+        let encoded: String =
+            part.split("\r\n\r\n").nth(1).unwrap().lines().take_while(|l| !l.starts_with("--")).collect();
+        assert_eq!(base64::engine::general_purpose::STANDARD.decode(encoded.trim()).unwrap(), body);
+        // A type that is not a MIME type is refused when the message is built.
+        o.attachment.as_mut().unwrap().content_type = "not a type".into();
+        assert!(matches!(m.build_message(&o), Err(MailError::Build(_))));
+        assert_eq!(attachment_filename("../..//"), "attachment");
     }
 
     #[tokio::test]

@@ -21,7 +21,7 @@ use tokio::sync::{watch, Notify};
 use tracing::Instrument;
 
 use super::templates::{clean_subject, Rendered};
-use super::{validate_address, MailError, Mailer, Outgoing};
+use super::{validate_address, MailAttachment, MailError, Mailer, Outgoing};
 use crate::backend::db::{now, CentralDb};
 use crate::domain::ids::TenantId;
 use crate::domain::time::Timestamp;
@@ -90,6 +90,7 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
     pub created_at: Timestamp,
     pub sent_at: Option<Timestamp>,
+    pub attachment: Option<MailAttachment>,
 }
 
 impl OutboxRow {
@@ -108,6 +109,7 @@ impl OutboxRow {
                 text: self.text_body.clone(),
                 html: self.html_body.clone(),
             },
+            attachment: self.attachment.clone(),
         }
     }
 }
@@ -116,7 +118,8 @@ impl OutboxRow {
 macro_rules! columns {
     () => {
         "id, tenant_id, dedupe_key, kind, to_addr, from_name, from_addr, reply_to, subject, text_body, html_body, \
-         state, attempts, next_attempt_at, last_error, created_at, sent_at"
+         state, attempts, next_attempt_at, last_error, created_at, sent_at, attachment_name, attachment_type, \
+         attachment_body"
     };
 }
 
@@ -142,6 +145,14 @@ fn row(r: &AnyRow) -> Result<OutboxRow> {
         last_error: r.try_get(14)?,
         created_at: Timestamp::from_millis(r.try_get(15)?),
         sent_at: r.try_get::<Option<i64>, _>(16)?.map(Timestamp::from_millis),
+        attachment: match (r.try_get::<Option<String>, _>(17)?, r.try_get::<Option<String>, _>(18)?) {
+            (Some(filename), Some(content_type)) => Some(MailAttachment {
+                filename,
+                content_type,
+                body: r.try_get::<Option<Vec<u8>>, _>(19)?.unwrap_or_default(),
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -155,11 +166,14 @@ pub async fn enqueue(db: &CentralDb, o: &Outgoing) -> Result<bool> {
     let to = validate_address(&o.to)?;
     let from_addr = if o.from_addr.trim().is_empty() { String::new() } else { validate_address(&o.from_addr)? };
     let reply_to = o.reply_to.as_deref().filter(|r| !r.trim().is_empty()).map(validate_address).transpose()?;
+    // A file too big to mail is left out; the message still links to where it can be read.
+    let attachment = o.attachment.as_ref().filter(|a| a.body.len() <= super::MAX_ATTACHMENT_BYTES);
     let t = now().as_millis();
     let inserted = sqlx::query(
         "INSERT INTO outbox (id, tenant_id, dedupe_key, kind, to_addr, from_name, from_addr, reply_to, subject, \
-             text_body, html_body, state, attempts, next_attempt_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', 0, $12, $12) \
+             text_body, html_body, state, attempts, next_attempt_at, created_at, attachment_name, attachment_type, \
+             attachment_body) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', 0, $12, $12, $13, $14, $15) \
          ON CONFLICT (dedupe_key) DO NOTHING",
     )
     .bind(uuid::Uuid::new_v4().to_string())
@@ -174,6 +188,9 @@ pub async fn enqueue(db: &CentralDb, o: &Outgoing) -> Result<bool> {
     .bind(&o.rendered.text)
     .bind(&o.rendered.html)
     .bind(t)
+    .bind(attachment.map(|a| a.filename.as_str()))
+    .bind(attachment.map(|a| a.content_type.as_str()))
+    .bind(attachment.map(|a| a.body.as_slice()))
     .execute(db.pool())
     .await?
     .rows_affected();
@@ -415,6 +432,7 @@ mod tests {
                 text: "text part".into(),
                 html: "<p>html part</p>".into(),
             },
+            attachment: None,
         }
     }
 
