@@ -464,6 +464,22 @@ async fn resellers_are_billed_wholesale_once_per_period(b: Backend) {
         .await
         .unwrap();
     assert_eq!(mails, vec!["owner@wsco.test".to_owned()]);
+    // The owner's email carries the bill as a PDF: its number, every line and the total.
+    let (name, body): (String, Vec<u8>) =
+        sqlx::query_as("SELECT attachment_name, attachment_body FROM outbox WHERE kind = 'wholesale_invoice'")
+            .fetch_one(app.state.central().pool())
+            .await
+            .unwrap();
+    assert_eq!(name, format!("{}.pdf", inv.display_number()));
+    let text = pdftotext(body).await;
+    assert!(text.contains(&format!("Invoice {}", inv.display_number())) && text.contains("Wholesale Co"), "{text}");
+    for (description, amount) in &lines {
+        let first_words: String = description.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+        assert!(text.contains(&first_words), "{first_words:?} not in:\n{text}");
+        assert!(text.contains(&Money::from_minor(*amount, inv.currency).to_string()), "{amount} not in:\n{text}");
+    }
+    let total = Money::from_minor(inv.total_minor, inv.currency).to_string();
+    assert!(total.ends_with("50.13") && text.contains(&total), "the total {total}:\n{text}");
     // The run is recorded for the admin page.
     let runs = run::records(&app.state, 10).await.unwrap();
     assert!(runs.iter().any(|r| r.period == "2026-10" && r.state == "done" && r.runs == 2), "{runs:?}");

@@ -7,10 +7,11 @@
 //! streams are left uncompressed: the file stays inspectable and small enough. Characters outside WinAnsi
 //! print as `?` (the HTML invoice shows them as they are).
 //!
-//! The document is built from the same `InvoiceView` as the invoice page, so they cannot disagree.
+//! A customer's invoice is built from the same `InvoiceView` as the invoice page, so they cannot disagree; a
+//! reseller's wholesale bill from its stored lines (`billing::wholesale`).
 
 use super::InvoiceView;
-use crate::domain::time::format_utc;
+use crate::domain::time::{format_utc, Timestamp};
 
 /// A4 in points.
 const PAGE_W: i64 = 595;
@@ -37,34 +38,98 @@ impl Font {
     }
 }
 
-/// The invoice as a PDF document.
+/// What an invoice PDF shows: a customer's invoice or a reseller's wholesale bill.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Document {
+    /// "Invoice INV-000042"
+    pub title: String,
+    pub period: String,
+    pub status: String,
+    pub issued: Option<Timestamp>,
+    /// Who bills (top right, bold).
+    pub seller: String,
+    /// Who is billed (name, email …), under the seller.
+    pub buyer: Vec<String>,
+    pub lines: Vec<DocLine>,
+    /// (label, amount, bold)
+    pub totals: Vec<(String, String, bool)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocLine {
+    pub description: String,
+    pub amount: String,
+    /// Small grey rows under the description (the sessions a line bills).
+    pub details: Vec<String>,
+}
+
+impl From<&InvoiceView> for Document {
+    fn from(v: &InvoiceView) -> Document {
+        let kind = if v.kind == "credit_note" { "Credit note" } else { "Invoice" };
+        Document {
+            title: format!("{kind} {}", v.number),
+            period: v.period.clone(),
+            status: v.status.clone(),
+            issued: v.issued,
+            seller: v.company.clone(),
+            buyer: vec![v.customer_name.clone(), v.customer_email.clone()],
+            lines: v
+                .lines
+                .iter()
+                .map(|l| DocLine {
+                    description: l.description.clone(),
+                    amount: l.amount.to_string(),
+                    details: l
+                        .sessions
+                        .iter()
+                        .map(|(start, end, n)| {
+                            format!(
+                                "{} \u{2013} {} \u{b7} {n} \u{d7} 15 min",
+                                format_utc(*start),
+                                end.map(format_utc).unwrap_or_else(|| "running".into())
+                            )
+                        })
+                        .collect(),
+                })
+                .collect(),
+            totals: vec![
+                ("Total".into(), v.total.to_string(), true),
+                ("Paid from credit".into(), v.credit_applied.to_string(), false),
+                ("Paid by card".into(), v.card_paid.to_string(), false),
+                ("Amount due".into(), v.due.to_string(), true),
+            ],
+        }
+    }
+}
+
+/// A customer's invoice as a PDF document.
 pub fn invoice(v: &InvoiceView) -> Vec<u8> {
-    let mut w = Writer::new(v);
-    w.header(v);
+    render(&Document::from(v))
+}
+
+/// The document as PDF bytes.
+pub fn render(d: &Document) -> Vec<u8> {
+    let mut w = Writer::new(d);
+    w.header(d);
     w.table_header();
-    for line in &v.lines {
+    for line in &d.lines {
         let desc = wrap(&line.description, Font::Regular, 10, DESC_W);
         // Keep a line's first rows with its amount.
         w.ensure(14 * i64::try_from(desc.len().min(3)).unwrap_or(3) + 4);
         for (i, row) in desc.iter().enumerate() {
             w.text(LEFT, Font::Regular, 10, row);
             if i == 0 {
-                w.text_right(RIGHT, Font::Regular, 10, &line.amount.to_string());
+                w.text_right(RIGHT, Font::Regular, 10, &line.amount);
             }
             w.advance(13);
             if i + 1 < desc.len() {
                 w.ensure(13);
             }
         }
-        for (start, end, n) in &line.sessions {
+        for detail in &line.details {
             w.ensure(11);
-            let text = format!(
-                "{} \u{2013} {} \u{b7} {n} \u{d7} 15 min",
-                format_utc(*start),
-                end.map(format_utc).unwrap_or_else(|| "running".into())
-            );
             w.gray(true);
-            w.text(LEFT + 10, Font::Regular, 8, &text);
+            w.text(LEFT + 10, Font::Regular, 8, detail);
             w.gray(false);
             w.advance(10);
         }
@@ -72,18 +137,12 @@ pub fn invoice(v: &InvoiceView) -> Vec<u8> {
         w.rule(LEFT, RIGHT);
         w.advance(10);
     }
-    w.ensure(4 * 15 + 10);
+    w.ensure(15 * i64::try_from(d.totals.len()).unwrap_or(4) + 10);
     w.advance(6);
-    let rows = [
-        ("Total", v.total.to_string(), true),
-        ("Paid from credit", v.credit_applied.to_string(), false),
-        ("Paid by card", v.card_paid.to_string(), false),
-        ("Amount due", v.due.to_string(), true),
-    ];
-    for (label, amount, strong) in rows {
-        let font = if strong { Font::Bold } else { Font::Regular };
+    for (label, amount, strong) in &d.totals {
+        let font = if *strong { Font::Bold } else { Font::Regular };
         w.text_right(RIGHT - 110, font, 10, label);
-        w.text_right(RIGHT, font, 10, &amount);
+        w.text_right(RIGHT, font, 10, amount);
         w.advance(15);
     }
     w.finish()
@@ -99,33 +158,35 @@ struct Writer {
 }
 
 impl Writer {
-    fn new(v: &InvoiceView) -> Writer {
-        let kind = if v.kind == "credit_note" { "Credit note" } else { "Invoice" };
+    fn new(d: &Document) -> Writer {
         Writer {
-            title: format!("{kind} {}", v.number),
-            period: v.period.clone(),
+            title: d.title.clone(),
+            period: d.period.clone(),
             pages: Vec::new(),
             page: String::new(),
             y: PAGE_H - 60,
         }
     }
 
-    /// The first page's header: title, period and status, issue date; seller and customer on the right.
-    fn header(&mut self, v: &InvoiceView) {
+    /// The first page's header: title, period and status, issue date; seller and buyer on the right.
+    fn header(&mut self, d: &Document) {
         let title = self.title.clone();
         self.text(LEFT, Font::Bold, 18, &title);
-        self.text_right(RIGHT, Font::Bold, 10, &v.company);
+        self.text_right(RIGHT, Font::Bold, 10, &d.seller);
         self.advance(22);
         let left = [
-            format!("Period {} \u{b7} {}", v.period, v.status),
-            v.issued.map(|t| format!("Issued {}", format_utc(t))).unwrap_or_default(),
+            format!("Period {} \u{b7} {}", d.period, d.status),
+            d.issued.map(|t| format!("Issued {}", format_utc(t))).unwrap_or_default(),
         ];
-        let right = [v.customer_name.clone(), v.customer_email.clone()];
-        for (l, r) in left.iter().zip(&right) {
-            self.gray(true);
-            self.text(LEFT, Font::Regular, 10, l);
-            self.gray(false);
-            self.text_right(RIGHT, Font::Regular, 10, r);
+        for i in 0..left.len().max(d.buyer.len()) {
+            if let Some(l) = left.get(i) {
+                self.gray(true);
+                self.text(LEFT, Font::Regular, 10, l);
+                self.gray(false);
+            }
+            if let Some(r) = d.buyer.get(i) {
+                self.text_right(RIGHT, Font::Regular, 10, r);
+            }
             self.advance(13);
         }
         self.advance(20);

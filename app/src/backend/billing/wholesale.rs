@@ -11,7 +11,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::super::db::now;
-use super::super::mail::{outbox, templates, Outgoing};
+use super::super::mail::{outbox, templates, MailAttachment, Outgoing};
 use super::super::state::{AppState, Tenant};
 use super::super::{branding, corrupt, tenants, BackendError};
 use super::invoices::is_unique_violation;
@@ -216,6 +216,31 @@ async fn email(state: &AppState, record: &tenants::TenantRecord, inv: &Wholesale
     };
     let total = Money::from_minor(inv.total_minor, inv.currency);
     let rendered = templates::invoice(&ctx, &record.name, &inv.display_number(), &total.to_string(), &base_url);
+    // The bill itself, as a PDF, from its stored lines.
+    let money = |minor: i64| Money::from_minor(minor, inv.currency).to_string();
+    let doc = crate::billing::pdf::Document {
+        title: format!("Invoice {}", inv.display_number()),
+        period: inv.period.clone(),
+        status: inv.status.clone(),
+        issued: Some(crate::domain::time::Timestamp::from_millis(inv.created_at)),
+        seller: b.theme.company_name.clone(),
+        buyer: vec![record.name.clone(), record.owner_email.clone()],
+        lines: lines(state, &inv.id)
+            .await?
+            .into_iter()
+            .map(|(description, amount)| crate::billing::pdf::DocLine {
+                description,
+                amount: money(amount),
+                details: Vec::new(),
+            })
+            .collect(),
+        totals: vec![("Total".into(), money(inv.total_minor), true)],
+    };
+    let attachment = MailAttachment {
+        filename: format!("{}.pdf", inv.display_number()),
+        content_type: "application/pdf".into(),
+        body: crate::billing::pdf::render(&doc),
+    };
     let o = Outgoing {
         tenant: None,
         dedupe_key: format!("wholesale:{}", inv.id),
@@ -225,7 +250,7 @@ async fn email(state: &AppState, record: &tenants::TenantRecord, inv: &Wholesale
         from_addr: b.from_email.clone(),
         reply_to: None,
         rendered,
-        attachment: None,
+        attachment: Some(attachment),
     };
     outbox::enqueue(state.central(), &o).await?;
     state.notify_mail();
