@@ -53,6 +53,7 @@ pub fn router(app: AppState, leptos: LeptosOptions) -> Router {
         .route("/workspaces/{id}/launch", get(launch))
         .route("/invoices/{id}/csv", get(invoice_csv))
         .route("/invoices/{id}/pdf", get(invoice_pdf))
+        .route("/manage/billing/wholesale/{id}/pdf", get(wholesale_pdf))
         .route("/__test/clock/advance", axum::routing::post(advance_test_clock))
         .route(
             "/stripe/webhook/{slug}",
@@ -304,6 +305,45 @@ async fn invoice_pdf(
             )
                 .into_response()
         }
+        Err(e) => error_response(&e),
+    }
+}
+
+/// A wholesale bill as PDF, for the reseller's own staff on its own host only.
+async fn wholesale_pdf(
+    State(s): State<RouterState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    axum::Extension(site): axum::Extension<app::backend::tenants::Site>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    use app::backend::billing::wholesale;
+    use app::backend::{accounts, tenants};
+    let pdf = async {
+        let entry = site.tenant().ok_or(AppError::NotFound)?;
+        let token = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|h| h.to_str().ok())
+            .flat_map(|h| h.split(';'))
+            .filter_map(|kv| kv.trim().split_once('='))
+            .find(|(k, v)| *k == accounts::STAFF_COOKIE && !v.trim().is_empty())
+            .map(|(_, v)| v.trim().to_owned())
+            .ok_or(AppError::NotSignedIn)?;
+        // The staff session is bound to this tenant: another tenant's staff cookie finds nobody here.
+        accounts::session_staff(s.app.central(), &token, entry.id).await?.ok_or(AppError::NotSignedIn)?;
+        let inv = wholesale::get_for(&s.app, entry.id, id.trim()).await?.ok_or(AppError::NotFound)?;
+        let record = tenants::record_by_slug(s.app.central(), &entry.slug).await?.ok_or(AppError::NotFound)?;
+        Ok::<_, AppError>((inv.display_number(), wholesale::pdf(&s.app, &record, &inv).await?))
+    };
+    match pdf.await {
+        Ok((number, body)) => (
+            [
+                (header::CONTENT_TYPE, "application/pdf".to_owned()),
+                (header::CONTENT_DISPOSITION, format!("inline; filename=\"{number}.pdf\"")),
+            ],
+            body,
+        )
+            .into_response(),
         Err(e) => error_response(&e),
     }
 }

@@ -659,10 +659,42 @@ async fn resellers_see_their_margins_and_price_plans_and_admins_run_billing(b: B
     assert_eq!((run.state.as_str(), run.runs, run.summary.as_str()), ("done", 2, "nothing to do"));
     assert_eq!(overview.wholesale.len(), 1);
     assert_eq!(overview.wholesale[0].total, usd(100));
-    // The reseller sees the same wholesale invoice.
+    // The reseller sees the same wholesale invoice, and downloads it as a PDF; nobody else can.
     let d: ManageBillingData = staff.call("manage_billing", &[]).await.unwrap();
     assert_eq!(d.invoices.len(), 1);
     assert_eq!(d.invoices[0].total, usd(100));
+    let path = format!("/manage/billing/wholesale/{}/pdf", d.invoices[0].id);
+    let res = staff.http.get(format!("{}{path}", staff.base)).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(res.headers()["content-type"], "application/pdf");
+    let text = pdftotext(res.bytes().await.unwrap().to_vec()).await;
+    assert!(text.contains(&format!("Invoice {}", d.invoices[0].number)) && text.contains("Margin Co"), "{text}");
+    assert!(text.contains("$1.00"), "{text}");
+    let anon = app.client_for("marg.localhost");
+    assert_eq!(anon.http.get(format!("{}{path}", anon.base)).send().await.unwrap().status().as_u16(), 401);
+    // A marg staff session replayed on another tenant's host (the house) is nobody there.
+    let login = reqwest::Client::builder()
+        .resolve("marg.localhost", app.addr)
+        .build()
+        .unwrap()
+        .post(format!("http://marg.localhost:{}/api/staff_login", app.addr.port()))
+        .form(&[("email", "owner@marg.test"), ("password", "marg-owner-password")])
+        .send()
+        .await
+        .unwrap();
+    let token = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("ezs_staff=").map(|rest| rest.split(';').next().unwrap().to_owned()))
+        .expect("a staff session cookie");
+    let replayed = common::with_cookie_on(&app, None, &format!("ezs_staff={token}"));
+    assert_eq!(replayed.get_page(&path).await.0, 401, "a staff session is bound to its tenant");
+    let own = common::with_cookie_on(&app, Some("marg.localhost"), &format!("ezs_staff={token}"));
+    assert_eq!(own.get_page(&path).await.0, 200, "the same cookie on its own host works");
+    let unknown = format!("/manage/billing/wholesale/{}/pdf", uuid::Uuid::new_v4());
+    assert_eq!(staff.http.get(format!("{}{unknown}", staff.base)).send().await.unwrap().status().as_u16(), 404);
 
     // Stripe keys: checked, stored sealed, owners only.
     assert!(!d.stripe_configured || app.stripe.is_some());

@@ -39,6 +39,7 @@ pub struct PlanPrice {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WholesaleInvoiceRow {
+    pub id: String,
     pub number: String,
     pub period: String,
     pub total: Money,
@@ -124,6 +125,7 @@ pub async fn manage_billing() -> Result<ManageBillingData, AppError> {
             .map(|(d, a)| (d, Money::from_minor(a, w.currency)))
             .collect();
         invoices.push(WholesaleInvoiceRow {
+            id: w.id.clone(),
             number: w.display_number(),
             period: w.period.clone(),
             total: Money::from_minor(w.total_minor, w.currency),
@@ -274,6 +276,7 @@ fn Figures(
             <details class="mt-2 rounded border border-slate-200 p-2 text-sm" data-testid="wholesale-invoice">
                 <summary class="cursor-pointer">{format!("{} · {} · {} · {}", i.number, i.period, i.total, i.status)}</summary>
                 <ul class="mt-1">{i.lines.into_iter().map(|(d, a)| view! { <li class="flex justify-between"><span>{d}</span><span class="font-mono">{a.to_string()}</span></li> }).collect_view()}</ul>
+                <a class="mt-1 inline-block underline" rel="external" href=format!("/manage/billing/wholesale/{}/pdf", i.id) data-testid="wholesale-pdf">"Download PDF"</a>
             </details>
         }).collect_view()}
 

@@ -17,6 +17,7 @@ use super::super::{branding, corrupt, tenants, BackendError};
 use super::invoices::is_unique_violation;
 use super::usage::{self, Session};
 use crate::domain::billing::{lines_total, window_lines};
+use crate::domain::ids::TenantId;
 use crate::domain::money::{Currency, Money};
 use crate::domain::period::Period;
 
@@ -201,6 +202,37 @@ pub async fn bill_tenant(
     Ok(outcome)
 }
 
+/// The bill as a PDF, from its stored lines: the platform (the house's company name) bills the reseller.
+pub async fn pdf(
+    state: &AppState,
+    record: &tenants::TenantRecord,
+    inv: &WholesaleInvoice,
+) -> Result<Vec<u8>, BackendError> {
+    let house = state.house().await?;
+    let seller =
+        branding::get(state.central(), house.id).await?.map(|b| b.theme.company_name).unwrap_or(house.name.clone());
+    let money = |minor: i64| Money::from_minor(minor, inv.currency).to_string();
+    let doc = crate::billing::pdf::Document {
+        title: format!("Invoice {}", inv.display_number()),
+        period: inv.period.clone(),
+        status: inv.status.clone(),
+        issued: Some(crate::domain::time::Timestamp::from_millis(inv.created_at)),
+        seller,
+        buyer: vec![record.name.clone(), record.owner_email.clone()],
+        lines: lines(state, &inv.id)
+            .await?
+            .into_iter()
+            .map(|(description, amount)| crate::billing::pdf::DocLine {
+                description,
+                amount: money(amount),
+                details: Vec::new(),
+            })
+            .collect(),
+        totals: vec![("Total".into(), money(inv.total_minor), true)],
+    };
+    Ok(crate::billing::pdf::render(&doc))
+}
+
 /// Emailed to the reseller's owner, from the platform (the house storefront's branding).
 async fn email(state: &AppState, record: &tenants::TenantRecord, inv: &WholesaleInvoice) -> Result<(), BackendError> {
     let house = state.house().await?;
@@ -216,30 +248,10 @@ async fn email(state: &AppState, record: &tenants::TenantRecord, inv: &Wholesale
     };
     let total = Money::from_minor(inv.total_minor, inv.currency);
     let rendered = templates::invoice(&ctx, &record.name, &inv.display_number(), &total.to_string(), &base_url);
-    // The bill itself, as a PDF, from its stored lines.
-    let money = |minor: i64| Money::from_minor(minor, inv.currency).to_string();
-    let doc = crate::billing::pdf::Document {
-        title: format!("Invoice {}", inv.display_number()),
-        period: inv.period.clone(),
-        status: inv.status.clone(),
-        issued: Some(crate::domain::time::Timestamp::from_millis(inv.created_at)),
-        seller: b.theme.company_name.clone(),
-        buyer: vec![record.name.clone(), record.owner_email.clone()],
-        lines: lines(state, &inv.id)
-            .await?
-            .into_iter()
-            .map(|(description, amount)| crate::billing::pdf::DocLine {
-                description,
-                amount: money(amount),
-                details: Vec::new(),
-            })
-            .collect(),
-        totals: vec![("Total".into(), money(inv.total_minor), true)],
-    };
     let attachment = MailAttachment {
         filename: format!("{}.pdf", inv.display_number()),
         content_type: "application/pdf".into(),
-        body: crate::billing::pdf::render(&doc),
+        body: pdf(state, record, inv).await?,
     };
     let o = Outgoing {
         tenant: None,
@@ -290,6 +302,17 @@ pub async fn get(state: &AppState, tenant: &Tenant, period: &str) -> Result<Opti
         sqlx::query(concat!("SELECT ", ws_columns!(), " FROM wholesale_invoices WHERE tenant_id = $1 AND period = $2"))
             .bind(tenant.id.to_string())
             .bind(period)
+            .fetch_optional(state.central().pool())
+            .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// One of `tenant`'s wholesale invoices by id (`None` for an unknown id or another tenant's).
+pub async fn get_for(state: &AppState, tenant: TenantId, id: &str) -> Result<Option<WholesaleInvoice>, BackendError> {
+    let row =
+        sqlx::query(concat!("SELECT ", ws_columns!(), " FROM wholesale_invoices WHERE id = $1 AND tenant_id = $2"))
+            .bind(id)
+            .bind(tenant.to_string())
             .fetch_optional(state.central().pool())
             .await?;
     row.as_ref().map(from_row).transpose()
