@@ -320,15 +320,7 @@ async fn wholesale_pdf(
     use app::backend::{accounts, tenants};
     let pdf = async {
         let entry = site.tenant().ok_or(AppError::NotFound)?;
-        let token = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|h| h.to_str().ok())
-            .flat_map(|h| h.split(';'))
-            .filter_map(|kv| kv.trim().split_once('='))
-            .find(|(k, v)| *k == accounts::STAFF_COOKIE && !v.trim().is_empty())
-            .map(|(_, v)| v.trim().to_owned())
-            .ok_or(AppError::NotSignedIn)?;
+        let token = crate::tenancy::cookie_value(&headers, accounts::STAFF_COOKIE).ok_or(AppError::NotSignedIn)?;
         // The staff session is bound to this tenant: another tenant's staff cookie finds nobody here.
         accounts::session_staff(s.app.central(), &token, entry.id).await?.ok_or(AppError::NotSignedIn)?;
         let inv = wholesale::get_for(&s.app, entry.id, id.trim()).await?.ok_or(AppError::NotFound)?;

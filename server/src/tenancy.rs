@@ -235,14 +235,7 @@ pub async fn upload_asset(
         "favicon" => AssetKind::Favicon,
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
-    let token = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|h| h.to_str().ok())
-        .flat_map(|h| h.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == STAFF_COOKIE)
-        .map(|(_, v)| v.to_owned());
+    let token = cookie_value(&headers, STAFF_COOKIE);
     let member = match token {
         Some(tok) => accounts::session_staff(app.central(), &tok, t.id).await.ok().flatten(),
         None => None,
@@ -291,6 +284,18 @@ pub async fn upload_asset(
         tracing::error!(error = %e, "audit record failed");
     }
     Redirect::to("/manage/branding").into_response()
+}
+
+/// A cookie's value from the request's `Cookie` headers (`None` when absent or empty).
+pub(crate) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|h| h.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, v)| *k == name && !v.trim().is_empty())
+        .map(|(_, v)| v.trim().to_owned())
 }
 
 fn upload_error(message: &str) -> Response {
