@@ -147,7 +147,6 @@ impl TestApp {
     }
 
     /// The server's data directory (SQLite files, the development data key).
-    #[allow(dead_code)]
     pub fn data_dir(&self) -> &std::path::Path {
         &self._guard.dir
     }
