@@ -869,8 +869,9 @@ async fn get_kasm_status_reads_running_not_ready_and_not_found() {
         other => panic!("expected Running, got {other:?}"),
     }
     match client.get_kasm_status(kasm_id(), user_id()).await.unwrap() {
-        KasmStatusReply::NotReady { status, message } => {
+        KasmStatusReply::NotReady { status, progress, message } => {
             assert_eq!(status, Some(KasmStatus::Starting));
+            assert_eq!(progress, Some(40));
             assert_eq!(message, "This session is currently starting.");
         }
         other => panic!("expected NotReady, got {other:?}"),
@@ -888,6 +889,84 @@ async fn get_kasm_status_reads_running_not_ready_and_not_found() {
         "get_kasm_status",
         json!({"kasm_id": KASM_HEX, "user_id": USER_HEX}),
     );
+}
+
+/// What `get_kasm_status` makes of one answer from Kasm.
+async fn status_reply(status: u16, body: Value) -> Result<KasmStatusReply, KasmError> {
+    let server = MockServer::start().await;
+    reply(&server, "get_kasm_status", status, body).await;
+    client(&server).get_kasm_status(kasm_id(), user_id()).await
+}
+
+fn not_ready(status: Option<KasmStatus>, progress: Option<u8>, message: &str) -> KasmStatusReply {
+    KasmStatusReply::NotReady { status, progress, message: message.to_owned() }
+}
+
+#[tokio::test]
+async fn get_kasm_status_1_18_starting_answer_without_a_kasm_object_is_not_ready() {
+    // Kasm 1.18 for a session still starting: no `kasm` object, no error, the state at the top level.
+    let body = json!({
+        "kasm_id": KASM_HEX,
+        "status": "starting",
+        "operational_status": "starting",
+        "operational_progress": 40,
+        "operational_message": "Pulling image kasmweb/vs-code:1.16.0",
+        "current_time": "2024-05-06 10:30:00.250000"
+    });
+    assert_eq!(
+        status_reply(200, body).await.unwrap(),
+        not_ready(Some(KasmStatus::Starting), Some(40), "Pulling image kasmweb/vs-code:1.16.0")
+    );
+}
+
+#[tokio::test]
+async fn get_kasm_status_with_only_a_top_level_status_is_not_ready() {
+    // `status` alone (the field other clients read), without `operational_*`.
+    let body = json!({"kasm_id": KASM_DASHED, "status": "starting"});
+    assert_eq!(status_reply(200, body).await.unwrap(), not_ready(Some(KasmStatus::Starting), None, ""));
+    // `operational_status` alone; a progress sent as a float or a string still reads.
+    let body = json!({"operational_status": "provisioning", "operational_progress": 5.0});
+    assert_eq!(status_reply(200, body).await.unwrap(), not_ready(Some(KasmStatus::Provisioning), Some(5), ""));
+    let body = json!({"status": "assigned", "operational_progress": "70", "operational_message": "Assigned"});
+    assert_eq!(status_reply(200, body).await.unwrap(), not_ready(Some(KasmStatus::Assigned), Some(70), "Assigned"));
+    // Both: `operational_status` is the more precise one.
+    let body = json!({"status": "starting", "operational_status": "requested", "operational_progress": "n/a"});
+    assert_eq!(status_reply(200, body).await.unwrap(), not_ready(Some(KasmStatus::Requested), None, ""));
+}
+
+#[tokio::test]
+async fn get_kasm_status_with_only_a_currently_starting_message_is_not_ready() {
+    let msg = "This session is currently starting.";
+    assert_eq!(status_reply(200, json!({"error_message": msg})).await.unwrap(), not_ready(None, None, msg));
+    // Next to the 1.18 top-level fields, which then say the state.
+    let body = json!({"error_message": msg, "kasm_id": KASM_HEX, "status": "starting", "operational_progress": 10});
+    assert_eq!(status_reply(200, body).await.unwrap(), not_ready(Some(KasmStatus::Starting), Some(10), msg));
+    // Should the public wrapper ever send it with a 4xx, it still says "not yet", not "refused".
+    assert_eq!(status_reply(400, json!({"error_message": msg})).await.unwrap(), not_ready(None, None, msg));
+}
+
+#[tokio::test]
+async fn get_kasm_status_with_a_kasm_object_still_starting_is_not_ready() {
+    let mut starting = session_fixture(KASM_HEX, USER_HEX, IMAGE_HEX, "starting");
+    starting["operational_progress"] = json!(70);
+    starting["operational_message"] = json!("Starting the container");
+    let body = json!({"kasm": starting, "kasm_url": null, "current_time": "2024-05-06 10:30:00"});
+    assert_eq!(
+        status_reply(200, body).await.unwrap(),
+        not_ready(Some(KasmStatus::Starting), Some(70), "Starting the container")
+    );
+}
+
+#[tokio::test]
+async fn get_kasm_status_without_any_state_or_with_a_real_refusal_is_still_an_error() {
+    let err = status_reply(200, json!({"kasm_id": KASM_HEX, "current_time": "2024-05-06 10:30:00"})).await.unwrap_err();
+    assert!(matches!(&err, KasmError::Decode(_)), "{err:?}");
+    let err = status_reply(200, json!({"error_message": "Usage limit exceeded for user", "status": "starting"}))
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, KasmError::Business(m) if m == "Usage limit exceeded for user"), "{err:?}");
+    let err = status_reply(400, json!({"error_message": "Invalid Request"})).await.unwrap_err();
+    assert!(matches!(&err, KasmError::BadRequest { status: 400, .. }), "{err:?}");
 }
 
 #[tokio::test]

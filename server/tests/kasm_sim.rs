@@ -1,7 +1,10 @@
 //! The Kasm simulator driven over HTTP by the real Kasm client: proves the client speaks the contract and the
-//! simulator answers with Kasm's quirks. Run with `cargo test -p server --test kasm_sim`.
+//! simulator answers with Kasm's quirks; and, with the whole application, that provisioning heals a Kasm
+//! that forgot the customer's user. Run with `cargo test -p server --test kasm_sim`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -465,10 +468,22 @@ async fn get_kasm_status_says_not_ready_then_hands_out_a_fresh_link() {
     let kasm = client(&base);
     let (user, image) = alice(&kasm).await;
     let requested = kasm.request_kasm(user, image.image_id, &env("st")).await.unwrap();
+    // While starting, the simulator answers in Kasm 1.18's shape: no `kasm` object, no error, the state at
+    // the top level.
+    let ids = json!({"kasm_id": requested.kasm_id.to_string(), "user_id": user.to_string()});
+    let (code, body) = raw(&base, "get_kasm_status", ids).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["kasm_id"], requested.kasm_id.to_string().replace('-', ""));
+    assert_eq!((&body["status"], &body["operational_status"]), (&json!("starting"), &json!("starting")));
+    assert!(body["operational_progress"].as_u64().is_some_and(|p| p <= 100), "{body}");
+    assert_eq!(body["operational_message"], "Starting the session");
+    assert!(body.get("kasm").is_none() && body.get("error_message").is_none(), "{body}");
+    // …which the client reads as "not ready", never as a failure.
     match kasm.get_kasm_status(requested.kasm_id, user).await.unwrap() {
-        KasmStatusReply::NotReady { status, message } => {
+        KasmStatusReply::NotReady { status, progress, message } => {
             assert_eq!(status, Some(KasmStatus::Starting));
-            assert_eq!(message, "This session is currently starting.");
+            assert!(progress.is_some_and(|p| p <= 100), "{progress:?}");
+            assert_eq!(message, "Starting the session");
         }
         other => panic!("expected NotReady, got {other:?}"),
     }
@@ -872,3 +887,83 @@ async fn an_answer_echoing_the_secret_is_redacted_before_anyone_sees_it() {
     assert!(!logs.captured.text().contains(SECRET));
     assert!(logs.captured.text().contains("kasm call"), "the client's events are captured");
 }
+
+// ---- a Kasm that forgot the customer's user (whole application, both backends) ----------------------------
+
+use app::backend::audit;
+use app::domain::workspace::WorkspaceState;
+use app::workspaces::model::WorkspaceDetail;
+use common::{Backend, TestApp};
+
+/// The demo customer's Kasm user id, as our database stores it.
+async fn stored_kasm_user(app: &TestApp) -> Option<String> {
+    let house = app.state.house().await.unwrap();
+    sqlx::query_scalar("SELECT kasm_user_id FROM customers WHERE email = $1")
+        .bind("demo@ezscale.test")
+        .fetch_one(house.db.pool())
+        .await
+        .unwrap()
+}
+
+/// Waits for the workspace to come to rest as Running or Failed (so a failure shows at once, with its reason).
+async fn settled(c: &common::Client, id: &str) -> WorkspaceDetail {
+    common::eventually(Duration::from_secs(15), &format!("workspace {id} running or failed"), || async {
+        let d = common::detail(c, id).await;
+        matches!(d.card.state, WorkspaceState::Running | WorkspaceState::Failed).then_some(d)
+    })
+    .await
+}
+
+fn assert_running(d: &WorkspaceDetail) {
+    assert_eq!((d.card.state, d.failure.as_deref()), (WorkspaceState::Running, None), "the customer sees no trouble");
+}
+
+/// The simulator's owner of the session serving workspace `id`.
+async fn session_user(app: &TestApp, id: &str) -> String {
+    let sessions: Value =
+        reqwest::get(format!("http://{}/__sim/sessions", app.sim_addr)).await.unwrap().json().await.unwrap();
+    let session = sessions.as_array().unwrap().iter().find(|s| s["environment"]["EZSCALE_WORKSPACE_ID"] == id);
+    session.unwrap()["user_id"].as_str().unwrap().to_owned()
+}
+
+async fn a_kasm_that_forgot_the_customer_gets_the_user_back_and_the_order_runs(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let c = app.demo().await;
+    let first = common::order(&c, "developer-basic").await;
+    assert_running(&settled(&c, &first).await);
+    let _: WorkspaceDetail = c.call("stop_workspace", &[("id", &first)]).await.unwrap();
+    let original = stored_kasm_user(&app).await.expect("the customer has a Kasm user");
+    let original_id = uuid::Uuid::parse_str(&original).unwrap();
+
+    // Kasm's admin deletes the user (its stopped session goes with it); our database still names it.
+    assert!(app.sim.delete_user(original_id));
+    assert!(!app.sim.has_user(original_id));
+
+    // Starting the stopped workspace again: the session and the user are gone; provisioning re-creates both.
+    let _: WorkspaceDetail = c.call("start_workspace", &[("id", &first)]).await.unwrap();
+    assert_running(&settled(&c, &first).await);
+    let healed = stored_kasm_user(&app).await.unwrap();
+    assert_ne!(healed, original, "the new Kasm user's id is stored");
+    let healed_id = uuid::Uuid::parse_str(&healed).unwrap();
+    assert!(app.sim.has_user(healed_id));
+    assert_eq!(session_user(&app, &first).await, healed_id.simple().to_string());
+
+    // Forgotten again (the running workspace's session goes too): a new order heals it the same way.
+    assert!(app.sim.delete_user(healed_id));
+    let second = common::order(&c, "business-basic").await;
+    assert_running(&settled(&c, &second).await);
+    let again = stored_kasm_user(&app).await.unwrap();
+    assert!(again != healed && again != original, "{again}");
+    assert_eq!(session_user(&app, &second).await, uuid::Uuid::parse_str(&again).unwrap().simple().to_string());
+
+    // Each re-creation is in the audit log, as a system action of the customer's storefront.
+    let house = app.state.house().await.unwrap();
+    let filter = audit::Filter { tenant: Some(house.id), action: "kasm.user_recreated".into(), actor: String::new() };
+    let entries = audit::list(app.state.central(), &filter, 10).await.unwrap();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert!(entries.iter().all(|e| e.actor_kind == "system"), "{entries:?}");
+    assert!(entries[0].detail.contains(&healed) && entries[0].detail.contains(&again), "{entries:?}");
+    assert!(entries[1].detail.contains(&original) && entries[1].detail.contains(&healed), "{entries:?}");
+    app.stop().await;
+}
+on_both_backends!(a_kasm_that_forgot_the_customer_gets_the_user_back_and_the_order_runs);

@@ -18,7 +18,8 @@ use super::catalog;
 use super::customers::{self, Customer};
 use super::db::now;
 use super::events::WorkspaceChanged;
-use super::kasm::{KasmClient, KasmError, KasmId, KasmSession, KasmStatus, KasmUserId};
+use super::audit::{self, ActorKind};
+use super::kasm::{KasmClient, KasmError, KasmId, KasmImageId, KasmSession, KasmStatus, KasmUserId};
 use super::kasm_servers::DEFAULT_SERVER;
 use super::state::{AppState, Tenant};
 use super::templates;
@@ -151,17 +152,41 @@ async fn provision(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<
         return Ok(Step::Settled);
     };
 
-    // The plan's group holds its image: Kasm only launches images through a group the user is in.
-    if let Err(e) = join_plan_group(&kasm, user_id, &template.kasm_group).await {
-        return fail_or_retry(state, tenant, ws, e).await;
+    // Kasm may have forgotten the user we stored (its admin deleted it, its database was reset or restored,
+    // the development simulator restarted empty): re-create it once and carry on. Once only: a Kasm that
+    // forgets again within the same attempt fails the attempt like any other refusal.
+    let outcome = match launch(state, tenant, ws, &kasm, user_id, image.image_id, &template.kasm_group).await {
+        Err(SyncError::Kasm(e)) if e.is_unknown_user() => {
+            match recreate_kasm_user(state, &kasm, tenant, &customer, &ws.kasm_server, user_id, &e).await {
+                Ok(fresh) => launch(state, tenant, ws, &kasm, fresh, image.image_id, &template.kasm_group).await,
+                Err(e) => Err(e),
+            }
+        }
+        other => other,
+    };
+    match outcome {
+        Err(SyncError::Kasm(e)) => fail_or_retry(state, tenant, ws, e).await,
+        other => other,
     }
+}
+
+/// Everything that acts as the customer's Kasm user: join the plan's group, adopt a session we already got,
+/// or ask for a new one. Kasm's errors come back unhandled so the caller can tell "unknown user" apart.
+async fn launch(
+    state: &AppState,
+    tenant: &Tenant,
+    ws: &Workspace,
+    kasm: &KasmClient,
+    user_id: KasmUserId,
+    image_id: KasmImageId,
+    group: &str,
+) -> Result<Step, SyncError> {
+    // The plan's group holds its image: Kasm only launches images through a group the user is in.
+    join_plan_group(kasm, user_id, group).await?;
 
     // Adopt a session we already asked for (its response was lost) instead of starting a second one.
-    let live = match kasm.get_user_kasms(user_id).await {
-        Ok(l) => l,
-        Err(e) => return fail_or_retry(state, tenant, ws, e).await,
-    };
-    for s in live.kasms.iter().filter(|s| s.image_id == image.image_id && !s.status.is_gone_or_going()) {
+    let live = kasm.get_user_kasms(user_id).await?;
+    for s in live.kasms.iter().filter(|s| s.image_id == image_id && !s.status.is_gone_or_going()) {
         let kasm_id = s.kasm_id.to_string();
         if !kasm_id_in_use(tenant, &kasm_id).await? {
             tracing::info!(workspace = %ws.id, kasm = %kasm_id, "adopting an existing Kasm session");
@@ -174,19 +199,15 @@ async fn provision(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<
         (WORKSPACE_ENV.to_owned(), ws.id.to_string()),
         ("EZSCALE_TENANT".to_owned(), tenant.slug.clone()),
     ]);
-    match kasm.request_kasm(user_id, image.image_id, &env).await {
-        Ok(req) => {
-            // A crash here (after Kasm made the session, before we recorded it) leaves a session only Kasm
-            // knows: the retry, or the reconciler, finds it by its user and adopts it.
-            state.failpoints().check("provision.after_request")?;
-            // The connect link in the answer carries a session token: it is not kept. Launching asks Kasm
-            // for a fresh login link each time.
-            workspaces::attach_kasm(&tenant.db, ws.id, &req.kasm_id.to_string(), now()).await?;
-            tracing::info!(workspace = %ws.id, kasm = %req.kasm_id, "Kasm session requested");
-            Ok(Step::Again)
-        }
-        Err(e) => fail_or_retry(state, tenant, ws, e).await,
-    }
+    let req = kasm.request_kasm(user_id, image_id, &env).await?;
+    // A crash here (after Kasm made the session, before we recorded it) leaves a session only Kasm
+    // knows: the retry, or the reconciler, finds it by its user and adopts it.
+    state.failpoints().check("provision.after_request")?;
+    // The connect link in the answer carries a session token: it is not kept. Launching asks Kasm
+    // for a fresh login link each time.
+    workspaces::attach_kasm(&tenant.db, ws.id, &req.kasm_id.to_string(), now()).await?;
+    tracing::info!(workspace = %ws.id, kasm = %req.kasm_id, "Kasm session requested");
+    Ok(Step::Again)
 }
 
 /// Adds the user to the named group (idempotent in Kasm). A Kasm without that group is allowed: images
@@ -218,8 +239,36 @@ async fn kasm_id_in_use(tenant: &Tenant, kasm_id: &str) -> Result<bool, SyncErro
     Ok(n > 0)
 }
 
-/// The customer's Kasm user, created on first use. The username and a random password are recorded
-/// (password sealed) before the remote call, so a retry after a lost response reuses the same identity.
+/// The customer's Kasm username and password. Both are recorded (password sealed) before any remote call,
+/// so a retry after a lost response, another Kasm server, or a re-creation reuses the same identity.
+async fn kasm_identity(state: &AppState, tenant: &Tenant, customer: &Customer) -> Result<(String, String), SyncError> {
+    let context = format!("tenant/{}/customers/{}/kasm_password", tenant.id, customer.id);
+    if customers::kasm_identity(&tenant.db, customer.id).await?.is_none() {
+        // Unique across tenants: Kasm has one user namespace for the whole platform.
+        let username = format!("ezs-{}-{}", tenant.slug, customer.id.as_uuid().simple());
+        let password = Alphanumeric.sample_string(&mut rand::rng(), 32);
+        let sealed = state.crypto().seal(&password, &context).map_err(BackendError::from)?;
+        customers::reserve_kasm_identity(&tenant.db, customer.id, &username, &sealed).await?;
+    }
+    let (username, sealed) =
+        customers::kasm_identity(&tenant.db, customer.id).await?.ok_or_else(|| corrupt("kasm identity vanished"))?;
+    let password = state.crypto().open(&sealed, &context).map_err(BackendError::from)?;
+    Ok((username, password))
+}
+
+/// The customer's user in Kasm under their recorded identity: found by username, or created.
+async fn ensure_identity_user(
+    state: &AppState,
+    kasm: &KasmClient,
+    tenant: &Tenant,
+    customer: &Customer,
+) -> Result<KasmUserId, SyncError> {
+    let (username, password) = kasm_identity(state, tenant, customer).await?;
+    let (first, last) = customer.name.split_once(' ').unwrap_or((customer.name.as_str(), ""));
+    Ok(kasm.ensure_user(&username, &password, first, last).await?.user_id)
+}
+
+/// The customer's Kasm user, created on first use; its id is stored for the default server.
 async fn ensure_kasm_user(
     state: &AppState,
     kasm: &KasmClient,
@@ -228,49 +277,66 @@ async fn ensure_kasm_user(
     server: &str,
 ) -> Result<KasmUserId, SyncError> {
     if server != DEFAULT_SERVER {
-        return ensure_zone_user(state, kasm, tenant, customer, server).await;
+        // Each server has its own user namespace: the same identity is used there, looked up by username
+        // each time rather than caching a per-server id.
+        tracing::debug!(server, "ensuring the customer's Kasm user on a zone server");
+        return ensure_identity_user(state, kasm, tenant, customer).await;
     }
     if let Some(id) = customer.kasm_user_id.as_deref() {
         return KasmUserId::parse(id).map_err(|_| corrupt("customers.kasm_user_id").into());
     }
-    // Unique across tenants: Kasm has one user namespace for the whole platform.
-    let username = format!("ezs-{}-{}", tenant.slug, customer.id.as_uuid().simple());
-    let password = Alphanumeric.sample_string(&mut rand::rng(), 32);
-    let context = format!("tenant/{}/customers/{}/kasm_password", tenant.id, customer.id);
-    let sealed = state.crypto().seal(&password, &context).map_err(BackendError::from)?;
-    customers::reserve_kasm_identity(&tenant.db, customer.id, &username, &sealed).await?;
-    let (username, sealed) =
-        customers::kasm_identity(&tenant.db, customer.id).await?.ok_or_else(|| corrupt("kasm identity vanished"))?;
-    let password = state.crypto().open(&sealed, &context).map_err(BackendError::from)?;
-    let (first, last) = customer.name.split_once(' ').unwrap_or((customer.name.as_str(), ""));
-    let user = kasm.ensure_user(&username, &password, first, last).await?;
-    customers::set_kasm_user_id(&tenant.db, customer.id, &user.user_id.to_string()).await?;
-    Ok(user.user_id)
+    let user = ensure_identity_user(state, kasm, tenant, customer).await?;
+    customers::set_kasm_user_id(&tenant.db, customer.id, &user.to_string()).await?;
+    Ok(user)
 }
 
-/// The customer's user on another Kasm server. Each server has its own user namespace, so the same
-/// username and password are used there (the identity is reserved on the default path first), and the
-/// user is looked up by username each time rather than caching a per-server id.
-async fn ensure_zone_user(
+/// Kasm said it does not know `stale`, the user we act as: re-creates the customer's user under the same
+/// identity (username and sealed password as recorded), stores the new id in place of the stale one, and
+/// records it in the log and the audit log. The customer never sees it.
+async fn recreate_kasm_user(
     state: &AppState,
     kasm: &KasmClient,
     tenant: &Tenant,
     customer: &Customer,
     server: &str,
+    stale: KasmUserId,
+    cause: &KasmError,
 ) -> Result<KasmUserId, SyncError> {
-    let username = format!("ezs-{}-{}", tenant.slug, customer.id.as_uuid().simple());
-    let context = format!("tenant/{}/customers/{}/kasm_password", tenant.id, customer.id);
-    if customers::kasm_identity(&tenant.db, customer.id).await?.is_none() {
-        let password = Alphanumeric.sample_string(&mut rand::rng(), 32);
-        let sealed = state.crypto().seal(&password, &context).map_err(BackendError::from)?;
-        customers::reserve_kasm_identity(&tenant.db, customer.id, &username, &sealed).await?;
+    let fresh = ensure_identity_user(state, kasm, tenant, customer).await?;
+    tracing::warn!(
+        tenant = %tenant.slug,
+        customer = %customer.id,
+        server,
+        %stale,
+        %fresh,
+        cause = %cause,
+        "Kasm no longer knew the customer's user; re-created it"
+    );
+    let detail = format!("customer {}: Kasm user {stale} unknown on server {server} ({cause}); now {fresh}", customer.id);
+    audit::record(state.central(), ActorKind::System, "provisioning", Some(tenant.id), "kasm.user_recreated", &detail)
+        .await?;
+    if server == DEFAULT_SERVER {
+        replace_kasm_user_id(tenant, customer, stale, fresh).await?;
     }
-    let (username, sealed) =
-        customers::kasm_identity(&tenant.db, customer.id).await?.ok_or_else(|| corrupt("kasm identity vanished"))?;
-    let password = state.crypto().open(&sealed, &context).map_err(BackendError::from)?;
-    let (first, last) = customer.name.split_once(' ').unwrap_or((customer.name.as_str(), ""));
-    tracing::debug!(server, "ensuring the customer's Kasm user on a zone server");
-    Ok(kasm.ensure_user(&username, &password, first, last).await?.user_id)
+    Ok(fresh)
+}
+
+/// Swaps the stored Kasm user id, only if it is still the stale one (a concurrent healer may have been
+/// first; it found the same user by username).
+async fn replace_kasm_user_id(
+    tenant: &Tenant,
+    customer: &Customer,
+    stale: KasmUserId,
+    fresh: KasmUserId,
+) -> Result<(), SyncError> {
+    let stored = customer.kasm_user_id.clone().unwrap_or_else(|| stale.to_string());
+    sqlx::query("UPDATE customers SET kasm_user_id = $1 WHERE id = $2 AND (kasm_user_id = $3 OR kasm_user_id IS NULL)")
+        .bind(fresh.to_string())
+        .bind(customer.id.to_string())
+        .bind(stored)
+        .execute(tenant.db.pool())
+        .await?;
+    Ok(())
 }
 
 /// The customer's Kasm user id on the workspace's server, if it exists there.
@@ -301,7 +367,16 @@ async fn find_session(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Resu
         return Ok(FoundSession { user: Some(user), ..Default::default() });
     };
     let kasm_id = KasmId::parse(kasm_id).map_err(|_| corrupt("workspaces.kasm_id"))?;
-    let list = kasm.get_user_kasms(user).await?;
+    let list = match kasm.get_user_kasms(user).await {
+        Ok(list) => list,
+        // Kasm forgot the user, and its sessions went with it: there is nothing to resume, stop or destroy.
+        // Starting again goes back to provisioning, which re-creates the user.
+        Err(e) if e.is_unknown_user() => {
+            tracing::info!(workspace = %ws.id, %user, error = %e, "Kasm no longer knows the customer's user");
+            return Ok(FoundSession { kasm_id: Some(kasm_id), ..Default::default() });
+        }
+        Err(e) => return Err(e.into()),
+    };
     let session = list.kasms.into_iter().find(|s| s.kasm_id == kasm_id);
     Ok(FoundSession { user: Some(user), kasm_id: Some(kasm_id), session, kasm_now: list.current_time })
 }

@@ -28,6 +28,7 @@ pub(crate) fn router(sim: Simulator) -> Router {
         .route("/__sim/history", get(list_history))
         .route("/__sim/sessions/{kasm_id}/stop", post(stop_session))
         .route("/__sim/sessions/{kasm_id}/kill", post(kill_session))
+        .route("/__sim/users/{user_id}", axum::routing::delete(delete_user))
         .with_state(sim)
 }
 
@@ -297,6 +298,17 @@ async fn stop_session(State(sim): State<Simulator>, Path(kasm_id): Path<String>)
 
 async fn kill_session(State(sim): State<Simulator>, Path(kasm_id): Path<String>) -> Response {
     session_control(&kasm_id, |id| sim.kill(id))
+}
+
+async fn delete_user(State(sim): State<Simulator>, Path(user_id): Path<String>) -> Response {
+    let Ok(id) = Uuid::try_parse(user_id.trim()) else {
+        return (StatusCode::BAD_REQUEST, Json(json!({ "error": "user_id is not a UUID" }))).into_response();
+    };
+    if sim.delete_user(id) {
+        (StatusCode::OK, Json(json!({ "ok": true }))).into_response()
+    } else {
+        (StatusCode::NOT_FOUND, Json(json!({ "error": "no such user" }))).into_response()
+    }
 }
 
 /// Kasm 1.15's answers for a key lacking a permission: 401 "Unauthorized", or the impersonation message

@@ -10,6 +10,7 @@
 //!   `http_status` (+`status`), `drop_response`, `latency` (+`delay_ms`); optional `count`; endpoint `*` = any.
 //!   `DELETE /__sim/faults` clears the queue.
 //! - `GET /__sim/sessions`, `GET /__sim/history`, `POST /__sim/sessions/{kasm_id}/stop|kill`.
+//! - `DELETE /__sim/users/{user_id}`: the user vanishes, as when a Kasm admin deletes it (sessions too).
 //!
 //! Module map: `clock` (time source), `state` (data + rules, synchronous), `http` (router, auth, faults).
 
@@ -259,6 +260,18 @@ impl Simulator {
     /// As if stopped in Kasm's own UI: stopping now, stopped after `stop_delay`.
     pub fn stop_session_remotely(&self, kasm_id: Uuid) {
         self.stop_remotely(kasm_id);
+    }
+
+    /// A Kasm admin deleting a user (or a Kasm whose database lost it): the user is gone, their sessions
+    /// destroyed with it (accounting reason `admin_destroyed`). False when there is no such user.
+    pub fn delete_user(&self, user_id: Uuid) -> bool {
+        let (mut st, now) = self.locked_now();
+        st.remove_user(user_id, now)
+    }
+
+    /// Whether a user with this id exists.
+    pub fn has_user(&self, user_id: Uuid) -> bool {
+        self.lock().has_user(user_id)
     }
 
     fn kill(&self, kasm_id: Uuid) -> bool {

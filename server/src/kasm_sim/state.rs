@@ -690,6 +690,19 @@ impl SimState {
                 format!("Users contains ({}) kasms and 'force' option not set to True", theirs.len()),
             );
         }
+        self.remove_user(user_id, now);
+        Reply::empty()
+    }
+
+    /// Deletes a user as a forced `delete_user` does: their sessions are destroyed first (accounting reason
+    /// `admin_destroyed`; a session already being deleted keeps its own), then the user and memberships go.
+    /// False when there is no such user.
+    pub(crate) fn remove_user(&mut self, user_id: Uuid, now: DateTime<Utc>) -> bool {
+        if !self.users.iter().any(|u| u.user_id == user_id) {
+            return false;
+        }
+        let theirs: Vec<(Uuid, Phase)> =
+            self.sessions.iter().filter(|s| s.user_id == user_id).map(|s| (s.kasm_id, s.phase)).collect();
         // Sessions first: their accounting rows copy the username.
         for (kasm_id, phase) in theirs {
             let reason = (phase != Phase::DeletePending).then_some("admin_destroyed");
@@ -699,7 +712,11 @@ impl SimState {
         for g in &mut self.groups {
             g.members.remove(&user_id);
         }
-        Reply::empty()
+        true
+    }
+
+    pub(crate) fn has_user(&self, user_id: Uuid) -> bool {
+        self.users.iter().any(|u| u.user_id == user_id)
     }
 
     /// `get_login`: an absolute login link built from the request's `Host` header (plain http: the simulator
@@ -1048,9 +1065,21 @@ impl SimState {
             return Reply::business("Access Denied");
         }
         let phase = self.sessions[pos].phase;
+        if phase == Phase::Starting {
+            // Kasm 1.18's answer for a session still starting: no `kasm` object and no error, the state at
+            // the top level (`status` is the field other Kasm clients read).
+            let s = &self.sessions[pos];
+            return Reply::ok(json!({
+                "kasm_id": hex(s.kasm_id),
+                "status": phase.as_str(),
+                "operational_status": phase.as_str(),
+                "operational_message": Self::operational_message(phase),
+                "operational_progress": self.progress(s, now),
+                "current_time": py_time(now),
+            }));
+        }
         let not_ready = match phase {
-            Phase::Running => None,
-            Phase::Starting => Some("This session is currently starting."),
+            Phase::Running | Phase::Starting => None,
             Phase::Pausing => Some("This session is currently scheduled to be paused."),
             Phase::Paused => Some("This session is currently paused."),
             Phase::Stopping => Some("This session is currently scheduled to be stopped."),
@@ -1446,9 +1475,15 @@ mod tests {
         let r = w.request(t0());
         let kasm_id = r.body["kasm_id"].as_str().unwrap().to_owned();
         let first_url = r.body["kasm_url"].as_str().unwrap().to_owned();
+        // Starting: 1.18's shape, the state at the top level, no `kasm` object and no error.
         let r = w.act("get_kasm_status", &kasm_id, secs(1));
-        assert_eq!(r.body["error_message"], "This session is currently starting.");
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.body["kasm_id"], kasm_id.replace('-', ""));
+        assert_eq!(r.body["status"], "starting");
         assert_eq!(r.body["operational_status"], "starting");
+        assert_eq!(r.body["operational_progress"], 50);
+        assert_eq!(r.body["operational_message"], "Starting the session");
+        assert!(r.body.get("kasm").is_none() && r.body.get("error_message").is_none(), "{:?}", r.body);
         let a = w.act("get_kasm_status", &kasm_id, secs(3));
         let b = w.act("get_kasm_status", &kasm_id, secs(3));
         assert_eq!(a.body["kasm"]["operational_status"], "running");

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map, Value};
 
 use super::breaker::{Breaker, BreakerConfig, BreakerState, Change, Ticket};
-use super::error::{KasmBusinessKind, KasmError};
+use super::error::{is_gone_user, KasmBusinessKind, KasmError};
 use super::ids::{KasmGroupId, KasmId, KasmImageId, KasmUserId};
 use super::types::{
     KasmGroup, KasmHistoryPage, KasmImage, KasmList, KasmStatus, KasmStatusReply, KasmUser, RequestedKasm,
@@ -154,19 +154,14 @@ fn transport_error(endpoint: &str, e: reqwest::Error) -> KasmError {
     KasmError::Transport(format!("{endpoint}: {}", error_chain(&e)))
 }
 
-fn is_unknown_user(message: &str) -> bool {
+/// `get_user` found nobody: it says a bare "Invalid Request" for that, besides the usual "unknown user"
+/// spellings. Wider than [`is_gone_user`], which is for endpoints where "Invalid Request" means malformed.
+fn is_lookup_miss(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     m.starts_with("invalid request")
         || m.contains("unknown user")
         || m.contains("no user found")
         || m.contains("invalid user")
-}
-
-/// The user does not exist, said by a user-management endpoint. Narrower than [`is_unknown_user`]: a bare
-/// "Invalid Request" there means a malformed request, not a missing user.
-fn is_gone_user(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    m.contains("unknown user") || m.contains("no user found") || m.starts_with("invalid user_id")
 }
 
 fn is_unknown_kasm(message: &str) -> bool {
@@ -364,7 +359,7 @@ impl KasmClient {
                 let env: wire::UserEnvelope = decode("get_user", body)?;
                 Ok(env.user.map(wire::RawUser::into_user))
             }
-            Err(KasmError::BadRequest { message, .. } | KasmError::Business(message)) if is_unknown_user(&message) => {
+            Err(KasmError::BadRequest { message, .. } | KasmError::Business(message)) if is_lookup_miss(&message) => {
                 Ok(None)
             }
             Err(e) => Err(e),
@@ -626,25 +621,37 @@ impl KasmClient {
 
     /// `get_kasm_status`. ROTATES the session token, so the previous connect link stops working: use it
     /// to hand out a fresh link, never to poll (that is `get_kasms`).
+    ///
+    /// A session that exists but is not running (yet) is [`KasmStatusReply::NotReady`], never an error, in
+    /// every shape Kasm answers it: a `kasm` object in a non-running state; no `kasm` object but a top-level
+    /// `operational_status` and/or `status` (1.18, next to `kasm_id` and `operational_progress`/`_message`);
+    /// or only an `error_message` such as "This session is currently starting." (with a 200, or a 4xx).
     pub async fn get_kasm_status(&self, kasm_id: KasmId, user_id: KasmUserId) -> Result<KasmStatusReply, KasmError> {
-        let body = self
+        let reply = self
             .post("get_kasm_status", json!({ "kasm_id": kasm_id.to_string(), "user_id": user_id.to_string() }))
-            .await?;
-        let top_status = body.get("operational_status").and_then(Value::as_str).map(KasmStatus::parse);
+            .await;
+        let body = match reply {
+            Ok(body) => body,
+            Err(KasmError::BadRequest { message, .. }) if wire::is_not_ready_message(&message) => {
+                return Ok(KasmStatusReply::NotReady { status: None, progress: None, message });
+            }
+            Err(e) => return Err(e),
+        };
         if let Some(message) = wire::body_error(&body) {
-            let lower = message.to_ascii_lowercase();
+            // Read the rest leniently: the refusal decides, the state fields only add detail.
+            let env = decode::<wire::StatusEnvelope>("get_kasm_status", body).ok();
             return match KasmBusinessKind::classify(&message) {
                 KasmBusinessKind::NotFound => Ok(KasmStatusReply::NotFound),
-                _ if lower.contains("currently")
-                    || lower.contains("scheduled to be")
-                    || lower.contains("not running") =>
-                {
-                    Ok(KasmStatusReply::NotReady { status: top_status, message })
-                }
+                _ if wire::is_not_ready_message(&message) => Ok(KasmStatusReply::NotReady {
+                    status: env.as_ref().and_then(wire::StatusEnvelope::top_level_status),
+                    progress: env.and_then(|e| e.operational_progress),
+                    message,
+                }),
                 _ => Err(KasmError::Business(message)),
             };
         }
         let env: wire::StatusEnvelope = decode("get_kasm_status", body)?;
+        let top_status = env.top_level_status();
         match (env.kasm, env.kasm_url) {
             (Some(kasm), Some(kasm_url))
                 if kasm.operational_status.as_deref().is_none_or(|s| KasmStatus::parse(s).is_running()) =>
@@ -655,14 +662,19 @@ impl KasmClient {
                 }
                 Ok(KasmStatusReply::Running { session, kasm_url, current_time: env.current_time })
             }
-            (kasm, _) => {
-                let status =
-                    kasm.and_then(|k| k.operational_status).or(env.operational_status).map(|s| KasmStatus::parse(&s));
-                match status {
-                    Some(status) => Ok(KasmStatusReply::NotReady { status: Some(status), message: String::new() }),
-                    None => Err(KasmError::Decode("get_kasm_status: neither a session nor a status".into())),
-                }
-            }
+            (Some(kasm), _) if kasm.operational_status.is_some() => Ok(KasmStatusReply::NotReady {
+                status: kasm.operational_status.as_deref().map(KasmStatus::parse),
+                progress: kasm.operational_progress.or(env.operational_progress),
+                message: kasm.operational_message.or(env.operational_message).unwrap_or_default(),
+            }),
+            _ => match top_status {
+                Some(status) => Ok(KasmStatusReply::NotReady {
+                    status: Some(status),
+                    progress: env.operational_progress,
+                    message: env.operational_message.unwrap_or_default(),
+                }),
+                None => Err(KasmError::Decode("get_kasm_status: neither a session nor a status".into())),
+            },
         }
     }
 
@@ -764,9 +776,9 @@ mod tests {
 
     #[test]
     fn unknown_user_and_unknown_kasm_messages_are_recognised() {
-        assert!(is_unknown_user("Invalid Request"));
-        assert!(is_unknown_user("Unknown user (abc)"));
-        assert!(!is_unknown_user("Access Denied"));
+        assert!(is_lookup_miss("Invalid Request"));
+        assert!(is_lookup_miss("Unknown user (abc)"));
+        assert!(!is_lookup_miss("Access Denied"));
         assert!(is_unknown_kasm("No session found with kasm_id (abc)"));
         assert!(is_unknown_kasm("Invalid kasm_id (abc)"));
         assert!(!is_unknown_kasm("Destroy Error"));

@@ -80,7 +80,25 @@ impl KasmBusinessKind {
     }
 }
 
+/// The user does not exist (any more), in the words Kasm uses for it: "Unknown user (<id>)" from the
+/// user-management endpoints, "Invalid user_id (<id>)" from the layer that resolves `user_id` on session
+/// calls, "No user found with id: (<id>)" from `get_login`. A bare "Invalid Request" is NOT one: there it
+/// means a malformed request.
+pub(crate) fn is_gone_user(message: &str) -> bool {
+    let m = message.trim().to_ascii_lowercase();
+    m.contains("unknown user") || m.contains("no user found") || m.starts_with("invalid user_id")
+}
+
 impl KasmError {
+    /// Kasm does not know the user we named (its admin deleted it, or its database was reset or restored),
+    /// whether it said so with a 400 or a 200 refusal. The caller can re-create the user and carry on.
+    pub fn is_unknown_user(&self) -> bool {
+        match self {
+            Self::Business(m) | Self::BadRequest { message: m, .. } => is_gone_user(m),
+            _ => false,
+        }
+    }
+
     /// Worth retrying later with the same request: the failure was transient or the outcome is unknown.
     /// Note that after `Timeout`/`Transport`/`Server` a non-idempotent call (`request_kasm`) may have
     /// succeeded: look for the session before asking again.
@@ -227,6 +245,18 @@ mod tests {
         }
         assert!(matches!(KasmError::Server { status: 500 }.redact(s), KasmError::Server { status: 500 }));
         assert!(matches!(KasmError::Business("x".into()).redact(""), KasmError::Business(m) if m == "x"));
+    }
+
+    #[test]
+    fn unknown_user_is_recognised_in_every_spelling_and_only_as_a_refusal() {
+        for m in ["Unknown user (e60a9c80289a4b3aaedb42f1d5fe8060)", "Invalid user_id (abc)", "No user found with id: (x)"] {
+            assert!(KasmError::BadRequest { status: 400, message: m.into() }.is_unknown_user(), "{m}");
+            assert!(KasmError::Business(m.into()).is_unknown_user(), "{m}");
+        }
+        assert!(!KasmError::BadRequest { status: 400, message: "Invalid Request".into() }.is_unknown_user());
+        assert!(!KasmError::Business("Invalid kasm_id (abc)".into()).is_unknown_user());
+        assert!(!KasmError::Unauthorized { status: 401, message: "Unknown user (x)".into() }.is_unknown_user());
+        assert!(!KasmError::Server { status: 500 }.is_unknown_user());
     }
 
     #[test]

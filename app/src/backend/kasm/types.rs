@@ -181,8 +181,10 @@ pub enum KasmStatusReply {
     /// The session is running; `kasm_url` is a fresh relative connect link.
     Running { session: KasmSession, kasm_url: String, current_time: Option<Timestamp> },
     /// The session exists but is not usable yet (or any more): starting, pausing, stopped, deleting…
-    /// `status` is known when Kasm said it; `message` is Kasm's text ("This session is currently starting.").
-    NotReady { status: Option<KasmStatus>, message: String },
+    /// `status` is known when Kasm said it (`operational_status`, or the top-level `status` of 1.18's
+    /// answer for a session still starting); `progress` is `operational_progress` (0–100) when given;
+    /// `message` is Kasm's text ("This session is currently starting.", or its `operational_message`).
+    NotReady { status: Option<KasmStatus>, progress: Option<u8>, message: String },
     /// "Could not find requested Kasm.": destroyed or never existed.
     NotFound,
 }
@@ -196,9 +198,12 @@ impl fmt::Debug for KasmStatusReply {
                 .field("kasm_url", &"<redacted>")
                 .field("current_time", current_time)
                 .finish(),
-            Self::NotReady { status, message } => {
-                f.debug_struct("NotReady").field("status", status).field("message", message).finish()
-            }
+            Self::NotReady { status, progress, message } => f
+                .debug_struct("NotReady")
+                .field("status", status)
+                .field("progress", progress)
+                .field("message", message)
+                .finish(),
             Self::NotFound => f.write_str("NotFound"),
         }
     }

@@ -42,6 +42,30 @@ pub fn de_opt_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>,
     }
 }
 
+/// `operational_progress` (documented as an int 0–100), read leniently: a float or a numeric string is
+/// accepted and clamped; anything else is `None`. A progress figure is never worth failing a call over.
+pub fn de_opt_progress<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
+    let value = Option::<Value>::deserialize(d)?;
+    let number = match value {
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => s.trim().trim_end_matches('%').parse::<f64>().ok(),
+        _ => None,
+    };
+    Ok(number.filter(|n| n.is_finite()).map(|n| {
+        // Clamped into 0..=100 first, so the cast cannot truncate.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let pct = n.round().clamp(0.0, 100.0) as u8;
+        pct
+    }))
+}
+
+/// `get_kasm_status`'s ways of saying "this session exists but is not usable now": "This session is
+/// currently starting.", "…scheduled to be paused/stopped/deleted.", "Kasm is not running". Not a failure.
+pub fn is_not_ready_message(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("currently") || m.contains("scheduled to be") || m.contains("not running")
+}
+
 /// The refusal text in a body, if any: `error_message`, or `error` (some auth paths use that key).
 pub fn body_error(body: &Value) -> Option<String> {
     ["error_message", "error"].iter().find_map(|key| match body.get(*key) {
@@ -283,6 +307,10 @@ pub struct RawSession {
     pub image_id: KasmImageId,
     #[serde(default)]
     pub operational_status: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_progress")]
+    pub operational_progress: Option<u8>,
+    #[serde(default)]
+    pub operational_message: Option<String>,
     #[serde(default, deserialize_with = "de_opt_time")]
     pub start_date: Option<Timestamp>,
     #[serde(default, deserialize_with = "de_opt_time")]
@@ -314,6 +342,10 @@ impl RawSession {
     }
 }
 
+/// `get_kasm_status`'s answer. Running: `kasm` + `kasm_url`. Not running (yet): the `kasm` object may be
+/// missing, and the state is at the top level instead: `operational_status`/`_progress`/`_message`, and in
+/// 1.18 also `kasm_id` and `status` (the field other Kasm clients read), possibly next to an
+/// `error_message`. Every field is optional so that any of those shapes decodes.
 #[derive(Deserialize)]
 pub struct StatusEnvelope {
     #[serde(default, deserialize_with = "de_opt_time")]
@@ -324,6 +356,24 @@ pub struct StatusEnvelope {
     pub kasm: Option<RawSession>,
     #[serde(default)]
     pub operational_status: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_progress")]
+    pub operational_progress: Option<u8>,
+    #[serde(default)]
+    pub operational_message: Option<String>,
+}
+
+impl StatusEnvelope {
+    /// The top-level state: `operational_status`, else `status`. Blank strings say nothing.
+    pub fn top_level_status(&self) -> Option<KasmStatus> {
+        [&self.operational_status, &self.status]
+            .into_iter()
+            .flatten()
+            .map(|s| s.trim())
+            .find(|s| !s.is_empty())
+            .map(KasmStatus::parse)
+    }
 }
 
 #[derive(Deserialize)]
