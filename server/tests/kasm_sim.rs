@@ -932,6 +932,8 @@ async fn a_kasm_that_forgot_the_customer_gets_the_user_back_and_the_order_runs(b
     let first = common::order(&c, "developer-basic").await;
     assert_running(&settled(&c, &first).await);
     let _: WorkspaceDetail = c.call("stop_workspace", &[("id", &first)]).await.unwrap();
+    // The stop may have been handed to the job worker (it can still hold the workspace's lease).
+    common::until_state(&c, &first, WorkspaceState::Stopped).await;
     let original = stored_kasm_user(&app).await.expect("the customer has a Kasm user");
     let original_id = uuid::Uuid::parse_str(&original).unwrap();
 
@@ -940,7 +942,8 @@ async fn a_kasm_that_forgot_the_customer_gets_the_user_back_and_the_order_runs(b
     assert!(!app.sim.has_user(original_id));
 
     // Starting the stopped workspace again: the session and the user are gone; provisioning re-creates both.
-    let _: WorkspaceDetail = c.call("start_workspace", &[("id", &first)]).await.unwrap();
+    let started = c.call::<WorkspaceDetail>("start_workspace", &[("id", &first)]).await;
+    assert!(started.is_ok(), "{started:?}");
     assert_running(&settled(&c, &first).await);
     let healed = stored_kasm_user(&app).await.unwrap();
     assert_ne!(healed, original, "the new Kasm user's id is stored");
