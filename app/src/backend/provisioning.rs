@@ -14,11 +14,11 @@ use std::collections::BTreeMap;
 use rand::distr::{Alphanumeric, SampleString};
 
 use super::alerts::Alert;
+use super::audit::{self, ActorKind};
 use super::catalog;
 use super::customers::{self, Customer};
 use super::db::now;
 use super::events::WorkspaceChanged;
-use super::audit::{self, ActorKind};
 use super::kasm::{KasmClient, KasmError, KasmId, KasmImageId, KasmSession, KasmStatus, KasmUserId};
 use super::kasm_servers::DEFAULT_SERVER;
 use super::state::{AppState, Tenant};
@@ -312,7 +312,8 @@ async fn recreate_kasm_user(
         cause = %cause,
         "Kasm no longer knew the customer's user; re-created it"
     );
-    let detail = format!("customer {}: Kasm user {stale} unknown on server {server} ({cause}); now {fresh}", customer.id);
+    let detail =
+        format!("customer {}: Kasm user {stale} unknown on server {server} ({cause}); now {fresh}", customer.id);
     audit::record(state.central(), ActorKind::System, "provisioning", Some(tenant.id), "kasm.user_recreated", &detail)
         .await?;
     if server == DEFAULT_SERVER {

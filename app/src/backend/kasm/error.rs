@@ -249,7 +249,9 @@ mod tests {
 
     #[test]
     fn unknown_user_is_recognised_in_every_spelling_and_only_as_a_refusal() {
-        for m in ["Unknown user (e60a9c80289a4b3aaedb42f1d5fe8060)", "Invalid user_id (abc)", "No user found with id: (x)"] {
+        for m in
+            ["Unknown user (e60a9c80289a4b3aaedb42f1d5fe8060)", "Invalid user_id (abc)", "No user found with id: (x)"]
+        {
             assert!(KasmError::BadRequest { status: 400, message: m.into() }.is_unknown_user(), "{m}");
             assert!(KasmError::Business(m.into()).is_unknown_user(), "{m}");
         }
