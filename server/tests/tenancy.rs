@@ -791,3 +791,171 @@ async fn the_admin_app_manages_tenants(b: Backend) {
     app.stop().await;
 }
 on_both_backends!(the_admin_app_manages_tenants);
+
+/// Many tenants used for the first time at once, with far fewer pools allowed than tenants: pools are
+/// opened, migrated and evicted while other requests still use them. Every request must answer, correctly
+/// and quickly (the 30 s client timeout is not the bound: 5 s is).
+async fn cold_tenants_under_pool_pressure_all_answer_quickly(b: Backend) {
+    const TENANTS: usize = 24;
+    const ROUNDS: usize = 3;
+    let app = TestApp::spawn_with(b, &[("TENANT_POOL_CAP", "4")]).await;
+    let slugs: Vec<String> = (0..TENANTS).map(|i| format!("cold-{i:02}")).collect();
+    for chunk in slugs.chunks(4) {
+        futures::future::join_all(chunk.iter().map(|s| make_tenant(&app, s, ""))).await;
+    }
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(TENANTS * 2));
+    let mut tasks = tokio::task::JoinSet::new();
+    for slug in &slugs {
+        for who in 0..2 {
+            let c = app.client_for(&host(slug));
+            let slug = slug.clone();
+            let start = start.clone();
+            tasks.spawn(async move {
+                start.wait().await;
+                let mut seen = Vec::new();
+                for round in 0..ROUNDS {
+                    let t = std::time::Instant::now();
+                    let (what, ok) = if (round + who) % 2 == 0 {
+                        let res = c.http.get(format!("{}/", c.base)).send().await;
+                        let answer = match res {
+                            Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+                            Err(e) => (0, e.to_string()),
+                        };
+                        let ok = answer.0 == 200 && answer.1.contains(&format!("CANARY-{slug}-company"));
+                        ("GET /", if ok { None } else { Some(answer) })
+                    } else {
+                        let res = c.http.post(format!("{}/api/catalog", c.base)).send().await;
+                        let answer = match res {
+                            Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+                            Err(e) => (0, e.to_string()),
+                        };
+                        let ok = answer.0 == 200
+                            && serde_json::from_str::<app::catalog::CatalogView>(&answer.1)
+                                .is_ok_and(|cat| cat.plans.len() == 6);
+                        ("catalog", if ok { None } else { Some(answer) })
+                    };
+                    seen.push((format!("{what} on {slug}"), ok, t.elapsed()));
+                }
+                seen
+            });
+        }
+    }
+    let mut all = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        all.extend(done.unwrap());
+    }
+    let failed: Vec<_> = all
+        .iter()
+        .filter_map(|(w, bad, d)| {
+            bad.as_ref().map(|(status, body)| {
+                format!("{w} after {d:?}: {status} {}", body.chars().take(200).collect::<String>())
+            })
+        })
+        .collect();
+    for (w, _, d) in &all {
+        if *d > Duration::from_secs(1) {
+            eprintln!("slow: {w} took {d:?}");
+        }
+    }
+    let slowest = all.iter().map(|(_, _, d)| *d).max().unwrap();
+    let mut sorted: Vec<_> = all.iter().map(|(_, _, d)| *d).collect();
+    sorted.sort();
+    eprintln!(
+        "cold tenants: {} requests over {TENANTS} tenants with 4 pools: p50 {:?}, p100 {slowest:?}, failed {}",
+        all.len(),
+        sorted[sorted.len() / 2],
+        failed.len()
+    );
+    assert!(failed.is_empty(), "requests without a correct answer: {failed:#?}");
+    assert!(slowest < Duration::from_secs(5), "the slowest answer took {slowest:?}");
+    assert!(app.state.registry().open_pools() <= 4);
+    app.stop().await;
+}
+on_both_backends!(cold_tenants_under_pool_pressure_all_answer_quickly);
+
+/// A tenant cannot claim a platform name (another storefront's `<slug>.<platform>`, the apex, the admin
+/// host, anything under them) as its own domain, whichever tenant exists first; and a row that slipped
+/// into the database anyway does not route, because platform names are resolved before custom domains.
+async fn platform_names_cannot_be_taken_over(b: Backend) {
+    let app = spawn(b).await;
+    let platform = ["acme.localhost", "localhost", "admin.localhost", "ADMIN.localhost.", "deep.acme.localhost"];
+    // The victim exists first.
+    make_tenant(&app, "acme", "").await;
+    for name in platform.iter().chain(&["later.localhost"]) {
+        let new = tenant_admin::validate(&input("evil", name));
+        let refused = match new {
+            Ok(new) => tenant_admin::create(&app.state, &app.db_url, new).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        assert!(matches!(refused, Err(tenant_admin::TenantError::Invalid(_))), "{name}: {refused:?}");
+        assert!(matches!(tenant_admin::by_slug(&app.state, "evil").await, Err(tenant_admin::TenantError::NotFound)));
+    }
+    // Through the admin app: a 400 with the reason, nothing created.
+    let admin = app.client_for("admin.localhost");
+    admin.call::<()>("admin_login", &[("email", "admin@ezscale.test"), ("password", "admin-password")]).await.unwrap();
+    let (status, body) = admin
+        .call_raw(
+            "admin_create_tenant",
+            &[
+                ("name", "Evil"),
+                ("slug", "evil"),
+                ("owner_email", "owner@evil.test"),
+                ("owner_password", "evil-owner-password"),
+                ("primary_domain", "acme.localhost"),
+                ("currency", "USD"),
+                ("trial_days", ""),
+            ],
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("belongs to the platform"), "{body}");
+    // Adding one later is refused the same way, before or after the victim exists.
+    make_tenant(&app, "evil", "").await;
+    for name in platform.iter().chain(&["later.localhost"]) {
+        let r = tenant_admin::add_domain(&app.state, "evil", name, true).await;
+        assert!(matches!(r, Err(tenant_admin::TenantError::Invalid(_))), "{name}: {r:?}");
+        let (status, _) =
+            admin.call_raw("admin_add_domain", &[("slug", "evil"), ("domain", name), ("primary", "on")]).await;
+        assert_eq!(status, 400, "{name}");
+    }
+    let evil = tenant_admin::by_slug(&app.state, "evil").await.unwrap();
+    assert!(tenant_admin::domains(&app.state, evil.id).await.unwrap().is_empty(), "nothing stored");
+
+    // Rows slipped into the database directly (verified, for the evil tenant) still cannot shadow: the
+    // victim that exists already, and one created after the row.
+    for name in ["acme.localhost", "localhost", "admin.localhost", "deep.acme.localhost", "later.localhost"] {
+        sqlx::query(
+            "INSERT INTO tenant_domains (domain, tenant_id, kind, verify_token_id, verify_token, created_at, \
+             verified_at, verified_by) VALUES ($1, $2, 'alias', $3, 'x', 0, 0, 'admin')",
+        )
+        .bind(name)
+        .bind(evil.id.to_string())
+        .bind(uuid::Uuid::new_v4().simple().to_string())
+        .execute(app.state.central().pool())
+        .await
+        .unwrap();
+    }
+    sqlx::query("UPDATE registry_version SET version = version + 1 WHERE id = 1")
+        .execute(app.state.central().pool())
+        .await
+        .unwrap();
+    app.state.registry().invalidate();
+    make_tenant(&app, "later", "").await;
+    let page = |host: &'static str| {
+        let c = app.client_for(host);
+        async move { c.get_page("/").await }
+    };
+    for (host, company) in [("acme.localhost", "CANARY-acme-company"), ("later.localhost", "CANARY-later-company")] {
+        let (status, body) = page(host).await;
+        assert_eq!(status, 200, "{host}");
+        assert!(body.contains(company), "{host} shows its own storefront");
+        assert!(!body.contains("CANARY-evil"), "{host} is not the evil storefront");
+    }
+    let (status, body) = page("localhost").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("EZSCALE") && !body.contains("CANARY-evil"), "the apex stays the house storefront");
+    assert_eq!(page("admin.localhost").await.0, 303, "the admin host stays the admin app");
+    assert_eq!(page("deep.acme.localhost").await.0, 404, "names under the platform domain are never custom");
+    app.stop().await;
+}
+on_both_backends!(platform_names_cannot_be_taken_over);

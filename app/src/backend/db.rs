@@ -3,6 +3,7 @@
 //! (TEXT, 64-bit integers). Two handle types keep central and tenant queries apart at compile time.
 
 use std::str::FromStr;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
@@ -171,8 +172,40 @@ pub async fn begin(pool: &AnyPool) -> Result<sqlx::Transaction<'static, sqlx::An
 pub struct CentralDb(Pool);
 
 /// One tenant's database: its customers, catalog, workspaces and usage.
+///
+/// Clones share one pool, which closes itself once the last clone is gone: the registry can forget a
+/// pool (LRU eviction) while requests still use it, and they finish undisturbed. Closing it at eviction
+/// instead would fail their next query ("pool closed") and make `close()` wait on them.
 #[derive(Clone, Debug)]
-pub struct TenantDb(Pool);
+pub struct TenantDb(Arc<OwnedPool>);
+
+/// A handle that does not keep the pool open (see [`TenantDb::downgrade`]).
+#[derive(Clone, Debug)]
+pub struct WeakTenantDb(Weak<OwnedPool>);
+
+impl WeakTenantDb {
+    /// The pool, if some clone of it is still in use.
+    pub fn upgrade(&self) -> Option<TenantDb> {
+        self.0.upgrade().map(TenantDb)
+    }
+}
+
+#[derive(Debug)]
+struct OwnedPool(Pool);
+
+impl Drop for OwnedPool {
+    fn drop(&mut self) {
+        if self.0.pool.is_closed() {
+            return;
+        }
+        // Nobody can borrow from it any more; close it properly (a polite goodbye to the server) in the
+        // background. Outside a runtime, dropping the pool closes its idle connections anyway.
+        let pool = self.0.pool.clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move { pool.close().await });
+        }
+    }
+}
 
 impl CentralDb {
     pub async fn open(url: &str) -> Result<CentralDb, DbError> {
@@ -204,24 +237,21 @@ impl CentralDb {
 
 impl TenantDb {
     pub async fn open(url: &str) -> Result<TenantDb, DbError> {
-        let pool = Pool::open(url, 8).await?;
-        match pool.engine {
-            Engine::Sqlite => TENANT_SQLITE.run(&pool.pool).await?,
-            Engine::Postgres => TENANT_POSTGRES.run(&pool.pool).await?,
-        }
-        Ok(TenantDb(pool))
+        let db = TenantDb::new(Pool::open(url, 8).await?);
+        db.migrate().await?;
+        Ok(db)
     }
 
     /// Creates the database if it does not exist yet (and only that).
     pub async fn create(url: &str) -> Result<(), DbError> {
-        let db = TenantDb(Pool::open_with(url, 1, true, Duration::from_secs(5)).await?);
+        let db = TenantDb::new(Pool::open_with(url, 1, true, Duration::from_secs(5)).await?);
         db.close().await;
         Ok(())
     }
 
     /// Creates the database if needed and brings its schema up to date (tenant creation, `tenants migrate`).
     pub async fn create_and_migrate(url: &str) -> Result<TenantDb, DbError> {
-        let db = TenantDb(Pool::open_with(url, 2, true, Duration::from_secs(5)).await?);
+        let db = TenantDb::new(Pool::open_with(url, 2, true, Duration::from_secs(5)).await?);
         db.migrate().await?;
         Ok(db)
     }
@@ -229,28 +259,49 @@ impl TenantDb {
     /// Opens an existing tenant database with a small pool that fails fast: with thousands of tenants, one
     /// slow database must not hold requests for the others.
     pub async fn connect(url: &str) -> Result<TenantDb, DbError> {
-        Ok(TenantDb(Pool::open_with(url, 4, false, Duration::from_secs(2)).await?))
+        Ok(TenantDb::new(Pool::open_with(url, 4, false, Duration::from_secs(2)).await?))
+    }
+
+    fn new(pool: Pool) -> TenantDb {
+        TenantDb(Arc::new(OwnedPool(pool)))
+    }
+
+    fn inner(&self) -> &Pool {
+        &self.0 .0
+    }
+
+    /// A handle that lets the pool close when every strong handle is gone.
+    pub fn downgrade(&self) -> WeakTenantDb {
+        WeakTenantDb(Arc::downgrade(&self.0))
+    }
+
+    /// Whether both handles share one pool.
+    pub fn same_pool(&self, other: &TenantDb) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 
     pub async fn migrate(&self) -> Result<(), DbError> {
-        match self.0.engine {
-            Engine::Sqlite => TENANT_SQLITE.run(&self.0.pool).await?,
-            Engine::Postgres => TENANT_POSTGRES.run(&self.0.pool).await?,
+        let p = self.inner();
+        match p.engine {
+            Engine::Sqlite => TENANT_SQLITE.run(&p.pool).await?,
+            Engine::Postgres => TENANT_POSTGRES.run(&p.pool).await?,
         }
         Ok(())
     }
 
     pub fn pool(&self) -> &AnyPool {
-        &self.0.pool
+        &self.inner().pool
     }
 
     /// A transaction (cancel-safe: see [`begin`]).
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
-        begin(&self.0.pool).await
+        begin(&self.inner().pool).await
     }
 
+    /// Closes the pool now, for every clone, waiting for borrowed connections to come back. Only for a
+    /// pool nobody else uses (creation steps, deletion, shutdown).
     pub async fn close(&self) {
-        self.0.pool.close().await;
+        self.inner().pool.close().await;
     }
 }
 

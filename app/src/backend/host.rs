@@ -154,6 +154,18 @@ impl HostName {
         }
         Some(label)
     }
+
+    /// Whether `self` is `parent` or any name below it, at any depth (`a.b.example.com` is within
+    /// `example.com`; `badexample.com` is not). IP literals are within only themselves.
+    pub fn is_within(&self, parent: &HostName) -> bool {
+        if self == parent {
+            return true;
+        }
+        if self.ip().is_some() || parent.ip().is_some() {
+            return false;
+        }
+        self.0.strip_suffix(parent.0.as_str()).is_some_and(|rest| rest.ends_with('.'))
+    }
 }
 
 impl fmt::Display for HostName {
@@ -901,6 +913,19 @@ mod tests {
         let v4 = sub("10.0.0.1");
         assert_eq!(sub("10.0.0.1").is_subdomain_of(&v4), None);
         assert_eq!(sub("acme.localhost").is_subdomain_of(&sub("localhost")), Some("acme"));
+    }
+
+    #[test]
+    fn within_is_the_name_or_any_name_below_it() {
+        let parent = HostName::parse("ezscale.test").unwrap();
+        let sub = |s: &str| HostName::parse(s).unwrap();
+        for inside in ["ezscale.test", "EZSCALE.test.", "acme.ezscale.test", "a.b.ezscale.test"] {
+            assert!(sub(inside).is_within(&parent), "{inside}");
+        }
+        for outside in ["acmeezscale.test", "ezscale.testx", "test", "acme.notezscale.test", "10.0.0.1"] {
+            assert!(!sub(outside).is_within(&parent), "{outside}");
+        }
+        assert!(sub("10.0.0.1").is_within(&sub("10.0.0.1")));
     }
 
     #[test]

@@ -157,6 +157,9 @@ pub async fn create(state: &AppState, central_url: &str, new: NewTenant) -> Resu
 }
 
 async fn reserve(state: &AppState, central_url: &str, new: &NewTenant) -> Result<TenantId> {
+    if let Some(d) = &new.primary_domain {
+        check_custom_domain(state, d)?;
+    }
     let id = TenantId::new_random();
     let db_url = tenant_db_url(central_url, new.slug.as_str())?;
     let hash = auth::hash_password(new.owner_password.clone()).await?;
@@ -466,13 +469,7 @@ pub async fn add_domain(state: &AppState, slug: &str, raw: &str, primary: bool) 
     let rec = by_slug(state, slug).await?;
     let d = HostName::parse_domain(raw)
         .map_err(|_| TenantError::Invalid("The domain must be a name like shop.example.com.".into()))?;
-    if d.is_subdomain_of(&state.registry().sites().platform_domain).is_some()
-        || d == state.registry().sites().platform_domain
-    {
-        return Err(TenantError::Invalid(
-            "Platform subdomains come with every storefront; add your own domain.".into(),
-        ));
-    }
+    check_custom_domain(state, &d)?;
     let mut tx = state.central().begin().await?;
     if primary {
         sqlx::query("UPDATE tenant_domains SET kind = 'alias' WHERE tenant_id = $1")
@@ -484,6 +481,21 @@ pub async fn add_domain(state: &AppState, slug: &str, raw: &str, primary: bool) 
     bump_version(&mut tx).await?;
     tx.commit().await?;
     state.registry().invalidate();
+    Ok(())
+}
+
+/// A tenant's own domain (primary or alias) is never one of the platform's names: not the platform
+/// domain, nothing under it (another storefront's `<slug>.<platform>`, names that could become one), not
+/// an admin host or anything under it.
+fn check_custom_domain(state: &AppState, d: &HostName) -> Result<()> {
+    let sites = state.registry().sites();
+    if sites.is_platform_name(d) {
+        return Err(TenantError::Invalid(format!(
+            "{d} belongs to the platform: {} and the names under it, and the admin host, cannot be a \
+             storefront's own domain. Use a domain of your own.",
+            sites.platform_domain
+        )));
+    }
     Ok(())
 }
 

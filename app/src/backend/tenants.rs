@@ -8,13 +8,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use lru::LruCache;
 use sqlx::Row;
 
-use super::db::{now, tenant_db_url, CentralDb, TenantDb};
+use super::db::{now, tenant_db_url, CentralDb, TenantDb, WeakTenantDb};
 use super::host::HostName;
 use super::state::Tenant;
 use super::{corrupt, Result};
@@ -83,6 +84,15 @@ pub struct SiteConfig {
     pub loopback_is_house: bool,
 }
 
+impl SiteConfig {
+    /// Whether `host` is one of the platform's own names: the platform domain or any name below it, an
+    /// admin host or any name below one. These are routed by the platform alone; no tenant may claim one
+    /// as its custom domain.
+    pub fn is_platform_name(&self, host: &HostName) -> bool {
+        host.is_within(&self.platform_domain) || self.admin_hosts.iter().any(|a| host.is_within(a))
+    }
+}
+
 #[derive(Debug, Default)]
 struct DomainMap {
     version: i64,
@@ -97,14 +107,29 @@ struct DomainMap {
 pub struct Registry {
     central: CentralDb,
     sites: SiteConfig,
-    map: RwLock<Arc<DomainMap>>,
+    /// The map, with the number of this process's own changes (see [`Registry::invalidate`]) it includes.
+    map: RwLock<(Arc<DomainMap>, u64)>,
     /// When the map's version was last compared with the database's.
     checked: Mutex<Option<Instant>>,
-    pools: Mutex<LruCache<TenantId, TenantDb>>,
+    /// How many changes this process has made to routing: a map loaded before the latest must not be used.
+    changes: AtomicU64,
+    /// One reload at a time; callers that may not use the old map wait for it.
+    reloading: tokio::sync::Mutex<()>,
+    pools: Mutex<Pools>,
     /// Tenants whose schema this process has brought up to date (once per process, on first open).
     migrated: Mutex<HashSet<TenantId>>,
-    /// Serialises pool opening, so two requests for a cold tenant do not open two pools.
-    opening: tokio::sync::Mutex<()>,
+    /// One opener per tenant, so two requests for a cold tenant do not open two pools. Per tenant, not
+    /// global: opening a pool is network I/O (and, the first time, a migration that may wait for another
+    /// server's), and one slow tenant must not queue every other tenant's first request behind it.
+    opening: Mutex<HashMap<TenantId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// The open tenant pools: the most recently used ones, bounded, plus those pushed out of the LRU that
+/// some request still holds (reused rather than opened a second time; each closes with its last user).
+#[derive(Debug)]
+struct Pools {
+    recent: LruCache<TenantId, TenantDb>,
+    evicted: HashMap<TenantId, WeakTenantDb>,
 }
 
 /// How stale the cached map may be when another server changed it.
@@ -116,11 +141,13 @@ impl Registry {
         Registry {
             central,
             sites,
-            map: RwLock::new(Arc::new(DomainMap { version: -1, ..DomainMap::default() })),
+            map: RwLock::new((Arc::new(DomainMap { version: -1, ..DomainMap::default() }), 0)),
             checked: Mutex::new(None),
-            pools: Mutex::new(LruCache::new(cap)),
+            changes: AtomicU64::new(0),
+            reloading: tokio::sync::Mutex::new(()),
+            pools: Mutex::new(Pools { recent: LruCache::new(cap), evicted: HashMap::new() }),
             migrated: Mutex::new(HashSet::new()),
-            opening: tokio::sync::Mutex::new(()),
+            opening: Mutex::new(HashMap::new()),
         }
     }
 
@@ -128,41 +155,56 @@ impl Registry {
         &self.sites
     }
 
-    fn current(&self) -> Arc<DomainMap> {
-        self.map.read().map(|m| m.clone()).unwrap_or_default()
+    fn current(&self) -> (Arc<DomainMap>, u64) {
+        let m = self.map.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        (m.0.clone(), m.1)
     }
 
     /// The map, reloaded first if the database says it changed (checked at most once per `RECHECK`).
+    ///
+    /// After [`Registry::invalidate`] (a change made by this process) nobody uses a map loaded before it:
+    /// callers wait for one reload. The periodic check for other servers' changes is made by one caller
+    /// while the others carry on with the current map (up to `RECHECK` stale, by design).
     async fn fresh(&self) -> Result<Arc<DomainMap>> {
-        let due = {
-            let mut checked = self.checked.lock().map_err(|_| corrupt("registry lock"))?;
-            let due = checked.is_none_or(|t| t.elapsed() >= RECHECK);
-            if due {
-                *checked = Some(Instant::now());
+        let (map, includes) = self.current();
+        let must = map.version < 0 || includes < self.changes.load(Ordering::Acquire);
+        if !must {
+            let due = {
+                let mut checked = self.checked.lock().map_err(|_| corrupt("registry lock"))?;
+                let due = checked.is_none_or(|t| t.elapsed() >= RECHECK);
+                if due {
+                    *checked = Some(Instant::now());
+                }
+                due
+            };
+            if !due {
+                return Ok(map);
             }
-            due
-        };
-        let map = self.current();
-        if !due && map.version >= 0 {
+        }
+        let _one = self.reloading.lock().await;
+        let (map, includes) = self.current();
+        // Read before the version: a change committed after this read counts again.
+        let changes = self.changes.load(Ordering::Acquire);
+        if must && map.version >= 0 && includes >= changes {
+            // Reloaded by another caller while this one waited.
             return Ok(map);
+        }
+        if let Ok(mut checked) = self.checked.lock() {
+            *checked = Some(Instant::now());
         }
         let version: i64 = sqlx::query_scalar("SELECT version FROM registry_version WHERE id = 1")
             .fetch_one(self.central.pool())
             .await?;
-        if version == map.version {
-            return Ok(map);
-        }
-        let loaded = Arc::new(load_map(&self.central, version).await?);
-        if let Ok(mut m) = self.map.write() {
-            if m.version < loaded.version {
-                *m = loaded.clone();
-            }
-        }
-        Ok(loaded)
+        let map = if version == map.version { map } else { Arc::new(load_map(&self.central, version).await?) };
+        // Reloads are serialised (`reloading`), and versions only grow.
+        *self.map.write().unwrap_or_else(std::sync::PoisonError::into_inner) = (map.clone(), changes);
+        Ok(map)
     }
 
-    /// Forgets the cached map now (after a change made by this process).
+    /// Forgets the cached map now (after a change made by this process, once it is committed): every
+    /// later lookup sees the change.
     pub fn invalidate(&self) {
+        self.changes.fetch_add(1, Ordering::AcqRel);
         if let Ok(mut c) = self.checked.lock() {
             *c = None;
         }
@@ -218,50 +260,100 @@ impl Registry {
         if let Some(db) = self.cached_pool(entry.id)? {
             return Ok(db);
         }
-        let _guard = self.opening.lock().await;
+        let gate = self.opening.lock().map_err(|_| corrupt("registry lock"))?.entry(entry.id).or_default().clone();
+        let opened = self.open_once(entry, &gate).await;
+        if let Ok(mut opening) = self.opening.lock() {
+            // The map's copy and this one: nobody else is waiting, so the gate can go.
+            if opening.get(&entry.id).is_some_and(|g| Arc::ptr_eq(g, &gate) && Arc::strong_count(&gate) == 2) {
+                opening.remove(&entry.id);
+            }
+        }
+        opened
+    }
+
+    async fn open_once(&self, entry: &TenantEntry, gate: &tokio::sync::Mutex<()>) -> Result<TenantDb> {
+        let _one = gate.lock().await;
         if let Some(db) = self.cached_pool(entry.id)? {
             return Ok(db);
         }
+        // Nothing is remembered until the pool is open and migrated: a request cancelled half-way drops
+        // its pool (closing its connections), and the next request starts afresh.
         let db = TenantDb::connect(&entry.db_url).await?;
         let first = !self.migrated.lock().map_err(|_| corrupt("registry lock"))?.contains(&entry.id);
         if first {
             db.migrate().await?;
             self.migrated.lock().map_err(|_| corrupt("registry lock"))?.insert(entry.id);
         }
-        let evicted = self.pools.lock().map_err(|_| corrupt("registry lock"))?.push(entry.id, db.clone());
-        if let Some((old_id, old)) = evicted {
-            if old_id != entry.id {
-                // Close outside the request: in-flight users of the old pool finish first.
-                tokio::spawn(async move { old.close().await });
-            }
-        }
+        self.remember(entry.id, &db)?;
         Ok(db)
     }
 
+    /// The tenant's open pool: a recent one, or one evicted from the LRU that a request still uses (it
+    /// becomes recent again).
     fn cached_pool(&self, id: TenantId) -> Result<Option<TenantDb>> {
-        Ok(self.pools.lock().map_err(|_| corrupt("registry lock"))?.get(&id).cloned())
+        let mut pools = self.pools.lock().map_err(|_| corrupt("registry lock"))?;
+        if let Some(db) = pools.recent.get(&id) {
+            return Ok(Some(db.clone()));
+        }
+        let Some(db) = pools.evicted.remove(&id).and_then(|w| w.upgrade()) else { return Ok(None) };
+        let pushed_out = Self::push(&mut pools, id, &db);
+        drop(pools);
+        drop(pushed_out);
+        Ok(Some(db))
     }
 
-    /// Drops a tenant's pool (suspension keeps it; deletion must not).
-    pub async fn forget_pool(&self, id: TenantId) {
-        let old = self.pools.lock().ok().and_then(|mut p| p.pop(&id));
-        if let Some(db) = old {
-            db.close().await;
+    fn remember(&self, id: TenantId, db: &TenantDb) -> Result<()> {
+        let mut pools = self.pools.lock().map_err(|_| corrupt("registry lock"))?;
+        let pushed_out = Self::push(&mut pools, id, db);
+        drop(pools);
+        // Dropped outside the lock: if nobody uses it, this closes it.
+        drop(pushed_out);
+        Ok(())
+    }
+
+    /// Makes `db` the most recent pool; the least recent one beyond the cap moves to `evicted` (as a weak
+    /// handle: it closes when its last user is done) and is returned.
+    fn push(pools: &mut Pools, id: TenantId, db: &TenantDb) -> Option<TenantDb> {
+        pools.evicted.retain(|_, w| w.upgrade().is_some());
+        match pools.recent.push(id, db.clone()) {
+            Some((old_id, old)) if old_id != id => {
+                pools.evicted.insert(old_id, old.downgrade());
+                Some(old)
+            }
+            _ => None,
         }
+    }
+
+    /// Drops a tenant's pool (suspension keeps it; deletion must not). Closed in the background: the
+    /// database is dropped next, which ends any connection still in use.
+    pub async fn forget_pool(&self, id: TenantId) {
+        let old = self.pools.lock().ok().map(|mut p| {
+            let recent = p.recent.pop(&id);
+            let evicted = p.evicted.remove(&id).and_then(|w| w.upgrade());
+            (recent, evicted)
+        });
         if let Ok(mut m) = self.migrated.lock() {
             m.remove(&id);
         }
+        for db in old.into_iter().flat_map(|(a, b)| [a, b]).flatten() {
+            tokio::spawn(async move { db.close().await });
+        }
     }
 
+    /// Pools in the LRU (at most the cap); evicted pools still in use are not counted.
     pub fn open_pools(&self) -> usize {
-        self.pools.lock().map(|p| p.len()).unwrap_or(0)
+        self.pools.lock().map(|p| p.recent.len()).unwrap_or(0)
     }
 
     pub async fn close_all(&self) {
         let pools: Vec<TenantDb> = self
             .pools
             .lock()
-            .map(|mut p| std::iter::from_fn(|| p.pop_lru().map(|(_, db)| db)).collect())
+            .map(|mut p| {
+                let mut all: Vec<TenantDb> = std::iter::from_fn(|| p.recent.pop_lru().map(|(_, db)| db)).collect();
+                all.extend(p.evicted.drain().filter_map(|(_, w)| w.upgrade()));
+                all
+            })
             .unwrap_or_default();
         for db in pools {
             db.close().await;
@@ -275,17 +367,22 @@ fn resolve_in(map: &DomainMap, sites: &SiteConfig, host: &HostName) -> Site {
         Some(t) if t.status == TenantStatus::Suspended => Site::Suspended(t.clone()),
         _ => Site::Unknown,
     };
+    // Platform names first: a custom domain row can never shadow a storefront's own name, the house or
+    // the admin app, even if one slipped into the database.
     if sites.admin_hosts.iter().any(|h| h == host) {
         return Site::Admin;
-    }
-    if let Some(id) = map.by_domain.get(host.as_str()) {
-        return by_id(id);
     }
     if host == &sites.platform_domain {
         return map.house.as_ref().map_or(Site::Unknown, by_id);
     }
     if let Some(label) = host.is_subdomain_of(&sites.platform_domain) {
         return map.by_slug.get(label).map_or(Site::Unknown, by_id);
+    }
+    if sites.is_platform_name(host) {
+        return Site::Unknown;
+    }
+    if let Some(id) = map.by_domain.get(host.as_str()) {
+        return by_id(id);
     }
     if sites.loopback_is_house && host.ip().is_some_and(|ip| ip.is_loopback()) {
         return map.house.as_ref().map_or(Site::Unknown, by_id);
@@ -513,6 +610,12 @@ mod tests {
             if e.slug == "acme" {
                 m.by_domain.insert("shop.acme.test".into(), e.id);
             }
+            if e.slug == "sleepy" {
+                // Rows that validation refuses, as if slipped into the database: they must not route.
+                for name in ["acme.ezscale.test", "ezscale.test", "admin.ezscale.test", "deep.acme.ezscale.test"] {
+                    m.by_domain.insert(name.into(), e.id);
+                }
+            }
             m.by_slug.insert(e.slug.clone(), e.id);
             m.by_id.insert(e.id, e);
         }
@@ -548,5 +651,6 @@ mod tests {
         assert_eq!(site("a.acme.ezscale.test"), "unknown");
         assert_eq!(site("evil.test"), "unknown");
         assert_eq!(site("127.0.0.1"), "unknown", "loopback maps to the house in development only");
+        assert_eq!(site("deep.acme.ezscale.test"), "unknown", "no custom domain under the platform domain");
     }
 }
