@@ -435,7 +435,8 @@ async fn same_origin(State(app): State<AppState>, req: Request, next: Next) -> R
                 let host = h.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
                 let peer = app::backend::request::peer_of(req.extensions());
                 let scheme = app::backend::request::site_scheme(app.settings(), h, peer);
-                origin_parts(origin).is_some_and(|(s, o)| s.eq_ignore_ascii_case(scheme) && o.eq_ignore_ascii_case(host))
+                origin_parts(origin)
+                    .is_some_and(|(s, o)| s.eq_ignore_ascii_case(scheme) && o.eq_ignore_ascii_case(host))
             }
             None => true,
         },
@@ -579,7 +580,9 @@ fn request_id(headers: &axum::http::HeaderMap) -> String {
     headers
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .filter(|v| {
+            !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
         .unwrap_or("-")
         .to_owned()
 }
@@ -635,7 +638,8 @@ mod tests {
 
     #[test]
     fn latency_is_written_in_milliseconds_with_microseconds() {
-        let line = |us| RequestLine { method: "GET", route: "/", status: 200, latency_us: us, tenant: "-", request_id: "-" };
+        let line =
+            |us| RequestLine { method: "GET", route: "/", status: 200, latency_us: us, tenant: "-", request_id: "-" };
         assert_eq!(line(1_234_567).latency_ms(), "1234.567");
         assert_eq!(line(42).latency_ms(), "0.042");
     }

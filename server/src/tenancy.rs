@@ -272,7 +272,8 @@ pub async fn upload_asset(
         AssetKind::Favicon => "branding.favicon_changed",
     };
     let actor = app::backend::audit::Actor::staff(&member);
-    if let Err(e) = app::backend::audit::record_by(app.central(), &actor, Some(t.id), action, &processed.sha256_hex).await
+    if let Err(e) =
+        app::backend::audit::record_by(app.central(), &actor, Some(t.id), action, &processed.sha256_hex).await
     {
         tracing::error!(error = %e, "audit record failed");
     }

@@ -107,8 +107,8 @@ fn png_1x1() -> Vec<u8> {
 }
 
 async fn post_route(c: &Client, route: &str) -> u16 {
-    let form = reqwest::multipart::Form::new()
-        .part("file", reqwest::multipart::Part::bytes(png_1x1()).file_name("logo.png"));
+    let form =
+        reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(png_1x1()).file_name("logo.png"));
     let res = c.http.post(format!("{}{}", c.base, concrete(route))).multipart(form).send().await.unwrap();
     res.status().as_u16()
 }
@@ -142,7 +142,10 @@ async fn every_mutating_call_under_impersonation_is_audited_with_both_names(b: B
     let _: u64 = c.call("logout_everywhere", &[]).await.unwrap();
     let owner = impersonating(&app, &admin, As::Owner).await;
     owner.call::<()>("set_plan_price", &[("code", "developer-basic"), ("retail", "9.50")]).await.unwrap();
-    owner.call::<()>("save_stripe_keys", &[("secret_key", "sk_live_abc"), ("webhook_secret", "whsec_abc")]).await.unwrap();
+    owner
+        .call::<()>("save_stripe_keys", &[("secret_key", "sk_live_abc"), ("webhook_secret", "whsec_abc")])
+        .await
+        .unwrap();
     assert_eq!(post_route(&owner, "/manage/branding/{kind}").await, 303, "the logo is stored");
     let _: u64 = owner.call("staff_logout_everywhere", &[]).await.unwrap();
     let mut expected = vec![
@@ -268,7 +271,10 @@ fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
         let subscriber = tracing_subscriber::fmt()
             .json()
             .flatten_event(true)
-            .with_env_filter(tracing_subscriber::EnvFilter::new(format!("{}=debug", server::routes::REQUEST_LOG_TARGET)))
+            .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
+                "{}=debug",
+                server::routes::REQUEST_LOG_TARGET
+            )))
             .with_writer(move || Sink(writer.clone()))
             .finish();
         tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this test binary");
@@ -331,7 +337,10 @@ async fn every_request_is_logged_with_route_status_latency_tenant_and_id() {
     let ms: f64 = l["latency_ms"].as_str().unwrap().parse().unwrap();
     assert!(ms > 0.0 && ms < 30_000.0, "{l}");
     let l = line(&page);
-    assert_eq!((l["method"].as_str(), l["route"].as_str(), l["status"].as_u64()), (Some("GET"), Some("/verify"), Some(200)));
+    assert_eq!(
+        (l["method"].as_str(), l["route"].as_str(), l["status"].as_u64()),
+        (Some("GET"), Some("/verify"), Some(200))
+    );
     let l = line(&nowhere);
     assert_eq!((l["route"].as_str(), l["status"].as_u64(), l["tenant"].as_str()), (Some("-"), Some(404), Some("-")));
 
