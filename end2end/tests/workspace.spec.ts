@@ -53,8 +53,10 @@ test("order a workspace, watch it run and tick, stop it at the stored cost", asy
   await plan.getByRole("button", { name: "Order" }).click();
 
   await expect(page).toHaveURL(/\/workspaces\/[0-9a-f-]{36}$/);
-  // Provisioning/Starting first (the simulator takes 1.5 s to start a session), then Running.
+  // Provisioning, then Starting while Kasm brings the session up (the simulator takes 3 s in this run:
+  // KASM_SIM_START_DELAY_MS in the Makefile), then Running. Each state is seen on the page.
   await expect(page.getByTestId("state")).toHaveText(/Provisioning|Starting/);
+  await expect(page.getByTestId("state")).toHaveText("Starting");
   await expect(page.getByTestId("state")).toHaveText("Running", { timeout: 20_000 });
 
   // The meter ticks in the browser, without a reload.
@@ -71,8 +73,9 @@ test("order a workspace, watch it run and tick, stop it at the stored cost", asy
   await expect(page.getByTestId("usage-amount").first()).toHaveText("$0.05");
   await expect(page.getByTestId("timer")).toHaveCount(0);
 
-  // Start again opens a second usage session.
+  // Start again: Starting while Kasm resumes the session, then Running, with a second usage session.
   await page.getByTestId("start").click();
+  await expect(page.getByTestId("state")).toHaveText("Starting");
   await expect(page.getByTestId("state")).toHaveText("Running", { timeout: 20_000 });
   await expect(page.getByTestId("usage-amount")).toHaveCount(2);
   await page.getByTestId("stop").click();

@@ -1,22 +1,23 @@
 //! The HTTP surface: Leptos pages and server functions, health probes, static files, and the
 //! middleware around them (request ids and tracing, same-origin check, error statuses).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use app::backend::state::AppState;
+use app::backend::tenants::Site;
 use app::error::AppError;
 use app::{shell, App};
 use axum::body::{to_bytes, Body};
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tracing::Instrument;
 
 const REQUEST_ID: &str = "x-request-id";
 
@@ -38,6 +39,29 @@ impl axum::extract::FromRef<RouterState> for AppState {
     }
 }
 
+/// Every POST route besides the server functions (which are all under `/api/`). The router adds them
+/// from this table, and the cross-origin test walks [`post_route_paths`], so a new POST route added here
+/// is covered by that test by itself.
+fn post_routes() -> Vec<(&'static str, MethodRouter<RouterState>)> {
+    vec![
+        ("/__test/clock/advance", post(advance_test_clock)),
+        ("/stripe/webhook/{slug}", post(stripe_webhook).layer(DefaultBodyLimit::max(256 * 1024))),
+        (
+            "/manage/branding/{kind}",
+            post(crate::tenancy::upload_asset).layer(DefaultBodyLimit::max(crate::tenancy::UPLOAD_LIMIT)),
+        ),
+    ]
+}
+
+/// The paths of [`post_routes`], as the router matches them (`{name}` is a path parameter).
+pub fn post_route_paths() -> Vec<&'static str> {
+    post_routes().into_iter().map(|(path, _)| path).collect()
+}
+
+/// Where requests are logged, and at which level: INFO when serving behind HTTPS (production), DEBUG
+/// otherwise (development: `RUST_LOG=ezscale::request=debug` shows them).
+pub const REQUEST_LOG_TARGET: &str = "ezscale::request";
+
 pub fn router(app: AppState, leptos: LeptosOptions) -> Router {
     let routes = generate_route_list(App);
     let state = RouterState { app: app.clone(), leptos: leptos.clone() };
@@ -45,7 +69,11 @@ pub fn router(app: AppState, leptos: LeptosOptions) -> Router {
     let fn_app = app.clone();
     let https = app.settings().secure_cookies;
     let site_app = app.clone();
-    Router::new()
+    let mut router = Router::new();
+    for (path, route) in post_routes() {
+        router = router.route(path, route);
+    }
+    router
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -54,23 +82,13 @@ pub fn router(app: AppState, leptos: LeptosOptions) -> Router {
         .route("/invoices/{id}/csv", get(invoice_csv))
         .route("/invoices/{id}/pdf", get(invoice_pdf))
         .route("/manage/billing/wholesale/{id}/pdf", get(wholesale_pdf))
-        .route("/__test/clock/advance", axum::routing::post(advance_test_clock))
-        .route(
-            "/stripe/webhook/{slug}",
-            axum::routing::post(stripe_webhook).layer(axum::extract::DefaultBodyLimit::max(256 * 1024)),
-        )
         .route("/tls/ask", get(crate::tenancy::tls_ask))
         .route("/brand/theme.css", get(crate::tenancy::theme_css))
         .route("/brand/asset/{file}", get(crate::tenancy::brand_asset))
         .route("/.well-known/ezscale-verify/{id}", get(crate::tenancy::verification_token))
         .route(
-            "/manage/branding/{kind}",
-            axum::routing::post(crate::tenancy::upload_asset)
-                .layer(axum::extract::DefaultBodyLimit::max(crate::tenancy::UPLOAD_LIMIT)),
-        )
-        .route(
             "/api/{*fn_name}",
-            axum::routing::post(move |req: Request| {
+            post(move |req: Request| {
                 let app = fn_app.clone();
                 async move { handle_server_fns_with_context(move || provide_context(app.clone()), req).await }
             }),
@@ -93,12 +111,11 @@ pub fn router(app: AppState, leptos: LeptosOptions) -> Router {
         ))
         .layer(middleware::from_fn_with_state(https, security_headers))
         .layer(middleware::from_fn(server_fn_status))
-        .layer(middleware::from_fn(same_origin))
+        .layer(middleware::from_fn_with_state(site_app.clone(), audit_impersonation))
+        .layer(middleware::from_fn_with_state(site_app.clone(), same_origin))
+        .layer(middleware::from_fn(label_site))
         .layer(middleware::from_fn_with_state(site_app, crate::tenancy::resolve_site))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
-        }))
+        .layer(middleware::from_fn_with_state(RequestLog { production: https }, log_request))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
@@ -404,7 +421,9 @@ async fn workspace_events(
 /// Refuses state-changing requests that a browser marks as coming from another site or origin. Tenant
 /// subdomains share a "site", so SameSite cookies alone do not stop them; this explicit check does.
 /// Requests without either header (curl, server-to-server) are not browser-driven CSRF and pass.
-async fn same_origin(req: Request, next: Next) -> Response {
+/// An `Origin` must match this site's scheme as well as its host: `http://x` is not the origin of
+/// `https://x` (a page served over plain HTTP, e.g. injected on the way, is another origin).
+async fn same_origin(State(app): State<AppState>, req: Request, next: Next) -> Response {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
@@ -414,7 +433,10 @@ async fn same_origin(req: Request, next: Next) -> Response {
         None => match h.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
             Some(origin) => {
                 let host = h.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
-                origin_host(origin).is_some_and(|o| o.eq_ignore_ascii_case(host))
+                let peer = app::backend::request::peer_of(req.extensions());
+                let scheme = app::backend::request::site_scheme(app.settings(), h, peer);
+                origin_parts(origin)
+                    .is_some_and(|(s, o)| s.eq_ignore_ascii_case(scheme) && o.eq_ignore_ascii_case(host))
             }
             None => true,
         },
@@ -426,10 +448,143 @@ async fn same_origin(req: Request, next: Next) -> Response {
     }
 }
 
-/// `https://a.example:3000` -> `a.example:3000`.
-fn origin_host(origin: &str) -> Option<&str> {
-    let rest = origin.split_once("://")?.1;
-    Some(rest.split('/').next().unwrap_or(rest))
+/// `https://a.example:3000` -> (`https`, `a.example:3000`).
+fn origin_parts(origin: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = origin.split_once("://")?;
+    Some((scheme, rest.split('/').next().unwrap_or(rest)))
+}
+
+/// Impersonation is audited here, for every call at once: a mutating request (any POST but the read-only
+/// server functions) made on a storefront through a session that a platform admin opened "as" a
+/// customer or staff member is recorded under the admin's name and the impersonated user's, *before* it
+/// runs. No server function or route has to remember it; one that cannot be recorded does not run.
+async fn audit_impersonation(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(route) = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()) else {
+        return next.run(req).await;
+    };
+    // The catch-all matches only names that are not registered server functions: nothing runs there.
+    let registered = route != "/api/{*fn_name}";
+    let Some(Site::Tenant(entry)) = req.extensions().get::<Site>().cloned() else { return next.run(req).await };
+    if !registered || !app::backend::audit::is_mutating(req.method(), &route) {
+        return next.run(req).await;
+    }
+    let call = route.strip_prefix(app::backend::audit::SERVER_FN_PREFIX).unwrap_or(&route);
+    let ip = req.extensions().get::<app::backend::request::ClientIp>().map(|c| c.0);
+    // (The headers, not the request, go into the future: a request body is not `Sync`.)
+    let headers = req.headers();
+    let recorded = async {
+        for imp in app::backend::request::impersonations(&app, &entry, headers).await? {
+            app::backend::audit::record_impersonated_call(app.central(), entry.id, &imp, call, ip).await?;
+        }
+        Ok::<_, app::backend::BackendError>(())
+    };
+    match recorded.await {
+        Ok(()) => next.run(req).await,
+        Err(e) => error_response(&AppError::from(e)),
+    }
+}
+
+/// The site a request was served for, as the request log names it.
+#[derive(Clone, Debug)]
+struct SiteLabel(String);
+
+/// Copies the resolved site onto the response, where the request log (outside site resolution) reads it.
+async fn label_site(req: Request, next: Next) -> Response {
+    let label = match req.extensions().get::<Site>() {
+        Some(Site::Tenant(t) | Site::Suspended(t)) => t.slug.clone(),
+        Some(Site::Admin) => "admin".to_owned(),
+        Some(Site::Unknown) | None => "-".to_owned(),
+    };
+    let mut res = next.run(req).await;
+    res.extensions_mut().insert(SiteLabel(label));
+    res
+}
+
+#[derive(Clone, Copy)]
+struct RequestLog {
+    production: bool,
+}
+
+/// One span and one log line per request: method, matched route (the route's pattern, never the raw
+/// path, which can carry anything), status, latency, tenant and request id. Never bodies, cookies,
+/// query strings or other headers.
+async fn log_request(State(log): State<RequestLog>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let route = req.extensions().get::<MatchedPath>().map_or("-", |p| p.as_str()).to_owned();
+    let id = request_id(req.headers());
+    let span = tracing::info_span!("http", method = %method, route = %route, request_id = %id);
+    let res = next.run(req).instrument(span.clone()).await;
+    let line = RequestLine {
+        method: method.as_str(),
+        route: &route,
+        status: res.status().as_u16(),
+        latency_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        tenant: res.extensions().get::<SiteLabel>().map_or("-", |l| l.0.as_str()),
+        request_id: &id,
+    };
+    let _entered = span.enter();
+    if log.production {
+        line.emit_info();
+    } else {
+        line.emit_debug();
+    }
+    res
+}
+
+/// The fields of a request's log line.
+struct RequestLine<'a> {
+    method: &'a str,
+    route: &'a str,
+    status: u16,
+    latency_us: u64,
+    tenant: &'a str,
+    request_id: &'a str,
+}
+
+impl RequestLine<'_> {
+    fn latency_ms(&self) -> String {
+        format!("{}.{:03}", self.latency_us / 1000, self.latency_us % 1000)
+    }
+
+    fn emit_info(&self) {
+        tracing::info!(
+            target: REQUEST_LOG_TARGET,
+            method = self.method,
+            route = self.route,
+            status = self.status,
+            latency_ms = %self.latency_ms(),
+            tenant = self.tenant,
+            request_id = self.request_id,
+            "request"
+        );
+    }
+
+    fn emit_debug(&self) {
+        tracing::debug!(
+            target: REQUEST_LOG_TARGET,
+            method = self.method,
+            route = self.route,
+            status = self.status,
+            latency_ms = %self.latency_ms(),
+            tenant = self.tenant,
+            request_id = self.request_id,
+            "request"
+        );
+    }
+}
+
+/// The request id (ours, or a caller's when it looks like one: at most 64 characters of letters, digits,
+/// `-` and `_`, so a client cannot write into our logs through it).
+fn request_id(headers: &axum::http::HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .unwrap_or("-")
+        .to_owned()
 }
 
 /// Server functions answer every error with 500; this gives each `AppError` its own status (400, 401,
@@ -462,9 +617,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn origin_hosts_are_extracted() {
-        assert_eq!(origin_host("http://localhost:3000"), Some("localhost:3000"));
-        assert_eq!(origin_host("https://shop.example/path"), Some("shop.example"));
-        assert_eq!(origin_host("null"), None);
+    fn origins_are_split_into_scheme_and_host() {
+        assert_eq!(origin_parts("http://localhost:3000"), Some(("http", "localhost:3000")));
+        assert_eq!(origin_parts("https://shop.example/path"), Some(("https", "shop.example")));
+        assert_eq!(origin_parts("null"), None);
+    }
+
+    #[test]
+    fn request_ids_from_callers_are_kept_only_when_harmless() {
+        let id = |v: &'static str| {
+            let mut h = axum::http::HeaderMap::new();
+            h.insert(REQUEST_ID, HeaderValue::from_static(v));
+            request_id(&h)
+        };
+        assert_eq!(id("3f2c9a40-1b7e-4d0e-9a55-0c1d2e3f4a5b"), "3f2c9a40-1b7e-4d0e-9a55-0c1d2e3f4a5b");
+        assert_eq!(id("a b"), "-");
+        assert_eq!(id("x\"}{\"status\":200"), "-");
+        assert_eq!(request_id(&axum::http::HeaderMap::new()), "-");
+    }
+
+    #[test]
+    fn latency_is_written_in_milliseconds_with_microseconds() {
+        let line =
+            |us| RequestLine { method: "GET", route: "/", status: 200, latency_us: us, tenant: "-", request_id: "-" };
+        assert_eq!(line(1_234_567).latency_ms(), "1234.567");
+        assert_eq!(line(42).latency_ms(), "0.042");
     }
 }

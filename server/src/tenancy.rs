@@ -271,15 +271,9 @@ pub async fn upload_asset(
         AssetKind::Logo => "branding.logo_changed",
         AssetKind::Favicon => "branding.favicon_changed",
     };
-    if let Err(e) = app::backend::audit::record(
-        app.central(),
-        app::backend::audit::ActorKind::Staff,
-        &member.email,
-        Some(t.id),
-        action,
-        &processed.sha256_hex,
-    )
-    .await
+    let actor = app::backend::audit::Actor::staff(&member);
+    if let Err(e) =
+        app::backend::audit::record_by(app.central(), &actor, Some(t.id), action, &processed.sha256_hex).await
     {
         tracing::error!(error = %e, "audit record failed");
     }

@@ -37,11 +37,25 @@ async fn running_workspace(app: &TestApp, c: &Client, plan: &str) -> (String, uu
     (id, kasm)
 }
 
+/// Waits for a reconcile pass that started after this call: one that saw the session as it is now.
+async fn a_pass_from_now(app: &TestApp) {
+    let now = app::backend::db::now().as_millis();
+    eventually(WAIT, "a reconcile pass started after now", || async {
+        let last: i64 = sqlx::query_scalar("SELECT last_ok_at FROM reconciler_passes WHERE kasm_server = 'default'")
+            .fetch_optional(app.state.central().pool())
+            .await
+            .ok()??;
+        (last > now).then_some(())
+    })
+    .await;
+}
+
 async fn a_session_stopped_in_kasm_closes_the_meter_within_an_interval(b: Backend) {
     let app = spawn(b).await;
     let c = app.demo().await;
     let (id, kasm) = running_workspace(&app, &c, "developer-basic").await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The reconciler has seen it running: its meter will close at that pass or a later one.
+    a_pass_from_now(&app).await;
     app.sim.stop_session_remotely(kasm);
     let stopped_at = app::backend::db::now();
     let d = until_state(&c, &id, WorkspaceState::Stopped).await;
@@ -63,7 +77,8 @@ async fn a_session_that_dies_in_kasm_is_closed_and_start_provisions_a_new_one(b:
     let app = spawn(b).await;
     let c = app.demo().await;
     let (id, kasm) = running_workspace(&app, &c, "business-pro").await;
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // The reconciler has seen it running, so the end it finds must be Kasm's, not a pass's.
+    a_pass_from_now(&app).await;
     let killed_at = app::backend::db::now();
     app.sim.kill_session(kasm);
     let d = until_state(&c, &id, WorkspaceState::Stopped).await;
@@ -109,25 +124,37 @@ async fn open_pages_hear_about_changes_within_two_seconds(b: Backend) {
 }
 on_both_backends!(open_pages_hear_about_changes_within_two_seconds);
 
+/// Reads an event stream until it carries `needle`; everything read up to then. Bounded by `WAIT`.
+async fn read_until(stream: &mut reqwest::Response, needle: &str) -> String {
+    let mut seen = String::new();
+    let found = tokio::time::timeout(WAIT, async {
+        while let Some(chunk) = stream.chunk().await.unwrap() {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains(needle) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(found, Ok(true), "the stream never carried {needle}; got {seen:?}");
+    seen
+}
+
 async fn other_customers_streams_stay_silent(b: Backend) {
     let app = spawn(b).await;
     let demo = app.demo().await;
     let other = app.signed_in("other@ezscale.test", "other-password").await;
-    let mut stream = other.http.get(format!("{}/events/workspaces", app.base)).send().await.unwrap();
+    let mut others = other.http.get(format!("{}/events/workspaces", app.base)).send().await.unwrap();
     let (id, _) = running_workspace(&app, &demo, "developer-basic").await;
+    let mut demos = demo.http.get(format!("{}/events/workspaces", app.base)).send().await.unwrap();
     let _: WorkspaceDetail = demo.call("stop_workspace", &[("id", &id)]).await.unwrap();
-    let leaked = tokio::time::timeout(Duration::from_millis(1500), async {
-        let mut seen = String::new();
-        while let Some(chunk) = stream.chunk().await.unwrap() {
-            seen.push_str(&String::from_utf8_lossy(&chunk));
-            if seen.contains(&id) {
-                return seen;
-            }
-        }
-        seen
-    })
-    .await;
-    assert!(leaked.is_err(), "another customer's stream carried {leaked:?}");
+    read_until(&mut demos, &id).await;
+    // Events travel in order on one channel: once the other customer hears about their own workspace,
+    // ordered after the stop was announced, anything leaked about the demo's would have come first.
+    let own = order(&other, "developer-basic").await;
+    let seen = read_until(&mut others, &own).await;
+    assert!(!seen.contains(&id), "another customer's stream carried {seen:?}");
     app.stop().await;
 }
 on_both_backends!(other_customers_streams_stay_silent);

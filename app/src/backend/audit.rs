@@ -39,6 +39,8 @@ pub struct Entry {
 }
 
 /// Records an action. The client address comes from the current request, when there is one.
+/// Callers that act for a signed-in staff member or customer go through [`record_by`] instead, which
+/// names an impersonating admin by itself.
 pub async fn record(
     central: &CentralDb,
     kind: ActorKind,
@@ -46,6 +48,18 @@ pub async fn record(
     tenant: Option<TenantId>,
     action: &str,
     detail: &str,
+) -> Result<()> {
+    insert(central, kind, actor, tenant, action, detail, request::client_ip()).await
+}
+
+async fn insert(
+    central: &CentralDb,
+    kind: ActorKind,
+    actor: &str,
+    tenant: Option<TenantId>,
+    action: &str,
+    detail: &str,
+    ip: Option<std::net::IpAddr>,
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO audit_log (id, at, actor_kind, actor, tenant_id, action, detail, ip) \
@@ -58,10 +72,125 @@ pub async fn record(
     .bind(tenant.map(|t| t.to_string()))
     .bind(action)
     .bind(detail)
-    .bind(request::client_ip().map(|ip| ip.to_string()))
+    .bind(ip.map(|ip| ip.to_string()))
     .execute(central.pool())
     .await?;
     Ok(())
+}
+
+/// Who did something, as the guard that resolved them knows it: an impersonated staff member or customer
+/// carries the platform admin acting through their session, so no caller can forget to name them.
+#[derive(Clone, Copy, Debug)]
+pub enum Actor<'a> {
+    Admin { email: &'a str },
+    Staff { email: &'a str, impersonator: Option<&'a str> },
+    Customer { email: &'a str, impersonator: Option<&'a str> },
+}
+
+impl<'a> Actor<'a> {
+    pub fn staff(m: &'a super::accounts::StaffMember) -> Actor<'a> {
+        Actor::Staff { email: &m.email, impersonator: m.impersonator.as_deref() }
+    }
+}
+
+/// Records an action by `actor`. A staff member's action under impersonation stays theirs, with the
+/// admin named in the detail; an impersonated customer's action is the admin's ("as <customer>"), and a
+/// customer's own actions are not audit events (only admin and reseller actions are).
+pub async fn record_by(
+    central: &CentralDb,
+    actor: &Actor<'_>,
+    tenant: Option<TenantId>,
+    action: &str,
+    detail: &str,
+) -> Result<()> {
+    match *actor {
+        Actor::Admin { email } => record(central, ActorKind::Admin, email, tenant, action, detail).await,
+        Actor::Staff { email, impersonator: None } => {
+            record(central, ActorKind::Staff, email, tenant, action, detail).await
+        }
+        Actor::Staff { email, impersonator: Some(admin) } => {
+            let detail = format!("{detail} (by admin {admin})");
+            record(central, ActorKind::Staff, email, tenant, action, detail.trim_start()).await
+        }
+        Actor::Customer { impersonator: None, .. } => Ok(()),
+        Actor::Customer { email, impersonator: Some(admin) } => {
+            let detail = format!("as {email}: {detail}");
+            record(central, ActorKind::Admin, admin, tenant, action, &detail).await
+        }
+    }
+}
+
+/// Server functions that change nothing (they only read). Every other server function, and every other
+/// POST route, is a mutating call: under impersonation it is recorded before it runs. Being left off this
+/// list is the safe mistake (a read gets recorded); a test keeps every name here a registered function.
+pub const READ_ONLY_FUNCTIONS: &[&str] = &[
+    "admin_audit",
+    "admin_billing",
+    "admin_dead_letters",
+    "admin_kasm",
+    "admin_mail",
+    "admin_me",
+    "admin_tenant",
+    "admin_tenants",
+    "billing_overview",
+    "catalog",
+    "get_branding",
+    "get_invoice",
+    "get_workspace",
+    "list_staff",
+    "list_workspaces",
+    "manage_billing",
+    "site_brand",
+    "staff_me",
+    "who_am_i",
+];
+
+/// The server-function prefix: `/api/<name>` is the function `name`.
+pub const SERVER_FN_PREFIX: &str = "/api/";
+
+/// Whether a request to `route` (the router's matched path: `/api/subscribe`, `/manage/branding/{kind}`)
+/// with `method` may change something, and so is recorded when made under impersonation.
+pub fn is_mutating(method: &http::Method, route: &str) -> bool {
+    if matches!(*method, http::Method::GET | http::Method::HEAD | http::Method::OPTIONS) {
+        return false;
+    }
+    match route.strip_prefix(SERVER_FN_PREFIX) {
+        Some(name) => !READ_ONLY_FUNCTIONS.contains(&name),
+        None => true,
+    }
+}
+
+/// Whom a platform admin is acting as in a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Impersonated {
+    Customer(String),
+    Staff(String),
+}
+
+/// A platform admin acting through an impersonation session, as a request's cookies show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Impersonation {
+    pub admin: String,
+    pub as_whom: Impersonated,
+}
+
+/// The action of a call made under impersonation (`detail`: "<call> as customer <email>").
+pub const IMPERSONATED_CALL: &str = "impersonation.call";
+
+/// Records a mutating call made under impersonation, under the admin's name with the impersonated
+/// user's. Written before the call runs: a call that cannot be recorded does not run.
+pub async fn record_impersonated_call(
+    central: &CentralDb,
+    tenant: TenantId,
+    imp: &Impersonation,
+    call: &str,
+    ip: Option<std::net::IpAddr>,
+) -> Result<()> {
+    let detail = match &imp.as_whom {
+        Impersonated::Customer(email) => format!("{call} as customer {email}"),
+        Impersonated::Staff(email) => format!("{call} as staff {email}"),
+    };
+    insert(central, ActorKind::Admin, &imp.admin, Some(tenant), IMPERSONATED_CALL, &detail, ip).await
 }
 
 /// Filters for the admin view; empty strings mean "any".

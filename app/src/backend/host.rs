@@ -553,6 +553,29 @@ pub fn client_ip(headers: &HeaderMap, peer: IpAddr, trusted: &TrustedProxies) ->
     peer
 }
 
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
+/// Whether our (trusted) proxy says the client reached it over HTTPS: the `proto=` of the last
+/// `Forwarded` element (the one our proxy added), else the last `X-Forwarded-Proto` value. From anyone
+/// else, or when the headers are malformed, the answer is no.
+pub fn forwarded_https(headers: &HeaderMap, peer: IpAddr, trusted: &TrustedProxies) -> bool {
+    if !trusted.contains(peer.to_canonical()) {
+        return false;
+    }
+    let Ok(elements) = forwarded_elements(headers) else { return false };
+    if let Some(proto) = elements.last().and_then(|e| param(e, "proto")) {
+        return proto.eq_ignore_ascii_case("https");
+    }
+    let mut last = None;
+    for line in headers.get_all(X_FORWARDED_PROTO) {
+        let Ok(line) = line.to_str() else { return false };
+        if let Some(value) = line.split(',').map(trim_ows).rfind(|v| !v.is_empty()) {
+            last = Some(value);
+        }
+    }
+    last.is_some_and(|p| p.eq_ignore_ascii_case("https"))
+}
+
 /// A node from `X-Forwarded-For` or `Forwarded: for=`: an IPv4 or IPv6 address, optionally with a port
 /// (`192.0.2.1:4711`, `[2001:db8::1]:4711`; bare IPv6 is taken whole). `unknown` and obfuscated
 /// identifiers give `None`.
@@ -1186,6 +1209,20 @@ mod tests {
         assert_eq!(c(&[("x-forwarded-for", b"192.0.2.1, ::ffff:10.0.0.9")], PROXY), ip("192.0.2.1"));
         assert_eq!(c(&[], "::ffff:203.0.113.9"), ip(STRANGER));
         assert_eq!(client_ip(&HeaderMap::new(), ip("10.0.0.1"), &TrustedProxies::none()), ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn https_is_believed_from_trusted_proxies_only() {
+        let t = trusted("127.0.0.1, 10.0.0.0/8, ::1");
+        let https = |pairs: &[(&str, &[u8])], peer: &str| forwarded_https(&headers(pairs), ip(peer), &t);
+        assert!(https(&[("forwarded", b"for=192.0.2.1;proto=https;host=a.example")], PROXY));
+        assert!(https(&[("forwarded", b"proto=http, for=192.0.2.1;proto=HTTPS")], PROXY), "the last element");
+        assert!(!https(&[("forwarded", b"proto=https, for=192.0.2.1;proto=http")], PROXY));
+        assert!(https(&[("x-forwarded-proto", b"http, https")], PROXY));
+        assert!(!https(&[("x-forwarded-proto", b"https, http")], PROXY));
+        assert!(!https(&[], PROXY));
+        assert!(!https(&[("forwarded", b"for=192.0.2.1;proto=https")], STRANGER), "not our proxy");
+        assert!(!https(&[("x-forwarded-proto", b"https")], STRANGER));
     }
 
     #[test]

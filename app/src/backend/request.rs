@@ -86,6 +86,8 @@ pub async fn customer_impersonator(tenant: &Tenant) -> Result<Option<String>, Ap
 }
 
 /// While an admin acts as this customer, records the action in the audit log (under the admin's name).
+/// (Every mutating call made under impersonation is also recorded by the request layer before it runs;
+/// this adds what the call did, e.g. which workspace.)
 pub async fn audit_if_impersonating(
     state: &AppState,
     tenant: &Tenant,
@@ -93,12 +95,55 @@ pub async fn audit_if_impersonating(
     action: &str,
     detail: &str,
 ) -> Result<(), AppError> {
-    if let Some(admin) = customer_impersonator(tenant).await? {
-        let detail = format!("as {}: {detail}", customer.email);
-        super::audit::record(state.central(), super::audit::ActorKind::Admin, &admin, Some(tenant.id), action, &detail)
+    let admin = customer_impersonator(tenant).await?;
+    let actor = super::audit::Actor::Customer { email: &customer.email, impersonator: admin.as_deref() };
+    Ok(super::audit::record_by(state.central(), &actor, Some(tenant.id), action, detail).await?)
+}
+
+/// The platform admins acting through this request's sessions on storefront `entry`: its customer
+/// session, its staff session, or both. Read from the cookies directly (this runs in the request layer,
+/// before any server function): a session that is an impersonation is one whatever its state, so even a
+/// call that will be refused is recorded.
+pub async fn impersonations(
+    state: &AppState,
+    entry: &TenantEntry,
+    headers: &http::HeaderMap,
+) -> Result<Vec<super::audit::Impersonation>, super::BackendError> {
+    use sqlx::Row;
+
+    use super::audit::{Impersonated, Impersonation};
+    let cookies = || headers.get_all(COOKIE).iter().filter_map(|h| h.to_str().ok());
+    let mut found = Vec::new();
+    let customer_token = cookies().find_map(|h| auth::token_from_cookie_header(h).map(str::to_owned));
+    if let Some(token) = customer_token.filter(|t| t.len() <= 128) {
+        if let Some(tenant) = state.tenant_by_id(entry.id).await? {
+            let row = sqlx::query(
+                "SELECT s.impersonator, c.email FROM auth_sessions s JOIN customers c ON c.id = s.customer_id \
+                 WHERE s.token_hash = $1 AND s.impersonator IS NOT NULL",
+            )
+            .bind(auth::token_hash(&token))
+            .fetch_optional(tenant.db.pool())
             .await?;
+            if let Some(r) = row {
+                found.push(Impersonation { admin: r.try_get(0)?, as_whom: Impersonated::Customer(r.try_get(1)?) });
+            }
+        }
     }
-    Ok(())
+    let staff_token = cookies().find_map(|h| cookie_in(h, super::accounts::STAFF_COOKIE));
+    if let Some(token) = staff_token.filter(|t| t.len() <= 128) {
+        let row = sqlx::query(
+            "SELECT s.impersonator, m.email FROM central_sessions s JOIN staff m ON m.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.kind = 'staff' AND s.tenant_id = $2 AND s.impersonator IS NOT NULL",
+        )
+        .bind(auth::token_hash(&token))
+        .bind(entry.id.to_string())
+        .fetch_optional(state.central().pool())
+        .await?;
+        if let Some(r) = row {
+            found.push(Impersonation { admin: r.try_get(0)?, as_whom: Impersonated::Staff(r.try_get(1)?) });
+        }
+    }
+    Ok(found)
 }
 
 /// Like [`current_customer`], but signing in is required.
@@ -115,6 +160,23 @@ pub fn client_ip() -> Option<IpAddr> {
         .or_else(|| p.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()))
 }
 
+/// The scheme browsers use to reach this site: `https` when we serve behind HTTPS (Secure cookies:
+/// production, or `SECURE_COOKIES`) or when a trusted proxy says the client came over HTTPS; else `http`.
+/// The same-origin check and links in emails both use it.
+pub fn site_scheme(settings: &super::state::Settings, headers: &http::HeaderMap, peer: Option<IpAddr>) -> &'static str {
+    let proxied_https = peer.is_some_and(|peer| super::host::forwarded_https(headers, peer, &settings.trusted_proxies));
+    if settings.secure_cookies || proxied_https {
+        "https"
+    } else {
+        "http"
+    }
+}
+
+/// The TCP peer of a request (before any proxy's forwarded address).
+pub fn peer_of(extensions: &http::Extensions) -> Option<IpAddr> {
+    extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())
+}
+
 /// This storefront's origin as the browser sees it (`https://shop.example.com`, `http://acme.localhost:3000`),
 /// for links in emails. Built from the resolved host (never a raw, unchecked header) and, in development,
 /// the Host header's port.
@@ -122,7 +184,7 @@ pub fn origin() -> Option<String> {
     let p = parts()?;
     let host = p.extensions.get::<super::host::HostName>()?;
     let state = use_context::<AppState>()?;
-    let scheme = if state.settings().secure_cookies { "https" } else { "http" };
+    let scheme = site_scheme(state.settings(), &p.headers, peer_of(&p.extensions));
     let port = p
         .headers
         .get(http::header::HOST)
@@ -139,13 +201,17 @@ pub fn origin() -> Option<String> {
 /// A named cookie from this request.
 pub fn cookie(name: &str) -> Option<String> {
     let p = parts()?;
-    p.headers.get_all(COOKIE).iter().filter_map(|h| h.to_str().ok()).find_map(|h| {
-        h.split(';')
-            .filter_map(|kv| kv.trim().split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    })
+    p.headers.get_all(COOKIE).iter().filter_map(|h| h.to_str().ok()).find_map(|h| cookie_in(h, name))
+}
+
+/// A named cookie from one `Cookie` header line (`None` when absent or empty).
+fn cookie_in(header: &str, name: &str) -> Option<String> {
+    header
+        .split(';')
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 /// Adds a response header to the current server function's answer.

@@ -147,7 +147,7 @@ pub async fn manage_billing() -> Result<ManageBillingData, AppError> {
 /// Sets a plan's retail price. It may not be below the wholesale price.
 #[server(prefix = "/api", endpoint = "set_plan_price")]
 pub async fn set_plan_price(code: String, retail: String) -> Result<(), AppError> {
-    use crate::backend::audit::{self, ActorKind};
+    use crate::backend::audit::{self, Actor};
     use crate::backend::catalog;
     use crate::domain::plan::PlanCode;
     let (state, entry, member) = super::server::guard::staff().await?;
@@ -163,15 +163,8 @@ pub async fn set_plan_price(code: String, retail: String) -> Result<(), AppError
         )));
     }
     catalog::set_retail(&tenant.db, code, &rate).await?;
-    audit::record(
-        state.central(),
-        ActorKind::Staff,
-        &member.email,
-        Some(tenant.id),
-        "plan.repriced",
-        &format!("{code}: {rate}"),
-    )
-    .await?;
+    let detail = format!("{code}: {rate}");
+    audit::record_by(state.central(), &Actor::staff(&member), Some(tenant.id), "plan.repriced", &detail).await?;
     Ok(())
 }
 
@@ -179,7 +172,7 @@ pub async fn set_plan_price(code: String, retail: String) -> Result<(), AppError
 #[server(prefix = "/api", endpoint = "save_stripe_keys")]
 pub async fn save_stripe_keys(secret_key: String, webhook_secret: String) -> Result<(), AppError> {
     use crate::backend::accounts::StaffRole;
-    use crate::backend::audit::{self, ActorKind};
+    use crate::backend::audit::{self, Actor};
     use crate::backend::{payments, stripe};
     let (state, entry, member) = super::server::guard::staff().await?;
     if member.role != StaffRole::Owner {
@@ -191,7 +184,7 @@ pub async fn save_stripe_keys(secret_key: String, webhook_secret: String) -> Res
         return Err(AppError::Invalid("Paste the secret key (sk_…) and the webhook signing secret (whsec_…).".into()));
     }
     payments::save_settings(&state, entry.id, stripe::DEFAULT_BASE_URL, sk, wh).await?;
-    audit::record(state.central(), ActorKind::Staff, &member.email, Some(entry.id), "stripe.keys_saved", "").await?;
+    audit::record_by(state.central(), &Actor::staff(&member), Some(entry.id), "stripe.keys_saved", "").await?;
     Ok(())
 }
 

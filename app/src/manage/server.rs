@@ -158,21 +158,9 @@ pub async fn save_branding(
     };
     branding::save(&state, tenant.id, &update).await?;
     tracing::info!(tenant = %tenant.slug, staff = %member.email, "branding saved");
-    let detail = format!(
-        "primary {}, secondary {}{}",
-        update.theme.primary.to_hex(),
-        update.theme.secondary.to_hex(),
-        impersonated(&member)
-    );
-    crate::backend::audit::record(
-        state.central(),
-        crate::backend::audit::ActorKind::Staff,
-        &member.email,
-        Some(tenant.id),
-        "branding.changed",
-        &detail,
-    )
-    .await?;
+    let detail = format!("primary {}, secondary {}", update.theme.primary.to_hex(), update.theme.secondary.to_hex());
+    let actor = crate::backend::audit::Actor::staff(&member);
+    crate::backend::audit::record_by(state.central(), &actor, Some(tenant.id), "branding.changed", &detail).await?;
     form(&state, tenant.id).await
 }
 
@@ -207,7 +195,7 @@ pub async fn list_staff() -> Result<Vec<StaffRow>, AppError> {
 #[server(prefix = "/api", endpoint = "invite_staff")]
 pub async fn invite_staff(email: String, role: String) -> Result<(), AppError> {
     use crate::backend::accounts::{self, StaffRole};
-    use crate::backend::audit::{self, ActorKind};
+    use crate::backend::audit::{self, Actor};
     use crate::backend::mail::{outbox, templates, Outgoing};
     use crate::backend::{branding, request, tenant_admin};
     let (state, tenant, me) = guard::staff().await?;
@@ -225,20 +213,15 @@ pub async fn invite_staff(email: String, role: String) -> Result<(), AppError> {
     let o = Outgoing::for_tenant(tenant.id, &b, "staff_invite", key, &email, rendered);
     outbox::enqueue(state.central(), &o).await.map_err(crate::backend::BackendError::from)?;
     state.notify_mail();
-    let detail = format!("{email} as {}{}", role.as_str(), impersonated(&me));
-    audit::record(state.central(), ActorKind::Staff, &me.email, Some(tenant.id), "staff.invited", &detail).await?;
+    let detail = format!("{email} as {}", role.as_str());
+    audit::record_by(state.central(), &Actor::staff(&me), Some(tenant.id), "staff.invited", &detail).await?;
     Ok(())
-}
-
-#[cfg(feature = "ssr")]
-fn impersonated(m: &crate::backend::accounts::StaffMember) -> String {
-    m.impersonator.as_ref().map(|a| format!(" (by admin {a})")).unwrap_or_default()
 }
 
 #[server(prefix = "/api", endpoint = "remove_staff")]
 pub async fn remove_staff(id: String) -> Result<Vec<StaffRow>, AppError> {
     use crate::backend::accounts::{self, StaffRole};
-    use crate::backend::audit::{self, ActorKind};
+    use crate::backend::audit::{self, Actor};
     let (state, tenant, me) = guard::staff().await?;
     if me.role != StaffRole::Owner {
         return Err(AppError::Forbidden);
@@ -247,8 +230,7 @@ pub async fn remove_staff(id: String) -> Result<Vec<StaffRow>, AppError> {
     if !accounts::remove_staff(state.central(), tenant.id, &id).await? {
         return Err(AppError::Conflict("A storefront keeps at least one owner.".into()));
     }
-    let detail = format!("{}{}", target.email, impersonated(&me));
-    audit::record(state.central(), ActorKind::Staff, &me.email, Some(tenant.id), "staff.removed", &detail).await?;
+    audit::record_by(state.central(), &Actor::staff(&me), Some(tenant.id), "staff.removed", &target.email).await?;
     list_staff().await
 }
 

@@ -68,6 +68,30 @@ impl SmtpSink {
         self.all().into_iter().filter(|m| m.rcpt.iter().any(|r| r.eq_ignore_ascii_case(to))).collect()
     }
 
+    /// How many messages to `to` arrived, once the outbox has none left to send there and every one it
+    /// sent has arrived: an exact count (waiting a while and then counting could count too early).
+    pub async fn settled(&self, central: &app::backend::db::CentralDb, to: &str) -> usize {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let count = |state: &'static str| {
+                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM outbox WHERE to_addr = $1 AND state = $2")
+                    .bind(to.to_owned())
+                    .bind(state)
+                    .fetch_one(central.pool())
+            };
+            let (queued, sent) = (count("queued").await.unwrap(), count("sent").await.unwrap());
+            let arrived = self.to(to).len();
+            if queued == 0 && usize::try_from(sent).unwrap() == arrived {
+                return arrived;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "mail to {to} never settled: {queued} queued, {sent} sent, {arrived} arrived"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits for the `n`-th message (1-based) to `to`.
     pub async fn wait_for(&self, to: &str, n: usize) -> Received {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
