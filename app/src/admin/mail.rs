@@ -44,21 +44,25 @@ pub async fn outbox() -> Result<Vec<MailRow>, AppError> {
     })?;
     Ok(rows
         .into_iter()
-        .map(|r| MailRow {
-            tenant: r
-                .tenant_id
-                .map(|id| records.iter().find(|t| t.id == id).map_or(id.to_string(), |t| t.slug.clone())),
-            kind: r.kind,
-            to: r.to_addr,
-            from: format!("{} <{}>", r.from_name, r.from_addr),
-            text: if reveal { r.revealed_text(state.crypto()) } else { r.masked_text() },
-            has_secret: r.text_body.contains(crate::backend::mail::SECRET_PLACEHOLDER),
-            subject: r.subject,
-            state: r.state.as_str().to_owned(),
-            attempts: r.attempts,
-            last_error: r.last_error,
-            created_at: r.created_at,
-            id: r.id,
+        .map(|r| {
+            let text = if reveal { r.revealed_text(state.crypto()) } else { r.masked_text() };
+            let has_secret = r.text_body.contains(crate::backend::mail::SECRET_PLACEHOLDER);
+            MailRow {
+                tenant: r
+                    .tenant_id
+                    .map(|id| records.iter().find(|t| t.id == id).map_or(id.to_string(), |t| t.slug.clone())),
+                kind: r.kind,
+                to: r.to_addr,
+                from: format!("{} <{}>", r.from_name, r.from_addr),
+                text,
+                has_secret,
+                subject: r.subject,
+                state: r.state.as_str().to_owned(),
+                attempts: r.attempts,
+                last_error: r.last_error,
+                created_at: r.created_at,
+                id: r.id,
+            }
         })
         .collect())
 }

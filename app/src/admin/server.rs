@@ -62,8 +62,15 @@ pub async fn admin_login(email: String, password: String) -> Result<(), AppError
         // name typed is recorded only if it is an email address: a password typed into the wrong field
         // must not end up in the log.
         let tried = tenant_admin::parse_email(&email).unwrap_or_else(|_| "(not an email address)".to_owned());
-        audit::record(state.central(), ActorKind::Admin, &tried, None, "admin.sign_in_failed", "wrong email or password")
-            .await?;
+        audit::record(
+            state.central(),
+            ActorKind::Admin,
+            &tried,
+            None,
+            "admin.sign_in_failed",
+            "wrong email or password",
+        )
+        .await?;
         return Err(AppError::BadCredentials);
     };
     if let Some(old) = request::cookie(ADMIN_COOKIE) {

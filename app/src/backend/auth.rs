@@ -282,7 +282,11 @@ pub async fn token_is_live(db: &TenantDb, token: &str, purpose: TokenPurpose) ->
 /// Ends a customer's outstanding tokens of these purposes (marked used). A password change ends every
 /// reset and email-change link still in someone's mailbox: whoever knew the old password, or held a link,
 /// must not be able to use what they set in motion.
-pub async fn revoke_tokens(tx: &mut sqlx::AnyConnection, customer: CustomerId, purposes: &[TokenPurpose]) -> Result<u64> {
+pub async fn revoke_tokens(
+    tx: &mut sqlx::AnyConnection,
+    customer: CustomerId,
+    purposes: &[TokenPurpose],
+) -> Result<u64> {
     let t = now().as_millis();
     let mut ended = 0;
     for purpose in purposes {
