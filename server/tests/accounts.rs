@@ -966,7 +966,7 @@ async fn reset_requests_take_as_long_for_unknown_as_for_known_emails(b: Backend)
         }
     }
     let (k, u) = (median(known), median(unknown));
-    let gap = if k > u { k - u } else { u - k };
+    let gap = k.abs_diff(u);
     eprintln!("reset requests: median {k:?} for known emails, {u:?} for unknown ones ({TRIES} each)");
     assert!(gap < Duration::from_millis(5), "median for known emails {k:?}, for unknown ones {u:?}");
     // The known addresses did get their links (and nobody else got anything).
