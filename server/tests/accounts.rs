@@ -8,6 +8,8 @@ mod common;
 
 use app::auth::Me;
 use app::error::AppError;
+use std::time::{Duration, Instant};
+
 use common::smtp::SmtpSink;
 use common::{Backend, Client, TestApp};
 
@@ -593,3 +595,464 @@ async fn staff_and_admins_sign_out_everywhere_and_time_out(b: Backend) {
     app.stop().await;
 }
 on_both_backends!(staff_and_admins_sign_out_everywhere_and_time_out);
+
+// ---- One-time tokens are secrets; abuse limits that cannot be turned against users; security events
+// ---- are counted and audited.
+
+/// Like [`spawn`], with more configuration (e.g. `TRUSTED_PROXIES`, so tests can speak for many addresses).
+async fn spawn_with(b: Backend, extra: &[(&str, &str)]) -> (TestApp, SmtpSink) {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let mut env = vec![("SMTP_URL", url.as_str())];
+    env.extend_from_slice(extra);
+    let app = TestApp::spawn_with(b, &env).await;
+    (app, sink)
+}
+
+/// A browser-like client whose requests come, through our trusted proxy (127.0.0.1), from `ip`.
+fn client_at(app: &TestApp, host: Option<&str>, ip: &str) -> Client {
+    use reqwest::header::{HeaderMap, HeaderValue};
+    let mut headers = HeaderMap::new();
+    headers.insert("x-forwarded-for", HeaderValue::from_str(ip).unwrap());
+    let mut builder = reqwest::Client::builder()
+        .cookie_store(true)
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(common::REQUEST_TIMEOUT);
+    let base = match host {
+        Some(h) => {
+            builder = builder.resolve(h, app.addr);
+            format!("http://{h}:{}", app.addr.port())
+        }
+        None => app.base.clone(),
+    };
+    Client { http: builder.build().unwrap(), base }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Every `table.column` of a database whose value, read as text, contains `needle`.
+async fn columns_holding(b: Backend, pool: &sqlx::AnyPool, needle: &str) -> Vec<String> {
+    use sqlx::Row;
+    let columns: Vec<(String, String, String)> = match b {
+        Backend::Sqlite => {
+            let tables: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+                .fetch_all(pool)
+                .await
+                .unwrap();
+            let mut all = Vec::new();
+            for t in tables {
+                let names: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info($1)")
+                    .bind(&t)
+                    .fetch_all(pool)
+                    .await
+                    .unwrap();
+                all.extend(names.into_iter().map(|c| (t.clone(), c, String::new())));
+            }
+            all
+        }
+        Backend::Postgres => sqlx::query(
+            "SELECT table_name::text, column_name::text, data_type::text FROM information_schema.columns \
+             WHERE table_schema = 'public'",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect(),
+    };
+    assert!(columns.len() > 20, "the scan sees the schema: {columns:?}");
+    let mut hits = Vec::new();
+    for (table, column, data_type) in columns {
+        let as_text = match (b, data_type.as_str()) {
+            (Backend::Sqlite, _) => format!("instr(CAST(\"{column}\" AS TEXT), $1) > 0"),
+            // bytea as text would be hex: read its bytes instead.
+            (Backend::Postgres, "bytea") => format!("strpos(encode(\"{column}\", 'escape'), $1) > 0"),
+            (Backend::Postgres, _) => format!("strpos(CAST(\"{column}\" AS TEXT), $1) > 0"),
+        };
+        let sql = sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM \"{table}\" WHERE {as_text}"));
+        let n: i64 = sqlx::query_scalar(sql).bind(needle).fetch_one(pool).await.unwrap();
+        if n > 0 {
+            hits.push(format!("{table}.{column}"));
+        }
+    }
+    hits
+}
+
+/// Every `db:table.column`, central and every tenant's, that holds `needle`.
+async fn stored_anywhere(app: &TestApp, b: Backend, needle: &str) -> Vec<String> {
+    let mut hits: Vec<String> = columns_holding(b, app.state.central().pool(), needle)
+        .await
+        .into_iter()
+        .map(|h| format!("central:{h}"))
+        .collect();
+    let entries = app.state.registry().entries().await.unwrap();
+    assert!(entries.len() >= 2, "the house and the test's tenant");
+    for e in entries {
+        let tenant = app.state.tenant_by_id(e.id).await.unwrap().expect("tenant database");
+        for h in columns_holding(b, tenant.db.pool(), needle).await {
+            hits.push(format!("{}:{h}", e.slug));
+        }
+    }
+    hits
+}
+
+async fn one_time_tokens_are_never_stored_or_shown_in_clear(b: Backend) {
+    use app::backend::mail::outbox::{self, OutboxState};
+    let (app, sink) = spawn(b).await;
+    // A reset link, a verification link and a staff invitation, each delivered by SMTP.
+    app.client().call::<()>("request_password_reset", &[("email", "demo@ezscale.test")]).await.unwrap();
+    let reset = token_of(&sink.wait_for("demo@ezscale.test", 1).await.link("/reset?token=").unwrap());
+    let fresh = app.client();
+    fresh
+        .call::<()>("signup", &[("name", "Fresh"), ("email", "fresh@ezscale.test"), ("password", "a-long-password-1")])
+        .await
+        .unwrap();
+    let verify = token_of(&sink.wait_for("fresh@ezscale.test", 1).await.link("/verify?token=").unwrap());
+    app::backend::tenant_admin::create(&app.state, &app.db_url, tenant_admin_input("sec")).await.unwrap();
+    let owner = app.client_for("sec.localhost");
+    owner.call::<()>("staff_login", &[("email", "owner@sec.test"), ("password", "sec-owner-password")]).await.unwrap();
+    owner.call::<()>("invite_staff", &[("email", "new@sec.test"), ("role", "admin")]).await.unwrap();
+    let invite = token_of(&sink.wait_for("new@sec.test", 1).await.link("/manage/accept?token=").unwrap());
+    for t in [&reset, &verify, &invite] {
+        assert!(t.len() >= 43, "a whole token: {t}");
+    }
+    // Delivered means recorded as sent, too.
+    common::eventually(Duration::from_secs(20), "every message recorded as sent", || async {
+        let rows = outbox::list(app.state.central(), None, 100).await.unwrap();
+        (rows.len() >= 3 && rows.iter().all(|r| r.state == OutboxState::Sent)).then_some(())
+    })
+    .await;
+
+    // No row of any table, central or tenant, holds a token in clear. (The scan itself finds what is there.)
+    assert!(stored_anywhere(&app, b, "new@sec.test").await.contains(&"central:staff_invites.email".to_owned()));
+    assert!(stored_anywhere(&app, b, "fresh@ezscale.test").await.contains(&"house:customers.email".to_owned()));
+    for t in [&reset, &verify, &invite] {
+        assert_eq!(stored_anywhere(&app, b, t).await, Vec::<String>::new(), "token {t}");
+    }
+
+    // The admin's mail view shows the messages, with their links masked.
+    let admin = app.client_for("admin.localhost");
+    admin.call::<()>("admin_login", &[("email", "admin@ezscale.test"), ("password", "admin-password")]).await.unwrap();
+    let (status, raw) = admin.call_raw("admin_mail", &[]).await;
+    assert_eq!(status, 200, "{raw}");
+    let rows: Vec<app::admin::mail::MailRow> = serde_json::from_str(&raw).unwrap();
+    let with_links: Vec<_> = rows.iter().filter(|r| r.has_secret).collect();
+    assert_eq!(with_links.len(), 3, "{rows:?}");
+    assert!(with_links.iter().all(|r| r.text.contains(&format!("token={}", app::backend::mail::SECRET_MASK))));
+    let (status, page) = admin.get_page("/admin/mail").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("new@sec.test"), "the page lists the messages");
+    for t in [&reset, &verify, &invite] {
+        assert!(!raw.contains(t.as_str()) && !page.contains(t.as_str()), "token {t} shown to the admin");
+    }
+
+    // The links the recipients received still work, once.
+    let c = app.client();
+    c.call::<()>("reset_password", &[("token", &reset), ("password", "a-brand-new-password")]).await.unwrap();
+    let again = c.call::<()>("reset_password", &[("token", &reset), ("password", "another-new-password")]).await;
+    assert!(matches!(again, Err((400, _))), "{again:?}");
+    fresh.call::<()>("verify_email", &[("token", &verify)]).await.unwrap();
+    let colleague = app.client_for("sec.localhost");
+    colleague
+        .call::<()>("accept_invite", &[("token", &invite), ("name", "New One"), ("password", "new-one-password")])
+        .await
+        .unwrap();
+    let again = app
+        .client_for("sec.localhost")
+        .call::<()>("accept_invite", &[("token", &invite), ("name", "New One"), ("password", "new-one-password")])
+        .await;
+    assert!(matches!(again, Err((400, _))), "{again:?}");
+    app.stop().await;
+}
+on_both_backends!(one_time_tokens_are_never_stored_or_shown_in_clear);
+
+async fn outstanding_reset_links_die_when_the_password_changes(b: Backend) {
+    let (app, sink) = spawn(b).await;
+    let c = app.client();
+    // Two links for one account: setting a password with one ends the other.
+    for _ in 0..2 {
+        c.call::<()>("request_password_reset", &[("email", "demo@ezscale.test")]).await.unwrap();
+    }
+    let first = token_of(&sink.wait_for("demo@ezscale.test", 1).await.link("/reset?token=").unwrap());
+    let second = token_of(&sink.wait_for("demo@ezscale.test", 2).await.link("/reset?token=").unwrap());
+    assert_ne!(first, second);
+    c.call::<()>("reset_password", &[("token", &first), ("password", "a-brand-new-password")]).await.unwrap();
+    let dead = c.call::<()>("reset_password", &[("token", &second), ("password", "the-attackers-password")]).await;
+    assert!(matches!(dead, Err((400, AppError::Invalid(_)))), "{dead:?}");
+
+    // A link asked for before a password change made while signed in dies with the change, and so does a
+    // pending change of email address.
+    c.call::<()>("request_password_reset", &[("email", "other@ezscale.test")]).await.unwrap();
+    let pending = token_of(&sink.wait_for("other@ezscale.test", 1).await.link("/reset?token=").unwrap());
+    let other = app.signed_in("other@ezscale.test", "other-password").await;
+    other
+        .call::<()>("change_email", &[("current_password", "other-password"), ("new_email", "moved@ezscale.test")])
+        .await
+        .unwrap();
+    let moved = token_of(&sink.wait_for("moved@ezscale.test", 1).await.link("/confirm-email?token=").unwrap());
+    other
+        .call::<()>(
+            "change_password",
+            &[("current_password", "other-password"), ("new_password", "other-new-password")],
+        )
+        .await
+        .unwrap();
+    let dead = c.call::<()>("reset_password", &[("token", &pending), ("password", "the-attackers-password")]).await;
+    assert!(matches!(dead, Err((400, AppError::Invalid(_)))), "{dead:?}");
+    let dead = other.call::<()>("confirm_email_change", &[("token", &moved)]).await;
+    assert!(matches!(dead, Err((400, AppError::Invalid(_)))), "{dead:?}");
+    assert_eq!(me(&other).await.unwrap().email, "other@ezscale.test");
+    app.signed_in("other@ezscale.test", "other-new-password").await;
+    app.stop().await;
+}
+on_both_backends!(outstanding_reset_links_die_when_the_password_changes);
+
+async fn accept_invite_checks_the_link_before_hashing_and_is_limited(b: Backend) {
+    use app::backend::limits::Role;
+    let (app, sink) = spawn_with(b, &[("TRUSTED_PROXIES", "127.0.0.1")]).await;
+    app::backend::tenant_admin::create(&app.state, &app.db_url, tenant_admin_input("lim")).await.unwrap();
+    let owner = app.client_for("lim.localhost");
+    owner.call::<()>("staff_login", &[("email", "owner@lim.test"), ("password", "lim-owner-password")]).await.unwrap();
+    owner.call::<()>("invite_staff", &[("email", "col@lim.test"), ("role", "admin")]).await.unwrap();
+    let token = token_of(&sink.wait_for("col@lim.test", 1).await.link("/manage/accept?token=").unwrap());
+
+    // A made-up link is answered without hashing the password: far quicker than one hash takes here.
+    let flood = client_at(&app, Some("lim.localhost"), "10.1.0.1");
+    let made_up = |i: usize| format!("made-up-invitation-{i:04}");
+    let args = |t: &str| [("token", t.to_owned()), ("name", "Flood".into()), ("password", "a-long-password-1".into())];
+    let mut refused_after = None;
+    let mut quick = Vec::new();
+    for i in 0..60 {
+        let started = Instant::now();
+        let res =
+            flood.http.post(format!("{}/api/accept_invite", flood.base)).form(&args(&made_up(i))).send().await.unwrap();
+        let status = res.status().as_u16();
+        if status == 429 {
+            assert!(res.headers().get("retry-after").is_some());
+            refused_after = Some(i);
+            break;
+        }
+        assert_eq!(status, 400, "attempt {i}");
+        if i < 9 {
+            quick.push(started.elapsed());
+        }
+    }
+    let mut hashes = Vec::new();
+    for _ in 0..9 {
+        let started = Instant::now();
+        app::backend::auth::hash_password("a-long-password-1".into()).await.unwrap();
+        hashes.push(started.elapsed());
+    }
+    let (quick, hash) = (median(quick), median(hashes));
+    eprintln!("accept_invite with a made-up link: median {quick:?}; one password hash: median {hash:?}");
+    assert!(quick * 2 < hash, "a made-up link took {quick:?}, a password hash {hash:?}");
+    // One address is limited like sign-in (50 attempts per window)...
+    assert_eq!(refused_after, Some(50), "the flooding address is refused once over the limit");
+    assert_eq!(app.state.login_limits().refusals(Role::Staff), 1);
+    assert_eq!(app.state.login_limits().failed_sign_ins(Role::Staff), 50);
+    // ... and the real invitee, elsewhere, is not locked out.
+    let invitee = client_at(&app, Some("lim.localhost"), "10.1.0.2");
+    invitee
+        .call::<()>("accept_invite", &[("token", &token), ("name", "Col League"), ("password", "colleague-password")])
+        .await
+        .unwrap();
+    let me: Option<app::manage::model::StaffMe> = invitee.call("staff_me", &[]).await.unwrap();
+    assert_eq!(me.map(|m| m.email), Some("col@lim.test".into()));
+    app.stop().await;
+}
+on_both_backends!(accept_invite_checks_the_link_before_hashing_and_is_limited);
+
+async fn one_address_flooding_reset_links_blocks_no_one_else(b: Backend) {
+    use app::backend::limits::Role;
+    let (app, sink) = spawn_with(b, &[("TRUSTED_PROXIES", "127.0.0.1")]).await;
+    let attacker = client_at(&app, None, "10.2.0.1");
+    let mut refused_after = None;
+    for i in 0..60 {
+        let (status, _) = attacker
+            .call_raw("reset_password", &[("token", &format!("guess-{i:04}")), ("password", "the-attackers-password")])
+            .await;
+        if status == 429 {
+            refused_after = Some(i);
+            break;
+        }
+        assert_eq!(status, 400, "attempt {i}");
+    }
+    let refused_after = refused_after.expect("the flooding address is limited");
+    let limits = app.state.login_limits();
+    assert_eq!((limits.refusals(Role::Customer), limits.failed_sign_ins(Role::Customer)), (1, refused_after as u64));
+    // Meanwhile a customer asks for a link from their own address, and uses it.
+    let customer = client_at(&app, None, "10.2.0.2");
+    customer.call::<()>("request_password_reset", &[("email", "demo@ezscale.test")]).await.unwrap();
+    let token = token_of(&sink.wait_for("demo@ezscale.test", 1).await.link("/reset?token=").unwrap());
+    customer.call::<()>("reset_password", &[("token", &token), ("password", "a-brand-new-password")]).await.unwrap();
+    app.signed_in("demo@ezscale.test", "a-brand-new-password").await;
+    // The attacker is still refused.
+    let (status, _) =
+        attacker.call_raw("reset_password", &[("token", "guess-more"), ("password", "the-attackers-password")]).await;
+    assert_eq!(status, 429);
+    app.stop().await;
+}
+on_both_backends!(one_address_flooding_reset_links_blocks_no_one_else);
+
+async fn reset_requests_take_as_long_for_unknown_as_for_known_emails(b: Backend) {
+    use app::backend::mail::outbox;
+    const TRIES: usize = 200;
+    // No SMTP: the known addresses' messages stay in the outbox, where they are counted at the end.
+    let app = TestApp::spawn_with(b, &[("TRUSTED_PROXIES", "127.0.0.1")]).await;
+    let house = app.state.house().await.unwrap();
+    let hash = app::backend::auth::hash_password("not-used-here".into()).await.unwrap();
+    for i in 0..TRIES {
+        let email = format!("known{i}@ezscale.test");
+        app::backend::customers::create_unverified(&house.db, &email, "Known", &hash).await.unwrap().unwrap();
+    }
+    let http = reqwest::Client::builder().timeout(common::REQUEST_TIMEOUT).build().unwrap();
+    let url = format!("{}/api/request_password_reset", app.base);
+    // Each request from its own address and for its own email, so no limit is reached.
+    let timed = |email: String, ip: String| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let started = Instant::now();
+            let res = http.post(url).header("x-forwarded-for", ip).form(&[("email", &email)]).send().await.unwrap();
+            let took = started.elapsed();
+            assert_eq!(res.status().as_u16(), 200, "{email}");
+            took
+        }
+    };
+    for i in 0..10 {
+        timed(format!("warm-up{i}@ezscale.test"), format!("10.3.250.{i}")).await;
+    }
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    for i in 0..TRIES {
+        let ip = |net: u8| format!("10.{net}.{}.{}", i / 250, i % 250);
+        let k = (format!("known{i}@ezscale.test"), ip(4));
+        let u = (format!("unknown{i}@ezscale.test"), ip(5));
+        // Interleaved, each kind going first half the time, so the machine's changing load hits both alike.
+        if i % 2 == 0 {
+            known.push(timed(k.0, k.1).await);
+            unknown.push(timed(u.0, u.1).await);
+        } else {
+            unknown.push(timed(u.0, u.1).await);
+            known.push(timed(k.0, k.1).await);
+        }
+    }
+    let (k, u) = (median(known), median(unknown));
+    let gap = k.abs_diff(u);
+    eprintln!("reset requests: median {k:?} for known emails, {u:?} for unknown ones ({TRIES} each)");
+    assert!(gap < Duration::from_millis(5), "median for known emails {k:?}, for unknown ones {u:?}");
+    // The known addresses did get their links (and nobody else got anything).
+    let links = common::eventually(Duration::from_secs(30), "a reset link for every known address", || async {
+        let rows = outbox::list(app.state.central(), None, 10 * TRIES as i64).await.unwrap();
+        let resets: Vec<_> = rows.into_iter().filter(|r| r.kind == "reset").collect();
+        (resets.len() >= TRIES).then_some(resets)
+    })
+    .await;
+    assert_eq!(links.len(), TRIES);
+    assert!(links.iter().all(|r| r.to_addr.starts_with("known")), "no mail to unknown addresses");
+    app.stop().await;
+}
+on_both_backends!(reset_requests_take_as_long_for_unknown_as_for_known_emails);
+
+async fn an_invitation_for_someone_already_on_the_team_is_refused(b: Backend) {
+    let (app, sink) = spawn(b).await;
+    app::backend::tenant_admin::create(&app.state, &app.db_url, tenant_admin_input("dup")).await.unwrap();
+    let owner = app.client_for("dup.localhost");
+    owner.call::<()>("staff_login", &[("email", "owner@dup.test"), ("password", "dup-owner-password")]).await.unwrap();
+    // Inviting someone who is on the team already is refused at once.
+    let own = owner.call::<()>("invite_staff", &[("email", "Owner@dup.test"), ("role", "admin")]).await;
+    assert!(matches!(own, Err((409, AppError::Conflict(_)))), "{own:?}");
+    // Two invitations for one colleague, both outstanding; the first is accepted.
+    for _ in 0..2 {
+        owner.call::<()>("invite_staff", &[("email", "col@dup.test"), ("role", "admin")]).await.unwrap();
+    }
+    let first = token_of(&sink.wait_for("col@dup.test", 1).await.link("/manage/accept?token=").unwrap());
+    let second = token_of(&sink.wait_for("col@dup.test", 2).await.link("/manage/accept?token=").unwrap());
+    let col = app.client_for("dup.localhost");
+    col.call::<()>("accept_invite", &[("token", &first), ("name", "Col League"), ("password", "first-password-1")])
+        .await
+        .unwrap();
+    // The second would sign its holder in as that member with a password of their choosing: refused.
+    let holder = app.client_for("dup.localhost");
+    let refused = holder
+        .call::<()>("accept_invite", &[("token", &second), ("name", "Imposter"), ("password", "second-password-2")])
+        .await;
+    match refused {
+        Err((409, AppError::Conflict(msg))) => assert!(msg.contains("already has access"), "{msg}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let none: Option<app::manage::model::StaffMe> = holder.call("staff_me", &[]).await.unwrap();
+    assert_eq!(none, None, "not signed in");
+    // Nothing changed: the member keeps their name and password.
+    let with_new = app
+        .client_for("dup.localhost")
+        .call::<()>("staff_login", &[("email", "col@dup.test"), ("password", "second-password-2")])
+        .await;
+    assert_eq!(with_new, Err((401, AppError::BadCredentials)));
+    let again = app.client_for("dup.localhost");
+    again.call::<()>("staff_login", &[("email", "col@dup.test"), ("password", "first-password-1")]).await.unwrap();
+    let me: Option<app::manage::model::StaffMe> = again.call("staff_me", &[]).await.unwrap();
+    assert_eq!(me.map(|m| m.name), Some("Col League".into()));
+    let staff: Vec<app::manage::server::StaffRow> = owner.call("list_staff", &[]).await.unwrap();
+    assert_eq!(staff.len(), 2);
+    let invited_again = owner.call::<()>("invite_staff", &[("email", "col@dup.test"), ("role", "owner")]).await;
+    assert!(matches!(invited_again, Err((409, AppError::Conflict(_)))), "{invited_again:?}");
+    app.stop().await;
+}
+on_both_backends!(an_invitation_for_someone_already_on_the_team_is_refused);
+
+async fn failed_sign_ins_are_counted_and_admin_ones_audited(b: Backend) {
+    use app::backend::limits::Role;
+    let (app, _sink) = spawn_with(b, &[("TRUSTED_PROXIES", "127.0.0.1")]).await;
+    let limits = app.state.login_limits();
+    let counts = || Role::ALL.map(|r| (limits.failed_sign_ins(r), limits.refusals(r)));
+    assert_eq!(counts(), [(0, 0); 3]);
+    // Wrong admin passwords from one address, then junk typed into the email field.
+    let intruder = client_at(&app, Some("admin.localhost"), "10.5.0.1");
+    let wrong = [("email", "admin@ezscale.test"), ("password", "not-the-password")];
+    assert_eq!(intruder.call::<()>("admin_login", &wrong).await, Err((401, AppError::BadCredentials)));
+    let junk = [("email", "hunter2-typed-in-the-wrong-box"), ("password", "x")];
+    assert_eq!(intruder.call::<()>("admin_login", &junk).await, Err((401, AppError::BadCredentials)));
+    assert_eq!(counts(), [(0, 0), (0, 0), (2, 0)]);
+    // A customer's and a staff member's failures count under their own roles.
+    let c = app.client();
+    let bad = c.call::<()>("login", &[("email", "demo@ezscale.test"), ("password", "wrong-password")]).await;
+    assert_eq!(bad, Err((401, AppError::BadCredentials)));
+    app::backend::tenant_admin::create(&app.state, &app.db_url, tenant_admin_input("cnt")).await.unwrap();
+    let staff = app.client_for("cnt.localhost");
+    let bad = staff.call::<()>("staff_login", &[("email", "owner@cnt.test"), ("password", "wrong-password")]).await;
+    assert_eq!(bad, Err((401, AppError::BadCredentials)));
+    assert_eq!(counts(), [(1, 0), (1, 0), (2, 0)]);
+    // The real admin signs in meanwhile (from 127.0.0.1).
+    let admin = app.client_for("admin.localhost");
+    admin.call::<()>("admin_login", &[("email", "admin@ezscale.test"), ("password", "admin-password")]).await.unwrap();
+    // Guessing on: the account's limit (10 attempts per window, the real sign-in included) refuses the
+    // rest, counted as admin refusals.
+    let (mut failures, mut refusals) = (1, 0);
+    for _ in 0..12 {
+        match intruder.call::<()>("admin_login", &wrong).await {
+            Err((401, _)) => failures += 1,
+            Err((429, AppError::RateLimited { .. })) => refusals += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((failures, refusals), (9, 4));
+    assert_eq!(counts(), [(1, 0), (1, 0), (10, 4)]);
+    let mut metrics = String::new();
+    limits.render_metrics(&mut metrics);
+    assert!(metrics.contains("ezs_sign_in_failures_total{role=\"admin\"} 10\n"), "{metrics}");
+    assert!(metrics.contains("ezs_limiter_refusals_total{role=\"admin\"} 4\n"), "{metrics}");
+    // Every failed admin sign-in is in the audit log with the client's address; the junk typed is not.
+    let rows: Vec<app::admin::audit::AuditRow> =
+        admin.call("admin_audit", &[("tenant", ""), ("action", "admin.sign_in_failed"), ("actor", "")]).await.unwrap();
+    assert_eq!(rows.len(), 10, "{rows:?}");
+    assert!(rows.iter().all(|r| r.ip.as_deref() == Some("10.5.0.1") && r.actor_kind == "admin"), "{rows:?}");
+    assert_eq!(rows.iter().filter(|r| r.actor == "admin@ezscale.test").count(), 9);
+    assert_eq!(rows.iter().filter(|r| r.actor == "(not an email address)").count(), 1);
+    assert!(!rows.iter().any(|r| format!("{r:?}").contains("hunter2")));
+    app.stop().await;
+}
+on_both_backends!(failed_sign_ins_are_counted_and_admin_ones_audited);

@@ -1,5 +1,10 @@
 //! The outbox in the admin app (`/admin/mail`): every message the platform and its storefronts queued,
 //! with its delivery state. In development (no SMTP server configured) this is where emails "arrive".
+//!
+//! One-time tokens (verification, reset, email-change and invitation links) are masked: an admin reading
+//! the outbox must not be able to use a customer's link. Only a server started with `TEST_CLOCK` (end-to-end
+//! tests, refused in production) shows the links of messages not sent yet, because that is where its
+//! browser tests pick them up.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -19,6 +24,8 @@ pub struct MailRow {
     pub text: String,
     /// queued | sent | dead
     pub state: String,
+    /// Whether the message carries a one-time link (masked in `text`).
+    pub has_secret: bool,
     pub attempts: i64,
     pub last_error: Option<String>,
     pub created_at: Timestamp,
@@ -29,6 +36,7 @@ pub async fn outbox() -> Result<Vec<MailRow>, AppError> {
     use crate::backend::mail::outbox;
     use crate::backend::tenants;
     let (state, _) = super::server::guard::admin().await?;
+    let reveal = state.settings().test_clock;
     let records = tenants::list_records(state.central()).await?;
     let rows = outbox::list(state.central(), None, 200).await.map_err(|e| {
         tracing::error!(error = %e, "outbox unavailable");
@@ -36,20 +44,25 @@ pub async fn outbox() -> Result<Vec<MailRow>, AppError> {
     })?;
     Ok(rows
         .into_iter()
-        .map(|r| MailRow {
-            tenant: r
-                .tenant_id
-                .map(|id| records.iter().find(|t| t.id == id).map_or(id.to_string(), |t| t.slug.clone())),
-            kind: r.kind,
-            to: r.to_addr,
-            from: format!("{} <{}>", r.from_name, r.from_addr),
-            subject: r.subject,
-            text: r.text_body,
-            state: r.state.as_str().to_owned(),
-            attempts: r.attempts,
-            last_error: r.last_error,
-            created_at: r.created_at,
-            id: r.id,
+        .map(|r| {
+            let text = if reveal { r.revealed_text(state.crypto()) } else { r.masked_text() };
+            let has_secret = r.text_body.contains(crate::backend::mail::SECRET_PLACEHOLDER);
+            MailRow {
+                tenant: r
+                    .tenant_id
+                    .map(|id| records.iter().find(|t| t.id == id).map_or(id.to_string(), |t| t.slug.clone())),
+                kind: r.kind,
+                to: r.to_addr,
+                from: format!("{} <{}>", r.from_name, r.from_addr),
+                text,
+                has_secret,
+                subject: r.subject,
+                state: r.state.as_str().to_owned(),
+                attempts: r.attempts,
+                last_error: r.last_error,
+                created_at: r.created_at,
+                id: r.id,
+            }
         })
         .collect())
 }
@@ -73,6 +86,7 @@ pub fn AdminMailPage() -> impl IntoView {
                                         {format!(" — to {} — {} — {} ({}), {}", m.to, m.tenant.clone().unwrap_or_else(|| "platform".into()), m.state, m.attempts, format_utc(m.created_at))}
                                     </summary>
                                     <p class="mt-2 text-xs text-slate-500">{format!("From: {}", m.from)}</p>
+                                    {m.has_secret.then(|| view! { <p class="text-xs text-slate-500">"Its one-time link is masked; only the recipient receives it."</p> })}
                                     {m.last_error.map(|e| view! { <p class="text-xs text-red-700">{e}</p> })}
                                     <pre data-testid="mail-text" class="mt-2 whitespace-pre-wrap text-sm">{m.text}</pre>
                                 </details>

@@ -48,17 +48,31 @@ pub async fn current_admin() -> Result<Option<AdminMe>, AppError> {
 #[server(prefix = "/api", endpoint = "admin_login")]
 pub async fn admin_login(email: String, password: String) -> Result<(), AppError> {
     use crate::backend::accounts::{self, ADMIN_COOKIE};
-    use crate::backend::{auth, request};
+    use crate::backend::audit::{self, ActorKind};
+    use crate::backend::limits::{self, Role};
+    use crate::backend::{auth, request, tenant_admin};
     let state = request::require_admin_site()?;
     if email.len() > 254 || password.len() > 1024 {
         return Err(AppError::BadCredentials);
     }
-    if let Err(wait) = state.login_limits().attempt(request::client_ip(), &format!("admin:{email}")) {
-        let secs = wait.as_secs().max(1);
-        request::set_header(http::header::RETRY_AFTER, &secs.to_string());
-        return Err(AppError::RateLimited { retry_after_secs: secs });
-    }
-    let admin = accounts::admin_login(state.central(), &email, &password).await?.ok_or(AppError::BadCredentials)?;
+    limits::check(&state, Role::Admin, &format!("admin:{email}"))?;
+    let Some(admin) = accounts::admin_login(state.central(), &email, &password).await? else {
+        limits::sign_in_failed(&state, Role::Admin);
+        // Audited with the client's address (the limits above bound how many rows a guesser can add). The
+        // name typed is recorded only if it is an email address: a password typed into the wrong field
+        // must not end up in the log.
+        let tried = tenant_admin::parse_email(&email).unwrap_or_else(|_| "(not an email address)".to_owned());
+        audit::record(
+            state.central(),
+            ActorKind::Admin,
+            &tried,
+            None,
+            "admin.sign_in_failed",
+            "wrong email or password",
+        )
+        .await?;
+        return Err(AppError::BadCredentials);
+    };
     if let Some(old) = request::cookie(ADMIN_COOKIE) {
         accounts::end_session(state.central(), &old).await?;
     }

@@ -1,9 +1,10 @@
 //! Customer accounts: sign-up with email verification, sign-in and out, password reset, profile, change of
 //! email or password with re-authentication, and "sign out everywhere".
 //!
-//! Answers never reveal whether an email has an account: sign-up and reset requests answer the same for
-//! known and unknown addresses, and cost a password hash either way. Attempts are limited per client
-//! address and per account *before* any hashing.
+//! Answers never reveal whether an email has an account: sign-up requests answer the same for known and
+//! unknown addresses and cost a password hash either way; reset requests answer before anything that
+//! depends on the address is done. Attempts are limited per client address and per account *before* any
+//! hashing; failed sign-ins and refused attempts are counted and logged (`backend::limits`).
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -29,12 +30,12 @@ mod edge {
 
     /// Applies the attempt limits (per client address and per account key) before any work.
     pub fn limit(state: &AppState, key: &str) -> Result<(), AppError> {
-        if let Err(wait) = state.login_limits().attempt(request::client_ip(), key) {
-            let secs = wait.as_secs().max(1);
-            request::set_header(http::header::RETRY_AFTER, &secs.to_string());
-            return Err(AppError::RateLimited { retry_after_secs: secs });
-        }
-        Ok(())
+        crate::backend::limits::check(state, crate::backend::limits::Role::Customer, key)
+    }
+
+    /// Counts and logs a customer's failed sign-in (or failed re-authentication, or a dead reset link).
+    pub fn failed(state: &AppState) {
+        crate::backend::limits::sign_in_failed(state, crate::backend::limits::Role::Customer);
     }
 
     pub fn email(raw: &str) -> Result<String, AppError> {
@@ -104,7 +105,10 @@ pub async fn login(email: String, password: String) -> Result<(), AppError> {
     };
     // Verified even for unknown emails (against a dummy hash): the answer takes the same time either way.
     let ok = auth::verify_password(hash.clone(), password.clone()).await?;
-    let (true, Some(id)) = (ok, id) else { return Err(AppError::BadCredentials) };
+    let (true, Some(id)) = (ok, id) else {
+        edge::failed(&state);
+        return Err(AppError::BadCredentials);
+    };
     // Parameters raised since this hash was made: redo it now, while the password is at hand.
     if hash.as_deref().is_some_and(auth::needs_rehash) {
         let fresh = auth::hash_password(password).await?;
@@ -190,38 +194,66 @@ pub async fn verify_email(token: String) -> Result<(), AppError> {
 }
 
 /// Emails a password-reset link if the address has an account; answers the same either way.
+///
+/// The answer is given before anything that depends on the address happens: looking it up, issuing a
+/// token and queueing the mail run afterwards, on their own task. The request itself therefore does the
+/// same work for known and unknown addresses, and its timing cannot tell them apart.
 #[server(prefix = "/api", endpoint = "request_password_reset")]
 pub async fn request_password_reset(email: String) -> Result<(), AppError> {
-    use crate::backend::{auth, customers, notify, request};
+    use crate::backend::request;
     let (state, tenant) = request::tenant().await?;
     let email = edge::email(&email)?;
     edge::limit(&state, &format!("reset:{}:{email}", tenant.id))?;
-    if let Some((id, _)) = customers::find_login(&tenant.db, &email).await? {
-        let token =
-            auth::issue_token(&tenant.db, id, auth::TokenPurpose::Reset, None, i64::from(RESET_TTL_MINUTES) * 60_000)
-                .await?;
-        let name = customers::get(&tenant.db, id).await?.map(|c| c.name).unwrap_or_default();
-        notify::password_reset(&state, &tenant, &email, &name, &token).await?;
-    } else {
-        // The same work as for a known address, so timing does not tell them apart either.
-        let _ = auth::verify_password(None, String::new()).await;
-    }
+    let origin = request::origin();
+    tokio::spawn(async move {
+        if let Err(e) = send_reset_link(&state, &tenant, origin, &email).await {
+            tracing::warn!(tenant = %tenant.slug, error = %e, "sending a password reset link failed");
+        }
+    });
     Ok(())
 }
 
-/// Sets a new password from a reset link: single use, within 60 minutes; every session is ended.
+/// The part of a reset request that depends on the address (see [`request_password_reset`]).
+#[cfg(feature = "ssr")]
+async fn send_reset_link(
+    state: &crate::backend::state::AppState,
+    tenant: &crate::backend::state::Tenant,
+    origin: Option<String>,
+    email: &str,
+) -> crate::backend::Result<()> {
+    use crate::backend::{auth, customers, notify};
+    let Some((id, _)) = customers::find_login(&tenant.db, email).await? else { return Ok(()) };
+    let ttl = i64::from(RESET_TTL_MINUTES) * 60_000;
+    let token = auth::issue_token(&tenant.db, id, auth::TokenPurpose::Reset, None, ttl).await?;
+    let name = customers::get(&tenant.db, id).await?.map(|c| c.name).unwrap_or_default();
+    notify::password_reset(state, tenant, origin, email, &name, &token).await
+}
+
+/// Sets a new password from a reset link: single use, within 60 minutes; every session and every other
+/// reset or email-change link of the account is ended.
 #[server(prefix = "/api", endpoint = "reset_password")]
 pub async fn reset_password(token: String, password: String) -> Result<(), AppError> {
-    use crate::backend::{auth, customers, request, BackendError};
+    use crate::backend::auth::{self, TokenPurpose};
+    use crate::backend::{customers, request, BackendError};
     let (state, tenant) = request::tenant().await?;
     edge::new_password(&password)?;
-    edge::limit(&state, &format!("reset-token:{}", tenant.id))?;
+    // Keyed by the link (and, in the limiter, by the client's address): one address's guesses never lock
+    // anyone else out of their own link.
+    edge::limit(&state, &format!("reset-token:{}:{}", tenant.id, auth::token_hash(&token)))?;
+    let dead = || AppError::Invalid("This reset link has expired or was already used. Ask for a new one.".into());
+    // The link first: a made-up one costs no password hash.
+    if !auth::token_is_live(&tenant.db, &token, TokenPurpose::Reset).await? {
+        edge::failed(&state);
+        return Err(dead());
+    }
     let hash = auth::hash_password(password).await?;
     let mut tx = tenant.db.begin().await.map_err(BackendError::from)?;
-    let Some((id, _)) = auth::consume_token(&mut tx, &token, auth::TokenPurpose::Reset).await? else {
-        return Err(AppError::Invalid("This reset link has expired or was already used. Ask for a new one.".into()));
+    let Some((id, _)) = auth::consume_token(&mut tx, &token, TokenPurpose::Reset).await? else {
+        // Used by a concurrent request since the check above.
+        return Err(dead());
     };
     customers::set_password_hash(&mut tx, id, &hash).await?;
+    auth::revoke_tokens(&mut tx, id, &[TokenPurpose::Reset, TokenPurpose::EmailChange]).await?;
     // Opening the link proves the address, too.
     customers::mark_verified(&mut tx, id).await?;
     tx.commit().await.map_err(BackendError::from)?;
@@ -256,22 +288,26 @@ async fn reauthenticate(
     edge::limit(state, &format!("login:{}:{}", tenant.id, customer.email))?;
     let hash = customers::password_hash(&tenant.db, customer.id).await?;
     if !auth::verify_password(hash, password).await? {
+        edge::failed(state);
         return Err(AppError::BadCredentials);
     }
     Ok(())
 }
 
-/// Changes the password (the current one is required); other sessions end, this one continues.
+/// Changes the password (the current one is required); other sessions end, this one continues, and
+/// every reset or email-change link still outstanding dies.
 #[server(prefix = "/api", endpoint = "change_password")]
 pub async fn change_password(current_password: String, new_password: String) -> Result<(), AppError> {
-    use crate::backend::{auth, customers, request, BackendError};
+    use crate::backend::auth::{self, TokenPurpose};
+    use crate::backend::{customers, request, BackendError};
     let (state, tenant, customer) = request::require_customer().await?;
     edge::new_password(&new_password)?;
     reauthenticate(&state, &tenant, &customer, current_password).await?;
     let hash = auth::hash_password(new_password).await?;
-    let mut conn = tenant.db.pool().acquire().await.map_err(BackendError::from)?;
-    customers::set_password_hash(&mut conn, customer.id, &hash).await?;
-    drop(conn);
+    let mut tx = tenant.db.begin().await.map_err(BackendError::from)?;
+    customers::set_password_hash(&mut tx, customer.id, &hash).await?;
+    auth::revoke_tokens(&mut tx, customer.id, &[TokenPurpose::Reset, TokenPurpose::EmailChange]).await?;
+    tx.commit().await.map_err(BackendError::from)?;
     auth::end_all_sessions(&tenant.db, customer.id).await?;
     edge::start_session(&state, &tenant, customer.id).await
 }

@@ -224,17 +224,69 @@ pub async fn invite_staff(
     Ok(token)
 }
 
-/// Accepts an invitation on its tenant: single use, unexpired. Creates the member (or keeps an existing
-/// one with that email) and returns it.
+/// Whether `email` is already a staff member of `tenant`.
+pub async fn is_staff(central: &CentralDb, tenant: TenantId, email: &str) -> Result<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM staff WHERE tenant_id = $1 AND email = $2")
+        .bind(tenant.to_string())
+        .bind(email.trim().to_lowercase())
+        .fetch_one(central.pool())
+        .await?;
+    Ok(n > 0)
+}
+
+/// What an invitation link is worth right now.
+#[derive(Clone, Debug)]
+pub enum Invitation {
+    /// Unused, unexpired, for this tenant, and its email has no access yet.
+    Open,
+    /// Its email already has staff access here: accepting would mean signing in as that member without
+    /// their password, so it is refused.
+    AlreadyMember,
+    /// Made up, used, expired, or for another tenant.
+    Unusable,
+}
+
+/// What accepting an invitation did.
+#[derive(Clone, Debug)]
+pub enum Accepted {
+    /// The new member, signed up with the invitation's email and role.
+    Joined(StaffMember),
+    AlreadyMember,
+    Unusable,
+}
+
+/// Looks at an invitation without using it: checked before a password is hashed, so a made-up link
+/// costs no hash.
+pub async fn invitation(central: &CentralDb, tenant: TenantId, token: &str) -> Result<Invitation> {
+    if token.is_empty() || token.len() > 128 {
+        return Ok(Invitation::Unusable);
+    }
+    let email: Option<String> = sqlx::query_scalar(
+        "SELECT email FROM staff_invites WHERE token_hash = $1 AND tenant_id = $2 AND used_at IS NULL AND expires_at > $3",
+    )
+    .bind(token_hash(token))
+    .bind(tenant.to_string())
+    .bind(now().as_millis())
+    .fetch_optional(central.pool())
+    .await?;
+    Ok(match email {
+        None => Invitation::Unusable,
+        Some(email) if is_staff(central, tenant, &email).await? => Invitation::AlreadyMember,
+        Some(_) => Invitation::Open,
+    })
+}
+
+/// Accepts an invitation on its tenant: single use, unexpired, and only for an email without access yet
+/// (otherwise nothing changes and the invitation stays as it was). Creates the member and returns it.
 pub async fn accept_invite(
     central: &CentralDb,
     tenant: TenantId,
     token: &str,
     name: &str,
     password_hash: &str,
-) -> Result<Option<StaffMember>> {
+) -> Result<Accepted> {
     if token.is_empty() || token.len() > 128 {
-        return Ok(None);
+        return Ok(Accepted::Unusable);
     }
     let t = now().as_millis();
     let mut tx = central.begin().await?;
@@ -248,7 +300,7 @@ pub async fn accept_invite(
     .await?
     .rows_affected();
     if used == 0 {
-        return Ok(None);
+        return Ok(Accepted::Unusable);
     }
     let row = sqlx::query("SELECT email, role FROM staff_invites WHERE token_hash = $1")
         .bind(token_hash(token))
@@ -257,7 +309,25 @@ pub async fn accept_invite(
     let email: String = row.try_get(0)?;
     let role: String = row.try_get(1)?;
     let role = StaffRole::parse(&role).ok_or_else(|| corrupt("staff_invites.role"))?;
-    ensure_staff(&mut tx, tenant, &email, name, role, password_hash).await?;
+    let added = sqlx::query(
+        "INSERT INTO staff (id, tenant_id, email, name, role, password_hash, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, email) DO NOTHING",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(tenant.to_string())
+    .bind(email.trim().to_lowercase())
+    .bind(name)
+    .bind(role.as_str())
+    .bind(password_hash)
+    .bind(t)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if added == 0 {
+        // Became a member since the invitation was looked at: the invitation stays unused.
+        tx.rollback().await?;
+        return Ok(Accepted::AlreadyMember);
+    }
     let member = sqlx::query(
         "SELECT id, tenant_id, email, name, role, password_hash FROM staff WHERE tenant_id = $1 AND email = $2",
     )
@@ -267,7 +337,7 @@ pub async fn accept_invite(
     .await?;
     let member = staff_from_row(&member)?;
     tx.commit().await?;
-    Ok(Some(member))
+    Ok(Accepted::Joined(member))
 }
 
 /// Ends every session of one admin or staff member ("sign out everywhere").

@@ -262,6 +262,47 @@ pub async fn consume_token(
     Ok(Some((id.parse().map_err(|_| super::corrupt("auth_tokens.customer_id"))?, row.try_get(1)?)))
 }
 
+/// Whether a token could be consumed now (unused, unexpired, for this purpose), without using it: checked
+/// before a password is hashed, so a made-up link costs no hash.
+pub async fn token_is_live(db: &TenantDb, token: &str, purpose: TokenPurpose) -> Result<bool> {
+    if token.is_empty() || token.len() > 128 {
+        return Ok(false);
+    }
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM auth_tokens WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3",
+    )
+    .bind(token_hash(token))
+    .bind(purpose.as_str())
+    .bind(now().as_millis())
+    .fetch_one(db.pool())
+    .await?;
+    Ok(n > 0)
+}
+
+/// Ends a customer's outstanding tokens of these purposes (marked used). A password change ends every
+/// reset and email-change link still in someone's mailbox: whoever knew the old password, or held a link,
+/// must not be able to use what they set in motion.
+pub async fn revoke_tokens(
+    tx: &mut sqlx::AnyConnection,
+    customer: CustomerId,
+    purposes: &[TokenPurpose],
+) -> Result<u64> {
+    let t = now().as_millis();
+    let mut ended = 0;
+    for purpose in purposes {
+        ended += sqlx::query(
+            "UPDATE auth_tokens SET used_at = $1 WHERE customer_id = $2 AND purpose = $3 AND used_at IS NULL",
+        )
+        .bind(t)
+        .bind(customer.to_string())
+        .bind(purpose.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    }
+    Ok(ended)
+}
+
 pub async fn end_session(db: &TenantDb, token: &str) -> Result<()> {
     sqlx::query("DELETE FROM auth_sessions WHERE token_hash = $1").bind(token_hash(token)).execute(db.pool()).await?;
     Ok(())

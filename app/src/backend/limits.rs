@@ -1,11 +1,50 @@
-//! Attempt limits for sign-in, checked before any password hashing so that guessing is slow and hashing
-//! cannot be used to exhaust the CPU. Fixed windows in memory, per client address and per account; with
-//! several app servers each enforces its own share (a shared store would make them cluster-wide).
+//! Attempt limits for sign-in and the other unauthenticated account actions (sign-up, reset, invitation
+//! links), checked before any password hashing so that guessing is slow and hashing cannot be used to
+//! exhaust the CPU. Fixed windows in memory, per client address and per account key; with several app
+//! servers each enforces its own share (a shared store would make them cluster-wide).
+//!
+//! The limiter also keeps the security counters `/metrics` shows: failed sign-ins and refused attempts,
+//! per [`Role`]. Both are logged as they happen, with the role and the client's address (never the email
+//! or password typed).
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use super::request;
+use super::state::AppState;
+use crate::error::AppError;
+
+/// Who was trying to get in: a storefront's customer, a reseller's staff member, or a platform admin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    Customer,
+    Staff,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Customer, Role::Staff, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Customer => "customer",
+            Role::Staff => "staff",
+            Role::Admin => "admin",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Role::Customer => 0,
+            Role::Staff => 1,
+            Role::Admin => 2,
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct Limiter {
@@ -13,6 +52,8 @@ pub struct Limiter {
     per_ip: u32,
     per_account: u32,
     counts: Mutex<HashMap<Key, (Instant, u32)>>,
+    failed_sign_ins: [AtomicU64; 3],
+    refusals: [AtomicU64; 3],
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -30,12 +71,63 @@ impl Default for Limiter {
 
 impl Limiter {
     pub fn new(window: Duration, per_ip: u32, per_account: u32) -> Self {
-        Limiter { window, per_ip, per_account, counts: Mutex::new(HashMap::new()) }
+        Limiter {
+            window,
+            per_ip,
+            per_account,
+            counts: Mutex::new(HashMap::new()),
+            failed_sign_ins: Default::default(),
+            refusals: Default::default(),
+        }
     }
 
-    /// Counts one attempt; `Err(retry_after)` when the address or the account is over its limit.
-    pub fn attempt(&self, ip: Option<IpAddr>, account: &str) -> Result<(), Duration> {
-        self.attempt_at(Instant::now(), ip, account)
+    /// Counts one attempt; `Err(retry_after)` when the address or the account key is over its limit. A
+    /// refusal is counted for `role` and logged with the address.
+    pub fn attempt(&self, role: Role, ip: Option<IpAddr>, account: &str) -> Result<(), Duration> {
+        let outcome = self.attempt_at(Instant::now(), ip, account);
+        if let Err(wait) = outcome {
+            self.refusals[role.index()].fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                role = role.as_str(),
+                client = %show_ip(ip),
+                retry_after_secs = wait.as_secs().max(1),
+                "too many attempts: refused"
+            );
+        }
+        outcome
+    }
+
+    /// Counts and logs a failed sign-in: a wrong email or password, or a made-up, used or expired
+    /// reset or invitation link.
+    pub fn record_failed_sign_in(&self, role: Role, ip: Option<IpAddr>) {
+        self.failed_sign_ins[role.index()].fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(role = role.as_str(), client = %show_ip(ip), "sign-in failed");
+    }
+
+    /// Failed sign-ins of `role` since the server started.
+    pub fn failed_sign_ins(&self, role: Role) -> u64 {
+        self.failed_sign_ins[role.index()].load(Ordering::Relaxed)
+    }
+
+    /// Attempts of `role` refused by the limits since the server started.
+    pub fn refusals(&self, role: Role) -> u64 {
+        self.refusals[role.index()].load(Ordering::Relaxed)
+    }
+
+    /// Both counters in the Prometheus text format, one series per role:
+    /// `ezs_sign_in_failures_total{role="…"}` and `ezs_limiter_refusals_total{role="…"}`.
+    pub fn render_metrics(&self, out: &mut String) {
+        let series = [
+            ("ezs_sign_in_failures_total", "Failed sign-ins (wrong credentials, bad one-time links).", 0),
+            ("ezs_limiter_refusals_total", "Attempts refused by the attempt limits.", 1),
+        ];
+        for (name, help, which) in series {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for role in Role::ALL {
+                let v = if which == 0 { self.failed_sign_ins(role) } else { self.refusals(role) };
+                let _ = writeln!(out, "{name}{{role=\"{}\"}} {v}", role.as_str());
+            }
+        }
     }
 
     fn attempt_at(&self, now: Instant, ip: Option<IpAddr>, account: &str) -> Result<(), Duration> {
@@ -62,6 +154,27 @@ impl Limiter {
         }
         wait.map_or(Ok(()), Err)
     }
+}
+
+fn show_ip(ip: Option<IpAddr>) -> String {
+    ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+}
+
+/// Applies the limits to the current request (its client address, and `account`: a key naming what is
+/// being tried, e.g. `login:<tenant>:<email>`) before any work. Over the limit: `RateLimited` with a
+/// `Retry-After` header.
+pub fn check(state: &AppState, role: Role, account: &str) -> Result<(), AppError> {
+    if let Err(wait) = state.login_limits().attempt(role, request::client_ip(), account) {
+        let secs = wait.as_secs().max(1);
+        request::set_header(http::header::RETRY_AFTER, &secs.to_string());
+        return Err(AppError::RateLimited { retry_after_secs: secs });
+    }
+    Ok(())
+}
+
+/// Counts and logs a failed sign-in of the current request.
+pub fn sign_in_failed(state: &AppState, role: Role) {
+    state.login_limits().record_failed_sign_in(role, request::client_ip());
 }
 
 #[cfg(test)]
@@ -92,5 +205,24 @@ mod tests {
         }
         assert!(l.attempt_at(t, ip, "user9@x.test").is_err());
         assert!(l.attempt_at(t, Some(IpAddr::from([10, 0, 0, 3])), "user9@x.test").is_ok());
+    }
+
+    #[test]
+    fn refusals_and_failures_are_counted_per_role() {
+        let l = Limiter::new(Duration::from_secs(60), 100, 1);
+        let ip = Some(IpAddr::from([10, 0, 0, 4]));
+        assert!(l.attempt(Role::Staff, ip, "k").is_ok());
+        assert!(l.attempt(Role::Staff, ip, "k").is_err());
+        assert!(l.attempt(Role::Admin, ip, "k").is_err());
+        l.record_failed_sign_in(Role::Customer, ip);
+        l.record_failed_sign_in(Role::Customer, None);
+        assert_eq!(Role::ALL.map(|r| l.refusals(r)), [0, 1, 1]);
+        assert_eq!(Role::ALL.map(|r| l.failed_sign_ins(r)), [2, 0, 0]);
+        let mut text = String::new();
+        l.render_metrics(&mut text);
+        assert!(text.contains("# TYPE ezs_sign_in_failures_total counter\n"), "{text}");
+        assert!(text.contains("ezs_sign_in_failures_total{role=\"customer\"} 2\n"), "{text}");
+        assert!(text.contains("ezs_limiter_refusals_total{role=\"staff\"} 1\n"), "{text}");
+        assert!(text.contains("ezs_limiter_refusals_total{role=\"customer\"} 0\n"), "{text}");
     }
 }

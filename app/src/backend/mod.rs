@@ -25,7 +25,7 @@
 //! | `kasm`         | the typed Kasm API client |
 //! | `kasm_servers` | the Kasm servers (zones), one client and breaker each; workspace placement; image sync |
 //! | `templates`    | the six plan templates (sizing, apps, icon, status, Kasm image/group/server) |
-//! | `limits`       | sign-in attempt limits (before any hashing) |
+//! | `limits`       | sign-in attempt limits (before any hashing); failed sign-in and refusal counters per role |
 //! | `notify`       | the branded emails customers receive, queued in the outbox |
 //! | `metrics`      | counters and gauges for `/metrics` |
 //! | `crypto`       | secrets at rest |

@@ -1,8 +1,9 @@
 //! The emails a storefront sends its customers, branded with the tenant's look and sender details and
-//! queued in the outbox (delivered by the mail worker, deduplicated, retried).
+//! queued in the outbox (delivered by the mail worker, deduplicated, retried). Links carrying a one-time
+//! token are built around [`SECRET_PLACEHOLDER`] and the token is queued sealed, never in clear.
 
 use super::mail::templates::{self, BrandContext, Rendered};
-use super::mail::{outbox, MailAttachment, Outgoing};
+use super::mail::{outbox, token_dedupe_key, MailAttachment, Outgoing, SECRET_PLACEHOLDER};
 use super::state::{AppState, Tenant};
 use super::{branding, corrupt, request, Result};
 
@@ -26,8 +27,14 @@ pub async fn storefront_url(state: &AppState, tenant: &Tenant) -> Result<String>
 
 /// The tenant's branding as emails need it, with absolute links to this storefront.
 async fn brand(state: &AppState, tenant: &Tenant) -> Result<(BrandContext, String, String)> {
+    brand_at(state, tenant, request::origin()).await
+}
+
+/// Like [`brand`], with the storefront's origin given (work done after the request has been answered
+/// has no request to read it from); `None` = the storefront's public address.
+async fn brand_at(state: &AppState, tenant: &Tenant, origin: Option<String>) -> Result<(BrandContext, String, String)> {
     let b = branding::get(state.central(), tenant.id).await?.ok_or_else(|| corrupt("tenant branding missing"))?;
-    let base_url = match request::origin() {
+    let base_url = match origin {
         Some(o) => o,
         None => storefront_url(state, tenant).await?,
     };
@@ -73,39 +80,64 @@ async fn queue_with(
     Ok(())
 }
 
-/// The dedupe key of a message carrying `token`: one message per token, however often the caller retries.
-fn key(kind: &str, tenant: &Tenant, token: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(token.as_bytes());
-    let short: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
-    format!("{kind}:{}:{short}", tenant.id)
+/// Queues a message whose link carries the one-time `token`: the rendered bodies hold the placeholder,
+/// and the token goes into the outbox sealed (see `mail`'s module docs).
+async fn queue_secret(
+    state: &AppState,
+    tenant: &Tenant,
+    origin: Option<String>,
+    kind: &str,
+    to: &str,
+    token: &str,
+    rendered: Rendered,
+) -> Result<()> {
+    let (_, from_name, from_addr) = brand_at(state, tenant, origin).await?;
+    let o = Outgoing {
+        tenant: Some(tenant.id),
+        dedupe_key: token_dedupe_key(kind, tenant.id, token),
+        kind: kind.to_owned(),
+        to: to.to_owned(),
+        from_name,
+        from_addr,
+        reply_to: None,
+        rendered,
+        attachment: None,
+    };
+    outbox::enqueue_with_secret(state.central(), state.crypto(), &o, token).await?;
+    state.notify_mail();
+    Ok(())
 }
 
 pub async fn verify_email(state: &AppState, tenant: &Tenant, to: &str, name: &str, token: &str) -> Result<()> {
-    let (ctx, _, _) = brand(state, tenant).await?;
-    let link = format!("{}/verify?token={token}", ctx.base_url);
-    queue(state, tenant, "verify", key("verify", tenant, token), to, templates::verify_email(&ctx, name, &link)).await
+    let origin = request::origin();
+    let (ctx, _, _) = brand_at(state, tenant, origin.clone()).await?;
+    let link = format!("{}/verify?token={SECRET_PLACEHOLDER}", ctx.base_url);
+    let rendered = templates::verify_email(&ctx, name, &link);
+    queue_secret(state, tenant, origin, "verify", to, token, rendered).await
 }
 
-pub async fn password_reset(state: &AppState, tenant: &Tenant, to: &str, name: &str, token: &str) -> Result<()> {
-    let (ctx, _, _) = brand(state, tenant).await?;
-    let link = format!("{}/reset?token={token}", ctx.base_url);
+/// The reset link. `origin` is the storefront's origin as the customer used it (this runs after the
+/// request has been answered, see `request_password_reset`); `None` = its public address.
+pub async fn password_reset(
+    state: &AppState,
+    tenant: &Tenant,
+    origin: Option<String>,
+    to: &str,
+    name: &str,
+    token: &str,
+) -> Result<()> {
+    let (ctx, _, _) = brand_at(state, tenant, origin.clone()).await?;
+    let link = format!("{}/reset?token={SECRET_PLACEHOLDER}", ctx.base_url);
     let rendered = templates::password_reset(&ctx, name, &link, crate::auth::server::RESET_TTL_MINUTES);
-    queue(state, tenant, "reset", key("reset", tenant, token), to, rendered).await
+    queue_secret(state, tenant, origin, "reset", to, token, rendered).await
 }
 
 pub async fn confirm_email_change(state: &AppState, tenant: &Tenant, to: &str, name: &str, token: &str) -> Result<()> {
-    let (ctx, _, _) = brand(state, tenant).await?;
-    let link = format!("{}/confirm-email?token={token}", ctx.base_url);
-    queue(
-        state,
-        tenant,
-        "email_change",
-        key("email_change", tenant, token),
-        to,
-        templates::verify_email(&ctx, name, &link),
-    )
-    .await
+    let origin = request::origin();
+    let (ctx, _, _) = brand_at(state, tenant, origin.clone()).await?;
+    let link = format!("{}/confirm-email?token={SECRET_PLACEHOLDER}", ctx.base_url);
+    let rendered = templates::verify_email(&ctx, name, &link);
+    queue_secret(state, tenant, origin, "email_change", to, token, rendered).await
 }
 
 /// "Your workspace is ready", once per workspace (the first time it runs).

@@ -114,6 +114,8 @@ impl AppState {
         verifier: Verifier,
         mailer: super::mail::Mailer,
     ) -> Self {
+        // The mailer opens the one-time tokens sealed in the outbox with the same data key.
+        let mailer = mailer.with_secrets(crypto.clone());
         AppState(Arc::new(Inner {
             central,
             registry,

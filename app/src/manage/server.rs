@@ -41,19 +41,18 @@ pub async fn current_staff() -> Result<Option<StaffMe>, AppError> {
 #[server(prefix = "/api", endpoint = "staff_login")]
 pub async fn staff_login(email: String, password: String) -> Result<(), AppError> {
     use crate::backend::accounts::{self, STAFF_COOKIE};
+    use crate::backend::limits::{self, Role};
     use crate::backend::{auth, request};
     let state = request::app_state()?;
     let tenant = request::tenant_entry()?;
     if email.len() > 254 || password.len() > 1024 {
         return Err(AppError::BadCredentials);
     }
-    if let Err(wait) = state.login_limits().attempt(request::client_ip(), &format!("staff:{}:{email}", tenant.id)) {
-        let secs = wait.as_secs().max(1);
-        request::set_header(http::header::RETRY_AFTER, &secs.to_string());
-        return Err(AppError::RateLimited { retry_after_secs: secs });
-    }
-    let member =
-        accounts::staff_login(state.central(), tenant.id, &email, &password).await?.ok_or(AppError::BadCredentials)?;
+    limits::check(&state, Role::Staff, &format!("staff:{}:{email}", tenant.id))?;
+    let Some(member) = accounts::staff_login(state.central(), tenant.id, &email, &password).await? else {
+        limits::sign_in_failed(&state, Role::Staff);
+        return Err(AppError::BadCredentials);
+    };
     if let Some(old) = request::cookie(STAFF_COOKIE) {
         accounts::end_session(state.central(), &old).await?;
     }
@@ -191,12 +190,13 @@ pub async fn list_staff() -> Result<Vec<StaffRow>, AppError> {
         .collect())
 }
 
-/// Invites a colleague by email (owners only). The link lets them choose a name and password.
+/// Invites a colleague by email (owners only). The link lets them choose a name and password. Someone who
+/// is on the team already is not invited again.
 #[server(prefix = "/api", endpoint = "invite_staff")]
 pub async fn invite_staff(email: String, role: String) -> Result<(), AppError> {
     use crate::backend::accounts::{self, StaffRole};
     use crate::backend::audit::{self, Actor};
-    use crate::backend::mail::{outbox, templates, Outgoing};
+    use crate::backend::mail::{outbox, templates, token_dedupe_key, Outgoing, SECRET_PLACEHOLDER};
     use crate::backend::{branding, request, tenant_admin};
     let (state, tenant, me) = guard::staff().await?;
     if me.role != StaffRole::Owner {
@@ -204,14 +204,20 @@ pub async fn invite_staff(email: String, role: String) -> Result<(), AppError> {
     }
     let email = tenant_admin::parse_email(&email).map_err(|e| AppError::Invalid(e.to_string()))?;
     let role = StaffRole::parse(role.trim()).ok_or_else(|| AppError::Invalid("Choose owner or admin.".into()))?;
+    if accounts::is_staff(state.central(), tenant.id, &email).await? {
+        return Err(AppError::Conflict(format!("{email} is already on the team.")));
+    }
     let token = accounts::invite_staff(state.central(), tenant.id, &email, role, &me.email).await?;
     let b = branding::get(state.central(), tenant.id).await?.ok_or(AppError::NotFound)?;
     let base = request::origin().unwrap_or_default();
-    let link = format!("{base}/manage/accept?token={token}");
+    // The token is stored only sealed: the link is built around its placeholder.
+    let link = format!("{base}/manage/accept?token={SECRET_PLACEHOLDER}");
     let rendered = templates::staff_invite(&crate::backend::mail::brand_context(&b, &base), &me.name, &link);
-    let key = format!("invite:{}:{}", tenant.id, &token[..16]);
+    let key = token_dedupe_key("invite", tenant.id, &token);
     let o = Outgoing::for_tenant(tenant.id, &b, "staff_invite", key, &email, rendered);
-    outbox::enqueue(state.central(), &o).await.map_err(crate::backend::BackendError::from)?;
+    outbox::enqueue_with_secret(state.central(), state.crypto(), &o, &token)
+        .await
+        .map_err(crate::backend::BackendError::from)?;
     state.notify_mail();
     let detail = format!("{email} as {}", role.as_str());
     audit::record_by(state.central(), &Actor::staff(&me), Some(tenant.id), "staff.invited", &detail).await?;
@@ -235,9 +241,14 @@ pub async fn remove_staff(id: String) -> Result<Vec<StaffRow>, AppError> {
 }
 
 /// Accepts an invitation (from the emailed link, on this tenant's host) and signs the new member in.
+///
+/// Limited like sign-in, and the link is checked before the password is hashed, so a flood of made-up
+/// links costs no hashing. An invitation for an email that already has access here is refused: it must
+/// never sign anyone in as an existing member.
 #[server(prefix = "/api", endpoint = "accept_invite")]
 pub async fn accept_invite(token: String, name: String, password: String) -> Result<(), AppError> {
-    use crate::backend::accounts::{self, STAFF_COOKIE};
+    use crate::backend::accounts::{self, Accepted, Invitation, STAFF_COOKIE};
+    use crate::backend::limits::{self, Role};
     use crate::backend::{auth, request};
     let state = request::app_state()?;
     let tenant = request::tenant_entry()?;
@@ -248,10 +259,27 @@ pub async fn accept_invite(token: String, name: String, password: String) -> Res
     if password.chars().count() < 12 || password.len() > 1024 {
         return Err(AppError::Invalid("Staff passwords have at least 12 characters.".into()));
     }
+    limits::check(&state, Role::Staff, &format!("invite:{}:{}", tenant.id, auth::token_hash(&token)))?;
+    let unusable = || AppError::Invalid("This invitation has expired or was already used.".into());
+    let already = || {
+        AppError::Conflict(
+            "This email address already has access to this storefront. Sign in with its password instead.".into(),
+        )
+    };
+    match accounts::invitation(state.central(), tenant.id, &token).await? {
+        Invitation::Open => {}
+        Invitation::AlreadyMember => return Err(already()),
+        Invitation::Unusable => {
+            limits::sign_in_failed(&state, Role::Staff);
+            return Err(unusable());
+        }
+    }
     let hash = auth::hash_password(password).await?;
-    let member = accounts::accept_invite(state.central(), tenant.id, &token, name, &hash)
-        .await?
-        .ok_or_else(|| AppError::Invalid("This invitation has expired or was already used.".into()))?;
+    let member = match accounts::accept_invite(state.central(), tenant.id, &token, name, &hash).await? {
+        Accepted::Joined(member) => member,
+        Accepted::AlreadyMember => return Err(already()),
+        Accepted::Unusable => return Err(unusable()),
+    };
     let ttl = std::time::Duration::from_secs(12 * 3600);
     let token =
         accounts::create_session(state.central(), "staff", &member.id, Some(tenant.id), auth::expires_in_ms(ttl))

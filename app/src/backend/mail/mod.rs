@@ -14,6 +14,12 @@
 //!   `Mailbox` (which quotes them), and subjects are collapsed to one line. A CR/LF typed into a name can
 //!   never start a header of its own.
 //!
+//! - One-time tokens (verification, reset, email change, invitation links) are secrets: a stored message
+//!   carries [`SECRET_PLACEHOLDER`] where its token goes, and the token itself is sealed (with the data key)
+//!   beside it ([`outbox::enqueue_with_secret`]). Only the message put on the wire holds the token; the
+//!   sealed copy is erased once the message is sent or given up on, and the admin outbox view shows
+//!   [`SECRET_MASK`] in its place.
+//!
 //! With [`Transport::OutboxOnly`] (no SMTP configured, e.g. local development) delivery is simply not
 //! attempted: messages stay `queued` in the outbox, where the admin outbox view shows them, and are sent
 //! once a later start configures SMTP.
@@ -32,10 +38,25 @@ use sha2::{Digest, Sha256};
 
 use self::templates::{clean_subject, BrandContext, Rendered};
 use super::branding::BrandingRecord;
+use super::crypto::Crypto;
 use crate::domain::ids::TenantId;
 
 /// How long one SMTP command may take (connect, each reply) unless the configuration says otherwise.
 pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Stands in for a message's one-time token in what the outbox stores (see the module docs). Only
+/// characters that survive the templates untouched (no escaping, no whitespace), so the link built around
+/// it is still a link.
+pub const SECRET_PLACEHOLDER: &str = "{{one-time-token}}";
+/// What readers of the outbox (the admin view) see where a one-time token goes.
+pub const SECRET_MASK: &str = "\u{2022}\u{2022}\u{2022}\u{2022}\u{2022}\u{2022}\u{2022}\u{2022}";
+
+/// The dedupe key of a message carrying `token`: one message per token, however often the caller
+/// retries. Only a hash of the token is used, so the key (stored in clear) reveals nothing.
+pub fn token_dedupe_key(kind: &str, tenant: TenantId, token: &str) -> String {
+    let short: String = Sha256::digest(token.as_bytes()).iter().take(12).map(|b| format!("{b:02x}")).collect();
+    format!("{kind}:{tenant}:{short}")
+}
 
 /// Longest display name we put in a `From` header, in characters.
 const MAX_DISPLAY_NAME_CHARS: usize = 100;
@@ -52,6 +73,10 @@ pub enum MailError {
     Smtp(String),
     #[error("building the message: {0}")]
     Build(String),
+    /// A one-time token could not be sealed, or a stored one not opened (another data key, a missing
+    /// key, a damaged row).
+    #[error("the message's one-time link cannot be sealed or opened")]
+    Secret,
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
 }
@@ -292,6 +317,8 @@ pub struct Mailer {
     default_from: (String, String),
     /// Built once: the TLS configuration is checked at start-up, not on the first message.
     smtp: Option<AsyncSmtpTransport<Tokio1Executor>>,
+    /// Opens the one-time tokens sealed in stored messages (see [`Mailer::with_secrets`]).
+    secrets: Option<Crypto>,
 }
 
 impl fmt::Debug for Mailer {
@@ -310,7 +337,18 @@ impl Mailer {
             Transport::OutboxOnly => None,
             Transport::Smtp(s) => Some(smtp_transport(s)?),
         };
-        Ok(Mailer { transport, default_from: (name, addr), smtp })
+        Ok(Mailer { transport, default_from: (name, addr), smtp, secrets: None })
+    }
+
+    /// The key that opens one-time tokens sealed in the outbox. Without it, a message carrying one
+    /// cannot be delivered (it is given up on, never sent with the placeholder).
+    pub fn with_secrets(mut self, crypto: Crypto) -> Mailer {
+        self.secrets = Some(crypto);
+        self
+    }
+
+    pub fn secrets(&self) -> Option<&Crypto> {
+        self.secrets.as_ref()
     }
 
     pub fn transport(&self) -> &Transport {

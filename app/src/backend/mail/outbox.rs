@@ -10,6 +10,10 @@
 //! - A failed delivery is retried with jittered exponential backoff (capped at 30 minutes), and after
 //!   [`MAX_ATTEMPTS`] the row is `dead`: kept, with its last error, for the admin outbox view.
 //! - With [`Transport::OutboxOnly`](super::Transport::OutboxOnly) nothing is delivered: rows stay `queued`.
+//! - A message's one-time token is never stored in clear: the bodies hold
+//!   [`SECRET_PLACEHOLDER`](super::SECRET_PLACEHOLDER), the token is sealed in `secret_sealed` (bound to the
+//!   message's dedupe key), put into the message only as it is built for the wire, and erased once the
+//!   message is sent or dead. Retries keep working because the sealed copy stays until then.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +25,8 @@ use tokio::sync::{watch, Notify};
 use tracing::Instrument;
 
 use super::templates::{clean_subject, Rendered};
-use super::{validate_address, MailAttachment, MailError, Mailer, Outgoing};
+use super::{validate_address, MailAttachment, MailError, Mailer, Outgoing, SECRET_MASK, SECRET_PLACEHOLDER};
+use crate::backend::crypto::Crypto;
 use crate::backend::db::{now, CentralDb};
 use crate::domain::ids::TenantId;
 use crate::domain::time::Timestamp;
@@ -91,6 +96,8 @@ pub struct OutboxRow {
     pub created_at: Timestamp,
     pub sent_at: Option<Timestamp>,
     pub attachment: Option<MailAttachment>,
+    /// The message's one-time token, sealed; `None` once it is sent or dead (or if it never had one).
+    pub secret_sealed: Option<String>,
 }
 
 impl OutboxRow {
@@ -112,6 +119,47 @@ impl OutboxRow {
             attachment: self.attachment.clone(),
         }
     }
+
+    /// The plain-text body as people reading the outbox may see it: one-time tokens masked.
+    pub fn masked_text(&self) -> String {
+        self.text_body.replace(SECRET_PLACEHOLDER, SECRET_MASK)
+    }
+
+    /// The plain-text body with its one-time token in place, while the message still holds it (before it
+    /// is sent); masked after that. Only for end-to-end tests, which read their links from the outbox.
+    pub fn revealed_text(&self, crypto: &Crypto) -> String {
+        match self.secret_sealed.as_deref().map(|s| open_secret(crypto, &self.dedupe_key, s)) {
+            Some(Ok(token)) => self.text_body.replace(SECRET_PLACEHOLDER, &token),
+            _ => self.masked_text(),
+        }
+    }
+
+    /// The message as it goes on the wire: with its one-time token opened and put in place.
+    fn for_delivery(&self, crypto: Option<&Crypto>) -> Result<Outgoing> {
+        let mut o = self.to_outgoing();
+        match self.secret_sealed.as_deref() {
+            Some(sealed) => {
+                let token = open_secret(crypto.ok_or(MailError::Secret)?, &self.dedupe_key, sealed)?;
+                o.rendered.text = o.rendered.text.replace(SECRET_PLACEHOLDER, &token);
+                o.rendered.html = o.rendered.html.replace(SECRET_PLACEHOLDER, &token);
+            }
+            // A placeholder whose token is gone must never reach a reader as if it were a link.
+            None if o.rendered.text.contains(SECRET_PLACEHOLDER) || o.rendered.html.contains(SECRET_PLACEHOLDER) => {
+                return Err(MailError::Secret);
+            }
+            None => {}
+        }
+        Ok(o)
+    }
+}
+
+/// What a sealed token is bound to: its own message, so a sealed value copied to another row does not open.
+fn secret_context(dedupe_key: &str) -> String {
+    format!("outbox/{dedupe_key}/one-time-token")
+}
+
+fn open_secret(crypto: &Crypto, dedupe_key: &str, sealed: &str) -> Result<String> {
+    crypto.open(sealed, &secret_context(dedupe_key)).map_err(|_| MailError::Secret)
 }
 
 /// The columns [`row`] reads, in its order. A macro so queries stay `&'static str` literals (`concat!`).
@@ -119,7 +167,7 @@ macro_rules! columns {
     () => {
         "id, tenant_id, dedupe_key, kind, to_addr, from_name, from_addr, reply_to, subject, text_body, html_body, \
          state, attempts, next_attempt_at, last_error, created_at, sent_at, attachment_name, attachment_type, \
-         attachment_body"
+         attachment_body, secret_sealed"
     };
 }
 
@@ -153,6 +201,7 @@ fn row(r: &AnyRow) -> Result<OutboxRow> {
             }),
             _ => None,
         },
+        secret_sealed: r.try_get(20)?,
     })
 }
 
@@ -160,6 +209,28 @@ fn row(r: &AnyRow) -> Result<OutboxRow> {
 /// exists already (queued, sent or dead) and nothing was done. Addresses are checked here, so a bad one is
 /// the caller's error now rather than a dead row later.
 pub async fn enqueue(db: &CentralDb, o: &Outgoing) -> Result<bool> {
+    insert(db, o, None).await
+}
+
+/// Like [`enqueue`], for a message carrying a one-time token: its bodies hold
+/// [`SECRET_PLACEHOLDER`] where the token goes (at least once in each part), and the token itself is
+/// stored only sealed with `crypto`. A message that contains the token in clear is refused.
+pub async fn enqueue_with_secret(db: &CentralDb, crypto: &Crypto, o: &Outgoing, secret: &str) -> Result<bool> {
+    let r = &o.rendered;
+    if secret.is_empty() || secret.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(MailError::Build("a one-time token is a single word".into()));
+    }
+    if !r.text.contains(SECRET_PLACEHOLDER) || !r.html.contains(SECRET_PLACEHOLDER) {
+        return Err(MailError::Build("a message with a one-time token needs its placeholder in both parts".into()));
+    }
+    if [&r.subject, &r.text, &r.html, &o.dedupe_key].iter().any(|part| part.contains(secret)) {
+        return Err(MailError::Build("a one-time token must not be stored in clear".into()));
+    }
+    let sealed = crypto.seal(secret, &secret_context(&o.dedupe_key)).map_err(|_| MailError::Secret)?;
+    insert(db, o, Some(sealed)).await
+}
+
+async fn insert(db: &CentralDb, o: &Outgoing, secret_sealed: Option<String>) -> Result<bool> {
     if o.dedupe_key.trim().is_empty() || o.kind.trim().is_empty() {
         return Err(MailError::Build("a message needs a dedupe key and a kind".into()));
     }
@@ -172,8 +243,8 @@ pub async fn enqueue(db: &CentralDb, o: &Outgoing) -> Result<bool> {
     let inserted = sqlx::query(
         "INSERT INTO outbox (id, tenant_id, dedupe_key, kind, to_addr, from_name, from_addr, reply_to, subject, \
              text_body, html_body, state, attempts, next_attempt_at, created_at, attachment_name, attachment_type, \
-             attachment_body) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', 0, $12, $12, $13, $14, $15) \
+             attachment_body, secret_sealed) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', 0, $12, $12, $13, $14, $15, $16) \
          ON CONFLICT (dedupe_key) DO NOTHING",
     )
     .bind(uuid::Uuid::new_v4().to_string())
@@ -191,6 +262,7 @@ pub async fn enqueue(db: &CentralDb, o: &Outgoing) -> Result<bool> {
     .bind(attachment.map(|a| a.filename.as_str()))
     .bind(attachment.map(|a| a.content_type.as_str()))
     .bind(attachment.map(|a| a.body.as_slice()))
+    .bind(secret_sealed)
     .execute(db.pool())
     .await?
     .rows_affected();
@@ -222,10 +294,11 @@ pub async fn claim_due(db: &CentralDb, owner: &str, limit: i64) -> Result<Vec<Ou
     Ok(claimed)
 }
 
+/// Records a delivery. The sealed one-time token goes with it: nobody needs it any more.
 pub async fn mark_sent(db: &CentralDb, id: &str) -> Result<()> {
     sqlx::query(
         "UPDATE outbox SET state = 'sent', sent_at = $1, attempts = attempts + 1, last_error = NULL, \
-             lease_owner = NULL, lease_until = NULL WHERE id = $2",
+             lease_owner = NULL, lease_until = NULL, secret_sealed = NULL WHERE id = $2",
     )
     .bind(now().as_millis())
     .bind(id)
@@ -248,9 +321,11 @@ async fn record_failure(db: &CentralDb, id: &str, error: &str, attempts: i64, de
     } else {
         (OutboxState::Queued, t.plus_millis(i64::try_from(backoff(attempts).as_millis()).unwrap_or(i64::MAX)))
     };
+    // A dead message is never sent: its one-time token is erased with it.
     sqlx::query(
         "UPDATE outbox SET state = $1, attempts = $2, next_attempt_at = $3, last_error = $4, lease_owner = NULL, \
-             lease_until = NULL WHERE id = $5",
+             lease_until = NULL, secret_sealed = CASE WHEN $1 = 'dead' THEN NULL ELSE secret_sealed END \
+         WHERE id = $5",
     )
     .bind(state.as_str())
     .bind(attempts)
@@ -330,11 +405,12 @@ async fn deliver_batch(db: &CentralDb, mailer: &Mailer, owner: &str) -> Result<(
 /// Tries one claimed message once and records the outcome; true if it was sent.
 async fn deliver_one(db: &CentralDb, mailer: &Mailer, r: &OutboxRow) -> Result<bool> {
     let attempts = r.attempts + 1;
-    let message = match mailer.build_message(&r.to_outgoing()) {
+    let message = match r.for_delivery(mailer.secrets()).and_then(|o| mailer.build_message(&o)) {
         Ok(m) => m,
         Err(e) => {
-            // The row cannot become a message (an address that was valid when enqueued no longer parses, or
-            // the platform sender is misconfigured): no retry would change that.
+            // The row cannot become a message (an address that was valid when enqueued no longer parses, the
+            // platform sender is misconfigured, its one-time token does not open with this data key): no
+            // retry would change that.
             tracing::error!(error = %e, "outgoing mail cannot be built; giving up on it");
             record_failure(db, &r.id, &e.to_string(), attempts, true).await?;
             return Ok(false);
@@ -520,6 +596,65 @@ mod tests {
         assert_eq!(deliver_due(&t.db, &m, "w1").await.unwrap(), 0);
         let row = only_row(&t.db).await;
         assert_eq!((row.state, row.attempts), (OutboxState::Queued, 0));
+    }
+
+    fn with_token(key: &str) -> Outgoing {
+        let mut o = message(key);
+        o.rendered.text = format!("Reset:\nhttps://acme.test/reset?token={SECRET_PLACEHOLDER}\n");
+        o.rendered.html = format!("<a href=\"https://acme.test/reset?token={SECRET_PLACEHOLDER}\">Reset</a>");
+        o
+    }
+
+    /// The sink's copy with quoted-printable soft breaks and `=3D` undone.
+    fn plain(data: &str) -> String {
+        data.replace("=\r\n", "").replace("=3D", "=")
+    }
+
+    #[tokio::test]
+    async fn a_one_time_token_is_stored_sealed_sent_in_clear_and_then_erased() {
+        use crate::backend::crypto::DataKey;
+        let t = temp_db().await;
+        let crypto = Crypto::new(&DataKey::generate());
+        let token = "Tok3n-SECRET_0123456789abcdef";
+        assert!(enqueue_with_secret(&t.db, &crypto, &with_token("reset:a"), token).await.unwrap());
+        let row = only_row(&t.db).await;
+        assert!(!format!("{row:?}").contains(token), "{row:?}");
+        assert!(row.secret_sealed.is_some());
+        assert_eq!(row.masked_text(), format!("Reset:\nhttps://acme.test/reset?token={SECRET_MASK}\n"));
+        assert!(row.revealed_text(&crypto).contains(&format!("token={token}\n")));
+        // Refused: a token in clear, a body without its placeholder, a token that is not one word.
+        let mut clear = with_token("reset:b");
+        clear.rendered.text.push_str(token);
+        assert!(matches!(enqueue_with_secret(&t.db, &crypto, &clear, token).await, Err(MailError::Build(_))));
+        let no_placeholder = message("reset:c");
+        assert!(enqueue_with_secret(&t.db, &crypto, &no_placeholder, token).await.is_err());
+        assert!(enqueue_with_secret(&t.db, &crypto, &with_token("reset:d"), "two words").await.is_err());
+        assert_eq!(list(&t.db, None, 10).await.unwrap().len(), 1, "nothing stored for refused messages");
+
+        let sink = test_sink::spawn().await;
+        let m = mailer(sink.port).with_secrets(crypto.clone());
+        assert_eq!(deliver_due(&t.db, &m, "w1").await.unwrap(), 1);
+        let got = plain(&sink.messages()[0]);
+        assert!(got.contains(&format!("reset?token={token}")), "{got}");
+        assert!(!got.contains(SECRET_PLACEHOLDER), "{got}");
+        let row = only_row(&t.db).await;
+        assert_eq!((row.state, row.secret_sealed.as_deref()), (OutboxState::Sent, None));
+        assert!(!row.revealed_text(&crypto).contains(token), "nothing left to reveal once sent");
+    }
+
+    #[tokio::test]
+    async fn a_token_that_cannot_be_opened_is_never_sent() {
+        use crate::backend::crypto::DataKey;
+        let t = temp_db().await;
+        let crypto = Crypto::new(&DataKey::generate());
+        enqueue_with_secret(&t.db, &crypto, &with_token("reset:a"), "the-token").await.unwrap();
+        let sink = test_sink::spawn().await;
+        // Another data key (or none at all): the message dies, with its sealed token.
+        let m = mailer(sink.port).with_secrets(Crypto::new(&DataKey::generate()));
+        assert_eq!(deliver_due(&t.db, &m, "w1").await.unwrap(), 0);
+        let row = only_row(&t.db).await;
+        assert_eq!((row.state, row.secret_sealed.as_deref()), (OutboxState::Dead, None));
+        assert!(sink.messages().is_empty());
     }
 
     #[test]
