@@ -171,9 +171,9 @@ pub fn ops_router(app: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/tls/ask", get(crate::tenancy::tls_ask))
         .route("/healthz", get(healthz))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            tracing::debug_span!("ops", method = %req.method(), path = %req.uri().path())
-        }))
+        .layer(TraceLayer::new_for_http().make_span_with(
+            |req: &Request| tracing::debug_span!("ops", method = %req.method(), path = %req.uri().path()),
+        ))
         .with_state(app)
 }
 

@@ -64,7 +64,9 @@ impl Application {
         // Demo accounts have published passwords: never on a platform that has a real admin.
         let real_admin = (config.demo_data || config.demo_reseller) && seed::real_admin_exists(&central).await?;
         if real_admin {
-            tracing::warn!("a real platform admin exists: demo data is not created (DEMO_DATA / DEMO_RESELLER ignored)");
+            tracing::warn!(
+                "a real platform admin exists: demo data is not created (DEMO_DATA / DEMO_RESELLER ignored)"
+            );
         }
         let (demo_data, demo_reseller) = (config.demo_data && !real_admin, config.demo_reseller && !real_admin);
         let house_url = tenants::ensure_house(&central, &config.database_url).await?;
@@ -293,7 +295,10 @@ async fn connect_demo_storefront(
     let saved = payments::settings(state, entry.id).await?;
     let (key, secret) = match saved {
         Some(s) if !is_local_fake(&s.api_base) => {
-            tracing::info!(storefront = slug, "demo storefront has its own Stripe keys; the Stripe fake leaves them alone");
+            tracing::info!(
+                storefront = slug,
+                "demo storefront has its own Stripe keys; the Stripe fake leaves them alone"
+            );
             return Ok(());
         }
         Some(s) if s.webhook_secret != format!("whsec_{slug}_dev") => {
@@ -315,9 +320,10 @@ async fn connect_demo_storefront(
 
 /// An API base on this machine over plain HTTP can only be a Stripe fake (Stripe itself is HTTPS).
 fn is_local_fake(api_base: &str) -> bool {
-    api_base.strip_prefix("http://").and_then(|rest| rest.split(':').next()).is_some_and(|host| {
-        host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-    })
+    api_base
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split(':').next())
+        .is_some_and(|host| host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()))
 }
 
 /// A v4 UUID's 122 random bits, as hex.

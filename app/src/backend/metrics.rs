@@ -103,9 +103,10 @@ pub async fn render(state: &AppState) -> Result<String> {
         m.sessions_last_pass.load(Ordering::Relaxed)
     );
     let _ = writeln!(out, "# HELP ezs_tenants Tenants by status.\n# TYPE ezs_tenants gauge");
-    let rows: Vec<(String, i64)> = sqlx::query_as("SELECT status, COUNT(*) FROM tenants GROUP BY status ORDER BY status")
-        .fetch_all(state.central().pool())
-        .await?;
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, COUNT(*) FROM tenants GROUP BY status ORDER BY status")
+            .fetch_all(state.central().pool())
+            .await?;
     for (st, n) in rows {
         let _ = writeln!(out, "ezs_tenants{{status=\"{st}\"}} {n}");
     }
