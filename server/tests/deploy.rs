@@ -96,10 +96,25 @@ async fn the_server_binary_without_app_env_is_production() {
         cmd.envs(extra.iter().copied());
         cmd
     };
+    // A refusal is an exit within seconds; a server still running after 30 s started instead.
     let refused = |mut cmd: std::process::Command| async move {
-        let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
-        assert!(!out.status.success(), "it started");
-        String::from_utf8_lossy(&out.stderr).trim().to_owned()
+        let mut child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                child.kill().unwrap();
+                let _ = child.wait();
+                panic!("the server started instead of refusing");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(!status.success());
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        stderr.trim().to_owned()
     };
     let stderr = refused(command(&[])).await;
     assert_eq!(stderr, "error: DATA_KEY must be set in production", "one line naming the variable");
