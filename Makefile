@@ -34,9 +34,11 @@ run: tools
 	@echo "      its staff:      http://acme.localhost:3000/manage   owner@acme.test / owner-password"
 	@echo "    platform admin:   http://admin.localhost:3000/admin   admin@ezscale.test / admin-password"
 	@echo "    health:           http://localhost:3000/healthz"
+	@echo "    metrics:          http://127.0.0.1:3090/metrics   (operations listener, OPS_ADDR)"
 	@echo "    data:             ./data (SQLite, one file per tenant); Kasm: built-in simulator"
 	@echo
-	cargo leptos serve --release
+	# Development is asked for explicitly: without APP_ENV the server is production (no demo data).
+	APP_ENV=development cargo leptos serve --release
 
 test: tools-test fmt-check lint unit e2e
 	@echo "make test: all green"
@@ -61,8 +63,8 @@ e2e:
 	# A fixed simulator port and a short reconcile interval, so the browser tests can act "inside Kasm";
 	# a slow simulator start (3 s), so the pages really show Provisioning and Starting before Running;
 	# a movable clock, so the billing test can reach the end of a period.
-	DATA_DIR="$(E2E_DATA)" DEMO_DATA=true KASM_SIM_PORT=4010 KASM_SIM_START_DELAY_MS=3000 RECONCILE_INTERVAL_MS=1000 TEST_CLOCK=true \
-		cargo leptos end-to-end --release
+	APP_ENV=development DATA_DIR="$(E2E_DATA)" DEMO_DATA=true KASM_SIM_PORT=4010 KASM_SIM_START_DELAY_MS=3000 \
+		RECONCILE_INTERVAL_MS=1000 TEST_CLOCK=true cargo leptos end-to-end --release
 
 bench: tools-test
 	scripts/bench.sh

@@ -15,7 +15,7 @@ trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf "$DAT
 
 cargo leptos build --release >/dev/null
 LEPTOS_SITE_ADDR=127.0.0.1:$PORT LEPTOS_SITE_ROOT=target/site LEPTOS_OUTPUT_NAME=ezscale \
-  DATA_DIR="$DATA" DEMO_DATA=true RUST_LOG=warn "$CARGO_TARGET_DIR/release/server" >"$DATA/server.log" 2>&1 &
+  APP_ENV=development OPS_ADDR=127.0.0.1:0 DATA_DIR="$DATA" DEMO_DATA=true RUST_LOG=warn "$CARGO_TARGET_DIR/release/server" >"$DATA/server.log" 2>&1 &
 PID=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
 

@@ -22,6 +22,8 @@ pub async fn reconcile(n: usize) -> Result<(), Box<dyn std::error::Error>> {
         ("DATA_DIR", dir.display().to_string()),
         ("KASM_SIM_START_DELAY_MS", "0".to_owned()),
         ("KASM_SIM_LICENSE_CAP", (n + 10).to_string()),
+        ("APP_ENV", "development".to_owned()),
+        ("OPS_ADDR", "127.0.0.1:0".to_owned()),
         ("DEMO_DATA", "false".to_owned()),
         ("DEMO_RESELLER", "false".to_owned()),
         ("RECONCILE_INTERVAL_MS", "3600000".to_owned()),

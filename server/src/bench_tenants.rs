@@ -31,6 +31,8 @@ pub async fn run(n: usize) -> Res<()> {
     let env: HashMap<&str, String> = HashMap::from([
         ("DATABASE_URL", central_url.clone()),
         ("DATA_DIR", dir.display().to_string()),
+        ("APP_ENV", "development".to_owned()),
+        ("OPS_ADDR", "127.0.0.1:0".to_owned()),
         ("DEMO_DATA", "false".to_owned()),
         ("DEMO_RESELLER", "false".to_owned()),
         ("RECONCILE_INTERVAL_MS", "3600000".to_owned()),

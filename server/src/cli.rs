@@ -189,10 +189,16 @@ enum Mode {
 }
 
 async fn serve(mode: Mode) -> Result<(), Box<dyn std::error::Error>> {
-    let config = Config::from_env()?;
+    let mut config = Config::from_env()?;
     crate::telemetry::init(config.log_format);
     // Leptos.toml holds the defaults; LEPTOS_* variables (set by cargo-leptos, or in production) override.
-    let leptos = get_configuration(Some("Leptos.toml"))?.leptos_options;
+    let mut leptos = get_configuration(Some("Leptos.toml"))?.leptos_options;
+    if !matches!(mode, Mode::Serve) {
+        // One-shot commands serve nothing: any free port, so they run beside a live server.
+        leptos.site_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.ops_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    }
+    let environment = config.environment;
     let app = Application::build(config, leptos).await?;
     match mode {
         Mode::Serve => {}
@@ -207,7 +213,9 @@ async fn serve(mode: Mode) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let addr = app.local_addr()?;
-    tracing::info!(%addr, "EZSCALE Workspaces listening on http://{addr}");
+    let ops = app.ops_addr()?;
+    tracing::info!(%addr, ?environment, "EZSCALE Workspaces listening on http://{addr}");
+    tracing::info!(%ops, "operations endpoints (/metrics, /tls/ask) on http://{ops}");
     if let Some((_, sim)) = app.simulator() {
         tracing::info!(%sim, "no KASM_URL: using the built-in Kasm simulator");
     }

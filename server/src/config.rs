@@ -104,8 +104,13 @@ pub struct Config {
     pub public_port: Option<u16>,
     /// Resolver for custom-domain DNS checks: the system's, or one `ip:port`.
     pub dns_server: Option<std::net::SocketAddr>,
+    /// The operations listener (`/metrics`, the TLS ask): never the public one, loopback by default.
+    pub ops_addr: std::net::SocketAddr,
     data_key: DataKeySource,
 }
+
+/// The operations listener's default: this machine only, a port no common exporter uses.
+pub const DEFAULT_OPS_ADDR: &str = "127.0.0.1:3090";
 
 #[derive(Clone, Debug)]
 enum DataKeySource {
@@ -122,10 +127,39 @@ pub enum ConfigError {
     Required(&'static str),
     #[error("data key file {path}: {why}")]
     KeyFile { path: String, why: String },
+    /// A combination that is unsafe for the environment (a demo switch in production, a real domain in
+    /// development): the server refuses to start rather than guess.
+    #[error("{name} {why}")]
+    Refused { name: &'static str, why: String },
 }
 
 fn invalid(name: &'static str, why: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { name, why: why.into() }
+}
+
+fn refused(name: &'static str, why: impl Into<String>) -> ConfigError {
+    ConfigError::Refused { name, why: why.into() }
+}
+
+/// A development-only switch: its default in development, refused when turned on in production.
+fn dev_switch(name: &'static str, v: Option<String>, prod: bool) -> Result<bool, ConfigError> {
+    match parse_bool(name, v, !prod)? {
+        true if prod => Err(refused(
+            name,
+            "is for development and tests only and is refused in production (APP_ENV defaults to production; \
+             set APP_ENV=development for a local run)",
+        )),
+        on => Ok(on),
+    }
+}
+
+/// Names that can never be a public deployment: `localhost` and the reserved names (RFC 2606/6761:
+/// `*.localhost`, `*.test`, `*.example`, `*.invalid`) and IP addresses.
+fn is_reserved_domain(host: &HostName) -> bool {
+    let name = host.as_str();
+    host.ip().is_some()
+        || name == "localhost"
+        || [".localhost", ".test", ".example", ".invalid"].iter().any(|tld| name.ends_with(tld))
 }
 
 impl Config {
@@ -138,7 +172,9 @@ impl Config {
     /// Parses configuration from any key lookup (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let get = |k: &str| get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let environment = match get("APP_ENV").as_deref().unwrap_or("development") {
+        // Development only when asked for: a deployment that forgets APP_ENV gets production's safe
+        // defaults (no demo accounts, no Stripe fake, Secure cookies) and its checks.
+        let environment = match get("APP_ENV").as_deref().unwrap_or("production") {
             "development" | "dev" => Environment::Development,
             "production" | "prod" => Environment::Production,
             other => return Err(invalid("APP_ENV", format!("{other:?} (use development or production)"))),
@@ -203,6 +239,16 @@ impl Config {
         };
         let platform_domain = HostName::parse(&get("PLATFORM_DOMAIN").unwrap_or_else(|| "localhost".into()))
             .map_err(|e| invalid("PLATFORM_DOMAIN", e.to_string()))?;
+        if !prod && !is_reserved_domain(&platform_domain) {
+            return Err(refused(
+                "PLATFORM_DOMAIN",
+                format!(
+                    "{platform_domain} is a real domain, but APP_ENV is development (demo accounts with published \
+                     passwords, the Stripe fake, cookies without Secure): set APP_ENV=production, or use a name \
+                     under .localhost or .test"
+                ),
+            ));
+        }
         let admin_hosts = match get("ADMIN_HOSTS") {
             Some(list) => list
                 .split(',')
@@ -222,6 +268,10 @@ impl Config {
         }
         let mail_from = get("MAIL_FROM").unwrap_or_else(|| format!("no-reply@{platform_domain}"));
         app::backend::mail::validate_address(&mail_from).map_err(|e| invalid("MAIL_FROM", e.to_string()))?;
+        let ops_addr = get("OPS_ADDR")
+            .unwrap_or_else(|| DEFAULT_OPS_ADDR.into())
+            .parse()
+            .map_err(|_| invalid("OPS_ADDR", "an address like 127.0.0.1:3090"))?;
         let public_port = get("PUBLIC_PORT")
             .map(|p| p.parse::<u16>().map_err(|_| invalid("PUBLIC_PORT", "a port number")))
             .transpose()?;
@@ -236,6 +286,7 @@ impl Config {
             tenant_pool_cap: usize::try_from(parse_u64("TENANT_POOL_CAP", get("TENANT_POOL_CAP"), 256)?)
                 .map_err(|_| invalid("TENANT_POOL_CAP", "too large"))?,
             dns_server,
+            ops_addr,
             environment,
             database_url,
             kasm,
@@ -252,10 +303,12 @@ impl Config {
                 parse_u64("BILLING_INTERVAL_MS", get("BILLING_INTERVAL_MS"), 3_600_000)?.max(1_000),
             ),
             test_clock: match parse_bool("TEST_CLOCK", get("TEST_CLOCK"), false)? {
-                true if prod => return Err(invalid("TEST_CLOCK", "is for end-to-end tests, never production")),
+                true if prod => {
+                    return Err(refused("TEST_CLOCK", "is for end-to-end tests and is refused in production"))
+                }
                 v => v,
             },
-            stripe_fake_port: if parse_bool("STRIPE_FAKE", get("STRIPE_FAKE"), !prod)? {
+            stripe_fake_port: if dev_switch("STRIPE_FAKE", get("STRIPE_FAKE"), prod)? {
                 Some(
                     u16::try_from(parse_u64("STRIPE_FAKE_PORT", get("STRIPE_FAKE_PORT"), 0)?)
                         .map_err(|_| invalid("STRIPE_FAKE_PORT", "must be a port number"))?,
@@ -264,9 +317,17 @@ impl Config {
                 None
             },
             log_format,
-            secure_cookies: parse_bool("SECURE_COOKIES", get("SECURE_COOKIES"), prod)?,
-            demo_data: parse_bool("DEMO_DATA", get("DEMO_DATA"), !prod)?,
-            demo_reseller: parse_bool("DEMO_RESELLER", get("DEMO_RESELLER"), !prod)?,
+            secure_cookies: match parse_bool("SECURE_COOKIES", get("SECURE_COOKIES"), prod)? {
+                false if prod => {
+                    return Err(refused(
+                        "SECURE_COOKIES",
+                        "is false, which production refuses: session cookies must only travel over HTTPS",
+                    ))
+                }
+                v => v,
+            },
+            demo_data: dev_switch("DEMO_DATA", get("DEMO_DATA"), prod)?,
+            demo_reseller: dev_switch("DEMO_RESELLER", get("DEMO_RESELLER"), prod)?,
             alert_webhook: get("ALERT_DISCORD_WEBHOOK").map(Secret::new),
             alert_allow_private: parse_bool("ALERT_WEBHOOK_ALLOW_PRIVATE", get("ALERT_WEBHOOK_ALLOW_PRIVATE"), false)?,
             data_dir,
@@ -361,13 +422,85 @@ mod tests {
         Config::from_lookup(|k| m.get(k).cloned())
     }
 
+    const DEV: (&str, &str) = ("APP_ENV", "development");
+
+    /// What a production deployment sets (no APP_ENV: production is the default).
+    fn production(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
+        let mut pairs = vec![
+            ("PLATFORM_DOMAIN", "example.com"),
+            ("KASM_URL", "https://kasm.example.com"),
+            ("KASM_API_KEY", "k"),
+            ("KASM_API_SECRET", "s"),
+            ("DATA_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+        ];
+        pairs.extend_from_slice(extra);
+        parse(&pairs)
+    }
+
+    fn refusal(r: Result<Config, ConfigError>) -> (&'static str, String) {
+        match r {
+            Err(e @ ConfigError::Refused { name, .. }) => (name, e.to_string()),
+            Err(e) => panic!("expected a refusal, got: {e}"),
+            Ok(_) => panic!("expected a refusal, the configuration was accepted"),
+        }
+    }
+
     #[test]
     fn development_defaults_just_work() {
-        let c = parse(&[]).unwrap_or_else(|e| panic!("{e}"));
+        let c = parse(&[DEV]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.environment, Environment::Development);
         assert_eq!(c.database_url, "sqlite://data/ezscale.db");
         assert!(matches!(c.kasm, KasmTarget::Simulator { .. }));
-        assert!(c.demo_data && !c.secure_cookies);
+        assert!(c.demo_data && c.demo_reseller && c.stripe_fake_port.is_some() && !c.secure_cookies);
         assert_eq!(c.log_format, LogFormat::Pretty);
+        assert_eq!(c.ops_addr.to_string(), DEFAULT_OPS_ADDR);
+    }
+
+    #[test]
+    fn without_app_env_it_is_production_with_safe_defaults() {
+        // Nothing set: production, so a Kasm and a key are required rather than demo data started.
+        assert!(matches!(parse(&[]), Err(ConfigError::Required("KASM_URL"))));
+        let c = production(&[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.environment, Environment::Production);
+        assert!(!c.demo_data && !c.demo_reseller && !c.test_clock && c.stripe_fake_port.is_none());
+        assert!(c.secure_cookies);
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert!(c.ops_addr.ip().is_loopback(), "the operations listener is local by default");
+    }
+
+    #[test]
+    fn production_refuses_every_development_switch_naming_it() {
+        for (name, value) in [
+            ("DEMO_DATA", "true"),
+            ("DEMO_RESELLER", "true"),
+            ("STRIPE_FAKE", "true"),
+            ("TEST_CLOCK", "true"),
+            ("SECURE_COOKIES", "false"),
+        ] {
+            let (refused, message) = refusal(production(&[(name, value)]));
+            assert_eq!(refused, name);
+            assert!(message.starts_with(name) && !message.contains('\n'), "one line naming {name}: {message}");
+            // The same with APP_ENV spelled out.
+            assert_eq!(refusal(production(&[("APP_ENV", "production"), (name, value)])).0, name);
+        }
+        // Turning them off explicitly is fine.
+        let off = [("DEMO_DATA", "false"), ("DEMO_RESELLER", "false"), ("STRIPE_FAKE", "false"), ("TEST_CLOCK", "0")];
+        assert!(production(&off).is_ok());
+    }
+
+    #[test]
+    fn development_refuses_a_real_platform_domain() {
+        for real in ["example.com", "ezscale.cloud", "shop.example.co.uk"] {
+            let (name, message) = refusal(parse(&[DEV, ("PLATFORM_DOMAIN", real)]));
+            assert_eq!(name, "PLATFORM_DOMAIN");
+            assert!(message.contains(real) && !message.contains('\n'), "{message}");
+        }
+        for reserved in ["localhost", "acme.localhost", "ezscale.test", "shop.example", "x.invalid", "10.0.0.7"] {
+            // (An address has no `admin.` subdomain, so it needs its own admin host.)
+            let c = parse(&[DEV, ("PLATFORM_DOMAIN", reserved), ("ADMIN_HOSTS", "admin.localhost")])
+                .unwrap_or_else(|e| panic!("{reserved}: {e}"));
+            assert_eq!(c.environment, Environment::Development);
+        }
     }
 
     #[test]
@@ -384,15 +517,19 @@ mod tests {
 
     #[test]
     fn bad_values_are_named() {
-        let e = parse(&[("DATABASE_URL", "mysql://x")]).err().map(|e| e.to_string()).unwrap_or_default();
+        let e = parse(&[DEV, ("DATABASE_URL", "mysql://x")]).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(e.contains("DATABASE_URL"), "{e}");
-        let e = parse(&[("SECURE_COOKIES", "maybe")]).err().map(|e| e.to_string()).unwrap_or_default();
+        let e = parse(&[DEV, ("SECURE_COOKIES", "maybe")]).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(e.contains("SECURE_COOKIES"), "{e}");
+        let e = parse(&[DEV, ("OPS_ADDR", "everywhere")]).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("OPS_ADDR"), "{e}");
+        let c = parse(&[DEV, ("OPS_ADDR", "127.0.0.1:0")]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.ops_addr.port(), 0);
     }
 
     #[test]
     fn secrets_never_print() {
-        let c = parse(&[("KASM_URL", "https://kasm"), ("KASM_API_KEY", "k"), ("KASM_API_SECRET", "topsecret")])
+        let c = parse(&[DEV, ("KASM_URL", "https://kasm"), ("KASM_API_KEY", "k"), ("KASM_API_SECRET", "topsecret")])
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(!format!("{c:?}").contains("topsecret"));
     }

@@ -76,13 +76,11 @@ pub fn router(app: AppState, leptos: LeptosOptions) -> Router {
     router
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
         .route("/events/workspaces", get(workspace_events))
         .route("/workspaces/{id}/launch", get(launch))
         .route("/invoices/{id}/csv", get(invoice_csv))
         .route("/invoices/{id}/pdf", get(invoice_pdf))
         .route("/manage/billing/wholesale/{id}/pdf", get(wholesale_pdf))
-        .route("/tls/ask", get(crate::tenancy::tls_ask))
         .route("/brand/theme.css", get(crate::tenancy::theme_css))
         .route("/brand/asset/{file}", get(crate::tenancy::brand_asset))
         .route("/.well-known/ezscale-verify/{id}", get(crate::tenancy::verification_token))
@@ -182,15 +180,23 @@ async fn readyz(State(s): State<RouterState>) -> Response {
     }
 }
 
-/// Prometheus metrics, for scrapers on this machine only (put a proxy with auth in front otherwise).
-async fn metrics(
-    State(s): State<RouterState>,
-    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
-) -> Response {
-    if !peer.ip().is_loopback() {
-        return error_response(&AppError::NotFound);
-    }
-    match app::backend::metrics::render(&s.app).await {
+/// The operations listener (`OPS_ADDR`): Prometheus metrics and the proxy's TLS ask. It is a router of
+/// its own on its own socket, so no public request can reach these, whatever a proxy in front forwards
+/// (behind a local proxy every visitor's TCP peer is loopback, so a peer check could not tell them apart).
+pub fn ops_router(app: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/tls/ask", get(crate::tenancy::tls_ask))
+        .route("/healthz", get(healthz))
+        .layer(TraceLayer::new_for_http().make_span_with(
+            |req: &Request| tracing::debug_span!("ops", method = %req.method(), path = %req.uri().path()),
+        ))
+        .with_state(app)
+}
+
+/// Prometheus metrics (operations listener only).
+async fn metrics(State(app): State<AppState>) -> Response {
+    match app::backend::metrics::render(&app).await {
         Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
         Err(e) => error_response(&AppError::from(e)),
     }

@@ -41,6 +41,9 @@ pub enum StartupError {
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    /// The operations listener (`OPS_ADDR`): metrics and the TLS ask, never on the public one.
+    ops_listener: TcpListener,
+    ops_router: axum::Router,
     state: AppState,
     simulator: Option<(Simulator, SocketAddr)>,
     sim_task: Option<JoinHandle<()>>,
@@ -50,17 +53,26 @@ pub struct Application {
 
 impl Application {
     /// Opens and migrates the databases, seeds the catalog (and demo data when configured), starts Kasm
-    /// or its simulator, and binds `leptos.site_addr` (port 0 picks a free port).
+    /// or its simulator, and binds `leptos.site_addr` and `OPS_ADDR` (port 0 picks a free port).
     pub async fn build(config: Config, leptos: LeptosOptions) -> Result<Application, StartupError> {
         let key = config.data_key()?;
         // Bound first: links in emails sent by background jobs carry the real port in development.
         let listener = TcpListener::bind(leptos.site_addr).await?;
         let bound_port = listener.local_addr()?.port();
+        let ops_listener = TcpListener::bind(config.ops_addr).await?;
         let central = CentralDb::open(&config.database_url).await?;
+        // Demo accounts have published passwords: never on a platform that has a real admin.
+        let real_admin = (config.demo_data || config.demo_reseller) && seed::real_admin_exists(&central).await?;
+        if real_admin {
+            tracing::warn!(
+                "a real platform admin exists: demo data is not created (DEMO_DATA / DEMO_RESELLER ignored)"
+            );
+        }
+        let (demo_data, demo_reseller) = (config.demo_data && !real_admin, config.demo_reseller && !real_admin);
         let house_url = tenants::ensure_house(&central, &config.database_url).await?;
         let house_db = TenantDb::open(&house_url).await?;
         seed::seed_catalog(&house_db, app::domain::money::Currency::USD).await?;
-        if config.demo_data {
+        if demo_data {
             seed::seed_demo(&house_db).await?;
         }
         house_db.close().await;
@@ -97,6 +109,7 @@ impl Application {
             meter_interval: config.meter_interval,
             billing_interval: config.billing_interval,
             test_clock: config.test_clock,
+            mail_drop: config.environment == crate::config::Environment::Development && config.smtp_url.is_none(),
             ..Settings::default()
         };
         let dns = match config.dns_server {
@@ -123,24 +136,23 @@ impl Application {
         app::backend::kasm_servers::record_default(&central, kasm.base_url(), "default").await?;
         app::backend::templates::ensure_defaults(&central).await?;
         let state = AppState::new(central, registry, kasm, Crypto::new(&key), settings, alerts, verifier, mailer);
-        if config.demo_data {
+        let mut demo_storefronts = Vec::new();
+        if demo_data {
             seed::seed_demo_admin(&state).await?;
+            demo_storefronts.push(tenants::HOUSE_SLUG);
         }
-        if config.demo_reseller {
+        if demo_reseller {
             seed::seed_demo_reseller(&state).await?;
+            demo_storefronts.push(seed::DEMO_RESELLER.0);
         }
-        // Development and tests: a local Stripe, and the demo storefronts' keys pointing at it.
+        // Development and tests (configuration refuses it in production): a local Stripe, and the demo
+        // storefronts' keys pointing at it. No other storefront's keys are ever touched.
         let stripe = match config.stripe_fake_port {
             Some(port) => {
                 let fake = StripeFake::new(FakeConfig::default());
                 let (addr, task) = fake.clone().spawn(SocketAddr::from(([127, 0, 0, 1], port))).await?;
-                for entry in state.registry().entries().await? {
-                    let slug = entry.slug.clone();
-                    let (key, secret) = (format!("sk_test_{slug}"), format!("whsec_{slug}_dev"));
-                    let hook = format!("http://127.0.0.1:{bound_port}/stripe/webhook/{slug}");
-                    fake.register_account(&key, Some(&hook), &secret);
-                    app::backend::payments::save_settings(&state, entry.id, &format!("http://{addr}"), &key, &secret)
-                        .await?;
+                for slug in demo_storefronts {
+                    connect_demo_storefront(&state, &fake, addr, bound_port, slug).await?;
                 }
                 Some((fake, addr, task))
             }
@@ -152,15 +164,31 @@ impl Application {
         }
 
         let router = routes::router(state.clone(), leptos);
+        let ops_router = routes::ops_router(state.clone());
         let (stripe_fake, stripe_task) = match stripe {
             Some((fake, addr, task)) => (Some((fake, addr)), Some(task)),
             None => (None, None),
         };
-        Ok(Application { listener, router, state, simulator, sim_task, stripe_fake, stripe_task })
+        Ok(Application {
+            listener,
+            router,
+            ops_listener,
+            ops_router,
+            state,
+            simulator,
+            sim_task,
+            stripe_fake,
+            stripe_task,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The operations listener's address (`/metrics`, `/tls/ask`).
+    pub fn ops_addr(&self) -> std::io::Result<SocketAddr> {
+        self.ops_listener.local_addr()
     }
 
     pub fn state(&self) -> &AppState {
@@ -214,9 +242,18 @@ impl Application {
             // Long-lived event streams end now, so the graceful shutdown is not held open by them.
             state.begin_shutdown();
         };
+        // The operations listener answers until the public one has drained (metrics stay scrapeable).
+        let (ops_stop, ops_stopped) = tokio::sync::oneshot::channel::<()>();
+        let ops = axum::serve(self.ops_listener, self.ops_router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = ops_stopped.await;
+            });
+        let ops = tokio::spawn(async move { ops.await });
         let served = axum::serve(listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;
+        let _ = ops_stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(5), ops).await;
         tracing::info!("shutting down: waiting for running jobs");
         let _ = stop_tx.send(true);
         let _ = reconciler.await;
@@ -236,6 +273,63 @@ impl Application {
         self.state.central().close().await;
         served
     }
+}
+
+/// Points a demo storefront at the (in-process, empty at each start) Stripe fake:
+/// - no keys saved yet: a fresh test key and a random webhook signing secret, saved sealed;
+/// - keys of a previous start's fake (a loopback API base): the same keys registered with this start's
+///   fake, and the API base moved to it;
+/// - keys its owner saved (any other API base): left exactly as they are.
+///
+/// Keys from before secrets were random (`whsec_<slug>_dev`, guessable by anyone) are replaced.
+async fn connect_demo_storefront(
+    state: &AppState,
+    fake: &StripeFake,
+    fake_addr: SocketAddr,
+    public_port: u16,
+    slug: &str,
+) -> Result<(), StartupError> {
+    use app::backend::payments;
+    let Some(entry) = state.registry().entry_by_slug(slug).await? else { return Ok(()) };
+    let api_base = format!("http://{fake_addr}");
+    let hook = format!("http://127.0.0.1:{public_port}/stripe/webhook/{slug}");
+    let saved = payments::settings(state, entry.id).await?;
+    let (key, secret) = match saved {
+        Some(s) if !is_local_fake(&s.api_base) => {
+            tracing::info!(
+                storefront = slug,
+                "demo storefront has its own Stripe keys; the Stripe fake leaves them alone"
+            );
+            return Ok(());
+        }
+        Some(s) if s.webhook_secret != format!("whsec_{slug}_dev") => {
+            fake.register_account(&s.secret_key, Some(&hook), &s.webhook_secret);
+            if s.api_base == api_base {
+                return Ok(());
+            }
+            (s.secret_key, s.webhook_secret)
+        }
+        _ => {
+            let (key, secret) = (format!("sk_test_{slug}_{}", random_hex()), format!("whsec_{}", random_hex()));
+            fake.register_account(&key, Some(&hook), &secret);
+            (key, secret)
+        }
+    };
+    payments::save_settings(state, entry.id, &api_base, &key, &secret).await?;
+    Ok(())
+}
+
+/// An API base on this machine over plain HTTP can only be a Stripe fake (Stripe itself is HTTPS).
+fn is_local_fake(api_base: &str) -> bool {
+    api_base
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split(':').next())
+        .is_some_and(|host| host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()))
+}
+
+/// A v4 UUID's 122 random bits, as hex.
+fn random_hex() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

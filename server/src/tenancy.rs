@@ -20,10 +20,11 @@ use axum::Extension;
 /// Logo and favicon uploads: the 2 MB image limit plus room for the multipart framing.
 pub const UPLOAD_LIMIT: usize = 2 * 1024 * 1024 + 64 * 1024;
 
-/// Paths served on every host: probes and the TLS ask are for machines on our side, and the domain
-/// verification token must be served before the domain is verified (that is how it gets verified).
+/// Paths served on every host: probes are for machines on our side, and the domain verification token
+/// must be served before the domain is verified (that is how it gets verified). (Metrics and the TLS ask
+/// are not public at all: they live on the operations listener.)
 fn host_independent(path: &str) -> bool {
-    matches!(path, "/healthz" | "/readyz" | "/metrics" | "/tls/ask") || path.starts_with("/.well-known/ezscale-verify/")
+    matches!(path, "/healthz" | "/readyz") || path.starts_with("/.well-known/ezscale-verify/")
 }
 
 /// Paths of the built site (WASM, CSS) and public files, served on any routed site.
@@ -113,17 +114,9 @@ pub struct AskQuery {
 }
 
 /// On-demand TLS ask (Caddy's `on_demand_tls { ask … }`): 200 only for names we serve — verified
-/// domains of active tenants, tenant subdomains, the admin host. Only our proxy may ask.
-pub async fn tls_ask(
-    State(app): State<AppState>,
-    Extension(ClientIp(client)): Extension<ClientIp>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Query(q): Query<AskQuery>,
-) -> Response {
-    let _ = client;
-    if !(peer.ip().is_loopback() || app.settings().trusted_proxies.contains(peer.ip())) {
-        return StatusCode::NOT_FOUND.into_response();
-    }
+/// domains of active tenants, tenant subdomains, the admin host. Served on the operations listener only
+/// (`OPS_ADDR`), which is where the proxy asks.
+pub async fn tls_ask(State(app): State<AppState>, Query(q): Query<AskQuery>) -> Response {
     let Some(domain) = q.domain else { return StatusCode::BAD_REQUEST.into_response() };
     match tenant_admin::tls_allowed(&app, &domain).await {
         Ok(true) => (StatusCode::OK, "ok").into_response(),

@@ -27,6 +27,7 @@ pub(crate) async fn state() -> Result<(AppState, Config), Box<dyn std::error::Er
     config.demo_reseller = false;
     let mut leptos = get_configuration(Some("Leptos.toml"))?.leptos_options;
     leptos.site_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    config.ops_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     let app = Application::build(config.clone(), leptos).await?;
     Ok((app.state().clone(), config))
 }

@@ -771,6 +771,7 @@ async fn server_command(app: &TestApp, args: &[&str]) -> (bool, String, String) 
         .env("DATABASE_URL", &app.db_url)
         .env("DATA_DIR", app.data_dir())
         .env("RUST_LOG", "warn")
+        .env("APP_ENV", "development")
         .env_remove("KASM_URL");
     let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
     (

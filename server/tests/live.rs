@@ -201,17 +201,22 @@ async fn metrics_count_what_the_reconciler_did(b: Backend) {
     let (id, kasm) = running_workspace(&app, &c, "developer-basic").await;
     app.sim.kill_session(kasm);
     until_state(&c, &id, WorkspaceState::Stopped).await;
-    // The pass commits the stop before it finishes and records its counters, so wait for the counter.
+    // Scraped on the operations listener. The pass commits the stop before it finishes and records its
+    // counters, so wait for the counters.
+    let ops = app.ops_client();
     let text = eventually(WAIT, "the pass that closed the meter is counted", || async {
-        let (status, text) = c.get_page("/metrics").await;
+        let (status, text) = ops.get_page("/metrics").await;
         assert_eq!(status, 200);
-        (metric(&text, "ezs_reconcile_meters_closed_gone_total") == Some(1.0)).then_some(text)
+        let counted = metric(&text, "ezs_reconcile_meters_closed_gone_total") == Some(1.0)
+            && metric(&text, "ezs_workspaces{state=\"stopped\"}") == Some(1.0);
+        counted.then_some(text)
     })
     .await;
     let value = |name: &str| metric(&text, name);
     assert!(value("ezs_reconcile_passes_total").is_some_and(|v| v >= 1.0), "{text}");
     assert_eq!(value("ezs_reconcile_meters_closed_gone_total"), Some(1.0), "{text}");
-    assert_eq!(value("ezs_workspaces{tenant=\"house\",state=\"stopped\"}"), Some(1.0), "{text}");
+    assert_eq!(value("ezs_workspaces{state=\"running\"}"), Some(0.0), "{text}");
+    assert_eq!(value("ezs_tenants{status=\"active\"}"), Some(1.0), "{text}");
     assert_eq!(value("ezs_kasm_breaker_open{server=\"default\",state=\"closed\"}"), Some(0.0), "{text}");
     app.stop().await;
 }

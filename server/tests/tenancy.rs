@@ -266,7 +266,8 @@ on_both_backends!(host_header_matrix);
 async fn tls_ask_and_domain_verification(b: Backend) {
     let app = spawn(b).await;
     make_tenant(&app, "acme", "shop.acme.test").await;
-    let c = app.client();
+    // The proxy asks on the operations listener.
+    let c = app.ops_client();
     let ask = |d: &str| format!("/tls/ask?domain={d}");
     assert_eq!(c.get_page(&ask("shop.acme.test")).await.0, 404, "not verified yet");
     assert_eq!(c.get_page(&ask("evil.example")).await.0, 404);

@@ -2,9 +2,9 @@
 //! with its delivery state. In development (no SMTP server configured) this is where emails "arrive".
 //!
 //! One-time tokens (verification, reset, email-change and invitation links) are masked: an admin reading
-//! the outbox must not be able to use a customer's link. Only a server started with `TEST_CLOCK` (end-to-end
-//! tests, refused in production) shows the links of messages not sent yet, because that is where its
-//! browser tests pick them up.
+//! the outbox must not be able to use a customer's link. Only a development server without an SMTP server
+//! (where this page is the developer's inbox, and where the browser tests pick links up) shows the links of
+//! messages not sent yet.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -36,7 +36,7 @@ pub async fn outbox() -> Result<Vec<MailRow>, AppError> {
     use crate::backend::mail::outbox;
     use crate::backend::tenants;
     let (state, _) = super::server::guard::admin().await?;
-    let reveal = state.settings().test_clock;
+    let reveal = state.settings().mail_drop;
     let records = tenants::list_records(state.central()).await?;
     let rows = outbox::list(state.central(), None, 200).await.map_err(|e| {
         tracing::error!(error = %e, "outbox unavailable");

@@ -1,5 +1,7 @@
-//! Counters for `/metrics` (Prometheus text format). Counts of rows are read at scrape time; events that
-//! leave no row (reconciler findings) are counted here as they happen.
+//! Counters for `/metrics` (Prometheus text format), served on the operations listener only. A scrape
+//! reads central figures (jobs, tenants, Kasm servers) and what the workers counted as they went (the
+//! reconciler's findings and the workspaces its last pass saw); it never opens a tenant's database, so
+//! its cost does not grow with the number of tenants.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +22,9 @@ pub struct Metrics {
     adopted: AtomicU64,
     failed_servers: AtomicU64,
     orphans_last_pass: AtomicU64,
+    sessions_last_pass: AtomicU64,
+    running_last_pass: AtomicU64,
+    stopped_last_pass: AtomicU64,
 }
 
 impl Metrics {
@@ -33,7 +38,11 @@ impl Metrics {
         add(&self.destroyed, r.destroyed);
         add(&self.adopted, r.adopted);
         add(&self.failed_servers, r.failed_servers);
-        self.orphans_last_pass.store(u64::try_from(r.orphans).unwrap_or(u64::MAX), Ordering::Relaxed);
+        let set = |g: &AtomicU64, n: usize| g.store(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
+        set(&self.orphans_last_pass, r.orphans);
+        set(&self.sessions_last_pass, r.sessions);
+        set(&self.running_last_pass, r.running);
+        set(&self.stopped_last_pass, r.stopped);
     }
 
     pub fn record_failed_pass(&self) {
@@ -80,15 +89,33 @@ pub async fn render(state: &AppState) -> Result<String> {
         m.orphans_last_pass.load(Ordering::Relaxed)
     );
 
-    let _ = writeln!(out, "# HELP ezs_workspaces Workspaces by state.\n# TYPE ezs_workspaces gauge");
-    for entry in state.registry().entries().await? {
-        let Some(tenant) = state.tenant_by_id(entry.id).await? else { continue };
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT state, COUNT(*) FROM workspaces GROUP BY state").fetch_all(tenant.db.pool()).await?;
-        for (st, n) in rows {
-            let _ = writeln!(out, "ezs_workspaces{{tenant=\"{}\",state=\"{st}\"}} {n}", tenant.slug);
-        }
+    let _ = writeln!(
+        out,
+        "# HELP ezs_workspaces Workspaces with a Kasm session, by state, as the last reconcile pass left them.\n\
+         # TYPE ezs_workspaces gauge\nezs_workspaces{{state=\"running\"}} {}\nezs_workspaces{{state=\"stopped\"}} {}",
+        m.running_last_pass.load(Ordering::Relaxed),
+        m.stopped_last_pass.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP ezs_kasm_sessions Sessions Kasm listed in the last reconcile pass (all servers).\n\
+         # TYPE ezs_kasm_sessions gauge\nezs_kasm_sessions {}",
+        m.sessions_last_pass.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(out, "# HELP ezs_tenants Tenants by status.\n# TYPE ezs_tenants gauge");
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, COUNT(*) FROM tenants GROUP BY status ORDER BY status")
+            .fetch_all(state.central().pool())
+            .await?;
+    for (st, n) in rows {
+        let _ = writeln!(out, "ezs_tenants{{status=\"{st}\"}} {n}");
     }
+    let _ = writeln!(
+        out,
+        "# HELP ezs_tenant_pools_open Tenant database pools open in this process.\n\
+         # TYPE ezs_tenant_pools_open gauge\nezs_tenant_pools_open {}",
+        state.registry().open_pools()
+    );
     let _ = writeln!(out, "# HELP ezs_jobs Background jobs by state.\n# TYPE ezs_jobs gauge");
     let rows: Vec<(String, i64)> =
         sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetch_all(state.central().pool()).await?;

@@ -55,13 +55,15 @@ pub async fn save_settings(
     Ok(())
 }
 
-struct Settings {
-    api_base: String,
-    secret_key: String,
-    webhook_secret: String,
+/// A storefront's Stripe settings, opened. Deliberately not `Debug`: it holds the secrets in clear.
+pub struct StripeSettings {
+    pub api_base: String,
+    pub secret_key: String,
+    pub webhook_secret: String,
 }
 
-async fn settings(state: &AppState, tenant: TenantId) -> Result<Option<Settings>, BackendError> {
+/// The storefront's saved Stripe settings (`None` until keys are saved).
+pub async fn settings(state: &AppState, tenant: TenantId) -> Result<Option<StripeSettings>, BackendError> {
     let row = sqlx::query(
         "SELECT api_base, secret_key_enc, webhook_secret_enc FROM tenant_payment_settings WHERE tenant_id = $1",
     )
@@ -71,7 +73,7 @@ async fn settings(state: &AppState, tenant: TenantId) -> Result<Option<Settings>
     let Some(r) = row else { return Ok(None) };
     let sk: String = r.try_get(1)?;
     let wh: String = r.try_get(2)?;
-    Ok(Some(Settings {
+    Ok(Some(StripeSettings {
         api_base: r.try_get(0)?,
         secret_key: state.crypto().open(&sk, &secret_context(tenant, "secret_key"))?,
         webhook_secret: state.crypto().open(&wh, &secret_context(tenant, "webhook_secret"))?,

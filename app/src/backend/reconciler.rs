@@ -51,6 +51,10 @@ pub struct Report {
     pub orphans: usize,
     /// Kasm API calls made.
     pub calls: usize,
+    /// Workspaces with a Kasm session that this pass left running / stopped (what `/metrics` reports,
+    /// so a scrape never has to open the tenants' databases).
+    pub running: usize,
+    pub stopped: usize,
 }
 
 impl Report {
@@ -66,6 +70,8 @@ impl Report {
         self.adopted += o.adopted;
         self.orphans += o.orphans;
         self.calls += o.calls;
+        self.running += o.running;
+        self.stopped += o.stopped;
     }
 }
 
@@ -196,6 +202,12 @@ async fn reconcile_tenant(
     let ServerCtx { kasm, by_id, last_pass, skew_ms, .. } = *ctx;
     for ws in workspaces::list_attached(&tenant.db, ctx.server).await? {
         report.checked += 1;
+        // Counted as found; a workspace this pass stops or restarts moves over below.
+        match ws.state {
+            WorkspaceState::Running => report.running += 1,
+            WorkspaceState::Stopped => report.stopped += 1,
+            _ => {}
+        }
         let Some(kasm_id) = ws.kasm_id.as_deref().and_then(|k| KasmId::parse(k).ok()) else { continue };
         let session = by_id.get(&kasm_id);
         let status = session.map(|s| &s.status);
@@ -223,6 +235,8 @@ async fn reconcile_tenant(
                 .await?;
                 if closed.is_some() {
                     tracing::info!(workspace = %ws.id, kasm = %kasm_id, gone, "session ended in Kasm; meter closed");
+                    report.running = report.running.saturating_sub(1);
+                    report.stopped += 1;
                     if gone {
                         report.closed_gone += 1;
                     } else {
@@ -250,6 +264,8 @@ async fn reconcile_tenant(
                 {
                     tracing::info!(workspace = %ws.id, kasm = %kasm_id, "session running in Kasm; meter reopened");
                     report.reopened += 1;
+                    report.stopped = report.stopped.saturating_sub(1);
+                    report.running += 1;
                     announce(state, tenant, &ws);
                 }
             }

@@ -66,6 +66,16 @@ pub const DEMO_RESELLER_OWNER: (&str, &str) = ("owner@acme.test", "owner-passwor
 /// A customer of the demo reseller.
 pub const DEMO_RESELLER_CUSTOMER: (&str, &str, &str) = ("customer@acme.test", "Acme Customer", "customer-password");
 
+/// Whether a platform admin other than the demo one exists: then this is somebody's real platform, and
+/// no demo account (all have published passwords) is ever created on it, whatever `DEMO_DATA` says.
+pub async fn real_admin_exists(central: &super::db::CentralDb) -> Result<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM platform_admins WHERE email <> $1")
+        .bind(DEMO_ADMIN.0)
+        .fetch_one(central.pool())
+        .await?;
+    Ok(n > 0)
+}
+
 /// The demo platform admin (created once; an existing account is left alone).
 pub async fn seed_demo_admin(state: &super::state::AppState) -> Result<()> {
     let (email, name, password) = DEMO_ADMIN;

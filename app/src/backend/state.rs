@@ -56,6 +56,9 @@ pub struct Settings {
     pub billing_interval: Duration,
     /// End-to-end tests may move the clock forward (`POST /__test/clock/advance`).
     pub test_clock: bool,
+    /// Development without an SMTP server: mail never leaves this machine, and `/admin/mail` is the
+    /// developer's inbox, so it shows the one-time links of messages not sent. Never in production.
+    pub mail_drop: bool,
 }
 
 impl Default for Settings {
@@ -73,6 +76,7 @@ impl Default for Settings {
             meter_interval: Duration::from_secs(60),
             billing_interval: Duration::from_secs(3600),
             test_clock: false,
+            mail_drop: false,
         }
     }
 }

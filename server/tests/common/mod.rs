@@ -29,6 +29,8 @@ pub const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 pub struct TestApp {
     pub base: String,
     pub addr: SocketAddr,
+    /// The operations listener (`/metrics`, `/tls/ask`); never the public `addr`.
+    pub ops_addr: SocketAddr,
     pub db_url: String,
     pub sim: Simulator,
     pub sim_addr: SocketAddr,
@@ -37,6 +39,8 @@ pub struct TestApp {
     pub stripe: Option<(server::stripe_fake::StripeFake, SocketAddr)>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
+    /// The configuration it was started with (a restart reuses it).
+    env: HashMap<String, String>,
     _guard: DbGuard,
 }
 
@@ -104,6 +108,9 @@ impl TestApp {
         let mut env: HashMap<String, String> = HashMap::from([
             ("DATABASE_URL".into(), db_url),
             ("DATA_DIR".into(), dir.display().to_string()),
+            // Development is only ever asked for explicitly (the default is production).
+            ("APP_ENV".into(), "development".into()),
+            ("OPS_ADDR".into(), "127.0.0.1:0".into()),
             ("KASM_SIM_START_DELAY_MS".into(), "200".into()),
             ("DEMO_DATA".into(), "true".into()),
             ("DEMO_RESELLER".into(), "false".into()),
@@ -111,6 +118,10 @@ impl TestApp {
         for (k, v) in extra {
             env.insert((*k).into(), (*v).into());
         }
+        Self::start(env, guard).await
+    }
+
+    async fn start(env: HashMap<String, String>, guard: DbGuard) -> TestApp {
         let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test config");
         let db_url = config.database_url.clone();
         let leptos = LeptosOptions::builder()
@@ -121,6 +132,7 @@ impl TestApp {
             .build();
         let app = Application::build(config, leptos).await.expect("application builds");
         let addr = app.local_addr().unwrap();
+        let ops_addr = app.ops_addr().unwrap();
         let (sim, sim_addr) = app.simulator().cloned().expect("simulator");
         let state = app.state().clone();
         let stripe = app.stripe_fake().cloned();
@@ -135,6 +147,7 @@ impl TestApp {
         TestApp {
             base: format!("http://{addr}"),
             addr,
+            ops_addr,
             db_url,
             sim,
             sim_addr,
@@ -142,7 +155,36 @@ impl TestApp {
             stripe,
             shutdown: Some(tx),
             server: Some(server),
+            env,
             _guard: guard,
+        }
+    }
+
+    /// Stops the server gracefully and starts the application again on the same databases and data
+    /// directory (as a process restart would), with `extra` changes to its configuration.
+    pub async fn restart(mut self, extra: &[(&str, &str)]) -> TestApp {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(s) = self.server.take() {
+            tokio::time::timeout(Duration::from_secs(30), s).await.expect("the server stops").unwrap();
+        }
+        let mut env = std::mem::take(&mut self.env);
+        for (k, v) in extra {
+            env.insert((*k).into(), (*v).into());
+        }
+        Self::start(env, self._guard).await
+    }
+
+    /// A plain client of the operations listener.
+    pub fn ops_client(&self) -> Client {
+        Client {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(REQUEST_TIMEOUT)
+                .build()
+                .unwrap(),
+            base: format!("http://{}", self.ops_addr),
         }
     }
 

@@ -126,7 +126,8 @@ impl OutboxRow {
     }
 
     /// The plain-text body with its one-time token in place, while the message still holds it (before it
-    /// is sent); masked after that. Only for end-to-end tests, which read their links from the outbox.
+    /// is sent); masked after that. Only for the development inbox at `/admin/mail` (no SMTP server, never
+    /// production).
     pub fn revealed_text(&self, crypto: &Crypto) -> String {
         match self.secret_sealed.as_deref().map(|s| open_secret(crypto, &self.dedupe_key, s)) {
             Some(Ok(token)) => self.text_body.replace(SECRET_PLACEHOLDER, &token),
