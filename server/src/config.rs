@@ -70,6 +70,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub kasm: KasmTarget,
     pub kasm_timeout: Duration,
+    /// How long the configured Kasm server's circuit breaker fails calls fast after a streak of failures.
+    pub kasm_breaker_cool_down: Duration,
     pub reconcile_interval: Duration,
     pub meter_interval: Duration,
     pub billing_interval: Duration,
@@ -291,6 +293,11 @@ impl Config {
             database_url,
             kasm,
             kasm_timeout: Duration::from_secs(parse_u64("KASM_TIMEOUT_SECS", get("KASM_TIMEOUT_SECS"), 15)?),
+            kasm_breaker_cool_down: Duration::from_millis(parse_u64(
+                "KASM_BREAKER_COOL_DOWN_MS",
+                get("KASM_BREAKER_COOL_DOWN_MS"),
+                30_000,
+            )?),
             reconcile_interval: Duration::from_millis(parse_u64(
                 "RECONCILE_INTERVAL_MS",
                 get("RECONCILE_INTERVAL_MS"),

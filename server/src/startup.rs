@@ -95,7 +95,12 @@ impl Application {
             }
             KasmTarget::Remote { .. } => (None, None, None),
         };
-        let kasm = KasmClient::new(config.kasm_client_config(sim_url.as_deref()))?;
+        let kasm = KasmClient::new(config.kasm_client_config(sim_url.as_deref()))?.with_breaker(
+            app::backend::kasm::BreakerConfig {
+                cool_down: config.kasm_breaker_cool_down,
+                ..app::backend::kasm::BreakerConfig::default()
+            },
+        );
 
         let settings = Settings {
             secure_cookies: config.secure_cookies,

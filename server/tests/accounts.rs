@@ -1041,8 +1041,9 @@ async fn failed_sign_ins_are_counted_and_admin_ones_audited(b: Backend) {
     }
     assert_eq!((failures, refusals), (9, 4));
     assert_eq!(counts(), [(1, 0), (1, 0), (10, 4)]);
-    let mut metrics = String::new();
-    limits.render_metrics(&mut metrics);
+    // As a scraper reads them, on the operations listener.
+    let (status, metrics) = app.ops_client().get_page("/metrics").await;
+    assert_eq!(status, 200);
     assert!(metrics.contains("ezs_sign_in_failures_total{role=\"admin\"} 10\n"), "{metrics}");
     assert!(metrics.contains("ezs_limiter_refusals_total{role=\"admin\"} 4\n"), "{metrics}");
     // Every failed admin sign-in is in the audit log with the client's address; the junk typed is not.

@@ -681,11 +681,11 @@ async fn the_breaker_opens_after_repeated_5xx_fails_fast_then_closes_after_a_goo
     let calls = sim.api_call_count();
     for _ in 0..5 {
         let err = kasm.get_images().await.unwrap_err();
-        assert!(matches!(err, KasmError::CircuitOpen), "{err:?}");
+        assert!(matches!(err, KasmError::CircuitOpen { .. }), "{err:?}");
         assert!(err.is_retryable());
         assert_eq!(err.user_message(), "The workspace service is temporarily unavailable. Please try again shortly.");
     }
-    assert!(matches!(kasm.delete_user(KasmUserId::new_v4(), true).await, Err(KasmError::CircuitOpen)));
+    assert!(matches!(kasm.delete_user(KasmUserId::new_v4(), true).await, Err(KasmError::CircuitOpen { .. })));
     assert_eq!(sim.api_call_count(), calls, "no HTTP call while open");
 
     // After the cool-down one trial goes out; its success closes the breaker.
@@ -708,7 +708,7 @@ async fn a_failed_trial_reopens_the_breaker_for_another_cool_down() {
     tokio::time::sleep(COOL_DOWN + SLACK).await;
     assert!(matches!(kasm.get_kasms().await, Err(KasmError::Server { status: 500 })), "the trial fails");
     assert_eq!(kasm.breaker_state(), BreakerState::Open);
-    assert!(matches!(kasm.get_kasms().await, Err(KasmError::CircuitOpen)));
+    assert!(matches!(kasm.get_kasms().await, Err(KasmError::CircuitOpen { .. })));
     tokio::time::sleep(COOL_DOWN + SLACK).await;
     kasm.get_kasms().await.unwrap();
     assert_eq!(kasm.breaker_state(), BreakerState::Closed);
@@ -723,7 +723,7 @@ async fn timeouts_and_refused_connections_open_the_breaker_too() {
         sim.inject(Fault::Latency { endpoint: "get_kasms".into(), delay: Duration::from_millis(600) });
         assert!(matches!(kasm.get_kasms().await, Err(KasmError::Timeout)));
     }
-    assert!(matches!(kasm.get_kasms().await, Err(KasmError::CircuitOpen)));
+    assert!(matches!(kasm.get_kasms().await, Err(KasmError::CircuitOpen { .. })));
 
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let dead = client(&format!("http://127.0.0.1:{port}")).with_breaker(breaker(2));
@@ -731,7 +731,7 @@ async fn timeouts_and_refused_connections_open_the_breaker_too() {
         assert!(matches!(dead.get_kasms().await, Err(KasmError::Transport(_))));
     }
     assert_eq!(dead.breaker_state(), BreakerState::Open);
-    assert!(matches!(dead.get_kasms().await, Err(KasmError::CircuitOpen)));
+    assert!(matches!(dead.get_kasms().await, Err(KasmError::CircuitOpen { .. })));
 }
 
 #[tokio::test]
@@ -836,7 +836,7 @@ async fn the_api_secret_never_appears_in_logs_or_errors() {
         for _ in 0..4 {
             errors.push(kasm.get_kasms().await.unwrap_err());
         }
-        assert!(matches!(errors.last(), Some(KasmError::CircuitOpen)), "{errors:?}");
+        assert!(matches!(errors.last(), Some(KasmError::CircuitOpen { .. })), "{errors:?}");
         // Refusals from the simulator's rules and injected ones.
         let fresh = with(SECRET, auth);
         errors.push(fresh.get_login(KasmUserId::new_v4()).await.unwrap_err());

@@ -16,7 +16,13 @@ use server::kasm_sim::Fault;
 const TRIALS: usize = 100;
 
 async fn a_lost_answer_never_makes_a_second_session_in_100_trials(b: Backend) {
-    let app = TestApp::spawn_with(b, &[("KASM_SIM_LICENSE_CAP", "1000"), ("KASM_SIM_START_DELAY_MS", "50")]).await;
+    // A hundred lost answers are a hundred 5xx: the circuit breaker may well open on a streak of them, and
+    // the jobs must wait for it rather than give up. A short cool-down keeps that wait short.
+    let app = TestApp::spawn_with(
+        b,
+        &[("KASM_SIM_LICENSE_CAP", "1000"), ("KASM_SIM_START_DELAY_MS", "50"), ("KASM_BREAKER_COOL_DOWN_MS", "2000")],
+    )
+    .await;
     let tenant = app.state.house().await.unwrap();
     let hash = auth::hash_password("trial-password".into()).await.unwrap();
     let plan = PlanCode::parse("developer-basic").unwrap();

@@ -12,9 +12,11 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use tokio::sync::{watch, Semaphore};
+use tracing::Instrument;
 
 use super::db::{now, CentralDb};
-use super::provisioning::{self, Step};
+use super::kasm::KasmError;
+use super::provisioning::{self, Step, SyncError};
 use super::state::AppState;
 use super::{corrupt, Result};
 use crate::domain::ids::{TenantId, WorkspaceId};
@@ -227,22 +229,35 @@ async fn run_one(state: &AppState, job: Job) {
     };
     let JobKind::SyncWorkspace { workspace_id } = job.kind.clone();
     let span = tracing::info_span!("job", job = %job.id, tenant = %tenant.slug, workspace = %workspace_id);
-    let _enter = span.enter();
-    let outcome = provisioning::sync(state, &tenant, workspace_id).await;
+    // Instrumented, never entered: a span entered across an await stays current on whatever task the
+    // worker thread polls next (nesting unrelated jobs' spans, and panicking the subscriber when it closes).
+    sync_and_record(state, &tenant, &job, workspace_id).instrument(span).await;
+}
+
+async fn sync_and_record(state: &AppState, tenant: &super::state::Tenant, job: &Job, workspace_id: WorkspaceId) {
+    let outcome = provisioning::sync(state, tenant, workspace_id).await;
     let poll = state.settings().poll_interval;
     let result = match outcome {
-        Ok(Step::Settled) => complete(state.central(), &job).await,
-        Ok(Step::Again) => release(state.central(), &job, now().plus_millis(ms(poll)), None, 0).await,
-        Ok(Step::Busy) => release(state.central(), &job, now().plus_millis(1000), None, 0).await,
+        Ok(Step::Settled) => complete(state.central(), job).await,
+        Ok(Step::Again) => release(state.central(), job, now().plus_millis(ms(poll)), None, 0).await,
+        Ok(Step::Busy) => release(state.central(), job, now().plus_millis(1000), None, 0).await,
+        // Not this job's failure: the Kasm server is resting after a streak of failures (anyone's). Waiting
+        // for the breaker without spending an attempt keeps a burst of failures elsewhere from using up this
+        // workspace's retries within one cool-down; the call that trips or probes it spends its own.
+        Err(SyncError::Kasm(KasmError::CircuitOpen { retry_in })) => {
+            let wait = retry_in + Duration::from_millis(rand::rng().random_range(0..=1_000));
+            tracing::info!(retry_in_ms = ms(wait), "Kasm's circuit breaker is open; the job waits for it");
+            release(state.central(), job, now().plus_millis(ms(wait)), None, 0).await
+        }
         Err(e) if job.attempts + 1 >= MAX_ATTEMPTS => {
             tracing::error!(error = %e, attempts = job.attempts + 1, "job failed for the last time");
-            let _ = provisioning::give_up(state, &tenant, workspace_id, &e.to_string()).await;
-            bury(state.central(), &job, &e.to_string()).await
+            let _ = provisioning::give_up(state, tenant, workspace_id, &e.to_string()).await;
+            bury(state.central(), job, &e.to_string()).await
         }
         Err(e) => {
             let wait = backoff(job.attempts);
             tracing::warn!(error = %e, attempts = job.attempts + 1, retry_in_ms = ms(wait), "job failed; will retry");
-            release(state.central(), &job, now().plus_millis(ms(wait)), Some(&e.to_string()), 1).await
+            release(state.central(), job, now().plus_millis(ms(wait)), Some(&e.to_string()), 1).await
         }
     };
     if let Err(e) = result {

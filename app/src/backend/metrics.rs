@@ -137,5 +137,7 @@ pub async fn render(state: &AppState) -> Result<String> {
             u8::from(breaker != super::kasm::BreakerState::Closed)
         );
     }
+    // Failed sign-ins and limiter refusals per role (customer, staff, admin), as counted when they happened.
+    state.login_limits().render_metrics(&mut out);
     Ok(out)
 }

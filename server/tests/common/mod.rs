@@ -122,6 +122,10 @@ impl TestApp {
     }
 
     async fn start(env: HashMap<String, String>, guard: DbGuard) -> TestApp {
+        // `TEST_LOG=1` (with `RUST_LOG` as usual) prints the application's logs, to find why a test failed.
+        if std::env::var_os("TEST_LOG").is_some() {
+            server::telemetry::init(server::config::LogFormat::Pretty);
+        }
         let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test config");
         let db_url = config.database_url.clone();
         let leptos = LeptosOptions::builder()

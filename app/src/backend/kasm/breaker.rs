@@ -172,6 +172,19 @@ impl Breaker {
         }
     }
 
+    /// How long a caller refused now should wait before its call could be admitted: the rest of the
+    /// cool-down while open; while a trial call is out, a moment (its answer decides, and one call's
+    /// timeout bounds it); nothing when closed.
+    pub(crate) fn retry_in(&self, now: Instant) -> Duration {
+        match self.state {
+            State::Closed { .. } => Duration::ZERO,
+            State::Open { until } => until.saturating_duration_since(now),
+            State::HalfOpen { trial_started } => {
+                later(trial_started, self.cfg.cool_down).saturating_duration_since(now).min(Duration::from_secs(1))
+            }
+        }
+    }
+
     fn ticket(&self) -> Ticket {
         Ticket { generation: self.generation }
     }
@@ -199,6 +212,22 @@ mod tests {
     fn call(b: &mut Breaker, failed: bool, now: Instant) -> Option<Change> {
         let (ticket, _) = b.admit(now).expect("admitted");
         b.record(ticket, failed, now)
+    }
+
+    #[test]
+    fn a_refused_caller_is_told_how_long_to_wait() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(cfg());
+        assert_eq!(b.retry_in(t0), Duration::ZERO);
+        for _ in 0..3 {
+            call(&mut b, true, t0);
+        }
+        assert!(b.admit(at(t0, 10)).is_none());
+        assert_eq!(b.retry_in(at(t0, 10)), Duration::from_secs(20), "the rest of the cool-down");
+        // The cool-down is over: one trial goes out; the others wait a moment for its answer.
+        assert!(b.admit(at(t0, 30)).is_some());
+        assert!(b.admit(at(t0, 30)).is_none());
+        assert_eq!(b.retry_in(at(t0, 30)), Duration::from_secs(1));
     }
 
     #[test]

@@ -246,7 +246,12 @@ impl KasmClient {
 
     /// Lets a call out, or fails fast while the breaker is open.
     fn admit(&self, endpoint: &'static str) -> Result<Ticket, KasmError> {
-        let admitted = self.breaker().admit(Instant::now());
+        let now = Instant::now();
+        let (admitted, retry_in) = {
+            let mut breaker = self.breaker();
+            let admitted = breaker.admit(now);
+            (admitted, breaker.retry_in(now))
+        };
         match admitted {
             Some((ticket, change)) => {
                 if let Some(change) = change {
@@ -256,7 +261,7 @@ impl KasmClient {
             }
             None => {
                 tracing::debug!(endpoint, "kasm call not sent: circuit breaker open");
-                Err(KasmError::CircuitOpen)
+                Err(KasmError::CircuitOpen { retry_in })
             }
         }
     }
@@ -817,10 +822,10 @@ mod tests {
         }
         assert_eq!(client.breaker_state(), BreakerState::Open);
         let err = client.get_images().await.unwrap_err();
-        assert!(matches!(err, KasmError::CircuitOpen), "{err:?}");
+        assert!(matches!(err, KasmError::CircuitOpen { .. }), "{err:?}");
         assert!(err.is_retryable());
         // Clones share the breaker.
-        assert!(matches!(client.clone().get_kasms().await, Err(KasmError::CircuitOpen)));
+        assert!(matches!(client.clone().get_kasms().await, Err(KasmError::CircuitOpen { .. })));
     }
 
     #[tokio::test]

@@ -34,7 +34,11 @@ pub enum KasmError {
     /// Not sent: this Kasm server failed repeatedly and the client's circuit breaker is failing fast until
     /// its cool-down is over. Nothing happened on the Kasm side.
     #[error("Kasm calls are suspended after repeated failures (circuit breaker open)")]
-    CircuitOpen,
+    CircuitOpen {
+        /// How long until the breaker lets a call through again: a caller with work queued waits this long
+        /// instead of spending a retry on an answer it already knows.
+        retry_in: std::time::Duration,
+    },
 }
 
 /// What kind of business refusal a [`KasmError::Business`] is, recognised from Kasm's message text.
@@ -103,7 +107,10 @@ impl KasmError {
     /// Note that after `Timeout`/`Transport`/`Server` a non-idempotent call (`request_kasm`) may have
     /// succeeded: look for the session before asking again.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Timeout | Self::Transport(_) | Self::Server { .. } | Self::RateLimited | Self::CircuitOpen)
+        matches!(
+            self,
+            Self::Timeout | Self::Transport(_) | Self::Server { .. } | Self::RateLimited | Self::CircuitOpen { .. }
+        )
     }
 
     /// A sign that the Kasm server itself is unwell (what the circuit breaker counts): no answer, or a 5xx.
@@ -126,7 +133,7 @@ impl KasmError {
             Self::Transport(m) => Self::Transport(scrub(m)),
             Self::Decode(m) => Self::Decode(scrub(m)),
             Self::Config(m) => Self::Config(scrub(m)),
-            e @ (Self::RateLimited | Self::Server { .. } | Self::Timeout | Self::CircuitOpen) => e,
+            e @ (Self::RateLimited | Self::Server { .. } | Self::Timeout | Self::CircuitOpen { .. }) => e,
         }
     }
 
@@ -162,7 +169,7 @@ impl KasmError {
                 "The workspace service is not responding as expected. Please contact support."
             }
             Self::RateLimited => "The workspace service is busy. Please try again in a moment.",
-            Self::Server { .. } | Self::Timeout | Self::Transport(_) | Self::CircuitOpen => {
+            Self::Server { .. } | Self::Timeout | Self::Transport(_) | Self::CircuitOpen { .. } => {
                 "The workspace service is temporarily unavailable. Please try again shortly."
             }
         };
@@ -180,7 +187,7 @@ mod tests {
         assert!(KasmError::Transport("reset".into()).is_retryable());
         assert!(KasmError::Server { status: 502 }.is_retryable());
         assert!(KasmError::RateLimited.is_retryable());
-        assert!(KasmError::CircuitOpen.is_retryable());
+        assert!(KasmError::CircuitOpen { retry_in: std::time::Duration::ZERO }.is_retryable());
         assert!(!KasmError::Business("Kasm limit exceeded for user: (x)".into()).is_retryable());
         assert!(!KasmError::Unauthorized { status: 403, message: "Access Denied".into() }.is_retryable());
         assert!(!KasmError::BadRequest { status: 400, message: "Invalid Request".into() }.is_retryable());
@@ -210,7 +217,7 @@ mod tests {
         assert!(KasmError::Server { status: 503 }.is_transient_failure());
         for e in [
             KasmError::RateLimited,
-            KasmError::CircuitOpen,
+            KasmError::CircuitOpen { retry_in: std::time::Duration::ZERO },
             KasmError::Business("Image Not Authorized".into()),
             KasmError::BadRequest { status: 400, message: "Invalid Request".into() },
             KasmError::Unauthorized { status: 401, message: "Unauthorized".into() },
@@ -223,7 +230,7 @@ mod tests {
     #[test]
     fn circuit_open_tells_the_customer_to_come_back_shortly() {
         assert_eq!(
-            KasmError::CircuitOpen.user_message(),
+            KasmError::CircuitOpen { retry_in: std::time::Duration::ZERO }.user_message(),
             "The workspace service is temporarily unavailable. Please try again shortly."
         );
     }
