@@ -28,7 +28,7 @@ pub struct SiteBrand {
 #[server(prefix = "/api", endpoint = "site_brand")]
 pub async fn get_site_brand() -> Result<SiteBrand, AppError> {
     use crate::backend::request;
-    use crate::backend::tenants::Site;
+    use crate::backend::tenancy::registry::Site;
     match request::site() {
         Site::Tenant(t) => Ok(SiteBrand {
             kind: SiteKind::Storefront,
@@ -50,8 +50,8 @@ pub async fn get_site_brand() -> Result<SiteBrand, AppError> {
 
 /// Who a platform admin is acting as on this storefront, if anyone (staff session first, then customer).
 #[cfg(feature = "ssr")]
-async fn impersonation(t: &crate::backend::tenants::TenantEntry) -> Result<Option<String>, AppError> {
-    use crate::backend::{accounts, request};
+async fn impersonation(t: &crate::backend::tenancy::registry::TenantEntry) -> Result<Option<String>, AppError> {
+    use crate::backend::{identity::accounts, request};
     let state = request::app_state()?;
     if let Some(token) = request::cookie(accounts::STAFF_COOKIE) {
         if let Some(m) = accounts::session_staff(state.central(), &token, t.id).await? {

@@ -61,7 +61,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 fn brand_head() -> impl IntoView {
     #[cfg(feature = "ssr")]
     {
-        use backend::tenants::Site;
+        use backend::tenancy::registry::Site;
         let site = backend::request::site();
         let (Site::Tenant(t) | Site::Suspended(t)) = site else { return ().into_any() };
         let vars = t.brand.theme.css_variables();

@@ -1,4 +1,4 @@
-//! The real Kasm client (`app::backend::kasm::KasmClient`) against wiremock fixtures shaped like the Kasm
+//! The real Kasm client (`app::backend::clients::kasm::KasmClient`) against wiremock fixtures shaped like the Kasm
 //! contract in `shared/kasm-api.md`: the exact requests it sends, how it reads Kasm's quirky answers, its error
 //! classes, its timeout, its circuit breaker and its secrecy. The simulator tests (`server/tests/kasm_sim.rs`)
 //! cover behaviour over a whole session lifecycle; these pin the wire format down byte by byte.
@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use app::backend::kasm::{
+use app::backend::clients::kasm::{
     BreakerConfig, BreakerState, KasmAuthStyle, KasmBusinessKind, KasmClient, KasmConfig, KasmError, KasmGroupId,
     KasmId, KasmImageId, KasmStatus, KasmStatusReply, KasmUserId,
 };

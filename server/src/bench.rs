@@ -5,8 +5,11 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use app::backend::kasm::{KasmImageId, KasmUserId};
-use app::backend::{auth, catalog, customers, db::now, reconciler, workspaces};
+use app::backend::clients::kasm::{KasmImageId, KasmUserId};
+use app::backend::{
+    identity::auth, identity::customers, platform::db::now, workspaces::catalog, workspaces::reconciler,
+    workspaces::store,
+};
 use app::domain::plan::PlanCode;
 use app::domain::workspace::WorkspaceState;
 use futures::{StreamExt, TryStreamExt};
@@ -68,10 +71,9 @@ pub async fn reconcile(n: usize) -> Result<(), Box<dyn std::error::Error>> {
             let (kasm, db, env, plan_row) = (kasm.clone(), tenant.db.clone(), env.clone(), plan_row.clone());
             async move {
                 let req = kasm.request_kasm(user, image, &env).await?;
-                let (id, _) =
-                    workspaces::insert_order(&db, customer, plan, uuid::Uuid::new_v4(), "default", now()).await?;
-                workspaces::attach_kasm(&db, id, &req.kasm_id.to_string(), now()).await?;
-                workspaces::start_meter(
+                let (id, _) = store::insert_order(&db, customer, plan, uuid::Uuid::new_v4(), "default", now()).await?;
+                store::attach_kasm(&db, id, &req.kasm_id.to_string(), now()).await?;
+                store::start_meter(
                     &db,
                     id,
                     WorkspaceState::Starting,

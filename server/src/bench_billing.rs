@@ -20,9 +20,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use app::backend::billing::run::{run_tenant, RunReport};
-use app::backend::db::{now, tenant_db_url};
-use app::backend::tenant_admin::{self, NewTenantInput};
-use app::backend::tenants;
+use app::backend::platform::db::{now, tenant_db_url};
+use app::backend::tenancy::lifecycle::{self, NewTenantInput};
+use app::backend::tenancy::registry;
 use app::domain::billing::{billable_seconds, session_cost};
 use app::domain::branding::Theme;
 use app::domain::ids::TenantId;
@@ -116,8 +116,8 @@ async fn bench_in(dir: &std::path::Path, large: (usize, usize), small: (usize, u
         ..NewTenantInput::default()
     };
     let setup_started = Instant::now();
-    let template_id = tenant_admin::create(&state, &central_url, tenant_admin::validate(&input)?).await?;
-    let template = tenants::record_by_slug(state.central(), "bb-template").await?.ok_or("no template tenant")?;
+    let template_id = lifecycle::create(&state, &central_url, lifecycle::validate(&input)?).await?;
+    let template = registry::record_by_slug(state.central(), "bb-template").await?.ok_or("no template tenant")?;
     state.registry().forget_pool(template_id).await;
     let template_path = sqlite_path(&template.db_url);
     checkpoint(&template_path).await?;
@@ -318,7 +318,7 @@ async fn make_tenants(
         // The sessions are spread evenly; the first tenants take the remainder.
         out.push(BenchTenant { id, path, sessions: sessions / n + usize::from(i <= sessions % n) });
     }
-    tenants::bump_version(&mut tx).await?;
+    registry::bump_version(&mut tx).await?;
     tx.commit().await?;
     state.registry().invalidate();
     Ok(out)

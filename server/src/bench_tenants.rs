@@ -13,9 +13,9 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use app::backend::db::now;
-use app::backend::tenant_admin::{self, NewTenantInput};
-use app::backend::tenants;
+use app::backend::platform::db::now;
+use app::backend::tenancy::lifecycle::{self, NewTenantInput};
+use app::backend::tenancy::registry;
 use app::domain::branding::Theme;
 use leptos::prelude::LeptosOptions;
 
@@ -61,14 +61,14 @@ pub async fn run(n: usize) -> Res<()> {
             ..NewTenantInput::default()
         };
         let t = Instant::now();
-        tenant_admin::create(&state, &central_url, tenant_admin::validate(&input)?).await?;
+        lifecycle::create(&state, &central_url, lifecycle::validate(&input)?).await?;
         created.push(t.elapsed());
     }
     created.sort();
     let mean = created.iter().sum::<Duration>() / u32::try_from(created.len())?;
 
     // 2. The rest in bulk, from tenant #1's database.
-    let template = tenants::record_by_slug(state.central(), "bench-1").await?.ok_or("no template")?;
+    let template = registry::record_by_slug(state.central(), "bench-1").await?.ok_or("no template")?;
     let template_path =
         template.db_url.trim_start_matches("sqlite://").split('?').next().unwrap_or_default().to_owned();
     let hash: String =
@@ -77,7 +77,7 @@ pub async fn run(n: usize) -> Res<()> {
     let mut tx = state.central().begin().await?;
     for i in (full + 1)..=n {
         let slug = format!("bench-{i}");
-        let url = app::backend::db::tenant_db_url(&central_url, &slug)?;
+        let url = app::backend::platform::db::tenant_db_url(&central_url, &slug)?;
         let path = url.trim_start_matches("sqlite://").split('?').next().unwrap_or_default().to_owned();
         std::fs::copy(&template_path, &path)?;
         let id = uuid::Uuid::new_v4().to_string();
@@ -118,7 +118,7 @@ pub async fn run(n: usize) -> Res<()> {
         .execute(&mut *tx)
         .await?;
     }
-    tenants::bump_version(&mut tx).await?;
+    registry::bump_version(&mut tx).await?;
     tx.commit().await?;
     state.registry().invalidate();
     let bulk = bulk_started.elapsed();
@@ -153,7 +153,7 @@ pub async fn run(n: usize) -> Res<()> {
     let (cold_n, p50_n, p99_n) = lat(format!("bench-{n}.localhost")).await?;
 
     // 4. Migrating every tenant: 10 against 1,000.
-    let records = tenants::list_records(state.central()).await?;
+    let records = registry::list_records(state.central()).await?;
     let pick = |k: usize| records.iter().filter(|r| !r.is_house).take(k).cloned().collect::<Vec<_>>();
     let t = Instant::now();
     let f10 = crate::tenants_cli::migrate_records(pick(10), 8, false).await;

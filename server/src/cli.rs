@@ -207,7 +207,7 @@ async fn serve(mode: Mode) -> Result<(), Box<dyn std::error::Error>> {
             return Ok(());
         }
         Mode::Reconcile => {
-            let report = app::backend::reconciler::reconcile_once(app.state()).await?;
+            let report = app::backend::workspaces::reconciler::reconcile_once(app.state()).await?;
             tracing::info!(?report, "reconcile pass done");
             return Ok(());
         }

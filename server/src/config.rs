@@ -5,9 +5,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use app::backend::crypto::DataKey;
-use app::backend::host::{HostName, TrustedProxies};
-use app::backend::kasm::{KasmAuthStyle, KasmConfig};
+use app::backend::clients::kasm::{KasmAuthStyle, KasmConfig};
+use app::backend::platform::crypto::DataKey;
+use app::backend::platform::host::{HostName, TrustedProxies};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Environment {
@@ -184,7 +184,8 @@ impl Config {
         let prod = environment == Environment::Production;
         let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "data".into()));
         let database_url = get("DATABASE_URL").unwrap_or_else(|| format!("sqlite://{}/ezscale.db", data_dir.display()));
-        app::backend::db::Engine::of_url(&database_url).map_err(|e| invalid("DATABASE_URL", e.to_string()))?;
+        app::backend::platform::db::Engine::of_url(&database_url)
+            .map_err(|e| invalid("DATABASE_URL", e.to_string()))?;
 
         let kasm = match get("KASM_URL") {
             Some(url) => {

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use app::backend::state::AppState;
-use app::backend::tenants::Site;
+use app::backend::tenancy::registry::Site;
 use app::error::AppError;
 use app::{shell, App};
 use axum::body::{to_bytes, Body};
@@ -206,10 +206,10 @@ async fn metrics(State(app): State<AppState>) -> Response {
 /// The signed-in customer of this request's tenant, from the session cookie.
 async fn cookie_customer(
     s: &RouterState,
-    site: &app::backend::tenants::Site,
+    site: &app::backend::tenancy::registry::Site,
     headers: &axum::http::HeaderMap,
 ) -> Result<(app::backend::state::Tenant, app::domain::ids::CustomerId), AppError> {
-    use app::backend::auth;
+    use app::backend::identity::auth;
     let entry = site.tenant().ok_or(AppError::NotFound)?;
     let tenant = s.app.tenant_by_id(entry.id).await?.ok_or(AppError::NotFound)?;
     let token = headers
@@ -227,10 +227,10 @@ async fn cookie_customer(
 async fn launch(
     State(s): State<RouterState>,
     axum::extract::Path(id): axum::extract::Path<String>,
-    axum::Extension(site): axum::Extension<app::backend::tenants::Site>,
+    axum::Extension(site): axum::Extension<app::backend::tenancy::registry::Site>,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    use app::backend::{provisioning, workspaces};
+    use app::backend::{workspaces::provisioning, workspaces::store};
     use app::domain::workspace::WorkspaceState;
     use axum::response::Redirect;
     let (tenant, customer) = match cookie_customer(&s, &site, &headers).await {
@@ -238,7 +238,7 @@ async fn launch(
         Err(_) => return Redirect::to("/login").into_response(),
     };
     let Ok(ws_id) = id.parse() else { return error_response(&AppError::NotFound) };
-    let ws = match workspaces::get_owned(&tenant.db, ws_id, customer).await {
+    let ws = match store::get_owned(&tenant.db, ws_id, customer).await {
         Ok(Some(ws)) => ws,
         Ok(None) => return error_response(&AppError::NotFound),
         Err(e) => return error_response(&AppError::from(e)),
@@ -271,9 +271,9 @@ async fn advance_test_clock(
     let ms = body.trim().strip_prefix("ms=").unwrap_or(body.trim()).parse::<i64>();
     match ms {
         Ok(ms) if (0..=400 * 86_400_000).contains(&ms) => {
-            app::backend::db::advance_clock(ms);
+            app::backend::platform::db::advance_clock(ms);
             tracing::warn!(ms, "test clock moved forward");
-            (StatusCode::OK, app::backend::db::now().as_millis().to_string()).into_response()
+            (StatusCode::OK, app::backend::platform::db::now().as_millis().to_string()).into_response()
         }
         _ => (StatusCode::BAD_REQUEST, "ms=<milliseconds, 0 to 400 days>").into_response(),
     }
@@ -283,7 +283,7 @@ async fn advance_test_clock(
 async fn invoice_csv(
     State(s): State<RouterState>,
     axum::extract::Path(id): axum::extract::Path<String>,
-    axum::Extension(site): axum::Extension<app::backend::tenants::Site>,
+    axum::Extension(site): axum::Extension<app::backend::tenancy::registry::Site>,
     headers: axum::http::HeaderMap,
 ) -> Response {
     use app::backend::billing::invoices;
@@ -312,12 +312,13 @@ async fn invoice_csv(
 async fn invoice_pdf(
     State(s): State<RouterState>,
     axum::extract::Path(id): axum::extract::Path<String>,
-    axum::Extension(site): axum::Extension<app::backend::tenants::Site>,
+    axum::Extension(site): axum::Extension<app::backend::tenancy::registry::Site>,
     headers: axum::http::HeaderMap,
 ) -> Response {
     let view = async {
         let (tenant, customer) = cookie_customer(&s, &site, &headers).await?;
-        let customer = app::backend::customers::get(&tenant.db, customer).await?.ok_or(AppError::NotSignedIn)?;
+        let customer =
+            app::backend::identity::customers::get(&tenant.db, customer).await?.ok_or(AppError::NotSignedIn)?;
         app::billing::invoice_view(&s.app, &tenant, &customer, id.trim()).await?.ok_or(AppError::NotFound)
     };
     match view.await {
@@ -337,18 +338,18 @@ async fn invoice_pdf(
 async fn wholesale_pdf(
     State(s): State<RouterState>,
     axum::extract::Path(id): axum::extract::Path<String>,
-    axum::Extension(site): axum::Extension<app::backend::tenants::Site>,
+    axum::Extension(site): axum::Extension<app::backend::tenancy::registry::Site>,
     headers: axum::http::HeaderMap,
 ) -> Response {
     use app::backend::billing::wholesale;
-    use app::backend::{accounts, tenants};
+    use app::backend::{identity::accounts, tenancy::registry};
     let pdf = async {
         let entry = site.tenant().ok_or(AppError::NotFound)?;
         let token = crate::tenancy::cookie_value(&headers, accounts::STAFF_COOKIE).ok_or(AppError::NotSignedIn)?;
         // The staff session is bound to this tenant: another tenant's staff cookie finds nobody here.
         accounts::session_staff(s.app.central(), &token, entry.id).await?.ok_or(AppError::NotSignedIn)?;
         let inv = wholesale::get_for(&s.app, entry.id, id.trim()).await?.ok_or(AppError::NotFound)?;
-        let record = tenants::record_by_slug(s.app.central(), &entry.slug).await?.ok_or(AppError::NotFound)?;
+        let record = registry::record_by_slug(s.app.central(), &entry.slug).await?.ok_or(AppError::NotFound)?;
         Ok::<_, AppError>((inv.display_number(), wholesale::pdf(&s.app, &record, &inv).await?))
     };
     match pdf.await {
@@ -372,7 +373,7 @@ async fn stripe_webhook(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    use app::backend::payments::{self, WebhookOutcome};
+    use app::backend::billing::payments::{self, WebhookOutcome};
     let tenant = match s.app.registry().entry_by_slug(slug.trim()).await {
         Ok(Some(entry)) => match s.app.tenant_by_id(entry.id).await {
             Ok(Some(t)) => t,
@@ -395,7 +396,7 @@ async fn stripe_webhook(
 /// their workspaces changes, `resync` when this stream fell behind. Pages refetch on either.
 async fn workspace_events(
     State(s): State<RouterState>,
-    axum::Extension(site): axum::Extension<app::backend::tenants::Site>,
+    axum::Extension(site): axum::Extension<app::backend::tenancy::registry::Site>,
     headers: axum::http::HeaderMap,
 ) -> Response {
     use axum::response::sse::{Event, KeepAlive, Sse};
@@ -472,16 +473,16 @@ async fn audit_impersonation(State(app): State<AppState>, req: Request, next: Ne
     // The catch-all matches only names that are not registered server functions: nothing runs there.
     let registered = route != "/api/{*fn_name}";
     let Some(Site::Tenant(entry)) = req.extensions().get::<Site>().cloned() else { return next.run(req).await };
-    if !registered || !app::backend::audit::is_mutating(req.method(), &route) {
+    if !registered || !app::backend::platform::audit::is_mutating(req.method(), &route) {
         return next.run(req).await;
     }
-    let call = route.strip_prefix(app::backend::audit::SERVER_FN_PREFIX).unwrap_or(&route);
+    let call = route.strip_prefix(app::backend::platform::audit::SERVER_FN_PREFIX).unwrap_or(&route);
     let ip = req.extensions().get::<app::backend::request::ClientIp>().map(|c| c.0);
     // (The headers, not the request, go into the future: a request body is not `Sync`.)
     let headers = req.headers();
     let recorded = async {
         for imp in app::backend::request::impersonations(&app, &entry, headers).await? {
-            app::backend::audit::record_impersonated_call(app.central(), entry.id, &imp, call, ip).await?;
+            app::backend::platform::audit::record_impersonated_call(app.central(), entry.id, &imp, call, ip).await?;
         }
         Ok::<_, app::backend::BackendError>(())
     };

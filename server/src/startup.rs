@@ -4,15 +4,15 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use app::backend::alerts::Alerter;
-use app::backend::crypto::Crypto;
-use app::backend::db::{CentralDb, TenantDb};
-use app::backend::domain_verify::{DnsConfig, Verifier};
-use app::backend::kasm::KasmClient;
+use app::backend::clients::kasm::KasmClient;
 use app::backend::mail::{parse_smtp_url, Mailer, Transport};
+use app::backend::platform::alerts::Alerter;
+use app::backend::platform::crypto::Crypto;
+use app::backend::platform::db::{CentralDb, TenantDb};
 use app::backend::state::{AppState, Settings};
-use app::backend::tenants::{Registry, SiteConfig};
-use app::backend::{jobs, reconciler, seed, tenants};
+use app::backend::tenancy::domain_ownership::{DnsConfig, Verifier};
+use app::backend::tenancy::registry::{Registry, SiteConfig};
+use app::backend::{platform::jobs, seed, tenancy::registry, workspaces::reconciler};
 use axum::serve::ListenerExt;
 use leptos::prelude::LeptosOptions;
 use tokio::net::TcpListener;
@@ -29,11 +29,11 @@ pub enum StartupError {
     #[error("configuration: {0}")]
     Config(#[from] crate::config::ConfigError),
     #[error("database: {0}")]
-    Db(#[from] app::backend::db::DbError),
+    Db(#[from] app::backend::platform::db::DbError),
     #[error("startup: {0}")]
     Backend(#[from] app::backend::BackendError),
     #[error("kasm client: {0}")]
-    Kasm(#[from] app::backend::kasm::KasmError),
+    Kasm(#[from] app::backend::clients::kasm::KasmError),
     #[error("network: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -69,7 +69,7 @@ impl Application {
             );
         }
         let (demo_data, demo_reseller) = (config.demo_data && !real_admin, config.demo_reseller && !real_admin);
-        let house_url = tenants::ensure_house(&central, &config.database_url).await?;
+        let house_url = registry::ensure_house(&central, &config.database_url).await?;
         let house_db = TenantDb::open(&house_url).await?;
         seed::seed_catalog(&house_db, app::domain::money::Currency::USD).await?;
         if demo_data {
@@ -96,9 +96,9 @@ impl Application {
             KasmTarget::Remote { .. } => (None, None, None),
         };
         let kasm = KasmClient::new(config.kasm_client_config(sim_url.as_deref()))?.with_breaker(
-            app::backend::kasm::BreakerConfig {
+            app::backend::clients::kasm::BreakerConfig {
                 cool_down: config.kasm_breaker_cool_down,
-                ..app::backend::kasm::BreakerConfig::default()
+                ..app::backend::clients::kasm::BreakerConfig::default()
             },
         );
 
@@ -138,13 +138,13 @@ impl Application {
         let mailer = Mailer::new(transport, &config.mail_from_name, &config.mail_from)
             .map_err(|e| crate::config::ConfigError::Invalid { name: "MAIL_FROM", why: e.to_string() })?;
         // The configured Kasm server is `default`; templates are seeded once and then the admin's to edit.
-        app::backend::kasm_servers::record_default(&central, kasm.base_url(), "default").await?;
-        app::backend::templates::ensure_defaults(&central).await?;
+        app::backend::workspaces::kasm_servers::record_default(&central, kasm.base_url(), "default").await?;
+        app::backend::workspaces::plan_templates::ensure_defaults(&central).await?;
         let state = AppState::new(central, registry, kasm, Crypto::new(&key), settings, alerts, verifier, mailer);
         let mut demo_storefronts = Vec::new();
         if demo_data {
             seed::seed_demo_admin(&state).await?;
-            demo_storefronts.push(tenants::HOUSE_SLUG);
+            demo_storefronts.push(registry::HOUSE_SLUG);
         }
         if demo_reseller {
             seed::seed_demo_reseller(&state).await?;
@@ -294,7 +294,7 @@ async fn connect_demo_storefront(
     public_port: u16,
     slug: &str,
 ) -> Result<(), StartupError> {
-    use app::backend::payments;
+    use app::backend::billing::payments;
     let Some(entry) = state.registry().entry_by_slug(slug).await? else { return Ok(()) };
     let api_base = format!("http://{fake_addr}");
     let hook = format!("http://127.0.0.1:{public_port}/stripe/webhook/{slug}");

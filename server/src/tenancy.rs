@@ -4,13 +4,13 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use app::backend::accounts::{self, STAFF_COOKIE};
-use app::backend::branding::{self, image::AssetKind};
-use app::backend::host::{self, HostName};
+use app::backend::identity::accounts::{self, STAFF_COOKIE};
+use app::backend::platform::host::{self, HostName};
 use app::backend::request::ClientIp;
 use app::backend::state::AppState;
-use app::backend::tenant_admin;
-use app::backend::tenants::Site;
+use app::backend::tenancy::branding::{self, image::AssetKind};
+use app::backend::tenancy::lifecycle;
+use app::backend::tenancy::registry::Site;
 use axum::extract::{ConnectInfo, Multipart, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -118,7 +118,7 @@ pub struct AskQuery {
 /// (`OPS_ADDR`), which is where the proxy asks.
 pub async fn tls_ask(State(app): State<AppState>, Query(q): Query<AskQuery>) -> Response {
     let Some(domain) = q.domain else { return StatusCode::BAD_REQUEST.into_response() };
-    match tenant_admin::tls_allowed(&app, &domain).await {
+    match lifecycle::tls_allowed(&app, &domain).await {
         Ok(true) => (StatusCode::OK, "ok").into_response(),
         Ok(false) => StatusCode::NOT_FOUND.into_response(),
         Err(e) => {
@@ -128,7 +128,7 @@ pub async fn tls_ask(State(app): State<AppState>, Query(q): Query<AskQuery>) -> 
     }
 }
 
-fn tenant_of(site: Option<&Site>) -> Option<&std::sync::Arc<app::backend::tenants::TenantEntry>> {
+fn tenant_of(site: Option<&Site>) -> Option<&std::sync::Arc<app::backend::tenancy::registry::TenantEntry>> {
     match site? {
         Site::Tenant(t) | Site::Suspended(t) => Some(t),
         _ => None,
@@ -203,7 +203,7 @@ pub async fn verification_token(
     if id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return StatusCode::NOT_FOUND.into_response();
     }
-    match tenant_admin::http_token(&app, &host, &id).await {
+    match lifecycle::http_token(&app, &host, &id).await {
         Ok(Some(token)) => ([(header::CONTENT_TYPE, "text/plain")], token).into_response(),
         Ok(None) => StatusCode::NOT_FOUND.into_response(),
         Err(e) => {
@@ -264,9 +264,9 @@ pub async fn upload_asset(
         AssetKind::Logo => "branding.logo_changed",
         AssetKind::Favicon => "branding.favicon_changed",
     };
-    let actor = app::backend::audit::Actor::staff(&member);
+    let actor = app::backend::platform::audit::Actor::staff(&member);
     if let Err(e) =
-        app::backend::audit::record_by(app.central(), &actor, Some(t.id), action, &processed.sha256_hex).await
+        app::backend::platform::audit::record_by(app.central(), &actor, Some(t.id), action, &processed.sha256_hex).await
     {
         tracing::error!(error = %e, "audit record failed");
     }

@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use app::backend::db::TenantDb;
+use app::backend::platform::db::TenantDb;
 use app::backend::state::AppState;
-use app::backend::tenant_admin::{self, NewTenantInput};
-use app::backend::tenants::TenantRecord;
-use app::backend::{accounts, tenants};
+use app::backend::tenancy::lifecycle::{self, NewTenantInput};
+use app::backend::tenancy::registry::TenantRecord;
+use app::backend::{identity::accounts, tenancy::registry};
 use indicatif::{ProgressBar, ProgressStyle};
 use leptos::prelude::get_configuration;
 use tokio::sync::Semaphore;
@@ -46,10 +46,10 @@ pub async fn run(command: TenantsCommand) -> Res {
                 currency,
                 trial_days,
             };
-            let new = tenant_admin::validate(&input)?;
+            let new = lifecycle::validate(&input)?;
             let slug = new.slug.to_string();
             let started = std::time::Instant::now();
-            tenant_admin::create(&state, &config.database_url, new).await?;
+            lifecycle::create(&state, &config.database_url, new).await?;
             println!(
                 "created {slug} in {} ms; storefront: http://{slug}.{}",
                 started.elapsed().as_millis(),
@@ -57,12 +57,12 @@ pub async fn run(command: TenantsCommand) -> Res {
             );
         }
         TenantsCommand::Retry { slug } => {
-            tenant_admin::resume(&state, &slug).await?;
+            lifecycle::resume(&state, &slug).await?;
             println!("{slug} is active");
         }
         TenantsCommand::List => {
             println!("{:<24} {:<12} {:<32} created", "slug", "status", "name");
-            for t in tenants::list_records(state.central()).await? {
+            for t in registry::list_records(state.central()).await? {
                 let created = app::domain::time::format_utc(app::domain::time::Timestamp::from_millis(t.created_at));
                 println!("{:<24} {:<12} {:<32} {created}", t.slug, t.status.as_str(), t.name);
             }
@@ -78,18 +78,18 @@ pub async fn run(command: TenantsCommand) -> Res {
             }
         }
         TenantsCommand::Suspend { slug } => {
-            tenant_admin::suspend(&state, &slug).await?;
+            lifecycle::suspend(&state, &slug).await?;
             println!("{slug} suspended");
         }
         TenantsCommand::Unsuspend { slug } => {
-            tenant_admin::unsuspend(&state, &slug).await?;
+            lifecycle::unsuspend(&state, &slug).await?;
             println!("{slug} active");
         }
         TenantsCommand::Delete { slug, yes } => {
             if !yes {
                 return Err("deleting a tenant drops its database: add --yes to confirm".into());
             }
-            tenant_admin::delete(&state, &slug).await?;
+            lifecycle::delete(&state, &slug).await?;
             println!("{slug} deleted");
         }
     }
@@ -103,7 +103,7 @@ pub async fn migrate_all(
     concurrency: usize,
 ) -> Result<Vec<(String, String)>, Box<dyn std::error::Error>> {
     let records: Vec<_> =
-        tenants::list_records(state.central()).await?.into_iter().filter(|t| t.creation_step != "validated").collect();
+        registry::list_records(state.central()).await?.into_iter().filter(|t| t.creation_step != "validated").collect();
     Ok(migrate_records(records, concurrency, true).await)
 }
 
@@ -123,7 +123,7 @@ pub async fn migrate_records(records: Vec<TenantRecord>, concurrency: usize, pro
             let result = async {
                 let db = TenantDb::create_and_migrate(&t.db_url).await?;
                 db.close().await;
-                Ok::<_, app::backend::db::DbError>(())
+                Ok::<_, app::backend::platform::db::DbError>(())
             }
             .await;
             bar.inc(1);
@@ -151,7 +151,7 @@ pub async fn admin(command: AdminCommand) -> Res {
             if password.chars().count() < 12 {
                 return Err("an admin password needs at least 12 characters".into());
             }
-            let email = tenant_admin::parse_email(&email)?;
+            let email = lifecycle::parse_email(&email)?;
             let created = accounts::upsert_admin(state.central(), &email, &name, &password).await?;
             println!("{} admin {email}", if created { "created" } else { "updated the password of" });
         }

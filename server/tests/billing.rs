@@ -12,7 +12,7 @@ use app::backend::billing::invoices::{self, Status};
 use app::backend::billing::ledger::{self, EntryKind, Posted};
 use app::backend::billing::{meter, run};
 use app::backend::state::Tenant;
-use app::backend::{auth, customers, workspaces};
+use app::backend::{identity::auth, identity::customers, workspaces::store};
 use app::domain::billing::{increments, window_lines, UsageFact};
 use app::domain::ids::CustomerId;
 use app::domain::money::{Currency, Money, Rate};
@@ -91,7 +91,7 @@ async fn one_hundred_concurrent_debits_never_overdraw(b: Backend) {
     let tenant = Arc::new(app.state.house().await.unwrap());
     let c = customer(&tenant, "debits@ezscale.test").await;
     assert_eq!(
-        ledger::post(&tenant.db, c, EntryKind::TopUp, usd(5_000), "topup:1", "", app::backend::db::now())
+        ledger::post(&tenant.db, c, EntryKind::TopUp, usd(5_000), "topup:1", "", app::backend::platform::db::now())
             .await
             .unwrap(),
         Posted::Done
@@ -100,9 +100,17 @@ async fn one_hundred_concurrent_debits_never_overdraw(b: Backend) {
     for i in 0..100 {
         let tenant = tenant.clone();
         tasks.push(tokio::spawn(async move {
-            ledger::post(&tenant.db, c, EntryKind::Usage, usd(-100), &format!("debit:{i}"), "", app::backend::db::now())
-                .await
-                .unwrap()
+            ledger::post(
+                &tenant.db,
+                c,
+                EntryKind::Usage,
+                usd(-100),
+                &format!("debit:{i}"),
+                "",
+                app::backend::platform::db::now(),
+            )
+            .await
+            .unwrap()
         }));
     }
     let mut done = 0;
@@ -118,7 +126,9 @@ async fn one_hundred_concurrent_debits_never_overdraw(b: Backend) {
     assert_eq!(ledger::balance(&tenant.db, c, Currency::USD).await.unwrap(), usd(0));
     assert_eq!(ledger::ledger_sum(&tenant.db, c).await.unwrap(), 0, "balance = sum of the ledger");
     // A replayed reference changes nothing.
-    let again = ledger::post(&tenant.db, c, EntryKind::TopUp, usd(5_000), "topup:1", "", app::backend::db::now()).await;
+    let again =
+        ledger::post(&tenant.db, c, EntryKind::TopUp, usd(5_000), "topup:1", "", app::backend::platform::db::now())
+            .await;
     assert_eq!(again.unwrap(), Posted::AlreadyRecorded);
     assert_eq!(ledger::ledger_sum(&tenant.db, c).await.unwrap(), 0);
     eprintln!("100 concurrent 1.00 debits against 50.00: {done} succeeded, {refused} refused, balance 0.00");
@@ -154,9 +164,9 @@ async fn a_period_is_invoiced_once_and_a_rerun_has_nothing_to_do(b: Backend) {
         (oct.start().plus_millis(3000 * MIN), Some(oct.start().plus_millis(3005 * MIN))),
     ];
     workspace_with_usage(&tenant, c, "0.15", &small).await;
-    ledger::post(&tenant.db, c, EntryKind::TopUp, usd(300), "t", "", app::backend::db::now()).await.unwrap();
+    ledger::post(&tenant.db, c, EntryKind::TopUp, usd(300), "t", "", app::backend::platform::db::now()).await.unwrap();
 
-    let (_, big_total) = expected("0.60", &sessions, oct, app::backend::db::now());
+    let (_, big_total) = expected("0.60", &sessions, oct, app::backend::platform::db::now());
     assert_eq!(big_total, 90, "5 increments (70 min) + 1 increment of the crossing session, at 0.15 each");
     let report = run::run_tenant(&app.state, &tenant, oct, |_, _| {}).await.unwrap();
     assert_eq!((report.created, report.finalised, report.emailed, report.segments), (1, 1, 1, 5), "{report:?}");
@@ -211,13 +221,13 @@ async fn a_period_is_invoiced_once_and_a_rerun_has_nothing_to_do(b: Backend) {
     assert_eq!(csv.lines().filter(|l| l.contains(",total,")).count(), 1);
     assert!(csv.contains("1.01"), "{csv}");
     // A credit note returns credit and takes the next number.
-    let cn = invoices::credit_note(&tenant.db, &inv.id, usd(20), "goodwill", app::backend::db::now())
+    let cn = invoices::credit_note(&tenant.db, &inv.id, usd(20), "goodwill", app::backend::platform::db::now())
         .await
         .unwrap()
         .unwrap();
     let cn = invoices::get(&tenant.db, &cn).await.unwrap().unwrap();
     assert_eq!((cn.number, cn.kind.as_str()), (Some(2), "credit_note"));
-    assert!(invoices::credit_note(&tenant.db, &inv.id, usd(82), "too much", app::backend::db::now())
+    assert!(invoices::credit_note(&tenant.db, &inv.id, usd(82), "too much", app::backend::platform::db::now())
         .await
         .unwrap()
         .is_err());
@@ -239,7 +249,7 @@ async fn usage_for_period(tenant: &Tenant, p: Period, tag: &str) -> i64 {
             (p.start().plus_millis(5000 * MIN), Some(p.start().plus_millis((5000 + 1 + i64i) * MIN))),
         ];
         workspace_with_usage(tenant, c, "0.45", &sessions).await;
-        total += expected("0.45", &sessions, p, app::backend::db::now()).1;
+        total += expected("0.45", &sessions, p, app::backend::platform::db::now()).1;
     }
     total
 }
@@ -345,7 +355,7 @@ async fn metering_charges_credit_and_stops_at_zero_within_one_increment(b: Backe
     let c = customer(&tenant, "meter@ezscale.test").await;
     meter::top_up(&tenant, c, usd(50), EntryKind::TopUp, "topup:meter", "").await.unwrap();
     // 0.60/h = 0.15 per increment; 0.50 of credit covers three increments and a third of the fourth.
-    let start = app::backend::db::now();
+    let start = app::backend::platform::db::now();
     let ws = workspace_with_usage(&tenant, c, "0.60", &[(start, None)]).await;
     let mut stopped_at = None;
     for minute in 0..120 {
@@ -358,7 +368,7 @@ async fn metering_charges_credit_and_stops_at_zero_within_one_increment(b: Backe
     }
     let minute = stopped_at.expect("the workspace was stopped when credit ran out");
     assert_eq!(minute, 45, "stopped as the fourth increment (which credit could not pay) began");
-    let w = workspaces::get(&tenant.db, ws.parse().unwrap()).await.unwrap().unwrap();
+    let w = store::get(&tenant.db, ws.parse().unwrap()).await.unwrap().unwrap();
     assert_eq!(w.state, WorkspaceState::Stopped);
     assert_eq!(ledger::balance(&tenant.db, c, Currency::USD).await.unwrap(), usd(0));
     let uncharged: i64 = sqlx::query_scalar("SELECT uncharged_minor FROM usage_charges WHERE customer_id = $1")
@@ -386,7 +396,7 @@ async fn three_hours_of_metering_downtime_bill_exactly(b: Backend) {
     let tenant = app.state.house().await.unwrap();
     let c = customer(&tenant, "downtime@ezscale.test").await;
     meter::top_up(&tenant, c, usd(10_000), EntryKind::TopUp, "topup:downtime", "").await.unwrap();
-    let start = app::backend::db::now();
+    let start = app::backend::platform::db::now();
     workspace_with_usage(&tenant, c, "0.60", &[(start, None)]).await;
     meter::meter_tenant(&app.state, &tenant, start.plus_millis(MIN)).await.unwrap();
     // Nothing metered for three hours, then one pass.
@@ -408,10 +418,10 @@ on_both_backends!(three_hours_of_metering_downtime_bill_exactly);
 
 async fn resellers_are_billed_wholesale_once_per_period(b: Backend) {
     use app::backend::billing::wholesale::{self, Outcome};
-    use app::backend::tenant_admin::{self, NewTenantInput};
+    use app::backend::tenancy::lifecycle::{self, NewTenantInput};
     use app::domain::tenant::{BillingTerms, ResellerTier};
     let app = spawn(b).await;
-    let new = tenant_admin::validate(&NewTenantInput {
+    let new = lifecycle::validate(&NewTenantInput {
         name: "Wholesale Co".into(),
         slug: "wsco".into(),
         owner_email: "owner@wsco.test".into(),
@@ -420,7 +430,7 @@ async fn resellers_are_billed_wholesale_once_per_period(b: Backend) {
         ..NewTenantInput::default()
     })
     .unwrap();
-    tenant_admin::create(&app.state, &app.db_url, new).await.unwrap();
+    lifecycle::create(&app.state, &app.db_url, new).await.unwrap();
     let terms = BillingTerms {
         tier: ResellerTier::Standard,
         wholesale_discount_bp: 1_000,
@@ -428,7 +438,7 @@ async fn resellers_are_billed_wholesale_once_per_period(b: Backend) {
         commission_bp: 500,
         billing_cycle_day: 1,
     };
-    tenant_admin::set_terms(&app.state, "wsco", &terms).await.unwrap();
+    lifecycle::set_terms(&app.state, "wsco", &terms).await.unwrap();
     let entry = app.state.registry().entry_by_slug("wsco").await.unwrap().unwrap();
     let tenant = app.state.tenant_by_id(entry.id).await.unwrap().unwrap();
     let oct = period("2026-10");
@@ -484,7 +494,7 @@ async fn resellers_are_billed_wholesale_once_per_period(b: Backend) {
     let runs = run::records(&app.state, 10).await.unwrap();
     assert!(runs.iter().any(|r| r.period == "2026-10" && r.state == "done" && r.runs == 2), "{runs:?}");
     // The scheduler bills each tenant's last finished period once, under its lease.
-    let last = Period::containing(app::backend::db::now(), 1).unwrap().previous();
+    let last = Period::containing(app::backend::platform::db::now(), 1).unwrap().previous();
     // (On the house: this test already billed wsco's October by hand, so the scheduler skips it.)
     let house = app.state.house().await.unwrap();
     let c2 = customer(&house, "sched@ezscale.test").await;
@@ -506,7 +516,7 @@ async fn resellers_are_billed_wholesale_once_per_period(b: Backend) {
 on_both_backends!(resellers_are_billed_wholesale_once_per_period);
 
 async fn cards_top_up_credit_and_pay_what_invoices_leave_due_with_dunning(b: Backend) {
-    use app::backend::payments;
+    use app::backend::billing::payments;
     let app = spawn(b).await;
     let (fake, _) = app.stripe.clone().expect("the local Stripe runs in development");
     let tenant = app.state.house().await.unwrap();
@@ -570,20 +580,20 @@ async fn cards_top_up_credit_and_pay_what_invoices_leave_due_with_dunning(b: Bac
         .execute(tenant.db.pool())
         .await
         .unwrap();
-    for inv in payments::due_for_collection(&tenant, app::backend::db::now()).await.unwrap() {
+    for inv in payments::due_for_collection(&tenant, app::backend::platform::db::now()).await.unwrap() {
         payments::collect(&app.state, &tenant, &inv).await.unwrap();
     }
     let unpaid = invoices::get(&tenant.db, &unpaid.id).await.unwrap().unwrap();
     assert_eq!(unpaid.payment_attempts, 2);
     assert_eq!(outbox_count(&app, "payment_failed").await, 2);
     // Voiding the unpaid invoice gives back the credit it had taken; the number stays used.
-    assert!(invoices::void(&tenant.db, &unpaid.id, app::backend::db::now()).await.unwrap());
+    assert!(invoices::void(&tenant.db, &unpaid.id, app::backend::platform::db::now()).await.unwrap());
     let voided = invoices::get(&tenant.db, &unpaid.id).await.unwrap().unwrap();
     assert_eq!((voided.status, voided.number), (Status::Void, unpaid.number));
     assert_eq!(ledger::balance(&tenant.db, decliner, Currency::USD).await.unwrap(), usd(500));
-    assert!(!invoices::void(&tenant.db, &unpaid.id, app::backend::db::now()).await.unwrap(), "once");
+    assert!(!invoices::void(&tenant.db, &unpaid.id, app::backend::platform::db::now()).await.unwrap(), "once");
     // A paid invoice cannot be voided (corrections are credit notes).
-    assert!(!invoices::void(&tenant.db, &paid.id, app::backend::db::now()).await.unwrap());
+    assert!(!invoices::void(&tenant.db, &paid.id, app::backend::platform::db::now()).await.unwrap());
     app.stop().await;
 }
 on_both_backends!(cards_top_up_credit_and_pay_what_invoices_leave_due_with_dunning);
@@ -597,10 +607,10 @@ async fn outbox_count(app: &TestApp, kind: &str) -> i64 {
 }
 
 async fn resellers_see_their_margins_and_price_plans_and_admins_run_billing(b: Backend) {
-    use app::backend::tenant_admin::{self, NewTenantInput};
+    use app::backend::tenancy::lifecycle::{self, NewTenantInput};
     use app::manage::billing::ManageBillingData;
     let app = spawn(b).await;
-    let new = tenant_admin::validate(&NewTenantInput {
+    let new = lifecycle::validate(&NewTenantInput {
         name: "Margin Co".into(),
         slug: "marg".into(),
         owner_email: "owner@marg.test".into(),
@@ -609,7 +619,7 @@ async fn resellers_see_their_margins_and_price_plans_and_admins_run_billing(b: B
         ..NewTenantInput::default()
     })
     .unwrap();
-    tenant_admin::create(&app.state, &app.db_url, new).await.unwrap();
+    lifecycle::create(&app.state, &app.db_url, new).await.unwrap();
     let entry = app.state.registry().entry_by_slug("marg").await.unwrap().unwrap();
     let tenant = app.state.tenant_by_id(entry.id).await.unwrap().unwrap();
     let staff = app.client_for("marg.localhost");
@@ -717,9 +727,9 @@ on_both_backends!(resellers_see_their_margins_and_price_plans_and_admins_run_bil
 
 async fn subscriptions_bill_their_share_of_each_period_once_at_retail_and_wholesale(b: Backend) {
     use app::backend::billing::{subscriptions, wholesale};
-    use app::backend::tenant_admin::{self, NewTenantInput};
+    use app::backend::tenancy::lifecycle::{self, NewTenantInput};
     let app = spawn(b).await;
-    let new = tenant_admin::validate(&NewTenantInput {
+    let new = lifecycle::validate(&NewTenantInput {
         name: "Sub Co".into(),
         slug: "subco".into(),
         owner_email: "owner@subco.test".into(),
@@ -728,7 +738,7 @@ async fn subscriptions_bill_their_share_of_each_period_once_at_retail_and_wholes
         ..NewTenantInput::default()
     })
     .unwrap();
-    tenant_admin::create(&app.state, &app.db_url, new).await.unwrap();
+    lifecycle::create(&app.state, &app.db_url, new).await.unwrap();
     let entry = app.state.registry().entry_by_slug("subco").await.unwrap().unwrap();
     let tenant = app.state.tenant_by_id(entry.id).await.unwrap().unwrap();
     let c = customer(&tenant, "vps@subco.test").await;
@@ -933,7 +943,7 @@ async fn a_cancelled_transaction_start_never_swallows_later_writes(b: Backend) {
         seed ^= seed << 17;
         let p = pool.clone();
         let task = tokio::spawn(async move {
-            let tx = app::backend::db::begin(&p).await;
+            let tx = app::backend::platform::db::begin(&p).await;
             tokio::time::sleep(Duration::from_millis(5)).await;
             drop(tx);
         });

@@ -10,9 +10,9 @@ use std::io::BufRead;
 use std::time::{Duration, Instant};
 
 use app::backend::billing::ledger;
-use app::backend::stripe::{self, webhook};
-use app::backend::tenant_admin::{self, NewTenantInput};
-use app::backend::{accounts, auth, customers, payments, seed};
+use app::backend::clients::stripe::{self, webhook};
+use app::backend::tenancy::lifecycle::{self, NewTenantInput};
+use app::backend::{billing::payments, identity::accounts, identity::auth, identity::customers, seed};
 use app::domain::ids::CustomerId;
 use app::domain::money::{Currency, Money};
 use common::{eventually, Backend, TestApp};
@@ -27,8 +27,8 @@ async fn make_tenant(app: &TestApp, slug: &str) {
         owner_password: format!("{slug}-owner-password"),
         ..NewTenantInput::default()
     };
-    let new = tenant_admin::validate(&input).unwrap();
-    tenant_admin::create(&app.state, &app.db_url, new).await.unwrap();
+    let new = lifecycle::validate(&input).unwrap();
+    lifecycle::create(&app.state, &app.db_url, new).await.unwrap();
 }
 
 fn metric(text: &str, name: &str) -> Option<f64> {
@@ -155,7 +155,7 @@ async fn the_server_binary_without_app_env_is_production() {
     child.kill().unwrap();
     let _ = child.wait();
     assert!((400..500).contains(&status), "the demo customer does not exist (status {status})");
-    let db = app::backend::db::CentralDb::open(&central).await.unwrap();
+    let db = app::backend::platform::db::CentralDb::open(&central).await.unwrap();
     let count = |sql: &'static str| {
         let db = db.clone();
         async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(db.pool()).await.unwrap() }
@@ -190,7 +190,7 @@ async fn forged_top_up(app: &TestApp, slug: &str, customer: CustomerId, secret: 
         }},
     })
     .to_string();
-    let t = app::backend::db::now().as_millis() / 1000;
+    let t = app::backend::platform::db::now().as_millis() / 1000;
     let res = reqwest::Client::new()
         .post(format!("{}/stripe/webhook/{slug}", app.base))
         .header("stripe-signature", webhook::sign(body.as_bytes(), secret, t))

@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use app::backend::kasm::{
+use app::backend::clients::kasm::{
     BreakerConfig, BreakerState, KasmAuthStyle, KasmBusinessKind, KasmClient, KasmConfig, KasmError, KasmGroupId,
     KasmId, KasmImage, KasmStatus, KasmStatusReply, KasmUserId,
 };
@@ -449,7 +449,7 @@ async fn disabled_images_are_listed_but_cannot_be_requested() {
     assert!(!retired.enabled);
     let err = kasm.request_kasm(user, retired.image_id, &env("r")).await.unwrap_err();
     assert!(matches!(&err, KasmError::Business(m) if m == "Image Not Authorized"), "{err:?}");
-    let unknown = kasm.request_kasm(user, app::backend::kasm::KasmImageId::new_v4(), &env("r")).await;
+    let unknown = kasm.request_kasm(user, app::backend::clients::kasm::KasmImageId::new_v4(), &env("r")).await;
     assert!(matches!(unknown, Err(KasmError::Business(m)) if m == "No Default Image Found"));
 }
 
@@ -652,7 +652,7 @@ async fn with_enforcement_a_plan_group_is_what_authorises_its_image() {
     assert!(matches!(err, KasmError::BadRequest { status: 400, .. }), "{err:?}");
 }
 
-async fn image_named(client: &KasmClient, name: &str) -> app::backend::kasm::KasmImageId {
+async fn image_named(client: &KasmClient, name: &str) -> app::backend::clients::kasm::KasmImageId {
     image(client, name).await.image_id
 }
 
@@ -890,7 +890,7 @@ async fn an_answer_echoing_the_secret_is_redacted_before_anyone_sees_it() {
 
 // ---- a Kasm that forgot the customer's user (whole application, both backends) ----------------------------
 
-use app::backend::audit;
+use app::backend::platform::audit;
 use app::domain::workspace::WorkspaceState;
 use app::workspaces::model::WorkspaceDetail;
 use common::{Backend, TestApp};

@@ -39,7 +39,7 @@ async fn running_workspace(app: &TestApp, c: &Client, plan: &str) -> (String, uu
 
 /// Waits for a reconcile pass that started after this call: one that saw the session as it is now.
 async fn a_pass_from_now(app: &TestApp) {
-    let now = app::backend::db::now().as_millis();
+    let now = app::backend::platform::db::now().as_millis();
     eventually(WAIT, "a reconcile pass started after now", || async {
         let last: i64 = sqlx::query_scalar("SELECT last_ok_at FROM reconciler_passes WHERE kasm_server = 'default'")
             .fetch_optional(app.state.central().pool())
@@ -57,7 +57,7 @@ async fn a_session_stopped_in_kasm_closes_the_meter_within_an_interval(b: Backen
     // The reconciler has seen it running: its meter will close at that pass or a later one.
     a_pass_from_now(&app).await;
     app.sim.stop_session_remotely(kasm);
-    let stopped_at = app::backend::db::now();
+    let stopped_at = app::backend::platform::db::now();
     let d = until_state(&c, &id, WorkspaceState::Stopped).await;
     let line = &d.usage[0];
     let ended = line.ended_at.expect("meter closed");
@@ -79,7 +79,7 @@ async fn a_session_that_dies_in_kasm_is_closed_and_start_provisions_a_new_one(b:
     let (id, kasm) = running_workspace(&app, &c, "business-pro").await;
     // The reconciler has seen it running, so the end it finds must be Kasm's, not a pass's.
     a_pass_from_now(&app).await;
-    let killed_at = app::backend::db::now();
+    let killed_at = app::backend::platform::db::now();
     app.sim.kill_session(kasm);
     let d = until_state(&c, &id, WorkspaceState::Stopped).await;
     assert!(d.usage[0].amount.is_some());

@@ -10,7 +10,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use app::backend::audit::{self, Filter, IMPERSONATED_CALL, READ_ONLY_FUNCTIONS};
+use app::backend::platform::audit::{self, Filter, IMPERSONATED_CALL, READ_ONLY_FUNCTIONS};
 use common::{Backend, Client, TestApp};
 
 /// How many server functions the app registers, and how many POST routes it has besides them. A change

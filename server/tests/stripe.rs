@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::backend::stripe::webhook::{self, Event, WebhookError, DEFAULT_TOLERANCE_SECS};
-use app::backend::stripe::{
+use app::backend::clients::stripe::webhook::{self, Event, WebhookError, DEFAULT_TOLERANCE_SECS};
+use app::backend::clients::stripe::{
     CheckoutSession, Metadata, StripeClient, StripeConfig, StripeCustomer, StripeError, TopupCheckout,
 };
 use axum::body::Bytes;

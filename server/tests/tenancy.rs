@@ -8,8 +8,8 @@ mod common;
 
 use std::time::Duration;
 
-use app::backend::tenant_admin::{self, NewTenantInput};
-use app::backend::{auth, customers};
+use app::backend::tenancy::lifecycle::{self, NewTenantInput};
+use app::backend::{identity::auth, identity::customers};
 use app::domain::tenant::TenantStatus;
 use app::domain::workspace::WorkspaceState;
 use app::workspaces::model::WorkspaceDetail;
@@ -34,8 +34,8 @@ fn input(slug: &str, domain: &str) -> NewTenantInput {
 }
 
 async fn make_tenant(app: &TestApp, slug: &str, domain: &str) {
-    let new = tenant_admin::validate(&input(slug, domain)).unwrap();
-    tenant_admin::create(&app.state, &app.db_url, new).await.unwrap();
+    let new = lifecycle::validate(&input(slug, domain)).unwrap();
+    lifecycle::create(&app.state, &app.db_url, new).await.unwrap();
 }
 
 async fn add_customer(app: &TestApp, slug: &str) {
@@ -54,7 +54,7 @@ async fn add_customer(app: &TestApp, slug: &str) {
         credit,
         "test-credit",
         "",
-        app::backend::db::now(),
+        app::backend::platform::db::now(),
     )
     .await
     .unwrap();
@@ -103,21 +103,20 @@ async fn tenant_lifecycle_resumes_after_a_failure_at_every_step(b: Backend) {
     for (i, step) in ["database", "migrated", "seeded", "branded", "done"].iter().enumerate() {
         let slug = format!("resume-{i}");
         app.state.failpoints().arm(&format!("tenant.create.{step}"), 1);
-        let new = tenant_admin::validate(&input(&slug, "")).unwrap();
-        let err = tenant_admin::create(&app.state, &app.db_url, new).await;
+        let new = lifecycle::validate(&input(&slug, "")).unwrap();
+        let err = lifecycle::create(&app.state, &app.db_url, new).await;
         assert!(err.is_err(), "the armed step {step} fails");
-        let rec = tenant_admin::by_slug(&app.state, &slug).await.unwrap();
+        let rec = lifecycle::by_slug(&app.state, &slug).await.unwrap();
         assert_eq!(rec.status, TenantStatus::Failed, "a failed step is visible");
         assert!(rec.last_error.as_deref().is_some_and(|e| e.contains(step)), "{:?}", rec.last_error);
         // Not routed while half-built.
         let c = app.client_for(&host(&slug));
         assert_eq!(c.get_page("/").await.0, 404);
         // Retrying the same creation is refused (the name is taken); resuming finishes it.
-        let again =
-            tenant_admin::create(&app.state, &app.db_url, tenant_admin::validate(&input(&slug, "")).unwrap()).await;
-        assert!(matches!(again, Err(tenant_admin::TenantError::Conflict(_))));
-        tenant_admin::resume(&app.state, &slug).await.unwrap();
-        let rec = tenant_admin::by_slug(&app.state, &slug).await.unwrap();
+        let again = lifecycle::create(&app.state, &app.db_url, lifecycle::validate(&input(&slug, "")).unwrap()).await;
+        assert!(matches!(again, Err(lifecycle::TenantError::Conflict(_))));
+        lifecycle::resume(&app.state, &slug).await.unwrap();
+        let rec = lifecycle::by_slug(&app.state, &slug).await.unwrap();
         assert_eq!((rec.status, rec.creation_step.as_str()), (TenantStatus::Active, "done"));
         let (status, body) = c.get_page("/").await;
         assert_eq!(status, 200);
@@ -132,7 +131,7 @@ on_both_backends!(tenant_lifecycle_resumes_after_a_failure_at_every_step);
 
 /// How many databases exist for a tenant (PostgreSQL: by name; SQLite: the file).
 async fn database_count(app: &TestApp, slug: &str) -> usize {
-    let rec = tenant_admin::by_slug(&app.state, slug).await;
+    let rec = lifecycle::by_slug(&app.state, slug).await;
     if app.db_url.starts_with("sqlite:") {
         let Ok(rec) = rec else { return 0 };
         let path = rec.db_url.trim_start_matches("sqlite://").split('?').next().unwrap().to_owned();
@@ -162,7 +161,7 @@ async fn suspension_and_deletion(b: Backend) {
     let staff_token =
         login_token(&staff, "staff_login", "owner@sleepy.test", "sleepy-owner-password", "ezs_staff").await;
 
-    tenant_admin::suspend(&app.state, "sleepy").await.unwrap();
+    lifecycle::suspend(&app.state, "sleepy").await.unwrap();
     let (status, body) = c.get_page("/").await;
     assert_eq!(status, 403);
     assert!(body.contains("currently unavailable"));
@@ -173,15 +172,15 @@ async fn suspension_and_deletion(b: Backend) {
         .await;
     assert_eq!(status, 403);
     assert_eq!(c.call_raw("list_workspaces", &[]).await.0, 403);
-    tenant_admin::unsuspend(&app.state, "sleepy").await.unwrap();
+    lifecycle::unsuspend(&app.state, "sleepy").await.unwrap();
     let replay = with_cookie(&app, &host("sleepy"), &format!("ezs_staff={staff_token}"));
     assert_eq!(replay.call::<Option<app::manage::model::StaffMe>>("staff_me", &[]).await.unwrap(), None);
     assert_eq!(c.get_page("/").await.0, 200);
 
-    assert!(tenant_admin::suspend(&app.state, "house").await.is_err(), "the house storefront stays up");
-    tenant_admin::delete(&app.state, "sleepy").await.unwrap();
+    assert!(lifecycle::suspend(&app.state, "house").await.is_err(), "the house storefront stays up");
+    lifecycle::delete(&app.state, "sleepy").await.unwrap();
     assert_eq!(database_count(&app, "sleepy").await, 0, "the database is dropped");
-    assert!(matches!(tenant_admin::by_slug(&app.state, "sleepy").await, Err(tenant_admin::TenantError::NotFound)));
+    assert!(matches!(lifecycle::by_slug(&app.state, "sleepy").await, Err(lifecycle::TenantError::NotFound)));
     assert_eq!(c.get_page("/").await.0, 404);
     // The name is free again.
     make_tenant(&app, "sleepy", "").await;
@@ -193,7 +192,7 @@ async fn host_header_matrix(b: Backend) {
     let app = spawn(b).await;
     make_tenant(&app, "acme", "shop.acme.test").await;
     make_tenant(&app, "bravo", "").await;
-    tenant_admin::verify_domain(&app.state, "acme", "shop.acme.test", tenant_admin::VerifyBy::Admin).await.unwrap();
+    lifecycle::verify_domain(&app.state, "acme", "shop.acme.test", lifecycle::VerifyBy::Admin).await.unwrap();
     let get = |host_lines: &str| format!("GET / HTTP/1.1\r\n{host_lines}Connection: close\r\n\r\n");
     let acme = "CANARY-acme-company";
     let bravo = "CANARY-bravo-company";
@@ -273,29 +272,29 @@ async fn tls_ask_and_domain_verification(b: Backend) {
     assert_eq!(c.get_page(&ask("evil.example")).await.0, 404);
     assert_eq!(c.get_page("/tls/ask").await.0, 400);
     // The HTTP token is served on that domain only, before verification (that is how it verifies).
-    let rec = tenant_admin::by_slug(&app.state, "acme").await.unwrap();
-    let d = tenant_admin::domains(&app.state, rec.id).await.unwrap().remove(0);
-    let path = app::backend::domain_verify::http_token_path(&d.verify_token_id);
+    let rec = lifecycle::by_slug(&app.state, "acme").await.unwrap();
+    let d = lifecycle::domains(&app.state, rec.id).await.unwrap().remove(0);
+    let path = app::backend::tenancy::domain_ownership::http_token_path(&d.verify_token_id);
     let (status, body) = app.client_for("shop.acme.test").get_page(&path).await;
     assert_eq!((status, body.trim()), (200, d.verify_token.as_str()));
     assert_eq!(app.client_for("acme.localhost").get_page(&path).await.0, 404);
     assert_eq!(app.client_for("shop.acme.test").get_page("/").await.0, 404, "unverified domains are not routed");
 
-    tenant_admin::verify_domain(&app.state, "acme", "shop.acme.test", tenant_admin::VerifyBy::Admin).await.unwrap();
+    lifecycle::verify_domain(&app.state, "acme", "shop.acme.test", lifecycle::VerifyBy::Admin).await.unwrap();
     assert_eq!(c.get_page(&ask("shop.acme.test")).await.0, 200);
     assert_eq!(c.get_page(&ask("SHOP.ACME.TEST")).await.0, 200);
     assert_eq!(c.get_page(&ask("acme.localhost")).await.0, 200);
-    let d = tenant_admin::domains(&app.state, rec.id).await.unwrap().remove(0);
+    let d = lifecycle::domains(&app.state, rec.id).await.unwrap().remove(0);
     assert!(d.tls_asked_at.is_some(), "the first yes is recorded as the TLS state");
-    tenant_admin::suspend(&app.state, "acme").await.unwrap();
+    lifecycle::suspend(&app.state, "acme").await.unwrap();
     assert_eq!(c.get_page(&ask("shop.acme.test")).await.0, 404, "no certificates for suspended tenants");
 
     // Domains are unique across tenants.
     make_tenant(&app, "bravo", "").await;
-    let taken = tenant_admin::add_domain(&app.state, "bravo", "shop.acme.test", false).await;
-    assert!(matches!(taken, Err(tenant_admin::TenantError::Conflict(_))));
-    let bad = tenant_admin::add_domain(&app.state, "bravo", "not a domain", false).await;
-    assert!(matches!(bad, Err(tenant_admin::TenantError::Invalid(_))));
+    let taken = lifecycle::add_domain(&app.state, "bravo", "shop.acme.test", false).await;
+    assert!(matches!(taken, Err(lifecycle::TenantError::Conflict(_))));
+    let bad = lifecycle::add_domain(&app.state, "bravo", "not a domain", false).await;
+    assert!(matches!(bad, Err(lifecycle::TenantError::Invalid(_))));
     app.stop().await;
 }
 on_both_backends!(tls_ask_and_domain_verification);
@@ -724,7 +723,7 @@ async fn the_admin_app_manages_tenants(b: Backend) {
     assert_eq!(status, 409, "the slug is taken");
     let (status, _) = admin.call_raw("admin_create_tenant", &create("zeta-two", "shop.zeta.test")).await;
     assert_eq!(status, 409, "the domain is taken");
-    assert!(tenant_admin::by_slug(&app.state, "zeta-two").await.is_err(), "a refused creation leaves nothing");
+    assert!(lifecycle::by_slug(&app.state, "zeta-two").await.is_err(), "a refused creation leaves nothing");
 
     let d: TenantDetail = admin.call("admin_tenant", &[("slug", "zeta")]).await.unwrap();
     assert_eq!((d.status, d.currency.as_str(), d.customers), (TenantStatus::Active, "EUR", Some(0)));
@@ -883,13 +882,13 @@ async fn platform_names_cannot_be_taken_over(b: Backend) {
     // The victim exists first.
     make_tenant(&app, "acme", "").await;
     for name in platform.iter().chain(&["later.localhost"]) {
-        let new = tenant_admin::validate(&input("evil", name));
+        let new = lifecycle::validate(&input("evil", name));
         let refused = match new {
-            Ok(new) => tenant_admin::create(&app.state, &app.db_url, new).await.map(|_| ()),
+            Ok(new) => lifecycle::create(&app.state, &app.db_url, new).await.map(|_| ()),
             Err(e) => Err(e),
         };
-        assert!(matches!(refused, Err(tenant_admin::TenantError::Invalid(_))), "{name}: {refused:?}");
-        assert!(matches!(tenant_admin::by_slug(&app.state, "evil").await, Err(tenant_admin::TenantError::NotFound)));
+        assert!(matches!(refused, Err(lifecycle::TenantError::Invalid(_))), "{name}: {refused:?}");
+        assert!(matches!(lifecycle::by_slug(&app.state, "evil").await, Err(lifecycle::TenantError::NotFound)));
     }
     // Through the admin app: a 400 with the reason, nothing created.
     let admin = app.client_for("admin.localhost");
@@ -913,14 +912,14 @@ async fn platform_names_cannot_be_taken_over(b: Backend) {
     // Adding one later is refused the same way, before or after the victim exists.
     make_tenant(&app, "evil", "").await;
     for name in platform.iter().chain(&["later.localhost"]) {
-        let r = tenant_admin::add_domain(&app.state, "evil", name, true).await;
-        assert!(matches!(r, Err(tenant_admin::TenantError::Invalid(_))), "{name}: {r:?}");
+        let r = lifecycle::add_domain(&app.state, "evil", name, true).await;
+        assert!(matches!(r, Err(lifecycle::TenantError::Invalid(_))), "{name}: {r:?}");
         let (status, _) =
             admin.call_raw("admin_add_domain", &[("slug", "evil"), ("domain", name), ("primary", "on")]).await;
         assert_eq!(status, 400, "{name}");
     }
-    let evil = tenant_admin::by_slug(&app.state, "evil").await.unwrap();
-    assert!(tenant_admin::domains(&app.state, evil.id).await.unwrap().is_empty(), "nothing stored");
+    let evil = lifecycle::by_slug(&app.state, "evil").await.unwrap();
+    assert!(lifecycle::domains(&app.state, evil.id).await.unwrap().is_empty(), "nothing stored");
 
     // Rows slipped into the database directly (verified, for the evil tenant) still cannot shadow: the
     // victim that exists already, and one created after the row.

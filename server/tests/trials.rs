@@ -7,7 +7,9 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use app::backend::{auth, customers, db::now, provisioning, workspaces};
+use app::backend::{
+    identity::auth, identity::customers, platform::db::now, workspaces::provisioning, workspaces::store,
+};
 use app::domain::plan::PlanCode;
 use app::domain::workspace::WorkspaceState;
 use common::{eventually, Backend, TestApp};
@@ -32,14 +34,14 @@ async fn a_lost_answer_never_makes_a_second_session_in_100_trials(b: Backend) {
         let customer =
             customers::ensure(&tenant.db, &format!("trial{i}@ezscale.test"), "Trial Customer", &hash).await.unwrap();
         let (id, _) =
-            workspaces::insert_order(&tenant.db, customer, plan, uuid::Uuid::new_v4(), "default", now()).await.unwrap();
+            store::insert_order(&tenant.db, customer, plan, uuid::Uuid::new_v4(), "default", now()).await.unwrap();
         provisioning::enqueue(&app.state, &tenant, id).await.unwrap();
         ids.push(id);
     }
     let kasm_ids = eventually(Duration::from_secs(120), "all trial workspaces running", || async {
         let mut kasm_ids = Vec::new();
         for id in &ids {
-            let ws = workspaces::get(&tenant.db, *id).await.unwrap().unwrap();
+            let ws = store::get(&tenant.db, *id).await.unwrap().unwrap();
             assert_ne!(ws.state, WorkspaceState::Failed, "{:?}", ws.failure_reason);
             if ws.state != WorkspaceState::Running {
                 return None;

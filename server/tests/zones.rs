@@ -8,8 +8,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use app::admin::kasm::KasmPageData;
-use app::backend::kasm::BreakerState;
-use app::backend::{auth, customers, db::now, provisioning, reconciler, workspaces};
+use app::backend::clients::kasm::BreakerState;
+use app::backend::{
+    identity::auth, identity::customers, platform::db::now, workspaces::provisioning, workspaces::reconciler,
+    workspaces::store,
+};
 use app::catalog::CatalogView;
 use app::domain::plan::PlanCode;
 use app::domain::workspace::WorkspaceState;
@@ -124,7 +127,7 @@ async fn workspaces_run_on_the_server_their_plan_or_tenant_pins(b: Backend) {
     assert_eq!(zone_b.session_count(), 1, "the workspace runs on zone B");
     assert_eq!(app.sim.session_count(), 0, "and nothing on the default server");
     let tenant = app.state.house().await.unwrap();
-    let ws = workspaces::get(&tenant.db, on_b.parse().unwrap()).await.unwrap().unwrap();
+    let ws = store::get(&tenant.db, on_b.parse().unwrap()).await.unwrap().unwrap();
     assert_eq!(ws.kasm_server, "zone-b");
 
     // A plan pin wins over the tenant pin.
@@ -183,14 +186,14 @@ async fn workspaces_run_on_the_server_their_plan_or_tenant_pins(b: Backend) {
         )
         .await
         .unwrap();
-    let before = workspaces::list_owned(&tenant.db, ws.customer_id).await.unwrap().len();
+    let before = store::list_owned(&tenant.db, ws.customer_id).await.unwrap().len();
     let cat: CatalogView = customer.call("catalog", &[]).await.unwrap();
     let (status, body) = customer
         .call_raw("order_workspace", &[("plan", "developer-basic"), ("order_key", &cat.order_key.unwrap())])
         .await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("not available"), "{body}");
-    assert_eq!(workspaces::list_owned(&tenant.db, ws.customer_id).await.unwrap().len(), before);
+    assert_eq!(store::list_owned(&tenant.db, ws.customer_id).await.unwrap().len(), before);
     // The secret was kept on an edit with a blank secret: the client still authenticates once the breaker
     // lets a trial through (here: straight away, since the row changed and a fresh client is built).
     zone_b.clear_faults();
@@ -306,7 +309,7 @@ async fn the_admin_manages_templates_and_syncs_images(b: Backend) {
     let id = order(&customer, "developer-pro").await;
     until_state(&customer, &id, WorkspaceState::Running).await;
     let tenant = app.state.house().await.unwrap();
-    let ws = workspaces::get(&tenant.db, id.parse().unwrap()).await.unwrap().unwrap();
+    let ws = store::get(&tenant.db, id.parse().unwrap()).await.unwrap().unwrap();
     let sessions = app.state.kasm().get_kasms().await.unwrap();
     let s = sessions.kasms.iter().find(|s| Some(s.kasm_id.to_string()) == ws.kasm_id).unwrap();
     assert_eq!(Some(s.image_id.0), app.sim.image_id("kasmweb/developer-enterprise:1.16.0"));
@@ -338,11 +341,11 @@ async fn a_crash_between_kasm_and_our_commit_leaves_no_orphan(b: Backend) {
         let customer =
             customers::ensure(&tenant.db, &format!("crash{i}@ezscale.test"), "Crash Customer", &hash).await.unwrap();
         let (id, _) =
-            workspaces::insert_order(&tenant.db, customer, plan, uuid::Uuid::new_v4(), "default", now()).await.unwrap();
+            store::insert_order(&tenant.db, customer, plan, uuid::Uuid::new_v4(), "default", now()).await.unwrap();
         app.state.failpoints().arm("provision.after_request", 1);
         let crashed = provisioning::sync(&app.state, &tenant, id).await;
         assert!(crashed.is_err(), "the failpoint fired after Kasm created the session");
-        let ws = workspaces::get(&tenant.db, id).await.unwrap().unwrap();
+        let ws = store::get(&tenant.db, id).await.unwrap().unwrap();
         assert_eq!((ws.state, ws.kasm_id.as_deref()), (WorkspaceState::Provisioning, None), "nothing recorded");
         ids.push(id);
     }
@@ -355,7 +358,7 @@ async fn a_crash_between_kasm_and_our_commit_leaves_no_orphan(b: Backend) {
     eventually(Duration::from_secs(30), "adopted workspaces running", || async {
         let mut all = true;
         for id in &ids {
-            all &= workspaces::get(&tenant.db, *id).await.unwrap().unwrap().state == WorkspaceState::Running;
+            all &= store::get(&tenant.db, *id).await.unwrap().unwrap().state == WorkspaceState::Running;
         }
         all.then_some(())
     })
@@ -373,7 +376,7 @@ on_both_backends!(a_crash_between_kasm_and_our_commit_leaves_no_orphan);
 /// never retried and never open the breaker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restricted_kasm_key_can_do_only_what_it_was_granted() {
-    use app::backend::kasm::{KasmAuthStyle, KasmClient, KasmConfig, KasmError};
+    use app::backend::clients::kasm::{KasmAuthStyle, KasmClient, KasmConfig, KasmError};
     use server::kasm_sim::SimApiKey;
     let sim = Simulator::new(SimConfig {
         start_delay: Duration::from_millis(10),

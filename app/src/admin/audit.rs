@@ -22,10 +22,10 @@ pub struct AuditRow {
 
 #[server(prefix = "/api", endpoint = "admin_audit")]
 pub async fn audit_log(tenant: String, action: String, actor: String) -> Result<Vec<AuditRow>, AppError> {
-    use crate::backend::audit::{self, Filter};
-    use crate::backend::tenants;
+    use crate::backend::platform::audit::{self, Filter};
+    use crate::backend::tenancy::registry;
     let (state, _) = super::server::guard::admin().await?;
-    let records = tenants::list_records(state.central()).await?;
+    let records = registry::list_records(state.central()).await?;
     let tenant_id = match tenant.trim() {
         "" => None,
         slug => Some(records.iter().find(|r| r.slug == slug).map(|r| r.id).ok_or(AppError::NotFound)?),

@@ -41,9 +41,9 @@ pub struct AdminBillingData {
 #[server(prefix = "/api", endpoint = "admin_billing")]
 pub async fn admin_billing() -> Result<AdminBillingData, AppError> {
     use crate::backend::billing::{run, wholesale};
-    use crate::backend::tenants;
+    use crate::backend::tenancy::registry;
     let (state, _) = super::server::guard::admin().await?;
-    let records = tenants::list_records(state.central()).await?;
+    let records = registry::list_records(state.central()).await?;
     let slug = |id: &str| records.iter().find(|r| r.id.to_string() == id).map_or(id.to_owned(), |r| r.slug.clone());
     let runs = run::records(&state, 200)
         .await?
@@ -89,8 +89,8 @@ pub async fn admin_billing() -> Result<AdminBillingData, AppError> {
 /// Bills a finished period now (every tenant, or one). Safe to repeat: a rerun has nothing to do.
 #[server(prefix = "/api", endpoint = "admin_run_billing")]
 pub async fn admin_run_billing(period: String, tenant: Option<String>) -> Result<String, AppError> {
-    use crate::backend::audit::{self, ActorKind};
     use crate::backend::billing::run::{self, RunError};
+    use crate::backend::platform::audit::{self, ActorKind};
     let (state, admin) = super::server::guard::admin().await?;
     let only = tenant.as_deref().map(str::trim).filter(|t| !t.is_empty());
     let outcomes = match run::run_all(&state, Some(period.trim()), only, |_, _, _| {}).await {

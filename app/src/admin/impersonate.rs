@@ -11,11 +11,11 @@ use crate::layout::{go_to, ErrorNote};
 /// Returns the URL on the tenant's host that redeems the handle.
 #[server(prefix = "/api", endpoint = "admin_impersonate")]
 pub async fn impersonate(slug: String, target: String, email: String) -> Result<String, AppError> {
-    use crate::backend::accounts::{self, ImpersonationTarget, StaffRole};
-    use crate::backend::audit::{self, ActorKind};
-    use crate::backend::{customers, request, tenant_admin};
+    use crate::backend::identity::accounts::{self, ImpersonationTarget, StaffRole};
+    use crate::backend::platform::audit::{self, ActorKind};
+    use crate::backend::{identity::customers, request, tenancy::lifecycle};
     let (state, admin) = super::server::guard::admin().await?;
-    let rec = tenant_admin::by_slug(&state, &slug).await?;
+    let rec = lifecycle::by_slug(&state, &slug).await?;
     let (kind, id, whom) = match target.as_str() {
         "owner" => {
             let owner = accounts::list_staff(state.central(), rec.id)

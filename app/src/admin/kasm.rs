@@ -59,7 +59,7 @@ pub struct KasmPageData {
 
 #[server(prefix = "/api", endpoint = "admin_kasm")]
 pub async fn kasm_overview() -> Result<KasmPageData, AppError> {
-    use crate::backend::{kasm_servers, templates};
+    use crate::backend::{workspaces::kasm_servers, workspaces::plan_templates};
     use sqlx::Row;
     let (state, _) = super::server::guard::admin().await?;
     let images = kasm_servers::synced_images(state.central()).await?;
@@ -78,8 +78,8 @@ pub async fn kasm_overview() -> Result<KasmPageData, AppError> {
             breaker: state.kasm_servers().breaker_state(&s.id).as_str().to_owned(),
             images: images.iter().filter(|i| i.server_id == s.id).count(),
             auth: match s.auth {
-                crate::backend::kasm::KasmAuthStyle::JsonBody => "body".into(),
-                crate::backend::kasm::KasmAuthStyle::HttpBasic => "basic".into(),
+                crate::backend::clients::kasm::KasmAuthStyle::JsonBody => "body".into(),
+                crate::backend::clients::kasm::KasmAuthStyle::HttpBasic => "basic".into(),
             },
             id: s.id,
             name: s.name,
@@ -90,7 +90,7 @@ pub async fn kasm_overview() -> Result<KasmPageData, AppError> {
             last_pass,
         });
     }
-    let templates = templates::list(state.central())
+    let templates = plan_templates::list(state.central())
         .await?
         .into_iter()
         .map(|t| TemplateRow {
@@ -122,8 +122,8 @@ pub async fn kasm_overview() -> Result<KasmPageData, AppError> {
 }
 
 #[cfg(feature = "ssr")]
-fn server_error(e: crate::backend::kasm_servers::ServerError) -> AppError {
-    use crate::backend::kasm_servers::ServerError;
+fn server_error(e: crate::backend::workspaces::kasm_servers::ServerError) -> AppError {
+    use crate::backend::workspaces::kasm_servers::ServerError;
     match e {
         ServerError::Invalid(m) => AppError::Invalid(m),
         ServerError::NotFound => AppError::NotFound,
@@ -147,8 +147,8 @@ pub async fn save_kasm_server(
     enabled: Option<String>,
     existing: Option<String>,
 ) -> Result<String, AppError> {
-    use crate::backend::audit::{self, ActorKind};
-    use crate::backend::kasm_servers::{self, ServerInput};
+    use crate::backend::platform::audit::{self, ActorKind};
+    use crate::backend::workspaces::kasm_servers::{self, ServerInput};
     let (state, admin) = super::server::guard::admin().await?;
     let input = ServerInput {
         id,
@@ -172,8 +172,8 @@ pub async fn save_kasm_server(
 /// Refreshes a server's image list from Kasm. Returns how many images it lists.
 #[server(prefix = "/api", endpoint = "admin_sync_images")]
 pub async fn sync_images(server: String) -> Result<usize, AppError> {
-    use crate::backend::audit::{self, ActorKind};
-    use crate::backend::kasm_servers::{self, SyncImagesError};
+    use crate::backend::platform::audit::{self, ActorKind};
+    use crate::backend::workspaces::kasm_servers::{self, SyncImagesError};
     let (state, admin) = super::server::guard::admin().await?;
     let id = kasm_servers::parse_server_id(&server).map_err(|e| AppError::Invalid(e.to_string()))?;
     if kasm_servers::get(state.central(), &id).await?.is_none() {
@@ -211,8 +211,8 @@ pub async fn save_template(
     kasm_group: String,
     kasm_server: Option<String>,
 ) -> Result<String, AppError> {
-    use crate::backend::audit::{self, ActorKind};
-    use crate::backend::templates::{self, TemplateError, TemplateInput};
+    use crate::backend::platform::audit::{self, ActorKind};
+    use crate::backend::workspaces::plan_templates::{self, TemplateError, TemplateInput};
     let (state, admin) = super::server::guard::admin().await?;
     let input = TemplateInput {
         code,
@@ -228,7 +228,7 @@ pub async fn save_template(
         kasm_group,
         kasm_server: kasm_server.unwrap_or_default(),
     };
-    let saved = match templates::update(state.central(), &input).await {
+    let saved = match plan_templates::update(state.central(), &input).await {
         Ok(t) => t,
         Err(TemplateError::Invalid(m)) => return Err(AppError::Invalid(m)),
         Err(TemplateError::Backend(e)) => return Err(e.into()),
@@ -250,10 +250,10 @@ pub async fn save_template(
 /// Pins a tenant's new workspaces to a server (blank = unpinned).
 #[server(prefix = "/api", endpoint = "admin_pin_tenant")]
 pub async fn pin_tenant(slug: String, server: Option<String>) -> Result<(), AppError> {
-    use crate::backend::audit::{self, ActorKind};
-    use crate::backend::{kasm_servers, tenants};
+    use crate::backend::platform::audit::{self, ActorKind};
+    use crate::backend::{tenancy::registry, workspaces::kasm_servers};
     let (state, admin) = super::server::guard::admin().await?;
-    let record = tenants::record_by_slug(state.central(), slug.trim()).await?.ok_or(AppError::NotFound)?;
+    let record = registry::record_by_slug(state.central(), slug.trim()).await?.ok_or(AppError::NotFound)?;
     let server = server.unwrap_or_default();
     let pin = Some(server.trim()).filter(|s| !s.is_empty());
     kasm_servers::pin_tenant(state.central(), record.id, pin).await.map_err(server_error)?;

@@ -34,10 +34,10 @@ pub struct MailRow {
 #[server(prefix = "/api", endpoint = "admin_mail")]
 pub async fn outbox() -> Result<Vec<MailRow>, AppError> {
     use crate::backend::mail::outbox;
-    use crate::backend::tenants;
+    use crate::backend::tenancy::registry;
     let (state, _) = super::server::guard::admin().await?;
     let reveal = state.settings().mail_drop;
-    let records = tenants::list_records(state.central()).await?;
+    let records = registry::list_records(state.central()).await?;
     let rows = outbox::list(state.central(), None, 200).await.map_err(|e| {
         tracing::error!(error = %e, "outbox unavailable");
         AppError::Internal

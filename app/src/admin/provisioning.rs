@@ -20,9 +20,9 @@ pub struct DeadLetterRow {
 
 #[server(prefix = "/api", endpoint = "admin_dead_letters")]
 pub async fn dead_letters() -> Result<Vec<DeadLetterRow>, AppError> {
-    use crate::backend::{provisioning, tenants};
+    use crate::backend::{tenancy::registry, workspaces::provisioning};
     let (state, _) = super::server::guard::admin().await?;
-    let records = tenants::list_records(state.central()).await?;
+    let records = registry::list_records(state.central()).await?;
     Ok(provisioning::dead_letters(&state, 200)
         .await?
         .into_iter()
@@ -39,8 +39,8 @@ pub async fn dead_letters() -> Result<Vec<DeadLetterRow>, AppError> {
 
 #[server(prefix = "/api", endpoint = "admin_requeue")]
 pub async fn requeue(job_id: String) -> Result<Vec<DeadLetterRow>, AppError> {
-    use crate::backend::audit::{self, ActorKind};
-    use crate::backend::provisioning;
+    use crate::backend::platform::audit::{self, ActorKind};
+    use crate::backend::workspaces::provisioning;
     let (state, admin) = super::server::guard::admin().await?;
     let dead = provisioning::dead_letters(&state, 1000).await?.into_iter().find(|d| d.job_id == job_id);
     let Some(dead) = dead else { return Err(AppError::NotFound) };

@@ -8,7 +8,7 @@ use crate::error::AppError;
 
 #[cfg(feature = "ssr")]
 pub(crate) mod guard {
-    use crate::backend::accounts::{self, PlatformAdmin, ADMIN_COOKIE};
+    use crate::backend::identity::accounts::{self, PlatformAdmin, ADMIN_COOKIE};
     use crate::backend::request;
     use crate::backend::state::AppState;
     use crate::error::AppError;
@@ -28,8 +28,8 @@ pub(crate) mod guard {
         action: &str,
         detail: &str,
     ) -> Result<(), AppError> {
-        use crate::backend::audit::{self, ActorKind};
-        let tenant = crate::backend::tenants::record_by_slug(state.central(), slug).await?.map(|r| r.id);
+        use crate::backend::platform::audit::{self, ActorKind};
+        let tenant = crate::backend::tenancy::registry::record_by_slug(state.central(), slug).await?.map(|r| r.id);
         let detail = if tenant.is_none() { format!("{slug}: {detail}") } else { detail.to_owned() };
         audit::record(state.central(), ActorKind::Admin, &admin.email, tenant, action, &detail).await?;
         Ok(())
@@ -47,10 +47,10 @@ pub async fn current_admin() -> Result<Option<AdminMe>, AppError> {
 
 #[server(prefix = "/api", endpoint = "admin_login")]
 pub async fn admin_login(email: String, password: String) -> Result<(), AppError> {
-    use crate::backend::accounts::{self, ADMIN_COOKIE};
-    use crate::backend::audit::{self, ActorKind};
-    use crate::backend::limits::{self, Role};
-    use crate::backend::{auth, request, tenant_admin};
+    use crate::backend::identity::accounts::{self, ADMIN_COOKIE};
+    use crate::backend::platform::audit::{self, ActorKind};
+    use crate::backend::platform::limits::{self, Role};
+    use crate::backend::{identity::auth, request, tenancy::lifecycle};
     let state = request::require_admin_site()?;
     if email.len() > 254 || password.len() > 1024 {
         return Err(AppError::BadCredentials);
@@ -61,7 +61,7 @@ pub async fn admin_login(email: String, password: String) -> Result<(), AppError
         // Audited with the client's address (the limits above bound how many rows a guesser can add). The
         // name typed is recorded only if it is an email address: a password typed into the wrong field
         // must not end up in the log.
-        let tried = tenant_admin::parse_email(&email).unwrap_or_else(|_| "(not an email address)".to_owned());
+        let tried = lifecycle::parse_email(&email).unwrap_or_else(|_| "(not an email address)".to_owned());
         audit::record(
             state.central(),
             ActorKind::Admin,
@@ -86,7 +86,7 @@ pub async fn admin_login(email: String, password: String) -> Result<(), AppError
 
 #[server(prefix = "/api", endpoint = "admin_logout")]
 pub async fn admin_logout() -> Result<(), AppError> {
-    use crate::backend::accounts::{self, ADMIN_COOKIE};
+    use crate::backend::identity::accounts::{self, ADMIN_COOKIE};
     use crate::backend::request;
     let state = request::require_admin_site()?;
     if let Some(token) = request::cookie(ADMIN_COOKIE) {
@@ -99,7 +99,7 @@ pub async fn admin_logout() -> Result<(), AppError> {
 /// Ends every session of the signed-in admin, on every device.
 #[server(prefix = "/api", endpoint = "admin_logout_everywhere")]
 pub async fn admin_logout_everywhere() -> Result<u64, AppError> {
-    use crate::backend::accounts::{self, ADMIN_COOKIE};
+    use crate::backend::identity::accounts::{self, ADMIN_COOKIE};
     use crate::backend::request;
     let (state, admin) = guard::admin().await?;
     let n = accounts::end_user_sessions(state.central(), &admin.id).await?;
@@ -109,16 +109,16 @@ pub async fn admin_logout_everywhere() -> Result<u64, AppError> {
 
 #[server(prefix = "/api", endpoint = "admin_tenants")]
 pub async fn list_tenants() -> Result<Vec<TenantSummary>, AppError> {
-    use crate::backend::{tenant_admin, tenants};
+    use crate::backend::{tenancy::lifecycle, tenancy::registry};
     use crate::domain::time::Timestamp;
     let (state, _) = guard::admin().await?;
     let mut out = Vec::new();
-    for rec in tenants::list_records(state.central()).await? {
-        let counts = tenant_admin::counts(&state, rec.id).await.unwrap_or_else(|e| {
+    for rec in registry::list_records(state.central()).await? {
+        let counts = lifecycle::counts(&state, rec.id).await.unwrap_or_else(|e| {
             tracing::warn!(tenant = %rec.slug, error = %e, "tenant counts unavailable");
             None
         });
-        let primary = tenant_admin::domains(&state, rec.id).await?.into_iter().find(|d| d.kind == "primary");
+        let primary = lifecycle::domains(&state, rec.id).await?.into_iter().find(|d| d.kind == "primary");
         out.push(TenantSummary {
             slug: rec.slug,
             name: rec.name,
@@ -145,18 +145,18 @@ pub async fn create_tenant(
     currency: String,
     trial_days: String,
 ) -> Result<String, AppError> {
-    use crate::backend::tenant_admin::{self, NewTenantInput, TenantError};
+    use crate::backend::tenancy::lifecycle::{self, NewTenantInput, TenantError};
     let (state, admin) = guard::admin().await?;
     let input = NewTenantInput { name, slug, owner_email, owner_password, primary_domain, currency, trial_days };
-    let new = tenant_admin::validate(&input)?;
+    let new = lifecycle::validate(&input)?;
     let slug = new.slug.as_str().to_owned();
-    match tenant_admin::create(&state, state.settings().central_url.as_str(), new).await {
+    match lifecycle::create(&state, state.settings().central_url.as_str(), new).await {
         Ok(_) => {
             tracing::info!(tenant = %slug, admin = %admin.email, "tenant created");
             guard::audit(&state, &admin, &slug, "tenant.created", "").await?;
             Ok(slug)
         }
-        Err(TenantError::Backend(e)) if tenant_admin::by_slug(&state, &slug).await.is_ok() => {
+        Err(TenantError::Backend(e)) if lifecycle::by_slug(&state, &slug).await.is_ok() => {
             tracing::error!(tenant = %slug, error = %e, "tenant creation stopped; retry from its page");
             Ok(slug)
         }
@@ -173,19 +173,19 @@ pub async fn get_tenant(slug: String) -> Result<TenantDetail, AppError> {
 #[cfg(feature = "ssr")]
 async fn detail(state: &crate::backend::state::AppState, slug: &str) -> Result<TenantDetail, AppError> {
     use super::model::DomainView;
-    use crate::backend::{domain_verify, tenant_admin};
+    use crate::backend::{tenancy::domain_ownership, tenancy::lifecycle};
     use crate::domain::money::Money;
     use crate::domain::tenant::bp_to_percent;
     use crate::domain::time::Timestamp;
-    let rec = tenant_admin::by_slug(state, slug).await?;
-    let counts = tenant_admin::counts(state, rec.id).await.unwrap_or(None);
-    let domains = tenant_admin::domains(state, rec.id)
+    let rec = lifecycle::by_slug(state, slug).await?;
+    let counts = lifecycle::counts(state, rec.id).await.unwrap_or(None);
+    let domains = lifecycle::domains(state, rec.id)
         .await?
         .into_iter()
         .map(|d| DomainView {
-            txt_name: domain_verify::txt_record_name(&d.domain),
-            txt_value: domain_verify::txt_record_value(&d.verify_token),
-            http_path: domain_verify::http_token_path(&d.verify_token_id),
+            txt_name: domain_ownership::txt_record_name(&d.domain),
+            txt_value: domain_ownership::txt_record_value(&d.verify_token),
+            http_path: domain_ownership::http_token_path(&d.verify_token_id),
             primary: d.kind == "primary",
             verified: d.verified_at.is_some(),
             verified_by: d.verified_by,
@@ -224,9 +224,9 @@ async fn detail(state: &crate::backend::state::AppState, slug: &str) -> Result<T
 
 #[server(prefix = "/api", endpoint = "admin_retry_tenant")]
 pub async fn retry_tenant(slug: String) -> Result<TenantDetail, AppError> {
-    use crate::backend::tenant_admin::{self, TenantError};
+    use crate::backend::tenancy::lifecycle::{self, TenantError};
     let (state, _) = guard::admin().await?;
-    match tenant_admin::resume(&state, &slug).await {
+    match lifecycle::resume(&state, &slug).await {
         // The failure is recorded on the tenant and shown on its page.
         Ok(()) | Err(TenantError::Backend(_)) => detail(&state, &slug).await,
         Err(e) => Err(e.into()),
@@ -236,7 +236,7 @@ pub async fn retry_tenant(slug: String) -> Result<TenantDetail, AppError> {
 #[server(prefix = "/api", endpoint = "admin_suspend_tenant")]
 pub async fn suspend_tenant(slug: String) -> Result<TenantDetail, AppError> {
     let (state, admin) = guard::admin().await?;
-    crate::backend::tenant_admin::suspend(&state, &slug).await?;
+    crate::backend::tenancy::lifecycle::suspend(&state, &slug).await?;
     tracing::info!(tenant = %slug, admin = %admin.email, "tenant suspended");
     guard::audit(&state, &admin, &slug, "tenant.suspended", "").await?;
     detail(&state, &slug).await
@@ -245,7 +245,7 @@ pub async fn suspend_tenant(slug: String) -> Result<TenantDetail, AppError> {
 #[server(prefix = "/api", endpoint = "admin_unsuspend_tenant")]
 pub async fn unsuspend_tenant(slug: String) -> Result<TenantDetail, AppError> {
     let (state, admin) = guard::admin().await?;
-    crate::backend::tenant_admin::unsuspend(&state, &slug).await?;
+    crate::backend::tenancy::lifecycle::unsuspend(&state, &slug).await?;
     tracing::info!(tenant = %slug, admin = %admin.email, "tenant resumed");
     guard::audit(&state, &admin, &slug, "tenant.resumed", "").await?;
     detail(&state, &slug).await
@@ -258,12 +258,12 @@ pub async fn delete_tenant(slug: String, confirm: String) -> Result<(), AppError
     if confirm.trim() != slug {
         return Err(AppError::Invalid("Type the tenant's short name to confirm the deletion.".into()));
     }
-    let rec = crate::backend::tenant_admin::by_slug(&state, &slug).await?;
-    crate::backend::tenant_admin::delete(&state, &slug).await?;
+    let rec = crate::backend::tenancy::lifecycle::by_slug(&state, &slug).await?;
+    crate::backend::tenancy::lifecycle::delete(&state, &slug).await?;
     tracing::warn!(tenant = %slug, admin = %admin.email, "tenant deleted");
-    crate::backend::audit::record(
+    crate::backend::platform::audit::record(
         state.central(),
-        crate::backend::audit::ActorKind::Admin,
+        crate::backend::platform::audit::ActorKind::Admin,
         &admin.email,
         Some(rec.id),
         "tenant.deleted",
@@ -284,7 +284,7 @@ pub async fn update_terms(
 ) -> Result<TenantDetail, AppError> {
     use crate::domain::tenant::{BillingTerms, TermsInput};
     let (state, admin) = guard::admin().await?;
-    let rec = crate::backend::tenant_admin::by_slug(&state, &slug).await?;
+    let rec = crate::backend::tenancy::lifecycle::by_slug(&state, &slug).await?;
     let input = TermsInput {
         tier: &tier,
         wholesale_discount_percent: &discount_percent,
@@ -293,7 +293,7 @@ pub async fn update_terms(
         billing_cycle_day: &billing_cycle_day,
     };
     let terms = BillingTerms::parse(&input, rec.currency).map_err(|e| AppError::Invalid(e.to_string()))?;
-    crate::backend::tenant_admin::set_terms(&state, &slug, &terms).await?;
+    crate::backend::tenancy::lifecycle::set_terms(&state, &slug, &terms).await?;
     let summary = format!(
         "tier {}, discount {} bp, fee {} minor, commission {} bp, day {}",
         terms.tier.as_str(),
@@ -309,7 +309,7 @@ pub async fn update_terms(
 #[server(prefix = "/api", endpoint = "admin_add_domain")]
 pub async fn add_domain(slug: String, domain: String, primary: Option<String>) -> Result<TenantDetail, AppError> {
     let (state, admin) = guard::admin().await?;
-    crate::backend::tenant_admin::add_domain(&state, &slug, &domain, primary.is_some()).await?;
+    crate::backend::tenancy::lifecycle::add_domain(&state, &slug, &domain, primary.is_some()).await?;
     guard::audit(&state, &admin, &slug, "domain.added", domain.trim()).await?;
     detail(&state, &slug).await
 }
@@ -317,7 +317,7 @@ pub async fn add_domain(slug: String, domain: String, primary: Option<String>) -
 #[server(prefix = "/api", endpoint = "admin_remove_domain")]
 pub async fn remove_domain(slug: String, domain: String) -> Result<TenantDetail, AppError> {
     let (state, admin) = guard::admin().await?;
-    crate::backend::tenant_admin::remove_domain(&state, &slug, &domain).await?;
+    crate::backend::tenancy::lifecycle::remove_domain(&state, &slug, &domain).await?;
     guard::audit(&state, &admin, &slug, "domain.removed", &domain).await?;
     detail(&state, &slug).await
 }
@@ -325,7 +325,7 @@ pub async fn remove_domain(slug: String, domain: String) -> Result<TenantDetail,
 /// Checks a domain's token now: `method` is `dns`, `http`, or `admin` (the admin vouches for it).
 #[server(prefix = "/api", endpoint = "admin_verify_domain")]
 pub async fn verify_domain(slug: String, domain: String, method: String) -> Result<TenantDetail, AppError> {
-    use crate::backend::tenant_admin::{self, VerifyBy};
+    use crate::backend::tenancy::lifecycle::{self, VerifyBy};
     let (state, admin) = guard::admin().await?;
     let by = match method.as_str() {
         "dns" => VerifyBy::Dns,
@@ -333,7 +333,7 @@ pub async fn verify_domain(slug: String, domain: String, method: String) -> Resu
         "admin" => VerifyBy::Admin,
         _ => return Err(AppError::Invalid("Choose DNS, HTTP or manual verification.".into())),
     };
-    if tenant_admin::verify_domain(&state, &slug, &domain, by).await? {
+    if lifecycle::verify_domain(&state, &slug, &domain, by).await? {
         guard::audit(&state, &admin, &slug, "domain.verified", &format!("{domain} by {method}")).await?;
     }
     detail(&state, &slug).await

@@ -4,7 +4,7 @@
 //! Answers never reveal whether an email has an account: sign-up requests answer the same for known and
 //! unknown addresses and cost a password hash either way; reset requests answer before anything that
 //! depends on the address is done. Attempts are limited per client address and per account *before* any
-//! hashing; failed sign-ins and refused attempts are counted and logged (`backend::limits`).
+//! hashing; failed sign-ins and refused attempts are counted and logged (`backend::platform::limits`).
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -30,16 +30,16 @@ mod edge {
 
     /// Applies the attempt limits (per client address and per account key) before any work.
     pub fn limit(state: &AppState, key: &str) -> Result<(), AppError> {
-        crate::backend::limits::check(state, crate::backend::limits::Role::Customer, key)
+        crate::backend::platform::limits::check(state, crate::backend::platform::limits::Role::Customer, key)
     }
 
     /// Counts and logs a customer's failed sign-in (or failed re-authentication, or a dead reset link).
     pub fn failed(state: &AppState) {
-        crate::backend::limits::sign_in_failed(state, crate::backend::limits::Role::Customer);
+        crate::backend::platform::limits::sign_in_failed(state, crate::backend::platform::limits::Role::Customer);
     }
 
     pub fn email(raw: &str) -> Result<String, AppError> {
-        crate::backend::tenant_admin::parse_email(raw).map_err(|e| AppError::Invalid(e.to_string()))
+        crate::backend::tenancy::lifecycle::parse_email(raw).map_err(|e| AppError::Invalid(e.to_string()))
     }
 
     pub fn new_password(p: &str) -> Result<(), AppError> {
@@ -67,7 +67,7 @@ mod edge {
         tenant: &crate::backend::state::Tenant,
         id: crate::domain::ids::CustomerId,
     ) -> Result<(), AppError> {
-        use crate::backend::auth;
+        use crate::backend::identity::auth;
         if let Some(old) = request::session_token() {
             auth::end_session(&tenant.db, &old).await?;
         }
@@ -92,7 +92,7 @@ pub async fn who_am_i() -> Result<Option<Me>, AppError> {
 
 #[server(prefix = "/api", endpoint = "login")]
 pub async fn login(email: String, password: String) -> Result<(), AppError> {
-    use crate::backend::{auth, customers, request};
+    use crate::backend::{identity::auth, identity::customers, request};
     let (state, tenant) = request::tenant().await?;
     if email.len() > 254 || password.len() > 1024 {
         return Err(AppError::BadCredentials);
@@ -120,7 +120,7 @@ pub async fn login(email: String, password: String) -> Result<(), AppError> {
 
 #[server(prefix = "/api", endpoint = "logout")]
 pub async fn logout() -> Result<(), AppError> {
-    use crate::backend::{auth, request};
+    use crate::backend::{identity::auth, request};
     let (state, tenant) = request::tenant().await?;
     if let Some(token) = request::session_token() {
         auth::end_session(&tenant.db, &token).await?;
@@ -132,7 +132,7 @@ pub async fn logout() -> Result<(), AppError> {
 /// Ends every session of the signed-in customer, on every device (this one too).
 #[server(prefix = "/api", endpoint = "logout_everywhere")]
 pub async fn logout_everywhere() -> Result<u64, AppError> {
-    use crate::backend::{auth, request};
+    use crate::backend::{identity::auth, request};
     let (state, tenant, customer) = request::require_customer().await?;
     let n = auth::end_all_sessions(&tenant.db, customer.id).await?;
     request::set_cookie(&auth::clear_cookie(state.settings().secure_cookies));
@@ -144,7 +144,7 @@ pub async fn logout_everywhere() -> Result<u64, AppError> {
 /// session cookie on one answer and not the other would tell.
 #[server(prefix = "/api", endpoint = "signup")]
 pub async fn signup(name: String, email: String, password: String) -> Result<(), AppError> {
-    use crate::backend::{auth, customers, notify, request};
+    use crate::backend::{identity::auth, identity::customers, notify, request};
     let (state, tenant) = request::tenant().await?;
     let email = edge::email(&email)?;
     edge::limit(&state, &format!("signup:{}:{email}", tenant.id))?;
@@ -164,7 +164,7 @@ pub async fn signup(name: String, email: String, password: String) -> Result<(),
 /// Sends a fresh verification link to the signed-in, unverified customer.
 #[server(prefix = "/api", endpoint = "resend_verification")]
 pub async fn resend_verification() -> Result<(), AppError> {
-    use crate::backend::{auth, notify, request};
+    use crate::backend::{identity::auth, notify, request};
     let (state, tenant, customer) = request::require_customer().await?;
     if customer.email_verified {
         return Ok(());
@@ -181,7 +181,7 @@ pub async fn resend_verification() -> Result<(), AppError> {
 /// changes on a GET, so link scanners cannot confirm on the customer's behalf).
 #[server(prefix = "/api", endpoint = "verify_email")]
 pub async fn verify_email(token: String) -> Result<(), AppError> {
-    use crate::backend::{auth, customers, request, BackendError};
+    use crate::backend::{identity::auth, identity::customers, request, BackendError};
     let (state, tenant) = request::tenant().await?;
     let mut tx = tenant.db.begin().await.map_err(BackendError::from)?;
     let Some((id, _)) = auth::consume_token(&mut tx, &token, auth::TokenPurpose::Verify).await? else {
@@ -221,7 +221,7 @@ async fn send_reset_link(
     origin: Option<String>,
     email: &str,
 ) -> crate::backend::Result<()> {
-    use crate::backend::{auth, customers, notify};
+    use crate::backend::{identity::auth, identity::customers, notify};
     let Some((id, _)) = customers::find_login(&tenant.db, email).await? else { return Ok(()) };
     let ttl = i64::from(RESET_TTL_MINUTES) * 60_000;
     let token = auth::issue_token(&tenant.db, id, auth::TokenPurpose::Reset, None, ttl).await?;
@@ -233,8 +233,8 @@ async fn send_reset_link(
 /// reset or email-change link of the account is ended.
 #[server(prefix = "/api", endpoint = "reset_password")]
 pub async fn reset_password(token: String, password: String) -> Result<(), AppError> {
-    use crate::backend::auth::{self, TokenPurpose};
-    use crate::backend::{customers, request, BackendError};
+    use crate::backend::identity::auth::{self, TokenPurpose};
+    use crate::backend::{identity::customers, request, BackendError};
     let (state, tenant) = request::tenant().await?;
     edge::new_password(&password)?;
     // Keyed by the link (and, in the limiter, by the client's address): one address's guesses never lock
@@ -265,7 +265,7 @@ pub async fn reset_password(token: String, password: String) -> Result<(), AppEr
 
 #[server(prefix = "/api", endpoint = "update_profile")]
 pub async fn update_profile(name: String) -> Result<Me, AppError> {
-    use crate::backend::{customers, request};
+    use crate::backend::{identity::customers, request};
     let (_, tenant, customer) = request::require_customer().await?;
     let name = edge::name(&name)?;
     customers::set_name(&tenant.db, customer.id, &name).await?;
@@ -277,10 +277,10 @@ pub async fn update_profile(name: String) -> Result<Me, AppError> {
 async fn reauthenticate(
     state: &crate::backend::state::AppState,
     tenant: &crate::backend::state::Tenant,
-    customer: &crate::backend::customers::Customer,
+    customer: &crate::backend::identity::customers::Customer,
     password: String,
 ) -> Result<(), AppError> {
-    use crate::backend::{auth, customers, request};
+    use crate::backend::{identity::auth, identity::customers, request};
     // An admin acting as the customer never changes their credentials.
     if request::customer_impersonator(tenant).await?.is_some() {
         return Err(AppError::Forbidden);
@@ -298,8 +298,8 @@ async fn reauthenticate(
 /// every reset or email-change link still outstanding dies.
 #[server(prefix = "/api", endpoint = "change_password")]
 pub async fn change_password(current_password: String, new_password: String) -> Result<(), AppError> {
-    use crate::backend::auth::{self, TokenPurpose};
-    use crate::backend::{customers, request, BackendError};
+    use crate::backend::identity::auth::{self, TokenPurpose};
+    use crate::backend::{identity::customers, request, BackendError};
     let (state, tenant, customer) = request::require_customer().await?;
     edge::new_password(&new_password)?;
     reauthenticate(&state, &tenant, &customer, current_password).await?;
@@ -316,7 +316,7 @@ pub async fn change_password(current_password: String, new_password: String) -> 
 /// new address, and the change happens when it is opened.
 #[server(prefix = "/api", endpoint = "change_email")]
 pub async fn change_email(current_password: String, new_email: String) -> Result<(), AppError> {
-    use crate::backend::{auth, notify, request};
+    use crate::backend::{identity::auth, notify, request};
     let (state, tenant, customer) = request::require_customer().await?;
     let new_email = edge::email(&new_email)?;
     reauthenticate(&state, &tenant, &customer, current_password).await?;
@@ -332,7 +332,7 @@ pub async fn change_email(current_password: String, new_email: String) -> Result
 
 #[server(prefix = "/api", endpoint = "confirm_email_change")]
 pub async fn confirm_email_change(token: String) -> Result<(), AppError> {
-    use crate::backend::{auth, customers, request, BackendError};
+    use crate::backend::{identity::auth, identity::customers, request, BackendError};
     let (_, tenant) = request::tenant().await?;
     let mut tx = tenant.db.begin().await.map_err(BackendError::from)?;
     let Some((id, Some(email))) = auth::consume_token(&mut tx, &token, auth::TokenPurpose::EmailChange).await? else {

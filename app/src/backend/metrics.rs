@@ -6,9 +6,9 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::reconciler::Report;
-use super::state::AppState;
-use super::Result;
+use crate::backend::state::AppState;
+use crate::backend::workspaces::reconciler::Report;
+use crate::backend::Result;
 
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -127,14 +127,14 @@ pub async fn render(state: &AppState) -> Result<String> {
         "# HELP ezs_kasm_breaker_open 1 while a Kasm server's circuit breaker fails calls fast.\n\
          # TYPE ezs_kasm_breaker_open gauge"
     );
-    for server in super::kasm_servers::list(state.central()).await? {
+    for server in crate::backend::workspaces::kasm_servers::list(state.central()).await? {
         let breaker = state.kasm_servers().breaker_state(&server.id);
         let _ = writeln!(
             out,
             "ezs_kasm_breaker_open{{server=\"{}\",state=\"{}\"}} {}",
             server.id,
             breaker.as_str(),
-            u8::from(breaker != super::kasm::BreakerState::Closed)
+            u8::from(breaker != crate::backend::clients::kasm::BreakerState::Closed)
         );
     }
     // Failed sign-ins and limiter refusals per role (customer, staff, admin), as counted when they happened.

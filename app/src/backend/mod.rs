@@ -1,74 +1,32 @@
 //! Server-only code. This module is the single `cfg(feature = "ssr")` gate of the app crate: nothing in
 //! it reaches the WASM bundle.
 //!
-//! | module         | holds |
-//! |----------------|-------|
-//! | `accounts`     | platform admins and reseller staff, and their sessions |
-//! | `audit`        | the audit log of admin and reseller actions |
-//! | `alerts`       | operator alerts (Discord webhook), with outbound-URL safety |
-//! | `mail`         | branded mail templates, the deduplicated outbox and its SMTP delivery worker |
-//! | `db`           | `CentralDb` / `TenantDb` handles (SQLite or PostgreSQL), migrations |
-//! | `events`       | workspace change notifications for open pages |
-//! | `state`        | `AppState` shared by handlers, server functions and workers; tenants |
-//! | `request`      | what a server function needs from its request: state, tenant, signed-in customer |
-//! | `auth`         | password hashing and browser sessions |
-//! | `catalog`      | plans and their prices |
-//! | `billing`      | credit ledger, metering, invoices, the exactly-once billing run |
-//! | `payments`     | each storefront's Stripe: top-up checkout, saved card, invoice charges, webhooks, dunning |
-//! | `stripe`       | the typed Stripe HTTP client and webhook signature verification |
-//! | `customers`    | customer accounts and their Kasm identity |
-//! | `workspaces`   | workspace and usage-session rows |
-//! | `workspace_views` | what the workspace pages show; customer actions |
-//! | `provisioning` | the workspace state machine driven against Kasm |
-//! | `jobs`         | the durable job queue and its worker |
-//! | `reconciler`   | the periodic diff of Kasm's sessions against our workspaces |
-//! | `kasm`         | the typed Kasm API client |
-//! | `kasm_servers` | the Kasm servers (zones), one client and breaker each; workspace placement; image sync |
-//! | `templates`    | the six plan templates (sizing, apps, icon, status, Kasm image/group/server) |
-//! | `limits`       | sign-in attempt limits (before any hashing); failed sign-in and refusal counters per role |
-//! | `notify`       | the branded emails customers receive, queued in the outbox |
-//! | `metrics`      | counters and gauges for `/metrics` |
-//! | `crypto`       | secrets at rest |
-//! | `seed`         | the house catalog and demo data |
-//! | `tenants`      | the tenant registry: Host resolution, cached domain map, LRU of tenant pools |
-//! | `tenant_admin` | tenant lifecycle (resumable creation, suspension, deletion), terms, domains |
-//! | `host`         | strict Host parsing, trusted proxies |
-//! | `branding`     | logos (sniffed, re-encoded) and custom CSS (sanitised) |
-//! | `domain_verify`| custom-domain verification by DNS TXT or HTTP token |
-//! | `failpoints`   | named failure points for crash-and-resume tests |
+//! | module       | holds |
+//! |--------------|-------|
+//! | `platform`   | plumbing: databases, clock, crypto, failpoints, events, alerts, Host parsing, limits, audit, jobs |
+//! | `clients`    | the typed Kasm and Stripe HTTP clients |
+//! | `tenancy`    | the tenant registry, tenant lifecycle, custom domains, branding |
+//! | `mail`       | branded mail templates, the deduplicated outbox and its SMTP delivery worker |
+//! | `identity`   | customers, staff and admins; passwords, sessions, single-use tokens |
+//! | `workspaces` | plans, workspace rows, provisioning against Kasm, the reconciler, Kasm servers |
+//! | `billing`    | credit ledger, metering, invoices, the exactly-once billing run, payments, wholesale |
+//! | `notify`     | the branded emails customers receive, queued in the outbox |
+//! | `state`      | `AppState`: the composition root, one handle per capability |
+//! | `request`    | the only reader of the Leptos request context: tenant, signed-in customer, client address |
+//! | `metrics`    | `/metrics`, rendered from central rows and in-memory counters |
+//! | `seed`       | the house catalog and demo data |
 
-pub mod accounts;
-pub mod alerts;
-pub mod audit;
-pub mod auth;
 pub mod billing;
-pub mod branding;
-pub mod catalog;
-pub mod crypto;
-pub mod customers;
-pub mod db;
-pub mod domain_verify;
-pub mod events;
-pub mod failpoints;
-pub mod host;
-pub mod jobs;
-pub mod kasm;
-pub mod kasm_servers;
-pub mod limits;
+pub mod clients;
+pub mod identity;
 pub mod mail;
 pub mod metrics;
 pub mod notify;
-pub mod payments;
-pub mod provisioning;
-pub mod reconciler;
+pub mod platform;
 pub mod request;
 pub mod seed;
 pub mod state;
-pub mod stripe;
-pub mod templates;
-pub mod tenant_admin;
-pub mod tenants;
-pub mod workspace_views;
+pub mod tenancy;
 pub mod workspaces;
 
 use crate::error::AppError;
@@ -79,11 +37,11 @@ pub enum BackendError {
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
     #[error("database setup: {0}")]
-    DbSetup(#[from] db::DbError),
+    DbSetup(#[from] platform::db::DbError),
     #[error("kasm: {0}")]
-    Kasm(#[from] kasm::KasmError),
+    Kasm(#[from] clients::kasm::KasmError),
     #[error("crypto: {0}")]
-    Crypto(#[from] crypto::CryptoError),
+    Crypto(#[from] platform::crypto::CryptoError),
     #[error("password hashing: {0}")]
     Hash(String),
     /// A stored value does not parse: a bug or a corrupted row, never user input.

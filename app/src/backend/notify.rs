@@ -2,19 +2,20 @@
 //! queued in the outbox (delivered by the mail worker, deduplicated, retried). Links carrying a one-time
 //! token are built around [`SECRET_PLACEHOLDER`] and the token is queued sealed, never in clear.
 
-use super::mail::templates::{self, BrandContext, Rendered};
-use super::mail::{outbox, token_dedupe_key, MailAttachment, Outgoing, SECRET_PLACEHOLDER};
-use super::state::{AppState, Tenant};
-use super::{branding, corrupt, request, Result};
+use crate::backend::mail::templates::{self, BrandContext, Rendered};
+use crate::backend::mail::{outbox, token_dedupe_key, MailAttachment, Outgoing, SECRET_PLACEHOLDER};
+use crate::backend::state::{AppState, Tenant};
+use crate::backend::{corrupt, request, tenancy::branding, Result};
 
 /// The storefront's public address outside a request (jobs): its verified primary domain, else
 /// `<slug>.<platform>` (the apex for the house), with the configured scheme and port.
 pub async fn storefront_url(state: &AppState, tenant: &Tenant) -> Result<String> {
-    let domains = super::tenant_admin::domains(state, tenant.id).await.map_err(|e| corrupt(e.to_string()))?;
+    let domains =
+        crate::backend::tenancy::lifecycle::domains(state, tenant.id).await.map_err(|e| corrupt(e.to_string()))?;
     let sites = state.registry().sites();
     let host = match domains.iter().find(|d| d.kind == "primary" && d.verified_at.is_some()) {
         Some(d) => d.domain.clone(),
-        None if tenant.slug == super::tenants::HOUSE_SLUG => sites.platform_domain.to_string(),
+        None if tenant.slug == crate::backend::tenancy::registry::HOUSE_SLUG => sites.platform_domain.to_string(),
         None => format!("{}.{}", tenant.slug, sites.platform_domain),
     };
     let settings = state.settings();
@@ -148,7 +149,7 @@ pub async fn workspace_ready(
     workspace: crate::domain::ids::WorkspaceId,
     plan_name: &str,
 ) -> Result<()> {
-    let Some(c) = super::customers::get(&tenant.db, customer).await? else { return Ok(()) };
+    let Some(c) = crate::backend::identity::customers::get(&tenant.db, customer).await? else { return Ok(()) };
     let (ctx, _, _) = brand(state, tenant).await?;
     let link = format!("{}/workspaces/{workspace}", ctx.base_url);
     let rendered = templates::workspace_ready(&ctx, &c.name, plan_name, &link);
@@ -157,7 +158,7 @@ pub async fn workspace_ready(
 
 /// "Welcome", once per account, when the email address is confirmed.
 pub async fn welcome(state: &AppState, tenant: &Tenant, customer: crate::domain::ids::CustomerId) -> Result<()> {
-    let Some(c) = super::customers::get(&tenant.db, customer).await? else { return Ok(()) };
+    let Some(c) = crate::backend::identity::customers::get(&tenant.db, customer).await? else { return Ok(()) };
     let (ctx, _, _) = brand(state, tenant).await?;
     let rendered = templates::welcome(&ctx, &c.name);
     queue(state, tenant, "welcome", format!("welcome:{}:{customer}", tenant.id), &c.email, rendered).await
@@ -172,7 +173,7 @@ pub async fn invoice_issued(
     number: &str,
     total: crate::domain::money::Money,
 ) -> Result<()> {
-    let Some(c) = super::customers::get(&tenant.db, customer).await? else { return Ok(()) };
+    let Some(c) = crate::backend::identity::customers::get(&tenant.db, customer).await? else { return Ok(()) };
     let (ctx, _, _) = brand(state, tenant).await?;
     let link = format!("{}/invoices/{invoice_id}", ctx.base_url);
     let rendered = templates::invoice(&ctx, &c.name, number, &total.to_string(), &link);
@@ -196,7 +197,7 @@ pub async fn low_balance(
     threshold: i64,
     episode: i64,
 ) -> Result<()> {
-    let Some(c) = super::customers::get(&tenant.db, customer).await? else { return Ok(()) };
+    let Some(c) = crate::backend::identity::customers::get(&tenant.db, customer).await? else { return Ok(()) };
     let (ctx, _, _) = brand(state, tenant).await?;
     let link = format!("{}/billing", ctx.base_url);
     let rendered = templates::low_balance(&ctx, &c.name, &balance.to_string(), &link);
@@ -213,7 +214,7 @@ pub async fn payment_failed(
     attempt: i64,
     amount: crate::domain::money::Money,
 ) -> Result<()> {
-    let Some(c) = super::customers::get(&tenant.db, customer).await? else { return Ok(()) };
+    let Some(c) = crate::backend::identity::customers::get(&tenant.db, customer).await? else { return Ok(()) };
     let (ctx, _, _) = brand(state, tenant).await?;
     let link = format!("{}/invoices/{invoice_id}", ctx.base_url);
     let rendered = templates::payment_failed(&ctx, &c.name, &amount.to_string(), &link);

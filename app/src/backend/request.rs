@@ -8,10 +8,10 @@ use http::header::{HeaderValue, COOKIE, SET_COOKIE};
 use http::request::Parts;
 use leptos::prelude::use_context;
 
-use super::auth;
-use super::customers::{self, Customer};
-use super::state::{AppState, Tenant};
-use super::tenants::{Site, TenantEntry};
+use crate::backend::identity::auth;
+use crate::backend::identity::customers::{self, Customer};
+use crate::backend::state::{AppState, Tenant};
+use crate::backend::tenancy::registry::{Site, TenantEntry};
 use crate::error::AppError;
 
 pub fn app_state() -> Result<AppState, AppError> {
@@ -96,8 +96,9 @@ pub async fn audit_if_impersonating(
     detail: &str,
 ) -> Result<(), AppError> {
     let admin = customer_impersonator(tenant).await?;
-    let actor = super::audit::Actor::Customer { email: &customer.email, impersonator: admin.as_deref() };
-    Ok(super::audit::record_by(state.central(), &actor, Some(tenant.id), action, detail).await?)
+    let actor =
+        crate::backend::platform::audit::Actor::Customer { email: &customer.email, impersonator: admin.as_deref() };
+    Ok(crate::backend::platform::audit::record_by(state.central(), &actor, Some(tenant.id), action, detail).await?)
 }
 
 /// The platform admins acting through this request's sessions on storefront `entry`: its customer
@@ -108,10 +109,10 @@ pub async fn impersonations(
     state: &AppState,
     entry: &TenantEntry,
     headers: &http::HeaderMap,
-) -> Result<Vec<super::audit::Impersonation>, super::BackendError> {
+) -> Result<Vec<crate::backend::platform::audit::Impersonation>, crate::backend::BackendError> {
     use sqlx::Row;
 
-    use super::audit::{Impersonated, Impersonation};
+    use crate::backend::platform::audit::{Impersonated, Impersonation};
     let cookies = || headers.get_all(COOKIE).iter().filter_map(|h| h.to_str().ok());
     let mut found = Vec::new();
     let customer_token = cookies().find_map(|h| auth::token_from_cookie_header(h).map(str::to_owned));
@@ -129,7 +130,7 @@ pub async fn impersonations(
             }
         }
     }
-    let staff_token = cookies().find_map(|h| cookie_in(h, super::accounts::STAFF_COOKIE));
+    let staff_token = cookies().find_map(|h| cookie_in(h, crate::backend::identity::accounts::STAFF_COOKIE));
     if let Some(token) = staff_token.filter(|t| t.len() <= 128) {
         let row = sqlx::query(
             "SELECT s.impersonator, m.email FROM central_sessions s JOIN staff m ON m.id = s.user_id \
@@ -163,8 +164,13 @@ pub fn client_ip() -> Option<IpAddr> {
 /// The scheme browsers use to reach this site: `https` when we serve behind HTTPS (Secure cookies:
 /// production, or `SECURE_COOKIES`) or when a trusted proxy says the client came over HTTPS; else `http`.
 /// The same-origin check and links in emails both use it.
-pub fn site_scheme(settings: &super::state::Settings, headers: &http::HeaderMap, peer: Option<IpAddr>) -> &'static str {
-    let proxied_https = peer.is_some_and(|peer| super::host::forwarded_https(headers, peer, &settings.trusted_proxies));
+pub fn site_scheme(
+    settings: &crate::backend::state::Settings,
+    headers: &http::HeaderMap,
+    peer: Option<IpAddr>,
+) -> &'static str {
+    let proxied_https = peer
+        .is_some_and(|peer| crate::backend::platform::host::forwarded_https(headers, peer, &settings.trusted_proxies));
     if settings.secure_cookies || proxied_https {
         "https"
     } else {
@@ -182,7 +188,7 @@ pub fn peer_of(extensions: &http::Extensions) -> Option<IpAddr> {
 /// the Host header's port.
 pub fn origin() -> Option<String> {
     let p = parts()?;
-    let host = p.extensions.get::<super::host::HostName>()?;
+    let host = p.extensions.get::<crate::backend::platform::host::HostName>()?;
     let state = use_context::<AppState>()?;
     let scheme = site_scheme(state.settings(), &p.headers, peer_of(&p.extensions));
     let port = p

@@ -1,10 +1,10 @@
 //! The house storefront's catalog, and demo data for `make run` and the browser tests.
 
-use super::auth::hash_password;
-use super::catalog::{self, Plan};
-use super::customers;
-use super::db::TenantDb;
-use super::{corrupt, Result};
+use crate::backend::identity::auth::hash_password;
+use crate::backend::identity::customers;
+use crate::backend::platform::db::TenantDb;
+use crate::backend::workspaces::catalog::{self, Plan};
+use crate::backend::{corrupt, Result};
 use crate::domain::money::{Currency, Rate};
 use crate::domain::plan::PlanCode;
 
@@ -16,7 +16,7 @@ pub const DEMO_CUSTOMERS: [(&str, &str, &str); 2] = [
 
 /// The six plans at the seed's prices. Idempotent: existing plans are left as they are.
 pub async fn seed_catalog(db: &TenantDb, currency: Currency) -> Result<()> {
-    super::billing::subscriptions::seed_plans(db, currency).await?;
+    crate::backend::billing::subscriptions::seed_plans(db, currency).await?;
     for (i, code) in PlanCode::ALL.into_iter().enumerate() {
         let spec = code.spec();
         let rate = |s: &str| Rate::parse(s, currency).map_err(|_| corrupt(format!("seed rate {s}")));
@@ -51,10 +51,19 @@ pub async fn seed_demo(db: &TenantDb) -> Result<()> {
 pub const DEMO_CREDIT_MINOR: i64 = 5_000;
 
 async fn demo_credit(db: &TenantDb, customer: crate::domain::ids::CustomerId, currency: Currency) -> Result<()> {
-    use super::billing::ledger::{self, EntryKind};
+    use crate::backend::billing::ledger::{self, EntryKind};
     let amount = crate::domain::money::Money::from_minor(DEMO_CREDIT_MINOR, currency);
     let reference = format!("demo-credit:{customer}");
-    ledger::post(db, customer, EntryKind::Adjustment, amount, &reference, "Demo credit", super::db::now()).await?;
+    ledger::post(
+        db,
+        customer,
+        EntryKind::Adjustment,
+        amount,
+        &reference,
+        "Demo credit",
+        crate::backend::platform::db::now(),
+    )
+    .await?;
     Ok(())
 }
 
@@ -68,7 +77,7 @@ pub const DEMO_RESELLER_CUSTOMER: (&str, &str, &str) = ("customer@acme.test", "A
 
 /// Whether a platform admin other than the demo one exists: then this is somebody's real platform, and
 /// no demo account (all have published passwords) is ever created on it, whatever `DEMO_DATA` says.
-pub async fn real_admin_exists(central: &super::db::CentralDb) -> Result<bool> {
+pub async fn real_admin_exists(central: &crate::backend::platform::db::CentralDb) -> Result<bool> {
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM platform_admins WHERE email <> $1")
         .bind(DEMO_ADMIN.0)
         .fetch_one(central.pool())
@@ -77,26 +86,26 @@ pub async fn real_admin_exists(central: &super::db::CentralDb) -> Result<bool> {
 }
 
 /// The demo platform admin (created once; an existing account is left alone).
-pub async fn seed_demo_admin(state: &super::state::AppState) -> Result<()> {
+pub async fn seed_demo_admin(state: &crate::backend::state::AppState) -> Result<()> {
     let (email, name, password) = DEMO_ADMIN;
     let exists: Option<String> = sqlx::query_scalar("SELECT id FROM platform_admins WHERE email = $1")
         .bind(email)
         .fetch_optional(state.central().pool())
         .await?;
     if exists.is_none() {
-        super::accounts::upsert_admin(state.central(), email, name, password).await?;
+        crate::backend::identity::accounts::upsert_admin(state.central(), email, name, password).await?;
     }
     Ok(())
 }
 
 /// A demo reseller with its own database, owner and one customer (created once, resumed if a previous
 /// start was interrupted half-way).
-pub async fn seed_demo_reseller(state: &super::state::AppState) -> Result<()> {
-    use super::tenant_admin::{self, NewTenantInput, TenantError};
+pub async fn seed_demo_reseller(state: &crate::backend::state::AppState) -> Result<()> {
+    use crate::backend::tenancy::lifecycle::{self, NewTenantInput, TenantError};
     let (slug, name) = DEMO_RESELLER;
     let (owner, owner_password) = DEMO_RESELLER_OWNER;
-    let result = match tenant_admin::by_slug(state, slug).await {
-        Ok(_) => tenant_admin::resume(state, slug).await,
+    let result = match lifecycle::by_slug(state, slug).await {
+        Ok(_) => lifecycle::resume(state, slug).await,
         Err(TenantError::NotFound) => {
             let input = NewTenantInput {
                 name: name.into(),
@@ -105,8 +114,8 @@ pub async fn seed_demo_reseller(state: &super::state::AppState) -> Result<()> {
                 owner_password: owner_password.into(),
                 ..NewTenantInput::default()
             };
-            match tenant_admin::validate(&input) {
-                Ok(new) => tenant_admin::create(state, &state.settings().central_url, new).await.map(|_| ()),
+            match lifecycle::validate(&input) {
+                Ok(new) => lifecycle::create(state, &state.settings().central_url, new).await.map(|_| ()),
                 Err(e) => Err(e),
             }
         }

@@ -5,17 +5,17 @@ use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
 
-use super::alerts::Alerter;
-use super::crypto::Crypto;
-use super::db::{CentralDb, TenantDb};
-use super::domain_verify::Verifier;
-use super::events::{Events, WorkspaceChanged};
-use super::failpoints::Failpoints;
-use super::kasm::KasmClient;
-use super::kasm_servers::KasmServers;
-use super::limits::Limiter;
-use super::metrics::Metrics;
-use super::tenants::Registry;
+use crate::backend::clients::kasm::KasmClient;
+use crate::backend::metrics::Metrics;
+use crate::backend::platform::alerts::Alerter;
+use crate::backend::platform::crypto::Crypto;
+use crate::backend::platform::db::{CentralDb, TenantDb};
+use crate::backend::platform::events::{Events, WorkspaceChanged};
+use crate::backend::platform::failpoints::Failpoints;
+use crate::backend::platform::limits::Limiter;
+use crate::backend::tenancy::domain_ownership::Verifier;
+use crate::backend::tenancy::registry::Registry;
+use crate::backend::workspaces::kasm_servers::KasmServers;
 use crate::domain::ids::TenantId;
 use crate::domain::money::Currency;
 
@@ -47,7 +47,7 @@ pub struct Settings {
     /// scheme's default.
     pub public_port: Option<u16>,
     /// Proxies whose forwarded Host and client address headers are believed.
-    pub trusted_proxies: super::host::TrustedProxies,
+    pub trusted_proxies: crate::backend::platform::host::TrustedProxies,
     /// Whole-request timeout for Kasm servers added by an admin (the configured one has its own).
     pub kasm_timeout: Duration,
     /// How often usage is charged to prepaid credit.
@@ -71,7 +71,7 @@ impl Default for Settings {
             reconcile_interval: Duration::from_secs(60),
             central_url: String::new(),
             public_port: None,
-            trusted_proxies: super::host::TrustedProxies::none(),
+            trusted_proxies: crate::backend::platform::host::TrustedProxies::none(),
             kasm_timeout: Duration::from_secs(15),
             meter_interval: Duration::from_secs(60),
             billing_interval: Duration::from_secs(3600),
@@ -99,7 +99,7 @@ struct Inner {
     metrics: Metrics,
     alerts: Alerter,
     verifier: Verifier,
-    mailer: std::sync::Arc<super::mail::Mailer>,
+    mailer: std::sync::Arc<crate::backend::mail::Mailer>,
     login_limits: Limiter,
     failpoints: Failpoints,
     /// Flips to true when the server starts shutting down, so long-lived streams end.
@@ -116,7 +116,7 @@ impl AppState {
         settings: Settings,
         alerts: Alerter,
         verifier: Verifier,
-        mailer: super::mail::Mailer,
+        mailer: crate::backend::mail::Mailer,
     ) -> Self {
         // The mailer opens the one-time tokens sealed in the outbox with the same data key.
         let mailer = mailer.with_secrets(crypto.clone());
@@ -150,12 +150,12 @@ impl AppState {
 
     /// A tenant with its database, by id (jobs carry the tenant they belong to). `None` when it does not
     /// exist or has no usable database (being created, failed, being deleted).
-    pub async fn tenant_by_id(&self, id: TenantId) -> super::Result<Option<Tenant>> {
+    pub async fn tenant_by_id(&self, id: TenantId) -> crate::backend::Result<Option<Tenant>> {
         self.0.registry.tenant(id).await
     }
 
     /// EZSCALE's own storefront.
-    pub async fn house(&self) -> super::Result<Tenant> {
+    pub async fn house(&self) -> crate::backend::Result<Tenant> {
         self.0.registry.house().await
     }
 
@@ -170,7 +170,7 @@ impl AppState {
     }
 
     /// The client for the Kasm server a workspace runs on.
-    pub async fn kasm_for(&self, server: &str) -> super::Result<KasmClient> {
+    pub async fn kasm_for(&self, server: &str) -> crate::backend::Result<KasmClient> {
         self.0.kasm.client(&self.0.central, &self.0.crypto, server).await
     }
 
@@ -208,7 +208,7 @@ impl AppState {
     }
 
     /// Builds and sends email (or leaves it in the outbox when no SMTP server is configured).
-    pub fn mailer(&self) -> &std::sync::Arc<super::mail::Mailer> {
+    pub fn mailer(&self) -> &std::sync::Arc<crate::backend::mail::Mailer> {
         &self.0.mailer
     }
 

@@ -97,7 +97,7 @@ pub struct SubscriptionRow {
 #[server(prefix = "/api", endpoint = "billing_overview")]
 pub async fn billing_overview() -> Result<BillingView, AppError> {
     use crate::backend::billing::{self, invoices, ledger, meter, usage};
-    use crate::backend::{db::now, request};
+    use crate::backend::{platform::db::now, request};
     let (state, tenant, customer) = request::require_customer().await?;
     let t = now();
     let period = billing::period_at(&state, tenant.id, t).await?;
@@ -167,7 +167,7 @@ pub async fn billing_overview() -> Result<BillingView, AppError> {
         daily_increments,
         invoices,
         ledger,
-        payments_enabled: crate::backend::payments::enabled(&state, &tenant).await?,
+        payments_enabled: crate::backend::billing::payments::enabled(&state, &tenant).await?,
         subscription_plans: billing::subscriptions::plans(&tenant.db)
             .await?
             .into_iter()
@@ -198,7 +198,7 @@ pub async fn billing_overview() -> Result<BillingView, AppError> {
 #[server(prefix = "/api", endpoint = "subscribe")]
 pub async fn subscribe(plan: String, order_key: String) -> Result<String, AppError> {
     use crate::backend::billing::{ledger, meter, subscriptions};
-    use crate::backend::{db::now, request};
+    use crate::backend::{platform::db::now, request};
     let (_, tenant, customer) = request::require_customer().await?;
     if !customer.email_verified {
         return Err(AppError::Unverified);
@@ -219,7 +219,7 @@ pub async fn subscribe(plan: String, order_key: String) -> Result<String, AppErr
 /// Removes the saved card.
 #[server(prefix = "/api", endpoint = "remove_card")]
 pub async fn remove_card() -> Result<bool, AppError> {
-    use crate::backend::{payments, request};
+    use crate::backend::{billing::payments, request};
     let (state, tenant, customer) = request::require_customer().await?;
     payments::remove_card(&state, &tenant, customer.id).await
 }
@@ -228,7 +228,7 @@ pub async fn remove_card() -> Result<bool, AppError> {
 #[server(prefix = "/api", endpoint = "cancel_subscription")]
 pub async fn cancel_subscription(id: String) -> Result<(), AppError> {
     use crate::backend::billing::subscriptions;
-    use crate::backend::{db::now, request};
+    use crate::backend::{platform::db::now, request};
     let (_, tenant, customer) = request::require_customer().await?;
     if subscriptions::cancel(&tenant.db, customer.id, id.trim(), now()).await? {
         Ok(())
@@ -240,7 +240,7 @@ pub async fn cancel_subscription(id: String) -> Result<(), AppError> {
 /// Starts a card top-up: returns the checkout page to send the browser to.
 #[server(prefix = "/api", endpoint = "start_top_up")]
 pub async fn start_top_up(amount: String) -> Result<String, AppError> {
-    use crate::backend::{payments, request};
+    use crate::backend::{billing::payments, request};
     let (state, tenant, customer) = request::require_customer().await?;
     let amount = Money::parse_major(amount.trim(), tenant.currency)
         .map_err(|_| AppError::Invalid("Enter an amount such as 20 or 20.00.".into()))?;
@@ -257,7 +257,7 @@ pub async fn start_top_up(amount: String) -> Result<String, AppError> {
 /// Back from the payment page: credits the top-up now if the webhook has not yet (idempotent).
 #[server(prefix = "/api", endpoint = "confirm_top_up")]
 pub async fn confirm_top_up(session_id: String) -> Result<bool, AppError> {
-    use crate::backend::{payments, request};
+    use crate::backend::{billing::payments, request};
     let (state, tenant, customer) = request::require_customer().await?;
     payments::confirm_top_up(&state, &tenant, &customer, &session_id).await
 }
@@ -528,11 +528,11 @@ pub async fn get_invoice(id: String) -> Result<InvoiceView, AppError> {
 pub async fn invoice_view(
     state: &crate::backend::state::AppState,
     tenant: &crate::backend::state::Tenant,
-    customer: &crate::backend::customers::Customer,
+    customer: &crate::backend::identity::customers::Customer,
     id: &str,
 ) -> Result<Option<InvoiceView>, crate::backend::BackendError> {
     use crate::backend::billing::invoices;
-    use crate::backend::branding;
+    use crate::backend::tenancy::branding;
     let Some(inv) =
         invoices::get_owned(&tenant.db, id, customer.id).await?.filter(|i| i.status != invoices::Status::Draft)
     else {

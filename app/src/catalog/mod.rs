@@ -29,13 +29,13 @@ pub struct CatalogView {
 
 #[server(prefix = "/api", endpoint = "catalog")]
 pub async fn catalog() -> Result<CatalogView, AppError> {
-    use crate::backend::{catalog, request, templates};
+    use crate::backend::{request, workspaces::catalog, workspaces::plan_templates};
     use crate::domain::plan::TemplateStatus;
     let (state, tenant) = request::tenant().await?;
     let signed_in = request::current_customer().await?.is_some();
     // What a plan is comes from the platform's templates (in their order); the price from the storefront.
     let prices = catalog::list_active(&tenant.db).await?;
-    let plans = templates::list(state.central())
+    let plans = plan_templates::list(state.central())
         .await?
         .into_iter()
         .filter(|t| t.status == TemplateStatus::Active)
@@ -59,7 +59,10 @@ pub async fn catalog() -> Result<CatalogView, AppError> {
 /// Orders a workspace of `plan`. Returns the workspace id; provisioning continues in the background.
 #[server(prefix = "/api", endpoint = "order_workspace")]
 pub async fn order_workspace(plan: String, order_key: String) -> Result<String, AppError> {
-    use crate::backend::{billing, catalog, db::now, kasm_servers, request, templates, workspaces};
+    use crate::backend::{
+        billing, platform::db::now, request, workspaces::catalog, workspaces::kasm_servers, workspaces::plan_templates,
+        workspaces::store,
+    };
     use crate::domain::plan::{PlanCode, TemplateStatus};
     let (state, tenant, customer) = request::require_customer().await?;
     if !customer.email_verified {
@@ -68,7 +71,7 @@ pub async fn order_workspace(plan: String, order_key: String) -> Result<String, 
     let code = PlanCode::parse(&plan).map_err(|_| AppError::Invalid("There is no such workspace plan.".into()))?;
     let order_key = uuid::Uuid::parse_str(order_key.trim())
         .map_err(|_| AppError::Invalid("This order form has expired. Reload the page and try again.".into()))?;
-    let template = templates::get(state.central(), code).await?;
+    let template = plan_templates::get(state.central(), code).await?;
     let orderable = template.as_ref().is_some_and(|t| t.status == TemplateStatus::Active);
     if !orderable || catalog::get_active(&tenant.db, code).await?.is_none() {
         return Err(AppError::Invalid("This workspace plan is not available.".into()));
@@ -94,13 +97,13 @@ pub async fn order_workspace(plan: String, order_key: String) -> Result<String, 
             ));
         }
     };
-    let (id, created) = workspaces::insert_order(&tenant.db, customer.id, code, order_key, &server, now()).await?;
+    let (id, created) = store::insert_order(&tenant.db, customer.id, code, order_key, &server, now()).await?;
     if created {
         tracing::info!(workspace = %id, plan = %code, "workspace ordered");
     }
     // Also on a repeated submit: enqueueing is idempotent, and it heals a crash between the insert and
     // the enqueue of the first submit.
-    crate::backend::provisioning::enqueue(&state, &tenant, id).await?;
+    crate::backend::workspaces::provisioning::enqueue(&state, &tenant, id).await?;
     if created {
         request::audit_if_impersonating(&state, &tenant, &customer, "workspace.ordered", &format!("{id} ({code})"))
             .await?;

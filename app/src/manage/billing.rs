@@ -62,7 +62,7 @@ pub struct ManageBillingData {
 #[server(prefix = "/api", endpoint = "manage_billing")]
 pub async fn manage_billing() -> Result<ManageBillingData, AppError> {
     use crate::backend::billing::{self, usage, wholesale};
-    use crate::backend::{catalog, db::now, payments};
+    use crate::backend::{billing::payments, platform::db::now, workspaces::catalog};
     use crate::domain::billing::{lines_total, window_lines};
     let (state, entry, _) = super::server::guard::staff().await?;
     let tenant = state.tenant_by_id(entry.id).await?.ok_or(AppError::NotFound)?;
@@ -147,8 +147,8 @@ pub async fn manage_billing() -> Result<ManageBillingData, AppError> {
 /// Sets a plan's retail price. It may not be below the wholesale price.
 #[server(prefix = "/api", endpoint = "set_plan_price")]
 pub async fn set_plan_price(code: String, retail: String) -> Result<(), AppError> {
-    use crate::backend::audit::{self, Actor};
-    use crate::backend::catalog;
+    use crate::backend::platform::audit::{self, Actor};
+    use crate::backend::workspaces::catalog;
     use crate::domain::plan::PlanCode;
     let (state, entry, member) = super::server::guard::staff().await?;
     let tenant = state.tenant_by_id(entry.id).await?.ok_or(AppError::NotFound)?;
@@ -171,9 +171,9 @@ pub async fn set_plan_price(code: String, retail: String) -> Result<(), AppError
 /// The storefront's own Stripe keys (owners only). Stored sealed; never shown again.
 #[server(prefix = "/api", endpoint = "save_stripe_keys")]
 pub async fn save_stripe_keys(secret_key: String, webhook_secret: String) -> Result<(), AppError> {
-    use crate::backend::accounts::StaffRole;
-    use crate::backend::audit::{self, Actor};
-    use crate::backend::{payments, stripe};
+    use crate::backend::identity::accounts::StaffRole;
+    use crate::backend::platform::audit::{self, Actor};
+    use crate::backend::{billing::payments, clients::stripe};
     let (state, entry, member) = super::server::guard::staff().await?;
     if member.role != StaffRole::Owner {
         return Err(AppError::Forbidden);

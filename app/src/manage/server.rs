@@ -14,10 +14,10 @@ use crate::error::AppError;
 pub(crate) mod guard {
     use std::sync::Arc;
 
-    use crate::backend::accounts::{self, StaffMember, STAFF_COOKIE};
+    use crate::backend::identity::accounts::{self, StaffMember, STAFF_COOKIE};
     use crate::backend::request;
     use crate::backend::state::AppState;
-    use crate::backend::tenants::TenantEntry;
+    use crate::backend::tenancy::registry::TenantEntry;
     use crate::error::AppError;
 
     pub async fn staff() -> Result<(AppState, Arc<TenantEntry>, StaffMember), AppError> {
@@ -40,9 +40,9 @@ pub async fn current_staff() -> Result<Option<StaffMe>, AppError> {
 
 #[server(prefix = "/api", endpoint = "staff_login")]
 pub async fn staff_login(email: String, password: String) -> Result<(), AppError> {
-    use crate::backend::accounts::{self, STAFF_COOKIE};
-    use crate::backend::limits::{self, Role};
-    use crate::backend::{auth, request};
+    use crate::backend::identity::accounts::{self, STAFF_COOKIE};
+    use crate::backend::platform::limits::{self, Role};
+    use crate::backend::{identity::auth, request};
     let state = request::app_state()?;
     let tenant = request::tenant_entry()?;
     if email.len() > 254 || password.len() > 1024 {
@@ -67,7 +67,7 @@ pub async fn staff_login(email: String, password: String) -> Result<(), AppError
 
 #[server(prefix = "/api", endpoint = "staff_logout")]
 pub async fn staff_logout() -> Result<(), AppError> {
-    use crate::backend::accounts::{self, STAFF_COOKIE};
+    use crate::backend::identity::accounts::{self, STAFF_COOKIE};
     use crate::backend::request;
     let state = request::app_state()?;
     if let Some(token) = request::cookie(STAFF_COOKIE) {
@@ -80,7 +80,7 @@ pub async fn staff_logout() -> Result<(), AppError> {
 /// Ends every session of the signed-in staff member, on every device.
 #[server(prefix = "/api", endpoint = "staff_logout_everywhere")]
 pub async fn staff_logout_everywhere() -> Result<u64, AppError> {
-    use crate::backend::accounts::{self, STAFF_COOKIE};
+    use crate::backend::identity::accounts::{self, STAFF_COOKIE};
     use crate::backend::request;
     let (state, _, me) = guard::staff().await?;
     let n = accounts::end_user_sessions(state.central(), &me.id).await?;
@@ -99,7 +99,7 @@ async fn form(
     state: &crate::backend::state::AppState,
     tenant: crate::domain::ids::TenantId,
 ) -> Result<BrandingForm, AppError> {
-    let b = crate::backend::branding::get(state.central(), tenant).await?.ok_or(AppError::NotFound)?;
+    let b = crate::backend::tenancy::branding::get(state.central(), tenant).await?.ok_or(AppError::NotFound)?;
     Ok(BrandingForm {
         company_name: b.theme.company_name,
         primary: b.theme.primary.to_hex(),
@@ -126,8 +126,8 @@ pub async fn save_branding(
     from_name: String,
     custom_css: String,
 ) -> Result<BrandingForm, AppError> {
-    use crate::backend::branding::{self, css, BrandingUpdate};
-    use crate::backend::tenant_admin::parse_email;
+    use crate::backend::tenancy::branding::{self, css, BrandingUpdate};
+    use crate::backend::tenancy::lifecycle::parse_email;
     use crate::domain::branding::{validate_company_name, validate_phone, Colour, Theme};
     let (state, tenant, member) = guard::staff().await?;
     let invalid = |e: &dyn std::fmt::Display| AppError::Invalid(e.to_string());
@@ -158,8 +158,9 @@ pub async fn save_branding(
     branding::save(&state, tenant.id, &update).await?;
     tracing::info!(tenant = %tenant.slug, staff = %member.email, "branding saved");
     let detail = format!("primary {}, secondary {}", update.theme.primary.to_hex(), update.theme.secondary.to_hex());
-    let actor = crate::backend::audit::Actor::staff(&member);
-    crate::backend::audit::record_by(state.central(), &actor, Some(tenant.id), "branding.changed", &detail).await?;
+    let actor = crate::backend::platform::audit::Actor::staff(&member);
+    crate::backend::platform::audit::record_by(state.central(), &actor, Some(tenant.id), "branding.changed", &detail)
+        .await?;
     form(&state, tenant.id).await
 }
 
@@ -175,7 +176,7 @@ pub struct StaffRow {
 
 #[server(prefix = "/api", endpoint = "list_staff")]
 pub async fn list_staff() -> Result<Vec<StaffRow>, AppError> {
-    use crate::backend::accounts;
+    use crate::backend::identity::accounts;
     let (state, tenant, me) = guard::staff().await?;
     Ok(accounts::list_staff(state.central(), tenant.id)
         .await?
@@ -194,15 +195,15 @@ pub async fn list_staff() -> Result<Vec<StaffRow>, AppError> {
 /// is on the team already is not invited again.
 #[server(prefix = "/api", endpoint = "invite_staff")]
 pub async fn invite_staff(email: String, role: String) -> Result<(), AppError> {
-    use crate::backend::accounts::{self, StaffRole};
-    use crate::backend::audit::{self, Actor};
+    use crate::backend::identity::accounts::{self, StaffRole};
     use crate::backend::mail::{outbox, templates, token_dedupe_key, Outgoing, SECRET_PLACEHOLDER};
-    use crate::backend::{branding, request, tenant_admin};
+    use crate::backend::platform::audit::{self, Actor};
+    use crate::backend::{request, tenancy::branding, tenancy::lifecycle};
     let (state, tenant, me) = guard::staff().await?;
     if me.role != StaffRole::Owner {
         return Err(AppError::Forbidden);
     }
-    let email = tenant_admin::parse_email(&email).map_err(|e| AppError::Invalid(e.to_string()))?;
+    let email = lifecycle::parse_email(&email).map_err(|e| AppError::Invalid(e.to_string()))?;
     let role = StaffRole::parse(role.trim()).ok_or_else(|| AppError::Invalid("Choose owner or admin.".into()))?;
     if accounts::is_staff(state.central(), tenant.id, &email).await? {
         return Err(AppError::Conflict(format!("{email} is already on the team.")));
@@ -226,8 +227,8 @@ pub async fn invite_staff(email: String, role: String) -> Result<(), AppError> {
 
 #[server(prefix = "/api", endpoint = "remove_staff")]
 pub async fn remove_staff(id: String) -> Result<Vec<StaffRow>, AppError> {
-    use crate::backend::accounts::{self, StaffRole};
-    use crate::backend::audit::{self, Actor};
+    use crate::backend::identity::accounts::{self, StaffRole};
+    use crate::backend::platform::audit::{self, Actor};
     let (state, tenant, me) = guard::staff().await?;
     if me.role != StaffRole::Owner {
         return Err(AppError::Forbidden);
@@ -247,9 +248,9 @@ pub async fn remove_staff(id: String) -> Result<Vec<StaffRow>, AppError> {
 /// never sign anyone in as an existing member.
 #[server(prefix = "/api", endpoint = "accept_invite")]
 pub async fn accept_invite(token: String, name: String, password: String) -> Result<(), AppError> {
-    use crate::backend::accounts::{self, Accepted, Invitation, STAFF_COOKIE};
-    use crate::backend::limits::{self, Role};
-    use crate::backend::{auth, request};
+    use crate::backend::identity::accounts::{self, Accepted, Invitation, STAFF_COOKIE};
+    use crate::backend::platform::limits::{self, Role};
+    use crate::backend::{identity::auth, request};
     let state = request::app_state()?;
     let tenant = request::tenant_entry()?;
     let name = name.trim();
@@ -292,9 +293,9 @@ pub async fn accept_invite(token: String, name: String, password: String) -> Res
 /// Turns an admin's single-use "act as" handle into a session on this tenant's host. Returns where to go.
 #[server(prefix = "/api", endpoint = "redeem_impersonation")]
 pub async fn redeem_impersonation(token: String) -> Result<String, AppError> {
-    use crate::backend::accounts::{self, ImpersonationTarget, STAFF_COOKIE};
-    use crate::backend::audit::{self, ActorKind};
-    use crate::backend::{auth, request};
+    use crate::backend::identity::accounts::{self, ImpersonationTarget, STAFF_COOKIE};
+    use crate::backend::platform::audit::{self, ActorKind};
+    use crate::backend::{identity::auth, request};
     let (state, tenant) = request::tenant().await?;
     let (target, id, admin) = accounts::redeem_impersonation(state.central(), tenant.id, &token)
         .await?

@@ -8,41 +8,41 @@ use crate::error::AppError;
 /// The signed-in customer's workspaces, newest first.
 #[server(prefix = "/api", endpoint = "list_workspaces")]
 pub async fn list_workspaces() -> Result<WorkspaceList, AppError> {
-    use crate::backend::{request, workspace_views};
+    use crate::backend::{request, workspaces::views};
     let (_, tenant, customer) = request::require_customer().await?;
-    workspace_views::list(&tenant, &customer).await
+    views::list(&tenant, &customer).await
 }
 
 #[server(prefix = "/api", endpoint = "get_workspace")]
 pub async fn get_workspace(id: String) -> Result<WorkspaceDetail, AppError> {
-    use crate::backend::{request, workspace_views};
+    use crate::backend::{request, workspaces::views};
     let (_, tenant, customer) = request::require_customer().await?;
-    workspace_views::detail(&tenant, &customer, &id).await
+    views::detail(&tenant, &customer, &id).await
 }
 
 #[server(prefix = "/api", endpoint = "start_workspace")]
 pub async fn start_workspace(id: String) -> Result<WorkspaceDetail, AppError> {
-    use crate::backend::{request, workspace_views};
+    use crate::backend::{request, workspaces::views};
     let (state, tenant, customer) = request::require_customer().await?;
-    let d = workspace_views::change(&state, &tenant, &customer, &id, crate::domain::workspace::Action::Start).await?;
+    let d = views::change(&state, &tenant, &customer, &id, crate::domain::workspace::Action::Start).await?;
     request::audit_if_impersonating(&state, &tenant, &customer, "workspace.start", &id).await?;
     Ok(d)
 }
 
 #[server(prefix = "/api", endpoint = "stop_workspace")]
 pub async fn stop_workspace(id: String) -> Result<WorkspaceDetail, AppError> {
-    use crate::backend::{request, workspace_views};
+    use crate::backend::{request, workspaces::views};
     let (state, tenant, customer) = request::require_customer().await?;
-    let d = workspace_views::change(&state, &tenant, &customer, &id, crate::domain::workspace::Action::Stop).await?;
+    let d = views::change(&state, &tenant, &customer, &id, crate::domain::workspace::Action::Stop).await?;
     request::audit_if_impersonating(&state, &tenant, &customer, "workspace.stop", &id).await?;
     Ok(d)
 }
 
 #[server(prefix = "/api", endpoint = "retry_workspace")]
 pub async fn retry_workspace(id: String) -> Result<WorkspaceDetail, AppError> {
-    use crate::backend::{request, workspace_views};
+    use crate::backend::{request, workspaces::views};
     let (state, tenant, customer) = request::require_customer().await?;
-    let d = workspace_views::change(&state, &tenant, &customer, &id, crate::domain::workspace::Action::Retry).await?;
+    let d = views::change(&state, &tenant, &customer, &id, crate::domain::workspace::Action::Retry).await?;
     request::audit_if_impersonating(&state, &tenant, &customer, "workspace.retry", &id).await?;
     Ok(d)
 }
@@ -50,10 +50,9 @@ pub async fn retry_workspace(id: String) -> Result<WorkspaceDetail, AppError> {
 /// Deletes the workspace: its Kasm session is destroyed and a running meter closes now.
 #[server(prefix = "/api", endpoint = "terminate_workspace")]
 pub async fn terminate_workspace(id: String) -> Result<WorkspaceDetail, AppError> {
-    use crate::backend::{request, workspace_views};
+    use crate::backend::{request, workspaces::views};
     let (state, tenant, customer) = request::require_customer().await?;
-    let d =
-        workspace_views::change(&state, &tenant, &customer, &id, crate::domain::workspace::Action::Terminate).await?;
+    let d = views::change(&state, &tenant, &customer, &id, crate::domain::workspace::Action::Terminate).await?;
     request::audit_if_impersonating(&state, &tenant, &customer, "workspace.terminate", &id).await?;
     Ok(d)
 }

@@ -24,7 +24,7 @@
 //!   with a `card_error` carrying the PaymentIntent (`requires_payment_method`, `last_payment_error`), and
 //!   `payment_intent.payment_failed`.
 //! - Webhooks: each event is POSTed as JSON to the account's endpoint with a `Stripe-Signature` made by
-//!   [`app::backend::stripe::webhook::sign`] (fresh timestamp per attempt). Delivery runs in the background and
+//!   [`app::backend::clients::stripe::webhook::sign`] (fresh timestamp per attempt). Delivery runs in the background and
 //!   is retried with doubling backoff while the receiver answers non-2xx or cannot be reached. Event order is
 //!   not guaranteed (nor is it at Stripe). [`StripeFake::flush_webhooks`] waits for deliveries in flight.
 //!

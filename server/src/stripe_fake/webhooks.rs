@@ -1,7 +1,7 @@
 //! Webhook delivery: each event POSTed to its account's endpoint with a fresh `Stripe-Signature`, retried
 //! with doubling backoff while the receiver is unreachable or answers non-2xx.
 
-use app::backend::stripe::webhook;
+use app::backend::clients::stripe::webhook;
 
 use super::state::{Delivery, EventRef};
 use super::{now_unix, StripeFake};

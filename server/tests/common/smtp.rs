@@ -70,7 +70,7 @@ impl SmtpSink {
 
     /// How many messages to `to` arrived, once the outbox has none left to send there and every one it
     /// sent has arrived: an exact count (waiting a while and then counting could count too early).
-    pub async fn settled(&self, central: &app::backend::db::CentralDb, to: &str) -> usize {
+    pub async fn settled(&self, central: &app::backend::platform::db::CentralDb, to: &str) -> usize {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
             let count = |state: &'static str| {

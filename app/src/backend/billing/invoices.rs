@@ -5,9 +5,9 @@
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::super::db::TenantDb;
-use super::super::{corrupt, Result};
 use super::ledger::{self, EntryKind, Posted, Tx};
+use crate::backend::platform::db::TenantDb;
+use crate::backend::{corrupt, Result};
 use crate::domain::ids::CustomerId;
 use crate::domain::money::{Currency, Money};
 use crate::domain::time::Timestamp;
@@ -211,7 +211,7 @@ pub async fn finalise(
     db: &TenantDb,
     id: &str,
     now: Timestamp,
-    failpoints: &super::super::failpoints::Failpoints,
+    failpoints: &crate::backend::platform::failpoints::Failpoints,
 ) -> Result<bool> {
     let mut tx = db.begin().await?;
     // The counter row is the tenant-wide lock: numbers are handed out one finalisation at a time.

@@ -10,8 +10,8 @@
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::super::db::TenantDb;
-use super::super::{corrupt, BackendError, Result};
+use crate::backend::platform::db::TenantDb;
+use crate::backend::{corrupt, BackendError, Result};
 use crate::domain::ids::CustomerId;
 use crate::domain::money::{Currency, Money};
 use crate::domain::time::Timestamp;

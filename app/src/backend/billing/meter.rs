@@ -11,11 +11,11 @@
 
 use sqlx::Row;
 
-use super::super::db::now;
-use super::super::state::{AppState, Tenant};
-use super::super::{corrupt, notify, provisioning, workspaces, BackendError};
 use super::ledger::{self, EntryKind};
 use super::usage::{self, Session};
+use crate::backend::platform::db::now;
+use crate::backend::state::{AppState, Tenant};
+use crate::backend::{corrupt, notify, workspaces::provisioning, workspaces::store, BackendError};
 use crate::domain::billing::{line_amount, lines_total, window_lines};
 use crate::domain::ids::CustomerId;
 use crate::domain::money::Money;
@@ -256,12 +256,12 @@ async fn meter_customer(
         }
         for s in running {
             let Ok(ws_id) = s.workspace_id.parse() else { continue };
-            let Some(ws) = workspaces::get(&tenant.db, ws_id).await? else { continue };
+            let Some(ws) = store::get(&tenant.db, ws_id).await? else { continue };
             if ws.state != WorkspaceState::Running {
                 continue;
             }
             let Ok(next) = ws.state.apply(Action::Stop) else { continue };
-            if workspaces::transition(&tenant.db, ws_id, ws.state, next, t).await? {
+            if store::transition(&tenant.db, ws_id, ws.state, next, t).await? {
                 tracing::info!(workspace = %ws_id, customer = %customer, "credit exhausted; workspace stopped");
                 provisioning::announce(state, tenant, &ws);
                 provisioning::drive(state, tenant, ws_id).await?;

@@ -15,13 +15,14 @@
 pub mod invoices;
 pub mod ledger;
 pub mod meter;
+pub mod payments;
 pub mod run;
 pub mod subscriptions;
 pub mod usage;
 pub mod wholesale;
 
-use super::state::AppState;
-use super::BackendError;
+use crate::backend::state::AppState;
+use crate::backend::BackendError;
 use crate::domain::ids::TenantId;
 use crate::domain::period::Period;
 
@@ -41,5 +42,5 @@ pub async fn period_at(
     t: crate::domain::time::Timestamp,
 ) -> Result<Period, BackendError> {
     let day = cycle_day(state, tenant).await?;
-    Period::containing(t, day).map_err(|e| super::corrupt(e.to_string()))
+    Period::containing(t, day).map_err(|e| crate::backend::corrupt(e.to_string()))
 }

@@ -10,11 +10,11 @@
 
 use uuid::Uuid;
 
-use super::super::db::now;
-use super::super::state::{AppState, Tenant};
-use super::super::{corrupt, BackendError};
 use super::invoices::{self, is_unique_violation, Status};
 use super::usage::{self, Session};
+use crate::backend::platform::db::now;
+use crate::backend::state::{AppState, Tenant};
+use crate::backend::{corrupt, BackendError};
 use crate::domain::billing::{lines_total, window_lines};
 use crate::domain::ids::CustomerId;
 use crate::domain::money::Money;
@@ -110,7 +110,7 @@ pub async fn run_tenant(
         }
         let Some(inv) = invoices::get(&tenant.db, &inv.id).await? else { continue };
         if inv.emailed_at.is_none() && matches!(inv.status, Status::Finalised | Status::Paid) {
-            super::super::notify::invoice_issued(
+            crate::backend::notify::invoice_issued(
                 state,
                 tenant,
                 inv.customer_id,
@@ -126,7 +126,7 @@ pub async fn run_tenant(
         }
         // What credit did not cover goes to the saved card (first attempt; dunning does the rest).
         if inv.status == Status::Finalised && inv.payment_attempts == 0 && inv.amount_due().minor() > 0 {
-            if let Err(e) = super::super::payments::collect(state, tenant, &inv).await {
+            if let Err(e) = crate::backend::billing::payments::collect(state, tenant, &inv).await {
                 tracing::warn!(error = %e, invoice = %inv.id, "charging the invoice failed; dunning retries");
             }
         }
@@ -535,8 +535,8 @@ pub async fn scheduled_pass(state: &AppState, owner: &str, interval: std::time::
     // Dunning: retry the card for invoices whose next attempt is due.
     for entry in state.registry().entries().await? {
         let Some(tenant) = state.tenant_by_id(entry.id).await? else { continue };
-        for inv in super::super::payments::due_for_collection(&tenant, now()).await? {
-            super::super::payments::collect(state, &tenant, &inv).await?;
+        for inv in crate::backend::billing::payments::due_for_collection(&tenant, now()).await? {
+            crate::backend::billing::payments::collect(state, &tenant, &inv).await?;
         }
     }
     Ok(ran)

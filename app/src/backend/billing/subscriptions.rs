@@ -5,8 +5,8 @@
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::super::db::TenantDb;
-use super::super::{corrupt, Result};
+use crate::backend::platform::db::TenantDb;
+use crate::backend::{corrupt, Result};
 use crate::domain::billing::{overlap_ms, prorated};
 use crate::domain::ids::CustomerId;
 use crate::domain::money::{Currency, Money};

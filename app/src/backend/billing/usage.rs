@@ -2,8 +2,8 @@
 
 use sqlx::Row;
 
-use super::super::db::TenantDb;
-use super::super::{corrupt, BackendError, Result};
+use crate::backend::platform::db::TenantDb;
+use crate::backend::{corrupt, BackendError, Result};
 use crate::domain::billing::UsageFact;
 use crate::domain::ids::CustomerId;
 use crate::domain::money::{Currency, Rate};

@@ -10,12 +10,12 @@
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::super::db::now;
-use super::super::mail::{outbox, templates, MailAttachment, Outgoing};
-use super::super::state::{AppState, Tenant};
-use super::super::{branding, corrupt, tenants, BackendError};
 use super::invoices::is_unique_violation;
 use super::usage::{self, Session};
+use crate::backend::mail::{outbox, templates, MailAttachment, Outgoing};
+use crate::backend::platform::db::now;
+use crate::backend::state::{AppState, Tenant};
+use crate::backend::{corrupt, tenancy::branding, tenancy::registry, BackendError};
 use crate::domain::billing::{lines_total, window_lines};
 use crate::domain::ids::TenantId;
 use crate::domain::money::{Currency, Money};
@@ -113,7 +113,7 @@ pub async fn bill_tenant(
     period: Period,
     subscriptions_minor: i64,
 ) -> Result<Outcome, BackendError> {
-    let record = tenants::record_by_slug(state.central(), &tenant.slug)
+    let record = registry::record_by_slug(state.central(), &tenant.slug)
         .await?
         .ok_or_else(|| corrupt("tenant record missing"))?;
     if record.is_house {
@@ -205,7 +205,7 @@ pub async fn bill_tenant(
 /// The bill as a PDF, from its stored lines: the platform (the house's company name) bills the reseller.
 pub async fn pdf(
     state: &AppState,
-    record: &tenants::TenantRecord,
+    record: &registry::TenantRecord,
     inv: &WholesaleInvoice,
 ) -> Result<Vec<u8>, BackendError> {
     let house = state.house().await?;
@@ -234,10 +234,10 @@ pub async fn pdf(
 }
 
 /// Emailed to the reseller's owner, from the platform (the house storefront's branding).
-async fn email(state: &AppState, record: &tenants::TenantRecord, inv: &WholesaleInvoice) -> Result<(), BackendError> {
+async fn email(state: &AppState, record: &registry::TenantRecord, inv: &WholesaleInvoice) -> Result<(), BackendError> {
     let house = state.house().await?;
     let b = branding::get(state.central(), house.id).await?.ok_or_else(|| corrupt("house branding missing"))?;
-    let base_url = format!("{}/manage/billing", super::super::notify::storefront_url(state, &house).await?);
+    let base_url = format!("{}/manage/billing", crate::backend::notify::storefront_url(state, &house).await?);
     let ctx = templates::BrandContext {
         company_name: b.theme.company_name.clone(),
         logo_url: None,

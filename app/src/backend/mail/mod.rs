@@ -37,8 +37,8 @@ use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executo
 use sha2::{Digest, Sha256};
 
 use self::templates::{clean_subject, BrandContext, Rendered};
-use super::branding::BrandingRecord;
-use super::crypto::Crypto;
+use crate::backend::platform::crypto::Crypto;
+use crate::backend::tenancy::branding::BrandingRecord;
 use crate::domain::ids::TenantId;
 
 /// How long one SMTP command may take (connect, each reply) unless the configuration says otherwise.

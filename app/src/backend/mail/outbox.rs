@@ -26,8 +26,8 @@ use tracing::Instrument;
 
 use super::templates::{clean_subject, Rendered};
 use super::{validate_address, MailAttachment, MailError, Mailer, Outgoing, SECRET_MASK, SECRET_PLACEHOLDER};
-use crate::backend::crypto::Crypto;
-use crate::backend::db::{now, CentralDb};
+use crate::backend::platform::crypto::Crypto;
+use crate::backend::platform::db::{now, CentralDb};
 use crate::domain::ids::TenantId;
 use crate::domain::time::Timestamp;
 
@@ -613,7 +613,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_one_time_token_is_stored_sealed_sent_in_clear_and_then_erased() {
-        use crate::backend::crypto::DataKey;
+        use crate::backend::platform::crypto::DataKey;
         let t = temp_db().await;
         let crypto = Crypto::new(&DataKey::generate());
         let token = "Tok3n-SECRET_0123456789abcdef";
@@ -645,7 +645,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_token_that_cannot_be_opened_is_never_sent() {
-        use crate::backend::crypto::DataKey;
+        use crate::backend::platform::crypto::DataKey;
         let t = temp_db().await;
         let crypto = Crypto::new(&DataKey::generate());
         enqueue_with_secret(&t.db, &crypto, &with_token("reset:a"), "the-token").await.unwrap();

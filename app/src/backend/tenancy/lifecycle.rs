@@ -10,13 +10,13 @@
 
 use sqlx::Row;
 
-use super::accounts::{self, StaffRole};
-use super::db::{drop_tenant_database, now, tenant_db_url, TenantDb};
-use super::domain_verify;
-use super::host::HostName;
-use super::state::AppState;
-use super::tenants::{self, bump_version, TenantRecord};
-use super::{auth, seed, BackendError};
+use crate::backend::identity::accounts::{self, StaffRole};
+use crate::backend::platform::db::{drop_tenant_database, now, tenant_db_url, TenantDb};
+use crate::backend::platform::host::HostName;
+use crate::backend::state::AppState;
+use crate::backend::tenancy::domain_ownership;
+use crate::backend::tenancy::registry::{self, bump_version, TenantRecord};
+use crate::backend::{identity::auth, seed, BackendError};
 use crate::domain::branding::Theme;
 use crate::domain::ids::TenantId;
 use crate::domain::money::Currency;
@@ -43,8 +43,8 @@ impl From<sqlx::Error> for TenantError {
     }
 }
 
-impl From<super::db::DbError> for TenantError {
-    fn from(e: super::db::DbError) -> Self {
+impl From<crate::backend::platform::db::DbError> for TenantError {
+    fn from(e: crate::backend::platform::db::DbError) -> Self {
         TenantError::Backend(e.into())
     }
 }
@@ -224,7 +224,7 @@ async fn insert_domain(tx: &mut sqlx::AnyConnection, id: TenantId, d: &HostName,
     .bind(id.to_string())
     .bind(kind)
     .bind(uuid::Uuid::new_v4().simple().to_string())
-    .bind(domain_verify::new_token())
+    .bind(domain_ownership::new_token())
     .bind(now().as_millis())
     .execute(tx)
     .await;
@@ -341,13 +341,13 @@ async fn record_by_id(state: &AppState, id: TenantId) -> Result<Option<TenantRec
         .fetch_optional(state.central().pool())
         .await?;
     match slug {
-        Some(s) => Ok(tenants::record_by_slug(state.central(), &s).await?),
+        Some(s) => Ok(registry::record_by_slug(state.central(), &s).await?),
         None => Ok(None),
     }
 }
 
 pub async fn by_slug(state: &AppState, slug: &str) -> Result<TenantRecord> {
-    tenants::record_by_slug(state.central(), slug).await?.ok_or(TenantError::NotFound)
+    registry::record_by_slug(state.central(), slug).await?.ok_or(TenantError::NotFound)
 }
 
 /// Retries a failed creation from the step after the last one that completed.
@@ -541,7 +541,7 @@ pub async fn verify_domain(state: &AppState, slug: &str, domain: &str, by: Verif
             Ok(false) => (
                 false,
                 "dns",
-                Some(format!("No TXT record {} with the token yet.", domain_verify::txt_record_name(&d.domain))),
+                Some(format!("No TXT record {} with the token yet.", domain_ownership::txt_record_name(&d.domain))),
             ),
             Err(e) => (false, "dns", Some(e.to_string())),
         },
@@ -576,7 +576,7 @@ pub async fn verify_domain(state: &AppState, slug: &str, domain: &str, by: Verif
 pub async fn tls_allowed(state: &AppState, raw: &str) -> Result<bool> {
     let Ok(host) = HostName::parse_domain(raw) else { return Ok(false) };
     match state.registry().resolve(&host).await? {
-        tenants::Site::Tenant(_) | tenants::Site::Admin => {}
+        registry::Site::Tenant(_) | registry::Site::Admin => {}
         _ => return Ok(false),
     }
     sqlx::query("UPDATE tenant_domains SET tls_asked_at = $1 WHERE domain = $2 AND tls_asked_at IS NULL")

@@ -10,10 +10,10 @@ pub mod image;
 
 use sqlx::Row;
 
-use super::db::{now, CentralDb};
-use super::state::AppState;
-use super::tenants::bump_version;
-use super::{corrupt, Result};
+use crate::backend::platform::db::{now, CentralDb};
+use crate::backend::state::AppState;
+use crate::backend::tenancy::registry::bump_version;
+use crate::backend::{corrupt, Result};
 use crate::domain::branding::{Colour, Theme};
 use crate::domain::ids::TenantId;
 

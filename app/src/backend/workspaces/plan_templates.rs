@@ -7,9 +7,9 @@
 
 use sqlx::Row;
 
-use super::db::{now, CentralDb};
-use super::kasm_servers;
-use super::{corrupt, BackendError};
+use crate::backend::platform::db::{now, CentralDb};
+use crate::backend::workspaces::kasm_servers;
+use crate::backend::{corrupt, BackendError};
 use crate::domain::plan::{PlanCode, TemplateStatus, TEMPLATE_ICONS};
 
 #[derive(Clone, Debug, PartialEq, Eq)]

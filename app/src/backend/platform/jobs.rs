@@ -14,11 +14,11 @@ use sqlx::Row;
 use tokio::sync::{watch, Semaphore};
 use tracing::Instrument;
 
-use super::db::{now, CentralDb};
-use super::kasm::KasmError;
-use super::provisioning::{self, Step, SyncError};
-use super::state::AppState;
-use super::{corrupt, Result};
+use crate::backend::clients::kasm::KasmError;
+use crate::backend::platform::db::{now, CentralDb};
+use crate::backend::state::AppState;
+use crate::backend::workspaces::provisioning::{self, Step, SyncError};
+use crate::backend::{corrupt, Result};
 use crate::domain::ids::{TenantId, WorkspaceId};
 use crate::domain::time::Timestamp;
 
@@ -168,7 +168,7 @@ pub async fn recover(state: &AppState) -> Result<usize> {
     let mut total = 0;
     for entry in state.registry().entries().await? {
         let Some(tenant) = state.tenant_by_id(entry.id).await? else { continue };
-        let ids = super::workspaces::list_unsettled(&tenant.db).await?;
+        let ids = crate::backend::workspaces::store::list_unsettled(&tenant.db).await?;
         for id in &ids {
             enqueue(state.central(), tenant.id, &JobKind::SyncWorkspace { workspace_id: *id }, now()).await?;
         }
@@ -234,7 +234,12 @@ async fn run_one(state: &AppState, job: Job) {
     sync_and_record(state, &tenant, &job, workspace_id).instrument(span).await;
 }
 
-async fn sync_and_record(state: &AppState, tenant: &super::state::Tenant, job: &Job, workspace_id: WorkspaceId) {
+async fn sync_and_record(
+    state: &AppState,
+    tenant: &crate::backend::state::Tenant,
+    job: &Job,
+    workspace_id: WorkspaceId,
+) {
     let outcome = provisioning::sync(state, tenant, workspace_id).await;
     let poll = state.settings().poll_interval;
     let result = match outcome {

@@ -6,8 +6,8 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::db::TenantDb;
-use super::{corrupt, Result};
+use crate::backend::platform::db::TenantDb;
+use crate::backend::{corrupt, Result};
 use crate::domain::billing::{billable_seconds, cost_of_billable};
 use crate::domain::ids::{CustomerId, UsageSessionId, WorkspaceId};
 use crate::domain::money::{Currency, Money, Rate};

@@ -3,9 +3,9 @@
 
 use sqlx::Row;
 
-use super::db::{now, CentralDb};
-use super::request;
-use super::Result;
+use crate::backend::platform::db::{now, CentralDb};
+use crate::backend::request;
+use crate::backend::Result;
 use crate::domain::ids::TenantId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,7 +88,7 @@ pub enum Actor<'a> {
 }
 
 impl<'a> Actor<'a> {
-    pub fn staff(m: &'a super::accounts::StaffMember) -> Actor<'a> {
+    pub fn staff(m: &'a crate::backend::identity::accounts::StaffMember) -> Actor<'a> {
         Actor::Staff { email: &m.email, impersonator: m.impersonator.as_deref() }
     }
 }

@@ -3,8 +3,8 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::db::TenantDb;
-use super::{corrupt, Result};
+use crate::backend::platform::db::TenantDb;
+use crate::backend::{corrupt, Result};
 use crate::domain::money::{Currency, Rate};
 use crate::domain::plan::PlanCode;
 

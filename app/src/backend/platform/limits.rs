@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::request;
-use super::state::AppState;
+use crate::backend::request;
+use crate::backend::state::AppState;
 use crate::error::AppError;
 
 /// Who was trying to get in: a storefront's customer, a reseller's staff member, or a platform admin.

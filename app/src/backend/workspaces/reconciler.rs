@@ -12,14 +12,14 @@ use std::time::Duration;
 use sqlx::Row;
 use tokio::sync::watch;
 
-use super::catalog;
-use super::db::now;
-use super::kasm::{KasmClient, KasmId, KasmSession, KasmStatus};
-use super::provisioning::{announce, SyncError};
-use super::state::{AppState, Tenant};
-use super::workspaces;
-use super::{corrupt, BackendError};
-use super::{kasm_servers, templates};
+use crate::backend::clients::kasm::{KasmClient, KasmId, KasmSession, KasmStatus};
+use crate::backend::platform::db::now;
+use crate::backend::state::{AppState, Tenant};
+use crate::backend::workspaces::catalog;
+use crate::backend::workspaces::provisioning::{announce, SyncError};
+use crate::backend::workspaces::store;
+use crate::backend::{corrupt, BackendError};
+use crate::backend::{workspaces::kasm_servers, workspaces::plan_templates};
 use crate::domain::ids::CustomerId;
 use crate::domain::time::Timestamp;
 use crate::domain::workspace::WorkspaceState;
@@ -117,7 +117,7 @@ pub async fn reconcile_server(state: &AppState, server: &str) -> Result<Report, 
     for entry in state.registry().entries().await? {
         let Some(tenant) = state.tenant_by_id(entry.id).await? else { continue };
         reconcile_tenant(state, &tenant, &ctx, &mut report).await?;
-        known.extend(workspaces::known_kasm_ids(&tenant.db).await?.iter().filter_map(|k| KasmId::parse(k).ok()));
+        known.extend(store::known_kasm_ids(&tenant.db).await?.iter().filter_map(|k| KasmId::parse(k).ok()));
         tenants_by_slug.insert(tenant.slug.clone(), tenant);
     }
     let unknown: Vec<&KasmSession> = list
@@ -156,21 +156,21 @@ async fn adopt(
     let kasm = state.kasm_for(server).await?;
     let images = kasm.get_images().await?;
     let Some(image) = images.iter().find(|i| i.image_id == session.image_id) else { return Ok(false) };
-    for ws in workspaces::awaiting_session(&tenant.db, customer, server).await? {
-        let template = templates::get(state.central(), ws.plan).await?;
+    for ws in store::awaiting_session(&tenant.db, customer, server).await? {
+        let template = plan_templates::get(state.central(), ws.plan).await?;
         if template.is_none_or(|t| t.kasm_image != image.name) {
             continue;
         }
         let owner = format!("reconciler-{}", uuid::Uuid::new_v4());
-        if !workspaces::acquire_lease(&tenant.db, ws.id, &owner, now(), 30_000).await? {
+        if !store::acquire_lease(&tenant.db, ws.id, &owner, now(), 30_000).await? {
             continue;
         }
-        let attached = workspaces::attach_kasm(&tenant.db, ws.id, &session.kasm_id.to_string(), now()).await;
-        workspaces::release_lease(&tenant.db, ws.id, &owner).await?;
+        let attached = store::attach_kasm(&tenant.db, ws.id, &session.kasm_id.to_string(), now()).await;
+        store::release_lease(&tenant.db, ws.id, &owner).await?;
         if attached? {
             tracing::info!(workspace = %ws.id, kasm = %session.kasm_id, "adopted an unrecorded Kasm session");
             announce(state, tenant, &ws);
-            super::provisioning::enqueue(state, tenant, ws.id).await?;
+            crate::backend::workspaces::provisioning::enqueue(state, tenant, ws.id).await?;
             return Ok(true);
         }
     }
@@ -200,7 +200,7 @@ async fn reconcile_tenant(
     report: &mut Report,
 ) -> Result<(), SyncError> {
     let ServerCtx { kasm, by_id, last_pass, skew_ms, .. } = *ctx;
-    for ws in workspaces::list_attached(&tenant.db, ctx.server).await? {
+    for ws in store::list_attached(&tenant.db, ctx.server).await? {
         report.checked += 1;
         // Counted as found; a workspace this pass stops or restarts moves over below.
         match ws.state {
@@ -219,20 +219,14 @@ async fn reconcile_tenant(
                 if !(stopped || gone) {
                     continue;
                 }
-                let meter_start = workspaces::open_meter_start(&tenant.db, ws.id).await?.unwrap_or(ws.transition_at);
+                let meter_start = store::open_meter_start(&tenant.db, ws.id).await?.unwrap_or(ws.transition_at);
                 // A vanished session's exact end is in Kasm's accounting history (undocumented, so it
                 // may be missing); otherwise the last pass that still saw it running.
                 let destroyed = if gone { destroyed_at(kasm, kasm_id, skew_ms, report).await } else { None };
                 let ended = destroyed.or(last_pass).unwrap_or(meter_start).max(meter_start).min(t);
-                let closed = workspaces::stop_meter(
-                    &tenant.db,
-                    ws.id,
-                    WorkspaceState::Running,
-                    WorkspaceState::Stopped,
-                    ended,
-                    t,
-                )
-                .await?;
+                let closed =
+                    store::stop_meter(&tenant.db, ws.id, WorkspaceState::Running, WorkspaceState::Stopped, ended, t)
+                        .await?;
                 if closed.is_some() {
                     tracing::info!(workspace = %ws.id, kasm = %kasm_id, gone, "session ended in Kasm; meter closed");
                     report.running = report.running.saturating_sub(1);
@@ -251,16 +245,8 @@ async fn reconcile_tenant(
                 if status.is_some_and(KasmStatus::is_running) && ws.transition_at.millis_until(t) > STOP_GRACE_MS =>
             {
                 let plan = catalog::get(&tenant.db, ws.plan).await?.ok_or_else(|| corrupt("workspace plan"))?;
-                if workspaces::start_meter(
-                    &tenant.db,
-                    ws.id,
-                    WorkspaceState::Stopped,
-                    t,
-                    &plan.retail,
-                    &plan.wholesale,
-                    t,
-                )
-                .await?
+                if store::start_meter(&tenant.db, ws.id, WorkspaceState::Stopped, t, &plan.retail, &plan.wholesale, t)
+                    .await?
                 {
                     tracing::info!(workspace = %ws.id, kasm = %kasm_id, "session running in Kasm; meter reopened");
                     report.reopened += 1;

@@ -16,10 +16,10 @@ use std::time::Duration;
 
 use sqlx::Row;
 
-use super::crypto::Crypto;
-use super::db::{now, CentralDb};
-use super::kasm::{BreakerState, KasmAuthStyle, KasmClient, KasmConfig, KasmError};
-use super::{corrupt, BackendError};
+use crate::backend::clients::kasm::{BreakerState, KasmAuthStyle, KasmClient, KasmConfig, KasmError};
+use crate::backend::platform::crypto::Crypto;
+use crate::backend::platform::db::{now, CentralDb};
+use crate::backend::{corrupt, BackendError};
 
 pub const DEFAULT_SERVER: &str = "default";
 

@@ -3,8 +3,8 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::db::{now, TenantDb};
-use super::{corrupt, Result};
+use crate::backend::platform::db::{now, TenantDb};
+use crate::backend::{corrupt, Result};
 use crate::domain::ids::CustomerId;
 
 #[derive(Clone, Debug)]

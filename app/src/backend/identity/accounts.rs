@@ -4,9 +4,9 @@
 
 use sqlx::Row;
 
-use super::auth::{self, new_token, token_hash};
-use super::db::{now, CentralDb};
-use super::{corrupt, Result};
+use crate::backend::identity::auth::{self, new_token, token_hash};
+use crate::backend::platform::db::{now, CentralDb};
+use crate::backend::{corrupt, Result};
 use crate::domain::ids::TenantId;
 
 pub const ADMIN_COOKIE: &str = "ezs_admin";

@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use lru::LruCache;
 use sqlx::Row;
 
-use super::db::{now, tenant_db_url, CentralDb, TenantDb, WeakTenantDb};
-use super::host::HostName;
-use super::state::Tenant;
-use super::{corrupt, Result};
+use crate::backend::platform::db::{now, tenant_db_url, CentralDb, TenantDb, WeakTenantDb};
+use crate::backend::platform::host::HostName;
+use crate::backend::state::Tenant;
+use crate::backend::{corrupt, Result};
 use crate::domain::branding::{Colour, Theme};
 use crate::domain::ids::TenantId;
 use crate::domain::money::Currency;

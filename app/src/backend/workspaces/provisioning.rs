@@ -13,18 +13,18 @@ use std::collections::BTreeMap;
 
 use rand::distr::{Alphanumeric, SampleString};
 
-use super::alerts::Alert;
-use super::audit::{self, ActorKind};
-use super::catalog;
-use super::customers::{self, Customer};
-use super::db::now;
-use super::events::WorkspaceChanged;
-use super::kasm::{KasmClient, KasmError, KasmId, KasmImageId, KasmSession, KasmStatus, KasmUserId};
-use super::kasm_servers::DEFAULT_SERVER;
-use super::state::{AppState, Tenant};
-use super::templates;
-use super::workspaces::{self, Workspace};
-use super::{corrupt, BackendError};
+use crate::backend::clients::kasm::{KasmClient, KasmError, KasmId, KasmImageId, KasmSession, KasmStatus, KasmUserId};
+use crate::backend::identity::customers::{self, Customer};
+use crate::backend::platform::alerts::Alert;
+use crate::backend::platform::audit::{self, ActorKind};
+use crate::backend::platform::db::now;
+use crate::backend::platform::events::WorkspaceChanged;
+use crate::backend::state::{AppState, Tenant};
+use crate::backend::workspaces::catalog;
+use crate::backend::workspaces::kasm_servers::DEFAULT_SERVER;
+use crate::backend::workspaces::plan_templates;
+use crate::backend::workspaces::store::{self, Workspace};
+use crate::backend::{corrupt, BackendError};
 use crate::domain::ids::WorkspaceId;
 use crate::domain::time::Timestamp;
 use crate::domain::workspace::WorkspaceState;
@@ -61,17 +61,17 @@ pub const WORKSPACE_ENV: &str = "EZSCALE_WORKSPACE_ID";
 
 pub async fn sync(state: &AppState, tenant: &Tenant, id: WorkspaceId) -> Result<Step, SyncError> {
     let owner = format!("sync-{}", uuid::Uuid::new_v4());
-    if !workspaces::acquire_lease(&tenant.db, id, &owner, now(), LEASE_MS).await? {
+    if !store::acquire_lease(&tenant.db, id, &owner, now(), LEASE_MS).await? {
         return Ok(Step::Busy);
     }
-    let before = workspaces::get(&tenant.db, id).await?.map(|w| w.state);
+    let before = store::get(&tenant.db, id).await?.map(|w| w.state);
     let result = sync_locked(state, tenant, id).await;
-    if let Ok(Some(after)) = workspaces::get(&tenant.db, id).await {
+    if let Ok(Some(after)) = store::get(&tenant.db, id).await {
         if Some(after.state) != before {
             announce(state, tenant, &after);
         }
     }
-    if let Err(e) = workspaces::release_lease(&tenant.db, id, &owner).await {
+    if let Err(e) = store::release_lease(&tenant.db, id, &owner).await {
         tracing::warn!(error = %e, workspace = %id, "releasing a workspace lease failed; it will lapse");
     }
     result
@@ -80,7 +80,7 @@ pub async fn sync(state: &AppState, tenant: &Tenant, id: WorkspaceId) -> Result<
 async fn sync_locked(state: &AppState, tenant: &Tenant, id: WorkspaceId) -> Result<Step, SyncError> {
     // A few passes: provisioning hands over to starting within the same call.
     for _ in 0..3 {
-        let Some(ws) = workspaces::get(&tenant.db, id).await? else { return Ok(Step::Settled) };
+        let Some(ws) = store::get(&tenant.db, id).await? else { return Ok(Step::Settled) };
         let step = match ws.state {
             WorkspaceState::Provisioning => provision(state, tenant, &ws).await?,
             WorkspaceState::Starting => await_running(state, tenant, &ws).await?,
@@ -116,7 +116,7 @@ async fn fail(
     reason: &str,
     detail: &str,
 ) -> Result<(), BackendError> {
-    workspaces::mark_failed(&tenant.db, ws.id, reason, now()).await?;
+    store::mark_failed(&tenant.db, ws.id, reason, now()).await?;
     state.alerts().send(Alert {
         title: format!("Workspace provisioning failed ({})", tenant.slug),
         fields: vec![
@@ -139,7 +139,7 @@ async fn provision(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<
         Err(e) => return Err(e),
     };
     // What to launch comes from the platform's template for this plan (the admin may have remapped it).
-    let template = templates::get(state.central(), ws.plan).await?.ok_or_else(|| corrupt("plan template"))?;
+    let template = plan_templates::get(state.central(), ws.plan).await?.ok_or_else(|| corrupt("plan template"))?;
     let images = match kasm.get_images().await {
         Ok(i) => i,
         Err(e) => return fail_or_retry(state, tenant, ws, e).await,
@@ -190,7 +190,7 @@ async fn launch(
         let kasm_id = s.kasm_id.to_string();
         if !kasm_id_in_use(tenant, &kasm_id).await? {
             tracing::info!(workspace = %ws.id, kasm = %kasm_id, "adopting an existing Kasm session");
-            workspaces::attach_kasm(&tenant.db, ws.id, &kasm_id, now()).await?;
+            store::attach_kasm(&tenant.db, ws.id, &kasm_id, now()).await?;
             return Ok(Step::Again);
         }
     }
@@ -205,7 +205,7 @@ async fn launch(
     state.failpoints().check("provision.after_request")?;
     // The connect link in the answer carries a session token: it is not kept. Launching asks Kasm
     // for a fresh login link each time.
-    workspaces::attach_kasm(&tenant.db, ws.id, &req.kasm_id.to_string(), now()).await?;
+    store::attach_kasm(&tenant.db, ws.id, &req.kasm_id.to_string(), now()).await?;
     tracing::info!(workspace = %ws.id, kasm = %req.kasm_id, "Kasm session requested");
     Ok(Step::Again)
 }
@@ -398,7 +398,7 @@ async fn await_running(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Res
     };
     let (Some(user), Some(kasm_id), Some(session)) = (found.user, found.kasm_id, found.session) else {
         // The session is gone (destroyed while stopped, or expired): ask for a new one.
-        workspaces::detach_kasm(&tenant.db, ws.id, WorkspaceState::Starting, now()).await?;
+        store::detach_kasm(&tenant.db, ws.id, WorkspaceState::Starting, now()).await?;
         return Ok(Step::Again);
     };
     match &session.status {
@@ -406,7 +406,7 @@ async fn await_running(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Res
             let t = now();
             let started_at = meter_start(ws, &session, found.kasm_now, t, tenant).await?;
             let plan = catalog::get(&tenant.db, ws.plan).await?.ok_or_else(|| corrupt("workspace plan"))?;
-            let started = workspaces::start_meter(
+            let started = store::start_meter(
                 &tenant.db,
                 ws.id,
                 WorkspaceState::Starting,
@@ -417,9 +417,11 @@ async fn await_running(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Res
             )
             .await?;
             tracing::info!(workspace = %ws.id, "workspace running; meter open");
-            if started && workspaces::usage_of(&tenant.db, ws.id).await?.len() == 1 {
+            if started && store::usage_of(&tenant.db, ws.id).await?.len() == 1 {
                 // The first run only (the outbox also dedupes on it); a mail failure never fails the workspace.
-                if let Err(e) = super::notify::workspace_ready(state, tenant, ws.customer_id, ws.id, &plan.name).await {
+                if let Err(e) =
+                    crate::backend::notify::workspace_ready(state, tenant, ws.customer_id, ws.id, &plan.name).await
+                {
                     tracing::warn!(error = %e, workspace = %ws.id, "workspace-ready email not queued");
                 }
             }
@@ -432,7 +434,7 @@ async fn await_running(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Res
             }
         }
         s if s.is_gone_or_going() => {
-            workspaces::detach_kasm(&tenant.db, ws.id, WorkspaceState::Starting, now()).await?;
+            store::detach_kasm(&tenant.db, ws.id, WorkspaceState::Starting, now()).await?;
             Ok(Step::Again)
         }
         _ => {
@@ -458,7 +460,7 @@ async fn meter_start(
     our_now: Timestamp,
     tenant: &Tenant,
 ) -> Result<Timestamp, SyncError> {
-    let first_run = workspaces::usage_of(&tenant.db, ws.id).await?.is_empty();
+    let first_run = store::usage_of(&tenant.db, ws.id).await?.is_empty();
     let start = match (first_run, session.start_date) {
         (true, Some(kasm_start)) => {
             let skew = kasm_now.map_or(0, |k| our_now.as_millis() - k.as_millis());
@@ -482,15 +484,8 @@ async fn stop(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<Step,
         }
     }
     // The meter closes at the moment the customer pressed Stop, not when Kasm got round to it.
-    workspaces::stop_meter(
-        &tenant.db,
-        ws.id,
-        WorkspaceState::Stopping,
-        WorkspaceState::Stopped,
-        ws.transition_at,
-        now(),
-    )
-    .await?;
+    store::stop_meter(&tenant.db, ws.id, WorkspaceState::Stopping, WorkspaceState::Stopped, ws.transition_at, now())
+        .await?;
     Ok(Step::Settled)
 }
 
@@ -507,7 +502,7 @@ async fn terminate(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<
         }
     }
     // A running meter closes at the moment the customer asked for the deletion.
-    workspaces::stop_meter(
+    store::stop_meter(
         &tenant.db,
         ws.id,
         WorkspaceState::Terminating,
@@ -523,7 +518,7 @@ async fn terminate(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<
 /// why; a stop is recorded anyway (the meter closes when the customer pressed Stop: Kasm's trouble is
 /// never billed to them).
 pub async fn give_up(state: &AppState, tenant: &Tenant, id: WorkspaceId, last_error: &str) -> Result<(), BackendError> {
-    let Some(ws) = workspaces::get(&tenant.db, id).await? else { return Ok(()) };
+    let Some(ws) = store::get(&tenant.db, id).await? else { return Ok(()) };
     // A stop or a deletion is recorded anyway; a Kasm session left behind by a deletion is destroyed by
     // the reconciler later.
     let finish = match ws.state {
@@ -532,7 +527,7 @@ pub async fn give_up(state: &AppState, tenant: &Tenant, id: WorkspaceId, last_er
         _ => None,
     };
     if let Some(to) = finish {
-        workspaces::stop_meter(&tenant.db, id, ws.state, to, ws.transition_at, now()).await?;
+        store::stop_meter(&tenant.db, id, ws.state, to, ws.transition_at, now()).await?;
         return Ok(());
     }
     if matches!(ws.state, WorkspaceState::Provisioning | WorkspaceState::Starting) {
@@ -549,8 +544,8 @@ pub fn announce(state: &AppState, tenant: &Tenant, ws: &Workspace) {
 
 /// Hands a workspace to the job worker (idempotent) and wakes it.
 pub async fn enqueue(state: &AppState, tenant: &Tenant, id: WorkspaceId) -> Result<(), BackendError> {
-    let job = super::jobs::JobKind::SyncWorkspace { workspace_id: id };
-    super::jobs::enqueue(state.central(), tenant.id, &job, now()).await?;
+    let job = crate::backend::platform::jobs::JobKind::SyncWorkspace { workspace_id: id };
+    crate::backend::platform::jobs::enqueue(state.central(), tenant.id, &job, now()).await?;
     state.notify_jobs();
     Ok(())
 }
@@ -592,9 +587,10 @@ pub async fn dead_letters(state: &AppState, limit: i64) -> Result<Vec<DeadLetter
         .map(|r| {
             let tenant: String = r.try_get(1)?;
             let payload: String = r.try_get(2)?;
-            let workspace_id = serde_json::from_str::<super::jobs::JobKind>(&payload).ok().map(|k| match k {
-                super::jobs::JobKind::SyncWorkspace { workspace_id } => workspace_id,
-            });
+            let workspace_id =
+                serde_json::from_str::<crate::backend::platform::jobs::JobKind>(&payload).ok().map(|k| match k {
+                    crate::backend::platform::jobs::JobKind::SyncWorkspace { workspace_id } => workspace_id,
+                });
             Ok(DeadLetter {
                 job_id: r.try_get(0)?,
                 tenant_id: tenant.parse().map_err(|_| corrupt("jobs.tenant_id"))?,
@@ -626,10 +622,10 @@ pub async fn requeue_dead(state: &AppState, job_id: &str) -> Result<bool, Backen
     let (Some(ws_id), Some(tenant)) = (dead.workspace_id, state.tenant_by_id(dead.tenant_id).await?) else {
         return Ok(true);
     };
-    if let Some(ws) = workspaces::get(&tenant.db, ws_id).await? {
+    if let Some(ws) = store::get(&tenant.db, ws_id).await? {
         if ws.state == WorkspaceState::Failed {
             if let Ok(next) = ws.state.apply(crate::domain::workspace::Action::Retry) {
-                workspaces::transition(&tenant.db, ws_id, ws.state, next, now()).await?;
+                store::transition(&tenant.db, ws_id, ws.state, next, now()).await?;
                 announce(state, &tenant, &ws);
             }
         }

@@ -1,13 +1,13 @@
 //! Builds what the workspace pages show, and applies the customer's actions. Every lookup here is scoped
 //! to the signed-in customer: another customer's workspace id is answered exactly like an unknown one.
 
-use super::catalog;
-use super::corrupt;
-use super::customers::Customer;
-use super::db::now;
-use super::provisioning;
-use super::state::{AppState, Tenant};
-use super::workspaces::{self, Workspace};
+use crate::backend::corrupt;
+use crate::backend::identity::customers::Customer;
+use crate::backend::platform::db::now;
+use crate::backend::state::{AppState, Tenant};
+use crate::backend::workspaces::catalog;
+use crate::backend::workspaces::provisioning;
+use crate::backend::workspaces::store::{self, Workspace};
 use crate::domain::ids::WorkspaceId;
 use crate::domain::workspace::{Action, WorkspaceState};
 use crate::error::AppError;
@@ -19,7 +19,7 @@ fn parse_id(id: &str) -> Result<WorkspaceId, AppError> {
 }
 
 pub async fn list(tenant: &Tenant, customer: &Customer) -> Result<WorkspaceList, AppError> {
-    let rows = workspaces::list_owned(&tenant.db, customer.id).await?;
+    let rows = store::list_owned(&tenant.db, customer.id).await?;
     let mut items = Vec::with_capacity(rows.len());
     for ws in rows {
         items.push(card(tenant, &ws).await?);
@@ -29,7 +29,7 @@ pub async fn list(tenant: &Tenant, customer: &Customer) -> Result<WorkspaceList,
 
 async fn card(tenant: &Tenant, ws: &Workspace) -> Result<WorkspaceCard, AppError> {
     let plan = catalog::get(&tenant.db, ws.plan).await?.ok_or_else(|| corrupt("workspace plan"))?;
-    let open = workspaces::usage_of(&tenant.db, ws.id).await?.into_iter().find(|u| u.ended_at.is_none());
+    let open = store::usage_of(&tenant.db, ws.id).await?.into_iter().find(|u| u.ended_at.is_none());
     Ok(WorkspaceCard {
         id: ws.id,
         plan_name: plan.name,
@@ -42,8 +42,8 @@ async fn card(tenant: &Tenant, ws: &Workspace) -> Result<WorkspaceCard, AppError
 
 pub async fn detail(tenant: &Tenant, customer: &Customer, id: &str) -> Result<WorkspaceDetail, AppError> {
     let ws_id = parse_id(id)?;
-    let ws = workspaces::get_owned(&tenant.db, ws_id, customer.id).await?.ok_or(AppError::NotFound)?;
-    let usage = workspaces::usage_of(&tenant.db, ws_id).await?;
+    let ws = store::get_owned(&tenant.db, ws_id, customer.id).await?.ok_or(AppError::NotFound)?;
+    let usage = store::usage_of(&tenant.db, ws_id).await?;
     // Launching goes through our own route, which asks Kasm for a fresh login link at click time.
     let launch_url = (ws.state == WorkspaceState::Running).then(|| format!("/workspaces/{}/launch", ws.id));
     Ok(WorkspaceDetail {
@@ -74,9 +74,9 @@ pub async fn change(
     action: Action,
 ) -> Result<WorkspaceDetail, AppError> {
     let ws_id = parse_id(id)?;
-    let ws = workspaces::get_owned(&tenant.db, ws_id, customer.id).await?.ok_or(AppError::NotFound)?;
+    let ws = store::get_owned(&tenant.db, ws_id, customer.id).await?.ok_or(AppError::NotFound)?;
     let next = ws.state.apply(action).map_err(|e| AppError::Conflict(sentence(&e.to_string())))?;
-    if !workspaces::transition(&tenant.db, ws_id, ws.state, next, now()).await? {
+    if !store::transition(&tenant.db, ws_id, ws.state, next, now()).await? {
         return Err(AppError::Conflict("This workspace changed state meanwhile. Please look again.".into()));
     }
     provisioning::announce(state, tenant, &ws);

@@ -13,8 +13,8 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use tokio::sync::Semaphore;
 
-use super::db::{now, TenantDb};
-use super::{BackendError, Result};
+use crate::backend::platform::db::{now, TenantDb};
+use crate::backend::{BackendError, Result};
 use crate::domain::ids::CustomerId;
 
 pub const SESSION_COOKIE: &str = "ezs_session";
@@ -172,7 +172,7 @@ pub async fn session_customer(db: &TenantDb, token: &str) -> Result<Option<Custo
                     .execute(db.pool())
                     .await?;
             }
-            Ok(Some(id.parse().map_err(|_| super::corrupt("auth_sessions.customer_id"))?))
+            Ok(Some(id.parse().map_err(|_| crate::backend::corrupt("auth_sessions.customer_id"))?))
         }
         None => Ok(None),
     }
@@ -259,7 +259,7 @@ pub async fn consume_token(
         .fetch_one(&mut *tx)
         .await?;
     let id: String = row.try_get(0)?;
-    Ok(Some((id.parse().map_err(|_| super::corrupt("auth_tokens.customer_id"))?, row.try_get(1)?)))
+    Ok(Some((id.parse().map_err(|_| crate::backend::corrupt("auth_tokens.customer_id"))?, row.try_get(1)?)))
 }
 
 /// Whether a token could be consumed now (unused, unexpired, for this purpose), without using it: checked

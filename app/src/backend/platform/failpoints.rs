@@ -17,12 +17,12 @@ impl Failpoints {
     }
 
     /// Fails if `name` is armed (and counts the use down).
-    pub fn check(&self, name: &str) -> Result<(), super::BackendError> {
+    pub fn check(&self, name: &str) -> Result<(), crate::backend::BackendError> {
         let Ok(mut m) = self.0.lock() else { return Ok(()) };
         match m.get_mut(name) {
             Some(n) if *n > 0 => {
                 *n -= 1;
-                Err(super::BackendError::Failpoint(name.to_owned()))
+                Err(crate::backend::BackendError::Failpoint(name.to_owned()))
             }
             _ => Ok(()),
         }

@@ -9,14 +9,14 @@
 
 use sqlx::Row;
 
-use super::billing::invoices::{self, Invoice, Status};
-use super::billing::ledger::EntryKind;
-use super::billing::meter;
-use super::customers::Customer;
-use super::db::now;
-use super::state::{AppState, Tenant};
-use super::stripe::{self, CheckoutSession, Metadata, StripeClient, StripeConfig, TopupCheckout};
-use super::{corrupt, notify, BackendError};
+use crate::backend::billing::invoices::{self, Invoice, Status};
+use crate::backend::billing::ledger::EntryKind;
+use crate::backend::billing::meter;
+use crate::backend::clients::stripe::{self, CheckoutSession, Metadata, StripeClient, StripeConfig, TopupCheckout};
+use crate::backend::identity::customers::Customer;
+use crate::backend::platform::db::now;
+use crate::backend::state::{AppState, Tenant};
+use crate::backend::{corrupt, notify, BackendError};
 use crate::domain::ids::{CustomerId, TenantId};
 use crate::domain::money::Money;
 use crate::domain::time::Timestamp;
@@ -137,7 +137,7 @@ pub async fn start_top_up(
         return Err(AppError::Invalid("Card payments are not set up for this store.".into()));
     };
     let stripe_customer = stripe_customer(tenant, &client, customer).await??;
-    let base = match super::request::origin() {
+    let base = match crate::backend::request::origin() {
         Some(o) => o,
         None => notify::storefront_url(state, tenant).await?,
     };

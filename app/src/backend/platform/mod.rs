@@ -1,0 +1,24 @@
+//! Plumbing every capability stands on. Nothing here names a capability (tenancy, identity, mail,
+//! workspaces, billing).
+//!
+//! | module       | owns |
+//! |--------------|------|
+//! | `db`         | `CentralDb` / `TenantDb` handles (SQLite or PostgreSQL), migrations, the clock |
+//! | `crypto`     | secrets at rest (sealed with the platform key) |
+//! | `failpoints` | named failure points for crash-and-resume tests |
+//! | `events`     | workspace change notifications for open pages |
+//! | `alerts`     | operator alerts (Discord webhook), with outbound-URL safety |
+//! | `host`       | strict Host parsing, trusted proxies |
+//! | `limits`     | sign-in attempt limits (before any hashing); failed sign-in and refusal counters per role |
+//! | `audit`      | the audit log of admin, staff, customer and system actions |
+//! | `jobs`       | the durable job queue, its dead letters and its worker |
+
+pub mod alerts;
+pub mod audit;
+pub mod crypto;
+pub mod db;
+pub mod events;
+pub mod failpoints;
+pub mod host;
+pub mod jobs;
+pub mod limits;

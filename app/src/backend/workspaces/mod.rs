@@ -1,0 +1,19 @@
+//! Workspaces: what can be ordered, the rows, and the state machine that drives them in Kasm.
+//!
+//! | module           | owns |
+//! |------------------|------|
+//! | `catalog`        | plans and their prices |
+//! | `plan_templates` | the six plan templates (sizing, apps, icon, status, Kasm image/group/server) |
+//! | `store`          | workspace and usage-session rows |
+//! | `views`          | what the workspace pages show; customer actions |
+//! | `provisioning`   | the workspace state machine driven against Kasm |
+//! | `reconciler`     | the periodic diff of Kasm's sessions against our workspaces |
+//! | `kasm_servers`   | the Kasm servers (zones), one client and breaker each; placement; image sync |
+
+pub mod catalog;
+pub mod kasm_servers;
+pub mod plan_templates;
+pub mod provisioning;
+pub mod reconciler;
+pub mod store;
+pub mod views;
