@@ -169,9 +169,7 @@ fn StorefrontHeader(brand: SiteBrand, me: Option<Me>, logout: ServerAction<Logou
 #[component]
 pub fn NotFound() -> impl IntoView {
     #[cfg(feature = "ssr")]
-    if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
-        res.set_status(http::StatusCode::NOT_FOUND);
-    }
+    crate::backend::request::set_status(http::StatusCode::NOT_FOUND);
     view! {
         <h1 class="text-2xl font-semibold">"Page not found"</h1>
         <p class="mt-2"><a class="underline" href="/">"Back to the catalog"</a></p>

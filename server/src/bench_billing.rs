@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use app::backend::billing::run::{run_tenant, RunReport};
 use app::backend::platform::db::{now, tenant_db_url};
-use app::backend::tenancy::lifecycle::{self, NewTenantInput};
+use app::backend::resellers::lifecycle::{self, NewTenantInput};
 use app::backend::tenancy::registry;
 use app::domain::billing::{billable_seconds, session_cost};
 use app::domain::branding::Theme;

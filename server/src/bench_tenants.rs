@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use app::backend::platform::db::now;
-use app::backend::tenancy::lifecycle::{self, NewTenantInput};
+use app::backend::resellers::lifecycle::{self, NewTenantInput};
 use app::backend::tenancy::registry;
 use app::domain::branding::Theme;
 use leptos::prelude::LeptosOptions;

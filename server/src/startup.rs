@@ -2,6 +2,7 @@
 //! the HTTP router. `main` and the tests both go through [`Application::build`].
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use app::backend::clients::kasm::KasmClient;
@@ -12,7 +13,7 @@ use app::backend::platform::db::{CentralDb, TenantDb};
 use app::backend::state::{AppState, Settings};
 use app::backend::tenancy::domain_ownership::{DnsConfig, Verifier};
 use app::backend::tenancy::registry::{Registry, SiteConfig};
-use app::backend::{platform::jobs, seed, tenancy::registry, workspaces::reconciler};
+use app::backend::{platform::jobs, seed, tenancy::registry, workspaces::provisioning, workspaces::reconciler};
 use axum::serve::ListenerExt;
 use leptos::prelude::LeptosOptions;
 use tokio::net::TcpListener;
@@ -71,7 +72,7 @@ impl Application {
         let (demo_data, demo_reseller) = (config.demo_data && !real_admin, config.demo_reseller && !real_admin);
         let house_url = registry::ensure_house(&central, &config.database_url).await?;
         let house_db = TenantDb::open(&house_url).await?;
-        seed::seed_catalog(&house_db, app::domain::money::Currency::USD).await?;
+        app::backend::resellers::lifecycle::seed_catalog(&house_db, app::domain::money::Currency::USD).await?;
         if demo_data {
             seed::seed_demo(&house_db).await?;
         }
@@ -163,7 +164,7 @@ impl Application {
             }
             None => None,
         };
-        let recovered = jobs::recover(&state).await?;
+        let recovered = provisioning::recover(&state).await?;
         if recovered > 0 {
             tracing::info!(recovered, "re-enqueued unfinished workspace work");
         }
@@ -217,7 +218,12 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let worker = tokio::spawn(jobs::run_worker(self.state.clone(), stop_rx.clone()));
+        let worker = tokio::spawn(jobs::run_worker(
+            self.state.central().clone(),
+            Arc::new(provisioning::JobRunner(self.state.clone())),
+            self.state.jobs_ready(),
+            stop_rx.clone(),
+        ));
         let interval = self.state.settings().reconcile_interval;
         let reconciler = tokio::spawn(reconciler::run(self.state.clone(), interval, stop_rx.clone()));
         let settings = self.state.settings();

@@ -9,7 +9,6 @@ use app::backend::platform::host::{self, HostName};
 use app::backend::request::ClientIp;
 use app::backend::state::AppState;
 use app::backend::tenancy::branding::{self, image::AssetKind};
-use app::backend::tenancy::lifecycle;
 use app::backend::tenancy::registry::Site;
 use axum::extract::{ConnectInfo, Multipart, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -118,7 +117,7 @@ pub struct AskQuery {
 /// (`OPS_ADDR`), which is where the proxy asks.
 pub async fn tls_ask(State(app): State<AppState>, Query(q): Query<AskQuery>) -> Response {
     let Some(domain) = q.domain else { return StatusCode::BAD_REQUEST.into_response() };
-    match lifecycle::tls_allowed(&app, &domain).await {
+    match app::backend::tenancy::domains::tls_allowed(&app, &domain).await {
         Ok(true) => (StatusCode::OK, "ok").into_response(),
         Ok(false) => StatusCode::NOT_FOUND.into_response(),
         Err(e) => {
@@ -203,7 +202,7 @@ pub async fn verification_token(
     if id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return StatusCode::NOT_FOUND.into_response();
     }
-    match lifecycle::http_token(&app, &host, &id).await {
+    match app::backend::tenancy::domains::http_token(&app, &host, &id).await {
         Ok(Some(token)) => ([(header::CONTENT_TYPE, "text/plain")], token).into_response(),
         Ok(None) => StatusCode::NOT_FOUND.into_response(),
         Err(e) => {

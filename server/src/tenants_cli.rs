@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use app::backend::platform::db::TenantDb;
+use app::backend::resellers::lifecycle::{self, NewTenantInput};
 use app::backend::state::AppState;
-use app::backend::tenancy::lifecycle::{self, NewTenantInput};
 use app::backend::tenancy::registry::TenantRecord;
 use app::backend::{identity::accounts, tenancy::registry};
 use indicatif::{ProgressBar, ProgressStyle};

@@ -341,7 +341,7 @@ on_both_backends!(admin_and_reseller_actions_are_audited);
 async fn staff_are_invited_by_email(b: Backend) {
     let (app, sink) = spawn(b).await;
     let new = tenant_admin_input("inv");
-    app::backend::tenancy::lifecycle::create(&app.state, &app.db_url, new).await.unwrap();
+    app::backend::resellers::lifecycle::create(&app.state, &app.db_url, new).await.unwrap();
     let owner = app.client_for("inv.localhost");
     owner.call::<()>("staff_login", &[("email", "owner@inv.test"), ("password", "inv-owner-password")]).await.unwrap();
     let bad = owner.call::<()>("invite_staff", &[("email", "x@y.test"), ("role", "god")]).await;
@@ -386,8 +386,8 @@ async fn staff_are_invited_by_email(b: Backend) {
 }
 on_both_backends!(staff_are_invited_by_email);
 
-fn tenant_admin_input(slug: &str) -> app::backend::tenancy::lifecycle::NewTenant {
-    app::backend::tenancy::lifecycle::validate(&app::backend::tenancy::lifecycle::NewTenantInput {
+fn tenant_admin_input(slug: &str) -> app::backend::resellers::lifecycle::NewTenant {
+    app::backend::resellers::lifecycle::validate(&app::backend::resellers::lifecycle::NewTenantInput {
         name: format!("{slug} company"),
         slug: slug.into(),
         owner_email: format!("owner@{slug}.test"),
@@ -398,12 +398,12 @@ fn tenant_admin_input(slug: &str) -> app::backend::tenancy::lifecycle::NewTenant
 }
 
 async fn make_other_tenant(app: &TestApp) {
-    app::backend::tenancy::lifecycle::create(&app.state, &app.db_url, tenant_admin_input("oth")).await.unwrap();
+    app::backend::resellers::lifecycle::create(&app.state, &app.db_url, tenant_admin_input("oth")).await.unwrap();
 }
 
 async fn admins_impersonate_with_a_banner_and_an_audit_trail(b: Backend) {
     let (app, _sink) = spawn(b).await;
-    app::backend::tenancy::lifecycle::create(&app.state, &app.db_url, tenant_admin_input("imp")).await.unwrap();
+    app::backend::resellers::lifecycle::create(&app.state, &app.db_url, tenant_admin_input("imp")).await.unwrap();
     make_other_tenant(&app).await;
     let admin = app.client_for("admin.localhost");
     admin.call::<()>("admin_login", &[("email", "admin@ezscale.test"), ("password", "admin-password")]).await.unwrap();
@@ -542,9 +542,9 @@ async fn workspace_ready_and_welcome_emails_arrive_once(b: Backend) {
     let link = mail.link(&format!("/workspaces/{id}")).expect("access link");
     assert_eq!(link, format!("{}/workspaces/{id}", app.base.replace("127.0.0.1", "localhost")));
     // Stop and start again: no second "ready" email.
-    let _: app::workspaces::model::WorkspaceDetail = c.call("stop_workspace", &[("id", &id)]).await.unwrap();
+    let _: app::domain::workspace_view::WorkspaceDetail = c.call("stop_workspace", &[("id", &id)]).await.unwrap();
     common::until_state(&c, &id, app::domain::workspace::WorkspaceState::Stopped).await;
-    let _: app::workspaces::model::WorkspaceDetail = c.call("start_workspace", &[("id", &id)]).await.unwrap();
+    let _: app::domain::workspace_view::WorkspaceDetail = c.call("start_workspace", &[("id", &id)]).await.unwrap();
     common::until_state(&c, &id, app::domain::workspace::WorkspaceState::Running).await;
     // Once the start's job has finished (it is what would queue a second email), exactly one arrived.
     common::eventually(std::time::Duration::from_secs(15), "the start's job finished", || async {
@@ -713,7 +713,7 @@ async fn one_time_tokens_are_never_stored_or_shown_in_clear(b: Backend) {
         .await
         .unwrap();
     let verify = token_of(&sink.wait_for("fresh@ezscale.test", 1).await.link("/verify?token=").unwrap());
-    app::backend::tenancy::lifecycle::create(&app.state, &app.db_url, tenant_admin_input("sec")).await.unwrap();
+    app::backend::resellers::lifecycle::create(&app.state, &app.db_url, tenant_admin_input("sec")).await.unwrap();
     let owner = app.client_for("sec.localhost");
     owner.call::<()>("staff_login", &[("email", "owner@sec.test"), ("password", "sec-owner-password")]).await.unwrap();
     owner.call::<()>("invite_staff", &[("email", "new@sec.test"), ("role", "admin")]).await.unwrap();
@@ -815,7 +815,7 @@ on_both_backends!(outstanding_reset_links_die_when_the_password_changes);
 async fn accept_invite_checks_the_link_before_hashing_and_is_limited(b: Backend) {
     use app::backend::platform::limits::Role;
     let (app, sink) = spawn_with(b, &[("TRUSTED_PROXIES", "127.0.0.1")]).await;
-    app::backend::tenancy::lifecycle::create(&app.state, &app.db_url, tenant_admin_input("lim")).await.unwrap();
+    app::backend::resellers::lifecycle::create(&app.state, &app.db_url, tenant_admin_input("lim")).await.unwrap();
     let owner = app.client_for("lim.localhost");
     owner.call::<()>("staff_login", &[("email", "owner@lim.test"), ("password", "lim-owner-password")]).await.unwrap();
     owner.call::<()>("invite_staff", &[("email", "col@lim.test"), ("role", "admin")]).await.unwrap();
@@ -959,7 +959,7 @@ on_both_backends!(reset_requests_take_as_long_for_unknown_as_for_known_emails);
 
 async fn an_invitation_for_someone_already_on_the_team_is_refused(b: Backend) {
     let (app, sink) = spawn(b).await;
-    app::backend::tenancy::lifecycle::create(&app.state, &app.db_url, tenant_admin_input("dup")).await.unwrap();
+    app::backend::resellers::lifecycle::create(&app.state, &app.db_url, tenant_admin_input("dup")).await.unwrap();
     let owner = app.client_for("dup.localhost");
     owner.call::<()>("staff_login", &[("email", "owner@dup.test"), ("password", "dup-owner-password")]).await.unwrap();
     // Inviting someone who is on the team already is refused at once.
@@ -1021,7 +1021,7 @@ async fn failed_sign_ins_are_counted_and_admin_ones_audited(b: Backend) {
     let c = app.client();
     let bad = c.call::<()>("login", &[("email", "demo@ezscale.test"), ("password", "wrong-password")]).await;
     assert_eq!(bad, Err((401, AppError::BadCredentials)));
-    app::backend::tenancy::lifecycle::create(&app.state, &app.db_url, tenant_admin_input("cnt")).await.unwrap();
+    app::backend::resellers::lifecycle::create(&app.state, &app.db_url, tenant_admin_input("cnt")).await.unwrap();
     let staff = app.client_for("cnt.localhost");
     let bad = staff.call::<()>("staff_login", &[("email", "owner@cnt.test"), ("password", "wrong-password")]).await;
     assert_eq!(bad, Err((401, AppError::BadCredentials)));

@@ -418,7 +418,7 @@ on_both_backends!(three_hours_of_metering_downtime_bill_exactly);
 
 async fn resellers_are_billed_wholesale_once_per_period(b: Backend) {
     use app::backend::billing::wholesale::{self, Outcome};
-    use app::backend::tenancy::lifecycle::{self, NewTenantInput};
+    use app::backend::resellers::lifecycle::{self, NewTenantInput};
     use app::domain::tenant::{BillingTerms, ResellerTier};
     let app = spawn(b).await;
     let new = lifecycle::validate(&NewTenantInput {
@@ -607,7 +607,7 @@ async fn outbox_count(app: &TestApp, kind: &str) -> i64 {
 }
 
 async fn resellers_see_their_margins_and_price_plans_and_admins_run_billing(b: Backend) {
-    use app::backend::tenancy::lifecycle::{self, NewTenantInput};
+    use app::backend::resellers::lifecycle::{self, NewTenantInput};
     use app::manage::billing::ManageBillingData;
     let app = spawn(b).await;
     let new = lifecycle::validate(&NewTenantInput {
@@ -727,7 +727,7 @@ on_both_backends!(resellers_see_their_margins_and_price_plans_and_admins_run_bil
 
 async fn subscriptions_bill_their_share_of_each_period_once_at_retail_and_wholesale(b: Backend) {
     use app::backend::billing::{subscriptions, wholesale};
-    use app::backend::tenancy::lifecycle::{self, NewTenantInput};
+    use app::backend::resellers::lifecycle::{self, NewTenantInput};
     let app = spawn(b).await;
     let new = lifecycle::validate(&NewTenantInput {
         name: "Sub Co".into(),

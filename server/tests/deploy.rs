@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use app::backend::billing::ledger;
 use app::backend::clients::stripe::{self, webhook};
-use app::backend::tenancy::lifecycle::{self, NewTenantInput};
+use app::backend::resellers::lifecycle::{self, NewTenantInput};
 use app::backend::{billing::payments, identity::accounts, identity::auth, identity::customers, seed};
 use app::domain::ids::CustomerId;
 use app::domain::money::{Currency, Money};

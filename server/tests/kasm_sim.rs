@@ -892,7 +892,7 @@ async fn an_answer_echoing_the_secret_is_redacted_before_anyone_sees_it() {
 
 use app::backend::platform::audit;
 use app::domain::workspace::WorkspaceState;
-use app::workspaces::model::WorkspaceDetail;
+use app::domain::workspace_view::WorkspaceDetail;
 use common::{Backend, TestApp};
 
 /// The demo customer's Kasm user id, as our database stores it.

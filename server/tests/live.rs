@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use app::domain::money::Money;
 use app::domain::workspace::WorkspaceState;
-use app::workspaces::model::WorkspaceDetail;
+use app::domain::workspace_view::WorkspaceDetail;
 use common::{eventually, order, until_state, Backend, Client, TestApp};
 
 const WAIT: Duration = Duration::from_secs(15);

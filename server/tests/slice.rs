@@ -10,8 +10,8 @@ use app::catalog::CatalogView;
 use app::domain::billing::session_cost;
 use app::domain::money::Money;
 use app::domain::workspace::WorkspaceState;
+use app::domain::workspace_view::{WorkspaceDetail, WorkspaceList};
 use app::error::AppError;
-use app::workspaces::model::{WorkspaceDetail, WorkspaceList};
 use common::{detail, eventually, order, until_state, Backend, TestApp};
 use server::kasm_sim::Fault;
 
@@ -347,7 +347,7 @@ async fn repeated_failed_sign_ins_are_slowed_down_before_any_hashing(b: Backend)
     assert!(res.headers().get("set-cookie").is_none());
     // Another account from elsewhere is unaffected.
     let other = app.signed_in("other@ezscale.test", "other-password").await;
-    let _: app::workspaces::model::WorkspaceList = other.call("list_workspaces", &[]).await.unwrap();
+    let _: app::domain::workspace_view::WorkspaceList = other.call("list_workspaces", &[]).await.unwrap();
     app.stop().await;
 }
 on_both_backends!(repeated_failed_sign_ins_are_slowed_down_before_any_hashing);

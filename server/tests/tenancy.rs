@@ -8,11 +8,11 @@ mod common;
 
 use std::time::Duration;
 
-use app::backend::tenancy::lifecycle::{self, NewTenantInput};
+use app::backend::resellers::lifecycle::{self, NewTenantInput};
 use app::backend::{identity::auth, identity::customers};
 use app::domain::tenant::TenantStatus;
 use app::domain::workspace::WorkspaceState;
-use app::workspaces::model::WorkspaceDetail;
+use app::domain::workspace_view::WorkspaceDetail;
 use common::{eventually, order, Backend, Client, TestApp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -114,7 +114,7 @@ async fn tenant_lifecycle_resumes_after_a_failure_at_every_step(b: Backend) {
         assert_eq!(c.get_page("/").await.0, 404);
         // Retrying the same creation is refused (the name is taken); resuming finishes it.
         let again = lifecycle::create(&app.state, &app.db_url, lifecycle::validate(&input(&slug, "")).unwrap()).await;
-        assert!(matches!(again, Err(lifecycle::TenantError::Conflict(_))));
+        assert!(matches!(again, Err(app::backend::tenancy::TenantError::Conflict(_))));
         lifecycle::resume(&app.state, &slug).await.unwrap();
         let rec = lifecycle::by_slug(&app.state, &slug).await.unwrap();
         assert_eq!((rec.status, rec.creation_step.as_str()), (TenantStatus::Active, "done"));
@@ -180,7 +180,10 @@ async fn suspension_and_deletion(b: Backend) {
     assert!(lifecycle::suspend(&app.state, "house").await.is_err(), "the house storefront stays up");
     lifecycle::delete(&app.state, "sleepy").await.unwrap();
     assert_eq!(database_count(&app, "sleepy").await, 0, "the database is dropped");
-    assert!(matches!(lifecycle::by_slug(&app.state, "sleepy").await, Err(lifecycle::TenantError::NotFound)));
+    assert!(matches!(
+        lifecycle::by_slug(&app.state, "sleepy").await,
+        Err(app::backend::tenancy::TenantError::NotFound)
+    ));
     assert_eq!(c.get_page("/").await.0, 404);
     // The name is free again.
     make_tenant(&app, "sleepy", "").await;
@@ -192,7 +195,14 @@ async fn host_header_matrix(b: Backend) {
     let app = spawn(b).await;
     make_tenant(&app, "acme", "shop.acme.test").await;
     make_tenant(&app, "bravo", "").await;
-    lifecycle::verify_domain(&app.state, "acme", "shop.acme.test", lifecycle::VerifyBy::Admin).await.unwrap();
+    app::backend::tenancy::domains::verify_domain(
+        &app.state,
+        "acme",
+        "shop.acme.test",
+        app::backend::tenancy::domains::VerifyBy::Admin,
+    )
+    .await
+    .unwrap();
     let get = |host_lines: &str| format!("GET / HTTP/1.1\r\n{host_lines}Connection: close\r\n\r\n");
     let acme = "CANARY-acme-company";
     let bravo = "CANARY-bravo-company";
@@ -273,28 +283,35 @@ async fn tls_ask_and_domain_verification(b: Backend) {
     assert_eq!(c.get_page("/tls/ask").await.0, 400);
     // The HTTP token is served on that domain only, before verification (that is how it verifies).
     let rec = lifecycle::by_slug(&app.state, "acme").await.unwrap();
-    let d = lifecycle::domains(&app.state, rec.id).await.unwrap().remove(0);
+    let d = app::backend::tenancy::domains::domains(&app.state, rec.id).await.unwrap().remove(0);
     let path = app::backend::tenancy::domain_ownership::http_token_path(&d.verify_token_id);
     let (status, body) = app.client_for("shop.acme.test").get_page(&path).await;
     assert_eq!((status, body.trim()), (200, d.verify_token.as_str()));
     assert_eq!(app.client_for("acme.localhost").get_page(&path).await.0, 404);
     assert_eq!(app.client_for("shop.acme.test").get_page("/").await.0, 404, "unverified domains are not routed");
 
-    lifecycle::verify_domain(&app.state, "acme", "shop.acme.test", lifecycle::VerifyBy::Admin).await.unwrap();
+    app::backend::tenancy::domains::verify_domain(
+        &app.state,
+        "acme",
+        "shop.acme.test",
+        app::backend::tenancy::domains::VerifyBy::Admin,
+    )
+    .await
+    .unwrap();
     assert_eq!(c.get_page(&ask("shop.acme.test")).await.0, 200);
     assert_eq!(c.get_page(&ask("SHOP.ACME.TEST")).await.0, 200);
     assert_eq!(c.get_page(&ask("acme.localhost")).await.0, 200);
-    let d = lifecycle::domains(&app.state, rec.id).await.unwrap().remove(0);
+    let d = app::backend::tenancy::domains::domains(&app.state, rec.id).await.unwrap().remove(0);
     assert!(d.tls_asked_at.is_some(), "the first yes is recorded as the TLS state");
     lifecycle::suspend(&app.state, "acme").await.unwrap();
     assert_eq!(c.get_page(&ask("shop.acme.test")).await.0, 404, "no certificates for suspended tenants");
 
     // Domains are unique across tenants.
     make_tenant(&app, "bravo", "").await;
-    let taken = lifecycle::add_domain(&app.state, "bravo", "shop.acme.test", false).await;
-    assert!(matches!(taken, Err(lifecycle::TenantError::Conflict(_))));
-    let bad = lifecycle::add_domain(&app.state, "bravo", "not a domain", false).await;
-    assert!(matches!(bad, Err(lifecycle::TenantError::Invalid(_))));
+    let taken = app::backend::tenancy::domains::add_domain(&app.state, "bravo", "shop.acme.test", false).await;
+    assert!(matches!(taken, Err(app::backend::tenancy::TenantError::Conflict(_))));
+    let bad = app::backend::tenancy::domains::add_domain(&app.state, "bravo", "not a domain", false).await;
+    assert!(matches!(bad, Err(app::backend::tenancy::TenantError::Invalid(_))));
     app.stop().await;
 }
 on_both_backends!(tls_ask_and_domain_verification);
@@ -887,8 +904,11 @@ async fn platform_names_cannot_be_taken_over(b: Backend) {
             Ok(new) => lifecycle::create(&app.state, &app.db_url, new).await.map(|_| ()),
             Err(e) => Err(e),
         };
-        assert!(matches!(refused, Err(lifecycle::TenantError::Invalid(_))), "{name}: {refused:?}");
-        assert!(matches!(lifecycle::by_slug(&app.state, "evil").await, Err(lifecycle::TenantError::NotFound)));
+        assert!(matches!(refused, Err(app::backend::tenancy::TenantError::Invalid(_))), "{name}: {refused:?}");
+        assert!(matches!(
+            lifecycle::by_slug(&app.state, "evil").await,
+            Err(app::backend::tenancy::TenantError::NotFound)
+        ));
     }
     // Through the admin app: a 400 with the reason, nothing created.
     let admin = app.client_for("admin.localhost");
@@ -912,14 +932,14 @@ async fn platform_names_cannot_be_taken_over(b: Backend) {
     // Adding one later is refused the same way, before or after the victim exists.
     make_tenant(&app, "evil", "").await;
     for name in platform.iter().chain(&["later.localhost"]) {
-        let r = lifecycle::add_domain(&app.state, "evil", name, true).await;
-        assert!(matches!(r, Err(lifecycle::TenantError::Invalid(_))), "{name}: {r:?}");
+        let r = app::backend::tenancy::domains::add_domain(&app.state, "evil", name, true).await;
+        assert!(matches!(r, Err(app::backend::tenancy::TenantError::Invalid(_))), "{name}: {r:?}");
         let (status, _) =
             admin.call_raw("admin_add_domain", &[("slug", "evil"), ("domain", name), ("primary", "on")]).await;
         assert_eq!(status, 400, "{name}");
     }
     let evil = lifecycle::by_slug(&app.state, "evil").await.unwrap();
-    assert!(lifecycle::domains(&app.state, evil.id).await.unwrap().is_empty(), "nothing stored");
+    assert!(app::backend::tenancy::domains::domains(&app.state, evil.id).await.unwrap().is_empty(), "nothing stored");
 
     // Rows slipped into the database directly (verified, for the evil tenant) still cannot shadow: the
     // victim that exists already, and one created after the row.

@@ -13,7 +13,7 @@ use crate::layout::{go_to, ErrorNote};
 pub async fn impersonate(slug: String, target: String, email: String) -> Result<String, AppError> {
     use crate::backend::identity::accounts::{self, ImpersonationTarget, StaffRole};
     use crate::backend::platform::audit::{self, ActorKind};
-    use crate::backend::{identity::customers, request, tenancy::lifecycle};
+    use crate::backend::{identity::customers, request, resellers::lifecycle};
     let (state, admin) = super::server::guard::admin().await?;
     let rec = lifecycle::by_slug(&state, &slug).await?;
     let (kind, id, whom) = match target.as_str() {

@@ -49,15 +49,15 @@ pub async fn current_admin() -> Result<Option<AdminMe>, AppError> {
 pub async fn admin_login(email: String, password: String) -> Result<(), AppError> {
     use crate::backend::identity::accounts::{self, ADMIN_COOKIE};
     use crate::backend::platform::audit::{self, ActorKind};
-    use crate::backend::platform::limits::{self, Role};
-    use crate::backend::{identity::auth, request, tenancy::lifecycle};
+    use crate::backend::platform::limits::Role;
+    use crate::backend::{identity::auth, request, resellers::lifecycle};
     let state = request::require_admin_site()?;
     if email.len() > 254 || password.len() > 1024 {
         return Err(AppError::BadCredentials);
     }
-    limits::check(&state, Role::Admin, &format!("admin:{email}"))?;
+    request::limit_attempt(&state, Role::Admin, &format!("admin:{email}"))?;
     let Some(admin) = accounts::admin_login(state.central(), &email, &password).await? else {
-        limits::sign_in_failed(&state, Role::Admin);
+        request::sign_in_failed(&state, Role::Admin);
         // Audited with the client's address (the limits above bound how many rows a guesser can add). The
         // name typed is recorded only if it is an email address: a password typed into the wrong field
         // must not end up in the log.
@@ -109,7 +109,7 @@ pub async fn admin_logout_everywhere() -> Result<u64, AppError> {
 
 #[server(prefix = "/api", endpoint = "admin_tenants")]
 pub async fn list_tenants() -> Result<Vec<TenantSummary>, AppError> {
-    use crate::backend::{tenancy::lifecycle, tenancy::registry};
+    use crate::backend::{resellers::lifecycle, tenancy::registry};
     use crate::domain::time::Timestamp;
     let (state, _) = guard::admin().await?;
     let mut out = Vec::new();
@@ -118,7 +118,8 @@ pub async fn list_tenants() -> Result<Vec<TenantSummary>, AppError> {
             tracing::warn!(tenant = %rec.slug, error = %e, "tenant counts unavailable");
             None
         });
-        let primary = lifecycle::domains(&state, rec.id).await?.into_iter().find(|d| d.kind == "primary");
+        let primary =
+            crate::backend::tenancy::domains::domains(&state, rec.id).await?.into_iter().find(|d| d.kind == "primary");
         out.push(TenantSummary {
             slug: rec.slug,
             name: rec.name,
@@ -145,7 +146,8 @@ pub async fn create_tenant(
     currency: String,
     trial_days: String,
 ) -> Result<String, AppError> {
-    use crate::backend::tenancy::lifecycle::{self, NewTenantInput, TenantError};
+    use crate::backend::resellers::lifecycle::{self, NewTenantInput};
+    use crate::backend::tenancy::TenantError;
     let (state, admin) = guard::admin().await?;
     let input = NewTenantInput { name, slug, owner_email, owner_password, primary_domain, currency, trial_days };
     let new = lifecycle::validate(&input)?;
@@ -173,13 +175,13 @@ pub async fn get_tenant(slug: String) -> Result<TenantDetail, AppError> {
 #[cfg(feature = "ssr")]
 async fn detail(state: &crate::backend::state::AppState, slug: &str) -> Result<TenantDetail, AppError> {
     use super::model::DomainView;
-    use crate::backend::{tenancy::domain_ownership, tenancy::lifecycle};
+    use crate::backend::{resellers::lifecycle, tenancy::domain_ownership};
     use crate::domain::money::Money;
     use crate::domain::tenant::bp_to_percent;
     use crate::domain::time::Timestamp;
     let rec = lifecycle::by_slug(state, slug).await?;
     let counts = lifecycle::counts(state, rec.id).await.unwrap_or(None);
-    let domains = lifecycle::domains(state, rec.id)
+    let domains = crate::backend::tenancy::domains::domains(state, rec.id)
         .await?
         .into_iter()
         .map(|d| DomainView {
@@ -224,7 +226,8 @@ async fn detail(state: &crate::backend::state::AppState, slug: &str) -> Result<T
 
 #[server(prefix = "/api", endpoint = "admin_retry_tenant")]
 pub async fn retry_tenant(slug: String) -> Result<TenantDetail, AppError> {
-    use crate::backend::tenancy::lifecycle::{self, TenantError};
+    use crate::backend::resellers::lifecycle;
+    use crate::backend::tenancy::TenantError;
     let (state, _) = guard::admin().await?;
     match lifecycle::resume(&state, &slug).await {
         // The failure is recorded on the tenant and shown on its page.
@@ -236,7 +239,7 @@ pub async fn retry_tenant(slug: String) -> Result<TenantDetail, AppError> {
 #[server(prefix = "/api", endpoint = "admin_suspend_tenant")]
 pub async fn suspend_tenant(slug: String) -> Result<TenantDetail, AppError> {
     let (state, admin) = guard::admin().await?;
-    crate::backend::tenancy::lifecycle::suspend(&state, &slug).await?;
+    crate::backend::resellers::lifecycle::suspend(&state, &slug).await?;
     tracing::info!(tenant = %slug, admin = %admin.email, "tenant suspended");
     guard::audit(&state, &admin, &slug, "tenant.suspended", "").await?;
     detail(&state, &slug).await
@@ -245,7 +248,7 @@ pub async fn suspend_tenant(slug: String) -> Result<TenantDetail, AppError> {
 #[server(prefix = "/api", endpoint = "admin_unsuspend_tenant")]
 pub async fn unsuspend_tenant(slug: String) -> Result<TenantDetail, AppError> {
     let (state, admin) = guard::admin().await?;
-    crate::backend::tenancy::lifecycle::unsuspend(&state, &slug).await?;
+    crate::backend::resellers::lifecycle::unsuspend(&state, &slug).await?;
     tracing::info!(tenant = %slug, admin = %admin.email, "tenant resumed");
     guard::audit(&state, &admin, &slug, "tenant.resumed", "").await?;
     detail(&state, &slug).await
@@ -258,8 +261,8 @@ pub async fn delete_tenant(slug: String, confirm: String) -> Result<(), AppError
     if confirm.trim() != slug {
         return Err(AppError::Invalid("Type the tenant's short name to confirm the deletion.".into()));
     }
-    let rec = crate::backend::tenancy::lifecycle::by_slug(&state, &slug).await?;
-    crate::backend::tenancy::lifecycle::delete(&state, &slug).await?;
+    let rec = crate::backend::resellers::lifecycle::by_slug(&state, &slug).await?;
+    crate::backend::resellers::lifecycle::delete(&state, &slug).await?;
     tracing::warn!(tenant = %slug, admin = %admin.email, "tenant deleted");
     crate::backend::platform::audit::record(
         state.central(),
@@ -284,7 +287,7 @@ pub async fn update_terms(
 ) -> Result<TenantDetail, AppError> {
     use crate::domain::tenant::{BillingTerms, TermsInput};
     let (state, admin) = guard::admin().await?;
-    let rec = crate::backend::tenancy::lifecycle::by_slug(&state, &slug).await?;
+    let rec = crate::backend::resellers::lifecycle::by_slug(&state, &slug).await?;
     let input = TermsInput {
         tier: &tier,
         wholesale_discount_percent: &discount_percent,
@@ -293,7 +296,7 @@ pub async fn update_terms(
         billing_cycle_day: &billing_cycle_day,
     };
     let terms = BillingTerms::parse(&input, rec.currency).map_err(|e| AppError::Invalid(e.to_string()))?;
-    crate::backend::tenancy::lifecycle::set_terms(&state, &slug, &terms).await?;
+    crate::backend::resellers::lifecycle::set_terms(&state, &slug, &terms).await?;
     let summary = format!(
         "tier {}, discount {} bp, fee {} minor, commission {} bp, day {}",
         terms.tier.as_str(),
@@ -309,7 +312,7 @@ pub async fn update_terms(
 #[server(prefix = "/api", endpoint = "admin_add_domain")]
 pub async fn add_domain(slug: String, domain: String, primary: Option<String>) -> Result<TenantDetail, AppError> {
     let (state, admin) = guard::admin().await?;
-    crate::backend::tenancy::lifecycle::add_domain(&state, &slug, &domain, primary.is_some()).await?;
+    crate::backend::tenancy::domains::add_domain(&state, &slug, &domain, primary.is_some()).await?;
     guard::audit(&state, &admin, &slug, "domain.added", domain.trim()).await?;
     detail(&state, &slug).await
 }
@@ -317,7 +320,7 @@ pub async fn add_domain(slug: String, domain: String, primary: Option<String>) -
 #[server(prefix = "/api", endpoint = "admin_remove_domain")]
 pub async fn remove_domain(slug: String, domain: String) -> Result<TenantDetail, AppError> {
     let (state, admin) = guard::admin().await?;
-    crate::backend::tenancy::lifecycle::remove_domain(&state, &slug, &domain).await?;
+    crate::backend::tenancy::domains::remove_domain(&state, &slug, &domain).await?;
     guard::audit(&state, &admin, &slug, "domain.removed", &domain).await?;
     detail(&state, &slug).await
 }
@@ -325,7 +328,7 @@ pub async fn remove_domain(slug: String, domain: String) -> Result<TenantDetail,
 /// Checks a domain's token now: `method` is `dns`, `http`, or `admin` (the admin vouches for it).
 #[server(prefix = "/api", endpoint = "admin_verify_domain")]
 pub async fn verify_domain(slug: String, domain: String, method: String) -> Result<TenantDetail, AppError> {
-    use crate::backend::tenancy::lifecycle::{self, VerifyBy};
+    use crate::backend::tenancy::domains::VerifyBy;
     let (state, admin) = guard::admin().await?;
     let by = match method.as_str() {
         "dns" => VerifyBy::Dns,
@@ -333,7 +336,7 @@ pub async fn verify_domain(slug: String, domain: String, method: String) -> Resu
         "admin" => VerifyBy::Admin,
         _ => return Err(AppError::Invalid("Choose DNS, HTTP or manual verification.".into())),
     };
-    if lifecycle::verify_domain(&state, &slug, &domain, by).await? {
+    if crate::backend::tenancy::domains::verify_domain(&state, &slug, &domain, by).await? {
         guard::audit(&state, &admin, &slug, "domain.verified", &format!("{domain} by {method}")).await?;
     }
     detail(&state, &slug).await

@@ -18,10 +18,6 @@ pub struct Me {
     pub email_verified: bool,
 }
 
-/// How long emailed links stay valid.
-pub const RESET_TTL_MINUTES: u32 = 60;
-pub const VERIFY_TTL_HOURS: i64 = 48;
-
 #[cfg(feature = "ssr")]
 mod edge {
     use crate::backend::request;
@@ -30,16 +26,16 @@ mod edge {
 
     /// Applies the attempt limits (per client address and per account key) before any work.
     pub fn limit(state: &AppState, key: &str) -> Result<(), AppError> {
-        crate::backend::platform::limits::check(state, crate::backend::platform::limits::Role::Customer, key)
+        crate::backend::request::limit_attempt(state, crate::backend::platform::limits::Role::Customer, key)
     }
 
     /// Counts and logs a customer's failed sign-in (or failed re-authentication, or a dead reset link).
     pub fn failed(state: &AppState) {
-        crate::backend::platform::limits::sign_in_failed(state, crate::backend::platform::limits::Role::Customer);
+        crate::backend::request::sign_in_failed(state, crate::backend::platform::limits::Role::Customer);
     }
 
     pub fn email(raw: &str) -> Result<String, AppError> {
-        crate::backend::tenancy::lifecycle::parse_email(raw).map_err(|e| AppError::Invalid(e.to_string()))
+        crate::backend::resellers::lifecycle::parse_email(raw).map_err(|e| AppError::Invalid(e.to_string()))
     }
 
     pub fn new_password(p: &str) -> Result<(), AppError> {
@@ -144,7 +140,7 @@ pub async fn logout_everywhere() -> Result<u64, AppError> {
 /// session cookie on one answer and not the other would tell.
 #[server(prefix = "/api", endpoint = "signup")]
 pub async fn signup(name: String, email: String, password: String) -> Result<(), AppError> {
-    use crate::backend::{identity::auth, identity::customers, notify, request};
+    use crate::backend::{identity::auth, identity::customers, identity::notify, request};
     let (state, tenant) = request::tenant().await?;
     let email = edge::email(&email)?;
     edge::limit(&state, &format!("signup:{}:{email}", tenant.id))?;
@@ -153,9 +149,9 @@ pub async fn signup(name: String, email: String, password: String) -> Result<(),
     // Hashed whether or not the address is taken: both answers cost the same.
     let hash = auth::hash_password(password).await?;
     if let Some(id) = customers::create_unverified(&tenant.db, &email, &name, &hash).await? {
-        let ttl = VERIFY_TTL_HOURS * 3600 * 1000;
+        let ttl = auth::VERIFY_TTL_HOURS * 3600 * 1000;
         let token = auth::issue_token(&tenant.db, id, auth::TokenPurpose::Verify, None, ttl).await?;
-        notify::verify_email(&state, &tenant, &email, &name, &token).await?;
+        notify::verify_email(&state, &tenant, request::origin(), &email, &name, &token).await?;
         tracing::info!(tenant = %tenant.slug, customer = %id, "customer signed up");
     }
     Ok(())
@@ -164,16 +160,21 @@ pub async fn signup(name: String, email: String, password: String) -> Result<(),
 /// Sends a fresh verification link to the signed-in, unverified customer.
 #[server(prefix = "/api", endpoint = "resend_verification")]
 pub async fn resend_verification() -> Result<(), AppError> {
-    use crate::backend::{identity::auth, notify, request};
+    use crate::backend::{identity::auth, identity::notify, request};
     let (state, tenant, customer) = request::require_customer().await?;
     if customer.email_verified {
         return Ok(());
     }
     edge::limit(&state, &format!("verify:{}:{}", tenant.id, customer.email))?;
-    let token =
-        auth::issue_token(&tenant.db, customer.id, auth::TokenPurpose::Verify, None, VERIFY_TTL_HOURS * 3_600_000)
-            .await?;
-    notify::verify_email(&state, &tenant, &customer.email, &customer.name, &token).await?;
+    let token = auth::issue_token(
+        &tenant.db,
+        customer.id,
+        auth::TokenPurpose::Verify,
+        None,
+        auth::VERIFY_TTL_HOURS * 3_600_000,
+    )
+    .await?;
+    notify::verify_email(&state, &tenant, request::origin(), &customer.email, &customer.name, &token).await?;
     Ok(())
 }
 
@@ -189,7 +190,7 @@ pub async fn verify_email(token: String) -> Result<(), AppError> {
     };
     customers::mark_verified(&mut tx, id).await?;
     tx.commit().await.map_err(BackendError::from)?;
-    crate::backend::notify::welcome(&state, &tenant, id).await?;
+    crate::backend::identity::notify::welcome(&state, &tenant, request::origin(), id).await?;
     Ok(())
 }
 
@@ -221,9 +222,9 @@ async fn send_reset_link(
     origin: Option<String>,
     email: &str,
 ) -> crate::backend::Result<()> {
-    use crate::backend::{identity::auth, identity::customers, notify};
+    use crate::backend::{identity::auth, identity::customers, identity::notify};
     let Some((id, _)) = customers::find_login(&tenant.db, email).await? else { return Ok(()) };
-    let ttl = i64::from(RESET_TTL_MINUTES) * 60_000;
+    let ttl = i64::from(auth::RESET_TTL_MINUTES) * 60_000;
     let token = auth::issue_token(&tenant.db, id, auth::TokenPurpose::Reset, None, ttl).await?;
     let name = customers::get(&tenant.db, id).await?.map(|c| c.name).unwrap_or_default();
     notify::password_reset(state, tenant, origin, email, &name, &token).await
@@ -316,7 +317,7 @@ pub async fn change_password(current_password: String, new_password: String) -> 
 /// new address, and the change happens when it is opened.
 #[server(prefix = "/api", endpoint = "change_email")]
 pub async fn change_email(current_password: String, new_email: String) -> Result<(), AppError> {
-    use crate::backend::{identity::auth, notify, request};
+    use crate::backend::{identity::auth, identity::notify, request};
     let (state, tenant, customer) = request::require_customer().await?;
     let new_email = edge::email(&new_email)?;
     reauthenticate(&state, &tenant, &customer, current_password).await?;
@@ -326,7 +327,7 @@ pub async fn change_email(current_password: String, new_email: String) -> Result
     let token =
         auth::issue_token(&tenant.db, customer.id, auth::TokenPurpose::EmailChange, Some(&new_email), 24 * 3_600_000)
             .await?;
-    notify::confirm_email_change(&state, &tenant, &new_email, &customer.name, &token).await?;
+    notify::confirm_email_change(&state, &tenant, request::origin(), &new_email, &customer.name, &token).await?;
     Ok(())
 }
 

@@ -5,12 +5,12 @@
 //! |--------------|-------|
 //! | `platform`   | plumbing: databases, clock, crypto, failpoints, events, alerts, Host parsing, limits, audit, jobs |
 //! | `clients`    | the typed Kasm and Stripe HTTP clients |
-//! | `tenancy`    | the tenant registry, tenant lifecycle, custom domains, branding |
+//! | `tenancy`    | the tenant registry, custom domains and their verification, branding |
 //! | `mail`       | branded mail templates, the deduplicated outbox and its SMTP delivery worker |
 //! | `identity`   | customers, staff and admins; passwords, sessions, single-use tokens |
 //! | `workspaces` | plans, workspace rows, provisioning against Kasm, the reconciler, Kasm servers |
 //! | `billing`    | credit ledger, metering, invoices, the exactly-once billing run, payments, wholesale |
-//! | `notify`     | the branded emails customers receive, queued in the outbox |
+//! | `resellers`  | storefront lifecycle: resumable creation (database, owner, catalog), suspension, deletion, terms |
 //! | `state`      | `AppState`: the composition root, one handle per capability |
 //! | `request`    | the only reader of the Leptos request context: tenant, signed-in customer, client address |
 //! | `metrics`    | `/metrics`, rendered from central rows and in-memory counters |
@@ -21,9 +21,9 @@ pub mod clients;
 pub mod identity;
 pub mod mail;
 pub mod metrics;
-pub mod notify;
 pub mod platform;
 pub mod request;
+pub mod resellers;
 pub mod seed;
 pub mod state;
 pub mod tenancy;

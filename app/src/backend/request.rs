@@ -10,6 +10,7 @@ use leptos::prelude::use_context;
 
 use crate::backend::identity::auth;
 use crate::backend::identity::customers::{self, Customer};
+use crate::backend::platform::limits::Role;
 use crate::backend::state::{AppState, Tenant};
 use crate::backend::tenancy::registry::{Site, TenantEntry};
 use crate::error::AppError;
@@ -227,8 +228,32 @@ pub fn set_header(name: http::header::HeaderName, value: &str) {
     }
 }
 
+/// Sets the status of the response being rendered (a page that is not found still renders, with 404).
+pub fn set_status(status: http::StatusCode) {
+    if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+        res.set_status(status);
+    }
+}
+
 pub fn set_cookie(value: &str) {
     if let (Some(res), Ok(v)) = (use_context::<leptos_axum::ResponseOptions>(), HeaderValue::from_str(value)) {
         res.append_header(SET_COOKIE, v);
     }
+}
+
+/// Applies the sign-in attempt limits to the current request (its client address, and `account`: a key
+/// naming what is being tried, e.g. `login:<tenant>:<email>`) before any work. Over the limit:
+/// `RateLimited` with a `Retry-After` header.
+pub fn limit_attempt(state: &AppState, role: Role, account: &str) -> Result<(), AppError> {
+    if let Err(wait) = state.login_limits().attempt(role, client_ip(), account) {
+        let secs = wait.as_secs().max(1);
+        set_header(http::header::RETRY_AFTER, &secs.to_string());
+        return Err(AppError::RateLimited { retry_after_secs: secs });
+    }
+    Ok(())
+}
+
+/// Counts and logs a failed sign-in of the current request.
+pub fn sign_in_failed(state: &AppState, role: Role) {
+    state.login_limits().record_failed_sign_in(role, client_ip());
 }

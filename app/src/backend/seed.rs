@@ -3,37 +3,14 @@
 use crate::backend::identity::auth::hash_password;
 use crate::backend::identity::customers;
 use crate::backend::platform::db::TenantDb;
-use crate::backend::workspaces::catalog::{self, Plan};
 use crate::backend::{corrupt, Result};
-use crate::domain::money::{Currency, Rate};
-use crate::domain::plan::PlanCode;
+use crate::domain::money::Currency;
 
 /// Demo logins printed by `make run` (development only).
 pub const DEMO_CUSTOMERS: [(&str, &str, &str); 2] = [
     ("demo@ezscale.test", "Demo Customer", "demo-password"),
     ("other@ezscale.test", "Other Customer", "other-password"),
 ];
-
-/// The six plans at the seed's prices. Idempotent: existing plans are left as they are.
-pub async fn seed_catalog(db: &TenantDb, currency: Currency) -> Result<()> {
-    crate::backend::billing::subscriptions::seed_plans(db, currency).await?;
-    for (i, code) in PlanCode::ALL.into_iter().enumerate() {
-        let spec = code.spec();
-        let rate = |s: &str| Rate::parse(s, currency).map_err(|_| corrupt(format!("seed rate {s}")));
-        let plan = Plan {
-            code,
-            name: spec.name.to_owned(),
-            summary: spec.summary.to_owned(),
-            vcpu: i64::from(spec.vcpu),
-            ram_gb: i64::from(spec.ram_gb),
-            kasm_image: spec.kasm_image.to_owned(),
-            retail: rate(spec.retail_per_hour)?,
-            wholesale: rate(spec.wholesale_per_hour)?,
-        };
-        catalog::ensure_plan(db, &plan, i64::try_from(i).unwrap_or(0)).await?;
-    }
-    Ok(())
-}
 
 /// Demo customers. Idempotent.
 pub async fn seed_demo(db: &TenantDb) -> Result<()> {
@@ -101,7 +78,8 @@ pub async fn seed_demo_admin(state: &crate::backend::state::AppState) -> Result<
 /// A demo reseller with its own database, owner and one customer (created once, resumed if a previous
 /// start was interrupted half-way).
 pub async fn seed_demo_reseller(state: &crate::backend::state::AppState) -> Result<()> {
-    use crate::backend::tenancy::lifecycle::{self, NewTenantInput, TenantError};
+    use crate::backend::resellers::lifecycle::{self, NewTenantInput};
+    use crate::backend::tenancy::TenantError;
     let (slug, name) = DEMO_RESELLER;
     let (owner, owner_password) = DEMO_RESELLER_OWNER;
     let result = match lifecycle::by_slug(state, slug).await {

@@ -9,7 +9,7 @@ use crate::backend::clients::kasm::KasmClient;
 use crate::backend::metrics::Metrics;
 use crate::backend::platform::alerts::Alerter;
 use crate::backend::platform::crypto::Crypto;
-use crate::backend::platform::db::{CentralDb, TenantDb};
+use crate::backend::platform::db::CentralDb;
 use crate::backend::platform::events::{Events, WorkspaceChanged};
 use crate::backend::platform::failpoints::Failpoints;
 use crate::backend::platform::limits::Limiter;
@@ -17,17 +17,10 @@ use crate::backend::tenancy::domain_ownership::Verifier;
 use crate::backend::tenancy::registry::Registry;
 use crate::backend::workspaces::kasm_servers::KasmServers;
 use crate::domain::ids::TenantId;
-use crate::domain::money::Currency;
 
-/// A storefront and its database.
-#[derive(Clone, Debug)]
-pub struct Tenant {
-    pub id: TenantId,
-    pub slug: String,
-    pub name: String,
-    pub currency: Currency,
-    pub db: TenantDb,
-}
+// A storefront and its database. Defined by the tenancy registry that opens it (so the registry needs
+// nothing from here); named here too because every service takes it beside `AppState`.
+pub use crate::backend::tenancy::registry::Tenant;
 
 /// Knobs the backend needs at run time (parsed from configuration by the server crate).
 #[derive(Clone, Debug)]
@@ -92,7 +85,7 @@ struct Inner {
     crypto: Crypto,
     settings: Settings,
     /// Wakes the job worker when work is enqueued, so a new order does not wait for the next poll.
-    jobs_ready: Notify,
+    jobs_ready: std::sync::Arc<Notify>,
     /// Wakes the mail worker when a message is queued.
     mail_ready: std::sync::Arc<Notify>,
     events: Events,
@@ -126,7 +119,7 @@ impl AppState {
             kasm: KasmServers::new(kasm, settings.kasm_timeout),
             crypto,
             settings,
-            jobs_ready: Notify::new(),
+            jobs_ready: std::sync::Arc::new(Notify::new()),
             mail_ready: std::sync::Arc::new(Notify::new()),
             events: Events::default(),
             metrics: Metrics::default(),
@@ -195,8 +188,9 @@ impl AppState {
         self.0.mail_ready.clone()
     }
 
-    pub async fn jobs_ready(&self) {
-        self.0.jobs_ready.notified().await;
+    /// The job worker's wake-up signal.
+    pub fn jobs_ready(&self) -> std::sync::Arc<Notify> {
+        self.0.jobs_ready.clone()
     }
 
     pub fn events(&self) -> &Events {

@@ -11,6 +11,8 @@
 //! | `plan`      | the six workspace plans of the catalog |
 //! | `tenant`    | reseller slugs, lifecycle states and billing terms |
 //! | `workspace` | the workspace state machine |
+//! | `workspace_view` | what the workspace pages receive: cards, detail, usage lines, the live meter |
+//! | `period`    | billing periods (monthly, anchored on a cycle day) |
 
 // Money code never touches floating point: a float here is a compile error, not a review comment.
 #![deny(clippy::float_arithmetic, clippy::cast_precision_loss)]
@@ -24,3 +26,4 @@ pub mod plan;
 pub mod tenant;
 pub mod time;
 pub mod workspace;
+pub mod workspace_view;

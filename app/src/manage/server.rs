@@ -41,16 +41,16 @@ pub async fn current_staff() -> Result<Option<StaffMe>, AppError> {
 #[server(prefix = "/api", endpoint = "staff_login")]
 pub async fn staff_login(email: String, password: String) -> Result<(), AppError> {
     use crate::backend::identity::accounts::{self, STAFF_COOKIE};
-    use crate::backend::platform::limits::{self, Role};
+    use crate::backend::platform::limits::Role;
     use crate::backend::{identity::auth, request};
     let state = request::app_state()?;
     let tenant = request::tenant_entry()?;
     if email.len() > 254 || password.len() > 1024 {
         return Err(AppError::BadCredentials);
     }
-    limits::check(&state, Role::Staff, &format!("staff:{}:{email}", tenant.id))?;
+    request::limit_attempt(&state, Role::Staff, &format!("staff:{}:{email}", tenant.id))?;
     let Some(member) = accounts::staff_login(state.central(), tenant.id, &email, &password).await? else {
-        limits::sign_in_failed(&state, Role::Staff);
+        request::sign_in_failed(&state, Role::Staff);
         return Err(AppError::BadCredentials);
     };
     if let Some(old) = request::cookie(STAFF_COOKIE) {
@@ -126,8 +126,8 @@ pub async fn save_branding(
     from_name: String,
     custom_css: String,
 ) -> Result<BrandingForm, AppError> {
+    use crate::backend::resellers::lifecycle::parse_email;
     use crate::backend::tenancy::branding::{self, css, BrandingUpdate};
-    use crate::backend::tenancy::lifecycle::parse_email;
     use crate::domain::branding::{validate_company_name, validate_phone, Colour, Theme};
     let (state, tenant, member) = guard::staff().await?;
     let invalid = |e: &dyn std::fmt::Display| AppError::Invalid(e.to_string());
@@ -198,7 +198,7 @@ pub async fn invite_staff(email: String, role: String) -> Result<(), AppError> {
     use crate::backend::identity::accounts::{self, StaffRole};
     use crate::backend::mail::{outbox, templates, token_dedupe_key, Outgoing, SECRET_PLACEHOLDER};
     use crate::backend::platform::audit::{self, Actor};
-    use crate::backend::{request, tenancy::branding, tenancy::lifecycle};
+    use crate::backend::{request, resellers::lifecycle, tenancy::branding};
     let (state, tenant, me) = guard::staff().await?;
     if me.role != StaffRole::Owner {
         return Err(AppError::Forbidden);
@@ -249,7 +249,7 @@ pub async fn remove_staff(id: String) -> Result<Vec<StaffRow>, AppError> {
 #[server(prefix = "/api", endpoint = "accept_invite")]
 pub async fn accept_invite(token: String, name: String, password: String) -> Result<(), AppError> {
     use crate::backend::identity::accounts::{self, Accepted, Invitation, STAFF_COOKIE};
-    use crate::backend::platform::limits::{self, Role};
+    use crate::backend::platform::limits::Role;
     use crate::backend::{identity::auth, request};
     let state = request::app_state()?;
     let tenant = request::tenant_entry()?;
@@ -260,7 +260,7 @@ pub async fn accept_invite(token: String, name: String, password: String) -> Res
     if password.chars().count() < 12 || password.len() > 1024 {
         return Err(AppError::Invalid("Staff passwords have at least 12 characters.".into()));
     }
-    limits::check(&state, Role::Staff, &format!("invite:{}:{}", tenant.id, auth::token_hash(&token)))?;
+    request::limit_attempt(&state, Role::Staff, &format!("invite:{}:{}", tenant.id, auth::token_hash(&token)))?;
     let unusable = || AppError::Invalid("This invitation has expired or was already used.".into());
     let already = || {
         AppError::Conflict(
@@ -271,7 +271,7 @@ pub async fn accept_invite(token: String, name: String, password: String) -> Res
         Invitation::Open => {}
         Invitation::AlreadyMember => return Err(already()),
         Invitation::Unusable => {
-            limits::sign_in_failed(&state, Role::Staff);
+            request::sign_in_failed(&state, Role::Staff);
             return Err(unusable());
         }
     }

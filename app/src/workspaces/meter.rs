@@ -6,8 +6,8 @@ use leptos::prelude::*;
 use stylers_macro::style;
 
 use super::clock::{browser_now, sleep_ms};
-use super::model::Meter;
 use crate::domain::time::{format_elapsed, Timestamp};
+use crate::domain::workspace_view::Meter;
 
 /// Differences below this between the server's clock and the browser's are taken as page-load latency,
 /// not skew: the browser's own clock is then trusted as is.

@@ -3,17 +3,16 @@
 pub mod clock;
 pub mod live;
 pub mod meter;
-pub mod model;
 pub mod server;
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use self::meter::LiveMeter;
-use self::model::{UsageLine, WorkspaceCard, WorkspaceDetail};
 use self::server::{get_workspace, list_workspaces, RetryWorkspace, StartWorkspace, StopWorkspace, TerminateWorkspace};
 use crate::domain::time::{format_elapsed, format_utc, Timestamp};
 use crate::domain::workspace::WorkspaceState;
+use crate::domain::workspace_view::{UsageLine, WorkspaceCard, WorkspaceDetail};
 use crate::error::AppError;
 use crate::layout::ErrorNote;
 

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::model::{WorkspaceDetail, WorkspaceList};
+use crate::domain::workspace_view::{WorkspaceDetail, WorkspaceList};
 use crate::error::AppError;
 
 /// The signed-in customer's workspaces, newest first.

@@ -337,7 +337,7 @@ pub async fn order(c: &Client, plan: &str) -> String {
     c.call("order_workspace", &[("plan", plan), ("order_key", &key)]).await.unwrap()
 }
 
-pub async fn detail(c: &Client, id: &str) -> app::workspaces::model::WorkspaceDetail {
+pub async fn detail(c: &Client, id: &str) -> app::domain::workspace_view::WorkspaceDetail {
     c.call("get_workspace", &[("id", id)]).await.unwrap()
 }
 
@@ -346,7 +346,7 @@ pub async fn until_state(
     c: &Client,
     id: &str,
     want: app::domain::workspace::WorkspaceState,
-) -> app::workspaces::model::WorkspaceDetail {
+) -> app::domain::workspace_view::WorkspaceDetail {
     eventually(Duration::from_secs(15), &format!("workspace {id} {want:?}"), || async {
         let d = detail(c, id).await;
         (d.card.state == want).then_some(d)

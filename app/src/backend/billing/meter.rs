@@ -13,9 +13,10 @@ use sqlx::Row;
 
 use super::ledger::{self, EntryKind};
 use super::usage::{self, Session};
+use crate::backend::billing::notify;
 use crate::backend::platform::db::now;
 use crate::backend::state::{AppState, Tenant};
-use crate::backend::{corrupt, notify, workspaces::provisioning, workspaces::store, BackendError};
+use crate::backend::{corrupt, workspaces::provisioning, workspaces::store, BackendError};
 use crate::domain::billing::{line_amount, lines_total, window_lines};
 use crate::domain::ids::CustomerId;
 use crate::domain::money::Money;

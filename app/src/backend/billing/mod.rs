@@ -15,6 +15,7 @@
 pub mod invoices;
 pub mod ledger;
 pub mod meter;
+pub mod notify;
 pub mod payments;
 pub mod run;
 pub mod subscriptions;

@@ -12,11 +12,12 @@ use sqlx::Row;
 use crate::backend::billing::invoices::{self, Invoice, Status};
 use crate::backend::billing::ledger::EntryKind;
 use crate::backend::billing::meter;
+use crate::backend::billing::notify;
 use crate::backend::clients::stripe::{self, CheckoutSession, Metadata, StripeClient, StripeConfig, TopupCheckout};
 use crate::backend::identity::customers::Customer;
 use crate::backend::platform::db::now;
 use crate::backend::state::{AppState, Tenant};
-use crate::backend::{corrupt, notify, BackendError};
+use crate::backend::{corrupt, BackendError};
 use crate::domain::ids::{CustomerId, TenantId};
 use crate::domain::money::Money;
 use crate::domain::time::Timestamp;
@@ -139,7 +140,7 @@ pub async fn start_top_up(
     let stripe_customer = stripe_customer(tenant, &client, customer).await??;
     let base = match crate::backend::request::origin() {
         Some(o) => o,
-        None => notify::storefront_url(state, tenant).await?,
+        None => crate::backend::mail::storefront::storefront_url(state, tenant).await?,
     };
     let checkout = TopupCheckout {
         customer_id: stripe_customer,

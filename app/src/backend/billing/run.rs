@@ -110,7 +110,7 @@ pub async fn run_tenant(
         }
         let Some(inv) = invoices::get(&tenant.db, &inv.id).await? else { continue };
         if inv.emailed_at.is_none() && matches!(inv.status, Status::Finalised | Status::Paid) {
-            crate::backend::notify::invoice_issued(
+            crate::backend::billing::notify::invoice_issued(
                 state,
                 tenant,
                 inv.customer_id,

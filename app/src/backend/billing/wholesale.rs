@@ -237,7 +237,7 @@ pub async fn pdf(
 async fn email(state: &AppState, record: &registry::TenantRecord, inv: &WholesaleInvoice) -> Result<(), BackendError> {
     let house = state.house().await?;
     let b = branding::get(state.central(), house.id).await?.ok_or_else(|| corrupt("house branding missing"))?;
-    let base_url = format!("{}/manage/billing", crate::backend::notify::storefront_url(state, &house).await?);
+    let base_url = format!("{}/manage/billing", crate::backend::mail::storefront::storefront_url(state, &house).await?);
     let ctx = templates::BrandContext {
         company_name: b.theme.company_name.clone(),
         logo_url: None,

@@ -19,6 +19,10 @@ use crate::domain::ids::CustomerId;
 
 pub const SESSION_COOKIE: &str = "ezs_session";
 
+/// How long emailed links stay valid.
+pub const RESET_TTL_MINUTES: u32 = 60;
+pub const VERIFY_TTL_HOURS: i64 = 48;
+
 /// OWASP's argon2id recommendation: m = 19 MiB, t = 2, p = 1.
 pub const ARGON2_M_KIB: u32 = 19_456;
 pub const ARGON2_T: u32 = 2;

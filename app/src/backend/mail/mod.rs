@@ -25,6 +25,7 @@
 //! once a later start configures SMTP.
 
 pub mod outbox;
+pub mod storefront;
 pub mod templates;
 
 use std::fmt;

@@ -11,13 +11,10 @@ use std::time::Duration;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore};
 use tracing::Instrument;
 
-use crate::backend::clients::kasm::KasmError;
 use crate::backend::platform::db::{now, CentralDb};
-use crate::backend::state::AppState;
-use crate::backend::workspaces::provisioning::{self, Step, SyncError};
 use crate::backend::{corrupt, Result};
 use crate::domain::ids::{TenantId, WorkspaceId};
 use crate::domain::time::Timestamp;
@@ -40,7 +37,7 @@ impl JobKind {
         }
     }
 
-    fn name(&self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             JobKind::SyncWorkspace { .. } => "sync_workspace",
         }
@@ -163,22 +160,42 @@ pub fn backoff(attempts: i64) -> Duration {
     Duration::from_millis(rand::rng().random_range(cap_ms / 2..=cap_ms))
 }
 
-/// Re-enqueues work that a previous process left unfinished (workspaces mid-transition).
-pub async fn recover(state: &AppState) -> Result<usize> {
-    let mut total = 0;
-    for entry in state.registry().entries().await? {
-        let Some(tenant) = state.tenant_by_id(entry.id).await? else { continue };
-        let ids = crate::backend::workspaces::store::list_unsettled(&tenant.db).await?;
-        for id in &ids {
-            enqueue(state.central(), tenant.id, &JobKind::SyncWorkspace { workspace_id: *id }, now()).await?;
-        }
-        total += ids.len();
-    }
-    Ok(total)
+/// What a job's handler made of one run.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Nothing left to do: the job is done.
+    Settled,
+    /// Run again after `after` without spending an attempt: more to wait for, someone else busy with the
+    /// subject, or a dependency resting (a circuit breaker that is open is not this job's failure).
+    Again { after: Duration },
+    /// Failed: retried with backoff until [`MAX_ATTEMPTS`], when the runner's `give_up` hears of it and
+    /// the job is buried as a dead letter.
+    Failed(String),
+    /// The job cannot run at all (its tenant is gone): buried at once with this reason.
+    Abandon(String),
+    /// Its tenant's database is unreachable right now: retried shortly, spending one attempt.
+    Unavailable(String),
 }
 
-/// Runs jobs until `shutdown` flips to true; in-flight jobs finish first.
-pub async fn run_worker(state: AppState, mut shutdown: watch::Receiver<bool>) {
+/// The code that runs jobs, registered by the server at start-up, so the queue itself knows nothing of
+/// workspaces (or any other capability) and depends only on the central database.
+pub trait Runner: Send + Sync + 'static {
+    /// Runs one job. Must be safe to re-run: a job whose lease lapsed runs again.
+    fn run<'a>(&'a self, tenant: TenantId, kind: &'a JobKind) -> BoxFuture<'a, Outcome>;
+    /// The job failed for the last time: leave the subject in a state a person can see and act on.
+    fn give_up<'a>(&'a self, tenant: TenantId, kind: &'a JobKind, error: &'a str) -> BoxFuture<'a, ()>;
+}
+
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// Runs jobs until `shutdown` flips to true; in-flight jobs finish first. `ready` wakes it when work is
+/// enqueued, so new work does not wait for the next poll.
+pub async fn run_worker(
+    central: CentralDb,
+    runner: Arc<dyn Runner>,
+    ready: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let owner = format!("worker-{}", uuid::Uuid::new_v4());
     let permits = Arc::new(Semaphore::new(8));
     loop {
@@ -187,13 +204,21 @@ pub async fn run_worker(state: AppState, mut shutdown: watch::Receiver<bool>) {
         }
         loop {
             let Ok(permit) = permits.clone().acquire_owned().await else { return };
-            match claim(state.central(), &owner).await {
+            match claim(&central, &owner).await {
                 Ok(Some(job)) => {
-                    let st = state.clone();
-                    tokio::spawn(async move {
-                        run_one(&st, job).await;
-                        drop(permit);
-                    });
+                    let (central, runner) = (central.clone(), runner.clone());
+                    let span =
+                        tracing::info_span!("job", job = %job.id, tenant = %job.tenant_id, kind = job.kind.name());
+                    // Instrumented, never entered: a span entered across an await stays current on whatever
+                    // task the worker thread polls next (nesting unrelated jobs' spans, and panicking the
+                    // subscriber when it closes).
+                    tokio::spawn(
+                        async move {
+                            run_one(&central, runner.as_ref(), &job).await;
+                            drop(permit);
+                        }
+                        .instrument(span),
+                    );
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -204,7 +229,7 @@ pub async fn run_worker(state: AppState, mut shutdown: watch::Receiver<bool>) {
         }
         tokio::select! {
             _ = shutdown.changed() => {}
-            _ = state.jobs_ready() => {}
+            _ = ready.notified() => {}
             _ = tokio::time::sleep(Duration::from_millis(250)) => {}
         }
     }
@@ -212,62 +237,78 @@ pub async fn run_worker(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let _ = permits.acquire_many(8).await;
 }
 
-async fn run_one(state: &AppState, job: Job) {
-    let tenant = match state.tenant_by_id(job.tenant_id).await {
-        Ok(Some(t)) => t,
-        Ok(None) => {
-            // Deleted, or not active yet: nothing can be done for it now.
-            let _ = bury(state.central(), &job, "tenant unavailable").await;
-            return;
+async fn run_one(central: &CentralDb, runner: &dyn Runner, job: &Job) {
+    let result = match runner.run(job.tenant_id, &job.kind).await {
+        Outcome::Settled => complete(central, job).await,
+        Outcome::Again { after } => release(central, job, now().plus_millis(ms(after)), None, 0).await,
+        Outcome::Abandon(reason) => bury(central, job, &reason).await,
+        Outcome::Unavailable(reason) => {
+            tracing::warn!(reason, tenant = %job.tenant_id, "job's tenant unavailable; retried later");
+            release(central, job, now().plus_millis(5_000), Some(&reason), 1).await
         }
-        Err(e) => {
-            tracing::warn!(error = %e, tenant = %job.tenant_id, "tenant database unavailable; job retried later");
-            let _ =
-                release(state.central(), &job, now().plus_millis(5_000), Some("tenant database unavailable"), 1).await;
-            return;
-        }
-    };
-    let JobKind::SyncWorkspace { workspace_id } = job.kind.clone();
-    let span = tracing::info_span!("job", job = %job.id, tenant = %tenant.slug, workspace = %workspace_id);
-    // Instrumented, never entered: a span entered across an await stays current on whatever task the
-    // worker thread polls next (nesting unrelated jobs' spans, and panicking the subscriber when it closes).
-    sync_and_record(state, &tenant, &job, workspace_id).instrument(span).await;
-}
-
-async fn sync_and_record(
-    state: &AppState,
-    tenant: &crate::backend::state::Tenant,
-    job: &Job,
-    workspace_id: WorkspaceId,
-) {
-    let outcome = provisioning::sync(state, tenant, workspace_id).await;
-    let poll = state.settings().poll_interval;
-    let result = match outcome {
-        Ok(Step::Settled) => complete(state.central(), job).await,
-        Ok(Step::Again) => release(state.central(), job, now().plus_millis(ms(poll)), None, 0).await,
-        Ok(Step::Busy) => release(state.central(), job, now().plus_millis(1000), None, 0).await,
-        // Not this job's failure: the Kasm server is resting after a streak of failures (anyone's). Waiting
-        // for the breaker without spending an attempt keeps a burst of failures elsewhere from using up this
-        // workspace's retries within one cool-down; the call that trips or probes it spends its own.
-        Err(SyncError::Kasm(KasmError::CircuitOpen { retry_in })) => {
-            let wait = retry_in + Duration::from_millis(rand::rng().random_range(0..=1_000));
-            tracing::info!(retry_in_ms = ms(wait), "Kasm's circuit breaker is open; the job waits for it");
-            release(state.central(), job, now().plus_millis(ms(wait)), None, 0).await
-        }
-        Err(e) if job.attempts + 1 >= MAX_ATTEMPTS => {
+        Outcome::Failed(e) if job.attempts + 1 >= MAX_ATTEMPTS => {
             tracing::error!(error = %e, attempts = job.attempts + 1, "job failed for the last time");
-            let _ = provisioning::give_up(state, tenant, workspace_id, &e.to_string()).await;
-            bury(state.central(), job, &e.to_string()).await
+            runner.give_up(job.tenant_id, &job.kind, &e).await;
+            bury(central, job, &e).await
         }
-        Err(e) => {
+        Outcome::Failed(e) => {
             let wait = backoff(job.attempts);
             tracing::warn!(error = %e, attempts = job.attempts + 1, retry_in_ms = ms(wait), "job failed; will retry");
-            release(state.central(), job, now().plus_millis(ms(wait)), Some(&e.to_string()), 1).await
+            release(central, job, now().plus_millis(ms(wait)), Some(&e), 1).await
         }
     };
     if let Err(e) = result {
         tracing::error!(error = %e, "recording a job outcome failed; its lease will lapse and it will run again");
     }
+}
+
+/// A job that gave up (a dead letter), for an operator to see.
+#[derive(Clone, Debug)]
+pub struct DeadLetter {
+    pub job_id: String,
+    pub tenant_id: TenantId,
+    /// `None` when the payload no longer parses (a job kind since removed).
+    pub kind: Option<JobKind>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub updated_at: i64,
+}
+
+/// The newest dead letters first.
+pub async fn dead_letters(db: &CentralDb, limit: i64) -> Result<Vec<DeadLetter>> {
+    let rows = sqlx::query(
+        "SELECT id, tenant_id, payload, attempts, last_error, updated_at FROM jobs WHERE state = 'dead' \
+         ORDER BY updated_at DESC LIMIT $1",
+    )
+    .bind(limit.clamp(1, 1000))
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let tenant: String = r.try_get(1)?;
+            let payload: String = r.try_get(2)?;
+            Ok(DeadLetter {
+                job_id: r.try_get(0)?,
+                tenant_id: tenant.parse().map_err(|_| corrupt("jobs.tenant_id"))?,
+                kind: serde_json::from_str::<JobKind>(&payload).ok(),
+                attempts: r.try_get(3)?,
+                last_error: r.try_get(4)?,
+                updated_at: r.try_get(5)?,
+            })
+        })
+        .collect()
+}
+
+/// Marks a dead letter `requeued` (the row stays, so the history does). `false` when it is not dead
+/// (already requeued by someone else).
+pub async fn mark_requeued(db: &CentralDb, job_id: &str) -> Result<bool> {
+    let claimed = sqlx::query("UPDATE jobs SET state = 'requeued', updated_at = $1 WHERE id = $2 AND state = 'dead'")
+        .bind(now().as_millis())
+        .bind(job_id)
+        .execute(db.pool())
+        .await?
+        .rows_affected();
+    Ok(claimed > 0)
 }
 
 fn ms(d: Duration) -> i64 {

@@ -14,10 +14,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::backend::request;
-use crate::backend::state::AppState;
-use crate::error::AppError;
-
 /// Who was trying to get in: a storefront's customer, a reseller's staff member, or a platform admin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Role {
@@ -158,23 +154,6 @@ impl Limiter {
 
 fn show_ip(ip: Option<IpAddr>) -> String {
     ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
-}
-
-/// Applies the limits to the current request (its client address, and `account`: a key naming what is
-/// being tried, e.g. `login:<tenant>:<email>`) before any work. Over the limit: `RateLimited` with a
-/// `Retry-After` header.
-pub fn check(state: &AppState, role: Role, account: &str) -> Result<(), AppError> {
-    if let Err(wait) = state.login_limits().attempt(role, request::client_ip(), account) {
-        let secs = wait.as_secs().max(1);
-        request::set_header(http::header::RETRY_AFTER, &secs.to_string());
-        return Err(AppError::RateLimited { retry_after_secs: secs });
-    }
-    Ok(())
-}
-
-/// Counts and logs a failed sign-in of the current request.
-pub fn sign_in_failed(state: &AppState, role: Role) {
-    state.login_limits().record_failed_sign_in(role, request::client_ip());
 }
 
 #[cfg(test)]

@@ -17,12 +17,21 @@ use sqlx::Row;
 
 use crate::backend::platform::db::{now, tenant_db_url, CentralDb, TenantDb, WeakTenantDb};
 use crate::backend::platform::host::HostName;
-use crate::backend::state::Tenant;
 use crate::backend::{corrupt, Result};
 use crate::domain::branding::{Colour, Theme};
 use crate::domain::ids::TenantId;
 use crate::domain::money::Currency;
 use crate::domain::tenant::{BillingTerms, ResellerTier, TenantStatus};
+
+/// A storefront and its database.
+#[derive(Clone, Debug)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub slug: String,
+    pub name: String,
+    pub currency: Currency,
+    pub db: TenantDb,
+}
 
 pub const HOUSE_SLUG: &str = "house";
 

@@ -9,9 +9,11 @@
 //! | `provisioning`   | the workspace state machine driven against Kasm |
 //! | `reconciler`     | the periodic diff of Kasm's sessions against our workspaces |
 //! | `kasm_servers`   | the Kasm servers (zones), one client and breaker each; placement; image sync |
+//! | `notify`         | the "workspace ready" email |
 
 pub mod catalog;
 pub mod kasm_servers;
+pub mod notify;
 pub mod plan_templates;
 pub mod provisioning;
 pub mod reconciler;

@@ -19,15 +19,17 @@ use crate::backend::platform::alerts::Alert;
 use crate::backend::platform::audit::{self, ActorKind};
 use crate::backend::platform::db::now;
 use crate::backend::platform::events::WorkspaceChanged;
+use crate::backend::platform::jobs::{self, JobKind};
 use crate::backend::state::{AppState, Tenant};
 use crate::backend::workspaces::catalog;
 use crate::backend::workspaces::kasm_servers::DEFAULT_SERVER;
 use crate::backend::workspaces::plan_templates;
 use crate::backend::workspaces::store::{self, Workspace};
 use crate::backend::{corrupt, BackendError};
-use crate::domain::ids::WorkspaceId;
+use crate::domain::ids::{TenantId, WorkspaceId};
 use crate::domain::time::Timestamp;
 use crate::domain::workspace::WorkspaceState;
+use tracing::Instrument;
 
 /// What is left to do after one pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -419,8 +421,14 @@ async fn await_running(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Res
             tracing::info!(workspace = %ws.id, "workspace running; meter open");
             if started && store::usage_of(&tenant.db, ws.id).await?.len() == 1 {
                 // The first run only (the outbox also dedupes on it); a mail failure never fails the workspace.
-                if let Err(e) =
-                    crate::backend::notify::workspace_ready(state, tenant, ws.customer_id, ws.id, &plan.name).await
+                if let Err(e) = crate::backend::workspaces::notify::workspace_ready(
+                    state,
+                    tenant,
+                    ws.customer_id,
+                    ws.id,
+                    &plan.name,
+                )
+                .await
                 {
                     tracing::warn!(error = %e, workspace = %ws.id, "workspace-ready email not queued");
                 }
@@ -544,10 +552,79 @@ pub fn announce(state: &AppState, tenant: &Tenant, ws: &Workspace) {
 
 /// Hands a workspace to the job worker (idempotent) and wakes it.
 pub async fn enqueue(state: &AppState, tenant: &Tenant, id: WorkspaceId) -> Result<(), BackendError> {
-    let job = crate::backend::platform::jobs::JobKind::SyncWorkspace { workspace_id: id };
-    crate::backend::platform::jobs::enqueue(state.central(), tenant.id, &job, now()).await?;
+    jobs::enqueue(state.central(), tenant.id, &JobKind::SyncWorkspace { workspace_id: id }, now()).await?;
     state.notify_jobs();
     Ok(())
+}
+
+/// Re-enqueues work that a previous process left unfinished (workspaces mid-transition).
+pub async fn recover(state: &AppState) -> Result<usize, BackendError> {
+    let mut total = 0;
+    for entry in state.registry().entries().await? {
+        let Some(tenant) = state.tenant_by_id(entry.id).await? else { continue };
+        let ids = store::list_unsettled(&tenant.db).await?;
+        for id in &ids {
+            jobs::enqueue(state.central(), tenant.id, &JobKind::SyncWorkspace { workspace_id: *id }, now()).await?;
+        }
+        total += ids.len();
+    }
+    Ok(total)
+}
+
+/// Runs the job queue's workspace jobs: the job worker calls it, the queue knowing nothing of workspaces.
+pub struct JobRunner(pub AppState);
+
+impl jobs::Runner for JobRunner {
+    fn run<'a>(&'a self, tenant: TenantId, kind: &'a JobKind) -> jobs::BoxFuture<'a, jobs::Outcome> {
+        Box::pin(async move {
+            let state = &self.0;
+            let tenant = match state.tenant_by_id(tenant).await {
+                Ok(Some(t)) => t,
+                // Deleted, or not active yet: nothing can be done for it now.
+                Ok(None) => return jobs::Outcome::Abandon("tenant unavailable".into()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "tenant database unavailable");
+                    return jobs::Outcome::Unavailable("tenant database unavailable".into());
+                }
+            };
+            let JobKind::SyncWorkspace { workspace_id } = kind;
+            let span = tracing::info_span!("sync", tenant = %tenant.slug, workspace = %workspace_id);
+            outcome(sync(state, &tenant, *workspace_id).instrument(span).await, state.settings().poll_interval)
+        })
+    }
+
+    fn give_up<'a>(&'a self, tenant: TenantId, kind: &'a JobKind, error: &'a str) -> jobs::BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let JobKind::SyncWorkspace { workspace_id } = kind;
+            if let Ok(Some(tenant)) = self.0.tenant_by_id(tenant).await {
+                if let Err(e) = give_up(&self.0, &tenant, *workspace_id, error).await {
+                    tracing::error!(error = %e, workspace = %workspace_id, "marking the workspace failed failed");
+                }
+            }
+        })
+    }
+}
+
+/// What the queue should do after one step: look again after `poll` while Kasm works.
+fn outcome(step: Result<Step, SyncError>, poll: std::time::Duration) -> jobs::Outcome {
+    match step {
+        Ok(Step::Settled) => jobs::Outcome::Settled,
+        Ok(Step::Again) => jobs::Outcome::Again { after: poll },
+        Ok(Step::Busy) => jobs::Outcome::Again { after: std::time::Duration::from_millis(1000) },
+        // Not this job's failure: the Kasm server is resting after a streak of failures (anyone's).
+        // Waiting for the breaker without spending an attempt keeps a burst of failures elsewhere from
+        // using up this workspace's retries within one cool-down; the call that trips or probes it
+        // spends its own.
+        Err(SyncError::Kasm(KasmError::CircuitOpen { retry_in })) => {
+            let wait = retry_in + std::time::Duration::from_millis(rand::random_range(0..=1_000));
+            tracing::info!(
+                retry_in_ms = wait.as_millis() as u64,
+                "Kasm's circuit breaker is open; the job waits for it"
+            );
+            jobs::Outcome::Again { after: wait }
+        }
+        Err(e) => jobs::Outcome::Failed(e.to_string()),
+    }
 }
 
 /// Takes the next step right away, in the caller's request, so a stop is recorded before the answer;
@@ -575,32 +652,20 @@ pub struct DeadLetter {
 }
 
 pub async fn dead_letters(state: &AppState, limit: i64) -> Result<Vec<DeadLetter>, BackendError> {
-    use sqlx::Row;
-    let rows = sqlx::query(
-        "SELECT id, tenant_id, payload, attempts, last_error, updated_at FROM jobs WHERE state = 'dead' \
-         ORDER BY updated_at DESC LIMIT $1",
-    )
-    .bind(limit.clamp(1, 1000))
-    .fetch_all(state.central().pool())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            let tenant: String = r.try_get(1)?;
-            let payload: String = r.try_get(2)?;
-            let workspace_id =
-                serde_json::from_str::<crate::backend::platform::jobs::JobKind>(&payload).ok().map(|k| match k {
-                    crate::backend::platform::jobs::JobKind::SyncWorkspace { workspace_id } => workspace_id,
-                });
-            Ok(DeadLetter {
-                job_id: r.try_get(0)?,
-                tenant_id: tenant.parse().map_err(|_| corrupt("jobs.tenant_id"))?,
-                workspace_id,
-                attempts: r.try_get(3)?,
-                last_error: r.try_get(4)?,
-                updated_at: r.try_get(5)?,
-            })
+    Ok(jobs::dead_letters(state.central(), limit)
+        .await?
+        .into_iter()
+        .map(|d| DeadLetter {
+            job_id: d.job_id,
+            tenant_id: d.tenant_id,
+            workspace_id: d.kind.map(|k| match k {
+                JobKind::SyncWorkspace { workspace_id } => workspace_id,
+            }),
+            attempts: d.attempts,
+            last_error: d.last_error,
+            updated_at: d.updated_at,
         })
-        .collect()
+        .collect())
 }
 
 /// Puts a dead letter's work back in the queue: a workspace that was marked failed goes back to
@@ -610,13 +675,7 @@ pub async fn requeue_dead(state: &AppState, job_id: &str) -> Result<bool, Backen
     let Some(dead) = dead_letters(state, 1000).await?.into_iter().find(|d| d.job_id == job_id) else {
         return Ok(false);
     };
-    let claimed = sqlx::query("UPDATE jobs SET state = 'requeued', updated_at = $1 WHERE id = $2 AND state = 'dead'")
-        .bind(now().as_millis())
-        .bind(job_id)
-        .execute(state.central().pool())
-        .await?
-        .rows_affected();
-    if claimed == 0 {
+    if !jobs::mark_requeued(state.central(), job_id).await? {
         return Ok(false);
     }
     let (Some(ws_id), Some(tenant)) = (dead.workspace_id, state.tenant_by_id(dead.tenant_id).await?) else {

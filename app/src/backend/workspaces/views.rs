@@ -10,8 +10,8 @@ use crate::backend::workspaces::provisioning;
 use crate::backend::workspaces::store::{self, Workspace};
 use crate::domain::ids::WorkspaceId;
 use crate::domain::workspace::{Action, WorkspaceState};
+use crate::domain::workspace_view::{Meter, UsageLine, WorkspaceCard, WorkspaceDetail, WorkspaceList};
 use crate::error::AppError;
-use crate::workspaces::model::{Meter, UsageLine, WorkspaceCard, WorkspaceDetail, WorkspaceList};
 
 fn parse_id(id: &str) -> Result<WorkspaceId, AppError> {
     // A malformed id is answered like an unknown one: there is nothing to learn from the difference.

@@ -1,0 +1,66 @@
+//! The billing emails: invoices (with their PDF), low balance, failed payments. Sent by the system
+//! (billing runs, the meter, webhooks), so links point at the storefront's public address.
+
+use crate::backend::mail::storefront::{brand, queue};
+use crate::backend::mail::templates;
+use crate::backend::mail::MailAttachment;
+use crate::backend::state::{AppState, Tenant};
+use crate::backend::Result;
+
+/// "Invoice N from <company>", once per invoice.
+pub async fn invoice_issued(
+    state: &AppState,
+    tenant: &Tenant,
+    customer: crate::domain::ids::CustomerId,
+    invoice_id: &str,
+    number: &str,
+    total: crate::domain::money::Money,
+) -> Result<()> {
+    let Some(c) = crate::backend::identity::customers::get(&tenant.db, customer).await? else { return Ok(()) };
+    let (ctx, _, _) = brand(state, tenant, None).await?;
+    let link = format!("{}/invoices/{invoice_id}", ctx.base_url);
+    let rendered = templates::invoice(&ctx, &c.name, number, &total.to_string(), &link);
+    // The PDF goes with it, built from the same view as the page.
+    let attachment = crate::billing::invoice_view(state, tenant, &c, invoice_id).await?.map(|v| MailAttachment {
+        filename: format!("{}.pdf", v.number),
+        content_type: "application/pdf".into(),
+        body: crate::billing::pdf::invoice(&v),
+    });
+    let key = format!("invoice:{}:{invoice_id}", tenant.id);
+    queue(state, tenant, None, "invoice", key, &c.email, rendered, attachment).await
+}
+
+/// "Your balance is low" when the balance first falls under `threshold` (minor units) since the last
+/// top-up (`episode` = how many top-ups the customer has made, so a later dip announces again).
+pub async fn low_balance(
+    state: &AppState,
+    tenant: &Tenant,
+    customer: crate::domain::ids::CustomerId,
+    balance: crate::domain::money::Money,
+    threshold: i64,
+    episode: i64,
+) -> Result<()> {
+    let Some(c) = crate::backend::identity::customers::get(&tenant.db, customer).await? else { return Ok(()) };
+    let (ctx, _, _) = brand(state, tenant, None).await?;
+    let link = format!("{}/billing", ctx.base_url);
+    let rendered = templates::low_balance(&ctx, &c.name, &balance.to_string(), &link);
+    let key = format!("low_balance:{}:{customer}:{episode}:{threshold}", tenant.id);
+    queue(state, tenant, None, "low_balance", key, &c.email, rendered, None).await
+}
+
+/// "A payment failed", once per invoice and attempt.
+pub async fn payment_failed(
+    state: &AppState,
+    tenant: &Tenant,
+    customer: crate::domain::ids::CustomerId,
+    invoice_id: &str,
+    attempt: i64,
+    amount: crate::domain::money::Money,
+) -> Result<()> {
+    let Some(c) = crate::backend::identity::customers::get(&tenant.db, customer).await? else { return Ok(()) };
+    let (ctx, _, _) = brand(state, tenant, None).await?;
+    let link = format!("{}/invoices/{invoice_id}", ctx.base_url);
+    let rendered = templates::payment_failed(&ctx, &c.name, &amount.to_string(), &link);
+    let key = format!("payment_failed:{}:{invoice_id}:{attempt}", tenant.id);
+    queue(state, tenant, None, "payment_failed", key, &c.email, rendered, None).await
+}
