@@ -11,7 +11,7 @@ export CARGO_TERM_COLOR ?= always
 
 E2E_DATA := $(CURDIR)/target/e2e-data
 
-.PHONY: help run test tools tools-test fmt fmt-check lint unit e2e bench clean-data
+.PHONY: help run test tools tools-test fmt fmt-check architecture lint unit e2e bench clean-data
 
 help:
 	@echo "make run    build and serve on http://127.0.0.1:3000 (SQLite, Kasm simulator, demo data)"
@@ -40,7 +40,7 @@ run: tools
 	# Development is asked for explicitly: without APP_ENV the server is production (no demo data).
 	APP_ENV=development cargo leptos serve --release
 
-test: tools-test fmt-check lint unit e2e
+test: tools-test fmt-check architecture lint unit e2e
 	@echo "make test: all green"
 
 fmt:
@@ -48,6 +48,10 @@ fmt:
 
 fmt-check:
 	cargo fmt --all -- --check
+
+# Dependencies point one way: features → backend capabilities → platform, clients → domain.
+architecture:
+	python3 scripts/check-architecture.py
 
 lint:
 	cargo clippy -p app --features ssr -p server --all-targets -- -D warnings

@@ -1,5 +1,5 @@
 //! The real Kasm client (`app::backend::clients::kasm::KasmClient`) against wiremock fixtures shaped like the Kasm
-//! contract in `shared/kasm-api.md`: the exact requests it sends, how it reads Kasm's quirky answers, its error
+//! API as Kasm documents it (1.x): the exact requests it sends, how it reads Kasm's quirky answers, its error
 //! classes, its timeout, its circuit breaker and its secrecy. The simulator tests (`server/tests/kasm_sim.rs`)
 //! cover behaviour over a whole session lifecycle; these pin the wire format down byte by byte.
 //!

@@ -1,4 +1,4 @@
-//! A faithful simulator of the Kasm Workspaces Developer API (`shared/kasm-api.md`), quirks included:
+//! A faithful simulator of the Kasm Workspaces Developer API (1.x, as Kasm documents it), quirks included:
 //! POST-only JSON with credentials in the body (`/api/public/<endpoint>`) or HTTP Basic (`/api/<endpoint>`),
 //! business errors as HTTP 200 + `error_message`, dashed and undashed ids, `str(datetime)` timestamps,
 //! sessions that advance with time, per-user and licence caps, keepalive/expiry, an accounting table, user
@@ -84,7 +84,7 @@ impl fmt::Debug for SimApiKey {
     }
 }
 
-/// The permissions an endpoint needs, as `shared/kasm-api.md` lists them. Any call carrying `user_id`
+/// The permissions an endpoint needs, as Kasm's API documentation lists them. Any call carrying `user_id`
 /// also acts on behalf of that user and needs `Users Auth Session` + `User`.
 pub fn required_permissions(endpoint: &str) -> &'static [&'static str] {
     match endpoint {

@@ -620,8 +620,8 @@ impl SimState {
         Reply::ok(json!({ "total": users.len(), "users": users }))
     }
 
-    /// `update_user`. Kasm 1.15 refuses an update without `username` even when it does not change (the quirk
-    /// `shared/kasm-api.md` warns about). Fields that are absent are left alone. The password is accepted and
+    /// `update_user`. Kasm 1.15 refuses an update without `username` even when it does not change (a quirk
+    /// Kasm's API documentation warns about). Fields that are absent are left alone. The password is accepted and
     /// forgotten, like at creation (Kasm's complexity rules are site settings; none are modelled).
     fn update_user(&mut self, body: &Map<String, Value>, now: DateTime<Utc>) -> Reply {
         let Some(target) = body.get("target_user").and_then(Value::as_object) else {

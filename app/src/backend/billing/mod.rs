@@ -1,4 +1,4 @@
-//! Money: prepaid credit, metering, customer invoices and the monthly billing run (DESIGN §5).
+//! Money: prepaid credit, metering, customer invoices and the monthly billing run.
 //!
 //! - `ledger`: the append-only credit ledger; debits never overdraw.
 //! - `usage`: the metered facts (usage sessions with their frozen rates) of a customer in a period.

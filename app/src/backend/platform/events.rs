@@ -1,5 +1,5 @@
-//! Workspace change notifications for open pages (server-sent events). In-process for now: with several
-//! app servers, the same events travel over PostgreSQL LISTEN/NOTIFY (see DESIGN §8).
+//! Workspace change notifications for open pages (server-sent events). In-process: each app server tells
+//! the pages open on it (sharing events between several app servers is not built yet).
 
 use tokio::sync::broadcast;
 

@@ -598,7 +598,7 @@ impl jobs::Runner for JobRunner {
             let JobKind::SyncWorkspace { workspace_id } = kind;
             if let Ok(Some(tenant)) = self.0.tenant_by_id(tenant).await {
                 if let Err(e) = give_up(&self.0, &tenant, *workspace_id, error).await {
-                    tracing::error!(error = %e, workspace = %workspace_id, "marking the workspace failed failed");
+                    tracing::error!(error = %e, workspace = %workspace_id, "could not mark the workspace failed");
                 }
             }
         })
@@ -617,10 +617,8 @@ fn outcome(step: Result<Step, SyncError>, poll: std::time::Duration) -> jobs::Ou
         // spends its own.
         Err(SyncError::Kasm(KasmError::CircuitOpen { retry_in })) => {
             let wait = retry_in + std::time::Duration::from_millis(rand::random_range(0..=1_000));
-            tracing::info!(
-                retry_in_ms = wait.as_millis() as u64,
-                "Kasm's circuit breaker is open; the job waits for it"
-            );
+            let retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+            tracing::info!(retry_in_ms, "Kasm's circuit breaker is open; the job waits for it");
             jobs::Outcome::Again { after: wait }
         }
         Err(e) => jobs::Outcome::Failed(e.to_string()),

@@ -1,4 +1,4 @@
-//! A small typed client for the Kasm Workspaces Developer API, following `shared/kasm-api.md`:
+//! A small typed client for the Kasm Workspaces Developer API, as Kasm documents it (1.x):
 //!
 //! - every call is a POST of JSON: `<base>/api/public/<endpoint>` with `api_key`/`api_key_secret` in the body
 //!   (all released 1.x versions), or `<base>/api/<endpoint>` with HTTP Basic (the next release);

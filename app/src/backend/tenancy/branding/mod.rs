@@ -1,4 +1,4 @@
-//! Tenant branding: what a reseller's storefront looks like, stored centrally (DESIGN §6).
+//! Tenant branding: what a reseller's storefront looks like, stored centrally.
 //!
 //! Nothing a reseller types reaches a page unchecked: colours are parsed strictly, custom CSS is parsed
 //! and re-serialised from an allow-list ([`css`]), logos are sniffed, decoded with limits and re-encoded
