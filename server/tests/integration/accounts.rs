@@ -2,16 +2,13 @@
 //! verification, enumeration-safe answers, password reset (single use, 60 minutes, every session ended),
 //! session rotation, idle timeout, "sign out everywhere", re-authentication for password and email
 //! changes, rehash on sign-in, limits before hashing, and the audit log.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use app::auth::Me;
 use app::error::AppError;
 use std::time::{Duration, Instant};
 
-use common::smtp::SmtpSink;
-use common::{Backend, Client, TestApp};
+use crate::common::smtp::SmtpSink;
+use crate::common::{self, Backend, Client, TestApp};
 
 async fn spawn(b: Backend) -> (TestApp, SmtpSink) {
     let sink = SmtpSink::start().await;

@@ -1,7 +1,8 @@
 //! Test harness: a whole application on a random port, with its own fresh database (SQLite in a temp
 //! directory, or a new PostgreSQL database that is dropped afterwards) and the in-process Kasm simulator.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code)]
 
+pub mod logs;
 pub mod smtp;
 
 use std::collections::HashMap;
@@ -124,7 +125,7 @@ impl TestApp {
     async fn start(env: HashMap<String, String>, guard: DbGuard) -> TestApp {
         // `TEST_LOG=1` (with `RUST_LOG` as usual) prints the application's logs, to find why a test failed.
         if std::env::var_os("TEST_LOG").is_some() {
-            server::telemetry::init(server::config::LogFormat::Pretty);
+            logs::init();
         }
         let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test config");
         let db_url = config.database_url.clone();
@@ -354,6 +355,16 @@ pub async fn until_state(
     .await
 }
 
+/// A local address where a connection is refused, for as long as the returned socket lives: it is bound (so
+/// no other socket can take its port) but never listens. Binding a listener and dropping it to find a free
+/// port would let any test running beside this one in the process take that port, and answer.
+pub fn refusing_addr() -> (tokio::net::TcpSocket, SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    let addr = socket.local_addr().unwrap();
+    (socket, addr)
+}
+
 /// Polls `check` until it returns Some, or panics after `timeout`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
 where
@@ -370,19 +381,18 @@ where
     }
 }
 
-/// Runs a test body against SQLite and against PostgreSQL, as two tests.
-#[macro_export]
+/// Runs a test body against SQLite and against PostgreSQL, as two tests. (`main.rs` declares this module
+/// with `#[macro_use]` first, so every test module can use it.)
 macro_rules! on_both_backends {
     ($(#[$m:meta])* $name:ident) => {
         mod $name {
-            use super::*;
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                super::$name(common::Backend::Sqlite).await
+                super::$name($crate::common::Backend::Sqlite).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                super::$name(common::Backend::Postgres).await
+                super::$name($crate::common::Backend::Postgres).await
             }
         }
     };
