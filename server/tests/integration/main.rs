@@ -15,6 +15,7 @@ mod config_sync;
 mod deploy;
 mod kasm_sim;
 mod live;
+mod migrations;
 mod security;
 mod slice;
 mod stripe;

@@ -89,6 +89,39 @@ impl Drop for DbGuard {
     }
 }
 
+/// Fresh, empty databases for a test that needs no application: SQLite files in a temp directory and
+/// PostgreSQL databases named after this scratch space, all removed however the test ends (as a `TestApp`'s).
+pub struct ScratchDbs {
+    prefix: String,
+    guard: DbGuard,
+}
+
+impl ScratchDbs {
+    pub fn new() -> ScratchDbs {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let dir = std::env::temp_dir().join(format!("ezs-test-{id}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let prefix = format!("ezs_test_{}", &id[..16]);
+        ScratchDbs { prefix: prefix.clone(), guard: DbGuard { dir, pg_databases: vec![prefix] } }
+    }
+
+    /// The URL of SQLite database `name` (the file is created on first connection).
+    pub fn sqlite_url(&self, name: &str) -> String {
+        format!("sqlite://{}/{name}.db?mode=rwc", self.guard.dir.display())
+    }
+
+    /// Creates the empty PostgreSQL database `name` (named after this scratch space); returns its URL.
+    pub async fn postgres_url(&self, name: &str) -> String {
+        use sqlx::Connection;
+        assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'), "{name}");
+        let db = format!("{}_{name}", self.prefix);
+        let mut c = sqlx::PgConnection::connect(PG_ADMIN).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{db}\""))).execute(&mut c).await.unwrap();
+        c.close().await.unwrap();
+        format!("postgres://postgres@127.0.0.1:5432/{db}")
+    }
+}
+
 impl TestApp {
     pub async fn spawn(backend: Backend) -> TestApp {
         Self::spawn_with(backend, &[]).await
