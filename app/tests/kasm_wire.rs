@@ -1,6 +1,6 @@
 //! The real Kasm client (`app::backend::clients::kasm::KasmClient`) against wiremock fixtures shaped like the Kasm
 //! API as Kasm documents it (1.x): the exact requests it sends, how it reads Kasm's quirky answers, its error
-//! classes, its timeout, its circuit breaker and its secrecy. The simulator tests (`server/tests/kasm_sim.rs`)
+//! classes, its timeout, its circuit breaker and its secrecy. The simulator tests (`server/tests/integration/kasm_sim.rs`)
 //! cover behaviour over a whole session lifecycle; these pin the wire format down byte by byte.
 //!
 //! Run with `cargo test -p app --features ssr --test kasm_wire` (add `-- --nocapture` to see the measured

@@ -9,7 +9,6 @@
 //! it stopped and never makes a second database. A failure leaves status `failed` with the reason; the
 //! admin can retry, or delete (which drops whatever was made).
 
-
 use crate::backend::corrupt;
 use crate::backend::identity::accounts::{self, StaffRole};
 use crate::backend::identity::auth;

@@ -1,10 +1,6 @@
 //! The Kasm simulator driven over HTTP by the real Kasm client: proves the client speaks the contract and the
 //! simulator answers with Kasm's quirks; and, with the whole application, that provisioning heals a Kasm
-//! that forgot the customer's user. Run with `cargo test -p server --test kasm_sim`.
-
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+//! that forgot the customer's user. Run with `cargo test -p server --test integration kasm_sim::`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -342,8 +338,8 @@ async fn latency_beyond_the_client_timeout_is_a_timeout() {
 
 #[tokio::test]
 async fn an_unreachable_kasm_is_a_retryable_transport_error() {
-    // Bind and drop a listener to find a port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (_held, refused) = common::refusing_addr();
+    let port = refused.port();
     let err = client(&format!("http://127.0.0.1:{port}")).get_kasms().await.unwrap_err();
     assert!(matches!(err, KasmError::Transport(_)), "{err:?}");
     assert!(err.is_retryable());
@@ -725,7 +721,8 @@ async fn timeouts_and_refused_connections_open_the_breaker_too() {
     }
     assert!(matches!(kasm.get_kasms().await, Err(KasmError::CircuitOpen { .. })));
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (_held, refused) = common::refusing_addr();
+    let port = refused.port();
     let dead = client(&format!("http://127.0.0.1:{port}")).with_breaker(breaker(2));
     for _ in 0..2 {
         assert!(matches!(dead.get_kasms().await, Err(KasmError::Transport(_))));
@@ -846,7 +843,8 @@ async fn the_api_secret_never_appears_in_logs_or_errors() {
         // A wrong secret is refused: neither secret may leak.
         errors.push(with(WRONG_SECRET, auth).get_images().await.unwrap_err());
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (_held, refused) = common::refusing_addr();
+    let port = refused.port();
     let dead =
         client_with(&format!("http://127.0.0.1:{port}"), SECRET, KasmAuthStyle::JsonBody, Duration::from_secs(2));
     errors.push(dead.get_kasms().await.unwrap_err());
@@ -890,10 +888,10 @@ async fn an_answer_echoing_the_secret_is_redacted_before_anyone_sees_it() {
 
 // ---- a Kasm that forgot the customer's user (whole application, both backends) ----------------------------
 
+use crate::common::{self, Backend, TestApp};
 use app::backend::platform::audit;
 use app::domain::workspace::WorkspaceState;
 use app::domain::workspace_view::WorkspaceDetail;
-use common::{Backend, TestApp};
 
 /// The demo customer's Kasm user id, as our database stores it.
 async fn stored_kasm_user(app: &TestApp) -> Option<String> {

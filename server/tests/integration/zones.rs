@@ -1,12 +1,10 @@
 //! Several Kasm servers (zones), the admin's plan templates and image sync, and the crash between Kasm
 //! creating a session and our commit recording it.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::common::{eventually, order, until_state, Backend, Client, TestApp};
 use app::admin::kasm::KasmPageData;
 use app::backend::clients::kasm::BreakerState;
 use app::backend::{
@@ -16,7 +14,6 @@ use app::backend::{
 use app::catalog::CatalogView;
 use app::domain::plan::PlanCode;
 use app::domain::workspace::WorkspaceState;
-use common::{eventually, order, until_state, Backend, Client, TestApp};
 use server::kasm_sim::{Fault, SimConfig, Simulator};
 
 async fn admin(app: &TestApp) -> Client {

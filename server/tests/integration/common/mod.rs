@@ -1,7 +1,8 @@
 //! Test harness: a whole application on a random port, with its own fresh database (SQLite in a temp
 //! directory, or a new PostgreSQL database that is dropped afterwards) and the in-process Kasm simulator.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code)]
 
+pub mod logs;
 pub mod smtp;
 
 use std::collections::HashMap;
@@ -88,6 +89,39 @@ impl Drop for DbGuard {
     }
 }
 
+/// Fresh, empty databases for a test that needs no application: SQLite files in a temp directory and
+/// PostgreSQL databases named after this scratch space, all removed however the test ends (as a `TestApp`'s).
+pub struct ScratchDbs {
+    prefix: String,
+    guard: DbGuard,
+}
+
+impl ScratchDbs {
+    pub fn new() -> ScratchDbs {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let dir = std::env::temp_dir().join(format!("ezs-test-{id}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let prefix = format!("ezs_test_{}", &id[..16]);
+        ScratchDbs { prefix: prefix.clone(), guard: DbGuard { dir, pg_databases: vec![prefix] } }
+    }
+
+    /// The URL of SQLite database `name` (the file is created on first connection).
+    pub fn sqlite_url(&self, name: &str) -> String {
+        format!("sqlite://{}/{name}.db?mode=rwc", self.guard.dir.display())
+    }
+
+    /// Creates the empty PostgreSQL database `name` (named after this scratch space); returns its URL.
+    pub async fn postgres_url(&self, name: &str) -> String {
+        use sqlx::Connection;
+        assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'), "{name}");
+        let db = format!("{}_{name}", self.prefix);
+        let mut c = sqlx::PgConnection::connect(PG_ADMIN).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{db}\""))).execute(&mut c).await.unwrap();
+        c.close().await.unwrap();
+        format!("postgres://postgres@127.0.0.1:5432/{db}")
+    }
+}
+
 impl TestApp {
     pub async fn spawn(backend: Backend) -> TestApp {
         Self::spawn_with(backend, &[]).await
@@ -124,7 +158,7 @@ impl TestApp {
     async fn start(env: HashMap<String, String>, guard: DbGuard) -> TestApp {
         // `TEST_LOG=1` (with `RUST_LOG` as usual) prints the application's logs, to find why a test failed.
         if std::env::var_os("TEST_LOG").is_some() {
-            server::telemetry::init(server::config::LogFormat::Pretty);
+            logs::init();
         }
         let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test config");
         let db_url = config.database_url.clone();
@@ -354,6 +388,16 @@ pub async fn until_state(
     .await
 }
 
+/// A local address where a connection is refused, for as long as the returned socket lives: it is bound (so
+/// no other socket can take its port) but never listens. Binding a listener and dropping it to find a free
+/// port would let any test running beside this one in the process take that port, and answer.
+pub fn refusing_addr() -> (tokio::net::TcpSocket, SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    let addr = socket.local_addr().unwrap();
+    (socket, addr)
+}
+
 /// Polls `check` until it returns Some, or panics after `timeout`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
 where
@@ -370,19 +414,18 @@ where
     }
 }
 
-/// Runs a test body against SQLite and against PostgreSQL, as two tests.
-#[macro_export]
+/// Runs a test body against SQLite and against PostgreSQL, as two tests. (`main.rs` declares this module
+/// with `#[macro_use]` first, so every test module can use it.)
 macro_rules! on_both_backends {
     ($(#[$m:meta])* $name:ident) => {
         mod $name {
-            use super::*;
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                super::$name(common::Backend::Sqlite).await
+                super::$name($crate::common::Backend::Sqlite).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                super::$name(common::Backend::Postgres).await
+                super::$name($crate::common::Backend::Postgres).await
             }
         }
     };

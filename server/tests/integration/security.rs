@@ -3,15 +3,12 @@
 //! POST routes, so a new one is covered by itself); every request is logged once with its route, status,
 //! latency, tenant and request id (never bodies, cookies or tokens); and an `http://` Origin is not the
 //! origin of an `https://` site.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
+use crate::common::{self, Backend, Client, TestApp};
 use app::backend::platform::audit::{self, Filter, IMPERSONATED_CALL, READ_ONLY_FUNCTIONS};
-use common::{Backend, Client, TestApp};
 
 /// How many server functions the app registers, and how many POST routes it has besides them. A change
 /// to either is deliberate: update the figure (and `READ_ONLY_FUNCTIONS` if the new function only reads).
@@ -252,35 +249,10 @@ async fn an_http_origin_is_refused_on_an_https_site() {
     app.stop().await;
 }
 
-/// Everything logged under the request log's target, by every test in this binary.
+/// Everything logged under the request log's target, by every test in this binary (the binary's one global
+/// subscriber captures it: see `common::logs`).
 fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        struct Sink(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Sink {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let writer = buf.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .flatten_event(true)
-            .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
-                "{}=debug",
-                server::routes::REQUEST_LOG_TARGET
-            )))
-            .with_writer(move || Sink(writer.clone()))
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this test binary");
-        buf
-    })
-    .clone()
+    common::logs::request_log()
 }
 
 /// The log lines (JSON) of the request with this id.

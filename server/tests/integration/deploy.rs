@@ -1,21 +1,18 @@
 //! Safe to deploy: production is the default and refuses development switches, demo accounts never appear
 //! beside a real admin, the Stripe fake touches only the demo storefronts (never an owner's keys, never
 //! with a guessable secret), and metrics and the TLS ask live on the operations listener only.
-//! Run with `cargo test -p server --test deploy`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+//! Run with `cargo test -p server --test integration deploy::`.
 
 use std::io::BufRead;
 use std::time::{Duration, Instant};
 
+use crate::common::{eventually, Backend, TestApp};
 use app::backend::billing::ledger;
 use app::backend::clients::stripe::{self, webhook};
 use app::backend::resellers::lifecycle::{self, NewTenantInput};
 use app::backend::{billing::payments, identity::accounts, identity::auth, identity::customers, seed};
 use app::domain::ids::CustomerId;
 use app::domain::money::{Currency, Money};
-use common::{eventually, Backend, TestApp};
 
 const WAIT: Duration = Duration::from_secs(20);
 

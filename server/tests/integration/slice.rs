@@ -1,18 +1,16 @@
 //! The first vertical slice, end to end over HTTP: sign in, order, provision through the Kasm simulator,
 //! run, stop at the stored cost, start again — on SQLite and on PostgreSQL.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::Duration;
 
+use crate::common::{detail, eventually, order, until_state, Backend, TestApp};
 use app::catalog::CatalogView;
 use app::domain::billing::session_cost;
 use app::domain::money::Money;
 use app::domain::workspace::WorkspaceState;
 use app::domain::workspace_view::{WorkspaceDetail, WorkspaceList};
 use app::error::AppError;
-use common::{detail, eventually, order, until_state, Backend, TestApp};
+
 use server::kasm_sim::Fault;
 
 async fn probes_answer(b: Backend) {

@@ -2,18 +2,16 @@
 //! the isolation suite — three tenants with canary strings everywhere, every route and server function
 //! as every role on every tenant's host, cookies replayed across tenants, logos, themes and jobs.
 //! Reported figure: leaks = 0.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
-
-mod common;
+#![allow(clippy::print_stderr)]
 
 use std::time::Duration;
 
+use crate::common::{self, eventually, order, Backend, Client, TestApp};
 use app::backend::resellers::lifecycle::{self, NewTenantInput};
 use app::backend::{identity::auth, identity::customers};
 use app::domain::tenant::TenantStatus;
 use app::domain::workspace::WorkspaceState;
 use app::domain::workspace_view::WorkspaceDetail;
-use common::{eventually, order, Backend, Client, TestApp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const WAIT: Duration = Duration::from_secs(20);

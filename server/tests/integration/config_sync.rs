@@ -1,6 +1,5 @@
 //! cargo-leptos reads only Cargo.toml's [[workspace.metadata.leptos]]; the server reads Leptos.toml at run
 //! time. The values both use must agree, or the server looks for the site where the build did not put it.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 fn value(text: &str, key: &str) -> Option<String> {
     text.lines()

@@ -1,18 +1,15 @@
 //! Provisioning under lost answers, at volume: every `request_kasm` answer is lost once (the session is
 //! created, the reply never arrives). Each workspace must still end up with exactly one Kasm session.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
+use crate::common::{eventually, Backend, TestApp};
 use app::backend::{
     identity::auth, identity::customers, platform::db::now, workspaces::provisioning, workspaces::store,
 };
 use app::domain::plan::PlanCode;
 use app::domain::workspace::WorkspaceState;
-use common::{eventually, Backend, TestApp};
 use server::kasm_sim::Fault;
 
 const TRIALS: usize = 100;

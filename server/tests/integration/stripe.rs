@@ -1,11 +1,8 @@
 //! The Stripe client driven over HTTP against the local Stripe fake, with a plain axum listener receiving the
 //! webhooks: proves the client speaks Stripe's form encoding, idempotency and error shapes, that a decline is
 //! a typed outcome, and that webhook signatures verify (and forgeries do not). Run with
-//! `cargo test -p server --test stripe`.
+//! `cargo test -p server --test integration stripe::`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +17,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
 use server::stripe_fake::{FakeConfig, StripeFake};
+
+use crate::common;
 use tokio::sync::{mpsc, Mutex};
 
 const KEY_A: &str = "sk_test_tenantA_51HxYzAbCdEfGhIjKlMnOp";
@@ -572,12 +571,6 @@ async fn the_fake_refuses_what_stripe_refuses() {
     assert_eq!(fake.api_call_count(), calls);
 }
 
-/// A port with nothing listening.
-async fn closed_port() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    listener.local_addr().unwrap()
-}
-
 #[tokio::test]
 async fn the_secret_key_never_appears_in_errors_or_debug_output() {
     let secret = "sk_test_VerySecret_0123456789abcdefghij";
@@ -597,7 +590,7 @@ async fn the_secret_key_never_appears_in_errors_or_debug_output() {
     check(format!("{err} {err:?}"));
 
     // Nobody listening.
-    let addr = closed_port().await;
+    let (_held, addr) = common::refusing_addr();
     let err = client(&format!("http://{addr}"), secret).get_checkout_session("cs_test_1").await.unwrap_err();
     assert!(matches!(err, StripeError::Transport(_)) && err.is_retryable(), "{err:?}");
     check(format!("{err} {err:?}"));

@@ -1,15 +1,12 @@
 //! What happens in Kasm behind our back reaches us: the reconciler closes meters of sessions stopped or
 //! gone in Kasm, and open pages hear about every change through server-sent events.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::{Duration, Instant};
 
+use crate::common::{eventually, order, until_state, Backend, Client, TestApp};
 use app::domain::money::Money;
 use app::domain::workspace::WorkspaceState;
 use app::domain::workspace_view::WorkspaceDetail;
-use common::{eventually, order, until_state, Backend, Client, TestApp};
 
 const WAIT: Duration = Duration::from_secs(15);
 /// The reconcile interval these tests run with.

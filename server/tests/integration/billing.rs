@@ -1,13 +1,11 @@
 //! Money: the credit ledger under concurrency, metering against credit, and the exactly-once billing run
 //! (reruns, concurrent runs, crashes at every step, random kills).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::{self, Backend, TestApp};
 use app::backend::billing::invoices::{self, Status};
 use app::backend::billing::ledger::{self, EntryKind, Posted};
 use app::backend::billing::{meter, run};
@@ -19,7 +17,6 @@ use app::domain::money::{Currency, Money, Rate};
 use app::domain::period::Period;
 use app::domain::time::Timestamp;
 use app::domain::workspace::WorkspaceState;
-use common::{Backend, TestApp};
 
 const MIN: i64 = 60_000;
 

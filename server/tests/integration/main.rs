@@ -1,0 +1,24 @@
+//! The server's integration tests, as one test binary: one link of the whole application instead of one per
+//! file, and one process, so the modules share its global state (see `common::logs` for the tracing
+//! subscriber; no test sets environment variables or listens on a fixed port).
+//!
+//! Run one module with `cargo test -p server --test integration <module>::`, e.g. `stripe::`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+// First, so that its `on_both_backends!` is in scope in every module below.
+#[macro_use]
+mod common;
+
+mod accounts;
+mod billing;
+mod config_sync;
+mod deploy;
+mod kasm_sim;
+mod live;
+mod migrations;
+mod security;
+mod slice;
+mod stripe;
+mod tenancy;
+mod trials;
+mod zones;
