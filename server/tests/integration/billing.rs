@@ -931,6 +931,7 @@ async fn a_cancelled_transaction_start_never_swallows_later_writes(b: Backend) {
     let app = spawn(b).await;
     sqlx::any::install_default_drivers();
     let pool = AnyPoolOptions::new().max_connections(1).connect(&app.db_url).await.unwrap();
+    let engine = app::backend::platform::db::Engine::of_url(&app.db_url).unwrap();
     sqlx::query("CREATE TABLE cancel_probe (n BIGINT NOT NULL)").execute(&pool).await.unwrap();
     let mut seed = 0x9E37_79B9_7F4A_7C15u64;
     let rounds = 300;
@@ -940,7 +941,7 @@ async fn a_cancelled_transaction_start_never_swallows_later_writes(b: Backend) {
         seed ^= seed << 17;
         let p = pool.clone();
         let task = tokio::spawn(async move {
-            let tx = app::backend::platform::db::begin(&p).await;
+            let tx = app::backend::platform::db::begin(&p, engine).await;
             tokio::time::sleep(Duration::from_millis(5)).await;
             drop(tx);
         });

@@ -162,9 +162,21 @@ pub fn is_safe_identifier(name: &str) -> bool {
 /// will end: the next borrowers' writes then silently never commit (transact-rs/sqlx#4393, fixed upstream
 /// after 0.9.0). Beginning in a task of its own means `begin` always completes; if nobody is waiting any
 /// more, the finished transaction is dropped there and rolled back properly.
-pub async fn begin(pool: &AnyPool) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+///
+/// On SQLite the transaction takes the write lock at `BEGIN IMMEDIATE`, where the busy timeout waits for
+/// it. A deferred transaction that reads and then writes cannot wait: when another writer got in between,
+/// its upgrade fails at once with "database is locked" (concurrent tenant creations did). Transactions
+/// here exist to write, and SQLite has one writer at a time anyway.
+pub async fn begin(pool: &AnyPool, engine: Engine) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
     let pool = pool.clone();
-    tokio::spawn(async move { pool.begin().await }).await.map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))?
+    tokio::spawn(async move {
+        match engine {
+            Engine::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => pool.begin().await,
+        }
+    })
+    .await
+    .map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))?
 }
 
 /// The central database: tenants and the job queue.
@@ -223,7 +235,7 @@ impl CentralDb {
 
     /// A transaction (cancel-safe: see [`begin`]).
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
-        begin(&self.0.pool).await
+        begin(&self.0.pool, self.0.engine).await
     }
 
     pub fn engine(&self) -> Engine {
@@ -295,7 +307,7 @@ impl TenantDb {
 
     /// A transaction (cancel-safe: see [`begin`]).
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
-        begin(&self.inner().pool).await
+        begin(&self.inner().pool, self.inner().engine).await
     }
 
     /// Closes the pool now, for every clone, waiting for borrowed connections to come back. Only for a
