@@ -177,11 +177,12 @@ pub async fn invoice_issued(
     let (ctx, _, _) = brand(state, tenant).await?;
     let link = format!("{}/invoices/{invoice_id}", ctx.base_url);
     let rendered = templates::invoice(&ctx, &c.name, number, &total.to_string(), &link);
-    // The PDF goes with it, built from the same view as the page.
-    let attachment = crate::billing::invoice_view(state, tenant, &c, invoice_id).await?.map(|v| MailAttachment {
+    // The PDF goes with it, built from the same document as the page.
+    use crate::backend::billing::{document, pdf};
+    let attachment = document::invoice(state, tenant, &c, invoice_id).await?.map(|v| MailAttachment {
         filename: format!("{}.pdf", v.number),
         content_type: "application/pdf".into(),
-        body: crate::billing::pdf::invoice(&v),
+        body: pdf::invoice(&v),
     });
     let key = format!("invoice:{}:{invoice_id}", tenant.id);
     queue_with(state, tenant, "invoice", key, &c.email, rendered, attachment).await
