@@ -9,6 +9,9 @@
 //!
 //! One `KasmClient` per server, cached by the row's `updated_at`, so each server keeps its own circuit
 //! breaker and an edited row takes effect on the next call.
+//!
+//! The admin's Kasm page reads them here too, with each one's breaker, last reconcile pass and image count
+//! (`overview`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
