@@ -40,16 +40,14 @@ pub struct AdminBillingData {
 
 #[server(prefix = "/api", endpoint = "admin_billing")]
 pub async fn admin_billing() -> Result<AdminBillingData, AppError> {
-    use crate::backend::billing::{run, wholesale};
-    use crate::backend::tenancy::registry;
+    use crate::backend::billing::overview;
     let (state, _) = super::server::guard::admin().await?;
-    let records = registry::list_records(state.central()).await?;
-    let slug = |id: &str| records.iter().find(|r| r.id.to_string() == id).map_or(id.to_owned(), |r| r.slug.clone());
-    let runs = run::records(&state, 200)
-        .await?
+    let o = overview::platform(&state).await?;
+    let runs = o
+        .runs
         .into_iter()
-        .map(|r| RunRow {
-            tenant: slug(&r.tenant_id),
+        .map(|(tenant, r)| RunRow {
+            tenant,
             summary: match (&r.report, &r.error) {
                 (_, Some(e)) => format!("failed: {e}"),
                 (Some(rep), None) if rep.nothing_to_do() => "nothing to do".into(),
@@ -66,13 +64,13 @@ pub async fn admin_billing() -> Result<AdminBillingData, AppError> {
             runs: r.runs,
         })
         .collect();
-    let wholesale = wholesale::list(&state, None, 200)
-        .await?
+    let wholesale = o
+        .wholesale
         .into_iter()
-        .map(|w| {
+        .map(|(tenant, w)| {
             let m = |v: i64| Money::from_minor(v, w.currency);
             WholesaleRow {
-                tenant: slug(&w.tenant_id),
+                tenant,
                 number: w.display_number(),
                 period: w.period.clone(),
                 usage: m(w.usage_minor - w.discount_minor),

@@ -59,39 +59,27 @@ pub struct KasmPageData {
 
 #[server(prefix = "/api", endpoint = "admin_kasm")]
 pub async fn kasm_overview() -> Result<KasmPageData, AppError> {
-    use crate::backend::{workspaces::kasm_servers, workspaces::plan_templates};
-    use sqlx::Row;
+    use crate::backend::workspaces::kasm_servers;
     let (state, _) = super::server::guard::admin().await?;
-    let images = kasm_servers::synced_images(state.central()).await?;
-    let passes = sqlx::query("SELECT kasm_server, last_ok_at FROM reconciler_passes")
-        .fetch_all(state.central().pool())
-        .await
-        .map_err(crate::backend::BackendError::from)?;
-    let mut servers = Vec::new();
-    for s in kasm_servers::list(state.central()).await? {
-        let last_pass = passes
-            .iter()
-            .find(|r| r.try_get::<String, _>(0).is_ok_and(|id| id == s.id))
-            .and_then(|r| r.try_get::<i64, _>(1).ok())
-            .map(Timestamp::from_millis);
-        servers.push(ServerRow {
-            breaker: state.kasm_servers().breaker_state(&s.id).as_str().to_owned(),
-            images: images.iter().filter(|i| i.server_id == s.id).count(),
-            auth: match s.auth {
-                crate::backend::clients::kasm::KasmAuthStyle::JsonBody => "body".into(),
-                crate::backend::clients::kasm::KasmAuthStyle::HttpBasic => "basic".into(),
-            },
-            id: s.id,
-            name: s.name,
-            zone: s.zone,
-            base_url: s.base_url,
-            from_config: s.from_config,
-            enabled: s.enabled,
-            last_pass,
-        });
-    }
-    let templates = plan_templates::list(state.central())
-        .await?
+    let o = kasm_servers::overview(&state).await?;
+    let servers = o
+        .servers
+        .into_iter()
+        .map(|s| ServerRow {
+            breaker: s.breaker.as_str().to_owned(),
+            images: s.images,
+            auth: kasm_servers::auth_str(s.server.auth).to_owned(),
+            id: s.server.id,
+            name: s.server.name,
+            zone: s.server.zone,
+            base_url: s.server.base_url,
+            from_config: s.server.from_config,
+            enabled: s.server.enabled,
+            last_pass: s.last_pass,
+        })
+        .collect();
+    let templates = o
+        .templates
         .into_iter()
         .map(|t| TemplateRow {
             code: t.code.as_str().to_owned(),
@@ -108,7 +96,8 @@ pub async fn kasm_overview() -> Result<KasmPageData, AppError> {
             kasm_server: t.kasm_server,
         })
         .collect();
-    let images = images
+    let images = o
+        .images
         .into_iter()
         .map(|i| ImageRow {
             server: i.server_id,
@@ -176,12 +165,9 @@ pub async fn sync_images(server: String) -> Result<usize, AppError> {
     use crate::backend::workspaces::kasm_servers::{self, SyncImagesError};
     let (state, admin) = super::server::guard::admin().await?;
     let id = kasm_servers::parse_server_id(&server).map_err(|e| AppError::Invalid(e.to_string()))?;
-    if kasm_servers::get(state.central(), &id).await?.is_none() {
-        return Err(AppError::NotFound);
-    }
-    let client = state.kasm_for(&id).await?;
-    let n = match kasm_servers::sync_images(state.central(), &id, &client).await {
-        Ok(n) => n,
+    let n = match kasm_servers::refresh_images(&state, &id).await {
+        Ok(Some(n)) => n,
+        Ok(None) => return Err(AppError::NotFound),
         Err(SyncImagesError::Kasm(e)) => {
             tracing::warn!(error = %e, server = %id, "image sync failed");
             return Err(AppError::Unavailable(format!(
@@ -251,12 +237,11 @@ pub async fn save_template(
 #[server(prefix = "/api", endpoint = "admin_pin_tenant")]
 pub async fn pin_tenant(slug: String, server: Option<String>) -> Result<(), AppError> {
     use crate::backend::platform::audit::{self, ActorKind};
-    use crate::backend::{tenancy::registry, workspaces::kasm_servers};
+    use crate::backend::workspaces::kasm_servers;
     let (state, admin) = super::server::guard::admin().await?;
-    let record = registry::record_by_slug(state.central(), slug.trim()).await?.ok_or(AppError::NotFound)?;
     let server = server.unwrap_or_default();
     let pin = Some(server.trim()).filter(|s| !s.is_empty());
-    kasm_servers::pin_tenant(state.central(), record.id, pin).await.map_err(server_error)?;
+    let record = kasm_servers::pin_tenant_by_slug(state.central(), slug.trim(), pin).await.map_err(server_error)?;
     audit::record(
         state.central(),
         ActorKind::Admin,

@@ -20,14 +20,13 @@ pub struct DeadLetterRow {
 
 #[server(prefix = "/api", endpoint = "admin_dead_letters")]
 pub async fn dead_letters() -> Result<Vec<DeadLetterRow>, AppError> {
-    use crate::backend::{tenancy::registry, workspaces::provisioning};
+    use crate::backend::workspaces::dead_letters;
     let (state, _) = super::server::guard::admin().await?;
-    let records = registry::list_records(state.central()).await?;
-    Ok(provisioning::dead_letters(&state, 200)
+    Ok(dead_letters::list(&state, 200)
         .await?
         .into_iter()
-        .map(|d| DeadLetterRow {
-            tenant: records.iter().find(|r| r.id == d.tenant_id).map_or(d.tenant_id.to_string(), |r| r.slug.clone()),
+        .map(|(tenant, d)| DeadLetterRow {
+            tenant,
             workspace_id: d.workspace_id.map(|w| w.to_string()),
             attempts: d.attempts,
             last_error: d.last_error,
@@ -40,13 +39,13 @@ pub async fn dead_letters() -> Result<Vec<DeadLetterRow>, AppError> {
 #[server(prefix = "/api", endpoint = "admin_requeue")]
 pub async fn requeue(job_id: String) -> Result<Vec<DeadLetterRow>, AppError> {
     use crate::backend::platform::audit::{self, ActorKind};
-    use crate::backend::workspaces::provisioning;
+    use crate::backend::workspaces::dead_letters::{self, Requeued};
     let (state, admin) = super::server::guard::admin().await?;
-    let dead = provisioning::dead_letters(&state, 1000).await?.into_iter().find(|d| d.job_id == job_id);
-    let Some(dead) = dead else { return Err(AppError::NotFound) };
-    if !provisioning::requeue_dead(&state, &job_id).await? {
-        return Err(AppError::Conflict("This job was already requeued.".into()));
-    }
+    let dead = match dead_letters::requeue(&state, &job_id).await? {
+        Requeued::Done(dead) => dead,
+        Requeued::NotFound => return Err(AppError::NotFound),
+        Requeued::AlreadyRequeued => return Err(AppError::Conflict("This job was already requeued.".into())),
+    };
     let detail = dead.workspace_id.map(|w| w.to_string()).unwrap_or_default();
     audit::record(state.central(), ActorKind::Admin, &admin.email, Some(dead.tenant_id), "job.requeued", &detail)
         .await?;

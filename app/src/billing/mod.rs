@@ -5,20 +5,30 @@
 //! "So far this month" ticks in the browser from the period's usage facts with
 //! `domain::billing::window_lines` — the function the billing run writes the invoice with — so the figure
 //! the page shows at the period's end is the invoice's total.
+//!
+//! The invoice page shows the invoice document (`domain::invoice`), the same value the PDF and the invoice
+//! email's attachment are made from.
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::billing::{lines_total, window_lines, UsageFact};
+use crate::domain::invoice::InvoiceDocument;
 use crate::domain::money::{Currency, Money};
 use crate::domain::time::{format_utc, Timestamp};
 use crate::error::AppError;
 use crate::layout::ErrorNote;
 use crate::workspaces::clock::{browser_now, sleep_ms};
 
+// The server's `/invoices/:id/pdf` route reaches the backend's invoice document and PDF through these
+// names.
 #[cfg(feature = "ssr")]
-pub mod pdf;
+pub use crate::backend::billing::document::invoice as invoice_view;
+#[cfg(feature = "ssr")]
+pub mod pdf {
+    pub use crate::backend::billing::pdf::invoice;
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvoiceRow {
@@ -96,80 +106,53 @@ pub struct SubscriptionRow {
 
 #[server(prefix = "/api", endpoint = "billing_overview")]
 pub async fn billing_overview() -> Result<BillingView, AppError> {
-    use crate::backend::billing::{self, invoices, ledger, meter, usage};
-    use crate::backend::{platform::db::now, request};
+    use crate::backend::{billing::overview, request};
     let (state, tenant, customer) = request::require_customer().await?;
-    let t = now();
-    let period = billing::period_at(&state, tenant.id, t).await?;
-    let sessions = usage::customer_sessions(tenant.db.pool(), customer.id, period.start(), period.end()).await?;
-    let balance = ledger::balance(&tenant.db, customer.id, tenant.currency).await?;
-    let account = meter::account(&tenant, customer.id).await?;
-    let day_ms = 86_400_000;
-    let today = t.as_millis().div_euclid(day_ms);
-    let since = Timestamp::from_millis((today - 29) * day_ms);
-    let recent = usage::customer_sessions(tenant.db.pool(), customer.id, since, t.plus_millis(1)).await?;
-    let daily_increments = (0..30)
-        .map(|d| {
-            let from = Timestamp::from_millis((today - 29 + d) * day_ms);
-            let to = from.plus_millis(day_ms);
-            let n: i64 = recent
-                .iter()
-                .map(|s| crate::domain::billing::increments_in_window(s.started_at, s.ended_at, t, from, to))
-                .sum();
-            let (_, m, day) = crate::domain::period::civil_from_days(today - 29 + d);
-            (format!("{m:02}-{day:02}"), n)
-        })
-        .collect();
-    let mut history: Vec<SessionRow> = recent
-        .iter()
-        .rev()
-        .take(50)
-        .map(|s| SessionRow {
-            workspace: s.workspace_id.clone(),
-            started_at: s.started_at,
-            ended_at: s.ended_at,
-            rate: s.retail.to_string(),
-        })
-        .collect();
-    history.sort_by_key(|s| std::cmp::Reverse(s.started_at));
-    let invoices = invoices::list_for(&tenant.db, customer.id)
-        .await?
-        .into_iter()
-        .map(|i| InvoiceRow {
-            number: i.display_number(),
-            kind: i.kind.clone(),
-            period: i.period.clone(),
-            status: i.status.as_str().to_owned(),
-            total: i.total,
-            due: i.amount_due(),
-            created_at: i.created_at,
-            id: i.id,
-        })
-        .collect();
-    let ledger = ledger::entries(&tenant.db, customer.id, 50)
-        .await?
-        .into_iter()
-        .map(|e| LedgerRow { kind: e.kind.as_str().to_owned(), amount: e.amount, memo: e.memo, at: e.created_at })
-        .collect();
-    let has_card = account.payment_method_id.is_some();
+    let o = overview::customer(&state, &tenant, customer.id).await?;
     Ok(BillingView {
         currency: tenant.currency,
-        balance,
-        card: account.card_label.clone().filter(|_| has_card),
-        low_balance: !has_card && balance.minor() < meter::LOW_BALANCE_THRESHOLDS[0],
-        exhausted: !has_card && account.exhausted_at.is_some(),
-        period_label: period.to_string(),
-        period_start: period.start(),
-        period_end: period.end(),
-        facts: sessions.iter().map(usage::Session::retail_fact).collect(),
-        server_now: t,
-        history,
-        daily_increments,
-        invoices,
-        ledger,
-        payments_enabled: crate::backend::billing::payments::enabled(&state, &tenant).await?,
-        subscription_plans: billing::subscriptions::plans(&tenant.db)
-            .await?
+        balance: o.balance,
+        card: o.card,
+        low_balance: o.low_balance,
+        exhausted: o.exhausted,
+        period_label: o.period.to_string(),
+        period_start: o.period.start(),
+        period_end: o.period.end(),
+        facts: o.period_facts,
+        server_now: o.now,
+        history: o
+            .history
+            .into_iter()
+            .map(|s| SessionRow {
+                workspace: s.workspace_id,
+                started_at: s.started_at,
+                ended_at: s.ended_at,
+                rate: s.retail.to_string(),
+            })
+            .collect(),
+        daily_increments: o.daily_increments,
+        invoices: o
+            .invoices
+            .into_iter()
+            .map(|i| InvoiceRow {
+                number: i.display_number(),
+                kind: i.kind.clone(),
+                period: i.period.clone(),
+                status: i.status.as_str().to_owned(),
+                total: i.total,
+                due: i.amount_due(),
+                created_at: i.created_at,
+                id: i.id,
+            })
+            .collect(),
+        ledger: o
+            .ledger
+            .into_iter()
+            .map(|e| LedgerRow { kind: e.kind.as_str().to_owned(), amount: e.amount, memo: e.memo, at: e.created_at })
+            .collect(),
+        payments_enabled: o.payments_enabled,
+        subscription_plans: o
+            .subscription_plans
             .into_iter()
             .map(|p| SubscriptionPlanRow {
                 code: p.code,
@@ -178,8 +161,8 @@ pub async fn billing_overview() -> Result<BillingView, AppError> {
                 monthly: p.retail_monthly,
             })
             .collect(),
-        subscriptions: billing::subscriptions::of_customer(&tenant.db, customer.id)
-            .await?
+        subscriptions: o
+            .subscriptions
             .into_iter()
             .map(|s| SubscriptionRow {
                 id: s.id,
@@ -197,7 +180,7 @@ pub async fn billing_overview() -> Result<BillingView, AppError> {
 /// Subscribes to a monthly plan. Needs the same credit (or card) as ordering a workspace.
 #[server(prefix = "/api", endpoint = "subscribe")]
 pub async fn subscribe(plan: String, order_key: String) -> Result<String, AppError> {
-    use crate::backend::billing::{ledger, meter, subscriptions};
+    use crate::backend::billing::subscriptions::{self, Ordered};
     use crate::backend::{platform::db::now, request};
     let (_, tenant, customer) = request::require_customer().await?;
     if !customer.email_verified {
@@ -205,15 +188,13 @@ pub async fn subscribe(plan: String, order_key: String) -> Result<String, AppErr
     }
     let key = uuid::Uuid::parse_str(order_key.trim())
         .map_err(|_| AppError::Invalid("This form has expired. Reload the page and try again.".into()))?;
-    let account = meter::account(&tenant, customer.id).await?;
-    let balance = ledger::balance(&tenant.db, customer.id, tenant.currency).await?;
-    if account.payment_method_id.is_none() && balance.minor() < meter::MIN_CREDIT_TO_ORDER {
-        let min = Money::from_minor(meter::MIN_CREDIT_TO_ORDER, tenant.currency);
-        return Err(AppError::Invalid(format!("Subscribing needs at least {min} of credit or a saved card.")));
+    match subscriptions::order(&tenant, customer.id, plan.trim(), key, now()).await? {
+        Ordered::Subscribed(id) => Ok(id),
+        Ordered::NoSuchPlan => Err(AppError::Invalid("There is no such plan.".into())),
+        Ordered::NeedsCredit(min) => {
+            Err(AppError::Invalid(format!("Subscribing needs at least {min} of credit or a saved card.")))
+        }
     }
-    subscriptions::subscribe(&tenant.db, customer.id, plan.trim(), key, now())
-        .await?
-        .ok_or_else(|| AppError::Invalid("There is no such plan.".into()))
 }
 
 /// Removes the saved card.
@@ -251,7 +232,7 @@ pub async fn start_top_up(amount: String) -> Result<String, AppError> {
             Money::from_minor(100_000, tenant.currency)
         )));
     }
-    payments::start_top_up(&state, &tenant, &customer, amount).await
+    payments::start_top_up_from(&state, &tenant, &customer, amount, request::origin()).await
 }
 
 /// Back from the payment page: credits the top-up now if the webhook has not yet (idempotent).
@@ -489,83 +470,10 @@ fn Overview(
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InvoiceLineView {
-    pub description: String,
-    pub increments: i64,
-    pub rate: Option<String>,
-    pub amount: Money,
-    pub sessions: Vec<(Timestamp, Option<Timestamp>, i64)>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InvoiceView {
-    pub id: String,
-    pub number: String,
-    pub kind: String,
-    pub status: String,
-    pub period: String,
-    pub company: String,
-    pub customer_name: String,
-    pub customer_email: String,
-    pub issued: Option<Timestamp>,
-    pub lines: Vec<InvoiceLineView>,
-    pub total: Money,
-    pub credit_applied: Money,
-    pub card_paid: Money,
-    pub due: Money,
-}
-
 #[server(prefix = "/api", endpoint = "get_invoice")]
-pub async fn get_invoice(id: String) -> Result<InvoiceView, AppError> {
+pub async fn get_invoice(id: String) -> Result<InvoiceDocument, AppError> {
     let (state, tenant, customer) = crate::backend::request::require_customer().await?;
-    invoice_view(&state, &tenant, &customer, id.trim()).await?.ok_or(AppError::NotFound)
-}
-
-/// One of the customer's own invoices as the page, the PDF and the email show it; `None` for another
-/// customer's, an unknown one or a draft.
-#[cfg(feature = "ssr")]
-pub async fn invoice_view(
-    state: &crate::backend::state::AppState,
-    tenant: &crate::backend::state::Tenant,
-    customer: &crate::backend::identity::customers::Customer,
-    id: &str,
-) -> Result<Option<InvoiceView>, crate::backend::BackendError> {
-    use crate::backend::billing::invoices;
-    use crate::backend::tenancy::branding;
-    let Some(inv) =
-        invoices::get_owned(&tenant.db, id, customer.id).await?.filter(|i| i.status != invoices::Status::Draft)
-    else {
-        return Ok(None);
-    };
-    let lines = invoices::lines(&tenant.db, &inv.id, inv.total.currency()).await?;
-    let company =
-        branding::get(state.central(), tenant.id).await?.map(|b| b.theme.company_name).unwrap_or(tenant.name.clone());
-    Ok(Some(InvoiceView {
-        number: inv.display_number(),
-        kind: inv.kind.clone(),
-        status: inv.status.as_str().to_owned(),
-        period: inv.period.clone(),
-        company,
-        customer_name: customer.name.clone(),
-        customer_email: customer.email.clone(),
-        issued: inv.finalised_at,
-        lines: lines
-            .into_iter()
-            .map(|l| InvoiceLineView {
-                description: l.description,
-                increments: l.increments,
-                rate: l.rate,
-                amount: l.amount,
-                sessions: l.sessions.into_iter().map(|(_, s, e, n)| (s, e, n)).collect(),
-            })
-            .collect(),
-        total: inv.total,
-        credit_applied: inv.credit_applied,
-        card_paid: inv.card_paid,
-        due: inv.amount_due(),
-        id: inv.id,
-    }))
+    crate::backend::billing::document::invoice(&state, &tenant, &customer, id.trim()).await?.ok_or(AppError::NotFound)
 }
 
 #[component]
@@ -576,7 +484,7 @@ pub fn InvoicePage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(i) => view! { <InvoiceDocument i/> }.into_any(),
+                    Ok(i) => view! { <InvoiceSheet i/> }.into_any(),
                     Err(AppError::NotSignedIn) => view! { <p><a class="underline" href="/login">"Sign in"</a>" to see this invoice."</p> }.into_any(),
                     Err(e) => view! { <ErrorNote message=e.to_string()/> }.into_any(),
                 }
@@ -585,16 +493,17 @@ pub fn InvoicePage() -> impl IntoView {
     }
 }
 
+/// The invoice document as a printable page (the PDF prints the same document).
 #[component]
-fn InvoiceDocument(i: InvoiceView) -> impl IntoView {
+fn InvoiceSheet(i: InvoiceDocument) -> impl IntoView {
     let csv = format!("/invoices/{}/csv", i.id);
     let pdf = format!("/invoices/{}/pdf", i.id);
-    let title = if i.kind == "credit_note" { "Credit note" } else { "Invoice" };
+    let title = i.title();
     view! {
         <article class="mx-auto max-w-3xl rounded-lg border bg-white p-8 print:border-0 print:p-0" data-testid="invoice">
             <header class="flex items-start justify-between">
                 <div>
-                    <h1 class="text-2xl font-bold">{format!("{title} {}", i.number)}</h1>
+                    <h1 class="text-2xl font-bold">{title}</h1>
                     <p class="text-sm text-slate-600">{format!("Period {} · {}", i.period, i.status)}</p>
                     <p class="text-sm text-slate-600">{i.issued.map(|t| format!("Issued {}", format_utc(t))).unwrap_or_default()}</p>
                 </div>
@@ -612,8 +521,8 @@ fn InvoiceDocument(i: InvoiceView) -> impl IntoView {
                             <td class="py-2">
                                 <div>{l.description}</div>
                                 <ul class="mt-1 text-xs text-slate-500">
-                                    {l.sessions.into_iter().map(|(s, e, n)| view! {
-                                        <li>{format!("{} → {} · {} × 15 min", format_utc(s), e.map(format_utc).unwrap_or_else(|| "running".into()), n)}</li>
+                                    {l.sessions.into_iter().map(|s| view! {
+                                        <li>{format!("{} → {} · {} × 15 min", format_utc(s.started_at), s.ended_at.map(format_utc).unwrap_or_else(|| "running".into()), s.increments)}</li>
                                     }).collect_view()}
                                 </ul>
                             </td>

@@ -29,28 +29,21 @@ pub struct CatalogView {
 
 #[server(prefix = "/api", endpoint = "catalog")]
 pub async fn catalog() -> Result<CatalogView, AppError> {
-    use crate::backend::{request, workspaces::catalog, workspaces::plan_templates};
-    use crate::domain::plan::TemplateStatus;
+    use crate::backend::{request, workspaces::catalog};
     let (state, tenant) = request::tenant().await?;
     let signed_in = request::current_customer().await?.is_some();
-    // What a plan is comes from the platform's templates (in their order); the price from the storefront.
-    let prices = catalog::list_active(&tenant.db).await?;
-    let plans = plan_templates::list(state.central())
+    let plans = catalog::for_sale(state.central(), &tenant.db)
         .await?
         .into_iter()
-        .filter(|t| t.status == TemplateStatus::Active)
-        .filter_map(|t| {
-            let plan = prices.iter().find(|p| p.code == t.code)?;
-            Some(PlanCard {
-                code: t.code.as_str().to_owned(),
-                name: t.name,
-                summary: t.summary,
-                vcpu: t.vcpu,
-                ram_gb: t.ram_gb,
-                apps: t.apps,
-                icon: t.icon,
-                rate: plan.retail,
-            })
+        .map(|p| PlanCard {
+            code: p.template.code.as_str().to_owned(),
+            name: p.template.name,
+            summary: p.template.summary,
+            vcpu: p.template.vcpu,
+            ram_gb: p.template.ram_gb,
+            apps: p.template.apps,
+            icon: p.template.icon,
+            rate: p.retail,
         })
         .collect();
     Ok(CatalogView { plans, order_key: signed_in.then(|| uuid::Uuid::new_v4().to_string()) })
@@ -59,11 +52,9 @@ pub async fn catalog() -> Result<CatalogView, AppError> {
 /// Orders a workspace of `plan`. Returns the workspace id; provisioning continues in the background.
 #[server(prefix = "/api", endpoint = "order_workspace")]
 pub async fn order_workspace(plan: String, order_key: String) -> Result<String, AppError> {
-    use crate::backend::{
-        billing, platform::db::now, request, workspaces::catalog, workspaces::kasm_servers, workspaces::plan_templates,
-        workspaces::store,
-    };
-    use crate::domain::plan::{PlanCode, TemplateStatus};
+    use crate::backend::request;
+    use crate::backend::workspaces::ordering::{self, OrderError};
+    use crate::domain::plan::PlanCode;
     let (state, tenant, customer) = request::require_customer().await?;
     if !customer.email_verified {
         return Err(AppError::Unverified);
@@ -71,40 +62,25 @@ pub async fn order_workspace(plan: String, order_key: String) -> Result<String, 
     let code = PlanCode::parse(&plan).map_err(|_| AppError::Invalid("There is no such workspace plan.".into()))?;
     let order_key = uuid::Uuid::parse_str(order_key.trim())
         .map_err(|_| AppError::Invalid("This order form has expired. Reload the page and try again.".into()))?;
-    let template = plan_templates::get(state.central(), code).await?;
-    let orderable = template.as_ref().is_some_and(|t| t.status == TemplateStatus::Active);
-    if !orderable || catalog::get_active(&tenant.db, code).await?.is_none() {
-        return Err(AppError::Invalid("This workspace plan is not available.".into()));
-    }
-    // Prepaid customers need some credit to start with; a saved card is enough on its own.
-    let account = billing::meter::account(&tenant, customer.id).await?;
-    if account.payment_method_id.is_none() {
-        let balance = billing::ledger::balance(&tenant.db, customer.id, tenant.currency).await?;
-        if balance.minor() < billing::meter::MIN_CREDIT_TO_ORDER {
-            let min = crate::domain::money::Money::from_minor(billing::meter::MIN_CREDIT_TO_ORDER, tenant.currency);
+    let ordered = match ordering::order(&state, &tenant, customer.id, code, order_key).await {
+        Ok(o) => o,
+        Err(OrderError::NotAvailable) => {
+            return Err(AppError::Invalid("This workspace plan is not available.".into()));
+        }
+        Err(OrderError::NeedsCredit(min)) => {
             return Err(AppError::Invalid(format!(
                 "Ordering needs at least {min} of credit or a saved card. Top up on the Billing page."
             )));
         }
-    }
-    let pin = template.and_then(|t| t.kasm_server);
-    let server = match kasm_servers::place(state.central(), pin.as_deref(), tenant.id).await? {
-        Ok(s) => s,
-        Err(why) => {
-            tracing::error!(plan = %code, tenant = %tenant.slug, why, "no Kasm server can take this order");
+        Err(OrderError::NoServer) => {
             return Err(AppError::Invalid(
                 "This workspace plan is not available right now. Please try again later.".into(),
             ));
         }
+        Err(OrderError::Backend(e)) => return Err(e.into()),
     };
-    let (id, created) = store::insert_order(&tenant.db, customer.id, code, order_key, &server, now()).await?;
-    if created {
-        tracing::info!(workspace = %id, plan = %code, "workspace ordered");
-    }
-    // Also on a repeated submit: enqueueing is idempotent, and it heals a crash between the insert and
-    // the enqueue of the first submit.
-    crate::backend::workspaces::provisioning::enqueue(&state, &tenant, id).await?;
-    if created {
+    let id = ordered.id;
+    if ordered.created {
         request::audit_if_impersonating(&state, &tenant, &customer, "workspace.ordered", &format!("{id} ({code})"))
             .await?;
     }

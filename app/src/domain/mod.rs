@@ -8,6 +8,7 @@
 //! | `money`     | `Currency`, `Money` (integer minor units), `Rate` (Decimal per hour), the one rounding function |
 //! | `branding`  | tenant colours (strict parsing, WCAG contrast) and the theme's CSS variables |
 //! | `billing`   | the 15-minute increment rule and `session_cost` |
+//! | `invoice`   | the invoice document the invoice page, its PDF and the invoice email all show |
 //! | `plan`      | the six workspace plans of the catalog |
 //! | `tenant`    | reseller slugs, lifecycle states and billing terms |
 //! | `workspace` | the workspace state machine |
@@ -20,6 +21,7 @@
 pub mod billing;
 pub mod branding;
 pub mod ids;
+pub mod invoice;
 pub mod money;
 pub mod period;
 pub mod plan;

@@ -61,86 +61,53 @@ pub struct ManageBillingData {
 
 #[server(prefix = "/api", endpoint = "manage_billing")]
 pub async fn manage_billing() -> Result<ManageBillingData, AppError> {
-    use crate::backend::billing::{self, usage, wholesale};
-    use crate::backend::{billing::payments, platform::db::now, workspaces::catalog};
-    use crate::domain::billing::{lines_total, window_lines};
+    use crate::backend::billing::overview;
     let (state, entry, _) = super::server::guard::staff().await?;
     let tenant = state.tenant_by_id(entry.id).await?.ok_or(AppError::NotFound)?;
-    let t = now();
-    let mut p = billing::period_at(&state, tenant.id, t).await?;
-    let mut months = Vec::new();
-    for _ in 0..6 {
-        let sessions = usage::all_sessions(&tenant.db, p.start(), p.end()).await?;
-        let total = |facts: Vec<crate::domain::billing::UsageFact>| -> Result<(Money, i64), AppError> {
-            let lines = window_lines(&facts, p.start(), p.end(), t).map_err(|_| AppError::Internal)?;
-            let sum = lines_total(&lines, tenant.currency).map_err(|_| AppError::Internal)?;
-            Ok((sum, lines.iter().map(|l| l.increments).sum()))
-        };
-        let (revenue, increments) = total(sessions.iter().map(usage::Session::retail_fact).collect())?;
-        let (cost, _) = total(sessions.iter().map(usage::Session::wholesale_fact).collect())?;
-        let customers: std::collections::HashSet<_> = sessions.iter().map(|s| s.customer_id.clone()).collect();
-        months.push(MonthRow {
-            period: p.key(),
-            margin: Money::from_minor(revenue.minor() - cost.minor(), tenant.currency),
-            revenue,
-            wholesale: cost,
-            increments,
-            customers: customers.len(),
-        });
-        p = p.previous();
-    }
-    months.reverse();
-    let customers: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM customers")
-        .fetch_one(tenant.db.pool())
-        .await
-        .map_err(crate::backend::BackendError::from)?;
-    let current = billing::period_at(&state, tenant.id, t).await?;
-    let sessions = usage::all_sessions(&tenant.db, current.start(), current.end()).await?;
-    let rows: Vec<(String, String, String)> =
-        sqlx::query_as("SELECT id, email, name FROM customers ORDER BY created_at LIMIT 1000")
-            .fetch_all(tenant.db.pool())
-            .await
-            .map_err(crate::backend::BackendError::from)?;
-    let mut customer_rows = Vec::new();
-    for (id, email, name) in rows {
-        let facts: Vec<_> = sessions.iter().filter(|s| s.customer_id == id).map(usage::Session::retail_fact).collect();
-        let lines = window_lines(&facts, current.start(), current.end(), t).map_err(|_| AppError::Internal)?;
-        let this_period = lines_total(&lines, tenant.currency).map_err(|_| AppError::Internal)?;
-        let cid = id.parse().map_err(|_| AppError::Internal)?;
-        let balance = billing::ledger::balance(&tenant.db, cid, tenant.currency).await?;
-        customer_rows.push(CustomerRow { email, name, balance, this_period });
-    }
-    customer_rows.sort_by_key(|c| std::cmp::Reverse(c.this_period.minor()));
-    customer_rows.truncate(200);
-    let plans = catalog::list_all(&tenant.db)
-        .await?
-        .into_iter()
-        .map(|p| PlanPrice { code: p.code.as_str().to_owned(), name: p.name, retail: p.retail, wholesale: p.wholesale })
-        .collect();
-    let mut invoices = Vec::new();
-    for w in wholesale::list(&state, Some(tenant.id), 24).await? {
-        let lines = wholesale::lines(&state, &w.id)
-            .await?
-            .into_iter()
-            .map(|(d, a)| (d, Money::from_minor(a, w.currency)))
-            .collect();
-        invoices.push(WholesaleInvoiceRow {
-            id: w.id.clone(),
-            number: w.display_number(),
-            period: w.period.clone(),
-            total: Money::from_minor(w.total_minor, w.currency),
-            status: w.status.clone(),
-            lines,
-        });
-    }
+    let o = overview::reseller(&state, &tenant).await?;
     Ok(ManageBillingData {
-        currency: tenant.currency,
-        months,
-        customers,
-        customer_rows,
-        plans,
-        invoices,
-        stripe_configured: payments::enabled(&state, &tenant).await?,
+        currency: o.currency,
+        months: o
+            .months
+            .into_iter()
+            .map(|m| MonthRow {
+                period: m.period,
+                revenue: m.revenue,
+                wholesale: m.wholesale,
+                margin: m.margin,
+                increments: m.increments,
+                customers: m.customers,
+            })
+            .collect(),
+        customers: o.customers,
+        customer_rows: o
+            .customer_rows
+            .into_iter()
+            .map(|c| CustomerRow { email: c.email, name: c.name, balance: c.balance, this_period: c.this_period })
+            .collect(),
+        plans: o
+            .plans
+            .into_iter()
+            .map(|p| PlanPrice {
+                code: p.code.as_str().to_owned(),
+                name: p.name,
+                retail: p.retail,
+                wholesale: p.wholesale,
+            })
+            .collect(),
+        invoices: o
+            .invoices
+            .into_iter()
+            .map(|(w, lines)| WholesaleInvoiceRow {
+                number: w.display_number(),
+                total: Money::from_minor(w.total_minor, w.currency),
+                id: w.id,
+                period: w.period,
+                status: w.status,
+                lines,
+            })
+            .collect(),
+        stripe_configured: o.stripe_configured,
     })
 }
 
@@ -148,21 +115,22 @@ pub async fn manage_billing() -> Result<ManageBillingData, AppError> {
 #[server(prefix = "/api", endpoint = "set_plan_price")]
 pub async fn set_plan_price(code: String, retail: String) -> Result<(), AppError> {
     use crate::backend::platform::audit::{self, Actor};
-    use crate::backend::workspaces::catalog;
+    use crate::backend::workspaces::catalog::{self, Repriced};
     use crate::domain::plan::PlanCode;
     let (state, entry, member) = super::server::guard::staff().await?;
     let tenant = state.tenant_by_id(entry.id).await?.ok_or(AppError::NotFound)?;
     let code = PlanCode::parse(&code).map_err(|_| AppError::Invalid("There is no such plan.".into()))?;
     let rate = Rate::parse(retail.trim(), tenant.currency)
         .map_err(|_| AppError::Invalid("Enter an hourly price such as 0.45.".into()))?;
-    let plan = catalog::get(&tenant.db, code).await?.ok_or(AppError::NotFound)?;
-    if rate.amount_per_hour() < plan.wholesale.amount_per_hour() {
-        return Err(AppError::Invalid(format!(
-            "The retail price may not be below the wholesale price of {}.",
-            plan.wholesale
-        )));
+    match catalog::reprice(&tenant.db, code, &rate).await? {
+        Repriced::Done => {}
+        Repriced::NoSuchPlan => return Err(AppError::NotFound),
+        Repriced::BelowWholesale(wholesale) => {
+            return Err(AppError::Invalid(format!(
+                "The retail price may not be below the wholesale price of {wholesale}."
+            )));
+        }
     }
-    catalog::set_retail(&tenant.db, code, &rate).await?;
     let detail = format!("{code}: {rate}");
     audit::record_by(state.central(), &Actor::staff(&member), Some(tenant.id), "plan.repriced", &detail).await?;
     Ok(())

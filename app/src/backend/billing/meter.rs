@@ -70,6 +70,20 @@ pub async fn account(tenant: &Tenant, customer: CustomerId) -> Result<Account, B
     })
 }
 
+/// Whether the customer may order something that runs up charges (a workspace, a subscription): a saved
+/// card is enough on its own; prepaid customers need some credit to start with. `Err` holds the credit
+/// needed.
+pub async fn may_order(tenant: &Tenant, customer: CustomerId) -> Result<Result<(), Money>, BackendError> {
+    if account(tenant, customer).await?.payment_method_id.is_some() {
+        return Ok(Ok(()));
+    }
+    let balance = ledger::balance(&tenant.db, customer, tenant.currency).await?;
+    if balance.minor() < MIN_CREDIT_TO_ORDER {
+        return Ok(Err(Money::from_minor(MIN_CREDIT_TO_ORDER, tenant.currency)));
+    }
+    Ok(Ok(()))
+}
+
 async fn ensure_account(tenant: &Tenant, customer: CustomerId) -> Result<(), BackendError> {
     sqlx::query(
         "INSERT INTO billing_accounts (customer_id, updated_at) VALUES ($1, $2) ON CONFLICT (customer_id) DO NOTHING",

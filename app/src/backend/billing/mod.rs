@@ -5,18 +5,24 @@
 //! - `meter`: charges month-to-date usage to credit as it accrues, announces low balances, and stops the
 //!   running workspaces of a customer whose credit ran out with no card.
 //! - `invoices`: invoices, lines, numbering, finalising, credit notes, CSV.
+//! - `document`: the invoice document (`domain::invoice`) the invoice page, its PDF and its email are made from.
+//! - `pdf`: invoices and wholesale bills as PDF files, written directly.
 //! - `run`: the billing run of a tenant for a period — exactly once, resumable after a crash at any step.
 //! - `subscriptions`: monthly fixed-price plans, prorated per period.
 //! - `wholesale`: what each reseller owes the platform for the period, exactly once.
+//! - `overview`: what the billing pages show: the customer's, the reseller's and the platform admin's.
 //!
 //! All amounts come from `domain::billing::window_lines`, the same function the customer's page runs in the
 //! browser for "so far this month".
 
+pub mod document;
 pub mod invoices;
 pub mod ledger;
 pub mod meter;
 pub mod notify;
+pub mod overview;
 pub mod payments;
+pub mod pdf;
 pub mod run;
 pub mod subscriptions;
 pub mod usage;

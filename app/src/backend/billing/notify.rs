@@ -1,6 +1,7 @@
 //! The billing emails: invoices (with their PDF), low balance, failed payments. Sent by the system
 //! (billing runs, the meter, webhooks), so links point at the storefront's public address.
 
+use crate::backend::billing::{document, pdf};
 use crate::backend::mail::storefront::{brand, queue};
 use crate::backend::mail::templates;
 use crate::backend::mail::MailAttachment;
@@ -20,11 +21,11 @@ pub async fn invoice_issued(
     let (ctx, _, _) = brand(state, tenant, None).await?;
     let link = format!("{}/invoices/{invoice_id}", ctx.base_url);
     let rendered = templates::invoice(&ctx, &c.name, number, &total.to_string(), &link);
-    // The PDF goes with it, built from the same view as the page.
-    let attachment = crate::billing::invoice_view(state, tenant, &c, invoice_id).await?.map(|v| MailAttachment {
+    // The PDF goes with it, built from the same document as the page.
+    let attachment = document::invoice(state, tenant, &c, invoice_id).await?.map(|v| MailAttachment {
         filename: format!("{}.pdf", v.number),
         content_type: "application/pdf".into(),
-        body: crate::billing::pdf::invoice(&v),
+        body: pdf::invoice(&v),
     });
     let key = format!("invoice:{}:{invoice_id}", tenant.id);
     queue(state, tenant, None, "invoice", key, &c.email, rendered, attachment).await

@@ -127,18 +127,31 @@ async fn stripe_customer(
     }
 }
 
-/// Starts a top-up through Stripe Checkout; returns the payment page's address.
+/// Starts a top-up through Stripe Checkout that returns to the storefront's public address; returns the
+/// payment page's address.
 pub async fn start_top_up(
     state: &AppState,
     tenant: &Tenant,
     customer: &Customer,
     amount: Money,
 ) -> Result<String, AppError> {
+    start_top_up_from(state, tenant, customer, amount, None).await
+}
+
+/// Starts a top-up through Stripe Checkout; returns the payment page's address. The payment page sends the
+/// customer back to `origin` (the storefront's address as they used it), else to its public address.
+pub async fn start_top_up_from(
+    state: &AppState,
+    tenant: &Tenant,
+    customer: &Customer,
+    amount: Money,
+    origin: Option<String>,
+) -> Result<String, AppError> {
     let Some((client, _)) = client(state, tenant).await? else {
         return Err(AppError::Invalid("Card payments are not set up for this store.".into()));
     };
     let stripe_customer = stripe_customer(tenant, &client, customer).await??;
-    let base = match crate::backend::request::origin() {
+    let base = match origin {
         Some(o) => o,
         None => crate::backend::mail::storefront::storefront_url(state, tenant).await?,
     };

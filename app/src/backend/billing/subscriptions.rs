@@ -6,6 +6,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use crate::backend::platform::db::TenantDb;
+use crate::backend::state::Tenant;
 use crate::backend::{corrupt, Result};
 use crate::domain::billing::{overlap_ms, prorated};
 use crate::domain::ids::CustomerId;
@@ -112,6 +113,34 @@ pub async fn subscribe(
         .fetch_one(db.pool())
         .await?;
     Ok(Some(existing))
+}
+
+/// What a customer's order for a subscription did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ordered {
+    /// Subscribed (now, or by an earlier submit of the same order key): the subscription's id.
+    Subscribed(String),
+    NoSuchPlan,
+    /// Neither a saved card nor this much credit.
+    NeedsCredit(Money),
+}
+
+/// A customer subscribes to a plan (once per order key). It needs the same credit (or card) as ordering a
+/// workspace.
+pub async fn order(
+    tenant: &Tenant,
+    customer: CustomerId,
+    plan_code: &str,
+    order_key: Uuid,
+    at: Timestamp,
+) -> Result<Ordered> {
+    if let Err(min) = super::meter::may_order(tenant, customer).await? {
+        return Ok(Ordered::NeedsCredit(min));
+    }
+    Ok(match subscribe(&tenant.db, customer, plan_code, order_key, at).await? {
+        Some(id) => Ordered::Subscribed(id),
+        None => Ordered::NoSuchPlan,
+    })
 }
 
 /// Cancels at `at` (billed up to then). `false` if it was not the customer's active subscription.

@@ -212,7 +212,7 @@ pub async fn pdf(
     let seller =
         branding::get(state.central(), house.id).await?.map(|b| b.theme.company_name).unwrap_or(house.name.clone());
     let money = |minor: i64| Money::from_minor(minor, inv.currency).to_string();
-    let doc = crate::billing::pdf::Document {
+    let doc = super::pdf::Document {
         title: format!("Invoice {}", inv.display_number()),
         period: inv.period.clone(),
         status: inv.status.clone(),
@@ -222,7 +222,7 @@ pub async fn pdf(
         lines: lines(state, &inv.id)
             .await?
             .into_iter()
-            .map(|(description, amount)| crate::billing::pdf::DocLine {
+            .map(|(description, amount)| super::pdf::DocLine {
                 description,
                 amount: money(amount),
                 details: Vec::new(),
@@ -230,7 +230,7 @@ pub async fn pdf(
             .collect(),
         totals: vec![("Total".into(), money(inv.total_minor), true)],
     };
-    Ok(crate::billing::pdf::render(&doc))
+    Ok(super::pdf::render(&doc))
 }
 
 /// Emailed to the reseller's owner, from the platform (the house storefront's branding).

@@ -3,10 +3,11 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::backend::platform::db::TenantDb;
+use super::plan_templates::{self, PlanTemplate};
+use crate::backend::platform::db::{CentralDb, TenantDb};
 use crate::backend::{corrupt, Result};
 use crate::domain::money::{Currency, Rate};
-use crate::domain::plan::PlanCode;
+use crate::domain::plan::{PlanCode, TemplateStatus};
 
 #[derive(Clone, Debug)]
 pub struct Plan {
@@ -108,4 +109,45 @@ pub async fn list_all(db: &TenantDb) -> Result<Vec<Plan>> {
         .fetch_all(db.pool())
         .await?;
     rows.iter().map(plan_from_row).collect()
+}
+
+/// A plan as the storefront sells it: what it is (the platform's template) at the storefront's price.
+#[derive(Clone, Debug)]
+pub struct ForSale {
+    pub template: PlanTemplate,
+    pub retail: Rate,
+}
+
+/// What the storefront sells, in the templates' order: the active templates it has an active price for.
+pub async fn for_sale(central: &CentralDb, db: &TenantDb) -> Result<Vec<ForSale>> {
+    // What a plan is comes from the platform's templates (in their order); the price from the storefront.
+    let prices = list_active(db).await?;
+    Ok(plan_templates::list(central)
+        .await?
+        .into_iter()
+        .filter(|t| t.status == TemplateStatus::Active)
+        .filter_map(|t| {
+            let retail = prices.iter().find(|p| p.code == t.code)?.retail;
+            Some(ForSale { template: t, retail })
+        })
+        .collect())
+}
+
+/// What repricing a plan did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Repriced {
+    Done,
+    NoSuchPlan,
+    /// Refused: a retail price may not be below the plan's wholesale price (this one).
+    BelowWholesale(Rate),
+}
+
+/// Sets a plan's retail price, never below its wholesale price.
+pub async fn reprice(db: &TenantDb, code: PlanCode, retail: &Rate) -> Result<Repriced> {
+    let Some(plan) = get(db, code).await? else { return Ok(Repriced::NoSuchPlan) };
+    if retail.amount_per_hour() < plan.wholesale.amount_per_hour() {
+        return Ok(Repriced::BelowWholesale(plan.wholesale));
+    }
+    set_retail(db, code, retail).await?;
+    Ok(Repriced::Done)
 }

@@ -9,6 +9,9 @@
 //!
 //! One `KasmClient` per server, cached by the row's `updated_at`, so each server keeps its own circuit
 //! breaker and an edited row takes effect on the next call.
+//!
+//! The admin's Kasm page reads them here too, with each one's breaker, last reconcile pass and image count
+//! (`overview`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -16,10 +19,14 @@ use std::time::Duration;
 
 use sqlx::Row;
 
+use super::plan_templates::{self, PlanTemplate};
 use crate::backend::clients::kasm::{BreakerState, KasmAuthStyle, KasmClient, KasmConfig, KasmError};
 use crate::backend::platform::crypto::Crypto;
 use crate::backend::platform::db::{now, CentralDb};
+use crate::backend::state::AppState;
+use crate::backend::tenancy::registry;
 use crate::backend::{corrupt, BackendError};
+use crate::domain::time::Timestamp;
 
 pub const DEFAULT_SERVER: &str = "default";
 
@@ -100,7 +107,8 @@ fn parse_auth(raw: &str) -> Result<KasmAuthStyle, ServerError> {
     }
 }
 
-fn auth_str(a: KasmAuthStyle) -> &'static str {
+/// `body` or `basic`, as stored and as the admin's form names them.
+pub fn auth_str(a: KasmAuthStyle) -> &'static str {
     match a {
         KasmAuthStyle::JsonBody => "body",
         KasmAuthStyle::HttpBasic => "basic",
@@ -288,6 +296,17 @@ pub async fn save(
     get(central, &id).await?.ok_or(ServerError::NotFound)
 }
 
+/// Pins the tenant `slug` to a server, or unpins it (see [`pin_tenant`]). Returns the tenant.
+pub async fn pin_tenant_by_slug(
+    central: &CentralDb,
+    slug: &str,
+    server: Option<&str>,
+) -> Result<registry::TenantRecord, ServerError> {
+    let record = registry::record_by_slug(central, slug).await?.ok_or(ServerError::NotFound)?;
+    pin_tenant(central, record.id, server).await?;
+    Ok(record)
+}
+
 /// Pins a tenant to a server, or unpins it (`None`). Existing workspaces stay where they are.
 pub async fn pin_tenant(
     central: &CentralDb,
@@ -450,6 +469,16 @@ pub async fn sync_images(central: &CentralDb, server: &str, client: &KasmClient)
     Ok(images.len())
 }
 
+/// Refreshes the images of server `id` (see [`sync_images`]) with its own client; `None` when there is no
+/// such server.
+pub async fn refresh_images(state: &AppState, id: &str) -> Result<Option<usize>, SyncImagesError> {
+    if get(state.central(), id).await?.is_none() {
+        return Ok(None);
+    }
+    let client = state.kasm_for(id).await?;
+    sync_images(state.central(), id, &client).await.map(Some)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SyncImagesError {
     #[error(transparent)]
@@ -485,6 +514,49 @@ pub async fn synced_images(central: &CentralDb) -> Result<Vec<SyncedImage>, Back
             })
         })
         .collect()
+}
+
+/// When the reconciler last completed a pass over each server (server id → time).
+pub async fn last_passes(central: &CentralDb) -> Result<HashMap<String, Timestamp>, BackendError> {
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT kasm_server, last_ok_at FROM reconciler_passes").fetch_all(central.pool()).await?;
+    Ok(rows.into_iter().map(|(id, at)| (id, Timestamp::from_millis(at))).collect())
+}
+
+/// A server as the admin's Kasm page shows it.
+#[derive(Clone, Debug)]
+pub struct ServerStatus {
+    pub server: KasmServer,
+    pub breaker: BreakerState,
+    /// The reconciler's last complete pass over it.
+    pub last_pass: Option<Timestamp>,
+    /// How many images its last sync found.
+    pub images: usize,
+}
+
+/// The admin's Kasm page: the servers with their state, the plan templates and the synced images.
+#[derive(Clone, Debug)]
+pub struct Overview {
+    pub servers: Vec<ServerStatus>,
+    pub templates: Vec<PlanTemplate>,
+    pub images: Vec<SyncedImage>,
+}
+
+pub async fn overview(state: &AppState) -> Result<Overview, BackendError> {
+    let images = synced_images(state.central()).await?;
+    let mut passes = last_passes(state.central()).await?;
+    let servers = list(state.central())
+        .await?
+        .into_iter()
+        .map(|s| ServerStatus {
+            breaker: state.kasm_servers().breaker_state(&s.id),
+            last_pass: passes.remove(&s.id),
+            images: images.iter().filter(|i| i.server_id == s.id).count(),
+            server: s,
+        })
+        .collect();
+    let templates = plan_templates::list(state.central()).await?;
+    Ok(Overview { servers, templates, images })
 }
 
 #[cfg(test)]

@@ -7,10 +7,11 @@
 //! streams are left uncompressed: the file stays inspectable and small enough. Characters outside WinAnsi
 //! print as `?` (the HTML invoice shows them as they are).
 //!
-//! A customer's invoice is built from the same `InvoiceView` as the invoice page, so they cannot disagree; a
-//! reseller's wholesale bill from its stored lines (`billing::wholesale`).
+//! A customer's invoice is printed from the invoice document (`billing::document`), the same value the
+//! invoice page shows, so they cannot disagree; a reseller's wholesale bill from its stored lines
+//! (`billing::wholesale`).
 
-use super::InvoiceView;
+use crate::domain::invoice::InvoiceDocument;
 use crate::domain::time::{format_utc, Timestamp};
 
 /// A4 in points.
@@ -38,7 +39,7 @@ impl Font {
     }
 }
 
-/// What an invoice PDF shows: a customer's invoice or a reseller's wholesale bill.
+/// What an invoice PDF prints, laid out as text: a customer's invoice or a reseller's wholesale bill.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Document {
     /// "Invoice INV-000042"
@@ -63,11 +64,10 @@ pub struct DocLine {
     pub details: Vec<String>,
 }
 
-impl From<&InvoiceView> for Document {
-    fn from(v: &InvoiceView) -> Document {
-        let kind = if v.kind == "credit_note" { "Credit note" } else { "Invoice" };
+impl From<&InvoiceDocument> for Document {
+    fn from(v: &InvoiceDocument) -> Document {
         Document {
-            title: format!("{kind} {}", v.number),
+            title: v.title(),
             period: v.period.clone(),
             status: v.status.clone(),
             issued: v.issued,
@@ -82,11 +82,12 @@ impl From<&InvoiceView> for Document {
                     details: l
                         .sessions
                         .iter()
-                        .map(|(start, end, n)| {
+                        .map(|s| {
                             format!(
-                                "{} \u{2013} {} \u{b7} {n} \u{d7} 15 min",
-                                format_utc(*start),
-                                end.map(format_utc).unwrap_or_else(|| "running".into())
+                                "{} \u{2013} {} \u{b7} {} \u{d7} 15 min",
+                                format_utc(s.started_at),
+                                s.ended_at.map(format_utc).unwrap_or_else(|| "running".into()),
+                                s.increments
                             )
                         })
                         .collect(),
@@ -103,7 +104,7 @@ impl From<&InvoiceView> for Document {
 }
 
 /// A customer's invoice as a PDF document.
-pub fn invoice(v: &InvoiceView) -> Vec<u8> {
+pub fn invoice(v: &InvoiceDocument) -> Vec<u8> {
     render(&Document::from(v))
 }
 
@@ -421,13 +422,13 @@ fn wrap(s: &str, font: Font, size: i64, max: i64) -> Vec<String> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::billing::InvoiceLineView;
+    use crate::domain::invoice::{BilledSession, DocumentLine};
     use crate::domain::money::{Currency, Money};
     use crate::domain::time::Timestamp;
 
-    fn view(lines: usize, sessions_per_line: usize) -> InvoiceView {
+    fn view(lines: usize, sessions_per_line: usize) -> InvoiceDocument {
         let eur = |m| Money::from_minor(m, Currency::EUR);
-        InvoiceView {
+        InvoiceDocument {
             id: "inv-1".into(),
             number: "INV-000042".into(),
             kind: "invoice".into(),
@@ -438,7 +439,7 @@ mod tests {
             customer_email: "zoe@example.com".into(),
             issued: Some(Timestamp::from_millis(1_793_491_200_000)),
             lines: (0..lines)
-                .map(|i| InvoiceLineView {
+                .map(|i| DocumentLine {
                     description: format!("Developer Pro workspace {i:08} — 8 × 15 min at €0.60/h"),
                     increments: 8,
                     rate: Some("0.60".into()),
@@ -446,7 +447,11 @@ mod tests {
                     sessions: (0..sessions_per_line)
                         .map(|s| {
                             let t = 1_790_000_000_000 + i64::try_from(s).unwrap() * 3_600_000;
-                            (Timestamp::from_millis(t), Some(Timestamp::from_millis(t + 1_800_000)), 2)
+                            BilledSession {
+                                started_at: Timestamp::from_millis(t),
+                                ended_at: Some(Timestamp::from_millis(t + 1_800_000)),
+                                increments: 2,
+                            }
                         })
                         .collect(),
                 })

@@ -1,0 +1,72 @@
+//! Ordering a workspace: the plan must be for sale on this storefront, the customer able to pay for it and
+//! a Kasm server able to take it; the order is recorded once per order key and handed to provisioning,
+//! which continues in the background.
+
+use uuid::Uuid;
+
+use super::{catalog, kasm_servers, plan_templates, provisioning, store};
+use crate::backend::billing::meter;
+use crate::backend::platform::db::now;
+use crate::backend::state::{AppState, Tenant};
+use crate::backend::BackendError;
+use crate::domain::ids::{CustomerId, WorkspaceId};
+use crate::domain::money::Money;
+use crate::domain::plan::{PlanCode, TemplateStatus};
+
+/// An order recorded: the workspace, and whether this call created it (`false` for a repeated submit of
+/// the same order key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ordered {
+    pub id: WorkspaceId,
+    pub created: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    /// The plan is not for sale here (its template is hidden, or the storefront does not sell it).
+    #[error("this workspace plan is not available")]
+    NotAvailable,
+    /// Neither a saved card nor this much credit.
+    #[error("ordering needs at least {0} of credit or a saved card")]
+    NeedsCredit(Money),
+    /// No Kasm server can take the workspace now (its pinned server is disabled or gone).
+    #[error("no Kasm server can take this order")]
+    NoServer,
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// Orders a workspace of `code` for `customer`.
+pub async fn order(
+    state: &AppState,
+    tenant: &Tenant,
+    customer: CustomerId,
+    code: PlanCode,
+    order_key: Uuid,
+) -> Result<Ordered, OrderError> {
+    let template = plan_templates::get(state.central(), code).await?;
+    let orderable = template.as_ref().is_some_and(|t| t.status == TemplateStatus::Active);
+    if !orderable || catalog::get_active(&tenant.db, code).await?.is_none() {
+        return Err(OrderError::NotAvailable);
+    }
+    // Prepaid customers need some credit to start with; a saved card is enough on its own.
+    if let Err(min) = meter::may_order(tenant, customer).await? {
+        return Err(OrderError::NeedsCredit(min));
+    }
+    let pin = template.and_then(|t| t.kasm_server);
+    let server = match kasm_servers::place(state.central(), pin.as_deref(), tenant.id).await? {
+        Ok(s) => s,
+        Err(why) => {
+            tracing::error!(plan = %code, tenant = %tenant.slug, why, "no Kasm server can take this order");
+            return Err(OrderError::NoServer);
+        }
+    };
+    let (id, created) = store::insert_order(&tenant.db, customer, code, order_key, &server, now()).await?;
+    if created {
+        tracing::info!(workspace = %id, plan = %code, "workspace ordered");
+    }
+    // Also on a repeated submit: enqueueing is idempotent, and it heals a crash between the insert and
+    // the enqueue of the first submit.
+    provisioning::enqueue(state, tenant, id).await?;
+    Ok(Ordered { id, created })
+}
