@@ -217,11 +217,13 @@ pub async fn verification_token(
 pub async fn upload_asset(
     State(app): State<AppState>,
     site: Option<Extension<Site>>,
+    client: Option<Extension<ClientIp>>,
     Path(kind): Path<String>,
     headers: HeaderMap,
     mut multipart: Multipart,
 ) -> Response {
     let Some(Extension(Site::Tenant(t))) = site else { return StatusCode::NOT_FOUND.into_response() };
+    let ip = client.map(|Extension(ClientIp(ip))| ip);
     let kind = match kind.as_str() {
         "logo" => AssetKind::Logo,
         "favicon" => AssetKind::Favicon,
@@ -263,9 +265,10 @@ pub async fn upload_asset(
         AssetKind::Logo => "branding.logo_changed",
         AssetKind::Favicon => "branding.favicon_changed",
     };
-    let actor = app::backend::platform::audit::Actor::staff(&member);
+    let actor = member.actor();
     if let Err(e) =
-        app::backend::platform::audit::record_by(app.central(), &actor, Some(t.id), action, &processed.sha256_hex).await
+        app::backend::platform::audit::record_by(app.central(), ip, &actor, Some(t.id), action, &processed.sha256_hex)
+            .await
     {
         tracing::error!(error = %e, "audit record failed");
     }

@@ -98,7 +98,16 @@ pub async fn admin_run_billing(period: String, tenant: Option<String>) -> Result
         Err(RunError::Backend(e)) => return Err(e.into()),
     };
     let detail = format!("{} ({})", period.trim(), only.unwrap_or("all tenants"));
-    audit::record(state.central(), ActorKind::Admin, &admin.email, None, "billing.run", &detail).await?;
+    audit::record(
+        state.central(),
+        crate::backend::request::client_ip(),
+        ActorKind::Admin,
+        &admin.email,
+        None,
+        "billing.run",
+        &detail,
+    )
+    .await?;
     let failed: Vec<String> =
         outcomes.iter().filter_map(|o| o.result.as_ref().err().map(|e| format!("{}: {e}", o.slug))).collect();
     if failed.is_empty() {

@@ -33,7 +33,16 @@ pub async fn impersonate(slug: String, target: String, email: String) -> Result<
         _ => return Err(AppError::Invalid("Choose the owner or a customer.".into())),
     };
     let token = accounts::issue_impersonation(state.central(), rec.id, kind, &id, &admin.email).await?;
-    audit::record(state.central(), ActorKind::Admin, &admin.email, Some(rec.id), "impersonation.issued", &whom).await?;
+    audit::record(
+        state.central(),
+        crate::backend::request::client_ip(),
+        ActorKind::Admin,
+        &admin.email,
+        Some(rec.id),
+        "impersonation.issued",
+        &whom,
+    )
+    .await?;
     // The tenant's platform host, with this request's scheme and port.
     let origin = request::origin().unwrap_or_default();
     let (scheme, rest) = origin.split_once("://").unwrap_or(("https", ""));

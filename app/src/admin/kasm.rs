@@ -154,7 +154,16 @@ pub async fn save_kasm_server(
     let existing = existing.is_some_and(|v| v == "true");
     let saved = kasm_servers::save(state.central(), state.crypto(), &input, existing).await.map_err(server_error)?;
     let action = if existing { "kasm_server.updated" } else { "kasm_server.added" };
-    audit::record(state.central(), ActorKind::Admin, &admin.email, None, action, &saved.id).await?;
+    audit::record(
+        state.central(),
+        crate::backend::request::client_ip(),
+        ActorKind::Admin,
+        &admin.email,
+        None,
+        action,
+        &saved.id,
+    )
+    .await?;
     Ok(saved.id)
 }
 
@@ -177,8 +186,16 @@ pub async fn sync_images(server: String) -> Result<usize, AppError> {
         }
         Err(SyncImagesError::Backend(e)) => return Err(e.into()),
     };
-    audit::record(state.central(), ActorKind::Admin, &admin.email, None, "kasm_images.synced", &format!("{id}: {n}"))
-        .await?;
+    audit::record(
+        state.central(),
+        crate::backend::request::client_ip(),
+        ActorKind::Admin,
+        &admin.email,
+        None,
+        "kasm_images.synced",
+        &format!("{id}: {n}"),
+    )
+    .await?;
     Ok(n)
 }
 
@@ -229,7 +246,16 @@ pub async fn save_template(
         saved.kasm_server.as_deref().unwrap_or("-"),
         saved.status.as_str()
     );
-    audit::record(state.central(), ActorKind::Admin, &admin.email, None, "template.updated", &detail).await?;
+    audit::record(
+        state.central(),
+        crate::backend::request::client_ip(),
+        ActorKind::Admin,
+        &admin.email,
+        None,
+        "template.updated",
+        &detail,
+    )
+    .await?;
     Ok(saved.code.as_str().to_owned())
 }
 
@@ -244,6 +270,7 @@ pub async fn pin_tenant(slug: String, server: Option<String>) -> Result<(), AppE
     let record = kasm_servers::pin_tenant_by_slug(state.central(), slug.trim(), pin).await.map_err(server_error)?;
     audit::record(
         state.central(),
+        crate::backend::request::client_ip(),
         ActorKind::Admin,
         &admin.email,
         Some(record.id),

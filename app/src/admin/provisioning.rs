@@ -47,8 +47,16 @@ pub async fn requeue(job_id: String) -> Result<Vec<DeadLetterRow>, AppError> {
         Requeued::AlreadyRequeued => return Err(AppError::Conflict("This job was already requeued.".into())),
     };
     let detail = dead.workspace_id.map(|w| w.to_string()).unwrap_or_default();
-    audit::record(state.central(), ActorKind::Admin, &admin.email, Some(dead.tenant_id), "job.requeued", &detail)
-        .await?;
+    audit::record(
+        state.central(),
+        crate::backend::request::client_ip(),
+        ActorKind::Admin,
+        &admin.email,
+        Some(dead.tenant_id),
+        "job.requeued",
+        &detail,
+    )
+    .await?;
     dead_letters().await
 }
 

@@ -31,7 +31,16 @@ pub(crate) mod guard {
         use crate::backend::platform::audit::{self, ActorKind};
         let tenant = crate::backend::tenancy::registry::record_by_slug(state.central(), slug).await?.map(|r| r.id);
         let detail = if tenant.is_none() { format!("{slug}: {detail}") } else { detail.to_owned() };
-        audit::record(state.central(), ActorKind::Admin, &admin.email, tenant, action, &detail).await?;
+        audit::record(
+            state.central(),
+            crate::backend::request::client_ip(),
+            ActorKind::Admin,
+            &admin.email,
+            tenant,
+            action,
+            &detail,
+        )
+        .await?;
         Ok(())
     }
 }
@@ -64,6 +73,7 @@ pub async fn admin_login(email: String, password: String) -> Result<(), AppError
         let tried = lifecycle::parse_email(&email).unwrap_or_else(|_| "(not an email address)".to_owned());
         audit::record(
             state.central(),
+            crate::backend::request::client_ip(),
             ActorKind::Admin,
             &tried,
             None,
@@ -266,6 +276,7 @@ pub async fn delete_tenant(slug: String, confirm: String) -> Result<(), AppError
     tracing::warn!(tenant = %slug, admin = %admin.email, "tenant deleted");
     crate::backend::platform::audit::record(
         state.central(),
+        crate::backend::request::client_ip(),
         crate::backend::platform::audit::ActorKind::Admin,
         &admin.email,
         Some(rec.id),

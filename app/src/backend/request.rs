@@ -99,7 +99,15 @@ pub async fn audit_if_impersonating(
     let admin = customer_impersonator(tenant).await?;
     let actor =
         crate::backend::platform::audit::Actor::Customer { email: &customer.email, impersonator: admin.as_deref() };
-    Ok(crate::backend::platform::audit::record_by(state.central(), &actor, Some(tenant.id), action, detail).await?)
+    Ok(crate::backend::platform::audit::record_by(
+        state.central(),
+        client_ip(),
+        &actor,
+        Some(tenant.id),
+        action,
+        detail,
+    )
+    .await?)
 }
 
 /// The platform admins acting through this request's sessions on storefront `entry`: its customer

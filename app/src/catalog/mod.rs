@@ -52,8 +52,8 @@ pub async fn catalog() -> Result<CatalogView, AppError> {
 /// Orders a workspace of `plan`. Returns the workspace id; provisioning continues in the background.
 #[server(prefix = "/api", endpoint = "order_workspace")]
 pub async fn order_workspace(plan: String, order_key: String) -> Result<String, AppError> {
+    use crate::backend::billing::orders::{self, OrderError};
     use crate::backend::request;
-    use crate::backend::workspaces::ordering::{self, OrderError};
     use crate::domain::plan::PlanCode;
     let (state, tenant, customer) = request::require_customer().await?;
     if !customer.email_verified {
@@ -62,7 +62,7 @@ pub async fn order_workspace(plan: String, order_key: String) -> Result<String, 
     let code = PlanCode::parse(&plan).map_err(|_| AppError::Invalid("There is no such workspace plan.".into()))?;
     let order_key = uuid::Uuid::parse_str(order_key.trim())
         .map_err(|_| AppError::Invalid("This order form has expired. Reload the page and try again.".into()))?;
-    let ordered = match ordering::order(&state, &tenant, customer.id, code, order_key).await {
+    let ordered = match orders::order(&state, &tenant, customer.id, code, order_key).await {
         Ok(o) => o,
         Err(OrderError::NotAvailable) => {
             return Err(AppError::Invalid("This workspace plan is not available.".into()));

@@ -114,7 +114,7 @@ pub async fn manage_billing() -> Result<ManageBillingData, AppError> {
 /// Sets a plan's retail price. It may not be below the wholesale price.
 #[server(prefix = "/api", endpoint = "set_plan_price")]
 pub async fn set_plan_price(code: String, retail: String) -> Result<(), AppError> {
-    use crate::backend::platform::audit::{self, Actor};
+    use crate::backend::platform::audit;
     use crate::backend::workspaces::catalog::{self, Repriced};
     use crate::domain::plan::PlanCode;
     let (state, entry, member) = super::server::guard::staff().await?;
@@ -132,7 +132,15 @@ pub async fn set_plan_price(code: String, retail: String) -> Result<(), AppError
         }
     }
     let detail = format!("{code}: {rate}");
-    audit::record_by(state.central(), &Actor::staff(&member), Some(tenant.id), "plan.repriced", &detail).await?;
+    audit::record_by(
+        state.central(),
+        crate::backend::request::client_ip(),
+        &member.actor(),
+        Some(tenant.id),
+        "plan.repriced",
+        &detail,
+    )
+    .await?;
     Ok(())
 }
 
@@ -140,7 +148,7 @@ pub async fn set_plan_price(code: String, retail: String) -> Result<(), AppError
 #[server(prefix = "/api", endpoint = "save_stripe_keys")]
 pub async fn save_stripe_keys(secret_key: String, webhook_secret: String) -> Result<(), AppError> {
     use crate::backend::identity::accounts::StaffRole;
-    use crate::backend::platform::audit::{self, Actor};
+    use crate::backend::platform::audit;
     use crate::backend::{billing::payments, clients::stripe};
     let (state, entry, member) = super::server::guard::staff().await?;
     if member.role != StaffRole::Owner {
@@ -152,7 +160,15 @@ pub async fn save_stripe_keys(secret_key: String, webhook_secret: String) -> Res
         return Err(AppError::Invalid("Paste the secret key (sk_…) and the webhook signing secret (whsec_…).".into()));
     }
     payments::save_settings(&state, entry.id, stripe::DEFAULT_BASE_URL, sk, wh).await?;
-    audit::record_by(state.central(), &Actor::staff(&member), Some(entry.id), "stripe.keys_saved", "").await?;
+    audit::record_by(
+        state.central(),
+        crate::backend::request::client_ip(),
+        &member.actor(),
+        Some(entry.id),
+        "stripe.keys_saved",
+        "",
+    )
+    .await?;
     Ok(())
 }
 

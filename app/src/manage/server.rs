@@ -158,9 +158,16 @@ pub async fn save_branding(
     branding::save(&state, tenant.id, &update).await?;
     tracing::info!(tenant = %tenant.slug, staff = %member.email, "branding saved");
     let detail = format!("primary {}, secondary {}", update.theme.primary.to_hex(), update.theme.secondary.to_hex());
-    let actor = crate::backend::platform::audit::Actor::staff(&member);
-    crate::backend::platform::audit::record_by(state.central(), &actor, Some(tenant.id), "branding.changed", &detail)
-        .await?;
+    let actor = member.actor();
+    crate::backend::platform::audit::record_by(
+        state.central(),
+        crate::backend::request::client_ip(),
+        &actor,
+        Some(tenant.id),
+        "branding.changed",
+        &detail,
+    )
+    .await?;
     form(&state, tenant.id).await
 }
 
@@ -197,7 +204,7 @@ pub async fn list_staff() -> Result<Vec<StaffRow>, AppError> {
 pub async fn invite_staff(email: String, role: String) -> Result<(), AppError> {
     use crate::backend::identity::accounts::{self, StaffRole};
     use crate::backend::mail::{outbox, templates, token_dedupe_key, Outgoing, SECRET_PLACEHOLDER};
-    use crate::backend::platform::audit::{self, Actor};
+    use crate::backend::platform::audit;
     use crate::backend::{request, resellers::lifecycle, tenancy::branding};
     let (state, tenant, me) = guard::staff().await?;
     if me.role != StaffRole::Owner {
@@ -221,14 +228,22 @@ pub async fn invite_staff(email: String, role: String) -> Result<(), AppError> {
         .map_err(crate::backend::BackendError::from)?;
     state.notify_mail();
     let detail = format!("{email} as {}", role.as_str());
-    audit::record_by(state.central(), &Actor::staff(&me), Some(tenant.id), "staff.invited", &detail).await?;
+    audit::record_by(
+        state.central(),
+        crate::backend::request::client_ip(),
+        &me.actor(),
+        Some(tenant.id),
+        "staff.invited",
+        &detail,
+    )
+    .await?;
     Ok(())
 }
 
 #[server(prefix = "/api", endpoint = "remove_staff")]
 pub async fn remove_staff(id: String) -> Result<Vec<StaffRow>, AppError> {
     use crate::backend::identity::accounts::{self, StaffRole};
-    use crate::backend::platform::audit::{self, Actor};
+    use crate::backend::platform::audit;
     let (state, tenant, me) = guard::staff().await?;
     if me.role != StaffRole::Owner {
         return Err(AppError::Forbidden);
@@ -237,7 +252,15 @@ pub async fn remove_staff(id: String) -> Result<Vec<StaffRow>, AppError> {
     if !accounts::remove_staff(state.central(), tenant.id, &id).await? {
         return Err(AppError::Conflict("A storefront keeps at least one owner.".into()));
     }
-    audit::record_by(state.central(), &Actor::staff(&me), Some(tenant.id), "staff.removed", &target.email).await?;
+    audit::record_by(
+        state.central(),
+        crate::backend::request::client_ip(),
+        &me.actor(),
+        Some(tenant.id),
+        "staff.removed",
+        &target.email,
+    )
+    .await?;
     list_staff().await
 }
 
@@ -325,6 +348,15 @@ pub async fn redeem_impersonation(token: String) -> Result<String, AppError> {
             ("/workspaces", format!("customer {id}"))
         }
     };
-    audit::record(state.central(), ActorKind::Admin, &admin, Some(tenant.id), "impersonation.started", &whom).await?;
+    audit::record(
+        state.central(),
+        crate::backend::request::client_ip(),
+        ActorKind::Admin,
+        &admin,
+        Some(tenant.id),
+        "impersonation.started",
+        &whom,
+    )
+    .await?;
     Ok(go.to_owned())
 }

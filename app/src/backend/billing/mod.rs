@@ -10,6 +10,10 @@
 //! - `run`: the billing run of a tenant for a period — exactly once, resumable after a crash at any step.
 //! - `subscriptions`: monthly fixed-price plans, prorated per period.
 //! - `wholesale`: what each reseller owes the platform for the period, exactly once.
+//! - `payments`: each storefront's Stripe: top-up checkout, saved card, invoice charges, webhooks, dunning.
+//! - `notify`: the invoice, low-balance and failed-payment emails.
+//! - `orders`: ordering a workspace: for sale here, paid for (credit or card), placed, recorded once per
+//!   order key, handed to provisioning. In billing because it is paying that decides.
 //! - `overview`: what the billing pages show: the customer's, the reseller's and the platform admin's.
 //!
 //! All amounts come from `domain::billing::window_lines`, the same function the customer's page runs in the
@@ -20,6 +24,7 @@ pub mod invoices;
 pub mod ledger;
 pub mod meter;
 pub mod notify;
+pub mod orders;
 pub mod overview;
 pub mod payments;
 pub mod pdf;

@@ -53,6 +53,13 @@ pub struct StaffMember {
     pub impersonator: Option<String>,
 }
 
+impl StaffMember {
+    /// This member as the audit log names them (with the admin acting through their session, if any).
+    pub fn actor(&self) -> crate::backend::platform::audit::Actor<'_> {
+        crate::backend::platform::audit::Actor::Staff { email: &self.email, impersonator: self.impersonator.as_deref() }
+    }
+}
+
 /// Admin and staff sessions end after this long without use (and at their absolute expiry).
 pub const IDLE_TIMEOUT_MS: i64 = 30 * 60 * 1000;
 const TOUCH_EVERY_MS: i64 = 60_000;

@@ -4,7 +4,6 @@
 use sqlx::Row;
 
 use crate::backend::platform::db::{now, CentralDb};
-use crate::backend::request;
 use crate::backend::Result;
 use crate::domain::ids::TenantId;
 
@@ -38,18 +37,19 @@ pub struct Entry {
     pub ip: Option<String>,
 }
 
-/// Records an action. The client address comes from the current request, when there is one.
+/// Records an action, with the client address it came from (`None` for the system's own actions).
 /// Callers that act for a signed-in staff member or customer go through [`record_by`] instead, which
 /// names an impersonating admin by itself.
 pub async fn record(
     central: &CentralDb,
+    ip: Option<std::net::IpAddr>,
     kind: ActorKind,
     actor: &str,
     tenant: Option<TenantId>,
     action: &str,
     detail: &str,
 ) -> Result<()> {
-    insert(central, kind, actor, tenant, action, detail, request::client_ip()).await
+    insert(central, kind, actor, tenant, action, detail, ip).await
 }
 
 async fn insert(
@@ -87,35 +87,30 @@ pub enum Actor<'a> {
     Customer { email: &'a str, impersonator: Option<&'a str> },
 }
 
-impl<'a> Actor<'a> {
-    pub fn staff(m: &'a crate::backend::identity::accounts::StaffMember) -> Actor<'a> {
-        Actor::Staff { email: &m.email, impersonator: m.impersonator.as_deref() }
-    }
-}
-
 /// Records an action by `actor`. A staff member's action under impersonation stays theirs, with the
 /// admin named in the detail; an impersonated customer's action is the admin's ("as <customer>"), and a
 /// customer's own actions are not audit events (only admin and reseller actions are).
 pub async fn record_by(
     central: &CentralDb,
+    ip: Option<std::net::IpAddr>,
     actor: &Actor<'_>,
     tenant: Option<TenantId>,
     action: &str,
     detail: &str,
 ) -> Result<()> {
     match *actor {
-        Actor::Admin { email } => record(central, ActorKind::Admin, email, tenant, action, detail).await,
+        Actor::Admin { email } => record(central, ip, ActorKind::Admin, email, tenant, action, detail).await,
         Actor::Staff { email, impersonator: None } => {
-            record(central, ActorKind::Staff, email, tenant, action, detail).await
+            record(central, ip, ActorKind::Staff, email, tenant, action, detail).await
         }
         Actor::Staff { email, impersonator: Some(admin) } => {
             let detail = format!("{detail} (by admin {admin})");
-            record(central, ActorKind::Staff, email, tenant, action, detail.trim_start()).await
+            record(central, ip, ActorKind::Staff, email, tenant, action, detail.trim_start()).await
         }
         Actor::Customer { impersonator: None, .. } => Ok(()),
         Actor::Customer { email, impersonator: Some(admin) } => {
             let detail = format!("as {email}: {detail}");
-            record(central, ActorKind::Admin, admin, tenant, action, &detail).await
+            record(central, ip, ActorKind::Admin, admin, tenant, action, &detail).await
         }
     }
 }

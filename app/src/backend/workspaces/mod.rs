@@ -6,7 +6,6 @@
 //! | `plan_templates` | the six plan templates (sizing, apps, icon, status, Kasm image/group/server) |
 //! | `store`          | workspace and usage-session rows |
 //! | `views`          | what the workspace pages show; customer actions |
-//! | `ordering`       | ordering a workspace: availability, credit, placement, the order row, provisioning |
 //! | `provisioning`   | the workspace state machine driven against Kasm |
 //! | `reconciler`     | the periodic diff of Kasm's sessions against our workspaces |
 //! | `dead_letters`   | workspace jobs that gave up, as the admin lists and requeues them |
@@ -17,7 +16,6 @@ pub mod catalog;
 pub mod dead_letters;
 pub mod kasm_servers;
 pub mod notify;
-pub mod ordering;
 pub mod plan_templates;
 pub mod provisioning;
 pub mod reconciler;

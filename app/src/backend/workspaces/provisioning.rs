@@ -316,8 +316,16 @@ async fn recreate_kasm_user(
     );
     let detail =
         format!("customer {}: Kasm user {stale} unknown on server {server} ({cause}); now {fresh}", customer.id);
-    audit::record(state.central(), ActorKind::System, "provisioning", Some(tenant.id), "kasm.user_recreated", &detail)
-        .await?;
+    audit::record(
+        state.central(),
+        None,
+        ActorKind::System,
+        "provisioning",
+        Some(tenant.id),
+        "kasm.user_recreated",
+        &detail,
+    )
+    .await?;
     if server == DEFAULT_SERVER {
         replace_kasm_user_id(tenant, customer, stale, fresh).await?;
     }

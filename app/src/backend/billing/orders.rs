@@ -4,10 +4,10 @@
 
 use uuid::Uuid;
 
-use super::{catalog, kasm_servers, plan_templates, provisioning, store};
 use crate::backend::billing::meter;
 use crate::backend::platform::db::now;
 use crate::backend::state::{AppState, Tenant};
+use crate::backend::workspaces::{catalog, kasm_servers, plan_templates, provisioning, store};
 use crate::backend::BackendError;
 use crate::domain::ids::{CustomerId, WorkspaceId};
 use crate::domain::money::Money;
