@@ -1,6 +1,8 @@
 //! One error type for the Stripe boundary. Messages come from Stripe's `error.message` (never from our
 //! request), and are scrubbed of the secret key anyway, so they can be logged.
 
+use crate::backend::clients::http;
+
 /// Everything a Stripe call can fail with. A declined card on an off-session charge is *not* an error: see
 /// [`super::StripeClient::charge_off_session`].
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +36,15 @@ pub enum StripeError {
     /// Refused before sending: an argument can never be valid (a non-positive amount, a malformed currency…).
     #[error("invalid Stripe request: {0}")]
     InvalidArgument(String),
+}
+
+impl From<http::NoAnswer> for StripeError {
+    fn from(e: http::NoAnswer) -> Self {
+        match e {
+            http::NoAnswer::Timeout => Self::Timeout,
+            http::NoAnswer::Transport(m) => Self::Transport(m),
+        }
+    }
 }
 
 fn code_suffix(code: Option<&str>) -> String {
@@ -71,7 +82,7 @@ impl StripeError {
         if secret.is_empty() {
             return self;
         }
-        let scrub = |s: String| if s.contains(secret) { s.replace(secret, "<redacted>") } else { s };
+        let scrub = |s: String| http::redact(s, secret);
         match self {
             Self::Transport(m) => Self::Transport(scrub(m)),
             Self::Api { status, type_, code, param, message } => Self::Api {
