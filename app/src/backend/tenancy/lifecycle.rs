@@ -11,7 +11,7 @@
 use sqlx::Row;
 
 use crate::backend::identity::accounts::{self, StaffRole};
-use crate::backend::platform::db::{drop_tenant_database, now, tenant_db_url, TenantDb};
+use crate::backend::platform::db::{drop_tenant_database, is_unique_violation, now, tenant_db_url, TenantDb};
 use crate::backend::platform::host::HostName;
 use crate::backend::state::AppState;
 use crate::backend::tenancy::domain_ownership;
@@ -199,7 +199,7 @@ async fn reserve(state: &AppState, central_url: &str, new: &NewTenant) -> Result
     .await;
     if let Err(e) = inserted {
         // Two admins racing for the same slug: the unique index decides.
-        if e.as_database_error().is_some_and(|d| d.is_unique_violation()) {
+        if is_unique_violation(&e) {
             return Err(TenantError::Conflict("That short name is taken.".into()));
         }
         return Err(e.into());
@@ -230,7 +230,7 @@ async fn insert_domain(tx: &mut sqlx::AnyConnection, id: TenantId, d: &HostName,
     .await;
     match r {
         Ok(_) => Ok(()),
-        Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => {
+        Err(e) if is_unique_violation(&e) => {
             Err(TenantError::Conflict("That domain is already used by another storefront.".into()))
         }
         Err(e) => Err(e.into()),
