@@ -2,10 +2,12 @@
 //!
 //! | module      | owns |
 //! |-------------|------|
-//! | `auth`      | password hashing, browser sessions, single-use tokens |
+//! | `auth`      | password hashing, customers' browser sessions and emailed links |
+//! | `tokens`    | random tokens and their hashes; single-use tokens: issue, peek, redeem once, revoke |
 //! | `customers` | customer accounts and their Kasm identity |
 //! | `accounts`  | platform admins and reseller staff, and their sessions |
 
 pub mod accounts;
 pub mod auth;
 pub mod customers;
+pub mod tokens;
