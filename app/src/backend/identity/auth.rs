@@ -88,6 +88,7 @@ async fn dummy_hash() -> Result<String> {
     Ok(DUMMY.get_or_init(|| h).clone())
 }
 
+/// (Named here by its callers outside identity: the request context and limits keyed by a token.)
 pub use super::tokens::token_hash;
 
 /// The customers' emailed links: scoped by purpose, carrying the customer and (for an email change) the

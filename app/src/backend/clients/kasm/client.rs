@@ -115,7 +115,10 @@ fn parse_ca_pem(pem: &str) -> Result<Vec<reqwest::Certificate>, KasmError> {
 
 /// A send/receive failure as a `KasmError` (the caller redacts it, like every error).
 fn transport_error(endpoint: &str, e: reqwest::Error) -> KasmError {
-    http::NoAnswer::of(endpoint, e).into()
+    match http::NoAnswer::of(endpoint, e) {
+        http::NoAnswer::Timeout => KasmError::Timeout,
+        http::NoAnswer::Transport(text) => KasmError::Transport(text),
+    }
 }
 
 /// `get_user` found nobody: it says a bare "Invalid Request" for that, besides the usual "unknown user"

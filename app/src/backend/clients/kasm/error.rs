@@ -43,15 +43,6 @@ pub enum KasmError {
     },
 }
 
-impl From<http::NoAnswer> for KasmError {
-    fn from(e: http::NoAnswer) -> Self {
-        match e {
-            http::NoAnswer::Timeout => Self::Timeout,
-            http::NoAnswer::Transport(m) => Self::Transport(m),
-        }
-    }
-}
-
 /// What kind of business refusal a [`KasmError::Business`] is, recognised from Kasm's message text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KasmBusinessKind {

@@ -152,7 +152,10 @@ fn normalise_currency(currency: &str) -> Result<String, StripeError> {
 
 /// A send/receive failure as a `StripeError` (the caller redacts it, like every error).
 fn transport_error(endpoint: &str, e: reqwest::Error) -> StripeError {
-    http::NoAnswer::of(endpoint, e).into()
+    match http::NoAnswer::of(endpoint, e) {
+        http::NoAnswer::Timeout => StripeError::Timeout,
+        http::NoAnswer::Transport(text) => StripeError::Transport(text),
+    }
 }
 
 /// Stripe's error envelope: `{"error": {"type": …, "code": …, "message": …, "payment_intent": {…}}}`.

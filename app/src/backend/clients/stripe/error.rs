@@ -38,15 +38,6 @@ pub enum StripeError {
     InvalidArgument(String),
 }
 
-impl From<http::NoAnswer> for StripeError {
-    fn from(e: http::NoAnswer) -> Self {
-        match e {
-            http::NoAnswer::Timeout => Self::Timeout,
-            http::NoAnswer::Transport(m) => Self::Transport(m),
-        }
-    }
-}
-
 fn code_suffix(code: Option<&str>) -> String {
     code.map(|c| format!(", {c}")).unwrap_or_default()
 }
