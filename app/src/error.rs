@@ -1,6 +1,7 @@
 //! The one error type of the server-function boundary. Every variant carries a message that is safe and
 //! useful to show a customer; internal causes are logged on the server and reach the browser only as
-//! `Internal`. The HTTP status for each variant is chosen here, in one match.
+//! `Internal`. The HTTP status for each variant is chosen here, in one match; on the server the same
+//! error is also an axum response, so plain handlers answer exactly as server functions do.
 
 use serde::{Deserialize, Serialize};
 use server_fn::codec::JsonEncoding;
@@ -66,6 +67,39 @@ impl FromServerFnError for AppError {
             }
             ServerFnErrorErr::Request(_) | ServerFnErrorErr::Deserialization(_) => AppError::Network,
             _ => AppError::Internal,
+        }
+    }
+}
+
+/// Plain axum handlers (downloads, webhooks, live events) return `Result<_, AppError>` and answer an error
+/// the way a server function does: the status of [`AppError::status`] and the error as JSON, which the
+/// pages already know how to read.
+#[cfg(feature = "ssr")]
+impl axum::response::IntoResponse for AppError {
+    fn into_response(self) -> axum::response::Response {
+        use axum::http::{header, StatusCode};
+        let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_string(&self).unwrap_or_default();
+        (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    }
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::*;
+    use axum::http::header::CONTENT_TYPE;
+    use axum::response::IntoResponse;
+
+    #[tokio::test]
+    async fn errors_answer_their_own_status_with_the_error_as_json() {
+        for e in
+            [AppError::RateLimited { retry_after_secs: 7 }, AppError::NotSignedIn, AppError::Unavailable("x".into())]
+        {
+            let res = e.clone().into_response();
+            assert_eq!(res.status().as_u16(), e.status());
+            assert_eq!(res.headers().get(CONTENT_TYPE).map(|v| v.as_bytes()), Some(&b"application/json"[..]));
+            let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap_or_default();
+            assert_eq!(serde_json::from_slice::<AppError>(&body).ok(), Some(e));
         }
     }
 }

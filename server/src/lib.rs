@@ -4,10 +4,10 @@
 //! |-------------|-------|
 //! | `config`    | typed configuration from the environment / `.env` |
 //! | `startup`   | `Application::build` (used by `main` and by the tests) and graceful shutdown |
-//! | `routes`    | the router: pages, server functions, health probes, middleware |
+//! | `routes`    | the routers: one per area (pages, downloads, webhooks, uploads, live events …), merged with the middleware; the operations router |
 //! | `telemetry` | logging setup (pretty or JSON) |
 //! | `cli`       | subcommands: `serve`, `kasm-sim`, `migrate`, `tenants …`, `admin create` |
-//! | `tenancy`   | Host → site resolution middleware; theme CSS, logos, domain tokens, TLS ask, uploads |
+//! | `tenancy`   | Host → site resolution middleware, and its minimal HTML pages |
 //! | `tenants_cli` | `server tenants …` and `server admin create` |
 //! | `billing_cli` | `server billing run --period YYYY-MM [--tenant SLUG]` with a progress bar |
 //! | `bench`     | `server bench-reconcile` (used by `make bench`) |

@@ -4,10 +4,18 @@
 
 use sqlx::Row;
 
-use crate::backend::identity::auth::{self, new_token, token_hash};
+use super::tokens::{self, new_token, token_hash, TokenTable};
+use crate::backend::identity::auth;
 use crate::backend::platform::db::{now, CentralDb};
 use crate::backend::{corrupt, Result};
 use crate::domain::ids::TenantId;
+
+/// Staff invitations: bound to their tenant, carrying the email, the role and who invited.
+const INVITES: TokenTable = TokenTable::new("staff_invites", "tenant_id");
+/// How long an invitation link stays usable.
+const INVITE_TTL_MS: i64 = 7 * 24 * 3_600_000;
+/// Impersonation handles: bound to the tenant whose host redeems them, carrying who becomes whom.
+const IMPERSONATIONS: TokenTable = TokenTable::new("impersonation_tokens", "tenant_id");
 
 pub const ADMIN_COOKIE: &str = "ezs_admin";
 pub const STAFF_COOKIE: &str = "ezs_staff";
@@ -214,21 +222,9 @@ pub async fn invite_staff(
     role: StaffRole,
     invited_by: &str,
 ) -> Result<String> {
-    let token = new_token();
-    let t = now();
-    sqlx::query(
-        "INSERT INTO staff_invites (token_hash, tenant_id, email, role, invited_by, created_at, expires_at)          VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(token_hash(&token))
-    .bind(tenant.to_string())
-    .bind(email.trim().to_lowercase())
-    .bind(role.as_str())
-    .bind(invited_by)
-    .bind(t.as_millis())
-    .bind(t.plus_millis(7 * 24 * 3_600_000).as_millis())
-    .execute(central.pool())
-    .await?;
-    Ok(token)
+    let email = email.trim().to_lowercase();
+    let fields = [("email", Some(email.as_str())), ("role", Some(role.as_str())), ("invited_by", Some(invited_by))];
+    INVITES.issue(central.pool(), &tenant.to_string(), &fields, INVITE_TTL_MS).await
 }
 
 /// Whether `email` is already a staff member of `tenant`.
@@ -265,17 +261,8 @@ pub enum Accepted {
 /// Looks at an invitation without using it: checked before a password is hashed, so a made-up link
 /// costs no hash.
 pub async fn invitation(central: &CentralDb, tenant: TenantId, token: &str) -> Result<Invitation> {
-    if token.is_empty() || token.len() > 128 {
-        return Ok(Invitation::Unusable);
-    }
-    let email: Option<String> = sqlx::query_scalar(
-        "SELECT email FROM staff_invites WHERE token_hash = $1 AND tenant_id = $2 AND used_at IS NULL AND expires_at > $3",
-    )
-    .bind(token_hash(token))
-    .bind(tenant.to_string())
-    .bind(now().as_millis())
-    .fetch_optional(central.pool())
-    .await?;
+    let row = INVITES.peek(central.pool(), token, &tenant.to_string(), "email").await?;
+    let email: Option<String> = row.map(|r| r.try_get(0)).transpose()?;
     Ok(match email {
         None => Invitation::Unusable,
         Some(email) if is_staff(central, tenant, &email).await? => Invitation::AlreadyMember,
@@ -292,27 +279,11 @@ pub async fn accept_invite(
     name: &str,
     password_hash: &str,
 ) -> Result<Accepted> {
-    if token.is_empty() || token.len() > 128 {
-        return Ok(Accepted::Unusable);
-    }
     let t = now().as_millis();
     let mut tx = central.begin().await?;
-    let used = sqlx::query(
-        "UPDATE staff_invites SET used_at = $1 WHERE token_hash = $2 AND tenant_id = $3 AND used_at IS NULL AND expires_at > $1",
-    )
-    .bind(t)
-    .bind(token_hash(token))
-    .bind(tenant.to_string())
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if used == 0 {
+    let Some(row) = INVITES.redeem(&mut tx, token, &tenant.to_string(), "email, role").await? else {
         return Ok(Accepted::Unusable);
-    }
-    let row = sqlx::query("SELECT email, role FROM staff_invites WHERE token_hash = $1")
-        .bind(token_hash(token))
-        .fetch_one(&mut *tx)
-        .await?;
+    };
     let email: String = row.try_get(0)?;
     let role: String = row.try_get(1)?;
     let role = StaffRole::parse(&role).ok_or_else(|| corrupt("staff_invites.role"))?;
@@ -380,21 +351,9 @@ pub async fn issue_impersonation(
     target_id: &str,
     admin_email: &str,
 ) -> Result<String> {
-    let token = new_token();
-    let t = now();
-    sqlx::query(
-        "INSERT INTO impersonation_tokens (token_hash, tenant_id, target_kind, target_id, admin_email, created_at, expires_at)          VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(token_hash(&token))
-    .bind(tenant.to_string())
-    .bind(target.as_str())
-    .bind(target_id)
-    .bind(admin_email)
-    .bind(t.as_millis())
-    .bind(t.plus_millis(60_000).as_millis())
-    .execute(central.pool())
-    .await?;
-    Ok(token)
+    let fields =
+        [("target_kind", Some(target.as_str())), ("target_id", Some(target_id)), ("admin_email", Some(admin_email))];
+    IMPERSONATIONS.issue(central.pool(), &tenant.to_string(), &fields, 60_000).await
 }
 
 /// Redeems an impersonation token on its own tenant: (target, target id, admin email).
@@ -403,27 +362,11 @@ pub async fn redeem_impersonation(
     tenant: TenantId,
     token: &str,
 ) -> Result<Option<(ImpersonationTarget, String, String)>> {
-    if token.is_empty() || token.len() > 128 {
-        return Ok(None);
-    }
-    let t = now().as_millis();
     let mut tx = central.begin().await?;
-    let used = sqlx::query(
-        "UPDATE impersonation_tokens SET used_at = $1 WHERE token_hash = $2 AND tenant_id = $3 AND used_at IS NULL          AND expires_at > $1",
-    )
-    .bind(t)
-    .bind(token_hash(token))
-    .bind(tenant.to_string())
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if used == 0 {
+    let columns = "target_kind, target_id, admin_email";
+    let Some(row) = IMPERSONATIONS.redeem(&mut tx, token, &tenant.to_string(), columns).await? else {
         return Ok(None);
-    }
-    let row = sqlx::query("SELECT target_kind, target_id, admin_email FROM impersonation_tokens WHERE token_hash = $1")
-        .bind(token_hash(token))
-        .fetch_one(&mut *tx)
-        .await?;
+    };
     tx.commit().await?;
     let kind: String = row.try_get(0)?;
     let target = match kind.as_str() {
@@ -507,7 +450,7 @@ pub async fn end_session(central: &CentralDb, token: &str) -> Result<()> {
 
 /// The admin a cookie belongs to (admin sessions only).
 pub async fn session_admin(central: &CentralDb, token: &str) -> Result<Option<PlatformAdmin>> {
-    if token.is_empty() || token.len() > 128 {
+    if tokens::is_malformed(token) {
         return Ok(None);
     }
     let t = now().as_millis();
@@ -528,7 +471,7 @@ pub async fn session_admin(central: &CentralDb, token: &str) -> Result<Option<Pl
 
 /// The staff member a cookie belongs to, on this tenant only: the tenant is part of the lookup.
 pub async fn session_staff(central: &CentralDb, token: &str, tenant: TenantId) -> Result<Option<StaffMember>> {
-    if token.is_empty() || token.len() > 128 {
+    if tokens::is_malformed(token) {
         return Ok(None);
     }
     let t = now().as_millis();

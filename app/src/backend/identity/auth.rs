@@ -1,18 +1,16 @@
 //! Passwords (argon2id) and browser sessions (random token in an HttpOnly cookie, only its hash stored),
-//! and the single-use tokens sent by email (verification, password reset, email change).
+//! and the customers' single-use links sent by email (verification, password reset, email change), kept
+//! by [`super::tokens`].
 
 use std::sync::OnceLock;
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
-use base64::Engine as _;
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 use sqlx::Row;
 use tokio::sync::Semaphore;
 
+use super::tokens::{self, TokenTable};
 use crate::backend::platform::db::{now, TenantDb};
 use crate::backend::{BackendError, Result};
 use crate::domain::ids::CustomerId;
@@ -94,17 +92,12 @@ async fn dummy_hash() -> Result<String> {
     Ok(DUMMY.get_or_init(|| h).clone())
 }
 
-/// What is stored for a token (cookie or emailed link): its SHA-256, never the token itself.
-pub fn token_hash(token: &str) -> String {
-    B64URL.encode(Sha256::digest(token.as_bytes()))
-}
+/// (Named here by its callers outside identity: the request context and limits keyed by a token.)
+pub use super::tokens::token_hash;
 
-/// Starts a session for a customer and returns the cookie value (256 random bits).
-pub fn new_token() -> String {
-    let mut raw = [0u8; 32];
-    rand::rng().fill_bytes(&mut raw);
-    B64URL.encode(raw)
-}
+/// The customers' emailed links: scoped by purpose, carrying the customer and (for an email change) the
+/// new address.
+const LINKS: TokenTable = TokenTable::new("auth_tokens", "purpose");
 
 /// Starts a session for a customer and returns the cookie value (256 random bits). `ttl_ms` is the
 /// absolute lifetime; the idle timeout is applied when the session is used.
@@ -119,7 +112,7 @@ pub async fn create_session_as(
     ttl_ms: i64,
     impersonator: Option<&str>,
 ) -> Result<String> {
-    let token = new_token();
+    let token = tokens::new_token();
     let t = now();
     sqlx::query(
         "INSERT INTO auth_sessions (token_hash, customer_id, created_at, expires_at, last_seen_at, impersonator) \
@@ -152,7 +145,7 @@ const TOUCH_EVERY_MS: i64 = 60_000;
 /// The customer a session cookie belongs to, if it is valid: within its absolute lifetime and used within
 /// the idle timeout. Using it keeps it alive.
 pub async fn session_customer(db: &TenantDb, token: &str) -> Result<Option<CustomerId>> {
-    if token.is_empty() || token.len() > 128 {
+    if tokens::is_malformed(token) {
         return Ok(None);
     }
     let t = now().as_millis();
@@ -209,7 +202,7 @@ impl TokenPurpose {
     }
 }
 
-/// Issues a single-use token (256 bits; only its hash is stored) and returns it for the email link.
+/// Issues a single-use token (see [`super::tokens`]) and returns it for the email link.
 pub async fn issue_token(
     db: &TenantDb,
     customer: CustomerId,
@@ -217,51 +210,21 @@ pub async fn issue_token(
     new_email: Option<&str>,
     ttl_ms: i64,
 ) -> Result<String> {
-    let token = new_token();
-    let t = now();
-    sqlx::query(
-        "INSERT INTO auth_tokens (token_hash, customer_id, purpose, new_email, created_at, expires_at)          VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(token_hash(&token))
-    .bind(customer.to_string())
-    .bind(purpose.as_str())
-    .bind(new_email)
-    .bind(t.as_millis())
-    .bind(t.plus_millis(ttl_ms).as_millis())
-    .execute(db.pool())
-    .await?;
-    Ok(token)
+    let customer = customer.to_string();
+    let fields = [("customer_id", Some(customer.as_str())), ("new_email", new_email)];
+    LINKS.issue(db.pool(), purpose.as_str(), &fields, ttl_ms).await
 }
 
 /// Consumes a token: valid only once, before it expires, for its purpose. Returns its customer and (for
-/// email changes) the new address. The use is recorded by a conditional update, so two concurrent uses
-/// cannot both succeed.
+/// email changes) the new address.
 pub async fn consume_token(
     tx: &mut sqlx::AnyConnection,
     token: &str,
     purpose: TokenPurpose,
 ) -> Result<Option<(CustomerId, Option<String>)>> {
-    if token.is_empty() || token.len() > 128 {
+    let Some(row) = LINKS.redeem(tx, token, purpose.as_str(), "customer_id, new_email").await? else {
         return Ok(None);
-    }
-    let t = now().as_millis();
-    let hash = token_hash(token);
-    let used = sqlx::query(
-        "UPDATE auth_tokens SET used_at = $1 WHERE token_hash = $2 AND purpose = $3 AND used_at IS NULL          AND expires_at > $1",
-    )
-    .bind(t)
-    .bind(&hash)
-    .bind(purpose.as_str())
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if used == 0 {
-        return Ok(None);
-    }
-    let row = sqlx::query("SELECT customer_id, new_email FROM auth_tokens WHERE token_hash = $1")
-        .bind(&hash)
-        .fetch_one(&mut *tx)
-        .await?;
+    };
     let id: String = row.try_get(0)?;
     Ok(Some((id.parse().map_err(|_| crate::backend::corrupt("auth_tokens.customer_id"))?, row.try_get(1)?)))
 }
@@ -269,18 +232,7 @@ pub async fn consume_token(
 /// Whether a token could be consumed now (unused, unexpired, for this purpose), without using it: checked
 /// before a password is hashed, so a made-up link costs no hash.
 pub async fn token_is_live(db: &TenantDb, token: &str, purpose: TokenPurpose) -> Result<bool> {
-    if token.is_empty() || token.len() > 128 {
-        return Ok(false);
-    }
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM auth_tokens WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3",
-    )
-    .bind(token_hash(token))
-    .bind(purpose.as_str())
-    .bind(now().as_millis())
-    .fetch_one(db.pool())
-    .await?;
-    Ok(n > 0)
+    Ok(LINKS.peek(db.pool(), token, purpose.as_str(), "token_hash").await?.is_some())
 }
 
 /// Ends a customer's outstanding tokens of these purposes (marked used). A password change ends every
@@ -291,18 +243,10 @@ pub async fn revoke_tokens(
     customer: CustomerId,
     purposes: &[TokenPurpose],
 ) -> Result<u64> {
-    let t = now().as_millis();
+    let customer = customer.to_string();
     let mut ended = 0;
     for purpose in purposes {
-        ended += sqlx::query(
-            "UPDATE auth_tokens SET used_at = $1 WHERE customer_id = $2 AND purpose = $3 AND used_at IS NULL",
-        )
-        .bind(t)
-        .bind(customer.to_string())
-        .bind(purpose.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        ended += LINKS.revoke(&mut *tx, purpose.as_str(), "customer_id", &customer).await?;
     }
     Ok(ended)
 }

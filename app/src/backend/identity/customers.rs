@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::backend::platform::db::{now, TenantDb};
+use crate::backend::platform::db::{is_unique_violation, now, TenantDb};
 use crate::backend::{corrupt, Result};
 use crate::domain::ids::CustomerId;
 
@@ -126,7 +126,7 @@ pub async fn set_email(tx: &mut sqlx::AnyConnection, id: CustomerId, email: &str
         .await;
     match r {
         Ok(_) => Ok(true),
-        Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => Ok(false),
+        Err(e) if is_unique_violation(&e) => Ok(false),
         Err(e) => Err(e.into()),
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! | module      | owns |
 //! |-------------|------|
-//! | `auth`      | password hashing, browser sessions, single-use tokens |
+//! | `auth`      | password hashing, customers' browser sessions and emailed links |
+//! | `tokens`    | random tokens and their hashes; single-use tokens: issue, peek, redeem once, revoke |
 //! | `customers` | customer accounts and their Kasm identity |
 //! | `accounts`  | platform admins and reseller staff, and their sessions |
 //! | `notify`    | the account emails: verification, password reset, email change, welcome |
@@ -11,3 +12,4 @@ pub mod accounts;
 pub mod auth;
 pub mod customers;
 pub mod notify;
+pub mod tokens;

@@ -139,8 +139,10 @@ async fn ensure_postgres_database(url: &str) -> Result<(), DbError> {
         // Identifiers cannot be bound as parameters; the name was checked to be [a-z0-9_] above.
         let sql = sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""));
         if let Err(e) = sqlx::query(sql).execute(&mut admin).await {
-            // Two processes racing to create it is fine; anything else is not.
-            let raced = e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "42P04" || c == "23505");
+            // Two processes racing to create it is fine (42P04 duplicate_database, or the catalog's unique
+            // index); anything else is not.
+            let raced =
+                is_unique_violation(&e) || e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "42P04");
             if !raced {
                 return Err(e.into());
             }
@@ -148,6 +150,14 @@ async fn ensure_postgres_database(url: &str) -> Result<(), DbError> {
     }
     admin.close().await?;
     Ok(())
+}
+
+/// The statement broke a unique index or primary key: PostgreSQL's 23505, SQLite's 2067 (UNIQUE) and 1555
+/// (PRIMARY KEY), as sqlx classifies them through the `Any` driver. Where an existing row means the work is
+/// already done (an invoice already issued, an address already taken, a race already lost), this is that
+/// answer rather than a failure. The one place it is recognised.
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error().is_some_and(|d| d.is_unique_violation())
 }
 
 pub fn is_safe_identifier(name: &str) -> bool {
@@ -415,5 +425,20 @@ mod tests {
             Some("postgres://postgres@127.0.0.1:5432/ezscale_t_house".into())
         );
         assert!(tenant_db_url("postgres://h/db", "a\"b").is_err());
+    }
+
+    #[tokio::test]
+    async fn unique_and_primary_key_violations_are_recognised_and_nothing_else() {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new().max_connections(1).connect("sqlite::memory:").await;
+        let Ok(pool) = pool else { panic!("in-memory SQLite: {pool:?}") };
+        let run = |sql: &'static str| sqlx::query(sql).execute(&pool);
+        assert!(run("CREATE TABLE t (id TEXT PRIMARY KEY, email TEXT UNIQUE, n INTEGER NOT NULL)").await.is_ok());
+        assert!(run("INSERT INTO t VALUES ('a', 'a@x', 1)").await.is_ok());
+        let error = |r: Result<_, sqlx::Error>| r.err().unwrap_or(sqlx::Error::RowNotFound);
+        assert!(is_unique_violation(&error(run("INSERT INTO t VALUES ('a', 'b@x', 1)").await)), "primary key");
+        assert!(is_unique_violation(&error(run("INSERT INTO t VALUES ('b', 'a@x', 1)").await)), "unique");
+        assert!(!is_unique_violation(&error(run("INSERT INTO t VALUES ('c', 'c@x', NULL)").await)), "not null");
+        assert!(!is_unique_violation(&sqlx::Error::RowNotFound));
     }
 }

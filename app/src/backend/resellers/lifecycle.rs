@@ -12,7 +12,7 @@
 use crate::backend::corrupt;
 use crate::backend::identity::accounts::{self, StaffRole};
 use crate::backend::identity::auth;
-use crate::backend::platform::db::{drop_tenant_database, now, tenant_db_url, TenantDb};
+use crate::backend::platform::db::{drop_tenant_database, is_unique_violation, now, tenant_db_url, TenantDb};
 use crate::backend::platform::host::HostName;
 use crate::backend::state::AppState;
 use crate::backend::tenancy::registry::{self, bump_version, TenantRecord};
@@ -164,7 +164,7 @@ async fn reserve(state: &AppState, central_url: &str, new: &NewTenant) -> Result
     .await;
     if let Err(e) = inserted {
         // Two admins racing for the same slug: the unique index decides.
-        if e.as_database_error().is_some_and(|d| d.is_unique_violation()) {
+        if is_unique_violation(&e) {
             return Err(TenantError::Conflict("That short name is taken.".into()));
         }
         return Err(e.into());

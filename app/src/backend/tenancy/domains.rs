@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use crate::backend::platform::db::now;
+use crate::backend::platform::db::{is_unique_violation, now};
 use crate::backend::platform::host::HostName;
 use crate::backend::state::AppState;
 use crate::backend::tenancy::registry::{self, bump_version, TenantRecord};
@@ -33,7 +33,7 @@ pub(crate) async fn insert(tx: &mut sqlx::AnyConnection, id: TenantId, d: &HostN
     .await;
     match r {
         Ok(_) => Ok(()),
-        Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => {
+        Err(e) if is_unique_violation(&e) => {
             Err(TenantError::Conflict("That domain is already used by another storefront.".into()))
         }
         Err(e) => Err(e.into()),

@@ -14,6 +14,7 @@ use super::types::{
     KasmGroup, KasmHistoryPage, KasmImage, KasmList, KasmStatus, KasmStatusReply, KasmUser, RequestedKasm,
 };
 use super::wire::{self, check_business, decode};
+use crate::backend::clients::http;
 
 /// How credentials travel, which also fixes the base path.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -89,31 +90,10 @@ impl fmt::Debug for KasmClient {
     }
 }
 
-/// Checks a configured base URL and returns it without a trailing slash.
+/// Checks a configured base URL and returns it without a trailing slash. A path prefix for a reverse proxy is
+/// allowed, but not `/api…`: the client appends that itself.
 fn normalise_base_url(raw: &str) -> Result<String, KasmError> {
-    let trimmed = raw.trim().trim_end_matches('/');
-    let url = reqwest::Url::parse(trimmed)
-        .map_err(|e| KasmError::Config(format!("Kasm base URL {trimmed:?} is not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(KasmError::Config(format!("Kasm base URL {trimmed:?} must start with http:// or https://")));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(KasmError::Config(format!("Kasm base URL {trimmed:?} has no host")));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        // Credentials in a URL end up in logs and error messages.
-        return Err(KasmError::Config("Kasm base URL must not contain credentials".into()));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(KasmError::Config(format!("Kasm base URL {trimmed:?} must not have a query or fragment")));
-    }
-    let path = url.path().trim_end_matches('/');
-    if path.ends_with("/api") || path.ends_with("/api/public") {
-        return Err(KasmError::Config(format!(
-            "Kasm base URL {trimmed:?} must not include /api or /api/public; the client adds the API path"
-        )));
-    }
-    Ok(trimmed.to_owned())
+    http::base_url("Kasm", raw, &["/api", "/api/public"], "the API path").map_err(KasmError::Config)
 }
 
 /// The extra root certificates of `ca_pem`. Error messages never quote the PEM (it is configuration text that
@@ -133,25 +113,12 @@ fn parse_ca_pem(pem: &str) -> Result<Vec<reqwest::Certificate>, KasmError> {
     Ok(certs)
 }
 
-/// An error and its causes on one line (reqwest's own text is often just "builder error").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// A send/receive failure: timeouts are told apart; the URL is dropped from the text (it is in the endpoint).
+/// A send/receive failure as a `KasmError` (the caller redacts it, like every error).
 fn transport_error(endpoint: &str, e: reqwest::Error) -> KasmError {
-    if e.is_timeout() {
-        return KasmError::Timeout;
+    match http::NoAnswer::of(endpoint, e) {
+        http::NoAnswer::Timeout => KasmError::Timeout,
+        http::NoAnswer::Transport(text) => KasmError::Transport(text),
     }
-    let e = e.without_url();
-    KasmError::Transport(format!("{endpoint}: {}", error_chain(&e)))
 }
 
 /// `get_user` found nobody: it says a bare "Invalid Request" for that, besides the usual "unknown user"
@@ -181,19 +148,15 @@ impl KasmClient {
         }
         let extra_roots = cfg.ca_pem.as_deref().map(parse_ca_pem).transpose()?;
         let has_extra_roots = extra_roots.is_some();
-        let http = reqwest::Client::builder()
-            .timeout(cfg.timeout)
-            .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
-            // A redirect would turn the POST into a GET and usually means a wrong scheme or path.
-            .redirect(reqwest::redirect::Policy::none())
+        // No redirects (see `http::client_builder`): here one would also mean a wrong scheme or path.
+        let http = http::client_builder(cfg.timeout)
             .tls_danger_accept_invalid_certs(cfg.insecure_skip_tls_verify)
             // Merged with the system roots; a certificate that does not parse fails `build` below.
             .tls_certs_merge(extra_roots.unwrap_or_default())
-            .user_agent(concat!("ezscale-workspaces/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| {
                 let what = if has_extra_roots { " (check ca_pem: a certificate may be invalid)" } else { "" };
-                KasmError::Config(format!("cannot build the HTTP client{what}: {}", error_chain(&e)))
+                KasmError::Config(format!("cannot build the HTTP client{what}: {}", http::error_chain(&e)))
             })?;
         let api_prefix = match cfg.auth {
             KasmAuthStyle::JsonBody => format!("{base_url}/api/public/"),

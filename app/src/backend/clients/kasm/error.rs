@@ -1,6 +1,8 @@
 //! One error type for the Kasm boundary. Messages come from Kasm's `error_message` (never from our request),
 //! so they can be logged; `user_message` is the short text a customer may see.
 
+use crate::backend::clients::http;
+
 /// Everything a Kasm call can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum KasmError {
@@ -125,7 +127,7 @@ impl KasmError {
         if secret.is_empty() {
             return self;
         }
-        let scrub = |s: String| if s.contains(secret) { s.replace(secret, "<redacted>") } else { s };
+        let scrub = |s: String| http::redact(s, secret);
         match self {
             Self::Business(m) => Self::Business(scrub(m)),
             Self::Unauthorized { status, message } => Self::Unauthorized { status, message: scrub(message) },

@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::error::KasmError;
 use super::ids::{KasmGroupId, KasmId, KasmImageId, KasmUserId};
 use super::types::{KasmAccountingRow, KasmGroup, KasmImage, KasmSession, KasmStatus, KasmUser, RequestedKasm};
+use crate::backend::clients::http;
 use crate::domain::time::Timestamp;
 
 /// Kasm's text is passed on in errors and logs; it is bounded so a proxy's HTML page cannot flood them.
@@ -99,7 +100,7 @@ pub fn scrub<'a>(body: &'a [u8], secret: &str) -> Cow<'a, [u8]> {
     let mut rest = body;
     while let Some(pos) = rest.windows(needle.len()).position(|w| w == needle) {
         out.extend_from_slice(&rest[..pos]);
-        out.extend_from_slice(b"<redacted>");
+        out.extend_from_slice(http::REDACTED.as_bytes());
         rest = &rest[pos + needle.len()..];
     }
     out.extend_from_slice(rest);
@@ -131,7 +132,7 @@ pub fn scrub_body<'a>(body: &'a [u8], secret: &str) -> Cow<'a, [u8]> {
 fn scrub_strings(value: &mut Value, secret: &str) -> bool {
     match value {
         Value::String(s) if s.contains(secret) => {
-            *s = s.replace(secret, "<redacted>");
+            *s = s.replace(secret, http::REDACTED);
             true
         }
         Value::Array(items) => scrub_all(items.iter_mut(), secret),

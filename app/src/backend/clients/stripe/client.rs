@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::error::StripeError;
 use super::form::{check_metadata, FormParams};
 use super::types::{CheckoutSession, Metadata, PaymentError, PaymentIntent, PaymentMethod, StripeCustomer};
+use crate::backend::clients::http;
 
 /// Stripe's API origin.
 pub const DEFAULT_BASE_URL: &str = "https://api.stripe.com";
@@ -95,29 +96,10 @@ impl fmt::Debug for StripeClient {
     }
 }
 
-/// Checks a configured base URL and returns it without a trailing slash.
+/// Checks a configured base URL and returns it without a trailing slash (and without `/v1`, which the client
+/// adds).
 fn normalise_base_url(raw: &str) -> Result<String, StripeError> {
-    let trimmed = raw.trim().trim_end_matches('/');
-    let url = reqwest::Url::parse(trimmed)
-        .map_err(|e| StripeError::Config(format!("Stripe base URL {trimmed:?} is not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(StripeError::Config(format!("Stripe base URL {trimmed:?} must start with http:// or https://")));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(StripeError::Config(format!("Stripe base URL {trimmed:?} has no host")));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(StripeError::Config("Stripe base URL must not contain credentials".into()));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(StripeError::Config(format!("Stripe base URL {trimmed:?} must not have a query or fragment")));
-    }
-    if url.path().trim_end_matches('/').ends_with("/v1") {
-        return Err(StripeError::Config(format!(
-            "Stripe base URL {trimmed:?} must not include /v1; the client adds it"
-        )));
-    }
-    Ok(trimmed.to_owned())
+    http::base_url("Stripe", raw, &["/v1"], "it").map_err(StripeError::Config)
 }
 
 /// The key is never quoted in these messages.
@@ -168,24 +150,12 @@ fn normalise_currency(currency: &str) -> Result<String, StripeError> {
     Ok(currency.to_ascii_lowercase())
 }
 
-/// An error and its causes on one line (reqwest's own text is often just "error sending request").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
+/// A send/receive failure as a `StripeError` (the caller redacts it, like every error).
 fn transport_error(endpoint: &str, e: reqwest::Error) -> StripeError {
-    if e.is_timeout() {
-        return StripeError::Timeout;
+    match http::NoAnswer::of(endpoint, e) {
+        http::NoAnswer::Timeout => StripeError::Timeout,
+        http::NoAnswer::Transport(text) => StripeError::Transport(text),
     }
-    let e = e.without_url();
-    StripeError::Transport(format!("{endpoint}: {}", error_chain(&e)))
 }
 
 /// Stripe's error envelope: `{"error": {"type": …, "code": …, "message": …, "payment_intent": {…}}}`.
@@ -256,14 +226,10 @@ impl StripeClient {
         if cfg.timeout.is_zero() {
             return Err(StripeError::Config("Stripe timeout must be greater than zero".into()));
         }
-        let http = reqwest::Client::builder()
-            .timeout(cfg.timeout)
-            .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
-            // Stripe never redirects API calls; following one would resend the key elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("ezscale-workspaces/", env!("CARGO_PKG_VERSION")))
+        // No redirects (see `http::client_builder`): Stripe never redirects API calls.
+        let http = http::client_builder(cfg.timeout)
             .build()
-            .map_err(|e| StripeError::Config(format!("cannot build the HTTP client: {}", error_chain(&e))))?;
+            .map_err(|e| StripeError::Config(format!("cannot build the HTTP client: {}", http::error_chain(&e))))?;
         Ok(Self { inner: Arc::new(Inner { http, api_base: format!("{base_url}/v1"), secret_key: cfg.secret_key }) })
     }
 

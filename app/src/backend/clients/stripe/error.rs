@@ -1,6 +1,8 @@
 //! One error type for the Stripe boundary. Messages come from Stripe's `error.message` (never from our
 //! request), and are scrubbed of the secret key anyway, so they can be logged.
 
+use crate::backend::clients::http;
+
 /// Everything a Stripe call can fail with. A declined card on an off-session charge is *not* an error: see
 /// [`super::StripeClient::charge_off_session`].
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +73,7 @@ impl StripeError {
         if secret.is_empty() {
             return self;
         }
-        let scrub = |s: String| if s.contains(secret) { s.replace(secret, "<redacted>") } else { s };
+        let scrub = |s: String| http::redact(s, secret);
         match self {
             Self::Transport(m) => Self::Transport(scrub(m)),
             Self::Api { status, type_, code, param, message } => Self::Api {

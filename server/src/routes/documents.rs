@@ -1,0 +1,63 @@
+//! Documents to download: a customer's invoices (CSV and PDF) and a reseller's wholesale bills (PDF),
+//! each for its own customer or staff only, on its own storefront. A draft invoice is nobody's yet.
+
+use app::backend::billing::{invoices, wholesale};
+use app::backend::identity::customers;
+use app::backend::state::AppState;
+use app::backend::tenancy::registry;
+use app::error::AppError;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use super::session::{SignedIn, Staff};
+use super::Routes;
+
+pub(super) fn routes() -> Routes {
+    Routes::new()
+        .get("/invoices/{id}/csv", invoice_csv)
+        .get("/invoices/{id}/pdf", invoice_pdf)
+        .get("/manage/billing/wholesale/{id}/pdf", wholesale_pdf)
+}
+
+/// An invoice as CSV.
+async fn invoice_csv(Path(id): Path<String>, me: SignedIn) -> Result<impl IntoResponse, AppError> {
+    let inv = invoices::get_owned(&me.tenant.db, &id, me.customer)
+        .await?
+        .filter(|i| i.status != invoices::Status::Draft)
+        .ok_or(AppError::NotFound)?;
+    let lines = invoices::lines(&me.tenant.db, &inv.id, inv.total.currency()).await?;
+    let name = format!("attachment; filename=\"{}.csv\"", inv.display_number());
+    Ok((
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, name)],
+        invoices::csv(&inv, &lines),
+    ))
+}
+
+/// An invoice as PDF, built from the same view as the invoice page.
+async fn invoice_pdf(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    me: SignedIn,
+) -> Result<impl IntoResponse, AppError> {
+    let customer = customers::get(&me.tenant.db, me.customer).await?.ok_or(AppError::NotSignedIn)?;
+    let view = app::billing::invoice_view(&app, &me.tenant, &customer, id.trim()).await?.ok_or(AppError::NotFound)?;
+    let name = format!("inline; filename=\"{}.pdf\"", view.number);
+    Ok((
+        [(header::CONTENT_TYPE, "application/pdf".to_owned()), (header::CONTENT_DISPOSITION, name)],
+        app::billing::pdf::invoice(&view),
+    ))
+}
+
+/// A wholesale bill as PDF, for the reseller's own staff on its own host.
+async fn wholesale_pdf(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    staff: Staff,
+) -> Result<impl IntoResponse, AppError> {
+    let inv = wholesale::get_for(&app, staff.entry.id, id.trim()).await?.ok_or(AppError::NotFound)?;
+    let record = registry::record_by_slug(app.central(), &staff.entry.slug).await?.ok_or(AppError::NotFound)?;
+    let body = wholesale::pdf(&app, &record, &inv).await?;
+    let name = format!("inline; filename=\"{}.pdf\"", inv.display_number());
+    Ok(([(header::CONTENT_TYPE, "application/pdf".to_owned()), (header::CONTENT_DISPOSITION, name)], body))
+}

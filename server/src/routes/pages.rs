@@ -1,0 +1,63 @@
+//! The Leptos side: every page of the app, the server functions under `/api/`, and the fallback that
+//! serves the built site's files and renders the not-found page.
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue};
+use axum::routing::post;
+use axum::Router;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+
+use super::RouterState;
+use app::{shell, App};
+
+/// Where every server function is served. (The impersonation audit recognises this catch-all: a name
+/// that matches it and nothing else is not a registered function.)
+pub(super) const SERVER_FNS: &str = "/api/{*fn_name}";
+
+/// Adds the server functions, the pages and the fallback to `router`. Added last, so the fallback only
+/// answers paths that no area claims.
+pub(super) fn add(router: Router<RouterState>, state: &RouterState) -> Router<RouterState> {
+    let fn_app = state.app.clone();
+    let page_app = state.app.clone();
+    let fallback_app = state.app.clone();
+    let leptos = state.leptos.clone();
+    router
+        .route(
+            SERVER_FNS,
+            post(move |req: Request| {
+                let app = fn_app.clone();
+                async move { handle_server_fns_with_context(move || provide_context(app.clone()), req).await }
+            }),
+        )
+        .leptos_routes_with_context(
+            state,
+            generate_route_list(App),
+            move || {
+                provide_context(page_app.clone());
+                page_csp();
+            },
+            move || shell(leptos.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler_with_context::<RouterState, _>(
+            move || provide_context(fallback_app.clone()),
+            shell,
+        ))
+}
+
+/// The Content-Security-Policy of a rendered page: scripts only from us or carrying this response's nonce
+/// (Leptos puts it on its hydration scripts), WebAssembly allowed, nothing framed, no plugins.
+fn page_csp() {
+    let (Some(nonce), Some(res)) = (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>()) else {
+        return;
+    };
+    let policy = format!(
+        "default-src 'self'; script-src 'self' 'nonce-{n}' 'wasm-unsafe-eval'; style-src 'self' 'nonce-{n}'; \
+         img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'",
+        n = &*nonce
+    );
+    if let Ok(v) = HeaderValue::from_str(&policy) {
+        res.insert_header(header::CONTENT_SECURITY_POLICY, v);
+    }
+}
