@@ -8,16 +8,15 @@ use crate::error::AppError;
 
 #[cfg(feature = "ssr")]
 pub(crate) mod guard {
-    use crate::backend::identity::accounts::{self, PlatformAdmin, ADMIN_COOKIE};
+    use crate::backend::identity::accounts::PlatformAdmin;
     use crate::backend::request;
     use crate::backend::state::AppState;
     use crate::error::AppError;
 
+    /// The signed-in platform admin, on the admin host (the same extractor handlers use).
     pub async fn admin() -> Result<(AppState, PlatformAdmin), AppError> {
-        let state = request::require_admin_site()?;
-        let token = request::cookie(ADMIN_COOKIE).ok_or(AppError::NotSignedIn)?;
-        let admin = accounts::session_admin(state.central(), &token).await?.ok_or(AppError::NotSignedIn)?;
-        Ok((state, admin))
+        let (state, me) = request::admin().await?;
+        Ok((state, me.admin))
     }
 
     /// Records an admin action on a tenant in the audit log.

@@ -1,5 +1,10 @@
-//! What a server function or a server-rendered page needs from the request it is serving: the shared
-//! state, the tenant the Host belongs to, and the signed-in customer. Authorisation starts here.
+//! What a server function, a server-rendered page or a plain axum handler needs from the request it is
+//! serving: the shared state, the tenant the Host belongs to, who is signed in, the client's address and
+//! origin. Authorisation starts here, and this is the only module that reads the Leptos request context.
+//!
+//! Who is signed in comes from one set of axum extractors ([`SignedInCustomer`], [`SignedInStaff`],
+//! [`SignedInAdmin`]): plain handlers take them as arguments, server functions get them through
+//! [`customer`], [`staff`] and [`admin`], which run the same extractor on the request's parts.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -8,6 +13,9 @@ use http::header::{HeaderValue, COOKIE, SET_COOKIE};
 use http::request::Parts;
 use leptos::prelude::use_context;
 
+use axum::extract::{FromRef, FromRequestParts};
+
+use crate::backend::identity::accounts::{self, PlatformAdmin, StaffMember, ADMIN_COOKIE, STAFF_COOKIE};
 use crate::backend::identity::auth;
 use crate::backend::identity::customers::{self, Customer};
 use crate::backend::platform::limits::Role;
@@ -73,11 +81,11 @@ pub fn session_token() -> Option<String> {
 
 /// The signed-in customer of this tenant, if any.
 pub async fn current_customer() -> Result<Option<(AppState, Tenant, Customer)>, AppError> {
-    let (state, tenant) = tenant().await?;
-    let Some(token) = session_token() else { return Ok(None) };
-    let Some(id) = auth::session_customer(&tenant.db, &token).await? else { return Ok(None) };
-    let Some(customer) = customers::get(&tenant.db, id).await? else { return Ok(None) };
-    Ok(Some((state, tenant, customer)))
+    match customer().await {
+        Ok((state, me)) => Ok(Some((state, me.tenant, me.customer))),
+        Err(AppError::NotSignedIn) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// The platform admin acting as the signed-in customer, if this session is an impersonation.
@@ -264,4 +272,110 @@ pub fn limit_attempt(state: &AppState, role: Role, account: &str) -> Result<(), 
 /// Counts and logs a failed sign-in of the current request.
 pub fn sign_in_failed(state: &AppState, role: Role) {
     state.login_limits().record_failed_sign_in(role, client_ip());
+}
+
+/// The signed-in customer of the storefront serving this request (an active one; otherwise `NotFound`).
+pub struct SignedInCustomer {
+    pub tenant: Tenant,
+    pub customer: Customer,
+}
+
+impl<S> FromRequestParts<S> for SignedInCustomer
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let app = AppState::from_ref(state);
+        let entry = storefront_of(parts)?;
+        let tenant = app.tenant_by_id(entry.id).await?.ok_or(AppError::NotFound)?;
+        let token = cookies_of(parts).find_map(|h| auth::token_from_cookie_header(h)).ok_or(AppError::NotSignedIn)?;
+        let id = auth::session_customer(&tenant.db, token).await?.ok_or(AppError::NotSignedIn)?;
+        let customer = customers::get(&tenant.db, id).await?.ok_or(AppError::NotSignedIn)?;
+        Ok(SignedInCustomer { tenant, customer })
+    }
+}
+
+/// A staff member of the storefront serving this request, signed in there: a staff session is bound to
+/// its tenant, so another tenant's staff cookie finds nobody here.
+pub struct SignedInStaff {
+    pub tenant: Arc<TenantEntry>,
+    pub member: StaffMember,
+}
+
+impl<S> FromRequestParts<S> for SignedInStaff
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let app = AppState::from_ref(state);
+        let tenant = storefront_of(parts)?.clone();
+        let token = cookies_of(parts).find_map(|h| cookie_in(h, STAFF_COOKIE)).ok_or(AppError::NotSignedIn)?;
+        let member = accounts::session_staff(app.central(), &token, tenant.id).await?.ok_or(AppError::NotSignedIn)?;
+        Ok(SignedInStaff { tenant, member })
+    }
+}
+
+/// A platform admin, signed in, on the admin host (anywhere else the admin surface does not exist:
+/// `NotFound`).
+pub struct SignedInAdmin {
+    pub admin: PlatformAdmin,
+}
+
+impl<S> FromRequestParts<S> for SignedInAdmin
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let app = AppState::from_ref(state);
+        if !matches!(parts.extensions.get::<Site>(), Some(Site::Admin)) {
+            return Err(AppError::NotFound);
+        }
+        let token = cookies_of(parts).find_map(|h| cookie_in(h, ADMIN_COOKIE)).ok_or(AppError::NotSignedIn)?;
+        let admin = accounts::session_admin(app.central(), &token).await?.ok_or(AppError::NotSignedIn)?;
+        Ok(SignedInAdmin { admin })
+    }
+}
+
+fn storefront_of(parts: &Parts) -> Result<&Arc<TenantEntry>, AppError> {
+    parts.extensions.get::<Site>().and_then(Site::tenant).ok_or(AppError::NotFound)
+}
+
+fn cookies_of(parts: &Parts) -> impl Iterator<Item = &str> {
+    parts.headers.get_all(COOKIE).iter().filter_map(|h| h.to_str().ok())
+}
+
+/// Runs an extractor on the request a server function is serving, so server functions and handlers
+/// decide who is signed in with the same code.
+async fn extract<T: FromRequestParts<AppState, Rejection = AppError>>() -> Result<(AppState, T), AppError> {
+    let state = app_state()?;
+    let mut parts = parts().ok_or_else(|| {
+        tracing::error!("request parts missing from the request context");
+        AppError::Internal
+    })?;
+    let found = T::from_request_parts(&mut parts, &state).await?;
+    Ok((state, found))
+}
+
+/// The signed-in customer (see [`SignedInCustomer`]).
+pub async fn customer() -> Result<(AppState, SignedInCustomer), AppError> {
+    extract().await
+}
+
+/// The signed-in staff member of this storefront (see [`SignedInStaff`]).
+pub async fn staff() -> Result<(AppState, SignedInStaff), AppError> {
+    extract().await
+}
+
+/// The signed-in platform admin, on the admin host (see [`SignedInAdmin`]).
+pub async fn admin() -> Result<(AppState, SignedInAdmin), AppError> {
+    extract().await
 }

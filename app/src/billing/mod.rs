@@ -21,14 +21,6 @@ use crate::error::AppError;
 use crate::layout::ErrorNote;
 use crate::workspaces::clock::{browser_now, sleep_ms};
 
-// The server's `/invoices/:id/pdf` route reaches the backend's invoice document and PDF through these
-// names.
-#[cfg(feature = "ssr")]
-pub use crate::backend::billing::document::invoice as invoice_view;
-#[cfg(feature = "ssr")]
-pub mod pdf {
-    pub use crate::backend::billing::pdf::invoice;
-}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvoiceRow {

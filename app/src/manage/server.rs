@@ -14,17 +14,15 @@ use crate::error::AppError;
 pub(crate) mod guard {
     use std::sync::Arc;
 
-    use crate::backend::identity::accounts::{self, StaffMember, STAFF_COOKIE};
-    use crate::backend::request;
+    use crate::backend::identity::accounts::StaffMember;
+    use crate::backend::request::{self, SignedInStaff};
     use crate::backend::state::AppState;
     use crate::backend::tenancy::registry::TenantEntry;
     use crate::error::AppError;
 
+    /// The signed-in staff member of this storefront (the same extractor the upload handler uses).
     pub async fn staff() -> Result<(AppState, Arc<TenantEntry>, StaffMember), AppError> {
-        let state = request::app_state()?;
-        let tenant = request::tenant_entry()?;
-        let token = request::cookie(STAFF_COOKIE).ok_or(AppError::NotSignedIn)?;
-        let member = accounts::session_staff(state.central(), &token, tenant.id).await?.ok_or(AppError::NotSignedIn)?;
+        let (state, SignedInStaff { tenant, member }) = request::staff().await?;
         Ok((state, tenant, member))
     }
 }

@@ -1,8 +1,8 @@
 //! Documents to download: a customer's invoices (CSV and PDF) and a reseller's wholesale bills (PDF),
 //! each for its own customer or staff only, on its own storefront. A draft invoice is nobody's yet.
 
-use app::backend::billing::{invoices, wholesale};
-use app::backend::identity::customers;
+use app::backend::billing::{document, invoices, pdf, wholesale};
+use app::backend::request::{SignedInCustomer, SignedInStaff};
 use app::backend::state::AppState;
 use app::backend::tenancy::registry;
 use app::error::AppError;
@@ -10,7 +10,6 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 
-use super::session::{SignedIn, Staff};
 use super::Routes;
 
 pub(super) fn routes() -> Routes {
@@ -21,8 +20,8 @@ pub(super) fn routes() -> Routes {
 }
 
 /// An invoice as CSV.
-async fn invoice_csv(Path(id): Path<String>, me: SignedIn) -> Result<impl IntoResponse, AppError> {
-    let inv = invoices::get_owned(&me.tenant.db, &id, me.customer)
+async fn invoice_csv(Path(id): Path<String>, me: SignedInCustomer) -> Result<impl IntoResponse, AppError> {
+    let inv = invoices::get_owned(&me.tenant.db, &id, me.customer.id)
         .await?
         .filter(|i| i.status != invoices::Status::Draft)
         .ok_or(AppError::NotFound)?;
@@ -38,14 +37,13 @@ async fn invoice_csv(Path(id): Path<String>, me: SignedIn) -> Result<impl IntoRe
 async fn invoice_pdf(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    me: SignedIn,
+    me: SignedInCustomer,
 ) -> Result<impl IntoResponse, AppError> {
-    let customer = customers::get(&me.tenant.db, me.customer).await?.ok_or(AppError::NotSignedIn)?;
-    let view = app::billing::invoice_view(&app, &me.tenant, &customer, id.trim()).await?.ok_or(AppError::NotFound)?;
+    let view = document::invoice(&app, &me.tenant, &me.customer, id.trim()).await?.ok_or(AppError::NotFound)?;
     let name = format!("inline; filename=\"{}.pdf\"", view.number);
     Ok((
         [(header::CONTENT_TYPE, "application/pdf".to_owned()), (header::CONTENT_DISPOSITION, name)],
-        app::billing::pdf::invoice(&view),
+        pdf::invoice(&view),
     ))
 }
 
@@ -53,10 +51,10 @@ async fn invoice_pdf(
 async fn wholesale_pdf(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    staff: Staff,
+    staff: SignedInStaff,
 ) -> Result<impl IntoResponse, AppError> {
-    let inv = wholesale::get_for(&app, staff.entry.id, id.trim()).await?.ok_or(AppError::NotFound)?;
-    let record = registry::record_by_slug(app.central(), &staff.entry.slug).await?.ok_or(AppError::NotFound)?;
+    let inv = wholesale::get_for(&app, staff.tenant.id, id.trim()).await?.ok_or(AppError::NotFound)?;
+    let record = registry::record_by_slug(app.central(), &staff.tenant.slug).await?.ok_or(AppError::NotFound)?;
     let body = wholesale::pdf(&app, &record, &inv).await?;
     let name = format!("inline; filename=\"{}.pdf\"", inv.display_number());
     Ok(([(header::CONTENT_TYPE, "application/pdf".to_owned()), (header::CONTENT_DISPOSITION, name)], body))

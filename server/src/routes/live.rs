@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use app::backend::request::SignedInCustomer;
 use app::backend::state::AppState;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -11,7 +12,6 @@ use axum::response::IntoResponse;
 use futures::StreamExt;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::session::SignedIn;
 use super::Routes;
 
 pub(super) fn routes() -> Routes {
@@ -20,8 +20,8 @@ pub(super) fn routes() -> Routes {
 
 /// `workspace` (data: the workspace id) whenever one of their workspaces changes, `resync` when this
 /// stream fell behind. Pages refetch on either.
-async fn workspace_events(State(app): State<AppState>, me: SignedIn) -> impl IntoResponse {
-    let SignedIn { tenant, customer } = me;
+async fn workspace_events(State(app): State<AppState>, me: SignedInCustomer) -> impl IntoResponse {
+    let (tenant, customer) = (me.tenant, me.customer.id);
     let rx = app.events().subscribe();
     let stream = futures::stream::unfold(rx, move |mut rx| async move {
         loop {

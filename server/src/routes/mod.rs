@@ -25,7 +25,6 @@ mod live;
 mod middleware;
 mod ops;
 mod pages;
-mod session;
 mod test_support;
 mod uploads;
 mod webhooks;

@@ -2,17 +2,17 @@
 //! Its answers are pages (a redirect, or a short page saying what was wrong), not JSON.
 
 use app::backend::platform::audit;
-use app::backend::request::ClientIp;
+use app::backend::request::{ClientIp, SignedInStaff};
 use app::backend::state::AppState;
 use app::backend::tenancy::branding::{self, image::AssetKind};
 use app::backend::tenancy::registry::Site;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use app::error::AppError;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 use axum::Extension;
 
-use super::session::Staff;
 use super::Routes;
 use crate::tenancy::{escape, page};
 
@@ -29,17 +29,17 @@ async fn upload_asset(
     site: Option<Extension<Site>>,
     client: Option<Extension<ClientIp>>,
     Path(kind): Path<String>,
-    headers: HeaderMap,
+    staff: Result<SignedInStaff, AppError>,
     mut multipart: Multipart,
 ) -> Response {
     let ip = client.map(|Extension(ClientIp(ip))| ip);
-    let Some(Extension(site @ Site::Tenant(_))) = site else { return StatusCode::NOT_FOUND.into_response() };
+    let Some(Extension(Site::Tenant(_))) = site else { return StatusCode::NOT_FOUND.into_response() };
     let kind = match kind.as_str() {
         "logo" => AssetKind::Logo,
         "favicon" => AssetKind::Favicon,
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
-    let Ok(Staff { entry: t, member }) = Staff::of(&app, Some(&site), &headers).await else {
+    let Ok(SignedInStaff { tenant: t, member }) = staff else {
         return Redirect::to("/manage/login").into_response();
     };
     let mut bytes = None;

@@ -1,6 +1,7 @@
 //! "Open workspace": a link to the running desktop, asked of Kasm at click time. A link is never stored
 //! (it carries a token).
 
+use app::backend::request::SignedInCustomer;
 use app::backend::state::AppState;
 use app::backend::workspaces::{provisioning, store};
 use app::domain::workspace::WorkspaceState;
@@ -8,7 +9,6 @@ use app::error::AppError;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::session::SignedIn;
 use super::Routes;
 
 pub(super) fn routes() -> Routes {
@@ -20,11 +20,11 @@ pub(super) fn routes() -> Routes {
 async fn launch(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    me: Result<SignedIn, AppError>,
+    me: Result<SignedInCustomer, AppError>,
 ) -> Result<Response, AppError> {
-    let Ok(SignedIn { tenant, customer }) = me else { return Ok(Redirect::to("/login").into_response()) };
+    let Ok(SignedInCustomer { tenant, customer }) = me else { return Ok(Redirect::to("/login").into_response()) };
     let ws_id = id.parse().map_err(|_| AppError::NotFound)?;
-    let ws = store::get_owned(&tenant.db, ws_id, customer).await?.ok_or(AppError::NotFound)?;
+    let ws = store::get_owned(&tenant.db, ws_id, customer.id).await?.ok_or(AppError::NotFound)?;
     if ws.state != WorkspaceState::Running {
         return Ok(Redirect::to(&format!("/workspaces/{ws_id}")).into_response());
     }
