@@ -11,7 +11,7 @@ use crate::layout::ErrorNote;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRow {
     pub at: Timestamp,
-    pub actor_kind: String,
+    pub actor_kind: crate::domain::platform::ActorKind,
     pub actor: String,
     /// The tenant's slug (or its id if it was deleted since).
     pub tenant: Option<String>,

@@ -6,7 +6,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::plan::TEMPLATE_ICONS;
+use crate::domain::plan::{TemplateStatus, TEMPLATE_ICONS};
 use crate::domain::time::{format_utc, Timestamp};
 use crate::error::AppError;
 use crate::layout::ErrorNote;
@@ -34,7 +34,7 @@ pub struct TemplateRow {
     pub ram_gb: i64,
     pub apps: Vec<String>,
     pub icon: String,
-    pub status: String,
+    pub status: TemplateStatus,
     pub sort_order: i64,
     pub kasm_image: String,
     pub kasm_group: String,
@@ -89,7 +89,7 @@ pub async fn kasm_overview() -> Result<KasmPageData, AppError> {
             ram_gb: t.ram_gb,
             apps: t.apps,
             icon: t.icon,
-            status: t.status.as_str().to_owned(),
+            status: t.status,
             sort_order: t.sort_order,
             kasm_image: t.kasm_image,
             kasm_group: t.kasm_group,
@@ -436,8 +436,8 @@ fn TemplateForm(
                 </label>
                 <label>"Status "
                     <select name="status" class="w-full rounded border px-2 py-1">
-                        <option value="active" selected=t.status == "active">"active (orderable)"</option>
-                        <option value="hidden" selected=t.status == "hidden">"hidden"</option>
+                        <option value=TemplateStatus::Active.as_str() selected=t.status == TemplateStatus::Active>"active (orderable)"</option>
+                        <option value=TemplateStatus::Hidden.as_str() selected=t.status == TemplateStatus::Hidden>"hidden"</option>
                     </select>
                 </label>
                 <label>"Sort order "<input name="sort_order" value=t.sort_order.to_string() inputmode="numeric" class="w-full rounded border px-2 py-1"/></label>

@@ -18,7 +18,7 @@ use self::server::{
     current_admin, get_tenant, list_tenants, AddDomain, AdminLogin, AdminLogout, CreateTenant, DeleteTenant,
     RemoveDomain, RetryTenant, SuspendTenant, UnsuspendTenant, UpdateTerms, VerifyDomain,
 };
-use crate::domain::tenant::{ResellerTier, TenantStatus};
+use crate::domain::tenant::{ResellerTier, TenantStatus, TlsState, VerifyMethod};
 use crate::domain::time::format_utc;
 use crate::error::AppError;
 use crate::layout::{go_to, ErrorNote};
@@ -46,15 +46,6 @@ fn tier_label(t: ResellerTier) -> &'static str {
         ResellerTier::Silver => "Silver",
         ResellerTier::Gold => "Gold",
         ResellerTier::Platinum => "Platinum",
-    }
-}
-
-fn verified_by_label(by: &str) -> &'static str {
-    match by {
-        "dns" => "DNS",
-        "http" => "HTTP",
-        "admin" => "an admin",
-        _ => "another method",
     }
 }
 
@@ -648,8 +639,8 @@ fn DomainRow(
     let verification = if d.verified {
         view! {
             <span data-testid="domain-verified" class="font-medium text-green-700">"Verified"</span>
-            {d.verified_by.as_deref().map(|by| view! {
-                <span class="text-slate-500">{format!(" by {}", verified_by_label(by))}</span>
+            {d.verified_by.map(|by| view! {
+                <span class="text-slate-500">{format!(" by {}", by.label())}</span>
             })}
         }
         .into_any()
@@ -657,22 +648,22 @@ fn DomainRow(
         view! { <span data-testid="domain-verified" class="font-medium text-amber-700">"Not verified"</span> }
             .into_any()
     };
-    let (tls_class, tls_note) = match d.tls.as_str() {
-        "issued" => ("text-green-700", "The proxy has requested its certificate."),
-        "ready" => ("text-blue-700", "A certificate is issued on the first HTTPS visit."),
-        _ => ("text-slate-500", "No certificate until the domain is verified."),
+    let (tls_class, tls_note) = match d.tls {
+        TlsState::Issued => ("text-green-700", "The proxy has requested its certificate."),
+        TlsState::Ready => ("text-blue-700", "A certificate is issued on the first HTTPS visit."),
+        TlsState::Pending => ("text-slate-500", "No certificate until the domain is verified."),
     };
     let checking = {
         let domain = d.domain.clone();
         move || verify.input().with(|i| i.as_ref().is_some_and(|i| i.domain == domain))
     };
-    let verify_form = |method: &'static str, label: &'static str, testid: &'static str| {
+    let verify_form = |method: VerifyMethod, label: &'static str, testid: &'static str| {
         let (slug, domain) = (slug.clone(), d.domain.clone());
         view! {
             <ActionForm action=verify attr:class="inline">
                 <input type="hidden" name="slug" value=slug/>
                 <input type="hidden" name="domain" value=domain/>
-                <input type="hidden" name="method" value=method/>
+                <input type="hidden" name="method" value=method.as_str()/>
                 <button type="submit" data-testid=testid class=SECONDARY_BUTTON disabled=move || verify.pending().get()>
                     {label}
                 </button>
@@ -699,9 +690,9 @@ fn DomainRow(
                             <p class="mt-2 text-red-700" data-testid="domain-check-error">{format!("Last check: {e}")}</p>
                         })}
                         <div class="mt-3 flex flex-wrap items-center gap-2">
-                            {verify_form("dns", "Check DNS", "check-dns")}
-                            {verify_form("http", "Check HTTP", "check-http")}
-                            {verify_form("admin", "Mark verified", "mark-verified")}
+                            {verify_form(VerifyMethod::Dns, "Check DNS", "check-dns")}
+                            {verify_form(VerifyMethod::Http, "Check HTTP", "check-http")}
+                            {verify_form(VerifyMethod::Admin, "Mark verified", "mark-verified")}
                             {move || checking().then(|| view! { <span class="text-xs text-slate-500">"Checking…"</span> })}
                         </div>
                     </div>
@@ -723,7 +714,7 @@ fn DomainRow(
                 </td>
                 <td class=td>{verification}</td>
                 <td class=td>
-                    <span data-testid="domain-tls" class=format!("font-medium {tls_class}")>{d.tls.clone()}</span>
+                    <span data-testid="domain-tls" class=format!("font-medium {tls_class}")>{d.tls.as_str()}</span>
                     <p class="text-xs text-slate-500">{tls_note}</p>
                 </td>
                 <td class=format!("{td} text-right")>

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::tenant::{BillingTerms, TenantStatus};
+use crate::domain::tenant::{BillingTerms, CreationStep, TenantStatus, TlsState, VerifyMethod};
 use crate::domain::time::Timestamp;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,16 +30,14 @@ pub struct DomainView {
     pub domain: String,
     pub primary: bool,
     pub verified: bool,
-    /// dns | http | admin
-    pub verified_by: Option<String>,
+    pub verified_by: Option<VerifyMethod>,
     /// What the reseller publishes for DNS verification.
     pub txt_name: String,
     pub txt_value: String,
     /// What the reseller's domain serves for HTTP verification (it does so by itself once it points at us).
     pub http_path: String,
     pub last_check_error: Option<String>,
-    /// pending (not verified) | ready (certificate may be issued) | issued (the proxy asked for one)
-    pub tls: String,
+    pub tls: TlsState,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,7 +49,7 @@ pub struct TenantDetail {
     pub owner_email: String,
     pub currency: String,
     /// The last completed creation step, and why the next one failed (when it did).
-    pub creation_step: String,
+    pub creation_step: CreationStep,
     pub last_error: Option<String>,
     pub trial_ends_at: Option<Timestamp>,
     pub created_at: Timestamp,

@@ -119,6 +119,7 @@ pub async fn admin_logout_everywhere() -> Result<u64, AppError> {
 #[server(prefix = "/api", endpoint = "admin_tenants")]
 pub async fn list_tenants() -> Result<Vec<TenantSummary>, AppError> {
     use crate::backend::{resellers::lifecycle, tenancy::registry};
+    use crate::domain::tenant::DomainKind;
     use crate::domain::time::Timestamp;
     let (state, _) = guard::admin().await?;
     let mut out = Vec::new();
@@ -127,8 +128,10 @@ pub async fn list_tenants() -> Result<Vec<TenantSummary>, AppError> {
             tracing::warn!(tenant = %rec.slug, error = %e, "tenant counts unavailable");
             None
         });
-        let primary =
-            crate::backend::tenancy::domains::domains(&state, rec.id).await?.into_iter().find(|d| d.kind == "primary");
+        let primary = crate::backend::tenancy::domains::domains(&state, rec.id)
+            .await?
+            .into_iter()
+            .find(|d| d.kind == DomainKind::Primary);
         out.push(TenantSummary {
             slug: rec.slug,
             name: rec.name,
@@ -186,7 +189,7 @@ async fn detail(state: &crate::backend::state::AppState, slug: &str) -> Result<T
     use super::model::DomainView;
     use crate::backend::{resellers::lifecycle, tenancy::domain_ownership};
     use crate::domain::money::Money;
-    use crate::domain::tenant::bp_to_percent;
+    use crate::domain::tenant::{bp_to_percent, DomainKind, TlsState};
     use crate::domain::time::Timestamp;
     let rec = lifecycle::by_slug(state, slug).await?;
     let counts = lifecycle::counts(state, rec.id).await.unwrap_or(None);
@@ -197,16 +200,11 @@ async fn detail(state: &crate::backend::state::AppState, slug: &str) -> Result<T
             txt_name: domain_ownership::txt_record_name(&d.domain),
             txt_value: domain_ownership::txt_record_value(&d.verify_token),
             http_path: domain_ownership::http_token_path(&d.verify_token_id),
-            primary: d.kind == "primary",
+            primary: d.kind == DomainKind::Primary,
             verified: d.verified_at.is_some(),
             verified_by: d.verified_by,
             last_check_error: d.last_check_error,
-            tls: match (d.verified_at, d.tls_asked_at) {
-                (None, _) => "pending",
-                (Some(_), None) => "ready",
-                (Some(_), Some(_)) => "issued",
-            }
-            .into(),
+            tls: TlsState::of(d.verified_at.is_some(), d.tls_asked_at.is_some()),
             domain: d.domain,
         })
         .collect();
@@ -338,14 +336,10 @@ pub async fn remove_domain(slug: String, domain: String) -> Result<TenantDetail,
 /// Checks a domain's token now: `method` is `dns`, `http`, or `admin` (the admin vouches for it).
 #[server(prefix = "/api", endpoint = "admin_verify_domain")]
 pub async fn verify_domain(slug: String, domain: String, method: String) -> Result<TenantDetail, AppError> {
-    use crate::backend::tenancy::domains::VerifyBy;
+    use crate::domain::tenant::VerifyMethod;
     let (state, admin) = guard::admin().await?;
-    let by = match method.as_str() {
-        "dns" => VerifyBy::Dns,
-        "http" => VerifyBy::Http,
-        "admin" => VerifyBy::Admin,
-        _ => return Err(AppError::Invalid("Choose DNS, HTTP or manual verification.".into())),
-    };
+    let by: VerifyMethod =
+        method.parse().map_err(|_| AppError::Invalid("Choose DNS, HTTP or manual verification.".into()))?;
     if crate::backend::tenancy::domains::verify_domain(&state, &slug, &domain, by).await? {
         guard::audit(&state, &admin, &slug, "domain.verified", &format!("{domain} by {method}")).await?;
     }

@@ -14,6 +14,8 @@
 //! | `workspace` | the workspace state machine |
 //! | `workspace_view` | what the workspace pages receive: cards, detail, usage lines, the live meter |
 //! | `period`    | billing periods (monthly, anchored on a cycle day) |
+//! | `platform`  | audit actor kinds, job and outbox states |
+//! | `stored`    | `stored_enum!`: states stored as text, parsed strictly |
 
 // Money code never touches floating point: a float here is a compile error, not a review comment.
 #![deny(clippy::float_arithmetic, clippy::cast_precision_loss)]
@@ -25,6 +27,8 @@ pub mod invoice;
 pub mod money;
 pub mod period;
 pub mod plan;
+pub mod platform;
+pub mod stored;
 pub mod tenant;
 pub mod time;
 pub mod workspace;

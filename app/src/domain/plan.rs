@@ -175,6 +175,15 @@ impl TemplateStatus {
     }
 }
 
+/// Reads as its stored string where text is expected (form fields built from a template row).
+impl std::ops::Deref for TemplateStatus {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
 impl PlanSpec {
     /// The Kasm group that holds this plan's image; customers of the plan are added to it.
     pub fn kasm_group(&self) -> String {

@@ -310,3 +310,97 @@ mod tests {
         assert_eq!(bp_to_percent(1250), "12.50");
     }
 }
+
+use crate::domain::stored::stored_enum;
+
+stored_enum! {
+    /// The last completed step of a tenant's creation (`tenants.creation_step`), in order.
+    pub enum CreationStep {
+        /// Reserved: the row exists, nothing created yet.
+        Validated = "validated",
+        Database = "database",
+        Migrated = "migrated",
+        Seeded = "seeded",
+        Branded = "branded",
+        Done = "done",
+    }
+}
+
+impl CreationStep {
+    /// The steps creation runs, in order; each names the step it completes.
+    pub const RUN: [CreationStep; 5] = [
+        CreationStep::Database,
+        CreationStep::Migrated,
+        CreationStep::Seeded,
+        CreationStep::Branded,
+        CreationStep::Done,
+    ];
+
+    /// The steps still to run after this one.
+    pub fn remaining(self) -> &'static [CreationStep] {
+        let start = CreationStep::RUN.iter().position(|s| *s == self).map_or(0, |i| i + 1);
+        &CreationStep::RUN[start..]
+    }
+}
+
+stored_enum! {
+    /// What a tenant's own domain is (`tenant_domains.kind`).
+    pub enum DomainKind {
+        Primary = "primary",
+        Alias = "alias",
+    }
+}
+
+stored_enum! {
+    /// How a domain's ownership was shown (`tenant_domains.verified_by`).
+    pub enum VerifyMethod {
+        Dns = "dns",
+        Http = "http",
+        /// A platform admin vouches for it (e.g. a domain we host ourselves).
+        Admin = "admin",
+    }
+}
+
+impl VerifyMethod {
+    pub fn label(self) -> &'static str {
+        match self {
+            VerifyMethod::Dns => "DNS",
+            VerifyMethod::Http => "HTTP",
+            VerifyMethod::Admin => "an admin",
+        }
+    }
+}
+
+stored_enum! {
+    /// A domain's certificate, derived from its verification and the proxy's first ask.
+    pub enum TlsState {
+        /// Not verified: no certificate.
+        Pending = "pending",
+        /// Verified: a certificate may be issued.
+        Ready = "ready",
+        /// The proxy asked for one.
+        Issued = "issued",
+    }
+}
+
+impl TlsState {
+    pub fn of(verified: bool, asked: bool) -> TlsState {
+        match (verified, asked) {
+            (false, _) => TlsState::Pending,
+            (true, false) => TlsState::Ready,
+            (true, true) => TlsState::Issued,
+        }
+    }
+}
+
+#[cfg(test)]
+mod state_tests {
+    use super::*;
+
+    #[test]
+    fn creation_resumes_after_the_last_completed_step() {
+        assert_eq!(CreationStep::Validated.remaining(), &CreationStep::RUN[..]);
+        assert_eq!(CreationStep::Seeded.remaining(), &[CreationStep::Branded, CreationStep::Done]);
+        assert!(CreationStep::Done.remaining().is_empty());
+    }
+}

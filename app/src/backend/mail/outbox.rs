@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::FromRow;
 use tokio::sync::{watch, Notify};
 use tracing::Instrument;
 
@@ -49,31 +49,7 @@ const POLL: Duration = Duration::from_secs(2);
 /// Stored errors are for people; a server's multi-kilobyte reply is cut.
 const MAX_ERROR_CHARS: usize = 500;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OutboxState {
-    Queued,
-    Sent,
-    Dead,
-}
-
-impl OutboxState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutboxState::Queued => "queued",
-            OutboxState::Sent => "sent",
-            OutboxState::Dead => "dead",
-        }
-    }
-
-    fn parse(s: &str) -> Option<OutboxState> {
-        match s {
-            "queued" => Some(OutboxState::Queued),
-            "sent" => Some(OutboxState::Sent),
-            "dead" => Some(OutboxState::Dead),
-            _ => None,
-        }
-    }
-}
+pub use crate::domain::platform::OutboxState;
 
 /// One stored message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -173,37 +149,65 @@ macro_rules! columns {
 }
 
 fn row(r: &AnyRow) -> Result<OutboxRow> {
-    let corrupt = |what: &str| MailError::Build(format!("corrupt outbox row: {what}"));
-    let tenant: Option<String> = r.try_get(1)?;
-    let state: String = r.try_get(11)?;
-    Ok(OutboxRow {
-        id: r.try_get(0)?,
-        tenant_id: tenant.map(|t| t.parse().map_err(|_| corrupt("tenant_id"))).transpose()?,
-        dedupe_key: r.try_get(2)?,
-        kind: r.try_get(3)?,
-        to_addr: r.try_get(4)?,
-        from_name: r.try_get(5)?,
-        from_addr: r.try_get(6)?,
-        reply_to: r.try_get(7)?,
-        subject: r.try_get(8)?,
-        text_body: r.try_get(9)?,
-        html_body: r.try_get(10)?,
-        state: OutboxState::parse(&state).ok_or_else(|| corrupt("state"))?,
-        attempts: r.try_get(12)?,
-        next_attempt_at: Timestamp::from_millis(r.try_get(13)?),
-        last_error: r.try_get(14)?,
-        created_at: Timestamp::from_millis(r.try_get(15)?),
-        sent_at: r.try_get::<Option<i64>, _>(16)?.map(Timestamp::from_millis),
-        attachment: match (r.try_get::<Option<String>, _>(17)?, r.try_get::<Option<String>, _>(18)?) {
-            (Some(filename), Some(content_type)) => Some(MailAttachment {
-                filename,
-                content_type,
-                body: r.try_get::<Option<Vec<u8>>, _>(19)?.unwrap_or_default(),
-            }),
-            _ => None,
-        },
-        secret_sealed: r.try_get(20)?,
-    })
+    StoredMessage::from_row(r)?.into_domain()
+}
+
+/// An `outbox` row as stored ([`columns!`]).
+#[derive(sqlx::FromRow)]
+struct StoredMessage {
+    id: String,
+    tenant_id: Option<String>,
+    dedupe_key: String,
+    kind: String,
+    to_addr: String,
+    from_name: String,
+    from_addr: String,
+    reply_to: Option<String>,
+    subject: String,
+    text_body: String,
+    html_body: String,
+    state: String,
+    attempts: i64,
+    next_attempt_at: i64,
+    last_error: Option<String>,
+    created_at: i64,
+    sent_at: Option<i64>,
+    attachment_name: Option<String>,
+    attachment_type: Option<String>,
+    attachment_body: Option<Vec<u8>>,
+    secret_sealed: Option<String>,
+}
+
+impl StoredMessage {
+    fn into_domain(self) -> Result<OutboxRow> {
+        let corrupt = |what: String| MailError::Build(format!("corrupt outbox row: {what}"));
+        Ok(OutboxRow {
+            id: self.id,
+            tenant_id: self.tenant_id.map(|t| t.parse().map_err(|_| corrupt("tenant_id".into()))).transpose()?,
+            dedupe_key: self.dedupe_key,
+            kind: self.kind,
+            to_addr: self.to_addr,
+            from_name: self.from_name,
+            from_addr: self.from_addr,
+            reply_to: self.reply_to,
+            subject: self.subject,
+            text_body: self.text_body,
+            html_body: self.html_body,
+            state: self.state.parse().map_err(|e: crate::domain::stored::UnknownState| corrupt(e.to_string()))?,
+            attempts: self.attempts,
+            next_attempt_at: Timestamp::from_millis(self.next_attempt_at),
+            last_error: self.last_error,
+            created_at: Timestamp::from_millis(self.created_at),
+            sent_at: self.sent_at.map(Timestamp::from_millis),
+            attachment: match (self.attachment_name, self.attachment_type) {
+                (Some(filename), Some(content_type)) => {
+                    Some(MailAttachment { filename, content_type, body: self.attachment_body.unwrap_or_default() })
+                }
+                _ => None,
+            },
+            secret_sealed: self.secret_sealed,
+        })
+    }
 }
 
 /// Queues a message for delivery. Returns whether it is new: `false` means a message with this dedupe key

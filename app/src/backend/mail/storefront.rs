@@ -15,7 +15,10 @@ pub async fn storefront_url(state: &AppState, tenant: &Tenant) -> Result<String>
     let domains =
         crate::backend::tenancy::domains::domains(state, tenant.id).await.map_err(|e| corrupt(e.to_string()))?;
     let sites = state.registry().sites();
-    let host = match domains.iter().find(|d| d.kind == "primary" && d.verified_at.is_some()) {
+    let host = match domains
+        .iter()
+        .find(|d| d.kind == crate::domain::tenant::DomainKind::Primary && d.verified_at.is_some())
+    {
         Some(d) => d.domain.clone(),
         None if tenant.slug == crate::backend::tenancy::registry::HOUSE_SLUG => sites.platform_domain.to_string(),
         None => format!("{}.{}", tenant.slug, sites.platform_domain),

@@ -1,35 +1,16 @@
 //! The audit log: admin and reseller actions with actor, tenant, time and client address. Written in
 //! the same breath as the action (best effort never: a failure to record is an error of the action).
 
-use sqlx::Row;
-
 use crate::backend::platform::db::{now, CentralDb};
-use crate::backend::Result;
+use crate::backend::{corrupt, Result};
 use crate::domain::ids::TenantId;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ActorKind {
-    Admin,
-    Staff,
-    Customer,
-    System,
-}
-
-impl ActorKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActorKind::Admin => "admin",
-            ActorKind::Staff => "staff",
-            ActorKind::Customer => "customer",
-            ActorKind::System => "system",
-        }
-    }
-}
+pub use crate::domain::platform::ActorKind;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     pub at: i64,
-    pub actor_kind: String,
+    pub actor_kind: ActorKind,
     pub actor: String,
     pub tenant_id: Option<String>,
     pub action: String,
@@ -198,7 +179,7 @@ pub struct Filter {
 
 /// Newest first, at most `limit`.
 pub async fn list(central: &CentralDb, f: &Filter, limit: i64) -> Result<Vec<Entry>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query_as::<_, EntryRow>(
         "SELECT at, actor_kind, actor, tenant_id, action, detail, ip FROM audit_log \
          WHERE ($1 = '' OR tenant_id = $1) AND ($2 = '' OR action = $2) AND ($3 = '' OR actor = $3) \
          ORDER BY at DESC, id DESC LIMIT $4",
@@ -209,18 +190,33 @@ pub async fn list(central: &CentralDb, f: &Filter, limit: i64) -> Result<Vec<Ent
     .bind(limit.clamp(1, 1000))
     .fetch_all(central.pool())
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Entry {
-                at: r.try_get(0)?,
-                actor_kind: r.try_get(1)?,
-                actor: r.try_get(2)?,
-                tenant_id: r.try_get(3)?,
-                action: r.try_get(4)?,
-                detail: r.try_get(5)?,
-                ip: r.try_get(6)?,
-            })
+    rows.into_iter().map(Entry::try_from).collect()
+}
+
+/// An `audit_log` row as stored.
+#[derive(sqlx::FromRow)]
+struct EntryRow {
+    at: i64,
+    actor_kind: String,
+    actor: String,
+    tenant_id: Option<String>,
+    action: String,
+    detail: String,
+    ip: Option<String>,
+}
+
+impl TryFrom<EntryRow> for Entry {
+    type Error = crate::backend::BackendError;
+
+    fn try_from(r: EntryRow) -> Result<Entry> {
+        Ok(Entry {
+            at: r.at,
+            actor_kind: r.actor_kind.parse().map_err(corrupt)?,
+            actor: r.actor,
+            tenant_id: r.tenant_id,
+            action: r.action,
+            detail: r.detail,
+            ip: r.ip,
         })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(Into::into)
+    }
 }

@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use tokio::sync::{watch, Notify, Semaphore};
 use tracing::Instrument;
 
 use crate::backend::platform::db::{now, CentralDb};
 use crate::backend::{corrupt, Result};
 use crate::domain::ids::{TenantId, WorkspaceId};
+use crate::domain::platform::JobState;
 use crate::domain::time::Timestamp;
 
 /// After this many failed attempts a job is dead: visible, and the workspace shows why.
@@ -80,37 +80,54 @@ pub async fn claim(db: &CentralDb, owner: &str) -> Result<Option<Job>> {
     let t = now().as_millis();
     // The inner SELECT may race with another worker on PostgreSQL; the outer WHERE re-checks the lease
     // after the row lock, so exactly one claimer wins and the other gets no row.
-    let row = sqlx::query(
+    let row = sqlx::query_as::<_, JobRow>(
         "UPDATE jobs SET lease_owner = $1, lease_until = $2, updated_at = $3 \
-         WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND run_at <= $3 \
+         WHERE id = (SELECT id FROM jobs WHERE state = $4 AND run_at <= $3 \
                      AND (lease_until IS NULL OR lease_until < $3) ORDER BY run_at LIMIT 1) \
-           AND state = 'queued' AND (lease_until IS NULL OR lease_until < $3) \
+           AND state = $4 AND (lease_until IS NULL OR lease_until < $3) \
          RETURNING id, tenant_id, payload, attempts, generation",
     )
     .bind(owner)
     .bind(t + LEASE_MS)
     .bind(t)
+    .bind(JobState::Queued.as_str())
     .fetch_optional(db.pool())
     .await?;
-    let Some(r) = row else { return Ok(None) };
-    let tenant: String = r.try_get(1)?;
-    let payload: String = r.try_get(2)?;
-    Ok(Some(Job {
-        id: r.try_get(0)?,
-        tenant_id: tenant.parse().map_err(|_| corrupt("jobs.tenant_id"))?,
-        kind: serde_json::from_str(&payload).map_err(|e| corrupt(format!("jobs.payload: {e}")))?,
-        attempts: r.try_get(3)?,
-        generation: r.try_get(4)?,
-    }))
+    row.map(Job::try_from).transpose()
+}
+
+/// A claimed `jobs` row as stored.
+#[derive(sqlx::FromRow)]
+struct JobRow {
+    id: String,
+    tenant_id: String,
+    payload: String,
+    attempts: i64,
+    generation: i64,
+}
+
+impl TryFrom<JobRow> for Job {
+    type Error = crate::backend::BackendError;
+
+    fn try_from(r: JobRow) -> Result<Job> {
+        Ok(Job {
+            id: r.id,
+            tenant_id: r.tenant_id.parse().map_err(|_| corrupt("jobs.tenant_id"))?,
+            kind: serde_json::from_str(&r.payload).map_err(|e| corrupt(format!("jobs.payload: {e}")))?,
+            attempts: r.attempts,
+            generation: r.generation,
+        })
+    }
 }
 
 /// Done. If the job was enqueued again while it ran, it is released to run once more instead.
 pub async fn complete(db: &CentralDb, job: &Job) -> Result<()> {
     let t = now().as_millis();
     let done = sqlx::query(
-        "UPDATE jobs SET state = 'done', dedupe_key = dedupe_key || '#' || id, lease_owner = NULL, \
-             lease_until = NULL, updated_at = $1 WHERE id = $2 AND generation = $3",
+        "UPDATE jobs SET state = $1, dedupe_key = dedupe_key || '#' || id, lease_owner = NULL, \
+             lease_until = NULL, updated_at = $2 WHERE id = $3 AND generation = $4",
     )
+    .bind(JobState::Done.as_str())
     .bind(t)
     .bind(&job.id)
     .bind(job.generation)
@@ -142,9 +159,10 @@ pub async fn release(db: &CentralDb, job: &Job, run_at: Timestamp, error: Option
 /// Gives up: the job stays in the table as `dead` with its last error, for an operator to see.
 pub async fn bury(db: &CentralDb, job: &Job, error: &str) -> Result<()> {
     sqlx::query(
-        "UPDATE jobs SET state = 'dead', dedupe_key = dedupe_key || '#' || id, lease_owner = NULL, \
-             lease_until = NULL, attempts = attempts + 1, last_error = $1, updated_at = $2 WHERE id = $3",
+        "UPDATE jobs SET state = $1, dedupe_key = dedupe_key || '#' || id, lease_owner = NULL, \
+             lease_until = NULL, attempts = attempts + 1, last_error = $2, updated_at = $3 WHERE id = $4",
     )
+    .bind(JobState::Dead.as_str())
     .bind(error)
     .bind(now().as_millis())
     .bind(&job.id)
@@ -276,35 +294,51 @@ pub struct DeadLetter {
 
 /// The newest dead letters first.
 pub async fn dead_letters(db: &CentralDb, limit: i64) -> Result<Vec<DeadLetter>> {
-    let rows = sqlx::query(
-        "SELECT id, tenant_id, payload, attempts, last_error, updated_at FROM jobs WHERE state = 'dead' \
-         ORDER BY updated_at DESC LIMIT $1",
+    let rows = sqlx::query_as::<_, DeadLetterRow>(
+        "SELECT id, tenant_id, payload, attempts, last_error, updated_at FROM jobs WHERE state = $1 \
+         ORDER BY updated_at DESC LIMIT $2",
     )
+    .bind(JobState::Dead.as_str())
     .bind(limit.clamp(1, 1000))
     .fetch_all(db.pool())
     .await?;
-    rows.iter()
-        .map(|r| {
-            let tenant: String = r.try_get(1)?;
-            let payload: String = r.try_get(2)?;
-            Ok(DeadLetter {
-                job_id: r.try_get(0)?,
-                tenant_id: tenant.parse().map_err(|_| corrupt("jobs.tenant_id"))?,
-                kind: serde_json::from_str::<JobKind>(&payload).ok(),
-                attempts: r.try_get(3)?,
-                last_error: r.try_get(4)?,
-                updated_at: r.try_get(5)?,
-            })
+    rows.into_iter().map(DeadLetter::try_from).collect()
+}
+
+/// A dead `jobs` row as stored.
+#[derive(sqlx::FromRow)]
+struct DeadLetterRow {
+    id: String,
+    tenant_id: String,
+    payload: String,
+    attempts: i64,
+    last_error: Option<String>,
+    updated_at: i64,
+}
+
+impl TryFrom<DeadLetterRow> for DeadLetter {
+    type Error = crate::backend::BackendError;
+
+    fn try_from(r: DeadLetterRow) -> Result<DeadLetter> {
+        Ok(DeadLetter {
+            job_id: r.id,
+            tenant_id: r.tenant_id.parse().map_err(|_| corrupt("jobs.tenant_id"))?,
+            kind: serde_json::from_str::<JobKind>(&r.payload).ok(),
+            attempts: r.attempts,
+            last_error: r.last_error,
+            updated_at: r.updated_at,
         })
-        .collect()
+    }
 }
 
 /// Marks a dead letter `requeued` (the row stays, so the history does). `false` when it is not dead
 /// (already requeued by someone else).
 pub async fn mark_requeued(db: &CentralDb, job_id: &str) -> Result<bool> {
-    let claimed = sqlx::query("UPDATE jobs SET state = 'requeued', updated_at = $1 WHERE id = $2 AND state = 'dead'")
+    let claimed = sqlx::query("UPDATE jobs SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4")
+        .bind(JobState::Requeued.as_str())
         .bind(now().as_millis())
         .bind(job_id)
+        .bind(JobState::Dead.as_str())
         .execute(db.pool())
         .await?
         .rows_affected();

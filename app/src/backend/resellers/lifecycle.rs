@@ -23,7 +23,7 @@ use crate::domain::ids::TenantId;
 use crate::domain::money::Currency;
 use crate::domain::money::Rate;
 use crate::domain::plan::PlanCode;
-use crate::domain::tenant::{BillingTerms, Slug, TenantStatus};
+use crate::domain::tenant::{BillingTerms, CreationStep, DomainKind, Slug, TenantStatus};
 
 type Result<T, E = TenantError> = std::result::Result<T, E>;
 
@@ -170,7 +170,7 @@ async fn reserve(state: &AppState, central_url: &str, new: &NewTenant) -> Result
         return Err(e.into());
     }
     if let Some(d) = &new.primary_domain {
-        domains::insert(&mut tx, id, d, "primary").await?;
+        domains::insert(&mut tx, id, d, DomainKind::Primary).await?;
     }
     accounts::ensure_staff(&mut tx, id, &new.owner_email, &new.owner_name, StaffRole::Owner, &hash).await?;
     bump_version(&mut tx).await?;
@@ -180,24 +180,20 @@ async fn reserve(state: &AppState, central_url: &str, new: &NewTenant) -> Result
     Ok(id)
 }
 
-/// The creation steps in order; each names the step it completes.
-const STEPS: [&str; 5] = ["database", "migrated", "seeded", "branded", "done"];
-
 /// Runs the remaining creation steps of a tenant in `creating` (or `failed`, when retried).
 pub async fn run_steps(state: &AppState, id: TenantId) -> Result<()> {
     let rec = record_by_id(state, id).await?.ok_or(TenantError::NotFound)?;
-    if rec.status == TenantStatus::Active || rec.creation_step == "done" {
+    if rec.status == TenantStatus::Active || rec.creation_step == CreationStep::Done {
         return Ok(());
     }
     if !matches!(rec.status, TenantStatus::Creating | TenantStatus::Failed) {
         return Err(TenantError::Conflict(format!("The tenant is {}.", rec.status.label().to_lowercase())));
     }
     set_status(state, id, TenantStatus::Creating, None).await?;
-    let start = STEPS.iter().position(|s| *s == rec.creation_step).map_or(0, |i| i + 1);
-    for step in &STEPS[start..] {
+    for &step in rec.creation_step.remaining() {
         if let Err(e) = run_step(state, &rec, step).await {
             let reason = format!("step \"{step}\" failed: {e}");
-            tracing::error!(tenant = %rec.slug, error = %e, step, "tenant creation step failed");
+            tracing::error!(tenant = %rec.slug, error = %e, step = step.as_str(), "tenant creation step failed");
             set_status(state, id, TenantStatus::Failed, Some(&reason)).await?;
             return Err(e);
         }
@@ -207,22 +203,22 @@ pub async fn run_steps(state: &AppState, id: TenantId) -> Result<()> {
     Ok(())
 }
 
-async fn run_step(state: &AppState, rec: &TenantRecord, step: &str) -> Result<()> {
+async fn run_step(state: &AppState, rec: &TenantRecord, step: CreationStep) -> Result<()> {
     state.failpoints().check(&format!("tenant.create.{step}"))?;
     match step {
         // Creating is idempotent (an existing database is reused), so a retry never makes a second one.
-        "database" => TenantDb::create(&rec.db_url).await?,
-        "migrated" => {
+        CreationStep::Database => TenantDb::create(&rec.db_url).await?,
+        CreationStep::Migrated => {
             let db = TenantDb::create_and_migrate(&rec.db_url).await?;
             db.close().await;
         }
-        "seeded" => {
+        CreationStep::Seeded => {
             let db = TenantDb::connect(&rec.db_url).await?;
             let seeded = seed_catalog(&db, rec.currency).await;
             db.close().await;
             seeded?;
         }
-        "branded" => {
+        CreationStep::Branded => {
             let theme = Theme::default_for(&rec.name);
             sqlx::query(
                 "INSERT INTO tenant_branding (tenant_id, company_name, primary_color, secondary_color, \
@@ -238,17 +234,17 @@ async fn run_step(state: &AppState, rec: &TenantRecord, step: &str) -> Result<()
             .execute(state.central().pool())
             .await?;
         }
-        _ => {}
+        CreationStep::Validated | CreationStep::Done => {}
     }
     Ok(())
 }
 
-async fn record_step(state: &AppState, id: TenantId, step: &str) -> Result<()> {
+async fn record_step(state: &AppState, id: TenantId, step: CreationStep) -> Result<()> {
     let mut tx = state.central().begin().await?;
-    let status = if step == "done" { "active" } else { "creating" };
+    let status = if step == CreationStep::Done { TenantStatus::Active } else { TenantStatus::Creating };
     sqlx::query("UPDATE tenants SET creation_step = $1, status = $2, last_error = NULL, updated_at = $3 WHERE id = $4")
-        .bind(step)
-        .bind(status)
+        .bind(step.as_str())
+        .bind(status.as_str())
         .bind(now().as_millis())
         .bind(id.to_string())
         .execute(&mut *tx)

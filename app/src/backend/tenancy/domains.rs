@@ -3,12 +3,14 @@
 
 use sqlx::Row;
 
+use crate::backend::corrupt;
 use crate::backend::platform::db::{is_unique_violation, now};
 use crate::backend::platform::host::HostName;
 use crate::backend::state::AppState;
 use crate::backend::tenancy::registry::{self, bump_version, TenantRecord};
 use crate::backend::tenancy::{domain_ownership, TenantError};
 use crate::domain::ids::TenantId;
+use crate::domain::tenant::{DomainKind, VerifyMethod};
 
 type Result<T, E = TenantError> = std::result::Result<T, E>;
 
@@ -18,14 +20,14 @@ async fn by_slug(state: &AppState, slug: &str) -> Result<TenantRecord> {
 
 /// Records a new domain of a tenant, inside the caller's transaction; a domain another storefront has is
 /// a conflict.
-pub(crate) async fn insert(tx: &mut sqlx::AnyConnection, id: TenantId, d: &HostName, kind: &str) -> Result<()> {
+pub(crate) async fn insert(tx: &mut sqlx::AnyConnection, id: TenantId, d: &HostName, kind: DomainKind) -> Result<()> {
     let r = sqlx::query(
         "INSERT INTO tenant_domains (domain, tenant_id, kind, verify_token_id, verify_token, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(d.as_str())
     .bind(id.to_string())
-    .bind(kind)
+    .bind(kind.as_str())
     .bind(uuid::Uuid::new_v4().simple().to_string())
     .bind(domain_ownership::new_token())
     .bind(now().as_millis())
@@ -44,38 +46,54 @@ pub(crate) async fn insert(tx: &mut sqlx::AnyConnection, id: TenantId, d: &HostN
 #[derive(Clone, Debug)]
 pub struct DomainRecord {
     pub domain: String,
-    pub kind: String,
+    pub kind: DomainKind,
     pub verify_token_id: String,
     pub verify_token: String,
     pub verified_at: Option<i64>,
-    pub verified_by: Option<String>,
+    pub verified_by: Option<VerifyMethod>,
     pub last_check_error: Option<String>,
     pub tls_asked_at: Option<i64>,
 }
 
 pub async fn domains(state: &AppState, tenant: TenantId) -> Result<Vec<DomainRecord>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query_as::<_, DomainRow>(
         "SELECT domain, kind, verify_token_id, verify_token, verified_at, verified_by, last_check_error, tls_asked_at \
          FROM tenant_domains WHERE tenant_id = $1 ORDER BY kind DESC, domain",
     )
     .bind(tenant.to_string())
     .fetch_all(state.central().pool())
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(DomainRecord {
-                domain: r.try_get(0)?,
-                kind: r.try_get(1)?,
-                verify_token_id: r.try_get(2)?,
-                verify_token: r.try_get(3)?,
-                verified_at: r.try_get(4)?,
-                verified_by: r.try_get(5)?,
-                last_check_error: r.try_get(6)?,
-                tls_asked_at: r.try_get(7)?,
-            })
+    Ok(rows.into_iter().map(DomainRecord::try_from).collect::<crate::backend::Result<_>>()?)
+}
+
+/// A `tenant_domains` row as stored.
+#[derive(sqlx::FromRow)]
+struct DomainRow {
+    domain: String,
+    kind: String,
+    verify_token_id: String,
+    verify_token: String,
+    verified_at: Option<i64>,
+    verified_by: Option<String>,
+    last_check_error: Option<String>,
+    tls_asked_at: Option<i64>,
+}
+
+impl TryFrom<DomainRow> for DomainRecord {
+    type Error = crate::backend::BackendError;
+
+    fn try_from(r: DomainRow) -> crate::backend::Result<DomainRecord> {
+        Ok(DomainRecord {
+            domain: r.domain,
+            kind: r.kind.parse().map_err(corrupt)?,
+            verify_token_id: r.verify_token_id,
+            verify_token: r.verify_token,
+            verified_at: r.verified_at,
+            verified_by: r.verified_by.as_deref().map(str::parse).transpose().map_err(corrupt)?,
+            last_check_error: r.last_check_error,
+            tls_asked_at: r.tls_asked_at,
         })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(Into::into)
+    }
 }
 
 pub async fn add_domain(state: &AppState, slug: &str, raw: &str, primary: bool) -> Result<()> {
@@ -85,12 +103,13 @@ pub async fn add_domain(state: &AppState, slug: &str, raw: &str, primary: bool) 
     check_custom_domain(state, &d)?;
     let mut tx = state.central().begin().await?;
     if primary {
-        sqlx::query("UPDATE tenant_domains SET kind = 'alias' WHERE tenant_id = $1")
+        sqlx::query("UPDATE tenant_domains SET kind = $1 WHERE tenant_id = $2")
+            .bind(DomainKind::Alias.as_str())
             .bind(rec.id.to_string())
             .execute(&mut *tx)
             .await?;
     }
-    insert(&mut tx, rec.id, &d, if primary { "primary" } else { "alias" }).await?;
+    insert(&mut tx, rec.id, &d, if primary { DomainKind::Primary } else { DomainKind::Alias }).await?;
     bump_version(&mut tx).await?;
     tx.commit().await?;
     state.registry().invalidate();
@@ -131,13 +150,7 @@ pub async fn remove_domain(state: &AppState, slug: &str, domain: &str) -> Result
 }
 
 /// How a domain is to be checked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum VerifyBy {
-    Dns,
-    Http,
-    /// A platform admin vouches for it (e.g. a domain we host ourselves).
-    Admin,
-}
+pub type VerifyBy = VerifyMethod;
 
 /// Checks a domain's token and, when it is there, marks the domain verified (it starts routing).
 /// Returns whether it is verified now.
@@ -148,20 +161,22 @@ pub async fn verify_domain(state: &AppState, slug: &str, domain: &str, by: Verif
         return Ok(true);
     }
     let (ok, method, error) = match by {
-        VerifyBy::Admin => (true, "admin", None),
+        VerifyBy::Admin => (true, VerifyMethod::Admin, None),
         VerifyBy::Dns => match state.verifier().check_dns(&d.domain, &d.verify_token).await {
-            Ok(true) => (true, "dns", None),
+            Ok(true) => (true, VerifyMethod::Dns, None),
             Ok(false) => (
                 false,
-                "dns",
+                VerifyMethod::Dns,
                 Some(format!("No TXT record {} with the token yet.", domain_ownership::txt_record_name(&d.domain))),
             ),
-            Err(e) => (false, "dns", Some(e.to_string())),
+            Err(e) => (false, VerifyMethod::Dns, Some(e.to_string())),
         },
         VerifyBy::Http => match state.verifier().check_http(&d.domain, &d.verify_token_id, &d.verify_token).await {
-            Ok(true) => (true, "http", None),
-            Ok(false) => (false, "http", Some("The token was not served at the verification address yet.".into())),
-            Err(e) => (false, "http", Some(e.to_string())),
+            Ok(true) => (true, VerifyMethod::Http, None),
+            Ok(false) => {
+                (false, VerifyMethod::Http, Some("The token was not served at the verification address yet.".into()))
+            }
+            Err(e) => (false, VerifyMethod::Http, Some(e.to_string())),
         },
     };
     let t = now().as_millis();
@@ -171,7 +186,7 @@ pub async fn verify_domain(state: &AppState, slug: &str, domain: &str, by: Verif
          WHERE domain = $5 AND tenant_id = $6",
     )
     .bind(ok.then_some(t))
-    .bind(ok.then_some(method))
+    .bind(ok.then_some(method.as_str()))
     .bind(t)
     .bind(error)
     .bind(&d.domain)

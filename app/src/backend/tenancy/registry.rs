@@ -21,7 +21,7 @@ use crate::backend::{corrupt, Result};
 use crate::domain::branding::{Colour, Theme};
 use crate::domain::ids::TenantId;
 use crate::domain::money::Currency;
-use crate::domain::tenant::{BillingTerms, ResellerTier, TenantStatus};
+use crate::domain::tenant::{BillingTerms, CreationStep, ResellerTier, TenantStatus};
 
 /// A storefront and its database.
 #[derive(Clone, Debug)]
@@ -522,7 +522,7 @@ pub struct TenantRecord {
     pub is_house: bool,
     pub currency: Currency,
     pub owner_email: String,
-    pub creation_step: String,
+    pub creation_step: CreationStep,
     pub last_error: Option<String>,
     pub trial_ends_at: Option<i64>,
     pub created_at: i64,
@@ -535,49 +535,74 @@ const RECORD_COLUMNS: &str = "id, slug, name, status, is_house, currency, owner_
      billing_cycle_day";
 
 pub async fn list_records(central: &CentralDb) -> Result<Vec<TenantRecord>> {
-    let rows =
-        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {RECORD_COLUMNS} FROM tenants ORDER BY is_house DESC, slug")))
-            .fetch_all(central.pool())
-            .await?;
-    rows.iter().map(record_from_row).collect()
+    let rows = sqlx::query_as::<_, RecordRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {RECORD_COLUMNS} FROM tenants ORDER BY is_house DESC, slug"
+    )))
+    .fetch_all(central.pool())
+    .await?;
+    rows.into_iter().map(TenantRecord::try_from).collect()
 }
 
 pub async fn record_by_slug(central: &CentralDb, slug: &str) -> Result<Option<TenantRecord>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {RECORD_COLUMNS} FROM tenants WHERE slug = $1")))
-        .bind(slug)
-        .fetch_optional(central.pool())
-        .await?;
-    row.as_ref().map(record_from_row).transpose()
+    let row = sqlx::query_as::<_, RecordRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {RECORD_COLUMNS} FROM tenants WHERE slug = $1"
+    )))
+    .bind(slug)
+    .fetch_optional(central.pool())
+    .await?;
+    row.map(TenantRecord::try_from).transpose()
 }
 
-fn record_from_row(r: &sqlx::any::AnyRow) -> Result<TenantRecord> {
-    let id: String = r.try_get(0)?;
-    let status: String = r.try_get(3)?;
-    let currency: String = r.try_get(5)?;
-    let tier: String = r.try_get(12)?;
-    let num = |i: usize| -> Result<i64> { Ok(r.try_get::<i64, _>(i)?) };
-    let to_u32 = |v: i64| u32::try_from(v).map_err(|_| corrupt("tenants terms"));
-    Ok(TenantRecord {
-        id: id.parse().map_err(|_| corrupt("tenants.id"))?,
-        slug: r.try_get(1)?,
-        name: r.try_get(2)?,
-        status: TenantStatus::parse(&status).ok_or_else(|| corrupt("tenants.status"))?,
-        is_house: num(4)? != 0,
-        currency: Currency::parse(&currency).map_err(|_| corrupt("tenants.currency"))?,
-        owner_email: r.try_get(6)?,
-        creation_step: r.try_get(7)?,
-        last_error: r.try_get(8)?,
-        trial_ends_at: r.try_get(9)?,
-        created_at: num(10)?,
-        db_url: r.try_get(11)?,
-        terms: BillingTerms {
-            tier: ResellerTier::parse(&tier).unwrap_or(ResellerTier::Standard),
-            wholesale_discount_bp: to_u32(num(13)?)?,
-            platform_fee_minor: num(14)?,
-            commission_bp: to_u32(num(15)?)?,
-            billing_cycle_day: u8::try_from(num(16)?).map_err(|_| corrupt("tenants.billing_cycle_day"))?,
-        },
-    })
+/// A `tenants` row as stored ([`RECORD_COLUMNS`]).
+#[derive(sqlx::FromRow)]
+struct RecordRow {
+    id: String,
+    slug: String,
+    name: String,
+    status: String,
+    is_house: i64,
+    currency: String,
+    owner_email: String,
+    creation_step: String,
+    last_error: Option<String>,
+    trial_ends_at: Option<i64>,
+    created_at: i64,
+    db_url: String,
+    reseller_tier: String,
+    wholesale_discount_bp: i64,
+    platform_fee_minor: i64,
+    commission_bp: i64,
+    billing_cycle_day: i64,
+}
+
+impl TryFrom<RecordRow> for TenantRecord {
+    type Error = crate::backend::BackendError;
+
+    fn try_from(r: RecordRow) -> Result<TenantRecord> {
+        let to_u32 = |v: i64| u32::try_from(v).map_err(|_| corrupt("tenants terms"));
+        Ok(TenantRecord {
+            id: r.id.parse().map_err(|_| corrupt("tenants.id"))?,
+            slug: r.slug,
+            name: r.name,
+            status: TenantStatus::parse(&r.status).ok_or_else(|| corrupt("tenants.status"))?,
+            is_house: r.is_house != 0,
+            currency: Currency::parse(&r.currency).map_err(|_| corrupt("tenants.currency"))?,
+            owner_email: r.owner_email,
+            creation_step: r.creation_step.parse().map_err(corrupt)?,
+            last_error: r.last_error,
+            trial_ends_at: r.trial_ends_at,
+            created_at: r.created_at,
+            db_url: r.db_url,
+            terms: BillingTerms {
+                tier: ResellerTier::parse(&r.reseller_tier).unwrap_or(ResellerTier::Standard),
+                wholesale_discount_bp: to_u32(r.wholesale_discount_bp)?,
+                platform_fee_minor: r.platform_fee_minor,
+                commission_bp: to_u32(r.commission_bp)?,
+                billing_cycle_day: u8::try_from(r.billing_cycle_day)
+                    .map_err(|_| corrupt("tenants.billing_cycle_day"))?,
+            },
+        })
+    }
 }
 
 #[cfg(test)]
