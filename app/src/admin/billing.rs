@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::billing_state::{BillingRunState, WholesaleStatus};
 use crate::domain::money::Money;
 use crate::domain::time::{format_utc, Timestamp};
 use crate::error::AppError;
@@ -13,7 +14,7 @@ use crate::layout::ErrorNote;
 pub struct RunRow {
     pub tenant: String,
     pub period: String,
-    pub state: String,
+    pub state: BillingRunState,
     pub started_at: Timestamp,
     pub finished_at: Option<Timestamp>,
     pub summary: String,
@@ -29,7 +30,7 @@ pub struct WholesaleRow {
     pub fee: Money,
     pub commission: Money,
     pub total: Money,
-    pub status: String,
+    pub status: WholesaleStatus,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,7 +144,7 @@ pub fn AdminBillingPage() -> impl IntoView {
                             <tbody>
                                 {d.runs.into_iter().map(|r| view! {
                                     <tr class="border-t border-slate-100" data-testid="billing-run">
-                                        <td class="py-1">{r.tenant}</td><td>{r.period}</td><td>{r.state}</td>
+                                        <td class="py-1">{r.tenant}</td><td>{r.period}</td><td>{r.state.as_str()}</td>
                                         <td>{format_utc(r.started_at)}</td><td>{r.finished_at.map(format_utc).unwrap_or_default()}</td>
                                         <td>{r.runs}</td><td>{r.summary}</td>
                                     </tr>
@@ -158,7 +159,7 @@ pub fn AdminBillingPage() -> impl IntoView {
                                     <tr class="border-t border-slate-100" data-testid="wholesale-invoice">
                                         <td class="py-1">{w.number}</td><td>{w.tenant}</td><td>{w.period}</td>
                                         <td>{w.usage.to_string()}</td><td>{w.fee.to_string()}</td><td>{w.commission.to_string()}</td>
-                                        <td class="font-semibold">{w.total.to_string()}</td><td>{w.status}</td>
+                                        <td class="font-semibold">{w.total.to_string()}</td><td>{w.status.as_str()}</td>
                                     </tr>
                                 }).collect_view()}
                             </tbody>

@@ -14,6 +14,7 @@ use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::billing::{lines_total, window_lines, UsageFact};
+use crate::domain::billing_state::{InvoiceKind, InvoiceStatus, LedgerEntryKind, SubscriptionStatus};
 use crate::domain::invoice::InvoiceDocument;
 use crate::domain::money::{Currency, Money};
 use crate::domain::time::{format_utc, Timestamp};
@@ -26,9 +27,9 @@ use crate::workspaces::clock::{browser_now, sleep_ms};
 pub struct InvoiceRow {
     pub id: String,
     pub number: String,
-    pub kind: String,
+    pub kind: InvoiceKind,
     pub period: String,
-    pub status: String,
+    pub status: InvoiceStatus,
     pub total: Money,
     pub due: Money,
     pub created_at: Timestamp,
@@ -36,7 +37,7 @@ pub struct InvoiceRow {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerRow {
-    pub kind: String,
+    pub kind: LedgerEntryKind,
     pub amount: Money,
     pub memo: String,
     pub at: Timestamp,
@@ -91,7 +92,7 @@ pub struct SubscriptionRow {
     pub id: String,
     pub plan: String,
     pub monthly: Money,
-    pub status: String,
+    pub status: SubscriptionStatus,
     pub started_at: Timestamp,
     pub ended_at: Option<Timestamp>,
 }
@@ -128,9 +129,9 @@ pub async fn billing_overview() -> Result<BillingView, AppError> {
             .into_iter()
             .map(|i| InvoiceRow {
                 number: i.display_number(),
-                kind: i.kind.clone(),
+                kind: i.kind,
                 period: i.period.clone(),
-                status: i.status.as_str().to_owned(),
+                status: i.status,
                 total: i.total,
                 due: i.amount_due(),
                 created_at: i.created_at,
@@ -140,7 +141,7 @@ pub async fn billing_overview() -> Result<BillingView, AppError> {
         ledger: o
             .ledger
             .into_iter()
-            .map(|e| LedgerRow { kind: e.kind.as_str().to_owned(), amount: e.amount, memo: e.memo, at: e.created_at })
+            .map(|e| LedgerRow { kind: e.kind, amount: e.amount, memo: e.memo, at: e.created_at })
             .collect(),
         payments_enabled: o.payments_enabled,
         subscription_plans: o
@@ -385,7 +386,7 @@ fn Overview(
         {move || subscribe.value().get().and_then(Result::err).map(|e| view! { <ErrorNote message=e.to_string()/> })}
         <ul class="mt-2 text-sm">
             {v.subscriptions.clone().into_iter().map(|s| {
-                let active = s.status == "active";
+                let active = s.status == SubscriptionStatus::Active;
                 view! {
                     <li class="flex items-center gap-3 border-t border-slate-100 py-1" data-testid="subscription">
                         <span>{format!("{} · {} a month · since {}", s.plan, s.monthly, format_utc(s.started_at))}</span>
@@ -426,7 +427,7 @@ fn Overview(
                         {v.invoices.into_iter().map(|i| view! {
                             <tr class="border-t border-slate-100" data-testid="invoice-row">
                                 <td class="py-1"><a class="underline" href=format!("/invoices/{}", i.id)>{i.number}</a></td>
-                                <td>{i.period}</td><td>{i.status}</td><td>{i.total.to_string()}</td><td>{i.due.to_string()}</td>
+                                <td>{i.period}</td><td>{i.status.as_str()}</td><td>{i.total.to_string()}</td><td>{i.due.to_string()}</td>
                             </tr>
                         }).collect_view()}
                     </tbody>
@@ -454,7 +455,7 @@ fn Overview(
             <tbody>
                 {v.ledger.into_iter().map(|e| view! {
                     <tr class="border-t border-slate-100" data-testid="ledger-row">
-                        <td class="py-1">{format_utc(e.at)}</td><td>{e.kind}</td><td>{e.memo}</td><td class="text-right font-mono">{e.amount.to_string()}</td>
+                        <td class="py-1">{format_utc(e.at)}</td><td>{e.kind.as_str()}</td><td>{e.memo}</td><td class="text-right font-mono">{e.amount.to_string()}</td>
                     </tr>
                 }).collect_view()}
             </tbody>

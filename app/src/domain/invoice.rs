@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::billing_state::{InvoiceKind, InvoiceStatus};
 use super::money::Money;
 use super::time::Timestamp;
 
@@ -12,9 +13,8 @@ pub struct InvoiceDocument {
     pub id: String,
     /// As printed: `INV-000042`.
     pub number: String,
-    /// `invoice` or `credit_note`.
-    pub kind: String,
-    pub status: String,
+    pub kind: InvoiceKind,
+    pub status: InvoiceStatus,
     pub period: String,
     /// Who bills: the storefront's company name.
     pub company: String,
@@ -50,8 +50,7 @@ pub struct BilledSession {
 impl InvoiceDocument {
     /// The heading: "Invoice INV-000042", or "Credit note …" for a credit note.
     pub fn title(&self) -> String {
-        let kind = if self.kind == "credit_note" { "Credit note" } else { "Invoice" };
-        format!("{kind} {}", self.number)
+        format!("{} {}", self.kind.label(), self.number)
     }
 }
 
@@ -66,8 +65,8 @@ mod tests {
         let mut d = InvoiceDocument {
             id: "i".into(),
             number: "INV-000007".into(),
-            kind: "invoice".into(),
-            status: "finalised".into(),
+            kind: InvoiceKind::Invoice,
+            status: InvoiceStatus::Finalised,
             period: "2026-10".into(),
             company: "Acme".into(),
             customer_name: "A".into(),
@@ -80,7 +79,7 @@ mod tests {
             due: zero,
         };
         assert_eq!(d.title(), "Invoice INV-000007");
-        d.kind = "credit_note".into();
+        d.kind = InvoiceKind::CreditNote;
         d.number = "CN-000001".into();
         assert_eq!(d.title(), "Credit note CN-000001");
     }

@@ -8,6 +8,7 @@
 //! | `money`     | `Currency`, `Money` (integer minor units), `Rate` (Decimal per hour), the one rounding function |
 //! | `branding`  | tenant colours (strict parsing, WCAG contrast) and the theme's CSS variables |
 //! | `billing`   | the 15-minute increment rule and `session_cost` |
+//! | `billing_state` | the states billing stores as text (invoice status and kind, subscription, ledger, runs, wholesale) |
 //! | `invoice`   | the invoice document the invoice page, its PDF and the invoice email all show |
 //! | `plan`      | the six workspace plans of the catalog |
 //! | `tenant`    | reseller slugs, lifecycle states and billing terms |
@@ -21,6 +22,7 @@
 #![deny(clippy::float_arithmetic, clippy::cast_precision_loss)]
 
 pub mod billing;
+pub mod billing_state;
 pub mod branding;
 pub mod ids;
 pub mod invoice;

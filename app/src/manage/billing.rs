@@ -5,6 +5,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::billing_state::WholesaleStatus;
 use crate::domain::money::{Currency, Money, Rate};
 use crate::error::AppError;
 use crate::layout::ErrorNote;
@@ -43,7 +44,7 @@ pub struct WholesaleInvoiceRow {
     pub number: String,
     pub period: String,
     pub total: Money,
-    pub status: String,
+    pub status: WholesaleStatus,
     pub lines: Vec<(String, Money)>,
 }
 
@@ -251,7 +252,7 @@ fn Figures(
         <h2 class="mt-8 text-lg font-semibold">"Wholesale invoices"</h2>
         {d.invoices.into_iter().map(|i| view! {
             <details class="mt-2 rounded border border-slate-200 p-2 text-sm" data-testid="wholesale-invoice">
-                <summary class="cursor-pointer">{format!("{} · {} · {} · {}", i.number, i.period, i.total, i.status)}</summary>
+                <summary class="cursor-pointer">{format!("{} · {} · {} · {}", i.number, i.period, i.total, i.status.as_str())}</summary>
                 <ul class="mt-1">{i.lines.into_iter().map(|(d, a)| view! { <li class="flex justify-between"><span>{d}</span><span class="font-mono">{a.to_string()}</span></li> }).collect_view()}</ul>
                 <a class="mt-1 inline-block underline" rel="external" href=format!("/manage/billing/wholesale/{}/pdf", i.id) data-testid="wholesale-pdf">"Download PDF"</a>
             </details>

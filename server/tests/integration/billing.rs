@@ -489,7 +489,7 @@ async fn resellers_are_billed_wholesale_once_per_period(b: Backend) {
     assert!(total.ends_with("50.13") && text.contains(&total), "the total {total}:\n{text}");
     // The run is recorded for the admin page.
     let runs = run::records(&app.state, 10).await.unwrap();
-    assert!(runs.iter().any(|r| r.period == "2026-10" && r.state == "done" && r.runs == 2), "{runs:?}");
+    assert!(runs.iter().any(|r| r.period == "2026-10" && r.state.as_str() == "done" && r.runs == 2), "{runs:?}");
     // The scheduler bills each tenant's last finished period once, under its lease.
     let last = Period::containing(app::backend::platform::db::now(), 1).unwrap().previous();
     // (On the house: this test already billed wsco's October by hand, so the scheduler skips it.)

@@ -25,8 +25,8 @@ pub async fn invoice(
         branding::get(state.central(), tenant.id).await?.map(|b| b.theme.company_name).unwrap_or(tenant.name.clone());
     Ok(Some(InvoiceDocument {
         number: inv.display_number(),
-        kind: inv.kind.clone(),
-        status: inv.status.as_str().to_owned(),
+        kind: inv.kind,
+        status: inv.status,
         period: inv.period.clone(),
         company,
         customer_name: customer.name.clone(),

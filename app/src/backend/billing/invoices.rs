@@ -2,7 +2,6 @@
 //! counter incremented in the finalising transaction, so they are sequential with no gaps: a transaction
 //! that does not finalise rolls its increment back.
 
-use sqlx::Row;
 use uuid::Uuid;
 
 use super::ledger::{self, EntryKind, Posted, Tx};
@@ -12,34 +11,13 @@ use crate::domain::ids::CustomerId;
 use crate::domain::money::{Currency, Money};
 use crate::domain::time::Timestamp;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Status {
-    Draft,
-    Finalised,
-    Paid,
-    Void,
-}
-
-impl Status {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Status::Draft => "draft",
-            Status::Finalised => "finalised",
-            Status::Paid => "paid",
-            Status::Void => "void",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Status> {
-        [Status::Draft, Status::Finalised, Status::Paid, Status::Void].into_iter().find(|x| x.as_str() == s)
-    }
-}
+pub use crate::domain::billing_state::{InvoiceKind, InvoiceStatus as Status};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Invoice {
     pub id: String,
     pub customer_id: CustomerId,
-    pub kind: String,
+    pub kind: InvoiceKind,
     pub corrects: Option<String>,
     pub period: String,
     pub period_start: Timestamp,
@@ -68,7 +46,7 @@ impl Invoice {
 
     /// `INV-000042` (credit notes `CN-…`).
     pub fn display_number(&self) -> String {
-        let prefix = if self.kind == "credit_note" { "CN" } else { "INV" };
+        let prefix = self.kind.number_prefix();
         match self.number {
             Some(n) => format!("{prefix}-{n:06}"),
             None => "draft".into(),
@@ -101,41 +79,90 @@ fn ts(v: Option<i64>) -> Option<Timestamp> {
     v.map(Timestamp::from_millis)
 }
 
-fn from_row(r: &sqlx::any::AnyRow) -> Result<Invoice> {
-    let customer: String = r.try_get(1)?;
-    let status: String = r.try_get(8)?;
-    let currency: String = r.try_get(9)?;
-    let currency = Currency::parse(&currency).map_err(|_| corrupt("invoices.currency"))?;
-    Ok(Invoice {
-        id: r.try_get(0)?,
-        customer_id: customer.parse().map_err(|_| corrupt("invoices.customer_id"))?,
-        kind: r.try_get(2)?,
-        corrects: r.try_get(3)?,
-        period: r.try_get(4)?,
-        period_start: Timestamp::from_millis(r.try_get(5)?),
-        period_end: Timestamp::from_millis(r.try_get(6)?),
-        number: r.try_get(7)?,
-        status: Status::parse(&status).ok_or_else(|| corrupt("invoices.status"))?,
-        total: Money::from_minor(r.try_get(10)?, currency),
-        credit_applied: Money::from_minor(r.try_get(11)?, currency),
-        card_paid: Money::from_minor(r.try_get(12)?, currency),
-        payment_attempts: r.try_get(13)?,
-        next_payment_at: ts(r.try_get(14)?),
-        last_payment_error: r.try_get(15)?,
-        memo: r.try_get(16)?,
-        created_at: Timestamp::from_millis(r.try_get(17)?),
-        finalised_at: ts(r.try_get(18)?),
-        paid_at: ts(r.try_get(19)?),
-        emailed_at: ts(r.try_get(20)?),
-    })
+/// An `invoices` row as stored.
+#[derive(sqlx::FromRow)]
+struct InvoiceRow {
+    id: String,
+    customer_id: String,
+    kind: String,
+    corrects: Option<String>,
+    period: String,
+    period_start: i64,
+    period_end: i64,
+    number: Option<i64>,
+    status: String,
+    currency: String,
+    total_minor: i64,
+    credit_applied_minor: i64,
+    card_paid_minor: i64,
+    payment_attempts: i64,
+    next_payment_at: Option<i64>,
+    last_payment_error: Option<String>,
+    memo: String,
+    created_at: i64,
+    finalised_at: Option<i64>,
+    paid_at: Option<i64>,
+    emailed_at: Option<i64>,
+}
+
+impl TryFrom<InvoiceRow> for Invoice {
+    type Error = crate::backend::BackendError;
+
+    fn try_from(r: InvoiceRow) -> Result<Invoice> {
+        let currency = Currency::parse(&r.currency).map_err(|_| corrupt("invoices.currency"))?;
+        Ok(Invoice {
+            id: r.id,
+            customer_id: r.customer_id.parse().map_err(|_| corrupt("invoices.customer_id"))?,
+            kind: InvoiceKind::parse(&r.kind).map_err(|_| corrupt("invoices.kind"))?,
+            corrects: r.corrects,
+            period: r.period,
+            period_start: Timestamp::from_millis(r.period_start),
+            period_end: Timestamp::from_millis(r.period_end),
+            number: r.number,
+            status: Status::parse(&r.status).map_err(|_| corrupt("invoices.status"))?,
+            total: Money::from_minor(r.total_minor, currency),
+            credit_applied: Money::from_minor(r.credit_applied_minor, currency),
+            card_paid: Money::from_minor(r.card_paid_minor, currency),
+            payment_attempts: r.payment_attempts,
+            next_payment_at: ts(r.next_payment_at),
+            last_payment_error: r.last_payment_error,
+            memo: r.memo,
+            created_at: Timestamp::from_millis(r.created_at),
+            finalised_at: ts(r.finalised_at),
+            paid_at: ts(r.paid_at),
+            emailed_at: ts(r.emailed_at),
+        })
+    }
+}
+
+/// An `invoice_lines` row as stored.
+#[derive(sqlx::FromRow)]
+struct LineRow {
+    id: String,
+    position: i64,
+    workspace_id: Option<String>,
+    description: String,
+    rate: Option<String>,
+    increments: i64,
+    amount_minor: i64,
+    wholesale_minor: i64,
+}
+
+/// A billed segment of a line, with its session's times.
+#[derive(sqlx::FromRow)]
+struct SegmentRow {
+    usage_session_id: String,
+    started_at: i64,
+    ended_at: Option<i64>,
+    increments: i64,
 }
 
 pub async fn get(db: &TenantDb, id: &str) -> Result<Option<Invoice>> {
-    let row = sqlx::query(concat!("SELECT ", invoice_columns!(), " FROM invoices WHERE id = $1"))
+    let row = sqlx::query_as::<_, InvoiceRow>(concat!("SELECT ", invoice_columns!(), " FROM invoices WHERE id = $1"))
         .bind(id)
         .fetch_optional(db.pool())
         .await?;
-    row.as_ref().map(from_row).transpose()
+    row.map(Invoice::try_from).transpose()
 }
 
 /// Only if it is this customer's: the one lookup customer-facing pages use.
@@ -145,7 +172,7 @@ pub async fn get_owned(db: &TenantDb, id: &str, customer: CustomerId) -> Result<
 
 /// The customer's invoices and credit notes, newest first (drafts are not shown to customers).
 pub async fn list_for(db: &TenantDb, customer: CustomerId) -> Result<Vec<Invoice>> {
-    let rows = sqlx::query(concat!(
+    let rows = sqlx::query_as::<_, InvoiceRow>(concat!(
         "SELECT ",
         invoice_columns!(),
         " FROM invoices WHERE customer_id = $1 AND status <> 'draft' ORDER BY created_at DESC, id"
@@ -153,12 +180,12 @@ pub async fn list_for(db: &TenantDb, customer: CustomerId) -> Result<Vec<Invoice
     .bind(customer.to_string())
     .fetch_all(db.pool())
     .await?;
-    rows.iter().map(from_row).collect()
+    rows.into_iter().map(Invoice::try_from).collect()
 }
 
 /// Every invoice of a period (the run's own bookkeeping).
 pub async fn list_period(db: &TenantDb, period: &str) -> Result<Vec<Invoice>> {
-    let rows = sqlx::query(concat!(
+    let rows = sqlx::query_as::<_, InvoiceRow>(concat!(
         "SELECT ",
         invoice_columns!(),
         " FROM invoices WHERE period = $1 AND kind = 'invoice' ORDER BY created_at, id"
@@ -166,11 +193,11 @@ pub async fn list_period(db: &TenantDb, period: &str) -> Result<Vec<Invoice>> {
     .bind(period)
     .fetch_all(db.pool())
     .await?;
-    rows.iter().map(from_row).collect()
+    rows.into_iter().map(Invoice::try_from).collect()
 }
 
 pub async fn lines(db: &TenantDb, invoice_id: &str, currency: Currency) -> Result<Vec<Line>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query_as::<_, LineRow>(
         "SELECT id, position, workspace_id, description, rate, increments, amount_minor, wholesale_minor \
          FROM invoice_lines WHERE invoice_id = $1 ORDER BY position",
     )
@@ -178,26 +205,25 @@ pub async fn lines(db: &TenantDb, invoice_id: &str, currency: Currency) -> Resul
     .fetch_all(db.pool())
     .await?;
     let mut out = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let line_id: String = r.try_get(0)?;
-        let sessions = sqlx::query(
+    for r in rows {
+        let sessions = sqlx::query_as::<_, SegmentRow>(
             "SELECT b.usage_session_id, u.started_at, u.ended_at, b.increments FROM billed_segments b \
              JOIN usage_sessions u ON u.id = b.usage_session_id WHERE b.line_id = $1 ORDER BY u.started_at",
         )
-        .bind(&line_id)
+        .bind(&r.id)
         .fetch_all(db.pool())
         .await?
-        .iter()
-        .map(|s| Ok((s.try_get(0)?, Timestamp::from_millis(s.try_get(1)?), ts(s.try_get(2)?), s.try_get(3)?)))
-        .collect::<std::result::Result<Vec<_>, sqlx::Error>>()?;
+        .into_iter()
+        .map(|s| (s.usage_session_id, Timestamp::from_millis(s.started_at), ts(s.ended_at), s.increments))
+        .collect();
         out.push(Line {
-            position: r.try_get(1)?,
-            workspace_id: r.try_get(2)?,
-            description: r.try_get(3)?,
-            rate: r.try_get(4)?,
-            increments: r.try_get(5)?,
-            amount: Money::from_minor(r.try_get(6)?, currency),
-            wholesale: Money::from_minor(r.try_get(7)?, currency),
+            position: r.position,
+            workspace_id: r.workspace_id,
+            description: r.description,
+            rate: r.rate,
+            increments: r.increments,
+            amount: Money::from_minor(r.amount_minor, currency),
+            wholesale: Money::from_minor(r.wholesale_minor, currency),
             sessions,
         });
     }
@@ -282,11 +308,11 @@ pub async fn finalise(
 }
 
 async fn get_in(tx: &mut Tx<'_>, id: &str) -> Result<Option<Invoice>> {
-    let row = sqlx::query(concat!("SELECT ", invoice_columns!(), " FROM invoices WHERE id = $1"))
+    let row = sqlx::query_as::<_, InvoiceRow>(concat!("SELECT ", invoice_columns!(), " FROM invoices WHERE id = $1"))
         .bind(id)
         .fetch_optional(&mut **tx)
         .await?;
-    row.as_ref().map(from_row).transpose()
+    row.map(Invoice::try_from).transpose()
 }
 
 /// Records that the invoice email was queued; `false` if it already was.
@@ -335,7 +361,7 @@ pub async fn record_card_failure(db: &TenantDb, id: &str, error: &str, next: Opt
 pub async fn void(db: &TenantDb, id: &str, now: Timestamp) -> Result<bool> {
     let mut tx = db.begin().await?;
     let Some(inv) = get_in(&mut tx, id).await? else { return Ok(false) };
-    if inv.status != Status::Finalised || inv.kind != "invoice" {
+    if inv.status != Status::Finalised || inv.kind != InvoiceKind::Invoice {
         return Ok(false);
     }
     let refund = inv.credit_applied.minor();
@@ -378,7 +404,7 @@ pub async fn credit_note(
         tx.rollback().await?;
         return Ok(Err("There is no such invoice."));
     };
-    if !matches!(inv.status, Status::Finalised | Status::Paid) || inv.kind != "invoice" {
+    if !matches!(inv.status, Status::Finalised | Status::Paid) || inv.kind != InvoiceKind::Invoice {
         tx.rollback().await?;
         return Ok(Err("Only a finalised invoice can be credited."));
     }

@@ -7,7 +7,6 @@
 //! on the row (PostgreSQL re-checks the condition after waiting for the lock; SQLite has one writer), so the
 //! balance can never go below zero — and a CHECK constraint says so too.
 
-use sqlx::Row;
 use uuid::Uuid;
 
 use crate::backend::platform::db::TenantDb;
@@ -16,32 +15,7 @@ use crate::domain::ids::CustomerId;
 use crate::domain::money::{Currency, Money};
 use crate::domain::time::Timestamp;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum EntryKind {
-    TopUp,
-    Usage,
-    InvoicePayment,
-    Refund,
-    Adjustment,
-}
-
-impl EntryKind {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            EntryKind::TopUp => "topup",
-            EntryKind::Usage => "usage",
-            EntryKind::InvoicePayment => "invoice_payment",
-            EntryKind::Refund => "refund",
-            EntryKind::Adjustment => "adjustment",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<EntryKind> {
-        [EntryKind::TopUp, EntryKind::Usage, EntryKind::InvoicePayment, EntryKind::Refund, EntryKind::Adjustment]
-            .into_iter()
-            .find(|k| k.as_str() == s)
-    }
-}
+pub use crate::domain::billing_state::LedgerEntryKind as EntryKind;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -175,7 +149,7 @@ pub async fn ledger_sum(db: &TenantDb, customer: CustomerId) -> Result<i64> {
 
 /// Newest first.
 pub async fn entries(db: &TenantDb, customer: CustomerId, limit: i64) -> Result<Vec<Entry>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query_as::<_, EntryRow>(
         "SELECT id, kind, amount_minor, currency, reference, memo, created_at FROM credit_ledger \
          WHERE customer_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
     )
@@ -183,21 +157,35 @@ pub async fn entries(db: &TenantDb, customer: CustomerId, limit: i64) -> Result<
     .bind(limit.clamp(1, 10_000))
     .fetch_all(db.pool())
     .await?;
-    rows.iter()
-        .map(|r| {
-            let kind: String = r.try_get(1)?;
-            let currency: String = r.try_get(3)?;
-            let currency = Currency::parse(&currency).map_err(|_| corrupt("credit_ledger.currency"))?;
-            Ok(Entry {
-                id: r.try_get(0)?,
-                kind: EntryKind::parse(&kind).ok_or_else(|| corrupt("credit_ledger.kind"))?,
-                amount: Money::from_minor(r.try_get(2)?, currency),
-                reference: r.try_get(4)?,
-                memo: r.try_get(5)?,
-                created_at: Timestamp::from_millis(r.try_get(6)?),
-            })
+    rows.into_iter().map(Entry::try_from).collect()
+}
+
+/// A `credit_ledger` row as stored.
+#[derive(sqlx::FromRow)]
+struct EntryRow {
+    id: String,
+    kind: String,
+    amount_minor: i64,
+    currency: String,
+    reference: String,
+    memo: String,
+    created_at: i64,
+}
+
+impl TryFrom<EntryRow> for Entry {
+    type Error = BackendError;
+
+    fn try_from(r: EntryRow) -> Result<Entry> {
+        let currency = Currency::parse(&r.currency).map_err(|_| corrupt("credit_ledger.currency"))?;
+        Ok(Entry {
+            id: r.id,
+            kind: EntryKind::parse(&r.kind).map_err(|_| corrupt("credit_ledger.kind"))?,
+            amount: Money::from_minor(r.amount_minor, currency),
+            reference: r.reference,
+            memo: r.memo,
+            created_at: Timestamp::from_millis(r.created_at),
         })
-        .collect::<std::result::Result<_, BackendError>>()
+    }
 }
 
 /// How many top-ups the customer has made (low-balance alerts announce once per top-up).

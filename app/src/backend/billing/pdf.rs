@@ -69,7 +69,7 @@ impl From<&InvoiceDocument> for Document {
         Document {
             title: v.title(),
             period: v.period.clone(),
-            status: v.status.clone(),
+            status: v.status.as_str().to_owned(),
             issued: v.issued,
             seller: v.company.clone(),
             buyer: vec![v.customer_name.clone(), v.customer_email.clone()],
@@ -431,8 +431,8 @@ mod tests {
         InvoiceDocument {
             id: "inv-1".into(),
             number: "INV-000042".into(),
-            kind: "invoice".into(),
-            status: "finalised".into(),
+            kind: crate::domain::billing_state::InvoiceKind::Invoice,
+            status: crate::domain::billing_state::InvoiceStatus::Finalised,
             period: "2026-10".into(),
             company: "Acme (Cloud) \\ Ltd".into(),
             customer_name: "Zoë Müller".into(),

@@ -16,6 +16,7 @@ use crate::backend::platform::db::now;
 use crate::backend::state::{AppState, Tenant};
 use crate::backend::{corrupt, BackendError};
 use crate::domain::billing::{lines_total, window_lines};
+use crate::domain::billing_state::BillingRunState;
 use crate::domain::ids::CustomerId;
 use crate::domain::money::Money;
 use crate::domain::period::Period;
@@ -407,14 +408,14 @@ async fn record_end(
     result: &Result<RunReport, RunError>,
 ) -> Result<(), BackendError> {
     let (st, report, error) = match result {
-        Ok(r) => ("done", serde_json::to_string(r).ok(), None),
-        Err(e) => ("failed", None, Some(e.to_string())),
+        Ok(r) => (BillingRunState::Done, serde_json::to_string(r).ok(), None),
+        Err(e) => (BillingRunState::Failed, None, Some(e.to_string())),
     };
     sqlx::query(
         "UPDATE billing_runs SET state = $1, finished_at = $2, report = COALESCE($3, report), error = $4 \
          WHERE tenant_id = $5 AND period = $6",
     )
-    .bind(st)
+    .bind(st.as_str())
     .bind(now().as_millis())
     .bind(report)
     .bind(error)
@@ -430,7 +431,7 @@ async fn record_end(
 pub struct RunRecord {
     pub tenant_id: String,
     pub period: String,
-    pub state: String,
+    pub state: BillingRunState,
     pub started_at: i64,
     pub finished_at: Option<i64>,
     pub report: Option<RunReport>,
@@ -439,29 +440,44 @@ pub struct RunRecord {
 }
 
 pub async fn records(state: &AppState, limit: i64) -> Result<Vec<RunRecord>, BackendError> {
-    use sqlx::Row;
-    let rows = sqlx::query(
+    let rows = sqlx::query_as::<_, RunRow>(
         "SELECT tenant_id, period, state, started_at, finished_at, report, error, runs FROM billing_runs \
          ORDER BY started_at DESC LIMIT $1",
     )
     .bind(limit.clamp(1, 1000))
     .fetch_all(state.central().pool())
     .await?;
-    rows.iter()
-        .map(|r| {
-            let report: Option<String> = r.try_get(5)?;
-            Ok(RunRecord {
-                tenant_id: r.try_get(0)?,
-                period: r.try_get(1)?,
-                state: r.try_get(2)?,
-                started_at: r.try_get(3)?,
-                finished_at: r.try_get(4)?,
-                report: report.and_then(|s| serde_json::from_str(&s).ok()),
-                error: r.try_get(6)?,
-                runs: r.try_get(7)?,
-            })
+    rows.into_iter().map(RunRecord::try_from).collect()
+}
+
+/// A `billing_runs` row as stored.
+#[derive(sqlx::FromRow)]
+struct RunRow {
+    tenant_id: String,
+    period: String,
+    state: String,
+    started_at: i64,
+    finished_at: Option<i64>,
+    report: Option<String>,
+    error: Option<String>,
+    runs: i64,
+}
+
+impl TryFrom<RunRow> for RunRecord {
+    type Error = BackendError;
+
+    fn try_from(r: RunRow) -> Result<RunRecord, BackendError> {
+        Ok(RunRecord {
+            state: BillingRunState::parse(&r.state).map_err(|_| corrupt("billing_runs.state"))?,
+            tenant_id: r.tenant_id,
+            period: r.period,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            report: r.report.and_then(|s| serde_json::from_str(&s).ok()),
+            error: r.error,
+            runs: r.runs,
         })
-        .collect()
+    }
 }
 
 /// Takes (or renews) the named lease for `ttl_ms`; `false` while another server holds it.
@@ -526,7 +542,7 @@ pub async fn scheduled_pass(state: &AppState, owner: &str, interval: std::time::
                 .bind(p.key())
                 .fetch_optional(state.central().pool())
                 .await?;
-        if done.as_deref() == Some("done") || state.tenant_by_id(entry.id).await?.is_none() {
+        if done.as_deref() == Some(BillingRunState::Done.as_str()) || state.tenant_by_id(entry.id).await?.is_none() {
             continue;
         }
         run_all(state, Some(&p.key()), Some(&entry.slug), |_, _, _| {}).await?;

@@ -2,13 +2,13 @@
 //! prices frozen when they start. Each period bills the share of the month a subscription was active,
 //! rounded once (`domain::billing::prorated`).
 
-use sqlx::Row;
 use uuid::Uuid;
 
 use crate::backend::platform::db::TenantDb;
 use crate::backend::state::Tenant;
-use crate::backend::{corrupt, Result};
+use crate::backend::{corrupt, BackendError, Result};
 use crate::domain::billing::{overlap_ms, prorated};
+use crate::domain::billing_state::SubscriptionStatus;
 use crate::domain::ids::CustomerId;
 use crate::domain::money::{Currency, Money};
 use crate::domain::period::Period;
@@ -34,7 +34,7 @@ pub struct Subscription {
     pub id: String,
     pub customer_id: String,
     pub plan_code: String,
-    pub status: String,
+    pub status: SubscriptionStatus,
     pub started_at: Timestamp,
     pub ended_at: Option<Timestamp>,
     pub retail_monthly: Money,
@@ -61,25 +61,39 @@ pub async fn seed_plans(db: &TenantDb, currency: Currency) -> Result<()> {
 }
 
 pub async fn plans(db: &TenantDb) -> Result<Vec<SubscriptionPlan>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query_as::<_, PlanRow>(
         "SELECT code, name, description, retail_monthly_minor, wholesale_monthly_minor, currency \
          FROM subscription_plans WHERE active = 1 ORDER BY sort_order",
     )
     .fetch_all(db.pool())
     .await?;
-    rows.iter()
-        .map(|r| {
-            let currency: String = r.try_get(5)?;
-            let c = Currency::parse(&currency).map_err(|_| corrupt("subscription_plans.currency"))?;
-            Ok(SubscriptionPlan {
-                code: r.try_get(0)?,
-                name: r.try_get(1)?,
-                description: r.try_get(2)?,
-                retail_monthly: Money::from_minor(r.try_get(3)?, c),
-                wholesale_monthly: Money::from_minor(r.try_get(4)?, c),
-            })
+    rows.into_iter().map(SubscriptionPlan::try_from).collect()
+}
+
+/// A `subscription_plans` row as stored.
+#[derive(sqlx::FromRow)]
+struct PlanRow {
+    code: String,
+    name: String,
+    description: String,
+    retail_monthly_minor: i64,
+    wholesale_monthly_minor: i64,
+    currency: String,
+}
+
+impl TryFrom<PlanRow> for SubscriptionPlan {
+    type Error = BackendError;
+
+    fn try_from(r: PlanRow) -> Result<SubscriptionPlan> {
+        let c = Currency::parse(&r.currency).map_err(|_| corrupt("subscription_plans.currency"))?;
+        Ok(SubscriptionPlan {
+            code: r.code,
+            name: r.name,
+            description: r.description,
+            retail_monthly: Money::from_minor(r.retail_monthly_minor, c),
+            wholesale_monthly: Money::from_minor(r.wholesale_monthly_minor, c),
         })
-        .collect()
+    }
 }
 
 /// Subscribes (once per order key); `None` when there is no such active plan.
@@ -164,35 +178,52 @@ macro_rules! sub_select {
     };
 }
 
-fn from_row(r: &sqlx::any::AnyRow) -> Result<Subscription> {
-    let currency: String = r.try_get(8)?;
-    let c = Currency::parse(&currency).map_err(|_| corrupt("subscriptions.currency"))?;
-    Ok(Subscription {
-        id: r.try_get(0)?,
-        customer_id: r.try_get(1)?,
-        plan_code: r.try_get(2)?,
-        status: r.try_get(3)?,
-        started_at: Timestamp::from_millis(r.try_get(4)?),
-        ended_at: r.try_get::<Option<i64>, _>(5)?.map(Timestamp::from_millis),
-        retail_monthly: Money::from_minor(r.try_get(6)?, c),
-        wholesale_monthly: Money::from_minor(r.try_get(7)?, c),
-    })
+/// A `subscriptions` row as stored.
+#[derive(sqlx::FromRow)]
+struct SubscriptionRow {
+    id: String,
+    customer_id: String,
+    plan_code: String,
+    status: String,
+    started_at: i64,
+    ended_at: Option<i64>,
+    retail_monthly_minor: i64,
+    wholesale_monthly_minor: i64,
+    currency: String,
+}
+
+impl TryFrom<SubscriptionRow> for Subscription {
+    type Error = BackendError;
+
+    fn try_from(r: SubscriptionRow) -> Result<Subscription> {
+        let c = Currency::parse(&r.currency).map_err(|_| corrupt("subscriptions.currency"))?;
+        Ok(Subscription {
+            id: r.id,
+            customer_id: r.customer_id,
+            plan_code: r.plan_code,
+            status: SubscriptionStatus::parse(&r.status).map_err(|_| corrupt("subscriptions.status"))?,
+            started_at: Timestamp::from_millis(r.started_at),
+            ended_at: r.ended_at.map(Timestamp::from_millis),
+            retail_monthly: Money::from_minor(r.retail_monthly_minor, c),
+            wholesale_monthly: Money::from_minor(r.wholesale_monthly_minor, c),
+        })
+    }
 }
 
 /// A customer's subscriptions, newest first.
 pub async fn of_customer(db: &TenantDb, customer: CustomerId) -> Result<Vec<Subscription>> {
-    let rows = sqlx::query(concat!(sub_select!(), "WHERE customer_id = $1 ORDER BY started_at DESC"))
+    let rows = sqlx::query_as::<_, SubscriptionRow>(concat!(sub_select!(), "WHERE customer_id = $1 ORDER BY started_at DESC"))
         .bind(customer.to_string())
         .fetch_all(db.pool())
         .await?;
-    rows.iter().map(from_row).collect()
+    rows.into_iter().map(Subscription::try_from).collect()
 }
 
 /// Every subscription active at some point of the period (one customer's, or all).
 pub async fn active_in(db: &TenantDb, period: Period, customer: Option<CustomerId>) -> Result<Vec<Subscription>> {
     let rows = match customer {
         Some(c) => {
-            sqlx::query(concat!(
+            sqlx::query_as::<_, SubscriptionRow>(concat!(
                 sub_select!(),
                 "WHERE customer_id = $1 AND started_at < $2 AND (ended_at IS NULL OR ended_at > $3) ORDER BY started_at, id"
             ))
@@ -203,7 +234,7 @@ pub async fn active_in(db: &TenantDb, period: Period, customer: Option<CustomerI
             .await?
         }
         None => {
-            sqlx::query(concat!(
+            sqlx::query_as::<_, SubscriptionRow>(concat!(
                 sub_select!(),
                 "WHERE started_at < $1 AND (ended_at IS NULL OR ended_at > $2) ORDER BY started_at, id"
             ))
@@ -213,7 +244,7 @@ pub async fn active_in(db: &TenantDb, period: Period, customer: Option<CustomerI
             .await?
         }
     };
-    rows.iter().map(from_row).collect()
+    rows.into_iter().map(Subscription::try_from).collect()
 }
 
 /// (retail, wholesale) minor units a subscription bills for a period.

@@ -1,7 +1,5 @@
 //! The metered facts: usage sessions with their frozen retail and wholesale rates.
 
-use sqlx::Row;
-
 use crate::backend::platform::db::TenantDb;
 use crate::backend::{corrupt, BackendError, Result};
 use crate::domain::billing::UsageFact;
@@ -44,21 +42,37 @@ macro_rules! session_select {
     };
 }
 
-fn from_row(r: &sqlx::any::AnyRow) -> Result<Session> {
-    let currency: String = r.try_get(8)?;
-    let currency = Currency::parse(&currency).map_err(|_| corrupt("usage_sessions.currency"))?;
-    let retail: String = r.try_get(6)?;
-    let wholesale: String = r.try_get(7)?;
-    Ok(Session {
-        id: r.try_get(0)?,
-        workspace_id: r.try_get(1)?,
-        customer_id: r.try_get(2)?,
-        plan_code: r.try_get(3)?,
-        started_at: Timestamp::from_millis(r.try_get(4)?),
-        ended_at: r.try_get::<Option<i64>, _>(5)?.map(Timestamp::from_millis),
-        retail: Rate::parse(&retail, currency).map_err(|_| corrupt("usage_sessions.retail_per_hour"))?,
-        wholesale: Rate::parse(&wholesale, currency).map_err(|_| corrupt("usage_sessions.wholesale_per_hour"))?,
-    })
+/// A usage session row (with its workspace's customer and plan) as stored.
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    id: String,
+    workspace_id: String,
+    customer_id: String,
+    plan_code: String,
+    started_at: i64,
+    ended_at: Option<i64>,
+    retail_per_hour: String,
+    wholesale_per_hour: String,
+    currency: String,
+}
+
+impl TryFrom<SessionRow> for Session {
+    type Error = BackendError;
+
+    fn try_from(r: SessionRow) -> Result<Session> {
+        let currency = Currency::parse(&r.currency).map_err(|_| corrupt("usage_sessions.currency"))?;
+        Ok(Session {
+            retail: Rate::parse(&r.retail_per_hour, currency).map_err(|_| corrupt("usage_sessions.retail_per_hour"))?,
+            wholesale: Rate::parse(&r.wholesale_per_hour, currency)
+                .map_err(|_| corrupt("usage_sessions.wholesale_per_hour"))?,
+            id: r.id,
+            workspace_id: r.workspace_id,
+            customer_id: r.customer_id,
+            plan_code: r.plan_code,
+            started_at: Timestamp::from_millis(r.started_at),
+            ended_at: r.ended_at.map(Timestamp::from_millis),
+        })
+    }
 }
 
 /// A customer's sessions that ran at some point in `[from, to)`, oldest first. `exec` is a pool, or the
@@ -72,7 +86,7 @@ pub async fn customer_sessions<'e, E>(
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    let rows = sqlx::query(concat!(
+    let rows = sqlx::query_as::<_, SessionRow>(concat!(
         session_select!(),
         "WHERE w.customer_id = $1 AND u.started_at < $2 AND (u.ended_at IS NULL OR u.ended_at > $3) \
          ORDER BY u.started_at, u.id"
@@ -82,12 +96,12 @@ where
     .bind(from.as_millis())
     .fetch_all(exec)
     .await?;
-    rows.iter().map(from_row).collect()
+    rows.into_iter().map(Session::try_from).collect()
 }
 
 /// Every session of the tenant that ran in `[from, to)` (the wholesale bill).
 pub async fn all_sessions(db: &TenantDb, from: Timestamp, to: Timestamp) -> Result<Vec<Session>> {
-    let rows = sqlx::query(concat!(
+    let rows = sqlx::query_as::<_, SessionRow>(concat!(
         session_select!(),
         "WHERE u.started_at < $1 AND (u.ended_at IS NULL OR u.ended_at > $2) ORDER BY u.started_at, u.id"
     ))
@@ -95,7 +109,7 @@ pub async fn all_sessions(db: &TenantDb, from: Timestamp, to: Timestamp) -> Resu
     .bind(from.as_millis())
     .fetch_all(db.pool())
     .await?;
-    rows.iter().map(from_row).collect()
+    rows.into_iter().map(Session::try_from).collect()
 }
 
 /// Customers with usage in `[from, to)`. Two indexed halves (sessions that ended after `from`, and open

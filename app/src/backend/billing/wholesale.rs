@@ -7,7 +7,6 @@
 //! transaction; emailed to the reseller's owner through the outbox (deduplicated). The house storefront is
 //! the platform's own and is never wholesale-billed.
 
-use sqlx::Row;
 use uuid::Uuid;
 
 use super::invoices::is_unique_violation;
@@ -17,6 +16,7 @@ use crate::backend::platform::db::now;
 use crate::backend::state::{AppState, Tenant};
 use crate::backend::{corrupt, tenancy::branding, tenancy::registry, BackendError};
 use crate::domain::billing::{lines_total, window_lines};
+use crate::domain::billing_state::WholesaleStatus;
 use crate::domain::ids::TenantId;
 use crate::domain::money::{Currency, Money};
 use crate::domain::period::Period;
@@ -27,7 +27,7 @@ pub struct WholesaleInvoice {
     pub tenant_id: String,
     pub period: String,
     pub number: i64,
-    pub status: String,
+    pub status: WholesaleStatus,
     pub currency: Currency,
     pub retail_minor: i64,
     pub usage_minor: i64,
@@ -215,7 +215,7 @@ pub async fn pdf(
     let doc = super::pdf::Document {
         title: format!("Invoice {}", inv.display_number()),
         period: inv.period.clone(),
-        status: inv.status.clone(),
+        status: inv.status.as_str().to_owned(),
         issued: Some(crate::domain::time::Timestamp::from_millis(inv.created_at)),
         seller,
         buyer: vec![record.name.clone(), record.owner_email.clone()],
@@ -276,46 +276,69 @@ macro_rules! ws_columns {
     };
 }
 
-fn from_row(r: &sqlx::any::AnyRow) -> Result<WholesaleInvoice, BackendError> {
-    let currency: String = r.try_get(5)?;
-    Ok(WholesaleInvoice {
-        id: r.try_get(0)?,
-        tenant_id: r.try_get(1)?,
-        period: r.try_get(2)?,
-        number: r.try_get(3)?,
-        status: r.try_get(4)?,
-        currency: Currency::parse(&currency).map_err(|_| corrupt("wholesale_invoices.currency"))?,
-        retail_minor: r.try_get(6)?,
-        usage_minor: r.try_get(7)?,
-        discount_minor: r.try_get(8)?,
-        subscriptions_minor: r.try_get(9)?,
-        platform_fee_minor: r.try_get(10)?,
-        commission_minor: r.try_get(11)?,
-        total_minor: r.try_get(12)?,
-        created_at: r.try_get(13)?,
-        emailed_at: r.try_get(14)?,
-    })
+/// A `wholesale_invoices` row as stored.
+#[derive(sqlx::FromRow)]
+struct WholesaleRow {
+    id: String,
+    tenant_id: String,
+    period: String,
+    number: i64,
+    status: String,
+    currency: String,
+    retail_minor: i64,
+    usage_minor: i64,
+    discount_minor: i64,
+    subscriptions_minor: i64,
+    platform_fee_minor: i64,
+    commission_minor: i64,
+    total_minor: i64,
+    created_at: i64,
+    emailed_at: Option<i64>,
+}
+
+impl TryFrom<WholesaleRow> for WholesaleInvoice {
+    type Error = BackendError;
+
+    fn try_from(r: WholesaleRow) -> Result<WholesaleInvoice, BackendError> {
+        Ok(WholesaleInvoice {
+            status: WholesaleStatus::parse(&r.status).map_err(|_| corrupt("wholesale_invoices.status"))?,
+            currency: Currency::parse(&r.currency).map_err(|_| corrupt("wholesale_invoices.currency"))?,
+            id: r.id,
+            tenant_id: r.tenant_id,
+            period: r.period,
+            number: r.number,
+            retail_minor: r.retail_minor,
+            usage_minor: r.usage_minor,
+            discount_minor: r.discount_minor,
+            subscriptions_minor: r.subscriptions_minor,
+            platform_fee_minor: r.platform_fee_minor,
+            commission_minor: r.commission_minor,
+            total_minor: r.total_minor,
+            created_at: r.created_at,
+            emailed_at: r.emailed_at,
+        })
+    }
 }
 
 pub async fn get(state: &AppState, tenant: &Tenant, period: &str) -> Result<Option<WholesaleInvoice>, BackendError> {
     let row =
-        sqlx::query(concat!("SELECT ", ws_columns!(), " FROM wholesale_invoices WHERE tenant_id = $1 AND period = $2"))
+        sqlx::query_as::<_, WholesaleRow>(concat!("SELECT ", ws_columns!(), " FROM wholesale_invoices WHERE tenant_id = $1 AND period = $2"))
             .bind(tenant.id.to_string())
             .bind(period)
             .fetch_optional(state.central().pool())
             .await?;
-    row.as_ref().map(from_row).transpose()
+    row.map(WholesaleInvoice::try_from).transpose()
 }
 
 /// One of `tenant`'s wholesale invoices by id (`None` for an unknown id or another tenant's).
 pub async fn get_for(state: &AppState, tenant: TenantId, id: &str) -> Result<Option<WholesaleInvoice>, BackendError> {
     let row =
-        sqlx::query(concat!("SELECT ", ws_columns!(), " FROM wholesale_invoices WHERE id = $1 AND tenant_id = $2"))
+        sqlx::query_as::<_, WholesaleRow>(concat!("SELECT ", ws_columns!(), " FROM wholesale_invoices WHERE id = $1 AND tenant_id = $2"))
             .bind(id)
             .bind(tenant.to_string())
             .fetch_optional(state.central().pool())
             .await?;
-    row.as_ref().map(from_row).transpose()
+    row.map(WholesaleInvoice::try_from).transpose()
 }
 
 /// Newest first; one tenant's, or everyone's (`None`, the admin page).
@@ -326,7 +349,7 @@ pub async fn list(
 ) -> Result<Vec<WholesaleInvoice>, BackendError> {
     let rows = match tenant {
         Some(t) => {
-            sqlx::query(concat!(
+            sqlx::query_as::<_, WholesaleRow>(concat!(
                 "SELECT ",
                 ws_columns!(),
                 " FROM wholesale_invoices WHERE tenant_id = $1 ORDER BY period DESC, number DESC LIMIT $2"
@@ -337,7 +360,7 @@ pub async fn list(
             .await?
         }
         None => {
-            sqlx::query(concat!(
+            sqlx::query_as::<_, WholesaleRow>(concat!(
                 "SELECT ",
                 ws_columns!(),
                 " FROM wholesale_invoices ORDER BY period DESC, number DESC LIMIT $1"
@@ -347,7 +370,7 @@ pub async fn list(
             .await?
         }
     };
-    rows.iter().map(from_row).collect()
+    rows.into_iter().map(WholesaleInvoice::try_from).collect()
 }
 
 /// (description, amount) lines of a wholesale invoice.
