@@ -8,6 +8,7 @@ use app::backend::resellers::lifecycle::{self, NewTenantInput};
 use app::backend::state::AppState;
 use app::backend::tenancy::registry::TenantRecord;
 use app::backend::{identity::accounts, tenancy::registry};
+use app::domain::tenant::CreationStep;
 use indicatif::{ProgressBar, ProgressStyle};
 use leptos::prelude::get_configuration;
 use tokio::sync::Semaphore;
@@ -103,7 +104,7 @@ pub async fn migrate_all(
     concurrency: usize,
 ) -> Result<Vec<(String, String)>, Box<dyn std::error::Error>> {
     let records: Vec<_> =
-        registry::list_records(state.central()).await?.into_iter().filter(|t| t.creation_step != "validated").collect();
+        registry::list_records(state.central()).await?.into_iter().filter(|t| t.creation_step != CreationStep::Validated).collect();
     Ok(migrate_records(records, concurrency, true).await)
 }
 

@@ -1,86 +1,23 @@
-//! The states billing stores as text, as types: each enum serialises (serde) and prints (`as_str`) as
-//! exactly the string in its column, and parses back with an error for anything else (the backend reports
-//! that as a corrupt row). The browser receives these, so it matches on variants, never on strings.
+//! The states billing stores as text, as types (see `stored_enum!`). The browser receives these, so it
+//! matches on variants, never on strings.
 
-use std::fmt;
-use std::str::FromStr;
+use crate::domain::stored::stored_enum;
 
-use serde::{Deserialize, Serialize};
-
-/// A stored state string that names no variant of the expected enum.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UnknownState {
-    /// The enum that was expected (`InvoiceStatus`, ...).
-    pub what: &'static str,
-    pub value: String,
-}
-
-impl fmt::Display for UnknownState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown {}: {:?}", self.what, self.value)
-    }
-}
-
-impl std::error::Error for UnknownState {}
-
-macro_rules! stored_state {
-    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident => $s:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        pub enum $name {
-            $($(#[$vm])* #[serde(rename = $s)] $var),+
-        }
-
-        impl $name {
-            /// Every variant, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$var),+];
-
-            /// The stored string.
-            pub const fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$var => $s),+
-                }
-            }
-
-            /// The variant a stored string names.
-            pub fn parse(s: &str) -> Result<$name, UnknownState> {
-                match s {
-                    $($s => Ok($name::$var),)+
-                    _ => Err(UnknownState { what: stringify!($name), value: s.to_owned() }),
-                }
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = UnknownState;
-            fn from_str(s: &str) -> Result<$name, UnknownState> {
-                $name::parse(s)
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-stored_state! {
+stored_enum! {
     /// `invoices.status`: a draft has no number yet; a finalised invoice changes only its payment state.
-    InvoiceStatus {
-        Draft => "draft",
-        Finalised => "finalised",
-        Paid => "paid",
-        Void => "void",
+    pub enum InvoiceStatus {
+        Draft = "draft",
+        Finalised = "finalised",
+        Paid = "paid",
+        Void = "void",
     }
 }
 
-stored_state! {
+stored_enum! {
     /// `invoices.kind`: an invoice, or a credit note correcting one.
-    InvoiceKind {
-        Invoice => "invoice",
-        CreditNote => "credit_note",
+    pub enum InvoiceKind {
+        Invoice = "invoice",
+        CreditNote = "credit_note",
     }
 }
 
@@ -102,46 +39,52 @@ impl InvoiceKind {
     }
 }
 
-stored_state! {
+stored_enum! {
     /// `subscriptions.status`.
-    SubscriptionStatus {
-        Active => "active",
-        Cancelled => "cancelled",
+    pub enum SubscriptionStatus {
+        Active = "active",
+        Cancelled = "cancelled",
     }
 }
 
-stored_state! {
+stored_enum! {
     /// `credit_ledger.kind`: what a credit entry is for.
-    LedgerEntryKind {
-        TopUp => "topup",
-        Usage => "usage",
-        InvoicePayment => "invoice_payment",
-        Refund => "refund",
-        Adjustment => "adjustment",
+    pub enum LedgerEntryKind {
+        TopUp = "topup",
+        Usage = "usage",
+        InvoicePayment = "invoice_payment",
+        Refund = "refund",
+        Adjustment = "adjustment",
     }
 }
 
-stored_state! {
+stored_enum! {
     /// `billing_runs.state`: the last run of a (tenant, period).
-    BillingRunState {
-        Running => "running",
-        Done => "done",
-        Failed => "failed",
+    pub enum BillingRunState {
+        Running = "running",
+        Done = "done",
+        Failed = "failed",
     }
 }
 
-stored_state! {
+stored_enum! {
     /// `wholesale_invoices.status`: what a reseller owes the platform for a period.
-    WholesaleStatus {
-        Finalised => "finalised",
-        Paid => "paid",
-        Void => "void",
+    pub enum WholesaleStatus {
+        Finalised = "finalised",
+        Paid = "paid",
+        Void = "void",
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fmt;
+    use std::str::FromStr;
+
+    use serde::{Deserialize, Serialize};
+
     use super::*;
+    use crate::domain::stored::UnknownState;
 
     fn round_trips<T>(all: &[T])
     where

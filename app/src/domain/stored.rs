@@ -36,6 +36,11 @@ macro_rules! stored_enum {
                     $($name::$var => $s),+
                 }
             }
+
+            /// The variant a stored string names; anything else is an error naming the enum.
+            pub fn parse(s: &str) -> Result<Self, $crate::domain::stored::UnknownState> {
+                s.parse()
+            }
         }
 
         impl std::str::FromStr for $name {
@@ -46,18 +51,6 @@ macro_rules! stored_enum {
                     $($s => Ok($name::$var),)+
                     _ => Err($crate::domain::stored::UnknownState { what: stringify!($name), value: s.to_owned() }),
                 }
-            }
-        }
-
-        impl PartialEq<str> for $name {
-            fn eq(&self, other: &str) -> bool {
-                self.as_str() == other
-            }
-        }
-
-        impl PartialEq<&str> for $name {
-            fn eq(&self, other: &&str) -> bool {
-                self.as_str() == *other
             }
         }
 
@@ -83,6 +76,7 @@ mod tests {
             assert_eq!(s.as_str().parse::<Sample>(), Ok(*s));
             assert_eq!(serde_json::to_string(s).ok(), Some(format!("\"{}\"", s.as_str())));
         }
+        assert_eq!(Sample::parse("two"), Ok(Sample::Two));
         assert!("three".parse::<Sample>().is_err());
         assert!("One".parse::<Sample>().is_err());
     }

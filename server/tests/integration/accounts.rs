@@ -1050,7 +1050,7 @@ async fn failed_sign_ins_are_counted_and_admin_ones_audited(b: Backend) {
     let rows: Vec<app::admin::audit::AuditRow> =
         admin.call("admin_audit", &[("tenant", ""), ("action", "admin.sign_in_failed"), ("actor", "")]).await.unwrap();
     assert_eq!(rows.len(), 10, "{rows:?}");
-    assert!(rows.iter().all(|r| r.ip.as_deref() == Some("10.5.0.1") && r.actor_kind == "admin"), "{rows:?}");
+    assert!(rows.iter().all(|r| r.ip.as_deref() == Some("10.5.0.1") && r.actor_kind.as_str() == "admin"), "{rows:?}");
     assert_eq!(rows.iter().filter(|r| r.actor == "admin@ezscale.test").count(), 9);
     assert_eq!(rows.iter().filter(|r| r.actor == "(not an email address)").count(), 1);
     assert!(!rows.iter().any(|r| format!("{r:?}").contains("hunter2")));

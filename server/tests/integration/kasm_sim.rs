@@ -962,7 +962,7 @@ async fn a_kasm_that_forgot_the_customer_gets_the_user_back_and_the_order_runs(b
     let filter = audit::Filter { tenant: Some(house.id), action: "kasm.user_recreated".into(), actor: String::new() };
     let entries = audit::list(app.state.central(), &filter, 10).await.unwrap();
     assert_eq!(entries.len(), 2, "{entries:?}");
-    assert!(entries.iter().all(|e| e.actor_kind == "system"), "{entries:?}");
+    assert!(entries.iter().all(|e| e.actor_kind.as_str() == "system"), "{entries:?}");
     assert!(entries[0].detail.contains(&healed) && entries[0].detail.contains(&again), "{entries:?}");
     assert!(entries[1].detail.contains(&original) && entries[1].detail.contains(&healed), "{entries:?}");
     app.stop().await;

@@ -177,7 +177,7 @@ async fn every_mutating_call_under_impersonation_is_audited_with_both_names(b: B
     }
 
     let rows = impersonated_calls(&app).await;
-    assert!(rows.iter().all(|r| r.actor_kind == "admin" && r.ip.is_some()), "{rows:?}");
+    assert!(rows.iter().all(|r| r.actor_kind.as_str() == "admin" && r.ip.is_some()), "{rows:?}");
     let mut found: Vec<String> = rows.into_iter().map(|r| r.detail).collect();
     found.sort();
     expected.sort();

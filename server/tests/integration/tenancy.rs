@@ -744,7 +744,7 @@ async fn the_admin_app_manages_tenants(b: Backend) {
     assert_eq!((d.status, d.currency.as_str(), d.customers), (TenantStatus::Active, "EUR", Some(0)));
     assert!(d.trial_ends_at.is_some());
     assert_eq!(d.domains.len(), 1);
-    assert!(!d.domains[0].verified && d.domains[0].tls == "pending");
+    assert!(!d.domains[0].verified && d.domains[0].tls.as_str() == "pending");
 
     // Billing terms: checked, stored exactly, shown back.
     let terms = |discount: &'static str, day: &'static str| {
