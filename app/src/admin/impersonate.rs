@@ -11,44 +11,16 @@ use crate::layout::{go_to, ErrorNote};
 /// Returns the URL on the tenant's host that redeems the handle.
 #[server(prefix = "/api", endpoint = "admin_impersonate")]
 pub async fn impersonate(slug: String, target: String, email: String) -> Result<String, AppError> {
-    use crate::backend::identity::accounts::{self, ImpersonationTarget, StaffRole};
-    use crate::backend::platform::audit::{self, ActorKind};
-    use crate::backend::{identity::customers, request, resellers::lifecycle};
+    use crate::backend::request;
+    use crate::backend::resellers::operations::{self, ActAs};
     let (state, admin) = super::server::guard::admin().await?;
-    let rec = lifecycle::by_slug(&state, &slug).await?;
-    let (kind, id, whom) = match target.as_str() {
-        "owner" => {
-            let owner = accounts::list_staff(state.central(), rec.id)
-                .await?
-                .into_iter()
-                .find(|m| m.role == StaffRole::Owner)
-                .ok_or(AppError::NotFound)?;
-            (ImpersonationTarget::Staff, owner.id, owner.email)
-        }
-        "customer" => {
-            let tenant = state.tenant_by_id(rec.id).await?.ok_or(AppError::NotFound)?;
-            let (id, _) = customers::find_login(&tenant.db, email.trim()).await?.ok_or(AppError::NotFound)?;
-            (ImpersonationTarget::Customer, id.to_string(), email.trim().to_lowercase())
-        }
+    let who = match target.as_str() {
+        "owner" => ActAs::Owner,
+        "customer" => ActAs::Customer(email),
         _ => return Err(AppError::Invalid("Choose the owner or a customer.".into())),
     };
-    let token = accounts::issue_impersonation(state.central(), rec.id, kind, &id, &admin.email).await?;
-    audit::record(
-        state.central(),
-        crate::backend::request::client_ip(),
-        ActorKind::Admin,
-        &admin.email,
-        Some(rec.id),
-        "impersonation.issued",
-        &whom,
-    )
-    .await?;
-    // The tenant's platform host, with this request's scheme and port.
     let origin = request::origin().unwrap_or_default();
-    let (scheme, rest) = origin.split_once("://").unwrap_or(("https", ""));
-    let port = rest.rsplit_once(':').map(|(_, p)| format!(":{p}")).unwrap_or_default();
-    let host = format!("{}.{}", rec.slug, state.registry().sites().platform_domain);
-    Ok(format!("{scheme}://{host}{port}/impersonate?token={token}"))
+    Ok(operations::impersonate(&state, super::server::guard::by(&admin), &slug, &who, &origin).await?)
 }
 
 #[component]

@@ -9,9 +9,11 @@
 //! | `branding`  | tenant colours (strict parsing, WCAG contrast) and the theme's CSS variables |
 //! | `billing`   | the 15-minute increment rule and `session_cost` |
 //! | `billing_state` | the states billing stores as text (invoice status and kind, subscription, ledger, runs, wholesale) |
+//! | `email`     | email addresses as the platform accepts them |
 //! | `invoice`   | the invoice document the invoice page, its PDF and the invoice email all show |
 //! | `plan`      | the six workspace plans of the catalog |
 //! | `tenant`    | reseller slugs, lifecycle states and billing terms |
+//! | `tenant_view` | what the admin's tenant pages receive: the tenants list, one tenant's detail and domains |
 //! | `workspace` | the workspace state machine |
 //! | `workspace_view` | what the workspace pages receive: cards, detail, usage lines, the live meter |
 //! | `period`    | billing periods (monthly, anchored on a cycle day) |
@@ -24,6 +26,7 @@
 pub mod billing;
 pub mod billing_state;
 pub mod branding;
+pub mod email;
 pub mod ids;
 pub mod invoice;
 pub mod money;
@@ -32,6 +35,7 @@ pub mod plan;
 pub mod platform;
 pub mod stored;
 pub mod tenant;
+pub mod tenant_view;
 pub mod time;
 pub mod workspace;
 pub mod workspace_view;

@@ -39,27 +39,25 @@ pub async fn current_staff() -> Result<Option<StaffMe>, AppError> {
 #[server(prefix = "/api", endpoint = "staff_login")]
 pub async fn staff_login(email: String, password: String) -> Result<(), AppError> {
     use crate::backend::identity::accounts::{self, STAFF_COOKIE};
+    use crate::backend::identity::sign_in;
     use crate::backend::platform::limits::Role;
-    use crate::backend::{identity::auth, request};
+    use crate::backend::request;
     let state = request::app_state()?;
     let tenant = request::tenant_entry()?;
     if email.len() > 254 || password.len() > 1024 {
         return Err(AppError::BadCredentials);
     }
     request::limit_attempt(&state, Role::Staff, &format!("staff:{}:{email}", tenant.id))?;
-    let Some(member) = accounts::staff_login(state.central(), tenant.id, &email, &password).await? else {
-        request::sign_in_failed(&state, Role::Staff);
-        return Err(AppError::BadCredentials);
-    };
-    if let Some(old) = request::cookie(STAFF_COOKIE) {
-        accounts::end_session(state.central(), &old).await?;
-    }
-    let ttl = std::time::Duration::from_secs(12 * 3600);
-    let token =
-        accounts::create_session(state.central(), "staff", &member.id, Some(tenant.id), auth::expires_in_ms(ttl))
-            .await?;
-    let max_age = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
-    request::set_cookie(&accounts::cookie(STAFF_COOKIE, &token, max_age, state.settings().secure_cookies));
+    let old = request::cookie(STAFF_COOKIE);
+    let session = sign_in::staff(&state, request::client_ip(), tenant.id, &email, &password, old.as_deref())
+        .await?
+        .ok_or(AppError::BadCredentials)?;
+    request::set_cookie(&accounts::cookie(
+        STAFF_COOKIE,
+        &session.token,
+        session.max_age_secs,
+        state.settings().secure_cookies,
+    ));
     Ok(())
 }
 
@@ -124,6 +122,7 @@ pub async fn save_branding(
     from_name: String,
     custom_css: String,
 ) -> Result<BrandingForm, AppError> {
+    use crate::backend::request;
     use crate::backend::resellers::lifecycle::parse_email;
     use crate::backend::tenancy::branding::{self, css, BrandingUpdate};
     use crate::domain::branding::{validate_company_name, validate_phone, Colour, Theme};
@@ -153,19 +152,8 @@ pub async fn save_branding(
         from_name: from_name.to_owned(),
         custom_css: css::sanitize_css(&custom_css).map_err(|e| invalid(&e))?,
     };
-    branding::save(&state, tenant.id, &update).await?;
+    branding::save_by(&state, request::client_ip(), &member.actor(), tenant.id, &update).await?;
     tracing::info!(tenant = %tenant.slug, staff = %member.email, "branding saved");
-    let detail = format!("primary {}, secondary {}", update.theme.primary.to_hex(), update.theme.secondary.to_hex());
-    let actor = member.actor();
-    crate::backend::platform::audit::record_by(
-        state.central(),
-        crate::backend::request::client_ip(),
-        &actor,
-        Some(tenant.id),
-        "branding.changed",
-        &detail,
-    )
-    .await?;
     form(&state, tenant.id).await
 }
 
@@ -200,114 +188,43 @@ pub async fn list_staff() -> Result<Vec<StaffRow>, AppError> {
 /// is on the team already is not invited again.
 #[server(prefix = "/api", endpoint = "invite_staff")]
 pub async fn invite_staff(email: String, role: String) -> Result<(), AppError> {
-    use crate::backend::identity::accounts::{self, StaffRole};
-    use crate::backend::mail::{outbox, templates, token_dedupe_key, Outgoing, SECRET_PLACEHOLDER};
-    use crate::backend::platform::audit;
-    use crate::backend::{request, resellers::lifecycle, tenancy::branding};
-    let (state, tenant, me) = guard::staff().await?;
-    if me.role != StaffRole::Owner {
-        return Err(AppError::Forbidden);
-    }
+    use crate::backend::identity::{accounts::StaffRole, team};
+    use crate::backend::{request, resellers::lifecycle};
+    let (state, _, me) = guard::staff().await?;
     let email = lifecycle::parse_email(&email).map_err(|e| AppError::Invalid(e.to_string()))?;
     let role = StaffRole::parse(role.trim()).ok_or_else(|| AppError::Invalid("Choose owner or admin.".into()))?;
-    if accounts::is_staff(state.central(), tenant.id, &email).await? {
-        return Err(AppError::Conflict(format!("{email} is already on the team.")));
-    }
-    let token = accounts::invite_staff(state.central(), tenant.id, &email, role, &me.email).await?;
-    let b = branding::get(state.central(), tenant.id).await?.ok_or(AppError::NotFound)?;
-    let base = request::origin().unwrap_or_default();
-    // The token is stored only sealed: the link is built around its placeholder.
-    let link = format!("{base}/manage/accept?token={SECRET_PLACEHOLDER}");
-    let rendered = templates::staff_invite(&crate::backend::mail::brand_context(&b, &base), &me.name, &link);
-    let key = token_dedupe_key("invite", tenant.id, &token);
-    let o = Outgoing::for_tenant(tenant.id, &b, "staff_invite", key, &email, rendered);
-    outbox::enqueue_with_secret(state.central(), state.crypto(), &o, &token)
-        .await
-        .map_err(crate::backend::BackendError::from)?;
-    state.notify_mail();
-    let detail = format!("{email} as {}", role.as_str());
-    audit::record_by(
-        state.central(),
-        crate::backend::request::client_ip(),
-        &me.actor(),
-        Some(tenant.id),
-        "staff.invited",
-        &detail,
-    )
-    .await?;
-    Ok(())
+    let origin = request::origin().unwrap_or_default();
+    Ok(team::invite(&state, request::client_ip(), &origin, &me, &email, role).await?)
 }
 
 #[server(prefix = "/api", endpoint = "remove_staff")]
 pub async fn remove_staff(id: String) -> Result<Vec<StaffRow>, AppError> {
-    use crate::backend::identity::accounts::{self, StaffRole};
-    use crate::backend::platform::audit;
-    let (state, tenant, me) = guard::staff().await?;
-    if me.role != StaffRole::Owner {
-        return Err(AppError::Forbidden);
-    }
-    let target = accounts::staff_by_id(state.central(), tenant.id, &id).await?.ok_or(AppError::NotFound)?;
-    if !accounts::remove_staff(state.central(), tenant.id, &id).await? {
-        return Err(AppError::Conflict("A storefront keeps at least one owner.".into()));
-    }
-    audit::record_by(
-        state.central(),
-        crate::backend::request::client_ip(),
-        &me.actor(),
-        Some(tenant.id),
-        "staff.removed",
-        &target.email,
-    )
-    .await?;
+    use crate::backend::{identity::team, request};
+    let (state, _, me) = guard::staff().await?;
+    team::remove(&state, request::client_ip(), &me, &id).await?;
     list_staff().await
 }
 
 /// Accepts an invitation (from the emailed link, on this tenant's host) and signs the new member in.
 ///
-/// Limited like sign-in, and the link is checked before the password is hashed, so a flood of made-up
-/// links costs no hashing. An invitation for an email that already has access here is refused: it must
-/// never sign anyone in as an existing member.
+/// Limited like sign-in, and keyed by the link. An invitation for an email that already has access here
+/// is refused: it must never sign anyone in as an existing member.
 #[server(prefix = "/api", endpoint = "accept_invite")]
 pub async fn accept_invite(token: String, name: String, password: String) -> Result<(), AppError> {
-    use crate::backend::identity::accounts::{self, Accepted, Invitation, STAFF_COOKIE};
+    use crate::backend::identity::accounts::{self, STAFF_COOKIE};
+    use crate::backend::identity::{auth, sign_in};
     use crate::backend::platform::limits::Role;
-    use crate::backend::{identity::auth, request};
+    use crate::backend::request;
     let state = request::app_state()?;
     let tenant = request::tenant_entry()?;
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
-        return Err(AppError::Invalid("Your name is 1 to 80 characters.".into()));
-    }
-    if password.chars().count() < 12 || password.len() > 1024 {
-        return Err(AppError::Invalid("Staff passwords have at least 12 characters.".into()));
-    }
     request::limit_attempt(&state, Role::Staff, &format!("invite:{}:{}", tenant.id, auth::token_hash(&token)))?;
-    let unusable = || AppError::Invalid("This invitation has expired or was already used.".into());
-    let already = || {
-        AppError::Conflict(
-            "This email address already has access to this storefront. Sign in with its password instead.".into(),
-        )
-    };
-    match accounts::invitation(state.central(), tenant.id, &token).await? {
-        Invitation::Open => {}
-        Invitation::AlreadyMember => return Err(already()),
-        Invitation::Unusable => {
-            request::sign_in_failed(&state, Role::Staff);
-            return Err(unusable());
-        }
-    }
-    let hash = auth::hash_password(password).await?;
-    let member = match accounts::accept_invite(state.central(), tenant.id, &token, name, &hash).await? {
-        Accepted::Joined(member) => member,
-        Accepted::AlreadyMember => return Err(already()),
-        Accepted::Unusable => return Err(unusable()),
-    };
-    let ttl = std::time::Duration::from_secs(12 * 3600);
-    let token =
-        accounts::create_session(state.central(), "staff", &member.id, Some(tenant.id), auth::expires_in_ms(ttl))
-            .await?;
-    let max_age = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
-    request::set_cookie(&accounts::cookie(STAFF_COOKIE, &token, max_age, state.settings().secure_cookies));
+    let session = sign_in::accept_invite(&state, request::client_ip(), tenant.id, &token, &name, password).await?;
+    request::set_cookie(&accounts::cookie(
+        STAFF_COOKIE,
+        &session.token,
+        session.max_age_secs,
+        state.settings().secure_cookies,
+    ));
     Ok(())
 }
 
@@ -315,46 +232,16 @@ pub async fn accept_invite(token: String, name: String, password: String) -> Res
 #[server(prefix = "/api", endpoint = "redeem_impersonation")]
 pub async fn redeem_impersonation(token: String) -> Result<String, AppError> {
     use crate::backend::identity::accounts::{self, ImpersonationTarget, STAFF_COOKIE};
-    use crate::backend::platform::audit::{self, ActorKind};
-    use crate::backend::{identity::auth, request};
+    use crate::backend::identity::{auth, sign_in};
+    use crate::backend::request;
     let (state, tenant) = request::tenant().await?;
-    let (target, id, admin) = accounts::redeem_impersonation(state.central(), tenant.id, &token)
+    let started = sign_in::impersonation(&state, request::client_ip(), &tenant, &token)
         .await?
         .ok_or_else(|| AppError::Invalid("This link has expired or was already used.".into()))?;
-    // Short: an impersonation lasts an hour at most.
-    let ttl = std::time::Duration::from_secs(3600);
-    let max_age = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
-    let secure = state.settings().secure_cookies;
-    let (go, whom) = match target {
-        ImpersonationTarget::Staff => {
-            let t = accounts::create_session_as(
-                state.central(),
-                "staff",
-                &id,
-                Some(tenant.id),
-                auth::expires_in_ms(ttl),
-                Some(&admin),
-            )
-            .await?;
-            request::set_cookie(&accounts::cookie(STAFF_COOKIE, &t, max_age, secure));
-            ("/manage", format!("staff {id}"))
-        }
-        ImpersonationTarget::Customer => {
-            let customer: crate::domain::ids::CustomerId = id.parse().map_err(|_| AppError::NotFound)?;
-            let t = auth::create_session_as(&tenant.db, customer, auth::expires_in_ms(ttl), Some(&admin)).await?;
-            request::set_cookie(&auth::session_cookie(&t, max_age, secure));
-            ("/workspaces", format!("customer {id}"))
-        }
-    };
-    audit::record(
-        state.central(),
-        crate::backend::request::client_ip(),
-        ActorKind::Admin,
-        &admin,
-        Some(tenant.id),
-        "impersonation.started",
-        &whom,
-    )
-    .await?;
-    Ok(go.to_owned())
+    let (secure, s) = (state.settings().secure_cookies, &started.session);
+    request::set_cookie(&match started.target {
+        ImpersonationTarget::Staff => accounts::cookie(STAFF_COOKIE, &s.token, s.max_age_secs, secure),
+        ImpersonationTarget::Customer => auth::session_cookie(&s.token, s.max_age_secs, secure),
+    });
+    Ok(started.go.to_owned())
 }

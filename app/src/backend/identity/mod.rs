@@ -7,9 +7,13 @@
 //! | `customers` | customer accounts and their Kasm identity |
 //! | `accounts`  | platform admins and reseller staff, and their sessions |
 //! | `notify`    | the account emails: verification, password reset, email change, welcome |
+//! | `sign_in`   | starting staff and admin sessions: sign-in, accepting an invitation, redeeming "act as" |
+//! | `team`      | a storefront's team: owners invite and remove members |
 
 pub mod accounts;
 pub mod auth;
 pub mod customers;
 pub mod notify;
+pub mod sign_in;
+pub mod team;
 pub mod tokens;

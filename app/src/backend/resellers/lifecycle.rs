@@ -95,22 +95,10 @@ pub fn validate(input: &NewTenantInput) -> Result<NewTenant> {
     })
 }
 
-/// A plausible address: one `@`, a dotted domain, no spaces or control characters, ≤ 254.
+/// A plausible address (see [`crate::domain::email::parse_email`]), or `Invalid` saying what is expected.
 pub fn parse_email(raw: &str) -> Result<String> {
-    let e = raw.trim().to_lowercase();
-    let bad = || TenantError::Invalid("Enter an email address like owner@example.com.".into());
-    let (local, domain) = e.split_once('@').ok_or_else(bad)?;
-    if e.len() > 254
-        || local.is_empty()
-        || domain.contains('@')
-        || !domain.contains('.')
-        || domain.starts_with('.')
-        || domain.ends_with('.')
-        || e.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"' | ',' | ';'))
-    {
-        return Err(bad());
-    }
-    Ok(e)
+    crate::domain::email::parse_email(raw)
+        .ok_or_else(|| TenantError::Invalid(crate::domain::email::INVALID_EMAIL.into()))
 }
 
 /// Reserves and builds a tenant. On a step failure the tenant stays `failed` (visible, retryable) and

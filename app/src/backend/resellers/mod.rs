@@ -4,5 +4,9 @@
 //! | module      | owns |
 //! |-------------|------|
 //! | `lifecycle` | resumable creation, suspension, deletion, billing terms, per-tenant counts |
+//! | `operations` | the platform admin's operations on storefronts, each recorded in the audit log |
+//! | `overview`  | the admin's tenants list and tenant detail |
 
 pub mod lifecycle;
+pub mod operations;
+pub mod overview;

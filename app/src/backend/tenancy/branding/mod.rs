@@ -95,6 +95,21 @@ pub async fn save(state: &AppState, tenant: TenantId, u: &BrandingUpdate) -> Res
     Ok(())
 }
 
+/// [`save`], by a member of the storefront's staff (or an admin acting through their session), from
+/// `ip`: recorded in the audit log with the new colours.
+pub async fn save_by(
+    state: &AppState,
+    ip: Option<std::net::IpAddr>,
+    actor: &crate::backend::platform::audit::Actor<'_>,
+    tenant: TenantId,
+    u: &BrandingUpdate,
+) -> Result<()> {
+    save(state, tenant, u).await?;
+    let detail = format!("primary {}, secondary {}", u.theme.primary.to_hex(), u.theme.secondary.to_hex());
+    crate::backend::platform::audit::record_by(state.central(), ip, actor, Some(tenant), "branding.changed", &detail)
+        .await
+}
+
 /// Stores a processed logo or favicon and makes it the tenant's current one.
 pub async fn set_asset(
     state: &AppState,

@@ -1,0 +1,77 @@
+//! The platform admin's view of storefronts: the tenants list and one tenant's detail, as the admin
+//! pages show them.
+
+use crate::backend::resellers::lifecycle;
+use crate::backend::state::AppState;
+use crate::backend::tenancy::{domain_ownership, domains, registry, TenantError};
+use crate::domain::money::Money;
+use crate::domain::tenant::{bp_to_percent, DomainKind, TlsState};
+use crate::domain::tenant_view::{DomainView, TenantDetail, TenantSummary};
+use crate::domain::time::Timestamp;
+
+/// Every tenant with its counts and primary domain. A tenant whose database cannot answer still appears
+/// (without counts): the list is where an admin finds a broken one.
+pub async fn list(state: &AppState) -> Result<Vec<TenantSummary>, TenantError> {
+    let mut out = Vec::new();
+    for rec in registry::list_records(state.central()).await? {
+        let counts = lifecycle::counts(state, rec.id).await.unwrap_or_else(|e| {
+            tracing::warn!(tenant = %rec.slug, error = %e, "tenant counts unavailable");
+            None
+        });
+        let primary = domains::domains(state, rec.id).await?.into_iter().find(|d| d.kind == DomainKind::Primary);
+        out.push(TenantSummary {
+            slug: rec.slug,
+            name: rec.name,
+            status: rec.status,
+            is_house: rec.is_house,
+            customers: counts.map(|c| c.0),
+            workspaces: counts.map(|c| c.1),
+            primary_domain: primary.map(|d| d.domain),
+            created_at: Timestamp::from_millis(rec.created_at),
+        });
+    }
+    Ok(out)
+}
+
+/// One tenant: its state, terms (also as the form shows them), domains with what the reseller publishes
+/// to verify each, and counts.
+pub async fn detail(state: &AppState, slug: &str) -> Result<TenantDetail, TenantError> {
+    let rec = lifecycle::by_slug(state, slug).await?;
+    let counts = lifecycle::counts(state, rec.id).await.unwrap_or(None);
+    let domains = domains::domains(state, rec.id)
+        .await?
+        .into_iter()
+        .map(|d| DomainView {
+            txt_name: domain_ownership::txt_record_name(&d.domain),
+            txt_value: domain_ownership::txt_record_value(&d.verify_token),
+            http_path: domain_ownership::http_token_path(&d.verify_token_id),
+            primary: d.kind == DomainKind::Primary,
+            verified: d.verified_at.is_some(),
+            verified_by: d.verified_by,
+            last_check_error: d.last_check_error,
+            tls: TlsState::of(d.verified_at.is_some(), d.tls_asked_at.is_some()),
+            domain: d.domain,
+        })
+        .collect();
+    let fee = Money::from_minor(rec.terms.platform_fee_minor, rec.currency);
+    Ok(TenantDetail {
+        platform_host: format!("{}.{}", rec.slug, state.registry().sites().platform_domain),
+        slug: rec.slug,
+        name: rec.name,
+        status: rec.status,
+        is_house: rec.is_house,
+        owner_email: rec.owner_email,
+        currency: rec.currency.code().to_owned(),
+        creation_step: rec.creation_step,
+        last_error: rec.last_error,
+        trial_ends_at: rec.trial_ends_at.map(Timestamp::from_millis),
+        created_at: Timestamp::from_millis(rec.created_at),
+        discount_percent: bp_to_percent(rec.terms.wholesale_discount_bp),
+        platform_fee: fee.to_decimal().to_string(),
+        commission_percent: bp_to_percent(rec.terms.commission_bp),
+        terms: rec.terms,
+        domains,
+        customers: counts.map(|c| c.0),
+        workspaces: counts.map(|c| c.1),
+    })
+}

@@ -1,0 +1,61 @@
+//! What the admin's tenant pages receive: the tenants list and one tenant's detail (its terms, domains
+//! and creation progress). Built by the backend, shown by the admin pages.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::tenant::{BillingTerms, CreationStep, TenantStatus, TlsState, VerifyMethod};
+use crate::domain::time::Timestamp;
+
+/// One line of the tenants list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantSummary {
+    pub slug: String,
+    pub name: String,
+    pub status: TenantStatus,
+    pub is_house: bool,
+    /// `None` when the tenant's database is not usable (being created, failed, deleting).
+    pub customers: Option<i64>,
+    pub workspaces: Option<i64>,
+    pub primary_domain: Option<String>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainView {
+    pub domain: String,
+    pub primary: bool,
+    pub verified: bool,
+    pub verified_by: Option<VerifyMethod>,
+    /// What the reseller publishes for DNS verification.
+    pub txt_name: String,
+    pub txt_value: String,
+    /// What the reseller's domain serves for HTTP verification (it does so by itself once it points at us).
+    pub http_path: String,
+    pub last_check_error: Option<String>,
+    pub tls: TlsState,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantDetail {
+    pub slug: String,
+    pub name: String,
+    pub status: TenantStatus,
+    pub is_house: bool,
+    pub owner_email: String,
+    pub currency: String,
+    /// The last completed creation step, and why the next one failed (when it did).
+    pub creation_step: CreationStep,
+    pub last_error: Option<String>,
+    pub trial_ends_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub terms: BillingTerms,
+    /// The terms as the form shows them ("12.50", "49.00").
+    pub discount_percent: String,
+    pub platform_fee: String,
+    pub commission_percent: String,
+    pub domains: Vec<DomainView>,
+    /// `<slug>.<platform domain>`, always routed while the tenant is active.
+    pub platform_host: String,
+    pub customers: Option<i64>,
+    pub workspaces: Option<i64>,
+}
