@@ -5,9 +5,11 @@
 //! | `auth`      | password hashing, customers' browser sessions and emailed links |
 //! | `tokens`    | random tokens and their hashes; single-use tokens: issue, peek, redeem once, revoke |
 //! | `customers` | customer accounts and their Kasm identity |
+//! | `account`   | a customer's own account, one function per flow: sign in and up, verify, reset, change |
 //! | `accounts`  | platform admins and reseller staff, and their sessions |
 //! | `notify`    | the account emails: verification, password reset, email change, welcome |
 
+pub mod account;
 pub mod accounts;
 pub mod auth;
 pub mod customers;
