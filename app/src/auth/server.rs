@@ -2,7 +2,7 @@
 //! email or password with re-authentication, and "sign out everywhere".
 //!
 //! Each function checks access, applies the attempt limits and parses its input here, then runs one flow
-//! of `backend::identity::account` and answers with its outcome (setting or clearing the session cookie).
+//! of `backend::identity::customer_account` and answers with its outcome (setting or clearing the session cookie).
 //!
 //! Answers never reveal whether an email has an account: sign-up requests answer the same for known and
 //! unknown addresses and cost a password hash either way; reset requests answer before anything that
@@ -23,7 +23,7 @@ pub struct Me {
 
 #[cfg(feature = "ssr")]
 mod edge {
-    use crate::backend::identity::account::NewSession;
+    use crate::backend::identity::customer_account::NewSession;
     use crate::backend::identity::{auth, customers::Customer};
     use crate::backend::platform::limits::Role;
     use crate::backend::request;
@@ -93,14 +93,15 @@ pub async fn who_am_i() -> Result<Option<Me>, AppError> {
 /// Signs in; any session the browser brought is replaced (never promoted).
 #[server(prefix = "/api", endpoint = "login")]
 pub async fn login(email: String, password: String) -> Result<(), AppError> {
-    use crate::backend::{identity::account, request};
+    use crate::backend::{identity::customer_account, request};
     let (state, tenant) = request::tenant().await?;
     if email.len() > 254 || password.len() > 1024 {
         return Err(AppError::BadCredentials);
     }
     edge::limit(&state, &format!("login:{}:{}", tenant.id, email.trim().to_lowercase()))?;
     let old = request::session_token();
-    let session = account::sign_in(&state, &tenant, request::client_ip(), &email, password, old.as_deref()).await?;
+    let session =
+        customer_account::sign_in(&state, &tenant, request::client_ip(), &email, password, old.as_deref()).await?;
     edge::set_session(&state, &session);
     Ok(())
 }
@@ -131,26 +132,26 @@ pub async fn logout_everywhere() -> Result<u64, AppError> {
 /// session cookie on one answer and not the other would tell.
 #[server(prefix = "/api", endpoint = "signup")]
 pub async fn signup(name: String, email: String, password: String) -> Result<(), AppError> {
-    use crate::backend::{identity::account, request};
+    use crate::backend::{identity::customer_account, request};
     let (state, tenant) = request::tenant().await?;
     let email = edge::email(&email)?;
     edge::limit(&state, &format!("signup:{}:{email}", tenant.id))?;
     let name = edge::name(&name)?;
     edge::new_password(&password)?;
-    account::sign_up(&state, &tenant, request::origin(), &email, &name, password).await?;
+    customer_account::sign_up(&state, &tenant, request::origin(), &email, &name, password).await?;
     Ok(())
 }
 
 /// Sends a fresh verification link to the signed-in, unverified customer.
 #[server(prefix = "/api", endpoint = "resend_verification")]
 pub async fn resend_verification() -> Result<(), AppError> {
-    use crate::backend::{identity::account, request};
+    use crate::backend::{identity::customer_account, request};
     let (state, tenant, customer) = request::require_customer().await?;
     if customer.email_verified {
         return Ok(());
     }
     edge::limit(&state, &format!("verify:{}:{}", tenant.id, customer.email))?;
-    account::resend_verification(&state, &tenant, request::origin(), &customer).await?;
+    customer_account::resend_verification(&state, &tenant, request::origin(), &customer).await?;
     Ok(())
 }
 
@@ -158,21 +159,21 @@ pub async fn resend_verification() -> Result<(), AppError> {
 /// changes on a GET, so link scanners cannot confirm on the customer's behalf).
 #[server(prefix = "/api", endpoint = "verify_email")]
 pub async fn verify_email(token: String) -> Result<(), AppError> {
-    use crate::backend::{identity::account, request};
+    use crate::backend::{identity::customer_account, request};
     let (state, tenant) = request::tenant().await?;
-    account::verify_email(&state, &tenant, request::origin(), &token).await?;
+    customer_account::verify_email(&state, &tenant, request::origin(), &token).await?;
     Ok(())
 }
 
 /// Emails a password-reset link if the address has an account; answers the same either way, and before
-/// anything that depends on the address is done (see `account::request_reset`).
+/// anything that depends on the address is done (see `customer_account::request_reset`).
 #[server(prefix = "/api", endpoint = "request_password_reset")]
 pub async fn request_password_reset(email: String) -> Result<(), AppError> {
-    use crate::backend::{identity::account, request};
+    use crate::backend::{identity::customer_account, request};
     let (state, tenant) = request::tenant().await?;
     let email = edge::email(&email)?;
     edge::limit(&state, &format!("reset:{}:{email}", tenant.id))?;
-    account::request_reset(&state, &tenant, request::origin(), email);
+    customer_account::request_reset(&state, &tenant, request::origin(), email);
     Ok(())
 }
 
@@ -180,24 +181,24 @@ pub async fn request_password_reset(email: String) -> Result<(), AppError> {
 /// reset or email-change link of the account is ended (this browser's cookie too).
 #[server(prefix = "/api", endpoint = "reset_password")]
 pub async fn reset_password(token: String, password: String) -> Result<(), AppError> {
-    use crate::backend::identity::{account, auth};
+    use crate::backend::identity::{auth, customer_account};
     use crate::backend::request;
     let (state, tenant) = request::tenant().await?;
     edge::new_password(&password)?;
     // Keyed by the link (and, in the limiter, by the client's address): one address's guesses never lock
     // anyone else out of their own link.
     edge::limit(&state, &format!("reset-token:{}:{}", tenant.id, auth::token_hash(&token)))?;
-    account::reset_password(&state, &tenant, request::client_ip(), &token, password).await?;
+    customer_account::reset_password(&state, &tenant, request::client_ip(), &token, password).await?;
     edge::clear_session(&state);
     Ok(())
 }
 
 #[server(prefix = "/api", endpoint = "update_profile")]
 pub async fn update_profile(name: String) -> Result<Me, AppError> {
-    use crate::backend::{identity::account, request};
+    use crate::backend::{identity::customer_account, request};
     let (_, tenant, customer) = request::require_customer().await?;
     let name = edge::name(&name)?;
-    account::set_name(&tenant, customer.id, &name).await?;
+    customer_account::set_name(&tenant, customer.id, &name).await?;
     Ok(Me { name, email: customer.email, email_verified: customer.email_verified })
 }
 
@@ -205,15 +206,22 @@ pub async fn update_profile(name: String) -> Result<Me, AppError> {
 /// every reset or email-change link still outstanding dies.
 #[server(prefix = "/api", endpoint = "change_password")]
 pub async fn change_password(current_password: String, new_password: String) -> Result<(), AppError> {
-    use crate::backend::{identity::account, request};
+    use crate::backend::{identity::customer_account, request};
     let (state, tenant, customer) = request::require_customer().await?;
     edge::new_password(&new_password)?;
     edge::may_reauthenticate(&state, &tenant, &customer).await?;
     let old = request::session_token();
     let ip = request::client_ip();
-    let session =
-        account::change_password(&state, &tenant, ip, &customer, current_password, new_password, old.as_deref())
-            .await?;
+    let session = customer_account::change_password(
+        &state,
+        &tenant,
+        ip,
+        &customer,
+        current_password,
+        new_password,
+        old.as_deref(),
+    )
+    .await?;
     edge::set_session(&state, &session);
     Ok(())
 }
@@ -222,19 +230,19 @@ pub async fn change_password(current_password: String, new_password: String) -> 
 /// new address, and the change happens when it is opened.
 #[server(prefix = "/api", endpoint = "change_email")]
 pub async fn change_email(current_password: String, new_email: String) -> Result<(), AppError> {
-    use crate::backend::{identity::account, request};
+    use crate::backend::{identity::customer_account, request};
     let (state, tenant, customer) = request::require_customer().await?;
     let new_email = edge::email(&new_email)?;
     edge::may_reauthenticate(&state, &tenant, &customer).await?;
     let (ip, origin) = (request::client_ip(), request::origin());
-    account::change_email(&state, &tenant, ip, origin, &customer, current_password, &new_email).await?;
+    customer_account::change_email(&state, &tenant, ip, origin, &customer, current_password, &new_email).await?;
     Ok(())
 }
 
 #[server(prefix = "/api", endpoint = "confirm_email_change")]
 pub async fn confirm_email_change(token: String) -> Result<(), AppError> {
-    use crate::backend::{identity::account, request};
+    use crate::backend::{identity::customer_account, request};
     let (_, tenant) = request::tenant().await?;
-    account::confirm_email_change(&tenant, &token).await?;
+    customer_account::confirm_email_change(&tenant, &token).await?;
     Ok(())
 }

@@ -24,7 +24,7 @@ pub async fn verify_email(
 }
 
 /// The reset link. `origin` is the storefront's origin as the customer used it (this runs after the
-/// request has been answered, see `account::request_reset`); `None` = its public address.
+/// request has been answered, see `customer_account::request_reset`); `None` = its public address.
 pub async fn password_reset(
     state: &AppState,
     tenant: &Tenant,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::backend::identity::accounts::{self, Accepted, ImpersonationTarget, Invitation, StaffMember};
 use crate::backend::identity::auth;
+use crate::backend::identity::customer_account::NewSession;
 use crate::backend::platform::audit::{self, ActorKind};
 use crate::backend::platform::limits::Role;
 use crate::backend::state::{AppState, Tenant};
@@ -17,19 +18,6 @@ use crate::domain::ids::{CustomerId, TenantId};
 const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 /// An impersonation lasts an hour at most.
 const IMPERSONATION_TTL: Duration = Duration::from_secs(3600);
-
-/// A session just started: the cookie value and how long the browser keeps it.
-#[derive(Debug)]
-pub struct NewSession {
-    pub token: String,
-    pub max_age_secs: i64,
-}
-
-impl NewSession {
-    fn lasting(token: String, ttl: Duration) -> NewSession {
-        NewSession { token, max_age_secs: i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX) }
-    }
-}
 
 /// Signs a platform admin in; `None` for a wrong email or password (counted, and audited with the
 /// client's address). A session the browser brought (`replacing`) is ended first, so a planted session id

@@ -73,6 +73,13 @@ pub struct NewSession {
     pub max_age_secs: i64,
 }
 
+impl NewSession {
+    /// A session whose cookie lives `ttl`.
+    pub(super) fn lasting(token: String, ttl: std::time::Duration) -> NewSession {
+        NewSession { token, max_age_secs: i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX) }
+    }
+}
+
 /// Counts and logs a customer's failed sign-in (or failed re-authentication, or a dead reset link).
 fn failed(state: &AppState, ip: Option<IpAddr>) {
     state.login_limits().record_failed_sign_in(Role::Customer, ip);
@@ -91,8 +98,7 @@ async fn start_session(
     }
     let ttl = state.settings().session_ttl;
     let token = auth::create_session(&tenant.db, id, auth::expires_in_ms(ttl)).await?;
-    let max_age_secs = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
-    Ok(NewSession { token, max_age_secs })
+    Ok(NewSession::lasting(token, ttl))
 }
 
 /// Signs a customer in with email and password: a new session (replacing the one the browser brought,
