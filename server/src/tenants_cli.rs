@@ -103,8 +103,11 @@ pub async fn migrate_all(
     state: &AppState,
     concurrency: usize,
 ) -> Result<Vec<(String, String)>, Box<dyn std::error::Error>> {
-    let records: Vec<_> =
-        registry::list_records(state.central()).await?.into_iter().filter(|t| t.creation_step != CreationStep::Validated).collect();
+    let records: Vec<_> = registry::list_records(state.central())
+        .await?
+        .into_iter()
+        .filter(|t| t.creation_step != CreationStep::Validated)
+        .collect();
     Ok(migrate_records(records, concurrency, true).await)
 }
 

@@ -22,7 +22,6 @@ use crate::error::AppError;
 use crate::layout::ErrorNote;
 use crate::workspaces::clock::{browser_now, sleep_ms};
 
-
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvoiceRow {
     pub id: String,

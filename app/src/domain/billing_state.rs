@@ -77,6 +77,7 @@ stored_enum! {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use std::fmt;
     use std::str::FromStr;
@@ -88,7 +89,13 @@ mod tests {
 
     fn round_trips<T>(all: &[T])
     where
-        T: Copy + PartialEq + fmt::Debug + fmt::Display + FromStr<Err = UnknownState> + Serialize + for<'de> Deserialize<'de>,
+        T: Copy
+            + PartialEq
+            + fmt::Debug
+            + fmt::Display
+            + FromStr<Err = UnknownState>
+            + Serialize
+            + for<'de> Deserialize<'de>,
     {
         for &v in all {
             let s = v.to_string();

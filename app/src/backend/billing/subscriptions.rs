@@ -212,10 +212,11 @@ impl TryFrom<SubscriptionRow> for Subscription {
 
 /// A customer's subscriptions, newest first.
 pub async fn of_customer(db: &TenantDb, customer: CustomerId) -> Result<Vec<Subscription>> {
-    let rows = sqlx::query_as::<_, SubscriptionRow>(concat!(sub_select!(), "WHERE customer_id = $1 ORDER BY started_at DESC"))
-        .bind(customer.to_string())
-        .fetch_all(db.pool())
-        .await?;
+    let rows =
+        sqlx::query_as::<_, SubscriptionRow>(concat!(sub_select!(), "WHERE customer_id = $1 ORDER BY started_at DESC"))
+            .bind(customer.to_string())
+            .fetch_all(db.pool())
+            .await?;
     rows.into_iter().map(Subscription::try_from).collect()
 }
 

@@ -321,23 +321,29 @@ impl TryFrom<WholesaleRow> for WholesaleInvoice {
 }
 
 pub async fn get(state: &AppState, tenant: &Tenant, period: &str) -> Result<Option<WholesaleInvoice>, BackendError> {
-    let row =
-        sqlx::query_as::<_, WholesaleRow>(concat!("SELECT ", ws_columns!(), " FROM wholesale_invoices WHERE tenant_id = $1 AND period = $2"))
-            .bind(tenant.id.to_string())
-            .bind(period)
-            .fetch_optional(state.central().pool())
-            .await?;
+    let row = sqlx::query_as::<_, WholesaleRow>(concat!(
+        "SELECT ",
+        ws_columns!(),
+        " FROM wholesale_invoices WHERE tenant_id = $1 AND period = $2"
+    ))
+    .bind(tenant.id.to_string())
+    .bind(period)
+    .fetch_optional(state.central().pool())
+    .await?;
     row.map(WholesaleInvoice::try_from).transpose()
 }
 
 /// One of `tenant`'s wholesale invoices by id (`None` for an unknown id or another tenant's).
 pub async fn get_for(state: &AppState, tenant: TenantId, id: &str) -> Result<Option<WholesaleInvoice>, BackendError> {
-    let row =
-        sqlx::query_as::<_, WholesaleRow>(concat!("SELECT ", ws_columns!(), " FROM wholesale_invoices WHERE id = $1 AND tenant_id = $2"))
-            .bind(id)
-            .bind(tenant.to_string())
-            .fetch_optional(state.central().pool())
-            .await?;
+    let row = sqlx::query_as::<_, WholesaleRow>(concat!(
+        "SELECT ",
+        ws_columns!(),
+        " FROM wholesale_invoices WHERE id = $1 AND tenant_id = $2"
+    ))
+    .bind(id)
+    .bind(tenant.to_string())
+    .fetch_optional(state.central().pool())
+    .await?;
     row.map(WholesaleInvoice::try_from).transpose()
 }
 
