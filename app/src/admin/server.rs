@@ -87,7 +87,14 @@ pub async fn admin_login(email: String, password: String) -> Result<(), AppError
     }
     // Admin sessions are short: 12 hours.
     let ttl = std::time::Duration::from_secs(12 * 3600);
-    let token = accounts::create_session(state.central(), "admin", &admin.id, None, auth::expires_in_ms(ttl)).await?;
+    let token = accounts::create_session(
+        state.central(),
+        accounts::SessionKind::Admin,
+        &admin.id,
+        None,
+        auth::expires_in_ms(ttl),
+    )
+    .await?;
     let max_age = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
     request::set_cookie(&accounts::cookie(ADMIN_COOKIE, &token, max_age, state.settings().secure_cookies));
     Ok(())

@@ -30,7 +30,7 @@ pub(crate) mod guard {
 #[server(prefix = "/api", endpoint = "staff_me")]
 pub async fn current_staff() -> Result<Option<StaffMe>, AppError> {
     match guard::staff().await {
-        Ok((_, _, m)) => Ok(Some(StaffMe { name: m.name, email: m.email, role: m.role.as_str().into() })),
+        Ok((_, _, m)) => Ok(Some(StaffMe { name: m.name, email: m.email, role: m.role })),
         Err(AppError::NotSignedIn) => Ok(None),
         Err(e) => Err(e),
     }
@@ -55,9 +55,14 @@ pub async fn staff_login(email: String, password: String) -> Result<(), AppError
         accounts::end_session(state.central(), &old).await?;
     }
     let ttl = std::time::Duration::from_secs(12 * 3600);
-    let token =
-        accounts::create_session(state.central(), "staff", &member.id, Some(tenant.id), auth::expires_in_ms(ttl))
-            .await?;
+    let token = accounts::create_session(
+        state.central(),
+        accounts::SessionKind::Staff,
+        &member.id,
+        Some(tenant.id),
+        auth::expires_in_ms(ttl),
+    )
+    .await?;
     let max_age = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
     request::set_cookie(&accounts::cookie(STAFF_COOKIE, &token, max_age, state.settings().secure_cookies));
     Ok(())
@@ -209,7 +214,7 @@ pub async fn invite_staff(email: String, role: String) -> Result<(), AppError> {
         return Err(AppError::Forbidden);
     }
     let email = lifecycle::parse_email(&email).map_err(|e| AppError::Invalid(e.to_string()))?;
-    let role = StaffRole::parse(role.trim()).ok_or_else(|| AppError::Invalid("Choose owner or admin.".into()))?;
+    let role = StaffRole::parse(role.trim()).map_err(|_| AppError::Invalid("Choose owner or admin.".into()))?;
     if accounts::is_staff(state.central(), tenant.id, &email).await? {
         return Err(AppError::Conflict(format!("{email} is already on the team.")));
     }
@@ -303,9 +308,14 @@ pub async fn accept_invite(token: String, name: String, password: String) -> Res
         Accepted::Unusable => return Err(unusable()),
     };
     let ttl = std::time::Duration::from_secs(12 * 3600);
-    let token =
-        accounts::create_session(state.central(), "staff", &member.id, Some(tenant.id), auth::expires_in_ms(ttl))
-            .await?;
+    let token = accounts::create_session(
+        state.central(),
+        accounts::SessionKind::Staff,
+        &member.id,
+        Some(tenant.id),
+        auth::expires_in_ms(ttl),
+    )
+    .await?;
     let max_age = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
     request::set_cookie(&accounts::cookie(STAFF_COOKIE, &token, max_age, state.settings().secure_cookies));
     Ok(())
@@ -329,7 +339,7 @@ pub async fn redeem_impersonation(token: String) -> Result<String, AppError> {
         ImpersonationTarget::Staff => {
             let t = accounts::create_session_as(
                 state.central(),
-                "staff",
+                accounts::SessionKind::Staff,
                 &id,
                 Some(tenant.id),
                 auth::expires_in_ms(ttl),
