@@ -9,6 +9,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::platform::OutboxState;
 use crate::domain::time::{format_utc, Timestamp};
 use crate::error::AppError;
 use crate::layout::ErrorNote;
@@ -22,8 +23,7 @@ pub struct MailRow {
     pub from: String,
     pub subject: String,
     pub text: String,
-    /// queued | sent | dead
-    pub state: String,
+    pub state: OutboxState,
     /// Whether the message carries a one-time link (masked in `text`).
     pub has_secret: bool,
     pub attempts: i64,
@@ -57,7 +57,7 @@ pub async fn outbox() -> Result<Vec<MailRow>, AppError> {
                 text,
                 has_secret,
                 subject: r.subject,
-                state: r.state.as_str().to_owned(),
+                state: r.state,
                 attempts: r.attempts,
                 last_error: r.last_error,
                 created_at: r.created_at,

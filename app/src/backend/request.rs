@@ -127,15 +127,13 @@ pub async fn impersonations(
     entry: &TenantEntry,
     headers: &http::HeaderMap,
 ) -> Result<Vec<crate::backend::platform::audit::Impersonation>, crate::backend::BackendError> {
-    use sqlx::Row;
-
     use crate::backend::platform::audit::{Impersonated, Impersonation};
     let cookies = || headers.get_all(COOKIE).iter().filter_map(|h| h.to_str().ok());
     let mut found = Vec::new();
     let customer_token = cookies().find_map(|h| auth::token_from_cookie_header(h).map(str::to_owned));
     if let Some(token) = customer_token.filter(|t| t.len() <= 128) {
         if let Some(tenant) = state.tenant_by_id(entry.id).await? {
-            let row = sqlx::query(
+            let row = sqlx::query_as::<_, ImpersonatedRow>(
                 "SELECT s.impersonator, c.email FROM auth_sessions s JOIN customers c ON c.id = s.customer_id \
                  WHERE s.token_hash = $1 AND s.impersonator IS NOT NULL",
             )
@@ -143,13 +141,13 @@ pub async fn impersonations(
             .fetch_optional(tenant.db.pool())
             .await?;
             if let Some(r) = row {
-                found.push(Impersonation { admin: r.try_get(0)?, as_whom: Impersonated::Customer(r.try_get(1)?) });
+                found.push(Impersonation { admin: r.impersonator, as_whom: Impersonated::Customer(r.email) });
             }
         }
     }
     let staff_token = cookies().find_map(|h| cookie_in(h, crate::backend::identity::accounts::STAFF_COOKIE));
     if let Some(token) = staff_token.filter(|t| t.len() <= 128) {
-        let row = sqlx::query(
+        let row = sqlx::query_as::<_, ImpersonatedRow>(
             "SELECT s.impersonator, m.email FROM central_sessions s JOIN staff m ON m.id = s.user_id \
              WHERE s.token_hash = $1 AND s.kind = 'staff' AND s.tenant_id = $2 AND s.impersonator IS NOT NULL",
         )
@@ -158,10 +156,17 @@ pub async fn impersonations(
         .fetch_optional(state.central().pool())
         .await?;
         if let Some(r) = row {
-            found.push(Impersonation { admin: r.try_get(0)?, as_whom: Impersonated::Staff(r.try_get(1)?) });
+            found.push(Impersonation { admin: r.impersonator, as_whom: Impersonated::Staff(r.email) });
         }
     }
     Ok(found)
+}
+
+/// A session that is an impersonation: the admin acting, and the email of the account they act as.
+#[derive(sqlx::FromRow)]
+struct ImpersonatedRow {
+    impersonator: String,
+    email: String,
 }
 
 /// Like [`current_customer`], but signing in is required.

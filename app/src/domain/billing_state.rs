@@ -77,6 +77,7 @@ stored_enum! {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use std::fmt;
     use std::str::FromStr;

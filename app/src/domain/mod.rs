@@ -18,6 +18,7 @@
 //! | `workspace_view` | what the workspace pages receive: cards, detail, usage lines, the live meter |
 //! | `period`    | billing periods (monthly, anchored on a cycle day) |
 //! | `platform`  | audit actor kinds, job and outbox states |
+//! | `staff`     | staff roles, central session kinds, impersonation targets |
 //! | `stored`    | `stored_enum!`: states stored as text, parsed strictly |
 
 // Money code never touches floating point: a float here is a compile error, not a review comment.
@@ -33,6 +34,7 @@ pub mod money;
 pub mod period;
 pub mod plan;
 pub mod platform;
+pub mod staff;
 pub mod stored;
 pub mod tenant;
 pub mod tenant_view;

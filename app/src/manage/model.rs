@@ -2,12 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::staff::StaffRole;
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StaffMe {
     pub name: String,
     pub email: String,
-    /// owner | admin
-    pub role: String,
+    pub role: StaffRole,
 }
 
 /// The branding editor's form: current values (custom CSS as stored, i.e. sanitised).

@@ -30,7 +30,7 @@ pub(crate) mod guard {
 #[server(prefix = "/api", endpoint = "staff_me")]
 pub async fn current_staff() -> Result<Option<StaffMe>, AppError> {
     match guard::staff().await {
-        Ok((_, _, m)) => Ok(Some(StaffMe { name: m.name, email: m.email, role: m.role.as_str().into() })),
+        Ok((_, _, m)) => Ok(Some(StaffMe { name: m.name, email: m.email, role: m.role })),
         Err(AppError::NotSignedIn) => Ok(None),
         Err(e) => Err(e),
     }
@@ -192,7 +192,7 @@ pub async fn invite_staff(email: String, role: String) -> Result<(), AppError> {
     use crate::backend::{request, resellers::lifecycle};
     let (state, _, me) = guard::staff().await?;
     let email = lifecycle::parse_email(&email).map_err(|e| AppError::Invalid(e.to_string()))?;
-    let role = StaffRole::parse(role.trim()).ok_or_else(|| AppError::Invalid("Choose owner or admin.".into()))?;
+    let role = StaffRole::parse(role.trim()).map_err(|_| AppError::Invalid("Choose owner or admin.".into()))?;
     let origin = request::origin().unwrap_or_default();
     Ok(team::invite(&state, request::client_ip(), &origin, &me, &email, role).await?)
 }

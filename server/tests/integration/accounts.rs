@@ -364,7 +364,7 @@ async fn staff_are_invited_by_email(b: Backend) {
         .await
         .unwrap();
     let me: Option<app::manage::model::StaffMe> = colleague.call("staff_me", &[]).await.unwrap();
-    assert_eq!(me.map(|m| m.role), Some("admin".into()));
+    assert_eq!(me.map(|m| m.role.as_str()), Some("admin"));
     let again = app
         .client_for("inv.localhost")
         .call::<()>("accept_invite", &[("token", &token), ("name", "Col"), ("password", "colleague-password")])

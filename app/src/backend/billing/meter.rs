@@ -9,8 +9,6 @@
 //!
 //! Low-balance alerts (email + the page's banner) go out once per threshold and per top-up.
 
-use sqlx::Row;
-
 use super::ledger::{self, EntryKind};
 use super::usage::{self, Session};
 use crate::backend::billing::notify;
@@ -53,21 +51,36 @@ pub struct Account {
 }
 
 pub async fn account(tenant: &Tenant, customer: CustomerId) -> Result<Account, BackendError> {
-    let row = sqlx::query(
+    let row = sqlx::query_as::<_, AccountRow>(
         "SELECT stripe_customer_id, payment_method_id, card_label, low_balance_notified, exhausted_at \
          FROM billing_accounts WHERE customer_id = $1",
     )
     .bind(customer.to_string())
     .fetch_optional(tenant.db.pool())
     .await?;
-    let Some(r) = row else { return Ok(Account::default()) };
-    Ok(Account {
-        stripe_customer_id: r.try_get(0)?,
-        payment_method_id: r.try_get(1)?,
-        card_label: r.try_get(2)?,
-        low_balance_notified: r.try_get(3)?,
-        exhausted_at: r.try_get::<Option<i64>, _>(4)?.map(Timestamp::from_millis),
-    })
+    Ok(row.map(Account::from).unwrap_or_default())
+}
+
+/// A `billing_accounts` row as stored.
+#[derive(sqlx::FromRow)]
+struct AccountRow {
+    stripe_customer_id: Option<String>,
+    payment_method_id: Option<String>,
+    card_label: Option<String>,
+    low_balance_notified: Option<i64>,
+    exhausted_at: Option<i64>,
+}
+
+impl From<AccountRow> for Account {
+    fn from(r: AccountRow) -> Account {
+        Account {
+            stripe_customer_id: r.stripe_customer_id,
+            payment_method_id: r.payment_method_id,
+            card_label: r.card_label,
+            low_balance_notified: r.low_balance_notified,
+            exhausted_at: r.exhausted_at.map(Timestamp::from_millis),
+        }
+    }
 }
 
 /// Whether the customer may order something that runs up charges (a workspace, a subscription): a saved
@@ -189,16 +202,14 @@ async fn meter_customer(
         .bind(customer.to_string())
         .execute(&mut *tx)
         .await?;
-    let row =
-        sqlx::query("SELECT charged_minor, uncharged_minor FROM usage_charges WHERE customer_id = $1 AND period = $2")
-            .bind(customer.to_string())
-            .bind(&key)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let (charged, uncharged): (i64, i64) = match row {
-        Some(r) => (r.try_get(0)?, r.try_get(1)?),
-        None => (0, 0),
-    };
+    let row = sqlx::query_as::<_, ChargesRow>(
+        "SELECT charged_minor, uncharged_minor FROM usage_charges WHERE customer_id = $1 AND period = $2",
+    )
+    .bind(customer.to_string())
+    .bind(&key)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (charged, uncharged) = row.map_or((0, 0), |r| (r.charged_minor, r.uncharged_minor));
     let due = mtd.minor() - charged - uncharged;
     if due <= 0 {
         tx.rollback().await?;
@@ -285,6 +296,13 @@ async fn meter_customer(
         }
     }
     Ok(())
+}
+
+/// What a customer's usage this period has been charged so far (`usage_charges`).
+#[derive(sqlx::FromRow)]
+struct ChargesRow {
+    charged_minor: i64,
+    uncharged_minor: i64,
 }
 
 /// What one more increment of every running workspace would cost (the page warns when credit is below it).

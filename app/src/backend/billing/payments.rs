@@ -7,8 +7,6 @@
 //! is a conditional update. A failed charge emails the customer and is retried on the dunning schedule;
 //! service already paid for is never cut off for it.
 
-use sqlx::Row;
-
 use crate::backend::billing::invoices::{self, Invoice, Status};
 use crate::backend::billing::ledger::EntryKind;
 use crate::backend::billing::meter;
@@ -65,20 +63,26 @@ pub struct StripeSettings {
 
 /// The storefront's saved Stripe settings (`None` until keys are saved).
 pub async fn settings(state: &AppState, tenant: TenantId) -> Result<Option<StripeSettings>, BackendError> {
-    let row = sqlx::query(
+    let row = sqlx::query_as::<_, SettingsRow>(
         "SELECT api_base, secret_key_enc, webhook_secret_enc FROM tenant_payment_settings WHERE tenant_id = $1",
     )
     .bind(tenant.to_string())
     .fetch_optional(state.central().pool())
     .await?;
     let Some(r) = row else { return Ok(None) };
-    let sk: String = r.try_get(1)?;
-    let wh: String = r.try_get(2)?;
     Ok(Some(StripeSettings {
-        api_base: r.try_get(0)?,
-        secret_key: state.crypto().open(&sk, &secret_context(tenant, "secret_key"))?,
-        webhook_secret: state.crypto().open(&wh, &secret_context(tenant, "webhook_secret"))?,
+        api_base: r.api_base,
+        secret_key: state.crypto().open(&r.secret_key_enc, &secret_context(tenant, "secret_key"))?,
+        webhook_secret: state.crypto().open(&r.webhook_secret_enc, &secret_context(tenant, "webhook_secret"))?,
     }))
+}
+
+/// A `tenant_payment_settings` row as stored: the keys sealed, bound to their tenant.
+#[derive(sqlx::FromRow)]
+struct SettingsRow {
+    api_base: String,
+    secret_key_enc: String,
+    webhook_secret_enc: String,
 }
 
 /// Whether the storefront can take cards.

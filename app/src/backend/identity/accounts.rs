@@ -2,13 +2,14 @@
 //! bound to one tenant). Their sessions live in the central database; only a hash of the cookie is kept,
 //! and a staff session names its tenant, so a cookie carried to another tenant's host is worthless.
 
-use sqlx::Row;
+use sqlx::FromRow;
 
 use super::tokens::{self, new_token, token_hash, TokenTable};
 use crate::backend::identity::auth;
 use crate::backend::platform::db::{now, CentralDb};
 use crate::backend::{corrupt, Result};
 use crate::domain::ids::TenantId;
+pub use crate::domain::staff::{ImpersonationTarget, SessionKind, StaffRole};
 
 /// Staff invitations: bound to their tenant, carrying the email, the role and who invited.
 const INVITES: TokenTable = TokenTable::new("staff_invites", "tenant_id");
@@ -20,34 +21,41 @@ const IMPERSONATIONS: TokenTable = TokenTable::new("impersonation_tokens", "tena
 pub const ADMIN_COOKIE: &str = "ezs_admin";
 pub const STAFF_COOKIE: &str = "ezs_staff";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StaffRole {
-    Owner,
-    Admin,
-}
-
-impl StaffRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StaffRole::Owner => "owner",
-            StaffRole::Admin => "admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<StaffRole> {
-        match s {
-            "owner" => Some(StaffRole::Owner),
-            "admin" => Some(StaffRole::Admin),
-            _ => None,
-        }
-    }
-}
-
 #[derive(Clone, Debug)]
 pub struct PlatformAdmin {
     pub id: String,
     pub email: String,
     pub name: String,
+}
+
+/// A `platform_admins` row as the app knows an admin.
+#[derive(FromRow)]
+struct AdminRow {
+    id: String,
+    email: String,
+    name: String,
+}
+
+impl From<AdminRow> for PlatformAdmin {
+    fn from(r: AdminRow) -> PlatformAdmin {
+        PlatformAdmin { id: r.id, email: r.email, name: r.name }
+    }
+}
+
+/// An admin with the hash their password is checked against.
+#[derive(FromRow)]
+struct AdminLoginRow {
+    #[sqlx(flatten)]
+    admin: AdminRow,
+    password_hash: String,
+}
+
+/// An admin found by their session, with when the session was last used.
+#[derive(FromRow)]
+struct AdminSessionRow {
+    #[sqlx(flatten)]
+    admin: AdminRow,
+    last_seen_at: i64,
 }
 
 #[derive(Clone, Debug)]
@@ -103,16 +111,18 @@ pub async fn upsert_admin(central: &CentralDb, email: &str, name: &str, password
 
 /// Checks an admin's credentials; unknown emails cost a dummy hash, so timing does not tell them apart.
 pub async fn admin_login(central: &CentralDb, email: &str, password: &str) -> Result<Option<PlatformAdmin>> {
-    let row = sqlx::query("SELECT id, email, name, password_hash FROM platform_admins WHERE email = $1")
-        .bind(email.trim().to_lowercase())
-        .fetch_optional(central.pool())
-        .await?;
-    let hash = row.as_ref().map(|r| r.try_get::<String, _>(3)).transpose()?;
+    let row = sqlx::query_as::<_, AdminLoginRow>(
+        "SELECT id, email, name, password_hash FROM platform_admins WHERE email = $1",
+    )
+    .bind(email.trim().to_lowercase())
+    .fetch_optional(central.pool())
+    .await?;
+    let hash = row.as_ref().map(|r| r.password_hash.clone());
     if !auth::verify_password(hash, password.to_owned()).await? {
         return Ok(None);
     }
     let Some(r) = row else { return Ok(None) };
-    Ok(Some(PlatformAdmin { id: r.try_get(0)?, email: r.try_get(1)?, name: r.try_get(2)? }))
+    Ok(Some(r.admin.into()))
 }
 
 /// Adds a staff member to a tenant (idempotent on (tenant, email): a retried tenant creation finds the
@@ -147,39 +157,39 @@ pub async fn staff_login(
     email: &str,
     password: &str,
 ) -> Result<Option<StaffMember>> {
-    let row = sqlx::query(
+    let row = sqlx::query_as::<_, StaffRow>(
         "SELECT id, tenant_id, email, name, role, password_hash FROM staff WHERE tenant_id = $1 AND email = $2",
     )
     .bind(tenant.to_string())
     .bind(email.trim().to_lowercase())
     .fetch_optional(central.pool())
     .await?;
-    let hash = row.as_ref().map(|r| r.try_get::<String, _>(5)).transpose()?;
+    let hash = row.as_ref().map(|r| r.password_hash.clone());
     if !auth::verify_password(hash, password.to_owned()).await? {
         return Ok(None);
     }
-    row.as_ref().map(staff_from_row).transpose()
+    row.map(StaffMember::try_from).transpose()
 }
 
 pub async fn list_staff(central: &CentralDb, tenant: TenantId) -> Result<Vec<StaffMember>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query_as::<_, StaffRow>(
         "SELECT id, tenant_id, email, name, role, password_hash FROM staff WHERE tenant_id = $1 ORDER BY role DESC, email",
     )
     .bind(tenant.to_string())
     .fetch_all(central.pool())
     .await?;
-    rows.iter().map(staff_from_row).collect()
+    rows.into_iter().map(StaffMember::try_from).collect()
 }
 
 pub async fn staff_by_id(central: &CentralDb, tenant: TenantId, id: &str) -> Result<Option<StaffMember>> {
-    let row = sqlx::query(
+    let row = sqlx::query_as::<_, StaffRow>(
         "SELECT id, tenant_id, email, name, role, password_hash FROM staff WHERE tenant_id = $1 AND id = $2",
     )
     .bind(tenant.to_string())
     .bind(id)
     .fetch_optional(central.pool())
     .await?;
-    row.as_ref().map(staff_from_row).transpose()
+    row.map(StaffMember::try_from).transpose()
 }
 
 /// Removes a staff member of this tenant (never the last owner) and ends their sessions.
@@ -196,10 +206,11 @@ pub async fn remove_staff(central: &CentralDb, tenant: TenantId, id: &str) -> Re
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
-    match role.as_deref() {
+    let role = role.map(|r| StaffRole::parse(&r).map_err(|_| corrupt("staff.role"))).transpose()?;
+    match role {
         None => return Ok(false),
-        Some("owner") if owners == 0 => return Ok(false),
-        _ => {}
+        Some(StaffRole::Owner) if owners == 0 => return Ok(false),
+        Some(_) => {}
     }
     sqlx::query("DELETE FROM central_sessions WHERE user_id = $1 AND kind = 'staff'")
         .bind(id)
@@ -262,7 +273,7 @@ pub enum Accepted {
 /// costs no hash.
 pub async fn invitation(central: &CentralDb, tenant: TenantId, token: &str) -> Result<Invitation> {
     let row = INVITES.peek(central.pool(), token, &tenant.to_string(), "email").await?;
-    let email: Option<String> = row.map(|r| r.try_get(0)).transpose()?;
+    let email = row.map(|r| InvitedEmail::from_row(&r)).transpose()?.map(|r| r.email);
     Ok(match email {
         None => Invitation::Unusable,
         Some(email) if is_staff(central, tenant, &email).await? => Invitation::AlreadyMember,
@@ -284,9 +295,8 @@ pub async fn accept_invite(
     let Some(row) = INVITES.redeem(&mut tx, token, &tenant.to_string(), "email, role").await? else {
         return Ok(Accepted::Unusable);
     };
-    let email: String = row.try_get(0)?;
-    let role: String = row.try_get(1)?;
-    let role = StaffRole::parse(&role).ok_or_else(|| corrupt("staff_invites.role"))?;
+    let InviteRow { email, role } = InviteRow::from_row(&row)?;
+    let role = StaffRole::parse(&role).map_err(|_| corrupt("staff_invites.role"))?;
     let added = sqlx::query(
         "INSERT INTO staff (id, tenant_id, email, name, role, password_hash, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, email) DO NOTHING",
@@ -306,14 +316,14 @@ pub async fn accept_invite(
         tx.rollback().await?;
         return Ok(Accepted::AlreadyMember);
     }
-    let member = sqlx::query(
+    let member = sqlx::query_as::<_, StaffRow>(
         "SELECT id, tenant_id, email, name, role, password_hash FROM staff WHERE tenant_id = $1 AND email = $2",
     )
     .bind(tenant.to_string())
     .bind(&email)
     .fetch_one(&mut *tx)
     .await?;
-    let member = staff_from_row(&member)?;
+    let member = StaffMember::try_from(member)?;
     tx.commit().await?;
     Ok(Accepted::Joined(member))
 }
@@ -327,20 +337,17 @@ pub async fn end_user_sessions(central: &CentralDb, user_id: &str) -> Result<u64
         .rows_affected())
 }
 
-/// What an impersonation token lets an admin become.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ImpersonationTarget {
-    Staff,
-    Customer,
+/// What a staff invitation carries when it is looked at (`staff_invites`).
+#[derive(FromRow)]
+struct InvitedEmail {
+    email: String,
 }
 
-impl ImpersonationTarget {
-    fn as_str(self) -> &'static str {
-        match self {
-            ImpersonationTarget::Staff => "staff",
-            ImpersonationTarget::Customer => "customer",
-        }
-    }
+/// What a staff invitation carries when it is accepted (`staff_invites`).
+#[derive(FromRow)]
+struct InviteRow {
+    email: String,
+    role: String,
 }
 
 /// A single-use handle, valid for 60 seconds, that the admin's browser redeems on the tenant's host.
@@ -368,32 +375,58 @@ pub async fn redeem_impersonation(
         return Ok(None);
     };
     tx.commit().await?;
-    let kind: String = row.try_get(0)?;
-    let target = match kind.as_str() {
-        "staff" => ImpersonationTarget::Staff,
-        "customer" => ImpersonationTarget::Customer,
-        _ => return Err(corrupt("impersonation_tokens.target_kind")),
-    };
-    Ok(Some((target, row.try_get(1)?, row.try_get(2)?)))
+    let r = ImpersonationRow::from_row(&row)?;
+    let target = ImpersonationTarget::parse(&r.target_kind).map_err(|_| corrupt("impersonation_tokens.target_kind"))?;
+    Ok(Some((target, r.target_id, r.admin_email)))
 }
 
-fn staff_from_row(r: &sqlx::any::AnyRow) -> Result<StaffMember> {
-    let tenant: String = r.try_get(1)?;
-    let role: String = r.try_get(4)?;
-    Ok(StaffMember {
-        id: r.try_get(0)?,
-        tenant_id: tenant.parse().map_err(|_| corrupt("staff.tenant_id"))?,
-        email: r.try_get(2)?,
-        name: r.try_get(3)?,
-        role: StaffRole::parse(&role).ok_or_else(|| corrupt("staff.role"))?,
-        impersonator: None,
-    })
+/// What an impersonation handle carries (`impersonation_tokens`).
+#[derive(FromRow)]
+struct ImpersonationRow {
+    target_kind: String,
+    target_id: String,
+    admin_email: String,
+}
+
+/// A `staff` row as stored.
+#[derive(FromRow)]
+struct StaffRow {
+    id: String,
+    tenant_id: String,
+    email: String,
+    name: String,
+    role: String,
+    password_hash: String,
+}
+
+impl TryFrom<StaffRow> for StaffMember {
+    type Error = crate::backend::BackendError;
+
+    fn try_from(r: StaffRow) -> Result<StaffMember> {
+        Ok(StaffMember {
+            id: r.id,
+            tenant_id: r.tenant_id.parse().map_err(|_| corrupt("staff.tenant_id"))?,
+            email: r.email,
+            name: r.name,
+            role: StaffRole::parse(&r.role).map_err(|_| corrupt("staff.role"))?,
+            impersonator: None,
+        })
+    }
+}
+
+/// A staff member found by their session, with when it was last used and the admin acting through it.
+#[derive(FromRow)]
+struct StaffSessionRow {
+    #[sqlx(flatten)]
+    member: StaffRow,
+    last_seen_at: i64,
+    impersonator: Option<String>,
 }
 
 /// Starts an admin (tenant `None`) or staff session; returns the cookie value.
 pub async fn create_session(
     central: &CentralDb,
-    kind: &str,
+    kind: SessionKind,
     user_id: &str,
     tenant: Option<TenantId>,
     ttl_ms: i64,
@@ -404,7 +437,7 @@ pub async fn create_session(
 /// Like [`create_session`], recording the admin who acts as this user (impersonation).
 pub async fn create_session_as(
     central: &CentralDb,
-    kind: &str,
+    kind: SessionKind,
     user_id: &str,
     tenant: Option<TenantId>,
     ttl_ms: i64,
@@ -417,7 +450,7 @@ pub async fn create_session_as(
          VALUES ($1, $2, $3, $4, $5, $6, $5, $7)",
     )
     .bind(token_hash(&token))
-    .bind(kind)
+    .bind(kind.as_str())
     .bind(user_id)
     .bind(tenant.map(|t| t.to_string()))
     .bind(t.as_millis())
@@ -455,7 +488,7 @@ pub async fn session_admin(central: &CentralDb, token: &str) -> Result<Option<Pl
     }
     let t = now().as_millis();
     let hash = token_hash(token);
-    let row = sqlx::query(
+    let row = sqlx::query_as::<_, AdminSessionRow>(
         "SELECT a.id, a.email, a.name, s.last_seen_at FROM central_sessions s JOIN platform_admins a ON a.id = s.user_id \
          WHERE s.token_hash = $1 AND s.kind = 'admin' AND s.expires_at > $2 AND s.last_seen_at > $3",
     )
@@ -465,8 +498,8 @@ pub async fn session_admin(central: &CentralDb, token: &str) -> Result<Option<Pl
     .fetch_optional(central.pool())
     .await?;
     let Some(r) = row else { return Ok(None) };
-    touch(central, &hash, r.try_get(3)?, t).await?;
-    Ok(Some(PlatformAdmin { id: r.try_get(0)?, email: r.try_get(1)?, name: r.try_get(2)? }))
+    touch(central, &hash, r.last_seen_at, t).await?;
+    Ok(Some(r.admin.into()))
 }
 
 /// The staff member a cookie belongs to, on this tenant only: the tenant is part of the lookup.
@@ -476,7 +509,7 @@ pub async fn session_staff(central: &CentralDb, token: &str, tenant: TenantId) -
     }
     let t = now().as_millis();
     let hash = token_hash(token);
-    let row = sqlx::query(
+    let row = sqlx::query_as::<_, StaffSessionRow>(
         "SELECT m.id, m.tenant_id, m.email, m.name, m.role, m.password_hash, s.last_seen_at, s.impersonator \
          FROM central_sessions s JOIN staff m ON m.id = s.user_id \
          WHERE s.token_hash = $1 AND s.kind = 'staff' AND s.tenant_id = $2 AND m.tenant_id = $2 AND s.expires_at > $3 \
@@ -489,9 +522,9 @@ pub async fn session_staff(central: &CentralDb, token: &str, tenant: TenantId) -
     .fetch_optional(central.pool())
     .await?;
     let Some(r) = row else { return Ok(None) };
-    touch(central, &hash, r.try_get(6)?, t).await?;
-    let mut member = staff_from_row(&r)?;
-    member.impersonator = r.try_get(7)?;
+    touch(central, &hash, r.last_seen_at, t).await?;
+    let mut member = StaffMember::try_from(r.member)?;
+    member.impersonator = r.impersonator;
     Ok(Some(member))
 }
 

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
-use sqlx::Row;
+use sqlx::FromRow;
 use tokio::sync::Semaphore;
 
 use super::tokens::{self, TokenTable};
@@ -150,7 +150,7 @@ pub async fn session_customer(db: &TenantDb, token: &str) -> Result<Option<Custo
     }
     let t = now().as_millis();
     let hash = token_hash(token);
-    let row = sqlx::query(
+    let row = sqlx::query_as::<_, SessionRow>(
         "SELECT customer_id, last_seen_at FROM auth_sessions WHERE token_hash = $1 AND expires_at > $2          AND last_seen_at > $3",
     )
     .bind(&hash)
@@ -159,9 +159,7 @@ pub async fn session_customer(db: &TenantDb, token: &str) -> Result<Option<Custo
     .fetch_optional(db.pool())
     .await?;
     match row {
-        Some(r) => {
-            let id: String = r.try_get(0)?;
-            let seen: i64 = r.try_get(1)?;
+        Some(SessionRow { customer_id: id, last_seen_at: seen }) => {
             if t - seen > TOUCH_EVERY_MS {
                 sqlx::query("UPDATE auth_sessions SET last_seen_at = $1 WHERE token_hash = $2")
                     .bind(t)
@@ -173,6 +171,13 @@ pub async fn session_customer(db: &TenantDb, token: &str) -> Result<Option<Custo
         }
         None => Ok(None),
     }
+}
+
+/// A live `auth_sessions` row: whose it is and when it was last used.
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    customer_id: String,
+    last_seen_at: i64,
 }
 
 /// Ends every session of a customer ("sign out everywhere", and after a password reset).
@@ -225,8 +230,15 @@ pub async fn consume_token(
     let Some(row) = LINKS.redeem(tx, token, purpose.as_str(), "customer_id, new_email").await? else {
         return Ok(None);
     };
-    let id: String = row.try_get(0)?;
-    Ok(Some((id.parse().map_err(|_| crate::backend::corrupt("auth_tokens.customer_id"))?, row.try_get(1)?)))
+    let r = LinkRow::from_row(&row)?;
+    Ok(Some((r.customer_id.parse().map_err(|_| crate::backend::corrupt("auth_tokens.customer_id"))?, r.new_email)))
+}
+
+/// What a customer's emailed link carries (`auth_tokens`).
+#[derive(sqlx::FromRow)]
+struct LinkRow {
+    customer_id: String,
+    new_email: Option<String>,
 }
 
 /// Whether a token could be consumed now (unused, unexpired, for this purpose), without using it: checked

@@ -1,8 +1,5 @@
 //! Customer accounts of one tenant, and the Kasm user each one is mapped to.
 
-use sqlx::any::AnyRow;
-use sqlx::Row;
-
 use crate::backend::platform::db::{is_unique_violation, now, TenantDb};
 use crate::backend::{corrupt, Result};
 use crate::domain::ids::CustomerId;
@@ -24,39 +21,58 @@ macro_rules! customer_columns {
     };
 }
 
-fn from_row(r: &AnyRow) -> Result<Customer> {
-    let id: String = r.try_get(0)?;
-    Ok(Customer {
-        id: id.parse().map_err(|_| corrupt("customers.id"))?,
-        email: r.try_get(1)?,
-        name: r.try_get(2)?,
-        kasm_user_id: r.try_get(3)?,
-        kasm_username: r.try_get(4)?,
-        email_verified: r.try_get::<Option<i64>, _>(5)?.is_some(),
-    })
+/// A `customers` row as the app knows a customer ([`customer_columns!`]).
+#[derive(sqlx::FromRow)]
+struct CustomerRow {
+    id: String,
+    email: String,
+    name: String,
+    kasm_user_id: Option<String>,
+    kasm_username: Option<String>,
+    email_verified_at: Option<i64>,
+}
+
+impl TryFrom<CustomerRow> for Customer {
+    type Error = crate::backend::BackendError;
+
+    fn try_from(r: CustomerRow) -> Result<Customer> {
+        Ok(Customer {
+            id: r.id.parse().map_err(|_| corrupt("customers.id"))?,
+            email: r.email,
+            name: r.name,
+            kasm_user_id: r.kasm_user_id,
+            kasm_username: r.kasm_username,
+            email_verified: r.email_verified_at.is_some(),
+        })
+    }
 }
 
 pub async fn get(db: &TenantDb, id: CustomerId) -> Result<Option<Customer>> {
-    let row = sqlx::query(concat!("SELECT ", customer_columns!(), " FROM customers WHERE id = $1"))
-        .bind(id.to_string())
-        .fetch_optional(db.pool())
-        .await?;
-    row.as_ref().map(from_row).transpose()
+    let row =
+        sqlx::query_as::<_, CustomerRow>(concat!("SELECT ", customer_columns!(), " FROM customers WHERE id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(db.pool())
+            .await?;
+    row.map(Customer::try_from).transpose()
 }
 
 /// The customer and their password hash, by (lower-cased) email.
 pub async fn find_login(db: &TenantDb, email: &str) -> Result<Option<(CustomerId, String)>> {
-    let row = sqlx::query("SELECT id, password_hash FROM customers WHERE email = $1")
+    let row = sqlx::query_as::<_, LoginRow>("SELECT id, password_hash FROM customers WHERE email = $1")
         .bind(email.trim().to_lowercase())
         .fetch_optional(db.pool())
         .await?;
     match row {
         None => Ok(None),
-        Some(r) => {
-            let id: String = r.try_get(0)?;
-            Ok(Some((id.parse().map_err(|_| corrupt("customers.id"))?, r.try_get(1)?)))
-        }
+        Some(r) => Ok(Some((r.id.parse().map_err(|_| corrupt("customers.id"))?, r.password_hash))),
     }
+}
+
+/// What signing in checks (`customers`).
+#[derive(sqlx::FromRow)]
+struct LoginRow {
+    id: String,
+    password_hash: String,
 }
 
 /// Signs up a new, unverified account. `None` when the email is taken (the caller answers the same either
@@ -165,18 +181,19 @@ pub async fn reserve_kasm_identity(db: &TenantDb, id: CustomerId, username: &str
 
 /// The reserved Kasm username and sealed password.
 pub async fn kasm_identity(db: &TenantDb, id: CustomerId) -> Result<Option<(String, String)>> {
-    let row = sqlx::query("SELECT kasm_username, kasm_password_enc FROM customers WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_optional(db.pool())
-        .await?;
-    match row {
-        Some(r) => {
-            let u: Option<String> = r.try_get(0)?;
-            let p: Option<String> = r.try_get(1)?;
-            Ok(u.zip(p))
-        }
-        None => Ok(None),
-    }
+    let row =
+        sqlx::query_as::<_, KasmIdentityRow>("SELECT kasm_username, kasm_password_enc FROM customers WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(db.pool())
+            .await?;
+    Ok(row.and_then(|r| r.kasm_username.zip(r.kasm_password_enc)))
+}
+
+/// A customer's Kasm identity, both halves unset until it is reserved (`customers`).
+#[derive(sqlx::FromRow)]
+struct KasmIdentityRow {
+    kasm_username: Option<String>,
+    kasm_password_enc: Option<String>,
 }
 
 pub async fn set_kasm_user_id(db: &TenantDb, id: CustomerId, kasm_user_id: &str) -> Result<()> {

@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::backend::identity::accounts::{self, Accepted, ImpersonationTarget, Invitation, StaffMember};
+use crate::backend::identity::accounts::{self, Accepted, ImpersonationTarget, Invitation, SessionKind, StaffMember};
 use crate::backend::identity::auth;
 use crate::backend::identity::customer_account::NewSession;
 use crate::backend::platform::audit::{self, ActorKind};
@@ -49,8 +49,14 @@ pub async fn admin(
     if let Some(old) = replacing {
         accounts::end_session(state.central(), old).await?;
     }
-    let token =
-        accounts::create_session(state.central(), "admin", &admin.id, None, auth::expires_in_ms(SESSION_TTL)).await?;
+    let token = accounts::create_session(
+        state.central(),
+        SessionKind::Admin,
+        &admin.id,
+        None,
+        auth::expires_in_ms(SESSION_TTL),
+    )
+    .await?;
     Ok(Some(NewSession::lasting(token, SESSION_TTL)))
 }
 
@@ -75,7 +81,9 @@ pub async fn staff(
 
 async fn staff_session(state: &AppState, member: &StaffMember) -> Result<NewSession, BackendError> {
     let expires = auth::expires_in_ms(SESSION_TTL);
-    let token = accounts::create_session(state.central(), "staff", &member.id, Some(member.tenant_id), expires).await?;
+    let token =
+        accounts::create_session(state.central(), SessionKind::Staff, &member.id, Some(member.tenant_id), expires)
+            .await?;
     Ok(NewSession::lasting(token, SESSION_TTL))
 }
 
@@ -154,8 +162,15 @@ pub async fn impersonation(
     let expires = auth::expires_in_ms(IMPERSONATION_TTL);
     let (token, go, whom) = match target {
         ImpersonationTarget::Staff => {
-            let t = accounts::create_session_as(state.central(), "staff", &id, Some(tenant.id), expires, Some(&admin))
-                .await?;
+            let t = accounts::create_session_as(
+                state.central(),
+                SessionKind::Staff,
+                &id,
+                Some(tenant.id),
+                expires,
+                Some(&admin),
+            )
+            .await?;
             (t, "/manage", format!("staff {id}"))
         }
         ImpersonationTarget::Customer => {

@@ -1,8 +1,6 @@
 //! Custom domains of a storefront: adding (never one of the platform's own names), removing, verifying
 //! ownership by DNS TXT or HTTP token, the on-demand TLS "ask", and the token served for HTTP checks.
 
-use sqlx::Row;
-
 use crate::backend::corrupt;
 use crate::backend::platform::db::{is_unique_violation, now};
 use crate::backend::platform::host::HostName;
@@ -218,10 +216,9 @@ pub async fn tls_allowed(state: &AppState, raw: &str) -> Result<bool> {
 /// The token a domain serves over HTTP for verification (`/.well-known/ezscale-verify/<id>`), only on
 /// that domain itself.
 pub async fn http_token(state: &AppState, host: &HostName, token_id: &str) -> Result<Option<String>> {
-    let row = sqlx::query("SELECT verify_token FROM tenant_domains WHERE domain = $1 AND verify_token_id = $2")
+    Ok(sqlx::query_scalar("SELECT verify_token FROM tenant_domains WHERE domain = $1 AND verify_token_id = $2")
         .bind(host.as_str())
         .bind(token_id)
         .fetch_optional(state.central().pool())
-        .await?;
-    Ok(row.map(|r| r.try_get(0)).transpose()?)
+        .await?)
 }

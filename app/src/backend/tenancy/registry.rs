@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use lru::LruCache;
-use sqlx::Row;
 
 use crate::backend::platform::db::{now, tenant_db_url, CentralDb, TenantDb, WeakTenantDb};
 use crate::backend::platform::host::HostName;
@@ -404,64 +403,88 @@ const ENTRY_COLUMNS: &str = "t.id, t.slug, t.name, t.status, t.is_house, t.curre
      b.support_email";
 
 async fn load_map(central: &CentralDb, version: i64) -> Result<DomainMap> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+    let rows = sqlx::query_as::<_, EntryRow>(sqlx::AssertSqlSafe(format!(
         "SELECT {ENTRY_COLUMNS} FROM tenants t LEFT JOIN tenant_branding b ON b.tenant_id = t.id"
     )))
     .fetch_all(central.pool())
     .await?;
     let mut map = DomainMap { version, ..DomainMap::default() };
     for r in rows {
-        let e = entry_from_row(&r)?;
+        let e = TenantEntry::try_from(r)?;
         if e.is_house {
             map.house = Some(e.id);
         }
         map.by_slug.insert(e.slug.clone(), e.id);
         map.by_id.insert(e.id, Arc::new(e));
     }
-    let domains = sqlx::query("SELECT domain, tenant_id FROM tenant_domains WHERE verified_at IS NOT NULL")
-        .fetch_all(central.pool())
-        .await?;
+    let domains = sqlx::query_as::<_, VerifiedDomainRow>(
+        "SELECT domain, tenant_id FROM tenant_domains WHERE verified_at IS NOT NULL",
+    )
+    .fetch_all(central.pool())
+    .await?;
     for r in domains {
-        let domain: String = r.try_get(0)?;
-        let id: String = r.try_get(1)?;
-        map.by_domain.insert(domain, id.parse().map_err(|_| corrupt("tenant_domains.tenant_id"))?);
+        map.by_domain.insert(r.domain, r.tenant_id.parse().map_err(|_| corrupt("tenant_domains.tenant_id"))?);
     }
     Ok(map)
 }
 
-fn entry_from_row(r: &sqlx::any::AnyRow) -> Result<TenantEntry> {
-    let id: String = r.try_get(0)?;
-    let status: String = r.try_get(3)?;
-    let currency: String = r.try_get(5)?;
-    let name: String = r.try_get(2)?;
-    let company: Option<String> = r.try_get(7)?;
-    let primary: Option<String> = r.try_get(8)?;
-    let secondary: Option<String> = r.try_get(9)?;
-    let mut theme = Theme::default_for(company.as_deref().unwrap_or(&name));
-    if let Some(c) = primary.as_deref().and_then(|c| Colour::parse(c).ok()) {
-        theme.primary = c;
+/// A verified custom domain and the tenant it reaches (`tenant_domains`).
+#[derive(sqlx::FromRow)]
+struct VerifiedDomainRow {
+    domain: String,
+    tenant_id: String,
+}
+
+/// A `tenants` row with its branding ([`ENTRY_COLUMNS`]); the branding columns are NULL for a tenant
+/// without a `tenant_branding` row (the LEFT JOIN).
+#[derive(sqlx::FromRow)]
+struct EntryRow {
+    id: String,
+    slug: String,
+    name: String,
+    status: String,
+    is_house: i64,
+    currency: String,
+    db_url: String,
+    company_name: Option<String>,
+    primary_color: Option<String>,
+    secondary_color: Option<String>,
+    version: Option<i64>,
+    logo_sha: Option<String>,
+    favicon_sha: Option<String>,
+    custom_css: Option<String>,
+    support_email: Option<String>,
+}
+
+impl TryFrom<EntryRow> for TenantEntry {
+    type Error = crate::backend::BackendError;
+
+    fn try_from(r: EntryRow) -> Result<TenantEntry> {
+        let mut theme = Theme::default_for(r.company_name.as_deref().unwrap_or(&r.name));
+        if let Some(c) = r.primary_color.as_deref().and_then(|c| Colour::parse(c).ok()) {
+            theme.primary = c;
+        }
+        if let Some(c) = r.secondary_color.as_deref().and_then(|c| Colour::parse(c).ok()) {
+            theme.secondary = c;
+        }
+        Ok(TenantEntry {
+            id: r.id.parse().map_err(|_| corrupt("tenants.id"))?,
+            slug: r.slug,
+            name: r.name,
+            status: TenantStatus::parse(&r.status).ok_or_else(|| corrupt("tenants.status"))?,
+            is_house: r.is_house != 0,
+            currency: Currency::parse(&r.currency).map_err(|_| corrupt("tenants.currency"))?,
+            db_url: r.db_url,
+            brand: Brand {
+                theme,
+                version: r.version.unwrap_or(0),
+                logo_sha: r.logo_sha,
+                favicon_sha: r.favicon_sha,
+                has_custom_css: r.custom_css.is_some_and(|c| !c.is_empty()),
+                support_email: r.support_email.unwrap_or_default(),
+            },
+        })
     }
-    if let Some(c) = secondary.as_deref().and_then(|c| Colour::parse(c).ok()) {
-        theme.secondary = c;
-    }
-    let css: Option<String> = r.try_get(13)?;
-    Ok(TenantEntry {
-        id: id.parse().map_err(|_| corrupt("tenants.id"))?,
-        slug: r.try_get(1)?,
-        name,
-        status: TenantStatus::parse(&status).ok_or_else(|| corrupt("tenants.status"))?,
-        is_house: r.try_get::<i64, _>(4)? != 0,
-        currency: Currency::parse(&currency).map_err(|_| corrupt("tenants.currency"))?,
-        db_url: r.try_get(6)?,
-        brand: Brand {
-            theme,
-            version: r.try_get::<Option<i64>, _>(10)?.unwrap_or(0),
-            logo_sha: r.try_get(11)?,
-            favicon_sha: r.try_get(12)?,
-            has_custom_css: css.is_some_and(|c| !c.is_empty()),
-            support_email: r.try_get::<Option<String>, _>(14)?.unwrap_or_default(),
-        },
-    })
 }
 
 /// Bumps the registry version inside the caller's transaction, so the change and the signal to reload

@@ -1,8 +1,5 @@
 //! The tenant's plans and prices.
 
-use sqlx::any::AnyRow;
-use sqlx::Row;
-
 use super::plan_templates::{self, PlanTemplate};
 use crate::backend::platform::db::{CentralDb, TenantDb};
 use crate::backend::{corrupt, Result};
@@ -28,37 +25,56 @@ macro_rules! plan_columns {
     };
 }
 
-fn plan_from_row(r: &AnyRow) -> Result<Plan> {
-    let code: String = r.try_get(0)?;
-    let currency: String = r.try_get(8)?;
-    let currency = Currency::parse(&currency).map_err(|_| corrupt("plans.currency"))?;
-    let retail: String = r.try_get(6)?;
-    let wholesale: String = r.try_get(7)?;
-    Ok(Plan {
-        code: PlanCode::parse(&code).map_err(|_| corrupt("plans.code"))?,
-        name: r.try_get(1)?,
-        summary: r.try_get(2)?,
-        vcpu: r.try_get(3)?,
-        ram_gb: r.try_get(4)?,
-        kasm_image: r.try_get(5)?,
-        retail: Rate::parse(&retail, currency).map_err(|_| corrupt("plans.retail_per_hour"))?,
-        wholesale: Rate::parse(&wholesale, currency).map_err(|_| corrupt("plans.wholesale_per_hour"))?,
-    })
+/// A `plans` row as stored ([`plan_columns!`]).
+#[derive(sqlx::FromRow)]
+struct PlanRow {
+    code: String,
+    name: String,
+    summary: String,
+    vcpu: i64,
+    ram_gb: i64,
+    kasm_image: String,
+    retail_per_hour: String,
+    wholesale_per_hour: String,
+    currency: String,
+}
+
+impl TryFrom<PlanRow> for Plan {
+    type Error = crate::backend::BackendError;
+
+    fn try_from(r: PlanRow) -> Result<Plan> {
+        let currency = Currency::parse(&r.currency).map_err(|_| corrupt("plans.currency"))?;
+        Ok(Plan {
+            code: PlanCode::parse(&r.code).map_err(|_| corrupt("plans.code"))?,
+            name: r.name,
+            summary: r.summary,
+            vcpu: r.vcpu,
+            ram_gb: r.ram_gb,
+            kasm_image: r.kasm_image,
+            retail: Rate::parse(&r.retail_per_hour, currency).map_err(|_| corrupt("plans.retail_per_hour"))?,
+            wholesale: Rate::parse(&r.wholesale_per_hour, currency).map_err(|_| corrupt("plans.wholesale_per_hour"))?,
+        })
+    }
 }
 
 pub async fn list_active(db: &TenantDb) -> Result<Vec<Plan>> {
-    let rows = sqlx::query(concat!("SELECT ", plan_columns!(), " FROM plans WHERE active = 1 ORDER BY sort_order"))
-        .fetch_all(db.pool())
-        .await?;
-    rows.iter().map(plan_from_row).collect()
+    let rows = sqlx::query_as::<_, PlanRow>(concat!(
+        "SELECT ",
+        plan_columns!(),
+        " FROM plans WHERE active = 1 ORDER BY sort_order"
+    ))
+    .fetch_all(db.pool())
+    .await?;
+    rows.into_iter().map(Plan::try_from).collect()
 }
 
 pub async fn get_active(db: &TenantDb, code: PlanCode) -> Result<Option<Plan>> {
-    let row = sqlx::query(concat!("SELECT ", plan_columns!(), " FROM plans WHERE code = $1 AND active = 1"))
-        .bind(code.as_str())
-        .fetch_optional(db.pool())
-        .await?;
-    row.as_ref().map(plan_from_row).transpose()
+    let row =
+        sqlx::query_as::<_, PlanRow>(concat!("SELECT ", plan_columns!(), " FROM plans WHERE code = $1 AND active = 1"))
+            .bind(code.as_str())
+            .fetch_optional(db.pool())
+            .await?;
+    row.map(Plan::try_from).transpose()
 }
 
 /// Inserts the plan if missing; an existing plan (maybe repriced by the tenant) is left alone.
@@ -85,11 +101,11 @@ pub async fn ensure_plan(db: &TenantDb, plan: &Plan, sort_order: i64) -> Result<
 
 /// A plan whether or not it is still sold (running workspaces keep their plan).
 pub async fn get(db: &TenantDb, code: PlanCode) -> Result<Option<Plan>> {
-    let row = sqlx::query(concat!("SELECT ", plan_columns!(), " FROM plans WHERE code = $1"))
+    let row = sqlx::query_as::<_, PlanRow>(concat!("SELECT ", plan_columns!(), " FROM plans WHERE code = $1"))
         .bind(code.as_str())
         .fetch_optional(db.pool())
         .await?;
-    row.as_ref().map(plan_from_row).transpose()
+    row.map(Plan::try_from).transpose()
 }
 
 /// Reprices a plan (retail). Sessions already running keep the rate they started with.
@@ -105,10 +121,10 @@ pub async fn set_retail(db: &TenantDb, code: PlanCode, retail: &Rate) -> Result<
 
 /// Every plan of the storefront, in catalog order (the price editor).
 pub async fn list_all(db: &TenantDb) -> Result<Vec<Plan>> {
-    let rows = sqlx::query(concat!("SELECT ", plan_columns!(), " FROM plans ORDER BY sort_order"))
+    let rows = sqlx::query_as::<_, PlanRow>(concat!("SELECT ", plan_columns!(), " FROM plans ORDER BY sort_order"))
         .fetch_all(db.pool())
         .await?;
-    rows.iter().map(plan_from_row).collect()
+    rows.into_iter().map(Plan::try_from).collect()
 }
 
 /// A plan as the storefront sells it: what it is (the platform's template) at the storefront's price.

@@ -17,8 +17,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use sqlx::Row;
-
 use super::plan_templates::{self, PlanTemplate};
 use crate::backend::clients::kasm::{BreakerState, KasmAuthStyle, KasmClient, KasmConfig, KasmError};
 use crate::backend::platform::crypto::Crypto;
@@ -141,21 +139,40 @@ fn secret_context(id: &str) -> String {
     format!("kasm_servers/{id}/api_secret")
 }
 
-fn from_row(r: &sqlx::any::AnyRow) -> Result<KasmServer, BackendError> {
-    let auth: String = r.try_get(4)?;
-    Ok(KasmServer {
-        id: r.try_get(0)?,
-        name: r.try_get(1)?,
-        zone: r.try_get(2)?,
-        base_url: r.try_get(3)?,
-        auth: parse_auth(&auth).map_err(|_| corrupt("kasm_servers.auth_style"))?,
-        api_key: r.try_get(5)?,
-        insecure_tls: r.try_get::<i64, _>(6)? != 0,
-        has_ca: r.try_get::<Option<String>, _>(7)?.is_some(),
-        from_config: r.try_get::<i64, _>(8)? != 0,
-        enabled: r.try_get::<i64, _>(9)? != 0,
-        updated_at: r.try_get(10)?,
-    })
+/// A `kasm_servers` row as listed ([`server_columns!`]).
+#[derive(sqlx::FromRow)]
+struct ServerRow {
+    id: String,
+    name: String,
+    zone: String,
+    base_url: String,
+    auth_style: String,
+    api_key: String,
+    insecure_tls: i64,
+    ca_pem: Option<String>,
+    from_config: i64,
+    enabled: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<ServerRow> for KasmServer {
+    type Error = BackendError;
+
+    fn try_from(r: ServerRow) -> Result<KasmServer, BackendError> {
+        Ok(KasmServer {
+            id: r.id,
+            name: r.name,
+            zone: r.zone,
+            base_url: r.base_url,
+            auth: parse_auth(&r.auth_style).map_err(|_| corrupt("kasm_servers.auth_style"))?,
+            api_key: r.api_key,
+            insecure_tls: r.insecure_tls != 0,
+            has_ca: r.ca_pem.is_some(),
+            from_config: r.from_config != 0,
+            enabled: r.enabled != 0,
+            updated_at: r.updated_at,
+        })
+    }
 }
 
 macro_rules! server_columns {
@@ -165,18 +182,22 @@ macro_rules! server_columns {
 }
 
 pub async fn list(central: &CentralDb) -> Result<Vec<KasmServer>, BackendError> {
-    let rows = sqlx::query(concat!("SELECT ", server_columns!(), " FROM kasm_servers ORDER BY from_config DESC, id"))
-        .fetch_all(central.pool())
-        .await?;
-    rows.iter().map(from_row).collect()
+    let rows = sqlx::query_as::<_, ServerRow>(concat!(
+        "SELECT ",
+        server_columns!(),
+        " FROM kasm_servers ORDER BY from_config DESC, id"
+    ))
+    .fetch_all(central.pool())
+    .await?;
+    rows.into_iter().map(KasmServer::try_from).collect()
 }
 
 pub async fn get(central: &CentralDb, id: &str) -> Result<Option<KasmServer>, BackendError> {
-    let row = sqlx::query(concat!("SELECT ", server_columns!(), " FROM kasm_servers WHERE id = $1"))
+    let row = sqlx::query_as::<_, ServerRow>(concat!("SELECT ", server_columns!(), " FROM kasm_servers WHERE id = $1"))
         .bind(id)
         .fetch_optional(central.pool())
         .await?;
-    row.as_ref().map(from_row).transpose()
+    row.map(KasmServer::try_from).transpose()
 }
 
 /// Records the configured server as `default` (its URL may change between starts: the simulator picks a
@@ -373,6 +394,19 @@ impl std::fmt::Debug for KasmServers {
     }
 }
 
+/// What a client for a `kasm_servers` row is built from (its sealed secret included).
+#[derive(sqlx::FromRow)]
+struct ConnectionRow {
+    base_url: String,
+    auth_style: String,
+    api_key: String,
+    api_secret_enc: Option<String>,
+    insecure_tls: i64,
+    ca_pem: Option<String>,
+    updated_at: i64,
+    from_config: i64,
+}
+
 impl KasmServers {
     pub fn new(default: KasmClient, timeout: Duration) -> Self {
         KasmServers { default, timeout, cache: Mutex::new(HashMap::new()) }
@@ -388,7 +422,7 @@ impl KasmServers {
         if id == DEFAULT_SERVER {
             return Ok(self.default.clone());
         }
-        let row = sqlx::query(
+        let row = sqlx::query_as::<_, ConnectionRow>(
             "SELECT base_url, auth_style, api_key, api_secret_enc, insecure_tls, ca_pem, updated_at, from_config \
              FROM kasm_servers WHERE id = $1",
         )
@@ -396,29 +430,27 @@ impl KasmServers {
         .fetch_optional(central.pool())
         .await?
         .ok_or_else(|| corrupt(format!("unknown Kasm server {id}")))?;
-        let updated_at: i64 = row.try_get(6)?;
         if let Some((at, client)) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
-            if *at == updated_at {
+            if *at == row.updated_at {
                 return Ok(client.clone());
             }
         }
-        if row.try_get::<i64, _>(7)? != 0 {
+        if row.from_config != 0 {
             return Ok(self.default.clone());
         }
-        let auth: String = row.try_get(1)?;
-        let sealed: Option<String> = row.try_get(3)?;
-        let secret = match sealed {
+        let secret = match row.api_secret_enc {
             Some(s) => crypto.open(&s, &secret_context(id))?,
             None => return Err(corrupt(format!("Kasm server {id} has no secret"))),
         };
+        let updated_at = row.updated_at;
         let client = KasmClient::new(KasmConfig {
-            base_url: row.try_get(0)?,
-            api_key: row.try_get(2)?,
+            base_url: row.base_url,
+            api_key: row.api_key,
             api_secret: secret,
-            auth: parse_auth(&auth).map_err(|_| corrupt("kasm_servers.auth_style"))?,
+            auth: parse_auth(&row.auth_style).map_err(|_| corrupt("kasm_servers.auth_style"))?,
             timeout: self.timeout,
-            insecure_skip_tls_verify: row.try_get::<i64, _>(4)? != 0,
-            ca_pem: row.try_get(5)?,
+            insecure_skip_tls_verify: row.insecure_tls != 0,
+            ca_pem: row.ca_pem,
         })
         .map_err(BackendError::from)?
         .with_breaker(self.default.breaker_config());
@@ -498,22 +530,31 @@ pub struct SyncedImage {
 }
 
 pub async fn synced_images(central: &CentralDb) -> Result<Vec<SyncedImage>, BackendError> {
-    let rows = sqlx::query(
+    let rows = sqlx::query_as::<_, ImageRow>(
         "SELECT server_id, name, friendly_name, enabled, synced_at FROM kasm_images ORDER BY server_id, name",
     )
     .fetch_all(central.pool())
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(SyncedImage {
-                server_id: r.try_get(0)?,
-                name: r.try_get(1)?,
-                friendly_name: r.try_get(2)?,
-                enabled: r.try_get::<i64, _>(3)? != 0,
-                synced_at: r.try_get(4)?,
-            })
+    Ok(rows
+        .into_iter()
+        .map(|r| SyncedImage {
+            server_id: r.server_id,
+            name: r.name,
+            friendly_name: r.friendly_name,
+            enabled: r.enabled != 0,
+            synced_at: r.synced_at,
         })
-        .collect()
+        .collect())
+}
+
+/// A `kasm_images` row as stored.
+#[derive(sqlx::FromRow)]
+struct ImageRow {
+    server_id: String,
+    name: String,
+    friendly_name: String,
+    enabled: i64,
+    synced_at: i64,
 }
 
 /// When the reconciler last completed a pass over each server (server id → time).

@@ -5,8 +5,6 @@
 //! optionally a pinned Kasm server). Storefronts only set prices (`catalog`). Provisioning reads the image
 //! and group from here, so an admin's change applies to the next workspace ordered anywhere.
 
-use sqlx::Row;
-
 use crate::backend::platform::db::{now, CentralDb};
 use crate::backend::workspaces::kasm_servers;
 use crate::backend::{corrupt, BackendError};
@@ -68,25 +66,44 @@ macro_rules! template_columns {
     };
 }
 
-fn from_row(r: &sqlx::any::AnyRow) -> Result<PlanTemplate, BackendError> {
-    let code: String = r.try_get(0)?;
-    let apps: String = r.try_get(5)?;
-    let status: String = r.try_get(7)?;
-    Ok(PlanTemplate {
-        code: PlanCode::parse(&code).map_err(|_| corrupt("plan_templates.code"))?,
-        name: r.try_get(1)?,
-        summary: r.try_get(2)?,
-        vcpu: r.try_get(3)?,
-        ram_gb: r.try_get(4)?,
-        apps: apps.lines().map(str::to_owned).filter(|a| !a.is_empty()).collect(),
-        icon: r.try_get(6)?,
-        status: TemplateStatus::parse(&status).ok_or_else(|| corrupt("plan_templates.status"))?,
-        sort_order: r.try_get(8)?,
-        kasm_image: r.try_get(9)?,
-        kasm_group: r.try_get(10)?,
-        kasm_server: r.try_get(11)?,
-        updated_at: r.try_get(12)?,
-    })
+/// A `plan_templates` row as stored ([`template_columns!`]); `apps` one per line.
+#[derive(sqlx::FromRow)]
+struct TemplateRow {
+    code: String,
+    name: String,
+    summary: String,
+    vcpu: i64,
+    ram_gb: i64,
+    apps: String,
+    icon: String,
+    status: String,
+    sort_order: i64,
+    kasm_image: String,
+    kasm_group: String,
+    kasm_server: Option<String>,
+    updated_at: i64,
+}
+
+impl TryFrom<TemplateRow> for PlanTemplate {
+    type Error = BackendError;
+
+    fn try_from(r: TemplateRow) -> Result<PlanTemplate, BackendError> {
+        Ok(PlanTemplate {
+            code: PlanCode::parse(&r.code).map_err(|_| corrupt("plan_templates.code"))?,
+            name: r.name,
+            summary: r.summary,
+            vcpu: r.vcpu,
+            ram_gb: r.ram_gb,
+            apps: r.apps.lines().map(str::to_owned).filter(|a| !a.is_empty()).collect(),
+            icon: r.icon,
+            status: TemplateStatus::parse(&r.status).ok_or_else(|| corrupt("plan_templates.status"))?,
+            sort_order: r.sort_order,
+            kasm_image: r.kasm_image,
+            kasm_group: r.kasm_group,
+            kasm_server: r.kasm_server,
+            updated_at: r.updated_at,
+        })
+    }
 }
 
 /// Inserts the six seed templates where missing; the admin's edits are never overwritten.
@@ -119,18 +136,33 @@ pub async fn ensure_defaults(central: &CentralDb) -> Result<(), BackendError> {
 
 /// All six, in display order.
 pub async fn list(central: &CentralDb) -> Result<Vec<PlanTemplate>, BackendError> {
-    let rows = sqlx::query(concat!("SELECT ", template_columns!(), " FROM plan_templates ORDER BY sort_order, code"))
-        .fetch_all(central.pool())
-        .await?;
-    rows.iter().map(from_row).collect()
+    let rows = sqlx::query_as::<_, TemplateRow>(concat!(
+        "SELECT ",
+        template_columns!(),
+        " FROM plan_templates ORDER BY sort_order, code"
+    ))
+    .fetch_all(central.pool())
+    .await?;
+    rows.into_iter().map(PlanTemplate::try_from).collect()
 }
 
 pub async fn get(central: &CentralDb, code: PlanCode) -> Result<Option<PlanTemplate>, BackendError> {
-    let row = sqlx::query(concat!("SELECT ", template_columns!(), " FROM plan_templates WHERE code = $1"))
-        .bind(code.as_str())
-        .fetch_optional(central.pool())
-        .await?;
-    row.as_ref().map(from_row).transpose()
+    let row = sqlx::query_as::<_, TemplateRow>(concat!(
+        "SELECT ",
+        template_columns!(),
+        " FROM plan_templates WHERE code = $1"
+    ))
+    .bind(code.as_str())
+    .fetch_optional(central.pool())
+    .await?;
+    row.map(PlanTemplate::try_from).transpose()
+}
+
+/// An image a server offers, as an edit checks it (`kasm_images`).
+#[derive(sqlx::FromRow)]
+struct SyncedName {
+    name: String,
+    enabled: i64,
 }
 
 fn int_in(raw: &str, what: &str, lo: i64, hi: i64) -> Result<i64, TemplateError> {
@@ -185,14 +217,11 @@ pub async fn update(central: &CentralDb, input: &TemplateInput) -> Result<PlanTe
         }
     };
     let check_on = kasm_server.clone().unwrap_or_else(|| kasm_servers::DEFAULT_SERVER.to_owned());
-    let synced: Vec<(String, i64)> = sqlx::query("SELECT name, enabled FROM kasm_images WHERE server_id = $1")
+    let synced = sqlx::query_as::<_, SyncedName>("SELECT name, enabled FROM kasm_images WHERE server_id = $1")
         .bind(&check_on)
         .fetch_all(central.pool())
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect::<Result<_, sqlx::Error>>()?;
-    if !synced.is_empty() && !synced.iter().any(|(n, enabled)| *n == kasm_image && *enabled != 0) {
+        .await?;
+    if !synced.is_empty() && !synced.iter().any(|i| i.name == kasm_image && i.enabled != 0) {
         return Err(TemplateError::Invalid(format!(
             "Kasm image: {kasm_image} is not an enabled image on server {check_on} (sync images to refresh the list)."
         )));

@@ -9,7 +9,6 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use sqlx::Row;
 use tokio::sync::watch;
 
 use crate::backend::clients::kasm::{KasmClient, KasmId, KasmSession, KasmStatus};
@@ -289,14 +288,11 @@ async fn destroyed_at(kasm: &KasmClient, kasm_id: KasmId, skew_ms: i64, report: 
 }
 
 async fn last_pass(state: &AppState, server: &str) -> Result<Option<Timestamp>, BackendError> {
-    let row = sqlx::query("SELECT last_ok_at FROM reconciler_passes WHERE kasm_server = $1")
+    let at: Option<i64> = sqlx::query_scalar("SELECT last_ok_at FROM reconciler_passes WHERE kasm_server = $1")
         .bind(server)
         .fetch_optional(state.central().pool())
         .await?;
-    Ok(match row {
-        Some(r) => Some(Timestamp::from_millis(r.try_get(0)?)),
-        None => None,
-    })
+    Ok(at.map(Timestamp::from_millis))
 }
 
 /// Records the pass as of when it *started* listing: a session seen running then was alive at that time.

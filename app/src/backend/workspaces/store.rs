@@ -2,8 +2,6 @@
 //! so concurrent requests and retried jobs cannot apply a transition twice; the meter is opened and closed
 //! in the same transaction as the state change it belongs to.
 
-use sqlx::any::AnyRow;
-use sqlx::Row;
 use uuid::Uuid;
 
 use crate::backend::platform::db::TenantDb;
@@ -35,22 +33,36 @@ macro_rules! workspace_columns {
     };
 }
 
-fn from_row(r: &AnyRow) -> Result<Workspace> {
-    let id: String = r.try_get(0)?;
-    let customer: String = r.try_get(1)?;
-    let plan: String = r.try_get(2)?;
-    let state: String = r.try_get(3)?;
-    Ok(Workspace {
-        id: id.parse().map_err(|_| corrupt("workspaces.id"))?,
-        customer_id: customer.parse().map_err(|_| corrupt("workspaces.customer_id"))?,
-        plan: PlanCode::parse(&plan).map_err(|_| corrupt("workspaces.plan_code"))?,
-        state: WorkspaceState::parse(&state).ok_or_else(|| corrupt("workspaces.state"))?,
-        kasm_id: r.try_get(4)?,
-        failure_reason: r.try_get(5)?,
-        transition_at: Timestamp::from_millis(r.try_get(6)?),
-        created_at: Timestamp::from_millis(r.try_get(7)?),
-        kasm_server: r.try_get(8)?,
-    })
+/// A `workspaces` row as stored ([`workspace_columns!`]).
+#[derive(sqlx::FromRow)]
+struct WorkspaceRow {
+    id: String,
+    customer_id: String,
+    plan_code: String,
+    state: String,
+    kasm_id: Option<String>,
+    failure_reason: Option<String>,
+    transition_at: i64,
+    created_at: i64,
+    kasm_server: String,
+}
+
+impl TryFrom<WorkspaceRow> for Workspace {
+    type Error = crate::backend::BackendError;
+
+    fn try_from(r: WorkspaceRow) -> Result<Workspace> {
+        Ok(Workspace {
+            id: r.id.parse().map_err(|_| corrupt("workspaces.id"))?,
+            customer_id: r.customer_id.parse().map_err(|_| corrupt("workspaces.customer_id"))?,
+            plan: PlanCode::parse(&r.plan_code).map_err(|_| corrupt("workspaces.plan_code"))?,
+            state: WorkspaceState::parse(&r.state).ok_or_else(|| corrupt("workspaces.state"))?,
+            kasm_id: r.kasm_id,
+            failure_reason: r.failure_reason,
+            transition_at: Timestamp::from_millis(r.transition_at),
+            created_at: Timestamp::from_millis(r.created_at),
+            kasm_server: r.kasm_server,
+        })
+    }
 }
 
 /// Records an order. The same (customer, order key) always yields the same workspace: a double submit
@@ -91,26 +103,30 @@ pub async fn insert_order(
 }
 
 pub async fn get(db: &TenantDb, id: WorkspaceId) -> Result<Option<Workspace>> {
-    let row = sqlx::query(concat!("SELECT ", workspace_columns!(), " FROM workspaces WHERE id = $1"))
-        .bind(id.to_string())
-        .fetch_optional(db.pool())
-        .await?;
-    row.as_ref().map(from_row).transpose()
+    let row =
+        sqlx::query_as::<_, WorkspaceRow>(concat!("SELECT ", workspace_columns!(), " FROM workspaces WHERE id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(db.pool())
+            .await?;
+    row.map(Workspace::try_from).transpose()
 }
 
 /// A workspace only if it belongs to this customer: the one lookup every customer-facing path uses.
 pub async fn get_owned(db: &TenantDb, id: WorkspaceId, customer: CustomerId) -> Result<Option<Workspace>> {
-    let row =
-        sqlx::query(concat!("SELECT ", workspace_columns!(), " FROM workspaces WHERE id = $1 AND customer_id = $2"))
-            .bind(id.to_string())
-            .bind(customer.to_string())
-            .fetch_optional(db.pool())
-            .await?;
-    row.as_ref().map(from_row).transpose()
+    let row = sqlx::query_as::<_, WorkspaceRow>(concat!(
+        "SELECT ",
+        workspace_columns!(),
+        " FROM workspaces WHERE id = $1 AND customer_id = $2"
+    ))
+    .bind(id.to_string())
+    .bind(customer.to_string())
+    .fetch_optional(db.pool())
+    .await?;
+    row.map(Workspace::try_from).transpose()
 }
 
 pub async fn list_owned(db: &TenantDb, customer: CustomerId) -> Result<Vec<Workspace>> {
-    let rows = sqlx::query(concat!(
+    let rows = sqlx::query_as::<_, WorkspaceRow>(concat!(
         "SELECT ",
         workspace_columns!(),
         " FROM workspaces WHERE customer_id = $1 ORDER BY created_at DESC"
@@ -118,12 +134,12 @@ pub async fn list_owned(db: &TenantDb, customer: CustomerId) -> Result<Vec<Works
     .bind(customer.to_string())
     .fetch_all(db.pool())
     .await?;
-    rows.iter().map(from_row).collect()
+    rows.into_iter().map(Workspace::try_from).collect()
 }
 
 /// Workspaces on one Kasm server attached to a session, in the states the reconciler checks against Kasm.
 pub async fn list_attached(db: &TenantDb, kasm_server: &str) -> Result<Vec<Workspace>> {
-    let rows = sqlx::query(concat!(
+    let rows = sqlx::query_as::<_, WorkspaceRow>(concat!(
         "SELECT ",
         workspace_columns!(),
         " FROM workspaces WHERE kasm_id IS NOT NULL AND kasm_server = $4 AND state IN ($1, $2, $3)"
@@ -134,7 +150,7 @@ pub async fn list_attached(db: &TenantDb, kasm_server: &str) -> Result<Vec<Works
     .bind(kasm_server)
     .fetch_all(db.pool())
     .await?;
-    rows.iter().map(from_row).collect()
+    rows.into_iter().map(Workspace::try_from).collect()
 }
 
 /// Every Kasm session id this tenant knows (to tell our sessions from orphans).
@@ -145,7 +161,7 @@ pub async fn known_kasm_ids(db: &TenantDb) -> Result<Vec<String>> {
 /// A customer's workspaces on a server that are waiting for a Kasm session (ordered, or started after
 /// their session was gone), oldest first: where an orphaned session of theirs belongs.
 pub async fn awaiting_session(db: &TenantDb, customer: CustomerId, kasm_server: &str) -> Result<Vec<Workspace>> {
-    let rows = sqlx::query(concat!(
+    let rows = sqlx::query_as::<_, WorkspaceRow>(concat!(
         "SELECT ",
         workspace_columns!(),
         " FROM workspaces WHERE customer_id = $1 AND kasm_server = $2 AND kasm_id IS NULL AND state = $3 \
@@ -156,7 +172,7 @@ pub async fn awaiting_session(db: &TenantDb, customer: CustomerId, kasm_server: 
     .bind(WorkspaceState::Provisioning.as_str())
     .fetch_all(db.pool())
     .await?;
-    rows.iter().map(from_row).collect()
+    rows.into_iter().map(Workspace::try_from).collect()
 }
 
 /// The open meter's start, if the workspace has one.
@@ -340,7 +356,7 @@ pub async fn stop_meter(
         tx.rollback().await?;
         return Ok(None);
     }
-    let open = sqlx::query(
+    let open = sqlx::query_as::<_, OpenSessionRow>(
         "SELECT id, started_at, retail_per_hour, currency FROM usage_sessions WHERE workspace_id = $1 AND ended_at IS NULL",
     )
     .bind(id.to_string())
@@ -348,9 +364,9 @@ pub async fn stop_meter(
     .await?;
     let mut amount = None;
     if let Some(r) = open {
-        let session_id: String = r.try_get(0)?;
-        let started = Timestamp::from_millis(r.try_get(1)?);
-        let rate = parse_rate(&r.try_get::<String, _>(2)?, &r.try_get::<String, _>(3)?)?;
+        let session_id = r.id;
+        let started = Timestamp::from_millis(r.started_at);
+        let rate = parse_rate(&r.retail_per_hour, &r.currency)?;
         // A stop can never end before the session began (clock skew between us and Kasm).
         let ended = ended_at.max(started);
         let billable = billable_seconds(started.millis_until(ended));
@@ -371,6 +387,15 @@ pub async fn stop_meter(
     Ok(amount)
 }
 
+/// The open `usage_sessions` row of a workspace being stopped.
+#[derive(sqlx::FromRow)]
+struct OpenSessionRow {
+    id: String,
+    started_at: i64,
+    retail_per_hour: String,
+    currency: String,
+}
+
 fn parse_rate(rate: &str, currency: &str) -> Result<Rate> {
     let currency = Currency::parse(currency).map_err(|_| corrupt("usage_sessions.currency"))?;
     Rate::parse(rate, currency).map_err(|_| corrupt("usage_sessions.retail_per_hour"))
@@ -387,24 +412,38 @@ pub struct Usage {
 
 /// Usage sessions of a workspace, newest first.
 pub async fn usage_of(db: &TenantDb, id: WorkspaceId) -> Result<Vec<Usage>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query_as::<_, UsageRow>(
         "SELECT started_at, ended_at, retail_per_hour, currency, billable_seconds, amount_minor \
          FROM usage_sessions WHERE workspace_id = $1 ORDER BY started_at DESC",
     )
     .bind(id.to_string())
     .fetch_all(db.pool())
     .await?;
-    rows.iter()
-        .map(|r| {
-            let retail = parse_rate(&r.try_get::<String, _>(2)?, &r.try_get::<String, _>(3)?)?;
-            let amount: Option<i64> = r.try_get(5)?;
-            Ok(Usage {
-                started_at: Timestamp::from_millis(r.try_get(0)?),
-                ended_at: r.try_get::<Option<i64>, _>(1)?.map(Timestamp::from_millis),
-                billable_seconds: r.try_get(4)?,
-                amount: amount.map(|m| Money::from_minor(m, retail.currency())),
-                retail,
-            })
+    rows.into_iter().map(Usage::try_from).collect()
+}
+
+/// A `usage_sessions` row as a workspace's usage lists it.
+#[derive(sqlx::FromRow)]
+struct UsageRow {
+    started_at: i64,
+    ended_at: Option<i64>,
+    retail_per_hour: String,
+    currency: String,
+    billable_seconds: Option<i64>,
+    amount_minor: Option<i64>,
+}
+
+impl TryFrom<UsageRow> for Usage {
+    type Error = crate::backend::BackendError;
+
+    fn try_from(r: UsageRow) -> Result<Usage> {
+        let retail = parse_rate(&r.retail_per_hour, &r.currency)?;
+        Ok(Usage {
+            started_at: Timestamp::from_millis(r.started_at),
+            ended_at: r.ended_at.map(Timestamp::from_millis),
+            billable_seconds: r.billable_seconds,
+            amount: r.amount_minor.map(|m| Money::from_minor(m, retail.currency())),
+            retail,
         })
-        .collect()
+    }
 }

@@ -8,8 +8,6 @@
 pub mod css;
 pub mod image;
 
-use sqlx::Row;
-
 use crate::backend::platform::db::{now, CentralDb};
 use crate::backend::state::AppState;
 use crate::backend::tenancy::registry::bump_version;
@@ -44,29 +42,53 @@ pub struct BrandingUpdate {
 }
 
 pub async fn get(central: &CentralDb, tenant: TenantId) -> Result<Option<BrandingRecord>> {
-    let row = sqlx::query(
+    let row = sqlx::query_as::<_, BrandingRow>(
         "SELECT company_name, primary_color, secondary_color, support_email, support_phone, from_email, from_name, \
          custom_css, logo_sha, favicon_sha, version FROM tenant_branding WHERE tenant_id = $1",
     )
     .bind(tenant.to_string())
     .fetch_optional(central.pool())
     .await?;
-    let Some(r) = row else { return Ok(None) };
-    let colour = |i: usize| -> Result<Colour> {
-        let s: String = r.try_get(i)?;
-        Colour::parse(&s).map_err(|_| corrupt("tenant_branding colour"))
-    };
-    Ok(Some(BrandingRecord {
-        theme: Theme { company_name: r.try_get(0)?, primary: colour(1)?, secondary: colour(2)? },
-        support_email: r.try_get(3)?,
-        support_phone: r.try_get(4)?,
-        from_email: r.try_get(5)?,
-        from_name: r.try_get(6)?,
-        custom_css: r.try_get(7)?,
-        logo_sha: r.try_get(8)?,
-        favicon_sha: r.try_get(9)?,
-        version: r.try_get(10)?,
-    }))
+    row.map(BrandingRecord::try_from).transpose()
+}
+
+/// A `tenant_branding` row as stored.
+#[derive(sqlx::FromRow)]
+struct BrandingRow {
+    company_name: String,
+    primary_color: String,
+    secondary_color: String,
+    support_email: String,
+    support_phone: String,
+    from_email: String,
+    from_name: String,
+    custom_css: String,
+    logo_sha: Option<String>,
+    favicon_sha: Option<String>,
+    version: i64,
+}
+
+impl TryFrom<BrandingRow> for BrandingRecord {
+    type Error = crate::backend::BackendError;
+
+    fn try_from(r: BrandingRow) -> Result<BrandingRecord> {
+        let colour = |s: &str| Colour::parse(s).map_err(|_| corrupt("tenant_branding colour"));
+        Ok(BrandingRecord {
+            theme: Theme {
+                company_name: r.company_name,
+                primary: colour(&r.primary_color)?,
+                secondary: colour(&r.secondary_color)?,
+            },
+            support_email: r.support_email,
+            support_phone: r.support_phone,
+            from_email: r.from_email,
+            from_name: r.from_name,
+            custom_css: r.custom_css,
+            logo_sha: r.logo_sha,
+            favicon_sha: r.favicon_sha,
+            version: r.version,
+        })
+    }
 }
 
 /// Saves a tenant's branding; its pages pick it up on their next load (the registry reloads).
