@@ -312,7 +312,7 @@ pub fn StaffPage() -> impl IntoView {
                             <tbody>
                                 {list.into_iter().map(|m| view! {
                                     <tr data-testid="staff-row" class="border-t border-slate-100">
-                                        <td class="py-1">{m.name}</td><td>{m.email}</td><td>{m.role}</td>
+                                        <td class="py-1">{m.name}</td><td>{m.email}</td><td>{m.role.as_str()}</td>
                                         <td>{(!m.is_me).then(|| view! {
                                             <ActionForm action=remove>
                                                 <input type="hidden" name="id" value=m.id/>

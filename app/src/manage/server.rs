@@ -163,7 +163,7 @@ pub struct StaffRow {
     pub id: String,
     pub name: String,
     pub email: String,
-    pub role: String,
+    pub role: crate::domain::staff::StaffRole,
     pub is_me: bool,
 }
 
@@ -179,7 +179,7 @@ pub async fn list_staff() -> Result<Vec<StaffRow>, AppError> {
             id: m.id,
             name: m.name,
             email: m.email,
-            role: m.role.as_str().into(),
+            role: m.role,
         })
         .collect())
 }
