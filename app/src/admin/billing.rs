@@ -89,26 +89,14 @@ pub async fn admin_billing() -> Result<AdminBillingData, AppError> {
 #[server(prefix = "/api", endpoint = "admin_run_billing")]
 pub async fn admin_run_billing(period: String, tenant: Option<String>) -> Result<String, AppError> {
     use crate::backend::billing::run::{self, RunError};
-    use crate::backend::platform::audit::{self, ActorKind};
     let (state, admin) = super::server::guard::admin().await?;
     let only = tenant.as_deref().map(str::trim).filter(|t| !t.is_empty());
-    let outcomes = match run::run_all(&state, Some(period.trim()), only, |_, _, _| {}).await {
+    let outcomes = match run::run_by(&state, super::server::guard::by(&admin), period.trim(), only).await {
         Ok(o) => o,
         Err(RunError::Invalid(m)) => return Err(AppError::Invalid(m)),
         Err(RunError::NotOver(p)) => return Err(AppError::Invalid(format!("Period {p} is not over yet."))),
         Err(RunError::Backend(e)) => return Err(e.into()),
     };
-    let detail = format!("{} ({})", period.trim(), only.unwrap_or("all tenants"));
-    audit::record(
-        state.central(),
-        crate::backend::request::client_ip(),
-        ActorKind::Admin,
-        &admin.email,
-        None,
-        "billing.run",
-        &detail,
-    )
-    .await?;
     let failed: Vec<String> =
         outcomes.iter().filter_map(|o| o.result.as_ref().err().map(|e| format!("{}: {e}", o.slug))).collect();
     if failed.is_empty() {

@@ -136,8 +136,7 @@ pub async fn save_kasm_server(
     enabled: Option<String>,
     existing: Option<String>,
 ) -> Result<String, AppError> {
-    use crate::backend::platform::audit::{self, ActorKind};
-    use crate::backend::workspaces::kasm_servers::{self, ServerInput};
+    use crate::backend::workspaces::{kasm_servers::ServerInput, operations};
     let (state, admin) = super::server::guard::admin().await?;
     let input = ServerInput {
         id,
@@ -152,29 +151,18 @@ pub async fn save_kasm_server(
         enabled: enabled.is_some_and(|v| !v.is_empty() && v != "false"),
     };
     let existing = existing.is_some_and(|v| v == "true");
-    let saved = kasm_servers::save(state.central(), state.crypto(), &input, existing).await.map_err(server_error)?;
-    let action = if existing { "kasm_server.updated" } else { "kasm_server.added" };
-    audit::record(
-        state.central(),
-        crate::backend::request::client_ip(),
-        ActorKind::Admin,
-        &admin.email,
-        None,
-        action,
-        &saved.id,
-    )
-    .await?;
-    Ok(saved.id)
+    let by = super::server::guard::by(&admin);
+    operations::save_server(&state, by, &input, existing).await.map_err(server_error)
 }
 
 /// Refreshes a server's image list from Kasm. Returns how many images it lists.
 #[server(prefix = "/api", endpoint = "admin_sync_images")]
 pub async fn sync_images(server: String) -> Result<usize, AppError> {
-    use crate::backend::platform::audit::{self, ActorKind};
     use crate::backend::workspaces::kasm_servers::{self, SyncImagesError};
+    use crate::backend::workspaces::operations;
     let (state, admin) = super::server::guard::admin().await?;
     let id = kasm_servers::parse_server_id(&server).map_err(|e| AppError::Invalid(e.to_string()))?;
-    let n = match kasm_servers::refresh_images(&state, &id).await {
+    let n = match operations::sync_images(&state, super::server::guard::by(&admin), &id).await {
         Ok(Some(n)) => n,
         Ok(None) => return Err(AppError::NotFound),
         Err(SyncImagesError::Kasm(e)) => {
@@ -186,16 +174,6 @@ pub async fn sync_images(server: String) -> Result<usize, AppError> {
         }
         Err(SyncImagesError::Backend(e)) => return Err(e.into()),
     };
-    audit::record(
-        state.central(),
-        crate::backend::request::client_ip(),
-        ActorKind::Admin,
-        &admin.email,
-        None,
-        "kasm_images.synced",
-        &format!("{id}: {n}"),
-    )
-    .await?;
     Ok(n)
 }
 
@@ -214,8 +192,8 @@ pub async fn save_template(
     kasm_group: String,
     kasm_server: Option<String>,
 ) -> Result<String, AppError> {
-    use crate::backend::platform::audit::{self, ActorKind};
-    use crate::backend::workspaces::plan_templates::{self, TemplateError, TemplateInput};
+    use crate::backend::workspaces::operations;
+    use crate::backend::workspaces::plan_templates::{TemplateError, TemplateInput};
     let (state, admin) = super::server::guard::admin().await?;
     let input = TemplateInput {
         code,
@@ -231,54 +209,21 @@ pub async fn save_template(
         kasm_group,
         kasm_server: kasm_server.unwrap_or_default(),
     };
-    let saved = match plan_templates::update(state.central(), &input).await {
-        Ok(t) => t,
-        Err(TemplateError::Invalid(m)) => return Err(AppError::Invalid(m)),
-        Err(TemplateError::Backend(e)) => return Err(e.into()),
-    };
-    let detail = format!(
-        "{}: {} vCPU, {} GB, image {}, group {}, server {}, {}",
-        saved.code,
-        saved.vcpu,
-        saved.ram_gb,
-        saved.kasm_image,
-        saved.kasm_group,
-        saved.kasm_server.as_deref().unwrap_or("-"),
-        saved.status.as_str()
-    );
-    audit::record(
-        state.central(),
-        crate::backend::request::client_ip(),
-        ActorKind::Admin,
-        &admin.email,
-        None,
-        "template.updated",
-        &detail,
-    )
-    .await?;
-    Ok(saved.code.as_str().to_owned())
+    match operations::save_template(&state, super::server::guard::by(&admin), &input).await {
+        Ok(code) => Ok(code),
+        Err(TemplateError::Invalid(m)) => Err(AppError::Invalid(m)),
+        Err(TemplateError::Backend(e)) => Err(e.into()),
+    }
 }
 
 /// Pins a tenant's new workspaces to a server (blank = unpinned).
 #[server(prefix = "/api", endpoint = "admin_pin_tenant")]
 pub async fn pin_tenant(slug: String, server: Option<String>) -> Result<(), AppError> {
-    use crate::backend::platform::audit::{self, ActorKind};
-    use crate::backend::workspaces::kasm_servers;
+    use crate::backend::workspaces::operations;
     let (state, admin) = super::server::guard::admin().await?;
     let server = server.unwrap_or_default();
     let pin = Some(server.trim()).filter(|s| !s.is_empty());
-    let record = kasm_servers::pin_tenant_by_slug(state.central(), slug.trim(), pin).await.map_err(server_error)?;
-    audit::record(
-        state.central(),
-        crate::backend::request::client_ip(),
-        ActorKind::Admin,
-        &admin.email,
-        Some(record.id),
-        "tenant.kasm_pinned",
-        pin.unwrap_or("-"),
-    )
-    .await?;
-    Ok(())
+    operations::pin_tenant(&state, super::server::guard::by(&admin), slug.trim(), pin).await.map_err(server_error)
 }
 
 #[component]

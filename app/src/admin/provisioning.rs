@@ -38,25 +38,13 @@ pub async fn dead_letters() -> Result<Vec<DeadLetterRow>, AppError> {
 
 #[server(prefix = "/api", endpoint = "admin_requeue")]
 pub async fn requeue(job_id: String) -> Result<Vec<DeadLetterRow>, AppError> {
-    use crate::backend::platform::audit::{self, ActorKind};
-    use crate::backend::workspaces::dead_letters::{self, Requeued};
+    use crate::backend::workspaces::{dead_letters::Requeued, operations};
     let (state, admin) = super::server::guard::admin().await?;
-    let dead = match dead_letters::requeue(&state, &job_id).await? {
-        Requeued::Done(dead) => dead,
+    match operations::requeue(&state, super::server::guard::by(&admin), &job_id).await? {
+        Requeued::Done(_) => {}
         Requeued::NotFound => return Err(AppError::NotFound),
         Requeued::AlreadyRequeued => return Err(AppError::Conflict("This job was already requeued.".into())),
-    };
-    let detail = dead.workspace_id.map(|w| w.to_string()).unwrap_or_default();
-    audit::record(
-        state.central(),
-        crate::backend::request::client_ip(),
-        ActorKind::Admin,
-        &admin.email,
-        Some(dead.tenant_id),
-        "job.requeued",
-        &detail,
-    )
-    .await?;
+    }
     dead_letters().await
 }
 

@@ -20,8 +20,8 @@ pub(crate) mod guard {
     }
 
     /// The signed-in admin acting from this request's client address, for the audited operations.
-    pub fn by(admin: &PlatformAdmin) -> crate::backend::resellers::operations::ByAdmin<'_> {
-        crate::backend::resellers::operations::ByAdmin { admin, ip: request::client_ip() }
+    pub fn by(admin: &PlatformAdmin) -> crate::backend::platform::audit::ByAdmin<'_> {
+        crate::backend::platform::audit::ByAdmin { email: &admin.email, ip: request::client_ip() }
     }
 }
 

@@ -174,13 +174,7 @@ pub async fn list_staff() -> Result<Vec<StaffRow>, AppError> {
     Ok(accounts::list_staff(state.central(), tenant.id)
         .await?
         .into_iter()
-        .map(|m| StaffRow {
-            is_me: m.id == me.id,
-            id: m.id,
-            name: m.name,
-            email: m.email,
-            role: m.role,
-        })
+        .map(|m| StaffRow { is_me: m.id == me.id, id: m.id, name: m.name, email: m.email, role: m.role })
         .collect())
 }
 

@@ -375,8 +375,8 @@ async fn staff_are_invited_by_email(b: Backend) {
     assert_eq!(refused, Err((403, AppError::Forbidden)));
     let staff: Vec<app::manage::server::StaffRow> = owner.call("list_staff", &[]).await.unwrap();
     assert_eq!(staff.len(), 2);
-    let owner_id = staff.iter().find(|s| s.role == "owner").unwrap().id.clone();
-    let col_id = staff.iter().find(|s| s.role == "admin").unwrap().id.clone();
+    let owner_id = staff.iter().find(|s| s.role.as_str() == "owner").unwrap().id.clone();
+    let col_id = staff.iter().find(|s| s.role.as_str() == "admin").unwrap().id.clone();
     let _: Vec<app::manage::server::StaffRow> = owner.call("remove_staff", &[("id", &col_id)]).await.unwrap();
     let gone: Option<app::manage::model::StaffMe> = colleague.call("staff_me", &[]).await.unwrap();
     assert_eq!(gone, None, "a removed member's sessions end");

@@ -557,3 +557,17 @@ pub async fn scheduled_pass(state: &AppState, owner: &str, interval: std::time::
     }
     Ok(ran)
 }
+
+/// [`run_all`] started by a platform admin: recorded in the audit log once the run has gone through
+/// (a tenant that failed is in the outcomes, and a rerun finishes it).
+pub async fn run_by(
+    state: &AppState,
+    by: crate::backend::platform::audit::ByAdmin<'_>,
+    period: &str,
+    only: Option<&str>,
+) -> Result<Vec<TenantOutcome>, RunError> {
+    let outcomes = run_all(state, Some(period), only, |_, _, _| {}).await?;
+    let detail = format!("{period} ({})", only.unwrap_or("all tenants"));
+    by.record(state.central(), None, "billing.run", &detail).await?;
+    Ok(outcomes)
+}

@@ -59,6 +59,26 @@ async fn insert(
     Ok(())
 }
 
+/// A platform admin acting from an address. The admin's operations take one and record what they did
+/// themselves, so no caller can forget the record.
+#[derive(Clone, Copy, Debug)]
+pub struct ByAdmin<'a> {
+    pub email: &'a str,
+    pub ip: Option<std::net::IpAddr>,
+}
+
+impl ByAdmin<'_> {
+    pub async fn record(
+        &self,
+        central: &CentralDb,
+        tenant: Option<TenantId>,
+        action: &str,
+        detail: &str,
+    ) -> Result<()> {
+        record(central, self.ip, ActorKind::Admin, self.email, tenant, action, detail).await
+    }
+}
+
 /// Who did something, as the guard that resolved them knows it: an impersonated staff member or customer
 /// carries the platform admin acting through their session, so no caller can forget to name them.
 #[derive(Clone, Copy, Debug)]

@@ -2,10 +2,6 @@
 //! the admin and the address they acted from, and answers with the tenant as its page now shows it — so
 //! no caller can forget the record, and a server function is one call.
 
-use std::net::IpAddr;
-
-use crate::backend::identity::accounts::PlatformAdmin;
-use crate::backend::platform::audit::{self, ActorKind};
 use crate::backend::resellers::lifecycle::{self, NewTenantInput};
 use crate::backend::resellers::overview;
 use crate::backend::state::AppState;
@@ -15,21 +11,14 @@ use crate::domain::tenant_view::TenantDetail;
 
 type Result<T, E = TenantError> = std::result::Result<T, E>;
 
-/// Who acts: a signed-in platform admin, from this address.
-#[derive(Clone, Copy, Debug)]
-pub struct ByAdmin<'a> {
-    pub admin: &'a PlatformAdmin,
-    pub ip: Option<IpAddr>,
-}
+pub use crate::backend::platform::audit::ByAdmin;
 
-impl ByAdmin<'_> {
-    /// Records an action on the tenant `slug` (a slug that names no tenant any more is kept in the detail).
-    async fn audit(&self, state: &AppState, slug: &str, action: &str, detail: &str) -> Result<()> {
-        let tenant = registry::record_by_slug(state.central(), slug).await?.map(|r| r.id);
-        let detail = if tenant.is_none() { format!("{slug}: {detail}") } else { detail.to_owned() };
-        audit::record(state.central(), self.ip, ActorKind::Admin, &self.admin.email, tenant, action, &detail).await?;
-        Ok(())
-    }
+/// Records an action on the tenant `slug` (a slug that names no tenant any more is kept in the detail).
+async fn audit_on(state: &AppState, by: ByAdmin<'_>, slug: &str, action: &str, detail: &str) -> Result<()> {
+    let tenant = registry::record_by_slug(state.central(), slug).await?.map(|r| r.id);
+    let detail = if tenant.is_none() { format!("{slug}: {detail}") } else { detail.to_owned() };
+    by.record(state.central(), tenant, action, &detail).await?;
+    Ok(())
 }
 
 /// Creates a tenant and returns its slug. A failure after the reservation still returns the slug: the
@@ -39,8 +28,8 @@ pub async fn create(state: &AppState, by: ByAdmin<'_>, input: &NewTenantInput) -
     let slug = new.slug.as_str().to_owned();
     match lifecycle::create(state, state.settings().central_url.as_str(), new).await {
         Ok(_) => {
-            tracing::info!(tenant = %slug, admin = %by.admin.email, "tenant created");
-            by.audit(state, &slug, "tenant.created", "").await?;
+            tracing::info!(tenant = %slug, admin = %by.email, "tenant created");
+            audit_on(state, by, &slug, "tenant.created", "").await?;
             Ok(slug)
         }
         Err(TenantError::Backend(e)) if lifecycle::by_slug(state, &slug).await.is_ok() => {
@@ -58,21 +47,21 @@ pub async fn retry(state: &AppState, by: ByAdmin<'_>, slug: &str) -> Result<Tena
         Ok(()) | Err(TenantError::Backend(_)) => {}
         Err(e) => return Err(e),
     }
-    by.audit(state, slug, "tenant.creation_retried", "").await?;
+    audit_on(state, by, slug, "tenant.creation_retried", "").await?;
     overview::detail(state, slug).await
 }
 
 pub async fn suspend(state: &AppState, by: ByAdmin<'_>, slug: &str) -> Result<TenantDetail> {
     lifecycle::suspend(state, slug).await?;
-    tracing::info!(tenant = %slug, admin = %by.admin.email, "tenant suspended");
-    by.audit(state, slug, "tenant.suspended", "").await?;
+    tracing::info!(tenant = %slug, admin = %by.email, "tenant suspended");
+    audit_on(state, by, slug, "tenant.suspended", "").await?;
     overview::detail(state, slug).await
 }
 
 pub async fn unsuspend(state: &AppState, by: ByAdmin<'_>, slug: &str) -> Result<TenantDetail> {
     lifecycle::unsuspend(state, slug).await?;
-    tracing::info!(tenant = %slug, admin = %by.admin.email, "tenant resumed");
-    by.audit(state, slug, "tenant.resumed", "").await?;
+    tracing::info!(tenant = %slug, admin = %by.email, "tenant resumed");
+    audit_on(state, by, slug, "tenant.resumed", "").await?;
     overview::detail(state, slug).await
 }
 
@@ -83,10 +72,9 @@ pub async fn delete(state: &AppState, by: ByAdmin<'_>, slug: &str, confirm: &str
     }
     let rec = lifecycle::by_slug(state, slug).await?;
     lifecycle::delete(state, slug).await?;
-    tracing::warn!(tenant = %slug, admin = %by.admin.email, "tenant deleted");
+    tracing::warn!(tenant = %slug, admin = %by.email, "tenant deleted");
     // Recorded against the id it had: the slug no longer resolves.
-    audit::record(state.central(), by.ip, ActorKind::Admin, &by.admin.email, Some(rec.id), "tenant.deleted", slug)
-        .await?;
+    by.record(state.central(), Some(rec.id), "tenant.deleted", slug).await?;
     Ok(())
 }
 
@@ -103,7 +91,7 @@ pub async fn set_terms(state: &AppState, by: ByAdmin<'_>, slug: &str, input: &Te
         terms.commission_bp,
         terms.billing_cycle_day
     );
-    by.audit(state, slug, "tenant.terms_changed", &summary).await?;
+    audit_on(state, by, slug, "tenant.terms_changed", &summary).await?;
     overview::detail(state, slug).await
 }
 
@@ -115,13 +103,13 @@ pub async fn add_domain(
     primary: bool,
 ) -> Result<TenantDetail> {
     domains::add_domain(state, slug, domain, primary).await?;
-    by.audit(state, slug, "domain.added", domain.trim()).await?;
+    audit_on(state, by, slug, "domain.added", domain.trim()).await?;
     overview::detail(state, slug).await
 }
 
 pub async fn remove_domain(state: &AppState, by: ByAdmin<'_>, slug: &str, domain: &str) -> Result<TenantDetail> {
     domains::remove_domain(state, slug, domain).await?;
-    by.audit(state, slug, "domain.removed", domain).await?;
+    audit_on(state, by, slug, "domain.removed", domain).await?;
     overview::detail(state, slug).await
 }
 
@@ -134,7 +122,7 @@ pub async fn verify_domain(
     method: VerifyMethod,
 ) -> Result<TenantDetail> {
     if domains::verify_domain(state, slug, domain, method).await? {
-        by.audit(state, slug, "domain.verified", &format!("{domain} by {}", method.as_str())).await?;
+        audit_on(state, by, slug, "domain.verified", &format!("{domain} by {}", method.as_str())).await?;
     }
     overview::detail(state, slug).await
 }
@@ -170,17 +158,8 @@ pub async fn impersonate(state: &AppState, by: ByAdmin<'_>, slug: &str, who: &Ac
             (ImpersonationTarget::Customer, id.to_string(), email.trim().to_lowercase())
         }
     };
-    let token = accounts::issue_impersonation(state.central(), rec.id, kind, &id, &by.admin.email).await?;
-    audit::record(
-        state.central(),
-        by.ip,
-        ActorKind::Admin,
-        &by.admin.email,
-        Some(rec.id),
-        "impersonation.issued",
-        &whom,
-    )
-    .await?;
+    let token = accounts::issue_impersonation(state.central(), rec.id, kind, &id, by.email).await?;
+    by.record(state.central(), Some(rec.id), "impersonation.issued", &whom).await?;
     let (scheme, rest) = origin.split_once("://").unwrap_or(("https", ""));
     let port = rest.rsplit_once(':').map(|(_, p)| format!(":{p}")).unwrap_or_default();
     let host = format!("{}.{}", rec.slug, state.registry().sites().platform_domain);

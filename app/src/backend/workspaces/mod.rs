@@ -11,11 +11,13 @@
 //! | `dead_letters`   | workspace jobs that gave up, as the admin lists and requeues them |
 //! | `kasm_servers`   | the Kasm servers (zones), one client and breaker each; placement; image sync; the admin's overview |
 //! | `notify`         | the "workspace ready" email |
+//! | `operations`     | the platform admin's operations on servers, images, templates, pins and dead letters, each audited |
 
 pub mod catalog;
 pub mod dead_letters;
 pub mod kasm_servers;
 pub mod notify;
+pub mod operations;
 pub mod plan_templates;
 pub mod provisioning;
 pub mod reconciler;
