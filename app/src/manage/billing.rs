@@ -115,7 +115,7 @@ pub async fn manage_billing() -> Result<ManageBillingData, AppError> {
 /// Sets a plan's retail price. It may not be below the wholesale price.
 #[server(prefix = "/api", endpoint = "set_plan_price")]
 pub async fn set_plan_price(code: String, retail: String) -> Result<(), AppError> {
-    use crate::backend::platform::audit;
+    use crate::backend::request;
     use crate::backend::workspaces::catalog::{self, Repriced};
     use crate::domain::plan::PlanCode;
     let (state, entry, member) = super::server::guard::staff().await?;
@@ -123,34 +123,20 @@ pub async fn set_plan_price(code: String, retail: String) -> Result<(), AppError
     let code = PlanCode::parse(&code).map_err(|_| AppError::Invalid("There is no such plan.".into()))?;
     let rate = Rate::parse(retail.trim(), tenant.currency)
         .map_err(|_| AppError::Invalid("Enter an hourly price such as 0.45.".into()))?;
-    match catalog::reprice(&tenant.db, code, &rate).await? {
-        Repriced::Done => {}
-        Repriced::NoSuchPlan => return Err(AppError::NotFound),
+    match catalog::reprice_by(state.central(), &tenant, request::client_ip(), &member.actor(), code, &rate).await? {
+        Repriced::Done => Ok(()),
+        Repriced::NoSuchPlan => Err(AppError::NotFound),
         Repriced::BelowWholesale(wholesale) => {
-            return Err(AppError::Invalid(format!(
-                "The retail price may not be below the wholesale price of {wholesale}."
-            )));
+            Err(AppError::Invalid(format!("The retail price may not be below the wholesale price of {wholesale}.")))
         }
     }
-    let detail = format!("{code}: {rate}");
-    audit::record_by(
-        state.central(),
-        crate::backend::request::client_ip(),
-        &member.actor(),
-        Some(tenant.id),
-        "plan.repriced",
-        &detail,
-    )
-    .await?;
-    Ok(())
 }
 
 /// The storefront's own Stripe keys (owners only). Stored sealed; never shown again.
 #[server(prefix = "/api", endpoint = "save_stripe_keys")]
 pub async fn save_stripe_keys(secret_key: String, webhook_secret: String) -> Result<(), AppError> {
+    use crate::backend::billing::payments;
     use crate::backend::identity::accounts::StaffRole;
-    use crate::backend::platform::audit;
-    use crate::backend::{billing::payments, clients::stripe};
     let (state, entry, member) = super::server::guard::staff().await?;
     if member.role != StaffRole::Owner {
         return Err(AppError::Forbidden);
@@ -160,17 +146,8 @@ pub async fn save_stripe_keys(secret_key: String, webhook_secret: String) -> Res
     if !key_ok || !wh.starts_with("whsec_") || wh.len() > 255 {
         return Err(AppError::Invalid("Paste the secret key (sk_…) and the webhook signing secret (whsec_…).".into()));
     }
-    payments::save_settings(&state, entry.id, stripe::DEFAULT_BASE_URL, sk, wh).await?;
-    audit::record_by(
-        state.central(),
-        crate::backend::request::client_ip(),
-        &member.actor(),
-        Some(entry.id),
-        "stripe.keys_saved",
-        "",
-    )
-    .await?;
-    Ok(())
+    let ip = crate::backend::request::client_ip();
+    Ok(payments::save_settings_by(&state, ip, &member.actor(), entry.id, sk, wh).await?)
 }
 
 #[component]

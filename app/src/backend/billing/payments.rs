@@ -54,6 +54,20 @@ pub async fn save_settings(
     Ok(())
 }
 
+/// [`save_settings`] by a member of the storefront's staff (or an admin acting through their session),
+/// from `ip`: recorded in the audit log (without the keys).
+pub async fn save_settings_by(
+    state: &AppState,
+    ip: Option<std::net::IpAddr>,
+    actor: &crate::backend::platform::audit::Actor<'_>,
+    tenant: TenantId,
+    secret_key: &str,
+    webhook_secret: &str,
+) -> Result<(), BackendError> {
+    save_settings(state, tenant, stripe::DEFAULT_BASE_URL, secret_key, webhook_secret).await?;
+    crate::backend::platform::audit::record_by(state.central(), ip, actor, Some(tenant), "stripe.keys_saved", "").await
+}
+
 /// A storefront's Stripe settings, opened. Deliberately not `Debug`: it holds the secrets in clear.
 pub struct StripeSettings {
     pub api_base: String,

@@ -167,3 +167,22 @@ pub async fn reprice(db: &TenantDb, code: PlanCode, retail: &Rate) -> Result<Rep
     set_retail(db, code, retail).await?;
     Ok(Repriced::Done)
 }
+
+/// [`reprice`] by a member of the storefront's staff (or an admin acting through their session), from
+/// `ip`: a price that was set is recorded in the audit log.
+pub async fn reprice_by(
+    central: &CentralDb,
+    tenant: &crate::backend::state::Tenant,
+    ip: Option<std::net::IpAddr>,
+    actor: &crate::backend::platform::audit::Actor<'_>,
+    code: PlanCode,
+    retail: &Rate,
+) -> Result<Repriced> {
+    let done = reprice(&tenant.db, code, retail).await?;
+    if let Repriced::Done = done {
+        let detail = format!("{code}: {retail}");
+        crate::backend::platform::audit::record_by(central, ip, actor, Some(tenant.id), "plan.repriced", &detail)
+            .await?;
+    }
+    Ok(done)
+}
