@@ -1,6 +1,5 @@
 //! Test harness: a whole application on a random port, with its own fresh database (SQLite in a temp
 //! directory, or a new PostgreSQL database that is dropped afterwards) and the in-process Kasm simulator.
-#![allow(dead_code)]
 
 pub mod logs;
 pub mod smtp;

@@ -1,6 +1,5 @@
 //! A real SMTP server for the tests to send through: it speaks enough of the protocol for lettre
 //! (EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT) and records every message it receives.
-#![allow(dead_code)]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
