@@ -20,13 +20,15 @@ apt_install() {
 
 export PATH="$HOME/.cargo/bin:$PATH"
 
-# The two cargo-installed tools are built once per machine and only run the build, so their speed
-# hardly matters but their compile time does: cargo-leptos's own release profile asks for fat LTO and
-# one codegen unit, which alone costs ~15 minutes on 2 cores. Profile settings from the environment
-# override the package's manifest, for these installs only.
+# The two cargo-installed tools are built once per machine and only drive the build (the heavy lifting is
+# rustc, wasm-opt and tailwind), so their own speed hardly matters but their compile time does: cargo-leptos
+# with its release profile (fat LTO, one codegen unit, full optimisation) takes ~15 minutes on 2 cores,
+# most of it optimising swc and lightningcss; light optimisation (level 1) compiles much faster and still runs
+# wasm-bindgen's processing at a usable speed. Profile settings from the environment override the package's
+# manifest, for these installs only.
 fast_install() {
   CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-    CARGO_PROFILE_RELEASE_OPT_LEVEL=2 cargo install "$@"
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_DEBUG=false cargo install "$@"
 }
 
 if ! rustup target list --installed | grep -q wasm32-unknown-unknown; then

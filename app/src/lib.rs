@@ -7,7 +7,7 @@
 //! | `error`      | `AppError`, the one error type of the server-function boundary |
 //! | `layout`     | the page frame: header, navigation, footer |
 //! | `admin`      | the platform admin app: tenants, domains, terms |
-//! | `manage`     | the reseller's pages: staff sign-in, branding with live preview |
+//! | `manage`     | the reseller's pages: staff sign-in and passwords, onboarding and guide, branding, staff, billing |
 //! | `auth`       | sign in / sign out pages and server functions |
 //! | `catalog`    | the plan catalog and ordering |
 //! | `workspaces` | the customer's workspaces: list, detail, start/stop, the live meter |
@@ -115,6 +115,11 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/manage/staff") view=manage::StaffPage/>
                     <Route path=path!("/manage/billing") view=manage::billing::ManageBillingPage/>
                     <Route path=path!("/manage/accept") view=manage::AcceptInvitePage/>
+                    <Route path=path!("/manage/forgot") view=manage::StaffForgotPage/>
+                    <Route path=path!("/manage/set-password") view=manage::SetPasswordPage/>
+                    <Route path=path!("/manage/guide") view=manage::onboarding::GuidePage/>
+                    <Route path=path!("/manage/domains") view=manage::domains::DomainsPage/>
+                    <Route path=path!("/manage/catalog") view=manage::catalog::CatalogPage/>
                     <Route path=path!("/impersonate") view=admin::impersonate::ImpersonatePage/>
                 </Routes>
             </layout::Frame>

@@ -1,8 +1,9 @@
 import { test, expect, Page } from "@playwright/test";
 
-// White-label end to end: the platform admin creates a reseller with its own domain; that domain serves
-// the default brand; the reseller previews a new primary colour live, saves it, and the storefront
-// shows it — while another reseller's storefront is unchanged.
+// White-label end to end: the platform admin creates a reseller with its own domain, never knowing the
+// owner's password; the owner chooses it from the welcome email and finds the onboarding checklist; that
+// domain serves the default brand; the reseller previews a new primary colour live, saves it, and the
+// storefront shows it — while another reseller's storefront is unchanged.
 //
 // Hosts: *.localhost resolves to the loopback address in Chromium by itself; *.ezscale.test is mapped
 // to 127.0.0.1 by the --host-resolver-rules flag in playwright.config.ts.
@@ -47,13 +48,43 @@ test("admin creates a reseller; the reseller rebrands with a live preview; other
   await form.locator('input[name="name"]').fill("Nimbus Cloud");
   await form.locator('input[name="slug"]').fill(slug);
   await form.locator('input[name="owner_email"]').fill(`owner@${domain}`);
-  await form.locator('input[name="owner_password"]').fill("nimbus-owner-password");
   await form.locator('input[name="primary_domain"]').fill(domain);
   await page.getByTestId("create-tenant").click();
   await expect(page).toHaveURL(new RegExp(`/admin/tenants/${slug}$`), { timeout: 20_000 });
   await expect(page.getByTestId("tenant-status")).toHaveText("Active");
   const row = page.locator(`[data-testid="domain-row"][data-domain="${domain}"]`);
   await expect(row.getByTestId("domain-verified")).toHaveText("Not verified");
+  await expect(page.getByTestId("owner-password-state")).toHaveText("Not chosen yet");
+
+  // The owner's welcome email (in development without SMTP, the admin's outbox view is the inbox) links
+  // to their storefront's page for choosing a password.
+  let welcome = "";
+  await expect
+    .poll(
+      async () => {
+        await page.goto(at("admin.localhost", "/admin/mail"));
+        const mail = page.locator(`[data-testid="mail"][data-to="owner@${domain}"][data-kind="staff_welcome"]`).first();
+        if ((await mail.count()) === 0) return "";
+        const text = (await mail.getByTestId("mail-text").textContent()) ?? "";
+        const m = text.match(/https?:\/\/\S*\/manage\/set-password\?token=\S+/);
+        welcome = m ? m[0] : "";
+        return welcome;
+      },
+      { timeout: 20_000 },
+    )
+    .not.toBe("");
+  const link = new URL(welcome);
+  expect(link.hostname).toBe(`${slug}.localhost`);
+  await page.goto(at(link.hostname, link.pathname + link.search));
+  await hydrated(page);
+  await page.getByLabel("New password (at least 12 characters)").fill("nimbus-owner-password");
+  await page.getByTestId("set-password").click();
+  await expect(page).toHaveURL(/\/manage$/);
+  await expect(page.getByTestId("onboarding-progress")).toHaveText("1 of 7 steps done");
+  await expect(page.locator('[data-testid="onboarding-step"][data-step="password"]')).toHaveAttribute("data-done", "true");
+  await expect(page.locator('[data-testid="onboarding-step"][data-step="domain"]')).toHaveAttribute("data-done", "false");
+  await page.goto(at("admin.localhost", `/admin/tenants/${slug}`));
+  await expect(page.getByTestId("owner-password-state")).toHaveText("Chosen");
 
   // Not routed until verified; then it is.
   // (Through the browser: only Chromium maps *.ezscale.test to this machine.)

@@ -112,7 +112,7 @@ async fn bench_in(dir: &std::path::Path, large: (usize, usize), small: (usize, u
         name: "Billing template".into(),
         slug: "bb-template".into(),
         owner_email: "owner@bb-template.test".into(),
-        owner_password: "bench-owner-password".into(),
+        owner_password: Some("bench-owner-password".into()),
         ..NewTenantInput::default()
     };
     let setup_started = Instant::now();

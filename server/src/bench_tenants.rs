@@ -57,7 +57,7 @@ pub async fn run(n: usize) -> Res<()> {
             name: format!("Tenant {i}"),
             slug: format!("bench-{i}"),
             owner_email: format!("owner@bench-{i}.test"),
-            owner_password: "bench-owner-password".into(),
+            owner_password: Some("bench-owner-password".into()),
             ..NewTenantInput::default()
         };
         let t = Instant::now();

@@ -98,9 +98,10 @@ pub enum TenantsCommand {
         slug: String,
         #[arg(long)]
         owner_email: String,
-        /// The owner's first password (or set TENANT_OWNER_PASSWORD).
+        /// Development only: the owner's first password (or TENANT_OWNER_PASSWORD). Without it, and always
+        /// in production, the owner is emailed a link to choose their own.
         #[arg(long, env = "TENANT_OWNER_PASSWORD", hide_env_values = true)]
-        owner_password: String,
+        owner_password: Option<String>,
         #[arg(long, default_value = "")]
         domain: String,
         #[arg(long, default_value = "USD")]

@@ -75,6 +75,7 @@ pub struct Config {
     pub reconcile_interval: Duration,
     pub meter_interval: Duration,
     pub billing_interval: Duration,
+    pub domain_check_interval: Duration,
     /// Run the built-in Stripe fake on this port (0 = any) and point the demo storefronts at it.
     pub stripe_fake_port: Option<u16>,
     /// `POST /__test/clock/advance` (loopback only) moves the clock forward: end-to-end tests only.
@@ -309,6 +310,9 @@ impl Config {
             ),
             billing_interval: Duration::from_millis(
                 parse_u64("BILLING_INTERVAL_MS", get("BILLING_INTERVAL_MS"), 3_600_000)?.max(1_000),
+            ),
+            domain_check_interval: Duration::from_millis(
+                parse_u64("DOMAIN_CHECK_INTERVAL_MS", get("DOMAIN_CHECK_INTERVAL_MS"), 60_000)?.max(1_000),
             ),
             test_clock: match parse_bool("TEST_CLOCK", get("TEST_CLOCK"), false)? {
                 true if prod => {

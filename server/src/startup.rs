@@ -114,6 +114,7 @@ impl Application {
             kasm_timeout: config.kasm_timeout,
             meter_interval: config.meter_interval,
             billing_interval: config.billing_interval,
+            domain_check_interval: config.domain_check_interval,
             test_clock: config.test_clock,
             mail_drop: config.environment == crate::config::Environment::Development && config.smtp_url.is_none(),
             ..Settings::default()
@@ -237,6 +238,11 @@ impl Application {
             settings.billing_interval,
             stop_rx.clone(),
         ));
+        let domain_checks = tokio::spawn(app::backend::resellers::own_domains::run(
+            self.state.clone(),
+            settings.domain_check_interval,
+            stop_rx.clone(),
+        ));
         let mail = tokio::spawn(app::backend::mail::outbox::run_worker(
             self.state.central().clone(),
             self.state.mailer().clone(),
@@ -270,6 +276,7 @@ impl Application {
         let _ = reconciler.await;
         let _ = tokio::time::timeout(Duration::from_secs(20), meter).await;
         let _ = tokio::time::timeout(Duration::from_secs(60), billing).await;
+        let _ = tokio::time::timeout(Duration::from_secs(20), domain_checks).await;
         let _ = tokio::time::timeout(Duration::from_secs(10), mail).await;
         if tokio::time::timeout(Duration::from_secs(20), worker).await.is_err() {
             tracing::warn!("jobs still running after 20 s; their leases will lapse and they will run again");

@@ -14,7 +14,7 @@ use leptos::prelude::get_configuration;
 use tokio::sync::Semaphore;
 
 use crate::cli::{AdminCommand, TenantsCommand};
-use crate::config::Config;
+use crate::config::{Config, Environment};
 use crate::startup::Application;
 
 type Res = Result<(), Box<dyn std::error::Error>>;
@@ -38,6 +38,12 @@ pub async fn run(command: TenantsCommand) -> Res {
     let (state, config) = state().await?;
     match command {
         TenantsCommand::Create { name, slug, owner_email, owner_password, domain, currency, trial_days } => {
+            if owner_password.is_some() && config.environment == Environment::Production {
+                return Err("--owner-password (TENANT_OWNER_PASSWORD) is for development only: in production the \
+                            owner chooses their password from the welcome email"
+                    .into());
+            }
+            let welcomed = owner_password.is_none();
             let input = NewTenantInput {
                 name,
                 slug,
@@ -56,6 +62,9 @@ pub async fn run(command: TenantsCommand) -> Res {
                 started.elapsed().as_millis(),
                 config.platform_domain
             );
+            if welcomed {
+                println!("the owner's welcome email, with a link to choose their password, is in the outbox");
+            }
         }
         TenantsCommand::Retry { slug } => {
             lifecycle::resume(&state, &slug).await?;

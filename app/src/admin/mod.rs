@@ -16,7 +16,7 @@ use self::impersonate::ImpersonateForm;
 use self::model::{DomainView, TenantDetail, TenantSummary};
 use self::server::{
     current_admin, get_tenant, list_tenants, AddDomain, AdminLogin, AdminLogout, CreateTenant, DeleteTenant,
-    RemoveDomain, RetryTenant, SuspendTenant, UnsuspendTenant, UpdateTerms, VerifyDomain,
+    RemoveDomain, ResendWelcome, RetryTenant, SuspendTenant, UnsuspendTenant, UpdateTerms, VerifyDomain,
 };
 use crate::domain::tenant::{ResellerTier, TenantStatus, TlsState, VerifyMethod};
 use crate::domain::time::format_utc;
@@ -261,11 +261,7 @@ pub fn AdminNewTenantPage() -> impl IntoView {
             <label class=LABEL>
                 "Owner email"
                 <input type="email" name="owner_email" required autocomplete="off" class=INPUT/>
-            </label>
-            <label class=LABEL>
-                "Owner password"
-                <input type="password" name="owner_password" required minlength="10" autocomplete="new-password" class=INPUT/>
-                <span class=HINT>"At least 10 characters."</span>
+                <span class=HINT>"Gets a welcome email with a link to choose their own password."</span>
             </label>
             <label class=LABEL>
                 "Primary domain (optional)"
@@ -310,6 +306,7 @@ struct TenantActions {
     add_domain: ServerAction<AddDomain>,
     remove_domain: ServerAction<RemoveDomain>,
     verify: ServerAction<VerifyDomain>,
+    welcome: ServerAction<ResendWelcome>,
 }
 
 /// Shows the tenant an action returned as soon as it arrives (the newest answer wins).
@@ -337,6 +334,7 @@ pub fn AdminTenantPage() -> impl IntoView {
         add_domain: ServerAction::new(),
         remove_domain: ServerAction::new(),
         verify: ServerAction::new(),
+        welcome: ServerAction::new(),
     };
     let detail = Resource::new(slug, get_tenant);
     // The newest state an action answered with; it replaces the loaded one so the page is never stale.
@@ -348,6 +346,7 @@ pub fn AdminTenantPage() -> impl IntoView {
     feed(fresh, move || actions.add_domain.value().get());
     feed(fresh, move || actions.remove_domain.value().get());
     feed(fresh, move || actions.verify.value().get());
+    feed(fresh, move || actions.welcome.value().get());
     Effect::new(move |_| {
         if let Some(Ok(())) = actions.delete.value().get() {
             go_to("/admin");
@@ -376,7 +375,8 @@ pub fn AdminTenantPage() -> impl IntoView {
 
 #[component]
 fn TenantView(d: TenantDetail, actions: TenantActions) -> impl IntoView {
-    let TenantActions { retry, suspend, unsuspend, delete, terms, add_domain, remove_domain, verify } = actions;
+    let TenantActions { retry, suspend, unsuspend, delete, terms, add_domain, remove_domain, verify, welcome } =
+        actions;
     let slug = d.slug.clone();
     let status = d.status;
 
@@ -492,6 +492,18 @@ fn TenantView(d: TenantDetail, actions: TenantActions) -> impl IntoView {
     });
     let th = "px-3 py-2 font-medium";
 
+    let resend_welcome = (!d.owner_has_password && status == TenantStatus::Active).then(|| {
+        let slug = slug.clone();
+        view! {
+            <ActionForm action=welcome attr:class="mt-1">
+                <input type="hidden" name="slug" value=slug/>
+                <button type="submit" data-testid="resend-welcome" class="text-sm text-brand underline"
+                    disabled=move || welcome.pending().get()>
+                    "Send a new welcome email"
+                </button>
+            </ActionForm>
+        }
+    });
     let current_tier = d.terms.tier;
     let (slug_add, slug_terms) = (slug.clone(), slug.clone());
     let saved = move || {
@@ -515,6 +527,17 @@ fn TenantView(d: TenantDetail, actions: TenantActions) -> impl IntoView {
             <h2 class=CARD_TITLE>"Summary"</h2>
             <dl class="mt-4 grid grid-cols-1 gap-x-8 gap-y-4 text-sm sm:grid-cols-2 lg:grid-cols-3">
                 {field("Owner", "owner-email", d.owner_email.clone())}
+                <div>
+                    <dt class="text-xs font-medium uppercase tracking-wide text-slate-500">"Owner's password"</dt>
+                    <dd class="mt-0.5 text-slate-900" data-testid="owner-password-state">
+                        {if d.owner_has_password { "Chosen" } else { "Not chosen yet" }}
+                    </dd>
+                    {resend_welcome}
+                    {move || welcome.value().get().map(|r| match r {
+                        Ok(_) => view! { <p data-testid="welcome-sent" class="text-sm text-green-700">"Sent; the earlier link no longer works."</p> }.into_any(),
+                        Err(e) => error_view(e),
+                    })}
+                </div>
                 {field("Currency", "currency", d.currency.clone())}
                 {field("Created", "created-at", format_utc(d.created_at))}
                 {field("Trial ends", "trial-ends", d.trial_ends_at.map_or_else(|| "No trial".to_owned(), format_utc))}

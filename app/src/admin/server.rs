@@ -94,14 +94,14 @@ pub async fn create_tenant(
     name: String,
     slug: String,
     owner_email: String,
-    owner_password: String,
     primary_domain: String,
     currency: String,
     trial_days: String,
 ) -> Result<String, AppError> {
     use crate::backend::resellers::{lifecycle::NewTenantInput, operations};
     let (state, admin) = guard::admin().await?;
-    let input = NewTenantInput { name, slug, owner_email, owner_password, primary_domain, currency, trial_days };
+    // No password: the owner chooses it from the welcome email.
+    let input = NewTenantInput { name, slug, owner_email, owner_password: None, primary_domain, currency, trial_days };
     Ok(operations::create(&state, guard::by(&admin), &input).await?)
 }
 
@@ -115,6 +115,13 @@ pub async fn get_tenant(slug: String) -> Result<TenantDetail, AppError> {
 pub async fn retry_tenant(slug: String) -> Result<TenantDetail, AppError> {
     let (state, admin) = guard::admin().await?;
     Ok(crate::backend::resellers::operations::retry(&state, guard::by(&admin), &slug).await?)
+}
+
+/// Sends the owner of a storefront a fresh welcome email, while they have not chosen a password.
+#[server(prefix = "/api", endpoint = "admin_resend_welcome")]
+pub async fn resend_welcome(slug: String) -> Result<TenantDetail, AppError> {
+    let (state, admin) = guard::admin().await?;
+    Ok(crate::backend::resellers::operations::resend_welcome(&state, guard::by(&admin), &slug).await?)
 }
 
 #[server(prefix = "/api", endpoint = "admin_suspend_tenant")]

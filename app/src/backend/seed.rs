@@ -89,7 +89,7 @@ pub async fn seed_demo_reseller(state: &crate::backend::state::AppState) -> Resu
                 name: name.into(),
                 slug: slug.into(),
                 owner_email: owner.into(),
-                owner_password: owner_password.into(),
+                owner_password: Some(owner_password.into()),
                 ..NewTenantInput::default()
             };
             match lifecycle::validate(&input) {

@@ -47,6 +47,8 @@ pub struct Settings {
     pub meter_interval: Duration,
     /// How often the billing scheduler looks for finished periods to bill.
     pub billing_interval: Duration,
+    /// How often unverified custom domains due a scheduled check are looked at.
+    pub domain_check_interval: Duration,
     /// End-to-end tests may move the clock forward (`POST /__test/clock/advance`).
     pub test_clock: bool,
     /// Development without an SMTP server: mail never leaves this machine, and `/admin/mail` is the
@@ -68,6 +70,7 @@ impl Default for Settings {
             kasm_timeout: Duration::from_secs(15),
             meter_interval: Duration::from_secs(60),
             billing_interval: Duration::from_secs(3600),
+            domain_check_interval: Duration::from_secs(60),
             test_clock: false,
             mail_drop: false,
         }

@@ -32,6 +32,10 @@ pub struct InvoiceRow {
     pub total: Money,
     pub due: Money,
     pub created_at: Timestamp,
+    /// When what it leaves due must be paid.
+    pub due_at: Option<Timestamp>,
+    /// Left due past its due date.
+    pub overdue: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +138,10 @@ pub async fn billing_overview() -> Result<BillingView, AppError> {
                 total: i.total,
                 due: i.amount_due(),
                 created_at: i.created_at,
+                overdue: i.status == InvoiceStatus::Finalised
+                    && i.amount_due().minor() > 0
+                    && i.due_at.is_some_and(|d| d.as_millis() < o.now.as_millis()),
+                due_at: i.due_at,
                 id: i.id,
             })
             .collect(),
@@ -225,6 +233,33 @@ pub async fn start_top_up(amount: String) -> Result<String, AppError> {
         )));
     }
     payments::start_top_up_from(&state, &tenant, &customer, amount, request::origin()).await
+}
+
+/// "Pay now" for an invoice left due: returns the checkout page to send the browser to.
+#[server(prefix = "/api", endpoint = "pay_invoice")]
+pub async fn pay_invoice(id: String) -> Result<String, AppError> {
+    use crate::backend::{billing::payments, request};
+    let (state, tenant, customer) = request::require_customer().await?;
+    payments::start_invoice_checkout(&state, &tenant, &customer, id.trim(), request::origin()).await
+}
+
+/// "Pay now": sends the browser to the storefront's payment page for what the invoice leaves due.
+#[component]
+pub fn PayNow(id: String) -> impl IntoView {
+    let pay = ServerAction::<PayInvoice>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(url)) = pay.value().get() {
+            crate::layout::go_to(&url);
+        }
+    });
+    view! {
+        <ActionForm action=pay attr:class="inline">
+            <input type="hidden" name="id" value=id/>
+            <button type="submit" data-testid="pay-now" class="rounded bg-brand px-2 py-0.5 text-xs font-medium text-on-brand"
+                disabled=move || pay.pending().get()>"Pay now"</button>
+            {move || pay.value().get().and_then(Result::err).map(|e| view! { <ErrorNote message=e.to_string()/> })}
+        </ActionForm>
+    }
 }
 
 /// Back from the payment page: credits the top-up now if the webhook has not yet (idempotent).
@@ -421,14 +456,21 @@ fn Overview(
         } else {
             view! {
                 <table class="mt-2 w-full text-left text-sm">
-                    <thead><tr class="text-xs uppercase text-slate-500"><th class="py-1">"Number"</th><th>"Period"</th><th>"Status"</th><th>"Total"</th><th>"Due"</th></tr></thead>
+                    <thead><tr class="text-xs uppercase text-slate-500"><th class="py-1">"Number"</th><th>"Period"</th><th>"Status"</th><th>"Total"</th><th>"Left to pay"</th><th>"Due date"</th><th><span class="sr-only">"Pay"</span></th></tr></thead>
                     <tbody>
-                        {v.invoices.into_iter().map(|i| view! {
-                            <tr class="border-t border-slate-100" data-testid="invoice-row">
+                        {v.invoices.into_iter().map(|i| {
+                            let payable = v.payments_enabled && i.status == InvoiceStatus::Finalised && i.due.minor() > 0;
+                            let due_on = i.due_at.filter(|_| i.due.minor() > 0).map(|d| format_utc(d).chars().take(10).collect::<String>());
+                            view! {
+                            <tr class="border-t border-slate-100" data-testid="invoice-row" data-overdue=if i.overdue { "true" } else { "false" }>
                                 <td class="py-1"><a class="underline" href=format!("/invoices/{}", i.id)>{i.number}</a></td>
                                 <td>{i.period}</td><td>{i.status.as_str()}</td><td>{i.total.to_string()}</td><td>{i.due.to_string()}</td>
+                                <td class=if i.overdue { "font-semibold text-red-700" } else { "" }>
+                                    {due_on.map(|d| if i.overdue { format!("{d} (overdue)") } else { d })}
+                                </td>
+                                <td>{payable.then(|| view! { <PayNow id=i.id.clone()/> })}</td>
                             </tr>
-                        }).collect_view()}
+                        }}).collect_view()}
                     </tbody>
                 </table>
             }.into_any()

@@ -37,8 +37,8 @@ pub async fn catalog() -> Result<CatalogView, AppError> {
         .into_iter()
         .map(|p| PlanCard {
             code: p.template.code.as_str().to_owned(),
-            name: p.template.name,
-            summary: p.template.summary,
+            name: p.name,
+            summary: p.summary,
             vcpu: p.template.vcpu,
             ram_gb: p.template.ram_gb,
             apps: p.template.apps,
@@ -66,6 +66,12 @@ pub async fn order_workspace(plan: String, order_key: String) -> Result<String, 
         Ok(o) => o,
         Err(OrderError::NotAvailable) => {
             return Err(AppError::Invalid("This workspace plan is not available.".into()));
+        }
+        Err(OrderError::Overdue(number, amount)) => {
+            return Err(AppError::Invalid(format!(
+                "Invoice {number} ({amount}) is overdue. Pay it on the Billing page to order new workspaces; \
+                 your running workspaces are not affected."
+            )));
         }
         Err(OrderError::NeedsCredit(min)) => {
             return Err(AppError::Invalid(format!(

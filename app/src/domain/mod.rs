@@ -11,11 +11,13 @@
 //! | `billing_state` | the states billing stores as text (invoice status and kind, subscription, ledger, runs, wholesale) |
 //! | `email`     | email addresses as the platform accepts them |
 //! | `invoice`   | the invoice document the invoice page, its PDF and the invoice email all show |
+//! | `onboarding` | a new reseller's checklist: the steps and which are done |
 //! | `plan`      | the six workspace plans of the catalog |
 //! | `tenant`    | reseller slugs, lifecycle states and billing terms |
 //! | `tenant_view` | what the admin's tenant pages receive: the tenants list, one tenant's detail and domains |
 //! | `workspace` | the workspace state machine |
 //! | `workspace_view` | what the workspace pages receive: cards, detail, usage lines, the live meter |
+//! | `payment_terms` | a storefront's payment terms for its customers: due dates, the order block, reminders |
 //! | `period`    | billing periods (monthly, anchored on a cycle day) |
 //! | `platform`  | audit actor kinds, job and outbox states |
 //! | `staff`     | staff roles, central session kinds, impersonation targets |
@@ -31,6 +33,8 @@ pub mod email;
 pub mod ids;
 pub mod invoice;
 pub mod money;
+pub mod onboarding;
+pub mod payment_terms;
 pub mod period;
 pub mod plan;
 pub mod platform;

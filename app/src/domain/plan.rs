@@ -191,10 +191,37 @@ impl PlanSpec {
     }
 }
 
+/// The longest name a storefront may give a plan, in characters.
+pub const MAX_DISPLAY_NAME: usize = 60;
+/// The longest description a storefront may give a plan, in characters.
+pub const MAX_DESCRIPTION: usize = 300;
+
+/// A storefront's own text for a plan, checked: trimmed, on one line, at most `max` characters; empty means
+/// "use the platform's" (`None`). The error says what is allowed.
+pub fn own_words(raw: &str, what: &str, max: usize) -> Result<Option<String>, String> {
+    let t = raw.trim();
+    if t.chars().any(char::is_control) {
+        return Err(format!("The {what} is one line of text."));
+    }
+    if t.chars().count() > max {
+        return Err(format!("The {what} is at most {max} characters."));
+    }
+    Ok((!t.is_empty()).then(|| t.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::money::{Currency, Rate};
     use super::*;
+
+    #[test]
+    fn own_words_are_one_trimmed_line_within_the_limit_or_the_platforms() {
+        assert_eq!(own_words("  Dev Box  ", "name", 60), Ok(Some("Dev Box".to_owned())));
+        assert_eq!(own_words("   ", "name", 60), Ok(None));
+        assert_eq!(own_words(&"é".repeat(60), "name", 60).map(|o| o.map(|s| s.chars().count())), Ok(Some(60)));
+        assert_eq!(own_words(&"é".repeat(61), "name", 60), Err("The name is at most 60 characters.".to_owned()));
+        assert_eq!(own_words("a\nb", "description", 300), Err("The description is one line of text.".to_owned()));
+    }
 
     #[test]
     fn every_plan_code_round_trips() {

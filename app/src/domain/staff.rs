@@ -1,5 +1,5 @@
 //! Who runs things, as stored: a reseller staff member's role, the kind of a central session, and whom an
-//! impersonation handle lets a platform admin become.
+//! impersonation handle lets a platform admin become, why a member was sent a password link.
 
 use crate::domain::stored::stored_enum;
 
@@ -27,6 +27,16 @@ stored_enum! {
     }
 }
 
+stored_enum! {
+    /// `staff_password_tokens.purpose`: why a staff member was sent a "set your password" link.
+    pub enum PasswordLink {
+        /// A new storefront's owner, who has no password yet: no admin ever chooses or sees it.
+        Welcome = "welcome",
+        /// A member who asked for a reset.
+        Reset = "reset",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,6 +58,12 @@ mod tests {
             assert_eq!(serde_json::to_string(&t).ok(), Some(format!("\"{t}\"")));
             assert_eq!(serde_json::from_str::<ImpersonationTarget>(&format!("\"{t}\"")).ok(), Some(t));
         }
+        for &l in PasswordLink::ALL {
+            assert_eq!(PasswordLink::parse(l.as_str()), Ok(l));
+            assert_eq!(serde_json::to_string(&l).ok(), Some(format!("\"{l}\"")));
+        }
+        assert_eq!(PasswordLink::Welcome.as_str(), "welcome");
+        assert!(PasswordLink::parse("invite").is_err());
         assert_eq!(StaffRole::Owner.as_str(), "owner");
         assert_eq!(SessionKind::Staff.as_str(), "staff");
         assert_eq!(ImpersonationTarget::Customer.as_str(), "customer");

@@ -384,6 +384,15 @@ stored_enum! {
 }
 
 impl TlsState {
+    /// The domain's state in a reseller's words.
+    pub const fn label(self) -> &'static str {
+        match self {
+            TlsState::Pending => "Waiting for verification",
+            TlsState::Ready => "Verified",
+            TlsState::Issued => "Live with TLS",
+        }
+    }
+
     pub fn of(verified: bool, asked: bool) -> TlsState {
         match (verified, asked) {
             (false, _) => TlsState::Pending,

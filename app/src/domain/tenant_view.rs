@@ -32,7 +32,22 @@ pub struct DomainView {
     /// What the reseller's domain serves for HTTP verification (it does so by itself once it points at us).
     pub http_path: String,
     pub last_check_error: Option<String>,
+    /// When it is checked again by itself; `None` when verified or once its 72 hours of checks are over.
+    pub next_check_at: Option<Timestamp>,
     pub tls: TlsState,
+}
+
+impl DomainView {
+    /// Where the domain stands, in a reseller's words: live, being checked, or given up on (with why).
+    pub fn state_text(&self) -> String {
+        match (self.verified, &self.last_check_error, self.next_check_at) {
+            (true, _, _) => self.tls.label().to_owned(),
+            (false, None, Some(_)) => "Pending: waiting for the first check".to_owned(),
+            (false, Some(e), Some(_)) => format!("Pending: {e}"),
+            (false, Some(e), None) => format!("Failed: {e} Publish the record, then check now."),
+            (false, None, None) => "Pending: publish the record, then check now".to_owned(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +57,9 @@ pub struct TenantDetail {
     pub status: TenantStatus,
     pub is_house: bool,
     pub owner_email: String,
+    /// Whether the owner has chosen a password from their welcome email (until then the admin can send a
+    /// fresh one).
+    pub owner_has_password: bool,
     pub currency: String,
     /// The last completed creation step, and why the next one failed (when it did).
     pub creation_step: CreationStep,
@@ -58,4 +76,17 @@ pub struct TenantDetail {
     pub platform_host: String,
     pub customers: Option<i64>,
     pub workspaces: Option<i64>,
+}
+
+/// What the reseller guide (`/manage/guide`) says about the reader's own storefront.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResellerGuide {
+    /// `<slug>.<platform domain>`: always the storefront, and what a custom domain's CNAME points at.
+    pub platform_host: String,
+    pub domains: Vec<DomainView>,
+    pub currency: crate::domain::money::Currency,
+    pub discount_percent: String,
+    pub platform_fee: crate::domain::money::Money,
+    pub commission_percent: String,
+    pub billing_cycle_day: u8,
 }

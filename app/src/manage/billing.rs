@@ -58,6 +58,7 @@ pub struct ManageBillingData {
     pub plans: Vec<PlanPrice>,
     pub invoices: Vec<WholesaleInvoiceRow>,
     pub stripe_configured: bool,
+    pub customer_terms: crate::domain::payment_terms::CustomerTerms,
 }
 
 #[server(prefix = "/api", endpoint = "manage_billing")]
@@ -109,7 +110,46 @@ pub async fn manage_billing() -> Result<ManageBillingData, AppError> {
             })
             .collect(),
         stripe_configured: o.stripe_configured,
+        customer_terms: o.customer_terms,
     })
+}
+
+/// The storefront's payment terms for its customers: days to pay an invoice left due, and days past that
+/// before new orders are refused. For invoices finalised from now on.
+#[server(prefix = "/api", endpoint = "save_customer_terms")]
+pub async fn save_customer_terms(due_days: String, grace_days: String) -> Result<(), AppError> {
+    use crate::backend::{billing::terms, request};
+    use crate::domain::payment_terms::CustomerTerms;
+    let (state, entry, member) = super::server::guard::staff().await?;
+    let t = CustomerTerms::parse(&due_days, &grace_days).map_err(AppError::Invalid)?;
+    Ok(terms::save_by(&state, request::client_ip(), &member.actor(), entry.id, t).await?)
+}
+
+#[component]
+fn CustomerTermsForm(current: crate::domain::payment_terms::CustomerTerms) -> impl IntoView {
+    let save = ServerAction::<SaveCustomerTerms>::new();
+    let field = "w-20 rounded border px-2 py-1";
+    view! {
+        <h2 id="terms" class="mt-8 text-lg font-semibold">"Payment terms for your customers"</h2>
+        <p class="text-sm text-slate-600">
+            "An invoice that credit or a saved card did not cover is due this many days after it is issued; customers can pay it with \"Pay now\" and get reminders before and after. "
+            "Past the grace period they cannot order new workspaces (running ones keep running)."
+        </p>
+        <ActionForm action=save attr:class="mt-2 flex flex-wrap items-end gap-3 text-sm" attr:data-testid="terms-form">
+            <label class="flex flex-col text-xs">"Days to pay"
+                <input name="due_days" type="number" min="0" max="90" class=field value=current.due_days.to_string()/>
+            </label>
+            <label class="flex flex-col text-xs">"Grace days before orders stop"
+                <input name="grace_days" type="number" min="0" max="90" class=field value=current.grace_days.to_string()/>
+            </label>
+            <button type="submit" class="rounded border px-3 py-1">"Save terms"</button>
+            {move || match save.value().get() {
+                Some(Ok(())) => view! { <span data-testid="terms-saved" class="text-green-700">"Saved."</span> }.into_any(),
+                Some(Err(e)) => view! { <ErrorNote message=e.to_string()/> }.into_any(),
+                None => ().into_any(),
+            }}
+        </ActionForm>
+    }
 }
 
 /// Sets a plan's retail price. It may not be below the wholesale price.
@@ -220,8 +260,9 @@ fn Figures(
             </tbody>
         </table>
 
-        <h2 class="mt-8 text-lg font-semibold">"Plan prices"</h2>
+        <h2 id="prices" class="mt-8 text-lg font-semibold">"Plan prices"</h2>
         <p class="text-sm text-slate-600">"New prices apply to sessions that start after the change; running ones keep their rate."</p>
+        <super::onboarding::ConfirmPrices/>
         <div class="mt-2 grid gap-3 sm:grid-cols-2">
             {d.plans.into_iter().map(|p| view! { <PriceEditor p price/> }).collect_view()}
         </div>
@@ -235,7 +276,9 @@ fn Figures(
             </details>
         }).collect_view()}
 
-        <h2 class="mt-8 text-lg font-semibold">"Card payments (Stripe)"</h2>
+        <CustomerTermsForm current=d.customer_terms/>
+
+        <h2 id="stripe" class="mt-8 text-lg font-semibold">"Card payments (Stripe)"</h2>
         <p class="text-sm text-slate-600">{if d.stripe_configured { "Your Stripe keys are set. Enter new ones to replace them." } else { "Add your Stripe keys to take card payments." }}</p>
         <ActionForm action=keys attr:class="mt-2 flex flex-wrap gap-2 text-sm">
             <input name="secret_key" type="password" placeholder="sk_live_…" autocomplete="off" class="rounded border px-2 py-1"/>
@@ -246,7 +289,7 @@ fn Figures(
 }
 
 #[component]
-fn PriceEditor(p: PlanPrice, price: ServerAction<SetPlanPrice>) -> impl IntoView {
+pub(crate) fn PriceEditor(p: PlanPrice, price: ServerAction<SetPlanPrice>) -> impl IntoView {
     let typed = RwSignal::new(p.retail.amount_per_hour().to_string());
     let wholesale = p.wholesale;
     let testid = format!("price-{}", p.code);

@@ -1,5 +1,6 @@
-//! The reseller's management pages (`/manage` on the reseller's hosts): staff sign-in and the branding
-//! editor with its live preview.
+//! The reseller's management pages (`/manage` on the reseller's hosts): staff sign-in, choosing a password
+//! from a welcome or reset link, the overview with the onboarding checklist (`onboarding`), the branding
+//! editor with its live preview, the team, and billing (`billing`).
 //!
 //! The preview is the storefront's own look in miniature: the same Tailwind utilities (`bg-brand`,
 //! `text-on-brand`) read the same CSS variables, which the editor overrides on the preview element only
@@ -7,7 +8,10 @@
 //! domain's integer WCAG computation, the same one the server would use.
 
 pub mod billing;
+pub mod catalog;
+pub mod domains;
 pub mod model;
+pub mod onboarding;
 pub mod server;
 
 use leptos::html::Div;
@@ -15,15 +19,15 @@ use leptos::prelude::*;
 
 use self::model::BrandingForm;
 use self::server::{
-    current_staff, get_branding, list_staff, AcceptInvite, InviteStaff, RemoveStaff, SaveBranding, StaffLogin,
-    StaffLogout, StaffLogoutEverywhere,
+    current_staff, get_branding, list_staff, AcceptInvite, InviteStaff, RemoveStaff, SaveBranding, StaffForgotPassword,
+    StaffLogin, StaffLogout, StaffLogoutEverywhere, StaffSetPassword,
 };
 use crate::domain::branding::{contrast_ratio_x100, meets_aa, readable_text_on, Colour};
 use crate::error::AppError;
 use crate::layout::{go_to, ErrorNote};
 
 #[component]
-fn ManageNav() -> impl IntoView {
+pub(crate) fn ManageNav() -> impl IntoView {
     let logout = ServerAction::<StaffLogout>::new();
     let everywhere = ServerAction::<StaffLogoutEverywhere>::new();
     Effect::new(move |_| {
@@ -36,8 +40,11 @@ fn ManageNav() -> impl IntoView {
             <span class="font-semibold">"Manage"</span>
             <a class="text-slate-600 hover:text-slate-900" href="/manage">"Overview"</a>
             <a class="text-slate-600 hover:text-slate-900" href="/manage/branding">"Branding"</a>
+            <a class="text-slate-600 hover:text-slate-900" href="/manage/catalog">"Catalogue"</a>
+            <a class="text-slate-600 hover:text-slate-900" href="/manage/domains">"Domains"</a>
             <a class="text-slate-600 hover:text-slate-900" href="/manage/staff">"Staff"</a>
             <a class="text-slate-600 hover:text-slate-900" href="/manage/billing">"Billing"</a>
+            <a class="text-slate-600 hover:text-slate-900" href="/manage/guide">"Guide"</a>
             <ActionForm action=everywhere attr:class="ml-auto">
                 <button type="submit" class="text-slate-600 underline">"Sign out everywhere"</button>
             </ActionForm>
@@ -49,7 +56,7 @@ fn ManageNav() -> impl IntoView {
 }
 
 #[component]
-fn StaffSignInFirst() -> impl IntoView {
+pub(crate) fn StaffSignInFirst() -> impl IntoView {
     view! { <p>"Please " <a class="underline" href="/manage/login">"sign in as staff"</a> " to manage this storefront."</p> }
 }
 
@@ -64,9 +71,7 @@ pub fn ManageHomePage() -> impl IntoView {
                         <ManageNav/>
                         <h1 class="text-2xl font-semibold">"Welcome, " {m.name}</h1>
                         <p class="mt-2 text-slate-600">{format!("Signed in as {} ({}).", m.email, m.role)}</p>
-                        <ul class="mt-6 list-disc pl-6">
-                            <li><a class="underline" href="/manage/branding">"Branding: logo, colours, emails"</a></li>
-                        </ul>
+                        <onboarding::OnboardingChecklist/>
                     }.into_any(),
                     Ok(None) => view! { <StaffSignInFirst/> }.into_any(),
                     Err(e) => view! { <ErrorNote message=e.to_string()/> }.into_any(),
@@ -100,6 +105,68 @@ pub fn ManageLoginPage() -> impl IntoView {
                 "Sign in"
             </button>
             {move || match login.value().get() {
+                Some(Err(e)) => view! { <ErrorNote message=e.to_string()/> }.into_any(),
+                _ => ().into_any(),
+            }}
+        </ActionForm>
+        <p class="mt-4 text-sm"><a class="underline" href="/manage/forgot">"Forgot your password?"</a></p>
+    }
+}
+
+/// Asks for a link to choose a new password (staff). The answer never says whether the address is a
+/// member here.
+#[component]
+pub fn StaffForgotPage() -> impl IntoView {
+    let ask = ServerAction::<StaffForgotPassword>::new();
+    view! {
+        <h1 class="text-2xl font-semibold">"Choose a new staff password"</h1>
+        <p class="mt-2 text-sm text-slate-600">"We email you a link to choose a new password. It works once, within an hour."</p>
+        <ActionForm action=ask attr:class="mt-6 flex max-w-sm flex-col gap-3">
+            <label class="flex flex-col text-sm">
+                "Email"
+                <input type="email" name="email" required autocomplete="username" class="mt-1 rounded border px-3 py-2"/>
+            </label>
+            <button type="submit" class="rounded bg-brand px-4 py-2 font-medium text-on-brand disabled:opacity-50"
+                disabled=move || ask.pending().get()>
+                "Email me a link"
+            </button>
+            {move || match ask.value().get() {
+                Some(Ok(())) => view! {
+                    <p data-testid="reset-sent" role="status" class="text-sm text-green-700">
+                        "If that address belongs to this storefront's staff, a link is on its way."
+                    </p>
+                }.into_any(),
+                Some(Err(e)) => view! { <ErrorNote message=e.to_string()/> }.into_any(),
+                None => ().into_any(),
+            }}
+        </ActionForm>
+    }
+}
+
+/// Where a welcome or reset link leads: choose a password, and be signed in.
+#[component]
+pub fn SetPasswordPage() -> impl IntoView {
+    let q = leptos_router::hooks::use_query_map();
+    let token = move || q.read().get("token").unwrap_or_default();
+    let set = ServerAction::<StaffSetPassword>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = set.value().get() {
+            go_to("/manage");
+        }
+    });
+    view! {
+        <h1 class="text-2xl font-semibold">"Choose your password"</h1>
+        <p class="mt-2 text-sm text-slate-600">"Only you will know it: nobody at the platform ever sees or chooses it."</p>
+        <ActionForm action=set attr:class="mt-6 flex max-w-sm flex-col gap-3">
+            <input type="hidden" name="token" prop:value=token/>
+            <label class="flex flex-col text-sm">"New password (at least 12 characters)"
+                <input type="password" name="password" required minlength="12" autocomplete="new-password" class="mt-1 rounded border px-3 py-2"/>
+            </label>
+            <button type="submit" data-testid="set-password" class="rounded bg-brand px-4 py-2 text-on-brand disabled:opacity-50"
+                disabled=move || set.pending().get()>
+                "Save my password"
+            </button>
+            {move || match set.value().get() {
                 Some(Err(e)) => view! { <ErrorNote message=e.to_string()/> }.into_any(),
                 _ => ().into_any(),
             }}

@@ -16,13 +16,20 @@ pub(crate) mod guard {
 
     use crate::backend::identity::accounts::StaffMember;
     use crate::backend::request::{self, SignedInStaff};
-    use crate::backend::state::AppState;
+    use crate::backend::state::{AppState, Tenant};
     use crate::backend::tenancy::registry::TenantEntry;
     use crate::error::AppError;
 
     /// The signed-in staff member of this storefront (the same extractor the upload handler uses).
     pub async fn staff() -> Result<(AppState, Arc<TenantEntry>, StaffMember), AppError> {
         let (state, SignedInStaff { tenant, member }) = request::staff().await?;
+        Ok((state, tenant, member))
+    }
+
+    /// Like [`staff`], with the storefront's database open.
+    pub async fn staff_on_tenant() -> Result<(AppState, Tenant, StaffMember), AppError> {
+        let (state, entry, member) = staff().await?;
+        let tenant = state.tenant_by_id(entry.id).await?.ok_or(AppError::NotFound)?;
         Ok((state, tenant, member))
     }
 }
@@ -213,6 +220,41 @@ pub async fn accept_invite(token: String, name: String, password: String) -> Res
     let tenant = request::tenant_entry()?;
     request::limit_attempt(&state, Role::Staff, &format!("invite:{}:{}", tenant.id, auth::token_hash(&token)))?;
     let session = sign_in::accept_invite(&state, request::client_ip(), tenant.id, &token, &name, password).await?;
+    request::set_cookie(&accounts::cookie(
+        STAFF_COOKIE,
+        &session.token,
+        session.max_age_secs,
+        state.settings().secure_cookies,
+    ));
+    Ok(())
+}
+
+/// Asks for a link to choose a new staff password. The answer is the same whether or not the address is
+/// a member here (the link is sent afterwards, on a task of its own); limited per address like sign-in.
+#[server(prefix = "/api", endpoint = "staff_forgot_password")]
+pub async fn staff_forgot_password(email: String) -> Result<(), AppError> {
+    use crate::backend::identity::staff_password;
+    use crate::backend::platform::limits::Role;
+    use crate::backend::{request, resellers::lifecycle};
+    let (state, tenant) = request::tenant().await?;
+    let email = lifecycle::parse_email(&email).map_err(|e| AppError::Invalid(e.to_string()))?;
+    request::limit_attempt(&state, Role::Staff, &format!("staff-reset:{}:{email}", tenant.id))?;
+    staff_password::request_reset(&state, &tenant, request::origin(), email);
+    Ok(())
+}
+
+/// Chooses a staff password from a welcome or reset link (single use) and signs the member in; every
+/// other session and link of theirs ends. Limited like sign-in, keyed by the link.
+#[server(prefix = "/api", endpoint = "staff_set_password")]
+pub async fn staff_set_password(token: String, password: String) -> Result<(), AppError> {
+    use crate::backend::identity::accounts::{self, STAFF_COOKIE};
+    use crate::backend::identity::{auth, staff_password};
+    use crate::backend::platform::limits::Role;
+    use crate::backend::request;
+    let state = request::app_state()?;
+    let tenant = request::tenant_entry()?;
+    request::limit_attempt(&state, Role::Staff, &format!("staff-link:{}:{}", tenant.id, auth::token_hash(&token)))?;
+    let session = staff_password::set_password(&state, request::client_ip(), tenant.id, &token, password).await?;
     request::set_cookie(&accounts::cookie(
         STAFF_COOKIE,
         &session.token,

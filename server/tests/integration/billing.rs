@@ -422,7 +422,7 @@ async fn resellers_are_billed_wholesale_once_per_period(b: Backend) {
         name: "Wholesale Co".into(),
         slug: "wsco".into(),
         owner_email: "owner@wsco.test".into(),
-        owner_password: "wsco-owner-password".into(),
+        owner_password: Some("wsco-owner-password".into()),
         primary_domain: String::new(),
         ..NewTenantInput::default()
     })
@@ -611,7 +611,7 @@ async fn resellers_see_their_margins_and_price_plans_and_admins_run_billing(b: B
         name: "Margin Co".into(),
         slug: "marg".into(),
         owner_email: "owner@marg.test".into(),
-        owner_password: "marg-owner-password".into(),
+        owner_password: Some("marg-owner-password".into()),
         primary_domain: String::new(),
         ..NewTenantInput::default()
     })
@@ -730,7 +730,7 @@ async fn subscriptions_bill_their_share_of_each_period_once_at_retail_and_wholes
         name: "Sub Co".into(),
         slug: "subco".into(),
         owner_email: "owner@subco.test".into(),
-        owner_password: "subco-owner-password".into(),
+        owner_password: Some("subco-owner-password".into()),
         primary_domain: String::new(),
         ..NewTenantInput::default()
     })

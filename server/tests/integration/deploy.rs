@@ -21,7 +21,7 @@ async fn make_tenant(app: &TestApp, slug: &str) {
         name: format!("{slug} cloud"),
         slug: slug.into(),
         owner_email: format!("owner@{slug}.test"),
-        owner_password: format!("{slug}-owner-password"),
+        owner_password: Some(format!("{slug}-owner-password")),
         ..NewTenantInput::default()
     };
     let new = lifecycle::validate(&input).unwrap();
@@ -118,6 +118,11 @@ async fn the_server_binary_without_app_env_is_production() {
     let key = ("DATA_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
     let stderr = refused(command(&[key, ("DEMO_DATA", "true")])).await;
     assert!(stderr.starts_with("error: DEMO_DATA is for development") && stderr.lines().count() == 1, "{stderr}");
+    // No admin chooses a new storefront owner's password in production, not even through the CLI.
+    let mut create = command(&[key, ("TENANT_OWNER_PASSWORD", "chosen-by-an-operator")]);
+    create.args(["tenants", "create", "--name", "Prod Co", "--slug", "prodco", "--owner-email", "owner@prodco.test"]);
+    let stderr = refused(create).await;
+    assert!(stderr.contains("--owner-password") && stderr.contains("development only"), "{stderr}");
     let stderr = refused(command(&[key, ("APP_ENV", "development")])).await;
     assert!(stderr.starts_with("error: PLATFORM_DOMAIN example.com is a real domain") && stderr.lines().count() == 1);
 

@@ -156,6 +156,7 @@ fn topup(customer: &StripeCustomer, amount_minor: i64, invoice: &str) -> TopupCh
         success_url: "http://acme.localhost:3000/billing/done?session={CHECKOUT_SESSION_ID}".into(),
         cancel_url: "http://acme.localhost:3000/billing".into(),
         metadata: meta(&[("invoice_id", invoice), ("tenant", "acme")]),
+        line_item: None,
     }
 }
 

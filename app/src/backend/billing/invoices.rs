@@ -35,6 +35,10 @@ pub struct Invoice {
     pub finalised_at: Option<Timestamp>,
     pub paid_at: Option<Timestamp>,
     pub emailed_at: Option<Timestamp>,
+    /// When what it leaves due must be paid (set when it is finalised unpaid).
+    pub due_at: Option<Timestamp>,
+    /// The last reminder queued about it ([`crate::domain::payment_terms::Reminder`] number, 0: none).
+    pub reminders_sent: i64,
 }
 
 impl Invoice {
@@ -71,7 +75,7 @@ macro_rules! invoice_columns {
     () => {
         "id, customer_id, kind, corrects, period, period_start, period_end, number, status, currency, total_minor, \
          credit_applied_minor, card_paid_minor, payment_attempts, next_payment_at, last_payment_error, memo, \
-         created_at, finalised_at, paid_at, emailed_at"
+         created_at, finalised_at, paid_at, emailed_at, due_at, reminders_sent"
     };
 }
 
@@ -103,6 +107,8 @@ struct InvoiceRow {
     finalised_at: Option<i64>,
     paid_at: Option<i64>,
     emailed_at: Option<i64>,
+    due_at: Option<i64>,
+    reminders_sent: i64,
 }
 
 impl TryFrom<InvoiceRow> for Invoice {
@@ -131,6 +137,8 @@ impl TryFrom<InvoiceRow> for Invoice {
             finalised_at: ts(r.finalised_at),
             paid_at: ts(r.paid_at),
             emailed_at: ts(r.emailed_at),
+            due_at: ts(r.due_at),
+            reminders_sent: r.reminders_sent,
         })
     }
 }
@@ -231,12 +239,14 @@ pub async fn lines(db: &TenantDb, invoice_id: &str, currency: Currency) -> Resul
 }
 
 /// Finalises a draft: gives it the next number and settles what prepaid credit can (the usage metering
-/// already charged to credit for the period, then the balance). `false` when it was not a draft (someone
-/// else finalised it). One transaction: the number, the status and the credit move together.
+/// already charged to credit for the period, then the balance); what is left is due by the storefront's
+/// `terms`. `false` when it was not a draft (someone else finalised it). One transaction: the number, the
+/// status and the credit move together.
 pub async fn finalise(
     db: &TenantDb,
     id: &str,
     now: Timestamp,
+    terms: crate::domain::payment_terms::CustomerTerms,
     failpoints: &crate::backend::platform::failpoints::Failpoints,
 ) -> Result<bool> {
     let mut tx = db.begin().await?;
@@ -285,7 +295,7 @@ pub async fn finalise(
     let status = if paid { Status::Paid } else { Status::Finalised };
     let n = sqlx::query(
         "UPDATE invoices SET number = $1, status = $2, finalised_at = $3, credit_applied_minor = $4, \
-         paid_at = $5, next_payment_at = $6 WHERE id = $7 AND status = 'draft'",
+         paid_at = $5, next_payment_at = $6, due_at = $7 WHERE id = $8 AND status = 'draft'",
     )
     .bind(number)
     .bind(status.as_str())
@@ -293,6 +303,7 @@ pub async fn finalise(
     .bind(applied)
     .bind(paid.then_some(now.as_millis()))
     .bind((!paid).then_some(now.as_millis()))
+    .bind((!paid).then_some(terms.due_at(now).as_millis()))
     .bind(id)
     .execute(&mut *tx)
     .await?
@@ -313,6 +324,109 @@ async fn get_in(tx: &mut Tx<'_>, id: &str) -> Result<Option<Invoice>> {
         .fetch_optional(&mut **tx)
         .await?;
     row.map(Invoice::try_from).transpose()
+}
+
+/// Pays a customer's open invoices from their prepaid credit, oldest first, as far as the balance goes
+/// (after a top-up or a credit). One transaction; each payment is a ledger entry whose reference names the
+/// invoice and what was applied to it before, so a retry or a concurrent run applies nothing twice.
+/// Returns how many invoices it paid in full.
+pub async fn settle_from_credit(db: &TenantDb, customer: CustomerId, now: Timestamp) -> Result<usize> {
+    let mut tx = db.begin().await?;
+    let rows = sqlx::query_as::<_, InvoiceRow>(concat!(
+        "SELECT ",
+        invoice_columns!(),
+        " FROM invoices WHERE customer_id = $1 AND kind = 'invoice' AND status = 'finalised' \
+         AND total_minor > credit_applied_minor + card_paid_minor ORDER BY finalised_at, number"
+    ))
+    .bind(customer.to_string())
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut paid = 0;
+    for row in rows {
+        let inv = Invoice::try_from(row)?;
+        let available = ledger::balance_in(&mut tx, customer).await?;
+        let due = inv.amount_due().minor();
+        let take = available.min(due);
+        if take <= 0 {
+            break;
+        }
+        let posted = ledger::post_in(
+            &mut tx,
+            customer,
+            EntryKind::InvoicePayment,
+            Money::from_minor(-take, inv.total.currency()),
+            &format!("settle:{}:{}", inv.id, inv.credit_applied.minor()),
+            &format!("Invoice {}", inv.display_number()),
+            now,
+        )
+        .await?;
+        if posted != Posted::Done {
+            continue;
+        }
+        let full = take == due;
+        sqlx::query(
+            "UPDATE invoices SET credit_applied_minor = credit_applied_minor + $1, \
+             status = CASE WHEN $2 = 1 THEN 'paid' ELSE status END, paid_at = CASE WHEN $2 = 1 THEN $3 ELSE paid_at END, \
+             next_payment_at = CASE WHEN $2 = 1 THEN NULL ELSE next_payment_at END \
+             WHERE id = $4 AND status = 'finalised' AND credit_applied_minor = $5",
+        )
+        .bind(take)
+        .bind(i64::from(full))
+        .bind(now.as_millis())
+        .bind(&inv.id)
+        .bind(inv.credit_applied.minor())
+        .execute(&mut *tx)
+        .await?;
+        if full {
+            paid += 1;
+        }
+    }
+    tx.commit().await?;
+    Ok(paid)
+}
+
+/// A customer's finalised invoices still due past their storefront's grace at `now` (new orders wait).
+pub async fn overdue(
+    db: &TenantDb,
+    customer: CustomerId,
+    terms: crate::domain::payment_terms::CustomerTerms,
+    now: Timestamp,
+) -> Result<Vec<Invoice>> {
+    let rows = sqlx::query_as::<_, InvoiceRow>(concat!(
+        "SELECT ",
+        invoice_columns!(),
+        " FROM invoices WHERE customer_id = $1 AND kind = 'invoice' AND status = 'finalised' AND due_at IS NOT NULL \
+         AND total_minor > credit_applied_minor + card_paid_minor ORDER BY due_at"
+    ))
+    .bind(customer.to_string())
+    .fetch_all(db.pool())
+    .await?;
+    let all = rows.into_iter().map(Invoice::try_from).collect::<Result<Vec<_>>>()?;
+    Ok(all.into_iter().filter(|i| i.due_at.is_some_and(|d| terms.blocks_orders(d, now))).collect())
+}
+
+/// Open invoices with a due date, across the storefront (the reminder pass).
+pub async fn open_with_due_date(db: &TenantDb) -> Result<Vec<Invoice>> {
+    let rows = sqlx::query_as::<_, InvoiceRow>(concat!(
+        "SELECT ",
+        invoice_columns!(),
+        " FROM invoices WHERE kind = 'invoice' AND status = 'finalised' AND due_at IS NOT NULL \
+         AND total_minor > credit_applied_minor + card_paid_minor AND reminders_sent < 3"
+    ))
+    .fetch_all(db.pool())
+    .await?;
+    rows.into_iter().map(Invoice::try_from).collect()
+}
+
+/// Records that reminder `number` about an invoice was queued; `false` if it (or a later one) already was.
+pub async fn mark_reminded(db: &TenantDb, id: &str, number: i64) -> Result<bool> {
+    Ok(sqlx::query("UPDATE invoices SET reminders_sent = $1 WHERE id = $2 AND reminders_sent < $1")
+        .bind(number)
+        .bind(id)
+        .execute(db.pool())
+        .await?
+        .rows_affected()
+        == 1)
 }
 
 /// Records that the invoice email was queued; `false` if it already was.
@@ -340,6 +454,66 @@ pub async fn record_card_payment(db: &TenantDb, id: &str, amount_minor: i64, now
     .await?
     .rows_affected()
         == 1)
+}
+
+/// What recording a "Pay now" Checkout payment did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckoutPaid {
+    /// The invoice is paid by it now.
+    Paid,
+    /// This session was recorded before (a repeated webhook, or the customer's return after it).
+    AlreadyRecorded,
+    /// The invoice no longer leaves exactly this amount due (settled otherwise meanwhile): the caller
+    /// credits the payment instead, so no money is lost.
+    NotDue,
+}
+
+/// Records a "Pay now" Checkout payment of `amount_minor` for an invoice of `customer`, once per session.
+pub async fn record_checkout_payment(
+    db: &TenantDb,
+    id: &str,
+    customer: CustomerId,
+    session: &str,
+    amount_minor: i64,
+    now: Timestamp,
+) -> Result<CheckoutPaid> {
+    let recorded: Option<Option<String>> =
+        sqlx::query_scalar("SELECT paid_checkout FROM invoices WHERE id = $1 AND customer_id = $2")
+            .bind(id)
+            .bind(customer.to_string())
+            .fetch_optional(db.pool())
+            .await?;
+    if recorded.flatten().as_deref() == Some(session) {
+        return Ok(CheckoutPaid::AlreadyRecorded);
+    }
+    let n = sqlx::query(
+        "UPDATE invoices SET card_paid_minor = card_paid_minor + $1, status = 'paid', paid_at = $2, \
+         next_payment_at = NULL, last_payment_error = NULL, paid_checkout = $3 \
+         WHERE id = $4 AND customer_id = $5 AND status = 'finalised' \
+         AND total_minor - credit_applied_minor - card_paid_minor = $1",
+    )
+    .bind(amount_minor)
+    .bind(now.as_millis())
+    .bind(session)
+    .bind(id)
+    .bind(customer.to_string())
+    .execute(db.pool())
+    .await?
+    .rows_affected();
+    if n == 1 {
+        return Ok(CheckoutPaid::Paid);
+    }
+    // A concurrent completion of the same session may have recorded it while this update waited for the
+    // row: read again (after that update, its commit is visible) before calling it "not due".
+    let recorded: Option<Option<String>> = sqlx::query_scalar("SELECT paid_checkout FROM invoices WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(if recorded.flatten().as_deref() == Some(session) {
+        CheckoutPaid::AlreadyRecorded
+    } else {
+        CheckoutPaid::NotDue
+    })
 }
 
 /// Records a failed card attempt and when to try again (`None` = stop trying).

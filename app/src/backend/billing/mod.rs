@@ -11,7 +11,9 @@
 //! - `subscriptions`: monthly fixed-price plans, prorated per period.
 //! - `wholesale`: what each reseller owes the platform for the period, exactly once.
 //! - `payments`: each storefront's Stripe: top-up checkout, saved card, invoice charges, webhooks, dunning.
-//! - `notify`: the invoice, low-balance and failed-payment emails.
+//! - `notify`: the invoice, reminder, low-balance and failed-payment emails.
+//! - `terms`: the storefront's payment terms for its customers (due dates, the order block) and the
+//!   reminders about invoices left due.
 //! - `orders`: ordering a workspace: for sale here, paid for (credit or card), placed, recorded once per
 //!   order key, handed to provisioning. In billing because it is paying that decides.
 //! - `overview`: what the billing pages show: the customer's, the reseller's and the platform admin's.
@@ -30,6 +32,7 @@ pub mod payments;
 pub mod pdf;
 pub mod run;
 pub mod subscriptions;
+pub mod terms;
 pub mod usage;
 pub mod wholesale;
 

@@ -31,6 +31,32 @@ pub async fn invoice_issued(
     queue(state, tenant, None, "invoice", key, &c.email, rendered, attachment).await
 }
 
+/// A reminder about an invoice left due (before and after its due date), once per invoice and reminder.
+/// The button leads to the invoice, where "Pay now" is.
+pub async fn invoice_reminder(
+    state: &AppState,
+    tenant: &Tenant,
+    inv: &crate::backend::billing::invoices::Invoice,
+    reminder: crate::domain::payment_terms::Reminder,
+) -> Result<()> {
+    let Some(c) = crate::backend::identity::customers::get(&tenant.db, inv.customer_id).await? else { return Ok(()) };
+    let Some(due_at) = inv.due_at else { return Ok(()) };
+    let (ctx, _, _) = brand(state, tenant, None).await?;
+    let link = format!("{}/invoices/{}", ctx.base_url, inv.id);
+    let due_on = crate::domain::time::format_utc(due_at);
+    let rendered = templates::invoice_reminder(
+        &ctx,
+        &c.name,
+        &inv.display_number(),
+        &inv.amount_due().to_string(),
+        due_on.split(' ').next().unwrap_or(&due_on),
+        reminder != crate::domain::payment_terms::Reminder::DueSoon,
+        &link,
+    );
+    let key = format!("invoice_reminder:{}:{}:{}", tenant.id, inv.id, reminder.number());
+    queue(state, tenant, None, "invoice_reminder", key, &c.email, rendered, None).await
+}
+
 /// "Your balance is low" when the balance first falls under `threshold` (minor units) since the last
 /// top-up (`episode` = how many top-ups the customer has made, so a later dip announces again).
 pub async fn low_balance(

@@ -26,6 +26,10 @@ pub enum OrderError {
     /// The plan is not for sale here (its template is hidden, or the storefront does not sell it).
     #[error("this workspace plan is not available")]
     NotAvailable,
+    /// An invoice left due past the storefront's grace period: its number and amount. Running workspaces
+    /// are not touched; paying it (or the reseller) lifts this.
+    #[error("invoice {0} is overdue")]
+    Overdue(String, Money),
     /// Neither a saved card nor this much credit.
     #[error("ordering needs at least {0} of credit or a saved card")]
     NeedsCredit(Money),
@@ -48,6 +52,11 @@ pub async fn order(
     let orderable = template.as_ref().is_some_and(|t| t.status == TemplateStatus::Active);
     if !orderable || catalog::get_active(&tenant.db, code).await?.is_none() {
         return Err(OrderError::NotAvailable);
+    }
+    // An invoice overdue past the storefront's grace period stops new orders (never running workspaces).
+    let terms = super::terms::get(state.central(), tenant.id).await?;
+    if let Some(inv) = super::invoices::overdue(&tenant.db, customer, terms, now()).await?.into_iter().next() {
+        return Err(OrderError::Overdue(inv.display_number(), inv.amount_due()));
     }
     // Prepaid customers need some credit to start with; a saved card is enough on its own.
     if let Err(min) = meter::may_order(tenant, customer).await? {

@@ -111,6 +111,8 @@ pub struct ResellerBilling {
     /// The latest 24 wholesale invoices the platform sent, with their (description, amount) lines.
     pub invoices: Vec<(WholesaleInvoice, Vec<(String, Money)>)>,
     pub stripe_configured: bool,
+    /// The storefront's payment terms for its customers.
+    pub customer_terms: crate::domain::payment_terms::CustomerTerms,
 }
 
 /// One period's revenue against wholesale cost.
@@ -194,6 +196,7 @@ pub async fn reseller(state: &AppState, tenant: &Tenant) -> Result<ResellerBilli
         plans: catalog::list_all(&tenant.db).await?,
         invoices,
         stripe_configured: payments::enabled(state, tenant).await?,
+        customer_terms: super::terms::get(state.central(), tenant.id).await?,
     })
 }
 

@@ -183,6 +183,7 @@ pub async fn start_top_up_from(
             ("purpose".to_owned(), "topup".to_owned()),
             ("customer_id".to_owned(), customer.id.to_string()),
         ]),
+        line_item: None,
     };
     // Each press of the button is its own checkout.
     let key = format!("topup:{}", uuid::Uuid::new_v4());
@@ -190,29 +191,45 @@ pub async fn start_top_up_from(
     session.url.ok_or_else(|| AppError::Unavailable("The payment service gave no payment page.".into()))
 }
 
-/// Credits a paid top-up checkout (once) and remembers the card it saved. `true` when credited now.
+/// Completes a paid Checkout session, once however often it is reported: a top-up is credited; a "Pay now"
+/// pays its invoice (or, if the invoice was settled otherwise meanwhile, is credited, so no money is
+/// lost). The card it saved is remembered, and credit then pays open invoices, oldest first. `true` when
+/// money was recorded now.
 async fn complete_checkout(
     state: &AppState,
     tenant: &Tenant,
     client: &StripeClient,
     session: &CheckoutSession,
 ) -> Result<bool, BackendError> {
-    if !session.is_paid() || session.metadata.get("purpose").map(String::as_str) != Some("topup") {
+    if !session.is_paid() {
         return Ok(false);
     }
     let Some(customer) = session.metadata.get("customer_id").and_then(|c| c.parse::<CustomerId>().ok()) else {
         return Ok(false);
     };
     let Some(amount) = session.amount_total.filter(|a| *a > 0) else { return Ok(false) };
-    let credited = meter::top_up(
-        tenant,
-        customer,
-        Money::from_minor(amount, tenant.currency),
-        EntryKind::TopUp,
-        &format!("topup:{}", session.id),
-        "Card top-up",
-    )
-    .await?;
+    let amount = Money::from_minor(amount, tenant.currency);
+    let recorded = match session.metadata.get("purpose").map(String::as_str) {
+        Some("topup") => {
+            meter::top_up(tenant, customer, amount, EntryKind::TopUp, &format!("topup:{}", session.id), "Card top-up")
+                .await?
+        }
+        Some("invoice") => {
+            let Some(invoice) = session.metadata.get("invoice_id") else { return Ok(false) };
+            match invoices::record_checkout_payment(&tenant.db, invoice, customer, &session.id, amount.minor(), now())
+                .await?
+            {
+                invoices::CheckoutPaid::Paid => true,
+                invoices::CheckoutPaid::AlreadyRecorded => false,
+                invoices::CheckoutPaid::NotDue => {
+                    let reference = format!("checkout:{}", session.id);
+                    let memo = "Card payment (the invoice was already settled)";
+                    meter::top_up(tenant, customer, amount, EntryKind::TopUp, &reference, memo).await?
+                }
+            }
+        }
+        _ => return Ok(false),
+    };
     if let Some(stripe_customer) = session.customer.as_deref() {
         match client.list_payment_methods(stripe_customer).await {
             Ok(cards) => {
@@ -228,8 +245,52 @@ async fn complete_checkout(
             Err(e) => tracing::warn!(error = %e, "could not list the saved cards; the next top-up will"),
         }
     }
+    // Credit pays what is left due, oldest invoice first.
+    invoices::settle_from_credit(&tenant.db, customer, now()).await?;
     let _ = state;
-    Ok(credited)
+    Ok(recorded)
+}
+
+/// Starts "Pay now" for one of the customer's invoices left due: a Checkout for exactly what it leaves
+/// due; returns the payment page's address. The payment page sends the customer back to `origin` (else the
+/// storefront's public address).
+pub async fn start_invoice_checkout(
+    state: &AppState,
+    tenant: &Tenant,
+    customer: &Customer,
+    invoice_id: &str,
+    origin: Option<String>,
+) -> Result<String, AppError> {
+    let inv = invoices::get_owned(&tenant.db, invoice_id, customer.id).await?.ok_or(AppError::NotFound)?;
+    let due = inv.amount_due();
+    if inv.status != Status::Finalised || due.minor() <= 0 {
+        return Err(AppError::Conflict("This invoice has nothing left to pay.".into()));
+    }
+    let Some((client, _)) = client(state, tenant).await? else {
+        return Err(AppError::Invalid("Card payments are not set up for this store.".into()));
+    };
+    let stripe_customer = stripe_customer(tenant, &client, customer).await??;
+    let base = match origin {
+        Some(o) => o,
+        None => crate::backend::mail::storefront::storefront_url(state, tenant).await?,
+    };
+    let checkout = TopupCheckout {
+        customer_id: stripe_customer,
+        amount_minor: due.minor(),
+        currency: due.currency().code().to_ascii_lowercase(),
+        success_url: format!("{base}/billing?topup={{CHECKOUT_SESSION_ID}}"),
+        cancel_url: format!("{base}/invoices/{}", inv.id),
+        metadata: Metadata::from([
+            ("purpose".to_owned(), "invoice".to_owned()),
+            ("customer_id".to_owned(), customer.id.to_string()),
+            ("invoice_id".to_owned(), inv.id.clone()),
+        ]),
+        line_item: Some(format!("Invoice {}", inv.display_number())),
+    };
+    // One checkout per invoice and amount: pressing "Pay now" twice opens the same payment page.
+    let key = format!("pay:{}:{}", inv.id, due.minor());
+    let session = client.create_topup_checkout(&checkout, &key).await.map_err(|e| unavailable(&e))?;
+    session.url.ok_or_else(|| AppError::Unavailable("The payment service gave no payment page.".into()))
 }
 
 /// The customer came back from the payment page: confirm with Stripe (the webhook may not have come yet).

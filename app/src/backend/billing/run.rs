@@ -102,9 +102,10 @@ pub async fn run_tenant(
         on_customer(i + 1, customers.len());
     }
     // Finish every invoice of the period: this run's, and any a crashed run left half-way.
+    let terms = super::terms::get(state.central(), tenant.id).await?;
     for inv in invoices::list_period(&tenant.db, &key).await? {
         if inv.status == Status::Draft {
-            if invoices::finalise(&tenant.db, &inv.id, now(), state.failpoints()).await? {
+            if invoices::finalise(&tenant.db, &inv.id, now(), terms, state.failpoints()).await? {
                 report.finalised += 1;
             }
             state.failpoints().check("billing.finalised")?;
@@ -480,24 +481,6 @@ impl TryFrom<RunRow> for RunRecord {
     }
 }
 
-/// Takes (or renews) the named lease for `ttl_ms`; `false` while another server holds it.
-pub async fn take_lease(state: &AppState, name: &str, owner: &str, ttl_ms: i64) -> Result<bool, BackendError> {
-    let t = now().as_millis();
-    let n = sqlx::query(
-        "INSERT INTO scheduler_leases (name, owner, lease_until) VALUES ($1, $2, $3) \
-         ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until \
-         WHERE scheduler_leases.lease_until < $4 OR scheduler_leases.owner = excluded.owner",
-    )
-    .bind(name)
-    .bind(owner)
-    .bind(t + ttl_ms)
-    .bind(t)
-    .execute(state.central().pool())
-    .await?
-    .rows_affected();
-    Ok(n == 1)
-}
-
 /// The scheduler: every `interval`, under a cluster-wide lease, bills each tenant's last finished period
 /// unless a run of it already finished (so each cycle day's run happens once, the first check after it).
 pub async fn schedule(
@@ -527,7 +510,7 @@ pub async fn schedule(
 /// finished, then retries due invoice payments. Returns how many tenants it billed.
 pub async fn scheduled_pass(state: &AppState, owner: &str, interval: std::time::Duration) -> Result<usize, RunError> {
     let ttl = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX / 4).saturating_mul(2).max(60_000);
-    if !take_lease(state, "billing", owner, ttl).await? {
+    if !crate::backend::platform::db::take_lease(state.central(), "billing", owner, ttl).await? {
         return Ok(0);
     }
     let mut ran = 0;
@@ -554,6 +537,8 @@ pub async fn scheduled_pass(state: &AppState, owner: &str, interval: std::time::
         for inv in crate::backend::billing::payments::due_for_collection(&tenant, now()).await? {
             crate::backend::billing::payments::collect(state, &tenant, &inv).await?;
         }
+        // Reminders about invoices left due (customers without a card pay them with "Pay now").
+        super::terms::remind(state, &tenant).await?;
     }
     Ok(ran)
 }

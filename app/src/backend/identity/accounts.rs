@@ -164,7 +164,8 @@ pub async fn staff_login(
     .bind(email.trim().to_lowercase())
     .fetch_optional(central.pool())
     .await?;
-    let hash = row.as_ref().map(|r| r.password_hash.clone());
+    // A member who has not chosen a password yet is checked like an unknown address: same work, no.
+    let hash = row.as_ref().map(|r| r.password_hash.clone()).filter(|h| h != super::staff_password::NO_PASSWORD);
     if !auth::verify_password(hash, password.to_owned()).await? {
         return Ok(None);
     }
@@ -179,6 +180,18 @@ pub async fn list_staff(central: &CentralDb, tenant: TenantId) -> Result<Vec<Sta
     .fetch_all(central.pool())
     .await?;
     rows.into_iter().map(StaffMember::try_from).collect()
+}
+
+/// A member of `tenant` by their email address.
+pub async fn staff_by_email(central: &CentralDb, tenant: TenantId, email: &str) -> Result<Option<StaffMember>> {
+    let row = sqlx::query_as::<_, StaffRow>(
+        "SELECT id, tenant_id, email, name, role, password_hash FROM staff WHERE tenant_id = $1 AND email = $2",
+    )
+    .bind(tenant.to_string())
+    .bind(email.trim().to_lowercase())
+    .fetch_optional(central.pool())
+    .await?;
+    row.map(StaffMember::try_from).transpose()
 }
 
 pub async fn staff_by_id(central: &CentralDb, tenant: TenantId, id: &str) -> Result<Option<StaffMember>> {

@@ -9,6 +9,7 @@
 //! | `accounts`  | platform admins and reseller staff, and their sessions |
 //! | `notify`    | the account emails: verification, password reset, email change, welcome |
 //! | `sign_in`   | starting staff and admin sessions: sign-in, accepting an invitation, redeeming "act as" |
+//! | `staff_password` | staff passwords chosen from an emailed link: a new owner's welcome, a member's reset |
 //! | `team`      | a storefront's team: owners invite and remove members |
 
 pub mod accounts;
@@ -17,5 +18,6 @@ pub mod customer_account;
 pub mod customers;
 pub mod notify;
 pub mod sign_in;
+pub mod staff_password;
 pub mod team;
 pub mod tokens;

@@ -15,7 +15,7 @@ use crate::backend::BackendError;
 use crate::domain::ids::{CustomerId, TenantId};
 
 /// Admin and staff sessions last 12 hours (and end sooner when idle).
-const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+pub(super) const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 /// An impersonation lasts an hour at most.
 const IMPERSONATION_TTL: Duration = Duration::from_secs(3600);
 

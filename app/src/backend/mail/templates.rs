@@ -91,6 +91,96 @@ pub fn staff_invite(b: &BrandContext, inviter: &str, link: &str) -> Rendered {
     )
 }
 
+/// The platform's welcome to a new reseller: their storefront is ready, and the button leads to their own
+/// storefront's page where they choose their password (nobody else ever knows it).
+pub fn reseller_welcome(
+    b: &BrandContext,
+    name: &str,
+    storefront_name: &str,
+    storefront_url: &str,
+    link: &str,
+    valid_days: u32,
+) -> Rendered {
+    let platform = one_line(&b.company_name);
+    let storefront = one_line(storefront_name);
+    let days = if valid_days == 1 { "1 day".to_owned() } else { format!("{valid_days} days") };
+    render(
+        b,
+        Content {
+            subject: format!("Your storefront {storefront} is ready"),
+            greeting: greeting(name),
+            before: vec![
+                format!(
+                    "Welcome to {platform}. Your storefront {storefront} is ready at {}.",
+                    one_line(storefront_url)
+                ),
+                "Choose your password to sign in to its management pages: a checklist there walks you through \
+                 your logo and colours, your own domain, your prices and taking payments."
+                    .to_owned(),
+            ],
+            action: Some(("Choose your password", link)),
+            after: vec![format!(
+                "The link works once and for {days}. If it has expired, use \"Forgot your password?\" on the \
+                 sign-in page of your storefront's management pages."
+            )],
+        },
+    )
+}
+
+/// The platform tells a reseller that one of their domains is verified: their storefront answers on it,
+/// and its certificate follows on the first HTTPS visit.
+pub fn domain_live(b: &BrandContext, storefront_name: &str, domain: &str, url: &str) -> Rendered {
+    let domain = one_line(domain);
+    render(
+        b,
+        Content {
+            subject: format!("{domain} is live"),
+            greeting: greeting(storefront_name),
+            before: vec![format!(
+                "Good news: {domain} is verified, and your storefront now answers on it. The padlock (TLS \
+                 certificate) is issued by itself on the first visit, which can take a few extra seconds."
+            )],
+            action: Some(("Open your storefront", url)),
+            after: vec!["Customers can use this address from now on.".to_owned()],
+        },
+    )
+}
+
+/// A reminder about an invoice left due: before its due date, or after it (`overdue`).
+pub fn invoice_reminder(
+    b: &BrandContext,
+    name: &str,
+    number: &str,
+    amount_text: &str,
+    due_on: &str,
+    overdue: bool,
+    link: &str,
+) -> Rendered {
+    let company = one_line(&b.company_name);
+    let (number, amount, due_on) = (one_line(number), one_line(amount_text), one_line(due_on));
+    let (subject, first) = if overdue {
+        (
+            format!("Invoice {number} from {company} is overdue"),
+            format!("Invoice {number} for {amount} was due on {due_on} and is still unpaid."),
+        )
+    } else {
+        (
+            format!("Invoice {number} from {company} is due on {due_on}"),
+            format!("Invoice {number} for {amount} is due on {due_on}."),
+        )
+    };
+    render(
+        b,
+        Content {
+            subject,
+            greeting: greeting(name),
+            before: vec![first, "You can pay it by card from the invoice page, or top up your credit: a top-up pays open invoices first.".to_owned()],
+            action: Some(("Pay now", link)),
+            after: vec!["If you have paid it already, thank you: you can ignore this email.".to_owned()],
+        },
+    )
+}
+
 /// Sent once, when an account is ready to use. The button leads to the storefront itself.
 pub fn welcome(b: &BrandContext, name: &str) -> Rendered {
     let company = one_line(&b.company_name);
@@ -429,6 +519,18 @@ mod tests {
     }
 
     const LINK: &str = "https://cloud.acme.test/verify?t=abc&x=1";
+
+    #[test]
+    fn a_reseller_welcome_names_the_storefront_and_links_to_its_password_page() {
+        let link = "https://nimbus.ezscale.test/manage/set-password?token={{one-time-token}}";
+        let r = reseller_welcome(&brand(), "Nia", "Nimbus <Cloud>", "https://nimbus.ezscale.test", link, 7);
+        assert_eq!(r.subject, "Your storefront Nimbus <Cloud> is ready");
+        assert!(r.text.contains("Hi Nia,"), "{}", r.text);
+        assert!(r.text.contains("https://nimbus.ezscale.test/manage/set-password?token={{one-time-token}}"));
+        assert!(r.text.contains("for 7 days"));
+        assert!(r.html.contains("Nimbus &lt;Cloud&gt;") && !r.html.contains("Nimbus <Cloud>"));
+        assert!(r.html.contains("Choose your password"));
+    }
 
     #[test]
     fn names_are_escaped_in_html_and_raw_in_text() {

@@ -410,6 +410,26 @@ pub fn advance_clock(ms: i64) {
     CLOCK_OFFSET_MS.fetch_add(ms.max(0), std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Takes (or renews) the cluster-wide lease `name` for `owner` until `ttl_ms` from now, unless another
+/// owner holds it unexpired: whoever gets `true` runs a periodic pass, so with several servers each pass
+/// runs once.
+pub async fn take_lease(central: &CentralDb, name: &str, owner: &str, ttl_ms: i64) -> Result<bool, sqlx::Error> {
+    let t = now().as_millis();
+    let n = sqlx::query(
+        "INSERT INTO scheduler_leases (name, owner, lease_until) VALUES ($1, $2, $3) \
+         ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until \
+         WHERE scheduler_leases.lease_until < $4 OR scheduler_leases.owner = excluded.owner",
+    )
+    .bind(name)
+    .bind(owner)
+    .bind(t + ttl_ms)
+    .bind(t)
+    .execute(central.pool())
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

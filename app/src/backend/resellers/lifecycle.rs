@@ -11,7 +11,7 @@
 
 use crate::backend::corrupt;
 use crate::backend::identity::accounts::{self, StaffRole};
-use crate::backend::identity::auth;
+use crate::backend::identity::{auth, staff_password};
 use crate::backend::platform::db::{drop_tenant_database, is_unique_violation, now, tenant_db_url, TenantDb};
 use crate::backend::platform::host::HostName;
 use crate::backend::state::AppState;
@@ -34,7 +34,9 @@ pub struct NewTenant {
     pub slug: Slug,
     pub owner_email: String,
     pub owner_name: String,
-    pub owner_password: String,
+    /// Only ever `Some` in development (the CLI's `--owner-password`, the demo storefront): everywhere
+    /// else the owner chooses their password from the welcome email, and nobody else ever knows it.
+    pub owner_password: Option<String>,
     pub primary_domain: Option<HostName>,
     pub currency: Currency,
     pub trial_days: Option<u32>,
@@ -46,7 +48,8 @@ pub struct NewTenantInput {
     pub name: String,
     pub slug: String,
     pub owner_email: String,
-    pub owner_password: String,
+    /// Development only (see [`NewTenant::owner_password`]); the admin app never sends one.
+    pub owner_password: Option<String>,
     pub primary_domain: String,
     pub currency: String,
     pub trial_days: String,
@@ -59,8 +62,10 @@ pub fn validate(input: &NewTenantInput) -> Result<NewTenant> {
     }
     let slug = Slug::parse(&input.slug).map_err(|e| TenantError::Invalid(e.to_string()))?;
     let owner_email = parse_email(&input.owner_email)?;
-    if input.owner_password.chars().count() < 10 || input.owner_password.len() > 1024 {
-        return Err(TenantError::Invalid("The owner's first password needs at least 10 characters.".into()));
+    if let Some(p) = &input.owner_password {
+        if p.chars().count() < 10 || p.len() > 1024 {
+            return Err(TenantError::Invalid("The owner's first password needs at least 10 characters.".into()));
+        }
     }
     let primary_domain = match input.primary_domain.trim() {
         "" => None,
@@ -115,7 +120,10 @@ async fn reserve(state: &AppState, central_url: &str, new: &NewTenant) -> Result
     }
     let id = TenantId::new_random();
     let db_url = tenant_db_url(central_url, new.slug.as_str())?;
-    let hash = auth::hash_password(new.owner_password.clone()).await?;
+    let hash = match &new.owner_password {
+        Some(p) => auth::hash_password(p.clone()).await?,
+        None => staff_password::NO_PASSWORD.to_owned(),
+    };
     let t = now().as_millis();
     let trial = new.trial_days.map(|d| t + i64::from(d) * 86_400_000);
     let central = state.central();
@@ -188,7 +196,22 @@ pub async fn run_steps(state: &AppState, id: TenantId) -> Result<()> {
         record_step(state, id, step).await?;
     }
     tracing::info!(tenant = %rec.slug, "tenant active");
+    welcome_owner(state, id, &rec.slug).await;
     Ok(())
+}
+
+/// The owner's welcome email with their "choose your password" link, once the storefront is live. A
+/// failure to queue it does not undo the storefront: it is logged, and the admin's tenant page shows that
+/// the owner has no password yet, with a button that sends a fresh welcome.
+async fn welcome_owner(state: &AppState, id: TenantId, slug: &str) {
+    let sent = match state.tenant_by_id(id).await {
+        Ok(Some(tenant)) => staff_password::send_welcome(state, &tenant).await.map(|_| ()),
+        Ok(None) => Err(crate::backend::corrupt("an active tenant has no database")),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = sent {
+        tracing::error!(tenant = %slug, error = %e, "the owner's welcome email could not be queued; resend it from the tenant's page");
+    }
 }
 
 async fn run_step(state: &AppState, rec: &TenantRecord, step: CreationStep) -> Result<()> {
@@ -319,6 +342,10 @@ pub async fn delete(state: &AppState, slug: &str) -> Result<()> {
     let mut tx = state.central().begin().await?;
     for sql in [
         "DELETE FROM central_sessions WHERE tenant_id = $1",
+        "DELETE FROM staff_password_tokens WHERE tenant_id = $1",
+        "DELETE FROM staff_invites WHERE tenant_id = $1",
+        "DELETE FROM tenant_payment_settings WHERE tenant_id = $1",
+        "DELETE FROM impersonation_tokens WHERE tenant_id = $1",
         "DELETE FROM staff WHERE tenant_id = $1",
         "DELETE FROM tenant_assets WHERE tenant_id = $1",
         "DELETE FROM tenant_branding WHERE tenant_id = $1",

@@ -4,9 +4,13 @@
 //! | module      | owns |
 //! |-------------|------|
 //! | `lifecycle` | resumable creation, suspension, deletion, billing terms, per-tenant counts |
+//! | `onboarding` | the reseller's onboarding checklist (from real state) and what their guide shows |
+//! | `own_domains` | a reseller's own domains, self-service; the scheduled checks and the "live" email |
 //! | `operations` | the platform admin's operations on storefronts, each recorded in the audit log |
 //! | `overview`  | the admin's tenants list and tenant detail |
 
 pub mod lifecycle;
+pub mod onboarding;
 pub mod operations;
 pub mod overview;
+pub mod own_domains;

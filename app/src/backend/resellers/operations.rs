@@ -2,6 +2,7 @@
 //! the admin and the address they acted from, and answers with the tenant as its page now shows it — so
 //! no caller can forget the record, and a server function is one call.
 
+use crate::backend::identity::staff_password;
 use crate::backend::resellers::lifecycle::{self, NewTenantInput};
 use crate::backend::resellers::overview;
 use crate::backend::state::AppState;
@@ -48,6 +49,20 @@ pub async fn retry(state: &AppState, by: ByAdmin<'_>, slug: &str) -> Result<Tena
         Err(e) => return Err(e),
     }
     audit_on(state, by, slug, "tenant.creation_retried", "").await?;
+    overview::detail(state, slug).await
+}
+
+/// Sends the owner a fresh welcome email (their earlier link stops working), while they have no password.
+pub async fn resend_welcome(state: &AppState, by: ByAdmin<'_>, slug: &str) -> Result<TenantDetail> {
+    let rec = lifecycle::by_slug(state, slug).await?;
+    let tenant = state
+        .tenant_by_id(rec.id)
+        .await?
+        .ok_or_else(|| TenantError::Conflict("The storefront is not active yet: finish its creation first.".into()))?;
+    if !staff_password::send_welcome(state, &tenant).await? {
+        return Err(TenantError::Conflict("The owner has already chosen a password.".into()));
+    }
+    audit_on(state, by, slug, "tenant.welcome_resent", &rec.owner_email).await?;
     overview::detail(state, slug).await
 }
 
@@ -123,6 +138,8 @@ pub async fn verify_domain(
 ) -> Result<TenantDetail> {
     if domains::verify_domain(state, slug, domain, method).await? {
         audit_on(state, by, slug, "domain.verified", &format!("{domain} by {}", method.as_str())).await?;
+        let rec = lifecycle::by_slug(state, slug).await?;
+        super::own_domains::announce_live(state, rec.id, domain).await?;
     }
     overview::detail(state, slug).await
 }

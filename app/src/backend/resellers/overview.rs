@@ -1,6 +1,7 @@
 //! The platform admin's view of storefronts: the tenants list and one tenant's detail, as the admin
 //! pages show them.
 
+use crate::backend::identity::staff_password;
 use crate::backend::resellers::lifecycle;
 use crate::backend::state::AppState;
 use crate::backend::tenancy::{domain_ownership, domains, registry, TenantError};
@@ -33,28 +34,32 @@ pub async fn list(state: &AppState) -> Result<Vec<TenantSummary>, TenantError> {
     Ok(out)
 }
 
+/// A domain as the admin's and the reseller's pages show it: its state and what to publish to verify it.
+pub fn domain_view(d: domains::DomainRecord) -> DomainView {
+    DomainView {
+        txt_name: domain_ownership::txt_record_name(&d.domain),
+        txt_value: domain_ownership::txt_record_value(&d.verify_token),
+        http_path: domain_ownership::http_token_path(&d.verify_token_id),
+        primary: d.kind == DomainKind::Primary,
+        verified: d.verified_at.is_some(),
+        verified_by: d.verified_by,
+        last_check_error: d.last_check_error,
+        next_check_at: d.next_check_at.map(Timestamp::from_millis),
+        tls: TlsState::of(d.verified_at.is_some(), d.tls_asked_at.is_some()),
+        domain: d.domain,
+    }
+}
+
 /// One tenant: its state, terms (also as the form shows them), domains with what the reseller publishes
 /// to verify each, and counts.
 pub async fn detail(state: &AppState, slug: &str) -> Result<TenantDetail, TenantError> {
     let rec = lifecycle::by_slug(state, slug).await?;
     let counts = lifecycle::counts(state, rec.id).await.unwrap_or(None);
-    let domains = domains::domains(state, rec.id)
-        .await?
-        .into_iter()
-        .map(|d| DomainView {
-            txt_name: domain_ownership::txt_record_name(&d.domain),
-            txt_value: domain_ownership::txt_record_value(&d.verify_token),
-            http_path: domain_ownership::http_token_path(&d.verify_token_id),
-            primary: d.kind == DomainKind::Primary,
-            verified: d.verified_at.is_some(),
-            verified_by: d.verified_by,
-            last_check_error: d.last_check_error,
-            tls: TlsState::of(d.verified_at.is_some(), d.tls_asked_at.is_some()),
-            domain: d.domain,
-        })
-        .collect();
+    let domains = domains::domains(state, rec.id).await?.into_iter().map(domain_view).collect();
     let fee = Money::from_minor(rec.terms.platform_fee_minor, rec.currency);
+    let owner_has_password = staff_password::owner_has_password(state, rec.id).await?;
     Ok(TenantDetail {
+        owner_has_password,
         platform_host: format!("{}.{}", rec.slug, state.registry().sites().platform_domain),
         slug: rec.slug,
         name: rec.name,

@@ -18,6 +18,21 @@ pub struct Plan {
     pub wholesale: Rate,
 }
 
+/// How the storefront lists a plan: shown or hidden, and in its own words (`None`: the platform's).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listing {
+    pub visible: bool,
+    pub display_name: Option<String>,
+    pub description: Option<String>,
+}
+
+/// A plan with how the storefront lists it (the reseller's catalogue page).
+#[derive(Clone, Debug)]
+pub struct Listed {
+    pub plan: Plan,
+    pub listing: Listing,
+}
+
 // Column lists as macros so every query stays a compile-time string (sqlx refuses runtime-built SQL).
 macro_rules! plan_columns {
     () => {
@@ -25,7 +40,14 @@ macro_rules! plan_columns {
     };
 }
 
-/// A `plans` row as stored ([`plan_columns!`]).
+/// What is read of a plan: its columns and its listing.
+macro_rules! select_columns {
+    () => {
+        concat!(plan_columns!(), ", active, display_name, description")
+    };
+}
+
+/// A `plans` row as stored ([`select_columns!`]).
 #[derive(sqlx::FromRow)]
 struct PlanRow {
     code: String,
@@ -37,6 +59,22 @@ struct PlanRow {
     retail_per_hour: String,
     wholesale_per_hour: String,
     currency: String,
+    active: i64,
+    display_name: Option<String>,
+    description: Option<String>,
+}
+
+impl TryFrom<PlanRow> for Listed {
+    type Error = crate::backend::BackendError;
+
+    fn try_from(r: PlanRow) -> Result<Listed> {
+        let listing = Listing {
+            visible: r.active != 0,
+            display_name: r.display_name.clone(),
+            description: r.description.clone(),
+        };
+        Ok(Listed { plan: Plan::try_from(r)?, listing })
+    }
 }
 
 impl TryFrom<PlanRow> for Plan {
@@ -60,7 +98,7 @@ impl TryFrom<PlanRow> for Plan {
 pub async fn list_active(db: &TenantDb) -> Result<Vec<Plan>> {
     let rows = sqlx::query_as::<_, PlanRow>(concat!(
         "SELECT ",
-        plan_columns!(),
+        select_columns!(),
         " FROM plans WHERE active = 1 ORDER BY sort_order"
     ))
     .fetch_all(db.pool())
@@ -69,11 +107,14 @@ pub async fn list_active(db: &TenantDb) -> Result<Vec<Plan>> {
 }
 
 pub async fn get_active(db: &TenantDb, code: PlanCode) -> Result<Option<Plan>> {
-    let row =
-        sqlx::query_as::<_, PlanRow>(concat!("SELECT ", plan_columns!(), " FROM plans WHERE code = $1 AND active = 1"))
-            .bind(code.as_str())
-            .fetch_optional(db.pool())
-            .await?;
+    let row = sqlx::query_as::<_, PlanRow>(concat!(
+        "SELECT ",
+        select_columns!(),
+        " FROM plans WHERE code = $1 AND active = 1"
+    ))
+    .bind(code.as_str())
+    .fetch_optional(db.pool())
+    .await?;
     row.map(Plan::try_from).transpose()
 }
 
@@ -101,7 +142,7 @@ pub async fn ensure_plan(db: &TenantDb, plan: &Plan, sort_order: i64) -> Result<
 
 /// A plan whether or not it is still sold (running workspaces keep their plan).
 pub async fn get(db: &TenantDb, code: PlanCode) -> Result<Option<Plan>> {
-    let row = sqlx::query_as::<_, PlanRow>(concat!("SELECT ", plan_columns!(), " FROM plans WHERE code = $1"))
+    let row = sqlx::query_as::<_, PlanRow>(concat!("SELECT ", select_columns!(), " FROM plans WHERE code = $1"))
         .bind(code.as_str())
         .fetch_optional(db.pool())
         .await?;
@@ -121,32 +162,86 @@ pub async fn set_retail(db: &TenantDb, code: PlanCode, retail: &Rate) -> Result<
 
 /// Every plan of the storefront, in catalog order (the price editor).
 pub async fn list_all(db: &TenantDb) -> Result<Vec<Plan>> {
-    let rows = sqlx::query_as::<_, PlanRow>(concat!("SELECT ", plan_columns!(), " FROM plans ORDER BY sort_order"))
+    let rows = sqlx::query_as::<_, PlanRow>(concat!("SELECT ", select_columns!(), " FROM plans ORDER BY sort_order"))
         .fetch_all(db.pool())
         .await?;
     rows.into_iter().map(Plan::try_from).collect()
 }
 
-/// A plan as the storefront sells it: what it is (the platform's template) at the storefront's price.
+/// A plan as the storefront sells it: what it is (the platform's template), in the storefront's words
+/// where it has its own, at the storefront's price.
 #[derive(Clone, Debug)]
 pub struct ForSale {
     pub template: PlanTemplate,
+    pub name: String,
+    pub summary: String,
     pub retail: Rate,
 }
 
-/// What the storefront sells, in the templates' order: the active templates it has an active price for.
+/// What the storefront sells, in the templates' order: the active templates it shows (an active price).
 pub async fn for_sale(central: &CentralDb, db: &TenantDb) -> Result<Vec<ForSale>> {
-    // What a plan is comes from the platform's templates (in their order); the price from the storefront.
-    let prices = list_active(db).await?;
+    // What a plan is comes from the platform's templates (in their order); the price and the words from
+    // the storefront.
+    let listed = list_listed(db).await?;
     Ok(plan_templates::list(central)
         .await?
         .into_iter()
         .filter(|t| t.status == TemplateStatus::Active)
         .filter_map(|t| {
-            let retail = prices.iter().find(|p| p.code == t.code)?.retail;
-            Some(ForSale { template: t, retail })
+            let l = listed.iter().find(|l| l.plan.code == t.code && l.listing.visible)?;
+            Some(ForSale {
+                name: l.listing.display_name.clone().unwrap_or_else(|| t.name.clone()),
+                summary: l.listing.description.clone().unwrap_or_else(|| t.summary.clone()),
+                retail: l.plan.retail,
+                template: t,
+            })
         })
         .collect())
+}
+
+/// Every plan of the storefront with how it lists it, in catalog order.
+pub async fn list_listed(db: &TenantDb) -> Result<Vec<Listed>> {
+    let rows = sqlx::query_as::<_, PlanRow>(concat!("SELECT ", select_columns!(), " FROM plans ORDER BY sort_order"))
+        .fetch_all(db.pool())
+        .await?;
+    rows.into_iter().map(Listed::try_from).collect()
+}
+
+/// Shows or hides a plan and sets its name and description in the storefront's words (`None`: the
+/// platform's). A hidden plan cannot be ordered; workspaces already made of it keep running and billing
+/// at the rate their sessions started with. `false`: no such plan.
+pub async fn set_listing(db: &TenantDb, code: PlanCode, listing: &Listing) -> Result<bool> {
+    Ok(sqlx::query("UPDATE plans SET active = $1, display_name = $2, description = $3 WHERE code = $4")
+        .bind(i64::from(listing.visible))
+        .bind(listing.display_name.as_deref())
+        .bind(listing.description.as_deref())
+        .bind(code.as_str())
+        .execute(db.pool())
+        .await?
+        .rows_affected()
+        == 1)
+}
+
+/// [`set_listing`] by a member of the storefront's staff, recorded in the audit log.
+pub async fn set_listing_by(
+    central: &CentralDb,
+    tenant: &crate::backend::state::Tenant,
+    ip: Option<std::net::IpAddr>,
+    actor: &crate::backend::platform::audit::Actor<'_>,
+    code: PlanCode,
+    listing: &Listing,
+) -> Result<bool> {
+    if !set_listing(&tenant.db, code, listing).await? {
+        return Ok(false);
+    }
+    let detail = format!(
+        "{code}: {}{}",
+        if listing.visible { "shown" } else { "hidden" },
+        listing.display_name.as_deref().map(|n| format!(" as \"{n}\"")).unwrap_or_default()
+    );
+    crate::backend::platform::audit::record_by(central, ip, actor, Some(tenant.id), "plan.listing_changed", &detail)
+        .await?;
+    Ok(true)
 }
 
 /// What repricing a plan did.
@@ -180,6 +275,12 @@ pub async fn reprice_by(
 ) -> Result<Repriced> {
     let done = reprice(&tenant.db, code, retail).await?;
     if let Repriced::Done = done {
+        // Saving a price is reviewing the prices (a step of the reseller's onboarding checklist).
+        sqlx::query("UPDATE tenants SET prices_reviewed_at = $1 WHERE id = $2 AND prices_reviewed_at IS NULL")
+            .bind(crate::backend::platform::db::now().as_millis())
+            .bind(tenant.id.to_string())
+            .execute(central.pool())
+            .await?;
         let detail = format!("{code}: {retail}");
         crate::backend::platform::audit::record_by(central, ip, actor, Some(tenant.id), "plan.repriced", &detail)
             .await?;

@@ -1,6 +1,7 @@
 //! Test harness: a whole application on a random port, with its own fresh database (SQLite in a temp
 //! directory, or a new PostgreSQL database that is dropped afterwards) and the in-process Kasm simulator.
 
+pub mod dns;
 pub mod logs;
 pub mod smtp;
 

@@ -75,6 +75,8 @@ pub struct TopupCheckout {
     pub cancel_url: String,
     /// Copied onto the session (and so onto `checkout.session.completed`), e.g. `invoice_id`.
     pub metadata: Metadata,
+    /// What the payment page says is being paid (`None`: account credit).
+    pub line_item: Option<String>,
 }
 
 struct Inner {
@@ -277,7 +279,10 @@ impl StripeClient {
             .push("line_items[0][quantity]", "1")
             .push("line_items[0][price_data][currency]", currency)
             .push("line_items[0][price_data][unit_amount]", checkout.amount_minor.to_string())
-            .push("line_items[0][price_data][product_data][name]", TOPUP_LINE_ITEM)
+            .push(
+                "line_items[0][price_data][product_data][name]",
+                checkout.line_item.as_deref().unwrap_or(TOPUP_LINE_ITEM),
+            )
             .push("payment_intent_data[setup_future_usage]", "off_session")
             .push("success_url", checkout.success_url.as_str())
             .push("cancel_url", checkout.cancel_url.as_str());
