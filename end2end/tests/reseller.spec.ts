@@ -102,6 +102,8 @@ test("a new reseller sets a password, verifies their own domain and hides a plan
   await page.getByLabel("Email").fill(owner);
   await page.getByLabel("Password").fill("orbit-owner-password");
   await page.getByRole("button", { name: "Sign in" }).click();
+  // Signed in (the sign-in page moves on by itself once the session cookie is set).
+  await expect(page).toHaveURL(/\/manage\/branding$/);
   await page.goto(at(domain, "/manage/catalog"));
   await hydrated(page);
   const plan = page.locator('[data-testid="catalog-plan"][data-code="developer-basic"]');
