@@ -1,5 +1,6 @@
-//! The reseller's management pages (`/manage` on the reseller's hosts): staff sign-in and the branding
-//! editor with its live preview.
+//! The reseller's management pages (`/manage` on the reseller's hosts): staff sign-in, the branding
+//! editor with its live preview, the team, the money page (`billing`) and their own customers
+//! (`customers`).
 //!
 //! The preview is the storefront's own look in miniature: the same Tailwind utilities (`bg-brand`,
 //! `text-on-brand`) read the same CSS variables, which the editor overrides on the preview element only
@@ -7,6 +8,7 @@
 //! domain's integer WCAG computation, the same one the server would use.
 
 pub mod billing;
+pub mod customers;
 pub mod model;
 pub mod server;
 
@@ -23,7 +25,7 @@ use crate::error::AppError;
 use crate::layout::{go_to, ErrorNote};
 
 #[component]
-fn ManageNav() -> impl IntoView {
+pub(crate) fn ManageNav() -> impl IntoView {
     let logout = ServerAction::<StaffLogout>::new();
     let everywhere = ServerAction::<StaffLogoutEverywhere>::new();
     Effect::new(move |_| {
@@ -36,6 +38,7 @@ fn ManageNav() -> impl IntoView {
             <span class="font-semibold">"Manage"</span>
             <a class="text-slate-600 hover:text-slate-900" href="/manage">"Overview"</a>
             <a class="text-slate-600 hover:text-slate-900" href="/manage/branding">"Branding"</a>
+            <a class="text-slate-600 hover:text-slate-900" href="/manage/customers">"Customers"</a>
             <a class="text-slate-600 hover:text-slate-900" href="/manage/staff">"Staff"</a>
             <a class="text-slate-600 hover:text-slate-900" href="/manage/billing">"Billing"</a>
             <ActionForm action=everywhere attr:class="ml-auto">
@@ -49,7 +52,7 @@ fn ManageNav() -> impl IntoView {
 }
 
 #[component]
-fn StaffSignInFirst() -> impl IntoView {
+pub(crate) fn StaffSignInFirst() -> impl IntoView {
     view! { <p>"Please " <a class="underline" href="/manage/login">"sign in as staff"</a> " to manage this storefront."</p> }
 }
 
@@ -66,6 +69,7 @@ pub fn ManageHomePage() -> impl IntoView {
                         <p class="mt-2 text-slate-600">{format!("Signed in as {} ({}).", m.email, m.role)}</p>
                         <ul class="mt-6 list-disc pl-6">
                             <li><a class="underline" href="/manage/branding">"Branding: logo, colours, emails"</a></li>
+                            <li><a class="underline" href="/manage/customers">"Customers: credit, invoices, refunds, suspension"</a></li>
                         </ul>
                     }.into_any(),
                     Ok(None) => view! { <StaffSignInFirst/> }.into_any(),

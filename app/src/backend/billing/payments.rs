@@ -4,7 +4,8 @@
 //! Everything that moves money is idempotent on a key of ours: a top-up is credited once per checkout
 //! session (ledger reference `topup:<cs_id>`), whether the webhook or the customer's return to the page
 //! gets there first; an invoice charge uses the idempotency key `invoice:<id>:<attempt>`, and recording it
-//! is a conditional update. A failed charge emails the customer and is retried on the dunning schedule;
+//! is a conditional update (which keeps the PaymentIntent, for refunds); a card refund uses the id of its
+//! `card_refunds` row (see `refunds`). A failed charge emails the customer and is retried on the dunning schedule;
 //! service already paid for is never cut off for it.
 
 use crate::backend::billing::invoices::{self, Invoice, Status};
@@ -294,7 +295,7 @@ pub async fn handle_webhook(
         "payment_intent.succeeded" => {
             let Ok(pi) = event.payment_intent() else { return Ok(WebhookOutcome::Ignored) };
             if let Some(invoice) = pi.metadata.get("invoice_id") {
-                invoices::record_card_payment(&tenant.db, invoice, pi.amount, now()).await?;
+                invoices::record_card_payment(&tenant.db, invoice, pi.amount, &pi.id, now()).await?;
             }
             Ok(WebhookOutcome::Handled)
         }
@@ -320,7 +321,7 @@ pub async fn collect(state: &AppState, tenant: &Tenant, inv: &Invoice) -> Result
     let currency = due.currency().code().to_ascii_lowercase();
     match client.charge_off_session(&stripe_customer, &card, due.minor(), &currency, &metadata, &key).await {
         Ok(pi) if pi.succeeded() => {
-            invoices::record_card_payment(&tenant.db, &inv.id, due.minor(), now()).await?;
+            invoices::record_card_payment(&tenant.db, &inv.id, due.minor(), &pi.id, now()).await?;
         }
         Ok(pi) => {
             let why = pi
@@ -339,6 +340,45 @@ pub async fn collect(state: &AppState, tenant: &Tenant, inv: &Invoice) -> Result
         Err(e) => tracing::warn!(error = %e, invoice = %inv.id, "charging the card failed to reach Stripe"),
     }
     Ok(())
+}
+
+/// What asking Stripe for a card refund came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RefundAttempt {
+    /// Stripe accepted it: the refund's id.
+    Refunded(String),
+    /// Stripe will not refund it (more than is left on the payment, the payment is not refundable, the keys
+    /// are gone): why, for the reseller.
+    Refused(String),
+    /// No answer, a rate limit, a 5xx or refused keys: it may yet succeed; try again with the same key.
+    Unreachable,
+}
+
+/// Refunds `amount` of the card payment `payment_intent` through the storefront's Stripe. `key` is the
+/// idempotency key: the same key always means the same one refund.
+pub async fn refund_card(
+    state: &AppState,
+    tenant: &Tenant,
+    payment_intent: &str,
+    amount: Money,
+    key: &str,
+    metadata: &[(&str, &str)],
+) -> Result<RefundAttempt, BackendError> {
+    let Some((client, _)) = client(state, tenant).await? else {
+        return Ok(RefundAttempt::Refused("card payments are no longer set up for this store".into()));
+    };
+    let metadata: Metadata = metadata.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    Ok(match client.refund_payment(payment_intent, amount.minor(), &metadata, key).await {
+        Ok(r) if r.failed() => RefundAttempt::Refused(format!("Stripe reports the refund {}", r.status)),
+        Ok(r) => RefundAttempt::Refunded(r.id),
+        // A refused key can be fixed by the reseller: not a final answer about this refund.
+        Err(e) if e.is_retryable() || e.is_authentication() => {
+            tracing::warn!(error = %e, "a card refund did not reach Stripe; the next attempt sends it again");
+            RefundAttempt::Unreachable
+        }
+        Err(stripe::StripeError::Api { message, .. }) => RefundAttempt::Refused(message),
+        Err(e) => RefundAttempt::Refused(e.to_string()),
+    })
 }
 
 /// Invoices whose next payment attempt is due.

@@ -136,6 +136,8 @@ pub const READ_ONLY_FUNCTIONS: &[&str] = &[
     "list_staff",
     "list_workspaces",
     "manage_billing",
+    "manage_customer",
+    "manage_customers",
     "site_brand",
     "staff_me",
     "who_am_i",

@@ -1,12 +1,15 @@
-//! Resellers' storefronts as the platform manages them. Above identity and workspaces: creating a
-//! storefront creates its owner's account and its catalog.
+//! Resellers' storefronts as the platform manages them, and as their staff run them. Above identity,
+//! workspaces and billing: creating a storefront creates its owner's account and its catalog, and caring
+//! for a customer moves their credit, invoices and workspaces.
 //!
 //! | module      | owns |
 //! |-------------|------|
 //! | `lifecycle` | resumable creation, suspension, deletion, billing terms, per-tenant counts |
 //! | `operations` | the platform admin's operations on storefronts, each recorded in the audit log |
 //! | `overview`  | the admin's tenants list and tenant detail |
+//! | `customer_care` | the staff's own customers: paged directory, one customer's file, credit, credit notes and refunds, voids, suspension, resends, each audited with its reason |
 
+pub mod customer_care;
 pub mod lifecycle;
 pub mod operations;
 pub mod overview;
