@@ -106,8 +106,8 @@ pub struct CustomerSignIn {
     pub created_at: Timestamp,
     pub last_seen_at: Timestamp,
     pub expires_at: Timestamp,
-    /// A platform admin acting as the customer.
-    pub impersonator: Option<String>,
+    /// A platform admin's "act as" session (who, the admin's audit log says; not the reseller's to know).
+    pub by_platform_admin: bool,
 }
 
 /// Everything the customer's page shows.
@@ -325,7 +325,7 @@ pub async fn manage_customer(id: String) -> Result<CustomerDetail, AppError> {
                 created_at: s.created_at,
                 last_seen_at: s.last_seen_at,
                 expires_at: s.expires_at,
-                impersonator: s.impersonator,
+                by_platform_admin: s.impersonator.is_some(),
             })
             .collect(),
         form_key: uuid::Uuid::new_v4().to_string(),
@@ -693,7 +693,7 @@ fn CustomerView(d: CustomerDetail, actions: Actions) -> impl IntoView {
         <ul class="mt-2 text-sm" data-testid="customer-sign-ins">
             {d.sign_ins.into_iter().map(|s| view! {
                 <li>{format!("since {} · last seen {} · until {}{}", format_utc(s.created_at), format_utc(s.last_seen_at), format_utc(s.expires_at),
-                    s.impersonator.map(|a| format!(" · platform admin {a}")).unwrap_or_default())}</li>
+                    if s.by_platform_admin { " · platform support acting as the customer" } else { "" })}</li>
             }).collect_view()}
         </ul>
     }
@@ -735,6 +735,7 @@ fn CreditForm(action: ServerAction<CustomerCredit>, id: String, key: String) -> 
                 <input name="amount" inputmode="decimal" placeholder="10.00" required class=FIELD/>
             </div>
             <ReasonField/>
+            <p class="text-xs text-slate-500">"The customer sees the reason beside the movement on their billing page."</p>
             <button type="submit" class="self-start rounded bg-brand px-3 py-1 text-sm text-on-brand">"Apply"</button>
         </ActionForm>
     }
