@@ -17,7 +17,7 @@ help:
 	@echo "make run    build and serve on http://127.0.0.1:3000 (SQLite, Kasm simulator, demo data)"
 	@echo "make test   fmt, clippy, unit + integration (SQLite and PostgreSQL), WASM build, Playwright"
 	@echo "make bench  dashboard vs static throughput, WASM size, reconcile of 10k workspaces, tenancy at 10k tenants,"
-	@echo "           billing run of 1M sessions over 1,000 tenants"
+	@echo "           billing run of 1M sessions over 1,000 tenants, customers page over 10k customers"
 
 tools:
 	@scripts/bootstrap.sh build

@@ -3,7 +3,8 @@
 # server, in one run; the release WASM size (raw / gzip / brotli); and one reconcile pass over 10,000
 # running workspaces against the built-in Kasm simulator (time and Kasm calls); tenancy at scale (creation
 # time, latency to tenant #10,000 vs #1, migrate-all for 1,000 tenants vs 10); the monthly billing run for
-# 1,000,000 usage sessions over 1,000 tenants against 100,000 over 100 (sessions/s and the time ratio).
+# 1,000,000 usage sessions over 1,000 tenants against 100,000 over 100 (sessions/s and the time ratio); the
+# reseller's customers page over 10,000 customers against 100 (page query and request latency).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${CARGO_TARGET_DIR:=$HOME/.cache/ezscale/target}"
@@ -49,3 +50,5 @@ RUST_LOG=warn "$CARGO_TARGET_DIR/release/server" bench-tenants --tenants "${BENC
 echo
 RUST_LOG=warn "$CARGO_TARGET_DIR/release/server" bench-billing \
   --tenants "${BENCH_BILLING_TENANTS:-1000}" --sessions "${BENCH_BILLING_SESSIONS:-1000000}"
+echo
+RUST_LOG=warn "$CARGO_TARGET_DIR/release/server" bench-customers --customers "${BENCH_CUSTOMERS:-10000}"

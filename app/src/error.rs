@@ -27,6 +27,9 @@ pub enum AppError {
     /// Signed in, but the email address is not confirmed yet.
     #[error("Please confirm your email address first: open the link we emailed you.")]
     Unverified,
+    /// Signed in, but the storefront has suspended this account: it may look and pay, not order or start.
+    #[error("Your account is suspended, so you cannot order or start workspaces. Please contact the store's support.")]
+    Suspended,
     /// Signed in, but this account's role does not allow it.
     #[error("Your account does not have access to this.")]
     Forbidden,
@@ -48,7 +51,7 @@ impl AppError {
             AppError::NotFound => 404,
             AppError::Invalid(_) => 400,
             AppError::Conflict(_) => 409,
-            AppError::CrossSite | AppError::Forbidden | AppError::Unverified => 403,
+            AppError::CrossSite | AppError::Forbidden | AppError::Unverified | AppError::Suspended => 403,
             AppError::RateLimited { .. } => 429,
             AppError::Unavailable(_) => 503,
             AppError::Internal | AppError::Network => 500,

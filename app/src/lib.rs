@@ -7,7 +7,7 @@
 //! | `error`      | `AppError`, the one error type of the server-function boundary |
 //! | `layout`     | the page frame: header, navigation, footer |
 //! | `admin`      | the platform admin app: tenants, domains, terms |
-//! | `manage`     | the reseller's pages: staff sign-in and passwords, onboarding and guide, branding, staff, billing |
+//! | `manage`     | the reseller's pages: staff sign-in and passwords, onboarding and guide, branding, staff, billing, own domains, catalogue and customers |
 //! | `auth`       | sign in / sign out pages and server functions |
 //! | `catalog`    | the plan catalog and ordering |
 //! | `workspaces` | the customer's workspaces: list, detail, start/stop, the live meter |
@@ -114,6 +114,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/manage/branding") view=manage::BrandingPage/>
                     <Route path=path!("/manage/staff") view=manage::StaffPage/>
                     <Route path=path!("/manage/billing") view=manage::billing::ManageBillingPage/>
+                    <Route path=path!("/manage/customers") view=manage::customers::CustomersPage/>
+                    <Route path=path!("/manage/customers/:id") view=manage::customers::CustomerPage/>
                     <Route path=path!("/manage/accept") view=manage::AcceptInvitePage/>
                     <Route path=path!("/manage/forgot") view=manage::StaffForgotPage/>
                     <Route path=path!("/manage/set-password") view=manage::SetPasswordPage/>

@@ -52,6 +52,12 @@ pub enum Command {
         #[arg(long, default_value_t = 1_000_000)]
         sessions: usize,
     },
+    /// Measure the reseller's customers page over N customers against N/100 (SQLite).
+    #[command(hide = true)]
+    BenchCustomers {
+        #[arg(long, default_value_t = 10_000)]
+        customers: usize,
+    },
     /// Kasm operations.
     Kasm {
         #[command(subcommand)]
@@ -162,6 +168,7 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::BenchReconcile { workspaces } => crate::bench::reconcile(workspaces).await,
         Command::BenchTenants { tenants } => crate::bench_tenants::run(tenants).await,
         Command::BenchBilling { tenants, sessions } => crate::bench_billing::run(tenants, sessions).await,
+        Command::BenchCustomers { customers } => crate::bench_customers::run(customers).await,
         Command::Tenants { command } => crate::tenants_cli::run(command).await,
         Command::Admin { command } => crate::tenants_cli::admin(command).await,
         Command::Billing { command: BillingCommand::Run { period, tenant } } => {

@@ -12,10 +12,13 @@
 //! | `billing_cli` | `server billing run --period YYYY-MM [--tenant SLUG]` with a progress bar |
 //! | `bench`     | `server bench-reconcile` (used by `make bench`) |
 //! | `bench_tenants` | `server bench-tenants`: creation time, latency to tenant #N vs #1, migrate-all |
+//! | `bench_billing` | `server bench-billing`: the monthly billing run at volume |
+//! | `bench_customers` | `server bench-customers`: the reseller's customers page over 10,000 customers vs 100 |
 //! | `kasm_sim`  | a faithful simulator of the Kasm Workspaces API |
 
 pub mod bench;
 pub mod bench_billing;
+pub mod bench_customers;
 pub mod bench_tenants;
 pub mod billing_cli;
 pub mod cli;

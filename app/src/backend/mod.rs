@@ -10,7 +10,7 @@
 //! | `identity`   | customers, staff and admins; passwords, sessions, single-use tokens |
 //! | `workspaces` | plans, workspace rows, provisioning against Kasm, the reconciler, Kasm servers |
 //! | `billing`    | credit ledger, metering, invoices, the exactly-once billing run, payments, wholesale |
-//! | `resellers`  | storefront lifecycle: resumable creation (database, owner, catalog), suspension, deletion, terms |
+//! | `resellers`  | storefront lifecycle: resumable creation (database, owner, catalog), suspension, deletion, terms; the staff's care of their own customers |
 //! | `state`      | `AppState`: the composition root, one handle per capability |
 //! | `request`    | the only reader of the Leptos request context: tenant, signed-in customer, client address |
 //! | `metrics`    | `/metrics`, rendered from central rows and in-memory counters |

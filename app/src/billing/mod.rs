@@ -63,6 +63,8 @@ pub struct BillingView {
     pub low_balance: bool,
     /// Credit ran out with no card: running workspaces were stopped.
     pub exhausted: bool,
+    /// The storefront suspended the account: no orders or starts until it lifts the suspension.
+    pub suspended: bool,
     pub period_label: String,
     pub period_start: Timestamp,
     pub period_end: Timestamp,
@@ -111,6 +113,7 @@ pub async fn billing_overview() -> Result<BillingView, AppError> {
         card: o.card,
         low_balance: o.low_balance,
         exhausted: o.exhausted,
+        suspended: customer.suspended,
         period_label: o.period.to_string(),
         period_start: o.period.start(),
         period_end: o.period.end(),
@@ -194,6 +197,7 @@ pub async fn subscribe(plan: String, order_key: String) -> Result<String, AppErr
         Ordered::NeedsCredit(min) => {
             Err(AppError::Invalid(format!("Subscribing needs at least {min} of credit or a saved card.")))
         }
+        Ordered::Suspended => Err(AppError::Suspended),
     }
 }
 
@@ -358,6 +362,11 @@ fn Overview(
     let max = v.daily_increments.iter().map(|d| d.1).max().unwrap_or(0).max(1);
     let bars = v.daily_increments.len().max(1);
     view! {
+        {v.suspended.then(|| view! {
+            <div class="mt-4 rounded border border-red-300 bg-red-50 p-3 text-red-800" data-testid="suspended-banner">
+                "Your account is suspended: you cannot order or start workspaces. Your invoices and credit are below; please contact the store's support."
+            </div>
+        })}
         {v.exhausted.then(|| view! {
             <div class="mt-4 rounded border border-red-300 bg-red-50 p-3 text-red-800" data-testid="exhausted-banner">
                 "Your credit ran out, so your running workspaces were stopped. Top up to start them again."

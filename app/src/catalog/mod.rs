@@ -78,6 +78,7 @@ pub async fn order_workspace(plan: String, order_key: String) -> Result<String, 
                 "Ordering needs at least {min} of credit or a saved card. Top up on the Billing page."
             )));
         }
+        Err(OrderError::Suspended) => return Err(AppError::Suspended),
         Err(OrderError::NoServer) => {
             return Err(AppError::Invalid(
                 "This workspace plan is not available right now. Please try again later.".into(),

@@ -9,6 +9,7 @@
 //! | `branding`  | tenant colours (strict parsing, WCAG contrast) and the theme's CSS variables |
 //! | `billing`   | the 15-minute increment rule and `session_cost` |
 //! | `billing_state` | the states billing stores as text (invoice status and kind, subscription, ledger, runs, wholesale) |
+//! | `customer_care` | a reseller's action on a customer: its required reason, credit direction, refund target and state |
 //! | `email`     | email addresses as the platform accepts them |
 //! | `invoice`   | the invoice document the invoice page, its PDF and the invoice email all show |
 //! | `onboarding` | a new reseller's checklist: the steps and which are done |
@@ -29,6 +30,7 @@
 pub mod billing;
 pub mod billing_state;
 pub mod branding;
+pub mod customer_care;
 pub mod email;
 pub mod ids;
 pub mod invoice;

@@ -1,6 +1,7 @@
 //! The reseller's management pages (`/manage` on the reseller's hosts): staff sign-in, choosing a password
 //! from a welcome or reset link, the overview with the onboarding checklist (`onboarding`), the branding
-//! editor with its live preview, the team, and billing (`billing`).
+//! editor with its live preview, the team, billing (`billing`), own domains (`domains`), own catalogue
+//! (`catalog`) and own customers (`customers`).
 //!
 //! The preview is the storefront's own look in miniature: the same Tailwind utilities (`bg-brand`,
 //! `text-on-brand`) read the same CSS variables, which the editor overrides on the preview element only
@@ -9,6 +10,7 @@
 
 pub mod billing;
 pub mod catalog;
+pub mod customers;
 pub mod domains;
 pub mod model;
 pub mod onboarding;
@@ -42,6 +44,7 @@ pub(crate) fn ManageNav() -> impl IntoView {
             <a class="text-slate-600 hover:text-slate-900" href="/manage/branding">"Branding"</a>
             <a class="text-slate-600 hover:text-slate-900" href="/manage/catalog">"Catalogue"</a>
             <a class="text-slate-600 hover:text-slate-900" href="/manage/domains">"Domains"</a>
+            <a class="text-slate-600 hover:text-slate-900" href="/manage/customers">"Customers"</a>
             <a class="text-slate-600 hover:text-slate-900" href="/manage/staff">"Staff"</a>
             <a class="text-slate-600 hover:text-slate-900" href="/manage/billing">"Billing"</a>
             <a class="text-slate-600 hover:text-slate-900" href="/manage/guide">"Guide"</a>

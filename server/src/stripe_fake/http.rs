@@ -26,6 +26,7 @@ pub(crate) fn router(fake: StripeFake) -> Router {
         .route("/v1/payment_methods/{id}/detach", post(detach_payment_method))
         .route("/v1/payment_intents", post(create_payment_intent))
         .route("/v1/payment_intents/{id}", get(get_payment_intent))
+        .route("/v1/refunds", post(create_refund))
         .route("/pay/{id}", get(checkout_page).post(pay))
         .fallback(unknown_route)
         .with_state(fake)
@@ -212,6 +213,12 @@ async fn create_payment_intent(State(fake): State<StripeFake>, headers: HeaderMa
 
 async fn get_payment_intent(State(fake): State<StripeFake>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     read(&fake, &headers, |st, account| st.get_payment_intent(account, &id))
+}
+
+async fn create_refund(State(fake): State<StripeFake>, headers: HeaderMap, body: Bytes) -> Response {
+    create(&fake, &headers, "/v1/refunds", &body, schema::REFUND, |st, account, p, now, _| {
+        st.create_refund(account, p, now)
+    })
 }
 
 async fn unknown_route(State(fake): State<StripeFake>, method: Method, uri: Uri) -> Response {

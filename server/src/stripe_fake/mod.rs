@@ -11,8 +11,9 @@
 //! - Endpoints: `POST /v1/customers`, `GET /v1/customers/{id}`, `POST /v1/checkout/sessions` (mode=payment,
 //!   `price_data` line items), `GET /v1/checkout/sessions/{id}`, `GET /v1/payment_methods?customer=&type=card`,
 //!   `POST /v1/payment_methods/{id}/detach`, `POST /v1/payment_intents` (confirm + off_session),
-//!   `GET /v1/payment_intents/{id}`. Amounts below 50 minor units are refused (`amount_too_small`), as Stripe
-//!   refuses charges under $0.50.
+//!   `GET /v1/payment_intents/{id}`, `POST /v1/refunds` (against a succeeded PaymentIntent, never more than is
+//!   left unrefunded on it: `amount_too_large`, `charge_already_refunded`; sends `refund.created`). Charges
+//!   below 50 minor units are refused (`amount_too_small`), as Stripe refuses charges under $0.50.
 //! - The hosted payment page: a session's `url` is `http://<fake>/pay/{cs_id}` (the host the API request was
 //!   sent to, or [`FakeConfig::public_url`]). It offers "Pay" and "Pay with a card that will decline later";
 //!   paying completes the session (`complete`/`paid`), creates a succeeded PaymentIntent and a Visa card
@@ -110,6 +111,16 @@ pub struct FakeEvent {
     pub delivered: bool,
     /// Attempts so far, dropped ones ([`StripeFake::fail_webhooks`]) included.
     pub attempts: u32,
+}
+
+/// A refund as the fake recorded it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeRefund {
+    pub id: String,
+    pub payment_intent: String,
+    /// Minor units.
+    pub amount: i64,
+    pub currency: String,
 }
 
 /// Why [`StripeFake::complete_checkout`] could not pay a session.
@@ -263,6 +274,11 @@ impl StripeFake {
     /// `card_declined`). Returns the `pm_…` id, or `None` if the key or the customer is unknown.
     pub fn attach_card(&self, secret_key: &str, customer_id: &str, declines: bool) -> Option<String> {
         self.lock().attach_card(secret_key, customer_id, declines, now_unix(), card_exp_year())
+    }
+
+    /// The account's refunds, oldest first. Empty for an unknown key.
+    pub fn refunds(&self, secret_key: &str) -> Vec<FakeRefund> {
+        self.lock().refunds(secret_key)
     }
 
     /// Requests received on `/v1/…`, counted before authentication.

@@ -64,6 +64,12 @@ const INTENT_PARAMS: &[(&str, Spec)] = &[
     ("payment_method_types", Spec::List(&Spec::Scalar)),
     ("metadata", Spec::FreeMap),
 ];
+const REFUND_PARAMS: &[(&str, Spec)] = &[
+    ("payment_intent", Spec::Scalar),
+    ("amount", Spec::Scalar),
+    ("reason", Spec::Scalar),
+    ("metadata", Spec::FreeMap),
+];
 const LIST_PM_PARAMS: &[(&str, Spec)] = &[
     ("customer", Spec::Scalar),
     ("type", Spec::Scalar),
@@ -263,6 +269,8 @@ struct Intent {
     setup_future_usage: Option<String>,
     last_payment_error: Option<Value>,
     latest_charge: Option<String>,
+    /// What refunds have given back so far (never more than `amount`).
+    amount_refunded: i64,
     created: i64,
 }
 
@@ -276,6 +284,27 @@ impl Intent {
             "metadata": self.metadata, "setup_future_usage": self.setup_future_usage,
             "last_payment_error": self.last_payment_error, "latest_charge": self.latest_charge,
             "capture_method": "automatic", "confirmation_method": "automatic", "payment_method_types": ["card"],
+        })
+    }
+}
+
+struct Refund {
+    id: String,
+    amount: i64,
+    currency: String,
+    payment_intent: String,
+    charge: Option<String>,
+    reason: Option<String>,
+    metadata: Map<String, Value>,
+    created: i64,
+}
+
+impl Refund {
+    fn json(&self) -> Value {
+        json!({
+            "id": self.id, "object": "refund", "created": self.created, "amount": self.amount,
+            "currency": self.currency, "payment_intent": self.payment_intent, "charge": self.charge,
+            "reason": self.reason, "metadata": self.metadata, "status": "succeeded",
         })
     }
 }
@@ -306,6 +335,8 @@ struct Account {
     sessions: BTreeMap<String, Session>,
     cards: BTreeMap<String, Card>,
     intents: BTreeMap<String, Intent>,
+    /// In the order they were made.
+    refunds: Vec<Refund>,
     events: Vec<StoredEvent>,
     idempotency: HashMap<String, Saved>,
 }
@@ -419,6 +450,7 @@ pub(crate) mod schema {
     pub(crate) const CHECKOUT: &[(&str, Spec)] = CHECKOUT_PARAMS;
     pub(crate) const INTENT: &[(&str, Spec)] = INTENT_PARAMS;
     pub(crate) const LIST_PM: &[(&str, Spec)] = LIST_PM_PARAMS;
+    pub(crate) const REFUND: &[(&str, Spec)] = REFUND_PARAMS;
     pub(crate) const NONE: &[(&str, Spec)] = NO_PARAMS;
 }
 
@@ -444,6 +476,7 @@ impl FakeState {
                 sessions: BTreeMap::new(),
                 cards: BTreeMap::new(),
                 intents: BTreeMap::new(),
+                refunds: Vec::new(),
                 events: Vec::new(),
                 idempotency: HashMap::new(),
             },
@@ -874,6 +907,7 @@ impl FakeState {
             setup_future_usage: None,
             last_payment_error: None,
             latest_charge: None,
+            amount_refunded: 0,
             created: now,
         };
         if !confirm {
@@ -906,6 +940,96 @@ impl FakeState {
         let event = acct.emit("payment_intent.succeeded", pi.clone(), now);
         acct.intents.insert(intent.id.clone(), intent);
         Ok(Outcome { reply: Reply::ok(pi), events: vec![event], replayed: false })
+    }
+
+    /// `POST /v1/refunds` against a PaymentIntent: only a succeeded one, and never more than is left
+    /// unrefunded on it (as at Stripe). The whole remainder when `amount` is left out.
+    pub(crate) fn create_refund(&mut self, account: &str, p: &Map<String, Value>, now: i64) -> Outcome {
+        match self.refund(account, p, now) {
+            Ok(outcome) => outcome,
+            Err(reply) => reply.into(),
+        }
+    }
+
+    fn refund(&mut self, account: &str, p: &Map<String, Value>, now: i64) -> Result<Outcome, Reply> {
+        let pi_id = params::get(p, &["payment_intent"]).ok_or_else(|| Reply::missing("payment_intent"))?.to_owned();
+        let reason = non_empty(params::get(p, &["reason"]));
+        if let Some(r) = &reason {
+            if !["duplicate", "fraudulent", "requested_by_customer"].contains(&r.as_str()) {
+                return Err(Reply::invalid(Some("parameter_invalid"), format!("Invalid reason: {r}"), Some("reason")));
+            }
+        }
+        let acct = self.account_mut(account)?;
+        let intent = acct
+            .intents
+            .get_mut(&pi_id)
+            .ok_or_else(|| Reply::no_such("payment_intent", &pi_id, Some("payment_intent")))?;
+        if intent.status != "succeeded" {
+            return Err(Reply::invalid(
+                Some("charge_not_refundable"),
+                format!("This PaymentIntent ({pi_id}) does not have a successful charge to refund."),
+                Some("payment_intent"),
+            ));
+        }
+        let left = intent.amount - intent.amount_refunded;
+        if left <= 0 {
+            return Err(Reply::invalid(
+                Some("charge_already_refunded"),
+                format!("Charge {} has already been refunded.", intent.latest_charge.clone().unwrap_or_default()),
+                None,
+            ));
+        }
+        let amount = match params::get(p, &["amount"]) {
+            None => left,
+            Some(raw) => raw.parse::<i64>().ok().filter(|a| *a > 0).ok_or_else(|| {
+                Reply::invalid(
+                    Some("parameter_invalid_integer"),
+                    format!("Invalid positive integer: {raw}"),
+                    Some("amount"),
+                )
+            })?,
+        };
+        if amount > left {
+            return Err(Reply::invalid(
+                Some("amount_too_large"),
+                format!(
+                    "Refund amount ({}) is greater than unrefunded amount on charge ({})",
+                    format_amount(amount, &intent.currency),
+                    format_amount(left, &intent.currency)
+                ),
+                Some("amount"),
+            ));
+        }
+        intent.amount_refunded += amount;
+        let refund = Refund {
+            id: new_id("re_", 24),
+            amount,
+            currency: intent.currency.clone(),
+            payment_intent: pi_id,
+            charge: intent.latest_charge.clone(),
+            reason,
+            metadata: params::string_map(p, "metadata"),
+            created: now,
+        };
+        let body = refund.json();
+        let event = acct.emit("refund.created", body.clone(), now);
+        acct.refunds.push(refund);
+        Ok(Outcome { reply: Reply::ok(body), events: vec![event], replayed: false })
+    }
+
+    pub(crate) fn refunds(&self, secret_key: &str) -> Vec<super::FakeRefund> {
+        let Some(acct) = self.account_by_key(secret_key) else {
+            return Vec::new();
+        };
+        acct.refunds
+            .iter()
+            .map(|r| super::FakeRefund {
+                id: r.id.clone(),
+                payment_intent: r.payment_intent.clone(),
+                amount: r.amount,
+                currency: r.currency.clone(),
+            })
+            .collect()
     }
 
     /// What the hosted page of a session shows, whichever account it belongs to.
@@ -962,6 +1086,7 @@ impl FakeState {
             setup_future_usage: session.setup_future_usage.clone(),
             last_payment_error: None,
             latest_charge: Some(new_id("ch_", 24)),
+            amount_refunded: 0,
             created: now,
         };
         session.status = "complete";
@@ -1097,6 +1222,33 @@ mod tests {
         let refused = st.idempotent(&acct, Some("k1"), changed, |st| st.create_customer(&acct, &other, 3));
         assert_eq!(refused.reply.status, StatusCode::BAD_REQUEST);
         assert_eq!(refused.reply.body["error"]["type"], "idempotency_error");
+    }
+
+    #[test]
+    fn refunds_never_give_back_more_than_was_paid() {
+        let mut st = FakeState::default();
+        let acct = st.register("sk_test_a", None, "whsec_a");
+        let p = parse_params(b"email=a%40b.test", schema::CUSTOMER).unwrap();
+        let cus = st.create_customer(&acct, &p, 1).reply.body["id"].as_str().unwrap().to_owned();
+        let pm = st.attach_card("sk_test_a", &cus, false, 1, 2030).unwrap();
+        let form = format!("amount=1000&currency=usd&customer={cus}&payment_method={pm}&confirm=true&off_session=true");
+        let p = parse_params(form.as_bytes(), schema::INTENT).unwrap();
+        let pi = st.create_payment_intent(&acct, &p, 1).reply.body["id"].as_str().unwrap().to_owned();
+        let refund = |st: &mut FakeState, body: &str| {
+            let p = parse_params(body.as_bytes(), schema::REFUND).unwrap();
+            st.create_refund(&acct, &p, 2).reply
+        };
+        let first = refund(&mut st, &format!("payment_intent={pi}&amount=600"));
+        assert_eq!((first.status, first.body["amount"].as_i64()), (StatusCode::OK, Some(600)));
+        let too_much = refund(&mut st, &format!("payment_intent={pi}&amount=401"));
+        assert_eq!(too_much.body["error"]["code"], "amount_too_large");
+        let rest = refund(&mut st, &format!("payment_intent={pi}"));
+        assert_eq!(rest.body["amount"].as_i64(), Some(400), "the remainder by default");
+        let again = refund(&mut st, &format!("payment_intent={pi}&amount=1"));
+        assert_eq!(again.body["error"]["code"], "charge_already_refunded");
+        let unknown = refund(&mut st, "payment_intent=pi_nope&amount=1");
+        assert_eq!(unknown.body["error"]["code"], "resource_missing");
+        assert_eq!(st.refunds("sk_test_a").iter().map(|r| r.amount).collect::<Vec<_>>(), [600, 400]);
     }
 
     #[test]

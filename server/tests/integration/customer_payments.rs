@@ -116,6 +116,7 @@ async fn an_invoice_left_due_has_a_due_date_and_pay_now_pays_it_once(b: Backend)
     fake.flush_webhooks().await;
     let paid = invoices::get(&tenant.db, &id).await.unwrap().unwrap();
     assert_eq!((paid.status, paid.card_paid, paid.amount_due()), (Status::Paid, usd(1_234), usd(0)));
+    assert!(paid.card_payment_intent.is_some(), "a refund can go back to the card");
     // The return to the page and redelivered webhooks record nothing more (no stray credit either).
     let confirmed: bool = c.call("confirm_top_up", &[("session_id", &cs)]).await.unwrap();
     assert!(!confirmed);

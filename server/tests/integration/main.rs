@@ -12,6 +12,7 @@ mod common;
 mod accounts;
 mod billing;
 mod config_sync;
+mod customer_care;
 mod customer_payments;
 mod deploy;
 mod kasm_sim;

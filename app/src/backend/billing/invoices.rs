@@ -12,6 +12,7 @@ use crate::domain::money::{Currency, Money};
 use crate::domain::time::Timestamp;
 
 pub use crate::domain::billing_state::{InvoiceKind, InvoiceStatus as Status};
+pub use crate::domain::customer_care::CreditTo;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Invoice {
@@ -39,6 +40,8 @@ pub struct Invoice {
     pub due_at: Option<Timestamp>,
     /// The last reminder queued about it ([`crate::domain::payment_terms::Reminder`] number, 0: none).
     pub reminders_sent: i64,
+    /// The card payment that paid it (a refund goes back through it).
+    pub card_payment_intent: Option<String>,
 }
 
 impl Invoice {
@@ -75,7 +78,7 @@ macro_rules! invoice_columns {
     () => {
         "id, customer_id, kind, corrects, period, period_start, period_end, number, status, currency, total_minor, \
          credit_applied_minor, card_paid_minor, payment_attempts, next_payment_at, last_payment_error, memo, \
-         created_at, finalised_at, paid_at, emailed_at, due_at, reminders_sent"
+         created_at, finalised_at, paid_at, emailed_at, due_at, reminders_sent, card_payment_intent"
     };
 }
 
@@ -109,6 +112,7 @@ struct InvoiceRow {
     emailed_at: Option<i64>,
     due_at: Option<i64>,
     reminders_sent: i64,
+    card_payment_intent: Option<String>,
 }
 
 impl TryFrom<InvoiceRow> for Invoice {
@@ -139,6 +143,7 @@ impl TryFrom<InvoiceRow> for Invoice {
             emailed_at: ts(r.emailed_at),
             due_at: ts(r.due_at),
             reminders_sent: r.reminders_sent,
+            card_payment_intent: r.card_payment_intent,
         })
     }
 }
@@ -440,16 +445,24 @@ pub async fn mark_emailed(db: &TenantDb, id: &str, now: Timestamp) -> Result<boo
         == 1)
 }
 
-/// Records a card payment (idempotent per invoice and amount): paid when nothing is left.
-pub async fn record_card_payment(db: &TenantDb, id: &str, amount_minor: i64, now: Timestamp) -> Result<bool> {
+/// Records a card payment by `payment_intent` (idempotent per invoice and amount): paid when nothing is
+/// left.
+pub async fn record_card_payment(
+    db: &TenantDb,
+    id: &str,
+    amount_minor: i64,
+    payment_intent: &str,
+    now: Timestamp,
+) -> Result<bool> {
     Ok(sqlx::query(
         "UPDATE invoices SET card_paid_minor = card_paid_minor + $1, status = 'paid', paid_at = $2, \
-         next_payment_at = NULL, last_payment_error = NULL \
+         next_payment_at = NULL, last_payment_error = NULL, card_payment_intent = $4 \
          WHERE id = $3 AND status = 'finalised' AND total_minor - credit_applied_minor - card_paid_minor = $1",
     )
     .bind(amount_minor)
     .bind(now.as_millis())
     .bind(id)
+    .bind(payment_intent)
     .execute(db.pool())
     .await?
     .rows_affected()
@@ -468,12 +481,14 @@ pub enum CheckoutPaid {
     NotDue,
 }
 
-/// Records a "Pay now" Checkout payment of `amount_minor` for an invoice of `customer`, once per session.
+/// Records a "Pay now" Checkout payment of `amount_minor` for an invoice of `customer`, once per session,
+/// with the card payment it made (`payment_intent`: a refund goes back through it).
 pub async fn record_checkout_payment(
     db: &TenantDb,
     id: &str,
     customer: CustomerId,
     session: &str,
+    payment_intent: Option<&str>,
     amount_minor: i64,
     now: Timestamp,
 ) -> Result<CheckoutPaid> {
@@ -488,7 +503,7 @@ pub async fn record_checkout_payment(
     }
     let n = sqlx::query(
         "UPDATE invoices SET card_paid_minor = card_paid_minor + $1, status = 'paid', paid_at = $2, \
-         next_payment_at = NULL, last_payment_error = NULL, paid_checkout = $3 \
+         next_payment_at = NULL, last_payment_error = NULL, paid_checkout = $3, card_payment_intent = $6 \
          WHERE id = $4 AND customer_id = $5 AND status = 'finalised' \
          AND total_minor - credit_applied_minor - card_paid_minor = $1",
     )
@@ -497,6 +512,7 @@ pub async fn record_checkout_payment(
     .bind(session)
     .bind(id)
     .bind(customer.to_string())
+    .bind(payment_intent)
     .execute(db.pool())
     .await?
     .rows_affected();
@@ -569,18 +585,91 @@ pub async fn credit_note(
     reason: &str,
     now: Timestamp,
 ) -> Result<std::result::Result<String, &'static str>> {
+    Ok(match credit(db, invoice_id, amount, reason, CreditTo::Credit, None, now).await? {
+        Ok(c) => Ok(c.credit_note_id),
+        Err(NotCredited::NoSuchInvoice) => Err("There is no such invoice."),
+        Err(NotCredited::NotCreditable) => Err("Only a finalised invoice can be credited."),
+        Err(NotCredited::BadAmount { .. } | NotCredited::KeyReused) => {
+            Err("The amount must be more than zero and at most what is left to credit on the invoice.")
+        }
+    })
+}
+
+/// A credit note issued, or found (the same request key was submitted before).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credited {
+    pub credit_note_id: String,
+    /// Returned to prepaid credit with the credit note.
+    pub to_credit: Money,
+    /// The card refund written `pending` with it, for `refunds::settle` to send to Stripe.
+    pub card_refund: Option<String>,
+    /// `false` when an earlier submit with the same request key issued it: nothing was done now.
+    pub created: bool,
+}
+
+/// Why no credit note was issued; nothing changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotCredited {
+    NoSuchInvoice,
+    /// A draft, a void invoice or a credit note: only finalised and paid invoices are credited.
+    NotCreditable,
+    /// Not more than zero, or more than is `left` to credit on the invoice.
+    BadAmount {
+        left: Money,
+    },
+    /// The request key already issued a credit note against another invoice.
+    KeyReused,
+}
+
+/// Issues a credit note for `amount` against a finalised or paid invoice, in one transaction: its number
+/// (the same gapless sequence), the note (`reason` as its memo), the part returned to prepaid credit, and —
+/// `to` the card, for what the invoice's card payment still covers — a pending card refund that
+/// `refunds::settle` then sends. A `request_key` makes a retried submit find the first note.
+pub async fn credit(
+    db: &TenantDb,
+    invoice_id: &str,
+    amount: Money,
+    reason: &str,
+    to: CreditTo,
+    request_key: Option<&str>,
+    now: Timestamp,
+) -> Result<std::result::Result<Credited, NotCredited>> {
     let mut tx = db.begin().await?;
+    // The counter row is the tenant-wide lock: a retried submit waits for the first one to commit and then
+    // finds its note below.
     let number: i64 =
         sqlx::query_scalar("UPDATE counters SET value = value + 1 WHERE name = 'invoice_number' RETURNING value")
             .fetch_one(&mut *tx)
             .await?;
+    if let Some(key) = request_key {
+        let earlier = sqlx::query_as::<_, EarlierRow>(
+            "SELECT id, corrects, credit_applied_minor, currency FROM invoices WHERE request_key = $1",
+        )
+        .bind(key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(e) = earlier {
+            tx.rollback().await?;
+            if e.corrects.as_deref() != Some(invoice_id) {
+                return Ok(Err(NotCredited::KeyReused));
+            }
+            let currency = Currency::parse(&e.currency).map_err(|_| corrupt("invoices.currency"))?;
+            let card_refund = super::refunds::of_credit_note(db, &e.id).await?.map(|r| r.id);
+            return Ok(Ok(Credited {
+                credit_note_id: e.id,
+                to_credit: Money::from_minor(e.credit_applied_minor, currency),
+                card_refund,
+                created: false,
+            }));
+        }
+    }
     let Some(inv) = get_in(&mut tx, invoice_id).await? else {
         tx.rollback().await?;
-        return Ok(Err("There is no such invoice."));
+        return Ok(Err(NotCredited::NoSuchInvoice));
     };
     if !matches!(inv.status, Status::Finalised | Status::Paid) || inv.kind != InvoiceKind::Invoice {
         tx.rollback().await?;
-        return Ok(Err("Only a finalised invoice can be credited."));
+        return Ok(Err(NotCredited::NotCreditable));
     }
     let credited: Option<i64> = sqlx::query_scalar(
         "SELECT CAST(SUM(total_minor) AS BIGINT) FROM invoices WHERE corrects = $1 AND kind = 'credit_note'",
@@ -591,13 +680,22 @@ pub async fn credit_note(
     let room = inv.total.minor() - credited.unwrap_or(0);
     if amount.minor() <= 0 || amount.minor() > room || amount.currency() != inv.total.currency() {
         tx.rollback().await?;
-        return Ok(Err("The amount must be more than zero and at most what is left to credit on the invoice."));
+        return Ok(Err(NotCredited::BadAmount { left: Money::from_minor(room.max(0), inv.total.currency()) }));
     }
+    // Back to the card only what the card paid and no earlier refund has given back.
+    let card_part = match (to, inv.card_payment_intent.as_deref()) {
+        (CreditTo::Card, Some(_)) => {
+            let refunded = super::refunds::card_refunded_in(&mut tx, invoice_id).await?;
+            amount.minor().min(inv.card_paid.minor() - refunded).max(0)
+        }
+        _ => 0,
+    };
+    let credit_part = amount.minor() - card_part;
     let id = Uuid::new_v4().to_string();
     sqlx::query(
         "INSERT INTO invoices (id, customer_id, kind, corrects, period, period_start, period_end, number, status, \
-         currency, total_minor, credit_applied_minor, memo, created_at, finalised_at, paid_at) \
-         VALUES ($1, $2, 'credit_note', $3, $4, $5, $6, $7, 'paid', $8, $9, $9, $10, $11, $11, $11)",
+         currency, total_minor, credit_applied_minor, card_paid_minor, memo, created_at, finalised_at, paid_at, \
+         request_key) VALUES ($1, $2, 'credit_note', $3, $4, $5, $6, $7, 'paid', $8, $9, $10, $11, $12, $13, $13, $13, $14)",
     )
     .bind(&id)
     .bind(inv.customer_id.to_string())
@@ -608,22 +706,117 @@ pub async fn credit_note(
     .bind(number)
     .bind(inv.total.currency().code())
     .bind(amount.minor())
+    .bind(credit_part)
+    .bind(card_part)
     .bind(reason)
     .bind(now.as_millis())
+    .bind(request_key)
     .execute(&mut *tx)
     .await?;
+    let currency = inv.total.currency();
     ledger::post_in(
         &mut tx,
         inv.customer_id,
         EntryKind::Refund,
-        amount,
+        Money::from_minor(credit_part, currency),
         &format!("credit_note:{id}"),
         &format!("Credit note against {}", inv.display_number()),
         now,
     )
     .await?;
+    let mut card_refund = None;
+    if card_part > 0 {
+        let pi = inv.card_payment_intent.as_deref().unwrap_or_default();
+        let refund = Money::from_minor(card_part, currency);
+        card_refund = Some(super::refunds::insert_pending_in(&mut tx, invoice_id, &id, pi, refund, now).await?);
+    }
     tx.commit().await?;
-    Ok(Ok(id))
+    Ok(Ok(Credited {
+        credit_note_id: id,
+        to_credit: Money::from_minor(credit_part, currency),
+        card_refund,
+        created: true,
+    }))
+}
+
+/// An earlier credit note of the same request key.
+#[derive(sqlx::FromRow)]
+struct EarlierRow {
+    id: String,
+    corrects: Option<String>,
+    credit_applied_minor: i64,
+    currency: String,
+}
+
+/// What voiding a draft did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VoidedDraft {
+    /// Voided now; what metering had already charged to credit for its period was given back.
+    Voided {
+        returned: Money,
+    },
+    /// It was void already (a retried request): nothing changed.
+    AlreadyVoid,
+    /// Not a draft: a finalised invoice is corrected with a credit note instead.
+    NotDraft,
+    NoSuchInvoice,
+}
+
+/// Voids a draft invoice: it will never be finalised, numbered or charged, and the usage it bills stays
+/// billed (by it) so no later run bills it again. What metering charged to credit for the customer's
+/// period is given back (reference `void:<id>`, once), since nothing will be invoiced for it.
+pub async fn void_draft(db: &TenantDb, id: &str, now: Timestamp) -> Result<VoidedDraft> {
+    let mut tx = db.begin().await?;
+    // The write first: it takes the lock a concurrent finalisation (also conditional on 'draft') waits on.
+    let voided = sqlx::query(
+        "UPDATE invoices SET status = 'void', voided_at = $1 WHERE id = $2 AND status = 'draft' AND kind = 'invoice'",
+    )
+    .bind(now.as_millis())
+    .bind(id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    let Some(inv) = get_in(&mut tx, id).await? else {
+        tx.rollback().await?;
+        return Ok(VoidedDraft::NoSuchInvoice);
+    };
+    if !voided {
+        tx.rollback().await?;
+        return Ok(if inv.status == Status::Void { VoidedDraft::AlreadyVoid } else { VoidedDraft::NotDraft });
+    }
+    let charged: Option<i64> =
+        sqlx::query_scalar("SELECT charged_minor FROM usage_charges WHERE customer_id = $1 AND period = $2")
+            .bind(inv.customer_id.to_string())
+            .bind(&inv.period)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let returned = Money::from_minor(charged.unwrap_or(0).clamp(0, inv.total.minor().max(0)), inv.total.currency());
+    ledger::post_in(
+        &mut tx,
+        inv.customer_id,
+        EntryKind::Refund,
+        returned,
+        &format!("void:{id}"),
+        &format!("Draft invoice for {} voided", inv.period),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(VoidedDraft::Voided { returned })
+}
+
+/// Every invoice and credit note of the customer, drafts included, newest first (the reseller's view).
+pub async fn list_all_for(db: &TenantDb, customer: CustomerId) -> Result<Vec<Invoice>> {
+    let rows = sqlx::query_as::<_, InvoiceRow>(concat!(
+        "SELECT ",
+        invoice_columns!(),
+        " FROM invoices WHERE customer_id = $1 ORDER BY created_at DESC, id"
+    ))
+    .bind(customer.to_string())
+    .fetch_all(db.pool())
+    .await?;
+    rows.into_iter().map(Invoice::try_from).collect()
 }
 
 /// The invoice as CSV: one row per session segment, then the line totals and the invoice total.

@@ -83,16 +83,27 @@ impl From<AccountRow> for Account {
     }
 }
 
-/// Whether the customer may order something that runs up charges (a workspace, a subscription): a saved
-/// card is enough on its own; prepaid customers need some credit to start with. `Err` holds the credit
-/// needed.
-pub async fn may_order(tenant: &Tenant, customer: CustomerId) -> Result<Result<(), Money>, BackendError> {
+/// Why a customer may not order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MayNotOrder {
+    /// The storefront suspended the account.
+    Suspended,
+    /// Neither a saved card nor this much credit.
+    NeedsCredit(Money),
+}
+
+/// Whether the customer may order something that runs up charges (a workspace, a subscription): never
+/// while suspended; a saved card is enough on its own; prepaid customers need some credit to start with.
+pub async fn may_order(tenant: &Tenant, customer: CustomerId) -> Result<Result<(), MayNotOrder>, BackendError> {
+    if crate::backend::identity::customers::get(&tenant.db, customer).await?.is_none_or(|c| c.suspended) {
+        return Ok(Err(MayNotOrder::Suspended));
+    }
     if account(tenant, customer).await?.payment_method_id.is_some() {
         return Ok(Ok(()));
     }
     let balance = ledger::balance(&tenant.db, customer, tenant.currency).await?;
     if balance.minor() < MIN_CREDIT_TO_ORDER {
-        return Ok(Err(Money::from_minor(MIN_CREDIT_TO_ORDER, tenant.currency)));
+        return Ok(Err(MayNotOrder::NeedsCredit(Money::from_minor(MIN_CREDIT_TO_ORDER, tenant.currency))));
     }
     Ok(Ok(()))
 }

@@ -4,13 +4,16 @@
 //! - `usage`: the metered facts (usage sessions with their frozen rates) of a customer in a period.
 //! - `meter`: charges month-to-date usage to credit as it accrues, announces low balances, and stops the
 //!   running workspaces of a customer whose credit ran out with no card.
-//! - `invoices`: invoices, lines, numbering, finalising, credit notes, CSV.
+//! - `invoices`: invoices, lines, numbering, finalising, credit notes, voiding, CSV.
 //! - `document`: the invoice document (`domain::invoice`) the invoice page, its PDF and its email are made from.
 //! - `pdf`: invoices and wholesale bills as PDF files, written directly.
 //! - `run`: the billing run of a tenant for a period — exactly once, resumable after a crash at any step.
 //! - `subscriptions`: monthly fixed-price plans, prorated per period.
 //! - `wholesale`: what each reseller owes the platform for the period, exactly once.
-//! - `payments`: each storefront's Stripe: top-up checkout, saved card, invoice charges, webhooks, dunning.
+//! - `payments`: each storefront's Stripe: top-up checkout, saved card, invoice charges, refunds, webhooks,
+//!   dunning.
+//! - `refunds`: refunds to the card an invoice was paid with: written pending with their credit note, sent
+//!   to Stripe once, credited instead when Stripe refuses.
 //! - `notify`: the invoice, reminder, low-balance and failed-payment emails.
 //! - `terms`: the storefront's payment terms for its customers (due dates, the order block) and the
 //!   reminders about invoices left due.
@@ -30,6 +33,7 @@ pub mod orders;
 pub mod overview;
 pub mod payments;
 pub mod pdf;
+pub mod refunds;
 pub mod run;
 pub mod subscriptions;
 pub mod terms;

@@ -2,7 +2,7 @@
 //! (billing runs, the meter, webhooks), so links point at the storefront's public address.
 
 use crate::backend::billing::{document, pdf};
-use crate::backend::mail::storefront::{brand, queue};
+use crate::backend::mail::storefront::{brand, queue, queue_new};
 use crate::backend::mail::templates;
 use crate::backend::mail::MailAttachment;
 use crate::backend::state::{AppState, Tenant};
@@ -17,7 +17,36 @@ pub async fn invoice_issued(
     number: &str,
     total: crate::domain::money::Money,
 ) -> Result<()> {
-    let Some(c) = crate::backend::identity::customers::get(&tenant.db, customer).await? else { return Ok(()) };
+    let key = format!("invoice:{}:{invoice_id}", tenant.id);
+    invoice_mail(state, tenant, customer, invoice_id, number, total, key).await.map(drop)
+}
+
+/// The same invoice email again, asked for by the storefront: once per `request` (the resend form's
+/// one-time key), so a retried request does not mail twice but a later resend does mail again. `true`
+/// when queued now.
+pub async fn invoice_resent(
+    state: &AppState,
+    tenant: &Tenant,
+    customer: crate::domain::ids::CustomerId,
+    invoice_id: &str,
+    number: &str,
+    total: crate::domain::money::Money,
+    request: &str,
+) -> Result<bool> {
+    let key = format!("invoice_resend:{}:{invoice_id}:{request}", tenant.id);
+    invoice_mail(state, tenant, customer, invoice_id, number, total, key).await
+}
+
+async fn invoice_mail(
+    state: &AppState,
+    tenant: &Tenant,
+    customer: crate::domain::ids::CustomerId,
+    invoice_id: &str,
+    number: &str,
+    total: crate::domain::money::Money,
+    key: String,
+) -> Result<bool> {
+    let Some(c) = crate::backend::identity::customers::get(&tenant.db, customer).await? else { return Ok(false) };
     let (ctx, _, _) = brand(state, tenant, None).await?;
     let link = format!("{}/invoices/{invoice_id}", ctx.base_url);
     let rendered = templates::invoice(&ctx, &c.name, number, &total.to_string(), &link);
@@ -27,8 +56,7 @@ pub async fn invoice_issued(
         content_type: "application/pdf".into(),
         body: pdf::invoice(&v),
     });
-    let key = format!("invoice:{}:{invoice_id}", tenant.id);
-    queue(state, tenant, None, "invoice", key, &c.email, rendered, attachment).await
+    queue_new(state, tenant, None, "invoice", key, &c.email, rendered, attachment).await
 }
 
 /// A reminder about an invoice left due (before and after its due date), once per invoice and reminder.

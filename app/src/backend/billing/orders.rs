@@ -33,6 +33,9 @@ pub enum OrderError {
     /// Neither a saved card nor this much credit.
     #[error("ordering needs at least {0} of credit or a saved card")]
     NeedsCredit(Money),
+    /// The storefront suspended the account.
+    #[error("the account is suspended")]
+    Suspended,
     /// No Kasm server can take the workspace now (its pinned server is disabled or gone).
     #[error("no Kasm server can take this order")]
     NoServer,
@@ -59,8 +62,10 @@ pub async fn order(
         return Err(OrderError::Overdue(inv.display_number(), inv.amount_due()));
     }
     // Prepaid customers need some credit to start with; a saved card is enough on its own.
-    if let Err(min) = meter::may_order(tenant, customer).await? {
-        return Err(OrderError::NeedsCredit(min));
+    match meter::may_order(tenant, customer).await? {
+        Ok(()) => {}
+        Err(meter::MayNotOrder::NeedsCredit(min)) => return Err(OrderError::NeedsCredit(min)),
+        Err(meter::MayNotOrder::Suspended) => return Err(OrderError::Suspended),
     }
     let pin = template.and_then(|t| t.kasm_server);
     let server = match kasm_servers::place(state.central(), pin.as_deref(), tenant.id).await? {

@@ -4,7 +4,8 @@
 //! Everything that moves money is idempotent on a key of ours: a top-up is credited once per checkout
 //! session (ledger reference `topup:<cs_id>`), whether the webhook or the customer's return to the page
 //! gets there first; an invoice charge uses the idempotency key `invoice:<id>:<attempt>`, and recording it
-//! is a conditional update. A failed charge emails the customer and is retried on the dunning schedule;
+//! is a conditional update (which keeps the PaymentIntent, for refunds); a card refund uses the id of its
+//! `card_refunds` row (see `refunds`). A failed charge emails the customer and is retried on the dunning schedule;
 //! service already paid for is never cut off for it.
 
 use crate::backend::billing::invoices::{self, Invoice, Status};
@@ -165,6 +166,34 @@ pub async fn start_top_up_from(
     amount: Money,
     origin: Option<String>,
 ) -> Result<String, AppError> {
+    let payment = Payment { purpose: "topup", amount, invoice: None, line_item: None, back_to: "/billing".to_owned() };
+    // Each press of the button is its own checkout.
+    open_checkout(state, tenant, customer, origin, payment, &format!("topup:{}", uuid::Uuid::new_v4())).await
+}
+
+/// What a Checkout is for.
+struct Payment {
+    /// `topup` or `invoice` (the session's metadata: how its completion is recorded).
+    purpose: &'static str,
+    amount: Money,
+    invoice: Option<String>,
+    /// What the payment page says is paid (`None`: account credit).
+    line_item: Option<String>,
+    /// The storefront page the payment page's "back" link leads to.
+    back_to: String,
+}
+
+/// Opens a Stripe Checkout on the storefront's account for `customer` (who gets a Stripe customer, and
+/// keeps the card for later); returns the payment page's address. The page sends the customer back to
+/// `origin` (the storefront's address as they used it), else to its public address.
+async fn open_checkout(
+    state: &AppState,
+    tenant: &Tenant,
+    customer: &Customer,
+    origin: Option<String>,
+    payment: Payment,
+    idempotency_key: &str,
+) -> Result<String, AppError> {
     let Some((client, _)) = client(state, tenant).await? else {
         return Err(AppError::Invalid("Card payments are not set up for this store.".into()));
     };
@@ -173,21 +202,23 @@ pub async fn start_top_up_from(
         Some(o) => o,
         None => crate::backend::mail::storefront::storefront_url(state, tenant).await?,
     };
+    let mut metadata = Metadata::from([
+        ("purpose".to_owned(), payment.purpose.to_owned()),
+        ("customer_id".to_owned(), customer.id.to_string()),
+    ]);
+    if let Some(invoice) = payment.invoice {
+        metadata.insert("invoice_id".to_owned(), invoice);
+    }
     let checkout = TopupCheckout {
         customer_id: stripe_customer,
-        amount_minor: amount.minor(),
-        currency: amount.currency().code().to_ascii_lowercase(),
+        amount_minor: payment.amount.minor(),
+        currency: payment.amount.currency().code().to_ascii_lowercase(),
         success_url: format!("{base}/billing?topup={{CHECKOUT_SESSION_ID}}"),
-        cancel_url: format!("{base}/billing"),
-        metadata: Metadata::from([
-            ("purpose".to_owned(), "topup".to_owned()),
-            ("customer_id".to_owned(), customer.id.to_string()),
-        ]),
-        line_item: None,
+        cancel_url: format!("{base}{}", payment.back_to),
+        metadata,
+        line_item: payment.line_item,
     };
-    // Each press of the button is its own checkout.
-    let key = format!("topup:{}", uuid::Uuid::new_v4());
-    let session = client.create_topup_checkout(&checkout, &key).await.map_err(|e| unavailable(&e))?;
+    let session = client.create_topup_checkout(&checkout, idempotency_key).await.map_err(|e| unavailable(&e))?;
     session.url.ok_or_else(|| AppError::Unavailable("The payment service gave no payment page.".into()))
 }
 
@@ -216,8 +247,17 @@ async fn complete_checkout(
         }
         Some("invoice") => {
             let Some(invoice) = session.metadata.get("invoice_id") else { return Ok(false) };
-            match invoices::record_checkout_payment(&tenant.db, invoice, customer, &session.id, amount.minor(), now())
-                .await?
+            let intent = session.payment_intent.as_deref();
+            match invoices::record_checkout_payment(
+                &tenant.db,
+                invoice,
+                customer,
+                &session.id,
+                intent,
+                amount.minor(),
+                now(),
+            )
+            .await?
             {
                 invoices::CheckoutPaid::Paid => true,
                 invoices::CheckoutPaid::AlreadyRecorded => false,
@@ -266,31 +306,15 @@ pub async fn start_invoice_checkout(
     if inv.status != Status::Finalised || due.minor() <= 0 {
         return Err(AppError::Conflict("This invoice has nothing left to pay.".into()));
     }
-    let Some((client, _)) = client(state, tenant).await? else {
-        return Err(AppError::Invalid("Card payments are not set up for this store.".into()));
-    };
-    let stripe_customer = stripe_customer(tenant, &client, customer).await??;
-    let base = match origin {
-        Some(o) => o,
-        None => crate::backend::mail::storefront::storefront_url(state, tenant).await?,
-    };
-    let checkout = TopupCheckout {
-        customer_id: stripe_customer,
-        amount_minor: due.minor(),
-        currency: due.currency().code().to_ascii_lowercase(),
-        success_url: format!("{base}/billing?topup={{CHECKOUT_SESSION_ID}}"),
-        cancel_url: format!("{base}/invoices/{}", inv.id),
-        metadata: Metadata::from([
-            ("purpose".to_owned(), "invoice".to_owned()),
-            ("customer_id".to_owned(), customer.id.to_string()),
-            ("invoice_id".to_owned(), inv.id.clone()),
-        ]),
+    let payment = Payment {
+        purpose: "invoice",
+        amount: due,
+        invoice: Some(inv.id.clone()),
         line_item: Some(format!("Invoice {}", inv.display_number())),
+        back_to: format!("/invoices/{}", inv.id),
     };
     // One checkout per invoice and amount: pressing "Pay now" twice opens the same payment page.
-    let key = format!("pay:{}:{}", inv.id, due.minor());
-    let session = client.create_topup_checkout(&checkout, &key).await.map_err(|e| unavailable(&e))?;
-    session.url.ok_or_else(|| AppError::Unavailable("The payment service gave no payment page.".into()))
+    open_checkout(state, tenant, customer, origin, payment, &format!("pay:{}:{}", inv.id, due.minor())).await
 }
 
 /// The customer came back from the payment page: confirm with Stripe (the webhook may not have come yet).
@@ -355,7 +379,7 @@ pub async fn handle_webhook(
         "payment_intent.succeeded" => {
             let Ok(pi) = event.payment_intent() else { return Ok(WebhookOutcome::Ignored) };
             if let Some(invoice) = pi.metadata.get("invoice_id") {
-                invoices::record_card_payment(&tenant.db, invoice, pi.amount, now()).await?;
+                invoices::record_card_payment(&tenant.db, invoice, pi.amount, &pi.id, now()).await?;
             }
             Ok(WebhookOutcome::Handled)
         }
@@ -381,7 +405,7 @@ pub async fn collect(state: &AppState, tenant: &Tenant, inv: &Invoice) -> Result
     let currency = due.currency().code().to_ascii_lowercase();
     match client.charge_off_session(&stripe_customer, &card, due.minor(), &currency, &metadata, &key).await {
         Ok(pi) if pi.succeeded() => {
-            invoices::record_card_payment(&tenant.db, &inv.id, due.minor(), now()).await?;
+            invoices::record_card_payment(&tenant.db, &inv.id, due.minor(), &pi.id, now()).await?;
         }
         Ok(pi) => {
             let why = pi
@@ -400,6 +424,45 @@ pub async fn collect(state: &AppState, tenant: &Tenant, inv: &Invoice) -> Result
         Err(e) => tracing::warn!(error = %e, invoice = %inv.id, "charging the card failed to reach Stripe"),
     }
     Ok(())
+}
+
+/// What asking Stripe for a card refund came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RefundAttempt {
+    /// Stripe accepted it: the refund's id.
+    Refunded(String),
+    /// Stripe will not refund it (more than is left on the payment, the payment is not refundable, the keys
+    /// are gone): why, for the reseller.
+    Refused(String),
+    /// No answer, a rate limit, a 5xx or refused keys: it may yet succeed; try again with the same key.
+    Unreachable,
+}
+
+/// Refunds `amount` of the card payment `payment_intent` through the storefront's Stripe. `key` is the
+/// idempotency key: the same key always means the same one refund.
+pub async fn refund_card(
+    state: &AppState,
+    tenant: &Tenant,
+    payment_intent: &str,
+    amount: Money,
+    key: &str,
+    metadata: &[(&str, &str)],
+) -> Result<RefundAttempt, BackendError> {
+    let Some((client, _)) = client(state, tenant).await? else {
+        return Ok(RefundAttempt::Refused("card payments are no longer set up for this store".into()));
+    };
+    let metadata: Metadata = metadata.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    Ok(match client.refund_payment(payment_intent, amount.minor(), &metadata, key).await {
+        Ok(r) if r.failed() => RefundAttempt::Refused(format!("Stripe reports the refund {}", r.status)),
+        Ok(r) => RefundAttempt::Refunded(r.id),
+        // A refused key can be fixed by the reseller: not a final answer about this refund.
+        Err(e) if e.is_retryable() || e.is_authentication() => {
+            tracing::warn!(error = %e, "a card refund did not reach Stripe; the next attempt sends it again");
+            RefundAttempt::Unreachable
+        }
+        Err(stripe::StripeError::Api { message, .. }) => RefundAttempt::Refused(message),
+        Err(e) => RefundAttempt::Refused(e.to_string()),
+    })
 }
 
 /// Invoices whose next payment attempt is due.

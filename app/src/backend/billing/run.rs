@@ -483,27 +483,16 @@ impl TryFrom<RunRow> for RunRecord {
 
 /// The scheduler: every `interval`, under a cluster-wide lease, bills each tenant's last finished period
 /// unless a run of it already finished (so each cycle day's run happens once, the first check after it).
-pub async fn schedule(
-    state: AppState,
-    interval: std::time::Duration,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
+pub async fn schedule(state: AppState, interval: std::time::Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
     let owner = format!("scheduler-{}", Uuid::new_v4());
-    loop {
-        // Wait first: a restart does not bill anything earlier than the interval would.
-        tokio::select! {
-            _ = shutdown.changed() => return,
-            _ = tokio::time::sleep(interval) => {}
-        }
-        if *shutdown.borrow() {
-            return;
-        }
+    crate::backend::platform::jobs::every(interval, shutdown, || async {
         match scheduled_pass(&state, &owner, interval).await {
             Ok(n) if n > 0 => tracing::info!(tenants = n, "scheduled billing runs done"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "scheduled billing pass failed; the next one retries"),
         }
-    }
+    })
+    .await;
 }
 
 /// One scheduler pass (public for tests): bills each tenant's last finished period unless a run of it

@@ -137,6 +137,8 @@ pub enum Ordered {
     NoSuchPlan,
     /// Neither a saved card nor this much credit.
     NeedsCredit(Money),
+    /// The storefront suspended the account.
+    Suspended,
 }
 
 /// A customer subscribes to a plan (once per order key). It needs the same credit (or card) as ordering a
@@ -148,8 +150,10 @@ pub async fn order(
     order_key: Uuid,
     at: Timestamp,
 ) -> Result<Ordered> {
-    if let Err(min) = super::meter::may_order(tenant, customer).await? {
-        return Ok(Ordered::NeedsCredit(min));
+    match super::meter::may_order(tenant, customer).await? {
+        Ok(()) => {}
+        Err(super::meter::MayNotOrder::NeedsCredit(min)) => return Ok(Ordered::NeedsCredit(min)),
+        Err(super::meter::MayNotOrder::Suspended) => return Ok(Ordered::Suspended),
     }
     Ok(match subscribe(&tenant.db, customer, plan_code, order_key, at).await? {
         Some(id) => Ordered::Subscribed(id),

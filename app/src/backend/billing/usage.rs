@@ -99,6 +99,19 @@ where
     rows.into_iter().map(Session::try_from).collect()
 }
 
+/// A customer's latest `limit` sessions, newest first (what the storefront's staff see of them).
+pub async fn recent_of(db: &TenantDb, customer: CustomerId, limit: i64) -> Result<Vec<Session>> {
+    let rows = sqlx::query_as::<_, SessionRow>(concat!(
+        session_select!(),
+        "WHERE w.customer_id = $1 ORDER BY u.started_at DESC, u.id LIMIT $2"
+    ))
+    .bind(customer.to_string())
+    .bind(limit.clamp(1, 1000))
+    .fetch_all(db.pool())
+    .await?;
+    rows.into_iter().map(Session::try_from).collect()
+}
+
 /// Every session of the tenant that ran in `[from, to)` (the wholesale bill).
 pub async fn all_sessions(db: &TenantDb, from: Timestamp, to: Timestamp) -> Result<Vec<Session>> {
     let rows = sqlx::query_as::<_, SessionRow>(concat!(

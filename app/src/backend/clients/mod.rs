@@ -4,7 +4,7 @@
 //! | module   | owns |
 //! |----------|------|
 //! | `kasm`   | the Kasm Workspaces API: wire types, errors, retries and the per-server circuit breaker |
-//! | `stripe` | the Stripe API: checkout, customers, payment intents, webhook signature verification |
+//! | `stripe` | the Stripe API: checkout, customers, payment intents, refunds, webhook signature verification |
 //! | `http`   | what both do alike: base URL checks, the HTTP client's settings, no-answer errors, redaction |
 
 mod http;

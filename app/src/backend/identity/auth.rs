@@ -14,6 +14,7 @@ use super::tokens::{self, TokenTable};
 use crate::backend::platform::db::{now, TenantDb};
 use crate::backend::{BackendError, Result};
 use crate::domain::ids::CustomerId;
+use crate::domain::time::Timestamp;
 
 pub const SESSION_COOKIE: &str = "ezs_session";
 
@@ -178,6 +179,48 @@ pub async fn session_customer(db: &TenantDb, token: &str) -> Result<Option<Custo
 struct SessionRow {
     customer_id: String,
     last_seen_at: i64,
+}
+
+/// A customer's signed-in browser session, as the storefront's staff see it (never its token).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveSession {
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// A platform admin acting as the customer (their email).
+    pub impersonator: Option<String>,
+}
+
+/// The customer's sessions that are still valid, most recently used first.
+pub async fn live_sessions(db: &TenantDb, customer: CustomerId) -> Result<Vec<LiveSession>> {
+    let t = now().as_millis();
+    let rows = sqlx::query_as::<_, LiveRow>(
+        "SELECT created_at, last_seen_at, expires_at, impersonator FROM auth_sessions \
+         WHERE customer_id = $1 AND expires_at > $2 AND last_seen_at > $3 ORDER BY last_seen_at DESC LIMIT 50",
+    )
+    .bind(customer.to_string())
+    .bind(t)
+    .bind(t - IDLE_TIMEOUT_MS)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| LiveSession {
+            created_at: Timestamp::from_millis(r.created_at),
+            last_seen_at: Timestamp::from_millis(r.last_seen_at),
+            expires_at: Timestamp::from_millis(r.expires_at),
+            impersonator: r.impersonator,
+        })
+        .collect())
+}
+
+/// An `auth_sessions` row as the staff's list shows it.
+#[derive(sqlx::FromRow)]
+struct LiveRow {
+    created_at: i64,
+    last_seen_at: i64,
+    expires_at: i64,
+    impersonator: Option<String>,
 }
 
 /// Ends every session of a customer ("sign out everywhere", and after a password reset).

@@ -3,6 +3,7 @@
 use crate::backend::platform::db::{is_unique_violation, now, TenantDb};
 use crate::backend::{corrupt, Result};
 use crate::domain::ids::CustomerId;
+use crate::domain::time::Timestamp;
 
 #[derive(Clone, Debug)]
 pub struct Customer {
@@ -13,11 +14,13 @@ pub struct Customer {
     pub kasm_username: Option<String>,
     /// Unverified accounts can sign in but cannot order.
     pub email_verified: bool,
+    /// Suspended by the storefront: can sign in and pay, but not order or start workspaces.
+    pub suspended: bool,
 }
 
 macro_rules! customer_columns {
     () => {
-        "id, email, name, kasm_user_id, kasm_username, email_verified_at"
+        "id, email, name, kasm_user_id, kasm_username, email_verified_at, suspended_at"
     };
 }
 
@@ -30,6 +33,7 @@ struct CustomerRow {
     kasm_user_id: Option<String>,
     kasm_username: Option<String>,
     email_verified_at: Option<i64>,
+    suspended_at: Option<i64>,
 }
 
 impl TryFrom<CustomerRow> for Customer {
@@ -43,6 +47,7 @@ impl TryFrom<CustomerRow> for Customer {
             kasm_user_id: r.kasm_user_id,
             kasm_username: r.kasm_username,
             email_verified: r.email_verified_at.is_some(),
+            suspended: r.suspended_at.is_some(),
         })
     }
 }
@@ -203,4 +208,60 @@ pub async fn set_kasm_user_id(db: &TenantDb, id: CustomerId, kasm_user_id: &str)
         .execute(db.pool())
         .await?;
     Ok(())
+}
+
+/// Suspends the account with the reseller's reason. `false` when it already was (the first reason stays).
+/// A meter start locks the customer's row first (see `workspaces::store::start_meter`), so once this
+/// commits no workspace of theirs starts billing.
+pub async fn suspend(db: &TenantDb, id: CustomerId, reason: &str, at: Timestamp) -> Result<bool> {
+    Ok(sqlx::query(
+        "UPDATE customers SET suspended_at = $1, suspended_reason = $2 WHERE id = $3 AND suspended_at IS NULL",
+    )
+    .bind(at.as_millis())
+    .bind(reason)
+    .bind(id.to_string())
+    .execute(db.pool())
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Lifts a suspension. `false` when the account was not suspended.
+pub async fn unsuspend(db: &TenantDb, id: CustomerId) -> Result<bool> {
+    Ok(sqlx::query(
+        "UPDATE customers SET suspended_at = NULL, suspended_reason = NULL WHERE id = $1 AND suspended_at IS NOT NULL",
+    )
+    .bind(id.to_string())
+    .execute(db.pool())
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// How the account stands: when it was opened and, if it is suspended, since when and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Standing {
+    pub created_at: Timestamp,
+    pub suspended: Option<(Timestamp, String)>,
+}
+
+pub async fn standing(db: &TenantDb, id: CustomerId) -> Result<Option<Standing>> {
+    let row = sqlx::query_as::<_, StandingRow>(
+        "SELECT created_at, suspended_at, suspended_reason FROM customers WHERE id = $1",
+    )
+    .bind(id.to_string())
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.map(|r| Standing {
+        created_at: Timestamp::from_millis(r.created_at),
+        suspended: r.suspended_at.map(|t| (Timestamp::from_millis(t), r.suspended_reason.unwrap_or_default())),
+    }))
+}
+
+/// A customer's opening and suspension columns.
+#[derive(sqlx::FromRow)]
+struct StandingRow {
+    created_at: i64,
+    suspended_at: Option<i64>,
+    suspended_reason: Option<String>,
 }

@@ -68,6 +68,21 @@ pub async fn queue(
     rendered: Rendered,
     attachment: Option<MailAttachment>,
 ) -> Result<()> {
+    queue_new(state, tenant, origin, kind, key, to, rendered, attachment).await.map(drop)
+}
+
+/// [`queue`], saying whether the message is new: `false` when `key` was queued before (nothing queued).
+#[allow(clippy::too_many_arguments)]
+pub async fn queue_new(
+    state: &AppState,
+    tenant: &Tenant,
+    origin: Option<String>,
+    kind: &str,
+    key: String,
+    to: &str,
+    rendered: Rendered,
+    attachment: Option<MailAttachment>,
+) -> Result<bool> {
     let (_, from_name, from_addr) = brand(state, tenant, origin).await?;
     let o = Outgoing {
         tenant: Some(tenant.id),
@@ -80,9 +95,9 @@ pub async fn queue(
         rendered,
         attachment,
     };
-    outbox::enqueue(state.central(), &o).await?;
+    let new = outbox::enqueue(state.central(), &o).await?;
     state.notify_mail();
-    Ok(())
+    Ok(new)
 }
 
 /// Queues a message whose link carries the one-time `token`: the rendered bodies hold the placeholder,

@@ -136,6 +136,8 @@ pub const READ_ONLY_FUNCTIONS: &[&str] = &[
     "list_staff",
     "list_workspaces",
     "manage_billing",
+    "manage_customer",
+    "manage_customers",
     "my_catalog",
     "my_domains",
     "onboarding",

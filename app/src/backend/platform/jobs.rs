@@ -349,6 +349,25 @@ fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// Runs `pass` every `interval` until shutdown, waiting first (a restart does nothing earlier than the
+/// interval would). Each pass does its own logging; a pass in progress finishes before shutdown is seen.
+pub async fn every<F, Fut>(interval: std::time::Duration, mut shutdown: tokio::sync::watch::Receiver<bool>, mut pass: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        pass().await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@
 //! | `host`       | strict Host parsing, trusted proxies |
 //! | `limits`     | sign-in attempt limits (before any hashing); failed sign-in and refusal counters per role |
 //! | `audit`      | the audit log of admin, staff, customer and system actions |
-//! | `jobs`       | the durable job queue, its dead letters and its worker |
+//! | `jobs`       | the durable job queue, its dead letters and its worker; `every`, the periodic-pass loop |
 
 pub mod alerts;
 pub mod audit;

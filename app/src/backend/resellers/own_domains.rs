@@ -166,21 +166,15 @@ pub async fn scheduled_checks(state: &AppState, owner: &str, interval_ms: i64) -
 }
 
 /// The scheduled checks, every `interval`, until shutdown.
-pub async fn run(state: AppState, interval: std::time::Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+pub async fn run(state: AppState, interval: std::time::Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
     let owner = format!("domains-{}", uuid::Uuid::new_v4());
     let interval_ms = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX / 4);
-    loop {
-        tokio::select! {
-            _ = shutdown.changed() => return,
-            _ = tokio::time::sleep(interval) => {}
-        }
-        if *shutdown.borrow() {
-            return;
-        }
+    crate::backend::platform::jobs::every(interval, shutdown, || async {
         match scheduled_checks(&state, &owner, interval_ms).await {
             Ok(n) if n > 0 => tracing::info!(domains = n, "domains verified by the scheduled checks"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "scheduled domain checks failed; the next pass retries"),
         }
-    }
+    })
+    .await;
 }

@@ -133,8 +133,14 @@ async fn fail(
 }
 
 async fn provision(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Result<Step, SyncError> {
-    let kasm = state.kasm_for(&ws.kasm_server).await?;
     let customer = customers::get(&tenant.db, ws.customer_id).await?.ok_or_else(|| corrupt("workspace customer"))?;
+    if customer.suspended {
+        // Ordered just before the suspension: no Kasm session is made for it (not an operator alert).
+        store::mark_failed(&tenant.db, ws.id, "Your account is suspended, so this workspace was not started.", now())
+            .await?;
+        return Ok(Step::Settled);
+    }
+    let kasm = state.kasm_for(&ws.kasm_server).await?;
     let user_id = match ensure_kasm_user(state, &kasm, tenant, &customer, &ws.kasm_server).await {
         Ok(u) => u,
         Err(SyncError::Kasm(e)) => return fail_or_retry(state, tenant, ws, e).await,
@@ -426,6 +432,12 @@ async fn await_running(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Res
                 t,
             )
             .await?;
+            if !started && customers::get(&tenant.db, ws.customer_id).await?.is_some_and(|c| c.suspended) {
+                // Started (or ordered) just before the customer was suspended: stopped before it bills.
+                tracing::info!(workspace = %ws.id, "customer suspended; the workspace is stopped unbilled");
+                store::transition(&tenant.db, ws.id, WorkspaceState::Starting, WorkspaceState::Stopping, t).await?;
+                return Ok(Step::Again);
+            }
             tracing::info!(workspace = %ws.id, "workspace running; meter open");
             if started && store::usage_of(&tenant.db, ws.id).await?.len() == 1 {
                 // The first run only (the outbox also dedupes on it); a mail failure never fails the workspace.
@@ -551,6 +563,37 @@ pub async fn give_up(state: &AppState, tenant: &Tenant, id: WorkspaceId, last_er
         fail(state, tenant, &ws, "The workspace service is not responding. Please try again later.", &detail).await?;
     }
     Ok(())
+}
+
+/// Stops every running workspace of `customer` as if they had pressed Stop at `at` (each meter closes at
+/// `at`), and hands the ones still on their way up to the worker, which stops them before they bill once
+/// the customer is suspended (see `provision` and `await_running`). Returns how many running ones stopped.
+pub async fn stop_all_of(
+    state: &AppState,
+    tenant: &Tenant,
+    customer: crate::domain::ids::CustomerId,
+    at: Timestamp,
+) -> Result<usize, BackendError> {
+    let mut stopped = 0;
+    for ws in store::list_owned(&tenant.db, customer).await? {
+        match ws.state {
+            WorkspaceState::Running => {
+                if store::transition(&tenant.db, ws.id, WorkspaceState::Running, WorkspaceState::Stopping, at).await? {
+                    announce(state, tenant, &ws);
+                    drive(state, tenant, ws.id).await?;
+                    stopped += 1;
+                }
+            }
+            WorkspaceState::Provisioning | WorkspaceState::Starting | WorkspaceState::Stopping => {
+                enqueue(state, tenant, ws.id).await?;
+            }
+            WorkspaceState::Stopped
+            | WorkspaceState::Failed
+            | WorkspaceState::Terminating
+            | WorkspaceState::Terminated => {}
+        }
+    }
+    Ok(stopped)
 }
 
 /// Tells open pages that this workspace changed.

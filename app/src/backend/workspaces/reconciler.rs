@@ -252,6 +252,21 @@ async fn reconcile_tenant(
                     report.stopped = report.stopped.saturating_sub(1);
                     report.running += 1;
                     announce(state, tenant, &ws);
+                } else if let Some(user) = session.map(|s| s.user_id) {
+                    // Refused because its customer is suspended: started from Kasm's own UI, it is stopped
+                    // there again and never billed.
+                    let suspended = crate::backend::identity::customers::get(&tenant.db, ws.customer_id)
+                        .await?
+                        .is_some_and(|c| c.suspended);
+                    if suspended {
+                        report.calls += 1;
+                        match kasm.stop_kasm(kasm_id, user).await {
+                            Ok(()) => tracing::info!(workspace = %ws.id, "suspended customer's session stopped"),
+                            Err(e) => {
+                                tracing::warn!(error = %e, workspace = %ws.id, "stopping a suspended customer's session failed")
+                            }
+                        }
+                    }
                 }
             }
             // Deleted on our side but still alive in Kasm (its destroy failed earlier): destroy it now.

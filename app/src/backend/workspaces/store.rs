@@ -289,7 +289,9 @@ pub async fn mark_failed(db: &TenantDb, id: WorkspaceId, reason: &str, now: Time
 
 /// `from` -> Running and the meter opens at `started_at` with the rates in force now, in one transaction.
 /// `from` is Starting normally, or Stopped when the reconciler finds a session running that we had
-/// stopped (started from Kasm's own UI).
+/// stopped (started from Kasm's own UI). `false` (nothing changed) when the workspace was not in `from`,
+/// or when its customer is suspended: the customer's row is locked first, so a suspension committing at
+/// the same moment either sees this workspace running (and stops it) or makes this refuse.
 pub async fn start_meter(
     db: &TenantDb,
     id: WorkspaceId,
@@ -300,7 +302,21 @@ pub async fn start_meter(
     now: Timestamp,
 ) -> Result<bool> {
     let mut tx = db.begin().await?;
-    // The write comes first so SQLite takes its write lock at once (no read-then-upgrade deadlock).
+    // The write comes first so SQLite takes its write lock at once (no read-then-upgrade deadlock). It is the
+    // customer's row: PostgreSQL re-checks `suspended_at IS NULL` after waiting for a suspension's lock.
+    let active = sqlx::query(
+        "UPDATE customers SET suspended_at = suspended_at \
+         WHERE id = (SELECT customer_id FROM workspaces WHERE id = $1) AND suspended_at IS NULL",
+    )
+    .bind(id.to_string())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !active {
+        tx.rollback().await?;
+        return Ok(false);
+    }
     let moved = sqlx::query("UPDATE workspaces SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4")
         .bind(WorkspaceState::Running.as_str())
         .bind(now.as_millis())

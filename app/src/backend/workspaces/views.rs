@@ -75,6 +75,10 @@ pub async fn change(
 ) -> Result<WorkspaceDetail, AppError> {
     let ws_id = parse_id(id)?;
     let ws = store::get_owned(&tenant.db, ws_id, customer.id).await?.ok_or(AppError::NotFound)?;
+    // A suspended customer may stop or delete, never start something that bills (the meter refuses too).
+    if customer.suspended && matches!(action, Action::Start | Action::Retry) {
+        return Err(AppError::Suspended);
+    }
     let next = ws.state.apply(action).map_err(|e| AppError::Conflict(sentence(&e.to_string())))?;
     if !store::transition(&tenant.db, ws_id, ws.state, next, now()).await? {
         return Err(AppError::Conflict("This workspace changed state meanwhile. Please look again.".into()));

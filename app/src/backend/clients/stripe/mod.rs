@@ -4,7 +4,7 @@
 //!   (`metadata[invoice_id]=…`, `line_items[0][price_data][currency]=usd`), authenticated with
 //!   `Authorization: Bearer <secret key>`; each tenant is its own Stripe account, so one client per key;
 //! - every create carries an `Idempotency-Key`: a retry with the same key returns the first answer instead of
-//!   charging twice;
+//!   charging (or refunding) twice;
 //! - money is `i64` minor units (cents) with a lowercase ISO currency code, never a float;
 //! - a card decline on an off-session charge (HTTP 402 carrying the PaymentIntent) is an ordinary outcome,
 //!   `Ok(PaymentIntent { status: "requires_payment_method", last_payment_error: Some(..) })`, not an `Err`;
@@ -21,5 +21,5 @@ pub mod webhook;
 
 pub use client::{StripeClient, StripeConfig, TopupCheckout, DEFAULT_BASE_URL};
 pub use error::StripeError;
-pub use types::{CheckoutSession, Metadata, PaymentError, PaymentIntent, PaymentMethod, StripeCustomer};
+pub use types::{CheckoutSession, Metadata, PaymentError, PaymentIntent, PaymentMethod, Refund, StripeCustomer};
 pub use webhook::{Event, WebhookError};

@@ -146,6 +146,29 @@ impl PaymentIntent {
     }
 }
 
+/// A refund (`re_…`) of (part of) a payment.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Refund {
+    pub id: String,
+    /// Minor units.
+    pub amount: i64,
+    #[serde(default)]
+    pub currency: String,
+    #[serde(default, deserialize_with = "expandable_id")]
+    pub payment_intent: Option<String>,
+    /// `succeeded`, `pending` (on its way: some banks take days), `requires_action`, `failed` or `canceled`.
+    pub status: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub metadata: Metadata,
+}
+
+impl Refund {
+    /// The money will not go back this way: the refund was refused after it was created.
+    pub fn failed(&self) -> bool {
+        matches!(self.status.as_str(), "failed" | "canceled")
+    }
+}
+
 /// Stripe's explanation of a failed payment attempt.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct PaymentError {
@@ -200,6 +223,19 @@ mod tests {
         assert!(s.metadata.is_empty());
         assert!(s.is_paid() && s.is_complete() && !s.is_expired());
         assert_eq!(s.amount_total, Some(1234));
+    }
+
+    #[test]
+    fn a_refund_reads_its_payment_and_state() {
+        let r: Refund = serde_json::from_value(json!({
+            "id": "re_1", "object": "refund", "amount": 1500, "currency": "usd", "charge": "ch_1",
+            "payment_intent": {"id": "pi_1", "object": "payment_intent"}, "status": "succeeded", "metadata": null
+        }))
+        .unwrap();
+        assert_eq!((r.id.as_str(), r.amount, r.payment_intent.as_deref()), ("re_1", 1500, Some("pi_1")));
+        assert!(!r.failed() && r.metadata.is_empty());
+        let failed: Refund = serde_json::from_value(json!({"id": "re_2", "amount": 1, "status": "failed"})).unwrap();
+        assert!(failed.failed());
     }
 
     #[test]
