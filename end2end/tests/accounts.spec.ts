@@ -1,4 +1,6 @@
-import { test, expect, Page, Browser } from "@playwright/test";
+import { test, expect, Page } from "@playwright/test";
+
+import { at, hydrated, mailLink } from "./helpers";
 
 // Customer accounts in a real browser: sign up, open the verification link from the delivered email,
 // sign in and out; a password reset end to end; repeated wrong passwords throttled.
@@ -6,41 +8,7 @@ import { test, expect, Page, Browser } from "@playwright/test";
 // Without an SMTP server (the development default) mail is delivered to the outbox, which the platform
 // admin reads at /admin/mail: that is where this test picks up its links.
 
-const PORT = new URL(process.env.BASE_URL ?? "http://127.0.0.1:3000").port || "3000";
-const house = (path: string) => `http://127.0.0.1:${PORT}${path}`;
-
-async function hydrated(page: Page) {
-  await expect(page.locator("html")).toHaveAttribute("data-hydrated", "true", { timeout: 20_000 });
-}
-
-/** The newest link to `path` in mail sent to `to`, read from the admin's outbox view. */
-async function mailLink(browser: Browser, to: string, path: string): Promise<string> {
-  const ctx = await browser.newContext();
-  const admin = await ctx.newPage();
-  await admin.goto(`http://admin.localhost:${PORT}/admin/login`);
-  await hydrated(admin);
-  await admin.getByLabel("Email").fill("admin@ezscale.test");
-  await admin.getByLabel("Password").fill("admin-password");
-  await admin.getByRole("button", { name: "Sign in" }).click();
-  await expect(admin.getByTestId("tenant-list")).toBeVisible();
-  let link = "";
-  await expect
-    .poll(
-      async () => {
-        await admin.goto(`http://admin.localhost:${PORT}/admin/mail`);
-        const mail = admin.locator(`[data-testid="mail"][data-to="${to}"]`).first();
-        if ((await mail.count()) === 0) return "";
-        const text = (await mail.getByTestId("mail-text").textContent()) ?? "";
-        const m = text.match(new RegExp(`https?://\\S*${path.replace(/[?]/g, "\\?")}\\S+`));
-        link = m ? m[0] : "";
-        return link;
-      },
-      { timeout: 20_000 },
-    )
-    .not.toBe("");
-  await ctx.close();
-  return link;
-}
+const house = (path: string) => at("127.0.0.1", path);
 
 async function signIn(page: Page, email: string, password: string) {
   await page.goto(house("/login"));

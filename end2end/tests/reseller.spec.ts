@@ -1,18 +1,12 @@
-import { test, expect, Page } from "@playwright/test";
+import { test, expect } from "@playwright/test";
 
 import { startDns, Dns } from "./dns";
+import { at, hydrated, signInAdmin } from "./helpers";
 
 // A new reseller runs their business without the platform's help: the admin creates the storefront
 // (never knowing the owner's password); the owner chooses it from the welcome email, adds their own
 // domain and verifies it against their DNS (a real DNS server this test runs), and hides a plan, which
 // vanishes from their storefront.
-
-const PORT = new URL(process.env.BASE_URL ?? "http://127.0.0.1:3000").port || "3000";
-const at = (host: string, path: string) => `http://${host}:${PORT}${path}`;
-
-async function hydrated(page: Page) {
-  await expect(page.locator("html")).toHaveAttribute("data-hydrated", "true", { timeout: 20_000 });
-}
 
 let dns: Dns;
 test.beforeAll(async () => {
@@ -30,12 +24,7 @@ test("a new reseller sets a password, verifies their own domain and hides a plan
   const domain = `${slug}.ezscale.test`;
 
   // The platform admin creates the storefront: there is no password field.
-  await page.goto(at("admin.localhost", "/admin/login"));
-  await hydrated(page);
-  await page.getByLabel("Email").fill("admin@ezscale.test");
-  await page.getByLabel("Password").fill("admin-password");
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.getByTestId("tenant-list")).toBeVisible();
+  await signInAdmin(page);
   await page.getByTestId("new-tenant").click();
   await hydrated(page);
   const form = page.getByTestId("new-tenant-form");

@@ -1,4 +1,6 @@
-import { test, expect, Page } from "@playwright/test";
+import { test, expect } from "@playwright/test";
+
+import { at, collectErrors, hydrated } from "./helpers";
 
 // White-label end to end: the platform admin creates a reseller with its own domain, never knowing the
 // owner's password; the owner chooses it from the welcome email and finds the onboarding checklist; that
@@ -8,25 +10,9 @@ import { test, expect, Page } from "@playwright/test";
 // Hosts: *.localhost resolves to the loopback address in Chromium by itself; *.ezscale.test is mapped
 // to 127.0.0.1 by the --host-resolver-rules flag in playwright.config.ts.
 
-const PORT = new URL(process.env.BASE_URL ?? "http://127.0.0.1:3000").port || "3000";
-const at = (host: string, path: string) => `http://${host}:${PORT}${path}`;
-
 const DEFAULT_PRIMARY = "rgb(79, 70, 229)"; // #4f46e5
 const NEW_PRIMARY = "#0f766e";
 const NEW_PRIMARY_RGB = "rgb(15, 118, 110)";
-
-async function hydrated(page: Page) {
-  await expect(page.locator("html")).toHaveAttribute("data-hydrated", "true", { timeout: 20_000 });
-}
-
-function collectErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  page.on("console", (m) => {
-    if (m.type() === "error") errors.push(m.text());
-  });
-  return errors;
-}
 
 test("admin creates a reseller; the reseller rebrands with a live preview; others are untouched", async ({ page }) => {
   const errors = collectErrors(page);

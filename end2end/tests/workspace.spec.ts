@@ -1,20 +1,9 @@
 import { test, expect, Page } from "@playwright/test";
 
+import { collectErrors, deleteWorkspace, hydrated } from "./helpers";
+
 // The first slice as a customer sees it: sign in, order, watch it start, watch the meter tick in the
 // browser, stop it, see the final cost that the server stored.
-
-function collectErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  page.on("console", (m) => {
-    if (m.type() === "error") errors.push(m.text());
-  });
-  return errors;
-}
-
-async function hydrated(page: Page) {
-  await expect(page.locator("html")).toHaveAttribute("data-hydrated", "true", { timeout: 20_000 });
-}
 
 async function signIn(page: Page) {
   await page.goto("/login");
@@ -25,23 +14,25 @@ async function signIn(page: Page) {
   await expect(page).toHaveURL(/\/workspaces$/);
 }
 
-// Each test leaves no live Kasm session behind (Kasm caps sessions per user).
-async function deleteWorkspace(page: Page) {
-  // A change announced over SSE re-renders the card and can close the confirmation just opened: ask again.
-  await expect(async () => {
-    await page.getByTestId("delete").click({ timeout: 2_000 });
-    await page.getByTestId("confirm-delete").click({ timeout: 2_000 });
-  }).toPass({ timeout: 30_000 });
-  await expect(page.getByTestId("state")).toHaveText("Deleted");
-}
+// The simulator's control port, fixed for the browser tests by the Makefile (KASM_SIM_PORT).
+const SIM = process.env.KASM_SIM_URL ?? "http://127.0.0.1:4010";
+
+// A test that failed while Kasm's starts were held must not leave them held for the next one.
+test.afterEach(async ({ request }) => {
+  await request.post(`${SIM}/__sim/starts/release`);
+});
 
 function seconds(clock: string): number {
   const [h, m, s] = clock.trim().split(":").map(Number);
   return h * 3600 + m * 60 + s;
 }
 
-test("order a workspace, watch it run and tick, stop it at the stored cost", async ({ page }) => {
+test("order a workspace, watch it run and tick, stop it at the stored cost", async ({ page, request }) => {
   const errors = collectErrors(page);
+  // Kasm's start is held while the page is asked to show "Starting", then released: the page is checked
+  // against what Kasm says, not raced against the simulator's start delay on a busy machine.
+  const holdStarts = async (held: boolean) =>
+    expect((await request.post(`${SIM}/__sim/starts/${held ? "hold" : "release"}`)).ok()).toBeTruthy();
 
   await signIn(page);
   await expect(page.getByTestId("signed-in-as")).toHaveText("Demo Customer");
@@ -50,13 +41,15 @@ test("order a workspace, watch it run and tick, stop it at the stored cost", asy
   await hydrated(page);
   const plan = page.getByTestId("plan-business-basic");
   await expect(plan.getByTestId("rate")).toHaveText("$0.20/h");
+  await holdStarts(true);
   await plan.getByRole("button", { name: "Order" }).click();
 
   await expect(page).toHaveURL(/\/workspaces\/[0-9a-f-]{36}$/);
-  // Provisioning, then Starting while Kasm brings the session up (the simulator takes 3 s in this run:
-  // KASM_SIM_START_DELAY_MS in the Makefile), then Running. Each state is seen on the page.
+  // Provisioning, then Starting while Kasm brings the session up (held above), then Running once Kasm
+  // lets it. Each state is seen on the page.
   await expect(page.getByTestId("state")).toHaveText(/Provisioning|Starting/);
   await expect(page.getByTestId("state")).toHaveText("Starting");
+  await holdStarts(false);
   await expect(page.getByTestId("state")).toHaveText("Running", { timeout: 20_000 });
 
   // The meter ticks in the browser, without a reload.
@@ -74,12 +67,32 @@ test("order a workspace, watch it run and tick, stop it at the stored cost", asy
   await expect(page.getByTestId("timer")).toHaveCount(0);
 
   // Start again: Starting while Kasm resumes the session, then Running, with a second usage session.
+  await holdStarts(true);
   await page.getByTestId("start").click();
   await expect(page.getByTestId("state")).toHaveText("Starting");
+  await holdStarts(false);
   await expect(page.getByTestId("state")).toHaveText("Running", { timeout: 20_000 });
   await expect(page.getByTestId("usage-amount")).toHaveCount(2);
   await page.getByTestId("stop").click();
   await expect(page.getByTestId("state")).toHaveText("Stopped");
+  // This period: both sessions, one quarter-hour each at $0.20/h.
+  await expect(page.getByTestId("period-total")).toHaveText("$0.10");
+
+  // Named after its plan until the customer names it; the name is what every page calls it.
+  await expect(page.getByTestId("workspace-name")).toHaveText(/^Business Basic \d+$/);
+  await page.getByTestId("rename").click();
+  await page.getByTestId("rename-form").locator('input[name="name"]').fill("Demo desk");
+  await page.getByTestId("save-name").click();
+  await expect(page.getByTestId("workspace-name")).toHaveText("Demo desk");
+  const here = page.url();
+  await page.goto("/billing");
+  await hydrated(page);
+  const sessions = page.getByTestId("session-row").filter({ hasText: "Demo desk" });
+  await expect(sessions).toHaveCount(2);
+  await expect(sessions.first().getByTestId("session-billed")).toHaveText("00:15:00");
+  await expect(sessions.first().getByTestId("session-cost")).toHaveText("$0.05");
+  await page.goto(here);
+  await hydrated(page);
 
   // Delete asks first, then the workspace is gone for good; its usage history stays.
   await deleteWorkspace(page);
@@ -95,9 +108,6 @@ test("an unknown page is a 404 and signed-out visitors are asked to sign in", as
   await page.goto("/workspaces");
   await expect(page.getByText("to see your workspaces")).toBeVisible();
 });
-
-// The simulator's control port, fixed for the browser tests by the Makefile (KASM_SIM_PORT).
-const SIM = process.env.KASM_SIM_URL ?? "http://127.0.0.1:4010";
 
 test("a stop made in Kasm reaches the open page by itself", async ({ page, request }) => {
   const errors = collectErrors(page);

@@ -1,25 +1,10 @@
 import { test, expect, Page } from "@playwright/test";
 
+import { advanceClockTo, at, billingPeriod, collectErrors, hydrated, minor, signInAdmin } from "./helpers";
+
 // Money as a customer and an operator see it: top up through the (local) Stripe checkout, run a
 // workspace, watch "so far this period", let the period end, run billing as the admin, and open the
-// invoice — its total is what the page showed. Runs last: it moves the server's clock forward.
-
-const BASE = process.env.BASE_URL ?? "http://127.0.0.1:3000";
-const PORT = new URL(BASE).port || "3000";
-
-function collectErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  page.on("console", (m) => {
-    // The local Stripe's payment page has no favicon; the browser's 404 for it is not ours.
-    if (m.type() === "error" && !m.location().url.endsWith("/favicon.ico")) errors.push(m.text());
-  });
-  return errors;
-}
-
-async function hydrated(page: Page) {
-  await expect(page.locator("html")).toHaveAttribute("data-hydrated", "true", { timeout: 20_000 });
-}
+// invoice — its total is what the page showed. Runs after the journeys that do not move the server's clock.
 
 async function signIn(page: Page) {
   await page.goto("/login");
@@ -28,13 +13,6 @@ async function signIn(page: Page) {
   await page.getByLabel("Password").fill("other-password");
   await page.getByRole("button", { name: "Sign in" }).click();
   await expect(page).toHaveURL(/\/workspaces$/);
-}
-
-/** "$70.00" → 7000 (minor units, no floats). */
-function minor(text: string | null): number {
-  const m = (text ?? "").match(/(-?)\$?(\d+)\.(\d{2})/);
-  if (!m) throw new Error(`not an amount: ${text}`);
-  return (m[1] ? -1 : 1) * (Number(m[2]) * 100 + Number(m[3]));
 }
 
 test("top up by card, run a workspace, watch the period's figure, bill it, and the invoice matches", async ({ page, request }) => {
@@ -70,25 +48,14 @@ test("top up by card, run a workspace, watch the period's figure, bill it, and t
   await hydrated(page);
   const shown = minor(await page.getByTestId("month-to-date").textContent());
   expect(shown).toBeGreaterThan(0);
-  const label = (await page.getByTestId("month-to-date-hours").textContent()) ?? "";
-  const end = label.match(/to (\d{4})-(\d{2})-(\d{2})/);
-  expect(end).not.toBeNull();
+  const { key: period, nextStart } = await billingPeriod(page);
 
   // The period ends: move the server's clock just past it.
-  const nextStart = Date.UTC(Number(end![1]), Number(end![2]) - 1, Number(end![3]) + 1);
-  const advance = nextStart - Date.now() + 10 * 60 * 1000;
-  const moved = await request.post(`${BASE}/__test/clock/advance`, { data: `ms=${advance}` });
-  expect(moved.ok()).toBeTruthy();
-  const period = `${end![1]}-${end![2]}`;
+  await advanceClockTo(request, nextStart + 10 * 60 * 1000);
 
   // The admin runs billing for that period.
-  await page.goto(`http://admin.localhost:${PORT}/admin/login`);
-  await hydrated(page);
-  await page.getByLabel("Email").fill("admin@ezscale.test");
-  await page.getByLabel("Password").fill("admin-password");
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.getByTestId("tenant-list")).toBeVisible();
-  await page.goto(`http://admin.localhost:${PORT}/admin/billing`);
+  await signInAdmin(page);
+  await page.goto(at("admin.localhost", "/admin/billing"));
   await hydrated(page);
   await page.locator('input[name="period"]').fill(period);
   await page.locator('input[name="tenant"]').fill("house");

@@ -29,6 +29,8 @@ pub(crate) fn router(sim: Simulator) -> Router {
         .route("/__sim/sessions/{kasm_id}/stop", post(stop_session))
         .route("/__sim/sessions/{kasm_id}/kill", post(kill_session))
         .route("/__sim/users/{user_id}", axum::routing::delete(delete_user))
+        .route("/__sim/starts/hold", post(hold_starts))
+        .route("/__sim/starts/release", post(release_starts))
         .with_state(sim)
 }
 
@@ -309,6 +311,16 @@ async fn delete_user(State(sim): State<Simulator>, Path(user_id): Path<String>) 
     } else {
         (StatusCode::NOT_FOUND, Json(json!({ "error": "no such user" }))).into_response()
     }
+}
+
+async fn hold_starts(State(sim): State<Simulator>) -> StatusCode {
+    sim.hold_starts(true);
+    StatusCode::NO_CONTENT
+}
+
+async fn release_starts(State(sim): State<Simulator>) -> StatusCode {
+    sim.hold_starts(false);
+    StatusCode::NO_CONTENT
 }
 
 /// Kasm 1.15's answers for a key lacking a permission: 401 "Unauthorized", or the impersonation message

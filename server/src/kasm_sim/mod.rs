@@ -11,6 +11,8 @@
 //!   `DELETE /__sim/faults` clears the queue.
 //! - `GET /__sim/sessions`, `GET /__sim/history`, `POST /__sim/sessions/{kasm_id}/stop|kill`.
 //! - `DELETE /__sim/users/{user_id}`: the user vanishes, as when a Kasm admin deletes it (sessions too).
+//! - `POST /__sim/starts/hold`, `POST /__sim/starts/release`: starting sessions stay starting until released
+//!   (a browser test sees "Starting" however slow the machine, instead of racing the start delay).
 //!
 //! Module map: `clock` (time source), `state` (data + rules, synchronous), `http` (router, auth, faults).
 
@@ -267,6 +269,13 @@ impl Simulator {
     pub fn delete_user(&self, user_id: Uuid) -> bool {
         let (mut st, now) = self.locked_now();
         st.remove_user(user_id, now)
+    }
+
+    /// Holds every starting session in "starting" until released; released, each runs once its start
+    /// delay (counted from its start) has passed.
+    pub fn hold_starts(&self, held: bool) {
+        let (mut st, _) = self.locked_now();
+        st.hold_starts(held);
     }
 
     /// Whether a user with this id exists.

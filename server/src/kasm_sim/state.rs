@@ -242,6 +242,9 @@ pub(crate) struct SimState {
     faults: VecDeque<Fault>,
     all_users_group_id: Uuid,
     server_id: Uuid,
+    /// While set, starting sessions stay starting (a test holds them to see the page say so, however
+    /// slow the machine); released, the start delay applies as usual, counted from the start.
+    starts_held: bool,
 }
 
 impl SimState {
@@ -290,6 +293,7 @@ impl SimState {
             faults: VecDeque::new(),
             all_users_group_id,
             server_id: Uuid::new_v4(),
+            starts_held: false,
         }
     }
 
@@ -297,17 +301,24 @@ impl SimState {
         &self.cfg
     }
 
+    /// Holds (or releases) every session that is starting or will start. Callers apply the transitions
+    /// due first (`Simulator::hold_starts` does), so a session whose delay had already passed runs.
+    pub(crate) fn hold_starts(&mut self, held: bool) {
+        self.starts_held = held;
+    }
+
     // ---- time --------------------------------------------------------------------------------------------
 
     /// Applies every timed transition due by `now` (states advance lazily, on the next look).
     pub(crate) fn advance(&mut self, now: DateTime<Utc>) {
         let cfg = self.cfg.clone();
+        let held = self.starts_held;
         let mut finished = Vec::new();
         for s in &mut self.sessions {
             loop {
                 let due = |delay| plus(s.phase_since, delay);
                 match s.phase {
-                    Phase::Starting if now >= due(cfg.start_delay) => {
+                    Phase::Starting if !held && now >= due(cfg.start_delay) => {
                         s.phase_since = due(cfg.start_delay);
                         s.phase = Phase::Running;
                     }
@@ -1362,6 +1373,21 @@ mod tests {
         assert!(!r.body["user_id"].as_str().unwrap().contains('-'));
         assert_eq!(w.status_of(&kasm_id, secs(1)).as_deref(), Some("starting"));
         assert_eq!(w.status_of(&kasm_id, secs(2)).as_deref(), Some("running"));
+    }
+
+    #[test]
+    fn held_starts_stay_starting_until_released() {
+        let mut w = world();
+        w.st.hold_starts(true);
+        let kasm_id = w.request(t0()).body["kasm_id"].as_str().unwrap().to_owned();
+        assert_eq!(w.status_of(&kasm_id, secs(60)).as_deref(), Some("starting"));
+        w.st.hold_starts(false);
+        // Released: the start delay counts from the start, long passed.
+        assert_eq!(w.status_of(&kasm_id, secs(61)).as_deref(), Some("running"));
+        // Not held: the next one starts after the delay as before.
+        let other = w.request(secs(62)).body["kasm_id"].as_str().unwrap().to_owned();
+        assert_eq!(w.status_of(&other, secs(63)).as_deref(), Some("starting"));
+        assert_eq!(w.status_of(&other, secs(64)).as_deref(), Some("running"));
     }
 
     #[test]
