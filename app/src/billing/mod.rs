@@ -13,14 +13,14 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::billing::{lines_total, window_lines, UsageFact};
+use crate::domain::billing::{billable_seconds, quarter_hours_of_credit, session_cost, window_total, UsageFact};
 use crate::domain::billing_state::{InvoiceKind, InvoiceStatus, LedgerEntryKind, SubscriptionStatus};
 use crate::domain::invoice::InvoiceDocument;
-use crate::domain::money::{Currency, Money};
-use crate::domain::time::{format_utc, Timestamp};
+use crate::domain::money::{Currency, Money, Rate};
+use crate::domain::time::{format_elapsed, format_utc, Timestamp};
 use crate::error::AppError;
 use crate::layout::ErrorNote;
-use crate::workspaces::clock::{browser_now, sleep_ms};
+use crate::workspaces::clock::ticking_now;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvoiceRow {
@@ -48,10 +48,21 @@ pub struct LedgerRow {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRow {
+    /// What the customer calls the workspace.
     pub workspace: String,
     pub started_at: Timestamp,
     pub ended_at: Option<Timestamp>,
-    pub rate: String,
+    pub rate: Rate,
+}
+
+impl SessionRow {
+    /// Billed time and cost of a finished session, by the rule the meter stored them with; `None` while
+    /// it runs (the workspace's page ticks it live).
+    pub fn billed(&self) -> Option<(i64, Money)> {
+        let end = self.ended_at?;
+        let secs = billable_seconds(self.started_at.millis_until(end));
+        Some((secs, session_cost(self.started_at, end, &self.rate).ok()?))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +93,8 @@ pub struct BillingView {
     pub subscriptions: Vec<SubscriptionRow>,
     /// One-time key for the subscribe form (a double submit makes one subscription).
     pub order_key: String,
+    /// The rates of what runs now, added up (`None`: nothing runs): how long the credit lasts.
+    pub running_per_hour: Option<Rate>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,12 +136,17 @@ pub async fn billing_overview() -> Result<BillingView, AppError> {
             .history
             .into_iter()
             .map(|s| SessionRow {
-                workspace: s.workspace_id,
+                workspace: o
+                    .workspaces
+                    .iter()
+                    .find(|w| w.id == s.workspace_id)
+                    .map_or_else(|| s.workspace_id.chars().take(8).collect(), |w| w.shown()),
                 started_at: s.started_at,
                 ended_at: s.ended_at,
-                rate: s.retail.to_string(),
+                rate: s.retail,
             })
             .collect(),
+        running_per_hour: o.running_per_hour,
         daily_increments: o.daily_increments,
         invoices: o
             .invoices
@@ -274,20 +292,12 @@ pub async fn confirm_top_up(session_id: String) -> Result<bool, AppError> {
     payments::confirm_top_up(&state, &tenant, &customer, &session_id).await
 }
 
-/// The month-to-date figure at `now`: the invoice's own function over this period's facts.
-pub fn month_to_date(
-    facts: &[UsageFact],
-    start: Timestamp,
-    end: Timestamp,
-    now: Timestamp,
-    c: Currency,
-) -> (Money, i64) {
-    match window_lines(facts, start, end, now) {
-        Ok(lines) => {
-            let total = lines_total(&lines, c).unwrap_or(Money::zero(c));
-            (total, lines.iter().map(|l| l.increments).sum())
-        }
-        Err(_) => (Money::zero(c), 0),
+/// "At $0.30/h (what runs now) your credit lasts about 3 h 15 min": whole quarter-hours, as billed.
+fn credit_lasts(balance: Money, running: Rate, card: bool) -> String {
+    let then = if card { "after that, usage is charged to your card" } else { "then running workspaces stop" };
+    match quarter_hours_of_credit(balance, running.amount_per_hour()) {
+        Some(0) | None => format!("At {running} (what runs now) your credit is used up: {then}."),
+        Some(q) => format!("At {running} (what runs now) your credit lasts about {}; {then}.", hours(q)),
     }
 }
 
@@ -341,24 +351,10 @@ fn Overview(
     cancel: ServerAction<CancelSubscription>,
     remove_card: ServerAction<RemoveCard>,
 ) -> impl IntoView {
-    let now = RwSignal::new(v.server_now);
-    let server_now = v.server_now;
-    Effect::new(move |_| {
-        let Some(local) = browser_now() else { return };
-        let skew = server_now.as_millis() - local.as_millis();
-        let skew = if skew.abs() < 5_000 { 0 } else { skew };
-        leptos::task::spawn_local(async move {
-            while let Some(local) = browser_now() {
-                if now.try_set(local.plus_millis(skew)).is_some() {
-                    break;
-                }
-                sleep_ms(1000).await;
-            }
-        });
-    });
+    let now = ticking_now(v.server_now);
     let (facts, start, end, currency) = (v.facts.clone(), v.period_start, v.period_end, v.currency);
     let order_key = v.order_key.clone();
-    let mtd = Memo::new(move |_| month_to_date(&facts, start, end, now.get(), currency));
+    let mtd = Memo::new(move |_| window_total(&facts, start, end, now.get(), currency));
     let max = v.daily_increments.iter().map(|d| d.1).max().unwrap_or(0).max(1);
     let bars = v.daily_increments.len().max(1);
     view! {
@@ -381,6 +377,9 @@ fn Overview(
             <div class="rounded-lg border bg-white p-4">
                 <div class="text-sm text-slate-500">"Credit"</div>
                 <div class="text-2xl font-bold" data-testid="balance">{v.balance.to_string()}</div>
+                {v.running_per_hour.map(|rate| view! {
+                    <div class="text-xs text-slate-600" data-testid="credit-lasts">{credit_lasts(v.balance, rate, v.card.is_some())}</div>
+                })}
                 <div class="text-xs text-slate-500" data-testid="card">{v.card.clone().map(|c| format!("Card on file: {c}")).unwrap_or_else(|| "No card on file (a top-up saves one)".into())}</div>
                 {v.card.is_some().then(|| view! {
                     <ActionForm action=remove_card>
@@ -487,15 +486,22 @@ fn Overview(
 
         <h2 class="mt-8 text-lg font-semibold">"Sessions"</h2>
         <table class="mt-2 w-full text-left text-sm">
-            <thead><tr class="text-xs uppercase text-slate-500"><th class="py-1">"Workspace"</th><th>"Started (UTC)"</th><th>"Ended (UTC)"</th><th>"Rate"</th></tr></thead>
+            <thead><tr class="text-xs uppercase text-slate-500">
+                <th class="py-1">"Workspace"</th><th>"Started (UTC)"</th><th>"Ran for"</th><th>"Billed time"</th><th>"Rate"</th><th class="text-right">"Cost"</th>
+            </tr></thead>
             <tbody>
-                {v.history.into_iter().map(|s| view! {
-                    <tr class="border-t border-slate-100" data-testid="session-row">
-                        <td class="py-1 font-mono text-xs">{s.workspace.get(..8).unwrap_or(&s.workspace).to_owned()}</td>
-                        <td>{format_utc(s.started_at)}</td>
-                        <td>{s.ended_at.map(format_utc).unwrap_or_else(|| "running".into())}</td>
-                        <td>{s.rate}</td>
-                    </tr>
+                {v.history.into_iter().map(|s| {
+                    let billed = s.billed();
+                    view! {
+                        <tr class="border-t border-slate-100" data-testid="session-row">
+                            <td class="py-1" data-testid="session-workspace">{s.workspace.clone()}</td>
+                            <td>{format_utc(s.started_at)}</td>
+                            <td>{s.ended_at.map(|e| format_elapsed(s.started_at.millis_until(e))).unwrap_or_else(|| "running".into())}</td>
+                            <td data-testid="session-billed">{billed.map(|(secs, _)| format_elapsed(secs * 1000)).unwrap_or_default()}</td>
+                            <td>{s.rate.to_string()}</td>
+                            <td class="text-right font-mono" data-testid="session-cost">{billed.map(|(_, cost)| cost.to_string()).unwrap_or_default()}</td>
+                        </tr>
+                    }
                 }).collect_view()}
             </tbody>
         </table>

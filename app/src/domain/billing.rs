@@ -134,6 +134,40 @@ pub fn lines_total(lines: &[Line], currency: super::money::Currency) -> Result<M
     lines.iter().try_fold(Money::zero(currency), |acc, l| acc.checked_add(l.amount))
 }
 
+/// What a window bills so far at `now`, and in how many quarter-hours: the total of [`window_lines`]. The
+/// live "so far this period" figures (the billing page, a workspace's page) show this; a fact that cannot
+/// be priced shows nothing rather than a wrong figure.
+pub fn window_total(
+    facts: &[UsageFact],
+    from: Timestamp,
+    to: Timestamp,
+    now: Timestamp,
+    currency: super::money::Currency,
+) -> (Money, i64) {
+    match window_lines(facts, from, to, now) {
+        Ok(lines) => {
+            let total = lines_total(&lines, currency).unwrap_or(Money::zero(currency));
+            (total, lines.iter().map(|l| l.increments).sum())
+        }
+        Err(_) => (Money::zero(currency), 0),
+    }
+}
+
+/// How many whole quarter-hours `credit` pays for while workspaces costing `per_hour` in all run (the
+/// billing page's "your credit lasts about …"): an estimate for a person, never used to charge. `None`
+/// when nothing runs; zero when there is no credit.
+pub fn quarter_hours_of_credit(credit: Money, per_hour: Decimal) -> Option<i64> {
+    if per_hour <= Decimal::ZERO {
+        return None;
+    }
+    if credit.minor() <= 0 {
+        return Some(0);
+    }
+    let per_increment = per_hour / Decimal::from(SECONDS_PER_HOUR / INCREMENT_SECONDS);
+    let n = credit.to_decimal().checked_div(per_increment)?.floor();
+    Some(rust_decimal::prelude::ToPrimitive::to_i64(&n).unwrap_or(i64::MAX))
+}
+
 /// A monthly price for the part of a period a subscription was active: `monthly × active / period`,
 /// in minor units, rounded once, half-up (integer arithmetic; a whole period bills exactly the price).
 pub fn prorated(monthly_minor: i64, active_ms: i64, period_ms: i64) -> i64 {
@@ -154,10 +188,24 @@ pub fn overlap_ms(start: Timestamp, end: Option<Timestamp>, from: Timestamp, to:
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::super::money::Currency;
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn credit_lasts_whole_quarter_hours_at_the_running_rate() {
+        let usd = |m| Money::from_minor(m, Currency::USD);
+        let rate = |s: &str| s.parse::<Decimal>().unwrap();
+        // 1.00 at 0.20/h: 0.05 a quarter-hour, 20 of them.
+        assert_eq!(quarter_hours_of_credit(usd(100), rate("0.20")), Some(20));
+        // 1.00 at 0.30/h: 0.075 a quarter-hour, 13 whole ones (13.33).
+        assert_eq!(quarter_hours_of_credit(usd(100), rate("0.30")), Some(13));
+        assert_eq!(quarter_hours_of_credit(usd(0), rate("0.30")), Some(0));
+        assert_eq!(quarter_hours_of_credit(usd(-5), rate("0.30")), Some(0));
+        assert_eq!(quarter_hours_of_credit(usd(100), Decimal::ZERO), None);
+    }
 
     const MIN: i64 = 60_000;
     const SEC: i64 = 1_000;

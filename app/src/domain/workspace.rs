@@ -115,9 +115,72 @@ impl WorkspaceState {
     }
 }
 
+/// Longest workspace name, in characters.
+pub const MAX_WORKSPACE_NAME: usize = 60;
+
+/// A workspace's name as its customer chose it: trimmed, one line, 1 to [`MAX_WORKSPACE_NAME`] characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkspaceName(String);
+
+impl WorkspaceName {
+    /// The name as typed; the error says what is allowed.
+    pub fn parse(raw: &str) -> Result<WorkspaceName, String> {
+        let t = raw.trim();
+        if t.is_empty() {
+            return Err("Give the workspace a name.".into());
+        }
+        if t.chars().any(char::is_control) {
+            return Err("A workspace name is one line of text.".into());
+        }
+        let n = t.chars().count();
+        if n > MAX_WORKSPACE_NAME {
+            return Err(format!("A workspace name is at most {MAX_WORKSPACE_NAME} characters; this one has {n}."));
+        }
+        Ok(WorkspaceName(t.to_owned()))
+    }
+
+    /// The name an order gets until its customer chooses one: the plan's, numbered among the customer's
+    /// workspaces of that plan ("Developer Basic 2"), so two of them are told apart at a glance.
+    pub fn for_order(plan_name: &str, nth: i64) -> WorkspaceName {
+        let plan: String = plan_name.trim().chars().filter(|c| !c.is_control()).take(MAX_WORKSPACE_NAME - 8).collect();
+        let plan = if plan.is_empty() { "Workspace".to_owned() } else { plan };
+        WorkspaceName(format!("{plan} {}", nth.clamp(1, 9_999_999)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What a workspace is called on its customer's pages: its name; for one ordered before workspaces had
+/// names, its plan and the start of its id.
+pub fn display_name(name: &str, plan_name: &str, id: &str) -> String {
+    if name.trim().is_empty() {
+        format!("{plan_name} {}", id.get(..8).unwrap_or(id))
+    } else {
+        name.to_owned()
+    }
+}
+
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_one_trimmed_line_of_at_most_sixty_characters() {
+        assert_eq!(WorkspaceName::parse("  Thesis box ").map(|n| n.as_str().to_owned()), Ok("Thesis box".into()));
+        assert!(WorkspaceName::parse("   ").is_err());
+        assert!(WorkspaceName::parse("two\nlines").is_err());
+        assert!(WorkspaceName::parse(&"é".repeat(60)).is_ok());
+        let long = WorkspaceName::parse(&"é".repeat(61)).unwrap_err();
+        assert!(long.contains("at most 60") && long.contains("61"), "{long}");
+        assert_eq!(WorkspaceName::for_order("Developer Basic", 2).as_str(), "Developer Basic 2");
+        assert!(WorkspaceName::parse(WorkspaceName::for_order(&"x".repeat(200), 9_999_999).as_str()).is_ok());
+        assert_eq!(WorkspaceName::for_order(" ", 1).as_str(), "Workspace 1");
+        assert_eq!(display_name("", "Developer Basic", "0123456789ab"), "Developer Basic 01234567");
+        assert_eq!(display_name("Thesis box", "Developer Basic", "0123456789ab"), "Thesis box");
+    }
 
     #[test]
     fn only_the_documented_transitions_are_allowed() {

@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::billing::session_cost;
+use crate::domain::billing::{session_cost, window_total, UsageFact};
 use crate::domain::ids::WorkspaceId;
-use crate::domain::money::{Money, Rate};
+use crate::domain::money::{Currency, Money, Rate};
 use crate::domain::time::Timestamp;
 use crate::domain::workspace::WorkspaceState;
 
@@ -26,6 +26,8 @@ impl Meter {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkspaceCard {
     pub id: WorkspaceId,
+    /// What the customer calls it (`domain::workspace::display_name`).
+    pub name: String,
     pub plan_name: String,
     pub state: WorkspaceState,
     pub rate: Rate,
@@ -51,8 +53,28 @@ pub struct WorkspaceDetail {
     pub launch_url: Option<String>,
     /// Newest first.
     pub usage: Vec<UsageLine>,
+    /// This billing period's usage of the workspace (filled in by billing; `None` from an action's reply).
+    pub period: Option<PeriodSoFar>,
     /// The server's clock when this was built; the browser uses it to correct its own.
     pub server_now: Timestamp,
+}
+
+/// One workspace's usage in the current billing period: its page ticks "this period" from these facts with
+/// the invoice's own function, so the figure at the period's end is what its invoice lines add up to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeriodSoFar {
+    /// "2026-12-01 to 2026-12-31"
+    pub label: String,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub facts: Vec<UsageFact>,
+    pub currency: Currency,
+}
+
+impl PeriodSoFar {
+    pub fn total_at(&self, now: Timestamp) -> Money {
+        window_total(&self.facts, self.start, self.end, now, self.currency).0
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -46,6 +46,8 @@ pub struct CustomerList {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomerWorkspace {
     pub id: String,
+    /// What the customer calls it.
+    pub name: String,
     pub plan: String,
     pub state: WorkspaceState,
     pub created_at: Timestamp,
@@ -276,6 +278,7 @@ pub async fn manage_customer(id: String) -> Result<CustomerDetail, AppError> {
             .iter()
             .map(|(w, plan)| CustomerWorkspace {
                 id: w.id.to_string(),
+                name: crate::domain::workspace::display_name(&w.name, plan, &w.id.to_string()),
                 plan: plan.clone(),
                 state: w.state,
                 created_at: w.created_at,
@@ -646,10 +649,10 @@ fn CustomerView(d: CustomerDetail, actions: Actions) -> impl IntoView {
 
         <h2 class="mt-8 text-lg font-semibold">"Workspaces"</h2>
         <table class="mt-2 w-full text-left text-sm" data-testid="customer-workspaces">
-            <thead><tr class="text-xs uppercase text-slate-500"><th class="py-1">"Plan"</th><th>"State"</th><th>"Ordered"</th></tr></thead>
+            <thead><tr class="text-xs uppercase text-slate-500"><th class="py-1">"Workspace"</th><th>"Plan"</th><th>"State"</th><th>"Ordered"</th></tr></thead>
             <tbody>
                 {d.workspaces.into_iter().map(|w| view! {
-                    <tr class="border-t border-slate-100"><td class="py-1">{w.plan}</td><td>{w.state.label()}</td><td>{format_utc(w.created_at)}</td></tr>
+                    <tr class="border-t border-slate-100"><td class="py-1">{w.name}</td><td>{w.plan}</td><td>{w.state.label()}</td><td>{format_utc(w.created_at)}</td></tr>
                 }).collect_view()}
             </tbody>
         </table>

@@ -5,32 +5,13 @@
 use leptos::prelude::*;
 use stylers_macro::style;
 
-use super::clock::{browser_now, sleep_ms};
+use super::clock::ticking_now;
 use crate::domain::time::{format_elapsed, Timestamp};
 use crate::domain::workspace_view::Meter;
 
-/// Differences below this between the server's clock and the browser's are taken as page-load latency,
-/// not skew: the browser's own clock is then trusted as is.
-const SKEW_TOLERANCE_MS: i64 = 5_000;
-
 #[component]
 pub fn LiveMeter(meter: Meter, server_now: Timestamp) -> impl IntoView {
-    // Rendered on the server at the server's time; the browser takes over after hydration.
-    let now = RwSignal::new(server_now);
-    Effect::new(move |_| {
-        let Some(local) = browser_now() else { return };
-        let skew = server_now.as_millis() - local.as_millis();
-        let skew = if skew.abs() < SKEW_TOLERANCE_MS { 0 } else { skew };
-        leptos::task::spawn_local(async move {
-            while let Some(local) = browser_now() {
-                // `try_set` hands the value back once the page has moved on: stop ticking then.
-                if now.try_set(local.plus_millis(skew)).is_some() {
-                    break;
-                }
-                sleep_ms(1000).await;
-            }
-        });
-    });
+    let now = ticking_now(server_now);
 
     let class = style! {
         .meter {

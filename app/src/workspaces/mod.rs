@@ -8,11 +8,15 @@ pub mod server;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
+use self::clock::ticking_now;
 use self::meter::LiveMeter;
-use self::server::{get_workspace, list_workspaces, RetryWorkspace, StartWorkspace, StopWorkspace, TerminateWorkspace};
+use self::server::{
+    get_workspace, list_workspaces, RenameWorkspace, RetryWorkspace, StartWorkspace, StopWorkspace, TerminateWorkspace,
+};
 use crate::domain::time::{format_elapsed, format_utc, Timestamp};
 use crate::domain::workspace::WorkspaceState;
-use crate::domain::workspace_view::{UsageLine, WorkspaceCard, WorkspaceDetail};
+use crate::domain::workspace::MAX_WORKSPACE_NAME;
+use crate::domain::workspace_view::{PeriodSoFar, UsageLine, WorkspaceCard, WorkspaceDetail};
 use crate::error::AppError;
 use crate::layout::ErrorNote;
 
@@ -73,7 +77,8 @@ pub fn WorkspacesPage() -> impl IntoView {
 fn WorkspaceRow(card: WorkspaceCard, server_now: Timestamp) -> impl IntoView {
     view! {
         <li class="flex items-center gap-4 px-4 py-3">
-            <a class="font-medium underline" href=format!("/workspaces/{}", card.id)>{card.plan_name.clone()}</a>
+            <a class="font-medium underline" href=format!("/workspaces/{}", card.id) data-testid="workspace-link">{card.name.clone()}</a>
+            <span class="text-sm text-slate-500">{card.plan_name.clone()}</span>
             <StateBadge state=card.state/>
             <span class="text-sm text-slate-500">{card.rate.to_string()}</span>
             <span class="ml-auto">
@@ -92,7 +97,8 @@ pub fn WorkspacePage() -> impl IntoView {
     let stop = ServerAction::<StopWorkspace>::new();
     let retry = ServerAction::<RetryWorkspace>::new();
     let terminate = ServerAction::<TerminateWorkspace>::new();
-    let actions = Actions { start, stop, retry, terminate };
+    let rename = ServerAction::<RenameWorkspace>::new();
+    let actions = Actions { start, stop, retry, terminate, rename };
     let watch = RwSignal::new(0u32);
     let detail = Resource::new(move || (id(), watch.get(), actions.versions()), |(id, ..)| get_workspace(id));
     // State changes arrive as events; the meter itself never asks the server.
@@ -109,7 +115,10 @@ pub fn WorkspacePage() -> impl IntoView {
         }
     });
     let action_error = move || {
-        [start.value().get(), stop.value().get(), retry.value().get()].into_iter().flatten().find_map(Result::err)
+        [start.value().get(), stop.value().get(), retry.value().get(), rename.value().get()]
+            .into_iter()
+            .flatten()
+            .find_map(Result::err)
     };
     view! {
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
@@ -132,15 +141,17 @@ struct Actions {
     stop: ServerAction<StopWorkspace>,
     retry: ServerAction<RetryWorkspace>,
     terminate: ServerAction<TerminateWorkspace>,
+    rename: ServerAction<RenameWorkspace>,
 }
 
 impl Actions {
-    fn versions(&self) -> [usize; 4] {
+    fn versions(&self) -> [usize; 5] {
         [
             self.start.version().get(),
             self.stop.version().get(),
             self.retry.version().get(),
             self.terminate.version().get(),
+            self.rename.version().get(),
         ]
     }
 
@@ -154,7 +165,7 @@ impl Actions {
 
 #[component]
 fn WorkspaceView(d: WorkspaceDetail, actions: Actions) -> impl IntoView {
-    let Actions { start, stop, retry, terminate } = actions;
+    let Actions { start, stop, retry, terminate, rename } = actions;
     let id = d.card.id.to_string();
     let busy = move || actions.busy();
     let state = d.card.state;
@@ -212,12 +223,36 @@ fn WorkspaceView(d: WorkspaceDetail, actions: Actions) -> impl IntoView {
         }
     });
     let last_closed = d.usage.iter().find(|u| u.ended_at.is_some()).and_then(|u| u.amount);
+    let renaming = RwSignal::new(false);
+    let current_name = d.card.name.clone();
+    let rename_form = {
+        let id = id.clone();
+        move || {
+            let (id, name) = (id.clone(), current_name.clone());
+            renaming.get().then(move || view! {
+                <ActionForm action=rename attr:class="mt-2 flex flex-wrap items-end gap-2 text-sm" attr:data-testid="rename-form">
+                    <input type="hidden" name="id" value=id/>
+                    <label class="flex flex-col text-xs">{format!("Name (at most {MAX_WORKSPACE_NAME} characters)")}
+                        <input name="name" required maxlength=MAX_WORKSPACE_NAME.to_string() value=name
+                            class="rounded border px-2 py-1 text-sm"/>
+                    </label>
+                    <button type="submit" class="rounded bg-brand px-3 py-1 text-on-brand" data-testid="save-name">"Save"</button>
+                    <button type="button" class="underline" on:click=move |_| renaming.set(false)>"Cancel"</button>
+                </ActionForm>
+            })
+        }
+    };
     view! {
         <div class="flex items-center gap-3">
-            <h1 class="text-2xl font-semibold" data-testid="plan-name">{d.card.plan_name.clone()}</h1>
+            <h1 class="text-2xl font-semibold" data-testid="workspace-name">{d.card.name.clone()}</h1>
             <StateBadge state/>
+            <button type="button" class="text-sm underline" data-testid="rename" on:click=move |_| renaming.update(|r| *r = !*r)>"Rename"</button>
         </div>
-        <p class="mt-1 text-sm text-slate-500">{format!("{} · ordered {}", d.card.rate, format_utc(d.card.created_at))}</p>
+        {rename_form}
+        <p class="mt-1 text-sm text-slate-500">
+            <span data-testid="plan-name">{d.card.plan_name.clone()}</span>
+            {format!(" · {} · ordered {}", d.card.rate, format_utc(d.card.created_at))}
+        </p>
         {d.failure.clone().map(|f| view! { <div class="mt-4" data-testid="failure"><ErrorNote message=f/></div> })}
         <div class="mt-6 flex items-center gap-4">
             {control}
@@ -229,9 +264,23 @@ fn WorkspaceView(d: WorkspaceDetail, actions: Actions) -> impl IntoView {
         {matches!(state, WorkspaceState::Stopped | WorkspaceState::Terminated).then(|| last_closed.map(|a| view! {
             <p class="mt-4">"Last session cost " <strong data-testid="final-cost">{a.to_string()}</strong></p>
         }))}
+        {d.period.map(|p| view! { <PeriodTotal p server_now=d.server_now/> })}
         {delete}
         <h2 class="mt-8 text-lg font-semibold">"Usage"</h2>
         <UsageTable lines=d.usage/>
+    }
+}
+
+/// "This period": what the workspace has cost since the period began, ticking while it runs.
+#[component]
+fn PeriodTotal(p: PeriodSoFar, server_now: Timestamp) -> impl IntoView {
+    let now = ticking_now(server_now);
+    let label = p.label.clone();
+    view! {
+        <p class="mt-4 text-sm">
+            {format!("This period ({label}): ")}
+            <strong class="font-mono" data-testid="period-total">{move || p.total_at(now.get()).to_string()}</strong>
+        </p>
     }
 }
 

@@ -13,11 +13,22 @@ pub async fn list_workspaces() -> Result<WorkspaceList, AppError> {
     views::list(&tenant, &customer).await
 }
 
+/// One workspace, with its usage this billing period.
 #[server(prefix = "/api", endpoint = "get_workspace")]
 pub async fn get_workspace(id: String) -> Result<WorkspaceDetail, AppError> {
+    use crate::backend::{billing::overview, request};
+    let (state, tenant, customer) = request::require_customer().await?;
+    overview::workspace_page(&state, &tenant, &customer, &id).await
+}
+
+/// Names a workspace (one line, at most 60 characters).
+#[server(prefix = "/api", endpoint = "rename_workspace")]
+pub async fn rename_workspace(id: String, name: String) -> Result<WorkspaceDetail, AppError> {
     use crate::backend::{request, workspaces::views};
-    let (_, tenant, customer) = request::require_customer().await?;
-    views::detail(&tenant, &customer, &id).await
+    let (state, tenant, customer) = request::require_customer().await?;
+    let d = views::rename(&tenant, &customer, &id, &name).await?;
+    request::audit_if_impersonating(&state, &tenant, &customer, "workspace.rename", &id).await?;
+    Ok(d)
 }
 
 #[server(prefix = "/api", endpoint = "start_workspace")]

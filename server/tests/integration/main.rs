@@ -13,6 +13,7 @@ mod accounts;
 mod billing;
 mod config_sync;
 mod customer_care;
+mod customer_pages;
 mod customer_payments;
 mod deploy;
 mod kasm_sim;

@@ -19,7 +19,7 @@ use crate::backend::workspaces::catalog::{self, Plan};
 use crate::backend::{corrupt, BackendError};
 use crate::domain::billing::{increments_in_window, lines_total, window_lines, UsageFact};
 use crate::domain::ids::CustomerId;
-use crate::domain::money::{Currency, Money};
+use crate::domain::money::{Currency, Money, Rate};
 use crate::domain::period::Period;
 use crate::domain::time::Timestamp;
 
@@ -51,6 +51,10 @@ pub struct CustomerBilling {
     pub payments_enabled: bool,
     pub subscription_plans: Vec<SubscriptionPlan>,
     pub subscriptions: Vec<Subscription>,
+    /// What each of the customer's workspaces is called (sessions are labelled with it).
+    pub workspaces: Vec<crate::backend::workspaces::store::Label>,
+    /// The rates of the sessions running now, added up; `None` when nothing runs.
+    pub running_per_hour: Option<Rate>,
 }
 
 pub async fn customer(
@@ -77,6 +81,9 @@ pub async fn customer(
         .collect();
     let mut history: Vec<Session> = recent.iter().rev().take(50).cloned().collect();
     history.sort_by_key(|s| std::cmp::Reverse(s.started_at));
+    let running = recent.iter().filter(|s| s.ended_at.is_none()).map(|s| s.retail.amount_per_hour());
+    let running: rust_decimal::Decimal = running.sum();
+    let running_per_hour = Rate::per_hour(running, tenant.currency).ok().filter(|r| !r.amount_per_hour().is_zero());
     let has_card = account.payment_method_id.is_some();
     Ok(CustomerBilling {
         now: t,
@@ -93,7 +100,31 @@ pub async fn customer(
         payments_enabled: payments::enabled(state, tenant).await?,
         subscription_plans: subscriptions::plans(&tenant.db).await?,
         subscriptions: subscriptions::of_customer(&tenant.db, customer).await?,
+        workspaces: crate::backend::workspaces::store::labels(&tenant.db, customer).await?,
+        running_per_hour,
     })
+}
+
+/// A workspace's page: what `workspaces::views` shows of it, with its usage this billing period (the page
+/// ticks "this period" from it).
+pub async fn workspace_page(
+    state: &AppState,
+    tenant: &Tenant,
+    customer: &crate::backend::identity::customers::Customer,
+    id: &str,
+) -> Result<crate::domain::workspace_view::WorkspaceDetail, crate::error::AppError> {
+    let mut d = crate::backend::workspaces::views::detail(tenant, customer, id).await?;
+    let period = super::period_at(state, tenant.id, d.server_now).await?;
+    let workspace = d.card.id.to_string();
+    let sessions = usage::customer_sessions(tenant.db.pool(), customer.id, period.start(), period.end()).await?;
+    d.period = Some(crate::domain::workspace_view::PeriodSoFar {
+        label: period.to_string(),
+        start: period.start(),
+        end: period.end(),
+        facts: sessions.iter().filter(|s| s.workspace_id == workspace).map(Session::retail_fact).collect(),
+        currency: tenant.currency,
+    });
+    Ok(d)
 }
 
 /// The reseller's money page.

@@ -153,6 +153,8 @@ async fn bill_customer(
 ) -> Result<Billed, RunError> {
     let key = period.key();
     let subs = super::subscriptions::active_in(&tenant.db, period, Some(customer)).await?;
+    // Lines name each workspace as its customer does (read before the transaction: labels only).
+    let labels = crate::backend::workspaces::store::labels(&tenant.db, customer).await?;
     let mut tx = tenant.db.begin().await?;
     // Take the write lock first (SQLite: a read-then-write transaction could not upgrade under a
     // concurrent writer; PostgreSQL: runs for the same customer queue here).
@@ -210,12 +212,17 @@ async fn bill_customer(
         let line_sessions: Vec<&Session> = line.sessions.iter().map(|(i, _)| &sessions[*i]).collect();
         let plan = line_sessions.first().map_or("", |s| s.plan_code.as_str());
         let name = plan_names.iter().find(|(c, _)| c == plan).map_or(plan, |(_, n)| n.as_str());
-        let description = format!(
-            "{name} workspace {} — {} × 15 min at {}/h",
-            short(&line.workspace),
-            line.increments,
-            line.rate.amount_per_hour()
-        );
+        let description = match labels.iter().find(|w| w.id == line.workspace && !w.name.is_empty()) {
+            Some(w) => {
+                format!("{} ({name}) — {} × 15 min at {}/h", w.name, line.increments, line.rate.amount_per_hour())
+            }
+            None => format!(
+                "{name} workspace {} — {} × 15 min at {}/h",
+                short(&line.workspace),
+                line.increments,
+                line.rate.amount_per_hour()
+            ),
+        };
         let wholesale_facts: Vec<_> = line_sessions.iter().map(|s| s.wholesale_fact()).collect();
         let wholesale = lines_total(
             &window_lines(&wholesale_facts, period.start(), period.end(), t).map_err(|e| corrupt(e.to_string()))?,

@@ -11,7 +11,7 @@ use crate::domain::ids::{CustomerId, UsageSessionId, WorkspaceId};
 use crate::domain::money::{Currency, Money, Rate};
 use crate::domain::plan::PlanCode;
 use crate::domain::time::Timestamp;
-use crate::domain::workspace::WorkspaceState;
+use crate::domain::workspace::{display_name, WorkspaceName, WorkspaceState};
 
 #[derive(Clone, Debug)]
 pub struct Workspace {
@@ -25,11 +25,13 @@ pub struct Workspace {
     pub created_at: Timestamp,
     /// The Kasm server (zone) it runs on, fixed when ordered.
     pub kasm_server: String,
+    /// Its customer's name for it (empty for a workspace ordered before workspaces had names).
+    pub name: String,
 }
 
 macro_rules! workspace_columns {
     () => {
-        "id, customer_id, plan_code, state, kasm_id, failure_reason, transition_at, created_at, kasm_server"
+        "id, customer_id, plan_code, state, kasm_id, failure_reason, transition_at, created_at, kasm_server, name"
     };
 }
 
@@ -45,6 +47,7 @@ struct WorkspaceRow {
     transition_at: i64,
     created_at: i64,
     kasm_server: String,
+    name: String,
 }
 
 impl TryFrom<WorkspaceRow> for Workspace {
@@ -61,12 +64,14 @@ impl TryFrom<WorkspaceRow> for Workspace {
             transition_at: Timestamp::from_millis(r.transition_at),
             created_at: Timestamp::from_millis(r.created_at),
             kasm_server: r.kasm_server,
+            name: r.name,
         })
     }
 }
 
 /// Records an order. The same (customer, order key) always yields the same workspace: a double submit
-/// returns the first one with `created = false`.
+/// returns the first one with `created = false`. It is named after its plan as the storefront lists it,
+/// numbered among the customer's workspaces of that plan, until the customer renames it.
 pub async fn insert_order(
     db: &TenantDb,
     customer: CustomerId,
@@ -76,9 +81,22 @@ pub async fn insert_order(
     now: Timestamp,
 ) -> Result<(WorkspaceId, bool)> {
     let id = WorkspaceId::new_random();
+    let (plan_name, own_name): (String, Option<String>) =
+        sqlx::query_as("SELECT name, display_name FROM plans WHERE code = $1")
+            .bind(plan.as_str())
+            .fetch_optional(db.pool())
+            .await?
+            .unwrap_or_else(|| (plan.as_str().to_owned(), None));
+    let of_plan: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM workspaces WHERE customer_id = $1 AND plan_code = $2")
+        .bind(customer.to_string())
+        .bind(plan.as_str())
+        .fetch_one(db.pool())
+        .await?;
+    let name =
+        WorkspaceName::for_order(own_name.as_deref().filter(|n| !n.is_empty()).unwrap_or(&plan_name), of_plan + 1);
     let inserted = sqlx::query(
         "INSERT INTO workspaces (id, customer_id, plan_code, order_key, state, transition_at, created_at, updated_at, \
-         kasm_server) VALUES ($1, $2, $3, $4, $5, $6, $6, $6, $7) ON CONFLICT (customer_id, order_key) DO NOTHING",
+         kasm_server, name) VALUES ($1, $2, $3, $4, $5, $6, $6, $6, $7, $8) ON CONFLICT (customer_id, order_key) DO NOTHING",
     )
     .bind(id.to_string())
     .bind(customer.to_string())
@@ -87,6 +105,7 @@ pub async fn insert_order(
     .bind(WorkspaceState::Provisioning.as_str())
     .bind(now.as_millis())
     .bind(kasm_server)
+    .bind(name.as_str())
     .execute(db.pool())
     .await?
     .rows_affected()
@@ -123,6 +142,45 @@ pub async fn get_owned(db: &TenantDb, id: WorkspaceId, customer: CustomerId) -> 
     .fetch_optional(db.pool())
     .await?;
     row.map(Workspace::try_from).transpose()
+}
+
+/// Renames a workspace of this customer's; `false` when it is not theirs (or does not exist).
+pub async fn rename(db: &TenantDb, id: WorkspaceId, customer: CustomerId, name: &WorkspaceName) -> Result<bool> {
+    let n = sqlx::query("UPDATE workspaces SET name = $1 WHERE id = $2 AND customer_id = $3")
+        .bind(name.as_str())
+        .bind(id.to_string())
+        .bind(customer.to_string())
+        .execute(db.pool())
+        .await?
+        .rows_affected();
+    Ok(n == 1)
+}
+
+/// A workspace as its customer's pages and invoices name it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Label {
+    pub id: String,
+    /// As chosen (empty for a workspace ordered before names existed).
+    pub name: String,
+    pub plan_name: String,
+}
+
+impl Label {
+    /// What the pages show (`domain::workspace::display_name`).
+    pub fn shown(&self) -> String {
+        display_name(&self.name, &self.plan_name, &self.id)
+    }
+}
+
+/// Every workspace of the customer's, labelled: for naming sessions and invoice lines.
+pub async fn labels(db: &TenantDb, customer: CustomerId) -> Result<Vec<Label>> {
+    Ok(sqlx::query_as::<_, Label>(
+        "SELECT w.id, w.name, COALESCE(p.name, w.plan_code) AS plan_name FROM workspaces w \
+         LEFT JOIN plans p ON p.code = w.plan_code WHERE w.customer_id = $1",
+    )
+    .bind(customer.to_string())
+    .fetch_all(db.pool())
+    .await?)
 }
 
 pub async fn list_owned(db: &TenantDb, customer: CustomerId) -> Result<Vec<Workspace>> {

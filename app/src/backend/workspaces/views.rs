@@ -9,7 +9,7 @@ use crate::backend::workspaces::catalog;
 use crate::backend::workspaces::provisioning;
 use crate::backend::workspaces::store::{self, Workspace};
 use crate::domain::ids::WorkspaceId;
-use crate::domain::workspace::{Action, WorkspaceState};
+use crate::domain::workspace::{display_name, Action, WorkspaceName, WorkspaceState};
 use crate::domain::workspace_view::{Meter, UsageLine, WorkspaceCard, WorkspaceDetail, WorkspaceList};
 use crate::error::AppError;
 
@@ -32,6 +32,7 @@ async fn card(tenant: &Tenant, ws: &Workspace) -> Result<WorkspaceCard, AppError
     let open = store::usage_of(&tenant.db, ws.id).await?.into_iter().find(|u| u.ended_at.is_none());
     Ok(WorkspaceCard {
         id: ws.id,
+        name: display_name(&ws.name, &plan.name, &ws.id.to_string()),
         plan_name: plan.name,
         state: ws.state,
         rate: plan.retail,
@@ -60,8 +61,19 @@ pub async fn detail(tenant: &Tenant, customer: &Customer, id: &str) -> Result<Wo
                 amount: u.amount,
             })
             .collect(),
+        period: None,
         server_now: now(),
     })
+}
+
+/// Renames one of the customer's workspaces; the name is checked here, once.
+pub async fn rename(tenant: &Tenant, customer: &Customer, id: &str, name: &str) -> Result<WorkspaceDetail, AppError> {
+    let ws_id = parse_id(id)?;
+    let name = WorkspaceName::parse(name).map_err(AppError::Invalid)?;
+    if !store::rename(&tenant.db, ws_id, customer.id, &name).await? {
+        return Err(AppError::NotFound);
+    }
+    detail(tenant, customer, id).await
 }
 
 /// Applies a customer action: ownership, then the state machine, then a conditional transition (so a

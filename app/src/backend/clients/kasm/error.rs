@@ -151,8 +151,10 @@ impl KasmError {
     pub fn user_message(&self) -> String {
         let s = match self {
             Self::Business(_) => match self.business_kind() {
+                // Kasm counts stopped sessions against the per-user limit: stopping one frees nothing.
                 Some(KasmBusinessKind::UserSessionLimit) => {
-                    "You already have the maximum number of workspaces. Stop or delete one and try again."
+                    "You already have the maximum number of workspaces (stopped ones count too). \
+                     Delete one you no longer need and try again."
                 }
                 Some(KasmBusinessKind::LicenseLimit | KasmBusinessKind::NoResources) => {
                     "All workspace capacity is in use right now. Please try again in a few minutes."
@@ -268,6 +270,13 @@ mod tests {
         assert!(!KasmError::Business("Invalid kasm_id (abc)".into()).is_unknown_user());
         assert!(!KasmError::Unauthorized { status: 401, message: "Unknown user (x)".into() }.is_unknown_user());
         assert!(!KasmError::Server { status: 500 }.is_unknown_user());
+    }
+
+    #[test]
+    fn the_session_limit_says_to_delete_a_workspace_since_stopped_ones_count() {
+        let m = KasmError::Business("Kasm limit exceeded for user: (alice)".into()).user_message();
+        assert!(m.contains("Delete one"), "{m}");
+        assert!(!m.to_lowercase().contains("stop or"), "{m}");
     }
 
     #[test]
