@@ -15,6 +15,7 @@
 //! | `onboarding` | a new reseller's checklist: the steps and which are done |
 //! | `plan`      | the six workspace plans of the catalog |
 //! | `tenant`    | reseller slugs, lifecycle states and billing terms |
+//! | `tenant_billing` | a reseller as the platform's payer: billing status, wholesale terms, the one transition function |
 //! | `tenant_view` | what the admin's tenant pages receive: the tenants list, one tenant's detail and domains |
 //! | `workspace` | the workspace state machine |
 //! | `workspace_view` | what the workspace pages receive: cards, detail, usage lines, the live meter |
@@ -43,6 +44,7 @@ pub mod platform;
 pub mod staff;
 pub mod stored;
 pub mod tenant;
+pub mod tenant_billing;
 pub mod tenant_view;
 pub mod time;
 pub mod workspace;
