@@ -26,4 +26,5 @@ mod slice;
 mod stripe;
 mod tenancy;
 mod trials;
+mod wholesale_collection;
 mod zones;
