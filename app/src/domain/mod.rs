@@ -22,6 +22,7 @@
 //! | `payment_terms` | a storefront's payment terms for its customers: due dates, the order block, reminders |
 //! | `period`    | billing periods (monthly, anchored on a cycle day) |
 //! | `platform`  | audit actor kinds, job and outbox states |
+//! | `receivables` | what resellers owe the platform: age buckets, collected, revenue by month, CSV |
 //! | `staff`     | staff roles, central session kinds, impersonation targets |
 //! | `stored`    | `stored_enum!`: states stored as text, parsed strictly |
 
@@ -41,6 +42,7 @@ pub mod payment_terms;
 pub mod period;
 pub mod plan;
 pub mod platform;
+pub mod receivables;
 pub mod staff;
 pub mod stored;
 pub mod tenant;

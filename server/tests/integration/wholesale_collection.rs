@@ -346,3 +346,48 @@ async fn concurrent_collectors_charge_a_wholesale_invoice_once(b: Backend) {
     app.stop().await;
 }
 on_both_backends!(concurrent_collectors_charge_a_wholesale_invoice_once);
+
+async fn the_admin_sees_receivables_by_age_collected_this_month_and_a_csv(b: Backend) {
+    let app = spawn(b).await;
+    let tenant = acme(&app).await;
+    // Two unpaid bills (one 40 days past due, one not due yet) and one paid this month by card.
+    let old = bill(&app, &tenant, "2026-01").await;
+    set(&app, &old.id, "due_at", Some(now().as_millis() - 40 * DAY_MS)).await;
+    let current = bill(&app, &tenant, "2026-02").await;
+    assert_eq!(current.status, WholesaleStatus::Finalised);
+    let staff = owner(&app).await;
+    save_card(&app, &staff, false).await;
+    // Saving the card charged both open bills at once; a third is charged when issued.
+    let paid = bill(&app, &tenant, "2026-03").await;
+    assert_eq!(paid.status, WholesaleStatus::Paid);
+    let r = collection::receivables(&app.state).await.unwrap();
+    let collected: i64 = r.collected_this_month.iter().map(|m| m.minor()).sum();
+    assert_eq!(collected, 3 * FEE, "the card paid all three this month");
+    assert!(r.rows.iter().all(|row| row.slug != "acme"), "nothing open: {:?}", r.rows);
+    assert!(r.revenue_by_month.iter().any(|m| m.period == "2026-01" && m.total.minor() == FEE));
+
+    // Unpaid bills after the card is gone: in their age buckets, on the page and in the CSV.
+    sqlx::query("UPDATE platform_billing_accounts SET payment_method_id = NULL")
+        .execute(app.state.central().pool())
+        .await
+        .unwrap();
+    let late = bill(&app, &tenant, "2026-04").await;
+    set(&app, &late.id, "due_at", Some(now().as_millis() - 40 * DAY_MS)).await;
+    bill(&app, &tenant, "2026-05").await;
+    let r = collection::receivables(&app.state).await.unwrap();
+    let row = r.rows.iter().find(|row| row.slug == "acme").unwrap();
+    let minors: Vec<i64> = row.buckets.iter().map(|m| m.minor()).collect();
+    assert_eq!(minors, vec![FEE, 0, FEE, 0], "current and 31–60 days");
+    assert_eq!(row.open().minor(), 2 * FEE);
+
+    let admin = app.client_for("admin.localhost");
+    admin.call::<()>("admin_login", &[("email", "admin@ezscale.test"), ("password", "admin-password")]).await.unwrap();
+    let (status, csv) = admin.get_page("/admin/billing/receivables.csv").await;
+    assert_eq!(status, 200, "{csv}");
+    assert!(csv.lines().any(|l| l.starts_with("acme,") && l.ends_with(",49.00,0.00,49.00,0.00,98.00")), "{csv}");
+    // Not for anyone else.
+    let (status, _) = app.client_for("admin.localhost").get_page("/admin/billing/receivables.csv").await;
+    assert!(status == 401 || status == 303 || status == 403, "{status}");
+    app.stop().await;
+}
+on_both_backends!(the_admin_sees_receivables_by_age_collected_this_month_and_a_csv);

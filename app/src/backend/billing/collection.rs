@@ -802,3 +802,74 @@ async fn mail_owner(
     state.notify_mail();
     Ok(())
 }
+
+/// The admin's receivables: every tenant's open wholesale balance by age, what was paid this calendar month
+/// (UTC), and wholesale invoiced per period over the last 12 periods.
+pub async fn receivables(state: &AppState) -> Result<crate::domain::receivables::Receivables, BackendError> {
+    use crate::domain::money::Currency;
+    use crate::domain::receivables::{MonthRevenue, ReceivableRow, Receivables};
+    let pool = state.central().pool();
+    let t = now();
+    let records = crate::backend::tenancy::registry::list_records(state.central()).await?;
+    let open: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT tenant_id, currency, total_minor, due_at FROM wholesale_invoices \
+         WHERE status = 'finalised' AND total_minor > 0 ORDER BY tenant_id",
+    )
+    .fetch_all(pool)
+    .await?;
+    let currency = |c: &str| Currency::parse(c).map_err(|_| corrupt("wholesale_invoices.currency"));
+    let mut rows: Vec<ReceivableRow> = Vec::new();
+    for (tenant, cur, minor, due_at) in open {
+        let cur = currency(&cur)?;
+        let row = match rows.iter_mut().position(|r| r.currency == cur && tenant_of(&records, r) == tenant) {
+            Some(i) => &mut rows[i],
+            None => {
+                let rec = records.iter().find(|r| r.id.to_string() == tenant);
+                let (slug, name) = rec.map_or((tenant.clone(), String::new()), |r| (r.slug.clone(), r.name.clone()));
+                let status = match rec {
+                    Some(r) => status(state.central(), r.id).await?,
+                    None => TenantBillingStatus::Cancelled,
+                };
+                rows.push(ReceivableRow::new(slug, name, status, cur));
+                let last = rows.len() - 1;
+                &mut rows[last]
+            }
+        };
+        row.add(minor, due_at.map(Timestamp::from_millis), t);
+    }
+    rows.sort_by(|a, b| b.open().minor().cmp(&a.open().minor()).then_with(|| a.slug.cmp(&b.slug)));
+    let month_start = crate::domain::period::Period::containing(t, 1).map_err(|e| corrupt(e.to_string()))?.start();
+    let collected: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT currency, CAST(SUM(total_minor) AS BIGINT) FROM wholesale_invoices \
+         WHERE status = 'paid' AND paid_at >= $1 GROUP BY currency ORDER BY currency",
+    )
+    .bind(month_start.as_millis())
+    .fetch_all(pool)
+    .await?;
+    let months: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT period, currency, CAST(SUM(total_minor) AS BIGINT) FROM wholesale_invoices \
+         WHERE status <> 'void' GROUP BY period, currency ORDER BY period DESC, currency LIMIT 36",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut periods: Vec<&str> = months.iter().map(|(p, _, _)| p.as_str()).collect();
+    periods.dedup();
+    let recent: Vec<&str> = periods.into_iter().take(12).collect();
+    let mut revenue_by_month = Vec::new();
+    for (period, cur, minor) in months.iter().rev().filter(|(p, _, _)| recent.contains(&p.as_str())) {
+        revenue_by_month.push(MonthRevenue { period: period.clone(), total: Money::from_minor(*minor, currency(cur)?) });
+    }
+    Ok(Receivables {
+        rows,
+        collected_this_month: collected
+            .into_iter()
+            .map(|(c, m)| Ok(Money::from_minor(m, currency(&c)?)))
+            .collect::<Result<_, BackendError>>()?,
+        revenue_by_month,
+    })
+}
+
+/// The tenant id of a receivables row (rows carry the slug; records map it back).
+fn tenant_of(records: &[crate::backend::tenancy::registry::TenantRecord], row: &crate::domain::receivables::ReceivableRow) -> String {
+    records.iter().find(|r| r.slug == row.slug).map_or_else(|| row.slug.clone(), |r| r.id.to_string())
+}
