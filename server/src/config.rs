@@ -292,7 +292,10 @@ impl Config {
         let platform_stripe = match get("PLATFORM_STRIPE_SECRET_KEY") {
             Some(key) => {
                 if !(key.starts_with("sk_") || key.starts_with("rk_")) {
-                    return Err(invalid("PLATFORM_STRIPE_SECRET_KEY", "must be a secret key (sk_…) or restricted key (rk_…)"));
+                    return Err(invalid(
+                        "PLATFORM_STRIPE_SECRET_KEY",
+                        "must be a secret key (sk_…) or restricted key (rk_…)",
+                    ));
                 }
                 let webhook_secret = get("PLATFORM_STRIPE_WEBHOOK_SECRET")
                     .ok_or(ConfigError::Required("PLATFORM_STRIPE_WEBHOOK_SECRET (with PLATFORM_STRIPE_SECRET_KEY)"))?;
@@ -314,7 +317,9 @@ impl Config {
                 })
             }
             None if get("PLATFORM_STRIPE_WEBHOOK_SECRET").is_some() || get("PLATFORM_STRIPE_API_BASE").is_some() => {
-                return Err(ConfigError::Required("PLATFORM_STRIPE_SECRET_KEY (with the other PLATFORM_STRIPE_* settings)"))
+                return Err(ConfigError::Required(
+                    "PLATFORM_STRIPE_SECRET_KEY (with the other PLATFORM_STRIPE_* settings)",
+                ))
             }
             None => None,
         };
@@ -578,7 +583,10 @@ mod tests {
             ("PLATFORM_STRIPE_API_BASE", "http://127.0.0.1:12111"),
         ]));
         assert_eq!(refused, "PLATFORM_STRIPE_API_BASE", "a plain-HTTP base is a fake: refused in production");
-        assert!(matches!(parse(&[("APP_ENV", "development"), ("PLATFORM_STRIPE_WEBHOOK_SECRET", "whsec_x")]), Err(ConfigError::Required(_))));
+        assert!(matches!(
+            parse(&[("APP_ENV", "development"), ("PLATFORM_STRIPE_WEBHOOK_SECRET", "whsec_x")]),
+            Err(ConfigError::Required(_))
+        ));
     }
 
     #[test]

@@ -173,7 +173,7 @@ fn ReceivablesView(r: Receivables) -> impl IntoView {
     let collected = if r.collected_this_month.is_empty() {
         "nothing yet".to_owned()
     } else {
-        r.collected_this_month.iter().map(Money::to_string).collect::<Vec<_>>().join(" + ")
+        r.collected_this_month.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(" + ")
     };
     let max = r.revenue_by_month.iter().map(|m| m.total.minor()).max().unwrap_or(0).max(1);
     let n = r.revenue_by_month.len().max(1);

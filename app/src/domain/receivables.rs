@@ -21,7 +21,8 @@ pub enum AgeBucket {
 }
 
 impl AgeBucket {
-    pub const ALL: [AgeBucket; 4] = [AgeBucket::Current, AgeBucket::Days1To30, AgeBucket::Days31To60, AgeBucket::Over60];
+    pub const ALL: [AgeBucket; 4] =
+        [AgeBucket::Current, AgeBucket::Days1To30, AgeBucket::Days31To60, AgeBucket::Over60];
 
     pub const fn label(self) -> &'static str {
         match self {
@@ -76,7 +77,7 @@ impl ReceivableRow {
     }
 
     pub fn open(&self) -> Money {
-        Money::from_minor(self.buckets.iter().map(Money::minor).sum(), self.currency)
+        Money::from_minor(self.buckets.iter().map(|m| m.minor()).sum(), self.currency)
     }
 }
 
@@ -151,12 +152,8 @@ mod tests {
     #[test]
     fn rows_add_up_and_the_csv_is_safe_for_spreadsheets() {
         let now = Timestamp::from_millis(200 * DAY_MS);
-        let mut r = ReceivableRow::new(
-            "acme".into(),
-            "=Acme, \"Inc\"".into(),
-            TenantBillingStatus::PastDue,
-            Currency::USD,
-        );
+        let mut r =
+            ReceivableRow::new("acme".into(), "=Acme, \"Inc\"".into(), TenantBillingStatus::PastDue, Currency::USD);
         r.add(4_900, Some(Timestamp::from_millis(190 * DAY_MS)), now);
         r.add(100, Some(Timestamp::from_millis(210 * DAY_MS)), now);
         r.add(1, Some(Timestamp::from_millis(100 * DAY_MS)), now);

@@ -20,7 +20,11 @@ pub(super) fn routes() -> Routes {
 }
 
 /// The platform account's webhook: verified with `PLATFORM_STRIPE_WEBHOOK_SECRET`, handled idempotently.
-async fn platform_webhook(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<StatusCode, AppError> {
+async fn platform_webhook(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, AppError> {
     let signature = headers.get("stripe-signature").and_then(|v| v.to_str().ok()).unwrap_or_default();
     Ok(match collection::handle_webhook(&app, &body, signature).await? {
         collection::WebhookOutcome::Handled | collection::WebhookOutcome::Ignored => StatusCode::OK,

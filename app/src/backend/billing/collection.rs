@@ -460,8 +460,12 @@ pub async fn collect(state: &AppState, invoice_id: &str) -> Result<Collected, Ba
                     inv.display_number()
                 )];
                 lines.push(match next {
-                    Some(t) => format!("We will try again on {}. You can also pay it now, or save another card.", day(t)),
-                    None => "We will not try this card again: please pay the invoice now or save another card.".to_owned(),
+                    Some(t) => {
+                        format!("We will try again on {}. You can also pay it now, or save another card.", day(t))
+                    }
+                    None => {
+                        "We will not try this card again: please pay the invoice now or save another card.".to_owned()
+                    }
                 });
                 let subject = format!("Your payment for invoice {} did not go through", inv.display_number());
                 let key = format!("wholesale_failed:{}:{attempt}", inv.id);
@@ -712,12 +716,13 @@ pub async fn remind(state: &AppState, tenant: TenantId) -> Result<usize, Backend
         // Queued first, then remembered: a crash between queues the same key again, which the outbox drops.
         let key = format!("wholesale_reminder:{}:{}", inv.id, reminder.number());
         mail_owner(state, tenant, "wholesale_reminder", key, &subject, &lines, "Pay now").await?;
-        let marked = sqlx::query("UPDATE wholesale_invoices SET reminders_sent = $1 WHERE id = $2 AND reminders_sent < $1")
-            .bind(reminder.number())
-            .bind(&inv.id)
-            .execute(state.central().pool())
-            .await?
-            .rows_affected();
+        let marked =
+            sqlx::query("UPDATE wholesale_invoices SET reminders_sent = $1 WHERE id = $2 AND reminders_sent < $1")
+                .bind(reminder.number())
+                .bind(&inv.id)
+                .execute(state.central().pool())
+                .await?
+                .rows_affected();
         queued += usize::from(marked == 1);
     }
     Ok(queued)
@@ -742,10 +747,11 @@ pub async fn pass(state: &AppState) -> Result<PassReport, BackendError> {
             Err(e) => tracing::warn!(error = %e, invoice = %id, "wholesale collection failed; the next pass retries"),
         }
     }
-    let tenants: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM tenants WHERE is_house = 0 AND status IN ('active', 'suspended') ORDER BY slug")
-            .fetch_all(state.central().pool())
-            .await?;
+    let tenants: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM tenants WHERE is_house = 0 AND status IN ('active', 'suspended') ORDER BY slug",
+    )
+    .fetch_all(state.central().pool())
+    .await?;
     for id in tenants {
         let tenant: TenantId = id.parse().map_err(|_| corrupt("tenants.id"))?;
         report.reminded += remind(state, tenant).await?;
@@ -821,7 +827,7 @@ pub async fn receivables(state: &AppState) -> Result<crate::domain::receivables:
     let mut rows: Vec<ReceivableRow> = Vec::new();
     for (tenant, cur, minor, due_at) in open {
         let cur = currency(&cur)?;
-        let row = match rows.iter_mut().position(|r| r.currency == cur && tenant_of(&records, r) == tenant) {
+        let row = match rows.iter().position(|r| r.currency == cur && tenant_of(&records, r) == tenant) {
             Some(i) => &mut rows[i],
             None => {
                 let rec = records.iter().find(|r| r.id.to_string() == tenant);
@@ -857,7 +863,8 @@ pub async fn receivables(state: &AppState) -> Result<crate::domain::receivables:
     let recent: Vec<&str> = periods.into_iter().take(12).collect();
     let mut revenue_by_month = Vec::new();
     for (period, cur, minor) in months.iter().rev().filter(|(p, _, _)| recent.contains(&p.as_str())) {
-        revenue_by_month.push(MonthRevenue { period: period.clone(), total: Money::from_minor(*minor, currency(cur)?) });
+        revenue_by_month
+            .push(MonthRevenue { period: period.clone(), total: Money::from_minor(*minor, currency(cur)?) });
     }
     Ok(Receivables {
         rows,
@@ -870,6 +877,9 @@ pub async fn receivables(state: &AppState) -> Result<crate::domain::receivables:
 }
 
 /// The tenant id of a receivables row (rows carry the slug; records map it back).
-fn tenant_of(records: &[crate::backend::tenancy::registry::TenantRecord], row: &crate::domain::receivables::ReceivableRow) -> String {
+fn tenant_of(
+    records: &[crate::backend::tenancy::registry::TenantRecord],
+    row: &crate::domain::receivables::ReceivableRow,
+) -> String {
     records.iter().find(|r| r.slug == row.slug).map_or_else(|| row.slug.clone(), |r| r.id.to_string())
 }

@@ -372,10 +372,11 @@ pub async fn get(state: &AppState, tenant: &Tenant, period: &str) -> Result<Opti
 
 /// A wholesale invoice by id, whoever's it is (collection, webhooks).
 pub async fn by_id(state: &AppState, id: &str) -> Result<Option<WholesaleInvoice>, BackendError> {
-    let row = sqlx::query_as::<_, WholesaleRow>(concat!("SELECT ", ws_columns!(), " FROM wholesale_invoices WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(state.central().pool())
-        .await?;
+    let row =
+        sqlx::query_as::<_, WholesaleRow>(concat!("SELECT ", ws_columns!(), " FROM wholesale_invoices WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(state.central().pool())
+            .await?;
     row.map(WholesaleInvoice::try_from).transpose()
 }
 
