@@ -5,8 +5,8 @@
 -- trial | active | past_due | suspended | cancelled; every change is made by one pure function
 -- (domain::tenant_billing::decide), audited and emailed to the owner. past_due and suspended refuse new
 -- customer orders on the storefront; running workspaces are never stopped for it.
-ALTER TABLE tenants ADD COLUMN billing_status TEXT NOT NULL DEFAULT 'active'
-    CHECK (billing_status IN ('trial', 'active', 'past_due', 'suspended', 'cancelled'));
+-- (Parsed strictly as domain::tenant_billing::TenantBillingStatus, like every stored state.)
+ALTER TABLE tenants ADD COLUMN billing_status TEXT NOT NULL DEFAULT 'active';
 ALTER TABLE tenants ADD COLUMN billing_status_at BIGINT;
 -- The reseller's wholesale terms: a finalised wholesale invoice is due this many days later; unpaid this
 -- many days past its due date the tenant is past due; this many days more and it is suspended.
@@ -45,7 +45,7 @@ CREATE TABLE wholesale_charges (
     idempotency_key  TEXT NOT NULL UNIQUE,
     amount_minor     BIGINT NOT NULL,
     -- pending | succeeded | failed
-    state            TEXT NOT NULL CHECK (state IN ('pending', 'succeeded', 'failed')),
+    state            TEXT NOT NULL,
     payment_intent   TEXT,
     error            TEXT,
     created_at       BIGINT NOT NULL,
