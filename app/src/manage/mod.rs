@@ -56,6 +56,7 @@ pub(crate) fn ManageNav() -> impl IntoView {
                 <button type="submit" class="text-slate-600 underline">"Sign out"</button>
             </ActionForm>
         </nav>
+        <platform_billing::StandingNotice/>
     }
 }
 

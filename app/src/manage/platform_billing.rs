@@ -88,6 +88,43 @@ fn day(t: Timestamp) -> String {
     format_utc(t).split(' ').next().unwrap_or_default().to_owned()
 }
 
+/// What staff are told while the storefront is past due or suspended (title, text).
+fn notice(status: TenantBillingStatus) -> Option<(&'static str, &'static str)> {
+    match status {
+        TenantBillingStatus::PastDue => Some((
+            "Your account is past due",
+            "A wholesale invoice is unpaid past its due date, so your storefront is not taking new customer orders. \
+             Your customers' running workspaces are not affected. Paying what is due resumes orders at once.",
+        )),
+        TenantBillingStatus::Suspended => Some((
+            "Your account is suspended",
+            "A wholesale invoice is still unpaid, so your account is suspended and your storefront takes no new \
+             customer orders. Running workspaces are not stopped. Paying what is due resumes it at once.",
+        )),
+        TenantBillingStatus::Trial | TenantBillingStatus::Active | TenantBillingStatus::Cancelled => None,
+    }
+}
+
+/// Under the navigation of every management page: the notice while the account is past due or suspended,
+/// with the way to pay.
+#[component]
+pub fn StandingNotice() -> impl IntoView {
+    let data = Resource::new(|| (), |_| wholesale_account());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let shown = data.await.ok().and_then(|v| notice(v.status));
+                shown.map(|(title, text)| view! {
+                    <div class="mb-4 rounded border border-red-300 bg-red-50 p-3 text-sm text-red-900" role="alert" data-testid="billing-status-banner">
+                        <p class="font-semibold">{title}</p>
+                        <p>{text}" "<a class="underline" href="/manage/billing">"Pay now"</a></p>
+                    </div>
+                })
+            })}
+        </Suspense>
+    }
+}
+
 /// The section of `/manage/billing` about paying the platform.
 #[component]
 pub fn PlatformBilling() -> impl IntoView {
@@ -132,19 +169,7 @@ fn Standing(
     save_card: ServerAction<SavePlatformCard>,
     pay: ServerAction<PayWholesaleInvoice>,
 ) -> impl IntoView {
-    let notice = match v.status {
-        TenantBillingStatus::PastDue => Some((
-            "Your account is past due",
-            "A wholesale invoice is unpaid past its due date, so your storefront is not taking new customer orders. \
-             Your customers' running workspaces are not affected. Paying what is due resumes orders at once.",
-        )),
-        TenantBillingStatus::Suspended => Some((
-            "Your account is suspended",
-            "A wholesale invoice is still unpaid, so your account is suspended and your storefront takes no new \
-             customer orders. Running workspaces are not stopped. Paying what is due resumes it at once.",
-        )),
-        _ => None,
-    };
+    let notice = notice(v.status);
     let status = v.status;
     view! {
         <section class="mt-4" data-testid="platform-billing" data-status=status.as_str()>
