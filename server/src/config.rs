@@ -76,8 +76,11 @@ pub struct Config {
     pub meter_interval: Duration,
     pub billing_interval: Duration,
     pub domain_check_interval: Duration,
-    /// Run the built-in Stripe fake on this port (0 = any) and point the demo storefronts at it.
+    /// Run the built-in Stripe fake on this port (0 = any) and point the demo storefronts at it (and the
+    /// platform's own account, when `platform_stripe` is not set).
     pub stripe_fake_port: Option<u16>,
+    /// The platform's own Stripe account, which collects wholesale invoices (`PLATFORM_STRIPE_*`).
+    pub platform_stripe: Option<PlatformStripeConfig>,
     /// `POST /__test/clock/advance` (loopback only) moves the clock forward: end-to-end tests only.
     pub test_clock: bool,
     pub log_format: LogFormat,
@@ -110,6 +113,16 @@ pub struct Config {
     /// The operations listener (`/metrics`, the TLS ask): never the public one, loopback by default.
     pub ops_addr: std::net::SocketAddr,
     data_key: DataKeySource,
+}
+
+/// The platform's own Stripe account: `PLATFORM_STRIPE_SECRET_KEY`, `PLATFORM_STRIPE_WEBHOOK_SECRET`
+/// (required with it) and `PLATFORM_STRIPE_API_BASE` (Stripe's own by default; production refuses a plain
+/// HTTP one, which can only be a fake).
+#[derive(Clone, Debug)]
+pub struct PlatformStripeConfig {
+    pub api_base: String,
+    pub secret_key: Secret,
+    pub webhook_secret: Secret,
 }
 
 /// The operations listener's default: this machine only, a port no common exporter uses.
@@ -276,10 +289,45 @@ impl Config {
             .unwrap_or_else(|| DEFAULT_OPS_ADDR.into())
             .parse()
             .map_err(|_| invalid("OPS_ADDR", "an address like 127.0.0.1:3090"))?;
+        let platform_stripe = match get("PLATFORM_STRIPE_SECRET_KEY") {
+            Some(key) => {
+                if !(key.starts_with("sk_") || key.starts_with("rk_")) {
+                    return Err(invalid(
+                        "PLATFORM_STRIPE_SECRET_KEY",
+                        "must be a secret key (sk_…) or restricted key (rk_…)",
+                    ));
+                }
+                let webhook_secret = get("PLATFORM_STRIPE_WEBHOOK_SECRET")
+                    .ok_or(ConfigError::Required("PLATFORM_STRIPE_WEBHOOK_SECRET (with PLATFORM_STRIPE_SECRET_KEY)"))?;
+                let api_base = get("PLATFORM_STRIPE_API_BASE")
+                    .unwrap_or_else(|| app::backend::clients::stripe::DEFAULT_BASE_URL.to_owned());
+                if prod && !api_base.starts_with("https://") {
+                    return Err(refused(
+                        "PLATFORM_STRIPE_API_BASE",
+                        "is not https://, which only a Stripe fake is; production refuses it",
+                    ));
+                }
+                if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
+                    return Err(invalid("PLATFORM_STRIPE_API_BASE", "must start with https:// or http://"));
+                }
+                Some(PlatformStripeConfig {
+                    api_base: api_base.trim_end_matches('/').to_owned(),
+                    secret_key: Secret::new(key),
+                    webhook_secret: Secret::new(webhook_secret),
+                })
+            }
+            None if get("PLATFORM_STRIPE_WEBHOOK_SECRET").is_some() || get("PLATFORM_STRIPE_API_BASE").is_some() => {
+                return Err(ConfigError::Required(
+                    "PLATFORM_STRIPE_SECRET_KEY (with the other PLATFORM_STRIPE_* settings)",
+                ))
+            }
+            None => None,
+        };
         let public_port = get("PUBLIC_PORT")
             .map(|p| p.parse::<u16>().map_err(|_| invalid("PUBLIC_PORT", "a port number")))
             .transpose()?;
         Ok(Config {
+            platform_stripe,
             public_port,
             smtp_url,
             mail_from,
@@ -513,6 +561,32 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{reserved}: {e}"));
             assert_eq!(c.environment, Environment::Development);
         }
+    }
+
+    #[test]
+    fn the_platform_stripe_account_needs_its_webhook_secret_and_https_in_production() {
+        let base = [("APP_ENV", "development"), ("PLATFORM_STRIPE_SECRET_KEY", "sk_test_platform")];
+        assert!(matches!(parse(&base), Err(ConfigError::Required(_))), "the webhook secret is required with the key");
+        let full = [
+            ("APP_ENV", "development"),
+            ("PLATFORM_STRIPE_SECRET_KEY", "sk_test_platform"),
+            ("PLATFORM_STRIPE_WEBHOOK_SECRET", "whsec_platform"),
+            ("PLATFORM_STRIPE_API_BASE", "http://127.0.0.1:12111/"),
+        ];
+        let c = parse(&full).unwrap_or_else(|e| panic!("{e}"));
+        let p = c.platform_stripe.unwrap_or_else(|| panic!("configured"));
+        assert_eq!(p.api_base, "http://127.0.0.1:12111");
+        assert!(!format!("{p:?}").contains("sk_test_platform") && !format!("{p:?}").contains("whsec_platform"));
+        let (refused, _) = refusal(production(&[
+            ("PLATFORM_STRIPE_SECRET_KEY", "sk_live_x"),
+            ("PLATFORM_STRIPE_WEBHOOK_SECRET", "whsec_x"),
+            ("PLATFORM_STRIPE_API_BASE", "http://127.0.0.1:12111"),
+        ]));
+        assert_eq!(refused, "PLATFORM_STRIPE_API_BASE", "a plain-HTTP base is a fake: refused in production");
+        assert!(matches!(
+            parse(&[("APP_ENV", "development"), ("PLATFORM_STRIPE_WEBHOOK_SECRET", "whsec_x")]),
+            Err(ConfigError::Required(_))
+        ));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use app::backend::mail::{parse_smtp_url, Mailer, Transport};
 use app::backend::platform::alerts::Alerter;
 use app::backend::platform::crypto::Crypto;
 use app::backend::platform::db::{CentralDb, TenantDb};
-use app::backend::state::{AppState, Settings};
+use app::backend::state::{AppState, PlatformStripe, Settings};
 use app::backend::tenancy::domain_ownership::{DnsConfig, Verifier};
 use app::backend::tenancy::registry::{Registry, SiteConfig};
 use app::backend::{platform::jobs, seed, tenancy::registry, workspaces::provisioning, workspaces::reconciler};
@@ -103,6 +103,34 @@ impl Application {
             },
         );
 
+        // Development and tests (configuration refuses it in production): a local Stripe. Started before the
+        // settings, since the platform's own account lives on it unless PLATFORM_STRIPE_* names a real one.
+        let stripe = match config.stripe_fake_port {
+            Some(port) => {
+                let fake = StripeFake::new(FakeConfig::default());
+                let (addr, task) = fake.clone().spawn(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+                Some((fake, addr, task))
+            }
+            None => None,
+        };
+        let platform_stripe = match (&config.platform_stripe, &stripe) {
+            (Some(p), _) => Some(PlatformStripe {
+                api_base: p.api_base.clone(),
+                secret_key: p.secret_key.expose().to_owned(),
+                webhook_secret: p.webhook_secret.expose().to_owned(),
+            }),
+            // The fake is empty at each start, so fresh keys each start too.
+            (None, Some((fake, addr, _))) => {
+                let (key, secret) = (format!("sk_test_platform_{}", random_hex()), format!("whsec_{}", random_hex()));
+                let hook = format!(
+                    "http://127.0.0.1:{bound_port}{}",
+                    app::backend::billing::collection::PLATFORM_WEBHOOK_PATH
+                );
+                fake.register_account(&key, Some(&hook), &secret);
+                Some(PlatformStripe { api_base: format!("http://{addr}"), secret_key: key, webhook_secret: secret })
+            }
+            (None, None) => None,
+        };
         let settings = Settings {
             secure_cookies: config.secure_cookies,
             reconcile_interval: config.reconcile_interval,
@@ -117,6 +145,7 @@ impl Application {
             domain_check_interval: config.domain_check_interval,
             test_clock: config.test_clock,
             mail_drop: config.environment == crate::config::Environment::Development && config.smtp_url.is_none(),
+            platform_stripe,
             ..Settings::default()
         };
         let dns = match config.dns_server {
@@ -152,19 +181,12 @@ impl Application {
             seed::seed_demo_reseller(&state).await?;
             demo_storefronts.push(seed::DEMO_RESELLER.0);
         }
-        // Development and tests (configuration refuses it in production): a local Stripe, and the demo
-        // storefronts' keys pointing at it. No other storefront's keys are ever touched.
-        let stripe = match config.stripe_fake_port {
-            Some(port) => {
-                let fake = StripeFake::new(FakeConfig::default());
-                let (addr, task) = fake.clone().spawn(SocketAddr::from(([127, 0, 0, 1], port))).await?;
-                for slug in demo_storefronts {
-                    connect_demo_storefront(&state, &fake, addr, bound_port, slug).await?;
-                }
-                Some((fake, addr, task))
+        // The demo storefronts' keys point at the local Stripe. No other storefront's keys are ever touched.
+        if let Some((fake, addr, _)) = &stripe {
+            for slug in demo_storefronts {
+                connect_demo_storefront(&state, fake, *addr, bound_port, slug).await?;
             }
-            None => None,
-        };
+        }
         let recovered = provisioning::recover(&state).await?;
         if recovered > 0 {
             tracing::info!(recovered, "re-enqueued unfinished workspace work");

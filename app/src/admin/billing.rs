@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::billing_state::{BillingRunState, WholesaleStatus};
 use crate::domain::money::Money;
+use crate::domain::receivables::{AgeBucket, Receivables};
 use crate::domain::time::{format_utc, Timestamp};
 use crate::error::AppError;
 use crate::layout::ErrorNote;
@@ -37,6 +38,8 @@ pub struct WholesaleRow {
 pub struct AdminBillingData {
     pub runs: Vec<RunRow>,
     pub wholesale: Vec<WholesaleRow>,
+    /// What resellers owe the platform (open balances by age, collected, revenue per month).
+    pub receivables: Receivables,
 }
 
 #[server(prefix = "/api", endpoint = "admin_billing")]
@@ -82,7 +85,8 @@ pub async fn admin_billing() -> Result<AdminBillingData, AppError> {
             }
         })
         .collect();
-    Ok(AdminBillingData { runs, wholesale })
+    let receivables = crate::backend::billing::collection::receivables(&state).await?;
+    Ok(AdminBillingData { runs, wholesale, receivables })
 }
 
 /// Bills a finished period now (every tenant, or one). Safe to repeat: a rerun has nothing to do.
@@ -126,6 +130,7 @@ pub fn AdminBillingPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Ok(d) => view! {
+                        <ReceivablesView r=d.receivables/>
                         <h2 class="mt-6 text-lg font-semibold">"Billing runs"</h2>
                         <table class="mt-2 w-full text-left text-sm">
                             <thead><tr class="text-xs uppercase text-slate-500"><th class="py-1">"Tenant"</th><th>"Period"</th><th>"State"</th><th>"Started (UTC)"</th><th>"Finished"</th><th>"Runs"</th><th>"Result"</th></tr></thead>
@@ -158,5 +163,55 @@ pub fn AdminBillingPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+    }
+}
+
+/// Receivables: each tenant's open wholesale balance by age, what was collected this month, wholesale
+/// revenue per month (chart), and the CSV export.
+#[component]
+fn ReceivablesView(r: Receivables) -> impl IntoView {
+    let collected = if r.collected_this_month.is_empty() {
+        "nothing yet".to_owned()
+    } else {
+        r.collected_this_month.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(" + ")
+    };
+    let max = r.revenue_by_month.iter().map(|m| m.total.minor()).max().unwrap_or(0).max(1);
+    let n = r.revenue_by_month.len().max(1);
+    view! {
+        <h2 class="mt-6 text-lg font-semibold">"Receivables"</h2>
+        <p class="text-sm" data-testid="collected-this-month">{format!("Collected this month: {collected}")}</p>
+        <a class="text-sm underline" rel="external" href="/admin/billing/receivables.csv" data-testid="receivables-csv">"Download CSV"</a>
+        <table class="mt-2 w-full text-left text-sm">
+            <thead><tr class="text-xs uppercase text-slate-500">
+                <th class="py-1">"Tenant"</th><th>"Billing"</th>
+                {AgeBucket::ALL.iter().map(|b| view! { <th>{b.label()}</th> }).collect_view()}
+                <th>"Open"</th>
+            </tr></thead>
+            <tbody>
+                {r.rows.into_iter().map(|row| view! {
+                    <tr class="border-t border-slate-100" data-testid="receivable" data-slug=row.slug.clone()>
+                        <td class="py-1">{row.name.clone()}" "<span class="font-mono text-xs text-slate-500">{row.slug.clone()}</span></td>
+                        <td data-status=row.billing_status.as_str()>{row.billing_status.label()}</td>
+                        {row.buckets.iter().map(|m| view! { <td>{m.to_string()}</td> }).collect_view()}
+                        <td class="font-semibold">{row.open().to_string()}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+        <h3 class="mt-4 text-sm font-semibold">"Wholesale revenue by month"</h3>
+        <svg class="mt-2 w-full" viewBox="0 0 300 100" role="img" aria-label="Wholesale revenue by month" data-testid="wholesale-revenue-chart">
+            {r.revenue_by_month.iter().enumerate().map(|(i, m)| {
+                let w = 300 / n;
+                let h = (m.total.minor() * 85 / max).max(0);
+                view! {
+                    <g>
+                        <rect x=(i * w + 2).to_string() y=(90 - h).to_string() width=(w.saturating_sub(4)).to_string() height=h.to_string() class="fill-current text-brand">
+                            <title>{format!("{} {}", m.period, m.total)}</title>
+                        </rect>
+                        <text x=(i * w + w / 2).to_string() y="99" font-size="6" text-anchor="middle">{m.period.clone()}</text>
+                    </g>
+                }
+            }).collect_view()}
+        </svg>
     }
 }

@@ -74,6 +74,23 @@ fn ToAdminLogin() -> impl IntoView {
     view! { <AdminSignIn/> }
 }
 
+/// A tenant's billing status with the platform (past due and suspended stand out).
+#[component]
+fn BillingBadge(status: crate::domain::tenant_billing::TenantBillingStatus) -> impl IntoView {
+    use crate::domain::tenant_billing::TenantBillingStatus as B;
+    let colour = match status {
+        B::PastDue => "bg-amber-100 text-amber-800",
+        B::Suspended => "bg-red-100 text-red-800",
+        B::Trial | B::Active | B::Cancelled => "bg-slate-100 text-slate-700",
+    };
+    view! {
+        <span data-testid="tenant-billing-status" data-status=status.as_str()
+            class=format!("inline-flex rounded-full px-2 py-0.5 text-xs font-medium {colour}")>
+            {status.label()}
+        </span>
+    }
+}
+
 #[component]
 fn StatusBadge(status: TenantStatus) -> impl IntoView {
     let colour = match status {
@@ -201,6 +218,7 @@ fn TenantTable(tenants: Vec<TenantSummary>) -> impl IntoView {
                         <th class=th>"Name"</th>
                         <th class=th>"Short name"</th>
                         <th class=th>"Status"</th>
+                        <th class=th>"Billing"</th>
                         <th class=th>"Primary domain"</th>
                         <th class=format!("{th} text-right")>"Customers"</th>
                         <th class=format!("{th} text-right")>"Workspaces"</th>
@@ -216,6 +234,7 @@ fn TenantTable(tenants: Vec<TenantSummary>) -> impl IntoView {
                             </td>
                             <td class="px-4 py-2 font-mono text-xs text-slate-600">{t.slug.clone()}</td>
                             <td class="px-4 py-2"><StatusBadge status=t.status/></td>
+                            <td class="px-4 py-2"><BillingBadge status=t.billing_status/></td>
                             <td class="px-4 py-2">{t.primary_domain.unwrap_or_else(|| "—".to_owned())}</td>
                             <td class="px-4 py-2 text-right tabular-nums">{count(t.customers)}</td>
                             <td class="px-4 py-2 text-right tabular-nums">{count(t.workspaces)}</td>

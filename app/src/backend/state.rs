@@ -54,6 +54,24 @@ pub struct Settings {
     /// Development without an SMTP server: mail never leaves this machine, and `/admin/mail` is the
     /// developer's inbox, so it shows the one-time links of messages not sent. Never in production.
     pub mail_drop: bool,
+    /// The platform's own Stripe account, which collects wholesale invoices from resellers (`None`: not
+    /// set up; resellers then pay by other means and nothing is charged).
+    pub platform_stripe: Option<PlatformStripe>,
+}
+
+/// The platform's own Stripe account (`PLATFORM_STRIPE_*`; the local fake in development and tests).
+/// `Debug` never shows the keys.
+#[derive(Clone)]
+pub struct PlatformStripe {
+    pub api_base: String,
+    pub secret_key: String,
+    pub webhook_secret: String,
+}
+
+impl std::fmt::Debug for PlatformStripe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlatformStripe").field("api_base", &self.api_base).finish_non_exhaustive()
+    }
 }
 
 impl Default for Settings {
@@ -73,6 +91,7 @@ impl Default for Settings {
             domain_check_interval: Duration::from_secs(60),
             test_clock: false,
             mail_drop: false,
+            platform_stripe: None,
         }
     }
 }

@@ -79,6 +79,12 @@ pub async fn order_workspace(plan: String, order_key: String) -> Result<String, 
             )));
         }
         Err(OrderError::Suspended) => return Err(AppError::Suspended),
+        // Neutral on purpose: the customer is not told that their store owes the platform money.
+        Err(OrderError::StoreNotTakingOrders) => {
+            return Err(AppError::Invalid(
+                "This store is not taking new orders at the moment. Please try again later.".into(),
+            ));
+        }
         Err(OrderError::NoServer) => {
             return Err(AppError::Invalid(
                 "This workspace plan is not available right now. Please try again later.".into(),

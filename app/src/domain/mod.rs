@@ -15,12 +15,14 @@
 //! | `onboarding` | a new reseller's checklist: the steps and which are done |
 //! | `plan`      | the six workspace plans of the catalog |
 //! | `tenant`    | reseller slugs, lifecycle states and billing terms |
+//! | `tenant_billing` | a reseller as the platform's payer: billing status, wholesale terms, the one transition function |
 //! | `tenant_view` | what the admin's tenant pages receive: the tenants list, one tenant's detail and domains |
 //! | `workspace` | the workspace state machine |
 //! | `workspace_view` | what the workspace pages receive: cards, detail, usage lines, the live meter |
 //! | `payment_terms` | a storefront's payment terms for its customers: due dates, the order block, reminders |
 //! | `period`    | billing periods (monthly, anchored on a cycle day) |
 //! | `platform`  | audit actor kinds, job and outbox states |
+//! | `receivables` | what resellers owe the platform: age buckets, collected, revenue by month, CSV |
 //! | `staff`     | staff roles, central session kinds, impersonation targets |
 //! | `stored`    | `stored_enum!`: states stored as text, parsed strictly |
 
@@ -40,9 +42,11 @@ pub mod payment_terms;
 pub mod period;
 pub mod plan;
 pub mod platform;
+pub mod receivables;
 pub mod staff;
 pub mod stored;
 pub mod tenant;
+pub mod tenant_billing;
 pub mod tenant_view;
 pub mod time;
 pub mod workspace;

@@ -12,6 +12,8 @@ pub struct TenantSummary {
     pub slug: String,
     pub name: String,
     pub status: TenantStatus,
+    /// Where it stands as a payer of the platform (past due, suspended…), apart from its lifecycle.
+    pub billing_status: crate::domain::tenant_billing::TenantBillingStatus,
     pub is_house: bool,
     /// `None` when the tenant's database is not usable (being created, failed, deleting).
     pub customers: Option<i64>,

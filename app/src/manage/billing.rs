@@ -197,6 +197,7 @@ pub fn ManageBillingPage() -> impl IntoView {
     let data = Resource::new(move || (price.version().get(), keys.version().get()), |_| manage_billing());
     view! {
         <h1 class="text-2xl font-semibold">"Billing"</h1>
+        <super::platform_billing::PlatformBilling/>
         {move || [price.value().get().and_then(Result::err), keys.value().get().and_then(Result::err)]
             .into_iter().flatten().next().map(|e| view! { <ErrorNote message=e.to_string()/> })}
         <Suspense fallback=|| view! { <p class="mt-4">"Loading…"</p> }>

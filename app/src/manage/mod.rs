@@ -1,7 +1,7 @@
 //! The reseller's management pages (`/manage` on the reseller's hosts): staff sign-in, choosing a password
 //! from a welcome or reset link, the overview with the onboarding checklist (`onboarding`), the branding
-//! editor with its live preview, the team, billing (`billing`), own domains (`domains`), own catalogue
-//! (`catalog`) and own customers (`customers`).
+//! editor with its live preview, the team, billing (`billing`; paying the platform: `platform_billing`),
+//! own domains (`domains`), own catalogue (`catalog`) and own customers (`customers`).
 //!
 //! The preview is the storefront's own look in miniature: the same Tailwind utilities (`bg-brand`,
 //! `text-on-brand`) read the same CSS variables, which the editor overrides on the preview element only
@@ -14,6 +14,7 @@ pub mod customers;
 pub mod domains;
 pub mod model;
 pub mod onboarding;
+pub mod platform_billing;
 pub mod server;
 
 use leptos::html::Div;
@@ -55,6 +56,7 @@ pub(crate) fn ManageNav() -> impl IntoView {
                 <button type="submit" class="text-slate-600 underline">"Sign out"</button>
             </ActionForm>
         </nav>
+        <platform_billing::StandingNotice/>
     }
 }
 

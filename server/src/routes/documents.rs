@@ -1,8 +1,9 @@
 //! Documents to download: a customer's invoices (CSV and PDF) and a reseller's wholesale bills (PDF),
-//! each for its own customer or staff only, on its own storefront. A draft invoice is nobody's yet.
+//! each for its own customer or staff only, on its own storefront (a draft invoice is nobody's yet); and
+//! the platform admin's receivables (CSV).
 
-use app::backend::billing::{document, invoices, pdf, wholesale};
-use app::backend::request::{SignedInCustomer, SignedInStaff};
+use app::backend::billing::{collection, document, invoices, pdf, wholesale};
+use app::backend::request::{SignedInAdmin, SignedInCustomer, SignedInStaff};
 use app::backend::state::AppState;
 use app::backend::tenancy::registry;
 use app::error::AppError;
@@ -17,6 +18,19 @@ pub(super) fn routes() -> Routes {
         .get("/invoices/{id}/csv", invoice_csv)
         .get("/invoices/{id}/pdf", invoice_pdf)
         .get("/manage/billing/wholesale/{id}/pdf", wholesale_pdf)
+        .get("/admin/billing/receivables.csv", receivables_csv)
+}
+
+/// What every reseller owes the platform, by age, as CSV (platform admins only).
+async fn receivables_csv(State(app): State<AppState>, _admin: SignedInAdmin) -> Result<impl IntoResponse, AppError> {
+    let r = collection::receivables(&app).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"receivables.csv\"".to_owned()),
+        ],
+        app::domain::receivables::csv(&r.rows),
+    ))
 }
 
 /// An invoice as CSV.

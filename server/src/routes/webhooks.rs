@@ -1,7 +1,8 @@
 //! Stripe's webhooks, one URL per storefront (its slug in the path: each storefront has its own Stripe
-//! account and signing secret). Stripe reads only the status: 2xx is done, 4xx will never work, 5xx is
+//! account and signing secret), and one for the platform's own account (wholesale collection). Stripe reads only the status: 2xx is done, 4xx will never work, 5xx is
 //! retried later.
 
+use app::backend::billing::collection;
 use app::backend::billing::payments::{self, WebhookOutcome};
 use app::backend::state::AppState;
 use app::error::AppError;
@@ -13,7 +14,23 @@ use axum::routing::post;
 use super::Routes;
 
 pub(super) fn routes() -> Routes {
-    Routes::new().post("/stripe/webhook/{slug}", post(stripe_webhook).layer(DefaultBodyLimit::max(256 * 1024)))
+    Routes::new()
+        .post("/stripe/webhook/{slug}", post(stripe_webhook).layer(DefaultBodyLimit::max(256 * 1024)))
+        .post(collection::PLATFORM_WEBHOOK_PATH, post(platform_webhook).layer(DefaultBodyLimit::max(256 * 1024)))
+}
+
+/// The platform account's webhook: verified with `PLATFORM_STRIPE_WEBHOOK_SECRET`, handled idempotently.
+async fn platform_webhook(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, AppError> {
+    let signature = headers.get("stripe-signature").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    Ok(match collection::handle_webhook(&app, &body, signature).await? {
+        collection::WebhookOutcome::Handled | collection::WebhookOutcome::Ignored => StatusCode::OK,
+        collection::WebhookOutcome::Rejected => StatusCode::BAD_REQUEST,
+        collection::WebhookOutcome::Unknown => StatusCode::NOT_FOUND,
+    })
 }
 
 /// Verified before anything is read; handled idempotently, so a retried event is harmless.

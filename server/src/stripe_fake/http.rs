@@ -280,6 +280,18 @@ async fn checkout_page(State(fake): State<StripeFake>, Path(id): Path<String>) -
         .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
         .map(|u| format!("<p><a id=\"cancel\" href=\"{}\">Cancel and go back</a></p>", escape(&u)))
         .unwrap_or_default();
+    if view.setup {
+        let body = format!(
+            "<h1>Save a card</h1><p>{item}</p>\
+             <form method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"outcome\" value=\"pay\">\
+             <button id=\"pay\" type=\"submit\">Save card</button></form><br>\
+             <form method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"outcome\" value=\"decline_later\">\
+             <button id=\"pay-decline-later\" type=\"submit\">Save a card that will decline later</button></form>\
+             {cancel}",
+            item = escape(&view.item_name),
+        );
+        return page(StatusCode::OK, "Save a card", &body);
+    }
     let body = format!(
         "<h1>Pay <span id=\"amount\">{amount}</span></h1><p>{item}</p>\
          <form method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"outcome\" value=\"pay\">\

@@ -8,8 +8,9 @@
 //!   (`Idempotent-Replayed: true`); with another request it is a 400 `idempotency_error`. As at Stripe, an
 //!   answer is saved once the endpoint ran (a 2xx, or a 402 card error), not when the parameters were refused.
 //! - Unknown or misspelt parameters are refused by name (`parameter_unknown`), as Stripe does.
-//! - Endpoints: `POST /v1/customers`, `GET /v1/customers/{id}`, `POST /v1/checkout/sessions` (mode=payment,
-//!   `price_data` line items), `GET /v1/checkout/sessions/{id}`, `GET /v1/payment_methods?customer=&type=card`,
+//! - Endpoints: `POST /v1/customers`, `GET /v1/customers/{id}`, `POST /v1/checkout/sessions` (mode=payment
+//!   with `price_data` line items, or mode=setup: the page saves a card on the customer and charges
+//!   nothing), `GET /v1/checkout/sessions/{id}`, `GET /v1/payment_methods?customer=&type=card`,
 //!   `POST /v1/payment_methods/{id}/detach`, `POST /v1/payment_intents` (confirm + off_session),
 //!   `GET /v1/payment_intents/{id}`, `POST /v1/refunds` (against a succeeded PaymentIntent, never more than is
 //!   left unrefunded on it: `amount_too_large`, `charge_already_refunded`; sends `refund.created`). Charges
@@ -121,6 +122,19 @@ pub struct FakeRefund {
     /// Minor units.
     pub amount: i64,
     pub currency: String,
+}
+
+/// A PaymentIntent as the fake recorded it: tests count charges with these.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakePaymentIntent {
+    pub id: String,
+    /// Minor units.
+    pub amount: i64,
+    /// `succeeded`, or `requires_payment_method` after a decline.
+    pub status: String,
+    pub metadata: std::collections::BTreeMap<String, String>,
+    /// Unix seconds.
+    pub created: i64,
 }
 
 /// Why [`StripeFake::complete_checkout`] could not pay a session.
@@ -274,6 +288,12 @@ impl StripeFake {
     /// `card_declined`). Returns the `pm_…` id, or `None` if the key or the customer is unknown.
     pub fn attach_card(&self, secret_key: &str, customer_id: &str, declines: bool) -> Option<String> {
         self.lock().attach_card(secret_key, customer_id, declines, now_unix(), card_exp_year())
+    }
+
+    /// The account's PaymentIntents (every charge, succeeded or declined), oldest first. Empty for an
+    /// unknown key.
+    pub fn payment_intents(&self, secret_key: &str) -> Vec<FakePaymentIntent> {
+        self.lock().payment_intents(secret_key)
     }
 
     /// The account's refunds, oldest first. Empty for an unknown key.

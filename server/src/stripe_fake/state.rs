@@ -34,6 +34,7 @@ const LINE_ITEM: Spec =
     Spec::Object(&[("quantity", Spec::Scalar), ("price", Spec::Scalar), ("price_data", PRICE_DATA)]);
 const CHECKOUT_PARAMS: &[(&str, Spec)] = &[
     ("mode", Spec::Scalar),
+    ("currency", Spec::Scalar),
     ("customer", Spec::Scalar),
     ("customer_email", Spec::Scalar),
     ("client_reference_id", Spec::Scalar),
@@ -169,6 +170,8 @@ pub(crate) struct PageView {
     pub currency: String,
     pub item_name: String,
     pub open: bool,
+    /// Saves a card; charges nothing.
+    pub setup: bool,
     pub success_url: String,
     pub cancel_url: Option<String>,
 }
@@ -194,6 +197,8 @@ impl Customer {
 
 struct Session {
     id: String,
+    /// `mode=setup`: the page saves a card on the customer and charges nothing.
+    setup: bool,
     customer: Option<String>,
     customer_email: Option<String>,
     client_reference_id: Option<String>,
@@ -220,7 +225,7 @@ impl Session {
         let open = self.status == "open";
         json!({
             "id": self.id, "object": "checkout.session", "created": self.created, "expires_at": self.expires_at,
-            "livemode": false, "mode": "payment", "payment_method_types": ["card"],
+            "livemode": false, "mode": if self.setup { "setup" } else { "payment" }, "payment_method_types": ["card"],
             "amount_subtotal": self.amount_total, "amount_total": self.amount_total, "currency": self.currency,
             "customer": self.customer, "customer_email": self.customer_email,
             "client_reference_id": self.client_reference_id, "metadata": self.metadata,
@@ -630,17 +635,18 @@ impl FakeState {
         page_base: &str,
     ) -> Result<Session, Reply> {
         let acct = self.account(account)?;
-        match params::get(p, &["mode"]) {
+        let setup = match params::get(p, &["mode"]) {
             None => return Err(Reply::missing("mode")),
-            Some("payment") => {}
+            Some("payment") => false,
+            Some("setup") => true,
             Some(other) => {
                 return Err(Reply::invalid(
                     Some("parameter_invalid"),
-                    format!("The Stripe fake only supports mode=payment, not {other}."),
+                    format!("The Stripe fake only supports mode=payment and mode=setup, not {other}."),
                     Some("mode"),
                 ))
             }
-        }
+        };
         let success_url = non_empty(params::get(p, &["success_url"])).ok_or_else(|| Reply::missing("success_url"))?;
         if let Some(Value::Object(types)) = p.get("payment_method_types") {
             if let Some((i, _)) = types.iter().find(|(_, kind)| kind.as_str() != Some("card")) {
@@ -650,6 +656,9 @@ impl FakeState {
                     Some(&format!("payment_method_types[{i}]")),
                 ));
             }
+        }
+        if setup {
+            return Self::build_setup_session(acct, p, now, page_base, success_url);
         }
         let items = params::list(p, "line_items");
         if items.is_empty() {
@@ -723,6 +732,7 @@ impl FakeState {
         Ok(Session {
             url: format!("{page_base}/pay/{id}"),
             id,
+            setup: false,
             customer,
             customer_email: non_empty(params::get(p, &["customer_email"])),
             client_reference_id: non_empty(params::get(p, &["client_reference_id"])),
@@ -734,6 +744,54 @@ impl FakeState {
             metadata: params::string_map(p, "metadata"),
             setup_future_usage,
             intent_metadata,
+            status: "open",
+            payment_status: "unpaid",
+            payment_intent: None,
+            created: now,
+            expires_at: now + SESSION_LIFETIME_SECS,
+        })
+    }
+
+    /// `mode=setup`: a session that saves a card on its customer (required, as at Stripe for saving) and
+    /// charges nothing; no line items, `currency` for the page.
+    fn build_setup_session(
+        acct: &Account,
+        p: &Map<String, Value>,
+        now: i64,
+        page_base: &str,
+        success_url: String,
+    ) -> Result<Session, Reply> {
+        if p.contains_key("line_items") || p.contains_key("payment_intent_data") {
+            return Err(Reply::invalid(
+                Some("parameter_invalid"),
+                "line_items and payment_intent_data cannot be used in setup mode.",
+                Some("line_items"),
+            ));
+        }
+        let customer = non_empty(params::get(p, &["customer"])).ok_or_else(|| Reply::missing("customer"))?;
+        if !acct.customers.contains_key(&customer) {
+            return Err(Reply::no_such("customer", &customer, Some("customer")));
+        }
+        let currency = match params::get(p, &["currency"]) {
+            Some(c) => parse_currency(Some(c), "currency")?,
+            None => "usd".to_owned(),
+        };
+        let id = new_id("cs_test_", 40);
+        Ok(Session {
+            url: format!("{page_base}/pay/{id}"),
+            id,
+            setup: true,
+            customer: Some(customer),
+            customer_email: None,
+            client_reference_id: non_empty(params::get(p, &["client_reference_id"])),
+            amount_total: 0,
+            currency,
+            item_name: "Save a card for future payments".to_owned(),
+            success_url,
+            cancel_url: non_empty(params::get(p, &["cancel_url"])),
+            metadata: params::string_map(p, "metadata"),
+            setup_future_usage: Some("off_session".to_owned()),
+            intent_metadata: Map::new(),
             status: "open",
             payment_status: "unpaid",
             payment_intent: None,
@@ -1040,6 +1098,7 @@ impl FakeState {
             currency: session.currency.clone(),
             item_name: session.item_name.clone(),
             open: session.status == "open",
+            setup: session.setup,
             success_url: session.success_url.replace("{CHECKOUT_SESSION_ID}", &session.id),
             cancel_url: session.cancel_url.clone(),
         })
@@ -1075,6 +1134,16 @@ impl FakeState {
             declines: decline_later,
             created: now,
         };
+        if session.setup {
+            // Setup mode: the card is saved, nothing is charged (`no_payment_required`), no PaymentIntent.
+            session.status = "complete";
+            session.payment_status = "no_payment_required";
+            let redirect = session.success_url.replace("{CHECKOUT_SESSION_ID}", cs_id);
+            let session_json = session.json();
+            acct.cards.insert(card.id.clone(), card);
+            let events = vec![acct.emit("checkout.session.completed", session_json, now)];
+            return Ok((redirect, events));
+        }
         let intent = Intent {
             id: new_id("pi_", 24),
             amount: session.amount_total,
@@ -1135,6 +1204,28 @@ impl FakeState {
             },
         );
         Some(id)
+    }
+
+    /// The account's PaymentIntents, oldest first (creation order: ids are random).
+    pub(crate) fn payment_intents(&self, secret_key: &str) -> Vec<super::FakePaymentIntent> {
+        let Some(acct) = self.account_by_key(secret_key) else { return Vec::new() };
+        let mut out: Vec<_> = acct
+            .intents
+            .values()
+            .map(|i| super::FakePaymentIntent {
+                id: i.id.clone(),
+                amount: i.amount,
+                status: i.status.to_owned(),
+                metadata: i
+                    .metadata
+                    .iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                    .collect(),
+                created: i.created,
+            })
+            .collect();
+        out.sort_by_key(|i| i.created);
+        out
     }
 
     pub(crate) fn customer_ids(&self, secret_key: &str) -> Vec<String> {

@@ -500,7 +500,7 @@ async fn forged_cross_origin_requests_are_refused_everywhere(b: Backend) {
         .into_iter()
         .map(|r| r.replace("{kind}", "logo").replace("{slug}", "house"))
         .collect();
-    assert_eq!(routes.len(), 3, "POST routes: {routes:?}");
+    assert_eq!(routes.len(), 4, "POST routes: {routes:?}");
     let mut refused = 0;
     for host in ["127.0.0.1", "admin.localhost"] {
         let c = if host == "127.0.0.1" { app.client() } else { app.client_for(host) };

@@ -27,4 +27,5 @@ mod slice;
 mod stripe;
 mod tenancy;
 mod trials;
+mod wholesale_collection;
 mod zones;

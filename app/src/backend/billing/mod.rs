@@ -10,6 +10,8 @@
 //! - `run`: the billing run of a tenant for a period — exactly once, resumable after a crash at any step.
 //! - `subscriptions`: monthly fixed-price plans, prorated per period.
 //! - `wholesale`: what each reseller owes the platform for the period, exactly once.
+//! - `collection`: collecting wholesale invoices through the platform's own Stripe (saved card, "Pay now",
+//!   dunning, reminders) exactly once, and the reseller's billing status (past due, suspended, resumed).
 //! - `payments`: each storefront's Stripe: top-up checkout, saved card, invoice charges, refunds, webhooks,
 //!   dunning.
 //! - `refunds`: refunds to the card an invoice was paid with: written pending with their credit note, sent
@@ -24,6 +26,7 @@
 //! All amounts come from `domain::billing::window_lines`, the same function the customer's page runs in the
 //! browser for "so far this month".
 
+pub mod collection;
 pub mod document;
 pub mod invoices;
 pub mod ledger;

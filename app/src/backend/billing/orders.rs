@@ -36,6 +36,10 @@ pub enum OrderError {
     /// The storefront suspended the account.
     #[error("the account is suspended")]
     Suspended,
+    /// The storefront itself is not taking orders (its reseller's account with the platform is past due or
+    /// suspended). Customers are told only that the store is not taking orders: never why.
+    #[error("this store is not taking new orders")]
+    StoreNotTakingOrders,
     /// No Kasm server can take the workspace now (its pinned server is disabled or gone).
     #[error("no Kasm server can take this order")]
     NoServer,
@@ -55,6 +59,10 @@ pub async fn order(
     let orderable = template.as_ref().is_some_and(|t| t.status == TemplateStatus::Active);
     if !orderable || catalog::get_active(&tenant.db, code).await?.is_none() {
         return Err(OrderError::NotAvailable);
+    }
+    // A reseller past due with the platform takes no new orders (running workspaces run on).
+    if !super::collection::status(state.central(), tenant.id).await?.takes_orders() {
+        return Err(OrderError::StoreNotTakingOrders);
     }
     // An invoice overdue past the storefront's grace period stops new orders (never running workspaces).
     let terms = super::terms::get(state.central(), tenant.id).await?;

@@ -503,7 +503,8 @@ pub async fn schedule(state: AppState, interval: std::time::Duration, shutdown: 
 }
 
 /// One scheduler pass (public for tests): bills each tenant's last finished period unless a run of it
-/// finished, then retries due invoice payments. Returns how many tenants it billed.
+/// finished, then retries due invoice payments, then collects wholesale invoices (`collection::pass`).
+/// Returns how many tenants it billed.
 pub async fn scheduled_pass(state: &AppState, owner: &str, interval: std::time::Duration) -> Result<usize, RunError> {
     let ttl = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX / 4).saturating_mul(2).max(60_000);
     if !crate::backend::platform::db::take_lease(state.central(), "billing", owner, ttl).await? {
@@ -535,6 +536,11 @@ pub async fn scheduled_pass(state: &AppState, owner: &str, interval: std::time::
         }
         // Reminders about invoices left due (customers without a card pay them with "Pay now").
         super::terms::remind(state, &tenant).await?;
+    }
+    // What resellers owe the platform: card charges on the dunning schedule, reminders, billing statuses.
+    let collected = super::collection::pass(state).await?;
+    if collected != super::collection::PassReport::default() {
+        tracing::info!(?collected, "wholesale collection pass");
     }
     Ok(ran)
 }

@@ -38,6 +38,17 @@ pub struct WholesaleInvoice {
     pub total_minor: i64,
     pub created_at: i64,
     pub emailed_at: Option<i64>,
+    /// From the tenant's wholesale terms when it was written.
+    pub due_at: Option<i64>,
+    /// Set once, when it is paid (by the saved card or "Pay now").
+    pub paid_at: Option<i64>,
+    /// Failed card charges so far.
+    pub payment_attempts: i64,
+    /// When the saved card is tried (again); `None` once the dunning schedule is over or it is paid.
+    pub next_payment_at: Option<i64>,
+    pub last_payment_error: Option<String>,
+    /// Reminders sent (the number of the last `payment_terms::Reminder`).
+    pub reminders_sent: i64,
 }
 
 impl WholesaleInvoice {
@@ -125,6 +136,8 @@ pub async fn bill_tenant(
         Outcome::AlreadyInvoiced
     } else {
         let f = figures(tenant, &record.terms, period, subscriptions_minor).await?;
+        let written = now();
+        let due_at = super::collection::terms(state.central(), tenant.id).await?.due_at(written);
         let mut tx = state.central().begin().await?;
         let number: i64 = sqlx::query_scalar(
             "UPDATE central_counters SET value = value + 1 WHERE name = 'wholesale_number' RETURNING value",
@@ -132,10 +145,13 @@ pub async fn bill_tenant(
         .fetch_one(&mut *tx)
         .await?;
         let id = Uuid::new_v4().to_string();
+        // Due by the reseller's wholesale terms; the saved card is charged at once (`next_payment_at`), by
+        // this run or, after a crash, by the next collection pass.
         let inserted = sqlx::query(
             "INSERT INTO wholesale_invoices (id, tenant_id, period, period_start, period_end, number, status, currency, \
              retail_minor, usage_minor, discount_minor, subscriptions_minor, platform_fee_minor, commission_minor, \
-             total_minor, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'finalised', $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             total_minor, created_at, due_at, next_payment_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'finalised', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $15)",
         )
         .bind(&id)
         .bind(tenant.id.to_string())
@@ -151,7 +167,8 @@ pub async fn bill_tenant(
         .bind(f.platform_fee)
         .bind(f.commission)
         .bind(f.total())
-        .bind(now().as_millis())
+        .bind(written.as_millis())
+        .bind(due_at.as_millis())
         .execute(&mut *tx)
         .await;
         match inserted {
@@ -197,6 +214,13 @@ pub async fn bill_tenant(
                 .bind(&inv.id)
                 .execute(state.central().pool())
                 .await?;
+        }
+        // The saved card pays it at once (exactly once however often this runs; a failure is retried on
+        // the dunning schedule by the collection pass, so it does not fail the billing run).
+        if inv.status == WholesaleStatus::Finalised && inv.payment_attempts == 0 {
+            if let Err(e) = super::collection::collect(state, &inv.id).await {
+                tracing::warn!(error = %e, invoice = %inv.id, "charging the wholesale invoice failed; dunning retries");
+            }
         }
     }
     Ok(outcome)
@@ -272,7 +296,8 @@ async fn email(state: &AppState, record: &registry::TenantRecord, inv: &Wholesal
 macro_rules! ws_columns {
     () => {
         "id, tenant_id, period, number, status, currency, retail_minor, usage_minor, discount_minor, \
-         subscriptions_minor, platform_fee_minor, commission_minor, total_minor, created_at, emailed_at"
+         subscriptions_minor, platform_fee_minor, commission_minor, total_minor, created_at, emailed_at, due_at, \
+         paid_at, payment_attempts, next_payment_at, last_payment_error, reminders_sent"
     };
 }
 
@@ -294,6 +319,12 @@ struct WholesaleRow {
     total_minor: i64,
     created_at: i64,
     emailed_at: Option<i64>,
+    due_at: Option<i64>,
+    paid_at: Option<i64>,
+    payment_attempts: i64,
+    next_payment_at: Option<i64>,
+    last_payment_error: Option<String>,
+    reminders_sent: i64,
 }
 
 impl TryFrom<WholesaleRow> for WholesaleInvoice {
@@ -316,6 +347,12 @@ impl TryFrom<WholesaleRow> for WholesaleInvoice {
             total_minor: r.total_minor,
             created_at: r.created_at,
             emailed_at: r.emailed_at,
+            due_at: r.due_at,
+            paid_at: r.paid_at,
+            payment_attempts: r.payment_attempts,
+            next_payment_at: r.next_payment_at,
+            last_payment_error: r.last_payment_error,
+            reminders_sent: r.reminders_sent,
         })
     }
 }
@@ -330,6 +367,16 @@ pub async fn get(state: &AppState, tenant: &Tenant, period: &str) -> Result<Opti
     .bind(period)
     .fetch_optional(state.central().pool())
     .await?;
+    row.map(WholesaleInvoice::try_from).transpose()
+}
+
+/// A wholesale invoice by id, whoever's it is (collection, webhooks).
+pub async fn by_id(state: &AppState, id: &str) -> Result<Option<WholesaleInvoice>, BackendError> {
+    let row =
+        sqlx::query_as::<_, WholesaleRow>(concat!("SELECT ", ws_columns!(), " FROM wholesale_invoices WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(state.central().pool())
+            .await?;
     row.map(WholesaleInvoice::try_from).transpose()
 }
 

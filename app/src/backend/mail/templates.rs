@@ -181,6 +181,28 @@ pub fn invoice_reminder(
     )
 }
 
+/// A message from the platform to a reseller about what it owes (a wholesale reminder, a failed card, a
+/// change of billing status): a subject, the paragraphs, and a button to `/manage/billing`.
+pub fn platform_billing_notice(
+    b: &BrandContext,
+    name: &str,
+    subject: &str,
+    paragraphs: &[String],
+    action: &str,
+    link: &str,
+) -> Rendered {
+    render(
+        b,
+        Content {
+            subject: one_line(subject),
+            greeting: greeting(name),
+            before: paragraphs.iter().map(|p| one_line(p)).collect(),
+            action: Some((action, link)),
+            after: vec![],
+        },
+    )
+}
+
 /// Sent once, when an account is ready to use. The button leads to the storefront itself.
 pub fn welcome(b: &BrandContext, name: &str) -> Rendered {
     let company = one_line(&b.company_name);

@@ -145,6 +145,7 @@ pub const READ_ONLY_FUNCTIONS: &[&str] = &[
     "site_brand",
     "staff_me",
     "who_am_i",
+    "wholesale_account",
 ];
 
 /// The server-function prefix: `/api/<name>` is the function `name`.

@@ -21,6 +21,7 @@ pub async fn list(state: &AppState) -> Result<Vec<TenantSummary>, TenantError> {
         });
         let primary = domains::domains(state, rec.id).await?.into_iter().find(|d| d.kind == DomainKind::Primary);
         out.push(TenantSummary {
+            billing_status: crate::backend::billing::collection::status(state.central(), rec.id).await?,
             slug: rec.slug,
             name: rec.name,
             status: rec.status,

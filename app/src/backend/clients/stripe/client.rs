@@ -79,6 +79,20 @@ pub struct TopupCheckout {
     pub line_item: Option<String>,
 }
 
+/// Saving a card through Stripe Checkout in setup mode (nothing is charged): the argument of
+/// [`StripeClient::create_setup_checkout`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetupCheckout {
+    /// The Stripe customer (`cus_…`) the card is saved on.
+    pub customer_id: String,
+    /// ISO 4217 of the payments the card is for, e.g. `usd` (sent lowercased).
+    pub currency: String,
+    /// Where Stripe sends the browser once the card is saved; `{CHECKOUT_SESSION_ID}` is replaced.
+    pub success_url: String,
+    pub cancel_url: String,
+    pub metadata: Metadata,
+}
+
 struct Inner {
     http: reqwest::Client,
     /// `<base>/v1`.
@@ -284,6 +298,32 @@ impl StripeClient {
                 checkout.line_item.as_deref().unwrap_or(TOPUP_LINE_ITEM),
             )
             .push("payment_intent_data[setup_future_usage]", "off_session")
+            .push("success_url", checkout.success_url.as_str())
+            .push("cancel_url", checkout.cancel_url.as_str());
+        form.metadata("metadata", &checkout.metadata);
+        let answer = self.post("checkout/sessions", &form, Some(idempotency_key)).await?;
+        self.expect_ok("checkout/sessions", answer)
+    }
+
+    /// `POST /v1/checkout/sessions` with `mode=setup`: a hosted page that saves a card on the customer for
+    /// later off-session charges, and charges nothing. On `checkout.session.completed` list the customer's
+    /// cards to find it.
+    pub async fn create_setup_checkout(
+        &self,
+        checkout: &SetupCheckout,
+        idempotency_key: &str,
+    ) -> Result<CheckoutSession, StripeError> {
+        check_id("customer id", &checkout.customer_id)?;
+        let currency = normalise_currency(&checkout.currency)?;
+        if checkout.success_url.is_empty() || checkout.cancel_url.is_empty() {
+            return Err(StripeError::InvalidArgument("success_url and cancel_url must be set".into()));
+        }
+        check_metadata(&checkout.metadata)?;
+        let mut form = FormParams::new();
+        form.push("mode", "setup")
+            .push("customer", checkout.customer_id.as_str())
+            .push("currency", currency)
+            .push("payment_method_types[0]", "card")
             .push("success_url", checkout.success_url.as_str())
             .push("cancel_url", checkout.cancel_url.as_str());
         form.metadata("metadata", &checkout.metadata);

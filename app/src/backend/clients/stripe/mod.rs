@@ -19,7 +19,7 @@ mod form;
 mod types;
 pub mod webhook;
 
-pub use client::{StripeClient, StripeConfig, TopupCheckout, DEFAULT_BASE_URL};
+pub use client::{SetupCheckout, StripeClient, StripeConfig, TopupCheckout, DEFAULT_BASE_URL};
 pub use error::StripeError;
 pub use types::{CheckoutSession, Metadata, PaymentError, PaymentIntent, PaymentMethod, Refund, StripeCustomer};
 pub use webhook::{Event, WebhookError};

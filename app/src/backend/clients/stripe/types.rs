@@ -43,6 +43,9 @@ pub struct CheckoutSession {
     pub customer: Option<String>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub metadata: Metadata,
+    /// `payment` or `setup` (saves a card, charges nothing).
+    #[serde(default)]
+    pub mode: Option<String>,
     /// Set once the customer paid (`pi_…`).
     #[serde(default, deserialize_with = "expandable_id")]
     pub payment_intent: Option<String>,
@@ -52,6 +55,11 @@ impl CheckoutSession {
     /// The money has been collected: the only state in which to credit the account.
     pub fn is_paid(&self) -> bool {
         self.payment_status == "paid"
+    }
+
+    /// A setup-mode session that completed: a card was saved, nothing was charged.
+    pub fn saved_a_card(&self) -> bool {
+        self.mode.as_deref() == Some("setup") && self.is_complete()
     }
 
     pub fn is_complete(&self) -> bool {
