@@ -20,6 +20,7 @@
 //! | `workspace_view` | what the workspace pages receive: cards, detail, usage lines, the live meter |
 //! | `payment_terms` | a storefront's payment terms for its customers: due dates, the order block, reminders |
 //! | `period`    | billing periods (monthly, anchored on a cycle day) |
+//! | `price_book` | the platform's effective-dated wholesale prices: base, tier and storefront overrides; the retail floor |
 //! | `platform`  | audit actor kinds, job and outbox states |
 //! | `staff`     | staff roles, central session kinds, impersonation targets |
 //! | `stored`    | `stored_enum!`: states stored as text, parsed strictly |
@@ -40,6 +41,7 @@ pub mod payment_terms;
 pub mod period;
 pub mod plan;
 pub mod platform;
+pub mod price_book;
 pub mod staff;
 pub mod stored;
 pub mod tenant;
