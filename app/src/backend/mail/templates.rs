@@ -146,6 +146,62 @@ pub fn domain_live(b: &BrandContext, storefront_name: &str, domain: &str, url: &
     )
 }
 
+/// What a scheduled wholesale price change means for one of a reseller's plans (`wholesale_price_change`).
+pub struct PriceChangeNotice<'a> {
+    pub storefront_name: &'a str,
+    pub plan_name: &'a str,
+    /// When it takes effect, as shown (`2026-12-07 00:00 UTC`).
+    pub when: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+    /// The reseller's retail price today.
+    pub retail: &'a str,
+    /// The retail price is below the new wholesale price: the floor will rise to it.
+    pub below: bool,
+    /// The reseller's catalogue page, where they can set their price.
+    pub url: &'a str,
+}
+
+/// The platform tells a reseller, ahead of time, that its wholesale price of a plan changes; when the new
+/// price is above their retail price, what happens then (the retail floor rises with it).
+pub fn wholesale_price_change(b: &BrandContext, n: &PriceChangeNotice<'_>) -> Rendered {
+    let plan = one_line(n.plan_name);
+    let mut before = vec![format!(
+        "From {}, the wholesale price of {plan} changes from {} to {}. Sessions that start before then keep \
+         the price they started with.",
+        one_line(n.when),
+        one_line(n.from),
+        one_line(n.to)
+    )];
+    let after = if n.below {
+        before.push(format!(
+            "Your retail price for {plan} is {}, below the new wholesale price. Unless you raise it before then, \
+             your customers' sessions that start from that time are charged the wholesale price, {} (your \
+             margin on them is zero, never a loss).",
+            one_line(n.retail),
+            one_line(n.to)
+        ));
+        vec!["Set your price on your catalogue page; the change is shown on your billing page too.".to_owned()]
+    } else {
+        before.push(format!("Your retail price for {plan} stays {}.", one_line(n.retail)));
+        vec!["Upcoming changes are shown on your billing page.".to_owned()]
+    };
+    render(
+        b,
+        Content {
+            subject: if n.below {
+                format!("Action needed: {plan} wholesale price rises above your price")
+            } else {
+                format!("{plan}: wholesale price change from {}", one_line(n.when))
+            },
+            greeting: greeting(n.storefront_name),
+            before,
+            action: Some(("Review your prices", n.url)),
+            after,
+        },
+    )
+}
+
 /// A reminder about an invoice left due: before its due date, or after it (`overdue`).
 pub fn invoice_reminder(
     b: &BrandContext,
