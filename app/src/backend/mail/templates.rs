@@ -684,6 +684,31 @@ mod tests {
     }
 
     #[test]
+    fn a_wholesale_price_change_says_what_happens_to_the_resellers_price() {
+        let n = |below| PriceChangeNotice {
+            storefront_name: "Acme <Cloud>",
+            plan_name: "Developer\r\nPro",
+            when: "2027-01-01 00:00 UTC",
+            from: "$0.20/h",
+            to: "$0.25/h",
+            retail: "$0.22/h",
+            below,
+            url: LINK,
+        };
+        let r = wholesale_price_change(&brand(), &n(true));
+        assert_eq!(r.subject, "Action needed: Developer Pro wholesale price rises above your price");
+        assert!(r.text.contains(
+            "From 2027-01-01 00:00 UTC, the wholesale price of Developer Pro changes from $0.20/h to $0.25/h."
+        ));
+        assert!(r.text.contains("Your retail price for Developer Pro is $0.22/h, below the new wholesale price."));
+        assert!(r.text.contains(LINK) && r.html.contains(&escape_html(LINK)));
+        assert!(r.html.contains("Acme &lt;Cloud&gt;") && !r.html.contains("<Cloud>"));
+        let r = wholesale_price_change(&brand(), &n(false));
+        assert_eq!(r.subject, "Developer Pro: wholesale price change from 2027-01-01 00:00 UTC");
+        assert!(r.text.contains("stays $0.22/h") && !r.text.contains("below"));
+    }
+
+    #[test]
     fn safe_link_accepts_only_absolute_http() {
         assert_eq!(safe_link(" https://a.test/x "), Some("https://a.test/x"));
         assert_eq!(safe_link("HTTP://a.test"), Some("HTTP://a.test"));
