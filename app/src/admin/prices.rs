@@ -67,6 +67,8 @@ pub struct AdminPricesData {
     /// In force and scheduled rows (superseded ones are history, left out), by plan and scope.
     pub rows: Vec<PriceRowView>,
     pub affected: Vec<AffectedView>,
+    /// Reseller storefronts' slugs, offered for a storefront override.
+    pub slugs: Vec<String>,
     pub now: Timestamp,
 }
 
@@ -109,6 +111,7 @@ pub async fn admin_prices() -> Result<AdminPricesData, AppError> {
                 retail: a.change.retail,
             })
             .collect(),
+        slugs: book.slugs,
         now: book.now,
     })
 }
@@ -241,7 +244,13 @@ fn Book(
         .collect_view();
     let now_input = crate::domain::price_book::format_input(d.now);
     let heads = d.tiers.iter().map(|(_, label)| view! { <th scope="col">{format!("{label} /h")}</th> }).collect_view();
-    let options = d.tiers.iter().map(|(name, _)| view! { <option value=name.clone()/> }).collect_view();
+    let options = d
+        .tiers
+        .iter()
+        .map(|(name, _)| name)
+        .chain(d.slugs.iter())
+        .map(|name| view! { <option value=name.clone()/> })
+        .collect_view();
     let summary = d.tiers.iter().map(|(n, l)| format!("{l} ({n})")).collect::<Vec<_>>().join(" · ");
     view! {
         <h2 class="mt-6 text-lg font-semibold">"In force now"</h2>

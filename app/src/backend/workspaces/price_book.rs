@@ -219,6 +219,8 @@ pub struct AdminBook {
     /// (row, slug of its storefront for a tenant override, in force now?) — superseded rows left out.
     pub rows: Vec<(BookRow, Option<String>, bool)>,
     pub affected: Vec<Affected>,
+    /// The reseller storefronts' slugs (for choosing one to override).
+    pub slugs: Vec<String>,
     pub now: Timestamp,
 }
 
@@ -277,7 +279,8 @@ pub async fn admin_book(state: &AppState) -> Result<AdminBook> {
             }
         }
     }
-    Ok(AdminBook { tiers: tiers(central).await?, rows, affected, now: t })
+    let slugs = fronts.into_iter().map(|f| f.slug).collect();
+    Ok(AdminBook { tiers: tiers(central).await?, rows, affected, slugs, now: t })
 }
 
 /// The upcoming changes that take `f`'s wholesale price above its retail price.
