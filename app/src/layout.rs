@@ -97,6 +97,7 @@ pub fn Frame(children: Children) -> impl IntoView {
                                 <a href="/admin/provisioning" class="text-sm text-slate-300 hover:text-white">"Provisioning"</a>
                                 <a href="/admin/kasm" class="text-sm text-slate-300 hover:text-white">"Kasm"</a>
                                 <a href="/admin/billing" class="text-sm text-slate-300 hover:text-white">"Billing"</a>
+                                <a href="/admin/prices" class="text-sm text-slate-300 hover:text-white">"Prices"</a>
                             </nav>
                         </header>
                     }.into_any(),

@@ -107,6 +107,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/provisioning") view=admin::provisioning::AdminProvisioningPage/>
                     <Route path=path!("/admin/kasm") view=admin::kasm::AdminKasmPage/>
                     <Route path=path!("/admin/billing") view=admin::billing::AdminBillingPage/>
+                    <Route path=path!("/admin/prices") view=admin::prices::AdminPricesPage/>
                     <Route path=path!("/admin/tenants/new") view=admin::AdminNewTenantPage/>
                     <Route path=path!("/admin/tenants/:slug") view=admin::AdminTenantPage/>
                     <Route path=path!("/manage") view=manage::ManageHomePage/>

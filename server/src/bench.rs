@@ -42,6 +42,7 @@ pub async fn reconcile(n: usize) -> Result<(), Box<dyn std::error::Error>> {
     // Setup as in production: one customer and one Kasm user per workspace (Kasm caps sessions per user).
     let plan = PlanCode::parse("developer-basic")?;
     let plan_row = catalog::get(&tenant.db, plan).await?.ok_or("no plan")?;
+    let rates = app::backend::workspaces::price_book::session_rates(state.central(), &tenant, &plan_row, now()).await?;
     let image: KasmImageId = kasm
         .get_images()
         .await?
@@ -68,21 +69,13 @@ pub async fn reconcile(n: usize) -> Result<(), Box<dyn std::error::Error>> {
     let mut kill = Vec::new();
     let ids: Vec<_> = futures::stream::iter(users.into_iter().enumerate())
         .map(|(i, (customer, user))| {
-            let (kasm, db, env, plan_row) = (kasm.clone(), tenant.db.clone(), env.clone(), plan_row.clone());
+            let (kasm, db, env) = (kasm.clone(), tenant.db.clone(), env.clone());
             async move {
                 let req = kasm.request_kasm(user, image, &env).await?;
                 let (id, _) = store::insert_order(&db, customer, plan, uuid::Uuid::new_v4(), "default", now()).await?;
                 store::attach_kasm(&db, id, &req.kasm_id.to_string(), now()).await?;
-                store::start_meter(
-                    &db,
-                    id,
-                    WorkspaceState::Starting,
-                    now(),
-                    &plan_row.retail,
-                    &plan_row.wholesale,
-                    now(),
-                )
-                .await?;
+                store::start_meter(&db, id, WorkspaceState::Starting, now(), &rates.retail, &rates.wholesale, now())
+                    .await?;
                 Ok::<_, Box<dyn std::error::Error>>((i, req.kasm_id))
             }
         })

@@ -6,6 +6,7 @@ pub mod impersonate;
 pub mod kasm;
 pub mod mail;
 pub mod model;
+pub mod prices;
 pub mod provisioning;
 pub mod server;
 
@@ -18,7 +19,7 @@ use self::server::{
     current_admin, get_tenant, list_tenants, AddDomain, AdminLogin, AdminLogout, CreateTenant, DeleteTenant,
     RemoveDomain, ResendWelcome, RetryTenant, SuspendTenant, UnsuspendTenant, UpdateTerms, VerifyDomain,
 };
-use crate::domain::tenant::{ResellerTier, TenantStatus, TlsState, VerifyMethod};
+use crate::domain::tenant::{TenantStatus, TlsState, VerifyMethod};
 use crate::domain::time::format_utc;
 use crate::error::AppError;
 use crate::layout::{go_to, ErrorNote};
@@ -38,15 +39,6 @@ const CARD_TITLE: &str = "text-lg font-semibold";
 /// "—" for a count the tenant's database could not give.
 fn count(n: Option<i64>) -> String {
     n.map_or_else(|| "—".to_owned(), |n| n.to_string())
-}
-
-fn tier_label(t: ResellerTier) -> &'static str {
-    match t {
-        ResellerTier::Standard => "Standard",
-        ResellerTier::Silver => "Silver",
-        ResellerTier::Gold => "Gold",
-        ResellerTier::Platinum => "Platinum",
-    }
 }
 
 /// A server function's error: a sign-in prompt when the admin session is gone, the message otherwise.
@@ -523,7 +515,7 @@ fn TenantView(d: TenantDetail, actions: TenantActions) -> impl IntoView {
             </ActionForm>
         }
     });
-    let current_tier = d.terms.tier;
+    let current_tier = d.terms.tier.as_str().to_owned();
     let (slug_add, slug_terms) = (slug.clone(), slug.clone());
     let saved = move || {
         (terms.value().with(|v| matches!(v, Some(Ok(_)))) && !terms.pending().get()).then(
@@ -635,8 +627,8 @@ fn TenantView(d: TenantDetail, actions: TenantActions) -> impl IntoView {
                 <label class=LABEL>
                     "Reseller tier"
                     <select name="tier" class=INPUT>
-                        {ResellerTier::ALL.into_iter().map(|t| view! {
-                            <option value=t.as_str() selected={t == current_tier}>{tier_label(t)}</option>
+                        {d.tiers.iter().map(|(name, label)| view! {
+                            <option value=name.clone() selected={*name == current_tier}>{label.clone()}</option>
                         }).collect_view()}
                     </select>
                 </label>

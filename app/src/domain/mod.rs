@@ -21,6 +21,7 @@
 //! | `workspace_view` | what the workspace pages receive: cards, detail, usage lines, the live meter |
 //! | `payment_terms` | a storefront's payment terms for its customers: due dates, the order block, reminders |
 //! | `period`    | billing periods (monthly, anchored on a cycle day) |
+//! | `price_book` | the platform's effective-dated wholesale prices: base, tier and storefront overrides; the retail floor |
 //! | `platform`  | audit actor kinds, job and outbox states |
 //! | `receivables` | what resellers owe the platform: age buckets, collected, revenue by month, CSV |
 //! | `staff`     | staff roles, central session kinds, impersonation targets |
@@ -42,6 +43,7 @@ pub mod payment_terms;
 pub mod period;
 pub mod plan;
 pub mod platform;
+pub mod price_book;
 pub mod receivables;
 pub mod staff;
 pub mod stored;

@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::price_book::TierName;
+
 /// A tenant's short name: its subdomain (`<slug>.<platform domain>`) and the name of its database.
 /// 3–32 of `a-z 0-9 -`, starting with a letter, no leading/trailing/double hyphen, not reserved.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -146,7 +148,8 @@ impl TenantStatus {
 /// A reseller's commercial terms with the platform.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BillingTerms {
-    pub tier: ResellerTier,
+    /// The reseller tier (one the admin defined; its overrides in the wholesale price book apply).
+    pub tier: TierName,
     /// Off the wholesale price book, in basis points (1250 = 12.50 %).
     pub wholesale_discount_bp: u32,
     /// Monthly platform fee in minor units of the tenant's currency.
@@ -160,38 +163,12 @@ pub struct BillingTerms {
 impl Default for BillingTerms {
     fn default() -> Self {
         BillingTerms {
-            tier: ResellerTier::Standard,
+            tier: TierName::standard(),
             wholesale_discount_bp: 0,
             platform_fee_minor: 0,
             commission_bp: 0,
             billing_cycle_day: 1,
         }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ResellerTier {
-    Standard,
-    Silver,
-    Gold,
-    Platinum,
-}
-
-impl ResellerTier {
-    pub const ALL: [ResellerTier; 4] =
-        [ResellerTier::Standard, ResellerTier::Silver, ResellerTier::Gold, ResellerTier::Platinum];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ResellerTier::Standard => "standard",
-            ResellerTier::Silver => "silver",
-            ResellerTier::Gold => "gold",
-            ResellerTier::Platinum => "platinum",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ResellerTier> {
-        ResellerTier::ALL.into_iter().find(|t| t.as_str() == s)
     }
 }
 
@@ -206,8 +183,9 @@ pub struct TermsInput<'a> {
 
 impl BillingTerms {
     pub fn parse(input: &TermsInput<'_>, currency: crate::domain::money::Currency) -> Result<Self, TenantInputError> {
-        let tier = ResellerTier::parse(input.tier.trim())
-            .ok_or_else(|| TenantInputError::Terms("Choose a reseller tier.".into()))?;
+        // Its format only: whether the admin defined it is the backend's to check.
+        let tier =
+            TierName::parse(input.tier).map_err(|_| TenantInputError::Terms("Choose a reseller tier.".into()))?;
         let wholesale_discount_bp = percent_bp(input.wholesale_discount_percent, "wholesale discount", 10_000)?;
         let commission_bp = percent_bp(input.commission_percent, "commission", 10_000)?;
         let platform_fee_minor = crate::domain::money::Money::parse_major(input.platform_fee.trim(), currency)
@@ -278,6 +256,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::unwrap_used)]
     fn terms_parse_percentages_and_fees_exactly() {
         let input = TermsInput {
             tier: "gold",
@@ -290,7 +269,7 @@ mod tests {
         assert_eq!(
             t,
             Ok(BillingTerms {
-                tier: ResellerTier::Gold,
+                tier: TierName::parse("gold").unwrap(),
                 wholesale_discount_bp: 1250,
                 platform_fee_minor: 4900,
                 commission_bp: 0,

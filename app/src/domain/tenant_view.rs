@@ -69,6 +69,8 @@ pub struct TenantDetail {
     pub trial_ends_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub terms: BillingTerms,
+    /// (name, label) of every reseller tier the admin defined, for the terms form.
+    pub tiers: Vec<(String, String)>,
     /// The terms as the form shows them ("12.50", "49.00").
     pub discount_percent: String,
     pub platform_fee: String,

@@ -1,12 +1,16 @@
 //! The reseller's money page (`/manage/billing`): revenue against wholesale cost and margin per month
 //! (chart and table), usage, the plan price editor (retail ≥ wholesale, with the margin previewed as you
-//! type), the wholesale invoices the platform sent, and the storefront's Stripe keys.
+//! type), the platform's upcoming wholesale price changes with the margin each leaves (a change above a
+//! retail price is flagged: from then the storefront's price rises to it), the wholesale invoices the
+//! platform sent, and the storefront's Stripe keys.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::billing_state::WholesaleStatus;
 use crate::domain::money::{Currency, Money, Rate};
+use crate::domain::price_book::UpcomingPrice;
+use crate::domain::time::format_utc;
 use crate::error::AppError;
 use crate::layout::ErrorNote;
 
@@ -35,7 +39,10 @@ pub struct PlanPrice {
     pub code: String,
     pub name: String,
     pub retail: Rate,
+    /// The wholesale price in force now (the floor).
     pub wholesale: Rate,
+    /// The next scheduled change to it, if any.
+    pub next: Option<UpcomingPrice>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +63,8 @@ pub struct ManageBillingData {
     /// Up to 200 customers, biggest spenders this period first.
     pub customer_rows: Vec<CustomerRow>,
     pub plans: Vec<PlanPrice>,
+    /// Scheduled wholesale price changes, soonest first.
+    pub upcoming: Vec<UpcomingPrice>,
     pub invoices: Vec<WholesaleInvoiceRow>,
     pub stripe_configured: bool,
     pub customer_terms: crate::domain::payment_terms::CustomerTerms,
@@ -90,13 +99,15 @@ pub async fn manage_billing() -> Result<ManageBillingData, AppError> {
         plans: o
             .plans
             .into_iter()
-            .map(|p| PlanPrice {
+            .map(|(p, wholesale)| PlanPrice {
                 code: p.code.as_str().to_owned(),
+                next: o.upcoming.iter().find(|u| u.plan == p.code).cloned(),
                 name: p.name,
                 retail: p.retail,
-                wholesale: p.wholesale,
+                wholesale,
             })
             .collect(),
+        upcoming: o.upcoming,
         invoices: o
             .invoices
             .into_iter()
@@ -152,7 +163,7 @@ fn CustomerTermsForm(current: crate::domain::payment_terms::CustomerTerms) -> im
     }
 }
 
-/// Sets a plan's retail price. It may not be below the wholesale price.
+/// Sets a plan's retail price. It may not be below the wholesale price in force.
 #[server(prefix = "/api", endpoint = "set_plan_price")]
 pub async fn set_plan_price(code: String, retail: String) -> Result<(), AppError> {
     use crate::backend::request;
@@ -261,6 +272,8 @@ fn Figures(
             </tbody>
         </table>
 
+        <UpcomingChanges upcoming=d.upcoming/>
+
         <h2 id="prices" class="mt-8 text-lg font-semibold">"Plan prices"</h2>
         <p class="text-sm text-slate-600">"New prices apply to sessions that start after the change; running ones keep their rate."</p>
         <super::onboarding::ConfirmPrices/>
@@ -313,6 +326,15 @@ pub(crate) fn PriceEditor(p: PlanPrice, price: ServerAction<SetPlanPrice>) -> im
             <input type="hidden" name="code" value=p.code.clone()/>
             <div class="font-medium">{p.name}</div>
             <div class="text-xs text-slate-500">{format!("Wholesale {}", p.wholesale)}</div>
+            {p.next.map(|n| {
+                let class = if n.margin.below_wholesale { "text-xs text-amber-800" } else { "text-xs text-slate-500" };
+                let below = n.margin.below_wholesale.then_some(": above your price, which will rise to it unless you raise it");
+                view! {
+                    <div class=class data-testid="next-wholesale" data-below=n.margin.below_wholesale.to_string()>
+                        {format!("From {}: wholesale {}{}", format_utc(n.effective_at), n.to, below.unwrap_or_default())}
+                    </div>
+                }
+            })}
             <div class="mt-1 flex items-center gap-2">
                 <input name="retail" class="w-24 rounded border px-2 py-1" prop:value=move || typed.get()
                     on:input=move |ev| typed.set(event_target_value(&ev))/>
@@ -321,5 +343,51 @@ pub(crate) fn PriceEditor(p: PlanPrice, price: ServerAction<SetPlanPrice>) -> im
             </div>
             <div class=move || if preview().1 { "mt-1 text-xs text-red-700" } else { "mt-1 text-xs text-green-700" } data-testid="margin">{move || preview().0}</div>
         </ActionForm>
+    }
+}
+
+/// The platform's scheduled wholesale price changes, each with the margin it leaves at today's retail price.
+/// A change above the retail price is flagged: from its time, sessions start at the new wholesale price.
+#[component]
+fn UpcomingChanges(upcoming: Vec<UpcomingPrice>) -> impl IntoView {
+    view! {
+        <h2 id="upcoming" class="mt-8 text-lg font-semibold">"Upcoming wholesale price changes"</h2>
+        {if upcoming.is_empty() {
+            view! { <p class="text-sm text-slate-600" data-testid="no-upcoming">"No changes scheduled."</p> }.into_any()
+        } else {
+            view! {
+                <p class="text-sm text-slate-600">
+                    "Sessions that start before a change keep the price they started with. Where a new wholesale price is "
+                    "above your retail price, sessions starting from then are charged the wholesale price until you raise yours."
+                </p>
+                <table class="mt-2 w-full text-left text-sm">
+                    <caption class="sr-only">"Upcoming wholesale price changes"</caption>
+                    <thead><tr class="text-xs uppercase text-slate-500">
+                        <th scope="col" class="py-1">"From"</th><th scope="col">"Plan"</th><th scope="col">"Wholesale"</th>
+                        <th scope="col">"Your price"</th><th scope="col">"Margin after"</th>
+                    </tr></thead>
+                    <tbody>
+                        {upcoming.into_iter().map(|u| {
+                            let margin = u.margin_rate();
+                            view! {
+                                <tr class="border-t border-slate-100" data-testid="upcoming-change" data-plan=u.plan.as_str()
+                                    data-below=u.margin.below_wholesale.to_string()>
+                                    <td class="py-1">{format_utc(u.effective_at)}</td>
+                                    <td>{u.plan_name.clone()}</td>
+                                    <td>{format!("{} → {}", u.from, u.to)}</td>
+                                    <td>{u.retail.to_string()}</td>
+                                    <td>
+                                        {margin.to_string()}
+                                        {u.margin.below_wholesale.then(|| view! {
+                                            <span class="ml-1 font-medium text-amber-800">"Below wholesale: your price rises to it"</span>
+                                        })}
+                                    </td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            }.into_any()
+        }}
     }
 }

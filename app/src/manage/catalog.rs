@@ -1,6 +1,7 @@
 //! The reseller's own catalogue (`/manage/catalog`): for each plan, whether the storefront shows it, its
 //! name and description in the reseller's words (or the platform's), and its retail price over the
-//! wholesale floor. Changes apply to orders and sessions that start afterwards: a hidden plan can no
+//! wholesale floor (the platform's price in force now, with its next scheduled change flagged when it is
+//! above the retail price). Changes apply to orders and sessions that start afterwards: a hidden plan can no
 //! longer be ordered, while workspaces already made of it keep running and billing at their rate.
 
 use leptos::prelude::*;
@@ -8,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::billing::{PlanPrice, PriceEditor, SetPlanPrice};
 use crate::domain::money::Rate;
+use crate::domain::price_book::UpcomingPrice;
 use crate::error::AppError;
 use crate::layout::ErrorNote;
 
@@ -25,21 +27,27 @@ pub struct CatalogRow {
     /// The platform no longer offers it: hidden from every storefront, whatever this one says.
     pub retired: bool,
     pub retail: Rate,
+    /// The wholesale price in force now (the floor).
     pub wholesale: Rate,
+    /// The next scheduled change to it (flagged when above the retail price).
+    pub next: Option<UpcomingPrice>,
 }
 
 #[server(prefix = "/api", endpoint = "my_catalog")]
 pub async fn my_catalog() -> Result<Vec<CatalogRow>, AppError> {
-    use crate::backend::workspaces::{catalog, plan_templates};
+    use crate::backend::workspaces::{catalog, plan_templates, price_book};
     use crate::domain::plan::TemplateStatus;
     let (state, tenant, _) = super::server::guard::staff_on_tenant().await?;
     let templates = plan_templates::list(state.central()).await?;
-    Ok(catalog::list_listed(&tenant.db)
+    let wholesale = price_book::wholesale_now(state.central(), &tenant).await?;
+    let upcoming = price_book::upcoming_for(state.central(), &tenant).await?;
+    catalog::list_listed(&tenant.db)
         .await?
         .into_iter()
-        .map(|l| {
+        .map(|l| -> Result<CatalogRow, AppError> {
             let t = templates.iter().find(|t| t.code == l.plan.code);
-            CatalogRow {
+            let floor = wholesale.iter().find(|(c, _)| *c == l.plan.code).map(|(_, w)| *w).ok_or(AppError::Internal)?;
+            Ok(CatalogRow {
                 code: l.plan.code.as_str().to_owned(),
                 platform_name: t.map_or_else(|| l.plan.name.clone(), |t| t.name.clone()),
                 platform_summary: t.map_or_else(|| l.plan.summary.clone(), |t| t.summary.clone()),
@@ -47,11 +55,12 @@ pub async fn my_catalog() -> Result<Vec<CatalogRow>, AppError> {
                 description: l.listing.description.unwrap_or_default(),
                 visible: l.listing.visible,
                 retired: t.is_none_or(|t| t.status != TemplateStatus::Active),
+                next: upcoming.iter().find(|u| u.plan == l.plan.code).cloned(),
                 retail: l.plan.retail,
-                wholesale: l.plan.wholesale,
-            }
+                wholesale: floor,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Shows or hides a plan and sets its name and description (empty: the platform's words).
@@ -117,8 +126,13 @@ pub fn CatalogPage() -> impl IntoView {
 fn PlanListing(r: CatalogRow, save: ServerAction<SaveListing>, price: ServerAction<SetPlanPrice>) -> impl IntoView {
     let field = "mt-1 rounded border px-2 py-1 text-sm";
     let shown = r.visible && !r.retired;
-    let plan_price =
-        PlanPrice { code: r.code.clone(), name: "Hourly price".into(), retail: r.retail, wholesale: r.wholesale };
+    let plan_price = PlanPrice {
+        code: r.code.clone(),
+        name: "Hourly price".into(),
+        retail: r.retail,
+        wholesale: r.wholesale,
+        next: r.next.clone(),
+    };
     let (code, label) = (r.code.clone(), r.platform_name.clone());
     view! {
         <section class="rounded border border-slate-200 bg-white p-3" data-testid="catalog-plan" data-code=code

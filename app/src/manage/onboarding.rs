@@ -215,5 +215,8 @@ fn Guide(g: ResellerGuide) -> impl IntoView {
         <p class=p>"On " <a class="underline" href="/manage/billing">"Billing"</a>
             ", each month shows your revenue (what your customers were billed), your wholesale cost (what we bill you for their usage) and the difference, your margin. "
             "Next to each plan's price you see its wholesale price and your margin per hour as you type; a price can never go below the wholesale price."</p>
+        <p class=p>"We announce wholesale price changes ahead: by email and under \"Upcoming wholesale price changes\" on Billing, with the margin each leaves. "
+            "A session is charged the prices in force when it started, so running sessions never change. If a new wholesale price is above your price, "
+            "sessions that start from then are charged the wholesale price (your margin is zero, never negative) until you raise yours."</p>
     }
 }

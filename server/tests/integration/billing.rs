@@ -416,7 +416,7 @@ on_both_backends!(three_hours_of_metering_downtime_bill_exactly);
 async fn resellers_are_billed_wholesale_once_per_period(b: Backend) {
     use app::backend::billing::wholesale::{self, Outcome};
     use app::backend::resellers::lifecycle::{self, NewTenantInput};
-    use app::domain::tenant::{BillingTerms, ResellerTier};
+    use app::domain::tenant::{BillingTerms, TierName as ResellerTier};
     let app = spawn(b).await;
     let new = lifecycle::validate(&NewTenantInput {
         name: "Wholesale Co".into(),
@@ -429,7 +429,7 @@ async fn resellers_are_billed_wholesale_once_per_period(b: Backend) {
     .unwrap();
     lifecycle::create(&app.state, &app.db_url, new).await.unwrap();
     let terms = BillingTerms {
-        tier: ResellerTier::Standard,
+        tier: ResellerTier::standard(),
         wholesale_discount_bp: 1_000,
         platform_fee_minor: 4_900,
         commission_bp: 500,

@@ -22,6 +22,7 @@ mod migrations;
 mod onboarding;
 mod own_catalog;
 mod own_domains;
+mod price_book;
 mod security;
 mod slice;
 mod stripe;

@@ -16,6 +16,7 @@ use crate::backend::platform::db::{now, TenantDb};
 use crate::backend::state::{AppState, Tenant};
 use crate::backend::tenancy::registry;
 use crate::backend::workspaces::catalog::{self, Plan};
+use crate::backend::workspaces::price_book;
 use crate::backend::{corrupt, BackendError};
 use crate::domain::billing::{increments_in_window, lines_total, window_lines, UsageFact};
 use crate::domain::ids::CustomerId;
@@ -137,8 +138,10 @@ pub struct ResellerBilling {
     pub customers: i64,
     /// Up to 200 customers, biggest spenders this period first.
     pub customer_rows: Vec<CustomerFigures>,
-    /// Every plan, in catalog order (the price editor).
-    pub plans: Vec<Plan>,
+    /// Every plan, in catalog order, with the wholesale price in force now (the price editor).
+    pub plans: Vec<(Plan, Rate)>,
+    /// Scheduled changes to the storefront's wholesale prices, with the margin each leaves.
+    pub upcoming: Vec<crate::domain::price_book::UpcomingPrice>,
     /// The latest 24 wholesale invoices the platform sent, with their (description, amount) lines.
     pub invoices: Vec<(WholesaleInvoice, Vec<(String, Money)>)>,
     pub stripe_configured: bool,
@@ -224,11 +227,25 @@ pub async fn reseller(state: &AppState, tenant: &Tenant) -> Result<ResellerBilli
         months,
         customers: customer_count(&tenant.db).await?,
         customer_rows,
-        plans: catalog::list_all(&tenant.db).await?,
+        plans: with_wholesale(state, tenant).await?,
+        upcoming: price_book::upcoming_for(state.central(), tenant).await?,
         invoices,
         stripe_configured: payments::enabled(state, tenant).await?,
         customer_terms: super::terms::get(state.central(), tenant.id).await?,
     })
+}
+
+/// Every plan of the storefront, in catalog order, with the wholesale price it pays for it now.
+pub async fn with_wholesale(state: &AppState, tenant: &Tenant) -> Result<Vec<(Plan, Rate)>, BackendError> {
+    let wholesale = price_book::wholesale_now(state.central(), tenant).await?;
+    catalog::list_all(&tenant.db)
+        .await?
+        .into_iter()
+        .map(|p| -> Result<(Plan, Rate), BackendError> {
+            let w = wholesale.iter().find(|(c, _)| *c == p.code).map(|(_, w)| *w);
+            Ok((p, w.ok_or_else(|| corrupt("price book: plan without a price"))?))
+        })
+        .collect()
 }
 
 async fn customer_count(db: &TenantDb) -> Result<i64, BackendError> {

@@ -146,6 +146,62 @@ pub fn domain_live(b: &BrandContext, storefront_name: &str, domain: &str, url: &
     )
 }
 
+/// What a scheduled wholesale price change means for one of a reseller's plans (`wholesale_price_change`).
+pub struct PriceChangeNotice<'a> {
+    pub storefront_name: &'a str,
+    pub plan_name: &'a str,
+    /// When it takes effect, as shown (`2026-12-07 00:00 UTC`).
+    pub when: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+    /// The reseller's retail price today.
+    pub retail: &'a str,
+    /// The retail price is below the new wholesale price: the floor will rise to it.
+    pub below: bool,
+    /// The reseller's catalogue page, where they can set their price.
+    pub url: &'a str,
+}
+
+/// The platform tells a reseller, ahead of time, that its wholesale price of a plan changes; when the new
+/// price is above their retail price, what happens then (the retail floor rises with it).
+pub fn wholesale_price_change(b: &BrandContext, n: &PriceChangeNotice<'_>) -> Rendered {
+    let plan = one_line(n.plan_name);
+    let mut before = vec![format!(
+        "From {}, the wholesale price of {plan} changes from {} to {}. Sessions that start before then keep \
+         the price they started with.",
+        one_line(n.when),
+        one_line(n.from),
+        one_line(n.to)
+    )];
+    let after = if n.below {
+        before.push(format!(
+            "Your retail price for {plan} is {}, below the new wholesale price. Unless you raise it before then, \
+             your customers' sessions that start from that time are charged the wholesale price, {} (your \
+             margin on them is zero, never a loss).",
+            one_line(n.retail),
+            one_line(n.to)
+        ));
+        vec!["Set your price on your catalogue page; the change is shown on your billing page too.".to_owned()]
+    } else {
+        before.push(format!("Your retail price for {plan} stays {}.", one_line(n.retail)));
+        vec!["Upcoming changes are shown on your billing page.".to_owned()]
+    };
+    render(
+        b,
+        Content {
+            subject: if n.below {
+                format!("Action needed: {plan} wholesale price rises above your price")
+            } else {
+                format!("{plan}: wholesale price change from {}", one_line(n.when))
+            },
+            greeting: greeting(n.storefront_name),
+            before,
+            action: Some(("Review your prices", n.url)),
+            after,
+        },
+    )
+}
+
 /// A reminder about an invoice left due: before its due date, or after it (`overdue`).
 pub fn invoice_reminder(
     b: &BrandContext,
@@ -647,6 +703,31 @@ mod tests {
         assert!(all[1].text.contains("2 hours"));
         let w = welcome(&b, "A");
         assert!(w.html.contains("href=\"https://cloud.acme.test\""));
+    }
+
+    #[test]
+    fn a_wholesale_price_change_says_what_happens_to_the_resellers_price() {
+        let n = |below| PriceChangeNotice {
+            storefront_name: "Acme <Cloud>",
+            plan_name: "Developer\r\nPro",
+            when: "2027-01-01 00:00 UTC",
+            from: "$0.20/h",
+            to: "$0.25/h",
+            retail: "$0.22/h",
+            below,
+            url: LINK,
+        };
+        let r = wholesale_price_change(&brand(), &n(true));
+        assert_eq!(r.subject, "Action needed: Developer Pro wholesale price rises above your price");
+        assert!(r.text.contains(
+            "From 2027-01-01 00:00 UTC, the wholesale price of Developer Pro changes from $0.20/h to $0.25/h."
+        ));
+        assert!(r.text.contains("Your retail price for Developer Pro is $0.22/h, below the new wholesale price."));
+        assert!(r.text.contains(LINK) && r.html.contains(&escape_html(LINK)));
+        assert!(r.html.contains("Acme &lt;Cloud&gt;") && !r.html.contains("<Cloud>"));
+        let r = wholesale_price_change(&brand(), &n(false));
+        assert_eq!(r.subject, "Developer Pro: wholesale price change from 2027-01-01 00:00 UTC");
+        assert!(r.text.contains("stays $0.22/h") && !r.text.contains("below"));
     }
 
     #[test]

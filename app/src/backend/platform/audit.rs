@@ -126,6 +126,7 @@ pub const READ_ONLY_FUNCTIONS: &[&str] = &[
     "admin_kasm",
     "admin_mail",
     "admin_me",
+    "admin_prices",
     "admin_tenant",
     "admin_tenants",
     "billing_overview",

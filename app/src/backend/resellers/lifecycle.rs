@@ -405,7 +405,6 @@ pub async fn seed_catalog(db: &TenantDb, currency: Currency) -> crate::backend::
             ram_gb: i64::from(spec.ram_gb),
             kasm_image: spec.kasm_image.to_owned(),
             retail: rate(spec.retail_per_hour)?,
-            wholesale: rate(spec.wholesale_per_hour)?,
         };
         catalog::ensure_plan(db, &plan, i64::try_from(i).unwrap_or(0)).await?;
     }

@@ -7,6 +7,7 @@ use crate::backend::resellers::lifecycle::{self, NewTenantInput};
 use crate::backend::resellers::overview;
 use crate::backend::state::AppState;
 use crate::backend::tenancy::{domains, registry, TenantError};
+use crate::backend::workspaces::price_book;
 use crate::domain::tenant::{BillingTerms, TermsInput, VerifyMethod};
 use crate::domain::tenant_view::TenantDetail;
 
@@ -97,6 +98,9 @@ pub async fn delete(state: &AppState, by: ByAdmin<'_>, slug: &str, confirm: &str
 pub async fn set_terms(state: &AppState, by: ByAdmin<'_>, slug: &str, input: &TermsInput<'_>) -> Result<TenantDetail> {
     let rec = lifecycle::by_slug(state, slug).await?;
     let terms = BillingTerms::parse(input, rec.currency).map_err(|e| TenantError::Invalid(e.to_string()))?;
+    if !price_book::tiers(state.central()).await?.iter().any(|t| t.name == terms.tier.as_str()) {
+        return Err(TenantError::Invalid(format!("There is no reseller tier \"{}\".", terms.tier)));
+    }
     lifecycle::set_terms(state, slug, &terms).await?;
     let summary = format!(
         "tier {}, discount {} bp, fee {} minor, commission {} bp, day {}",

@@ -5,6 +5,7 @@ use crate::backend::identity::staff_password;
 use crate::backend::resellers::lifecycle;
 use crate::backend::state::AppState;
 use crate::backend::tenancy::{domain_ownership, domains, registry, TenantError};
+use crate::backend::workspaces::price_book;
 use crate::domain::money::Money;
 use crate::domain::tenant::{bp_to_percent, DomainKind, TlsState};
 use crate::domain::tenant_view::{DomainView, TenantDetail, TenantSummary};
@@ -76,6 +77,7 @@ pub async fn detail(state: &AppState, slug: &str) -> Result<TenantDetail, Tenant
         platform_fee: fee.to_decimal().to_string(),
         commission_percent: bp_to_percent(rec.terms.commission_bp),
         terms: rec.terms,
+        tiers: price_book::tiers(state.central()).await?.into_iter().map(|t| (t.name, t.label)).collect(),
         domains,
         customers: counts.map(|c| c.0),
         workspaces: counts.map(|c| c.1),

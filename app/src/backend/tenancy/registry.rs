@@ -20,7 +20,7 @@ use crate::backend::{corrupt, Result};
 use crate::domain::branding::{Colour, Theme};
 use crate::domain::ids::TenantId;
 use crate::domain::money::Currency;
-use crate::domain::tenant::{BillingTerms, CreationStep, ResellerTier, TenantStatus};
+use crate::domain::tenant::{BillingTerms, CreationStep, TenantStatus, TierName};
 
 /// A storefront and its database.
 #[derive(Clone, Debug)]
@@ -617,7 +617,7 @@ impl TryFrom<RecordRow> for TenantRecord {
             created_at: r.created_at,
             db_url: r.db_url,
             terms: BillingTerms {
-                tier: ResellerTier::parse(&r.reseller_tier).unwrap_or(ResellerTier::Standard),
+                tier: TierName::parse(&r.reseller_tier).map_err(|_| corrupt("tenants.reseller_tier"))?,
                 wholesale_discount_bp: to_u32(r.wholesale_discount_bp)?,
                 platform_fee_minor: r.platform_fee_minor,
                 commission_bp: to_u32(r.commission_bp)?,

@@ -1,7 +1,11 @@
-//! The tenant's plans and prices.
+//! The tenant's plans and retail prices, and how its storefront lists them.
+//!
+//! The `plans.wholesale_per_hour` column is the seed's reference only: what a storefront pays is the
+//! platform's price book (`price_book`, central), resolved at each session start.
 
 use super::plan_templates::{self, PlanTemplate};
 use crate::backend::platform::db::{CentralDb, TenantDb};
+use crate::backend::state::Tenant;
 use crate::backend::{corrupt, Result};
 use crate::domain::money::{Currency, Rate};
 use crate::domain::plan::{PlanCode, TemplateStatus};
@@ -14,8 +18,8 @@ pub struct Plan {
     pub vcpu: i64,
     pub ram_gb: i64,
     pub kasm_image: String,
+    /// The storefront's own price (sessions bill at least the wholesale price in force: `price_book`).
     pub retail: Rate,
-    pub wholesale: Rate,
 }
 
 /// How the storefront lists a plan: shown or hidden, and in its own words (`None`: the platform's).
@@ -36,7 +40,7 @@ pub struct Listed {
 // Column lists as macros so every query stays a compile-time string (sqlx refuses runtime-built SQL).
 macro_rules! plan_columns {
     () => {
-        "code, name, summary, vcpu, ram_gb, kasm_image, retail_per_hour, wholesale_per_hour, currency"
+        "code, name, summary, vcpu, ram_gb, kasm_image, retail_per_hour, currency"
     };
 }
 
@@ -57,7 +61,6 @@ struct PlanRow {
     ram_gb: i64,
     kasm_image: String,
     retail_per_hour: String,
-    wholesale_per_hour: String,
     currency: String,
     active: i64,
     display_name: Option<String>,
@@ -90,7 +93,6 @@ impl TryFrom<PlanRow> for Plan {
             ram_gb: r.ram_gb,
             kasm_image: r.kasm_image,
             retail: Rate::parse(&r.retail_per_hour, currency).map_err(|_| corrupt("plans.retail_per_hour"))?,
-            wholesale: Rate::parse(&r.wholesale_per_hour, currency).map_err(|_| corrupt("plans.wholesale_per_hour"))?,
         })
     }
 }
@@ -123,7 +125,8 @@ pub async fn ensure_plan(db: &TenantDb, plan: &Plan, sort_order: i64) -> Result<
     sqlx::query(concat!(
         "INSERT INTO plans (",
         plan_columns!(),
-        ", sort_order, active) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1) ON CONFLICT (code) DO NOTHING"
+        ", wholesale_per_hour, sort_order, active) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1) \
+         ON CONFLICT (code) DO NOTHING"
     ))
     .bind(plan.code.as_str())
     .bind(&plan.name)
@@ -132,8 +135,9 @@ pub async fn ensure_plan(db: &TenantDb, plan: &Plan, sort_order: i64) -> Result<
     .bind(plan.ram_gb)
     .bind(&plan.kasm_image)
     .bind(plan.retail.amount_per_hour().to_string())
-    .bind(plan.wholesale.amount_per_hour().to_string())
     .bind(plan.retail.currency().code())
+    // The seed's reference (see the module docs); the price book is what is charged.
+    .bind(plan.code.spec().wholesale_per_hour)
     .bind(sort_order)
     .execute(db.pool())
     .await?;
@@ -178,11 +182,13 @@ pub struct ForSale {
     pub retail: Rate,
 }
 
-/// What the storefront sells, in the templates' order: the active templates it shows (an active price).
-pub async fn for_sale(central: &CentralDb, db: &TenantDb) -> Result<Vec<ForSale>> {
+/// What the storefront sells, in the templates' order: the active templates it shows (an active price), each
+/// at the storefront's price but never below the wholesale price in force (what a session starting now bills).
+pub async fn for_sale(central: &CentralDb, tenant: &Tenant) -> Result<Vec<ForSale>> {
     // What a plan is comes from the platform's templates (in their order); the price and the words from
     // the storefront.
-    let listed = list_listed(db).await?;
+    let listed = list_listed(&tenant.db).await?;
+    let wholesale = super::price_book::wholesale_now(central, tenant).await?;
     Ok(plan_templates::list(central)
         .await?
         .into_iter()
@@ -192,7 +198,10 @@ pub async fn for_sale(central: &CentralDb, db: &TenantDb) -> Result<Vec<ForSale>
             Some(ForSale {
                 name: l.listing.display_name.clone().unwrap_or_else(|| t.name.clone()),
                 summary: l.listing.description.clone().unwrap_or_else(|| t.summary.clone()),
-                retail: l.plan.retail,
+                retail: wholesale
+                    .iter()
+                    .find(|(code, _)| *code == t.code)
+                    .map_or(l.plan.retail, |(_, w)| crate::domain::price_book::retail_floor(l.plan.retail, *w)),
                 template: t,
             })
         })
@@ -225,7 +234,7 @@ pub async fn set_listing(db: &TenantDb, code: PlanCode, listing: &Listing) -> Re
 /// [`set_listing`] by a member of the storefront's staff, recorded in the audit log.
 pub async fn set_listing_by(
     central: &CentralDb,
-    tenant: &crate::backend::state::Tenant,
+    tenant: &Tenant,
     ip: Option<std::net::IpAddr>,
     actor: &crate::backend::platform::audit::Actor<'_>,
     code: PlanCode,
@@ -253,13 +262,18 @@ pub enum Repriced {
     BelowWholesale(Rate),
 }
 
-/// Sets a plan's retail price, never below its wholesale price.
-pub async fn reprice(db: &TenantDb, code: PlanCode, retail: &Rate) -> Result<Repriced> {
-    let Some(plan) = get(db, code).await? else { return Ok(Repriced::NoSuchPlan) };
-    if retail.amount_per_hour() < plan.wholesale.amount_per_hour() {
-        return Ok(Repriced::BelowWholesale(plan.wholesale));
+/// Sets a plan's retail price, never below the wholesale price in force now. (A price below a wholesale
+/// price scheduled for later is allowed: the floor rises with it when it takes effect, and the reseller is
+/// told in advance.)
+pub async fn reprice(central: &CentralDb, tenant: &Tenant, code: PlanCode, retail: &Rate) -> Result<Repriced> {
+    if get(&tenant.db, code).await?.is_none() {
+        return Ok(Repriced::NoSuchPlan);
     }
-    set_retail(db, code, retail).await?;
+    let wholesale = super::price_book::wholesale_at(central, tenant, code, crate::backend::platform::db::now()).await?;
+    if retail.amount_per_hour() < wholesale.amount_per_hour() {
+        return Ok(Repriced::BelowWholesale(wholesale));
+    }
+    set_retail(&tenant.db, code, retail).await?;
     Ok(Repriced::Done)
 }
 
@@ -267,13 +281,13 @@ pub async fn reprice(db: &TenantDb, code: PlanCode, retail: &Rate) -> Result<Rep
 /// `ip`: a price that was set is recorded in the audit log.
 pub async fn reprice_by(
     central: &CentralDb,
-    tenant: &crate::backend::state::Tenant,
+    tenant: &Tenant,
     ip: Option<std::net::IpAddr>,
     actor: &crate::backend::platform::audit::Actor<'_>,
     code: PlanCode,
     retail: &Rate,
 ) -> Result<Repriced> {
-    let done = reprice(&tenant.db, code, retail).await?;
+    let done = reprice(central, tenant, code, retail).await?;
     if let Repriced::Done = done {
         // Saving a price is reviewing the prices (a step of the reseller's onboarding checklist).
         sqlx::query("UPDATE tenants SET prices_reviewed_at = $1 WHERE id = $2 AND prices_reviewed_at IS NULL")

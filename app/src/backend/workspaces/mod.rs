@@ -2,7 +2,8 @@
 //!
 //! | module           | owns |
 //! |------------------|------|
-//! | `catalog`        | plans and their prices |
+//! | `catalog`        | plans and their retail prices; the storefront's listing |
+//! | `price_book`     | the platform's effective-dated wholesale prices (base, tier, storefront), read at each session start; the admin's scheduling |
 //! | `plan_templates` | the six plan templates (sizing, apps, icon, status, Kasm image/group/server) |
 //! | `store`          | workspace and usage-session rows |
 //! | `views`          | what the workspace pages show; customer actions |
@@ -19,6 +20,7 @@ pub mod kasm_servers;
 pub mod notify;
 pub mod operations;
 pub mod plan_templates;
+pub mod price_book;
 pub mod provisioning;
 pub mod reconciler;
 pub mod store;

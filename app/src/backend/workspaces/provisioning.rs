@@ -24,6 +24,7 @@ use crate::backend::state::{AppState, Tenant};
 use crate::backend::workspaces::catalog;
 use crate::backend::workspaces::kasm_servers::DEFAULT_SERVER;
 use crate::backend::workspaces::plan_templates;
+use crate::backend::workspaces::price_book;
 use crate::backend::workspaces::store::{self, Workspace};
 use crate::backend::{corrupt, BackendError};
 use crate::domain::ids::{TenantId, WorkspaceId};
@@ -422,13 +423,15 @@ async fn await_running(state: &AppState, tenant: &Tenant, ws: &Workspace) -> Res
             let t = now();
             let started_at = meter_start(ws, &session, found.kasm_now, t, tenant).await?;
             let plan = catalog::get(&tenant.db, ws.plan).await?.ok_or_else(|| corrupt("workspace plan"))?;
+            // The price book at the session's own start: a change that took effect since does not apply.
+            let rates = price_book::session_rates(state.central(), tenant, &plan, started_at).await?;
             let started = store::start_meter(
                 &tenant.db,
                 ws.id,
                 WorkspaceState::Starting,
                 started_at,
-                &plan.retail,
-                &plan.wholesale,
+                &rates.retail,
+                &rates.wholesale,
                 t,
             )
             .await?;

@@ -244,7 +244,8 @@ async fn reconcile_tenant(
                 if status.is_some_and(KasmStatus::is_running) && ws.transition_at.millis_until(t) > STOP_GRACE_MS =>
             {
                 let plan = catalog::get(&tenant.db, ws.plan).await?.ok_or_else(|| corrupt("workspace plan"))?;
-                if store::start_meter(&tenant.db, ws.id, WorkspaceState::Stopped, t, &plan.retail, &plan.wholesale, t)
+                let rates = super::price_book::session_rates(state.central(), tenant, &plan, t).await?;
+                if store::start_meter(&tenant.db, ws.id, WorkspaceState::Stopped, t, &rates.retail, &rates.wholesale, t)
                     .await?
                 {
                     tracing::info!(workspace = %ws.id, kasm = %kasm_id, "session running in Kasm; meter reopened");
