@@ -9,8 +9,8 @@ use crate::error::AppError;
 #[server(prefix = "/api", endpoint = "list_workspaces")]
 pub async fn list_workspaces() -> Result<WorkspaceList, AppError> {
     use crate::backend::{request, workspaces::views};
-    let (_, tenant, customer) = request::require_customer().await?;
-    views::list(&tenant, &customer).await
+    let (state, tenant, customer) = request::require_customer().await?;
+    views::list(state.central(), &tenant, &customer).await
 }
 
 /// One workspace, with its usage this billing period.
@@ -26,7 +26,7 @@ pub async fn get_workspace(id: String) -> Result<WorkspaceDetail, AppError> {
 pub async fn rename_workspace(id: String, name: String) -> Result<WorkspaceDetail, AppError> {
     use crate::backend::{request, workspaces::views};
     let (state, tenant, customer) = request::require_customer().await?;
-    let d = views::rename(&tenant, &customer, &id, &name).await?;
+    let d = views::rename(state.central(), &tenant, &customer, &id, &name).await?;
     request::audit_if_impersonating(&state, &tenant, &customer, "workspace.rename", &id).await?;
     Ok(d)
 }

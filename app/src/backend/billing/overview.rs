@@ -114,7 +114,7 @@ pub async fn workspace_page(
     customer: &crate::backend::identity::customers::Customer,
     id: &str,
 ) -> Result<crate::domain::workspace_view::WorkspaceDetail, crate::error::AppError> {
-    let mut d = crate::backend::workspaces::views::detail(tenant, customer, id).await?;
+    let mut d = crate::backend::workspaces::views::detail(state.central(), tenant, customer, id).await?;
     let period = super::period_at(state, tenant.id, d.server_now).await?;
     let workspace = d.card.id.to_string();
     let sessions = usage::customer_sessions(tenant.db.pool(), customer.id, period.start(), period.end()).await?;

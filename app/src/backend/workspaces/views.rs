@@ -3,12 +3,15 @@
 
 use crate::backend::corrupt;
 use crate::backend::identity::customers::Customer;
-use crate::backend::platform::db::now;
+use crate::backend::platform::db::{now, CentralDb};
 use crate::backend::state::{AppState, Tenant};
-use crate::backend::workspaces::catalog;
 use crate::backend::workspaces::provisioning;
 use crate::backend::workspaces::store::{self, Workspace};
+use crate::backend::workspaces::{catalog, price_book};
 use crate::domain::ids::WorkspaceId;
+use crate::domain::money::Rate;
+use crate::domain::plan::PlanCode;
+use crate::domain::price_book::retail_floor;
 use crate::domain::workspace::{display_name, Action, WorkspaceName, WorkspaceState};
 use crate::domain::workspace_view::{Meter, UsageLine, WorkspaceCard, WorkspaceDetail, WorkspaceList};
 use crate::error::AppError;
@@ -18,37 +21,47 @@ fn parse_id(id: &str) -> Result<WorkspaceId, AppError> {
     id.parse().map_err(|_| AppError::NotFound)
 }
 
-pub async fn list(tenant: &Tenant, customer: &Customer) -> Result<WorkspaceList, AppError> {
+pub async fn list(central: &CentralDb, tenant: &Tenant, customer: &Customer) -> Result<WorkspaceList, AppError> {
     let rows = store::list_owned(&tenant.db, customer.id).await?;
+    let wholesale = price_book::wholesale_now(central, tenant).await?;
     let mut items = Vec::with_capacity(rows.len());
     for ws in rows {
-        items.push(card(tenant, &ws).await?);
+        items.push(card(tenant, &wholesale, &ws).await?);
     }
     Ok(WorkspaceList { items, server_now: now() })
 }
 
-async fn card(tenant: &Tenant, ws: &Workspace) -> Result<WorkspaceCard, AppError> {
+/// A workspace as its pages show it; `wholesale` is what the storefront pays now for each plan (the price
+/// shown is what its next session bills: the storefront's, never below that).
+async fn card(tenant: &Tenant, wholesale: &[(PlanCode, Rate)], ws: &Workspace) -> Result<WorkspaceCard, AppError> {
     let plan = catalog::get(&tenant.db, ws.plan).await?.ok_or_else(|| corrupt("workspace plan"))?;
     let open = store::usage_of(&tenant.db, ws.id).await?.into_iter().find(|u| u.ended_at.is_none());
+    let rate =
+        wholesale.iter().find(|(code, _)| *code == ws.plan).map_or(plan.retail, |(_, w)| retail_floor(plan.retail, *w));
     Ok(WorkspaceCard {
         id: ws.id,
         name: display_name(&ws.name, &plan.name, &ws.id.to_string()),
         plan_name: plan.name,
         state: ws.state,
-        rate: plan.retail,
+        rate,
         meter: open.map(|u| Meter { started_at: u.started_at, rate: u.retail }),
         created_at: ws.created_at,
     })
 }
 
-pub async fn detail(tenant: &Tenant, customer: &Customer, id: &str) -> Result<WorkspaceDetail, AppError> {
+pub async fn detail(
+    central: &CentralDb,
+    tenant: &Tenant,
+    customer: &Customer,
+    id: &str,
+) -> Result<WorkspaceDetail, AppError> {
     let ws_id = parse_id(id)?;
     let ws = store::get_owned(&tenant.db, ws_id, customer.id).await?.ok_or(AppError::NotFound)?;
     let usage = store::usage_of(&tenant.db, ws_id).await?;
     // Launching goes through our own route, which asks Kasm for a fresh login link at click time.
     let launch_url = (ws.state == WorkspaceState::Running).then(|| format!("/workspaces/{}/launch", ws.id));
     Ok(WorkspaceDetail {
-        card: card(tenant, &ws).await?,
+        card: card(tenant, &price_book::wholesale_now(central, tenant).await?, &ws).await?,
         failure: ws.failure_reason.clone(),
         launch_url,
         usage: usage
@@ -67,13 +80,19 @@ pub async fn detail(tenant: &Tenant, customer: &Customer, id: &str) -> Result<Wo
 }
 
 /// Renames one of the customer's workspaces; the name is checked here, once.
-pub async fn rename(tenant: &Tenant, customer: &Customer, id: &str, name: &str) -> Result<WorkspaceDetail, AppError> {
+pub async fn rename(
+    central: &CentralDb,
+    tenant: &Tenant,
+    customer: &Customer,
+    id: &str,
+    name: &str,
+) -> Result<WorkspaceDetail, AppError> {
     let ws_id = parse_id(id)?;
     let name = WorkspaceName::parse(name).map_err(AppError::Invalid)?;
     if !store::rename(&tenant.db, ws_id, customer.id, &name).await? {
         return Err(AppError::NotFound);
     }
-    detail(tenant, customer, id).await
+    detail(central, tenant, customer, id).await
 }
 
 /// Applies a customer action: ownership, then the state machine, then a conditional transition (so a
@@ -97,7 +116,7 @@ pub async fn change(
     }
     provisioning::announce(state, tenant, &ws);
     provisioning::drive(state, tenant, ws_id).await?;
-    detail(tenant, customer, id).await
+    detail(state.central(), tenant, customer, id).await
 }
 
 fn sentence(s: &str) -> String {
