@@ -1,6 +1,6 @@
 //! The layers every public request goes through (see [`super::router`] for their order): the
-//! security headers, the same-origin check, the impersonation audit, server-function error statuses,
-//! the site label and the request log.
+//! security headers, the same-origin check, the impersonation audit, server-function error statuses and
+//! body limit, the site label and the request log.
 
 use std::time::Instant;
 
@@ -224,6 +224,57 @@ pub(super) async fn server_fn_status(req: Request, next: Next) -> Response {
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     parts.status = status;
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// The largest request body a server function accepts: 4 MB. Above every form we have (custom CSS is at
+/// most 64 KB, and even 1 MB of it, percent-encoded, stays under this, so its save answers with the CSS
+/// limit); an upload has its own route and limit.
+pub const SERVER_FN_BODY_LIMIT: usize = 4 * 1024 * 1024;
+
+/// Beyond this, an oversized body is not even read to its end before the 413 (the connection closes).
+const DRAIN_LIMIT: usize = 8 * SERVER_FN_BODY_LIMIT;
+
+/// Reads a server function's body, up to [`SERVER_FN_BODY_LIMIT`], before the function does: a larger
+/// one is answered 413 with the limit in the message, as JSON the pages can show, instead of failing
+/// inside the function. The rest of a moderately oversized body is read and dropped first, so that the
+/// client, still sending, gets the answer rather than a reset connection.
+pub(super) async fn limit_server_fn_body(req: Request, next: Next) -> Response {
+    use futures::StreamExt;
+    let too_large = || {
+        let error = AppError::Invalid(format!(
+            "This request is too large: at most {} MB ({SERVER_FN_BODY_LIMIT} bytes).",
+            SERVER_FN_BODY_LIMIT / (1024 * 1024)
+        ));
+        let body = serde_json::to_string(&error).unwrap_or_default();
+        (StatusCode::PAYLOAD_TOO_LARGE, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    };
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if announced.is_some_and(|n| n > DRAIN_LIMIT) {
+        return too_large();
+    }
+    let (parts, body) = req.into_parts();
+    let mut chunks = body.into_data_stream();
+    let mut kept = Vec::with_capacity(announced.unwrap_or(0).min(SERVER_FN_BODY_LIMIT));
+    let mut total = 0usize;
+    while let Some(chunk) = chunks.next().await {
+        let Ok(chunk) = chunk else {
+            return AppError::Invalid("The request body could not be read.".into()).into_response();
+        };
+        total = total.saturating_add(chunk.len());
+        if total <= SERVER_FN_BODY_LIMIT {
+            kept.extend_from_slice(&chunk);
+        } else if total > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if total > SERVER_FN_BODY_LIMIT {
+        return too_large();
+    }
+    next.run(Request::from_parts(parts, Body::from(kept))).await
 }
 
 #[cfg(test)]

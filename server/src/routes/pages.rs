@@ -1,13 +1,15 @@
 //! The Leptos side: every page of the app, the server functions under `/api/`, and the fallback that
 //! serves the built site's files and renders the not-found page.
 
-use axum::extract::Request;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::from_fn;
 use axum::http::{header, HeaderValue};
 use axum::routing::post;
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
 
+use super::middleware::{limit_server_fn_body, SERVER_FN_BODY_LIMIT};
 use super::RouterState;
 use app::{shell, App};
 
@@ -28,7 +30,9 @@ pub(super) fn add(router: Router<RouterState>, state: &RouterState) -> Router<Ro
             post(move |req: Request| {
                 let app = fn_app.clone();
                 async move { handle_server_fns_with_context(move || provide_context(app.clone()), req).await }
-            }),
+            })
+            .layer(DefaultBodyLimit::max(SERVER_FN_BODY_LIMIT))
+            .layer(from_fn(limit_server_fn_body)),
         )
         .leptos_routes_with_context(
             state,
