@@ -24,8 +24,8 @@ use leptos::prelude::*;
 
 use self::model::{BrandingForm, PREVIEW_SCOPE};
 use self::server::{
-    current_staff, get_branding, list_staff, preview_custom_css, AcceptInvite, InviteStaff, RemoveStaff, SaveBranding, StaffForgotPassword,
-    StaffLogin, StaffLogout, StaffLogoutEverywhere, StaffSetPassword,
+    current_staff, get_branding, list_staff, preview_custom_css, AcceptInvite, InviteStaff, RemoveStaff, SaveBranding,
+    StaffForgotPassword, StaffLogin, StaffLogout, StaffLogoutEverywhere, StaffSetPassword,
 };
 use crate::domain::branding::{contrast_ratio_x100, meets_aa, readable_text_on, Colour};
 use crate::error::AppError;

@@ -248,11 +248,8 @@ pub(super) async fn limit_server_fn_body(req: Request, next: Next) -> Response {
         let body = serde_json::to_string(&error).unwrap_or_default();
         (StatusCode::PAYLOAD_TOO_LARGE, [(header::CONTENT_TYPE, "application/json")], body).into_response()
     };
-    let announced = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
+    let announced =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     if announced.is_some_and(|n| n > DRAIN_LIMIT) {
         return too_large();
     }

@@ -2,8 +2,8 @@
 //! serves the built site's files and renders the not-found page.
 
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::middleware::from_fn;
 use axum::http::{header, HeaderValue};
+use axum::middleware::from_fn;
 use axum::routing::post;
 use axum::Router;
 use leptos::prelude::*;

@@ -22,8 +22,16 @@ const MAX_CONDITION_DEPTH: usize = 6;
 
 /// Features that take a range, so may be written with `min-`/`max-` and with the range syntax.
 const RANGE_FEATURES: &[&str] = &[
-    "width", "height", "aspect-ratio", "resolution", "color", "color-index", "monochrome", "device-width",
-    "device-height", "device-aspect-ratio",
+    "width",
+    "height",
+    "aspect-ratio",
+    "resolution",
+    "color",
+    "color-index",
+    "monochrome",
+    "device-width",
+    "device-height",
+    "device-aspect-ratio",
 ];
 
 // ---- @media ----------------------------------------------------------------------------------------------
@@ -175,7 +183,8 @@ fn parse_media_feature<'i>(input: &mut Parser<'i, '_>) -> PResult<'i, String> {
     let high = parse_feature_value(input)?;
     input.expect_exhausted()?;
     // Both comparisons must point the same way (`a < width < b` or `a > width > b`).
-    let same_way = matches!((first, second), (Cmp::Lt | Cmp::Le, Cmp::Lt | Cmp::Le) | (Cmp::Gt | Cmp::Ge, Cmp::Gt | Cmp::Ge));
+    let same_way =
+        matches!((first, second), (Cmp::Lt | Cmp::Le, Cmp::Lt | Cmp::Le) | (Cmp::Gt | Cmp::Ge, Cmp::Gt | Cmp::Ge));
     if !same_way {
         return Err(disallowed(input));
     }

@@ -19,8 +19,18 @@ use super::{decode_css_escapes, sanitize_with, Limits};
 
 /// At-rules whose block holds rules (the rest hold declarations).
 const GROUP_AT_RULES: &[&str] = &[
-    "media", "supports", "layer", "container", "document", "-moz-document", "scope", "starting-style",
-    "keyframes", "-webkit-keyframes", "-moz-keyframes", "-o-keyframes",
+    "media",
+    "supports",
+    "layer",
+    "container",
+    "document",
+    "-moz-document",
+    "scope",
+    "starting-style",
+    "keyframes",
+    "-webkit-keyframes",
+    "-moz-keyframes",
+    "-o-keyframes",
 ];
 
 /// Loading, data-copying and script-running shapes: a declaration holding one must be refused.
@@ -88,7 +98,11 @@ impl<'i> DeclarationParser<'i> for Counter {
         let refused = self.loads_only
             || MUST_REFUSE.iter().any(|w| value.contains(w))
             || MUST_REFUSE_PROPERTIES.contains(&name.as_str());
-        Ok(if refused { Count { ordinary: 0, refused_by_design: 1 } } else { Count { ordinary: 1, refused_by_design: 0 } })
+        Ok(if refused {
+            Count { ordinary: 0, refused_by_design: 1 }
+        } else {
+            Count { ordinary: 1, refused_by_design: 0 }
+        })
     }
 }
 
@@ -118,7 +132,11 @@ impl<'i> AtRuleParser<'i> for Counter {
     type AtRule = Count;
     type Error = ();
 
-    fn parse_prelude<'t>(&mut self, name: CowRcStr<'i>, input: &mut Parser<'i, 't>) -> Result<String, ParseError<'i, ()>> {
+    fn parse_prelude<'t>(
+        &mut self,
+        name: CowRcStr<'i>,
+        input: &mut Parser<'i, 't>,
+    ) -> Result<String, ParseError<'i, ()>> {
         while input.next().is_ok() {}
         Ok(name.to_ascii_lowercase())
     }

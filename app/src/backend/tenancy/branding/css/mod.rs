@@ -16,7 +16,8 @@
 //! What designers get (what the output can contain, by construction):
 //! - style rules whose selectors are described in [`selectors`]: types, `*`, classes, ids, all four
 //!   combinators, pseudo-classes including `:not() :is() :where() :nth-*()`, pseudo-elements
-//!   (`::before`, `::after`, `::placeholder`, ...), and presence/equality attribute selectors;
+//!   (`::before`, `::after`, `::placeholder`, ...), and presence/equality attribute selectors (partial
+//!   matches too on structural attributes such as `class`);
 //! - declarations of allow-listed properties (about 370 standard ones, with vendor prefixes, including
 //!   shorthands and logical properties) and of any custom property `--name`, whose values are built from
 //!   identifiers, numbers (at most 3 decimals), dimensions with known units, percentages, hex colours,
@@ -29,9 +30,9 @@
 //!
 //! What is refused, however it is spelled (escapes, comments, case, NUL bytes): everything that loads
 //! (`url()` in any form, `@import`, `image-set()`, `image()`, `@font-face`, `@namespace`), leaks (`attr()`,
-//! attribute selectors matching part of a value or comparing `value`/`nonce`) or runs (`expression()`,
-//! `behavior`, `-moz-binding`, `javascript:`), and every other at-rule (`@page`, `@property`, `@container`,
-//! `@scope`, `@charset`, ...), nested rules and `:has()`.
+//! attribute selectors matching part of a non-structural value or comparing `value`/`nonce`) or runs
+//! (`expression()`, `behavior`, `-moz-binding`, `javascript:`), and every other at-rule (`@page`,
+//! `@property`, `@container`, `@scope`, `@charset`, ...), nested rules and `:has()`.
 //!
 //! Strings are re-quoted with `"` and may not contain `<`, `>`, `@`, quotes or backslashes; characters
 //! outside printable ASCII (and `&`) in strings and identifiers are written as `\hex ` escapes. So the
@@ -55,8 +56,7 @@ mod corpus;
 mod tests;
 
 use cssparser::{
-    AtRuleParser, CowRcStr, ParseError, Parser, ParserInput, ParserState, QualifiedRuleParser, StyleSheetParser,
-    Token,
+    AtRuleParser, CowRcStr, ParseError, Parser, ParserInput, ParserState, QualifiedRuleParser, StyleSheetParser, Token,
 };
 
 use values::parse_declaration_list;

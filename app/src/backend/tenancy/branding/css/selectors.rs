@@ -4,12 +4,14 @@
 //! pseudo-classes of [`PSEUDO_CLASSES`] and vendor-prefixed ones, `:not() :is() :where()` over selectors
 //! of the same kind, `:nth-*()` with *An+B*, `:lang()`, `:dir()`, the pseudo-elements of
 //! [`PSEUDO_ELEMENTS`] and vendor-prefixed ones (`:before` is written `::before`), and attribute selectors
-//! of two forms only: presence `[disabled]` and whole-value equality `[type="button"]`.
+//! in their presence `[disabled]` and whole-value `[type="button"]` forms, and, on the structural attributes
+//! of [`STRUCTURAL_ATTRIBUTES`] (`class`, `lang`, ...), the partial forms too (`pre[class*="language-"]`).
 //!
-//! Refused: the attribute operators that match part of a value (`^= $= *= ~= |=`): with one rule per
-//! guess they are how CSS reads a token or password out of an attribute character by character, and the
-//! equality form on `value` and `nonce`, the attributes that hold what a page must keep. (Nothing in our
-//! output can send a guess anywhere, since no value can load a URL; these refusals are the second wall.)
+//! Refused: the operators that match part of a value (`^= $= *= ~= |=`) on any other attribute: with one
+//! rule per guess they are how CSS reads a token or password out of an attribute (`value`, `href`,
+//! `data-*`, `content`) character by character; and the equality form on `value` and `nonce`, the
+//! attributes that hold what a page must keep. (Nothing in our output can send a guess anywhere, since no
+//! value can load a URL; these refusals are the second wall.)
 //! Also refused: namespaces (`svg|a`), `:has()`, nesting (`&`), `::part()`/`::slotted()` and anything
 //! unknown.
 //!
@@ -25,16 +27,59 @@ use super::{contains_forbidden, disallowed, PResult};
 const MAX_SELECTOR_DEPTH: usize = 3;
 
 const PSEUDO_CLASSES: &[&str] = &[
-    "active", "any-link", "autofill", "checked", "default", "defined", "disabled", "empty", "enabled",
-    "first-child", "first-of-type", "focus", "focus-visible", "focus-within", "fullscreen", "hover",
-    "in-range", "indeterminate", "invalid", "last-child", "last-of-type", "link", "modal", "only-child",
-    "only-of-type", "optional", "out-of-range", "paused", "placeholder-shown", "playing", "popover-open",
-    "read-only", "read-write", "required", "root", "target", "user-invalid", "user-valid", "valid", "visited",
+    "active",
+    "any-link",
+    "autofill",
+    "checked",
+    "default",
+    "defined",
+    "disabled",
+    "empty",
+    "enabled",
+    "first-child",
+    "first-of-type",
+    "focus",
+    "focus-visible",
+    "focus-within",
+    "fullscreen",
+    "hover",
+    "in-range",
+    "indeterminate",
+    "invalid",
+    "last-child",
+    "last-of-type",
+    "link",
+    "modal",
+    "only-child",
+    "only-of-type",
+    "optional",
+    "out-of-range",
+    "paused",
+    "placeholder-shown",
+    "playing",
+    "popover-open",
+    "read-only",
+    "read-write",
+    "required",
+    "root",
+    "target",
+    "user-invalid",
+    "user-valid",
+    "valid",
+    "visited",
 ];
 
 const PSEUDO_ELEMENTS: &[&str] = &[
-    "after", "backdrop", "before", "cue", "file-selector-button", "first-letter", "first-line", "marker",
-    "placeholder", "selection",
+    "after",
+    "backdrop",
+    "before",
+    "cue",
+    "file-selector-button",
+    "first-letter",
+    "first-line",
+    "marker",
+    "placeholder",
+    "selection",
 ];
 
 /// Pseudo-elements that CSS 2 wrote with one colon; we write them with two.
@@ -42,6 +87,10 @@ const LEGACY_PSEUDO_ELEMENTS: &[&str] = &["before", "after", "first-line", "firs
 
 /// Attributes whose value may not be compared, even whole.
 const SECRET_ATTRIBUTES: &[&str] = &["value", "nonce"];
+
+/// Attributes that describe the page's structure and never hold user data or tokens: the only ones whose
+/// value may be matched in part (`pre[class*="language-"]`, `[lang|=en]`), as syntax themes and frameworks do.
+const STRUCTURAL_ATTRIBUTES: &[&str] = &["class", "dir", "lang", "role", "type"];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Combinator {
@@ -335,9 +384,23 @@ fn parse_attribute<'i>(input: &mut Parser<'i, '_>) -> PResult<'i, String> {
     if input.is_exhausted() {
         return Ok(format!("[{name}]"));
     }
-    // `^=`, `$=`, `*=`, `~=`, `|=` arrive as their own tokens and end up here as errors; so does `ns|a`.
-    input.expect_delim('=')?;
-    if SECRET_ATTRIBUTES.contains(&name.as_str()) {
+    let operator = match input.next()? {
+        Token::Delim('=') => Some("="),
+        Token::PrefixMatch => Some("^="),
+        Token::SuffixMatch => Some("$="),
+        Token::SubstringMatch => Some("*="),
+        Token::IncludeMatch => Some("~="),
+        Token::DashMatch => Some("|="),
+        // `ns|a`, ...
+        _ => None,
+    };
+    let operator = operator.ok_or_else(|| disallowed(input))?;
+    let allowed = if operator == "=" {
+        !SECRET_ATTRIBUTES.contains(&name.as_str())
+    } else {
+        STRUCTURAL_ATTRIBUTES.contains(&name.as_str())
+    };
+    if !allowed {
         return Err(disallowed(input));
     }
     let value = match input.next()? {
@@ -355,5 +418,5 @@ fn parse_attribute<'i>(input: &mut Parser<'i, '_>) -> PResult<'i, String> {
         input.expect_exhausted()?;
         format!(" {}", flag.ok_or_else(|| disallowed(input))?)
     };
-    Ok(format!("[{name}={value}{flag}]"))
+    Ok(format!("[{name}{operator}{value}{flag}]"))
 }
