@@ -1,4 +1,4 @@
-//! The preludes of `@media` and `@supports`, parsed and written back canonically.
+//! The preludes of `@media`, `@container` and `@supports`, parsed and written back canonically.
 //!
 //! `@media`: Media Queries level 4, every media type and feature: `[not|only] type [and condition]` or a
 //! condition of `not`, `and`, `or` and parentheses over features `(name)` and `(name: value)`, where a value
@@ -7,6 +7,8 @@
 //! `(width >= 40rem)` is `(min-width:40rem)`, `(width < 40rem)` is `(not (min-width:40rem))`, and
 //! `(30rem <= width <= 60rem)` is `((min-width:30rem) and (max-width:60rem))`. (Browsers that read the
 //! range syntax also read `not` inside a condition: both came with level 4.)
+//!
+//! `@container`: an optional container name and a condition as in `@media`.
 //!
 //! `@supports`: `not`, `and`, `or` and parentheses over declarations (checked like any declaration) and
 //! `selector(...)` (checked like any selector).
@@ -245,6 +247,26 @@ fn range(name: &str, op: Cmp, value: &str) -> Option<String> {
         Cmp::Gt => format!("(not (max-{name}:{value}))"),
         Cmp::Lt => format!("(not (min-{name}:{value}))"),
         Cmp::Eq => format!("({name}:{value})"),
+    })
+}
+
+// ---- @container -----------------------------------------------------------------------------------------
+
+/// `[name] condition`, the condition over size features as in `@media` (`(min-width: 30rem)`,
+/// `(width > 30rem)`); `style()` queries are refused.
+pub(super) fn parse_container_prelude<'i>(input: &mut Parser<'i, '_>) -> PResult<'i, String> {
+    let name = input
+        .try_parse(|input| {
+            let name = input.expect_ident_cloned()?.to_string();
+            let reserved = ["not", "and", "or", "none"].iter().any(|r| name.eq_ignore_ascii_case(r));
+            serialize_ident(&name).filter(|_| !reserved).ok_or_else(|| disallowed(input))
+        })
+        .ok();
+    let condition = parse_condition(input, 0, Kind::Media)?;
+    input.expect_exhausted()?;
+    Ok(match name {
+        Some(name) => format!("{name} {condition}"),
+        None => condition,
     })
 }
 

@@ -25,14 +25,15 @@
 //!   maths functions, colours, gradients, transforms, filters, easing, `repeat()`/`minmax()`, shapes,
 //!   counters. `content: "…"` on `::before`/`::after` is a string like any other;
 //! - `@media` with every media type and feature (level 4, the range syntax rewritten without `<`/`>`),
-//!   `@supports` over declarations and `selector()`, `@layer` (statements and blocks), nested at most
+//!   `@supports` over declarations and `selector()`, `@container` (size queries, as `@media`), `@layer`
+//!   (statements and blocks), nested at most
 //!   [`MAX_GROUP_DEPTH`] deep, and `@keyframes` (also `@-webkit-keyframes`) with `from`/`to`/percentages.
 //!
 //! What is refused, however it is spelled (escapes, comments, case, NUL bytes): everything that loads
 //! (`url()` in any form, `@import`, `image-set()`, `image()`, `@font-face`, `@namespace`), leaks (`attr()`,
 //! attribute selectors matching part of a non-structural value or comparing `value`/`nonce`) or runs
 //! (`expression()`, `behavior`, `-moz-binding`, `javascript:`), and every other at-rule (`@page`,
-//! `@property`, `@container`, `@scope`, `@charset`, ...), nested rules and `:has()`.
+//! `@property`, `@scope`, `@charset`, ...), nested rules and `:has()`.
 //!
 //! Strings are re-quoted with `"` and may not contain `<`, `>`, `@`, quotes or backslashes; characters
 //! outside printable ASCII (and `&`) in strings and identifiers are written as `\hex ` escapes. So the
@@ -65,7 +66,7 @@ use values::parse_declaration_list;
 pub const MAX_CSS_BYTES: usize = 64 * 1024;
 /// Most rules (style rules, keyframes and at-rules, at any depth, kept or dropped) in one custom stylesheet.
 pub const MAX_CSS_RULES: usize = 2_000;
-/// How deep `@media`, `@supports` and `@layer` blocks may nest. Deeper blocks are dropped, which also
+/// How deep `@media`, `@supports`, `@container` and `@layer` blocks may nest. Deeper blocks are dropped, which also
 /// bounds our recursion.
 pub const MAX_GROUP_DEPTH: usize = 4;
 
@@ -120,7 +121,7 @@ const FORBIDDEN: &[&str] = &[
 ];
 
 /// The at-rules our output may contain, as written (each followed by a space, `{` or `;`).
-const AT_RULES: &[&str] = &["@media ", "@supports ", "@layer", "@keyframes ", "@-webkit-keyframes "];
+const AT_RULES: &[&str] = &["@media ", "@supports ", "@container ", "@layer", "@keyframes ", "@-webkit-keyframes "];
 
 /// The one error of our parsers: "not on the allow-list". The piece is dropped; no reason is kept.
 #[derive(Debug, Clone, Copy)]
@@ -255,6 +256,7 @@ impl<'i> QualifiedRuleParser<'i> for RuleListParser<'_, '_> {
 enum AtPrelude {
     Media(String),
     Supports(String),
+    Container(String),
     /// `@layer` names (`a.b`), possibly none (an anonymous layer block).
     Layer(Vec<String>),
     /// The at-keyword as written (`@keyframes`, `@-webkit-keyframes`) and the animation name.
@@ -273,6 +275,7 @@ impl<'i> AtRuleParser<'i> for RuleListParser<'_, '_> {
         match name.as_str() {
             "media" if group => Ok(AtPrelude::Media(conditions::parse_media_query_list(input)?)),
             "supports" if group => Ok(AtPrelude::Supports(conditions::parse_supports_condition(input)?)),
+            "container" if group => Ok(AtPrelude::Container(conditions::parse_container_prelude(input)?)),
             "layer" if group => Ok(AtPrelude::Layer(parse_layer_names(input)?)),
             "keyframes" => Ok(AtPrelude::Keyframes("@keyframes", parse_keyframes_name(input)?)),
             "-webkit-keyframes" => Ok(AtPrelude::Keyframes("@-webkit-keyframes", parse_keyframes_name(input)?)),
@@ -297,6 +300,7 @@ impl<'i> AtRuleParser<'i> for RuleListParser<'_, '_> {
         let head = match prelude {
             AtPrelude::Media(query) => format!("@media {query}"),
             AtPrelude::Supports(condition) => format!("@supports {condition}"),
+            AtPrelude::Container(condition) => format!("@container {condition}"),
             AtPrelude::Layer(names) if names.is_empty() => "@layer".to_owned(),
             AtPrelude::Layer(names) if names.len() == 1 => format!("@layer {}", names[0]),
             AtPrelude::Layer(_) => return Err(disallowed(input)),

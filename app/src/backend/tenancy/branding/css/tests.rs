@@ -149,6 +149,11 @@ fn designer_css_is_kept() {
             "@supports selector(:focus-visible) { .a:focus-visible { outline: 2px solid } }",
             "@supports selector(:focus-visible){.a:focus-visible{outline:2px solid;}}",
         ),
+        // @container size queries, like @media.
+        (
+            "@container sidebar (min-width: 400px) { .card { display: grid } } @container (width > 30rem) { .a { gap: 1rem } }",
+            "@container sidebar (min-width:400px){.card{display:grid;}}\n@container (not (max-width:30rem)){.a{gap:1rem;}}",
+        ),
         // @keyframes and animation; transitions.
         (
             "@keyframes fade-in { from { opacity: 0; transform: translateY(4px) } 50%, 75% { opacity: .5 } to { opacity: 1 } }",
@@ -229,6 +234,7 @@ fn what_loads_leaks_or_escapes_is_refused() {
         ("@supports (background:url(x)){.a{color:red}}", ""),
         ("@keyframes x{from{background:url(x)}}", ""),
         ("@layer a{@import 'x';}", ""),
+        ("@container style(--x: 1) { .a { color: red } }", ""),
         // attr() anywhere, and content that would copy page data.
         (".a::before{content:attr(data-secret)}", ""),
         (".a::after{content:\"x\" attr(value)}", ""),
@@ -425,7 +431,6 @@ const MUST_NOT_APPEAR: &[&str] = &[
     "attr(",
     "@page",
     "@property",
-    "@container",
     "\\\n",
     "\\\r",
 ];
@@ -473,7 +478,8 @@ pub(super) fn assert_never_escapes_with(input: &str, output: &str) {
         let namespace = selectors.match_indices('|').any(|(i, _)| !selectors[i + 1..].starts_with('='));
         assert!(!namespace, "a namespace escaped from {input:?}");
         let mut rest = view.clone();
-        for rule in ["@media ", "@supports ", "@layer ", "@layer{", "@keyframes ", "@-webkit-keyframes "] {
+        for rule in ["@media ", "@supports ", "@container ", "@layer ", "@layer{", "@keyframes ", "@-webkit-keyframes "]
+        {
             rest = rest.replace(rule, "");
         }
         assert!(!rest.contains('@'), "an at-rule escaped from {input:?} into {output:?}");
