@@ -373,8 +373,7 @@ fn parse_keyframes_name<'i>(input: &mut Parser<'i, '_>) -> PResult<'i, String> {
 fn parse_keyframe_list(input: &mut Parser<'_, '_>, budget: &mut Budget) -> Vec<String> {
     let mut parser = KeyframeListParser;
     let mut frames = Vec::new();
-    let mut items = StyleSheetParser::new(input, &mut parser);
-    while let Some(item) = items.next() {
+    for item in StyleSheetParser::new(input, &mut parser) {
         if !budget.count() {
             break;
         }

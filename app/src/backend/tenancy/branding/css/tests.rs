@@ -1,5 +1,6 @@
 //! The sanitiser's tests: what designers write survives in canonical form, and nothing that loads, leaks
 //! or escapes ever comes out, however it is spelled.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::values::{serialize_number, MAX_VALUE_DEPTH};
 use super::*;
