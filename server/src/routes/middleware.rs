@@ -240,6 +240,9 @@ const DRAIN_LIMIT: usize = 8 * SERVER_FN_BODY_LIMIT;
 /// client, still sending, gets the answer rather than a reset connection.
 pub(super) async fn limit_server_fn_body(req: Request, next: Next) -> Response {
     use futures::StreamExt;
+    if req.method() != Method::POST || !req.uri().path().starts_with("/api/") {
+        return next.run(req).await;
+    }
     let too_large = || {
         let error = AppError::Invalid(format!(
             "This request is too large: at most {} MB ({SERVER_FN_BODY_LIMIT} bytes).",

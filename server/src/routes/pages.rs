@@ -9,7 +9,6 @@ use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
 
-use super::middleware::{limit_server_fn_body, SERVER_FN_BODY_LIMIT};
 use super::RouterState;
 use app::{shell, App};
 
@@ -30,9 +29,7 @@ pub(super) fn add(router: Router<RouterState>, state: &RouterState) -> Router<Ro
             post(move |req: Request| {
                 let app = fn_app.clone();
                 async move { handle_server_fns_with_context(move || provide_context(app.clone()), req).await }
-            })
-            .layer(DefaultBodyLimit::max(SERVER_FN_BODY_LIMIT))
-            .layer(from_fn(limit_server_fn_body)),
+            }),
         )
         .leptos_routes_with_context(
             state,
