@@ -1,9 +1,8 @@
 //! The Leptos side: every page of the app, the server functions under `/api/`, and the fallback that
 //! serves the built site's files and renders the not-found page.
 
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::Request;
 use axum::http::{header, HeaderValue};
-use axum::middleware::from_fn;
 use axum::routing::post;
 use axum::Router;
 use leptos::prelude::*;
