@@ -53,14 +53,15 @@ staff=$(curl -fs -D - -o /dev/null -H "Host: $ACME" -X POST "$BASE/api/staff_log
   --data-urlencode email=owner@acme.test --data-urlencode password=owner-password \
   | awk -F'[=;]' 'tolower($0) ~ /^set-cookie: ezs_staff=/ {print $2; exit}')
 [ -n "$staff" ] || { echo "bench: could not sign in as the demo reseller's owner" >&2; exit 1; }
-yes '.a{color:red}' | head -c 1048576 >"$DATA/1mib.css"
-cat app/tests/css_corpus/*.css | head -c 60000 >"$DATA/60kb.css"
+awk 'BEGIN { while (n < 1048576) { printf ".a{color:red}\n"; n += 14 } }' >"$DATA/1mib.css"
+cat app/tests/css_corpus/*.css >"$DATA/corpus.css"
+head -c 60000 "$DATA/corpus.css" >"$DATA/60kb.css"
 css_ms() { # endpoint file extra-curl-args... -> "median-ms status"
   local endpoint=$1 file=$2; shift 2
   for _ in 1 2 3 4 5; do
-    curl -s -o /dev/null -w '%{http_code} %{time_total}\n' -H "Host: $ACME" -H "Cookie: ezs_staff=$staff" \
+    curl -s -o "$DATA/css.out" -w '%{http_code} %{time_total}\n' -H "Host: $ACME" -H "Cookie: ezs_staff=$staff" \
       "$@" --data-urlencode "custom_css@$file" "$BASE/api/$endpoint"
-  done | sort -k2 -n | awk 'NR == 3 { printf "%.1f %s", $2 * 1000, $1 }'
+  done | sort -k2 -n | awk 'NR == 3 { printf "%.1f %s\n", $2 * 1000, $1 }'
 }
 read -r big_ms big_status < <(css_ms save_branding "$DATA/1mib.css" --data-urlencode company_name="Acme Cloud" \
   --data-urlencode primary="#123abc" --data-urlencode secondary="#ffffff" --data-urlencode support_email= \

@@ -227,7 +227,7 @@ pub(super) async fn server_fn_status(req: Request, next: Next) -> Response {
 }
 
 /// The largest request body a server function accepts: 4 MB. Above every form we have (custom CSS is at
-/// most 64 KB, and even 1 MB of it, percent-encoded, stays under this, so its save answers with the CSS
+/// most 128 KB, and even 1 MB of it, percent-encoded, stays under this, so its save answers with the CSS
 /// limit); an upload has its own route and limit.
 pub const SERVER_FN_BODY_LIMIT: usize = 4 * 1024 * 1024;
 

@@ -196,7 +196,7 @@ struct Survival {
 }
 
 fn measure(css: &str) -> Survival {
-    let unlimited = Limits { bytes: usize::MAX, rules: usize::MAX };
+    let unlimited = Limits { input_bytes: usize::MAX, bytes: usize::MAX, rules: usize::MAX };
     let output = sanitize_with(css, unlimited, None).unwrap_or_else(|e| panic!("refused whole: {e}"));
     assert_never_escapes_with(css, &output);
     assert_eq!(sanitize_with(&output, unlimited, None).as_ref(), Ok(&output), "not idempotent");

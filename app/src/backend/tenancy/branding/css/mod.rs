@@ -10,7 +10,8 @@
 //! checked against an allow-list, and the output is a fresh canonical serialisation written here
 //! (`sel{prop:value;}`). What is not understood is dropped: a rule with one bad selector, a declaration
 //! with one bad token, an at-rule we do not know. Only cost rejects the whole input: more than
-//! [`MAX_CSS_BYTES`] bytes or more than [`MAX_CSS_RULES`] rules (plus [`CssError::Unsafe`], the fail-closed
+//! [`MAX_CSS_INPUT_BYTES`] bytes read, more than [`MAX_CSS_BYTES`] bytes written out, or more than
+//! [`MAX_CSS_RULES`] rules (plus [`CssError::Unsafe`], the fail-closed
 //! final check, which no input is known to reach).
 //!
 //! What designers get (what the output can contain, by construction):
@@ -62,10 +63,15 @@ use cssparser::{
 
 use values::parse_declaration_list;
 
-/// Largest accepted custom CSS, in bytes (64 KB): plenty for a theme, small enough to parse on every save.
+/// Largest custom CSS we store, in bytes, as written out cleanly (64 KB): plenty for a theme. The output
+/// can be longer than the input (`.5` is written `0.5`, `a>b` is `a > b`), so minified CSS may be refused
+/// here although its input was smaller.
 pub const MAX_CSS_BYTES: usize = 64 * 1024;
+/// Largest custom CSS we read, in bytes (128 KB): comments, whitespace and dropped rules do not count
+/// towards [`MAX_CSS_BYTES`], but parsing them has a cost. Anything larger is refused before parsing.
+pub const MAX_CSS_INPUT_BYTES: usize = 2 * MAX_CSS_BYTES;
 /// Most rules (style rules, keyframes and at-rules, at any depth, kept or dropped) in one custom stylesheet.
-pub const MAX_CSS_RULES: usize = 2_000;
+pub const MAX_CSS_RULES: usize = 3_000;
 /// How deep `@media`, `@supports`, `@container` and `@layer` blocks may nest. Deeper blocks are dropped, which also
 /// bounds our recursion.
 pub const MAX_GROUP_DEPTH: usize = 4;
@@ -74,21 +80,24 @@ pub const MAX_GROUP_DEPTH: usize = 4;
 /// read whole framework stylesheets raise them (the limits are about cost, not safety).
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
+    /// The input, before parsing.
+    pub input_bytes: usize,
+    /// The output, written out cleanly.
     pub bytes: usize,
     pub rules: usize,
 }
 
 impl Limits {
-    pub const STORED: Limits = Limits { bytes: MAX_CSS_BYTES, rules: MAX_CSS_RULES };
+    pub const STORED: Limits = Limits { input_bytes: MAX_CSS_INPUT_BYTES, bytes: MAX_CSS_BYTES, rules: MAX_CSS_RULES };
 }
 
 /// Why custom CSS was refused as a whole. Everything else is dropped piece by piece instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CssError {
-    #[error("Custom CSS can be at most {} KB ({limit} bytes); this is {size} bytes.", .limit / 1024)]
+    #[error("Custom CSS can be at most {} KB ({limit} bytes) as written; this is {size} bytes.", .limit / 1024)]
     TooLarge { size: usize, limit: usize },
     #[error(
-        "Custom CSS can be at most {} KB ({limit} bytes); written out cleanly this comes to {size} bytes.",
+        "Custom CSS can be at most {} KB ({limit} bytes) once written out cleanly; this comes to {size} bytes.",
         .limit / 1024
     )]
     TooLargeOnceCleaned { size: usize, limit: usize },
@@ -136,7 +145,7 @@ fn disallowed<'i>(input: &Parser<'i, '_>) -> ParseError<'i, Disallowed> {
 /// Sanitise a reseller's custom CSS: parse it, keep only allow-listed rules, selectors, properties and
 /// values, and return our own serialisation of what is left (possibly empty).
 ///
-/// Errors for input (or cleaned output: escaping can lengthen it) over [`MAX_CSS_BYTES`], for more than
+/// Errors for input over [`MAX_CSS_INPUT_BYTES`], cleaned output over [`MAX_CSS_BYTES`], for more than
 /// [`MAX_CSS_RULES`] rules, and, fail-closed, if the final check finds a forbidden word.
 pub fn sanitize_css(input: &str) -> Result<String, CssError> {
     sanitize_with(input, Limits::STORED, None)
@@ -155,8 +164,8 @@ pub fn sanitize_css_scoped(input: &str, scope: &str) -> Result<String, CssError>
 
 /// The sanitiser under explicit limits, optionally scoped.
 pub fn sanitize_with(input: &str, limits: Limits, scope: Option<&str>) -> Result<String, CssError> {
-    if input.len() > limits.bytes {
-        return Err(CssError::TooLarge { size: input.len(), limit: limits.bytes });
+    if input.len() > limits.input_bytes {
+        return Err(CssError::TooLarge { size: input.len(), limit: limits.input_bytes });
     }
     let mut parser_input = ParserInput::new(input);
     let mut parser = Parser::new(&mut parser_input);

@@ -311,8 +311,8 @@ fn media_nesting_is_bounded() {
 #[test]
 fn deep_nesting_does_not_overflow_the_stack() {
     for open in ["calc(", "(", "[", "{", "rgb(", "@media screen{", ".a{"] {
-        let css = format!(".a{{width:{}", open.repeat(MAX_CSS_BYTES / open.len() - 10));
-        assert!(css.len() <= MAX_CSS_BYTES);
+        let css = format!(".a{{width:{}", open.repeat(MAX_CSS_INPUT_BYTES / open.len() - 10));
+        assert!(css.len() <= MAX_CSS_INPUT_BYTES);
         assert_eq!(clean(&css), "", "{open}");
     }
     let allowed = format!(".a{{width:{}1px{}}}", "calc(".repeat(MAX_VALUE_DEPTH), ")".repeat(MAX_VALUE_DEPTH));
@@ -321,20 +321,23 @@ fn deep_nesting_does_not_overflow_the_stack() {
 
 #[test]
 fn size_and_rule_limits() {
-    let big = format!(".a{{color:red}}/*{}*/", "x".repeat(MAX_CSS_BYTES));
+    let big = format!(".a{{color:red}}/*{}*/", "x".repeat(MAX_CSS_INPUT_BYTES));
     // A megabyte is refused before any parsing, with the limit in the message.
     let megabyte = ".a{color:red}".repeat(1024 * 1024 / 13 + 1);
     let refused = sanitize_css(&megabyte).unwrap_err();
-    assert_eq!(refused, CssError::TooLarge { size: megabyte.len(), limit: MAX_CSS_BYTES });
-    assert!(refused.to_string().contains("at most 64 KB (65536 bytes)"), "{refused}");
-    assert_eq!(sanitize_css(&big), Err(CssError::TooLarge { size: big.len(), limit: MAX_CSS_BYTES }));
-    let just_fits = format!("/*{}*/", "x".repeat(MAX_CSS_BYTES - 4));
+    assert_eq!(refused, CssError::TooLarge { size: megabyte.len(), limit: MAX_CSS_INPUT_BYTES });
+    assert!(refused.to_string().contains("at most 128 KB (131072 bytes)"), "{refused}");
+    assert_eq!(sanitize_css(&big), Err(CssError::TooLarge { size: big.len(), limit: MAX_CSS_INPUT_BYTES }));
+    let just_fits = format!("/*{}*/", "x".repeat(MAX_CSS_INPUT_BYTES - 4));
     assert_eq!(sanitize_css(&just_fits), Ok(String::new()));
+    // Comments and dropped rules read but not kept do not count towards the stored size.
+    let commented = format!("/*{}*/.a{{color:red}}", "x".repeat(MAX_CSS_BYTES));
+    assert_eq!(sanitize_css(&commented), Ok(".a{color:red;}".to_owned()));
 
     // Just under the limit, but longer once `é` is written `\e9 `.
     let grows = format!(".a{{font-family:\"{}\"}}", "é".repeat(MAX_CSS_BYTES / 2 - 20));
     assert!(grows.len() <= MAX_CSS_BYTES);
-    assert!(matches!(sanitize_css(&grows), Err(CssError::TooLargeOnceCleaned { .. })));
+    assert!(matches!(sanitize_css(&grows), Err(CssError::TooLargeOnceCleaned { limit: MAX_CSS_BYTES, .. })));
 
     let rules = |n: usize| (0..n).map(|i| format!(".r{i}{{color:red}}")).collect::<String>();
     assert_eq!(clean(&rules(MAX_CSS_RULES)).lines().count(), MAX_CSS_RULES);
@@ -372,10 +375,14 @@ fn numbers_are_written_plainly() {
 #[test]
 fn error_messages_read_well() {
     assert_eq!(
-        CssError::TooLarge { size: 1_048_576, limit: MAX_CSS_BYTES }.to_string(),
-        "Custom CSS can be at most 64 KB (65536 bytes); this is 1048576 bytes."
+        CssError::TooLarge { size: 1_048_576, limit: MAX_CSS_INPUT_BYTES }.to_string(),
+        "Custom CSS can be at most 128 KB (131072 bytes) as written; this is 1048576 bytes."
     );
-    assert_eq!(CssError::TooManyRules { limit: MAX_CSS_RULES }.to_string(), "Custom CSS can have at most 2000 rules.");
+    assert_eq!(
+        CssError::TooLargeOnceCleaned { size: 70_000, limit: MAX_CSS_BYTES }.to_string(),
+        "Custom CSS can be at most 64 KB (65536 bytes) once written out cleanly; this comes to 70000 bytes."
+    );
+    assert_eq!(CssError::TooManyRules { limit: MAX_CSS_RULES }.to_string(), "Custom CSS can have at most 3000 rules.");
 }
 
 // ---- malicious CSS never escapes -------------------------------------------------------------------

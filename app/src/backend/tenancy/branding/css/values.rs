@@ -18,7 +18,7 @@ use cssparser::{
 use super::{contains_forbidden, disallowed, Disallowed, PResult};
 
 /// How deep functions and parentheses may nest in a value (`calc(min(1px, (2px + 3px)))` is 3). Bounds the
-/// recursion: 64 KB of `calc(` must not overflow the stack.
+/// recursion: 128 KB of `calc(` must not overflow the stack.
 pub(super) const MAX_VALUE_DEPTH: usize = 8;
 /// Largest magnitude of a number we write back. Keeps every number printable as plain digits with 3
 /// decimals (no exponents, no `inf`), which is what makes re-sanitising stable. Large enough for the
