@@ -494,7 +494,7 @@ async fn forged_cross_origin_requests_are_refused_everywhere(b: Backend) {
     let mut functions: Vec<&str> = leptos::server_fn::axum::server_fn_paths().map(|(path, _)| path).collect();
     functions.sort_unstable();
     functions.dedup();
-    assert_eq!(functions.len(), 93, "registered server functions: {functions:?}");
+    assert_eq!(functions.len(), 94, "registered server functions: {functions:?}");
     assert!(functions.iter().all(|f| f.starts_with("/api/")), "{functions:?}");
     let routes: Vec<String> = server::routes::post_route_paths()
         .into_iter()
@@ -530,7 +530,7 @@ async fn forged_cross_origin_requests_are_refused_everywhere(b: Backend) {
             }
         }
     }
-    assert_eq!(refused, 2 * 4 * (93 + 3));
+    assert_eq!(refused, 2 * 4 * (94 + 3));
     // Nothing changed: the demo customer was not signed in by the forged logins.
     assert_eq!(me(&app.client()).await, None);
     app.stop().await;
