@@ -11,15 +11,15 @@
 //! (`sel{prop:value;}`). What is not understood is dropped: a rule with one bad selector, a declaration
 //! with one bad token, an at-rule we do not know. Only cost rejects the whole input: more than
 //! [`MAX_CSS_INPUT_BYTES`] bytes read, more than [`MAX_CSS_BYTES`] bytes written out, or more than
-//! [`MAX_CSS_RULES`] rules (plus [`CssError::Unsafe`], the fail-closed
-//! final check, which no input is known to reach).
+//! [`MAX_CSS_RULES`] rules (plus [`CssError::Unsafe`], the fail-closed final check, which no input is known
+//! to reach).
 //!
 //! What designers get (what the output can contain, by construction):
 //! - style rules whose selectors are described in [`selectors`]: types, `*`, classes, ids, all four
 //!   combinators, pseudo-classes including `:not() :is() :where() :nth-*()`, pseudo-elements
 //!   (`::before`, `::after`, `::placeholder`, ...), and presence/equality attribute selectors (partial
 //!   matches too on structural attributes such as `class`);
-//! - declarations of allow-listed properties (about 370 standard ones, with vendor prefixes, including
+//! - declarations of allow-listed properties (about 400 standard ones, with vendor prefixes, including
 //!   shorthands and logical properties) and of any custom property `--name`, whose values are built from
 //!   identifiers, numbers (at most 3 decimals), dimensions with known units, percentages, hex colours,
 //!   strings, `,`, `+ - * /`, grid line names and the functions of [`values::FUNCTIONS`]: `var()` and the
@@ -27,8 +27,8 @@
 //!   counters. `content: "…"` on `::before`/`::after` is a string like any other;
 //! - `@media` with every media type and feature (level 4, the range syntax rewritten without `<`/`>`),
 //!   `@supports` over declarations and `selector()`, `@container` (size queries, as `@media`), `@layer`
-//!   (statements and blocks), nested at most
-//!   [`MAX_GROUP_DEPTH`] deep, and `@keyframes` (also `@-webkit-keyframes`) with `from`/`to`/percentages.
+//!   (statements and blocks), nested at most [`MAX_GROUP_DEPTH`] deep, and `@keyframes` (also
+//!   `@-webkit-keyframes`) with `from`/`to`/percentages.
 //!
 //! What is refused, however it is spelled (escapes, comments, case, NUL bytes): everything that loads
 //! (`url()` in any form, `@import`, `image-set()`, `image()`, `@font-face`, `@namespace`), leaks (`attr()`,
