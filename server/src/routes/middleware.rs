@@ -281,6 +281,39 @@ pub(super) async fn limit_server_fn_body(req: Request, next: Next) -> Response {
 mod tests {
     use super::*;
 
+    /// A router with one server-function-like route behind the body limit, answering the length it read.
+    fn limited() -> axum::Router {
+        axum::Router::new()
+            .route("/api/echo", axum::routing::post(|body: axum::body::Bytes| async move { body.len().to_string() }))
+            .layer(axum::extract::DefaultBodyLimit::max(SERVER_FN_BODY_LIMIT))
+            .layer(axum::middleware::from_fn(limit_server_fn_body))
+    }
+
+    async fn post_streamed(chunks: usize, chunk: usize) -> (u16, String) {
+        use tower::ServiceExt;
+        let stream = futures::stream::iter(
+            (0..chunks).map(move |_| Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![b'x'; chunk]))),
+        );
+        // No Content-Length: the limit is found while reading.
+        let req = Request::post("/api/echo").body(Body::from_stream(stream)).unwrap_or_default();
+        let res = limited().oneshot(req).await.unwrap_or_else(|e| match e {});
+        let status = res.status().as_u16();
+        let body = to_bytes(res.into_body(), 1024 * 1024).await.unwrap_or_default();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn a_server_function_body_over_the_limit_is_refused_with_the_limit_even_unannounced() {
+        let (status, body) = post_streamed(4, 1024 * 1024).await;
+        assert_eq!((status, body.as_str()), (200, "4194304"), "exactly the limit passes, whole");
+        let (status, body) = post_streamed(5, 1024 * 1024).await;
+        assert_eq!(status, 413);
+        assert!(body.contains("at most 4 MB (4194304 bytes)"), "{body}");
+        // Far beyond: not read to the end, still a 413.
+        let (status, _) = post_streamed(40, 1024 * 1024).await;
+        assert_eq!(status, 413);
+    }
+
     #[test]
     fn origins_are_split_into_scheme_and_host() {
         assert_eq!(origin_parts("http://localhost:3000"), Some(("http", "localhost:3000")));
