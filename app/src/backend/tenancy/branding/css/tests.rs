@@ -113,6 +113,7 @@ fn designer_css_is_kept() {
             ".card{margin-inline:auto;padding-block:1rem 2rem;inset-inline-start:0;border-start-start-radius:4px;}",
         ),
         (".a{display:table;position:sticky;z-index:2147483646}", ".a{display:table;position:sticky;z-index:2147483646;}"),
+        (".a{display:var(--Shown, BLOCK)}", ".a{display:var(--Shown,BLOCK);}"),
         // Gradients.
         (
             ".hero{background-image:linear-gradient(135deg, #0a84ff 0%, rgba(10,132,255,.5) 100%), radial-gradient(circle at top left, red, transparent 60%)}",

@@ -643,8 +643,8 @@ pub(super) fn parse_declaration<'i>(name: &str, input: &mut Parser<'i, '_>) -> P
     let property = property_name(name).ok_or_else(|| disallowed(input))?;
     let custom = property.starts_with("--");
     let (mut value, important) = parse_value(input, custom)?;
-    if property == "display" {
-        // Only keywords: written lowercase, as before.
+    if property == "display" && value.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b' ') {
+        // Keywords only (not `var(--Name)`, whose name is case-sensitive): written lowercase, as before.
         value.make_ascii_lowercase();
     }
     let important = if important { " !important" } else { "" };
