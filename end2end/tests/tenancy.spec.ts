@@ -104,6 +104,13 @@ test("admin creates a reseller; the reseller rebrands with a live preview; other
   await expect(preview.getByTestId("preview-button")).toHaveCSS("background-color", NEW_PRIMARY_RGB);
   await page.locator('input[name="company_name"]').fill("Nimbus Cloud Desktops");
   await expect(preview.getByTestId("preview-name")).toHaveText("Nimbus Cloud Desktops");
+  // Custom CSS is previewed as it will be saved (checked and scoped by the server), on the preview only.
+  await page.getByTestId("custom-css").fill(":root { --gap: 3px } span { letter-spacing: var(--gap) }");
+  await expect(page.getByTestId("custom-css-preview-status")).toHaveText(
+    "The preview shows your custom CSS as it will be saved.",
+  );
+  await expect(preview.getByTestId("preview-name")).toHaveCSS("letter-spacing", "3px");
+  await expect(page.getByTestId("brand-name")).toHaveCSS("letter-spacing", "normal");
   // Not saved yet: the storefront still has the old colour.
   const before = await probePage.goto(at(domain, "/brand/theme.css"));
   expect(await before?.text()).toContain("--brand-primary:#4f46e5");

@@ -6,7 +6,10 @@
 //! The preview is the storefront's own look in miniature: the same Tailwind utilities (`bg-brand`,
 //! `text-on-brand`) read the same CSS variables, which the editor overrides on the preview element only
 //! (through the CSSOM, which the page's CSP allows) as the reseller types. The contrast check is the
-//! domain's integer WCAG computation, the same one the server would use.
+//! domain's integer WCAG computation, the same one the server would use. The custom CSS being edited is
+//! previewed too: the server sanitises it exactly as saving would and puts every rule under the preview's
+//! class ([`model::PREVIEW_SCOPE`]); the editor writes the result into a style element carrying the page's
+//! CSP nonce, so it reaches the preview and nothing else.
 
 pub mod billing;
 pub mod catalog;
@@ -20,10 +23,10 @@ pub mod server;
 use leptos::html::Div;
 use leptos::prelude::*;
 
-use self::model::BrandingForm;
+use self::model::{BrandingForm, PREVIEW_SCOPE};
 use self::server::{
-    current_staff, get_branding, list_staff, AcceptInvite, InviteStaff, RemoveStaff, SaveBranding, StaffForgotPassword,
-    StaffLogin, StaffLogout, StaffLogoutEverywhere, StaffSetPassword,
+    current_staff, get_branding, list_staff, preview_custom_css, AcceptInvite, InviteStaff, RemoveStaff, SaveBranding,
+    StaffForgotPassword, StaffLogin, StaffLogout, StaffLogoutEverywhere, StaffSetPassword,
 };
 use crate::domain::branding::{contrast_ratio_x100, meets_aa, readable_text_on, Colour};
 use crate::error::AppError;
@@ -226,6 +229,7 @@ fn BrandingEditor(form: BrandingForm, saved: ServerAction<SaveBranding>) -> impl
     let primary = RwSignal::new(form.primary.clone());
     let secondary = RwSignal::new(form.secondary.clone());
     let logo = RwSignal::new(form.logo_url.clone());
+    let custom_css = RwSignal::new(form.custom_css.clone());
     let preview = NodeRef::<Div>::new();
     let primary_colour = Memo::new(move |_| Colour::parse(primary.get().trim()).ok());
     let secondary_colour = Memo::new(move |_| Colour::parse(secondary.get().trim()).ok());
@@ -247,6 +251,19 @@ fn BrandingEditor(form: BrandingForm, saved: ServerAction<SaveBranding>) -> impl
         #[cfg(not(feature = "hydrate"))]
         let _ = (p, s, preview);
     });
+
+    // The custom CSS being edited, checked and scoped by the server (only in the browser: the preview is
+    // for someone typing). Each edit asks again; a stale answer is dropped by the resource.
+    let scoped_css = LocalResource::new(move || {
+        let css = custom_css.get();
+        async move { preview_custom_css(css).await }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(css)) = scoped_css.get() {
+            apply_preview_css(&css);
+        }
+    });
+    on_cleanup(|| apply_preview_css(""));
 
     let on_logo_picked = move |ev: leptos::ev::Event| {
         #[cfg(feature = "hydrate")]
@@ -312,8 +329,17 @@ fn BrandingEditor(form: BrandingForm, saved: ServerAction<SaveBranding>) -> impl
                         <input name="from_name" class=field value=form.from_name.clone()/>
                     </label>
                     <label class="flex flex-col text-sm">"Custom CSS (checked and rewritten when saved)"
-                        <textarea name="custom_css" rows="5" class="mt-1 rounded border px-3 py-2 font-mono text-xs">{form.custom_css.clone()}</textarea>
+                        <textarea name="custom_css" rows="5" data-testid="custom-css" aria-describedby="custom-css-preview-status"
+                            class="mt-1 rounded border px-3 py-2 font-mono text-xs"
+                            on:input=move |ev| custom_css.set(event_target_value(&ev))>{form.custom_css.clone()}</textarea>
                     </label>
+                    <p id="custom-css-preview-status" data-testid="custom-css-preview-status" aria-live="polite" class="text-xs text-slate-600">
+                        {move || match scoped_css.get() {
+                            Some(Ok(css)) if !css.is_empty() => "The preview shows your custom CSS as it will be saved.".to_owned(),
+                            Some(Err(e)) => format!("The preview leaves out your custom CSS: {e}"),
+                            _ => String::new(),
+                        }}
+                    </p>
                     <button type="submit" data-testid="save-branding"
                         class="rounded bg-brand px-4 py-2 font-medium text-on-brand disabled:opacity-50"
                         disabled=move || saved.pending().get()>
@@ -340,7 +366,7 @@ fn BrandingEditor(form: BrandingForm, saved: ServerAction<SaveBranding>) -> impl
             </div>
             <div>
                 <h2 class="text-sm font-semibold uppercase tracking-wide text-slate-500">"Preview (not saved yet)"</h2>
-                <div node_ref=preview data-testid="brand-preview" class="mt-2 overflow-hidden rounded-lg border border-slate-200 bg-white shadow-sm">
+                <div node_ref=preview data-testid="brand-preview" class=format!("{PREVIEW_SCOPE} mt-2 overflow-hidden rounded-lg border border-slate-200 bg-white shadow-sm")>
                     <div class="flex items-center gap-2 border-b border-slate-200 px-4 py-3">
                         {move || logo.get().map(|src| view! { <img data-testid="preview-logo" src=src alt="" class="h-7 w-auto"/> })}
                         <span data-testid="preview-name" class="font-bold text-brand">{move || name.get()}</span>
@@ -364,6 +390,44 @@ fn BrandingEditor(form: BrandingForm, saved: ServerAction<SaveBranding>) -> impl
             </div>
         </div>
     }
+}
+
+/// The id of the style element that holds the previewed custom CSS.
+#[cfg(feature = "hydrate")]
+const PREVIEW_STYLE_ID: &str = "brand-preview-css";
+
+/// Writes `css` (already sanitised and scoped by the server) into the preview's style element, creating it
+/// in the head the first time. The page's Content-Security-Policy admits only style elements carrying its
+/// nonce, so the new element gets the nonce of the theme's own style element (`#brand-vars`); the nonce
+/// is readable as a property even though browsers hide the attribute.
+fn apply_preview_css(css: &str) {
+    #[cfg(feature = "hydrate")]
+    {
+        use leptos::wasm_bindgen::JsValue;
+        let document = document();
+        let style = match document.get_element_by_id(PREVIEW_STYLE_ID) {
+            Some(style) => style,
+            None if css.is_empty() => return,
+            None => {
+                let Ok(style) = document.create_element("style") else { return };
+                style.set_id(PREVIEW_STYLE_ID);
+                if let Some(vars) = document.get_element_by_id("brand-vars") {
+                    let key = JsValue::from_str("nonce");
+                    if let Ok(nonce) = js_sys::Reflect::get(&vars, &key) {
+                        let _ = js_sys::Reflect::set(&style, &key, &nonce);
+                    }
+                }
+                let Some(head) = document.head() else { return };
+                if head.append_child(&style).is_err() {
+                    return;
+                }
+                style
+            }
+        };
+        style.set_text_content(Some(css));
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = css;
 }
 
 #[component]

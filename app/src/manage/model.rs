@@ -11,6 +11,9 @@ pub struct StaffMe {
     pub role: StaffRole,
 }
 
+/// The class of the branding preview's element: the custom CSS being edited is applied under it only.
+pub const PREVIEW_SCOPE: &str = "ezs-brand-preview";
+
 /// The branding editor's form: current values (custom CSS as stored, i.e. sanitised).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrandingForm {

@@ -164,6 +164,16 @@ pub async fn save_branding(
     form(&state, tenant.id).await
 }
 
+/// The custom CSS being edited, sanitised exactly as saving would and limited to the preview's element
+/// ([`super::model::PREVIEW_SCOPE`]), so the preview shows it while the rest of the page keeps the saved
+/// theme. Nothing is stored. Too large an input is refused with the limit in the message, as on saving.
+#[server(prefix = "/api", endpoint = "preview_custom_css")]
+pub async fn preview_custom_css(custom_css: String) -> Result<String, AppError> {
+    use crate::backend::tenancy::branding::css;
+    guard::staff().await?;
+    css::sanitize_css_scoped(&custom_css, super::model::PREVIEW_SCOPE).map_err(|e| AppError::Invalid(e.to_string()))
+}
+
 /// A staff member as the staff page lists them.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StaffRow {

@@ -1,6 +1,6 @@
 //! The layers every public request goes through (see [`super::router`] for their order): the
-//! security headers, the same-origin check, the impersonation audit, server-function error statuses,
-//! the site label and the request log.
+//! security headers, the same-origin check, the impersonation audit, server-function error statuses and
+//! body limit, the site label and the request log.
 
 use std::time::Instant;
 
@@ -226,9 +226,93 @@ pub(super) async fn server_fn_status(req: Request, next: Next) -> Response {
     Response::from_parts(parts, Body::from(bytes))
 }
 
+/// The largest request body a server function accepts: 4 MB. Above every form we have (custom CSS is at
+/// most 128 KB, and even 1 MB of it, percent-encoded, stays under this, so its save answers with the CSS
+/// limit); an upload has its own route and limit.
+pub const SERVER_FN_BODY_LIMIT: usize = 4 * 1024 * 1024;
+
+/// Beyond this, an oversized body is not even read to its end before the 413 (the connection closes).
+const DRAIN_LIMIT: usize = 8 * SERVER_FN_BODY_LIMIT;
+
+/// Reads a server function's body, up to [`SERVER_FN_BODY_LIMIT`], before the function does: a larger
+/// one is answered 413 with the limit in the message, as JSON the pages can show, instead of failing
+/// inside the function. The rest of a moderately oversized body is read and dropped first, so that the
+/// client, still sending, gets the answer rather than a reset connection.
+pub(super) async fn limit_server_fn_body(req: Request, next: Next) -> Response {
+    use futures::StreamExt;
+    if req.method() != Method::POST || !req.uri().path().starts_with("/api/") {
+        return next.run(req).await;
+    }
+    let too_large = || {
+        let error = AppError::Invalid(format!(
+            "This request is too large: at most {} MB ({SERVER_FN_BODY_LIMIT} bytes).",
+            SERVER_FN_BODY_LIMIT / (1024 * 1024)
+        ));
+        let body = serde_json::to_string(&error).unwrap_or_default();
+        (StatusCode::PAYLOAD_TOO_LARGE, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    };
+    let announced =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if announced.is_some_and(|n| n > DRAIN_LIMIT) {
+        return too_large();
+    }
+    let (parts, body) = req.into_parts();
+    let mut chunks = body.into_data_stream();
+    let mut kept = Vec::with_capacity(announced.unwrap_or(0).min(SERVER_FN_BODY_LIMIT));
+    let mut total = 0usize;
+    while let Some(chunk) = chunks.next().await {
+        let Ok(chunk) = chunk else {
+            return AppError::Invalid("The request body could not be read.".into()).into_response();
+        };
+        total = total.saturating_add(chunk.len());
+        if total <= SERVER_FN_BODY_LIMIT {
+            kept.extend_from_slice(&chunk);
+        } else if total > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if total > SERVER_FN_BODY_LIMIT {
+        return too_large();
+    }
+    next.run(Request::from_parts(parts, Body::from(kept))).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A router with one server-function-like route behind the body limit, answering the length it read.
+    fn limited() -> axum::Router {
+        axum::Router::new()
+            .route("/api/echo", axum::routing::post(|body: axum::body::Bytes| async move { body.len().to_string() }))
+            .layer(axum::extract::DefaultBodyLimit::max(SERVER_FN_BODY_LIMIT))
+            .layer(axum::middleware::from_fn(limit_server_fn_body))
+    }
+
+    async fn post_streamed(chunks: usize, chunk: usize) -> (u16, String) {
+        use tower::ServiceExt;
+        let stream = futures::stream::iter(
+            (0..chunks).map(move |_| Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![b'x'; chunk]))),
+        );
+        // No Content-Length: the limit is found while reading.
+        let req = Request::post("/api/echo").body(Body::from_stream(stream)).unwrap_or_default();
+        let res = limited().oneshot(req).await.unwrap_or_else(|e| match e {});
+        let status = res.status().as_u16();
+        let body = to_bytes(res.into_body(), 1024 * 1024).await.unwrap_or_default();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn a_server_function_body_over_the_limit_is_refused_with_the_limit_even_unannounced() {
+        let (status, body) = post_streamed(4, 1024 * 1024).await;
+        assert_eq!((status, body.as_str()), (200, "4194304"), "exactly the limit passes, whole");
+        let (status, body) = post_streamed(5, 1024 * 1024).await;
+        assert_eq!(status, 413);
+        assert!(body.contains("at most 4 MB (4194304 bytes)"), "{body}");
+        // Far beyond: not read to the end, still a 413.
+        let (status, _) = post_streamed(40, 1024 * 1024).await;
+        assert_eq!(status, 413);
+    }
 
     #[test]
     fn origins_are_split_into_scheme_and_host() {

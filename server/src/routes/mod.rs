@@ -31,7 +31,7 @@ mod webhooks;
 mod workspaces;
 
 use app::backend::state::AppState;
-use axum::extract::FromRef;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::handler::Handler;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::MethodRouter;
@@ -116,13 +116,18 @@ pub fn post_route_paths() -> Vec<&'static str> {
 
 /// The public router: every area, then the pages (whose fallback answers whatever no route claims), all
 /// inside one middleware stack. The last layer written is the outermost: a request gets its id, is
-/// logged, resolved to a site, labelled, checked for its origin and audited when impersonated before it
-/// reaches a handler; its answer gets the security headers, then its error status.
+/// logged, resolved to a site, labelled, checked for its origin, audited when impersonated and, for a
+/// server function, has its body read up to the limit before it reaches a handler; its answer gets the
+/// security headers, then its error status.
 pub fn router(app: AppState, leptos: LeptosOptions) -> Router {
     let state = RouterState { app: app.clone(), leptos };
     let https = app.settings().secure_cookies;
     let areas = areas().into_iter().fold(Router::new(), |router, area| router.merge(area.router));
     pages::add(areas, &state)
+        // Server functions read their body through axum's limit (2 MB unless raised): raised to ours, which
+        // `limit_server_fn_body` enforces first with a clear 413. Routes with their own limit keep it.
+        .layer(DefaultBodyLimit::max(middleware::SERVER_FN_BODY_LIMIT))
+        .layer(from_fn(middleware::limit_server_fn_body))
         .layer(from_fn_with_state(https, middleware::security_headers))
         .layer(from_fn(middleware::server_fn_status))
         .layer(from_fn_with_state(app.clone(), middleware::audit_impersonation))

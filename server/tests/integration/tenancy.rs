@@ -663,6 +663,81 @@ async fn branding_is_checked_and_sanitised(b: Backend) {
 }
 on_both_backends!(branding_is_checked_and_sanitised);
 
+/// Issue 17, item 6 through the real HTTP path: a designer's everyday CSS is saved and served; a 1 MiB
+/// stylesheet is refused with the CSS limit in the message (never a 5xx), a body over the server
+/// functions' limit with that limit; the preview answers the same CSS scoped to the preview element.
+async fn custom_css_for_designers_over_http(b: Backend) {
+    let app = spawn(b).await;
+    make_tenant(&app, "acme", "").await;
+    let staff = app.client_for(&host("acme"));
+    login_token(&staff, "staff_login", "owner@acme.test", "acme-owner-password", "ezs_staff").await;
+    let save = |css: String| {
+        let staff = &staff;
+        async move {
+            let fields = [
+                ("company_name", "Acme"),
+                ("primary", "#123abc"),
+                ("secondary", "#ffffff"),
+                ("support_email", ""),
+                ("support_phone", ""),
+                ("from_email", ""),
+                ("from_name", ""),
+                ("custom_css", css.as_str()),
+            ];
+            staff.call_raw("save_branding", &fields).await
+        }
+    };
+    let designer = ":root { --brand: #0a84ff }\n\
+        @media (prefers-color-scheme: dark) { :root { --brand: #64d2ff } }\n\
+        .nav > a::after { content: \"›\"; transition: transform .2s ease-out }\n\
+        .btn { background: linear-gradient(90deg, var(--brand), transparent); animation: pop 1s both }\n\
+        @keyframes pop { from { transform: scale(.9) } to { transform: scale(1) } }\n\
+        @supports (backdrop-filter: blur(4px)) { .bar { backdrop-filter: blur(4px) } }\n\
+        @layer base { .card { margin-inline: auto } }\n\
+        .x { background: url(//evil.example/leak) }";
+    let (status, body) = save(designer.to_owned()).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, theme) = app.client_for(&host("acme")).get_page("/brand/theme.css").await;
+    for kept in [
+        ":root{--brand:#0a84ff;}",
+        "@media (prefers-color-scheme:dark){:root{--brand:#64d2ff;}}",
+        ".nav > a::after{content:\"\\203a \";transition:transform 0.2s ease-out;}",
+        "background:linear-gradient(90deg,var(--brand),transparent);animation:pop 1s both;",
+        "@keyframes pop{from{transform:scale(0.9);}",
+        "@supports (backdrop-filter:blur(4px))",
+        "@layer base{.card{margin-inline:auto;}}",
+    ] {
+        assert!(theme.contains(kept), "{kept} missing from {theme}");
+    }
+    assert!(!theme.contains("url(") && !theme.contains("evil"), "{theme}");
+
+    // A 1 MiB stylesheet: 400 with the limit, quickly, and nothing changes.
+    let megabyte = ".a{color:red}".repeat(1024 * 1024 / 13 + 1);
+    let (status, body) = save(megabyte.clone()).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("at most 128 KB (131072 bytes)"), "{body}");
+    let (_, after) = app.client_for(&host("acme")).get_page("/brand/theme.css").await;
+    assert_eq!(after, theme, "a refused save changes nothing");
+    // Over the server functions' own limit: 413 naming it, not a 5xx.
+    let (status, body) = save("/*".to_owned() + &"x".repeat(5 * 1024 * 1024) + "*/").await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("at most 4 MB (4194304 bytes)"), "{body}");
+
+    // The live preview: the same sanitiser, every rule under the preview's element.
+    let scoped: String = staff.call("preview_custom_css", &[("custom_css", designer)]).await.unwrap();
+    assert!(scoped.contains(".ezs-brand-preview{--brand:#0a84ff;}"), "{scoped}");
+    assert!(scoped.contains(".ezs-brand-preview .nav > a::after"), "{scoped}");
+    assert!(!scoped.contains("url("), "{scoped}");
+    let (status, body) = staff.call_raw("preview_custom_css", &[("custom_css", &megabyte)]).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("at most 128 KB"), "{body}");
+    // Staff only.
+    let (status, _) = app.client_for(&host("acme")).call_raw("preview_custom_css", &[("custom_css", ".a{}")]).await;
+    assert_eq!(status, 401);
+    app.stop().await;
+}
+on_both_backends!(custom_css_for_designers_over_http);
+
 async fn the_pool_registry_is_bounded(b: Backend) {
     let app = TestApp::spawn_with(b, &[("TENANT_POOL_CAP", "2")]).await;
     for s in ["one-t", "two-t", "three-t"] {

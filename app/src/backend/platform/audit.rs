@@ -142,6 +142,7 @@ pub const READ_ONLY_FUNCTIONS: &[&str] = &[
     "my_catalog",
     "my_domains",
     "onboarding",
+    "preview_custom_css",
     "reseller_guide",
     "site_brand",
     "staff_me",
