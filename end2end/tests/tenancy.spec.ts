@@ -1,6 +1,6 @@
 import { test, expect } from "@playwright/test";
 
-import { at, collectErrors, hydrated } from "./helpers";
+import { at, collectErrors, hydrated, signInAdmin } from "./helpers";
 
 // White-label end to end: the platform admin creates a reseller with its own domain, never knowing the
 // owner's password; the owner chooses it from the welcome email and finds the onboarding checklist; that
@@ -20,12 +20,7 @@ test("admin creates a reseller; the reseller rebrands with a live preview; other
   const domain = `${slug}.ezscale.test`;
 
   // The platform admin signs in on the admin host and creates the tenant with its domain.
-  await page.goto(at("admin.localhost", "/admin/login"));
-  await hydrated(page);
-  await page.getByLabel("Email").fill("admin@ezscale.test");
-  await page.getByLabel("Password").fill("admin-password");
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.getByTestId("tenant-list")).toBeVisible();
+  await signInAdmin(page);
   await expect(page.locator('[data-testid="tenant-row"][data-slug="acme"]')).toBeVisible();
 
   await page.getByTestId("new-tenant").click();
