@@ -391,3 +391,40 @@ async fn the_admin_sees_receivables_by_age_collected_this_month_and_a_csv(b: Bac
     app.stop().await;
 }
 on_both_backends!(the_admin_sees_receivables_by_age_collected_this_month_and_a_csv);
+
+async fn a_pay_now_completed_after_the_invoice_was_charged_is_refunded_once(b: Backend) {
+    let app = spawn(b).await;
+    let tenant = acme(&app).await;
+    let staff = owner(&app).await;
+    // No card yet: the invoice is left due, and the reseller opens "Pay now".
+    let inv = bill(&app, &tenant, "2026-03").await;
+    assert_eq!(inv.status, WholesaleStatus::Finalised);
+    let url: String = staff.call("pay_wholesale_invoice", &[("id", &inv.id)]).await.unwrap();
+    let cs = url.rsplit('/').next().unwrap().to_owned();
+    // Meanwhile a card is saved, and the invoice is charged to it at once.
+    save_card(&app, &staff, false).await;
+    let charged = reload(&app, &inv.id).await;
+    assert_eq!(charged.status, WholesaleStatus::Paid);
+    let paid_at = charged.paid_at;
+    // Then the payment page is paid too: that money goes back, once, however often it is reported.
+    fake(&app).complete_checkout(&cs, false).unwrap();
+    fake(&app).flush_webhooks().await;
+    let confirmed: bool = staff.call("confirm_platform_checkout", &[("session_id", &cs)]).await.unwrap();
+    assert!(!confirmed, "nothing more is recorded against the invoice");
+    fake(&app).redeliver_all();
+    fake(&app).flush_webhooks().await;
+    let paid_by: Option<String> = sqlx::query_scalar("SELECT payment_intent FROM wholesale_invoices WHERE id = $1")
+        .bind(&inv.id)
+        .fetch_one(app.state.central().pool())
+        .await
+        .unwrap();
+    let refunds = fake(&app).refunds(&platform_key(&app));
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(refunds[0].amount, FEE);
+    assert_ne!(Some(refunds[0].payment_intent.clone()), paid_by, "the payment page's money, not the charge's");
+    assert_eq!(charges_of(&app, &inv.id).iter().filter(|c| Some(&c.id) == paid_by.as_ref()).count(), 1);
+    let after = reload(&app, &inv.id).await;
+    assert_eq!((after.status, after.paid_at), (WholesaleStatus::Paid, paid_at), "paid once, by the charge");
+    app.stop().await;
+}
+on_both_backends!(a_pay_now_completed_after_the_invoice_was_charged_is_refunded_once);

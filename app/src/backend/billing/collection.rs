@@ -287,7 +287,11 @@ async fn complete_session(
                 return Ok(false);
             }
             let intent = session.payment_intent.clone().unwrap_or_else(|| session.id.clone());
-            record_paid(state, &inv, &intent, None).await?
+            let paid = record_paid(state, &inv, &intent, None).await?;
+            if !paid {
+                refund_second_payment(state, client, &inv, session).await?;
+            }
+            paid
         }
         _ => return Ok(false),
     };
@@ -307,6 +311,38 @@ async fn complete_session(
         }
     }
     Ok(recorded)
+}
+
+/// A "Pay now" that completed after its invoice had been paid otherwise (the off-session charge in flight
+/// at the same moment, say) is given back: nothing is kept twice. The refund's idempotency key is the payment
+/// page's, so however often the payment is reported it is refunded once; a refund that fails is retried by
+/// the next report (the webhook is redelivered, the return page asks again). A repeated report of the
+/// payment that did pay the invoice refunds nothing.
+async fn refund_second_payment(
+    state: &AppState,
+    client: &StripeClient,
+    inv: &WholesaleInvoice,
+    session: &CheckoutSession,
+) -> Result<(), BackendError> {
+    let Some(intent) = session.payment_intent.as_deref() else { return Ok(()) };
+    let Some(amount) = session.amount_total.filter(|a| *a > 0) else { return Ok(()) };
+    let paid_by: Option<String> = sqlx::query_scalar("SELECT payment_intent FROM wholesale_invoices WHERE id = $1")
+        .bind(&inv.id)
+        .fetch_one(state.central().pool())
+        .await?;
+    if paid_by.as_deref() == Some(intent) {
+        return Ok(());
+    }
+    let metadata = Metadata::from([("wholesale_invoice_id".to_owned(), inv.id.clone())]);
+    match client.refund_payment(intent, amount, &metadata, &format!("wholesale-second-payment:{}", session.id)).await {
+        Ok(refund) => tracing::info!(
+            invoice = %inv.id, refund = %refund.id, "a second payment of a paid wholesale invoice was refunded"
+        ),
+        Err(e) => tracing::warn!(
+            error = %e, invoice = %inv.id, "refunding a second payment failed; the next report of it retries"
+        ),
+    }
+    Ok(())
 }
 
 /// Remembers the card; `true` when it is a different card from the one saved before.
