@@ -26,11 +26,7 @@ async fn platform_webhook(
     body: Bytes,
 ) -> Result<StatusCode, AppError> {
     let signature = headers.get("stripe-signature").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    Ok(match collection::handle_webhook(&app, &body, signature).await? {
-        collection::WebhookOutcome::Handled | collection::WebhookOutcome::Ignored => StatusCode::OK,
-        collection::WebhookOutcome::Rejected => StatusCode::BAD_REQUEST,
-        collection::WebhookOutcome::Unknown => StatusCode::NOT_FOUND,
-    })
+    Ok(answer(collection::handle_webhook(&app, &body, signature).await?))
 }
 
 /// Verified before anything is read; handled idempotently, so a retried event is harmless.
@@ -44,9 +40,9 @@ async fn stripe_webhook(
     let Ok(Some(tenant)) = app.tenant_by_id(entry.id).await else { return Ok(StatusCode::NOT_FOUND) };
     let signature = headers.get("stripe-signature").and_then(|v| v.to_str().ok()).unwrap_or_default();
     // An error is a 5xx, which Stripe retries: the handling is idempotent.
-    Ok(match payments::handle_webhook(&app, &tenant, &body, signature).await? {
-        WebhookOutcome::Handled | WebhookOutcome::Ignored => StatusCode::OK,
-        WebhookOutcome::Rejected => StatusCode::BAD_REQUEST,
-        WebhookOutcome::Unknown => StatusCode::NOT_FOUND,
-    })
+    Ok(answer(payments::handle_webhook(&app, &tenant, &body, signature).await?))
+}
+
+fn answer(outcome: WebhookOutcome) -> StatusCode {
+    StatusCode::from_u16(outcome.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }

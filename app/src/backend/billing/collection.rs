@@ -31,6 +31,7 @@ use crate::domain::tenant_billing::{decide, TenantBillingStatus, WholesaleTerms,
 use crate::domain::time::{format_utc, Timestamp};
 use crate::error::AppError;
 
+use super::payments::WebhookOutcome;
 use super::wholesale::{self, WholesaleInvoice};
 
 /// Where the platform account's webhooks are delivered (signed with `PLATFORM_STRIPE_WEBHOOK_SECRET`).
@@ -387,32 +388,11 @@ async fn charge_open_invoices(state: &AppState, tenant: TenantId) -> Result<(), 
     Ok(())
 }
 
-/// What a webhook delivery of the platform account did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WebhookOutcome {
-    Handled,
-    Ignored,
-    /// Bad or missing signature: answered 400, nothing done.
-    Rejected,
-    /// The platform has no Stripe account configured.
-    Unknown,
-}
-
 /// A webhook of the platform account: verified with its signing secret, then handled idempotently.
 pub async fn handle_webhook(state: &AppState, payload: &[u8], signature: &str) -> Result<WebhookOutcome, BackendError> {
     let Some((client, secret)) = client(state)? else { return Ok(WebhookOutcome::Unknown) };
-    let event = match stripe::webhook::verify(
-        payload,
-        signature,
-        &secret,
-        now().as_millis() / 1000,
-        stripe::webhook::DEFAULT_TOLERANCE_SECS,
-    ) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::warn!(error = %e, "platform Stripe webhook refused");
-            return Ok(WebhookOutcome::Rejected);
-        }
+    let Some(event) = super::payments::verified_event(payload, signature, &secret, "platform") else {
+        return Ok(WebhookOutcome::Rejected);
     };
     match event.type_.as_str() {
         "checkout.session.completed" => {

@@ -345,8 +345,37 @@ pub enum WebhookOutcome {
     Ignored,
     /// Bad or missing signature: answered 400, nothing done.
     Rejected,
-    /// The storefront has no Stripe settings.
+    /// No Stripe account to verify it with (the storefront has no keys; the platform has no account).
     Unknown,
+}
+
+impl WebhookOutcome {
+    /// The HTTP answer: Stripe retries anything but a 2xx, and a refused signature is a 400.
+    pub fn status_code(self) -> u16 {
+        match self {
+            WebhookOutcome::Handled | WebhookOutcome::Ignored => 200,
+            WebhookOutcome::Rejected => 400,
+            WebhookOutcome::Unknown => 404,
+        }
+    }
+}
+
+/// A webhook delivery's event, if its signature checks out with `secret` within Stripe's tolerance on our
+/// clock; a refusal is logged (`account` names whose webhook it was) and nothing else is done.
+pub(super) fn verified_event(payload: &[u8], signature: &str, secret: &str, account: &str) -> Option<stripe::Event> {
+    match stripe::webhook::verify(
+        payload,
+        signature,
+        secret,
+        now().as_millis() / 1000,
+        stripe::webhook::DEFAULT_TOLERANCE_SECS,
+    ) {
+        Ok(e) => Some(e),
+        Err(e) => {
+            tracing::warn!(error = %e, account, "Stripe webhook refused");
+            None
+        }
+    }
 }
 
 /// A webhook for one storefront: verified with its signing secret, then handled idempotently.
@@ -357,18 +386,8 @@ pub async fn handle_webhook(
     signature: &str,
 ) -> Result<WebhookOutcome, BackendError> {
     let Some((client, secret)) = client(state, tenant).await? else { return Ok(WebhookOutcome::Unknown) };
-    let event = match stripe::webhook::verify(
-        payload,
-        signature,
-        &secret,
-        now().as_millis() / 1000,
-        stripe::webhook::DEFAULT_TOLERANCE_SECS,
-    ) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::warn!(error = %e, tenant = %tenant.slug, "Stripe webhook refused");
-            return Ok(WebhookOutcome::Rejected);
-        }
+    let Some(event) = verified_event(payload, signature, &secret, &tenant.slug) else {
+        return Ok(WebhookOutcome::Rejected);
     };
     match event.type_.as_str() {
         "checkout.session.completed" => {
