@@ -7,7 +7,7 @@
 ALTER TABLE tenants ADD COLUMN trial_converted_at BIGINT;
 -- Reminders sent before the end (the number of the last domain::tenant_billing::TrialReminder; 0: none).
 -- An extension starts them again.
-ALTER TABLE tenants ADD COLUMN trial_reminders_sent INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tenants ADD COLUMN trial_reminders_sent BIGINT NOT NULL DEFAULT 0;
 
 -- Trials recorded before they did anything: those already over count as converted (nothing is taken
 -- away from a tenant for a date that had no meaning when it was set); those still running are trials.
