@@ -273,6 +273,9 @@ impl Application {
                 stop_rx.clone(),
             ))
         });
+        if live.is_some() && !self.state.events().until_listening(Duration::from_secs(5)).await {
+            tracing::warn!("not yet listening for live events; serving anyway (the listener keeps trying)");
+        }
         let mail = tokio::spawn(app::backend::mail::outbox::run_worker(
             self.state.central().clone(),
             self.state.mailer().clone(),

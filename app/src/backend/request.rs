@@ -267,7 +267,8 @@ pub fn set_cookie(value: &str) {
 /// central database. Over the limit: `RateLimited` with a `Retry-After` header; the count not taken: an
 /// internal error (never let through unlimited).
 pub async fn limit_attempt(state: &AppState, role: Role, account: &str) -> Result<(), AppError> {
-    let verdict = state.login_limits().attempt(role, client_ip(), account).await.map_err(crate::backend::BackendError::from)?;
+    let verdict =
+        state.login_limits().attempt(role, client_ip(), account).await.map_err(crate::backend::BackendError::from)?;
     if let Verdict::Refused { retry_after } = verdict {
         let secs = retry_after.as_secs().max(1);
         set_header(http::header::RETRY_AFTER, &secs.to_string());

@@ -263,7 +263,8 @@ pub async fn staff_set_password(token: String, password: String) -> Result<(), A
     use crate::backend::request;
     let state = request::app_state()?;
     let tenant = request::tenant_entry()?;
-    request::limit_attempt(&state, Role::Staff, &format!("staff-link:{}:{}", tenant.id, auth::token_hash(&token))).await?;
+    request::limit_attempt(&state, Role::Staff, &format!("staff-link:{}:{}", tenant.id, auth::token_hash(&token)))
+        .await?;
     let session = staff_password::set_password(&state, request::client_ip(), tenant.id, &token, password).await?;
     request::set_cookie(&accounts::cookie(
         STAFF_COOKIE,

@@ -78,7 +78,8 @@ impl Crypto {
     /// limits across servers) without holding the value itself: an email or an address cannot be read back,
     /// nor found by hashing guesses, without the key. `purpose` (a constant of the caller's) keeps names for different uses apart.
     pub fn keyed_hash(&self, purpose: &str, value: &str) -> String {
-        let mut m = HmacSha256::new_from_slice(&self.hash_key).unwrap_or_else(|_| unreachable!("HMAC takes any key"));
+        let mut m =
+            <HmacSha256 as Mac>::new_from_slice(&self.hash_key).unwrap_or_else(|_| unreachable!("HMAC takes any key"));
         m.update(purpose.as_bytes());
         m.update(&[0]);
         m.update(value.as_bytes());
@@ -114,7 +115,7 @@ impl Crypto {
 }
 
 fn mac(key: &[u8], msg: &[u8]) -> [u8; 32] {
-    let mut m = HmacSha256::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key"));
+    let mut m = <HmacSha256 as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key"));
     m.update(msg);
     m.finalize().into_bytes().into()
 }

@@ -23,7 +23,7 @@
 //! the local broadcast get a resync too (see the SSE handler). `/metrics` shows the listener's state.
 
 use std::str::FromStr;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,26 +54,34 @@ pub enum LiveEvent {
     Resync,
 }
 
-/// The wire form of an event in a `NOTIFY` payload: ids only, tagged by kind so that kinds can be added
-/// (a server that does not know a kind ignores it).
+/// The wire form of an event in a `NOTIFY` payload: ids only, and a kind, so that kinds can be added (a
+/// server that does not know a kind ignores it). Strict: a payload with any other field is not ours.
 #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-enum Wire {
-    Workspace { tenant: TenantId, customer: CustomerId, workspace: WorkspaceId },
+#[serde(deny_unknown_fields)]
+struct Wire {
+    kind: Kind,
+    tenant: TenantId,
+    customer: CustomerId,
+    workspace: WorkspaceId,
+}
+
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Kind {
+    Workspace,
 }
 
 /// The `NOTIFY` payload of an event.
 pub fn encode(ev: &WorkspaceChanged) -> String {
-    let wire = Wire::Workspace { tenant: ev.tenant, customer: ev.customer, workspace: ev.workspace };
+    let wire = Wire { kind: Kind::Workspace, tenant: ev.tenant, customer: ev.customer, workspace: ev.workspace };
     serde_json::to_string(&wire).unwrap_or_else(|_| unreachable!("ids always serialise"))
 }
 
 /// An event from a `NOTIFY` payload; `None` for anything else (a kind this server does not know, a
 /// malformed payload), which is ignored.
 pub fn decode(payload: &str) -> Option<WorkspaceChanged> {
-    match serde_json::from_str::<Wire>(payload).ok()? {
-        Wire::Workspace { tenant, customer, workspace } => Some(WorkspaceChanged { tenant, customer, workspace }),
-    }
+    let Wire { kind: Kind::Workspace, tenant, customer, workspace } = serde_json::from_str(payload).ok()?;
+    Some(WorkspaceChanged { tenant, customer, workspace })
 }
 
 /// How long the listener waits before its next connection attempt after `failures` failed ones in a row:
@@ -87,7 +95,7 @@ pub fn reconnect_delay(failures: u32) -> Duration {
 struct Fanout {
     tx: broadcast::Sender<LiveEvent>,
     /// The listening connection's backend process id; 0 while not listening.
-    listener_pid: AtomicI64,
+    listener_pid: watch::Sender<i32>,
     /// Times the listener started listening again after having listened before.
     reconnects: AtomicU64,
     /// Events whose `NOTIFY` failed (delivered to this server's pages only).
@@ -118,7 +126,7 @@ impl Default for Events {
         Events {
             fanout: Arc::new(Fanout {
                 tx,
-                listener_pid: AtomicI64::new(0),
+                listener_pid: watch::channel(0).0,
                 reconnects: AtomicU64::new(0),
                 notify_failures: AtomicU64::new(0),
                 ignored: AtomicU64::new(0),
@@ -166,7 +174,14 @@ impl Events {
     /// The listening connection's PostgreSQL backend process id, while it listens (and once the pages
     /// have been sent the resync of its start).
     pub fn listener_pid(&self) -> Option<i32> {
-        i32::try_from(self.fanout.listener_pid.load(Ordering::Relaxed)).ok().filter(|pid| *pid != 0)
+        Some(*self.fanout.listener_pid.borrow()).filter(|pid| *pid != 0)
+    }
+
+    /// Waits until the listener listens (see [`Events::listener_pid`]), for at most `limit`; whether it does.
+    /// A server starts serving once it listens, so that a page it answers hears every later event.
+    pub async fn until_listening(&self, limit: Duration) -> bool {
+        let mut pid = self.fanout.listener_pid.subscribe();
+        tokio::time::timeout(limit, pid.wait_for(|pid| *pid != 0)).await.is_ok_and(|r| r.is_ok())
     }
 
     /// Times the listener has started listening again after losing its connection.
@@ -188,8 +203,16 @@ impl Events {
             u8::from(self.listener_pid().is_some())
         );
         let counters = [
-            ("ezs_live_listener_reconnects_total", "Times the live-event listener listened again after a lost connection.", &f.reconnects),
-            ("ezs_live_notify_failures_total", "Live events whose NOTIFY failed (told to this server's pages only).", &f.notify_failures),
+            (
+                "ezs_live_listener_reconnects_total",
+                "Times the live-event listener listened again after a lost connection.",
+                &f.reconnects,
+            ),
+            (
+                "ezs_live_notify_failures_total",
+                "Live events whose NOTIFY failed (told to this server's pages only).",
+                &f.notify_failures,
+            ),
             ("ezs_live_ignored_total", "Notifications heard that were not live events this server knows.", &f.ignored),
         ];
         for (name, help, v) in counters {
@@ -245,12 +268,12 @@ pub async fn listen(listener: Listener, url: String, mut stop: watch::Receiver<b
                 // Anything published while nobody here listened is lost: pages look again. Sent before the
                 // process id is shown, so a page opened once it shows has nothing to resync.
                 fanout.send(LiveEvent::Resync);
-                fanout.listener_pid.store(i64::from(pid), Ordering::Relaxed);
+                fanout.listener_pid.send_replace(pid);
                 loop {
                     let heard = tokio::select! {
                         n = conn.try_recv() => n,
                         _ = stop.changed() => {
-                            fanout.listener_pid.store(0, Ordering::Relaxed);
+                            fanout.listener_pid.send_replace(0);
                             return;
                         }
                     };
@@ -274,7 +297,7 @@ pub async fn listen(listener: Listener, url: String, mut stop: watch::Receiver<b
                         }
                     }
                 }
-                fanout.listener_pid.store(0, Ordering::Relaxed);
+                fanout.listener_pid.send_replace(0);
             }
             Err(e) => {
                 failures = failures.saturating_add(1);
@@ -344,14 +367,18 @@ mod tests {
         assert_eq!(decode(&good.replace(&ev.customer.to_string(), "someone")), None, "not an id");
         let extra = good.replacen('{', "{\"name\":\"Ann's desktop\",", 1);
         assert_eq!(decode(&extra), None, "a payload with more than ids is not ours");
-        let missing = format!("{{\"kind\":\"workspace\",\"tenant\":\"{}\",\"workspace\":\"{}\"}}", ev.tenant, ev.workspace);
+        let missing =
+            format!("{{\"kind\":\"workspace\",\"tenant\":\"{}\",\"workspace\":\"{}\"}}", ev.tenant, ev.workspace);
         assert_eq!(decode(&missing), None);
     }
 
     #[test]
     fn reconnecting_backs_off_from_a_tenth_of_a_second_to_five_seconds() {
         let ms = |n| reconnect_delay(n).as_millis();
-        assert_eq!([ms(0), ms(1), ms(2), ms(3), ms(5), ms(6), ms(7), ms(1000)], [100, 200, 400, 800, 3200, 5000, 5000, 5000]);
+        assert_eq!(
+            [ms(0), ms(1), ms(2), ms(3), ms(5), ms(6), ms(7), ms(1000)],
+            [100, 200, 400, 800, 3200, 5000, 5000, 5000]
+        );
     }
 
     #[tokio::test]

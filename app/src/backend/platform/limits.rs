@@ -77,7 +77,9 @@ impl Default for Policy {
 pub enum Verdict {
     Allowed,
     /// Over the limit of the address or the account key; the window ends after this long.
-    Refused { retry_after: Duration },
+    Refused {
+        retry_after: Duration,
+    },
 }
 
 /// The keyed-hash purposes of the two kinds of key: an account key and an address never share a row.
@@ -94,7 +96,8 @@ const COUNT_ONE: &str = "INSERT INTO attempt_limits (key_hash, window_start, att
        window_start = CASE WHEN attempt_limits.window_start <= $3 THEN excluded.window_start \
                       ELSE attempt_limits.window_start END \
      RETURNING key_hash, attempts, window_start";
-const COUNT_TWO: &str = "INSERT INTO attempt_limits (key_hash, window_start, attempts) VALUES ($1, $2, 1), ($3, $2, 1) \
+const COUNT_TWO: &str =
+    "INSERT INTO attempt_limits (key_hash, window_start, attempts) VALUES ($1, $2, 1), ($3, $2, 1) \
      ON CONFLICT (key_hash) DO UPDATE SET \
        attempts = CASE WHEN attempt_limits.window_start <= $4 THEN 1 ELSE attempt_limits.attempts + 1 END, \
        window_start = CASE WHEN attempt_limits.window_start <= $4 THEN excluded.window_start \
@@ -142,12 +145,12 @@ impl Limiter {
         let ip_key = ip.map(|ip| self.ip_key(ip));
         let query = match &ip_key {
             Some(ip_key) => sqlx::query_as::<_, (String, i64, i64)>(COUNT_TWO)
-                .bind(&account_key)
+                .bind(account_key.as_str())
                 .bind(now)
-                .bind(ip_key)
+                .bind(ip_key.as_str())
                 .bind(now.saturating_sub(window)),
             None => sqlx::query_as::<_, (String, i64, i64)>(COUNT_ONE)
-                .bind(&account_key)
+                .bind(account_key.as_str())
                 .bind(now)
                 .bind(now.saturating_sub(window)),
         };
