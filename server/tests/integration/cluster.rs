@@ -325,7 +325,8 @@ async fn attempt_limits_are_counted_atomically_in_the_central_database(b: Backen
     let policy = Policy { window: Duration::from_secs(60), per_ip: 5, per_account: 3 };
     let limiter = Limiter::with_policy(central.clone(), app.state.crypto().clone(), policy);
     let role = app::backend::platform::limits::Role::Customer;
-    let ip = Some(std::net::IpAddr::from([10, 9, 0, 1]));
+    let address = std::net::IpAddr::from([10, 9, 0, 1]);
+    let ip = Some(address);
     let allowed = |v: Verdict| v == Verdict::Allowed;
 
     for _ in 0..3 {
@@ -355,7 +356,7 @@ async fn attempt_limits_are_counted_atomically_in_the_central_database(b: Backen
         .unwrap();
     let stored = |k: &str| rows.iter().find(|(h, _)| h == k).map(|(_, n)| *n);
     assert_eq!(stored(&limiter.account_key("login:t:ann@x.test")), Some(4));
-    assert_eq!(stored(&limiter.ip_key(ip.unwrap())), Some(6));
+    assert_eq!(stored(&limiter.ip_key(address)), Some(6));
     assert_eq!(stored(&limiter.account_key("login:t:dee@x.test")), Some(20));
     assert!(rows.iter().all(|(h, _)| h.len() == 64 && !h.contains('@') && !h.contains("10.9")), "{rows:?}");
 

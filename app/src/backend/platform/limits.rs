@@ -208,7 +208,9 @@ impl Limiter {
 }
 
 fn render_counters(out: &mut String, failed: impl Fn(Role) -> u64, refused: impl Fn(Role) -> u64) {
-    let series: [(&str, &str, &dyn Fn(Role) -> u64); 2] = [
+    /// One counter series: its name, its help text and its value per role.
+    type Series<'a> = (&'a str, &'a str, &'a dyn Fn(Role) -> u64);
+    let series: [Series; 2] = [
         ("ezs_sign_in_failures_total", "Failed sign-ins (wrong credentials, bad one-time links).", &failed),
         ("ezs_limiter_refusals_total", "Attempts refused by the attempt limits.", &refused),
     ];
