@@ -265,6 +265,17 @@ impl Application {
             settings.domain_check_interval,
             stop_rx.clone(),
         ));
+        // PostgreSQL: this server's pages hear live events from every server through one listening connection.
+        let live = self.state.events().is_clustered().then(|| {
+            tokio::spawn(app::backend::platform::events::listen(
+                self.state.events().listener(),
+                settings.central_url.clone(),
+                stop_rx.clone(),
+            ))
+        });
+        if live.is_some() && !self.state.events().until_listening(Duration::from_secs(5)).await {
+            tracing::warn!("not yet listening for live events; serving anyway (the listener keeps trying)");
+        }
         let mail = tokio::spawn(app::backend::mail::outbox::run_worker(
             self.state.central().clone(),
             self.state.mailer().clone(),
@@ -300,6 +311,9 @@ impl Application {
         let _ = tokio::time::timeout(Duration::from_secs(60), billing).await;
         let _ = tokio::time::timeout(Duration::from_secs(20), domain_checks).await;
         let _ = tokio::time::timeout(Duration::from_secs(10), mail).await;
+        if let Some(live) = live {
+            let _ = tokio::time::timeout(Duration::from_secs(5), live).await;
+        }
         if tokio::time::timeout(Duration::from_secs(20), worker).await.is_err() {
             tracing::warn!("jobs still running after 20 s; their leases will lapse and they will run again");
         }

@@ -44,7 +44,7 @@ pub async fn admin_login(email: String, password: String) -> Result<(), AppError
     if email.len() > 254 || password.len() > 1024 {
         return Err(AppError::BadCredentials);
     }
-    request::limit_attempt(&state, Role::Admin, &format!("admin:{email}"))?;
+    request::limit_attempt(&state, Role::Admin, &format!("admin:{email}")).await?;
     let old = request::cookie(ADMIN_COOKIE);
     let session = sign_in::admin(&state, request::client_ip(), &email, &password, old.as_deref())
         .await?

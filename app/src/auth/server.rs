@@ -31,8 +31,8 @@ mod edge {
     use crate::error::AppError;
 
     /// Applies the attempt limits (per client address and per account key) before any work.
-    pub fn limit(state: &AppState, key: &str) -> Result<(), AppError> {
-        request::limit_attempt(state, Role::Customer, key)
+    pub async fn limit(state: &AppState, key: &str) -> Result<(), AppError> {
+        request::limit_attempt(state, Role::Customer, key).await
     }
 
     /// What must hold before the current password is even checked (re-authentication before a change of
@@ -42,7 +42,7 @@ mod edge {
         if request::customer_impersonator(tenant).await?.is_some() {
             return Err(AppError::Forbidden);
         }
-        limit(state, &format!("login:{}:{}", tenant.id, customer.email))
+        limit(state, &format!("login:{}:{}", tenant.id, customer.email)).await
     }
 
     /// Hands the browser the cookie of a session just started.
@@ -98,7 +98,7 @@ pub async fn login(email: String, password: String) -> Result<(), AppError> {
     if email.len() > 254 || password.len() > 1024 {
         return Err(AppError::BadCredentials);
     }
-    edge::limit(&state, &format!("login:{}:{}", tenant.id, email.trim().to_lowercase()))?;
+    edge::limit(&state, &format!("login:{}:{}", tenant.id, email.trim().to_lowercase())).await?;
     let old = request::session_token();
     let session =
         customer_account::sign_in(&state, &tenant, request::client_ip(), &email, password, old.as_deref()).await?;
@@ -135,7 +135,7 @@ pub async fn signup(name: String, email: String, password: String) -> Result<(),
     use crate::backend::{identity::customer_account, request};
     let (state, tenant) = request::tenant().await?;
     let email = edge::email(&email)?;
-    edge::limit(&state, &format!("signup:{}:{email}", tenant.id))?;
+    edge::limit(&state, &format!("signup:{}:{email}", tenant.id)).await?;
     let name = edge::name(&name)?;
     edge::new_password(&password)?;
     customer_account::sign_up(&state, &tenant, request::origin(), &email, &name, password).await?;
@@ -150,7 +150,7 @@ pub async fn resend_verification() -> Result<(), AppError> {
     if customer.email_verified {
         return Ok(());
     }
-    edge::limit(&state, &format!("verify:{}:{}", tenant.id, customer.email))?;
+    edge::limit(&state, &format!("verify:{}:{}", tenant.id, customer.email)).await?;
     customer_account::resend_verification(&state, &tenant, request::origin(), &customer).await?;
     Ok(())
 }
@@ -172,7 +172,7 @@ pub async fn request_password_reset(email: String) -> Result<(), AppError> {
     use crate::backend::{identity::customer_account, request};
     let (state, tenant) = request::tenant().await?;
     let email = edge::email(&email)?;
-    edge::limit(&state, &format!("reset:{}:{email}", tenant.id))?;
+    edge::limit(&state, &format!("reset:{}:{email}", tenant.id)).await?;
     customer_account::request_reset(&state, &tenant, request::origin(), email);
     Ok(())
 }
@@ -187,7 +187,7 @@ pub async fn reset_password(token: String, password: String) -> Result<(), AppEr
     edge::new_password(&password)?;
     // Keyed by the link (and, in the limiter, by the client's address): one address's guesses never lock
     // anyone else out of their own link.
-    edge::limit(&state, &format!("reset-token:{}:{}", tenant.id, auth::token_hash(&token)))?;
+    edge::limit(&state, &format!("reset-token:{}:{}", tenant.id, auth::token_hash(&token))).await?;
     customer_account::reset_password(&state, &tenant, request::client_ip(), &token, password).await?;
     edge::clear_session(&state);
     Ok(())

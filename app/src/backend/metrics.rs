@@ -139,5 +139,7 @@ pub async fn render(state: &AppState) -> Result<String> {
     }
     // Failed sign-ins and limiter refusals per role (customer, staff, admin), as counted when they happened.
     state.login_limits().render_metrics(&mut out);
+    // The live-event listener of this server (PostgreSQL only).
+    state.events().render_metrics(&mut out);
     Ok(out)
 }

@@ -18,7 +18,7 @@ use axum::extract::{FromRef, FromRequestParts};
 use crate::backend::identity::accounts::{self, PlatformAdmin, StaffMember, ADMIN_COOKIE, STAFF_COOKIE};
 use crate::backend::identity::auth;
 use crate::backend::identity::customers::{self, Customer};
-use crate::backend::platform::limits::Role;
+use crate::backend::platform::limits::{Role, Verdict};
 use crate::backend::state::{AppState, Tenant};
 use crate::backend::tenancy::registry::{Site, TenantEntry};
 use crate::error::AppError;
@@ -263,11 +263,14 @@ pub fn set_cookie(value: &str) {
 }
 
 /// Applies the sign-in attempt limits to the current request (its client address, and `account`: a key
-/// naming what is being tried, e.g. `login:<tenant>:<email>`) before any work. Over the limit:
-/// `RateLimited` with a `Retry-After` header.
-pub fn limit_attempt(state: &AppState, role: Role, account: &str) -> Result<(), AppError> {
-    if let Err(wait) = state.login_limits().attempt(role, client_ip(), account) {
-        let secs = wait.as_secs().max(1);
+/// naming what is being tried, e.g. `login:<tenant>:<email>`) before any work. Counted cluster-wide in the
+/// central database. Over the limit: `RateLimited` with a `Retry-After` header; the count not taken: an
+/// internal error (never let through unlimited).
+pub async fn limit_attempt(state: &AppState, role: Role, account: &str) -> Result<(), AppError> {
+    let verdict =
+        state.login_limits().attempt(role, client_ip(), account).await.map_err(crate::backend::BackendError::from)?;
+    if let Verdict::Refused { retry_after } = verdict {
+        let secs = retry_after.as_secs().max(1);
         set_header(http::header::RETRY_AFTER, &secs.to_string());
         return Err(AppError::RateLimited { retry_after_secs: secs });
     }

@@ -135,6 +135,13 @@ impl AppState {
     ) -> Self {
         // The mailer opens the one-time tokens sealed in the outbox with the same data key.
         let mailer = mailer.with_secrets(crypto.clone());
+        // Several servers share a PostgreSQL central database: live events travel through it (SQLite is one
+        // server, so they stay in the process). Attempt limits are counted in it either way.
+        let events = match central.engine() {
+            crate::backend::platform::db::Engine::Postgres => Events::through_postgres(central.pool().clone()),
+            crate::backend::platform::db::Engine::Sqlite => Events::default(),
+        };
+        let login_limits = Limiter::new(central.clone(), crypto.clone());
         AppState(Arc::new(Inner {
             central,
             registry,
@@ -143,12 +150,12 @@ impl AppState {
             settings,
             jobs_ready: std::sync::Arc::new(Notify::new()),
             mail_ready: std::sync::Arc::new(Notify::new()),
-            events: Events::default(),
+            events,
             metrics: Metrics::default(),
             alerts,
             verifier,
             mailer: std::sync::Arc::new(mailer),
-            login_limits: Limiter::default(),
+            login_limits,
             failpoints: Failpoints::default(),
             shutdown: watch::channel(false).0,
         }))

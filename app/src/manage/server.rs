@@ -54,7 +54,7 @@ pub async fn staff_login(email: String, password: String) -> Result<(), AppError
     if email.len() > 254 || password.len() > 1024 {
         return Err(AppError::BadCredentials);
     }
-    request::limit_attempt(&state, Role::Staff, &format!("staff:{}:{email}", tenant.id))?;
+    request::limit_attempt(&state, Role::Staff, &format!("staff:{}:{email}", tenant.id)).await?;
     let old = request::cookie(STAFF_COOKIE);
     let session = sign_in::staff(&state, request::client_ip(), tenant.id, &email, &password, old.as_deref())
         .await?
@@ -228,7 +228,7 @@ pub async fn accept_invite(token: String, name: String, password: String) -> Res
     use crate::backend::request;
     let state = request::app_state()?;
     let tenant = request::tenant_entry()?;
-    request::limit_attempt(&state, Role::Staff, &format!("invite:{}:{}", tenant.id, auth::token_hash(&token)))?;
+    request::limit_attempt(&state, Role::Staff, &format!("invite:{}:{}", tenant.id, auth::token_hash(&token))).await?;
     let session = sign_in::accept_invite(&state, request::client_ip(), tenant.id, &token, &name, password).await?;
     request::set_cookie(&accounts::cookie(
         STAFF_COOKIE,
@@ -248,7 +248,7 @@ pub async fn staff_forgot_password(email: String) -> Result<(), AppError> {
     use crate::backend::{request, resellers::lifecycle};
     let (state, tenant) = request::tenant().await?;
     let email = lifecycle::parse_email(&email).map_err(|e| AppError::Invalid(e.to_string()))?;
-    request::limit_attempt(&state, Role::Staff, &format!("staff-reset:{}:{email}", tenant.id))?;
+    request::limit_attempt(&state, Role::Staff, &format!("staff-reset:{}:{email}", tenant.id)).await?;
     staff_password::request_reset(&state, &tenant, request::origin(), email);
     Ok(())
 }
@@ -263,7 +263,8 @@ pub async fn staff_set_password(token: String, password: String) -> Result<(), A
     use crate::backend::request;
     let state = request::app_state()?;
     let tenant = request::tenant_entry()?;
-    request::limit_attempt(&state, Role::Staff, &format!("staff-link:{}:{}", tenant.id, auth::token_hash(&token)))?;
+    request::limit_attempt(&state, Role::Staff, &format!("staff-link:{}:{}", tenant.id, auth::token_hash(&token)))
+        .await?;
     let session = staff_password::set_password(&state, request::client_ip(), tenant.id, &token, password).await?;
     request::set_cookie(&accounts::cookie(
         STAFF_COOKIE,

@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use app::backend::platform::events::LiveEvent;
 use app::backend::request::SignedInCustomer;
 use app::backend::state::AppState;
 use axum::extract::State;
@@ -19,19 +20,22 @@ pub(super) fn routes() -> Routes {
 }
 
 /// `workspace` (data: the workspace id) whenever one of their workspaces changes, `resync` when this
-/// stream fell behind. Pages refetch on either.
+/// stream may have missed events (it fell behind, or this server's live-event listener was reconnecting).
+/// Pages refetch on either. Events come from every app server (`platform::events`); this stream keeps
+/// only those of its own tenant and customer.
 async fn workspace_events(State(app): State<AppState>, me: SignedInCustomer) -> impl IntoResponse {
     let (tenant, customer) = (me.tenant, me.customer.id);
     let rx = app.events().subscribe();
+    let resync = || Event::default().event("resync").data("");
     let stream = futures::stream::unfold(rx, move |mut rx| async move {
         loop {
             match rx.recv().await {
-                Ok(ev) if ev.tenant == tenant.id && ev.customer == customer => {
+                Ok(LiveEvent::Workspace(ev)) if ev.tenant == tenant.id && ev.customer == customer => {
                     let event = Event::default().event("workspace").data(ev.workspace.to_string());
                     return Some((Ok::<_, Infallible>(event), rx));
                 }
-                Ok(_) => continue,
-                Err(RecvError::Lagged(_)) => return Some((Ok(Event::default().event("resync").data("")), rx)),
+                Ok(LiveEvent::Workspace(_)) => continue,
+                Ok(LiveEvent::Resync) | Err(RecvError::Lagged(_)) => return Some((Ok(resync()), rx)),
                 Err(RecvError::Closed) => return None,
             }
         }

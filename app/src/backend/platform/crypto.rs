@@ -1,6 +1,9 @@
 //! Secrets at rest: XChaCha20-Poly1305 with a 256-bit key from configuration. Every ciphertext is bound to
 //! where it belongs (associated data such as `tenant/<id>/customers/<id>/kasm_password`), so a value copied
 //! to another row or tenant fails to decrypt instead of leaking.
+//!
+//! Also keyed hashes ([`Crypto::keyed_hash`]): a stable name for a value (an email, a client address) that
+//! can be stored and compared by every server sharing the data key, and reversed by nobody without it.
 
 use std::fmt;
 
@@ -8,7 +11,11 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
 use rand::RngCore;
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
 
 const VERSION: &str = "v1";
 
@@ -51,6 +58,8 @@ impl DataKey {
 #[derive(Clone)]
 pub struct Crypto {
     cipher: XChaCha20Poly1305,
+    /// The key of [`Crypto::keyed_hash`], derived from the data key so that no key is used for two jobs.
+    hash_key: [u8; 32],
 }
 
 impl fmt::Debug for Crypto {
@@ -61,7 +70,20 @@ impl fmt::Debug for Crypto {
 
 impl Crypto {
     pub fn new(key: &DataKey) -> Crypto {
-        Crypto { cipher: XChaCha20Poly1305::new(&key.0.into()) }
+        Crypto { cipher: XChaCha20Poly1305::new(&key.0.into()), hash_key: mac(&key.0, b"ezscale/keyed-hash/v1") }
+    }
+
+    /// `hex(HMAC-SHA256(k, purpose || 0x00 || value))`, with `k` derived from the data key. Every server with
+    /// the same data key names a value the same way, so a shared table can be keyed by it (attempt
+    /// limits across servers) without holding the value itself: an email or an address cannot be read back,
+    /// nor found by hashing guesses, without the key. `purpose` (a constant of the caller's) keeps names for different uses apart.
+    pub fn keyed_hash(&self, purpose: &str, value: &str) -> String {
+        let mut m =
+            <HmacSha256 as Mac>::new_from_slice(&self.hash_key).unwrap_or_else(|_| unreachable!("HMAC takes any key"));
+        m.update(purpose.as_bytes());
+        m.update(&[0]);
+        m.update(value.as_bytes());
+        hex(&m.finalize().into_bytes())
     }
 
     /// `v1:<base64 nonce || ciphertext>`, bound to `context`.
@@ -92,6 +114,20 @@ impl Crypto {
     }
 }
 
+fn mac(key: &[u8], msg: &[u8]) -> [u8; 32] {
+    let mut m = <HmacSha256 as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key"));
+    m.update(msg);
+    m.finalize().into_bytes().into()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +149,22 @@ mod tests {
         assert_eq!(DataKey::from_base64(&k.to_base64()).map(|k2| k2.0), Ok(k.0));
         assert_eq!(format!("{k:?}"), "DataKey([redacted])");
         assert_eq!(DataKey::from_base64("c2hvcnQ=").err(), Some(CryptoError::BadKey));
+    }
+
+    #[test]
+    fn keyed_hashes_are_stable_per_key_and_purpose_and_hide_the_value() {
+        let key = DataKey::generate();
+        let same = DataKey::from_base64(&key.to_base64()).unwrap_or_else(|_| DataKey::generate());
+        let (a, b) = (Crypto::new(&key), Crypto::new(&same));
+        let h = a.keyed_hash("limit", "login:t:ann@x.test");
+        assert_eq!(h.len(), 64, "hex of 32 bytes: {h}");
+        assert!(h.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert_eq!(b.keyed_hash("limit", "login:t:ann@x.test"), h, "another server with the same key agrees");
+        assert_ne!(a.keyed_hash("limit", "login:t:bob@x.test"), h);
+        assert_ne!(a.keyed_hash("other", "login:t:ann@x.test"), h, "purposes are kept apart");
+        assert_ne!(Crypto::new(&DataKey::generate()).keyed_hash("limit", "login:t:ann@x.test"), h);
+        // Not a plain hash of the value: without the key it cannot be recomputed.
+        use sha2::Digest as _;
+        assert_ne!(hex(&Sha256::digest(b"limit\0login:t:ann@x.test")), h);
     }
 }

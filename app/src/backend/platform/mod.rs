@@ -4,12 +4,12 @@
 //! | module       | owns |
 //! |--------------|------|
 //! | `db`         | `CentralDb` / `TenantDb` handles (SQLite or PostgreSQL), migrations, the clock |
-//! | `crypto`     | secrets at rest (sealed with the platform key) |
+//! | `crypto`     | secrets at rest (sealed with the platform key); keyed hashes |
 //! | `failpoints` | named failure points for crash-and-resume tests |
-//! | `events`     | workspace change notifications for open pages |
+//! | `events`     | live events for open pages: in-process (SQLite), LISTEN/NOTIFY across servers (PostgreSQL) |
 //! | `alerts`     | operator alerts (Discord webhook), with outbound-URL safety |
 //! | `host`       | strict Host parsing, trusted proxies |
-//! | `limits`     | sign-in attempt limits (before any hashing); failed sign-in and refusal counters per role |
+//! | `limits`     | sign-in attempt limits (before any hashing), counted in the central database; failed sign-in and refusal counters per role |
 //! | `audit`      | the audit log of admin, staff, customer and system actions |
 //! | `jobs`       | the durable job queue, its dead letters and its worker; `every`, the periodic-pass loop |
 

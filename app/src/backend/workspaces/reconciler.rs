@@ -348,6 +348,11 @@ pub async fn run(state: AppState, interval: Duration, mut shutdown: watch::Recei
             Ok(r) => tracing::debug!(?r, "reconciled with Kasm"),
             Err(e) => tracing::warn!(error = %e, "reconcile pass failed; next pass will retry"),
         }
+        // Housekeeping on the same steady beat, on every server (a delete of nothing is cheap): the rows of
+        // attempt-limit windows that have ended.
+        if let Err(e) = state.login_limits().purge_expired().await {
+            tracing::warn!(error = %e, "purging ended attempt-limit windows failed; the next pass retries");
+        }
         tokio::select! {
             _ = shutdown.changed() => return,
             _ = tokio::time::sleep(interval) => {}

@@ -42,7 +42,8 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<()>>,
     /// The configuration it was started with (a restart reuses it).
     env: HashMap<String, String>,
-    _guard: DbGuard,
+    /// Shared by the servers of one deployment (see [`TestApp::spawn_beside`]): the databases go with the last.
+    _guard: std::sync::Arc<DbGuard>,
 }
 
 /// Removes the test's databases however the test ends (also on panic): the central one and every
@@ -138,7 +139,7 @@ impl TestApp {
                 (format!("postgres://postgres@127.0.0.1:5432/{name}"), vec![name.clone()])
             }
         };
-        let guard = DbGuard { dir: dir.clone(), pg_databases };
+        let guard = std::sync::Arc::new(DbGuard { dir: dir.clone(), pg_databases });
         let mut env: HashMap<String, String> = HashMap::from([
             ("DATABASE_URL".into(), db_url),
             ("DATA_DIR".into(), dir.display().to_string()),
@@ -152,10 +153,33 @@ impl TestApp {
         for (k, v) in extra {
             env.insert((*k).into(), (*v).into());
         }
-        Self::start(env, guard).await
+        Self::start(env, guard, None).await
     }
 
-    async fn start(env: HashMap<String, String>, guard: DbGuard) -> TestApp {
+    /// Another app server of the same deployment, as a second machine would run it: the same central
+    /// database, data key (the same data directory) and Kasm (this server's simulator, reached over HTTP),
+    /// with `extra` changes to its configuration. It has its own port, workers, loops and in-memory state.
+    /// Meant for PostgreSQL, the engine of several servers.
+    pub async fn spawn_beside(&self, extra: &[(&str, &str)]) -> TestApp {
+        let sim = server::kasm_sim::SimConfig::default();
+        let mut env = self.env.clone();
+        env.insert("KASM_URL".into(), format!("http://{}", self.sim_addr));
+        env.insert("KASM_API_KEY".into(), sim.api_key);
+        env.insert("KASM_API_SECRET".into(), sim.api_secret);
+        // The demo storefront's Stripe keys stay with the first server's Stripe fake.
+        env.insert("STRIPE_FAKE".into(), "false".into());
+        for (k, v) in extra {
+            env.insert((*k).into(), (*v).into());
+        }
+        Self::start(env, self._guard.clone(), Some((self.sim.clone(), self.sim_addr))).await
+    }
+
+    /// `shared_sim`: the simulator of the server this one was spawned beside (it runs none of its own).
+    async fn start(
+        env: HashMap<String, String>,
+        guard: std::sync::Arc<DbGuard>,
+        shared_sim: Option<(Simulator, SocketAddr)>,
+    ) -> TestApp {
         // `TEST_LOG=1` (with `RUST_LOG` as usual) prints the application's logs, to find why a test failed.
         if std::env::var_os("TEST_LOG").is_some() {
             logs::init();
@@ -171,7 +195,7 @@ impl TestApp {
         let app = Application::build(config, leptos).await.expect("application builds");
         let addr = app.local_addr().unwrap();
         let ops_addr = app.ops_addr().unwrap();
-        let (sim, sim_addr) = app.simulator().cloned().expect("simulator");
+        let (sim, sim_addr) = app.simulator().cloned().or(shared_sim).expect("simulator");
         let state = app.state().clone();
         let stripe = app.stripe_fake().cloned();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -211,7 +235,8 @@ impl TestApp {
         for (k, v) in extra {
             env.insert((*k).into(), (*v).into());
         }
-        Self::start(env, self._guard).await
+        let shared_sim = env.contains_key("KASM_URL").then(|| (self.sim.clone(), self.sim_addr));
+        Self::start(env, self._guard.clone(), shared_sim).await
     }
 
     /// A plain client of the operations listener.
