@@ -11,6 +11,7 @@ mod common;
 
 mod accounts;
 mod billing;
+mod charts;
 mod config_sync;
 mod customer_care;
 mod customer_pages;
