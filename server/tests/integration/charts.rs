@@ -59,14 +59,12 @@ async fn the_customers_usage_chart_has_axes_values_a_table_and_an_empty_state(b:
     assert!(!chart.contains("chart-empty"), "{chart}");
     // The SVG scales with its box (no fixed width: it fits a phone) and is described in words.
     assert!(chart.contains("<svg viewBox=\"0 0 400 "), "{chart}");
-    assert!(
-        chart.contains("role=\"group\" aria-labelledby=\"usage-chart-title\" aria-describedby=\"usage-chart-desc\"")
-    );
-    assert!(chart.contains("id=\"usage-chart-title\">Billed time per day over the last 30 days (UTC)</figcaption>"));
-    assert!(
-        chart.contains("Bar chart. Time in hours and minutes; the vertical axis runs from 0 min to 15 min."),
-        "{chart}"
-    );
+    let labelled = "role=\"group\" aria-labelledby=\"usage-chart-title\" aria-describedby=\"usage-chart-desc\"";
+    assert!(chart.contains(labelled), "{chart}");
+    assert!(chart.contains("<figcaption id=\"usage-chart-title\""), "{chart}");
+    assert!(chart.contains(">Billed time per day over the last 30 days (UTC)</figcaption>"), "{chart}");
+    let described = "<desc id=\"usage-chart-desc\">Bar chart. Time in hours and minutes; the vertical axis runs from 0 min to 15 min.";
+    assert!(chart.contains(described), "{chart}");
     // The value axis: 0 to 15 minutes in 5-minute ticks, with their unit.
     let y_axis = figure(chart, "chart-y-axis");
     for tick in ["0 min", "5 min", "10 min", "15 min"] {
@@ -78,17 +76,17 @@ async fn the_customers_usage_chart_has_axes_values_a_table_and_an_empty_state(b:
     assert_eq!(chart.matches("tabindex=\"0\"").count(), 1, "days without usage are not tab stops");
     let name = format!("{today}: 15 min");
     assert!(chart.contains(&format!("role=\"img\" aria-label=\"{name}\" tabindex=\"0\"")), "{chart}");
-    // Its tooltip and focus ring are there, hidden until hover or focus (CSS only).
+    // Its tooltip and focus ring are there, hidden until hover or focus (CSS only, no script needed).
     let mark = &chart[chart.find(&format!("aria-label=\"{name}\"")).unwrap()..];
     let tip = figure(mark, "chart-tip");
-    assert!(tip.starts_with("data-testid=\"chart-tip\"") && tip.contains(&svg_text(&name)), "{tip}");
-    assert!(chart
-        .contains("class=\"invisible group-hover/mark:visible group-focus/mark:visible\" data-testid=\"chart-tip\""));
-    assert!(chart.contains("group-focus/mark:visible\" data-testid=\"chart-focus-ring\""));
-    // The legend names the unit; the table lists every day with a caption.
-    assert!(figure(chart, "chart-unit").contains("Time in hours and minutes"));
+    let hidden = "data-testid=\"chart-tip\" class=\"invisible group-hover/mark:visible group-focus/mark:visible\"";
+    assert!(tip.starts_with(hidden) && tip.contains(&svg_text(&name)), "{tip}");
+    let ring = "data-testid=\"chart-focus-ring\" class=\"invisible stroke-slate-900 group-focus/mark:visible\"";
+    assert!(mark.contains(ring), "{mark}");
+    // The legend names the unit; the table lists every day, with a caption.
+    assert!(figure(chart, "chart-unit").contains("Time in hours and minutes"), "{chart}");
     let table = figure(chart, "chart-table");
-    assert!(table.contains("<caption") && table.contains(">Billed time per day over the last 30 days (UTC)</caption>"));
+    assert!(table.contains(">Billed time per day over the last 30 days (UTC)</caption>"), "{table}");
     assert!(table.contains(">Day</th>") && table.contains(">Billed time</th>"), "{table}");
     assert_eq!(table.matches("data-testid=\"chart-row\"").count(), 30);
     assert!(table.contains(&format!(">{today}</th><td class=\"pr-3 font-mono\">15 min</td>")), "{table}");
