@@ -160,7 +160,7 @@ impl Money {
         let abs = self.minor.unsigned_abs();
         let scale = 10_u64.pow(self.currency.minor_digits());
         let symbol = self.currency.symbol();
-        if drop_whole_cents && abs % scale == 0 {
+        if drop_whole_cents && abs.is_multiple_of(scale) {
             return format!("{sign}{symbol}{}", abs / scale);
         }
         let width = self.currency.minor_digits() as usize;
