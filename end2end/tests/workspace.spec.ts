@@ -100,6 +100,8 @@ test("order a workspace, watch it run and tick, stop it at the stored cost", asy
   const name = await today.getAttribute("aria-label");
   expect(name).toMatch(/^\d\d-\d\d: (\d+ h )?\d+ min$|^\d\d-\d\d: \d+ h$/);
   const tip = today.getByTestId("chart-tip");
+  // The pointer rests off the chart, so nothing is hovered yet.
+  await page.mouse.move(0, 0);
   await expect(tip).toBeHidden();
   await page.getByRole("heading", { name: "Usage, last 30 days" }).click();
   await page.keyboard.press("Tab");
