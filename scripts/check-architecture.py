@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Keeps the code's dependencies pointing one way (run by `make test`; exits 1 naming each violation).
 
-    features (admin, auth, billing, catalog, manage, workspaces, layout)
+    features (admin, auth, billing, catalog, manage, workspaces, layout, charts)
         → backend capabilities, lowest first: tenancy → mail → identity → workspaces → billing → resellers
             → platform, clients → domain
 
@@ -21,7 +21,7 @@ import re
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent / "app" / "src"
-FEATURES = ["admin", "auth", "billing", "catalog", "manage", "workspaces", "layout"]
+FEATURES = ["admin", "auth", "billing", "catalog", "manage", "workspaces", "layout", "charts"]
 CAPABILITIES = ["tenancy", "mail", "identity", "workspaces", "billing", "resellers"]  # lowest first
 BASE = ["platform", "clients"]
 ROOT_MODULES = ["state", "request", "seed", "metrics"]

@@ -6,6 +6,7 @@
 //! | `domain`     | pure types and rules (money, rates, billing increments, plans, workspace states) |
 //! | `error`      | `AppError`, the one error type of the server-function boundary |
 //! | `layout`     | the page frame: header, navigation, footer |
+//! | `charts`     | the one SVG bar chart (axes, values, hover and focus, empty state, table) every chart page uses |
 //! | `admin`      | the platform admin app: tenants, domains, terms |
 //! | `manage`     | the reseller's pages: staff sign-in and passwords, onboarding and guide, branding, staff, billing, own domains, catalogue and customers |
 //! | `auth`       | sign in / sign out pages and server functions |
@@ -20,6 +21,7 @@ pub mod admin;
 pub mod auth;
 pub mod billing;
 pub mod catalog;
+pub mod charts;
 pub mod domain;
 pub mod error;
 pub mod layout;

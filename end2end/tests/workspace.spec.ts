@@ -91,6 +91,36 @@ test("order a workspace, watch it run and tick, stop it at the stored cost", asy
   await expect(sessions).toHaveCount(2);
   await expect(sessions.first().getByTestId("session-billed")).toHaveText("00:15:00");
   await expect(sessions.first().getByTestId("session-cost")).toHaveText("$0.05");
+
+  // The usage chart: today's bar is the one tab stop (days without usage are not); focused from the
+  // keyboard, it shows its value in a visible tooltip with a focus ring, both pure CSS.
+  const chart = page.getByTestId("usage-chart");
+  const today = chart.locator('[data-testid="chart-mark"][tabindex="0"]');
+  await expect(today).toHaveCount(1);
+  const name = await today.getAttribute("aria-label");
+  expect(name).toMatch(/^\d\d-\d\d: (\d+ h )?\d+ min$|^\d\d-\d\d: \d+ h$/);
+  const tip = today.getByTestId("chart-tip");
+  // The pointer rests off the chart, so nothing is hovered yet.
+  await page.mouse.move(0, 0);
+  await expect(tip).toBeHidden();
+  await page.getByRole("heading", { name: "Usage, last 30 days" }).click();
+  await page.keyboard.press("Tab");
+  await expect(today).toBeFocused();
+  await expect(tip).toBeVisible();
+  await expect(tip).toHaveText(name!);
+  await expect(today.getByTestId("chart-focus-ring")).toBeVisible();
+  // Hovering a day shows its value too (the first of the 30 days had none).
+  const first = chart.getByTestId("chart-mark").first();
+  await expect(first.getByTestId("chart-tip")).toBeHidden();
+  await first.locator("rect").first().hover();
+  await expect(first.getByTestId("chart-tip")).toBeVisible();
+  await expect(first.getByTestId("chart-tip")).toHaveText(/^\d\d-\d\d: 0 min$/);
+  // On a 360 px phone the chart scales down to fit the screen.
+  await page.setViewportSize({ width: 360, height: 800 });
+  const box = await chart.locator("svg").boundingBox();
+  expect(box!.x).toBeGreaterThanOrEqual(0);
+  expect(box!.x + box!.width).toBeLessThanOrEqual(360);
+  await page.setViewportSize({ width: 1280, height: 720 });
   await page.goto(here);
   await hydrated(page);
 

@@ -20,10 +20,19 @@ pub async fn run(period: &str, tenant: Option<&str>) -> Res {
     let mut failed = 0;
     for o in &outcomes {
         match &o.result {
-            Ok(r) if r.nothing_to_do() => println!("{} {}: nothing to do (already invoiced: {})", o.slug, o.period, r.already_invoiced),
+            Ok(r) if r.nothing_to_do() => {
+                println!("{} {}: nothing to do (already invoiced: {})", o.slug, o.period, r.already_invoiced)
+            }
             Ok(r) => println!(
-                "{} {}: {} invoices written ({} segments, total {} minor units), {} finalised, {} emailed, {} already invoiced",
-                o.slug, o.period, r.created, r.segments, r.total_minor, r.finalised, r.emailed, r.already_invoiced
+                "{} {}: {} invoices written ({} segments, total {}), {} finalised, {} emailed, {} already invoiced",
+                o.slug,
+                o.period,
+                r.created,
+                r.segments,
+                r.total_text(),
+                r.finalised,
+                r.emailed,
+                r.already_invoiced
             ),
             Err(e) => {
                 failed += 1;

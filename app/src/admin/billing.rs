@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::charts::BarChart;
 use crate::domain::billing_state::{BillingRunState, WholesaleStatus};
 use crate::domain::money::Money;
 use crate::domain::receivables::{AgeBucket, Receivables};
@@ -56,8 +57,11 @@ pub async fn admin_billing() -> Result<AdminBillingData, AppError> {
                 (_, Some(e)) => format!("failed: {e}"),
                 (Some(rep), None) if rep.nothing_to_do() => "nothing to do".into(),
                 (Some(rep), None) => format!(
-                    "{} invoices ({} minor units), {} finalised, {} emailed",
-                    rep.created, rep.total_minor, rep.finalised, rep.emailed
+                    "{} invoices ({}), {} finalised, {} emailed",
+                    rep.created,
+                    rep.total_text(),
+                    rep.finalised,
+                    rep.emailed
                 ),
                 (None, None) => String::new(),
             },
@@ -175,8 +179,7 @@ fn ReceivablesView(r: Receivables) -> impl IntoView {
     } else {
         r.collected_this_month.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(" + ")
     };
-    let max = r.revenue_by_month.iter().map(|m| m.total.minor()).max().unwrap_or(0).max(1);
-    let n = r.revenue_by_month.len().max(1);
+    let charts = crate::domain::receivables::revenue_charts(&r.revenue_by_month);
     view! {
         <h2 class="mt-6 text-lg font-semibold">"Receivables"</h2>
         <p class="text-sm" data-testid="collected-this-month">{format!("Collected this month: {collected}")}</p>
@@ -199,19 +202,6 @@ fn ReceivablesView(r: Receivables) -> impl IntoView {
             </tbody>
         </table>
         <h3 class="mt-4 text-sm font-semibold">"Wholesale revenue by month"</h3>
-        <svg class="mt-2 w-full" viewBox="0 0 300 100" role="img" aria-label="Wholesale revenue by month" data-testid="wholesale-revenue-chart">
-            {r.revenue_by_month.iter().enumerate().map(|(i, m)| {
-                let w = 300 / n;
-                let h = (m.total.minor() * 85 / max).max(0);
-                view! {
-                    <g>
-                        <rect x=(i * w + 2).to_string() y=(90 - h).to_string() width=(w.saturating_sub(4)).to_string() height=h.to_string() class="fill-current text-brand">
-                            <title>{format!("{} {}", m.period, m.total)}</title>
-                        </rect>
-                        <text x=(i * w + w / 2).to_string() y="99" font-size="6" text-anchor="middle">{m.period.clone()}</text>
-                    </g>
-                }
-            }).collect_view()}
-        </svg>
+        {charts.into_iter().map(|chart| view! { <BarChart chart testid="wholesale-revenue-chart"/> }).collect_view()}
     }
 }

@@ -13,8 +13,12 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::billing::{billable_seconds, quarter_hours_of_credit, session_cost, window_total, UsageFact};
+use crate::charts::BarChart;
+use crate::domain::billing::{
+    billable_seconds, quarter_hours_of_credit, session_cost, window_total, UsageFact, INCREMENT_SECONDS,
+};
 use crate::domain::billing_state::{InvoiceKind, InvoiceStatus, LedgerEntryKind, SubscriptionStatus};
+use crate::domain::chart::{Arrangement, Chart, Group, Unit};
 use crate::domain::invoice::InvoiceDocument;
 use crate::domain::money::{Currency, Money, Rate};
 use crate::domain::time::{format_elapsed, format_utc, Timestamp};
@@ -301,6 +305,24 @@ fn credit_lasts(balance: Money, running: Rate, card: bool) -> String {
     }
 }
 
+/// The usage chart: billed time per day (whole quarter-hours, as billed), in minutes.
+fn usage_chart(days: &[(String, i64)]) -> Chart {
+    Chart {
+        id: "usage-chart".into(),
+        title: "Billed time per day over the last 30 days (UTC)".into(),
+        category: "Day".into(),
+        unit: Unit::Minutes,
+        series: vec!["Billed time".into()],
+        arrangement: Arrangement::Grouped,
+        total: None,
+        groups: days
+            .iter()
+            .map(|(day, n)| Group { label: day.clone(), values: vec![n.saturating_mul(INCREMENT_SECONDS / 60)] })
+            .collect(),
+        empty: "No usage in the last 30 days.".into(),
+    }
+}
+
 fn hours(increments: i64) -> String {
     format!("{} h {:02} min", increments / 4, (increments % 4) * 15)
 }
@@ -355,8 +377,7 @@ fn Overview(
     let (facts, start, end, currency) = (v.facts.clone(), v.period_start, v.period_end, v.currency);
     let order_key = v.order_key.clone();
     let mtd = Memo::new(move |_| window_total(&facts, start, end, now.get(), currency));
-    let max = v.daily_increments.iter().map(|d| d.1).max().unwrap_or(0).max(1);
-    let bars = v.daily_increments.len().max(1);
+    let usage = usage_chart(&v.daily_increments);
     view! {
         {v.suspended.then(|| view! {
             <div class="mt-4 rounded border border-red-300 bg-red-50 p-3 text-red-800" data-testid="suspended-banner">
@@ -393,7 +414,7 @@ fn Overview(
                 <div class="text-xs text-slate-500" data-testid="month-to-date-hours">{move || format!("{} billed · {}", hours(mtd.get().1), v.period_label)}</div>
             </div>
             <div class="rounded-lg border bg-white p-4">
-                <div class="text-sm text-slate-500">"Add credit"</div>
+                <div class="text-sm text-slate-500">{format!("Add credit ({})", v.currency.code())}</div>
                 {if v.payments_enabled {
                     view! {
                         <ActionForm action=top_up attr:class="mt-1 flex gap-2">
@@ -445,18 +466,7 @@ fn Overview(
         </ul>
 
         <h2 class="mt-8 text-lg font-semibold">"Usage, last 30 days"</h2>
-        <svg class="mt-2 w-full" viewBox="0 0 300 80" role="img" aria-label="Billed hours per day" data-testid="usage-chart">
-            {v.daily_increments.iter().enumerate().map(|(i, (day, n))| {
-                let w = 300 / bars;
-                let h = (n * 70 / max).max(if *n > 0 { 1 } else { 0 });
-                let x = i * w;
-                view! {
-                    <rect x=x.to_string() y=(75 - h).to_string() width=(w.saturating_sub(1)).to_string() height=h.to_string() class="fill-current text-brand">
-                        <title>{format!("{day}: {}", hours(*n))}</title>
-                    </rect>
-                }
-            }).collect_view()}
-        </svg>
+        <BarChart chart=usage testid="usage-chart"/>
 
         <h2 class="mt-8 text-lg font-semibold">"Invoices"</h2>
         {if v.invoices.is_empty() {

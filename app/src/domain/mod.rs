@@ -8,6 +8,7 @@
 //! | `money`     | `Currency`, `Money` (integer minor units), `Rate` (Decimal per hour), the one rounding function |
 //! | `branding`  | tenant colours (strict parsing, WCAG contrast) and the theme's CSS variables |
 //! | `billing`   | the 15-minute increment rule and `session_cost` |
+//! | `chart`     | bar charts as numbers: "nice" value axes (money, time), where each bar, tick, label and tooltip goes |
 //! | `billing_state` | the states billing stores as text (invoice status and kind, subscription, ledger, runs, wholesale) |
 //! | `customer_care` | a reseller's action on a customer: its required reason, credit direction, refund target and state |
 //! | `email`     | email addresses as the platform accepts them |
@@ -33,6 +34,7 @@
 pub mod billing;
 pub mod billing_state;
 pub mod branding;
+pub mod chart;
 pub mod customer_care;
 pub mod email;
 pub mod ids;

@@ -141,19 +141,36 @@ impl Money {
     }
 }
 
-impl fmt::Display for Money {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Money {
+    /// The amount as a chart axis reads it: a whole amount without its minor digits ("$20"), any other
+    /// exactly as [`Display`](fmt::Display) writes it ("$0.50"). Same symbol, sign and digits: one format.
+    pub fn compact(self) -> String {
+        self.write(true)
+    }
+
+    /// Whether the amount is a whole number of major units (e.g. $20.00).
+    pub const fn is_whole(self) -> bool {
+        self.minor % 10_i64.pow(self.currency.minor_digits()) == 0
+    }
+
+    /// The one place money becomes text: sign, currency symbol, major units, then the minor digits (left
+    /// out only when `drop_whole_cents` and there are none).
+    fn write(self, drop_whole_cents: bool) -> String {
         let sign = if self.minor < 0 { "-" } else { "" };
         let abs = self.minor.unsigned_abs();
         let scale = 10_u64.pow(self.currency.minor_digits());
-        write!(
-            f,
-            "{sign}{}{}.{:0width$}",
-            self.currency.symbol(),
-            abs / scale,
-            abs % scale,
-            width = self.currency.minor_digits() as usize
-        )
+        let symbol = self.currency.symbol();
+        if drop_whole_cents && abs.is_multiple_of(scale) {
+            return format!("{sign}{symbol}{}", abs / scale);
+        }
+        let width = self.currency.minor_digits() as usize;
+        format!("{sign}{symbol}{}.{:0width$}", abs / scale, abs % scale)
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.write(false))
     }
 }
 
@@ -236,6 +253,16 @@ mod tests {
         assert_eq!(Money::from_minor(5, Currency::USD).to_string(), "$0.05");
         assert_eq!(Money::from_minor(123_456, Currency::EUR).to_string(), "€1234.56");
         assert_eq!(Money::from_minor(-250, Currency::GBP).to_string(), "-£2.50");
+    }
+
+    #[test]
+    fn compact_money_drops_only_zero_minor_digits() {
+        assert_eq!(Money::from_minor(2000, Currency::USD).compact(), "$20");
+        assert_eq!(Money::from_minor(0, Currency::EUR).compact(), "€0");
+        assert_eq!(Money::from_minor(50, Currency::GBP).compact(), "£0.50");
+        assert_eq!(Money::from_minor(-300, Currency::USD).compact(), "-$3");
+        assert_eq!(Money::from_minor(-305, Currency::USD).compact(), "-$3.05");
+        assert!(Money::from_minor(-300, Currency::USD).is_whole() && !Money::from_minor(1, Currency::USD).is_whole());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::chart::{Arrangement, Chart, Group, Unit};
 use crate::domain::money::{Currency, Money};
 use crate::domain::payment_terms::DAY_MS;
 use crate::domain::tenant_billing::TenantBillingStatus;
@@ -98,6 +99,42 @@ pub struct Receivables {
     pub revenue_by_month: Vec<MonthRevenue>,
 }
 
+/// Wholesale invoiced per period as bar charts, one per currency (amounts in different currencies are
+/// never added up or drawn against one axis), each over every period any currency has, oldest first.
+/// Nothing invoiced yet: one chart that says so.
+pub fn revenue_charts(months: &[MonthRevenue]) -> Vec<Chart> {
+    let mut periods: Vec<&str> = months.iter().map(|m| m.period.as_str()).collect();
+    periods.sort_unstable();
+    periods.dedup();
+    let currencies: Vec<Currency> =
+        Currency::ALL.into_iter().filter(|c| months.iter().any(|m| m.total.currency() == *c)).collect();
+    let chart = |currency: Currency| Chart {
+        id: format!("wholesale-revenue-{}", currency.code()),
+        title: format!("Wholesale invoiced per period, in {}", currency.code()),
+        category: "Period".into(),
+        unit: Unit::Money(currency),
+        series: vec!["Wholesale invoiced".into()],
+        arrangement: Arrangement::Grouped,
+        total: None,
+        groups: periods
+            .iter()
+            .map(|p| Group {
+                label: (*p).to_owned(),
+                values: vec![months
+                    .iter()
+                    .filter(|m| m.period == *p && m.total.currency() == currency)
+                    .map(|m| m.total.minor())
+                    .sum()],
+            })
+            .collect(),
+        empty: "No wholesale invoices yet: they are written when a billing period is billed.".into(),
+    };
+    if currencies.is_empty() {
+        return vec![chart(Currency::USD)];
+    }
+    currencies.into_iter().map(chart).collect()
+}
+
 /// The receivables as CSV: one line per tenant, amounts as plain decimals with the currency in its own
 /// column (so a spreadsheet sums them).
 pub fn csv(rows: &[ReceivableRow]) -> String {
@@ -134,6 +171,27 @@ fn field(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn revenue_is_charted_per_currency_over_every_period() {
+        let m = |period: &str, minor: i64, c: Currency| MonthRevenue {
+            period: period.into(),
+            total: Money::from_minor(minor, c),
+        };
+        let charts = revenue_charts(&[
+            m("2026-09", 1_000, Currency::USD),
+            m("2026-10", 2_500, Currency::EUR),
+            m("2026-10", 3_000, Currency::USD),
+        ]);
+        let g = |p: &str, v: i64| Group { label: p.to_owned(), values: vec![v] };
+        let ids: Vec<&str> = charts.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["wholesale-revenue-USD", "wholesale-revenue-EUR"]);
+        assert_eq!(charts[0].groups, [g("2026-09", 1_000), g("2026-10", 3_000)]);
+        assert_eq!(charts[1].groups, [g("2026-09", 0), g("2026-10", 2_500)], "every period, zero where none");
+        assert_eq!(charts[1].unit, Unit::Money(Currency::EUR));
+        let none = revenue_charts(&[]);
+        assert!(none.len() == 1 && none[0].is_empty() && none[0].empty.starts_with("No wholesale invoices yet"));
+    }
 
     #[test]
     fn buckets_count_whole_days_past_the_due_date() {

@@ -45,6 +45,18 @@ pub fn format_elapsed(elapsed_ms: i64) -> String {
     format!("{:02}:{:02}:{:02}", secs / 3600, (secs / 60) % 60, secs % 60)
 }
 
+/// A duration in whole minutes as people say it: "45 min", "2 h", "1 h 30 min" ("0 min" for none). Charts
+/// label their time axes and bars with it.
+pub fn format_minutes(minutes: i64) -> String {
+    let sign = if minutes < 0 { "-" } else { "" };
+    let m = minutes.unsigned_abs();
+    match (m / 60, m % 60) {
+        (0, min) => format!("{sign}{min} min"),
+        (h, 0) => format!("{sign}{h} h"),
+        (h, min) => format!("{sign}{h} h {min} min"),
+    }
+}
+
 /// `YYYY-MM-DD HH:MM UTC`, computed without a date library so the browser shows exactly what the server does.
 pub fn format_utc(t: Timestamp) -> String {
     let secs = t.0.div_euclid(1000);
@@ -70,6 +82,14 @@ const fn civil_from_days(z: i64) -> (i64, i64, i64) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn minutes_read_as_hours_and_minutes() {
+        let cases = [(0, "0 min"), (15, "15 min"), (60, "1 h"), (90, "1 h 30 min"), (1500, "25 h"), (-30, "-30 min")];
+        for (m, text) in cases {
+            assert_eq!(super::format_minutes(m), text);
+        }
+    }
+
     #[test]
     fn utc_dates_format_like_a_calendar() {
         assert_eq!(format_utc(Timestamp::from_millis(0)), "1970-01-01 00:00 UTC");

@@ -7,7 +7,9 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::charts::BarChart;
 use crate::domain::billing_state::WholesaleStatus;
+use crate::domain::chart::{Arrangement, Chart, Group, Unit};
 use crate::domain::money::{Currency, Money, Rate};
 use crate::domain::price_book::UpcomingPrice;
 use crate::domain::time::format_utc;
@@ -223,31 +225,35 @@ pub fn ManageBillingPage() -> impl IntoView {
     }
 }
 
+/// Revenue per month as a stack of margin and wholesale cost (revenue = margin + cost), in the storefront's
+/// currency.
+fn revenue_chart(months: &[MonthRow], currency: Currency) -> Chart {
+    Chart {
+        id: "revenue-chart".into(),
+        title: "Revenue per billing period: your margin and the wholesale cost, last 6 periods".into(),
+        category: "Period".into(),
+        unit: Unit::Money(currency),
+        series: vec!["Margin".into(), "Wholesale cost".into()],
+        arrangement: Arrangement::Stacked,
+        total: Some("Revenue".into()),
+        groups: months
+            .iter()
+            .map(|m| Group { label: m.period.clone(), values: vec![m.margin.minor(), m.wholesale.minor()] })
+            .collect(),
+        empty: "No revenue in the last 6 periods yet: it shows here once your customers use their workspaces.".into(),
+    }
+}
+
 #[component]
 fn Figures(
     d: ManageBillingData,
     price: ServerAction<SetPlanPrice>,
     keys: ServerAction<SaveStripeKeys>,
 ) -> impl IntoView {
-    let max = d.months.iter().map(|m| m.revenue.minor().max(m.wholesale.minor())).max().unwrap_or(0).max(1);
-    let n = d.months.len().max(1);
+    let revenue = revenue_chart(&d.months, d.currency);
     view! {
         <h2 class="mt-6 text-lg font-semibold">"Revenue, wholesale cost and margin"</h2>
-        <svg class="mt-2 w-full" viewBox="0 0 300 100" role="img" aria-label="Revenue and wholesale cost per month" data-testid="revenue-chart">
-            {d.months.iter().enumerate().map(|(i, m)| {
-                let w = 300 / n;
-                let x = i * w;
-                let h = |v: i64| (v * 85 / max).max(0);
-                let (hr, hw) = (h(m.revenue.minor()), h(m.wholesale.minor()));
-                view! {
-                    <g>
-                        <rect x=(x + 2).to_string() y=(90 - hr).to_string() width=(w / 2 - 2).to_string() height=hr.to_string() class="fill-current text-brand"><title>{format!("{} revenue {}", m.period, m.revenue)}</title></rect>
-                        <rect x=(x + w / 2).to_string() y=(90 - hw).to_string() width=(w / 2 - 2).to_string() height=hw.to_string() fill="#94a3b8"><title>{format!("{} wholesale {}", m.period, m.wholesale)}</title></rect>
-                        <text x=(x + w / 2).to_string() y="99" font-size="6" text-anchor="middle">{m.period.clone()}</text>
-                    </g>
-                }
-            }).collect_view()}
-        </svg>
+        <BarChart chart=revenue testid="revenue-chart"/>
         <table class="mt-2 w-full text-left text-sm">
             <thead><tr class="text-xs uppercase text-slate-500"><th class="py-1">"Period"</th><th>"Revenue"</th><th>"Wholesale"</th><th>"Margin"</th><th>"Hours billed"</th><th>"Active customers"</th></tr></thead>
             <tbody>
@@ -317,7 +323,11 @@ pub(crate) fn PriceEditor(p: PlanPrice, price: ServerAction<SetPlanPrice>) -> im
             } else {
                 (margin * rust_decimal::Decimal::from(100) / r.amount_per_hour()).round_dp(1)
             };
-            (format!("Margin {margin}/h ({pct} %)"), false)
+            // Both rates have at most 6 decimals and retail ≥ wholesale here, so the margin is a valid rate.
+            match Rate::per_hour(margin, wholesale.currency()) {
+                Ok(margin) => (format!("Margin {margin} ({pct} %)"), false),
+                Err(_) => ("Not a price".to_owned(), true),
+            }
         }
         Err(_) => ("Not a price".to_owned(), true),
     };
@@ -338,7 +348,7 @@ pub(crate) fn PriceEditor(p: PlanPrice, price: ServerAction<SetPlanPrice>) -> im
             <div class="mt-1 flex items-center gap-2">
                 <input name="retail" class="w-24 rounded border px-2 py-1" prop:value=move || typed.get()
                     on:input=move |ev| typed.set(event_target_value(&ev))/>
-                <span class="text-xs">"per hour"</span>
+                <span class="text-xs">{format!("{} per hour", wholesale.currency().code())}</span>
                 <button type="submit" class="rounded border px-2 py-1" disabled=move || preview().1>"Save"</button>
             </div>
             <div class=move || if preview().1 { "mt-1 text-xs text-red-700" } else { "mt-1 text-xs text-green-700" } data-testid="margin">{move || preview().0}</div>

@@ -834,7 +834,7 @@ async fn the_billing_command_bills_once_and_invoices_download_as_pdf(b: Backend)
     assert!(ok, "{out}\n{err}");
     assert!(
         out.contains(&format!(
-            "{slug} 2026-10: 3 invoices written (602 segments, total 9315 minor units), 3 finalised, 3 emailed, 0 already invoiced"
+            "{slug} 2026-10: 3 invoices written (602 segments, total $93.15), 3 finalised, 3 emailed, 0 already invoiced"
         )),
         "{out}"
     );

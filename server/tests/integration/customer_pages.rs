@@ -117,8 +117,8 @@ async fn invoice_lines_name_each_workspace_as_its_customer_does(b: Backend) {
     assert_eq!(
         lines,
         [
-            format!("Developer Basic workspace {} — 4 × 15 min at 0.15/h", &unnamed[..8]),
-            "Render farm (Developer Basic) — 4 × 15 min at 0.15/h".to_owned(),
+            format!("Developer Basic workspace {} — 4 × 15 min at $0.15/h", &unnamed[..8]),
+            "Render farm (Developer Basic) — 4 × 15 min at $0.15/h".to_owned(),
         ]
     );
     app.stop().await;

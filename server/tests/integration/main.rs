@@ -11,6 +11,7 @@ mod common;
 
 mod accounts;
 mod billing;
+mod charts;
 mod cluster;
 mod config_sync;
 mod customer_care;

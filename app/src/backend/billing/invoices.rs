@@ -826,13 +826,16 @@ pub fn csv(inv: &Invoice, lines: &[Line]) -> String {
         let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_owned() };
         format!("\"{}\"", s.replace('"', "\"\""))
     }
-    let mut out =
-        String::from("invoice,period,line,description,rate_per_hour,session,started_utc,ended_utc,increments,amount\n");
+    // Amounts and rates stay plain decimals a spreadsheet can add up; the currency has its own column.
+    let mut out = String::from(
+        "invoice,period,line,description,rate_per_hour,session,started_utc,ended_utc,increments,amount,currency\n",
+    );
     let fmt_t = |t: Timestamp| crate::domain::time::format_utc(t);
+    let currency = inv.total.currency().code();
     for l in lines {
         for (sid, start, end, n) in &l.sessions {
             out.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{},\n",
+                "{},{},{},{},{},{},{},{},{},,{currency}\n",
                 field(&inv.display_number()),
                 field(&inv.period),
                 l.position,
@@ -845,7 +848,7 @@ pub fn csv(inv: &Invoice, lines: &[Line]) -> String {
             ));
         }
         out.push_str(&format!(
-            "{},{},{},{},{},,,,{},{}\n",
+            "{},{},{},{},{},,,,{},{},{currency}\n",
             field(&inv.display_number()),
             field(&inv.period),
             l.position,
@@ -856,7 +859,7 @@ pub fn csv(inv: &Invoice, lines: &[Line]) -> String {
         ));
     }
     out.push_str(&format!(
-        "{},{},total,,,,,,,{}\n",
+        "{},{},total,,,,,,,{},{currency}\n",
         field(&inv.display_number()),
         field(&inv.period),
         inv.total.to_decimal()

@@ -37,13 +37,25 @@ pub struct RunReport {
     pub already_invoiced: usize,
     /// Session segments this run billed.
     pub segments: usize,
-    /// The total of the invoices this run wrote, in minor units.
+    /// The total of the invoices this run wrote, in minor units of `currency`.
     pub total_minor: i64,
+    /// The tenant's currency (absent from reports written before it was recorded).
+    #[serde(default)]
+    pub currency: Option<crate::domain::money::Currency>,
     /// The reseller's wholesale invoice for the period (runs over all tenants only).
     pub wholesale: Option<super::wholesale::Outcome>,
 }
 
 impl RunReport {
+    /// The total written, with its currency ("$12.50"); only reports older than the currency field
+    /// fall back to the bare count of minor units, saying so.
+    pub fn total_text(&self) -> String {
+        match self.currency {
+            Some(c) => crate::domain::money::Money::from_minor(self.total_minor, c).to_string(),
+            None => format!("{} minor units", self.total_minor),
+        }
+    }
+
     pub fn nothing_to_do(&self) -> bool {
         self.created == 0
             && self.finalised == 0
@@ -80,7 +92,7 @@ pub async fn run_tenant(
         return Err(RunError::NotOver(period.key()));
     }
     let key = period.key();
-    let mut report = RunReport { period: key.clone(), ..RunReport::default() };
+    let mut report = RunReport { period: key.clone(), currency: Some(tenant.currency), ..RunReport::default() };
     let mut customers = usage::customers_with_usage(&tenant.db, period.start(), period.end()).await?;
     for c in super::subscriptions::customers_in(&tenant.db, period).await? {
         if !customers.contains(&c) {
@@ -213,15 +225,10 @@ async fn bill_customer(
         let plan = line_sessions.first().map_or("", |s| s.plan_code.as_str());
         let name = plan_names.iter().find(|(c, _)| c == plan).map_or(plan, |(_, n)| n.as_str());
         let description = match labels.iter().find(|w| w.id == line.workspace && !w.name.is_empty()) {
-            Some(w) => {
-                format!("{} ({name}) — {} × 15 min at {}/h", w.name, line.increments, line.rate.amount_per_hour())
+            Some(w) => format!("{} ({name}) — {} × 15 min at {}", w.name, line.increments, line.rate),
+            None => {
+                format!("{name} workspace {} — {} × 15 min at {}", short(&line.workspace), line.increments, line.rate)
             }
-            None => format!(
-                "{name} workspace {} — {} × 15 min at {}/h",
-                short(&line.workspace),
-                line.increments,
-                line.rate.amount_per_hour()
-            ),
         };
         let wholesale_facts: Vec<_> = line_sessions.iter().map(|s| s.wholesale_fact()).collect();
         let wholesale = lines_total(
