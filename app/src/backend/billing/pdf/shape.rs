@@ -1,0 +1,142 @@
+//! From a string to positioned glyphs: the Unicode bidi algorithm orders the text for display, each
+//! character is given the first face of the chain that has it, and each run of one face and one direction
+//! is shaped by rustybuzz (a port of HarfBuzz): Arabic letters join (initial, medial, final forms and the
+//! lam-alef ligature), marks sit on their letters, Latin kerns.
+//!
+//! Everything is in integers: rustybuzz reports positions in font units (`i32`) and we scale them to
+//! thousandths of an em, the unit of PDF glyph widths and `TJ` adjustments; all bundled faces have 1,000
+//! units per em, so that scaling is exact.
+
+use rustybuzz::{Direction, UnicodeBuffer};
+use unicode_bidi::{BidiInfo, Level};
+
+use super::fonts::Style;
+
+/// One glyph as it is drawn, left to right.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Glyph {
+    /// Index of its face in the style's chain.
+    pub face: usize,
+    /// Its glyph id in that face (before subsetting).
+    pub id: u16,
+    /// How far the pen moves after it, in thousandths of an em.
+    pub advance: i32,
+    /// Where it sits relative to the pen (marks), in thousandths of an em.
+    pub x_offset: i32,
+    pub y_offset: i32,
+    /// The characters it stands for, in logical order: a whole cluster on its first glyph, empty on the
+    /// others (a cluster drawn with several glyphs).
+    pub text: String,
+}
+
+/// A line of text, shaped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Line {
+    /// The text as given (control characters made spaces), in logical order.
+    pub text: String,
+    /// In visual order.
+    pub glyphs: Vec<Glyph>,
+    /// Sum of the advances, in thousandths of an em.
+    pub width: i64,
+    /// The glyphs alone do not spell `text` in order: some of it runs right to left, or a cluster took
+    /// more than one glyph. The writer then adds the logical text as `/ActualText`.
+    pub needs_actual_text: bool,
+}
+
+/// Shapes `s` in `style`.
+pub(crate) fn shape(s: &str, style: Style) -> Line {
+    let text: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let mut line = Line { text: text.clone(), glyphs: Vec::new(), width: 0, needs_actual_text: false };
+    if text.is_empty() {
+        return line;
+    }
+    // Every line is a left-to-right paragraph, as on the (English) invoice page: a right-to-left name sits
+    // in it as an embedded run, and neutral characters around it follow the line, as a browser shows them.
+    let bidi = BidiInfo::new(&text, Some(Level::ltr()));
+    for para in &bidi.paragraphs {
+        let (levels, runs) = bidi.visual_runs(para, para.range.clone());
+        for run in runs {
+            let rtl = levels.get(run.start).is_some_and(|l| l.is_rtl());
+            let mut segments = segments(&text, run.start, run.end, style);
+            if rtl {
+                line.needs_actual_text = true;
+                segments.reverse();
+            }
+            for (face, range) in segments {
+                shape_segment(&text[range], face, rtl, style, &mut line);
+            }
+        }
+    }
+    line.width = line.glyphs.iter().map(|g| i64::from(g.advance)).sum();
+    line
+}
+
+/// Splits `text[start..end]` into ranges set in one face each, in logical order. A letter or digit takes
+/// the first face that has it; anything else (spaces, punctuation, marks) stays in the face before it when
+/// that face has it, so a space between two Arabic words does not break the run the shaper joins.
+fn segments(text: &str, start: usize, end: usize, style: Style) -> Vec<(usize, std::ops::Range<usize>)> {
+    let faces = style.faces();
+    let covers = |i: usize, c: char| faces.get(i).is_some_and(|f| f.glyph_index(c).is_some());
+    let mut out: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
+    let mut prev: Option<usize> = None;
+    for (i, c) in text[start..end].char_indices() {
+        let at = start + i;
+        let face = match prev {
+            Some(p) if !c.is_alphanumeric() && covers(p, c) => p,
+            // No face has it: it stays in the current face, which draws its "missing glyph" box.
+            _ => (0..faces.len()).find(|&f| covers(f, c)).or(prev).unwrap_or(0),
+        };
+        match out.last_mut() {
+            Some((f, r)) if *f == face => r.end = at + c.len_utf8(),
+            _ => out.push((face, at..at + c.len_utf8())),
+        }
+        prev = Some(face);
+    }
+    out
+}
+
+fn shape_segment(seg: &str, face_index: usize, rtl: bool, style: Style, line: &mut Line) {
+    let Some(face) = style.faces().get(face_index) else { return };
+    let mut buffer = UnicodeBuffer::new();
+    buffer.push_str(seg);
+    buffer.set_direction(if rtl { Direction::RightToLeft } else { Direction::LeftToRight });
+    buffer.guess_segment_properties();
+    let shaped = rustybuzz::shape(face, &[], buffer);
+    let upem = i64::from(face.units_per_em());
+    // Cluster values are byte offsets into `seg`; a cluster's text runs to the next cluster's start.
+    let mut starts: Vec<usize> =
+        shaped.glyph_infos().iter().filter_map(|g| usize::try_from(g.cluster).ok()).collect();
+    starts.sort_unstable();
+    starts.dedup();
+    let mut given = vec![false; starts.len()];
+    for (info, pos) in shaped.glyph_infos().iter().zip(shaped.glyph_positions()) {
+        let cluster = usize::try_from(info.cluster).unwrap_or(0);
+        let k = starts.partition_point(|s| *s < cluster);
+        let text = if given.get(k).copied().unwrap_or(true) {
+            line.needs_actual_text = true;
+            String::new()
+        } else {
+            given[k] = true;
+            let end = starts.get(k + 1).copied().unwrap_or(seg.len());
+            seg.get(cluster..end).unwrap_or_default().to_owned()
+        };
+        line.glyphs.push(Glyph {
+            face: face_index,
+            id: u16::try_from(info.glyph_id).unwrap_or(0),
+            advance: per_mille(pos.x_advance, upem),
+            x_offset: per_mille(pos.x_offset, upem),
+            y_offset: per_mille(pos.y_offset, upem),
+            text,
+        });
+    }
+}
+
+/// Font units to thousandths of an em, rounded to the nearest.
+pub(crate) fn per_mille(units: i32, upem: i64) -> i32 {
+    let units = i64::from(units);
+    if upem == 1000 || upem <= 0 {
+        return i32::try_from(units).unwrap_or(0);
+    }
+    let scaled = (units * 1000 + units.signum() * upem / 2) / upem;
+    i32::try_from(scaled).unwrap_or(0)
+}
