@@ -9,8 +9,9 @@
 //!
 //! Each line of text goes through the Unicode bidi algorithm and is shaped with rustybuzz, in the first
 //! face of the fallback chain that has each character (`pdf/shape.rs`): Arabic letters join and run right
-//! to left, and a right-to-left line also carries its logical text as `/ActualText` so a reader extracts it
-//! in reading order. Text is measured with the shaped advances (integers, thousandths of an em) so amounts
+//! to left. Glyphs are drawn in visual order, and each names its characters in the order a reader meets
+//! them, which readers (`pdftotext` among them) turn back into reading order; a cluster whose glyphs cannot
+//! each name their characters is marked with its `/ActualText`. Text is measured with the shaped advances (integers, thousandths of an em) so amounts
 //! line up on the right and long descriptions wrap (at spaces, or between characters for text without
 //! them). Pages break as needed, the table header repeats, and every page says "page n of N". Content
 //! streams are left uncompressed (the embedded font programs are deflated): the file stays inspectable.
@@ -310,25 +311,22 @@ impl Writer {
 /// Glyphs go out as two-byte codes in `TJ` arrays. A glyph's code advances the pen by its width in `/W`;
 /// where the shaper moved it (kerning, joined Arabic forms, marks) a number in the array corrects the pen,
 /// so the line ends exactly where it was measured. A vertical offset (a mark above or below its letter)
-/// is a text rise (`Ts`). When the glyphs alone do not spell the text in order (right-to-left runs, a
-/// cluster of several glyphs, a glyph shared by two texts), the line is marked with its `/ActualText`.
+/// is a text rise (`Ts`). Where the fonts' `ToUnicode` maps cannot say what glyphs stand for (a cluster
+/// of several glyphs, or a glyph that already stands for other text in this document), those glyphs are
+/// marked with their `/ActualText`.
 fn show(fonts: &mut Fonts, x: i64, y: i64, style: Font, size: i64, line: &Line) -> String {
     let mut ops = String::new();
-    let mut exact = !line.needs_actual_text;
     let mut current: Option<usize> = None;
     let mut rise = 0;
     let mut array = String::new();
     let mut hex = String::new();
-    let flush_hex = |array: &mut String, hex: &mut String| {
+    // Glyphs still to draw inside an open `/ActualText` span.
+    let mut in_span = 0usize;
+    let flush = |ops: &mut String, array: &mut String, hex: &mut String| {
         if !hex.is_empty() {
-            array.push('<');
-            array.push_str(hex);
-            array.push('>');
+            array.push_str(&format!("<{hex}>"));
             hex.clear();
         }
-    };
-    let flush_array = |ops: &mut String, array: &mut String, hex: &mut String| {
-        flush_hex(array, hex);
         if !array.is_empty() {
             ops.push_str(&format!("[{array}] TJ "));
             array.clear();
@@ -336,38 +334,50 @@ fn show(fonts: &mut Fonts, x: i64, y: i64, style: Font, size: i64, line: &Line) 
     };
     for g in &line.glyphs {
         if current != Some(g.face) {
-            flush_array(&mut ops, &mut array, &mut hex);
+            flush(&mut ops, &mut array, &mut hex);
             ops.push_str(&format!("/{} {size} Tf ", Fonts::resource(style, g.face)));
             current = Some(g.face);
         }
         if g.y_offset != rise {
-            flush_array(&mut ops, &mut array, &mut hex);
+            flush(&mut ops, &mut array, &mut hex);
             ops.push_str(&format!("{} Ts ", milli(i64::from(g.y_offset) * size)));
             rise = g.y_offset;
         }
         let (code, width, names_it) = fonts.code(style, g);
-        exact &= names_it;
+        if in_span == 0 && (g.span > 0 || !names_it) {
+            flush(&mut ops, &mut array, &mut hex);
+            ops.push_str(&format!("/Span << /ActualText <FEFF{}> >> BDC ", utf16_hex(&g.text)));
+            in_span = g.span.max(1);
+        }
         if g.x_offset != 0 {
-            flush_hex(&mut array, &mut hex);
+            if !hex.is_empty() {
+                array.push_str(&format!("<{hex}>"));
+                hex.clear();
+            }
             array.push_str(&format!(" {} ", -g.x_offset));
         }
         hex.push_str(&format!("{code:04X}"));
         let adjust = width - g.advance + g.x_offset;
         if adjust != 0 {
-            flush_hex(&mut array, &mut hex);
-            array.push_str(&format!(" {adjust} "));
+            array.push_str(&format!("<{hex}> {adjust} "));
+            hex.clear();
+        }
+        if in_span > 0 {
+            in_span -= 1;
+            if in_span == 0 {
+                flush(&mut ops, &mut array, &mut hex);
+                ops.push_str("EMC ");
+            }
         }
     }
-    flush_array(&mut ops, &mut array, &mut hex);
+    flush(&mut ops, &mut array, &mut hex);
+    if in_span > 0 {
+        ops.push_str("EMC ");
+    }
     if rise != 0 {
         ops.push_str("0 Ts ");
     }
-    let draw = format!("BT {} {y} Td {ops}ET\n", milli(x));
-    if exact {
-        draw
-    } else {
-        format!("/Span << /ActualText <FEFF{}> >> BDC\n{draw}EMC\n", utf16_hex(&line.text))
-    }
+    format!("BT {} {y} Td {ops}ET\n", milli(x))
 }
 
 /// Thousandths as a PDF number: `12345` → `12.345`, `-500` → `-0.5`.
@@ -586,8 +596,9 @@ mod tests {
         maps
     }
 
-    /// What a reader shows, one drawn line (`BT … ET`) per row: glyph codes decoded through the fonts'
-    /// ToUnicode maps, or a line's `/ActualText` where it has one.
+    /// What a reader meets left to right, one drawn line (`BT … ET`) per row: glyph codes decoded through
+    /// the fonts' ToUnicode maps, or a span's `/ActualText` where it has one. (Right-to-left runs come out
+    /// reversed, as drawn; a reader such as `pdftotext` turns them back, which the integration test checks.)
     fn shown_text(pdf: &[u8]) -> String {
         let o = objects(pdf);
         let maps = to_unicode_maps(&o);
@@ -600,33 +611,34 @@ mod tests {
         let mut out = String::new();
         for (_, c) in contents {
             let content = String::from_utf8(data(&o[&c])).unwrap();
-            let mut actual: Option<String> = None;
-            for line in content.lines() {
-                if let Some(rest) = line.strip_prefix("/Span << /ActualText <FEFF") {
-                    actual = Some(hex_utf16(rest.split('>').next().unwrap()));
-                } else if line == "EMC" {
-                    actual = None;
-                } else if line.starts_with("BT ") {
-                    if let Some(a) = &actual {
-                        out.push_str(a);
-                    } else {
-                        let mut font = String::new();
-                        let tokens: Vec<&str> = line.split(' ').collect();
-                        for (i, t) in tokens.iter().enumerate() {
-                            if *t == "Tf" {
-                                font = tokens[i - 2].trim_start_matches('/').to_owned();
-                            }
-                            for hex in t.split('<').skip(1) {
-                                let hex = hex.split('>').next().unwrap();
-                                for k in 0..hex.len() / 4 {
-                                    let code = u16::from_str_radix(&hex[k * 4..k * 4 + 4], 16).unwrap();
-                                    out.push_str(&maps[&font][&code]);
-                                }
+            for line in content.lines().filter(|l| l.starts_with("BT ")) {
+                let tokens: Vec<&str> = line.split(' ').collect();
+                let mut font = String::new();
+                let mut in_span = false;
+                let mut i = 0;
+                while i < tokens.len() {
+                    let t = tokens[i];
+                    if t == "Tf" {
+                        font = tokens[i - 2].trim_start_matches('/').to_owned();
+                    } else if t == "/ActualText" {
+                        let hex = tokens[i + 1].trim_start_matches("<FEFF").trim_end_matches('>');
+                        out.push_str(&hex_utf16(hex));
+                        in_span = true;
+                        i += 1;
+                    } else if t == "EMC" {
+                        in_span = false;
+                    } else if !in_span {
+                        for hex in t.split('<').skip(1) {
+                            let hex = hex.split('>').next().unwrap();
+                            for k in 0..hex.len() / 4 {
+                                let code = u16::from_str_radix(&hex[k * 4..k * 4 + 4], 16).unwrap();
+                                out.push_str(&maps[&font][&code]);
                             }
                         }
                     }
-                    out.push('\n');
+                    i += 1;
                 }
+                out.push('\n');
             }
         }
         out
@@ -677,15 +689,17 @@ mod tests {
         let pdf = invoice(&every_script());
         let shown = shown_text(&pdf);
         for s in SCRIPTS {
-            assert!(shown.lines().any(|l| l == format!("Workspace {s}")), "{s:?} missing from:\n{shown}");
+            // Arabic is drawn right to left: met from the left, its characters come last to first.
+            let drawn: String = if s.starts_with('ش') { s.chars().rev().collect() } else { s.to_owned() };
+            assert!(shown.lines().any(|l| l == format!("Workspace {drawn}")), "{s:?} missing from:\n{shown}");
         }
         assert!(shown.lines().any(|l| l == SCRIPTS[3]), "the seller, bold:\n{shown}");
         assert!(shown.lines().any(|l| l == SCRIPTS[0]), "the buyer:\n{shown}");
         // Not one missing glyph: every code has its text.
         assert!(!shown.contains('?') && !shown.contains('\u{fffd}'), "{shown}");
-        // Only the Arabic line needs its text spelled out (it is drawn right to left).
+        // Every glyph names its own characters: nothing needed spelling out.
         let text = String::from_utf8_lossy(&pdf);
-        assert_eq!(text.matches("/ActualText").count(), 1, "{text}");
+        assert_eq!(text.matches("/ActualText").count(), 0, "{text}");
     }
 
     #[test]
@@ -757,25 +771,25 @@ mod tests {
         let word = shape("بيت", Font::Regular);
         assert_eq!(word.glyphs.len(), 3, "{word:?}");
         // Visual order: the last letter (final teh) is drawn first, at the left.
-        let logical: String = word.glyphs.iter().rev().map(|g| g.text.as_str()).collect();
-        assert_eq!(logical, "بيت");
+        let met: String = word.glyphs.iter().map(|g| g.text.as_str()).collect();
+        assert_eq!(met, "تيب");
         assert_eq!(word.glyphs[2].text, "ب");
         // Joined: initial beh, medial yeh and final teh are not their isolated shapes.
         assert_ne!(word.glyphs[2].id, isolated('ب'));
         assert_ne!(word.glyphs[1].id, isolated('ي'));
         assert_ne!(word.glyphs[0].id, isolated('ت'));
-        assert!(word.needs_actual_text);
-        // Lam followed by alef is one ligature glyph standing for both.
+        // Lam followed by alef is one ligature glyph standing for both (listed as a reader meets them).
         let la = shape("لا", Font::Regular);
         assert_eq!(la.glyphs.len(), 1);
-        assert_eq!(la.glyphs[0].text, "لا");
+        assert_eq!(la.glyphs[0].text, "ال");
         // A right-to-left name inside a left-to-right line keeps the line's order around it.
         let mixed = shape("Bill شركة Ltd", Font::Regular);
         let texts: Vec<&str> = mixed.glyphs.iter().map(|g| g.text.as_str()).collect();
         assert_eq!(&texts[..5], ["B", "i", "l", "l", " "]);
         assert_eq!(&texts[5..9], ["ة", "ك", "ر", "ش"]);
         assert_eq!(&texts[9..], [" ", "L", "t", "d"]);
-        assert!(!shape("Łukasz Облако 東京", Font::Regular).needs_actual_text);
+        let ltr = shape("Łukasz Облако 東京", Font::Regular);
+        assert_eq!(ltr.glyphs.iter().map(|g| g.text.as_str()).collect::<String>(), "Łukasz Облако 東京");
     }
 
     #[test]

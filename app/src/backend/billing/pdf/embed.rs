@@ -217,4 +217,3 @@ fn deflate(data: &[u8]) -> Vec<u8> {
     let _ = z.write_all(data);
     z.finish().unwrap_or_default()
 }
-

@@ -24,9 +24,15 @@ pub(crate) struct Glyph {
     /// Where it sits relative to the pen (marks), in thousandths of an em.
     pub x_offset: i32,
     pub y_offset: i32,
-    /// The characters it stands for, in logical order: a whole cluster on its first glyph, empty on the
-    /// others (a cluster drawn with several glyphs).
+    /// The characters it stands for, in the order a reader meets them when it reads the page left to
+    /// right: a glyph drawn right to left lists its characters right to left too, because readers
+    /// (poppler's `pdftotext` among them) turn a right-to-left run back into reading order by reversing it
+    /// character by character. Empty for the later glyphs of a span (below).
     pub text: String,
+    /// More than 0 on the first glyph of a cluster whose glyphs cannot each name their own characters
+    /// (a letter drawn as a base and a separate piece): that many glyphs form a marked span whose
+    /// `/ActualText` is `text`.
+    pub span: usize,
 }
 
 /// A line of text, shaped.
@@ -38,15 +44,12 @@ pub(crate) struct Line {
     pub glyphs: Vec<Glyph>,
     /// Sum of the advances, in thousandths of an em.
     pub width: i64,
-    /// The glyphs alone do not spell `text` in order: some of it runs right to left, or a cluster took
-    /// more than one glyph. The writer then adds the logical text as `/ActualText`.
-    pub needs_actual_text: bool,
 }
 
 /// Shapes `s` in `style`.
 pub(crate) fn shape(s: &str, style: Style) -> Line {
     let text: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    let mut line = Line { text: text.clone(), glyphs: Vec::new(), width: 0, needs_actual_text: false };
+    let mut line = Line { text: text.clone(), glyphs: Vec::new(), width: 0 };
     if text.is_empty() {
         return line;
     }
@@ -59,7 +62,6 @@ pub(crate) fn shape(s: &str, style: Style) -> Line {
             let rtl = levels.get(run.start).is_some_and(|l| l.is_rtl());
             let mut segments = segments(&text, run.start, run.end, style);
             if rtl {
-                line.needs_actual_text = true;
                 segments.reverse();
             }
             for (face, range) in segments {
@@ -103,31 +105,45 @@ fn shape_segment(seg: &str, face_index: usize, rtl: bool, style: Style, line: &m
     buffer.guess_segment_properties();
     let shaped = rustybuzz::shape(face, &[], buffer);
     let upem = i64::from(face.units_per_em());
-    // Cluster values are byte offsets into `seg`; a cluster's text runs to the next cluster's start.
-    let mut starts: Vec<usize> =
-        shaped.glyph_infos().iter().filter_map(|g| usize::try_from(g.cluster).ok()).collect();
+    let infos = shaped.glyph_infos();
+    let positions = shaped.glyph_positions();
+    // Cluster values are byte offsets into `seg`; a cluster's text runs to the next cluster's start. The
+    // glyphs of one cluster are adjacent in the output.
+    let mut starts: Vec<usize> = infos.iter().filter_map(|g| usize::try_from(g.cluster).ok()).collect();
     starts.sort_unstable();
     starts.dedup();
-    let mut given = vec![false; starts.len()];
-    for (info, pos) in shaped.glyph_infos().iter().zip(shaped.glyph_positions()) {
-        let cluster = usize::try_from(info.cluster).unwrap_or(0);
-        let k = starts.partition_point(|s| *s < cluster);
-        let text = if given.get(k).copied().unwrap_or(true) {
-            line.needs_actual_text = true;
-            String::new()
-        } else {
-            given[k] = true;
-            let end = starts.get(k + 1).copied().unwrap_or(seg.len());
-            seg.get(cluster..end).unwrap_or_default().to_owned()
-        };
-        line.glyphs.push(Glyph {
-            face: face_index,
-            id: u16::try_from(info.glyph_id).unwrap_or(0),
-            advance: per_mille(pos.x_advance, upem),
-            x_offset: per_mille(pos.x_offset, upem),
-            y_offset: per_mille(pos.y_offset, upem),
-            text,
-        });
+    let mut i = 0;
+    while i < infos.len() {
+        let cluster = infos[i].cluster;
+        let n = infos[i..].iter().take_while(|g| g.cluster == cluster).count();
+        let from = usize::try_from(cluster).unwrap_or(0);
+        let k = starts.partition_point(|s| *s < from);
+        let to = starts.get(k + 1).copied().unwrap_or(seg.len());
+        let chars: Vec<char> = seg.get(from..to).unwrap_or_default().chars().collect();
+        // As a reader meets them left to right (see `Glyph::text`).
+        let reading: Vec<char> = if rtl { chars.iter().rev().copied().collect() } else { chars.clone() };
+        for (j, (info, pos)) in infos[i..i + n].iter().zip(&positions[i..i + n]).enumerate() {
+            let (text, span) = if n == 1 {
+                (reading.iter().collect(), 0)
+            } else if n == reading.len() {
+                // As many glyphs as characters (a letter and its mark): one each, in drawing order.
+                (reading[j].to_string(), 0)
+            } else if j == 0 {
+                (reading.iter().collect(), n)
+            } else {
+                (String::new(), 0)
+            };
+            line.glyphs.push(Glyph {
+                face: face_index,
+                id: u16::try_from(info.glyph_id).unwrap_or(0),
+                advance: per_mille(pos.x_advance, upem),
+                x_offset: per_mille(pos.x_offset, upem),
+                y_offset: per_mille(pos.y_offset, upem),
+                text,
+                span,
+            });
+        }
+        i += n;
     }
 }
 
