@@ -664,6 +664,7 @@ mod tests {
         }
         // Two faces (Noto Sans regular and bold), only the glyphs used: a few kilobytes each.
         assert!(pdf.len() < 40_000, "{} bytes", pdf.len());
+        eprintln!("typical invoice (2 lines × 2 sessions): {} bytes", pdf.len());
     }
 
     #[test]
@@ -697,9 +698,18 @@ mod tests {
         assert!(shown.lines().any(|l| l == SCRIPTS[0]), "the buyer:\n{shown}");
         // Not one missing glyph: every code has its text.
         assert!(!shown.contains('?') && !shown.contains('\u{fffd}'), "{shown}");
-        // Every glyph names its own characters: nothing needed spelling out.
+        // Only Arabic needs spans: Noto Sans Arabic draws a letter as its undotted shape plus its dots, and
+        // those pieces are shared between letters, so only `/ActualText` can say which letter they are.
         let text = String::from_utf8_lossy(&pdf);
-        assert_eq!(text.matches("/ActualText").count(), 0, "{text}");
+        // (Noto Sans does the same with a few Vietnamese letters, such as ị.) Cyrillic, Greek, Chinese,
+        // Japanese and Korean glyphs each name their own characters.
+        for line in text.lines().filter(|l| l.starts_with("BT ")) {
+            let arabic = line.contains("/R1 10 Tf");
+            assert_eq!(arabic, arabic && line.contains("/ActualText"), "the Arabic line has spans: {line}");
+            if line.contains("/R2 ") || line.contains("/R3 ") || line.contains("/B2 ") {
+                assert!(!line.contains("/ActualText"), "{line}");
+            }
+        }
     }
 
     #[test]
@@ -759,7 +769,7 @@ mod tests {
         assert_eq!(faces("東ク"), vec![2, 2]);
         assert_eq!(faces("한"), vec![3]);
         // The space between two Arabic words stays in the Arabic face, so the words shape as one run.
-        assert_eq!(faces("بب بب"), vec![1; 5]);
+        assert!(faces("بب بب").iter().all(|f| *f == 1), "{:?}", faces("بب بب"));
         // Digits after Arabic go back to Noto Sans.
         let digits = shape("ب 42", Font::Regular);
         assert_eq!(digits.glyphs.iter().find(|g| g.text == "4").map(|g| g.face), Some(0));
@@ -767,27 +777,26 @@ mod tests {
 
     #[test]
     fn arabic_is_joined_and_drawn_right_to_left() {
-        let isolated = |c: char| shape(&c.to_string(), Font::Regular).glyphs[0].id;
+        let ids = |s: &str| shape(s, Font::Regular).glyphs.iter().map(|g| g.id).collect::<Vec<_>>();
         let word = shape("بيت", Font::Regular);
-        assert_eq!(word.glyphs.len(), 3, "{word:?}");
-        // Visual order: the last letter (final teh) is drawn first, at the left.
+        assert!(word.glyphs.iter().all(|g| g.face == 1), "{word:?}");
+        // Visual order: the last letter (final teh) is drawn first, at the left; each letter's glyphs name it.
         let met: String = word.glyphs.iter().map(|g| g.text.as_str()).collect();
         assert_eq!(met, "تيب");
-        assert_eq!(word.glyphs[2].text, "ب");
-        // Joined: initial beh, medial yeh and final teh are not their isolated shapes.
-        assert_ne!(word.glyphs[2].id, isolated('ب'));
-        assert_ne!(word.glyphs[1].id, isolated('ي'));
-        assert_ne!(word.glyphs[0].id, isolated('ت'));
-        // Lam followed by alef is one ligature glyph standing for both (listed as a reader meets them).
+        // Joined: initial beh, medial yeh and final teh are not the shapes the letters take alone.
+        let alone: Vec<u16> = ["ت", "ي", "ب"].iter().flat_map(|c| ids(c)).collect();
+        assert_ne!(ids("بيت"), alone);
+        // The line is as wide as the shaped advances, and narrower than the letters set apart.
+        assert!(word.width < ["ب", "ي", "ت"].iter().map(|c| shape(c, Font::Regular).width).sum::<i64>());
+        // Lam followed by alef takes its mandatory lam-alef forms (Noto Sans Arabic draws them as a pair of
+        // contextual glyphs), each naming its letter as a reader meets them.
         let la = shape("لا", Font::Regular);
-        assert_eq!(la.glyphs.len(), 1);
-        assert_eq!(la.glyphs[0].text, "ال");
+        assert_eq!(la.glyphs.iter().map(|g| g.text.as_str()).collect::<String>(), "ال");
+        assert_ne!(ids("لا"), ["ا", "ل"].iter().flat_map(|c| ids(c)).collect::<Vec<_>>());
         // A right-to-left name inside a left-to-right line keeps the line's order around it.
         let mixed = shape("Bill شركة Ltd", Font::Regular);
-        let texts: Vec<&str> = mixed.glyphs.iter().map(|g| g.text.as_str()).collect();
-        assert_eq!(&texts[..5], ["B", "i", "l", "l", " "]);
-        assert_eq!(&texts[5..9], ["ة", "ك", "ر", "ش"]);
-        assert_eq!(&texts[9..], [" ", "L", "t", "d"]);
+        let met: String = mixed.glyphs.iter().map(|g| g.text.as_str()).collect();
+        assert_eq!(met, "Bill ةكرش Ltd");
         let ltr = shape("Łukasz Облако 東京", Font::Regular);
         assert_eq!(ltr.glyphs.iter().map(|g| g.text.as_str()).collect::<String>(), "Łukasz Облако 東京");
     }
@@ -820,7 +829,7 @@ mod tests {
         assert_eq!(milli(-500), "-0.5");
         assert_eq!(milli(40_000), "40");
         assert_eq!(milli(0), "0");
-        assert_eq!(utf16_hex("Ł東"), "0141676F");
+        assert_eq!(utf16_hex("Ł東"), "01416771");
         // Outside the Basic Multilingual Plane: a surrogate pair.
         assert_eq!(utf16_hex("𝄞"), "D834DD1E");
         // Control characters print as spaces.
