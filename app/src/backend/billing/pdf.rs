@@ -346,7 +346,8 @@ fn show(fonts: &mut Fonts, x: i64, y: i64, style: Font, size: i64, line: &Line) 
         let (code, width, names_it) = fonts.code(style, g);
         if in_span == 0 && (g.span > 0 || !names_it) {
             flush(&mut ops, &mut array, &mut hex);
-            ops.push_str(&format!("/Span << /ActualText <FEFF{}> >> BDC ", utf16_hex(&g.text)));
+            let actual = if g.span > 0 { &g.actual } else { &g.text };
+            ops.push_str(&format!("/Span << /ActualText <FEFF{}> >> BDC ", utf16_hex(actual)));
             in_span = g.span.max(1);
         }
         if g.x_offset != 0 {

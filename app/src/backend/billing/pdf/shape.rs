@@ -29,10 +29,11 @@ pub(crate) struct Glyph {
     /// (poppler's `pdftotext` among them) turn a right-to-left run back into reading order by reversing it
     /// character by character. Empty for the later glyphs of a span (below).
     pub text: String,
-    /// More than 0 on the first glyph of a cluster whose glyphs cannot each name their own characters
-    /// (a letter drawn as a base and a separate piece): that many glyphs form a marked span whose
-    /// `/ActualText` is `text`.
+    /// More than 0 on the first glyph of a marked span of that many glyphs whose `/ActualText` is
+    /// `actual`: a cluster whose glyphs cannot each name their characters (a letter drawn as a base and a
+    /// separate piece), or a whole right-to-left run holding such a cluster (see `shape`).
     pub span: usize,
+    pub actual: String,
 }
 
 /// A line of text, shaped.
@@ -64,8 +65,26 @@ pub(crate) fn shape(s: &str, style: Style) -> Line {
             if rtl {
                 segments.reverse();
             }
+            let first = line.glyphs.len();
             for (face, range) in segments {
                 shape_segment(&text[range], face, rtl, style, &mut line);
+            }
+            // A reader takes a span's `/ActualText` as one piece placed where the span's first glyph
+            // starts and its last glyph ends. In a right-to-left run the first glyph of a split letter is a
+            // piece drawn off its pen position (Noto Sans Arabic draws a letter as its undotted shape and
+            // its dots), so a span per letter would leave gaps a reader takes for spaces: the whole run
+            // becomes one span instead, its text as a reader meets it.
+            let run_glyphs = &mut line.glyphs[first..];
+            if rtl && run_glyphs.iter().any(|g| g.span > 0) {
+                for g in run_glyphs.iter_mut() {
+                    g.span = 0;
+                    g.actual.clear();
+                }
+                let count = run_glyphs.len();
+                if let Some(g) = run_glyphs.first_mut() {
+                    g.span = count;
+                    g.actual = text[run.clone()].chars().rev().collect();
+                }
             }
         }
     }
@@ -123,15 +142,16 @@ fn shape_segment(seg: &str, face_index: usize, rtl: bool, style: Style, line: &m
         // As a reader meets them left to right (see `Glyph::text`).
         let reading: Vec<char> = if rtl { chars.iter().rev().copied().collect() } else { chars.clone() };
         for (j, (info, pos)) in infos[i..i + n].iter().zip(&positions[i..i + n]).enumerate() {
-            let (text, span) = if n == 1 {
-                (reading.iter().collect(), 0)
+            let whole: String = reading.iter().collect();
+            let (text, span, actual) = if n == 1 {
+                (whole, 0, String::new())
             } else if n == reading.len() {
                 // As many glyphs as characters (a letter and its mark): one each, in drawing order.
-                (reading[j].to_string(), 0)
+                (reading[j].to_string(), 0, String::new())
             } else if j == 0 {
-                (reading.iter().collect(), n)
+                (whole.clone(), n, whole)
             } else {
-                (String::new(), 0)
+                (String::new(), 0, String::new())
             };
             line.glyphs.push(Glyph {
                 face: face_index,
@@ -141,6 +161,7 @@ fn shape_segment(seg: &str, face_index: usize, rtl: bool, style: Style, line: &m
                 y_offset: per_mille(pos.y_offset, upem),
                 text,
                 span,
+                actual,
             });
         }
         i += n;
