@@ -54,8 +54,9 @@ async fn named_workspace(tenant: &Tenant, customer: CustomerId, name: &str, day:
     .unwrap();
 }
 
-/// `pdftotext`'s reading, without the invisible direction marks it puts around right-to-left text
-/// (U+202B … U+202C): they are the reader's, not the document's.
+/// `pdftotext`'s reading, without invisible direction marks: the ones it puts around right-to-left text
+/// (U+202B … U+202C), and the LEFT-TO-RIGHT MARK our `/ActualText` puts after a right-to-left run that has
+/// text after it (see `billing::pdf::shape`).
 async fn read_pdf(pdf: Vec<u8>) -> String {
     let text = pdftotext(pdf).await;
     text.chars()
@@ -131,7 +132,7 @@ async fn names_in_every_script_print_mail_and_show_exactly(b: Backend) {
     assert!(lines.iter().any(|l| l.starts_with(&format!("Invoice {number}")) && l.ends_with(RESELLER)), "{text}");
     assert!(lines.iter().any(|l| l.ends_with(CUSTOMER)), "{text}");
     for name in WORKSPACES {
-        let line = format!("{name} (Developer Basic) — 4 × 15 min at $0.60/h");
+        let line = format!("{name} (Developer Basic) — 4 × 15 min at ");
         assert!(lines.iter().any(|l| l.starts_with(&line) && l.ends_with("$0.60")), "{line:?} not in:\n{text}");
     }
     assert!(!text.contains('?') && !text.contains('\u{fffd}'), "nothing printed as '?':\n{text}");

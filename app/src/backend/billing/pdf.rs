@@ -798,6 +798,10 @@ mod tests {
         let mixed = shape("Bill شركة Ltd", Font::Regular);
         let met: String = mixed.glyphs.iter().map(|g| g.text.as_str()).collect();
         assert_eq!(met, "Bill ةكرش Ltd");
+        // The run is one span, as a reader meets it, ended by a left-to-right mark (text follows it).
+        let run: Vec<&shape::Glyph> = mixed.glyphs.iter().filter(|g| g.face == 1).collect();
+        assert_eq!((run[0].span, run[0].actual.as_str()), (run.len(), "ةكرش\u{200e}"));
+        assert!(run[1..].iter().all(|g| g.span == 0));
         let ltr = shape("Łukasz Облако 東京", Font::Regular);
         assert_eq!(ltr.glyphs.iter().map(|g| g.text.as_str()).collect::<String>(), "Łukasz Облако 東京");
     }

@@ -59,7 +59,8 @@ pub(crate) fn shape(s: &str, style: Style) -> Line {
     let bidi = BidiInfo::new(&text, Some(Level::ltr()));
     for para in &bidi.paragraphs {
         let (levels, runs) = bidi.visual_runs(para, para.range.clone());
-        for run in runs {
+        let last = runs.len().saturating_sub(1);
+        for (r, run) in runs.into_iter().enumerate() {
             let rtl = levels.get(run.start).is_some_and(|l| l.is_rtl());
             let mut segments = segments(&text, run.start, run.end, style);
             if rtl {
@@ -69,27 +70,37 @@ pub(crate) fn shape(s: &str, style: Style) -> Line {
             for (face, range) in segments {
                 shape_segment(&text[range], face, rtl, style, &mut line);
             }
-            // A reader takes a span's `/ActualText` as one piece placed where the span's first glyph
-            // starts and its last glyph ends. In a right-to-left run the first glyph of a split letter is a
-            // piece drawn off its pen position (Noto Sans Arabic draws a letter as its undotted shape and
-            // its dots), so a span per letter would leave gaps a reader takes for spaces: the whole run
-            // becomes one span instead, its text as a reader meets it.
-            let run_glyphs = &mut line.glyphs[first..];
-            if rtl && run_glyphs.iter().any(|g| g.span > 0) {
-                for g in run_glyphs.iter_mut() {
-                    g.span = 0;
-                    g.actual.clear();
-                }
-                let count = run_glyphs.len();
-                if let Some(g) = run_glyphs.first_mut() {
-                    g.span = count;
-                    g.actual = text[run.clone()].chars().rev().collect();
-                }
+            if rtl {
+                mark_rtl_run(&mut line.glyphs[first..], &text[run], r < last);
             }
         }
     }
     line.width = line.glyphs.iter().map(|g| i64::from(g.advance)).sum();
     line
+}
+
+/// Makes a right-to-left run one marked span whose `/ActualText` is the run as a reader meets it (last
+/// character first).
+///
+/// Two reasons. A reader takes a span's text as one piece placed from where its first glyph starts to
+/// where its last ends; Noto Sans Arabic draws a letter as its undotted shape plus its dots, a piece drawn
+/// off the pen position, so a span per letter would leave gaps that a reader takes for spaces. And a reader
+/// turns a right-to-left run back into reading order by reversing it up to the next left-to-right letter,
+/// so the space and "(" in "شركة (Developer Basic)" would travel with the Arabic; a LEFT-TO-RIGHT MARK
+/// (U+200E) after a run that has text after it ends the run where the bidi algorithm ended it.
+fn mark_rtl_run(glyphs: &mut [Glyph], logical: &str, followed: bool) {
+    let count = glyphs.len();
+    for g in glyphs.iter_mut() {
+        g.span = 0;
+        g.actual.clear();
+    }
+    if let Some(g) = glyphs.first_mut() {
+        g.span = count;
+        g.actual = logical.chars().rev().collect();
+        if followed {
+            g.actual.push('\u{200e}');
+        }
+    }
 }
 
 /// Splits `text[start..end]` into ranges set in one face each, in logical order. A letter or digit takes
