@@ -128,12 +128,6 @@ impl Fonts {
         resources.push_str(" >>");
         (objects, resources)
     }
-
-    /// How many faces are used (each takes five objects).
-    #[cfg(test)]
-    pub(crate) fn faces_used(&self) -> usize {
-        self.used.len()
-    }
 }
 
 /// The `/W` array: each run of consecutive codes as `first [w w …]`.
