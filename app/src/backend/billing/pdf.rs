@@ -15,8 +15,9 @@
 //! line up on the right and long descriptions wrap (at spaces, or between characters for text without
 //! them). Pages break as needed, the table header repeats, and every page says "page n of N". Content
 //! streams are left uncompressed (the embedded font programs are deflated): the file stays inspectable.
-//! A typical one-page invoice (two lines, Noto Sans regular and bold) is 16 kB; one with names in six
-//! scripts (six faces) 32–37 kB; a 30-line, 5-page one 131 kB.
+//! A typical one-page invoice (two lines, Noto Sans regular and bold) is 16 kB, where the base-14 fonts
+//! (which printed "?" for anything outside Western European letters) made it 2.5 kB; one with names in six
+//! scripts (six faces) is 32–37 kB; a 30-line, 5-page one 131 kB.
 //!
 //! A customer's invoice is printed from the invoice document (`billing::document`), the same value the
 //! invoice page shows, so they cannot disagree; a reseller's wholesale bill from its stored lines
