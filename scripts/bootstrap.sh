@@ -50,8 +50,10 @@ if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTO
   fast_install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --force
 fi
 
-if [ ! -x node_modules/.bin/tailwindcss ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  log "npm ci (tailwindcss, binaryen)"
+# The server compiles the invoice fonts in from node_modules (app/build.rs names them), so `make run` needs them too.
+if [ ! -x node_modules/.bin/tailwindcss ] || [ ! -f node_modules/@expo-google-fonts/noto-sans-kr/LICENSE_FONT ] \
+  || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "npm ci (tailwindcss, binaryen, the invoice fonts)"
   npm ci --no-audit --no-fund --loglevel=error
 fi
 

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::common::{self, Backend, TestApp};
+use crate::common::{self, pdftotext, Backend, TestApp};
 use app::backend::billing::invoices::{self, Status};
 use app::backend::billing::ledger::{self, EntryKind, Posted};
 use app::backend::billing::{meter, run};
@@ -902,25 +902,6 @@ async fn the_billing_command_bills_once_and_invoices_download_as_pdf(b: Backend)
     app.stop().await;
 }
 on_both_backends!(the_billing_command_bills_once_and_invoices_download_as_pdf);
-
-/// The text of a PDF as poppler reads it (`scripts/bootstrap.sh test` installs poppler-utils).
-async fn pdftotext(pdf: Vec<u8>) -> String {
-    tokio::task::spawn_blocking(move || {
-        use std::io::Write;
-        let mut child = std::process::Command::new("pdftotext")
-            .args(["-layout", "-", "-"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("pdftotext (poppler-utils) is installed by scripts/bootstrap.sh test");
-        child.stdin.take().unwrap().write_all(&pdf).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "pdftotext rejected the file");
-        String::from_utf8(out.stdout).unwrap()
-    })
-    .await
-    .unwrap()
-}
 
 /// Starting a transaction in a task that is then aborted, at random moments, over and over on a pool of
 /// one connection: every later write on that connection must still commit (visible from another

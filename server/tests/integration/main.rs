@@ -18,6 +18,7 @@ mod customer_care;
 mod customer_pages;
 mod customer_payments;
 mod deploy;
+mod every_script;
 mod kasm_sim;
 mod live;
 mod migrations;

@@ -480,3 +480,28 @@ impl TestApp {
         })
     }
 }
+
+/// The text of a PDF as poppler reads it (`pdftotext -layout`). `scripts/bootstrap.sh test` (run by
+/// `make test`) installs poppler-utils; without it the test fails saying so, never skips.
+pub async fn pdftotext(pdf: Vec<u8>) -> String {
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = std::process::Command::new("pdftotext")
+            .args(["-layout", "-enc", "UTF-8", "-", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("pdftotext cannot run ({e}): install poppler-utils (`scripts/bootstrap.sh test` does)")
+            });
+        child.stdin.take().unwrap().write_all(&pdf).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "pdftotext rejected the file: {}", String::from_utf8_lossy(&out.stderr));
+        // poppler warns on stderr about anything it had to guess at (a broken font, a bad cross-reference).
+        assert!(out.stderr.is_empty(), "pdftotext complained: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    })
+    .await
+    .unwrap()
+}

@@ -1,0 +1,213 @@
+//! The fonts of one document: which glyphs of which faces it uses, and those glyphs as embedded font
+//! subsets.
+//!
+//! Each face used becomes a `Type0` font with `Identity-H` encoding over a `CIDFontType2` (TrueType
+//! outlines), its program cut down by `subsetter` to the glyphs the document draws. The subset numbers
+//! its glyphs 1, 2, 3 … in the order the document first uses them (0 is the "missing glyph" box), and that
+//! new number is the two-byte code in the content streams (`/CIDToGIDMap /Identity`). Widths (`/W`) come
+//! from the face's own advances, and a `ToUnicode` CMap maps every code back to the characters it stands
+//! for, so copying and text extraction give the text as written.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use subsetter::GlyphRemapper;
+
+use super::fonts::Style;
+use super::shape::{per_mille, Glyph};
+
+/// The glyphs one face gives the document.
+struct Used {
+    remapper: GlyphRemapper,
+    /// By new glyph id: the advance in thousandths of an em, and the characters (first use wins).
+    glyphs: BTreeMap<u16, (i32, String)>,
+}
+
+/// Every face the document uses, keyed by style and position in the chain.
+#[derive(Default)]
+pub(crate) struct Fonts {
+    used: BTreeMap<(Style, usize), Used>,
+}
+
+impl Fonts {
+    /// The resource name of a face: `/R0` … for regular, `/B0` … for bold.
+    pub(crate) fn resource(style: Style, face: usize) -> String {
+        match style {
+            Style::Regular => format!("R{face}"),
+            Style::Bold => format!("B{face}"),
+        }
+    }
+
+    /// The code `glyph` is drawn with, and its width in the font's `/W` (thousandths of an em). Also
+    /// reports whether the code's `ToUnicode` entry says what this glyph stands for here (false when the
+    /// same glyph already stands for other text in this document, e.g. one shape shared by two letters).
+    pub(crate) fn code(&mut self, style: Style, glyph: &Glyph) -> (u16, i32, bool) {
+        let face = style.faces().get(glyph.face);
+        let used = self.used.entry((style, glyph.face)).or_insert_with(|| {
+            let mut remapper = GlyphRemapper::new();
+            remapper.remap(0);
+            Used { remapper, glyphs: BTreeMap::new() }
+        });
+        let code = used.remapper.remap(glyph.id);
+        let upem = face.map_or(1000, |f| i64::from(f.units_per_em()));
+        let width = face
+            .and_then(|f| f.glyph_hor_advance(rustybuzz::ttf_parser::GlyphId(glyph.id)))
+            .map_or(0, |w| per_mille(i32::from(w), upem));
+        let entry = used.glyphs.entry(code).or_insert_with(|| (width, glyph.text.clone()));
+        // A glyph that stands for nothing by itself (the second glyph of a cluster) takes no entry of its
+        // own: the first text it is seen with names it.
+        if entry.1.is_empty() && !glyph.text.is_empty() {
+            entry.1 = glyph.text.clone();
+        }
+        (code, width, entry.1 == glyph.text)
+    }
+
+    /// The font objects, numbered from `first`, and the `/Font` resource dictionary naming them. Each face
+    /// takes five objects: Type0 font, CIDFont, descriptor, font program, ToUnicode CMap.
+    pub(crate) fn objects(&self, first: usize) -> (Vec<Vec<u8>>, String) {
+        let mut objects = Vec::new();
+        let mut resources = String::from("<<");
+        for (&(style, face_index), used) in &self.used {
+            let n = first + objects.len();
+            let (Some(file), Some(face)) = (style.files().get(face_index), style.faces().get(face_index)) else {
+                continue;
+            };
+            let program = match subsetter::subset(file.data, 0, &used.remapper) {
+                Ok(p) => p,
+                Err(e) => {
+                    // The faces are fixed at build time and the unit tests subset each of them, so this is
+                    // a broken build rather than bad input; the text then shows in no font at all.
+                    tracing::error!(font = file.name, error = ?e, "subsetting a bundled font failed");
+                    continue;
+                }
+            };
+            let name = format!("{}+{}", subset_tag(used), file.name);
+            let upem = i64::from(face.units_per_em());
+            let scale = |v: i16| per_mille(i32::from(v), upem);
+            let bbox = face.global_bounding_box();
+            let ascent = scale(face.ascender());
+            let descent = scale(face.descender());
+            let cap = face.capital_height().map_or(ascent, scale);
+            let widths = widths(used);
+            objects.push(
+                format!(
+                    "<< /Type /Font /Subtype /Type0 /BaseFont /{name} /Encoding /Identity-H \
+                     /DescendantFonts [{} 0 R] /ToUnicode {} 0 R >>",
+                    n + 1,
+                    n + 4
+                )
+                .into_bytes(),
+            );
+            objects.push(
+                format!(
+                    "<< /Type /Font /Subtype /CIDFontType2 /BaseFont /{name} \
+                     /CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> \
+                     /FontDescriptor {} 0 R /CIDToGIDMap /Identity /DW 1000 /W [{widths}] >>",
+                    n + 2,
+                )
+                .into_bytes(),
+            );
+            objects.push(
+                format!(
+                    "<< /Type /FontDescriptor /FontName /{name} /Flags 4 /FontBBox [{} {} {} {}] \
+                     /ItalicAngle 0 /Ascent {ascent} /Descent {descent} /CapHeight {cap} /StemV {} \
+                     /FontFile2 {} 0 R >>",
+                    scale(bbox.x_min),
+                    scale(bbox.y_min),
+                    scale(bbox.x_max),
+                    scale(bbox.y_max),
+                    if style == Style::Bold { 140 } else { 80 },
+                    n + 3
+                )
+                .into_bytes(),
+            );
+            objects.push(stream(&format!("/Length1 {}", program.len()), &deflate(&program), true));
+            objects.push(stream("", to_unicode(used).as_bytes(), false));
+            resources.push_str(&format!(" /{} {n} 0 R", Fonts::resource(style, face_index)));
+        }
+        resources.push_str(" >>");
+        (objects, resources)
+    }
+}
+
+/// The `/W` array: each run of consecutive codes as `first [w w …]`.
+fn widths(used: &Used) -> String {
+    let mut out = String::new();
+    let mut next: Option<u16> = None;
+    for (code, (w, _)) in &used.glyphs {
+        if next != Some(*code) {
+            if next.is_some() {
+                out.push_str("] ");
+            }
+            out.push_str(&format!("{code} ["));
+        } else {
+            out.push(' ');
+        }
+        out.push_str(&w.to_string());
+        next = code.checked_add(1);
+    }
+    if next.is_some() || !used.glyphs.is_empty() {
+        out.push(']');
+    }
+    out
+}
+
+/// Six capital letters naming this subset (PDF's convention for subset fonts, so a reader never takes two
+/// different subsets of one face for the same font): a hash of the glyphs it holds.
+fn subset_tag(used: &Used) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for code in used.remapper.remapped_gids() {
+        for b in code.to_be_bytes() {
+            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+    }
+    (0..6)
+        .map(|i| {
+            let letter = (h >> (i * 5)) % 26;
+            char::from(b'A' + u8::try_from(letter).unwrap_or(0))
+        })
+        .collect()
+}
+
+/// The `ToUnicode` CMap: each code to the UTF-16BE of its characters (at most 100 entries per block).
+fn to_unicode(used: &Used) -> String {
+    let entries: Vec<(u16, &str)> =
+        used.glyphs.iter().filter(|(_, (_, t))| !t.is_empty()).map(|(c, (_, t))| (*c, t.as_str())).collect();
+    let mut out = String::from(
+        "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n\
+         /CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n\
+         /CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n\
+         1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n",
+    );
+    for block in entries.chunks(100) {
+        out.push_str(&format!("{} beginbfchar\n", block.len()));
+        for (code, text) in block {
+            out.push_str(&format!("<{code:04X}> <{}>\n", utf16_hex(text)));
+        }
+        out.push_str("endbfchar\n");
+    }
+    out.push_str("endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n");
+    out
+}
+
+/// UTF-16BE of `s` as hex digits.
+pub(crate) fn utf16_hex(s: &str) -> String {
+    s.encode_utf16().map(|u| format!("{u:04X}")).collect()
+}
+
+/// A stream object; `extra` goes into its dictionary.
+pub(crate) fn stream(extra: &str, body: &[u8], deflated: bool) -> Vec<u8> {
+    let filter = if deflated { " /Filter /FlateDecode" } else { "" };
+    let sep = if extra.is_empty() { "" } else { " " };
+    let mut out = format!("<< /Length {}{filter}{sep}{extra} >>\nstream\n", body.len()).into_bytes();
+    out.extend_from_slice(body);
+    out.extend_from_slice(b"\nendstream");
+    out
+}
+
+fn deflate(data: &[u8]) -> Vec<u8> {
+    let mut z = flate2::write::ZlibEncoder::new(Vec::with_capacity(data.len() / 2), flate2::Compression::best());
+    // Writing into a Vec cannot fail.
+    let _ = z.write_all(data);
+    z.finish().unwrap_or_default()
+}

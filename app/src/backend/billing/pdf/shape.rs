@@ -1,0 +1,190 @@
+//! From a string to positioned glyphs: the Unicode bidi algorithm orders the text for display, each
+//! character is given the first face of the chain that has it, and each run of one face and one direction
+//! is shaped by rustybuzz (a port of HarfBuzz): Arabic letters join (initial, medial, final forms and the
+//! lam-alef ligature), marks sit on their letters, Latin kerns.
+//!
+//! Everything is in integers: rustybuzz reports positions in font units (`i32`) and we scale them to
+//! thousandths of an em, the unit of PDF glyph widths and `TJ` adjustments; all bundled faces have 1,000
+//! units per em, so that scaling is exact.
+
+use rustybuzz::{Direction, UnicodeBuffer};
+use unicode_bidi::{BidiInfo, Level};
+
+use super::fonts::Style;
+
+/// One glyph as it is drawn, left to right.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Glyph {
+    /// Index of its face in the style's chain.
+    pub face: usize,
+    /// Its glyph id in that face (before subsetting).
+    pub id: u16,
+    /// How far the pen moves after it, in thousandths of an em.
+    pub advance: i32,
+    /// Where it sits relative to the pen (marks), in thousandths of an em.
+    pub x_offset: i32,
+    pub y_offset: i32,
+    /// The characters it stands for, in the order a reader meets them when it reads the page left to
+    /// right: a glyph drawn right to left lists its characters right to left too, because readers
+    /// (poppler's `pdftotext` among them) turn a right-to-left run back into reading order by reversing it
+    /// character by character. Empty for the later glyphs of a span (below).
+    pub text: String,
+    /// More than 0 on the first glyph of a marked span of that many glyphs whose `/ActualText` is
+    /// `actual`: a cluster whose glyphs cannot each name their characters (a letter drawn as a base and a
+    /// separate piece), or a whole right-to-left run holding such a cluster (see `shape`).
+    pub span: usize,
+    pub actual: String,
+}
+
+/// A line of text, shaped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Line {
+    /// The text as given (control characters made spaces), in logical order.
+    pub text: String,
+    /// In visual order.
+    pub glyphs: Vec<Glyph>,
+    /// Sum of the advances, in thousandths of an em.
+    pub width: i64,
+}
+
+/// Shapes `s` in `style`.
+pub(crate) fn shape(s: &str, style: Style) -> Line {
+    let text: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let mut line = Line { text: text.clone(), glyphs: Vec::new(), width: 0 };
+    if text.is_empty() {
+        return line;
+    }
+    // Every line is a left-to-right paragraph, as on the (English) invoice page: a right-to-left name sits
+    // in it as an embedded run, and neutral characters around it follow the line, as a browser shows them.
+    let bidi = BidiInfo::new(&text, Some(Level::ltr()));
+    for para in &bidi.paragraphs {
+        let (levels, runs) = bidi.visual_runs(para, para.range.clone());
+        let last = runs.len().saturating_sub(1);
+        for (r, run) in runs.into_iter().enumerate() {
+            let rtl = levels.get(run.start).is_some_and(|l| l.is_rtl());
+            let mut segments = segments(&text, run.start, run.end, style);
+            if rtl {
+                segments.reverse();
+            }
+            let first = line.glyphs.len();
+            for (face, range) in segments {
+                shape_segment(&text[range], face, rtl, style, &mut line);
+            }
+            if rtl {
+                mark_rtl_run(&mut line.glyphs[first..], &text[run], r < last);
+            }
+        }
+    }
+    line.width = line.glyphs.iter().map(|g| i64::from(g.advance)).sum();
+    line
+}
+
+/// Makes a right-to-left run one marked span whose `/ActualText` is the run as a reader meets it (last
+/// character first).
+///
+/// Two reasons. A reader takes a span's text as one piece placed from where its first glyph starts to
+/// where its last ends; Noto Sans Arabic draws a letter as its undotted shape plus its dots, a piece drawn
+/// off the pen position, so a span per letter would leave gaps that a reader takes for spaces. And a reader
+/// turns a right-to-left run back into reading order by reversing it up to the next left-to-right letter,
+/// so the space and "(" in "شركة (Developer Basic)" would travel with the Arabic; a LEFT-TO-RIGHT MARK
+/// (U+200E) after a run that has text after it ends the run where the bidi algorithm ended it.
+fn mark_rtl_run(glyphs: &mut [Glyph], logical: &str, followed: bool) {
+    let count = glyphs.len();
+    for g in glyphs.iter_mut() {
+        g.span = 0;
+        g.actual.clear();
+    }
+    if let Some(g) = glyphs.first_mut() {
+        g.span = count;
+        g.actual = logical.chars().rev().collect();
+        if followed {
+            g.actual.push('\u{200e}');
+        }
+    }
+}
+
+/// Splits `text[start..end]` into ranges set in one face each, in logical order. A letter or digit takes
+/// the first face that has it; anything else (spaces, punctuation, marks) stays in the face before it when
+/// that face has it, so a space between two Arabic words does not break the run the shaper joins.
+fn segments(text: &str, start: usize, end: usize, style: Style) -> Vec<(usize, std::ops::Range<usize>)> {
+    let faces = style.faces();
+    let covers = |i: usize, c: char| faces.get(i).is_some_and(|f| f.glyph_index(c).is_some());
+    let mut out: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
+    let mut prev: Option<usize> = None;
+    for (i, c) in text[start..end].char_indices() {
+        let at = start + i;
+        let face = match prev {
+            Some(p) if !c.is_alphanumeric() && covers(p, c) => p,
+            // No face has it: it stays in the current face, which draws its "missing glyph" box.
+            _ => (0..faces.len()).find(|&f| covers(f, c)).or(prev).unwrap_or(0),
+        };
+        match out.last_mut() {
+            Some((f, r)) if *f == face => r.end = at + c.len_utf8(),
+            _ => out.push((face, at..at + c.len_utf8())),
+        }
+        prev = Some(face);
+    }
+    out
+}
+
+fn shape_segment(seg: &str, face_index: usize, rtl: bool, style: Style, line: &mut Line) {
+    let Some(face) = style.faces().get(face_index) else { return };
+    let mut buffer = UnicodeBuffer::new();
+    buffer.push_str(seg);
+    buffer.set_direction(if rtl { Direction::RightToLeft } else { Direction::LeftToRight });
+    buffer.guess_segment_properties();
+    let shaped = rustybuzz::shape(face, &[], buffer);
+    let upem = i64::from(face.units_per_em());
+    let infos = shaped.glyph_infos();
+    let positions = shaped.glyph_positions();
+    // Cluster values are byte offsets into `seg`; a cluster's text runs to the next cluster's start. The
+    // glyphs of one cluster are adjacent in the output.
+    let mut starts: Vec<usize> = infos.iter().filter_map(|g| usize::try_from(g.cluster).ok()).collect();
+    starts.sort_unstable();
+    starts.dedup();
+    let mut i = 0;
+    while i < infos.len() {
+        let cluster = infos[i].cluster;
+        let n = infos[i..].iter().take_while(|g| g.cluster == cluster).count();
+        let from = usize::try_from(cluster).unwrap_or(0);
+        let k = starts.partition_point(|s| *s < from);
+        let to = starts.get(k + 1).copied().unwrap_or(seg.len());
+        let chars: Vec<char> = seg.get(from..to).unwrap_or_default().chars().collect();
+        // As a reader meets them left to right (see `Glyph::text`).
+        let reading: Vec<char> = if rtl { chars.iter().rev().copied().collect() } else { chars.clone() };
+        for (j, (info, pos)) in infos[i..i + n].iter().zip(&positions[i..i + n]).enumerate() {
+            let whole: String = reading.iter().collect();
+            let (text, span, actual) = if n == 1 {
+                (whole, 0, String::new())
+            } else if n == reading.len() {
+                // As many glyphs as characters (a letter and its mark): one each, in drawing order.
+                (reading[j].to_string(), 0, String::new())
+            } else if j == 0 {
+                (whole.clone(), n, whole)
+            } else {
+                (String::new(), 0, String::new())
+            };
+            line.glyphs.push(Glyph {
+                face: face_index,
+                id: u16::try_from(info.glyph_id).unwrap_or(0),
+                advance: per_mille(pos.x_advance, upem),
+                x_offset: per_mille(pos.x_offset, upem),
+                y_offset: per_mille(pos.y_offset, upem),
+                text,
+                span,
+                actual,
+            });
+        }
+        i += n;
+    }
+}
+
+/// Font units to thousandths of an em, rounded to the nearest.
+pub(crate) fn per_mille(units: i32, upem: i64) -> i32 {
+    let units = i64::from(units);
+    if upem == 1000 || upem <= 0 {
+        return i32::try_from(units).unwrap_or(0);
+    }
+    let scaled = (units * 1000 + units.signum() * upem / 2) / upem;
+    i32::try_from(scaled).unwrap_or(0)
+}
