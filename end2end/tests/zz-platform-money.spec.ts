@@ -23,13 +23,13 @@ async function signInOwner(browser: Browser): Promise<Page> {
   return staff;
 }
 
-async function adminOnAcme(browser: Browser): Promise<Page> {
-  const admin = await (await browser.newContext()).newPage();
-  await signInAdmin(admin);
+/** The admin's page on acme (signed in again only when asked: after the server's clock moved, which ends
+ * sessions; every sign-in counts towards the per-account limit of 10 in 5 minutes). */
+async function adminOnAcme(admin: Page, signIn: boolean) {
+  if (signIn) await signInAdmin(admin);
   await admin.goto(at("admin.localhost", "/admin/tenants/acme"));
   await hydrated(admin);
   await expect(admin.getByTestId("tenant-standing")).toBeVisible();
-  return admin;
 }
 
 /** What a customer of acme is told when ordering (the catalog's first plan). */
@@ -51,18 +51,22 @@ const utcInput = (ms: number) => new Date(ms).toISOString().slice(0, 19);
 test("the admin raises a price, bills the reseller, and the reseller pays to resume", async ({ page, browser, request }) => {
   const errors = collectErrors(page);
 
-  // The admin schedules a higher base wholesale price for Developer Basic, from a day ahead.
+  // The admin (in a browser of their own) schedules a higher base wholesale price for Developer Basic,
+  // from a day ahead.
+  const admin = await (await browser.newContext()).newPage();
   const from = (await serverNow(request)) + DAY_MS;
-  await signInAdmin(page);
-  await page.goto(at("admin.localhost", "/admin/prices"));
-  await hydrated(page);
-  await page.locator('select[name="plan"]').selectOption("developer-basic");
-  await page.locator('select[name="scope_kind"]').selectOption("base");
-  await page.locator('input[name="per_hour"]').fill("0.50");
-  await page.locator('input[name="effective_at"]').fill(utcInput(from));
-  await page.getByTestId("schedule-price").click();
-  await expect(page.getByTestId("price-scheduled")).toBeVisible();
-  await expect(page.getByTestId("price-row").filter({ hasText: "0.50" }).filter({ hasText: "Developer Basic" })).toHaveAttribute("data-state", "scheduled");
+  await signInAdmin(admin);
+  await admin.goto(at("admin.localhost", "/admin/prices"));
+  await hydrated(admin);
+  await admin.locator('select[name="plan"]').selectOption("developer-basic");
+  await admin.locator('select[name="scope_kind"]').selectOption("base");
+  await admin.locator('input[name="per_hour"]').fill("0.50");
+  await admin.locator('input[name="effective_at"]').fill(utcInput(from));
+  await admin.getByTestId("schedule-price").click();
+  await expect(admin.getByTestId("price-scheduled")).toBeVisible();
+  await expect(
+    admin.getByTestId("price-row").filter({ hasText: "0.50" }).filter({ hasText: "Developer Basic" }),
+  ).toHaveAttribute("data-state", "scheduled");
 
   // The reseller sees it coming on their billing page, with what it does to their margin.
   const staff = await signInOwner(browser);
@@ -76,7 +80,7 @@ test("the admin raises a price, bills the reseller, and the reseller pays to res
   // The admin's terms for acme: a platform fee of 49.00 a month, and wholesale invoices due in 7 days, past
   // due 3 days later, suspended only after 90 more (so this journey sees "past due" whatever invoices the
   // earlier journeys left).
-  let admin = await adminOnAcme(browser);
+  await adminOnAcme(admin, false);
   await admin.locator('input[name="platform_fee"]').fill("49.00");
   await admin.getByTestId("save-terms").click();
   await expect(admin.getByTestId("terms-saved")).toBeVisible();
@@ -88,7 +92,6 @@ test("the admin raises a price, bills the reseller, and the reseller pays to res
   await expect(admin.getByTestId("wholesale-terms-form").locator('input[name="suspend_days"]')).toHaveValue("90");
   await expect(admin.getByTestId("wholesale-terms-form").locator('input[name="due_days"]')).toHaveValue("7");
   const day = Number(await admin.locator('input[name="billing_cycle_day"]').inputValue());
-  await admin.context().close();
 
   // The month ends (acme's period, by its billing day) and the platform bills it.
   const now = new Date(await serverNow(request));
@@ -97,14 +100,14 @@ test("the admin raises a price, bills the reseller, and the reseller pays to res
   const next = now.getUTCDate() >= day ? Date.UTC(y, m + 1, day) : Date.UTC(y, m, day);
   const period = new Date(start).toISOString().slice(0, 7);
   await advanceClockTo(request, next + 10 * 60_000);
-  await signInAdmin(page);
-  await page.goto(at("admin.localhost", "/admin/billing"));
-  await hydrated(page);
-  await page.locator('input[name="period"]').fill(period);
-  await page.locator('input[name="tenant"]').fill("acme");
-  await page.getByTestId("run-billing").click();
-  await expect(page.getByTestId("run-result")).toHaveText(`Billed 1 tenant(s) for ${period}.`);
-  const bill = page.getByTestId("wholesale-invoice").filter({ hasText: "acme" }).filter({ hasText: period });
+  await signInAdmin(admin);
+  await admin.goto(at("admin.localhost", "/admin/billing"));
+  await hydrated(admin);
+  await admin.locator('input[name="period"]').fill(period);
+  await admin.locator('input[name="tenant"]').fill("acme");
+  await admin.getByTestId("run-billing").click();
+  await expect(admin.getByTestId("run-result")).toHaveText(`Billed 1 tenant(s) for ${period}.`);
+  const bill = admin.getByTestId("wholesale-invoice").filter({ hasText: "acme" }).filter({ hasText: period });
   await expect(bill).toHaveCount(1);
   const number = ((await bill.locator("td").nth(0).textContent()) ?? "").trim();
   expect(number).toMatch(/^WS-\d{6}$/);
@@ -112,10 +115,9 @@ test("the admin raises a price, bills the reseller, and the reseller pays to res
 
   // Unpaid past its due date and the grace: the collection pass (here run by the admin) makes acme past due.
   await advanceClock(request, (7 + 3 + 1) * DAY_MS);
-  admin = await adminOnAcme(browser);
+  await adminOnAcme(admin, true);
   await admin.getByTestId("collect-now").click();
   await expect(admin.getByTestId("standing-status")).toHaveText("Past due");
-  await admin.context().close();
 
   // Its customers cannot order, and are not told why.
   const before = errors.length;
@@ -157,8 +159,78 @@ test("the admin raises a price, bills the reseller, and the reseller pays to res
   await expect(page).toHaveURL(/\/workspaces\/[0-9a-f-]{36}$/);
   await expect(page.getByTestId("state")).toHaveText("Running", { timeout: 20_000 });
   await deleteWorkspace(page);
-  admin = await adminOnAcme(browser);
+  await adminOnAcme(admin, false);
   await expect(admin.getByTestId("standing-status")).toHaveText("Active");
   await admin.context().close();
+  expect(errors).toEqual([]);
+});
+
+/** Polls the admin's outbox view until a message of `kind` to `to` is there; returns its subject line. */
+async function mailOfKind(page: Page, to: string, kind: string): Promise<string> {
+  let text = "";
+  await expect
+    .poll(
+      async () => {
+        await page.goto(at("admin.localhost", "/admin/mail"));
+        const mail = page.locator(`[data-testid="mail"][data-to="${to}"][data-kind="${kind}"]`).first();
+        text = (await mail.count()) === 0 ? "" : ((await mail.textContent()) ?? "");
+        return text;
+      },
+      { timeout: 20_000 },
+    )
+    .not.toBe("");
+  return text;
+}
+
+test("a trial on the server's clock: reminded, suspended at its end without a card, extended by the admin", async ({
+  page,
+  request,
+}) => {
+  const errors = collectErrors(page);
+  const slug = `trial${Date.now() % 100000}`;
+  const owner = `owner@${slug}.test`;
+
+  // Created with a 10-day trial.
+  await signInAdmin(page);
+  await page.getByTestId("new-tenant").click();
+  await hydrated(page);
+  const form = page.getByTestId("new-tenant-form");
+  await form.locator('input[name="name"]').fill("Trial Desktops");
+  await form.locator('input[name="slug"]').fill(slug);
+  await form.locator('input[name="owner_email"]').fill(owner);
+  await form.locator('input[name="trial_days"]').fill("10");
+  await page.getByTestId("create-tenant").click();
+  await expect(page).toHaveURL(new RegExp(`/admin/tenants/${slug}$`), { timeout: 20_000 });
+  await expect(page.getByTestId("standing-status")).toHaveText("Trial");
+  const ends = ((await page.getByTestId("standing-trial").textContent()) ?? "").replace("Ends ", "");
+
+  // A week before its end the owner is reminded (the collection pass, run here by the admin).
+  await advanceClock(request, 3 * DAY_MS + 60 * 60_000);
+  const tenantPage = async () => {
+    await signInAdmin(page);
+    await page.goto(at("admin.localhost", `/admin/tenants/${slug}`));
+    await hydrated(page);
+  };
+  await tenantPage();
+  await page.getByTestId("collect-now").click();
+  await expect(page.getByTestId("standing-status")).toHaveText("Trial");
+  expect(await mailOfKind(page, owner, "trial_reminder")).toContain(`Your trial ends on ${ends.slice(0, 10)}`);
+
+  // Its end, with no card saved: suspended, and the owner is told how to resume.
+  await advanceClock(request, 7 * DAY_MS);
+  await tenantPage();
+  await page.getByTestId("collect-now").click();
+  await expect(page.getByTestId("standing-status")).toHaveText("Suspended");
+  expect(await mailOfKind(page, owner, "billing_status")).toContain("Your trial has ended");
+
+  // The admin extends it by 14 days: a trial again at once, ending 14 days from now.
+  await page.goto(at("admin.localhost", `/admin/tenants/${slug}`));
+  await hydrated(page);
+  const extend = page.getByTestId("extend-trial-form");
+  await extend.locator('input[name="days"]').fill("14");
+  await extend.getByTestId("extend-trial").click();
+  await expect(page.getByTestId("standing-status")).toHaveText("Trial");
+  await expect(page.getByTestId("standing-trial")).not.toHaveText(`Ends ${ends}`);
+  expect(await mailOfKind(page, owner, "trial_extended")).toContain("Your trial is extended to");
   expect(errors).toEqual([]);
 });
