@@ -110,11 +110,11 @@ test("order a workspace, watch it run and tick, stop it at the stored cost", asy
   await expect(tip).toHaveText(name!);
   await expect(today.getByTestId("chart-focus-ring")).toBeVisible();
   // Hovering a day shows its value too (the first of the 30 days had none).
-  const first = chart.getByTestId("chart-mark").first();
-  await expect(first.getByTestId("chart-tip")).toBeHidden();
-  await first.locator("rect").first().hover();
-  await expect(first.getByTestId("chart-tip")).toBeVisible();
-  await expect(first.getByTestId("chart-tip")).toHaveText(/^\d\d-\d\d: 0 min$/);
+  const firstDay = chart.getByTestId("chart-mark").first();
+  await expect(firstDay.getByTestId("chart-tip")).toBeHidden();
+  await firstDay.locator("rect").first().hover();
+  await expect(firstDay.getByTestId("chart-tip")).toBeVisible();
+  await expect(firstDay.getByTestId("chart-tip")).toHaveText(/^\d\d-\d\d: 0 min$/);
   // On a 360 px phone the chart scales down to fit the screen.
   await page.setViewportSize({ width: 360, height: 800 });
   const box = await chart.locator("svg").boundingBox();
