@@ -451,7 +451,6 @@ pub fn CustomersPage() -> impl IntoView {
     let param = move |k: &str| q.read().get(k).unwrap_or_default();
     let list = Resource::new(move || (param("q"), param("page")), |(search, page)| manage_customers(search, page));
     view! {
-        <super::ManageNav/>
         <h1 class="text-2xl font-semibold">"Customers"</h1>
         <form method="get" action="/manage/customers" class="mt-4 flex items-end gap-2" data-testid="customer-search">
             <label class="flex flex-col text-xs">"Email or name contains"
@@ -580,7 +579,6 @@ pub fn CustomerPage() -> impl IntoView {
     let actions = Actions::new();
     let detail = Resource::new(move || (id(), actions.versions()), |(id, _)| manage_customer(id));
     view! {
-        <super::ManageNav/>
         <p class="text-sm"><a class="underline" href="/manage/customers">"← All customers"</a></p>
         {move || actions.error().map(|e| view! { <div class="mt-2"><ErrorNote message=e.to_string()/></div> })}
         {move || actions.refund_note().map(|n| view! { <p class="mt-2 text-sm text-amber-800" data-testid="refund-note">{n}</p> })}

@@ -109,7 +109,7 @@ pub fn GuidePage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match guide.await {
-                    Ok(g) => view! { <super::ManageNav/> <Guide g/> }.into_any(),
+                    Ok(g) => view! { <Guide g/> }.into_any(),
                     Err(AppError::NotSignedIn) => view! { <super::StaffSignInFirst/> }.into_any(),
                     Err(e) => view! { <ErrorNote message=e.to_string()/> }.into_any(),
                 }

@@ -89,7 +89,7 @@ fn day(t: Timestamp) -> String {
 }
 
 /// What staff are told while the storefront is past due or suspended (title, text).
-fn notice(status: TenantBillingStatus) -> Option<(&'static str, &'static str)> {
+pub(crate) fn notice(status: TenantBillingStatus) -> Option<(&'static str, &'static str)> {
     match status {
         TenantBillingStatus::PastDue => Some((
             "Your account is past due",
@@ -102,26 +102,6 @@ fn notice(status: TenantBillingStatus) -> Option<(&'static str, &'static str)> {
              customer orders. Running workspaces are not stopped. Paying what is due resumes it at once.",
         )),
         TenantBillingStatus::Trial | TenantBillingStatus::Active | TenantBillingStatus::Cancelled => None,
-    }
-}
-
-/// Under the navigation of every management page: the notice while the account is past due or suspended,
-/// with the way to pay.
-#[component]
-pub fn StandingNotice() -> impl IntoView {
-    let data = Resource::new(|| (), |_| wholesale_account());
-    view! {
-        <Suspense fallback=|| ()>
-            {move || Suspend::new(async move {
-                let shown = data.await.ok().and_then(|v| notice(v.status));
-                shown.map(|(title, text)| view! {
-                    <div class="mb-4 rounded border border-red-300 bg-red-50 p-3 text-sm text-red-900" role="alert" data-testid="billing-status-banner">
-                        <p class="font-semibold">{title}</p>
-                        <p>{text}" "<a class="underline" href="/manage/billing">"Pay now"</a></p>
-                    </div>
-                })
-            })}
-        </Suspense>
     }
 }
 
