@@ -166,8 +166,7 @@ pub fn Frame(children: Children) -> impl IntoView {
         }
     });
     Effect::new(move |_| {
-        if matches!(staff_logout.value().get(), Some(Ok(()))) || matches!(staff_everywhere.value().get(), Some(Ok(_)))
-        {
+        if matches!(staff_logout.value().get(), Some(Ok(()))) || matches!(staff_everywhere.value().get(), Some(Ok(_))) {
             go_to("/manage/login");
         }
     });
@@ -248,12 +247,12 @@ fn NavMenu(#[prop(optional)] dark: bool, children: Children) -> impl IntoView {
         }
     });
     let (summary, panel) = if dark {
-        (
-            "text-white hover:bg-slate-800 focus-visible:outline-white",
-            "border-slate-700 bg-slate-900 md:bg-transparent",
-        )
+        ("text-white hover:bg-slate-800 focus-visible:outline-white", "border-slate-700 bg-slate-900 md:bg-transparent")
     } else {
-        ("text-slate-700 hover:bg-slate-100 focus-visible:outline-slate-900", "border-slate-200 bg-white md:bg-transparent")
+        (
+            "text-slate-700 hover:bg-slate-100 focus-visible:outline-slate-900",
+            "border-slate-200 bg-white md:bg-transparent",
+        )
     };
     view! {
         <details node_ref=menu class="nav-menu ml-auto md:ml-0 md:flex-1" data-testid="nav-menu">
@@ -496,7 +495,9 @@ mod tests {
 
     #[test]
     fn management_pages_get_the_management_frame_and_sign_in_pages_the_minimal_one() {
-        for path in ["/manage", "/manage/", "/manage/customers", "/manage/customers/abc", "/manage/billing", "/manage/guide"] {
+        for path in
+            ["/manage", "/manage/", "/manage/customers", "/manage/customers/abc", "/manage/billing", "/manage/guide"]
+        {
             assert_eq!(Area::of(path), Area::Manage, "{path}");
         }
         for path in ["/manage/login", "/manage/forgot", "/manage/accept", "/manage/set-password", "/manage/login/"] {

@@ -88,7 +88,7 @@ fn Steps(c: Checklist) -> impl IntoView {
 pub fn ConfirmPrices() -> impl IntoView {
     let confirm = ServerAction::<ConfirmPrices>::new();
     view! {
-        <ActionForm action=confirm attr:class="mt-2 flex items-center gap-3 text-sm">
+        <ActionForm action=confirm attr:class="mt-2 flex flex-wrap items-center gap-3 text-sm">
             <button type="submit" data-testid="confirm-prices" class="rounded border px-3 py-1"
                 disabled=move || confirm.pending().get()>
                 "These prices are right"

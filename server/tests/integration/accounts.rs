@@ -495,7 +495,9 @@ async fn management_pages_have_their_own_frame(b: Backend) {
     app::backend::resellers::lifecycle::create(&app.state, &app.db_url, tenant_admin_input("frm")).await.unwrap();
     let owner = app.client_for("frm.localhost");
     owner.call::<()>("staff_login", &[("email", "owner@frm.test"), ("password", "frm-owner-password")]).await.unwrap();
-    for (path, current) in [("/manage/customers", "/manage/customers"), ("/manage", "/manage"), ("/manage/billing", "/manage/billing")] {
+    for (path, current) in
+        [("/manage/customers", "/manage/customers"), ("/manage", "/manage"), ("/manage/billing", "/manage/billing")]
+    {
         let (status, page) = owner.get_page(path).await;
         assert_eq!(status, 200, "{path}");
         assert!(page.contains(r#"data-testid="manage-frame""#), "{path}: {page}");
