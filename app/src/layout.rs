@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{Logout, Me};
 use crate::error::AppError;
 use crate::manage::model::StaffMe;
-use crate::manage::platform_billing::wholesale_account;
+use crate::manage::platform_billing::{wholesale_account, StandingNotice};
 use crate::manage::server::{current_staff, StaffLogout, StaffLogoutEverywhere};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,10 +199,8 @@ pub fn Frame(children: Children) -> impl IntoView {
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
                     let here = path.get();
-                    let notice = standing.await.and_then(|v| crate::manage::platform_billing::notice(v.status));
-                    notice.filter(|_| here.trim_end_matches('/') != "/manage/billing").map(|(title, text)| view! {
-                        <StandingNotice title text/>
-                    })
+                    let v = standing.await.filter(|_| here.trim_end_matches('/') != "/manage/billing");
+                    v.map(|v| view! { <StandingNotice v/> })
                 })}
             </Transition>
             {children()}
@@ -444,18 +442,6 @@ fn ManageSignedOutHeader(brand: SiteBrand) -> impl IntoView {
                 <a href="/" data-testid="view-storefront" class="ml-auto text-sm text-brand underline">"View storefront"</a>
             </div>
         </header>
-    }
-}
-
-/// The account's standing with the platform, under the management frame's navigation while it is past
-/// due or suspended, with the way to pay.
-#[component]
-fn StandingNotice(title: &'static str, text: &'static str) -> impl IntoView {
-    view! {
-        <div class="mb-4 rounded border border-red-300 bg-red-50 p-3 text-sm text-red-900" role="alert" data-testid="billing-status-banner">
-            <p class="font-semibold">{title}</p>
-            <p>{text}" "<a class="underline" href="/manage/billing">"Pay now"</a></p>
-        </div>
     }
 }
 

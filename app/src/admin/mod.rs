@@ -9,6 +9,7 @@ pub mod model;
 pub mod prices;
 pub mod provisioning;
 pub mod server;
+pub mod standing;
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -19,6 +20,7 @@ use self::server::{
     current_admin, get_tenant, list_tenants, AddDomain, AdminLogin, AdminLogout, CreateTenant, DeleteTenant,
     RemoveDomain, ResendWelcome, RetryTenant, SuspendTenant, UnsuspendTenant, UpdateTerms, VerifyDomain,
 };
+use self::standing::{PlatformStanding, StandingActions};
 use crate::domain::tenant::{TenantStatus, TlsState, VerifyMethod};
 use crate::domain::time::format_utc;
 use crate::error::AppError;
@@ -318,6 +320,7 @@ struct TenantActions {
     remove_domain: ServerAction<RemoveDomain>,
     verify: ServerAction<VerifyDomain>,
     welcome: ServerAction<ResendWelcome>,
+    standing: StandingActions,
 }
 
 /// Shows the tenant an action returned as soon as it arrives (the newest answer wins).
@@ -346,6 +349,7 @@ pub fn AdminTenantPage() -> impl IntoView {
         remove_domain: ServerAction::new(),
         verify: ServerAction::new(),
         welcome: ServerAction::new(),
+        standing: StandingActions::default(),
     };
     let detail = Resource::new(slug, get_tenant);
     // The newest state an action answered with; it replaces the loaded one so the page is never stale.
@@ -358,6 +362,9 @@ pub fn AdminTenantPage() -> impl IntoView {
     feed(fresh, move || actions.remove_domain.value().get());
     feed(fresh, move || actions.verify.value().get());
     feed(fresh, move || actions.welcome.value().get());
+    feed(fresh, move || actions.standing.terms.value().get());
+    feed(fresh, move || actions.standing.extend.value().get());
+    feed(fresh, move || actions.standing.collect.value().get());
     Effect::new(move |_| {
         if let Some(Ok(())) = actions.delete.value().get() {
             go_to("/admin");
@@ -386,8 +393,18 @@ pub fn AdminTenantPage() -> impl IntoView {
 
 #[component]
 fn TenantView(d: TenantDetail, actions: TenantActions) -> impl IntoView {
-    let TenantActions { retry, suspend, unsuspend, delete, terms, add_domain, remove_domain, verify, welcome } =
-        actions;
+    let TenantActions {
+        retry,
+        suspend,
+        unsuspend,
+        delete,
+        terms,
+        add_domain,
+        remove_domain,
+        verify,
+        welcome,
+        standing,
+    } = actions;
     let slug = d.slug.clone();
     let status = d.status;
 
@@ -515,6 +532,7 @@ fn TenantView(d: TenantDetail, actions: TenantActions) -> impl IntoView {
             </ActionForm>
         }
     });
+    let standing_section = (!d.is_house).then(|| view! { <PlatformStanding d=d.clone() actions=standing/> });
     let current_tier = d.terms.tier.as_str().to_owned();
     let (slug_add, slug_terms) = (slug.clone(), slug.clone());
     let saved = move || {
@@ -659,6 +677,7 @@ fn TenantView(d: TenantDetail, actions: TenantActions) -> impl IntoView {
             </ActionForm>
             {move || terms.value().get().and_then(Result::err).map(|e| view! { <div class="mt-3">{error_view(e)}</div> })}
         </section>
+        {standing_section}
     }
 }
 

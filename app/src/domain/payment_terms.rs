@@ -10,6 +10,15 @@ pub const DAY_MS: i64 = 86_400_000;
 /// The longest terms or grace a storefront may set, in days.
 pub const MAX_DAYS: u32 = 90;
 
+/// A number of days of a term as typed in a form (0 to `MAX_DAYS`); the error names `what` and the range.
+pub fn parse_days(raw: &str, what: &str) -> Result<u32, String> {
+    raw.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|d| *d <= MAX_DAYS)
+        .ok_or_else(|| format!("The {what} is a whole number of days from 0 to {MAX_DAYS}."))
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomerTerms {
     /// Days from finalising to the due date (0: due at once).
@@ -27,14 +36,10 @@ impl Default for CustomerTerms {
 impl CustomerTerms {
     /// The terms as typed in the form; the error says what is allowed.
     pub fn parse(due_days: &str, grace_days: &str) -> Result<CustomerTerms, String> {
-        let days = |raw: &str, what: &str| {
-            raw.trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|d| *d <= MAX_DAYS)
-                .ok_or_else(|| format!("The {what} is a whole number of days from 0 to {MAX_DAYS}."))
-        };
-        Ok(CustomerTerms { due_days: days(due_days, "payment term")?, grace_days: days(grace_days, "grace period")? })
+        Ok(CustomerTerms {
+            due_days: parse_days(due_days, "payment term")?,
+            grace_days: parse_days(grace_days, "grace period")?,
+        })
     }
 
     pub fn due_at(self, finalised: Timestamp) -> Timestamp {

@@ -67,6 +67,14 @@ pub struct TenantDetail {
     pub creation_step: CreationStep,
     pub last_error: Option<String>,
     pub trial_ends_at: Option<Timestamp>,
+    /// When the trial converted to paying (`None`: not yet, or no trial).
+    pub trial_converted_at: Option<Timestamp>,
+    /// Where it stands as a payer of the platform.
+    pub billing_status: crate::domain::tenant_billing::TenantBillingStatus,
+    /// When its wholesale invoices are due, and the grace and suspension delays.
+    pub wholesale_terms: crate::domain::tenant_billing::WholesaleTerms,
+    /// The card saved with the platform ("visa •••• 4242"), if any.
+    pub platform_card: Option<String>,
     pub created_at: Timestamp,
     pub terms: BillingTerms,
     /// (name, label) of every reseller tier the admin defined, for the terms form.

@@ -1,5 +1,5 @@
 //! Paying the platform, on `/manage/billing`: the storefront's billing status with the platform (a clear
-//! notice when it is past due or suspended), the saved card the wholesale invoices are charged to ("Save a
+//! notice when it is past due or suspended, or its trial is over without a card; when the trial ends), the saved card the wholesale invoices are charged to ("Save a
 //! card"), and each unpaid wholesale invoice with its due date and "Pay now".
 
 use leptos::prelude::*;
@@ -32,6 +32,17 @@ pub struct PlatformBillingView {
     pub terms: WholesaleTerms,
     pub card: Option<String>,
     pub unpaid: Vec<UnpaidWholesale>,
+    /// The end of the trial while it has not converted (running, or over without a card).
+    pub trial_ends_at: Option<Timestamp>,
+    /// The server's time, to tell a running trial from one that is over.
+    pub now: Timestamp,
+}
+
+impl PlatformBillingView {
+    /// The trial is over and the account waits for a card.
+    fn trial_over(&self) -> bool {
+        self.trial_ends_at.is_some_and(|end| self.now >= end)
+    }
 }
 
 #[server(prefix = "/api", endpoint = "wholesale_account")]
@@ -40,6 +51,8 @@ pub async fn wholesale_account() -> Result<PlatformBillingView, AppError> {
     let (state, entry, _) = super::server::guard::staff().await?;
     let s = collection::standing(&state, entry.id).await?;
     Ok(PlatformBillingView {
+        trial_ends_at: s.trial_ends_at,
+        now: crate::backend::platform::db::now(),
         enabled: s.enabled,
         status: s.status,
         terms: s.terms,
@@ -88,13 +101,18 @@ fn day(t: Timestamp) -> String {
     format_utc(t).split(' ').next().unwrap_or_default().to_owned()
 }
 
-/// What staff are told while the storefront is past due or suspended (title, text).
-pub(crate) fn notice(status: TenantBillingStatus) -> Option<(&'static str, &'static str)> {
-    match status {
+/// What staff are told while the storefront is past due or suspended, or its trial is over (title, text).
+fn notice(v: &PlatformBillingView) -> Option<(&'static str, &'static str)> {
+    match v.status {
         TenantBillingStatus::PastDue => Some((
             "Your account is past due",
             "A wholesale invoice is unpaid past its due date, so your storefront is not taking new customer orders. \
              Your customers' running workspaces are not affected. Paying what is due resumes orders at once.",
+        )),
+        TenantBillingStatus::Suspended if v.trial_over() => Some((
+            "Your trial has ended",
+            "Your free trial is over and no card is saved, so your storefront takes no new customer orders. \
+             Running workspaces are not stopped. Save a card and it resumes at once.",
         )),
         TenantBillingStatus::Suspended => Some((
             "Your account is suspended",
@@ -103,6 +121,21 @@ pub(crate) fn notice(status: TenantBillingStatus) -> Option<(&'static str, &'sta
         )),
         TenantBillingStatus::Trial | TenantBillingStatus::Active | TenantBillingStatus::Cancelled => None,
     }
+}
+
+/// Under the management frame's navigation (the frame loads `v`): the notice while the account is past due
+/// or suspended, with the way to pay.
+#[component]
+pub fn StandingNotice(v: PlatformBillingView) -> impl IntoView {
+    let action = if v.trial_over() { "Save a card" } else { "Pay now" };
+    notice(&v).map(|(title, text)| {
+        view! {
+            <div class="mb-4 rounded border border-red-300 bg-red-50 p-3 text-sm text-red-900" role="alert" data-testid="billing-status-banner">
+                <p class="font-semibold">{title}</p>
+                <p>{text}" "<a class="underline" href="/manage/billing">{action}</a></p>
+            </div>
+        }
+    })
 }
 
 /// The section of `/manage/billing` about paying the platform.
@@ -149,8 +182,16 @@ fn Standing(
     save_card: ServerAction<SavePlatformCard>,
     pay: ServerAction<PayWholesaleInvoice>,
 ) -> impl IntoView {
-    let notice = notice(v.status);
+    let notice = notice(&v);
     let status = v.status;
+    let trial_note = v.trial_ends_at.filter(|_| !v.trial_over()).map(|end| {
+        let card = if v.card.is_some() {
+            "Your saved card carries the account on after it: the platform fee applies from then."
+        } else {
+            "Save a card before then to carry on without a break."
+        };
+        format!("Your free trial ends on {} (UTC): no platform fee until then. {card}", format_utc(end))
+    });
     view! {
         <section class="mt-4" data-testid="platform-billing" data-status=status.as_str()>
             {notice.map(|(title, text)| view! {
@@ -160,6 +201,7 @@ fn Standing(
                 </div>
             })}
             <h2 class="mt-4 text-lg font-semibold">"Paying the platform"</h2>
+            {trial_note.map(|t| view! { <p class="text-sm text-slate-700" data-testid="trial-note">{t}</p> })}
             <p class="text-sm text-slate-600">{format!(
                 "Wholesale invoices are due {} days after they are issued and charged to your saved card. Unpaid {} days past the due date, new orders stop; {} days after that, the account is suspended.",
                 v.terms.due_days, v.terms.grace_days, v.terms.suspend_days

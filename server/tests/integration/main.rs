@@ -23,6 +23,7 @@ mod onboarding;
 mod own_catalog;
 mod own_domains;
 mod price_book;
+mod reseller_trials;
 mod security;
 mod slice;
 mod stripe;

@@ -27,7 +27,7 @@ use crate::domain::ids::TenantId;
 use crate::domain::money::Money;
 use crate::domain::payment_terms::{reminder_due, Reminder};
 use crate::domain::platform::ActorKind;
-use crate::domain::tenant_billing::{decide, TenantBillingStatus, WholesaleTerms, RETURN_PARAM};
+use crate::domain::tenant_billing::{decide, Position, Reason, TenantBillingStatus, WholesaleTerms, RETURN_PARAM};
 use crate::domain::time::{format_utc, Timestamp};
 use crate::error::AppError;
 
@@ -98,6 +98,8 @@ pub struct Standing {
     pub card_label: Option<String>,
     /// Wholesale invoices not paid yet, oldest first.
     pub unpaid: Vec<WholesaleInvoice>,
+    /// The end of a trial not converted yet (running, or over without a card).
+    pub trial_ends_at: Option<Timestamp>,
 }
 
 pub async fn standing(state: &AppState, tenant: TenantId) -> Result<Standing, BackendError> {
@@ -114,6 +116,7 @@ pub async fn standing(state: &AppState, tenant: TenantId) -> Result<Standing, Ba
         terms: terms(state.central(), tenant).await?,
         card_label: acct.payment_method_id.and(acct.card_label),
         unpaid,
+        trial_ends_at: super::trials::get(state.central(), tenant).await?.pending_end(),
     })
 }
 
@@ -303,8 +306,10 @@ async fn complete_session(
                 if let Some(card) = cards.first() {
                     let label = format!("{} •••• {}", card.brand, card.last4);
                     if save_card(state.central(), tenant, customer, &card.id, &label).await? {
-                        // A new card gets a try at everything still unpaid, now.
+                        // A new card gets a try at everything still unpaid, now; a trial that ended without a
+                        // card converts on it at once.
                         charge_open_invoices(state, tenant).await?;
+                        refresh_status(state, tenant).await?;
                     }
                 }
             }
@@ -634,8 +639,9 @@ pub async fn due_for_collection(
     .await?)
 }
 
-/// Brings the tenant's billing status up to date with what it has left unpaid (`domain::tenant_billing::
-/// decide`); a change is audited and emailed to the owner. Returns the new status when it changed.
+/// Brings the tenant's billing status up to date with what it has left unpaid, its trial and its card
+/// (`domain::tenant_billing::decide`); a change (or a trial's conversion) is audited and emailed to the
+/// owner. Returns the new status when it changed.
 pub async fn refresh_status(state: &AppState, tenant: TenantId) -> Result<Option<TenantBillingStatus>, BackendError> {
     let current = status(state.central(), tenant).await?;
     let oldest: Option<i64> = sqlx::query_scalar(
@@ -645,16 +651,28 @@ pub async fn refresh_status(state: &AppState, tenant: TenantId) -> Result<Option
     .bind(tenant.to_string())
     .fetch_one(state.central().pool())
     .await?;
+    let trial = super::trials::get(state.central(), tenant).await?;
+    let position = Position {
+        oldest_unpaid_due: oldest.map(Timestamp::from_millis),
+        trial_ends_at: trial.pending_end(),
+        has_card: account(state.central(), tenant).await?.payment_method_id.is_some(),
+    };
     let terms = terms(state.central(), tenant).await?;
-    let Some(next) = decide(current, terms, oldest.map(Timestamp::from_millis), now()) else { return Ok(None) };
-    // Conditional on the status read: of two runners deciding the same change, one makes it (and mails it).
+    let Some(decision) = decide(current, terms, position, now()) else { return Ok(None) };
+    let next = decision.status.unwrap_or(current);
+    // Conditional on what was read: of two runners deciding the same change, one makes it (and mails it).
+    let converted_at = decision.converts_trial.then(|| now().as_millis());
     let changed = sqlx::query(
-        "UPDATE tenants SET billing_status = $1, billing_status_at = $2 WHERE id = $3 AND billing_status = $4",
+        "UPDATE tenants SET billing_status = $1, billing_status_at = $2, \
+         trial_converted_at = COALESCE(trial_converted_at, $3) \
+         WHERE id = $4 AND billing_status = $5 AND (trial_converted_at IS NULL) = $6",
     )
     .bind(next.as_str())
     .bind(now().as_millis())
+    .bind(converted_at)
     .bind(tenant.to_string())
     .bind(current.as_str())
+    .bind(trial.converted_at.is_none())
     .execute(state.central().pool())
     .await?
     .rows_affected()
@@ -662,11 +680,36 @@ pub async fn refresh_status(state: &AppState, tenant: TenantId) -> Result<Option
     if !changed {
         return Ok(None);
     }
-    let detail = format!("{} → {}", current.as_str(), next.as_str());
-    audit::record(state.central(), None, ActorKind::System, "system", Some(tenant), "billing_status.changed", &detail)
+    if decision.converts_trial {
+        audit::record(state.central(), None, ActorKind::System, "system", Some(tenant), "trial.converted", "").await?;
+    }
+    if decision.status.is_some() {
+        let detail = format!("{} → {}", current.as_str(), next.as_str());
+        audit::record(
+            state.central(),
+            None,
+            ActorKind::System,
+            "system",
+            Some(tenant),
+            "billing_status.changed",
+            &detail,
+        )
         .await?;
-    let (subject, lines, action) = match next {
-        TenantBillingStatus::PastDue => (
+    }
+    let (subject, lines, action) = status_mail(decision.reason, next, terms);
+    let key = format!("billing_status:{tenant}:{}:{}", next.as_str(), now().as_millis());
+    mail_owner(state, tenant, "billing_status", key, &subject, &lines, action).await?;
+    Ok(decision.status)
+}
+
+/// What the owner is told when the status changes (subject, lines, button).
+fn status_mail(
+    reason: Reason,
+    next: TenantBillingStatus,
+    terms: WholesaleTerms,
+) -> (String, Vec<String>, &'static str) {
+    match reason {
+        Reason::Unpaid => (
             "Your account is past due".to_owned(),
             vec![
                 "A wholesale invoice is unpaid past its due date and grace period, so your storefront is not taking \
@@ -679,7 +722,7 @@ pub async fn refresh_status(state: &AppState, tenant: TenantId) -> Result<Option
             ],
             "Pay now",
         ),
-        TenantBillingStatus::Suspended => (
+        Reason::StillUnpaid => (
             "Your account is suspended".to_owned(),
             vec![
                 "A wholesale invoice is still unpaid, so your account is suspended: your storefront takes no new \
@@ -689,16 +732,34 @@ pub async fn refresh_status(state: &AppState, tenant: TenantId) -> Result<Option
             ],
             "Pay now",
         ),
-        TenantBillingStatus::Active | TenantBillingStatus::Trial => (
-            "Your account is in good standing again".to_owned(),
-            vec!["Thank you for your payment: your storefront takes new customer orders again.".to_owned()],
+        Reason::TrialEndedWithoutCard => (
+            "Your trial has ended".to_owned(),
+            vec![
+                "Your free trial is over and no card is saved, so your storefront takes no new customer orders for \
+                 now. Your customers' running workspaces are not stopped."
+                    .to_owned(),
+                "Save a card and the account resumes at once; wholesale invoices are then charged to it.".to_owned(),
+            ],
+            "Save a card",
+        ),
+        Reason::TrialConverted => (
+            "Your trial has ended: welcome aboard".to_owned(),
+            vec!["Your free trial is over. Your storefront carries on as it is: the platform fee applies from now, \
+                 and wholesale invoices are charged to your saved card."
+                .to_owned()],
             "See your billing",
         ),
-        TenantBillingStatus::Cancelled => ("Your account is cancelled".to_owned(), Vec::new(), "See your billing"),
-    };
-    let key = format!("billing_status:{tenant}:{}:{}", next.as_str(), now().as_millis());
-    mail_owner(state, tenant, "billing_status", key, &subject, &lines, action).await?;
-    Ok(Some(next))
+        Reason::GoodStanding if next == TenantBillingStatus::Trial => (
+            "Your trial is running again".to_owned(),
+            vec!["Your storefront takes new customer orders again until your trial ends.".to_owned()],
+            "See your billing",
+        ),
+        Reason::GoodStanding => (
+            "Your account is in good standing again".to_owned(),
+            vec!["Thank you: your storefront takes new customer orders again.".to_owned()],
+            "See your billing",
+        ),
+    }
 }
 
 /// Queues the reminders now due about the tenant's unpaid wholesale invoices (three days before the due
@@ -752,17 +813,18 @@ pub struct PassReport {
     pub status_changes: usize,
 }
 
+impl PassReport {
+    fn add(&mut self, other: PassReport) {
+        self.charged += other.charged;
+        self.reminded += other.reminded;
+        self.status_changes += other.status_changes;
+    }
+}
+
 /// One pass of wholesale collection (run by the billing scheduler, under its lease): card charges due per
 /// the dunning schedule, reminders, then every reseller's billing status.
 pub async fn pass(state: &AppState) -> Result<PassReport, BackendError> {
-    let mut report = PassReport::default();
-    for id in due_for_collection(state, now(), None).await? {
-        match collect(state, &id).await {
-            Ok(Collected::Paid | Collected::Declined { .. }) => report.charged += 1,
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, invoice = %id, "wholesale collection failed; the next pass retries"),
-        }
-    }
+    let mut report = charge_due(state, None).await?;
     let tenants: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM tenants WHERE is_house = 0 AND status IN ('active', 'suspended') ORDER BY slug",
     )
@@ -770,20 +832,48 @@ pub async fn pass(state: &AppState) -> Result<PassReport, BackendError> {
     .await?;
     for id in tenants {
         let tenant: TenantId = id.parse().map_err(|_| corrupt("tenants.id"))?;
-        report.reminded += remind(state, tenant).await?;
-        report.status_changes += usize::from(refresh_status(state, tenant).await?.is_some());
+        report.add(standing_pass(state, tenant).await?);
     }
     Ok(report)
 }
 
-fn day(t: Timestamp) -> String {
+/// The same pass for one tenant, now (the admin's "Run collection now" on the tenant's page).
+pub async fn pass_for(state: &AppState, tenant: TenantId) -> Result<PassReport, BackendError> {
+    let mut report = charge_due(state, Some(tenant)).await?;
+    report.add(standing_pass(state, tenant).await?);
+    Ok(report)
+}
+
+/// The card charges due now (of one tenant, or all).
+async fn charge_due(state: &AppState, tenant: Option<TenantId>) -> Result<PassReport, BackendError> {
+    let mut report = PassReport::default();
+    for id in due_for_collection(state, now(), tenant).await? {
+        match collect(state, &id).await {
+            Ok(Collected::Paid | Collected::Declined { .. }) => report.charged += 1,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, invoice = %id, "wholesale collection failed; the next pass retries"),
+        }
+    }
+    Ok(report)
+}
+
+/// A tenant's reminders (invoices, trial) and billing status.
+async fn standing_pass(state: &AppState, tenant: TenantId) -> Result<PassReport, BackendError> {
+    Ok(PassReport {
+        charged: 0,
+        reminded: remind(state, tenant).await? + super::trials::remind(state, tenant).await?,
+        status_changes: usize::from(refresh_status(state, tenant).await?.is_some()),
+    })
+}
+
+pub(super) fn day(t: Timestamp) -> String {
     let text = format_utc(t);
     text.split(' ').next().unwrap_or(&text).to_owned()
 }
 
 /// An email from the platform (the house storefront's branding) to the reseller's owner, with a button to
 /// its `/manage/billing`. `key` makes it once only.
-async fn mail_owner(
+pub(super) async fn mail_owner(
     state: &AppState,
     tenant: TenantId,
     kind: &str,

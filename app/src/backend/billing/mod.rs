@@ -12,6 +12,8 @@
 //! - `wholesale`: what each reseller owes the platform for the period, exactly once.
 //! - `collection`: collecting wholesale invoices through the platform's own Stripe (saved card, "Pay now",
 //!   dunning, reminders) exactly once, and the reseller's billing status (past due, suspended, resumed).
+//! - `trials`: a reseller's trial: no platform fee during it, reminders before its end, the admin's
+//!   extension (the end itself is decided with the billing status, in `collection`).
 //! - `payments`: each storefront's Stripe: top-up checkout, saved card, invoice charges, refunds, webhooks,
 //!   dunning.
 //! - `refunds`: refunds to the card an invoice was paid with: written pending with their credit note, sent
@@ -40,6 +42,7 @@ pub mod refunds;
 pub mod run;
 pub mod subscriptions;
 pub mod terms;
+pub mod trials;
 pub mod usage;
 pub mod wholesale;
 

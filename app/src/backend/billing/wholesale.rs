@@ -2,7 +2,8 @@
 //!
 //! Usage at the wholesale rates frozen on each session (grouped per workspace and rate, each group rounded
 //! once, the same `window_lines` as every other amount), less the reseller's discount, plus active
-//! subscriptions at wholesale, the monthly platform fee, and the commission on its retail revenue. One
+//! subscriptions at wholesale, the monthly platform fee (none for the part of a period inside the
+//! reseller's trial), and the commission on its retail revenue. One
 //! invoice per (tenant, period), written with its lines and its number (a central gapless counter) in one
 //! transaction; emailed to the reseller's owner through the outbox (deduplicated). The house storefront is
 //! the platform's own and is never wholesale-billed.
@@ -20,6 +21,8 @@ use crate::domain::billing_state::WholesaleStatus;
 use crate::domain::ids::TenantId;
 use crate::domain::money::{Currency, Money};
 use crate::domain::period::Period;
+use crate::domain::tenant_billing::platform_fee_after_trial;
+use crate::domain::time::{format_utc, Timestamp};
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WholesaleInvoice {
@@ -85,6 +88,7 @@ fn basis_points(amount: i64, bp: u32) -> Result<i64, BackendError> {
 pub async fn figures(
     tenant: &Tenant,
     terms: &crate::domain::tenant::BillingTerms,
+    trial_ends_at: Option<Timestamp>,
     period: Period,
     subscriptions_minor: i64,
 ) -> Result<Figures, BackendError> {
@@ -103,7 +107,7 @@ pub async fn figures(
         usage,
         discount: basis_points(usage, terms.wholesale_discount_bp)?,
         subscriptions: subscriptions_minor,
-        platform_fee: terms.platform_fee_minor,
+        platform_fee: platform_fee_after_trial(terms.platform_fee_minor, period.start(), period.end(), trial_ends_at),
         commission: basis_points(retail, terms.commission_bp)?,
     })
 }
@@ -135,7 +139,8 @@ pub async fn bill_tenant(
     let outcome = if existing.is_some() {
         Outcome::AlreadyInvoiced
     } else {
-        let f = figures(tenant, &record.terms, period, subscriptions_minor).await?;
+        let trial_end = record.trial_ends_at.map(Timestamp::from_millis);
+        let f = figures(tenant, &record.terms, trial_end, period, subscriptions_minor).await?;
         let written = now();
         let due_at = super::collection::terms(state.central(), tenant.id).await?.due_at(written);
         let mut tx = state.central().begin().await?;
@@ -184,7 +189,13 @@ pub async fn bill_tenant(
             (format!("Workspace usage at wholesale rates ({key})"), f.usage),
             (format!("Reseller discount ({} bp)", record.terms.wholesale_discount_bp), -f.discount),
             ("Subscriptions at wholesale".to_owned(), f.subscriptions),
-            ("Platform fee".to_owned(), f.platform_fee),
+            (
+                match trial_end.filter(|_| f.platform_fee != record.terms.platform_fee_minor) {
+                    Some(end) => format!("Platform fee (none during the trial, until {})", format_utc(end)),
+                    None => "Platform fee".to_owned(),
+                },
+                f.platform_fee,
+            ),
             (
                 format!("Commission on retail revenue of {} ({} bp)", m(f.retail), record.terms.commission_bp),
                 f.commission,

@@ -24,6 +24,7 @@ use crate::domain::money::Currency;
 use crate::domain::money::Rate;
 use crate::domain::plan::PlanCode;
 use crate::domain::tenant::{BillingTerms, CreationStep, DomainKind, Slug, TenantStatus};
+use crate::domain::tenant_billing::TenantBillingStatus;
 
 type Result<T, E = TenantError> = std::result::Result<T, E>;
 
@@ -146,7 +147,8 @@ async fn reserve(state: &AppState, central_url: &str, new: &NewTenant) -> Result
     }
     let inserted = sqlx::query(
         "INSERT INTO tenants (id, slug, name, status, is_house, currency, db_url, created_at, updated_at, \
-         owner_email, creation_step, trial_ends_at) VALUES ($1, $2, $3, 'creating', 0, $4, $5, $6, $6, $7, 'validated', $8)",
+         owner_email, creation_step, trial_ends_at, billing_status) \
+         VALUES ($1, $2, $3, 'creating', 0, $4, $5, $6, $6, $7, 'validated', $8, $9)",
     )
     .bind(id.to_string())
     .bind(new.slug.as_str())
@@ -156,6 +158,8 @@ async fn reserve(state: &AppState, central_url: &str, new: &NewTenant) -> Result
     .bind(t)
     .bind(&new.owner_email)
     .bind(trial)
+    // A trial starts with the tenant: no platform fee until it ends (`collection` decides the end).
+    .bind((if trial.is_some() { TenantBillingStatus::Trial } else { TenantBillingStatus::Active }).as_str())
     .execute(&mut *tx)
     .await;
     if let Err(e) = inserted {

@@ -2,6 +2,7 @@
 //! the admin and the address they acted from, and answers with the tenant as its page now shows it — so
 //! no caller can forget the record, and a server function is one call.
 
+use crate::backend::billing::{collection, trials};
 use crate::backend::identity::staff_password;
 use crate::backend::resellers::lifecycle::{self, NewTenantInput};
 use crate::backend::resellers::overview;
@@ -9,6 +10,7 @@ use crate::backend::state::AppState;
 use crate::backend::tenancy::{domains, registry, TenantError};
 use crate::backend::workspaces::price_book;
 use crate::domain::tenant::{BillingTerms, TermsInput, VerifyMethod};
+use crate::domain::tenant_billing::WholesaleTerms;
 use crate::domain::tenant_view::TenantDetail;
 
 type Result<T, E = TenantError> = std::result::Result<T, E>;
@@ -111,6 +113,51 @@ pub async fn set_terms(state: &AppState, by: ByAdmin<'_>, slug: &str, input: &Te
         terms.billing_cycle_day
     );
     audit_on(state, by, slug, "tenant.terms_changed", &summary).await?;
+    overview::detail(state, slug).await
+}
+
+/// Sets the reseller's wholesale payment terms (due, grace, suspension delay in days). A new payment term
+/// applies to invoices issued from now; the grace and suspension delays apply at once, so the billing
+/// status is decided again now.
+pub async fn set_wholesale_terms(
+    state: &AppState,
+    by: ByAdmin<'_>,
+    slug: &str,
+    due_days: &str,
+    grace_days: &str,
+    suspend_days: &str,
+) -> Result<TenantDetail> {
+    let rec = lifecycle::by_slug(state, slug).await?;
+    let t = WholesaleTerms::parse(due_days, grace_days, suspend_days).map_err(TenantError::Invalid)?;
+    sqlx::query(
+        "UPDATE tenants SET wholesale_due_days = $1, wholesale_grace_days = $2, wholesale_suspend_days = $3 WHERE id = $4",
+    )
+    .bind(i64::from(t.due_days))
+    .bind(i64::from(t.grace_days))
+    .bind(i64::from(t.suspend_days))
+    .bind(rec.id.to_string())
+    .execute(state.central().pool())
+    .await?;
+    let summary =
+        format!("due {} days, grace {} days, suspended {} days later", t.due_days, t.grace_days, t.suspend_days);
+    audit_on(state, by, slug, "tenant.wholesale_terms_changed", &summary).await?;
+    collection::refresh_status(state, rec.id).await?;
+    overview::detail(state, slug).await
+}
+
+/// Extends the reseller's trial by `days` (see `billing::trials::extend`).
+pub async fn extend_trial(state: &AppState, by: ByAdmin<'_>, slug: &str, days: &str) -> Result<TenantDetail> {
+    let rec = lifecycle::by_slug(state, slug).await?;
+    trials::extend(state, by, rec.id, days).await?;
+    overview::detail(state, slug).await
+}
+
+/// Runs the collection pass for this tenant now: charges due, reminders, its billing status.
+pub async fn collect_now(state: &AppState, by: ByAdmin<'_>, slug: &str) -> Result<TenantDetail> {
+    let rec = lifecycle::by_slug(state, slug).await?;
+    let r = collection::pass_for(state, rec.id).await?;
+    let summary = format!("{} charged, {} reminded, {} status changes", r.charged, r.reminded, r.status_changes);
+    audit_on(state, by, slug, "tenant.collection_run", &summary).await?;
     overview::detail(state, slug).await
 }
 

@@ -1,6 +1,7 @@
 //! The platform admin's view of storefronts: the tenants list and one tenant's detail, as the admin
 //! pages show them.
 
+use crate::backend::billing::{collection, trials};
 use crate::backend::identity::staff_password;
 use crate::backend::resellers::lifecycle;
 use crate::backend::state::AppState;
@@ -22,7 +23,7 @@ pub async fn list(state: &AppState) -> Result<Vec<TenantSummary>, TenantError> {
         });
         let primary = domains::domains(state, rec.id).await?.into_iter().find(|d| d.kind == DomainKind::Primary);
         out.push(TenantSummary {
-            billing_status: crate::backend::billing::collection::status(state.central(), rec.id).await?,
+            billing_status: collection::status(state.central(), rec.id).await?,
             slug: rec.slug,
             name: rec.name,
             status: rec.status,
@@ -60,6 +61,8 @@ pub async fn detail(state: &AppState, slug: &str) -> Result<TenantDetail, Tenant
     let domains = domains::domains(state, rec.id).await?.into_iter().map(domain_view).collect();
     let fee = Money::from_minor(rec.terms.platform_fee_minor, rec.currency);
     let owner_has_password = staff_password::owner_has_password(state, rec.id).await?;
+    let trial = trials::get(state.central(), rec.id).await?;
+    let card = collection::account(state.central(), rec.id).await?;
     Ok(TenantDetail {
         owner_has_password,
         platform_host: format!("{}.{}", rec.slug, state.registry().sites().platform_domain),
@@ -72,6 +75,10 @@ pub async fn detail(state: &AppState, slug: &str) -> Result<TenantDetail, Tenant
         creation_step: rec.creation_step,
         last_error: rec.last_error,
         trial_ends_at: rec.trial_ends_at.map(Timestamp::from_millis),
+        trial_converted_at: trial.converted_at,
+        billing_status: collection::status(state.central(), rec.id).await?,
+        wholesale_terms: collection::terms(state.central(), rec.id).await?,
+        platform_card: card.payment_method_id.and(card.card_label),
         created_at: Timestamp::from_millis(rec.created_at),
         discount_percent: bp_to_percent(rec.terms.wholesale_discount_bp),
         platform_fee: fee.to_decimal().to_string(),

@@ -285,6 +285,18 @@ pub struct Client {
     pub base: String,
 }
 
+/// A request that got no answer, with its whole chain of causes (a timeout, a refused or reset
+/// connection, an answer cut short…): reqwest's own message names only the URL.
+fn failure(e: &reqwest::Error) -> String {
+    let mut text = format!("{e} (timeout: {}, connect: {})", e.is_timeout(), e.is_connect());
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}
+
 impl Client {
     /// Calls a server function the way the browser does (form-encoded POST to /api/<name>).
     pub async fn call<T: DeserializeOwned>(&self, name: &str, args: &[(&str, &str)]) -> Result<T, (u16, AppError)> {
@@ -294,7 +306,7 @@ impl Client {
             .form(args)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("{name} on {}: {e}", self.base));
+            .unwrap_or_else(|e| panic!("{name} on {}: {}", self.base, failure(&e)));
         let status = res.status().as_u16();
         let body = res.bytes().await.expect("body");
         if (200..300).contains(&status) {
@@ -315,7 +327,7 @@ impl Client {
             .form(args)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("{name} on {}: {e}", self.base));
+            .unwrap_or_else(|e| panic!("{name} on {}: {}", self.base, failure(&e)));
         (res.status().as_u16(), res.text().await.unwrap_or_default())
     }
 
@@ -325,7 +337,7 @@ impl Client {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let res = req.send().await.expect("request");
+        let res = req.send().await.unwrap_or_else(|e| panic!("GET {path}: {}", failure(&e)));
         (res.status().as_u16(), res.text().await.unwrap_or_default())
     }
 
@@ -335,7 +347,7 @@ impl Client {
             .get(format!("{}{path}", self.base))
             .send()
             .await
-            .unwrap_or_else(|e| panic!("GET {path} on {}: {e}", self.base));
+            .unwrap_or_else(|e| panic!("GET {path} on {}: {}", self.base, failure(&e)));
         (res.status().as_u16(), res.text().await.unwrap_or_default())
     }
 }
