@@ -16,53 +16,15 @@ use app::domain::period::Period;
 use app::domain::tenant_billing::{TenantBillingStatus, WholesaleTerms};
 use app::domain::time::Timestamp;
 use app::manage::platform_billing::PlatformBillingView;
-use server::stripe_fake::StripeFake;
 
 use crate::common::{Backend, Client, TestApp};
-
-/// acme's monthly platform fee in these tests.
-const FEE: i64 = 4_900;
-
-async fn spawn(b: Backend) -> TestApp {
-    let app = TestApp::spawn_with(
-        b,
-        &[("DEMO_RESELLER", "true"), ("METER_INTERVAL_MS", "3600000"), ("BILLING_INTERVAL_MS", "3600000")],
-    )
-    .await;
-    sqlx::query("UPDATE tenants SET platform_fee_minor = $1 WHERE slug = 'acme'")
-        .bind(FEE)
-        .execute(app.state.central().pool())
-        .await
-        .unwrap();
-    app
-}
-
-async fn acme(app: &TestApp) -> Tenant {
-    let entry = app.state.registry().entry_by_slug("acme").await.unwrap().unwrap();
-    app.state.tenant_by_id(entry.id).await.unwrap().unwrap()
-}
-
-fn fake(app: &TestApp) -> StripeFake {
-    app.stripe.clone().expect("the local Stripe runs in tests").0
-}
+// The platform-billing fixtures (acme with a 49.00 fee, its owner, the platform's local Stripe) are shared.
+use crate::wholesale_collection::{acme, customer_orders, owner, save_card, spawn, FEE};
 
 async fn admin(app: &TestApp) -> Client {
     let admin = app.client_for("admin.localhost");
     admin.call::<()>("admin_login", &[("email", "admin@ezscale.test"), ("password", "admin-password")]).await.unwrap();
     admin
-}
-
-async fn owner(app: &TestApp) -> Client {
-    let c = app.client_for("acme.localhost");
-    c.call::<()>("staff_login", &[("email", "owner@acme.test"), ("password", "owner-password")]).await.unwrap();
-    c
-}
-
-async fn save_card(app: &TestApp, staff: &Client) {
-    let url: String = staff.call("save_platform_card", &[]).await.unwrap();
-    let cs = url.rsplit('/').next().unwrap().to_owned();
-    fake(app).complete_checkout(&cs, false).unwrap();
-    fake(app).flush_webhooks().await;
 }
 
 /// Puts acme in a trial (not converted) ending at `end`, as a tenant created with `trial_days` is.
@@ -106,14 +68,6 @@ async fn mails(app: &TestApp, kind: &str) -> Vec<(String, String)> {
     .fetch_all(app.state.central().pool())
     .await
     .unwrap()
-}
-
-/// A customer of acme orders a workspace: the status and body of the answer.
-async fn customer_orders(app: &TestApp) -> (u16, String) {
-    let c = app.client_for("acme.localhost");
-    c.call::<()>("login", &[("email", "customer@acme.test"), ("password", "customer-password")]).await.unwrap();
-    let cat: app::catalog::CatalogView = c.call("catalog", &[]).await.unwrap();
-    c.call_raw("order_workspace", &[("plan", "developer-basic"), ("order_key", &cat.order_key.unwrap())]).await
 }
 
 async fn a_trial_pays_no_platform_fee_is_reminded_and_converts_with_a_card(b: Backend) {
@@ -190,7 +144,7 @@ async fn a_trial_pays_no_platform_fee_is_reminded_and_converts_with_a_card(b: Ba
 
     // A card, then the end: converted (once, however often the pass runs), audited, emailed.
     let staff = owner(&app).await;
-    save_card(&app, &staff).await;
+    save_card(&app, &staff, false).await;
     assert_eq!(status(&app, &tenant).await, TenantBillingStatus::Trial, "a card alone does not end the trial");
     let view: PlatformBillingView = staff.call("wholesale_account", &[]).await.unwrap();
     assert_eq!(view.trial_ends_at, Some(Timestamp::from_millis(t + DAY_MS - 60_000)));
@@ -270,7 +224,7 @@ async fn a_trial_ending_without_a_card_suspends_until_an_extension_or_a_card(b: 
     trial_ends(&app, now().as_millis() - 1).await;
     collection::pass(&app.state).await.unwrap();
     assert_eq!(status(&app, &tenant).await, TenantBillingStatus::Suspended);
-    save_card(&app, &staff).await;
+    save_card(&app, &staff, false).await;
     assert_eq!(status(&app, &tenant).await, TenantBillingStatus::Active, "converted at once on the card");
     assert!(trials::get(app.state.central(), tenant.id).await.unwrap().converted_at.is_some());
     assert_eq!(customer_orders(&app).await.0, 200);

@@ -20,9 +20,9 @@ use server::stripe_fake::{FakePaymentIntent, StripeFake};
 use crate::common::{Backend, Client, TestApp};
 
 /// The platform fee every bill below carries (and so its total: the periods have no usage).
-const FEE: i64 = 4_900;
+pub(crate) const FEE: i64 = 4_900;
 
-async fn spawn(b: Backend) -> TestApp {
+pub(crate) async fn spawn(b: Backend) -> TestApp {
     let app = TestApp::spawn_with(
         b,
         &[("DEMO_RESELLER", "true"), ("METER_INTERVAL_MS", "3600000"), ("BILLING_INTERVAL_MS", "3600000")],
@@ -36,12 +36,12 @@ async fn spawn(b: Backend) -> TestApp {
     app
 }
 
-async fn acme(app: &TestApp) -> Tenant {
+pub(crate) async fn acme(app: &TestApp) -> Tenant {
     let entry = app.state.registry().entry_by_slug("acme").await.unwrap().unwrap();
     app.state.tenant_by_id(entry.id).await.unwrap().unwrap()
 }
 
-fn fake(app: &TestApp) -> StripeFake {
+pub(crate) fn fake(app: &TestApp) -> StripeFake {
     app.stripe.clone().expect("the local Stripe runs in tests").0
 }
 
@@ -58,14 +58,14 @@ fn charges_of(app: &TestApp, invoice: &str) -> Vec<FakePaymentIntent> {
         .collect()
 }
 
-async fn owner(app: &TestApp) -> Client {
+pub(crate) async fn owner(app: &TestApp) -> Client {
     let c = app.client_for("acme.localhost");
     c.call::<()>("staff_login", &[("email", "owner@acme.test"), ("password", "owner-password")]).await.unwrap();
     c
 }
 
 /// Saves a card through the platform's setup-mode payment page (`declines`: one whose charges fail).
-async fn save_card(app: &TestApp, staff: &Client, declines: bool) {
+pub(crate) async fn save_card(app: &TestApp, staff: &Client, declines: bool) {
     let url: String = staff.call("save_platform_card", &[]).await.unwrap();
     let cs = url.rsplit('/').next().unwrap().to_owned();
     fake(app).complete_checkout(&cs, declines).unwrap();
@@ -118,7 +118,7 @@ async fn outbox(app: &TestApp, kind: &str) -> Vec<String> {
 }
 
 /// A customer of acme orders a workspace: the status and body of the answer.
-async fn customer_orders(app: &TestApp) -> (u16, String) {
+pub(crate) async fn customer_orders(app: &TestApp) -> (u16, String) {
     let c = app.client_for("acme.localhost");
     c.call::<()>("login", &[("email", "customer@acme.test"), ("password", "customer-password")]).await.unwrap();
     let cat: app::catalog::CatalogView = c.call("catalog", &[]).await.unwrap();
