@@ -89,6 +89,23 @@ export async function billingPeriod(page: Page): Promise<{ key: string; nextStar
   return { key: `${m[1]}-${m[2]}`, nextStart: Date.UTC(Number(m[3]), Number(m[4]) - 1, Number(m[5]) + 1) };
 }
 
+/** Ends the billing period `period` ("2026-12") of the server's clock, moving it to 10 minutes into the
+ * next one (which starts at `nextStart`), and has the platform admin bill the demo reseller for it, in a
+ * browser context of its own. */
+export async function billDemoReseller(browser: Browser, request: APIRequestContext, period: string, nextStart: number) {
+  await advanceClockTo(request, nextStart + 10 * 60 * 1000);
+  const ctx = await browser.newContext();
+  const admin = await ctx.newPage();
+  await signInAdmin(admin);
+  await admin.goto(at("admin.localhost", "/admin/billing"));
+  await hydrated(admin);
+  await admin.locator('input[name="period"]').fill(period);
+  await admin.locator('input[name="tenant"]').fill("acme");
+  await admin.getByTestId("run-billing").click();
+  await expect(admin.getByTestId("run-result")).toContainText("Billed 1 tenant");
+  await ctx.close();
+}
+
 /** Errors the page raised or logged (a journey ends expecting none). The local Stripe's payment page has
  * no favicon; the browser's 404 for it is not ours. */
 export function collectErrors(page: Page): string[] {

@@ -76,6 +76,9 @@ pub struct Config {
     pub meter_interval: Duration,
     pub billing_interval: Duration,
     pub domain_check_interval: Duration,
+    /// Sign-in (and other account action) attempts allowed per client address per window, all accounts
+    /// together (`ATTEMPTS_PER_ADDRESS`; per account it stays 10).
+    pub attempts_per_address: u32,
     /// Run the built-in Stripe fake on this port (0 = any) and point the demo storefronts at it (and the
     /// platform's own account, when `platform_stripe` is not set).
     pub stripe_fake_port: Option<u16>,
@@ -362,6 +365,10 @@ impl Config {
             domain_check_interval: Duration::from_millis(
                 parse_u64("DOMAIN_CHECK_INTERVAL_MS", get("DOMAIN_CHECK_INTERVAL_MS"), 60_000)?.max(1_000),
             ),
+            attempts_per_address: u32::try_from(parse_u64("ATTEMPTS_PER_ADDRESS", get("ATTEMPTS_PER_ADDRESS"), 50)?)
+                .ok()
+                .filter(|n| (1..=1_000_000).contains(n))
+                .ok_or_else(|| invalid("ATTEMPTS_PER_ADDRESS", "must be between 1 and 1000000"))?,
             test_clock: match parse_bool("TEST_CLOCK", get("TEST_CLOCK"), false)? {
                 true if prod => {
                     return Err(refused("TEST_CLOCK", "is for end-to-end tests and is refused in production"))
@@ -526,6 +533,19 @@ mod tests {
         assert!(c.secure_cookies);
         assert_eq!(c.log_format, LogFormat::Json);
         assert!(c.ops_addr.ip().is_loopback(), "the operations listener is local by default");
+    }
+
+    #[test]
+    fn attempts_per_address_defaults_to_50_and_refuses_nonsense_naming_it() {
+        assert_eq!(parse(&[DEV]).unwrap_or_else(|e| panic!("{e}")).attempts_per_address, 50);
+        let c = production(&[("ATTEMPTS_PER_ADDRESS", "400")]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.attempts_per_address, 400);
+        for bad in ["0", "-1", "many", "1000001", "99999999999"] {
+            match production(&[("ATTEMPTS_PER_ADDRESS", bad)]) {
+                Err(ConfigError::Invalid { name, .. }) => assert_eq!(name, "ATTEMPTS_PER_ADDRESS", "{bad}"),
+                other => panic!("{bad}: expected ATTEMPTS_PER_ADDRESS refused, got {:?}", other.map(|_| ())),
+            }
+        }
     }
 
     #[test]

@@ -146,6 +146,10 @@ impl Application {
             test_clock: config.test_clock,
             mail_drop: config.environment == crate::config::Environment::Development && config.smtp_url.is_none(),
             platform_stripe,
+            attempt_policy: app::backend::platform::limits::Policy {
+                per_ip: config.attempts_per_address,
+                ..app::backend::platform::limits::Policy::default()
+            },
             ..Settings::default()
         };
         let dns = match config.dns_server {

@@ -43,7 +43,7 @@ pub fn ImpersonateForm(slug: String) -> impl IntoView {
                     <input type="hidden" name="email" value=""/>
                     <button type="submit" data-testid="act-as-owner" class="rounded border px-3 py-1 text-sm">"Act as the owner"</button>
                 </ActionForm>
-                <ActionForm action=act attr:class="flex items-end gap-2">
+                <ActionForm action=act attr:class="flex flex-wrap items-end gap-2">
                     <input type="hidden" name="slug" value=slug/>
                     <input type="hidden" name="target" value="customer"/>
                     <label class="flex flex-col text-xs">"Customer email"<input type="email" name="email" required class="rounded border px-2 py-1 text-sm"/></label>

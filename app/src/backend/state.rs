@@ -57,6 +57,8 @@ pub struct Settings {
     /// The platform's own Stripe account, which collects wholesale invoices from resellers (`None`: not
     /// set up; resellers then pay by other means and nothing is charged).
     pub platform_stripe: Option<PlatformStripe>,
+    /// Attempt limits for sign-in and the other account actions (per account and per client address).
+    pub attempt_policy: crate::backend::platform::limits::Policy,
 }
 
 /// The platform's own Stripe account (`PLATFORM_STRIPE_*`; the local fake in development and tests).
@@ -92,6 +94,7 @@ impl Default for Settings {
             test_clock: false,
             mail_drop: false,
             platform_stripe: None,
+            attempt_policy: crate::backend::platform::limits::Policy::default(),
         }
     }
 }
@@ -141,7 +144,7 @@ impl AppState {
             crate::backend::platform::db::Engine::Postgres => Events::through_postgres(central.pool().clone()),
             crate::backend::platform::db::Engine::Sqlite => Events::default(),
         };
-        let login_limits = Limiter::new(central.clone(), crypto.clone());
+        let login_limits = Limiter::with_policy(central.clone(), crypto.clone(), settings.attempt_policy);
         AppState(Arc::new(Inner {
             central,
             registry,

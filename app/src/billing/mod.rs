@@ -559,8 +559,8 @@ fn InvoiceSheet(i: InvoiceDocument) -> impl IntoView {
     let pdf = format!("/invoices/{}/pdf", i.id);
     let title = i.title();
     view! {
-        <article class="mx-auto max-w-3xl rounded-lg border bg-white p-8 print:border-0 print:p-0" data-testid="invoice">
-            <header class="flex items-start justify-between">
+        <article class="mx-auto max-w-3xl rounded-lg border bg-white p-4 sm:p-8 print:border-0 print:p-0" data-testid="invoice">
+            <header class="flex flex-wrap items-start justify-between gap-4">
                 <div>
                     <h1 class="text-2xl font-bold">{title}</h1>
                     <p class="text-sm text-slate-600">{format!("Period {} · {}", i.period, i.status)}</p>
@@ -596,7 +596,7 @@ fn InvoiceSheet(i: InvoiceDocument) -> impl IntoView {
                     <tr><td class="text-right font-semibold">"Amount due"</td><td class="text-right font-mono font-semibold" data-testid="invoice-due">{i.due.to_string()}</td></tr>
                 </tfoot>
             </table>
-            <p class="mt-6 flex gap-4 text-sm print:hidden">
+            <p class="mt-6 flex flex-wrap gap-x-4 gap-y-2 text-sm print:hidden">
                 <a class="underline" href=pdf rel="external" data-testid="invoice-pdf">"Download PDF"</a>
                 <a class="underline" href=csv rel="external" data-testid="invoice-csv">"Download CSV"</a>
                 <a class="underline" href="/billing">"Back to billing"</a>

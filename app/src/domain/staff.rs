@@ -11,6 +11,16 @@ stored_enum! {
     }
 }
 
+impl StaffRole {
+    /// As people read it ("Owner").
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Owner => "Owner",
+            Self::Admin => "Admin",
+        }
+    }
+}
+
 stored_enum! {
     /// `central_sessions.kind`: a platform admin's session (no tenant) or a staff member's (one tenant).
     pub enum SessionKind {

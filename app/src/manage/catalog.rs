@@ -98,7 +98,6 @@ pub fn CatalogPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match rows.await {
                     Ok(rows) => view! {
-                        <super::ManageNav/>
                         <h1 class="text-2xl font-semibold">"Catalogue"</h1>
                         <p class="mt-1 text-sm text-slate-600">
                             "What your storefront sells, in your words. Changes apply to orders and sessions that start afterwards: "

@@ -451,9 +451,8 @@ pub fn CustomersPage() -> impl IntoView {
     let param = move |k: &str| q.read().get(k).unwrap_or_default();
     let list = Resource::new(move || (param("q"), param("page")), |(search, page)| manage_customers(search, page));
     view! {
-        <super::ManageNav/>
         <h1 class="text-2xl font-semibold">"Customers"</h1>
-        <form method="get" action="/manage/customers" class="mt-4 flex items-end gap-2" data-testid="customer-search">
+        <form method="get" action="/manage/customers" class="mt-4 flex flex-wrap items-end gap-2" data-testid="customer-search">
             <label class="flex flex-col text-xs">"Email or name contains"
                 <input name="q" class=FIELD value=move || param("q") maxlength="100"/>
             </label>
@@ -503,7 +502,7 @@ fn CustomerTable(l: CustomerList) -> impl IntoView {
                 }).collect_view()}
             </tbody>
         </table>
-        <div class="mt-3 flex gap-2 text-sm">
+        <div class="mt-3 flex flex-wrap gap-2 text-sm">
             {(l.page > 1).then(|| page_link(l.page - 1, "Previous", l.search.clone()))}
             {(l.page < l.pages).then(|| page_link(l.page + 1, "Next", l.search.clone()))}
         </div>
@@ -580,7 +579,6 @@ pub fn CustomerPage() -> impl IntoView {
     let actions = Actions::new();
     let detail = Resource::new(move || (id(), actions.versions()), |(id, _)| manage_customer(id));
     view! {
-        <super::ManageNav/>
         <p class="text-sm"><a class="underline" href="/manage/customers">"← All customers"</a></p>
         {move || actions.error().map(|e| view! { <div class="mt-2"><ErrorNote message=e.to_string()/></div> })}
         {move || actions.refund_note().map(|n| view! { <p class="mt-2 text-sm text-amber-800" data-testid="refund-note">{n}</p> })}
@@ -730,7 +728,7 @@ fn CreditForm(action: ServerAction<CustomerCredit>, id: String, key: String) -> 
         <ActionForm action attr:class="flex flex-col gap-2 rounded-lg border bg-white p-4" attr:data-testid="credit-form">
             <input type="hidden" name="id" value=id/>
             <input type="hidden" name="request_key" value=key/>
-            <div class="flex gap-2">
+            <div class="flex flex-wrap gap-2">
                 <select name="direction" class=FIELD>
                     <option value="add">"Add credit"</option>
                     <option value="remove">"Remove credit"</option>

@@ -76,7 +76,6 @@ pub fn DomainsPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match list.await {
                     Ok(domains) => view! {
-                        <super::ManageNav/>
                         <h1 class="text-2xl font-semibold">"Domains"</h1>
                         <p class="mt-1 text-sm text-slate-600">
                             "Your storefront answers on a domain once it is verified: publish its TXT record (and point it at us with a CNAME). "

@@ -26,42 +26,11 @@ use leptos::prelude::*;
 use self::model::{BrandingForm, PREVIEW_SCOPE};
 use self::server::{
     current_staff, get_branding, list_staff, preview_custom_css, AcceptInvite, InviteStaff, RemoveStaff, SaveBranding,
-    StaffForgotPassword, StaffLogin, StaffLogout, StaffLogoutEverywhere, StaffSetPassword,
+    StaffForgotPassword, StaffLogin, StaffSetPassword,
 };
 use crate::domain::branding::{contrast_ratio_x100, meets_aa, readable_text_on, Colour};
 use crate::error::AppError;
 use crate::layout::{go_to, ErrorNote};
-
-#[component]
-pub(crate) fn ManageNav() -> impl IntoView {
-    let logout = ServerAction::<StaffLogout>::new();
-    let everywhere = ServerAction::<StaffLogoutEverywhere>::new();
-    Effect::new(move |_| {
-        if matches!(logout.value().get(), Some(Ok(()))) || matches!(everywhere.value().get(), Some(Ok(_))) {
-            go_to("/manage/login");
-        }
-    });
-    view! {
-        <nav class="mb-6 flex items-center gap-4 border-b border-slate-200 pb-3 text-sm">
-            <span class="font-semibold">"Manage"</span>
-            <a class="text-slate-600 hover:text-slate-900" href="/manage">"Overview"</a>
-            <a class="text-slate-600 hover:text-slate-900" href="/manage/branding">"Branding"</a>
-            <a class="text-slate-600 hover:text-slate-900" href="/manage/catalog">"Catalogue"</a>
-            <a class="text-slate-600 hover:text-slate-900" href="/manage/domains">"Domains"</a>
-            <a class="text-slate-600 hover:text-slate-900" href="/manage/customers">"Customers"</a>
-            <a class="text-slate-600 hover:text-slate-900" href="/manage/staff">"Staff"</a>
-            <a class="text-slate-600 hover:text-slate-900" href="/manage/billing">"Billing"</a>
-            <a class="text-slate-600 hover:text-slate-900" href="/manage/guide">"Guide"</a>
-            <ActionForm action=everywhere attr:class="ml-auto">
-                <button type="submit" class="text-slate-600 underline">"Sign out everywhere"</button>
-            </ActionForm>
-            <ActionForm action=logout>
-                <button type="submit" class="text-slate-600 underline">"Sign out"</button>
-            </ActionForm>
-        </nav>
-        <platform_billing::StandingNotice/>
-    }
-}
 
 #[component]
 pub(crate) fn StaffSignInFirst() -> impl IntoView {
@@ -76,7 +45,6 @@ pub fn ManageHomePage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match me.await {
                     Ok(Some(m)) => view! {
-                        <ManageNav/>
                         <h1 class="text-2xl font-semibold">"Welcome, " {m.name}</h1>
                         <p class="mt-2 text-slate-600">{format!("Signed in as {} ({}).", m.email, m.role)}</p>
                         <onboarding::OnboardingChecklist/>
@@ -190,7 +158,7 @@ pub fn BrandingPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match current.await {
-                    Ok(form) => view! { <ManageNav/> <BrandingEditor form saved/> }.into_any(),
+                    Ok(form) => view! { <BrandingEditor form saved/> }.into_any(),
                     Err(AppError::NotSignedIn) => view! { <StaffSignInFirst/> }.into_any(),
                     Err(e) => view! { <ErrorNote message=e.to_string()/> }.into_any(),
                 }
@@ -441,7 +409,6 @@ pub fn StaffPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match staff.await {
                     Ok(list) => view! {
-                        <ManageNav/>
                         <h1 class="text-2xl font-semibold">"Staff"</h1>
                         <table class="mt-4 w-full text-left text-sm">
                             <thead><tr class="text-xs uppercase text-slate-500"><th>"Name"</th><th>"Email"</th><th>"Role"</th><th></th></tr></thead>

@@ -88,7 +88,7 @@ fn Steps(c: Checklist) -> impl IntoView {
 pub fn ConfirmPrices() -> impl IntoView {
     let confirm = ServerAction::<ConfirmPrices>::new();
     view! {
-        <ActionForm action=confirm attr:class="mt-2 flex items-center gap-3 text-sm">
+        <ActionForm action=confirm attr:class="mt-2 flex flex-wrap items-center gap-3 text-sm">
             <button type="submit" data-testid="confirm-prices" class="rounded border px-3 py-1"
                 disabled=move || confirm.pending().get()>
                 "These prices are right"
@@ -109,7 +109,7 @@ pub fn GuidePage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match guide.await {
-                    Ok(g) => view! { <super::ManageNav/> <Guide g/> }.into_any(),
+                    Ok(g) => view! { <Guide g/> }.into_any(),
                     Err(AppError::NotSignedIn) => view! { <super::StaffSignInFirst/> }.into_any(),
                     Err(e) => view! { <ErrorNote message=e.to_string()/> }.into_any(),
                 }

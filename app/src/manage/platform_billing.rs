@@ -123,25 +123,19 @@ fn notice(v: &PlatformBillingView) -> Option<(&'static str, &'static str)> {
     }
 }
 
-/// Under the navigation of every management page: the notice while the account is past due or suspended,
-/// with the way to pay.
+/// Under the management frame's navigation (the frame loads `v`): the notice while the account is past due
+/// or suspended, with the way to pay.
 #[component]
-pub fn StandingNotice() -> impl IntoView {
-    let data = Resource::new(|| (), |_| wholesale_account());
-    view! {
-        <Suspense fallback=|| ()>
-            {move || Suspend::new(async move {
-                let v = data.await.ok()?;
-                let action = if v.trial_over() { "Save a card" } else { "Pay now" };
-                notice(&v).map(|(title, text)| view! {
-                    <div class="mb-4 rounded border border-red-300 bg-red-50 p-3 text-sm text-red-900" role="alert" data-testid="billing-status-banner">
-                        <p class="font-semibold">{title}</p>
-                        <p>{text}" "<a class="underline" href="/manage/billing">{action}</a></p>
-                    </div>
-                })
-            })}
-        </Suspense>
-    }
+pub fn StandingNotice(v: PlatformBillingView) -> impl IntoView {
+    let action = if v.trial_over() { "Save a card" } else { "Pay now" };
+    notice(&v).map(|(title, text)| {
+        view! {
+            <div class="mb-4 rounded border border-red-300 bg-red-50 p-3 text-sm text-red-900" role="alert" data-testid="billing-status-banner">
+                <p class="font-semibold">{title}</p>
+                <p>{text}" "<a class="underline" href="/manage/billing">{action}</a></p>
+            </div>
+        }
+    })
 }
 
 /// The section of `/manage/billing` about paying the platform.

@@ -76,7 +76,7 @@ pub fn WorkspacesPage() -> impl IntoView {
 #[component]
 fn WorkspaceRow(card: WorkspaceCard, server_now: Timestamp) -> impl IntoView {
     view! {
-        <li class="flex items-center gap-4 px-4 py-3">
+        <li class="flex flex-wrap items-center gap-x-4 gap-y-1 px-4 py-3">
             <a class="font-medium underline" href=format!("/workspaces/{}", card.id) data-testid="workspace-link">{card.name.clone()}</a>
             <span class="text-sm text-slate-500">{card.plan_name.clone()}</span>
             <StateBadge state=card.state/>
@@ -243,8 +243,8 @@ fn WorkspaceView(d: WorkspaceDetail, actions: Actions) -> impl IntoView {
         }
     };
     view! {
-        <div class="flex items-center gap-3">
-            <h1 class="text-2xl font-semibold" data-testid="workspace-name">{d.card.name.clone()}</h1>
+        <div class="flex flex-wrap items-center gap-3">
+            <h1 class="min-w-0 text-2xl font-semibold" data-testid="workspace-name">{d.card.name.clone()}</h1>
             <StateBadge state/>
             <button type="button" class="text-sm underline" data-testid="rename" on:click=move |_| renaming.update(|r| *r = !*r)>"Rename"</button>
         </div>
@@ -254,7 +254,7 @@ fn WorkspaceView(d: WorkspaceDetail, actions: Actions) -> impl IntoView {
             {format!(" · {} · ordered {}", d.card.rate, format_utc(d.card.created_at))}
         </p>
         {d.failure.clone().map(|f| view! { <div class="mt-4" data-testid="failure"><ErrorNote message=f/></div> })}
-        <div class="mt-6 flex items-center gap-4">
+        <div class="mt-6 flex flex-wrap items-center gap-4">
             {control}
             {d.launch_url.clone().map(|u| view! {
                 <a data-testid="launch" href=u target="_blank" rel="noopener noreferrer" class="rounded border px-4 py-2">"Open workspace"</a>

@@ -428,6 +428,8 @@ async fn admins_impersonate_with_a_banner_and_an_audit_trail(b: Backend) {
     assert_eq!(brand.impersonating.as_deref(), Some("admin@ezscale.test as owner@imp.test"));
     let (_, page) = as_owner.get_page("/manage").await;
     assert!(page.contains("impersonation-banner"));
+    // Above the management frame, not the storefront's.
+    assert!(page.contains(r#"data-testid="manage-frame""#) && !page.contains(r#"href="/signup""#));
     let _: app::manage::model::BrandingForm = as_owner
         .call(
             "save_branding",
@@ -484,6 +486,40 @@ async fn admins_impersonate_with_a_banner_and_an_audit_trail(b: Backend) {
     app.stop().await;
 }
 on_both_backends!(admins_impersonate_with_a_banner_and_an_audit_trail);
+
+/// The management pages have a frame of their own: the staff member signed in and their role, the
+/// management navigation with the current page marked, and the way to the storefront as customers see it;
+/// never the storefront's navigation or its "Sign in / Sign up". Before signing in, a minimal one.
+async fn management_pages_have_their_own_frame(b: Backend) {
+    let (app, _sink) = spawn(b).await;
+    app::backend::resellers::lifecycle::create(&app.state, &app.db_url, tenant_admin_input("frm")).await.unwrap();
+    let owner = app.client_for("frm.localhost");
+    owner.call::<()>("staff_login", &[("email", "owner@frm.test"), ("password", "frm-owner-password")]).await.unwrap();
+    for (path, current) in
+        [("/manage/customers", "/manage/customers"), ("/manage", "/manage"), ("/manage/billing", "/manage/billing")]
+    {
+        let (status, page) = owner.get_page(path).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(page.contains(r#"data-testid="manage-frame""#), "{path}: {page}");
+        assert!(page.contains(r#"data-testid="manage-nav""#), "{path}");
+        assert!(page.contains("owner@frm.test") && page.contains("Owner"), "{path}");
+        assert!(page.contains(r#"data-testid="view-storefront""#), "{path}");
+        assert!(page.contains(&format!(r#"href="{current}" aria-current="page""#)), "{path}");
+        assert_eq!(page.matches(r#"aria-current="page""#).count(), 1, "{path}: one current page");
+        assert!(!page.contains(r#"href="/signup""#) && !page.contains(r#"href="/login""#), "{path}");
+        assert!(!page.contains("My workspaces"), "{path}");
+    }
+    // Signed out: the management side's brand and the way to the storefront, nothing to navigate yet.
+    let (status, login) = app.client_for("frm.localhost").get_page("/manage/login").await;
+    assert_eq!(status, 200);
+    assert!(login.contains(r#"data-testid="manage-frame""#) && login.contains(r#"data-testid="view-storefront""#));
+    assert!(!login.contains(r#"data-testid="manage-nav""#) && !login.contains(r#"href="/signup""#));
+    // The storefront itself keeps its own frame, for staff too.
+    let (_, shop) = owner.get_page("/").await;
+    assert!(shop.contains(r#"href="/signup""#) && !shop.contains(r#"data-testid="manage-frame""#));
+    app.stop().await;
+}
+on_both_backends!(management_pages_have_their_own_frame);
 
 /// Every state-changing endpoint refuses a request a browser marks as cross-site, and one whose Origin is
 /// another site — before doing anything.
