@@ -11,7 +11,7 @@ export CARGO_TERM_COLOR ?= always
 
 E2E_DATA := $(CURDIR)/target/e2e-data
 
-.PHONY: help run test tools tools-test fmt fmt-check architecture lint unit e2e bench clean-data
+.PHONY: help run test tools tools-test own-build fmt fmt-check architecture lint unit e2e bench clean-data
 
 help:
 	@echo "make run    build and serve on http://127.0.0.1:3000 (SQLite, Kasm simulator, demo data)"
@@ -22,10 +22,23 @@ help:
 tools:
 	@scripts/bootstrap.sh build
 
+# The shared build directory serves one checkout at a time. Cargo decides whether our own crates are up to
+# date by comparing their sources' times with its outputs, so a second checkout whose files are older than
+# another checkout's last build would be taken as built and its changes never compiled (a stale WebAssembly
+# beside a fresh server fails hydration on every page). When the checkout changes, its crates' sources are
+# touched: they are rebuilt, and the dependencies are reused as before.
+own-build:
+	@mkdir -p "$(CARGO_TARGET_DIR)"
+	@if [ "$$(cat "$(CARGO_TARGET_DIR)/.checkout" 2>/dev/null)" != "$(CURDIR)" ]; then \
+		echo "own-build: $(CURDIR) builds in $(CARGO_TARGET_DIR) after another checkout: its crates are rebuilt"; \
+		find app server frontend -name '*.rs' -exec touch {} +; \
+		echo "$(CURDIR)" > "$(CARGO_TARGET_DIR)/.checkout"; \
+	fi
+
 tools-test:
 	@scripts/bootstrap.sh test
 
-run: tools
+run: tools own-build
 	@echo
 	@echo "  EZSCALE Workspaces"
 	@echo "    house storefront: http://localhost:3000        demo@ezscale.test / demo-password"
@@ -53,16 +66,16 @@ fmt-check:
 architecture:
 	python3 scripts/check-architecture.py
 
-lint:
+lint: own-build
 	cargo clippy -p app --features ssr -p server --all-targets -- -D warnings
 	# The browser side: the app's hydrate build and the frontend entry point, compiled for wasm32.
 	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 
-unit:
+unit: own-build
 	scripts/ensure-postgres.sh
 	cargo test -p app --features ssr -p server
 
-e2e:
+e2e: own-build
 	rm -rf "$(E2E_DATA)"
 	# A fixed simulator port and a short reconcile interval, so the browser tests can act "inside Kasm"
 	# (they hold the simulator's starts to see a page say "Starting"; a start otherwise takes 1 s);
@@ -73,7 +86,7 @@ e2e:
 	APP_ENV=development DATA_DIR="$(E2E_DATA)" DEMO_DATA=true KASM_SIM_PORT=4010 KASM_SIM_START_DELAY_MS=1000 DNS_SERVER=127.0.0.1:5354 \
 		RECONCILE_INTERVAL_MS=1000 TEST_CLOCK=true ATTEMPTS_PER_ADDRESS=100000 cargo leptos end-to-end --release
 
-bench: tools-test
+bench: tools-test own-build
 	scripts/bench.sh
 
 clean-data:

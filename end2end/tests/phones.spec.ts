@@ -39,12 +39,15 @@ test("signed out, every storefront page fits a phone and its menu works by keybo
   await navMenu(page).toggle.click();
   await expect(navMenu(page).menu.getByRole("link", { name: "Sign up" })).toBeInViewport();
   await navMenu(page).toggle.click();
+  expect(errors).toEqual([]);
   // Following a link of the open menu leaves it folded on the next page (the frame stays mounted).
   await followMenuLink(page, "Billing");
   await expect(page).toHaveURL(/\/billing$/);
   await expect(navMenu(page).menu).not.toHaveAttribute("open");
   await expect(navMenu(page).links.filter({ hasText: "Billing" })).toHaveAttribute("aria-current", "page");
-  expect(errors).toEqual([]);
+  // Signed out, /billing asks to sign in; its data call's 401 is what the browser logs.
+  await expect(page.getByRole("main").getByRole("link", { name: "Sign in" })).toBeVisible();
+  expect(errors).toEqual(["Failed to load resource: the server responded with a status of 401 (Unauthorized)"]);
   // Last: the browser reports a page's 404 as an error of its own.
   const missing = await page.goto(at(SHOP, "/no-such-page"));
   expect(missing?.status()).toBe(404);

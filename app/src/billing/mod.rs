@@ -418,7 +418,8 @@ fn Overview(
                 {if v.payments_enabled {
                     view! {
                         <ActionForm action=top_up attr:class="mt-1 flex gap-2">
-                            <input name="amount" value="20.00" inputmode="decimal" class="w-24 rounded border px-2 py-1" data-testid="top-up-amount"/>
+                            <input name="amount" value="20.00" inputmode="decimal" class="w-24 rounded border px-2 py-1" data-testid="top-up-amount"
+                                aria-label=format!("Credit to add ({})", v.currency.code())/>
                             <button type="submit" class="rounded bg-brand px-3 py-1 text-white" data-testid="top-up">"Top up by card"</button>
                         </ActionForm>
                     }.into_any()

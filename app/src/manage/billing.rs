@@ -334,7 +334,7 @@ pub(crate) fn PriceEditor(p: PlanPrice, price: ServerAction<SetPlanPrice>) -> im
     view! {
         <ActionForm action=price attr:class="rounded border border-slate-200 p-3 text-sm" attr:data-testid=testid>
             <input type="hidden" name="code" value=p.code.clone()/>
-            <div class="font-medium">{p.name}</div>
+            <div class="font-medium">{p.name.clone()}</div>
             <div class="text-xs text-slate-500">{format!("Wholesale {}", p.wholesale)}</div>
             {p.next.map(|n| {
                 let class = if n.margin.below_wholesale { "text-xs text-amber-800" } else { "text-xs text-slate-500" };
@@ -347,6 +347,7 @@ pub(crate) fn PriceEditor(p: PlanPrice, price: ServerAction<SetPlanPrice>) -> im
             })}
             <div class="mt-1 flex items-center gap-2">
                 <input name="retail" class="w-24 rounded border px-2 py-1" prop:value=move || typed.get()
+                    aria-label=format!("Retail price of {} ({} per hour)", p.name, wholesale.currency().code())
                     on:input=move |ev| typed.set(event_target_value(&ev))/>
                 <span class="text-xs">{format!("{} per hour", wholesale.currency().code())}</span>
                 <button type="submit" class="rounded border px-2 py-1" disabled=move || preview().1>"Save"</button>
