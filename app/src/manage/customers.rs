@@ -729,11 +729,11 @@ fn CreditForm(action: ServerAction<CustomerCredit>, id: String, key: String) -> 
             <input type="hidden" name="id" value=id/>
             <input type="hidden" name="request_key" value=key/>
             <div class="flex flex-wrap gap-2">
-                <select name="direction" class=FIELD>
+                <select name="direction" class=FIELD aria-label="Add or remove credit">
                     <option value="add">"Add credit"</option>
                     <option value="remove">"Remove credit"</option>
                 </select>
-                <input name="amount" inputmode="decimal" placeholder="10.00" required class=FIELD/>
+                <input name="amount" inputmode="decimal" placeholder="10.00" required class=FIELD aria-label="Amount"/>
             </div>
             <ReasonField/>
             <p class="text-xs text-slate-500">"The customer sees the reason beside the movement on their billing page."</p>

@@ -40,6 +40,7 @@ pub(crate) fn StaffSignInFirst() -> impl IntoView {
 #[component]
 pub fn ManageHomePage() -> impl IntoView {
     let me = Resource::new(|| (), |_| current_staff());
+    let checklist = onboarding::checklist_resource();
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -47,7 +48,7 @@ pub fn ManageHomePage() -> impl IntoView {
                     Ok(Some(m)) => view! {
                         <h1 class="text-2xl font-semibold">"Welcome, " {m.name}</h1>
                         <p class="mt-2 text-slate-600">{format!("Signed in as {} ({}).", m.email, m.role)}</p>
-                        <onboarding::OnboardingChecklist/>
+                        <onboarding::OnboardingChecklist list=checklist/>
                     }.into_any(),
                     Ok(None) => view! { <StaffSignInFirst/> }.into_any(),
                     Err(e) => view! { <ErrorNote message=e.to_string()/> }.into_any(),
@@ -221,15 +222,26 @@ fn BrandingEditor(form: BrandingForm, saved: ServerAction<SaveBranding>) -> impl
     });
 
     // The custom CSS being edited, checked and scoped by the server (only in the browser: the preview is
-    // for someone typing). Each edit asks again; a stale answer is dropped by the resource.
-    let scoped_css = LocalResource::new(move || {
-        let css = custom_css.get();
-        async move { preview_custom_css(css).await }
-    });
+    // for someone typing). Each edit asks again, and only the answer to the latest edit is kept. A plain
+    // signal set from an effect, not a resource: a resource read under the page's <Suspense> would hold
+    // it on its fallback on the server (where a browser-only fetch never ends), and the browser, rendering
+    // the editor, would then fail to hydrate that page.
+    let scoped_css = RwSignal::new(None::<Result<String, AppError>>);
+    let asked = StoredValue::new(0_u64);
     Effect::new(move |_| {
-        if let Some(Ok(css)) = scoped_css.get() {
-            apply_preview_css(&css);
-        }
+        let css = custom_css.get();
+        asked.update_value(|n| *n += 1);
+        let this = asked.get_value();
+        leptos::task::spawn_local(async move {
+            let answer = preview_custom_css(css).await;
+            // Nothing when a later edit asked again, or the page has gone (its values disposed).
+            if asked.try_get_value() == Some(this) {
+                if let Ok(css) = &answer {
+                    apply_preview_css(css);
+                }
+                let _ = scoped_css.try_set(Some(answer));
+            }
+        });
     });
     on_cleanup(|| apply_preview_css(""));
 

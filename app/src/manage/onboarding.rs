@@ -30,10 +30,15 @@ pub async fn get_reseller_guide() -> Result<ResellerGuide, AppError> {
     Ok(crate::backend::resellers::onboarding::guide(&state, &tenant).await?)
 }
 
+/// The checklist's data, for the page to create at its top: a resource created inside a suspended block
+/// gets another id on the server than in the browser, and the page would then fail to hydrate.
+pub fn checklist_resource() -> Resource<Result<Checklist, AppError>> {
+    Resource::new(|| (), |_| onboarding())
+}
+
 /// The checklist as `/manage` shows it: done steps ticked, the rest linking to where they are done.
 #[component]
-pub fn OnboardingChecklist() -> impl IntoView {
-    let list = Resource::new(|| (), |_| onboarding());
+pub fn OnboardingChecklist(list: Resource<Result<Checklist, AppError>>) -> impl IntoView {
     view! {
         <Suspense fallback=|| view! { <p class="mt-6 text-sm text-slate-500">"Loading your checklist…"</p> }>
             {move || Suspend::new(async move {

@@ -40,7 +40,11 @@ pub(super) fn add(router: Router<RouterState>, state: &RouterState) -> Router<Ro
             move || shell(leptos.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler_with_context::<RouterState, _>(
-            move || provide_context(fallback_app.clone()),
+            // The not-found page is rendered here: it gets a page's policy, or it could not hydrate.
+            move || {
+                provide_context(fallback_app.clone());
+                page_csp();
+            },
             shell,
         ))
 }

@@ -318,6 +318,15 @@ async fn pages_carry_a_nonce_csp_and_every_response_the_safety_headers(b: Backen
     // Every page load gets a fresh nonce.
     let again = app.client().http.get(format!("{}/", app.base)).send().await.unwrap();
     assert_ne!(again.headers()["content-security-policy"].to_str().unwrap(), csp);
+    // The not-found page is a page too: its scripts carry its own nonce and may run (it hydrates, and its
+    // stylesheet loads), where a policy that allows nothing would leave it unstyled and inert.
+    let res = app.client().http.get(format!("{}/no-such-page", app.base)).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 404);
+    let csp = res.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let html = res.text().await.unwrap();
+    let nonce = csp.split("'nonce-").nth(1).and_then(|r| r.split('\'').next()).expect("a nonce in the 404's CSP");
+    assert!(csp.contains("script-src 'self'") && csp.contains("style-src 'self'"), "{csp}");
+    assert!(html.contains(&format!("nonce=\"{nonce}\"")), "the 404's scripts carry its nonce");
     // Non-page responses allow nothing.
     let res = app.client().http.get(format!("{}/healthz", app.base)).send().await.unwrap();
     assert_eq!(res.headers()["content-security-policy"], "default-src 'none'; frame-ancestors 'none'");
