@@ -40,16 +40,19 @@ pub(crate) fn StaffSignInFirst() -> impl IntoView {
 #[component]
 pub fn ManageHomePage() -> impl IntoView {
     let me = Resource::new(|| (), |_| current_staff());
-    let checklist = onboarding::checklist_resource();
+    let checklist = Resource::new(|| (), |_| onboarding::onboarding());
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match me.await {
-                    Ok(Some(m)) => view! {
-                        <h1 class="text-2xl font-semibold">"Welcome, " {m.name}</h1>
-                        <p class="mt-2 text-slate-600">{format!("Signed in as {} ({}).", m.email, m.role)}</p>
-                        <onboarding::OnboardingChecklist list=checklist/>
-                    }.into_any(),
+                    Ok(Some(m)) => {
+                        let list = checklist.await;
+                        view! {
+                            <h1 class="text-2xl font-semibold">"Welcome, " {m.name}</h1>
+                            <p class="mt-2 text-slate-600">{format!("Signed in as {} ({}).", m.email, m.role)}</p>
+                            <onboarding::OnboardingChecklist list/>
+                        }.into_any()
+                    }
                     Ok(None) => view! { <StaffSignInFirst/> }.into_any(),
                     Err(e) => view! { <ErrorNote message=e.to_string()/> }.into_any(),
                 }

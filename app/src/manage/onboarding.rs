@@ -30,30 +30,21 @@ pub async fn get_reseller_guide() -> Result<ResellerGuide, AppError> {
     Ok(crate::backend::resellers::onboarding::guide(&state, &tenant).await?)
 }
 
-/// The checklist's data, for the page to create at its top: a resource created inside a suspended block
-/// gets another id on the server than in the browser, and the page would then fail to hydrate.
-pub fn checklist_resource() -> Resource<Result<Checklist, AppError>> {
-    Resource::new(|| (), |_| onboarding())
-}
-
-/// The checklist as `/manage` shows it: done steps ticked, the rest linking to where they are done.
+/// The checklist as `/manage` shows it: done steps ticked, the rest linking to where they are done. The
+/// page loads it (`onboarding()`) beside who is signed in, under its one `<Suspense>`: a suspense nested
+/// inside a suspended block is numbered later on the server than in the browser, and the page would then
+/// fail to hydrate.
 #[component]
-pub fn OnboardingChecklist(list: Resource<Result<Checklist, AppError>>) -> impl IntoView {
-    view! {
-        <Suspense fallback=|| view! { <p class="mt-6 text-sm text-slate-500">"Loading your checklist…"</p> }>
-            {move || Suspend::new(async move {
-                match list.await {
-                    Ok(c) if c.complete() => view! {
-                        <p data-testid="onboarding-complete" class="mt-6 rounded border border-green-200 bg-green-50 p-3 text-sm text-green-800">
-                            "Your storefront is fully set up. The " <a class="underline" href="/manage/guide">"reseller guide"</a>
-                            " is here whenever you need it."
-                        </p>
-                    }.into_any(),
-                    Ok(c) => view! { <Steps c/> }.into_any(),
-                    Err(e) => view! { <ErrorNote message=e.to_string()/> }.into_any(),
-                }
-            })}
-        </Suspense>
+pub fn OnboardingChecklist(list: Result<Checklist, AppError>) -> impl IntoView {
+    match list {
+        Ok(c) if c.complete() => view! {
+            <p data-testid="onboarding-complete" class="mt-6 rounded border border-green-200 bg-green-50 p-3 text-sm text-green-800">
+                "Your storefront is fully set up. The " <a class="underline" href="/manage/guide">"reseller guide"</a>
+                " is here whenever you need it."
+            </p>
+        }.into_any(),
+        Ok(c) => view! { <Steps c/> }.into_any(),
+        Err(e) => view! { <ErrorNote message=e.to_string()/> }.into_any(),
     }
 }
 
