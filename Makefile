@@ -76,6 +76,8 @@ unit: own-build
 	cargo test -p app --features ssr -p server
 
 e2e: own-build
+	@# Playwright would otherwise test whatever already answers on the fixed port (an older server).
+	@if (exec 3<>/dev/tcp/127.0.0.1/3000) 2>/dev/null; then echo "e2e: something already listens on 127.0.0.1:3000; stop it first" >&2; exit 1; fi
 	rm -rf "$(E2E_DATA)"
 	# A fixed simulator port and a short reconcile interval, so the browser tests can act "inside Kasm"
 	# (they hold the simulator's starts to see a page say "Starting"; a start otherwise takes 1 s);

@@ -1,6 +1,6 @@
 import { expect, Page } from "@playwright/test";
 
-import { at, hydrated } from "./helpers";
+import { at, hydrated, signInAdmin } from "./helpers";
 
 // Every page of every role, on the demo reseller's storefront (acme) and the admin app, with the demo
 // accounts of `make run`: for journeys that walk all of them (the phone check, an accessibility scan).
@@ -99,4 +99,19 @@ export async function openCustomerFile(page: Page, email: string) {
   await row.getByRole("link").first().click();
   await expect(page).toHaveURL(/\/manage\/customers\/[0-9a-f-]{36}$/);
   await expect(page.getByTestId("customer-name")).toBeVisible();
+}
+
+/** Signs the demo reseller's owner in and runs `check` on every management page, then on the demo
+ * customer's page (which it leaves open). */
+export async function walkAsStaff(page: Page, check: PageCheck) {
+  await signInStaff(page);
+  await walk(page, SHOP, STAFF_PAGES, check);
+  await openCustomerFile(page, CUSTOMER.email);
+  await check(page);
+}
+
+/** Signs the platform admin in and runs `check` on every page of the admin app. */
+export async function walkAsAdmin(page: Page, check: PageCheck) {
+  await signInAdmin(page);
+  await walk(page, ADMIN_HOST, ADMIN_PAGES, check);
 }

@@ -1,20 +1,19 @@
 import { test, expect } from "@playwright/test";
 
-import { at, collectErrors, deleteWorkspace, hydrated, signInAdmin } from "./helpers";
+import { at, collectErrors, deleteWorkspace, hydrated } from "./helpers";
 import {
   ADMIN_HOST,
-  ADMIN_PAGES,
   CUSTOMER,
   CUSTOMER_PAGES,
   OWNER,
   SHOP,
   SIGNED_OUT_PAGES,
-  STAFF_PAGES,
-  openCustomerFile,
   openPage,
   signInCustomer,
   signInStaff,
   walk,
+  walkAsAdmin,
+  walkAsStaff,
 } from "./pages";
 import { fitsAndAccessible } from "./axe";
 import { PHONE, expectMenuByKeyboard, followMenuLink, navMenu, outsideViewport } from "./viewport";
@@ -112,10 +111,7 @@ test("a signed-in customer's pages fit a phone, a workspace's page too", async (
 
 test("every management page fits a phone, a customer's page too", async ({ page }) => {
   const errors = collectErrors(page);
-  await signInStaff(page);
-  await walk(page, SHOP, STAFF_PAGES, fitsAndAccessible);
-  await openCustomerFile(page, CUSTOMER.email);
-  await fitsAndAccessible(page);
+  await walkAsStaff(page, fitsAndAccessible);
   await expectMenuByKeyboard(page);
   // Who is signed in, and the storefront, are in the menu on a phone.
   await navMenu(page).toggle.click();
@@ -129,8 +125,7 @@ test("every management page fits a phone, a customer's page too", async ({ page 
 
 test("every page of the admin app fits a phone, a tenant's page too", async ({ page }) => {
   const errors = collectErrors(page);
-  await signInAdmin(page);
-  await walk(page, ADMIN_HOST, ADMIN_PAGES, fitsAndAccessible);
+  await walkAsAdmin(page, fitsAndAccessible);
   await expectMenuByKeyboard(page);
   await followMenuLink(page, "Audit log");
   await expect(page).toHaveURL(/\/admin\/audit$/);

@@ -84,10 +84,11 @@ export async function expectMenuByKeyboard(page: Page) {
   await expect(links.first()).toBeHidden();
 }
 
-/** Opens the menu with a tap and follows its link named `name`. */
+/** Opens the menu with a tap (unless it is open already) and follows its link named `name`. */
 export async function followMenuLink(page: Page, name: string | RegExp): Promise<Locator> {
-  const { toggle, links } = navMenu(page);
-  await toggle.click();
+  const { menu, toggle, links } = navMenu(page);
+  if ((await menu.getAttribute("open")) === null) await toggle.click();
+  await expect(menu).toHaveAttribute("open", "");
   const link = links.filter({ hasText: name }).first();
   await expect(link).toBeVisible();
   await link.click();
