@@ -90,9 +90,15 @@ export async function billingPeriod(page: Page): Promise<{ key: string; nextStar
 }
 
 /** Ends the billing period `period` ("2026-12") of the server's clock, moving it to 10 minutes into the
- * next one (which starts at `nextStart`), and has the platform admin bill the demo reseller for it, in a
- * browser context of its own. */
-export async function billDemoReseller(browser: Browser, request: APIRequestContext, period: string, nextStart: number) {
+ * next one (which starts at `nextStart`), and has the platform admin bill the storefront `tenant` ("house",
+ * "acme") for it, in a browser context of its own. */
+export async function billPeriod(
+  browser: Browser,
+  request: APIRequestContext,
+  tenant: string,
+  period: string,
+  nextStart: number,
+) {
   await advanceClockTo(request, nextStart + 10 * 60 * 1000);
   const ctx = await browser.newContext();
   const admin = await ctx.newPage();
@@ -100,9 +106,9 @@ export async function billDemoReseller(browser: Browser, request: APIRequestCont
   await admin.goto(at("admin.localhost", "/admin/billing"));
   await hydrated(admin);
   await admin.locator('input[name="period"]').fill(period);
-  await admin.locator('input[name="tenant"]').fill("acme");
+  await admin.locator('input[name="tenant"]').fill(tenant);
   await admin.getByTestId("run-billing").click();
-  await expect(admin.getByTestId("run-result")).toContainText("Billed 1 tenant");
+  await expect(admin.getByTestId("run-result")).toHaveText(`Billed 1 tenant(s) for ${period}.`);
   await ctx.close();
 }
 

@@ -1,10 +1,11 @@
 import { test, expect, Page, Browser } from "@playwright/test";
 
 import {
-  at,
   advanceClock,
   advanceClockTo,
+  at,
   billingPeriod,
+  billPeriod,
   collectErrors,
   DAY_MS,
   deleteWorkspace,
@@ -12,7 +13,6 @@ import {
   hydrated,
   mailLink,
   minor,
-  signInAdmin,
 } from "./helpers";
 
 // A reseller's customer who never saved a card, and the reseller running that relationship: the customer
@@ -109,16 +109,7 @@ test("a customer without a card pays an overdue invoice", async ({ page, browser
   period = billed.key;
 
   // The month ends; the platform runs billing for the reseller's storefront.
-  await advanceClockTo(request, billed.nextStart + 10 * 60_000);
-  const admin = await (await browser.newContext()).newPage();
-  await signInAdmin(admin);
-  await admin.goto(at("admin.localhost", "/admin/billing"));
-  await hydrated(admin);
-  await admin.locator('input[name="period"]').fill(period);
-  await admin.locator('input[name="tenant"]').fill("acme");
-  await admin.getByTestId("run-billing").click();
-  await expect(admin.getByTestId("run-result")).toHaveText(`Billed 1 tenant(s) for ${period}.`);
-  await admin.context().close();
+  await billPeriod(browser, request, "acme", period, billed.nextStart);
 
   // The invoice: the month's subscription, the credit applied, the rest left due in 7 days (the default
   // terms), with Pay now.

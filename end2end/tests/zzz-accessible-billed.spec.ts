@@ -1,7 +1,7 @@
 import { test, expect, Locator, Page } from "@playwright/test";
 
 import { expectAccessible } from "./axe";
-import { at, billDemoReseller, billingPeriod, collectErrors, deleteWorkspace, hydrated } from "./helpers";
+import { at, billingPeriod, billPeriod, collectErrors, deleteWorkspace, hydrated } from "./helpers";
 import {
   ADMIN_HOST,
   CUSTOMER,
@@ -95,7 +95,7 @@ test("keyboard only: sign in, order, stop, and open the invoice", async ({ page,
   const { key: period, nextStart } = await billingPeriod(page);
 
   // The period ends and the platform bills it (the admin, in a browser of their own).
-  await billDemoReseller(browser, request, period, nextStart);
+  await billPeriod(browser, request, "acme", period, nextStart);
 
   // A day and more later the session has ended: sign in again, all by keyboard, and open the invoice.
   await signInByKeyboard(page);

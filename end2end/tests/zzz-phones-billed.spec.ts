@@ -1,7 +1,7 @@
 import { test, expect } from "@playwright/test";
 
 import { fitsAndAccessible } from "./axe";
-import { billDemoReseller, billingPeriod, collectErrors, deleteWorkspace } from "./helpers";
+import { billingPeriod, billPeriod, collectErrors, deleteWorkspace } from "./helpers";
 import {
   CUSTOMER_PAGES,
   SHOP,
@@ -34,7 +34,7 @@ test("a period of the demo reseller's customer is billed", async ({ page, browse
   await deleteWorkspace(page);
   await openPage(page, SHOP, "/billing");
   const { key: period, nextStart } = await billingPeriod(page);
-  await billDemoReseller(browser, request, period, nextStart);
+  await billPeriod(browser, request, "acme", period, nextStart);
 
   // The customer's invoice for it.
   await signInCustomer(page);
