@@ -79,6 +79,9 @@ pub struct Config {
     /// Sign-in (and other account action) attempts allowed per client address per window, all accounts
     /// together (`ATTEMPTS_PER_ADDRESS`; per account it stays 10).
     pub attempts_per_address: u32,
+    /// This server's name among the app servers (`SERVER_NAME`; default `<host name>:<port>`), shown in
+    /// `/metrics` and in the loops' and jobs' leases.
+    pub server_name: Option<String>,
     /// Run the built-in Stripe fake on this port (0 = any) and point the demo storefronts at it (and the
     /// platform's own account, when `platform_stripe` is not set).
     pub stripe_fake_port: Option<u16>,
@@ -369,6 +372,21 @@ impl Config {
                 .ok()
                 .filter(|n| (1..=1_000_000).contains(n))
                 .ok_or_else(|| invalid("ATTEMPTS_PER_ADDRESS", "must be between 1 and 1000000"))?,
+            server_name: match get("SERVER_NAME").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
+                Some(name)
+                    if name.len() <= 64
+                        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':')) =>
+                {
+                    Some(name)
+                }
+                Some(_) => {
+                    return Err(invalid(
+                        "SERVER_NAME",
+                        "must be at most 64 letters, digits, dots, dashes, underscores or colons",
+                    ))
+                }
+                None => None,
+            },
             test_clock: match parse_bool("TEST_CLOCK", get("TEST_CLOCK"), false)? {
                 true if prod => {
                     return Err(refused("TEST_CLOCK", "is for end-to-end tests and is refused in production"))
@@ -544,6 +562,21 @@ mod tests {
             match production(&[("ATTEMPTS_PER_ADDRESS", bad)]) {
                 Err(ConfigError::Invalid { name, .. }) => assert_eq!(name, "ATTEMPTS_PER_ADDRESS", "{bad}"),
                 other => panic!("{bad}: expected ATTEMPTS_PER_ADDRESS refused, got {:?}", other.map(|_| ())),
+            }
+        }
+    }
+
+    #[test]
+    fn a_server_name_is_optional_and_refused_when_it_would_break_a_metrics_label() {
+        assert_eq!(parse(&[DEV]).unwrap_or_else(|e| panic!("{e}")).server_name, None);
+        let c = production(&[("SERVER_NAME", " app-2.eu:3000 ")]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.server_name.as_deref(), Some("app-2.eu:3000"));
+        const SIXTY_FIVE: &str = "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn";
+        assert_eq!(SIXTY_FIVE.len(), 65);
+        for bad in ["a\"b", "two words", "x\ny", SIXTY_FIVE] {
+            match production(&[("SERVER_NAME", bad)]) {
+                Err(ConfigError::Invalid { name, .. }) => assert_eq!(name, "SERVER_NAME", "{bad}"),
+                other => panic!("{bad}: expected SERVER_NAME refused, got {:?}", other.map(|_| ())),
             }
         }
     }

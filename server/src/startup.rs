@@ -150,6 +150,7 @@ impl Application {
                 per_ip: config.attempts_per_address,
                 ..app::backend::platform::limits::Policy::default()
             },
+            server_name: config.server_name.clone().unwrap_or_else(|| format!("{}:{bound_port}", host_name())),
             ..Settings::default()
         };
         let dns = match config.dns_server {
@@ -249,6 +250,7 @@ impl Application {
             self.state.central().clone(),
             Arc::new(provisioning::JobRunner(self.state.clone())),
             self.state.jobs_ready(),
+            self.state.settings().server_name.clone(),
             stop_rx.clone(),
         ));
         let interval = self.state.settings().reconcile_interval;
@@ -383,6 +385,16 @@ fn is_local_fake(api_base: &str) -> bool {
         .strip_prefix("http://")
         .and_then(|rest| rest.split(':').next())
         .is_some_and(|host| host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()))
+}
+
+/// The machine's host name (for the default server name), or `localhost` when it cannot be read.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-')).collect::<String>())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 /// A v4 UUID's 122 random bits, as hex.

@@ -141,5 +141,8 @@ pub async fn render(state: &AppState) -> Result<String> {
     state.login_limits().render_metrics(&mut out);
     // The live-event listener of this server (PostgreSQL only).
     state.events().render_metrics(&mut out);
+    // The periodic loops: what this server ran, and which server ran each loop's last pass.
+    let loops = crate::backend::platform::loops::records(state.central()).await?;
+    state.loops().render_metrics(&mut out, &loops);
     Ok(out)
 }

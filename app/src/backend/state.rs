@@ -13,6 +13,7 @@ use crate::backend::platform::db::CentralDb;
 use crate::backend::platform::events::{Events, WorkspaceChanged};
 use crate::backend::platform::failpoints::Failpoints;
 use crate::backend::platform::limits::Limiter;
+use crate::backend::platform::loops::Loops;
 use crate::backend::tenancy::domain_ownership::Verifier;
 use crate::backend::tenancy::registry::Registry;
 use crate::backend::workspaces::kasm_servers::KasmServers;
@@ -59,6 +60,8 @@ pub struct Settings {
     pub platform_stripe: Option<PlatformStripe>,
     /// Attempt limits for sign-in and the other account actions (per account and per client address).
     pub attempt_policy: crate::backend::platform::limits::Policy,
+    /// This server's name among the app servers (in the loops' and jobs' leases, and in `/metrics`).
+    pub server_name: String,
 }
 
 /// The platform's own Stripe account (`PLATFORM_STRIPE_*`; the local fake in development and tests).
@@ -95,6 +98,7 @@ impl Default for Settings {
             mail_drop: false,
             platform_stripe: None,
             attempt_policy: crate::backend::platform::limits::Policy::default(),
+            server_name: "app".into(),
         }
     }
 }
@@ -119,6 +123,7 @@ struct Inner {
     verifier: Verifier,
     mailer: std::sync::Arc<crate::backend::mail::Mailer>,
     login_limits: Limiter,
+    loops: Loops,
     failpoints: Failpoints,
     /// Flips to true when the server starts shutting down, so long-lived streams end.
     shutdown: watch::Sender<bool>,
@@ -145,6 +150,7 @@ impl AppState {
             crate::backend::platform::db::Engine::Sqlite => Events::default(),
         };
         let login_limits = Limiter::with_policy(central.clone(), crypto.clone(), settings.attempt_policy);
+        let loops = Loops::new(settings.server_name.clone());
         AppState(Arc::new(Inner {
             central,
             registry,
@@ -159,6 +165,7 @@ impl AppState {
             verifier,
             mailer: std::sync::Arc::new(mailer),
             login_limits,
+            loops,
             failpoints: Failpoints::default(),
             shutdown: watch::channel(false).0,
         }))
@@ -231,6 +238,11 @@ impl AppState {
 
     pub fn login_limits(&self) -> &Limiter {
         &self.0.login_limits
+    }
+
+    /// This server's periodic loops (each run once per interval across the cluster).
+    pub fn loops(&self) -> &Loops {
+        &self.0.loops
     }
 
     /// Builds and sends email (or leaves it in the outbox when no SMTP server is configured).

@@ -13,6 +13,7 @@ mod accounts;
 mod billing;
 mod charts;
 mod cluster;
+mod cluster_loops;
 mod config_sync;
 mod customer_care;
 mod customer_pages;

@@ -13,6 +13,7 @@ use super::ledger::{self, EntryKind};
 use super::usage::{self, Session};
 use crate::backend::billing::notify;
 use crate::backend::platform::db::now;
+use crate::backend::platform::loops::Loop;
 use crate::backend::state::{AppState, Tenant};
 use crate::backend::{corrupt, workspaces::provisioning, workspaces::store, BackendError};
 use crate::domain::billing::{line_amount, lines_total, window_lines};
@@ -326,26 +327,22 @@ pub fn next_increment_cost(sessions: &[Session], currency: crate::domain::money:
         .unwrap_or(Money::zero(currency))
 }
 
-/// Runs metering every `interval` until shutdown, for every tenant.
-pub async fn run(state: AppState, interval: std::time::Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = shutdown.changed() => return,
-            _ = tokio::time::sleep(interval) => {}
-        }
-        if *shutdown.borrow() {
-            return;
-        }
-        match state.registry().entries().await {
-            Ok(entries) => {
-                for e in entries {
-                    let Ok(Some(tenant)) = state.tenant_by_id(e.id).await else { continue };
-                    if let Err(err) = meter_tenant(&state, &tenant, now()).await {
-                        tracing::warn!(error = %err, tenant = %tenant.slug, "metering pass failed; the next one catches up");
+/// Runs metering every `interval` until shutdown, for every tenant, once across the cluster.
+pub async fn run(state: AppState, interval: std::time::Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
+    let loops = state.loops();
+    loops
+        .run(state.central(), Loop::Meter, interval, shutdown, || async {
+            match state.registry().entries().await {
+                Ok(entries) => {
+                    for e in entries {
+                        let Ok(Some(tenant)) = state.tenant_by_id(e.id).await else { continue };
+                        if let Err(err) = meter_tenant(&state, &tenant, now()).await {
+                            tracing::warn!(error = %err, tenant = %tenant.slug, "metering pass failed; the next one catches up");
+                        }
                     }
                 }
+                Err(err) => tracing::warn!(error = %err, "metering: listing tenants failed"),
             }
-            Err(err) => tracing::warn!(error = %err, "metering: listing tenants failed"),
-        }
-    }
+        })
+        .await;
 }

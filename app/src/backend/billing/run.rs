@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::invoices::{self, is_unique_violation, Status};
 use super::usage::{self, Session};
 use crate::backend::platform::db::now;
+use crate::backend::platform::loops::Loop;
 use crate::backend::state::{AppState, Tenant};
 use crate::backend::{corrupt, BackendError};
 use crate::domain::billing::{lines_total, window_lines};
@@ -495,28 +496,26 @@ impl TryFrom<RunRow> for RunRecord {
     }
 }
 
-/// The scheduler: every `interval`, under a cluster-wide lease, bills each tenant's last finished period
+/// The scheduler: every `interval`, once across the cluster, bills each tenant's last finished period
 /// unless a run of it already finished (so each cycle day's run happens once, the first check after it).
 pub async fn schedule(state: AppState, interval: std::time::Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
-    let owner = format!("scheduler-{}", Uuid::new_v4());
-    crate::backend::platform::jobs::every(interval, shutdown, || async {
-        match scheduled_pass(&state, &owner, interval).await {
-            Ok(n) if n > 0 => tracing::info!(tenants = n, "scheduled billing runs done"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "scheduled billing pass failed; the next one retries"),
-        }
-    })
-    .await;
+    let loops = state.loops();
+    loops
+        .run(state.central(), Loop::Billing, interval, shutdown, || async {
+            match scheduled_pass(&state).await {
+                Ok(n) if n > 0 => tracing::info!(tenants = n, "scheduled billing runs done"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "scheduled billing pass failed; the next one retries"),
+            }
+        })
+        .await;
 }
 
 /// One scheduler pass (public for tests): bills each tenant's last finished period unless a run of it
 /// finished, then retries due invoice payments, then collects wholesale invoices (`collection::pass`).
-/// Returns how many tenants it billed.
-pub async fn scheduled_pass(state: &AppState, owner: &str, interval: std::time::Duration) -> Result<usize, RunError> {
-    let ttl = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX / 4).saturating_mul(2).max(60_000);
-    if !crate::backend::platform::db::take_lease(state.central(), "billing", owner, ttl).await? {
-        return Ok(0);
-    }
+/// Returns how many tenants it billed. Safe beside another server's pass (one whose lease lapsed): an
+/// invoice is unique per customer and period, so a second run finds it and bills nothing twice.
+pub async fn scheduled_pass(state: &AppState) -> Result<usize, RunError> {
     let mut ran = 0;
     for entry in state.registry().entries().await? {
         // Central lookups first: a tenant already billed for its period is skipped without opening its

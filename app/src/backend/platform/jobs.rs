@@ -1,6 +1,7 @@
 //! A durable job queue in the central database, and the worker that runs it.
 //!
-//! Jobs are claimed with a lease (a crashed worker's job runs again once the lease lapses), so every
+//! Jobs are claimed with a short lease that the worker renews while the job runs: a job whose server was
+//! killed runs again on another server (or the restarted one) within [`LEASE_MS`] and a poll, so every
 //! handler must be safe to re-run. A dedupe key keeps one live job per subject; enqueueing a subject that
 //! already has a live job only pulls its run time forward and bumps its generation, so a run that was
 //! already in flight does not mark the newer request as done.
@@ -21,7 +22,10 @@ use crate::domain::time::Timestamp;
 
 /// After this many failed attempts a job is dead: visible, and the workspace shows why.
 pub const MAX_ATTEMPTS: i64 = 8;
-const LEASE_MS: i64 = 60_000;
+/// A claimed job's lease. Short, so a dead server's job is taken over within seconds; renewed every
+/// [`RENEW_EVERY`] while the job runs, so a long job (a slow Kasm call) keeps it.
+pub const LEASE_MS: i64 = 6_000;
+const RENEW_EVERY: Duration = Duration::from_millis(2_000);
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -94,6 +98,20 @@ pub async fn claim(db: &CentralDb, owner: &str) -> Result<Option<Job>> {
     .fetch_optional(db.pool())
     .await?;
     row.map(Job::try_from).transpose()
+}
+
+/// Extends a running job's lease. `false` when this worker no longer holds it (the lease lapsed and
+/// another worker claimed the job).
+pub async fn renew(db: &CentralDb, job: &Job, owner: &str) -> Result<bool> {
+    let t = now().as_millis();
+    let n = sqlx::query("UPDATE jobs SET lease_until = $1 WHERE id = $2 AND lease_owner = $3")
+        .bind(t + LEASE_MS)
+        .bind(&job.id)
+        .bind(owner)
+        .execute(db.pool())
+        .await?
+        .rows_affected();
+    Ok(n == 1)
 }
 
 /// A claimed `jobs` row as stored.
@@ -207,14 +225,15 @@ pub trait Runner: Send + Sync + 'static {
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// Runs jobs until `shutdown` flips to true; in-flight jobs finish first. `ready` wakes it when work is
-/// enqueued, so new work does not wait for the next poll.
+/// enqueued, so new work does not wait for the next poll. `server` names this server in the leases.
 pub async fn run_worker(
     central: CentralDb,
     runner: Arc<dyn Runner>,
     ready: Arc<Notify>,
+    server: String,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let owner = format!("worker-{}", uuid::Uuid::new_v4());
+    let owner: Arc<str> = format!("{server}/worker-{}", uuid::Uuid::new_v4()).into();
     let permits = Arc::new(Semaphore::new(8));
     loop {
         if *shutdown.borrow() {
@@ -224,7 +243,7 @@ pub async fn run_worker(
             let Ok(permit) = permits.clone().acquire_owned().await else { return };
             match claim(&central, &owner).await {
                 Ok(Some(job)) => {
-                    let (central, runner) = (central.clone(), runner.clone());
+                    let (central, runner, owner) = (central.clone(), runner.clone(), owner.clone());
                     let span =
                         tracing::info_span!("job", job = %job.id, tenant = %job.tenant_id, kind = job.kind.name());
                     // Instrumented, never entered: a span entered across an await stays current on whatever
@@ -232,7 +251,7 @@ pub async fn run_worker(
                     // subscriber when it closes).
                     tokio::spawn(
                         async move {
-                            run_one(&central, runner.as_ref(), &job).await;
+                            run_one(&central, runner.as_ref(), &job, &owner).await;
                             drop(permit);
                         }
                         .instrument(span),
@@ -255,8 +274,25 @@ pub async fn run_worker(
     let _ = permits.acquire_many(8).await;
 }
 
-async fn run_one(central: &CentralDb, runner: &dyn Runner, job: &Job) {
-    let result = match runner.run(job.tenant_id, &job.kind).await {
+async fn run_one(central: &CentralDb, runner: &dyn Runner, job: &Job, owner: &str) {
+    let outcome = {
+        let work = runner.run(job.tenant_id, &job.kind);
+        tokio::pin!(work);
+        let mut beat = tokio::time::interval(RENEW_EVERY);
+        beat.tick().await;
+        loop {
+            tokio::select! {
+                outcome = &mut work => break outcome,
+                _ = beat.tick() => match renew(central, job, owner).await {
+                    Ok(true) => {}
+                    // Handlers are safe to re-run, so the run goes on; its outcome is recorded as usual.
+                    Ok(false) => tracing::warn!("a job outlived its lease; another worker may run it too"),
+                    Err(e) => tracing::warn!(error = %e, "renewing a job's lease failed"),
+                },
+            }
+        }
+    };
+    let result = match outcome {
         Outcome::Settled => complete(central, job).await,
         Outcome::Again { after } => release(central, job, now().plus_millis(ms(after)), None, 0).await,
         Outcome::Abandon(reason) => bury(central, job, &reason).await,
@@ -347,25 +383,6 @@ pub async fn mark_requeued(db: &CentralDb, job_id: &str) -> Result<bool> {
 
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// Runs `pass` every `interval` until shutdown, waiting first (a restart does nothing earlier than the
-/// interval would). Each pass does its own logging; a pass in progress finishes before shutdown is seen.
-pub async fn every<F, Fut>(interval: std::time::Duration, mut shutdown: tokio::sync::watch::Receiver<bool>, mut pass: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    loop {
-        tokio::select! {
-            _ = shutdown.changed() => return,
-            _ = tokio::time::sleep(interval) => {}
-        }
-        if *shutdown.borrow() {
-            return;
-        }
-        pass().await;
-    }
 }
 
 #[cfg(test)]

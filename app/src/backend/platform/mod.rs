@@ -11,7 +11,8 @@
 //! | `host`       | strict Host parsing, trusted proxies |
 //! | `limits`     | sign-in attempt limits (before any hashing), counted in the central database; failed sign-in and refusal counters per role |
 //! | `audit`      | the audit log of admin, staff, customer and system actions |
-//! | `jobs`       | the durable job queue, its dead letters and its worker; `every`, the periodic-pass loop |
+//! | `jobs`       | the durable job queue (short leases renewed while a job runs), its dead letters and its worker |
+//! | `loops`      | periodic loops run once per interval across the cluster, under a renewed lease |
 
 pub mod alerts;
 pub mod audit;
@@ -22,3 +23,4 @@ pub mod failpoints;
 pub mod host;
 pub mod jobs;
 pub mod limits;
+pub mod loops;

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use crate::backend::mail::storefront::storefront_url;
 use crate::backend::mail::{outbox, templates, Outgoing};
 use crate::backend::platform::audit::{self, Actor};
-use crate::backend::platform::db::take_lease;
+use crate::backend::platform::loops::Loop;
 use crate::backend::resellers::overview::domain_view;
 use crate::backend::state::AppState;
 use crate::backend::tenancy::domains::{self, CheckBy, Checked};
@@ -133,12 +133,9 @@ pub async fn announce_live(state: &AppState, tenant: TenantId, domain: &str) -> 
     Ok(())
 }
 
-/// One pass of the scheduled checks (public for tests): every unverified domain whose next check is due,
-/// under the cluster-wide lease so one server does it. Returns how many domains went live.
-pub async fn scheduled_checks(state: &AppState, owner: &str, interval_ms: i64) -> Result<usize> {
-    if !take_lease(state.central(), "domain_checks", owner, interval_ms.saturating_mul(2).max(60_000)).await? {
-        return Ok(0);
-    }
+/// One pass of the scheduled checks (public for tests): every unverified domain whose next check is due.
+/// Returns how many domains went live. The loop runs it on one server per interval.
+pub async fn scheduled_checks(state: &AppState) -> Result<usize> {
     let mut live = 0;
     for (tenant, domain) in domains::due_for_check(state, CHECKS_PER_PASS).await? {
         match domains::check(state, tenant, &domain, CheckBy::Either, true).await {
@@ -165,16 +162,16 @@ pub async fn scheduled_checks(state: &AppState, owner: &str, interval_ms: i64) -
     Ok(live)
 }
 
-/// The scheduled checks, every `interval`, until shutdown.
+/// The scheduled checks, every `interval` (once across the cluster), until shutdown.
 pub async fn run(state: AppState, interval: std::time::Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
-    let owner = format!("domains-{}", uuid::Uuid::new_v4());
-    let interval_ms = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX / 4);
-    crate::backend::platform::jobs::every(interval, shutdown, || async {
-        match scheduled_checks(&state, &owner, interval_ms).await {
-            Ok(n) if n > 0 => tracing::info!(domains = n, "domains verified by the scheduled checks"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "scheduled domain checks failed; the next pass retries"),
-        }
-    })
-    .await;
+    let loops = state.loops();
+    loops
+        .run(state.central(), Loop::DomainChecks, interval, shutdown, || async {
+            match scheduled_checks(&state).await {
+                Ok(n) if n > 0 => tracing::info!(domains = n, "domains verified by the scheduled checks"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "scheduled domain checks failed; the next pass retries"),
+            }
+        })
+        .await;
 }

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use crate::backend::clients::kasm::{KasmClient, KasmId, KasmSession, KasmStatus};
 use crate::backend::platform::db::now;
+use crate::backend::platform::loops::Loop;
 use crate::backend::state::{AppState, Tenant};
 use crate::backend::workspaces::catalog;
 use crate::backend::workspaces::provisioning::{announce, SyncError};
@@ -324,41 +325,37 @@ async fn record_pass(state: &AppState, server: &str, at: Timestamp) -> Result<()
     Ok(())
 }
 
-/// Runs a pass every `interval` until shutdown.
-pub async fn run(state: AppState, interval: Duration, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        let result = reconcile_once(&state).await;
-        match &result {
-            Ok(r) => state.metrics().record_pass(r),
-            Err(_) => state.metrics().record_failed_pass(),
-        }
-        match result {
-            Ok(r)
-                if r.closed_gone
-                    + r.closed_stopped
-                    + r.reopened
-                    + r.destroyed
-                    + r.adopted
-                    + r.orphans
-                    + r.failed_servers
-                    > 0 =>
-            {
-                tracing::info!(?r, "reconciled with Kasm");
+/// Runs a pass every `interval` until shutdown, once across the cluster (a new deployment's first pass at
+/// once).
+pub async fn run(state: AppState, interval: Duration, shutdown: watch::Receiver<bool>) {
+    let loops = state.loops();
+    loops
+        .run(state.central(), Loop::Reconciler, interval, shutdown, || async {
+            let result = reconcile_once(&state).await;
+            match &result {
+                Ok(r) => state.metrics().record_pass(r),
+                Err(_) => state.metrics().record_failed_pass(),
             }
-            Ok(r) => tracing::debug!(?r, "reconciled with Kasm"),
-            Err(e) => tracing::warn!(error = %e, "reconcile pass failed; next pass will retry"),
-        }
-        // Housekeeping on the same steady beat, on every server (a delete of nothing is cheap): the rows of
-        // attempt-limit windows that have ended.
-        if let Err(e) = state.login_limits().purge_expired().await {
-            tracing::warn!(error = %e, "purging ended attempt-limit windows failed; the next pass retries");
-        }
-        tokio::select! {
-            _ = shutdown.changed() => return,
-            _ = tokio::time::sleep(interval) => {}
-        }
-        if *shutdown.borrow() {
-            return;
-        }
-    }
+            match result {
+                Ok(r)
+                    if r.closed_gone
+                        + r.closed_stopped
+                        + r.reopened
+                        + r.destroyed
+                        + r.adopted
+                        + r.orphans
+                        + r.failed_servers
+                        > 0 =>
+                {
+                    tracing::info!(?r, "reconciled with Kasm");
+                }
+                Ok(r) => tracing::debug!(?r, "reconciled with Kasm"),
+                Err(e) => tracing::warn!(error = %e, "reconcile pass failed; next pass will retry"),
+            }
+            // Housekeeping on the same steady beat: the rows of attempt-limit windows that have ended.
+            if let Err(e) = state.login_limits().purge_expired().await {
+                tracing::warn!(error = %e, "purging ended attempt-limit windows failed; the next pass retries");
+            }
+        })
+        .await;
 }
