@@ -4,9 +4,10 @@
 //! - Requests only [`enqueue`]; delivery happens here, so a request never waits on SMTP.
 //! - The caller's dedupe key is unique: enqueueing it again does nothing (a double-clicked "resend", a
 //!   retried request and a re-run job all produce one message).
-//! - Rows are claimed with a lease, as in `jobs`: a worker that dies mid-batch leaves rows that another
-//!   worker picks up once the lease lapses. That makes delivery at-least-once; the stable `Message-ID` lets
-//!   receivers fold the rare duplicate.
+//! - Rows are claimed with a short lease, renewed while the worker delivers them, as in `jobs`: a worker
+//!   that dies mid-batch leaves rows that another worker picks up once the lease lapses (within
+//!   [`LEASE_MS`]). That makes delivery at-least-once; the stable `Message-ID` lets receivers fold the rare
+//!   duplicate.
 //! - A failed delivery is retried with jittered exponential backoff (capped at 30 minutes), and after
 //!   [`MAX_ATTEMPTS`] the row is `dead`: kept, with its last error, for the admin outbox view.
 //! - With [`Transport::OutboxOnly`](super::Transport::OutboxOnly) nothing is delivered: rows stay `queued`.
@@ -39,9 +40,11 @@ pub const MAX_ATTEMPTS: i64 = 8;
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30 * 60);
 /// How many messages one worker claims at a time.
 pub const BATCH: i64 = 5;
-/// A claimed batch's lease. Long enough for a whole batch at [`MAX_SEND_TIME`] each, so a slow server does
-/// not let a second worker claim (and send) the same messages while the first is still on them.
-const LEASE_MS: i64 = 10 * 60 * 1000;
+/// A claimed batch's lease, renewed every [`RENEW_EVERY`] while the worker is on it (a slow SMTP server
+/// does not let a second worker claim and send the same messages), so that a dead worker's messages wait
+/// at most this long for another.
+pub const LEASE_MS: i64 = 30_000;
+const RENEW_EVERY: Duration = Duration::from_secs(10);
 /// Upper bound on one message's SMTP exchange (see [`Mailer::send`]).
 pub const MAX_SEND_TIME: Duration = Duration::from_secs(110);
 /// How often the worker looks for due messages when nobody wakes it.
@@ -396,15 +399,43 @@ async fn deliver_batch(db: &CentralDb, mailer: &Mailer, owner: &str) -> Result<(
         return Ok((0, 0));
     }
     let batch = claim_due(db, owner, BATCH).await?;
-    let mut sent = 0;
-    for r in &batch {
-        // Recipients are personal data: logs name the message, not the address.
-        let span = tracing::info_span!("mail", id = %r.id, kind = %r.kind, attempts = r.attempts + 1);
-        if deliver_one(db, mailer, r).instrument(span).await? {
-            sent += 1;
+    let work = async {
+        let mut sent = 0;
+        for r in &batch {
+            // Recipients are personal data: logs name the message, not the address.
+            let span = tracing::info_span!("mail", id = %r.id, kind = %r.kind, attempts = r.attempts + 1);
+            if deliver_one(db, mailer, r).instrument(span).await? {
+                sent += 1;
+            }
         }
-    }
+        Ok::<_, MailError>(sent)
+    };
+    tokio::pin!(work);
+    let mut beat = tokio::time::interval(RENEW_EVERY);
+    beat.tick().await;
+    let sent = loop {
+        tokio::select! {
+            sent = &mut work => break sent?,
+            _ = beat.tick() => {
+                if let Err(e) = renew(db, owner).await {
+                    tracing::warn!(error = %e, "renewing the outbox lease failed");
+                }
+            }
+        }
+    };
     Ok((batch.len(), sent))
+}
+
+/// Extends the lease of every message `owner` still holds (its batch's undelivered ones: a delivered or
+/// failed message's lease is released as it is recorded). How many it renewed.
+pub async fn renew(db: &CentralDb, owner: &str) -> Result<u64> {
+    let n = sqlx::query("UPDATE outbox SET lease_until = $1 WHERE lease_owner = $2 AND state = 'queued'")
+        .bind(now().as_millis() + LEASE_MS)
+        .bind(owner)
+        .execute(db.pool())
+        .await?
+        .rows_affected();
+    Ok(n)
 }
 
 /// Tries one claimed message once and records the outcome; true if it was sent.
@@ -590,6 +621,23 @@ mod tests {
         assert_eq!(claim_due(&t.db, "w1", 1).await.unwrap().len(), 1);
         assert_eq!(claim_due(&t.db, "w2", 10).await.unwrap().len(), 1);
         assert!(claim_due(&t.db, "w3", 10).await.unwrap().is_empty());
+        // Renewed, w1's message stays w1's once its first lease would have lapsed; a dead worker's (w2
+        // stops renewing) is claimed by another.
+        let lapse = now().as_millis() + 1;
+        sqlx::query("UPDATE outbox SET lease_until = $1").bind(lapse).execute(t.db.pool()).await.unwrap();
+        assert_eq!(renew(&t.db, "w1").await.unwrap(), 1);
+        sqlx::query("UPDATE outbox SET lease_until = lease_until - 2 WHERE lease_owner = 'w2'")
+            .execute(t.db.pool())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let taken = claim_due(&t.db, "w3", 10).await.unwrap();
+        assert_eq!(taken.len(), 1, "only the dead worker's message");
+        let owners: Vec<String> = sqlx::query_scalar("SELECT lease_owner FROM outbox ORDER BY lease_owner")
+            .fetch_all(t.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(owners, ["w1", "w3"]);
         assert_eq!(purge_tenant(&t.db, TenantId::from_uuid(uuid::Uuid::nil())).await.unwrap(), 2);
     }
 
