@@ -71,9 +71,13 @@ lint: own-build
 	# The browser side: the app's hydrate build and the frontend entry point, compiled for wasm32.
 	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 
+# The tests of tenant databases on several servers start a second PostgreSQL cluster (55433, in
+# $(SECOND_PG_DIR)) on first use; it is stopped when the tests end, passed or not.
+SECOND_PG_DIR ?= /tmp/ezs-second-pg
 unit: own-build
 	scripts/ensure-postgres.sh
-	cargo test -p app --features ssr -p server
+	status=0; cargo test -p app --features ssr -p server || status=$$?; \
+		scripts/second-postgres.sh stop "$(SECOND_PG_DIR)"; exit $$status
 
 e2e: own-build
 	@# Playwright would otherwise test whatever already answers on the fixed port (an older server).

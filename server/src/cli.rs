@@ -73,6 +73,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// PostgreSQL servers for tenant databases: list, add, drain, activate.
+    DbServers {
+        #[command(subcommand)]
+        command: DbServersCommand,
+    },
     /// Billing: invoice a period (exactly once; safe to rerun).
     Billing {
         #[command(subcommand)]
@@ -131,6 +136,16 @@ pub enum TenantsCommand {
     Unsuspend {
         slug: String,
     },
+    /// Move a tenant's database to another database server (a short write pause for that tenant only);
+    /// run it again to resume a move cut short, or add --rollback to undo one that has not switched.
+    Move {
+        slug: String,
+        /// The database server to move to (see `server db-servers list`).
+        #[arg(long, default_value = "")]
+        to: String,
+        #[arg(long)]
+        rollback: bool,
+    },
     /// Delete a tenant and its database (irreversible).
     Delete {
         slug: String,
@@ -138,6 +153,25 @@ pub enum TenantsCommand {
         #[arg(long)]
         yes: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DbServersCommand {
+    /// Every server with its tenants, weight and state.
+    List,
+    /// Add a server (its URL without a password: put that in ~/.pgpass).
+    Add {
+        name: String,
+        #[arg(long)]
+        url: String,
+        /// Tenants are placed by tenants per unit of weight: a server of weight 2 takes twice as many.
+        #[arg(long, default_value_t = 1)]
+        weight: i64,
+    },
+    /// Take no new tenants (existing ones stay until moved).
+    Drain { name: String },
+    /// Take new tenants again.
+    Activate { name: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -171,6 +205,7 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::BenchCustomers { customers } => crate::bench_customers::run(customers).await,
         Command::Tenants { command } => crate::tenants_cli::run(command).await,
         Command::Admin { command } => crate::tenants_cli::admin(command).await,
+        Command::DbServers { command } => crate::tenants_cli::db_servers(command).await,
         Command::Billing { command: BillingCommand::Run { period, tenant } } => {
             crate::billing_cli::run(&period, tenant.as_deref()).await
         }

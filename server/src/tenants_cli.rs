@@ -6,6 +6,8 @@ use std::sync::Arc;
 use app::backend::platform::db::TenantDb;
 use app::backend::resellers::lifecycle::{self, NewTenantInput};
 use app::backend::state::AppState;
+use app::backend::tenancy::db_servers::{self, ServerState};
+use app::backend::tenancy::moves;
 use app::backend::tenancy::registry::TenantRecord;
 use app::backend::{identity::accounts, tenancy::registry};
 use app::domain::tenant::CreationStep;
@@ -13,7 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use leptos::prelude::get_configuration;
 use tokio::sync::Semaphore;
 
-use crate::cli::{AdminCommand, TenantsCommand};
+use crate::cli::{AdminCommand, DbServersCommand, TenantsCommand};
 use crate::config::{Config, Environment};
 use crate::startup::Application;
 
@@ -95,6 +97,27 @@ pub async fn run(command: TenantsCommand) -> Res {
             lifecycle::unsuspend(&state, &slug).await?;
             println!("{slug} active");
         }
+        TenantsCommand::Move { slug, rollback: true, .. } => {
+            let m = moves::roll_back(&state, &slug).await?;
+            println!("{slug}: the move to {} is rolled back; it stays on {}", m.to_server, m.from_server);
+        }
+        TenantsCommand::Move { slug, to, rollback: false } => {
+            if to.is_empty() {
+                return Err("name the database server to move to: --to <server> (see `server db-servers list`)".into());
+            }
+            let report = moves::run(&state, &config.database_url, &slug, &to, |step| {
+                println!("{slug}: {}", step.as_str());
+            })
+            .await?;
+            println!(
+                "{slug} moved {} → {}: {} tables, {} rows, verified; changes were paused for {} ms",
+                report.moved.from_server,
+                report.moved.to_server,
+                report.moved.counts.len(),
+                report.moved.counts.iter().map(|(_, n)| n).sum::<i64>(),
+                report.paused_for.as_millis()
+            );
+        }
         TenantsCommand::Delete { slug, yes } => {
             if !yes {
                 return Err("deleting a tenant drops its database: add --yes to confirm".into());
@@ -154,6 +177,33 @@ pub async fn migrate_records(records: Vec<TenantRecord>, concurrency: usize, pro
     bar.finish_with_message(if failed.is_empty() { "done" } else { "with failures" });
     failed.sort();
     failed
+}
+
+#[allow(clippy::print_stdout)]
+pub async fn db_servers(command: DbServersCommand) -> Res {
+    let (state, config) = state().await?;
+    let central = state.central();
+    match command {
+        DbServersCommand::List => {
+            println!("{:<16} {:<10} {:>6} {:>8}  url", "name", "state", "weight", "tenants");
+            for s in db_servers::list(central, &config.database_url).await? {
+                println!("{:<16} {:<10} {:>6} {:>8}  {}", s.name, s.state.as_str(), s.weight, s.tenants, s.url);
+            }
+        }
+        DbServersCommand::Add { name, url, weight } => {
+            let s = db_servers::add(central, &name, &url, weight).await?;
+            println!("added {} ({}), weight {}", s.name, s.url, s.weight);
+        }
+        DbServersCommand::Drain { name } => {
+            db_servers::set_state(central, &name, ServerState::Draining).await?;
+            println!("{name} takes no new tenants");
+        }
+        DbServersCommand::Activate { name } => {
+            db_servers::set_state(central, &name, ServerState::Active).await?;
+            println!("{name} takes new tenants");
+        }
+    }
+    Ok(())
 }
 
 #[allow(clippy::print_stdout)]

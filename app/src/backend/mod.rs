@@ -56,8 +56,19 @@ pub enum BackendError {
 
 pub type Result<T, E = BackendError> = std::result::Result<T, E>;
 
+/// What a customer or staff member is told when a change is refused because their storefront's database is
+/// being moved to another server (a pause of a minute or so; reading goes on).
+pub const PAUSED_FOR_MOVE: &str =
+    "This storefront is moving to a new database server: changes are paused for a minute. Please try again shortly.";
+
 impl From<BackendError> for AppError {
     fn from(e: BackendError) -> AppError {
+        if let BackendError::Db(db) = &e {
+            if platform::db::is_read_only(db) {
+                tracing::info!("a change refused: the tenant's database is paused for a move");
+                return AppError::Unavailable(PAUSED_FOR_MOVE.into());
+            }
+        }
         // The one place internal causes are logged; the browser only learns that something failed.
         tracing::error!(error = %e, "internal error");
         AppError::Internal

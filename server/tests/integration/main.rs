@@ -18,6 +18,7 @@ mod config_sync;
 mod customer_care;
 mod customer_pages;
 mod customer_payments;
+mod db_servers;
 mod deploy;
 mod every_script;
 mod kasm_sim;

@@ -327,6 +327,12 @@ impl TenantDb {
     }
 }
 
+/// The statement was refused because its database takes no writes right now (PostgreSQL's 25006
+/// `read_only_sql_transaction`): a tenant whose database is being moved to another server.
+pub fn is_read_only(e: &sqlx::Error) -> bool {
+    e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "25006")
+}
+
 /// Removes a tenant's database for good (tenant deletion). Missing already is fine: deletion is retried.
 pub async fn drop_tenant_database(url: &str) -> Result<(), DbError> {
     match Engine::of_url(url)? {

@@ -12,9 +12,10 @@
 use crate::backend::corrupt;
 use crate::backend::identity::accounts::{self, StaffRole};
 use crate::backend::identity::{auth, staff_password};
-use crate::backend::platform::db::{drop_tenant_database, is_unique_violation, now, tenant_db_url, TenantDb};
+use crate::backend::platform::db::{drop_tenant_database, is_unique_violation, now, tenant_db_url, Engine, TenantDb};
 use crate::backend::platform::host::HostName;
 use crate::backend::state::AppState;
+use crate::backend::tenancy::db_servers;
 use crate::backend::tenancy::registry::{self, bump_version, TenantRecord};
 use crate::backend::tenancy::{domains, TenantError};
 use crate::backend::workspaces::catalog::{self, Plan};
@@ -120,7 +121,15 @@ async fn reserve(state: &AppState, central_url: &str, new: &NewTenant) -> Result
         domains::check_custom_domain(state, d)?;
     }
     let id = TenantId::new_random();
-    let db_url = tenant_db_url(central_url, new.slug.as_str())?;
+    // PostgreSQL: on the database server with the most room; SQLite: next to the central database.
+    let (db_server, db_url) = match state.central().engine() {
+        Engine::Postgres => {
+            let server = db_servers::place(state.central(), central_url).await?;
+            let url = server.tenant_url(central_url, new.slug.as_str())?;
+            (Some(server.name), url)
+        }
+        Engine::Sqlite => (None, tenant_db_url(central_url, new.slug.as_str())?),
+    };
     let hash = match &new.owner_password {
         Some(p) => auth::hash_password(p.clone()).await?,
         None => staff_password::NO_PASSWORD.to_owned(),
@@ -147,8 +156,8 @@ async fn reserve(state: &AppState, central_url: &str, new: &NewTenant) -> Result
     }
     let inserted = sqlx::query(
         "INSERT INTO tenants (id, slug, name, status, is_house, currency, db_url, created_at, updated_at, \
-         owner_email, creation_step, trial_ends_at, billing_status) \
-         VALUES ($1, $2, $3, 'creating', 0, $4, $5, $6, $6, $7, 'validated', $8, $9)",
+         owner_email, creation_step, trial_ends_at, billing_status, db_server) \
+         VALUES ($1, $2, $3, 'creating', 0, $4, $5, $6, $6, $7, 'validated', $8, $9, $10)",
     )
     .bind(id.to_string())
     .bind(new.slug.as_str())
@@ -160,6 +169,7 @@ async fn reserve(state: &AppState, central_url: &str, new: &NewTenant) -> Result
     .bind(trial)
     // A trial starts with the tenant: no platform fee until it ends (`collection` decides the end).
     .bind((if trial.is_some() { TenantBillingStatus::Trial } else { TenantBillingStatus::Active }).as_str())
+    .bind(db_server)
     .execute(&mut *tx)
     .await;
     if let Err(e) = inserted {

@@ -6,10 +6,14 @@
 //! | `domains`          | custom domains: adding, removing, verifying ownership, the TLS ask |
 //! | `domain_ownership` | custom-domain verification by DNS TXT or HTTP token |
 //! | `branding`         | logos (sniffed, re-encoded) and custom CSS (sanitised) |
+//! | `db_servers`       | the PostgreSQL servers for tenant databases, and where a new tenant's goes |
+//! | `moves`            | moving a tenant's database to another server, with a short write pause |
 
 pub mod branding;
+pub mod db_servers;
 pub mod domain_ownership;
 pub mod domains;
+pub mod moves;
 pub mod registry;
 
 use crate::backend::BackendError;

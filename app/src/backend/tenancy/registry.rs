@@ -44,6 +44,9 @@ pub struct TenantEntry {
     pub is_house: bool,
     pub currency: Currency,
     pub db_url: String,
+    /// Changes whenever the database changes under the tenant's pools (a move): a pool opened at another
+    /// epoch is not used again.
+    pub db_epoch: i64,
     pub brand: Brand,
 }
 
@@ -138,6 +141,8 @@ pub struct Registry {
 struct Pools {
     recent: LruCache<TenantId, TenantDb>,
     evicted: HashMap<TenantId, WeakTenantDb>,
+    /// The database epoch each tenant's pool was opened at.
+    epochs: HashMap<TenantId, i64>,
 }
 
 /// How stale the cached map may be when another server changed it.
@@ -153,7 +158,7 @@ impl Registry {
             checked: Mutex::new(None),
             changes: AtomicU64::new(0),
             reloading: tokio::sync::Mutex::new(()),
-            pools: Mutex::new(Pools { recent: LruCache::new(cap), evicted: HashMap::new() }),
+            pools: Mutex::new(Pools { recent: LruCache::new(cap), evicted: HashMap::new(), epochs: HashMap::new() }),
             migrated: Mutex::new(HashSet::new()),
             opening: Mutex::new(HashMap::new()),
         }
@@ -265,7 +270,7 @@ impl Registry {
 
     /// The pool of a tenant's database, opened on first use (and its schema migrated once per process).
     pub async fn db(&self, entry: &TenantEntry) -> Result<TenantDb> {
-        if let Some(db) = self.cached_pool(entry.id)? {
+        if let Some(db) = self.cached_pool(entry.id, entry.db_epoch)? {
             return Ok(db);
         }
         let gate = self.opening.lock().map_err(|_| corrupt("registry lock"))?.entry(entry.id).or_default().clone();
@@ -281,7 +286,7 @@ impl Registry {
 
     async fn open_once(&self, entry: &TenantEntry, gate: &tokio::sync::Mutex<()>) -> Result<TenantDb> {
         let _one = gate.lock().await;
-        if let Some(db) = self.cached_pool(entry.id)? {
+        if let Some(db) = self.cached_pool(entry.id, entry.db_epoch)? {
             return Ok(db);
         }
         // Nothing is remembered until the pool is open and migrated: a request cancelled half-way drops
@@ -289,17 +294,33 @@ impl Registry {
         let db = TenantDb::connect(&entry.db_url).await?;
         let first = !self.migrated.lock().map_err(|_| corrupt("registry lock"))?.contains(&entry.id);
         if first {
-            db.migrate().await?;
-            self.migrated.lock().map_err(|_| corrupt("registry lock"))?.insert(entry.id);
+            match db.migrate().await {
+                Ok(()) => {
+                    self.migrated.lock().map_err(|_| corrupt("registry lock"))?.insert(entry.id);
+                }
+                // Paused for a move: it was migrated before (by whoever opened it first), and reading goes on;
+                // the next open after the move migrates the copy.
+                Err(e) if is_read_only_setup(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
-        self.remember(entry.id, &db)?;
+        self.remember(entry.id, entry.db_epoch, &db)?;
         Ok(db)
     }
 
     /// The tenant's open pool: a recent one, or one evicted from the LRU that a request still uses (it
     /// becomes recent again).
-    fn cached_pool(&self, id: TenantId) -> Result<Option<TenantDb>> {
+    fn cached_pool(&self, id: TenantId, epoch: i64) -> Result<Option<TenantDb>> {
         let mut pools = self.pools.lock().map_err(|_| corrupt("registry lock"))?;
+        if pools.epochs.get(&id).is_some_and(|e| *e != epoch) {
+            // The database changed under it (a move): requests still holding it finish on it, and it closes
+            // with its last user; everyone else gets a fresh pool.
+            let old = (pools.recent.pop(&id), pools.evicted.remove(&id));
+            pools.epochs.remove(&id);
+            drop(pools);
+            drop(old);
+            return Ok(None);
+        }
         if let Some(db) = pools.recent.get(&id) {
             return Ok(Some(db.clone()));
         }
@@ -310,8 +331,9 @@ impl Registry {
         Ok(Some(db))
     }
 
-    fn remember(&self, id: TenantId, db: &TenantDb) -> Result<()> {
+    fn remember(&self, id: TenantId, epoch: i64, db: &TenantDb) -> Result<()> {
         let mut pools = self.pools.lock().map_err(|_| corrupt("registry lock"))?;
+        pools.epochs.insert(id, epoch);
         let pushed_out = Self::push(&mut pools, id, db);
         drop(pools);
         // Dropped outside the lock: if nobody uses it, this closes it.
@@ -369,6 +391,15 @@ impl Registry {
     }
 }
 
+/// A migration refused because the database takes no writes (paused for a move).
+fn is_read_only_setup(e: &crate::backend::platform::db::DbError) -> bool {
+    use crate::backend::platform::db::{is_read_only, DbError};
+    match e {
+        DbError::Sqlx(e) | DbError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => is_read_only(e),
+        _ => false,
+    }
+}
+
 fn resolve_in(map: &DomainMap, sites: &SiteConfig, host: &HostName) -> Site {
     let by_id = |id: &TenantId| match map.by_id.get(id) {
         Some(t) if t.status == TenantStatus::Active => Site::Tenant(t.clone()),
@@ -398,7 +429,7 @@ fn resolve_in(map: &DomainMap, sites: &SiteConfig, host: &HostName) -> Site {
     Site::Unknown
 }
 
-const ENTRY_COLUMNS: &str = "t.id, t.slug, t.name, t.status, t.is_house, t.currency, t.db_url, \
+const ENTRY_COLUMNS: &str = "t.id, t.slug, t.name, t.status, t.is_house, t.currency, t.db_url, t.db_epoch, \
      b.company_name, b.primary_color, b.secondary_color, b.version, b.logo_sha, b.favicon_sha, b.custom_css, \
      b.support_email";
 
@@ -446,6 +477,7 @@ struct EntryRow {
     is_house: i64,
     currency: String,
     db_url: String,
+    db_epoch: i64,
     company_name: Option<String>,
     primary_color: Option<String>,
     secondary_color: Option<String>,
@@ -475,6 +507,7 @@ impl TryFrom<EntryRow> for TenantEntry {
             is_house: r.is_house != 0,
             currency: Currency::parse(&r.currency).map_err(|_| corrupt("tenants.currency"))?,
             db_url: r.db_url,
+            db_epoch: r.db_epoch,
             brand: Brand {
                 theme,
                 version: r.version.unwrap_or(0),
@@ -642,6 +675,7 @@ mod tests {
             is_house: house,
             currency: Currency::USD,
             db_url: String::new(),
+            db_epoch: 0,
             brand: Brand {
                 theme: Theme::default_for(slug),
                 version: 1,

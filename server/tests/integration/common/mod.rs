@@ -27,6 +27,36 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
+/// A second PostgreSQL server (its own cluster, started by `scripts/second-postgres.sh`), for tenant
+/// databases on several servers.
+pub const SECOND_PG_ADMIN: &str = "postgres://postgres@127.0.0.1:55433/postgres";
+static SECOND_PG: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+static SECOND_PG_USED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Starts the second PostgreSQL cluster if it is not running (once per test process; the script is
+/// idempotent and locked, so other processes may share it) and returns its admin URL. `make unit` stops it
+/// when the tests are done.
+pub async fn second_postgres() -> &'static str {
+    SECOND_PG
+        .get_or_init(|| async {
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/second-postgres.sh");
+            let out = tokio::process::Command::new(script)
+                .args(["start", "55433", "/tmp/ezs-second-pg"])
+                .output()
+                .await
+                .unwrap_or_else(|e| panic!("{script} cannot run: {e}"));
+            assert!(
+                out.status.success(),
+                "the second PostgreSQL server did not start: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        })
+        .await;
+    SECOND_PG_USED.store(true, std::sync::atomic::Ordering::Relaxed);
+    SECOND_PG_ADMIN
+}
+
 pub struct TestApp {
     pub base: String,
     pub addr: SocketAddr,
@@ -65,24 +95,28 @@ impl Drop for DbGuard {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
                 use sqlx::Connection;
-                let Ok(mut c) = sqlx::PgConnection::connect(PG_ADMIN).await else { return };
-                let mut all: Vec<String> = Vec::new();
-                for prefix in &dbs {
-                    let found: Vec<String> =
-                        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE $1")
-                            .bind(format!("{prefix}%"))
-                            .fetch_all(&mut c)
-                            .await
-                            .unwrap_or_default();
-                    all.extend(found);
-                }
-                all.sort();
-                all.dedup();
-                // Tenant databases first: they are named after the central one.
-                all.reverse();
-                for db in all {
-                    let sql = sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"));
-                    let _ = sqlx::query(sql).execute(&mut c).await;
+                // Tenant databases may also live on the second server, when a test used it.
+                let second = SECOND_PG_USED.load(std::sync::atomic::Ordering::Relaxed).then_some(SECOND_PG_ADMIN);
+                for admin in std::iter::once(PG_ADMIN).chain(second) {
+                    let Ok(mut c) = sqlx::PgConnection::connect(admin).await else { continue };
+                    let mut all: Vec<String> = Vec::new();
+                    for prefix in &dbs {
+                        let found: Vec<String> =
+                            sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE $1")
+                                .bind(format!("{prefix}%"))
+                                .fetch_all(&mut c)
+                                .await
+                                .unwrap_or_default();
+                        all.extend(found);
+                    }
+                    all.sort();
+                    all.dedup();
+                    // Tenant databases first: they are named after the central one.
+                    all.reverse();
+                    for db in all {
+                        let sql = sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"));
+                        let _ = sqlx::query(sql).execute(&mut c).await;
+                    }
                 }
             });
         })
