@@ -329,6 +329,7 @@ fn AdminHeader(brand: SiteBrand) -> impl IntoView {
                         <NavLink dark=true href="/admin/mail" label="Mail"/>
                         <NavLink dark=true href="/admin/provisioning" label="Provisioning"/>
                         <NavLink dark=true href="/admin/kasm" label="Kasm"/>
+                        <NavLink dark=true href="/admin/databases" label="Databases"/>
                         <NavLink dark=true href="/admin/billing" label="Billing"/>
                         <NavLink dark=true href="/admin/prices" label="Prices"/>
                     </nav>

@@ -108,6 +108,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/mail") view=admin::mail::AdminMailPage/>
                     <Route path=path!("/admin/provisioning") view=admin::provisioning::AdminProvisioningPage/>
                     <Route path=path!("/admin/kasm") view=admin::kasm::AdminKasmPage/>
+                    <Route path=path!("/admin/databases") view=admin::databases::AdminDatabasesPage/>
                     <Route path=path!("/admin/billing") view=admin::billing::AdminBillingPage/>
                     <Route path=path!("/admin/prices") view=admin::prices::AdminPricesPage/>
                     <Route path=path!("/admin/tenants/new") view=admin::AdminNewTenantPage/>

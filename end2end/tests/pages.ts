@@ -51,6 +51,7 @@ export const ADMIN_PAGES = [
   "/admin/mail",
   "/admin/provisioning",
   "/admin/kasm",
+  "/admin/databases",
   "/admin/billing",
   "/admin/prices",
 ];

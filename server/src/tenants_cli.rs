@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use app::backend::platform::audit::{self, ActorKind};
 use app::backend::platform::db::TenantDb;
 use app::backend::resellers::lifecycle::{self, NewTenantInput};
 use app::backend::state::AppState;
@@ -192,14 +193,18 @@ pub async fn db_servers(command: DbServersCommand) -> Res {
         }
         DbServersCommand::Add { name, url, weight } => {
             let s = db_servers::add(central, &name, &url, weight).await?;
-            println!("added {} ({}), weight {}", s.name, s.url, s.weight);
+            let detail = format!("{} ({}), weight {}", s.name, s.url, s.weight);
+            audit::record(central, None, ActorKind::System, "operator", None, "db_server.added", &detail).await?;
+            println!("added {detail}");
         }
         DbServersCommand::Drain { name } => {
             db_servers::set_state(central, &name, ServerState::Draining).await?;
+            audit::record(central, None, ActorKind::System, "operator", None, "db_server.drained", &name).await?;
             println!("{name} takes no new tenants");
         }
         DbServersCommand::Activate { name } => {
             db_servers::set_state(central, &name, ServerState::Active).await?;
+            audit::record(central, None, ActorKind::System, "operator", None, "db_server.activated", &name).await?;
             println!("{name} takes new tenants");
         }
     }

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod billing;
+pub mod databases;
 pub mod impersonate;
 pub mod kasm;
 pub mod mail;

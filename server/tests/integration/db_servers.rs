@@ -7,6 +7,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use app::admin::databases::DatabasesData;
 use app::backend::resellers::lifecycle::{self, NewTenantInput};
 use app::backend::tenancy::db_servers::{self, ServerState};
 use app::backend::tenancy::moves::{self, MoveStep};
@@ -282,3 +283,63 @@ async fn a_move_rolled_back_leaves_the_tenant_writable_where_it_was() {
     assert_eq!(n, 1);
     app.stop().await;
 }
+
+async fn admin(app: &TestApp) -> Client {
+    let admin = app.client_for("admin.localhost");
+    admin.call::<()>("admin_login", &[("email", "admin@ezscale.test"), ("password", "admin-password")]).await.unwrap();
+    admin
+}
+
+/// The admin page's server functions: list, add (refusals named), drain and activate, each audited with
+/// the admin's name; only for a signed-in admin. SQLite says why there is nothing to manage.
+async fn the_admin_manages_database_servers_audited(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let anonymous = app.client_for("admin.localhost");
+    assert!(matches!(anonymous.call::<DatabasesData>("admin_databases", &[]).await, Err((401, _))));
+    let admin = admin(&app).await;
+    let listed: DatabasesData = admin.call("admin_databases", &[]).await.unwrap();
+    if matches!(b, Backend::Sqlite) {
+        assert!(!listed.postgres && listed.servers.is_empty());
+        let refused =
+            admin.call::<String>("admin_add_db_server", &[("name", "db-2"), ("url", SECOND), ("weight", "1")]).await;
+        assert!(matches!(refused, Err((400, AppError::Invalid(m))) if m.contains("PostgreSQL")));
+        app.stop().await;
+        return;
+    }
+    second_postgres().await;
+    let names =
+        |d: &DatabasesData| d.servers.iter().map(|s| (s.name.clone(), s.tenants, s.draining)).collect::<Vec<_>>();
+    assert_eq!(names(&listed), [("primary".to_owned(), 1, false)]);
+    let refused =
+        admin.call::<String>("admin_add_db_server", &[("name", "db-2"), ("url", SECOND), ("weight", "lots")]).await;
+    assert!(matches!(refused, Err((400, AppError::Invalid(m))) if m.contains("weight")));
+    let with_password = "postgres://postgres:pw@127.0.0.1:55433/postgres";
+    let refused =
+        admin.call::<String>("admin_add_db_server", &[("name", "db-2"), ("url", with_password), ("weight", "1")]).await;
+    assert!(matches!(refused, Err((400, AppError::Invalid(m))) if m.contains("password")));
+    let added: String =
+        admin.call("admin_add_db_server", &[("name", "db-2"), ("url", SECOND), ("weight", "2")]).await.unwrap();
+    assert_eq!(added, "db-2");
+    admin.call::<()>("admin_set_db_server_state", &[("name", "db-2"), ("drain", "true")]).await.unwrap();
+    let listed: DatabasesData = admin.call("admin_databases", &[]).await.unwrap();
+    assert_eq!(names(&listed), [("primary".to_owned(), 1, false), ("db-2".to_owned(), 0, true)]);
+    assert_eq!(listed.servers[1].weight, 2);
+    admin.call::<()>("admin_set_db_server_state", &[("name", "db-2"), ("drain", "false")]).await.unwrap();
+    assert!(matches!(
+        admin.call::<()>("admin_set_db_server_state", &[("name", "primary"), ("drain", "true")]).await,
+        Err((400, _))
+    ));
+    let audited: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT actor, action, detail FROM audit_log WHERE action LIKE 'db_server.%' ORDER BY action")
+            .fetch_all(app.state.central().pool())
+            .await
+            .unwrap();
+    let actions: Vec<&str> = audited.iter().map(|(_, a, _)| a.as_str()).collect();
+    assert_eq!(actions, ["db_server.activated", "db_server.added", "db_server.drained"]);
+    assert!(audited.iter().all(|(who, _, _)| who == "admin@ezscale.test"), "{audited:?}");
+    assert!(audited[1].2.contains("db-2") && !audited[1].2.contains("pw"), "{audited:?}");
+    app.stop().await;
+}
+on_both_backends!(the_admin_manages_database_servers_audited);
+
+const SECOND: &str = crate::common::SECOND_PG_ADMIN;

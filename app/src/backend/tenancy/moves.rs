@@ -466,3 +466,25 @@ pub async fn roll_back(state: &AppState, slug: &str) -> Result<TenantMove> {
     m.step = MoveStep::RolledBack;
     Ok(m)
 }
+
+/// A move as the admin app lists it.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct MoveSummary {
+    pub slug: String,
+    pub from_server: String,
+    pub to_server: String,
+    pub step: String,
+    pub error: Option<String>,
+    pub updated_at: i64,
+}
+
+/// The latest moves, newest first.
+pub async fn recent(state: &AppState, limit: i64) -> Result<Vec<MoveSummary>> {
+    Ok(sqlx::query_as(
+        "SELECT t.slug, m.from_server, m.to_server, m.step, m.error, m.updated_at FROM tenant_moves m \
+         JOIN tenants t ON t.id = m.tenant_id ORDER BY m.updated_at DESC LIMIT $1",
+    )
+    .bind(limit.clamp(1, 500))
+    .fetch_all(state.central().pool())
+    .await?)
+}
