@@ -14,6 +14,7 @@ mod billing;
 mod charts;
 mod cluster;
 mod cluster_loops;
+mod cluster_processes;
 mod config_sync;
 mod customer_care;
 mod customer_pages;

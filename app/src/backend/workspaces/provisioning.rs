@@ -58,7 +58,10 @@ impl From<sqlx::Error> for SyncError {
     }
 }
 
-const LEASE_MS: i64 = 30_000;
+/// A sync's hold on its workspace: short, so a server killed mid-sync holds the workspace for seconds, and
+/// renewed every [`RENEW_EVERY`] while the sync runs (a slow Kasm call keeps it).
+const LEASE_MS: i64 = 6_000;
+const RENEW_EVERY: std::time::Duration = std::time::Duration::from_millis(2_000);
 /// Environment variable carrying our workspace id into the Kasm session (visible in Kasm's admin UI).
 pub const WORKSPACE_ENV: &str = "EZSCALE_WORKSPACE_ID";
 
@@ -68,7 +71,23 @@ pub async fn sync(state: &AppState, tenant: &Tenant, id: WorkspaceId) -> Result<
         return Ok(Step::Busy);
     }
     let before = store::get(&tenant.db, id).await?.map(|w| w.state);
-    let result = sync_locked(state, tenant, id).await;
+    let result = {
+        let work = sync_locked(state, tenant, id);
+        tokio::pin!(work);
+        let mut beat = tokio::time::interval(RENEW_EVERY);
+        beat.tick().await;
+        loop {
+            tokio::select! {
+                result = &mut work => break result,
+                _ = beat.tick() => match store::renew_lease(&tenant.db, id, &owner, now(), LEASE_MS).await {
+                    Ok(true) => {}
+                    // Every step is a conditional update, so a sync beside another one changes nothing twice.
+                    Ok(false) => tracing::warn!(workspace = %id, "a sync outlived its workspace lease"),
+                    Err(e) => tracing::warn!(error = %e, workspace = %id, "renewing a workspace lease failed"),
+                },
+            }
+        }
+    };
     if let Ok(Some(after)) = store::get(&tenant.db, id).await {
         if Some(after.state) != before {
             announce(state, tenant, &after);

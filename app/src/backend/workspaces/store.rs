@@ -293,6 +293,18 @@ pub async fn acquire_lease(db: &TenantDb, id: WorkspaceId, owner: &str, now: Tim
     Ok(n == 1)
 }
 
+/// Extends `owner`'s lease on the workspace; `false` when it no longer holds it.
+pub async fn renew_lease(db: &TenantDb, id: WorkspaceId, owner: &str, now: Timestamp, ttl_ms: i64) -> Result<bool> {
+    let n = sqlx::query("UPDATE workspaces SET sync_lease_until = $1 WHERE id = $2 AND sync_owner = $3")
+        .bind(now.plus_millis(ttl_ms).as_millis())
+        .bind(id.to_string())
+        .bind(owner)
+        .execute(db.pool())
+        .await?
+        .rows_affected();
+    Ok(n == 1)
+}
+
 pub async fn release_lease(db: &TenantDb, id: WorkspaceId, owner: &str) -> Result<()> {
     sqlx::query("UPDATE workspaces SET sync_owner = NULL, sync_lease_until = NULL WHERE id = $1 AND sync_owner = $2")
         .bind(id.to_string())
