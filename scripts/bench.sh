@@ -5,7 +5,8 @@
 # time, latency to tenant #10,000 vs #1, migrate-all for 1,000 tenants vs 10); the monthly billing run for
 # 1,000,000 usage sessions over 1,000 tenants against 100,000 over 100 (sessions/s and the time ratio); the
 # reseller's customers page over 10,000 customers against 100 (page query and request latency); custom CSS
-# over HTTP (a refused 1 MiB save, a 60 KB preview).
+# over HTTP (a refused 1 MiB save, a 60 KB preview); live events across two server processes (memory per
+# open event stream on one server, p99 from a change on one server to the event on the other).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${CARGO_TARGET_DIR:=$HOME/.cache/ezscale/target}"
@@ -78,3 +79,8 @@ RUST_LOG=warn "$CARGO_TARGET_DIR/release/server" bench-billing \
   --tenants "${BENCH_BILLING_TENANTS:-1000}" --sessions "${BENCH_BILLING_SESSIONS:-1000000}"
 echo
 RUST_LOG=warn "$CARGO_TARGET_DIR/release/server" bench-customers --customers "${BENCH_CUSTOMERS:-10000}"
+echo
+# Live events across two server processes on PostgreSQL (scripts/ensure-postgres.sh starts one if needed).
+scripts/ensure-postgres.sh
+RUST_LOG=warn "$CARGO_TARGET_DIR/release/server" bench-live --connections "${BENCH_LIVE_CONNECTIONS:-10000}" \
+  --changes "${BENCH_LIVE_CHANGES:-20}"

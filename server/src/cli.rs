@@ -58,6 +58,15 @@ pub enum Command {
         #[arg(long, default_value_t = 10_000)]
         customers: usize,
     },
+    /// Measure live events across two server processes (PostgreSQL): memory per open stream, change-to-event
+    /// latency.
+    #[command(hide = true)]
+    BenchLive {
+        #[arg(long, default_value_t = 10_000)]
+        connections: usize,
+        #[arg(long, default_value_t = 20)]
+        changes: usize,
+    },
     /// Kasm operations.
     Kasm {
         #[command(subcommand)]
@@ -203,6 +212,7 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::BenchTenants { tenants } => crate::bench_tenants::run(tenants).await,
         Command::BenchBilling { tenants, sessions } => crate::bench_billing::run(tenants, sessions).await,
         Command::BenchCustomers { customers } => crate::bench_customers::run(customers).await,
+        Command::BenchLive { connections, changes } => crate::bench_live::run(connections, changes).await,
         Command::Tenants { command } => crate::tenants_cli::run(command).await,
         Command::Admin { command } => crate::tenants_cli::admin(command).await,
         Command::DbServers { command } => crate::tenants_cli::db_servers(command).await,

@@ -14,11 +14,13 @@
 //! | `bench_tenants` | `server bench-tenants`: creation time, latency to tenant #N vs #1, migrate-all |
 //! | `bench_billing` | `server bench-billing`: the monthly billing run at volume |
 //! | `bench_customers` | `server bench-customers`: the reseller's customers page over 10,000 customers vs 100 |
+//! | `bench_live` | `server bench-live`: open event streams per server (memory) and change-to-event latency across servers |
 //! | `kasm_sim`  | a faithful simulator of the Kasm Workspaces API |
 
 pub mod bench;
 pub mod bench_billing;
 pub mod bench_customers;
+pub mod bench_live;
 pub mod bench_tenants;
 pub mod billing_cli;
 pub mod cli;

@@ -26,7 +26,7 @@ pub async fn get_workspace(id: String) -> Result<WorkspaceDetail, AppError> {
 pub async fn rename_workspace(id: String, name: String) -> Result<WorkspaceDetail, AppError> {
     use crate::backend::{request, workspaces::views};
     let (state, tenant, customer) = request::require_customer().await?;
-    let d = views::rename(state.central(), &tenant, &customer, &id, &name).await?;
+    let d = views::rename(&state, &tenant, &customer, &id, &name).await?;
     request::audit_if_impersonating(&state, &tenant, &customer, "workspace.rename", &id).await?;
     Ok(d)
 }

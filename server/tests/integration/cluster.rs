@@ -161,6 +161,30 @@ async fn a_page_on_one_server_hears_a_stop_handled_by_another_within_two_seconds
     }
 }
 
+/// A rename on one server reaches the customer's page open on another (a second tab or device shows the
+/// new name), and only theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rename_on_one_server_reaches_the_customers_page_on_another() {
+    let a = TestApp::spawn(Backend::Postgres).await;
+    let b = a.spawn_beside(&[]).await;
+    let demo = a.demo().await;
+    let other = a.signed_in("other@ezscale.test", "other-password").await;
+    let id = running(&a, &demo).await;
+    listening(&b).await;
+    let mut page = Page::open(&demo, &b).await;
+    let mut others_page = Page::open(&other, &b).await;
+    let renamed: WorkspaceDetail = demo.call("rename_workspace", &[("id", &id), ("name", "Thesis box")]).await.unwrap();
+    assert_eq!(renamed.card.name, "Thesis box");
+    page.until(&format!("event: workspace\ndata: {id}\n")).await;
+    let (tenant, other_id) = ids_of(&a, "other@ezscale.test").await;
+    let theirs = marker(tenant, other_id);
+    a.state.publish(theirs);
+    others_page.until(&format!("data: {}\n", theirs.workspace)).await;
+    assert!(!others_page.seen.contains(&id), "another customer's page carried {:?}", others_page.seen);
+    b.stop().await;
+    a.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_whose_listening_connection_is_cut_listens_again_and_its_pages_resync() {
     let a = TestApp::spawn(Backend::Postgres).await;

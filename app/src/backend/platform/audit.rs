@@ -122,6 +122,7 @@ pub async fn record_by(
 pub const READ_ONLY_FUNCTIONS: &[&str] = &[
     "admin_audit",
     "admin_billing",
+    "admin_databases",
     "admin_dead_letters",
     "admin_kasm",
     "admin_mail",

@@ -4,6 +4,7 @@
 use crate::backend::corrupt;
 use crate::backend::identity::customers::Customer;
 use crate::backend::platform::db::{now, CentralDb};
+use crate::backend::platform::events::WorkspaceChanged;
 use crate::backend::state::{AppState, Tenant};
 use crate::backend::workspaces::provisioning;
 use crate::backend::workspaces::store::{self, Workspace};
@@ -79,9 +80,10 @@ pub async fn detail(
     })
 }
 
-/// Renames one of the customer's workspaces; the name is checked here, once.
+/// Renames one of the customer's workspaces; the name is checked here, once. The customer's other open
+/// pages (another tab, another device, on any server) hear of it and show the new name.
 pub async fn rename(
-    central: &CentralDb,
+    state: &AppState,
     tenant: &Tenant,
     customer: &Customer,
     id: &str,
@@ -92,7 +94,8 @@ pub async fn rename(
     if !store::rename(&tenant.db, ws_id, customer.id, &name).await? {
         return Err(AppError::NotFound);
     }
-    detail(central, tenant, customer, id).await
+    state.publish(WorkspaceChanged { tenant: tenant.id, customer: customer.id, workspace: ws_id });
+    detail(state.central(), tenant, customer, id).await
 }
 
 /// Applies a customer action: ownership, then the state machine, then a conditional transition (so a
