@@ -21,7 +21,7 @@ use app::backend::platform::crypto::DataKey;
 use app::error::AppError;
 use server::kasm_sim::{SimConfig, Simulator};
 
-use crate::common::{eventually, second_postgres, Client, ScratchDbs};
+use crate::common::{eventually, ledger_sum, second_postgres, table_counts, Client, ScratchDbs};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -471,32 +471,4 @@ fn tempdir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ezs-procs-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-async fn table_counts(url: &str) -> Vec<(String, i64)> {
-    use sqlx::Connection;
-    let mut c = sqlx::PgConnection::connect(url).await.unwrap();
-    let tables: Vec<String> =
-        sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
-            .fetch_all(&mut c)
-            .await
-            .unwrap();
-    let mut out = Vec::new();
-    for t in tables {
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM \"{t}\"")))
-            .fetch_one(&mut c)
-            .await
-            .unwrap();
-        out.push((t, n));
-    }
-    out
-}
-
-async fn ledger_sum(url: &str) -> i64 {
-    use sqlx::Connection;
-    let mut c = sqlx::PgConnection::connect(url).await.unwrap();
-    sqlx::query_scalar("SELECT COALESCE(SUM(amount_minor), 0)::bigint FROM credit_ledger")
-        .fetch_one(&mut c)
-        .await
-        .unwrap()
 }

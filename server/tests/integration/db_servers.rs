@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use app::admin::databases::DatabasesData;
-use app::backend::resellers::lifecycle::{self, NewTenantInput};
 use app::backend::tenancy::db_servers::{self, ServerState};
 use app::backend::tenancy::moves::{self, MoveStep};
 use app::backend::tenancy::TenantError;
@@ -16,19 +15,7 @@ use app::backend::PAUSED_FOR_MOVE;
 use app::error::AppError;
 use sqlx::Connection;
 
-use crate::common::{second_postgres, Backend, Client, TestApp};
-
-async fn make_tenant(app: &TestApp, slug: &str) {
-    let input = NewTenantInput {
-        name: format!("{slug} cloud"),
-        slug: slug.into(),
-        owner_email: format!("owner@{slug}.test"),
-        owner_password: Some(format!("{slug}-owner-password")),
-        ..NewTenantInput::default()
-    };
-    let new = lifecycle::validate(&input).unwrap();
-    lifecycle::create(&app.state, &app.db_url, new).await.unwrap();
-}
+use crate::common::{ledger_sum, make_tenant, second_postgres, table_counts, Backend, Client, TestApp};
 
 async fn server_of(app: &TestApp, slug: &str) -> Option<String> {
     sqlx::query_scalar("SELECT db_server FROM tenants WHERE slug = $1")
@@ -129,25 +116,7 @@ fn keep_reading(
 
 /// Every table's row count and the ledger's sum, read straight from a tenant database.
 async fn contents(url: &str) -> (Vec<(String, i64)>, i64) {
-    let mut c = sqlx::PgConnection::connect(url).await.unwrap();
-    let tables: Vec<String> =
-        sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
-            .fetch_all(&mut c)
-            .await
-            .unwrap();
-    let mut counts = Vec::new();
-    for t in tables {
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM \"{t}\"")))
-            .fetch_one(&mut c)
-            .await
-            .unwrap();
-        counts.push((t, n));
-    }
-    let sum: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(amount_minor), 0)::bigint FROM credit_ledger")
-        .fetch_one(&mut c)
-        .await
-        .unwrap();
-    (counts, sum)
+    (table_counts(url).await, ledger_sum(url).await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,27 +6,14 @@
 use std::io::BufRead;
 use std::time::{Duration, Instant};
 
-use crate::common::{eventually, Backend, TestApp};
+use crate::common::{eventually, make_tenant, Backend, TestApp};
 use app::backend::billing::ledger;
 use app::backend::clients::stripe::{self, webhook};
-use app::backend::resellers::lifecycle::{self, NewTenantInput};
 use app::backend::{billing::payments, identity::accounts, identity::auth, identity::customers, seed};
 use app::domain::ids::CustomerId;
 use app::domain::money::{Currency, Money};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-async fn make_tenant(app: &TestApp, slug: &str) {
-    let input = NewTenantInput {
-        name: format!("{slug} cloud"),
-        slug: slug.into(),
-        owner_email: format!("owner@{slug}.test"),
-        owner_password: Some(format!("{slug}-owner-password")),
-        ..NewTenantInput::default()
-    };
-    let new = lifecycle::validate(&input).unwrap();
-    lifecycle::create(&app.state, &app.db_url, new).await.unwrap();
-}
 
 fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())

@@ -410,19 +410,12 @@ async fn deliver_batch(db: &CentralDb, mailer: &Mailer, owner: &str) -> Result<(
         }
         Ok::<_, MailError>(sent)
     };
-    tokio::pin!(work);
-    let mut beat = tokio::time::interval(RENEW_EVERY);
-    beat.tick().await;
-    let sent = loop {
-        tokio::select! {
-            sent = &mut work => break sent?,
-            _ = beat.tick() => {
-                if let Err(e) = renew(db, owner).await {
-                    tracing::warn!(error = %e, "renewing the outbox lease failed");
-                }
-            }
+    let sent = crate::backend::platform::leases::while_renewing(work, RENEW_EVERY, || async {
+        if let Err(e) = renew(db, owner).await {
+            tracing::warn!(error = %e, "renewing the outbox lease failed");
         }
-    };
+    })
+    .await?;
     Ok((batch.len(), sent))
 }
 

@@ -275,23 +275,15 @@ pub async fn run_worker(
 }
 
 async fn run_one(central: &CentralDb, runner: &dyn Runner, job: &Job, owner: &str) {
-    let outcome = {
-        let work = runner.run(job.tenant_id, &job.kind);
-        tokio::pin!(work);
-        let mut beat = tokio::time::interval(RENEW_EVERY);
-        beat.tick().await;
-        loop {
-            tokio::select! {
-                outcome = &mut work => break outcome,
-                _ = beat.tick() => match renew(central, job, owner).await {
-                    Ok(true) => {}
-                    // Handlers are safe to re-run, so the run goes on; its outcome is recorded as usual.
-                    Ok(false) => tracing::warn!("a job outlived its lease; another worker may run it too"),
-                    Err(e) => tracing::warn!(error = %e, "renewing a job's lease failed"),
-                },
-            }
+    let outcome = super::leases::while_renewing(runner.run(job.tenant_id, &job.kind), RENEW_EVERY, || async {
+        match renew(central, job, owner).await {
+            Ok(true) => {}
+            // Handlers are safe to re-run, so the run goes on; its outcome is recorded as usual.
+            Ok(false) => tracing::warn!("a job outlived its lease; another worker may run it too"),
+            Err(e) => tracing::warn!(error = %e, "renewing a job's lease failed"),
         }
-    };
+    })
+    .await;
     let result = match outcome {
         Outcome::Settled => complete(central, job).await,
         Outcome::Again { after } => release(central, job, now().plus_millis(ms(after)), None, 0).await,

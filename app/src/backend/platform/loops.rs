@@ -260,27 +260,23 @@ impl Loops {
         F: FnMut() -> Fut,
         Fut: Future<Output = ()>,
     {
-        let work = pass();
-        tokio::pin!(work);
-        let mut beat = tokio::time::interval(lease_for(interval) / 3);
-        beat.tick().await;
-        let mut holding = true;
-        loop {
-            tokio::select! {
-                _ = &mut work => break,
-                _ = beat.tick() => match renew(central, name, token, interval).await {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        if holding {
-                            Self::bump(&self.lost_leases, name);
-                            tracing::warn!(r#loop = name.as_str(), "a pass outlived its lease; another server may run the loop");
-                        }
-                        holding = false;
+        let holding = std::sync::atomic::AtomicBool::new(true);
+        super::leases::while_renewing(pass(), lease_for(interval) / 3, || async {
+            match renew(central, name, token, interval).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    if holding.swap(false, Ordering::Relaxed) {
+                        Self::bump(&self.lost_leases, name);
+                        tracing::warn!(
+                            r#loop = name.as_str(),
+                            "a pass outlived its lease; another server may run the loop"
+                        );
                     }
-                    Err(e) => tracing::warn!(error = %e, r#loop = name.as_str(), "renewing a loop's lease failed"),
-                },
+                }
+                Err(e) => tracing::warn!(error = %e, r#loop = name.as_str(), "renewing a loop's lease failed"),
             }
-        }
+        })
+        .await;
         Self::bump(&self.passes, name);
         if let Err(e) = finish(central, name, token, &self.server).await {
             tracing::warn!(error = %e, r#loop = name.as_str(), "recording a finished pass failed; its lease lapses");

@@ -12,6 +12,7 @@
 //! | `limits`     | sign-in attempt limits (before any hashing), counted in the central database; failed sign-in and refusal counters per role |
 //! | `audit`      | the audit log of admin, staff, customer and system actions |
 //! | `jobs`       | the durable job queue (short leases renewed while a job runs), its dead letters and its worker |
+//! | `leases`     | work done under a short lease in the database, renewed while it runs |
 //! | `loops`      | periodic loops run once per interval across the cluster, under a renewed lease |
 
 pub mod alerts;
@@ -22,5 +23,6 @@ pub mod events;
 pub mod failpoints;
 pub mod host;
 pub mod jobs;
+pub mod leases;
 pub mod limits;
 pub mod loops;

@@ -20,6 +20,7 @@ use crate::backend::platform::audit::{self, ActorKind};
 use crate::backend::platform::db::now;
 use crate::backend::platform::events::WorkspaceChanged;
 use crate::backend::platform::jobs::{self, JobKind};
+use crate::backend::platform::leases::while_renewing;
 use crate::backend::state::{AppState, Tenant};
 use crate::backend::workspaces::catalog;
 use crate::backend::workspaces::kasm_servers::DEFAULT_SERVER;
@@ -71,23 +72,15 @@ pub async fn sync(state: &AppState, tenant: &Tenant, id: WorkspaceId) -> Result<
         return Ok(Step::Busy);
     }
     let before = store::get(&tenant.db, id).await?.map(|w| w.state);
-    let result = {
-        let work = sync_locked(state, tenant, id);
-        tokio::pin!(work);
-        let mut beat = tokio::time::interval(RENEW_EVERY);
-        beat.tick().await;
-        loop {
-            tokio::select! {
-                result = &mut work => break result,
-                _ = beat.tick() => match store::renew_lease(&tenant.db, id, &owner, now(), LEASE_MS).await {
-                    Ok(true) => {}
-                    // Every step is a conditional update, so a sync beside another one changes nothing twice.
-                    Ok(false) => tracing::warn!(workspace = %id, "a sync outlived its workspace lease"),
-                    Err(e) => tracing::warn!(error = %e, workspace = %id, "renewing a workspace lease failed"),
-                },
-            }
+    let result = while_renewing(sync_locked(state, tenant, id), RENEW_EVERY, || async {
+        match store::renew_lease(&tenant.db, id, &owner, now(), LEASE_MS).await {
+            Ok(true) => {}
+            // Every step is a conditional update, so a sync beside another one changes nothing twice.
+            Ok(false) => tracing::warn!(workspace = %id, "a sync outlived its workspace lease"),
+            Err(e) => tracing::warn!(error = %e, workspace = %id, "renewing a workspace lease failed"),
         }
-    };
+    })
+    .await;
     if let Ok(Some(after)) = store::get(&tenant.db, id).await {
         if Some(after.state) != before {
             announce(state, tenant, &after);

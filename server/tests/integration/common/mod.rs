@@ -539,3 +539,47 @@ pub async fn pdftotext(pdf: Vec<u8>) -> String {
     .await
     .unwrap()
 }
+
+/// A tenant made the way the admin app makes one (owner `owner@<slug>.test`, password `<slug>-owner-password`).
+pub async fn make_tenant(app: &TestApp, slug: &str) {
+    use app::backend::resellers::lifecycle::{self, NewTenantInput};
+    let input = NewTenantInput {
+        name: format!("{slug} cloud"),
+        slug: slug.into(),
+        owner_email: format!("owner@{slug}.test"),
+        owner_password: Some(format!("{slug}-owner-password")),
+        ..NewTenantInput::default()
+    };
+    let new = lifecycle::validate(&input).unwrap();
+    lifecycle::create(&app.state, &app.db_url, new).await.unwrap();
+}
+
+/// Every table of the PostgreSQL database at `url` with its row count, by name.
+pub async fn table_counts(url: &str) -> Vec<(String, i64)> {
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+    let mut out = Vec::new();
+    for t in tables {
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM \"{t}\"")))
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        out.push((t, n));
+    }
+    out
+}
+
+/// The sum of a tenant database's credit ledger, in minor units.
+pub async fn ledger_sum(url: &str) -> i64 {
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::query_scalar("SELECT COALESCE(SUM(amount_minor), 0)::bigint FROM credit_ledger")
+        .fetch_one(&mut c)
+        .await
+        .unwrap()
+}
