@@ -249,7 +249,12 @@ impl Loops {
                 }
             };
             tokio::select! {
-                _ = shutdown.changed() => {}
+                changed = shutdown.changed() => {
+                    // The sender is gone: nobody can ask this loop to stop any more, so it stops now.
+                    if changed.is_err() {
+                        return;
+                    }
+                }
                 _ = tokio::time::sleep(wait) => {}
             }
         }
