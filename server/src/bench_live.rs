@@ -109,6 +109,12 @@ async fn call(http: &reqwest::Client, base: &str, cookie: &str, name: &str, form
     Ok(serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
 }
 
+/// `value / unit` rounded to one decimal, as text ("21.4").
+fn tenths(value: u128, unit: u128) -> String {
+    let t = (value * 10 + unit / 2) / unit.max(1);
+    format!("{}.{}", t / 10, t % 10)
+}
+
 fn percentile(sorted: &[Duration], q: usize) -> Duration {
     sorted.get((sorted.len() * q / 100).min(sorted.len().saturating_sub(1))).copied().unwrap_or_default()
 }
@@ -250,18 +256,19 @@ async fn bench(db: &str, dir: &std::path::Path, connections: usize, changes: usi
         t.abort();
     }
     let per_stream = after.saturating_sub(before) / u64::try_from(connections).unwrap_or(1);
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    // Figures with one decimal, in integer arithmetic: tenths of a millisecond, a second, a MiB, a KiB.
+    let ms = |d: Duration| tenths(d.as_micros(), 1000);
     println!("== live events across servers (2 server processes, PostgreSQL NOTIFY) ==");
     println!(
-        "{:<44} {connections} streams opened in {:.1} s; server A {:.1} MiB before, {:.1} MiB after: {:.1} KiB per stream",
+        "{:<44} {connections} streams opened in {} s; server A {} MiB before, {} MiB after: {} KiB per stream",
         "open event streams on one server",
-        opened_in.as_secs_f64(),
-        before as f64 / 1048576.0,
-        after as f64 / 1048576.0,
-        per_stream as f64 / 1024.0
+        tenths(opened_in.as_millis(), 1000),
+        tenths(u128::from(before), 1 << 20),
+        tenths(u128::from(after), 1 << 20),
+        tenths(u128::from(per_stream), 1 << 10)
     );
     println!(
-        "{:<44} p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} deliveries ({changes} changes x {connections} streams)",
+        "{:<44} p50 {} ms, p99 {} ms, max {} ms over {} deliveries ({changes} changes x {connections} streams)",
         "change on server B -> event on server A",
         ms(percentile(&all, 50)),
         ms(percentile(&all, 99)),
@@ -269,7 +276,7 @@ async fn bench(db: &str, dir: &std::path::Path, connections: usize, changes: usi
         all.len()
     );
     println!(
-        "{:<44} p50 {:.1} ms, p99 {:.1} ms",
+        "{:<44} p50 {} ms, p99 {} ms",
         "until the last stream had the change",
         ms(percentile(&fanout, 50)),
         ms(percentile(&fanout, 99))
@@ -277,4 +284,17 @@ async fn bench(db: &str, dir: &std::path::Path, connections: usize, changes: usi
     drop(b);
     drop(a);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tenths;
+
+    #[test]
+    fn figures_round_to_one_decimal_without_floats() {
+        assert_eq!(tenths(21_914, 1024), "21.4");
+        assert_eq!(tenths(318_029_824, 1 << 20), "303.3");
+        assert_eq!(tenths(172_349, 1000), "172.3");
+        assert_eq!(tenths(0, 1000), "0.0");
+    }
 }
