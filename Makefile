@@ -72,12 +72,15 @@ lint: own-build
 	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 
 # The tests of tenant databases on several servers start a second PostgreSQL cluster (55433, in
-# $(SECOND_PG_DIR)) on first use; it is stopped when the tests end, passed or not.
+# $(SECOND_PG_DIR)) on first use, and those through PgBouncer a PgBouncer in front of each server (56432 and
+# 56433); all are stopped when the tests end, passed or not.
 SECOND_PG_DIR ?= /tmp/ezs-second-pg
 unit: own-build
 	scripts/ensure-postgres.sh
 	status=0; cargo test -p app --features ssr -p server || status=$$?; \
-		scripts/second-postgres.sh stop "$(SECOND_PG_DIR)"; exit $$status
+		scripts/second-postgres.sh stop "$(SECOND_PG_DIR)"; \
+		for d in /tmp/ezs-pgbouncer-5432 /tmp/ezs-pgbouncer-55433; do scripts/pgbouncer.sh stop $$d; done; \
+		exit $$status
 
 e2e: own-build
 	@# Playwright would otherwise test whatever already answers on the fixed port (an older server).

@@ -63,6 +63,8 @@ if [ "$what" = test ]; then
   if ! command -v brotli >/dev/null; then log "installing brotli"; apt_install brotli; fi
   # The invoice PDF test reads our PDFs back with a real reader.
   if ! command -v pdftotext >/dev/null; then log "installing poppler-utils"; apt_install poppler-utils; fi
+  # The tests through a transaction-mode pooler start their own PgBouncer (scripts/pgbouncer.sh).
+  if [ ! -x /usr/sbin/pgbouncer ]; then log "installing pgbouncer"; apt_install pgbouncer; fi
   if [ ! -d end2end/node_modules/@playwright/test ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
     log "npm ci in end2end (@playwright/test)"
     (cd end2end && npm ci --no-audit --no-fund --loglevel=error)

@@ -173,6 +173,10 @@ pub enum DbServersCommand {
         name: String,
         #[arg(long)]
         url: String,
+        /// A PgBouncer in transaction pooling mode in front of it: queries go through it, migrations and
+        /// moves use --url.
+        #[arg(long)]
+        pooler: Option<String>,
         /// Tenants are placed by tenants per unit of weight: a server of weight 2 takes twice as many.
         #[arg(long, default_value_t = 1)]
         weight: i64,

@@ -67,6 +67,10 @@ pub enum KasmTarget {
 pub struct Config {
     pub environment: Environment,
     pub database_url: String,
+    /// A PgBouncer in transaction pooling mode in front of `database_url`'s server
+    /// (`DATABASE_POOLER_URL`): queries to the central database, and to tenant databases on that server,
+    /// go through it; what needs a session of its own stays on `database_url`.
+    pub database_pooler_url: Option<String>,
     pub data_dir: PathBuf,
     pub kasm: KasmTarget,
     pub kasm_timeout: Duration,
@@ -204,8 +208,18 @@ impl Config {
         let prod = environment == Environment::Production;
         let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "data".into()));
         let database_url = get("DATABASE_URL").unwrap_or_else(|| format!("sqlite://{}/ezscale.db", data_dir.display()));
-        app::backend::platform::db::Engine::of_url(&database_url)
+        let engine = app::backend::platform::db::Engine::of_url(&database_url)
             .map_err(|e| invalid("DATABASE_URL", e.to_string()))?;
+        let database_pooler_url = match get("DATABASE_POOLER_URL") {
+            None => None,
+            Some(_) if engine != app::backend::platform::db::Engine::Postgres => {
+                return Err(invalid("DATABASE_POOLER_URL", "a pooler is for a PostgreSQL DATABASE_URL only"))
+            }
+            Some(url) if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) => {
+                return Err(invalid("DATABASE_POOLER_URL", "must start with postgres://"))
+            }
+            Some(url) => Some(url),
+        };
 
         let kasm = match get("KASM_URL") {
             Some(url) => {
@@ -347,6 +361,7 @@ impl Config {
             ops_addr,
             environment,
             database_url,
+            database_pooler_url,
             kasm,
             kasm_timeout: Duration::from_secs(parse_u64("KASM_TIMEOUT_SECS", get("KASM_TIMEOUT_SECS"), 15)?),
             kasm_breaker_cool_down: Duration::from_millis(parse_u64(
@@ -562,6 +577,23 @@ mod tests {
             match production(&[("ATTEMPTS_PER_ADDRESS", bad)]) {
                 Err(ConfigError::Invalid { name, .. }) => assert_eq!(name, "ATTEMPTS_PER_ADDRESS", "{bad}"),
                 other => panic!("{bad}: expected ATTEMPTS_PER_ADDRESS refused, got {:?}", other.map(|_| ())),
+            }
+        }
+    }
+
+    #[test]
+    fn a_pooler_url_is_for_a_postgresql_central_database_only() {
+        assert_eq!(parse(&[DEV]).unwrap_or_else(|e| panic!("{e}")).database_pooler_url, None);
+        let pg = ("DATABASE_URL", "postgres://app@db:5432/ezscale");
+        let c = parse(&[DEV, pg, ("DATABASE_POOLER_URL", "postgres://app@pgb:6432/ezscale")])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.database_pooler_url.as_deref(), Some("postgres://app@pgb:6432/ezscale"));
+        for bad in
+            [vec![DEV, ("DATABASE_POOLER_URL", "postgres://pgb/x")], vec![DEV, pg, ("DATABASE_POOLER_URL", "pgb:6432")]]
+        {
+            match parse(&bad) {
+                Err(ConfigError::Invalid { name, .. }) => assert_eq!(name, "DATABASE_POOLER_URL"),
+                other => panic!("expected DATABASE_POOLER_URL refused, got {:?}", other.map(|_| ())),
             }
         }
     }

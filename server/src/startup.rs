@@ -61,7 +61,11 @@ impl Application {
         let listener = TcpListener::bind(leptos.site_addr).await?;
         let bound_port = listener.local_addr()?.port();
         let ops_listener = TcpListener::bind(config.ops_addr).await?;
-        let central = CentralDb::open(&config.database_url).await?;
+        let central = CentralDb::open_at(&app::backend::platform::db::DbAddress {
+            direct: config.database_url.clone(),
+            pooler: config.database_pooler_url.clone(),
+        })
+        .await?;
         // Demo accounts have published passwords: never on a platform that has a real admin.
         let real_admin = (config.demo_data || config.demo_reseller) && seed::real_admin_exists(&central).await?;
         if real_admin {

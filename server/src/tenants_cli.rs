@@ -186,14 +186,15 @@ pub async fn db_servers(command: DbServersCommand) -> Res {
     let central = state.central();
     match command {
         DbServersCommand::List => {
-            println!("{:<16} {:<10} {:>6} {:>8}  url", "name", "state", "weight", "tenants");
+            println!("{:<16} {:<10} {:>6} {:>8}  url (pooler)", "name", "state", "weight", "tenants");
             for s in db_servers::list(central, &config.database_url).await? {
-                println!("{:<16} {:<10} {:>6} {:>8}  {}", s.name, s.state.as_str(), s.weight, s.tenants, s.url);
+                let pooler = s.pooler_url.as_deref().map(|p| format!(" ({p})")).unwrap_or_default();
+                println!("{:<16} {:<10} {:>6} {:>8}  {}{pooler}", s.name, s.state.as_str(), s.weight, s.tenants, s.url);
             }
         }
-        DbServersCommand::Add { name, url, weight } => {
-            let s = db_servers::add(central, &name, &url, weight).await?;
-            let detail = format!("{} ({}), weight {}", s.name, s.url, s.weight);
+        DbServersCommand::Add { name, url, pooler, weight } => {
+            let s = db_servers::add(central, &name, &url, pooler.as_deref(), weight).await?;
+            let detail = db_servers::describe(&s);
             audit::record(central, None, ActorKind::System, "operator", None, "db_server.added", &detail).await?;
             println!("added {detail}");
         }

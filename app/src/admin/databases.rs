@@ -13,6 +13,8 @@ use crate::layout::ErrorNote;
 pub struct DbServerRow {
     pub name: String,
     pub url: String,
+    /// The PgBouncer in front of it (transaction mode), if queries go through one.
+    pub pooler_url: Option<String>,
     pub weight: i64,
     pub draining: bool,
     pub tenants: i64,
@@ -52,6 +54,7 @@ pub async fn databases() -> Result<DatabasesData, AppError> {
                 draining: s.state == db_servers::ServerState::Draining,
                 name: s.name,
                 url: s.url,
+                pooler_url: s.pooler_url,
                 weight: s.weight,
                 tenants: s.tenants,
             })
@@ -76,13 +79,13 @@ pub async fn databases() -> Result<DatabasesData, AppError> {
 
 /// Adds a database server (checked to answer first), in the audit log.
 #[server(prefix = "/api", endpoint = "admin_add_db_server")]
-pub async fn add_db_server(name: String, url: String, weight: String) -> Result<String, AppError> {
+pub async fn add_db_server(name: String, url: String, pooler: String, weight: String) -> Result<String, AppError> {
     use crate::backend::tenancy::db_servers;
     let (state, admin) = super::server::guard::admin().await?;
     let weight =
         weight.trim().parse::<i64>().map_err(|_| AppError::Invalid("A weight is between 1 and 1000.".into()))?;
-    let added = db_servers::add(state.central(), &name, &url, weight).await?;
-    let detail = format!("{} ({}), weight {}", added.name, added.url, added.weight);
+    let added = db_servers::add(state.central(), &name, &url, Some(pooler.as_str()), weight).await?;
+    let detail = db_servers::describe(&added);
     super::server::guard::by(&admin).record(state.central(), None, "db_server.added", &detail).await?;
     Ok(added.name)
 }
@@ -151,7 +154,7 @@ fn Servers(
             <caption class="sr-only">"Database servers"</caption>
             <thead><tr class="text-xs uppercase text-slate-600">
                 <th scope="col" class="py-1">"Name"</th><th scope="col">"State"</th><th scope="col">"Weight"</th>
-                <th scope="col">"Storefronts"</th><th scope="col">"URL"</th><th scope="col"><span class="sr-only">"Actions"</span></th>
+                <th scope="col">"Storefronts"</th><th scope="col">"URL"</th><th scope="col">"Through PgBouncer"</th><th scope="col"><span class="sr-only">"Actions"</span></th>
             </tr></thead>
             <tbody>
                 {d.servers.into_iter().map(|s| {
@@ -164,6 +167,7 @@ fn Servers(
                             <td>{s.weight}</td>
                             <td data-testid="db-tenants">{s.tenants}</td>
                             <td class="break-all font-mono text-xs">{s.url}</td>
+                            <td class="break-all font-mono text-xs" data-testid="db-pooler">{s.pooler_url.unwrap_or_else(|| "no".into())}</td>
                             <td>
                                 {(!s.primary).then(move || view! {
                                     <ActionForm action=set_state>
@@ -183,11 +187,12 @@ fn Servers(
 
         <details class="mt-4 rounded border border-slate-200 p-3">
             <summary class="cursor-pointer text-sm font-medium">"Add a server"</summary>
-            <ActionForm action=add attr:class="mt-3 grid gap-2 sm:grid-cols-3 text-sm">
+            <ActionForm action=add attr:class="mt-3 grid gap-2 sm:grid-cols-4 text-sm">
                 <label>"Name "<input name="name" required class="w-full rounded border px-2 py-1" placeholder="db-2"/></label>
                 <label>"URL, without a password "<input name="url" required class="w-full rounded border px-2 py-1 font-mono text-xs" placeholder="postgres://app@db-2:5432/postgres"/></label>
+                <label>"PgBouncer URL (transaction mode), optional "<input name="pooler" class="w-full rounded border px-2 py-1 font-mono text-xs" placeholder="postgres://app@db-2:6432/postgres"/></label>
                 <label>"Weight "<input name="weight" value="1" inputmode="numeric" class="w-full rounded border px-2 py-1"/></label>
-                <p class="text-xs text-slate-600 sm:col-span-3">"Passwords go in the app servers' ~/.pgpass, never in the URL. The server must answer when it is added."</p>
+                <p class="text-xs text-slate-600 sm:col-span-4">"Passwords go in the app servers' ~/.pgpass, never in the URL. The server (and its PgBouncer) must answer when it is added; migrations, moves and database creation always use the server's own URL."</p>
                 <button type="submit" data-testid="add-db-server" class="rounded bg-slate-900 px-3 py-1 text-white sm:col-span-1">"Add server"</button>
             </ActionForm>
         </details>

@@ -675,7 +675,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 /// Every `table.column` of a database whose value, read as text, contains `needle`.
-async fn columns_holding(b: Backend, pool: &sqlx::AnyPool, needle: &str) -> Vec<String> {
+async fn columns_holding(b: Backend, pool: &app::backend::platform::db::DbPool, needle: &str) -> Vec<String> {
     use sqlx::Row;
     let columns: Vec<(String, String, String)> = match b {
         Backend::Sqlite => {

@@ -1,6 +1,8 @@
 //! The proof of several machines (issue 15, item 6): three `server` processes (the release-identical binary
 //! cargo builds for these tests) on one central PostgreSQL database, one shared Kasm simulator, and tenant
 //! databases on two PostgreSQL servers (the second a cluster of its own, `scripts/second-postgres.sh`).
+//! Server B, and every server's queries to db-2, go through PgBouncer in transaction pooling mode
+//! (`scripts/pgbouncer.sh`), the layout README recommends for a connection budget.
 //! In one run it shows: a page open on server C hears a stop handled by server A within 2 s; 20 wrong
 //! passwords spread over the three are limited exactly as on one; each loop runs once per interval;
 //! `kill -9` of the server holding a provisioning job (inside a slow Kasm call) or running the loops →
@@ -21,7 +23,9 @@ use app::backend::platform::crypto::DataKey;
 use app::error::AppError;
 use server::kasm_sim::{SimConfig, Simulator};
 
-use crate::common::{eventually, ledger_sum, second_postgres, table_counts, Client, ScratchDbs};
+use crate::common::{
+    eventually, ledger_sum, pgbouncer, pgbouncer_stat, second_postgres, table_counts, Client, ScratchDbs,
+};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -203,7 +207,14 @@ async fn three_server_processes_two_postgresql_servers_kills_a_move_and_a_rollin
     first_env.insert("DEMO_DATA".into(), "true".into());
     let mut a = Proc::start("a", first_env, &dir).await;
     a.env.insert("DEMO_DATA".into(), "false".into());
-    let mut b = Proc::start("b", env.clone(), &dir).await;
+    // B reaches PostgreSQL through PgBouncer in transaction pooling mode, as a fleet with a connection
+    // budget does: the central database and the tenant databases of both servers (db-2 has its own below).
+    let pooler = pgbouncer(5432).await;
+    let second_pooler = pgbouncer(55433).await;
+    let mut b_env = env.clone();
+    let central_name = central_url.rsplit('/').next().unwrap().to_owned();
+    b_env.insert("DATABASE_POOLER_URL".into(), format!("{pooler}/{central_name}"));
+    let mut b = Proc::start("b", b_env, &dir).await;
     let mut c = Proc::start("c", env.clone(), &dir).await;
     let central = sqlx::PgPool::connect(&central_url).await.unwrap();
     // The second PostgreSQL server, added with the operator's command.
@@ -212,7 +223,7 @@ async fn three_server_processes_two_postgresql_servers_kills_a_move_and_a_rollin
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(&env)
-        .args(["db-servers", "add", "db-2", "--url", second])
+        .args(["db-servers", "add", "db-2", "--url", second, "--pooler", &format!("{second_pooler}/postgres")])
         .output()
         .await
         .unwrap();
@@ -410,6 +421,13 @@ async fn three_server_processes_two_postgresql_servers_kills_a_move_and_a_rollin
     let verified: Vec<(String, i64)> = serde_json::from_str(&counts).unwrap();
     assert_eq!(verified, table_counts(&new_url).await, "the copy holds what was verified");
     assert_eq!(ledger_sum(&new_url).await, before_sum, "the ledger's sum is unchanged");
+    // The PgBouncers carried real traffic: B's central queries, and the moved storefront's reads on db-2.
+    assert!(pgbouncer_stat(&pooler, &central_name, "total_xact_count").await > 0, "B went through PgBouncer");
+    let moved_db = new_url.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
+    assert!(
+        pgbouncer_stat(&second_pooler, &moved_db, "total_xact_count").await > 0,
+        "the moved storefront is read through db-2's PgBouncer"
+    );
 
     // ---- A rolling restart of all three under load: no request dropped.
     let stop = Arc::new(AtomicBool::new(false));

@@ -50,19 +50,21 @@ async fn new_tenants_go_to_the_server_with_the_most_room_and_a_draining_one_take
         Err(TenantError::Invalid(m) | TenantError::Conflict(m)) => m,
         other => panic!("expected a refusal, got {other:?}"),
     };
-    assert!(refused(db_servers::add(central, "db-2", "postgres://postgres:secret@127.0.0.1:55433/postgres", 1).await)
-        .contains("password"));
-    assert!(refused(db_servers::add(central, "primary", second, 1).await).contains("central"));
-    assert!(refused(db_servers::add(central, "db 2", second, 1).await).contains("lowercase"));
-    assert!(refused(db_servers::add(central, "db-2", second, 0).await).contains("weight"));
+    assert!(refused(
+        db_servers::add(central, "db-2", "postgres://postgres:secret@127.0.0.1:55433/postgres", None, 1).await
+    )
+    .contains("password"));
+    assert!(refused(db_servers::add(central, "primary", second, None, 1).await).contains("central"));
+    assert!(refused(db_servers::add(central, "db 2", second, None, 1).await).contains("lowercase"));
+    assert!(refused(db_servers::add(central, "db-2", second, None, 0).await).contains("weight"));
     let (_socket, closed) = crate::common::refusing_addr();
     let unreachable = format!("postgres://postgres@{closed}/postgres");
-    assert!(refused(db_servers::add(central, "db-9", &unreachable, 1).await).contains("does not answer"));
+    assert!(refused(db_servers::add(central, "db-9", &unreachable, None, 1).await).contains("does not answer"));
     assert_eq!(db_servers::list(central, &app.db_url).await.unwrap().len(), 1, "only primary");
 
-    let added = db_servers::add(central, "db-2", second, 1).await.unwrap();
+    let added = db_servers::add(central, "db-2", second, None, 1).await.unwrap();
     assert_eq!((added.name.as_str(), added.state), ("db-2", ServerState::Active));
-    assert!(refused(db_servers::add(central, "db-2", second, 1).await).contains("already"));
+    assert!(refused(db_servers::add(central, "db-2", second, None, 1).await).contains("already"));
 
     // The house is on primary: the next tenant goes to db-2, then (a tie) primary, then db-2.
     for slug in ["pla", "plb", "plc"] {
@@ -124,7 +126,7 @@ async fn a_tenant_moves_to_another_server_while_its_customers_keep_reading_and_n
     let second = second_postgres().await;
     let a = TestApp::spawn(Backend::Postgres).await;
     let b = a.spawn_beside(&[]).await;
-    db_servers::add(a.state.central(), "db-2", second, 1).await.unwrap();
+    db_servers::add(a.state.central(), "db-2", second, None, 1).await.unwrap();
     let house = a.state.registry().entry_by_slug("house").await.unwrap().unwrap();
     let from_url = house.db_url.clone();
     // The demo customer, signed in on each server, with a workspace of theirs.
@@ -215,7 +217,7 @@ async fn a_move_rolled_back_leaves_the_tenant_writable_where_it_was() {
     let second = second_postgres().await;
     let app = TestApp::spawn(Backend::Postgres).await;
     let central = app.state.central();
-    db_servers::add(central, "db-2", second, 1).await.unwrap();
+    db_servers::add(central, "db-2", second, None, 1).await.unwrap();
     make_tenant(&app, "rbk").await;
     assert_eq!(server_of(&app, "rbk").await.as_deref(), Some("db-2"));
     let house_url = app.state.registry().entry_by_slug("house").await.unwrap().unwrap().db_url.clone();

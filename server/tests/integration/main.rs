@@ -28,6 +28,7 @@ mod migrations;
 mod onboarding;
 mod own_catalog;
 mod own_domains;
+mod pgbouncer;
 mod price_book;
 mod reseller_trials;
 mod security;

@@ -121,8 +121,9 @@ pub async fn sign_in(
     // Parameters raised since this hash was made: redo it now, while the password is at hand.
     if hash.as_deref().is_some_and(auth::needs_rehash) {
         let fresh = auth::hash_password(password).await?;
-        let mut conn = tenant.db.pool().acquire().await?;
-        customers::set_password_hash(&mut conn, id, &fresh).await?;
+        let mut tx = tenant.db.begin().await?;
+        customers::set_password_hash(&mut tx, id, &fresh).await?;
+        tx.commit().await?;
     }
     Ok(start_session(state, tenant, id, replacing).await?)
 }

@@ -45,22 +45,80 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
-/// A pool plus the engine behind it.
+/// Where a database is: the PostgreSQL server itself (`direct`), and optionally a PgBouncer in transaction
+/// pooling mode in front of it (`pooler`, the same database through PgBouncer).
+///
+/// Through a transaction-mode pooler consecutive statements may reach different server connections, so
+/// nothing that lives in a session works there: migrations (an advisory lock held across statements),
+/// `LISTEN`, `CREATE`/`DROP DATABASE`. Those always use `direct`; queries use `pooler` when there is one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DbAddress {
+    pub direct: String,
+    pub pooler: Option<String>,
+}
+
+impl DbAddress {
+    /// A database reached only directly (SQLite, or PostgreSQL without PgBouncer).
+    pub fn direct(url: &str) -> DbAddress {
+        DbAddress { direct: url.to_owned(), pooler: None }
+    }
+}
+
+/// The URL of database `db` on the server at `server_url` (its own database part replaced, options kept).
+pub fn with_database(server_url: &str, db: &str) -> String {
+    let (base, query) = server_url.split_once('?').map_or((server_url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host = base[scheme_end..].split('/').next().unwrap_or_default();
+    let prefix = &base[..scheme_end + host.len()];
+    match query {
+        Some(q) => format!("{prefix}/{db}?{q}"),
+        None => format!("{prefix}/{db}"),
+    }
+}
+
+/// The database part of a PostgreSQL URL.
+pub fn database_of(url: &str) -> Result<String, DbError> {
+    use sqlx::postgres::PgConnectOptions;
+    Ok(PgConnectOptions::from_str(url)?.get_database().unwrap_or("postgres").to_owned())
+}
+
+/// A pool plus the engine behind it: what queries run on (`&DbPool` is an executor, like `&AnyPool`).
+///
+/// Through a transaction-mode PgBouncer (`pinned`), a statement outside a transaction is not safe as sqlx
+/// sends it: it is parsed in one round trip and executed in a second, and PgBouncer may hand the second to
+/// another server connection, where the unnamed statement is missing or, worse, is another client's. So
+/// there each statement runs in a transaction of its own (which keeps one server connection from `BEGIN` to
+/// `COMMIT`) and unnamed. The statement cache is off, so statements sqlx names inside explicit transactions
+/// are never reused after them; PgBouncer's `server_reset_query = DEALLOCATE ALL` with
+/// `server_reset_query_always = 1` removes them when the server connection goes back (see README).
 #[derive(Clone, Debug)]
-struct Pool {
+pub struct DbPool {
     pool: AnyPool,
     engine: Engine,
+    pinned: bool,
+    /// The URL for work that needs a session of its own (migrations), when queries go through a pooler.
+    direct: Option<String>,
+    /// The pooler's URL as configured, when queries go through one.
+    pooler: Option<String>,
 }
+
+type Pool = DbPool;
 
 impl Pool {
     async fn open(url: &str, max_connections: u32) -> Result<Pool, DbError> {
-        Pool::open_with(url, max_connections, true, Duration::from_secs(5)).await
+        Pool::open_with(&DbAddress::direct(url), max_connections, true, Duration::from_secs(5)).await
     }
 
     /// `create`: make the database if it does not exist. A tenant's pool is opened lazily with `false`, so
     /// a deleted tenant's database is never silently re-created by a late request.
-    async fn open_with(url: &str, max_connections: u32, create: bool, acquire: Duration) -> Result<Pool, DbError> {
+    async fn open_with(
+        address: &DbAddress,
+        max_connections: u32,
+        create: bool,
+        acquire: Duration,
+    ) -> Result<Pool, DbError> {
         sqlx::any::install_default_drivers();
+        let url = address.direct.as_str();
         let engine = Engine::of_url(url)?;
         if create {
             if engine == Engine::Sqlite {
@@ -71,6 +129,14 @@ impl Pool {
         } else if engine == Engine::Sqlite && !sqlite_path(url).is_some_and(|p| std::path::Path::new(p).exists()) {
             return Err(DbError::Config("the tenant database does not exist".into()));
         }
+        let pooler = match (&address.pooler, engine) {
+            (Some(p), Engine::Postgres) => Some(without_statement_cache(p)),
+            (Some(_), Engine::Sqlite) => {
+                return Err(DbError::Config("a connection pooler is for PostgreSQL databases only".into()))
+            }
+            (None, _) => None,
+        };
+        let serving = pooler.as_deref().unwrap_or(url);
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             // Fail fast under pressure instead of queueing requests for half a minute.
@@ -90,9 +156,128 @@ impl Pool {
                     Ok(())
                 })
             })
-            .connect(url)
+            .connect(serving)
             .await?;
-        Ok(Pool { pool, engine })
+        let pinned = pooler.is_some();
+        Ok(Pool { pool, engine, pinned, direct: pinned.then(|| url.to_owned()), pooler: address.pooler.clone() })
+    }
+
+    /// Brings the schema up to date with `migrator`, on a direct connection when queries go through a
+    /// pooler (the migrator holds an advisory lock across its statements).
+    async fn migrate(&self, migrator: &Migrator) -> Result<(), DbError> {
+        match &self.direct {
+            None => migrator.run(&self.pool).await?,
+            Some(url) => {
+                let direct = AnyPoolOptions::new().max_connections(1).connect(url).await?;
+                let ran = migrator.run(&direct).await;
+                direct.close().await;
+                ran?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether statements go through a transaction-mode pooler (and run one transaction each).
+    pub fn through_pooler(&self) -> bool {
+        self.pinned
+    }
+}
+
+/// The URL with sqlx's statement cache turned off: through a transaction-mode pooler a statement prepared
+/// on one server connection cannot be reused on the next.
+fn without_statement_cache(url: &str) -> String {
+    if url.contains("statement-cache-capacity=") {
+        return url.to_owned();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}statement-cache-capacity=0")
+}
+
+/// A statement sent unnamed, whatever the query asked for (see [`DbPool`]).
+struct Unnamed<E>(E);
+
+impl<'q, E: sqlx::Execute<'q, sqlx::Any>> sqlx::Execute<'q, sqlx::Any> for Unnamed<E> {
+    fn sql(self) -> sqlx::SqlStr {
+        self.0.sql()
+    }
+
+    fn statement(&self) -> Option<&<sqlx::Any as sqlx::Database>::Statement> {
+        self.0.statement()
+    }
+
+    fn take_arguments(&mut self) -> Result<Option<<sqlx::Any as sqlx::Database>::Arguments>, sqlx::error::BoxDynError> {
+        self.0.take_arguments()
+    }
+
+    fn persistent(&self) -> bool {
+        false
+    }
+}
+
+impl<'p> sqlx::Executor<'p> for &'_ DbPool {
+    type Database = sqlx::Any;
+
+    fn fetch_many<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> futures::stream::BoxStream<'e, Result<sqlx::Either<sqlx::any::AnyQueryResult, sqlx::any::AnyRow>, sqlx::Error>>
+    where
+        E: 'q + sqlx::Execute<'q, sqlx::Any>,
+    {
+        use futures::{StreamExt, TryStreamExt};
+        if !self.pinned {
+            return (&self.pool).fetch_many(query);
+        }
+        let (pool, engine) = (self.pool.clone(), self.engine);
+        // The results are collected before COMMIT: the transaction must end whether or not the caller reads
+        // the stream to its end.
+        futures::stream::once(async move {
+            let mut tx = begin(&pool, engine).await?;
+            let steps: Vec<_> = (&mut *tx).fetch_many(Unnamed(query)).try_collect().await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(futures::stream::iter(steps.into_iter().map(Ok)))
+        })
+        .try_flatten()
+        .boxed()
+    }
+
+    fn fetch_optional<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> futures::future::BoxFuture<'e, Result<Option<sqlx::any::AnyRow>, sqlx::Error>>
+    where
+        E: 'q + sqlx::Execute<'q, sqlx::Any>,
+    {
+        use futures::FutureExt;
+        if !self.pinned {
+            return (&self.pool).fetch_optional(query);
+        }
+        let (pool, engine) = (self.pool.clone(), self.engine);
+        async move {
+            let mut tx = begin(&pool, engine).await?;
+            let row = (&mut *tx).fetch_optional(Unnamed(query)).await?;
+            tx.commit().await?;
+            Ok(row)
+        }
+        .boxed()
+    }
+
+    fn prepare_with<'e>(
+        self,
+        sql: sqlx::SqlStr,
+        parameters: &'e [<sqlx::Any as sqlx::Database>::TypeInfo],
+    ) -> futures::future::BoxFuture<'e, Result<<sqlx::Any as sqlx::Database>::Statement, sqlx::Error>>
+    where
+        'p: 'e,
+    {
+        (&self.pool).prepare_with(sql, parameters)
+    }
+
+    fn describe<'e>(
+        self,
+        sql: sqlx::SqlStr,
+    ) -> futures::future::BoxFuture<'e, Result<sqlx::Describe<sqlx::Any>, sqlx::Error>> {
+        (&self.pool).describe(sql)
     }
 }
 
@@ -231,16 +416,27 @@ impl Drop for OwnedPool {
 
 impl CentralDb {
     pub async fn open(url: &str) -> Result<CentralDb, DbError> {
-        let pool = Pool::open(url, 8).await?;
+        CentralDb::open_at(&DbAddress::direct(url)).await
+    }
+
+    /// The central database, its queries through `address.pooler` when there is one.
+    pub async fn open_at(address: &DbAddress) -> Result<CentralDb, DbError> {
+        let pool = Pool::open_with(address, 8, true, Duration::from_secs(5)).await?;
         match pool.engine {
-            Engine::Sqlite => CENTRAL_SQLITE.run(&pool.pool).await?,
-            Engine::Postgres => CENTRAL_POSTGRES.run(&pool.pool).await?,
+            Engine::Sqlite => pool.migrate(&CENTRAL_SQLITE).await?,
+            Engine::Postgres => pool.migrate(&CENTRAL_POSTGRES).await?,
         }
         Ok(CentralDb(pool))
     }
 
-    pub fn pool(&self) -> &AnyPool {
-        &self.0.pool
+    pub fn pool(&self) -> &DbPool {
+        &self.0
+    }
+
+    /// The PgBouncer the central database's queries go through, if any: the one in front of the `primary`
+    /// database server, which tenant databases on that server use too.
+    pub fn pooler_url(&self) -> Option<&str> {
+        self.0.pooler.as_deref()
     }
 
     /// A transaction (cancel-safe: see [`begin`]).
@@ -266,14 +462,14 @@ impl TenantDb {
 
     /// Creates the database if it does not exist yet (and only that).
     pub async fn create(url: &str) -> Result<(), DbError> {
-        let db = TenantDb::new(Pool::open_with(url, 1, true, Duration::from_secs(5)).await?);
+        let db = TenantDb::new(Pool::open_with(&DbAddress::direct(url), 1, true, Duration::from_secs(5)).await?);
         db.close().await;
         Ok(())
     }
 
     /// Creates the database if needed and brings its schema up to date (tenant creation, `tenants migrate`).
     pub async fn create_and_migrate(url: &str) -> Result<TenantDb, DbError> {
-        let db = TenantDb::new(Pool::open_with(url, 2, true, Duration::from_secs(5)).await?);
+        let db = TenantDb::new(Pool::open_with(&DbAddress::direct(url), 2, true, Duration::from_secs(5)).await?);
         db.migrate().await?;
         Ok(db)
     }
@@ -281,7 +477,12 @@ impl TenantDb {
     /// Opens an existing tenant database with a small pool that fails fast: with thousands of tenants, one
     /// slow database must not hold requests for the others.
     pub async fn connect(url: &str) -> Result<TenantDb, DbError> {
-        Ok(TenantDb::new(Pool::open_with(url, 4, false, Duration::from_secs(2)).await?))
+        TenantDb::connect_at(&DbAddress::direct(url)).await
+    }
+
+    /// [`TenantDb::connect`], its queries through `address.pooler` when there is one.
+    pub async fn connect_at(address: &DbAddress) -> Result<TenantDb, DbError> {
+        Ok(TenantDb::new(Pool::open_with(address, 4, false, Duration::from_secs(2)).await?))
     }
 
     fn new(pool: Pool) -> TenantDb {
@@ -305,14 +506,13 @@ impl TenantDb {
     pub async fn migrate(&self) -> Result<(), DbError> {
         let p = self.inner();
         match p.engine {
-            Engine::Sqlite => TENANT_SQLITE.run(&p.pool).await?,
-            Engine::Postgres => TENANT_POSTGRES.run(&p.pool).await?,
+            Engine::Sqlite => p.migrate(&TENANT_SQLITE).await,
+            Engine::Postgres => p.migrate(&TENANT_POSTGRES).await,
         }
-        Ok(())
     }
 
-    pub fn pool(&self) -> &AnyPool {
-        &self.inner().pool
+    pub fn pool(&self) -> &DbPool {
+        self.inner()
     }
 
     /// A transaction (cancel-safe: see [`begin`]).
@@ -451,6 +651,31 @@ mod tests {
             Some("postgres://postgres@127.0.0.1:5432/ezscale_t_house".into())
         );
         assert!(tenant_db_url("postgres://h/db", "a\"b").is_err());
+    }
+
+    #[test]
+    fn a_pooler_url_names_the_same_database_and_turns_the_statement_cache_off() {
+        assert_eq!(
+            with_database("postgres://app@pgb:6432/postgres?sslmode=require", "ezs_t_acme"),
+            "postgres://app@pgb:6432/ezs_t_acme?sslmode=require"
+        );
+        assert_eq!(with_database("postgres://pgb:6432", "ezs"), "postgres://pgb:6432/ezs");
+        assert_eq!(
+            database_of("postgres://app@pgb:6432/ezs_t_acme?sslmode=require").ok().as_deref(),
+            Some("ezs_t_acme")
+        );
+        assert_eq!(without_statement_cache("postgres://pgb/ezs"), "postgres://pgb/ezs?statement-cache-capacity=0");
+        assert_eq!(
+            without_statement_cache("postgres://pgb/ezs?sslmode=require"),
+            "postgres://pgb/ezs?sslmode=require&statement-cache-capacity=0"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_pooler_is_refused_for_sqlite() {
+        let address = DbAddress { direct: "sqlite::memory:".into(), pooler: Some("postgres://pgb/x".into()) };
+        let opened = Pool::open_with(&address, 1, false, Duration::from_secs(1)).await;
+        assert!(matches!(opened, Err(DbError::Config(m)) if m.contains("PostgreSQL")));
     }
 
     #[tokio::test]

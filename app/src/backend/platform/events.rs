@@ -27,9 +27,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::backend::platform::db::DbPool;
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
-use sqlx::AnyPool;
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::domain::ids::{CustomerId, TenantId, WorkspaceId};
@@ -140,7 +140,7 @@ impl Events {
     /// Across servers through the PostgreSQL central database `central`: events are sent as `NOTIFY` by a
     /// task of their own (so publishing never waits on the database, and one server's events leave in the
     /// order they happened); run [`listen`] to receive. Needs a Tokio runtime.
-    pub fn through_postgres(central: AnyPool) -> Events {
+    pub fn through_postgres(central: DbPool) -> Events {
         let mut events = Events::default();
         // Far more than the events of a burst; if PostgreSQL stalls this long, pages are told directly.
         let (tx, rx) = mpsc::channel(4096);
@@ -231,7 +231,7 @@ impl Events {
 pub struct Listener(Arc<Fanout>);
 
 /// Sends queued events as `NOTIFY`, one at a time and in order, until [`Events`] is dropped.
-async fn send_notifications(central: AnyPool, mut rx: mpsc::Receiver<WorkspaceChanged>, fanout: Arc<Fanout>) {
+async fn send_notifications(central: DbPool, mut rx: mpsc::Receiver<WorkspaceChanged>, fanout: Arc<Fanout>) {
     while let Some(ev) = rx.recv().await {
         let sent = sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(encode(&ev)).execute(&central).await;
         if let Err(e) = sent {

@@ -8,7 +8,7 @@
 
 use std::str::FromStr;
 
-use crate::backend::platform::db::{is_safe_identifier, now, CentralDb, Engine};
+use crate::backend::platform::db::{is_safe_identifier, now, with_database, CentralDb, DbAddress, DbError, Engine};
 use crate::backend::tenancy::TenantError;
 
 type Result<T, E = TenantError> = std::result::Result<T, E>;
@@ -86,18 +86,6 @@ pub fn parse_server_url(raw: &str) -> Result<String> {
     Ok(url.to_owned())
 }
 
-/// The URL of database `db` on the server at `server_url` (its own database part and options replaced).
-fn with_database(server_url: &str, db: &str) -> String {
-    let (base, query) = server_url.split_once('?').map_or((server_url, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let host = base[scheme_end..].split('/').next().unwrap_or_default();
-    let prefix = &base[..scheme_end + host.len()];
-    match query {
-        Some(q) => format!("{prefix}/{db}?{q}"),
-        None => format!("{prefix}/{db}"),
-    }
-}
-
 /// The name of `slug`'s database: `<central database>_t_<slug>` on whichever server holds it.
 pub fn tenant_database_name(central_url: &str, slug: &str) -> Result<String> {
     let opts = sqlx::postgres::PgConnectOptions::from_str(central_url)
@@ -114,6 +102,8 @@ pub fn tenant_database_name(central_url: &str, slug: &str) -> Result<String> {
 pub struct DbServer {
     pub name: String,
     pub url: String,
+    /// A PgBouncer in transaction mode in front of it, which queries go through.
+    pub pooler_url: Option<String>,
     pub weight: i64,
     pub state: ServerState,
     pub tenants: i64,
@@ -124,6 +114,30 @@ impl DbServer {
     pub fn tenant_url(&self, central_url: &str, slug: &str) -> Result<String> {
         Ok(with_database(&self.url, &tenant_database_name(central_url, slug)?))
     }
+}
+
+/// A server as the audit log names it.
+pub fn describe(s: &DbServer) -> String {
+    match &s.pooler_url {
+        Some(p) => format!("{} ({} through {p}), weight {}", s.name, s.url, s.weight),
+        None => format!("{} ({}), weight {}", s.name, s.url, s.weight),
+    }
+}
+
+/// Where the app servers' queries reach a tenant database at `db_url` on `server` (`None`: primary): through
+/// that server's pooler when it has one.
+pub async fn address(central: &CentralDb, server: Option<&str>, db_url: &str) -> Result<DbAddress, DbError> {
+    let pooler = match server {
+        None | Some(PRIMARY) => central.pooler_url().map(str::to_owned),
+        Some(name) => sqlx::query_scalar::<_, Option<String>>("SELECT pooler_url FROM db_servers WHERE name = $1")
+            .bind(name)
+            .fetch_optional(central.pool())
+            .await?
+            .flatten(),
+    };
+    let Some(pooler) = pooler else { return Ok(DbAddress::direct(db_url)) };
+    let database = crate::backend::platform::db::database_of(db_url)?;
+    Ok(DbAddress { direct: db_url.to_owned(), pooler: Some(with_database(&pooler, &database)) })
 }
 
 /// Every server, `primary` (the central database's server, weight 1) first.
@@ -137,18 +151,19 @@ pub async fn list(central: &CentralDb, central_url: &str) -> Result<Vec<DbServer
     let mut out = vec![DbServer {
         name: PRIMARY.into(),
         url: strip_password(central_url),
+        pooler_url: central.pooler_url().map(strip_password),
         weight: 1,
         state: ServerState::Active,
         tenants: count(PRIMARY),
     }];
-    let rows: Vec<(String, String, i64, String)> =
-        sqlx::query_as("SELECT name, url, weight, state FROM db_servers ORDER BY name")
+    let rows: Vec<(String, String, Option<String>, i64, String)> =
+        sqlx::query_as("SELECT name, url, pooler_url, weight, state FROM db_servers ORDER BY name")
             .fetch_all(central.pool())
             .await?;
-    for (name, url, weight, state) in rows {
+    for (name, url, pooler_url, weight, state) in rows {
         let state = ServerState::parse(&state).ok_or_else(|| crate::backend::corrupt("db_servers.state"))?;
         let tenants = count(&name);
-        out.push(DbServer { name, url, weight, state, tenants });
+        out.push(DbServer { name, url, pooler_url, weight, state, tenants });
     }
     Ok(out)
 }
@@ -177,8 +192,9 @@ pub async fn get(central: &CentralDb, central_url: &str, name: &str) -> Result<D
         .ok_or_else(|| TenantError::Invalid(format!("There is no database server \"{name}\".")))
 }
 
-/// Adds a server (PostgreSQL deployments only), after checking that it answers.
-pub async fn add(central: &CentralDb, name: &str, url: &str, weight: i64) -> Result<DbServer> {
+/// Adds a server (PostgreSQL deployments only), after checking that it answers, and through its PgBouncer
+/// too when one is given.
+pub async fn add(central: &CentralDb, name: &str, url: &str, pooler: Option<&str>, weight: i64) -> Result<DbServer> {
     if central.engine() != Engine::Postgres {
         return Err(TenantError::Invalid(
             "Several database servers need a PostgreSQL central database (DATABASE_URL).".into(),
@@ -193,15 +209,25 @@ pub async fn add(central: &CentralDb, name: &str, url: &str, weight: i64) -> Res
     }
     let url = parse_server_url(url)?;
     check_reachable(&url).await?;
-    let inserted =
-        sqlx::query("INSERT INTO db_servers (name, url, weight, state, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(name.as_str())
-            .bind(&url)
-            .bind(weight)
-            .bind(ServerState::Active.as_str())
-            .bind(now().as_millis())
-            .execute(central.pool())
-            .await;
+    let pooler_url = match pooler.map(str::trim).filter(|p| !p.is_empty()) {
+        Some(p) => {
+            let p = parse_server_url(p)?;
+            check_reachable(&p).await?;
+            Some(p)
+        }
+        None => None,
+    };
+    let inserted = sqlx::query(
+        "INSERT INTO db_servers (name, url, pooler_url, weight, state, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(name.as_str())
+    .bind(&url)
+    .bind(&pooler_url)
+    .bind(weight)
+    .bind(ServerState::Active.as_str())
+    .bind(now().as_millis())
+    .execute(central.pool())
+    .await;
     match inserted {
         Ok(_) => {}
         Err(e) if crate::backend::platform::db::is_unique_violation(&e) => {
@@ -209,7 +235,7 @@ pub async fn add(central: &CentralDb, name: &str, url: &str, weight: i64) -> Res
         }
         Err(e) => return Err(e.into()),
     }
-    Ok(DbServer { name: name.0, url, weight, state: ServerState::Active, tenants: 0 })
+    Ok(DbServer { name: name.0, url, pooler_url, weight, state: ServerState::Active, tenants: 0 })
 }
 
 /// Connects to the server's `postgres` database and back: a typo is caught when the server is added, not
@@ -280,6 +306,7 @@ mod tests {
         let s = DbServer {
             name: "db-2".into(),
             url: "postgres://app@db-2:6432/postgres?sslmode=require".into(),
+            pooler_url: None,
             weight: 1,
             state: ServerState::Active,
             tenants: 0,

@@ -44,6 +44,8 @@ pub struct TenantEntry {
     pub is_house: bool,
     pub currency: Currency,
     pub db_url: String,
+    /// The database server it is on (`None`: primary), which says whether queries go through a pooler.
+    pub db_server: Option<String>,
     /// Changes whenever the database changes under the tenant's pools (a move): a pool opened at another
     /// epoch is not used again.
     pub db_epoch: i64,
@@ -291,7 +293,10 @@ impl Registry {
         }
         // Nothing is remembered until the pool is open and migrated: a request cancelled half-way drops
         // its pool (closing its connections), and the next request starts afresh.
-        let db = TenantDb::connect(&entry.db_url).await?;
+        let address =
+            crate::backend::tenancy::db_servers::address(&self.central, entry.db_server.as_deref(), &entry.db_url)
+                .await?;
+        let db = TenantDb::connect_at(&address).await?;
         let first = !self.migrated.lock().map_err(|_| corrupt("registry lock"))?.contains(&entry.id);
         if first {
             match db.migrate().await {
@@ -429,7 +434,8 @@ fn resolve_in(map: &DomainMap, sites: &SiteConfig, host: &HostName) -> Site {
     Site::Unknown
 }
 
-const ENTRY_COLUMNS: &str = "t.id, t.slug, t.name, t.status, t.is_house, t.currency, t.db_url, t.db_epoch, \
+const ENTRY_COLUMNS: &str =
+    "t.id, t.slug, t.name, t.status, t.is_house, t.currency, t.db_url, t.db_server, t.db_epoch, \
      b.company_name, b.primary_color, b.secondary_color, b.version, b.logo_sha, b.favicon_sha, b.custom_css, \
      b.support_email";
 
@@ -477,6 +483,7 @@ struct EntryRow {
     is_house: i64,
     currency: String,
     db_url: String,
+    db_server: Option<String>,
     db_epoch: i64,
     company_name: Option<String>,
     primary_color: Option<String>,
@@ -507,6 +514,7 @@ impl TryFrom<EntryRow> for TenantEntry {
             is_house: r.is_house != 0,
             currency: Currency::parse(&r.currency).map_err(|_| corrupt("tenants.currency"))?,
             db_url: r.db_url,
+            db_server: r.db_server,
             db_epoch: r.db_epoch,
             brand: Brand {
                 theme,
@@ -675,6 +683,7 @@ mod tests {
             is_house: house,
             currency: Currency::USD,
             db_url: String::new(),
+            db_server: None,
             db_epoch: 0,
             brand: Brand {
                 theme: Theme::default_for(slug),

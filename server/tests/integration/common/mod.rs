@@ -57,6 +57,55 @@ pub async fn second_postgres() -> &'static str {
     SECOND_PG_ADMIN
 }
 
+/// A PgBouncer in transaction pooling mode in front of the PostgreSQL server on `upstream`: 5432 (on port
+/// 56432) or the second server's 55433 (on 56433; not 6432, where a system PgBouncer may listen). Started by
+/// `scripts/pgbouncer.sh` if it is not running (once per test process and upstream; the script is
+/// idempotent and locked). Returns its URL's server part, `postgres://postgres@127.0.0.1:<port>`.
+/// `make unit` stops it when the tests are done.
+pub async fn pgbouncer(upstream: u16) -> String {
+    static STARTED: tokio::sync::Mutex<Vec<u16>> = tokio::sync::Mutex::const_new(Vec::new());
+    let port = match upstream {
+        5432 => 56432,
+        55433 => 56433,
+        other => panic!("no PgBouncer port for upstream {other}"),
+    };
+    let mut started = STARTED.lock().await;
+    if !started.contains(&upstream) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/pgbouncer.sh");
+        let out = tokio::process::Command::new(script)
+            // Two server connections per database: clients really share them.
+            .args(["start", &port.to_string(), &format!("/tmp/ezs-pgbouncer-{upstream}"), &upstream.to_string(), "2"])
+            .output()
+            .await
+            .unwrap_or_else(|e| panic!("{script} cannot run: {e}"));
+        assert!(
+            out.status.success(),
+            "PgBouncer did not start: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        started.push(upstream);
+    }
+    format!("postgres://postgres@127.0.0.1:{port}")
+}
+
+/// One figure of PgBouncer's `SHOW STATS` for `database` (e.g. `total_xact_count`), through its admin console.
+pub async fn pgbouncer_stat(pooler: &str, database: &str, column: &str) -> i64 {
+    use sqlx::{Column, Connection, Row};
+    // The console speaks only the simple query protocol, and takes no statement cache.
+    let mut c = sqlx::PgConnection::connect(&format!("{pooler}/pgbouncer?statement-cache-capacity=0")).await.unwrap();
+    let rows = sqlx::raw_sql(sqlx::AssertSqlSafe("SHOW STATS")).fetch_all(&mut c).await.unwrap();
+    let _ = c.close().await;
+    rows.iter()
+        .find(|r| r.try_get::<String, _>("database").is_ok_and(|d| d == database))
+        .map(|r| {
+            let i = r.columns().iter().position(|c| c.name() == column).unwrap_or_else(|| panic!("no {column}"));
+            // NUMERIC in PgBouncer 1.18, sent as text (the simple protocol): read the text.
+            r.try_get_unchecked::<String, _>(i).unwrap().parse::<i64>().unwrap()
+        })
+        .unwrap_or(0)
+}
+
 pub struct TestApp {
     pub base: String,
     pub addr: SocketAddr,
@@ -163,13 +212,27 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
+        Self::spawn_on(backend, false, extra).await
+    }
+
+    /// On PostgreSQL, its queries through a PgBouncer in transaction pooling mode ([`pgbouncer`]), as a
+    /// deployment with a connection budget runs it (`DATABASE_POOLER_URL`).
+    pub async fn spawn_through_pgbouncer(extra: &[(&str, &str)]) -> TestApp {
+        Self::spawn_on(Backend::Postgres, true, extra).await
+    }
+
+    async fn spawn_on(backend: Backend, pooled: bool, extra: &[(&str, &str)]) -> TestApp {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let dir = std::env::temp_dir().join(format!("ezs-test-{id}"));
         std::fs::create_dir_all(&dir).unwrap();
+        let mut pooler = None;
         let (db_url, pg_databases) = match backend {
             Backend::Sqlite => (format!("sqlite://{}/central.db", dir.display()), vec![]),
             Backend::Postgres => {
                 let name = format!("ezs_test_{}", &id[..16]);
+                if pooled {
+                    pooler = Some(format!("{}/{name}", pgbouncer(5432).await));
+                }
                 (format!("postgres://postgres@127.0.0.1:5432/{name}"), vec![name.clone()])
             }
         };
@@ -184,6 +247,9 @@ impl TestApp {
             ("DEMO_DATA".into(), "true".into()),
             ("DEMO_RESELLER".into(), "false".into()),
         ]);
+        if let Some(p) = pooler {
+            env.insert("DATABASE_POOLER_URL".into(), p);
+        }
         for (k, v) in extra {
             env.insert((*k).into(), (*v).into());
         }
