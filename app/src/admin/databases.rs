@@ -79,12 +79,17 @@ pub async fn databases() -> Result<DatabasesData, AppError> {
 
 /// Adds a database server (checked to answer first), in the audit log.
 #[server(prefix = "/api", endpoint = "admin_add_db_server")]
-pub async fn add_db_server(name: String, url: String, pooler: String, weight: String) -> Result<String, AppError> {
+pub async fn add_db_server(
+    name: String,
+    url: String,
+    pooler: Option<String>,
+    weight: String,
+) -> Result<String, AppError> {
     use crate::backend::tenancy::db_servers;
     let (state, admin) = super::server::guard::admin().await?;
     let weight =
         weight.trim().parse::<i64>().map_err(|_| AppError::Invalid("A weight is between 1 and 1000.".into()))?;
-    let added = db_servers::add(state.central(), &name, &url, Some(pooler.as_str()), weight).await?;
+    let added = db_servers::add(state.central(), &name, &url, pooler.as_deref(), weight).await?;
     let detail = db_servers::describe(&added);
     super::server::guard::by(&admin).record(state.central(), None, "db_server.added", &detail).await?;
     Ok(added.name)

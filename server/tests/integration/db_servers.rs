@@ -309,6 +309,33 @@ async fn the_admin_manages_database_servers_audited(b: Backend) {
     assert_eq!(actions, ["db_server.activated", "db_server.added", "db_server.drained"]);
     assert!(audited.iter().all(|(who, _, _)| who == "admin@ezscale.test"), "{audited:?}");
     assert!(audited[1].2.contains("db-2") && !audited[1].2.contains("pw"), "{audited:?}");
+
+    // A server with its PgBouncer: both must answer, and the list shows where queries go.
+    let pooler = format!("{}/postgres", crate::common::pgbouncer(55433).await);
+    let (_refusing, closed) = crate::common::refusing_addr();
+    let nowhere = format!("postgres://postgres@{closed}/postgres");
+    let refused = admin
+        .call::<String>(
+            "admin_add_db_server",
+            &[("name", "db-3"), ("url", SECOND), ("pooler", &nowhere), ("weight", "1")],
+        )
+        .await;
+    assert!(matches!(&refused, Err((400, AppError::Invalid(m))) if m.contains("does not answer")), "{refused:?}");
+    let added: String = admin
+        .call("admin_add_db_server", &[("name", "db-3"), ("url", SECOND), ("pooler", &pooler), ("weight", "1")])
+        .await
+        .unwrap();
+    assert_eq!(added, "db-3");
+    let listed: DatabasesData = admin.call("admin_databases", &[]).await.unwrap();
+    let poolers: Vec<(&str, Option<&str>)> =
+        listed.servers.iter().map(|s| (s.name.as_str(), s.pooler_url.as_deref())).collect();
+    assert_eq!(poolers, [("primary", None), ("db-2", None), ("db-3", Some(pooler.as_str()))]);
+    let detail: String =
+        sqlx::query_scalar("SELECT detail FROM audit_log WHERE action = 'db_server.added' AND detail LIKE 'db-3%'")
+            .fetch_one(app.state.central().pool())
+            .await
+            .unwrap();
+    assert!(detail.contains(&format!("through {pooler}")), "{detail}");
     app.stop().await;
 }
 on_both_backends!(the_admin_manages_database_servers_audited);
