@@ -674,7 +674,7 @@ mod tests {
     #[tokio::test]
     async fn a_pooler_is_refused_for_sqlite() {
         let address = DbAddress { direct: "sqlite::memory:".into(), pooler: Some("postgres://pgb/x".into()) };
-        let opened = Pool::open_with(&address, 1, false, Duration::from_secs(1)).await;
+        let opened = Pool::open_with(&address, 1, true, Duration::from_secs(1)).await;
         assert!(matches!(opened, Err(DbError::Config(m)) if m.contains("PostgreSQL")));
     }
 
