@@ -40,6 +40,19 @@ pub(super) async fn security_headers(State(https): State<bool>, req: Request, ne
     res
 }
 
+/// How long browsers may keep the built site's files (`/pkg/`: the WebAssembly, its JavaScript and the
+/// stylesheet). Their names do not change between releases, so a browser must ask again each time (a 304
+/// from `Last-Modified` costs no body); left to its own heuristics, it would keep an old WebAssembly for a
+/// while after a deploy and fail to hydrate the new pages. Other answers set their own caching.
+pub(super) async fn site_file_caching(req: Request, next: Next) -> Response {
+    let site_file = req.uri().path().starts_with("/pkg/");
+    let mut res = next.run(req).await;
+    if site_file && (res.status().is_success() || res.status() == StatusCode::NOT_MODIFIED) {
+        res.headers_mut().entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-cache"));
+    }
+    res
+}
+
 /// Refuses state-changing requests that a browser marks as coming from another site or origin. Tenant
 /// subdomains share a "site", so SameSite cookies alone do not stop them; this explicit check does.
 /// Requests without either header (curl, server-to-server) are not browser-driven CSRF and pass.

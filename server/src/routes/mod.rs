@@ -37,7 +37,9 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::MethodRouter;
 use axum::Router;
 use leptos::prelude::LeptosOptions;
+use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::CompressionLevel;
 
 pub use middleware::REQUEST_LOG_TARGET;
 pub use ops::ops_router;
@@ -117,8 +119,8 @@ pub fn post_route_paths() -> Vec<&'static str> {
 /// The public router: every area, then the pages (whose fallback answers whatever no route claims), all
 /// inside one middleware stack. The last layer written is the outermost: a request gets its id, is
 /// logged, resolved to a site, labelled, checked for its origin, audited when impersonated and, for a
-/// server function, has its body read up to the limit before it reaches a handler; its answer gets the
-/// security headers, then its error status.
+/// server function, has its body read up to the limit before it reaches a handler; its answer gets its
+/// caching, the security headers and its error status, then is compressed when the client accepts it.
 pub fn router(app: AppState, leptos: LeptosOptions) -> Router {
     let state = RouterState { app: app.clone(), leptos };
     let https = app.settings().secure_cookies;
@@ -128,8 +130,14 @@ pub fn router(app: AppState, leptos: LeptosOptions) -> Router {
         // `limit_server_fn_body` enforces first with a clear 413. Routes with their own limit keep it.
         .layer(DefaultBodyLimit::max(middleware::SERVER_FN_BODY_LIMIT))
         .layer(from_fn(middleware::limit_server_fn_body))
+        .layer(from_fn(middleware::site_file_caching))
         .layer(from_fn_with_state(https, middleware::security_headers))
         .layer(from_fn(middleware::server_fn_status))
+        // Pages and server functions compressed as they are sent, at a level cheap enough per request
+        // (outside the error status, which reads the body); the built site's files are compressed once at
+        // build time (brotli 11 and gzip, `cargo leptos --precompress`) and served as they are. Event streams
+        // are never compressed (they would be held back).
+        .layer(CompressionLayer::new().br(true).gzip(true).quality(CompressionLevel::Precise(4)))
         .layer(from_fn_with_state(app.clone(), middleware::audit_impersonation))
         .layer(from_fn_with_state(app.clone(), middleware::same_origin))
         .layer(from_fn(middleware::label_site))

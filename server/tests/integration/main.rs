@@ -20,6 +20,7 @@ mod customer_care;
 mod customer_pages;
 mod customer_payments;
 mod db_servers;
+mod delivery;
 mod deploy;
 mod every_script;
 mod kasm_sim;
