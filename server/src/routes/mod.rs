@@ -1,6 +1,7 @@
 //! The HTTP surface. Each area contributes its own routes; [`router`] merges them with the Leptos pages
 //! and server functions in one place and wraps the whole in one middleware stack (request ids and
-//! logging, site resolution, same-origin check, impersonation audit, error statuses, security headers).
+//! logging, site resolution, same-origin check, impersonation audit, error statuses, security headers,
+//! compression).
 //! The operations listener has a router of its own ([`ops_router`]).
 //!
 //! | module         | owns |
@@ -8,7 +9,7 @@
 //! | `middleware`   | the layers every public request goes through, and the request log |
 //! | `session`      | extractors for the signed-in customer and the storefront's staff member |
 //! | `health`       | `/healthz` and `/readyz` |
-//! | `pages`        | the Leptos pages, the server functions under `/api/`, static files and the fallback |
+//! | `pages`        | the Leptos pages, the server functions under `/api/`, the built site (`/pkg/`), the fallback |
 //! | `brand`        | a storefront's theme stylesheet and logos, and the domain verification token |
 //! | `uploads`      | logo and favicon uploads from the branding page |
 //! | `documents`    | invoice CSV and PDF, wholesale bill PDF |

@@ -23,6 +23,12 @@ pub(super) fn add(router: Router<RouterState>, state: &RouterState) -> Router<Ro
     let fallback_app = state.app.clone();
     let leptos = state.leptos.clone();
     router
+        // The built site's files, served from the whole request (the fallback below would pass on only
+        // its Accept-Encoding): a browser revalidating one with If-Modified-Since gets a 304 without a body.
+        .route_service(
+            &leptos_axum::site_pkg_dir_service_route_path(&state.leptos),
+            leptos_axum::site_pkg_dir_service(&state.leptos),
+        )
         .route(
             SERVER_FNS,
             post(move |req: Request| {
