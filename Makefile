@@ -93,7 +93,7 @@ e2e: own-build
 	# 127.0.0.1, so the per-address attempt limit is raised (the per-account one, which accounts.spec
 	# trips on purpose, is not).
 	APP_ENV=development DATA_DIR="$(E2E_DATA)" DEMO_DATA=true KASM_SIM_PORT=4010 KASM_SIM_START_DELAY_MS=1000 DNS_SERVER=127.0.0.1:5354 \
-		RECONCILE_INTERVAL_MS=1000 TEST_CLOCK=true ATTEMPTS_PER_ADDRESS=100000 cargo leptos end-to-end --release --precompress
+		RECONCILE_INTERVAL_MS=1000 TEST_CLOCK=true ATTEMPTS_PER_ADDRESS=100000 cargo leptos end-to-end --release
 
 bench: tools-test own-build
 	scripts/bench.sh

@@ -48,7 +48,11 @@ pub(super) async fn site_file_caching(req: Request, next: Next) -> Response {
     let site_file = req.uri().path().starts_with("/pkg/");
     let mut res = next.run(req).await;
     if site_file && (res.status().is_success() || res.status() == StatusCode::NOT_MODIFIED) {
-        res.headers_mut().entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-cache"));
+        let h = res.headers_mut();
+        h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-cache"));
+        // The body depends on Accept-Encoding (the build's brotli or gzip copy): a shared cache must keep
+        // the copies apart.
+        h.entry(header::VARY).or_insert(HeaderValue::from_static("accept-encoding"));
     }
     res
 }

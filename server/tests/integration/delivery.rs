@@ -111,6 +111,7 @@ async fn the_built_sites_files_are_served_as_compressed_at_build_time_and_revali
     assert_eq!(res.status().as_u16(), 200);
     assert_eq!(header(&res, CONTENT_ENCODING).as_deref(), Some("br"));
     assert_eq!(header(&res, CACHE_CONTROL).as_deref(), Some("no-cache"), "revalidated on every use");
+    assert_eq!(header(&res, VARY).as_deref(), Some("accept-encoding"));
     let modified = header(&res, LAST_MODIFIED).expect("a validator");
     assert_eq!(res.bytes().await.unwrap().as_ref(), br.as_slice(), "the build's own brotli, not compressed again");
     // Revalidation: unchanged, so no body.
