@@ -6,7 +6,9 @@ use axum::http::{header, HeaderValue};
 use axum::routing::post;
 use axum::Router;
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use std::sync::OnceLock;
+
+use leptos_axum::{generate_route_list, handle_server_fns_with_context, AxumRouteListing, LeptosRoutes};
 
 use super::RouterState;
 use app::{shell, App};
@@ -38,7 +40,7 @@ pub(super) fn add(router: Router<RouterState>, state: &RouterState) -> Router<Ro
         )
         .leptos_routes_with_context(
             state,
-            generate_route_list(App),
+            page_routes(),
             move || {
                 provide_context(page_app.clone());
                 page_csp();
@@ -53,6 +55,16 @@ pub(super) fn add(router: Router<RouterState>, state: &RouterState) -> Router<Ro
             },
             shell,
         ))
+}
+
+/// The app's pages as routes, listed once per process. Listing them renders the app with resource loading
+/// switched off for the whole process (leptos_router's `generate_route_list` holds a global flag while it
+/// runs), so a page that a server of this process renders meanwhile gets data that never arrives and never
+/// answers. Every router built after the first (another server in the same process, as the tests and the
+/// benches start them) reuses the first list instead.
+fn page_routes() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }
 
 /// The Content-Security-Policy of a rendered page: scripts only from us or carrying this response's nonce

@@ -33,6 +33,7 @@ mod pgbouncer;
 mod price_book;
 mod reseller_trials;
 mod security;
+mod serving;
 mod slice;
 mod stripe;
 mod tenancy;
