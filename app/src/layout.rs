@@ -66,12 +66,11 @@ async fn impersonation(t: &crate::backend::tenancy::registry::TenantEntry) -> Re
             }
         }
     }
-    if let Some((_, tenant, customer)) = request::current_customer().await? {
-        if let Some(admin) = request::customer_impersonator(&tenant).await? {
-            return Ok(Some(format!("{admin} as {}", customer.email)));
-        }
+    match request::customer().await {
+        Ok((_, me)) => Ok(me.impersonator.map(|admin| format!("{admin} as {}", me.customer.email))),
+        Err(AppError::NotSignedIn) => Ok(None),
+        Err(e) => Err(e),
     }
-    Ok(None)
 }
 
 /// Which frame a page gets, from its path alone (so the server and the browser agree before any data).

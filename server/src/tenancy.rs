@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use app::backend::platform::host;
-use app::backend::request::ClientIp;
+use app::backend::request::{ClientIp, RequestMemo};
 use app::backend::state::AppState;
 use app::backend::tenancy::registry::Site;
 use axum::extract::{ConnectInfo, Request, State};
@@ -35,6 +35,8 @@ pub async fn resolve_site(State(app): State<AppState>, mut req: Request, next: N
     let trusted = &app.settings().trusted_proxies;
     let client = host::client_ip(req.headers(), peer, trusted);
     req.extensions_mut().insert(ClientIp(client));
+    // Who is signed in is looked up once per request, however many parts of a page ask.
+    req.extensions_mut().insert(RequestMemo::default());
     let host = match host::request_host(req.headers(), req.uri(), peer, trusted) {
         Ok(h) => h,
         Err(e) if !host_independent(&path) => {

@@ -39,7 +39,7 @@ mod edge {
     /// credentials): the session is the customer's own, and the attempt limits allow another try.
     pub async fn may_reauthenticate(state: &AppState, tenant: &Tenant, customer: &Customer) -> Result<(), AppError> {
         // An admin acting as the customer never changes their credentials.
-        if request::customer_impersonator(tenant).await?.is_some() {
+        if request::customer_impersonator().await?.is_some() {
             return Err(AppError::Forbidden);
         }
         limit(state, &format!("login:{}:{}", tenant.id, customer.email)).await

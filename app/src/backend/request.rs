@@ -17,7 +17,7 @@ use axum::extract::{FromRef, FromRequestParts};
 
 use crate::backend::identity::accounts::{self, PlatformAdmin, StaffMember, ADMIN_COOKIE, STAFF_COOKIE};
 use crate::backend::identity::auth;
-use crate::backend::identity::customers::{self, Customer};
+use crate::backend::identity::customers::Customer;
 use crate::backend::platform::limits::{Role, Verdict};
 use crate::backend::state::{AppState, Tenant};
 use crate::backend::tenancy::registry::{Site, TenantEntry};
@@ -89,9 +89,12 @@ pub async fn current_customer() -> Result<Option<(AppState, Tenant, Customer)>, 
 }
 
 /// The platform admin acting as the signed-in customer, if this session is an impersonation.
-pub async fn customer_impersonator(tenant: &Tenant) -> Result<Option<String>, AppError> {
-    let Some(token) = session_token() else { return Ok(None) };
-    Ok(auth::session_impersonator(&tenant.db, &token).await?)
+pub async fn customer_impersonator() -> Result<Option<String>, AppError> {
+    match customer().await {
+        Ok((_, me)) => Ok(me.impersonator),
+        Err(AppError::NotSignedIn) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// While an admin acts as this customer, records the action in the audit log (under the admin's name).
@@ -104,7 +107,7 @@ pub async fn audit_if_impersonating(
     action: &str,
     detail: &str,
 ) -> Result<(), AppError> {
-    let admin = customer_impersonator(tenant).await?;
+    let admin = customer_impersonator().await?;
     let actor =
         crate::backend::platform::audit::Actor::Customer { email: &customer.email, impersonator: admin.as_deref() };
     Ok(crate::backend::platform::audit::record_by(
@@ -283,9 +286,30 @@ pub fn sign_in_failed(state: &AppState, role: Role) {
 }
 
 /// The signed-in customer of the storefront serving this request (an active one; otherwise `NotFound`).
+#[derive(Clone)]
 pub struct SignedInCustomer {
     pub tenant: Tenant,
     pub customer: Customer,
+    /// The platform admin acting as the customer, when the session is an impersonation.
+    pub impersonator: Option<String>,
+}
+
+/// What one request has found out about who is signed in, kept for the rest of that request. A page's
+/// server-rendered parts each ask (the frame's brand and greeting, the page's own data), and the answer
+/// cannot change within one request: without this, each asked the database again. The edge puts one in
+/// every request's extensions; a clone of the request's parts (a server function's context) shares it.
+#[derive(Clone, Default)]
+pub struct RequestMemo {
+    /// `None`: nobody (validly) signed in.
+    customer: Arc<tokio::sync::OnceCell<Option<SignedInCustomer>>>,
+}
+
+async fn look_up_customer(app: &AppState, parts: &Parts) -> Result<Option<SignedInCustomer>, AppError> {
+    let entry = storefront_of(parts)?;
+    let tenant = app.tenant_by_id(entry.id).await?.ok_or(AppError::NotFound)?;
+    let Some(token) = cookies_of(parts).find_map(|h| auth::token_from_cookie_header(h)) else { return Ok(None) };
+    let Some(session) = auth::session_customer(&tenant.db, token).await? else { return Ok(None) };
+    Ok(Some(SignedInCustomer { tenant, customer: session.customer, impersonator: session.impersonator }))
 }
 
 impl<S> FromRequestParts<S> for SignedInCustomer
@@ -297,12 +321,12 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
         let app = AppState::from_ref(state);
-        let entry = storefront_of(parts)?;
-        let tenant = app.tenant_by_id(entry.id).await?.ok_or(AppError::NotFound)?;
-        let token = cookies_of(parts).find_map(|h| auth::token_from_cookie_header(h)).ok_or(AppError::NotSignedIn)?;
-        let id = auth::session_customer(&tenant.db, token).await?.ok_or(AppError::NotSignedIn)?;
-        let customer = customers::get(&tenant.db, id).await?.ok_or(AppError::NotSignedIn)?;
-        Ok(SignedInCustomer { tenant, customer })
+        // Only an answer is kept: an error (a database that did not answer) is asked again next time.
+        let found = match parts.extensions.get::<RequestMemo>().cloned() {
+            Some(memo) => memo.customer.get_or_try_init(|| look_up_customer(&app, parts)).await?.clone(),
+            None => look_up_customer(&app, parts).await?,
+        };
+        found.ok_or(AppError::NotSignedIn)
     }
 }
 

@@ -22,7 +22,7 @@ async fn launch(
     Path(id): Path<String>,
     me: Result<SignedInCustomer, AppError>,
 ) -> Result<Response, AppError> {
-    let Ok(SignedInCustomer { tenant, customer }) = me else { return Ok(Redirect::to("/login").into_response()) };
+    let Ok(SignedInCustomer { tenant, customer, .. }) = me else { return Ok(Redirect::to("/login").into_response()) };
     let ws_id = id.parse().map_err(|_| AppError::NotFound)?;
     let ws = store::get_owned(&tenant.db, ws_id, customer.id).await?.ok_or(AppError::NotFound)?;
     if ws.state != WorkspaceState::Running {

@@ -10,6 +10,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use sqlx::FromRow;
 use tokio::sync::Semaphore;
 
+use super::customers::{customer_columns_of_c, Customer, CustomerRow};
 use super::tokens::{self, TokenTable};
 use crate::backend::platform::db::{now, TenantDb};
 use crate::backend::{BackendError, Result};
@@ -129,63 +130,63 @@ pub async fn create_session_as(
     Ok(token)
 }
 
-/// The admin acting through this session, if it is an impersonation.
-pub async fn session_impersonator(db: &TenantDb, token: &str) -> Result<Option<String>> {
-    let v: Option<Option<String>> = sqlx::query_scalar("SELECT impersonator FROM auth_sessions WHERE token_hash = $1")
-        .bind(token_hash(token))
-        .fetch_optional(db.pool())
-        .await?;
-    Ok(v.flatten())
-}
-
 /// How long a session may go unused before it ends.
 pub const IDLE_TIMEOUT_MS: i64 = 24 * 3600 * 1000;
 /// `last_seen_at` is refreshed at most this often, so reads do not each become a write.
 const TOUCH_EVERY_MS: i64 = 60_000;
 
+/// Who a valid session cookie signs in, and the platform admin acting as them if it is an impersonation.
+#[derive(Clone, Debug)]
+pub struct SessionCustomer {
+    pub customer: Customer,
+    pub impersonator: Option<String>,
+}
+
 /// The customer a session cookie belongs to, if it is valid: within its absolute lifetime and used within
-/// the idle timeout. Using it keeps it alive.
-pub async fn session_customer(db: &TenantDb, token: &str) -> Result<Option<CustomerId>> {
+/// the idle timeout. Using it keeps it alive. One query reads the session and its customer: every signed-in
+/// request asks.
+pub async fn session_customer(db: &TenantDb, token: &str) -> Result<Option<SessionCustomer>> {
     if tokens::is_malformed(token) {
         return Ok(None);
     }
     let t = now().as_millis();
     let hash = token_hash(token);
-    let row = sqlx::query_as::<_, SessionRow>(
-        "SELECT customer_id, last_seen_at FROM auth_sessions WHERE token_hash = $1 AND expires_at > $2          AND last_seen_at > $3",
-    )
+    let row = sqlx::query_as::<_, SessionRow>(concat!(
+        "SELECT s.last_seen_at, s.impersonator, ",
+        customer_columns_of_c!(),
+        " FROM auth_sessions s JOIN customers c ON c.id = s.customer_id \
+         WHERE s.token_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3"
+    ))
     .bind(&hash)
     .bind(t)
     .bind(t - IDLE_TIMEOUT_MS)
     .fetch_optional(db.pool())
     .await?;
-    match row {
-        Some(SessionRow { customer_id: id, last_seen_at: seen }) => {
-            if t - seen > TOUCH_EVERY_MS {
-                let touched = sqlx::query("UPDATE auth_sessions SET last_seen_at = $1 WHERE token_hash = $2")
-                    .bind(t)
-                    .bind(&hash)
-                    .execute(db.pool())
-                    .await;
-                match touched {
-                    Ok(_) => {}
-                    // The storefront's database is paused for a move: reading goes on, and the session is
-                    // kept alive by a later request.
-                    Err(e) if crate::backend::platform::db::is_read_only(&e) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            Ok(Some(id.parse().map_err(|_| crate::backend::corrupt("auth_sessions.customer_id"))?))
+    let Some(SessionRow { last_seen_at: seen, impersonator, customer }) = row else { return Ok(None) };
+    if t - seen > TOUCH_EVERY_MS {
+        let touched = sqlx::query("UPDATE auth_sessions SET last_seen_at = $1 WHERE token_hash = $2")
+            .bind(t)
+            .bind(&hash)
+            .execute(db.pool())
+            .await;
+        match touched {
+            Ok(_) => {}
+            // The storefront's database is paused for a move: reading goes on, and the session is
+            // kept alive by a later request.
+            Err(e) if crate::backend::platform::db::is_read_only(&e) => {}
+            Err(e) => return Err(e.into()),
         }
-        None => Ok(None),
     }
+    Ok(Some(SessionCustomer { customer: Customer::try_from(customer)?, impersonator }))
 }
 
-/// A live `auth_sessions` row: whose it is and when it was last used.
+/// A live `auth_sessions` row with its customer: when it was last used, and who acts through it.
 #[derive(sqlx::FromRow)]
 struct SessionRow {
-    customer_id: String,
     last_seen_at: i64,
+    impersonator: Option<String>,
+    #[sqlx(flatten)]
+    customer: CustomerRow,
 }
 
 /// A customer's signed-in browser session, as the storefront's staff see it (never its token).

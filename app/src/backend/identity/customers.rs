@@ -24,9 +24,17 @@ macro_rules! customer_columns {
     };
 }
 
+/// [`customer_columns!`] of the `customers` table named `c` in a join (a unit test keeps the two lists equal).
+macro_rules! customer_columns_of_c {
+    () => {
+        "c.id, c.email, c.name, c.kasm_user_id, c.kasm_username, c.email_verified_at, c.suspended_at"
+    };
+}
+pub(crate) use customer_columns_of_c;
+
 /// A `customers` row as the app knows a customer ([`customer_columns!`]).
 #[derive(sqlx::FromRow)]
-struct CustomerRow {
+pub(crate) struct CustomerRow {
     id: String,
     email: String,
     name: String,
@@ -264,4 +272,13 @@ struct StandingRow {
     created_at: i64,
     suspended_at: Option<i64>,
     suspended_reason: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_joined_columns_are_the_same_columns_of_c() {
+        let prefixed: Vec<String> = customer_columns!().split(", ").map(|c| format!("c.{c}")).collect();
+        assert_eq!(prefixed.join(", "), customer_columns_of_c!());
+    }
 }

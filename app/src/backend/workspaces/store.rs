@@ -508,6 +508,32 @@ pub async fn usage_of(db: &TenantDb, id: WorkspaceId) -> Result<Vec<Usage>> {
     rows.into_iter().map(Usage::try_from).collect()
 }
 
+/// The open usage session of each of a customer's workspaces that has one: when it started and the retail
+/// rate it froze (one query for the whole list, however many workspaces).
+pub async fn open_meters_of(db: &TenantDb, customer: CustomerId) -> Result<Vec<(WorkspaceId, Timestamp, Rate)>> {
+    let rows = sqlx::query_as::<_, OpenMeterRow>(
+        "SELECT u.workspace_id, u.started_at, u.retail_per_hour, u.currency FROM usage_sessions u \
+         JOIN workspaces w ON w.id = u.workspace_id WHERE w.customer_id = $1 AND u.ended_at IS NULL",
+    )
+    .bind(customer.to_string())
+    .fetch_all(db.pool())
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            let id = r.workspace_id.parse().map_err(|_| corrupt("usage_sessions.workspace_id"))?;
+            Ok((id, Timestamp::from_millis(r.started_at), parse_rate(&r.retail_per_hour, &r.currency)?))
+        })
+        .collect()
+}
+
+#[derive(sqlx::FromRow)]
+struct OpenMeterRow {
+    workspace_id: String,
+    started_at: i64,
+    retail_per_hour: String,
+    currency: String,
+}
+
 /// A `usage_sessions` row as a workspace's usage lists it.
 #[derive(sqlx::FromRow)]
 struct UsageRow {

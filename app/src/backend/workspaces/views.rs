@@ -6,9 +6,10 @@ use crate::backend::identity::customers::Customer;
 use crate::backend::platform::db::{now, CentralDb};
 use crate::backend::platform::events::WorkspaceChanged;
 use crate::backend::state::{AppState, Tenant};
+use crate::backend::workspaces::catalog::{self, Plan};
+use crate::backend::workspaces::price_book;
 use crate::backend::workspaces::provisioning;
 use crate::backend::workspaces::store::{self, Workspace};
-use crate::backend::workspaces::{catalog, price_book};
 use crate::domain::ids::WorkspaceId;
 use crate::domain::money::Rate;
 use crate::domain::plan::PlanCode;
@@ -23,31 +24,42 @@ fn parse_id(id: &str) -> Result<WorkspaceId, AppError> {
 }
 
 pub async fn list(central: &CentralDb, tenant: &Tenant, customer: &Customer) -> Result<WorkspaceList, AppError> {
+    // A fixed number of queries whatever the number of workspaces: the dashboard is the page customers
+    // keep open and come back to.
     let rows = store::list_owned(&tenant.db, customer.id).await?;
     let wholesale = price_book::wholesale_now(central, tenant).await?;
-    let mut items = Vec::with_capacity(rows.len());
-    for ws in rows {
-        items.push(card(tenant, &wholesale, &ws).await?);
-    }
+    let plans = catalog::list_all(&tenant.db).await?;
+    let meters = store::open_meters_of(&tenant.db, customer.id).await?;
+    let items = rows
+        .iter()
+        .map(|ws| {
+            let plan = plans.iter().find(|p| p.code == ws.plan).ok_or_else(|| corrupt("workspace plan"))?;
+            // At most one session is open per workspace; were there two, the latest is the one running.
+            let meter = meters
+                .iter()
+                .filter(|(id, ..)| *id == ws.id)
+                .max_by_key(|(_, started, _)| *started)
+                .map(|(_, started_at, rate)| Meter { started_at: *started_at, rate: *rate });
+            Ok(card(plan, &wholesale, ws, meter))
+        })
+        .collect::<Result<_, AppError>>()?;
     Ok(WorkspaceList { items, server_now: now() })
 }
 
 /// A workspace as its pages show it; `wholesale` is what the storefront pays now for each plan (the price
-/// shown is what its next session bills: the storefront's, never below that).
-async fn card(tenant: &Tenant, wholesale: &[(PlanCode, Rate)], ws: &Workspace) -> Result<WorkspaceCard, AppError> {
-    let plan = catalog::get(&tenant.db, ws.plan).await?.ok_or_else(|| corrupt("workspace plan"))?;
-    let open = store::usage_of(&tenant.db, ws.id).await?.into_iter().find(|u| u.ended_at.is_none());
+/// shown is what its next session bills: the storefront's, never below that); `meter`, its open session.
+fn card(plan: &Plan, wholesale: &[(PlanCode, Rate)], ws: &Workspace, meter: Option<Meter>) -> WorkspaceCard {
     let rate =
         wholesale.iter().find(|(code, _)| *code == ws.plan).map_or(plan.retail, |(_, w)| retail_floor(plan.retail, *w));
-    Ok(WorkspaceCard {
+    WorkspaceCard {
         id: ws.id,
         name: display_name(&ws.name, &plan.name, &ws.id.to_string()),
-        plan_name: plan.name,
+        plan_name: plan.name.clone(),
         state: ws.state,
         rate,
-        meter: open.map(|u| Meter { started_at: u.started_at, rate: u.retail }),
+        meter,
         created_at: ws.created_at,
-    })
+    }
 }
 
 pub async fn detail(
@@ -59,10 +71,13 @@ pub async fn detail(
     let ws_id = parse_id(id)?;
     let ws = store::get_owned(&tenant.db, ws_id, customer.id).await?.ok_or(AppError::NotFound)?;
     let usage = store::usage_of(&tenant.db, ws_id).await?;
+    let plan = catalog::get(&tenant.db, ws.plan).await?.ok_or_else(|| corrupt("workspace plan"))?;
+    // `usage` is newest first: the open session, if any, is the latest without an end.
+    let meter = usage.iter().find(|u| u.ended_at.is_none()).map(|u| Meter { started_at: u.started_at, rate: u.retail });
     // Launching goes through our own route, which asks Kasm for a fresh login link at click time.
     let launch_url = (ws.state == WorkspaceState::Running).then(|| format!("/workspaces/{}/launch", ws.id));
     Ok(WorkspaceDetail {
-        card: card(tenant, &price_book::wholesale_now(central, tenant).await?, &ws).await?,
+        card: card(&plan, &price_book::wholesale_now(central, tenant).await?, &ws, meter),
         failure: ws.failure_reason.clone(),
         launch_url,
         usage: usage
