@@ -317,12 +317,18 @@ impl Application {
         tracing::info!("shutting down: waiting for running jobs");
         let _ = stop_tx.send(true);
         let _ = reconciler.await;
-        let _ = tokio::time::timeout(Duration::from_secs(20), meter).await;
-        let _ = tokio::time::timeout(Duration::from_secs(60), billing).await;
-        let _ = tokio::time::timeout(Duration::from_secs(20), domain_checks).await;
-        let _ = tokio::time::timeout(Duration::from_secs(10), mail).await;
+        // Each loop finishes its pass; one that takes longer is left behind, said so in the log.
+        let waited = |name: &'static str, secs: u64, r: Result<_, tokio::time::error::Elapsed>| {
+            if r.is_err() {
+                tracing::warn!(task = name, secs, "still running at shutdown; left behind");
+            }
+        };
+        waited("meter", 20, tokio::time::timeout(Duration::from_secs(20), meter).await.map(drop));
+        waited("billing", 60, tokio::time::timeout(Duration::from_secs(60), billing).await.map(drop));
+        waited("domain checks", 20, tokio::time::timeout(Duration::from_secs(20), domain_checks).await.map(drop));
+        waited("mail", 10, tokio::time::timeout(Duration::from_secs(10), mail).await.map(drop));
         if let Some(live) = live {
-            let _ = tokio::time::timeout(Duration::from_secs(5), live).await;
+            waited("live events", 5, tokio::time::timeout(Duration::from_secs(5), live).await.map(drop));
         }
         if tokio::time::timeout(Duration::from_secs(20), worker).await.is_err() {
             tracing::warn!("jobs still running after 20 s; their leases will lapse and they will run again");
@@ -333,8 +339,18 @@ impl Application {
         if let Some(t) = self.stripe_task {
             t.abort();
         }
-        self.state.registry().close_all().await;
-        self.state.central().close().await;
+        // Closing a pool waits for the connections in use to come back; one held by a task that is stuck
+        // must not keep a stopping server alive, so after 5 s the process ends and the system closes it.
+        waited(
+            "closing tenant databases",
+            5,
+            tokio::time::timeout(Duration::from_secs(5), self.state.registry().close_all()).await,
+        );
+        waited(
+            "closing the central database",
+            5,
+            tokio::time::timeout(Duration::from_secs(5), self.state.central().close()).await,
+        );
         served
     }
 }
