@@ -24,9 +24,13 @@ PID=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
 
 BASE="http://127.0.0.1:$PORT"
-cookie=$(curl -fs -D - -o /dev/null -X POST "$BASE/api/login" \
-  --data-urlencode email=demo@ezscale.test --data-urlencode password=demo-password \
-  | awk -F'[=;]' 'tolower($0) ~ /^set-cookie: ezs_session=/ {print $2; exit}')
+# The demo customer's session cookie on the server at $1.
+sign_in() {
+  curl -fs -D - -o /dev/null -X POST "$1/api/login" \
+    --data-urlencode email=demo@ezscale.test --data-urlencode password=demo-password \
+    | awk -F'[=;]' 'tolower($0) ~ /^set-cookie: ezs_session=/ {print $2; exit}'
+}
+cookie=$(sign_in "$BASE")
 [ -n "$cookie" ] || { echo "bench: could not sign in" >&2; exit 1; }
 # The dashboard must really render for the signed-in customer (not a sign-in prompt).
 curl -fs -H "Cookie: ezs_session=$cookie" "$BASE/workspaces" | grep -q "My workspaces"
@@ -55,9 +59,7 @@ LEPTOS_SITE_ADDR=127.0.0.1:$PG_PORT LEPTOS_SITE_ROOT=target/site LEPTOS_OUTPUT_N
 PG_PID=$!
 for _ in $(seq 1 150); do curl -fs "http://127.0.0.1:$PG_PORT/healthz" >/dev/null && break; sleep 0.2; done
 PG_BASE="http://127.0.0.1:$PG_PORT"
-pg_cookie=$(curl -fs -D - -o /dev/null -X POST "$PG_BASE/api/login" \
-  --data-urlencode email=demo@ezscale.test --data-urlencode password=demo-password \
-  | awk -F'[=;]' 'tolower($0) ~ /^set-cookie: ezs_session=/ {print $2; exit}')
+pg_cookie=$(sign_in "$PG_BASE")
 [ -n "$pg_cookie" ] || { echo "bench: could not sign in on PostgreSQL" >&2; cat "$DATA/server-pg.log" >&2; exit 1; }
 curl -fs -H "Cookie: ezs_session=$pg_cookie" "$PG_BASE/workspaces" | grep -q "My workspaces"
 dash_pg=$(rps -H "Cookie: ezs_session=$pg_cookie" "$PG_BASE/workspaces")
