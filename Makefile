@@ -51,7 +51,7 @@ run: tools own-build
 	@echo "    data:             ./data (SQLite, one file per tenant); Kasm: built-in simulator"
 	@echo
 	# Development is asked for explicitly: without APP_ENV the server is production (no demo data).
-	APP_ENV=development cargo leptos serve --release --precompress
+	APP_ENV=development cargo leptos serve --release --precompress --split
 
 test: tools-test fmt-check architecture lint unit e2e
 	@echo "make test: all green"
@@ -93,7 +93,7 @@ e2e: own-build
 	# 127.0.0.1, so the per-address attempt limit is raised (the per-account one, which accounts.spec
 	# trips on purpose, is not).
 	APP_ENV=development DATA_DIR="$(E2E_DATA)" DEMO_DATA=true KASM_SIM_PORT=4010 KASM_SIM_START_DELAY_MS=1000 DNS_SERVER=127.0.0.1:5354 \
-		RECONCILE_INTERVAL_MS=1000 TEST_CLOCK=true ATTEMPTS_PER_ADDRESS=100000 cargo leptos end-to-end --release
+		RECONCILE_INTERVAL_MS=1000 TEST_CLOCK=true ATTEMPTS_PER_ADDRESS=100000 cargo leptos end-to-end --release --split
 
 bench: tools-test own-build
 	scripts/bench.sh

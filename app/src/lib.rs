@@ -12,6 +12,7 @@
 //! | `auth`       | sign in / sign out pages and server functions |
 //! | `catalog`    | the plan catalog and ordering |
 //! | `workspaces` | the customer's workspaces: list, detail, start/stop, the live meter |
+//! | `pages`      | the pages loaded on first use (their own WebAssembly chunks) and the prefetching of their code |
 //! | `backend`    | server-only: databases, Kasm client, provisioning, jobs (the one `ssr` gate) |
 
 // Deeply nested views (the branding editor) build deep types.
@@ -26,6 +27,7 @@ pub mod domain;
 pub mod error;
 pub mod layout;
 pub mod manage;
+pub mod pages;
 pub mod workspaces;
 
 #[cfg(feature = "ssr")]
@@ -88,45 +90,46 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="leptos" href="/pkg/ezscale.css"/>
         <Title text="EZSCALE Workspaces"/>
         <Router>
+            <pages::PrefetchLinks/>
             <layout::Frame>
                 <Routes fallback=|| view! { <layout::NotFound/> }>
                     <Route path=path!("/") view=catalog::CatalogPage/>
                     <Route path=path!("/login") view=auth::LoginPage/>
-                    <Route path=path!("/signup") view=auth::SignupPage/>
-                    <Route path=path!("/verify") view=auth::VerifyPage/>
-                    <Route path=path!("/forgot") view=auth::ForgotPage/>
-                    <Route path=path!("/reset") view=auth::ResetPage/>
-                    <Route path=path!("/account") view=auth::AccountPage/>
-                    <Route path=path!("/confirm-email") view=auth::ConfirmEmailChangePage/>
+                    <Route path=path!("/signup") view=pages::Signup::route()/>
+                    <Route path=path!("/verify") view=pages::Verify::route()/>
+                    <Route path=path!("/forgot") view=pages::Forgot::route()/>
+                    <Route path=path!("/reset") view=pages::Reset::route()/>
+                    <Route path=path!("/account") view=pages::Account::route()/>
+                    <Route path=path!("/confirm-email") view=pages::ConfirmEmail::route()/>
                     <Route path=path!("/workspaces") view=workspaces::WorkspacesPage/>
                     <Route path=path!("/workspaces/:id") view=workspaces::WorkspacePage/>
-                    <Route path=path!("/billing") view=billing::BillingPage/>
-                    <Route path=path!("/invoices/:id") view=billing::InvoicePage/>
-                    <Route path=path!("/admin") view=admin::AdminTenantsPage/>
-                    <Route path=path!("/admin/login") view=admin::AdminLoginPage/>
-                    <Route path=path!("/admin/audit") view=admin::audit::AdminAuditPage/>
-                    <Route path=path!("/admin/mail") view=admin::mail::AdminMailPage/>
-                    <Route path=path!("/admin/provisioning") view=admin::provisioning::AdminProvisioningPage/>
-                    <Route path=path!("/admin/kasm") view=admin::kasm::AdminKasmPage/>
-                    <Route path=path!("/admin/databases") view=admin::databases::AdminDatabasesPage/>
-                    <Route path=path!("/admin/billing") view=admin::billing::AdminBillingPage/>
-                    <Route path=path!("/admin/prices") view=admin::prices::AdminPricesPage/>
-                    <Route path=path!("/admin/tenants/new") view=admin::AdminNewTenantPage/>
-                    <Route path=path!("/admin/tenants/:slug") view=admin::AdminTenantPage/>
-                    <Route path=path!("/manage") view=manage::ManageHomePage/>
-                    <Route path=path!("/manage/login") view=manage::ManageLoginPage/>
-                    <Route path=path!("/manage/branding") view=manage::BrandingPage/>
-                    <Route path=path!("/manage/staff") view=manage::StaffPage/>
-                    <Route path=path!("/manage/billing") view=manage::billing::ManageBillingPage/>
-                    <Route path=path!("/manage/customers") view=manage::customers::CustomersPage/>
-                    <Route path=path!("/manage/customers/:id") view=manage::customers::CustomerPage/>
-                    <Route path=path!("/manage/accept") view=manage::AcceptInvitePage/>
-                    <Route path=path!("/manage/forgot") view=manage::StaffForgotPage/>
-                    <Route path=path!("/manage/set-password") view=manage::SetPasswordPage/>
-                    <Route path=path!("/manage/guide") view=manage::onboarding::GuidePage/>
-                    <Route path=path!("/manage/domains") view=manage::domains::DomainsPage/>
-                    <Route path=path!("/manage/catalog") view=manage::catalog::CatalogPage/>
-                    <Route path=path!("/impersonate") view=admin::impersonate::ImpersonatePage/>
+                    <Route path=path!("/billing") view=pages::Billing::route()/>
+                    <Route path=path!("/invoices/:id") view=pages::Invoice::route()/>
+                    <Route path=path!("/admin") view=pages::AdminTenants::route()/>
+                    <Route path=path!("/admin/login") view=pages::AdminLogin::route()/>
+                    <Route path=path!("/admin/audit") view=pages::AdminAudit::route()/>
+                    <Route path=path!("/admin/mail") view=pages::AdminMail::route()/>
+                    <Route path=path!("/admin/provisioning") view=pages::AdminProvisioning::route()/>
+                    <Route path=path!("/admin/kasm") view=pages::AdminKasm::route()/>
+                    <Route path=path!("/admin/databases") view=pages::AdminDatabases::route()/>
+                    <Route path=path!("/admin/billing") view=pages::AdminBilling::route()/>
+                    <Route path=path!("/admin/prices") view=pages::AdminPrices::route()/>
+                    <Route path=path!("/admin/tenants/new") view=pages::AdminNewTenant::route()/>
+                    <Route path=path!("/admin/tenants/:slug") view=pages::AdminTenant::route()/>
+                    <Route path=path!("/manage") view=pages::ManageHome::route()/>
+                    <Route path=path!("/manage/login") view=pages::ManageLogin::route()/>
+                    <Route path=path!("/manage/branding") view=pages::ManageBranding::route()/>
+                    <Route path=path!("/manage/staff") view=pages::ManageStaff::route()/>
+                    <Route path=path!("/manage/billing") view=pages::ManageBilling::route()/>
+                    <Route path=path!("/manage/customers") view=pages::ManageCustomers::route()/>
+                    <Route path=path!("/manage/customers/:id") view=pages::ManageCustomer::route()/>
+                    <Route path=path!("/manage/accept") view=pages::ManageAccept::route()/>
+                    <Route path=path!("/manage/forgot") view=pages::ManageForgot::route()/>
+                    <Route path=path!("/manage/set-password") view=pages::ManageSetPassword::route()/>
+                    <Route path=path!("/manage/guide") view=pages::ManageGuide::route()/>
+                    <Route path=path!("/manage/domains") view=pages::ManageDomains::route()/>
+                    <Route path=path!("/manage/catalog") view=pages::ManageCatalog::route()/>
+                    <Route path=path!("/impersonate") view=pages::Impersonate::route()/>
                 </Routes>
             </layout::Frame>
         </Router>

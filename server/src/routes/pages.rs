@@ -83,3 +83,28 @@ fn page_csp() {
         res.insert_header(header::CONTENT_SECURITY_POLICY, v);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The prefetch table (`app::pages::LAZY_PAGES`) names real routes only, and every page outside what a
+    /// storefront visitor needs first is in it (so is loaded on first use, not with the first page).
+    #[tokio::test]
+    async fn lazy_pages_are_the_apps_routes_except_the_first_load() {
+        let _ = any_spawner::Executor::init_tokio();
+        let routes: Vec<String> = super::page_routes().iter().map(|r| r.path().to_string()).collect();
+        // The route list writes `:id` as axum does, `{id}`.
+        let axum_form = |pattern: &str| {
+            let segments: Vec<String> =
+                pattern.split('/').map(|s| s.strip_prefix(':').map_or(s.to_string(), |n| format!("{{{n}}}"))).collect();
+            segments.join("/")
+        };
+        let lazy: Vec<String> = app::pages::LAZY_PAGES.iter().map(|(p, _)| axum_form(p)).collect();
+        for pattern in &lazy {
+            assert!(routes.contains(pattern), "{pattern} is not a route of the app: {routes:?}");
+        }
+        let mut eager: Vec<&str> = routes.iter().filter(|r| !lazy.contains(r)).map(String::as_str).collect();
+        eager.sort_unstable();
+        eager.dedup();
+        assert_eq!(eager, ["/", "/login", "/workspaces", "/workspaces/{id}"]);
+    }
+}
