@@ -2,6 +2,11 @@
 
 use clap::Parser;
 
+/// Pages are rendered into many small, short-lived allocations; mimalloc serves them far cheaper than
+/// glibc's malloc (which took a fifth of the server's CPU on the signed-in dashboard, measured with perf).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = server::cli::Cli::parse();
