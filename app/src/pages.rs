@@ -164,8 +164,8 @@ pub fn chunk_for(href: &str) -> Option<usize> {
 }
 
 /// Prefetches the code of the lazy pages this document links to: when a link comes into view, and when
-/// one is hovered or focused (a link below the fold can still be reached by the keyboard). Each chunk
-/// is asked for at most once; the links the router renders later (after navigation, or when data
+/// one is hovered or focused (a link below the fold can still be reached by the keyboard). Each page's
+/// code is asked for at most once (the loader itself fetches an area's files once for all its pages); the links the router renders later (after navigation, or when data
 /// arrives) are watched as they are added. Renders nothing.
 #[component]
 pub fn PrefetchLinks() -> impl IntoView {
@@ -181,7 +181,7 @@ mod browser {
     use web_sys::{Element, IntersectionObserver, IntersectionObserverEntry, MutationObserver, MutationObserverInit};
 
     thread_local! {
-        /// Which chunks have been asked for already.
+        /// Which pages' code has been asked for already (by index in `LAZY_PAGES`).
         static ASKED: RefCell<Vec<bool>> = RefCell::new(vec![false; LAZY_PAGES.len()]);
     }
 
