@@ -61,81 +61,74 @@ macro_rules! lazy_area {
     };
 }
 
-/// Every lazy page's route pattern and what loads its code: the one list [`chunk_for`] reads.
-macro_rules! lazy_pages_table {
-    ($( $route:ident $pattern:literal ),* $(,)?) => {
+/// Every area, and from the same list the table of every lazy page's route pattern and what loads its code
+/// ([`LAZY_PAGES`], the one list [`chunk_for`] reads).
+macro_rules! lazy_pages {
+    ($( $area:ident, $preload:ident, $pages:ident { $( $route:ident $pattern:literal => $($page:ident)::+ ; )* } )*) => {
+        $( lazy_area!($area, $preload, $pages { $( $route $pattern => $($page)::+ ; )* }); )*
+
+        /// Every lazy page's route pattern and what loads its code.
         pub const LAZY_PAGES: &[(&str, Preload)] = &[
-            $( ($pattern, || Box::pin(<$route as LazyRoute>::preload())), )*
+            $( $( ($pattern, || Box::pin(<$route as LazyRoute>::preload())), )* )*
         ];
     };
 }
 
-// A customer's account outside the first load: signing up, confirming, recovering a password, the
-// account page.
-lazy_area!(account_pages, __preload_account_pages, AccountPages {
-    Signup "/signup" => crate::auth::SignupPage;
-    Verify "/verify" => crate::auth::VerifyPage;
-    Forgot "/forgot" => crate::auth::ForgotPage;
-    Reset "/reset" => crate::auth::ResetPage;
-    Account "/account" => crate::auth::AccountPage;
-    ConfirmEmail "/confirm-email" => crate::auth::ConfirmEmailChangePage;
-});
+lazy_pages! {
+    // A customer's account outside the first load: signing up, confirming, recovering a password, the
+    // account page.
+    account_pages, __preload_account_pages, AccountPages {
+        Signup "/signup" => crate::auth::SignupPage;
+        Verify "/verify" => crate::auth::VerifyPage;
+        Forgot "/forgot" => crate::auth::ForgotPage;
+        Reset "/reset" => crate::auth::ResetPage;
+        Account "/account" => crate::auth::AccountPage;
+        ConfirmEmail "/confirm-email" => crate::auth::ConfirmEmailChangePage;
+    }
 
-// A customer's billing: credit, usage charts, invoices.
-lazy_area!(billing_pages, __preload_billing_pages, BillingPages {
-    Billing "/billing" => crate::billing::BillingPage;
-    Invoice "/invoices/:id" => crate::billing::InvoicePage;
-});
+    // A customer's billing: credit, usage charts, invoices.
+    billing_pages, __preload_billing_pages, BillingPages {
+        Billing "/billing" => crate::billing::BillingPage;
+        Invoice "/invoices/:id" => crate::billing::InvoicePage;
+    }
 
-// A reseller's staff before they are signed in: sign-in, invitations, password recovery.
-lazy_area!(staff_entry_pages, __preload_staff_entry_pages, StaffEntryPages {
-    ManageLogin "/manage/login" => crate::manage::ManageLoginPage;
-    ManageAccept "/manage/accept" => crate::manage::AcceptInvitePage;
-    ManageForgot "/manage/forgot" => crate::manage::StaffForgotPage;
-    ManageSetPassword "/manage/set-password" => crate::manage::SetPasswordPage;
-});
+    // A reseller's staff before they are signed in: sign-in, invitations, password recovery.
+    staff_entry_pages, __preload_staff_entry_pages, StaffEntryPages {
+        ManageLogin "/manage/login" => crate::manage::ManageLoginPage;
+        ManageAccept "/manage/accept" => crate::manage::AcceptInvitePage;
+        ManageForgot "/manage/forgot" => crate::manage::StaffForgotPage;
+        ManageSetPassword "/manage/set-password" => crate::manage::SetPasswordPage;
+    }
 
-// A reseller's management pages.
-lazy_area!(manage_pages, __preload_manage_pages, ManagePages {
-    ManageHome "/manage" => crate::manage::ManageHomePage;
-    ManageBranding "/manage/branding" => crate::manage::BrandingPage;
-    ManageStaff "/manage/staff" => crate::manage::StaffPage;
-    ManageBilling "/manage/billing" => crate::manage::billing::ManageBillingPage;
-    ManageCustomers "/manage/customers" => crate::manage::customers::CustomersPage;
-    ManageCustomer "/manage/customers/:id" => crate::manage::customers::CustomerPage;
-    ManageGuide "/manage/guide" => crate::manage::onboarding::GuidePage;
-    ManageDomains "/manage/domains" => crate::manage::domains::DomainsPage;
-    ManageCatalog "/manage/catalog" => crate::manage::catalog::CatalogPage;
-});
+    // A reseller's management pages.
+    manage_pages, __preload_manage_pages, ManagePages {
+        ManageHome "/manage" => crate::manage::ManageHomePage;
+        ManageBranding "/manage/branding" => crate::manage::BrandingPage;
+        ManageStaff "/manage/staff" => crate::manage::StaffPage;
+        ManageBilling "/manage/billing" => crate::manage::billing::ManageBillingPage;
+        ManageCustomers "/manage/customers" => crate::manage::customers::CustomersPage;
+        ManageCustomer "/manage/customers/:id" => crate::manage::customers::CustomerPage;
+        ManageGuide "/manage/guide" => crate::manage::onboarding::GuidePage;
+        ManageDomains "/manage/domains" => crate::manage::domains::DomainsPage;
+        ManageCatalog "/manage/catalog" => crate::manage::catalog::CatalogPage;
+    }
 
-// The platform admin app, and the hand-over page of an impersonation it starts.
-lazy_area!(admin_pages, __preload_admin_pages, AdminPages {
-    AdminTenants "/admin" => crate::admin::AdminTenantsPage;
-    AdminLogin "/admin/login" => crate::admin::AdminLoginPage;
-    AdminAudit "/admin/audit" => crate::admin::audit::AdminAuditPage;
-    AdminMail "/admin/mail" => crate::admin::mail::AdminMailPage;
-    AdminProvisioning "/admin/provisioning" => crate::admin::provisioning::AdminProvisioningPage;
-    AdminKasm "/admin/kasm" => crate::admin::kasm::AdminKasmPage;
-    AdminDatabases "/admin/databases" => crate::admin::databases::AdminDatabasesPage;
-    AdminBilling "/admin/billing" => crate::admin::billing::AdminBillingPage;
-    AdminPrices "/admin/prices" => crate::admin::prices::AdminPricesPage;
-    AdminNewTenant "/admin/tenants/new" => crate::admin::AdminNewTenantPage;
-    AdminTenant "/admin/tenants/:slug" => crate::admin::AdminTenantPage;
-    Impersonate "/impersonate" => crate::admin::impersonate::ImpersonatePage;
-});
-
-lazy_pages_table!(
-    Signup "/signup", Verify "/verify", Forgot "/forgot", Reset "/reset", Account "/account",
-    ConfirmEmail "/confirm-email", Billing "/billing", Invoice "/invoices/:id", ManageLogin "/manage/login",
-    ManageAccept "/manage/accept", ManageForgot "/manage/forgot", ManageSetPassword "/manage/set-password",
-    ManageHome "/manage", ManageBranding "/manage/branding", ManageStaff "/manage/staff",
-    ManageBilling "/manage/billing", ManageCustomers "/manage/customers", ManageCustomer "/manage/customers/:id",
-    ManageGuide "/manage/guide", ManageDomains "/manage/domains", ManageCatalog "/manage/catalog",
-    AdminTenants "/admin", AdminLogin "/admin/login", AdminAudit "/admin/audit", AdminMail "/admin/mail",
-    AdminProvisioning "/admin/provisioning", AdminKasm "/admin/kasm", AdminDatabases "/admin/databases",
-    AdminBilling "/admin/billing", AdminPrices "/admin/prices", AdminNewTenant "/admin/tenants/new",
-    AdminTenant "/admin/tenants/:slug", Impersonate "/impersonate",
-);
+    // The platform admin app, and the hand-over page of an impersonation it starts.
+    admin_pages, __preload_admin_pages, AdminPages {
+        AdminTenants "/admin" => crate::admin::AdminTenantsPage;
+        AdminLogin "/admin/login" => crate::admin::AdminLoginPage;
+        AdminAudit "/admin/audit" => crate::admin::audit::AdminAuditPage;
+        AdminMail "/admin/mail" => crate::admin::mail::AdminMailPage;
+        AdminProvisioning "/admin/provisioning" => crate::admin::provisioning::AdminProvisioningPage;
+        AdminKasm "/admin/kasm" => crate::admin::kasm::AdminKasmPage;
+        AdminDatabases "/admin/databases" => crate::admin::databases::AdminDatabasesPage;
+        AdminBilling "/admin/billing" => crate::admin::billing::AdminBillingPage;
+        AdminPrices "/admin/prices" => crate::admin::prices::AdminPricesPage;
+        AdminNewTenant "/admin/tenants/new" => crate::admin::AdminNewTenantPage;
+        AdminTenant "/admin/tenants/:slug" => crate::admin::AdminTenantPage;
+        Impersonate "/impersonate" => crate::admin::impersonate::ImpersonatePage;
+    }
+}
 
 /// Whether a route pattern (`/invoices/:id`) matches a path (`/invoices/42`): the same segments, a `:name`
 /// segment standing for any one non-empty segment.
