@@ -272,6 +272,17 @@ enum AtPrelude {
     Keyframes(&'static str, String),
 }
 
+impl AtPrelude {
+    /// Everything the prelude will write, for the forbidden-word check.
+    fn text(&self) -> String {
+        match self {
+            AtPrelude::Media(text) | AtPrelude::Supports(text) | AtPrelude::Container(text) => text.clone(),
+            AtPrelude::Layer(names) => names.join(","),
+            AtPrelude::Keyframes(_, name) => name.clone(),
+        }
+    }
+}
+
 impl<'i> AtRuleParser<'i> for RuleListParser<'_, '_> {
     type Prelude = AtPrelude;
     type AtRule = Option<String>;
@@ -281,15 +292,22 @@ impl<'i> AtRuleParser<'i> for RuleListParser<'_, '_> {
         // `@import`, `@font-face`, `@namespace`, `@charset`, `@page`, `@property`, ...: all dropped.
         let group = self.depth < MAX_GROUP_DEPTH;
         let name = name.to_ascii_lowercase();
-        match name.as_str() {
-            "media" if group => Ok(AtPrelude::Media(conditions::parse_media_query_list(input)?)),
-            "supports" if group => Ok(AtPrelude::Supports(conditions::parse_supports_condition(input)?)),
-            "container" if group => Ok(AtPrelude::Container(conditions::parse_container_prelude(input)?)),
-            "layer" if group => Ok(AtPrelude::Layer(parse_layer_names(input)?)),
-            "keyframes" => Ok(AtPrelude::Keyframes("@keyframes", parse_keyframes_name(input)?)),
-            "-webkit-keyframes" => Ok(AtPrelude::Keyframes("@-webkit-keyframes", parse_keyframes_name(input)?)),
-            _ => Err(disallowed(input)),
+        let prelude = match name.as_str() {
+            "media" if group => AtPrelude::Media(conditions::parse_media_query_list(input)?),
+            "supports" if group => AtPrelude::Supports(conditions::parse_supports_condition(input)?),
+            "container" if group => AtPrelude::Container(conditions::parse_container_prelude(input)?),
+            "layer" if group => AtPrelude::Layer(parse_layer_names(input)?),
+            "keyframes" => AtPrelude::Keyframes("@keyframes", parse_keyframes_name(input)?),
+            "-webkit-keyframes" => AtPrelude::Keyframes("@-webkit-keyframes", parse_keyframes_name(input)?),
+            _ => return Err(disallowed(input)),
+        };
+        // Names are free identifiers (`@layer expressionstyle`, `@keyframes javascripty`): like selectors and
+        // declarations, a prelude holding a forbidden word is dropped here, so that the whole-sheet check
+        // never has to refuse the sheet.
+        if contains_forbidden(&prelude.text()) {
+            return Err(disallowed(input));
         }
+        Ok(prelude)
     }
 
     /// Only `@layer a, b;` has no block.

@@ -236,6 +236,13 @@ fn what_loads_leaks_or_escapes_is_refused() {
         ("@supports (background:url(x)){.a{color:red}}", ""),
         ("@keyframes x{from{background:url(x)}}", ""),
         ("@layer a{@import 'x';}", ""),
+        // Forbidden words as names: dropped with their rule, not caught by the whole-sheet check.
+        ("@layer expressionstyle;.b{color:red}", ".b{color:red;}"),
+        ("@layer expressionstyle", ""),
+        ("@layer a.javascript{.a{color:red}}", ""),
+        ("@keyframes e\\78pression{to{opacity:1}}", ""),
+        ("@-webkit-keyframes \"behavior\"{to{opacity:1}}", ""),
+        ("@container binding (min-width:1px){.a{color:red}}", ""),
         ("@container style(--x: 1) { .a { color: red } }", ""),
         // attr() anywhere, and content that would copy page data.
         (".a::before{content:attr(data-secret)}", ""),
