@@ -89,32 +89,60 @@ pub async fn all(central: &CentralDb) -> Result<Vec<BookRow>> {
     rows.into_iter().map(BookRow::try_from).collect()
 }
 
-/// Who a storefront is for the book: its id and tier (`None`: no such tenant).
-pub async fn buyer(central: &CentralDb, tenant: TenantId) -> Result<Option<Buyer>> {
-    let tier: Option<String> = sqlx::query_scalar("SELECT reseller_tier FROM tenants WHERE id = $1")
-        .bind(tenant.to_string())
-        .fetch_optional(central.pool())
-        .await?;
-    let Some(tier) = tier else { return Ok(None) };
-    let tier = TierName::parse(&tier).map_err(|_| corrupt("tenants.reseller_tier"))?;
-    Ok(Some(Buyer { tenant, tier }))
-}
-
-/// The rows that can apply to `buyer` (the base book, its tier's, its own), oldest first; `plan` narrows
-/// them to one plan.
-async fn entries_for(central: &CentralDb, buyer: &Buyer, plan: Option<PlanCode>) -> Result<Vec<PriceEntry>> {
-    let rows = sqlx::query_as::<_, PriceRow>(concat!(
-        "SELECT ",
-        price_columns!(),
-        " FROM wholesale_prices WHERE ($1 = '' OR plan_code = $1) AND (scope_kind = 'base' \
-         OR (scope_kind = 'tier' AND scope = $2) OR (scope_kind = 'tenant' AND scope = $3)) ORDER BY effective_at"
-    ))
+/// Who a storefront is for the book (its id and tier) and the rows that can apply to it (the base book,
+/// its tier's, its own), oldest first; `plan` narrows them to one plan. `None`: no such tenant. One
+/// statement for both: every page that shows a price, and every session start, needs both, and each
+/// statement is a round trip to the central database.
+async fn buyer_with_entries(
+    central: &CentralDb,
+    tenant: TenantId,
+    plan: Option<PlanCode>,
+) -> Result<Option<(Buyer, Vec<PriceEntry>)>> {
+    let rows = sqlx::query_as::<_, BuyerPriceRow>(
+        "SELECT t.reseller_tier, p.id, p.plan_code, p.scope_kind, p.scope, p.per_hour, p.effective_at, p.created_by \
+         FROM tenants t LEFT JOIN wholesale_prices p ON ($1 = '' OR p.plan_code = $1) AND (p.scope_kind = 'base' \
+         OR (p.scope_kind = 'tier' AND p.scope = t.reseller_tier) OR (p.scope_kind = 'tenant' AND p.scope = t.id)) \
+         WHERE t.id = $2 ORDER BY p.effective_at",
+    )
     .bind(plan.map_or("", PlanCode::as_str))
-    .bind(buyer.tier.as_str())
-    .bind(buyer.tenant.to_string())
+    .bind(tenant.to_string())
     .fetch_all(central.pool())
     .await?;
-    rows.into_iter().map(|r| BookRow::try_from(r).map(|b| b.entry)).collect()
+    let Some(first) = rows.first() else { return Ok(None) };
+    let tier = TierName::parse(&first.reseller_tier).map_err(|_| corrupt("tenants.reseller_tier"))?;
+    let entries = rows
+        .into_iter()
+        .filter_map(BuyerPriceRow::price)
+        .map(|r| BookRow::try_from(r).map(|b| b.entry))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some((Buyer { tenant, tier }, entries)))
+}
+
+/// A tenant's tier beside one row of the book that can apply to it (none: every price column `NULL`).
+#[derive(sqlx::FromRow)]
+struct BuyerPriceRow {
+    reseller_tier: String,
+    id: Option<String>,
+    plan_code: Option<String>,
+    scope_kind: Option<String>,
+    scope: Option<String>,
+    per_hour: Option<String>,
+    effective_at: Option<i64>,
+    created_by: Option<String>,
+}
+
+impl BuyerPriceRow {
+    fn price(self) -> Option<PriceRow> {
+        Some(PriceRow {
+            id: self.id?,
+            plan_code: self.plan_code?,
+            scope_kind: self.scope_kind?,
+            scope: self.scope?,
+            per_hour: self.per_hour,
+            effective_at: self.effective_at?,
+            created_by: self.created_by?,
+        })
+    }
 }
 
 fn rate(per_hour: Decimal, currency: Currency) -> Result<Rate> {
@@ -123,8 +151,9 @@ fn rate(per_hour: Decimal, currency: Currency) -> Result<Rate> {
 
 /// What `tenant` pays an hour for `plan` at instant `t`.
 pub async fn wholesale_at(central: &CentralDb, tenant: &Tenant, plan: PlanCode, t: Timestamp) -> Result<Rate> {
-    let buyer = buyer(central, tenant.id).await?.ok_or_else(|| corrupt("price book: tenant without a row"))?;
-    let entries = entries_for(central, &buyer, Some(plan)).await?;
+    let (buyer, entries) = buyer_with_entries(central, tenant.id, Some(plan))
+        .await?
+        .ok_or_else(|| corrupt("price book: tenant without a row"))?;
     let per_hour =
         rules::rate_at(&entries, plan, &buyer, t).ok_or_else(|| corrupt(format!("price book: no price for {plan}")))?;
     rate(per_hour, tenant.currency)
@@ -132,8 +161,8 @@ pub async fn wholesale_at(central: &CentralDb, tenant: &Tenant, plan: PlanCode, 
 
 /// What `tenant` pays an hour for each plan now, in `PlanCode::ALL` order.
 pub async fn wholesale_now(central: &CentralDb, tenant: &Tenant) -> Result<Vec<(PlanCode, Rate)>> {
-    let buyer = buyer(central, tenant.id).await?.ok_or_else(|| corrupt("price book: tenant without a row"))?;
-    let entries = entries_for(central, &buyer, None).await?;
+    let (buyer, entries) =
+        buyer_with_entries(central, tenant.id, None).await?.ok_or_else(|| corrupt("price book: tenant without a row"))?;
     let t = now();
     PlanCode::ALL
         .into_iter()
@@ -168,8 +197,7 @@ pub async fn session_rates(
 /// The changes to `tenant`'s wholesale prices that are scheduled and not yet in force, with the margin each
 /// leaves at the storefront's retail price today.
 pub async fn upcoming_for(central: &CentralDb, tenant: &Tenant) -> Result<Vec<UpcomingPrice>> {
-    let Some(buyer) = buyer(central, tenant.id).await? else { return Ok(Vec::new()) };
-    let entries = entries_for(central, &buyer, None).await?;
+    let Some((buyer, entries)) = buyer_with_entries(central, tenant.id, None).await? else { return Ok(Vec::new()) };
     let changes = rules::upcoming(&entries, &buyer, now());
     if changes.is_empty() {
         return Ok(Vec::new());

@@ -508,30 +508,47 @@ pub async fn usage_of(db: &TenantDb, id: WorkspaceId) -> Result<Vec<Usage>> {
     rows.into_iter().map(Usage::try_from).collect()
 }
 
-/// The open usage session of each of a customer's workspaces that has one: when it started and the retail
-/// rate it froze (one query for the whole list, however many workspaces).
-pub async fn open_meters_of(db: &TenantDb, customer: CustomerId) -> Result<Vec<(WorkspaceId, Timestamp, Rate)>> {
-    let rows = sqlx::query_as::<_, OpenMeterRow>(
-        "SELECT u.workspace_id, u.started_at, u.retail_per_hour, u.currency FROM usage_sessions u \
-         JOIN workspaces w ON w.id = u.workspace_id WHERE w.customer_id = $1 AND u.ended_at IS NULL",
+/// A customer's workspaces, newest first, each with its open usage session if it has one: when it started
+/// and the retail rate it froze. One statement for the whole dashboard list, however many workspaces.
+pub async fn list_owned_with_meters(
+    db: &TenantDb,
+    customer: CustomerId,
+) -> Result<Vec<(Workspace, Option<(Timestamp, Rate)>)>> {
+    let rows = sqlx::query_as::<_, MeteredRow>(
+        "SELECT w.id, w.customer_id, w.plan_code, w.state, w.kasm_id, w.failure_reason, w.transition_at, \
+         w.created_at, w.kasm_server, w.name, u.started_at AS meter_started_at, \
+         u.retail_per_hour AS meter_rate, u.currency AS meter_currency FROM workspaces w \
+         LEFT JOIN usage_sessions u ON u.workspace_id = w.id AND u.ended_at IS NULL \
+         WHERE w.customer_id = $1 ORDER BY w.created_at DESC, w.id, u.started_at DESC",
     )
     .bind(customer.to_string())
     .fetch_all(db.pool())
     .await?;
-    rows.into_iter()
-        .map(|r| {
-            let id = r.workspace_id.parse().map_err(|_| corrupt("usage_sessions.workspace_id"))?;
-            Ok((id, Timestamp::from_millis(r.started_at), parse_rate(&r.retail_per_hour, &r.currency)?))
-        })
-        .collect()
+    let mut list: Vec<(Workspace, Option<(Timestamp, Rate)>)> = Vec::with_capacity(rows.len());
+    for r in rows {
+        // At most one session is open per workspace; were there two, the latest (its first row) is the
+        // one running.
+        if list.last().is_some_and(|(ws, _)| ws.id.to_string() == r.workspace.id) {
+            continue;
+        }
+        let meter = match (r.meter_started_at, r.meter_rate, r.meter_currency) {
+            (Some(started), Some(rate), Some(currency)) => {
+                Some((Timestamp::from_millis(started), parse_rate(&rate, &currency)?))
+            }
+            _ => None,
+        };
+        list.push((Workspace::try_from(r.workspace)?, meter));
+    }
+    Ok(list)
 }
 
 #[derive(sqlx::FromRow)]
-struct OpenMeterRow {
-    workspace_id: String,
-    started_at: i64,
-    retail_per_hour: String,
-    currency: String,
+struct MeteredRow {
+    #[sqlx(flatten)]
+    workspace: WorkspaceRow,
+    meter_started_at: Option<i64>,
+    meter_rate: Option<String>,
+    meter_currency: Option<String>,
 }
 
 /// A `usage_sessions` row as a workspace's usage lists it.

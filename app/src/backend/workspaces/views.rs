@@ -26,20 +26,14 @@ fn parse_id(id: &str) -> Result<WorkspaceId, AppError> {
 pub async fn list(central: &CentralDb, tenant: &Tenant, customer: &Customer) -> Result<WorkspaceList, AppError> {
     // A fixed number of queries whatever the number of workspaces: the dashboard is the page customers
     // keep open and come back to.
-    let rows = store::list_owned(&tenant.db, customer.id).await?;
+    let rows = store::list_owned_with_meters(&tenant.db, customer.id).await?;
     let wholesale = price_book::wholesale_now(central, tenant).await?;
     let plans = catalog::list_all(&tenant.db).await?;
-    let meters = store::open_meters_of(&tenant.db, customer.id).await?;
     let items = rows
         .iter()
-        .map(|ws| {
+        .map(|(ws, meter)| {
             let plan = plans.iter().find(|p| p.code == ws.plan).ok_or_else(|| corrupt("workspace plan"))?;
-            // At most one session is open per workspace; were there two, the latest is the one running.
-            let meter = meters
-                .iter()
-                .filter(|(id, ..)| *id == ws.id)
-                .max_by_key(|(_, started, _)| *started)
-                .map(|(_, started_at, rate)| Meter { started_at: *started_at, rate: *rate });
+            let meter = meter.map(|(started_at, rate)| Meter { started_at, rate });
             Ok(card(plan, &wholesale, ws, meter))
         })
         .collect::<Result<_, AppError>>()?;
