@@ -90,7 +90,8 @@ done
 printf '%-34s %10s files, %s bytes brotli in all\n' "lazy page chunks" "$chunks" "$chunks_br"
 printf '%-34s %10s bytes brotli (the whole app)\n' "WASM total" "$((br + chunks_br))"
 first=$br
-for f in $(curl -fs "$BASE/" | grep -o 'href="/pkg/[^"]*\.wasm"' | sed 's/^href="\/pkg\///; s/"$//' | sort -u); do
+# The page links the site's files under its build's id: /assets/<id>/pkg/<file>.
+for f in $(curl -fs "$BASE/" | grep -o 'href="/assets/[0-9a-f]*/pkg/[^"]*\.wasm"' | sed 's/^href="\/assets\/[0-9a-f]*\/pkg\///; s/"$//' | sort -u); do
   [ "target/site/pkg/$f" = "$wasm" ] || first=$((first + $(brotli_size "target/site/pkg/$f")))
 done
 printf '%-34s %10s bytes brotli (target <= 250000)\n' "storefront first load, WASM" "$first"

@@ -34,14 +34,21 @@ pub mod workspaces;
 pub mod backend;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
 /// The HTML document around the app, rendered on the server. The storefront's theme is inlined as CSS
-/// variables (first paint is already in its colours) and its stylesheet linked by version.
+/// variables (first paint is already in its colours) and its stylesheet linked by version. The built
+/// site's files (WebAssembly, loaders, stylesheet) are linked under the id of their build, so browsers
+/// keep them for a year (see `backend::platform::site_files`).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     let head = brand_head();
+    #[cfg(feature = "ssr")]
+    let root = backend::platform::site_files::site_files(&options).root().to_owned();
+    #[cfg(not(feature = "ssr"))]
+    let root = String::new();
+    let stylesheet = format!("{root}/{}/{}.css", options.site_pkg_dir, options.output_name);
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -50,7 +57,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 {head}
                 <AutoReload options=options.clone()/>
-                <HydrationScripts options/>
+                <HydrationScripts options root/>
+                <link rel="stylesheet" id="leptos" href=stylesheet/>
                 <MetaTags/>
             </head>
             <body class="min-h-screen bg-slate-50 text-slate-900">
@@ -87,7 +95,6 @@ fn brand_head() -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
-        <Stylesheet id="leptos" href="/pkg/ezscale.css"/>
         <Title text="EZSCALE Workspaces"/>
         <Router>
             <pages::PrefetchLinks/>

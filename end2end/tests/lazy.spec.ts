@@ -7,12 +7,21 @@ import { ADMIN_HOST, SHOP, openPage } from "./pages";
 // nothing else; a page outside the first load is a chunk of its own, fetched as soon as a link to it is
 // shown, so following the link downloads nothing more.
 
+/** The built site's files as pages link them: `/assets/<build id>/pkg` (see caching.spec.ts). */
+async function pkgOf(page: Page): Promise<string> {
+  const html = await (await page.request.get(`${BASE}/`)).text();
+  const m = html.match(/href="(\/assets\/[0-9a-f]{16}\/pkg)\/ezscale\.css"/);
+  expect(m, "the stylesheet linked under the build's id").not.toBeNull();
+  return m![1];
+}
+
 /** The split build's manifest: each lazy function's name → the chunk files it needs (without `.wasm`). */
 async function chunksOf(page: Page, view: string): Promise<string[]> {
-  const manifest: Record<string, string[]> = await (await page.request.get(`${BASE}/pkg/__wasm_split_manifest.json`)).json();
+  const pkg = await pkgOf(page);
+  const manifest: Record<string, string[]> = await (await page.request.get(`${BASE}${pkg}/__wasm_split_manifest.json`)).json();
   const names = Object.keys(manifest).filter((k) => k.startsWith(`${view}_`));
   expect(names, `one lazy view named ${view}_… in ${Object.keys(manifest).join(", ")}`).toHaveLength(1);
-  const files = manifest[names[0]].map((f) => `/pkg/${f}.wasm`);
+  const files = manifest[names[0]].map((f) => `${pkg}/${f}.wasm`);
   expect(files.length).toBeGreaterThan(0);
   return files;
 }
@@ -21,14 +30,15 @@ async function chunksOf(page: Page, view: string): Promise<string[]> {
 async function preloadedWasm(page: Page, host: string, path: string): Promise<string[]> {
   // Node does not resolve *.localhost as the browser does: ask the server directly, naming the host.
   const html = await (await page.request.get(`${BASE}${path}`, { headers: { Host: `${host}:${PORT}` } })).text();
-  return [...html.matchAll(/<link\b[^>]*\bhref="(\/pkg\/[^"]+\.wasm)"/g)].map((m) => m[1]).sort();
+  return [...html.matchAll(/<link\b[^>]*\bhref="([^"]+\.wasm)"/g)].map((m) => m[1]).sort();
 }
 
 test("a storefront's first page names only the main WebAssembly; a lazy page opened directly names its chunk", async ({ page }) => {
-  expect(await preloadedWasm(page, SHOP, "/")).toEqual(["/pkg/ezscale.wasm"]);
-  expect(await preloadedWasm(page, SHOP, "/login")).toEqual(["/pkg/ezscale.wasm"]);
+  const main = `${await pkgOf(page)}/ezscale.wasm`;
+  expect(await preloadedWasm(page, SHOP, "/")).toEqual([main]);
+  expect(await preloadedWasm(page, SHOP, "/login")).toEqual([main]);
   const signup = await chunksOf(page, "account_pages");
-  expect(await preloadedWasm(page, SHOP, "/signup")).toEqual(expect.arrayContaining(["/pkg/ezscale.wasm", ...signup]));
+  expect(await preloadedWasm(page, SHOP, "/signup")).toEqual(expect.arrayContaining([main, ...signup]));
   const admin = await chunksOf(page, "admin_pages");
   expect(await preloadedWasm(page, ADMIN_HOST, "/admin/login")).toEqual(expect.arrayContaining(admin));
   // Opened directly, the lazy page hydrates (its chunk arrives beside the main module) and works.

@@ -201,6 +201,9 @@ impl Application {
             tracing::info!(recovered, "re-enqueued unfinished workspace work");
         }
 
+        // The built site's id is read now, not by the first page request.
+        let site = app::backend::platform::site_files::site_files(&leptos);
+        tracing::info!(build = site.id(), "built site files under {}", site.root());
         let router = routes::router(state.clone(), leptos);
         let ops_router = routes::ops_router(state.clone());
         let (stripe_fake, stripe_task) = match stripe {

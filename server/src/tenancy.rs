@@ -22,7 +22,9 @@ fn host_independent(path: &str) -> bool {
 
 /// Paths of the built site (WASM, CSS) and public files, served on any routed site.
 fn is_asset(path: &str) -> bool {
-    path.starts_with("/pkg/") || matches!(path, "/favicon.ico" | "/robots.txt")
+    path.starts_with("/pkg/")
+        || path.strip_prefix(app::backend::platform::site_files::PREFIX).is_some_and(|p| p.starts_with('/'))
+        || matches!(path, "/favicon.ico" | "/robots.txt")
 }
 
 /// Resolves the request's Host (and, from trusted proxies only, its forwarded host and client address)

@@ -40,10 +40,12 @@ pub(super) async fn security_headers(State(https): State<bool>, req: Request, ne
     res
 }
 
-/// How long browsers may keep the built site's files (`/pkg/`: the WebAssembly, its JavaScript and the
-/// stylesheet). Their names do not change between releases, so a browser must ask again each time (a 304
-/// from `Last-Modified` costs no body); left to its own heuristics, it would keep an old WebAssembly for a
-/// while after a deploy and fail to hydrate the new pages. Other answers set their own caching.
+/// How long browsers may keep the built site's files under their plain names (`/pkg/`: the WebAssembly,
+/// its JavaScript and the stylesheet). Those names do not change between releases, so a browser must ask
+/// again each time (a 304 from `Last-Modified` costs no body); left to its own heuristics, it would keep an
+/// old WebAssembly for a while after a deploy and fail to hydrate the new pages. (Pages link the same files
+/// under their build's id, `/assets/<id>/pkg/`, which are cached for a year.) Other answers set their own
+/// caching.
 pub(super) async fn site_file_caching(req: Request, next: Next) -> Response {
     let site_file = req.uri().path().starts_with("/pkg/");
     let mut res = next.run(req).await;

@@ -1,10 +1,15 @@
-//! The Leptos side: every page of the app, the server functions under `/api/`, and the fallback that
-//! serves the built site's files and renders the not-found page.
+//! The Leptos side: every page of the app, the server functions under `/api/`, the built site's files
+//! (under `/pkg/` and under their build's id), and the fallback that renders the not-found page.
 
-use axum::extract::Request;
-use axum::http::{header, HeaderValue};
-use axum::routing::post;
+use app::backend::platform::site_files;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::Router;
+use tower::ServiceExt;
+use tower_http::services::ServeDir;
 use leptos::prelude::*;
 use std::sync::OnceLock;
 
@@ -31,6 +36,8 @@ pub(super) fn add(router: Router<RouterState>, state: &RouterState) -> Router<Ro
             &leptos_axum::site_pkg_dir_service_route_path(&state.leptos),
             leptos_axum::site_pkg_dir_service(&state.leptos),
         )
+        // The same files under their build's id, as pages link them: kept by browsers for a year.
+        .route(&format!("{}/{{id}}/{{*file}}", site_files::PREFIX), get(build_file))
         .route(
             SERVER_FNS,
             post(move |req: Request| {
@@ -55,6 +62,32 @@ pub(super) fn add(router: Router<RouterState>, state: &RouterState) -> Router<Ro
             },
             shell,
         ))
+}
+
+/// A file of the built site under its build's id (`/assets/<id>/pkg/<file>`), served as `/pkg/<file>` is
+/// (the build's brotli or gzip copy, validators) but cacheable for a year. Another build's id, or a file
+/// that was not part of this build when the server started, is a 404 that no cache keeps.
+async fn build_file(
+    State(leptos): State<LeptosOptions>,
+    Path((id, file)): Path<(String, String)>,
+    mut req: Request,
+) -> Response {
+    let files = site_files::site_files(&leptos);
+    let pkg = format!("{}/", leptos.site_pkg_dir);
+    let uri = file.strip_prefix(&pkg).filter(|f| files.serves(&id, f)).and_then(|f| format!("/{f}").parse().ok());
+    let Some(uri) = uri else {
+        return (StatusCode::NOT_FOUND, [(header::CACHE_CONTROL, "no-store")]).into_response();
+    };
+    *req.uri_mut() = uri;
+    let dir = std::path::Path::new(&*leptos.site_root).join(&*leptos.site_pkg_dir);
+    let res = ServeDir::new(dir).precompressed_br().precompressed_gzip().oneshot(req).await;
+    let mut res = res.unwrap_or_else(|never| match never {}).map(Body::new);
+    if res.status().is_success() || res.status() == StatusCode::NOT_MODIFIED {
+        let h = res.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static(site_files::IMMUTABLE));
+        h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
+    res
 }
 
 /// The app's pages as routes, listed once per process. Listing them renders the app with resource loading

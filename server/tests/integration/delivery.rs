@@ -1,12 +1,13 @@
 //! How answers travel to a browser: pages and server functions compressed (brotli or gzip) when the client
 //! accepts it, with their statuses intact; event streams never compressed; the built site's files served
-//! as compressed at build time and revalidated on every use (their names do not change between releases).
+//! as compressed at build time, revalidated on every use under their plain names (which do not change
+//! between releases) and kept for a year under their build's id, as pages link them.
 
 use std::io::Read;
 
 use reqwest::header::{ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, IF_MODIFIED_SINCE, LAST_MODIFIED, VARY};
 
-use crate::common::{Backend, TestApp};
+use crate::common::{Backend, TestApp, SITE_STYLESHEET};
 
 fn unbrotli(bytes: &[u8]) -> String {
     let mut out = String::new();
@@ -128,5 +129,59 @@ async fn the_built_sites_files_are_served_as_compressed_at_build_time_and_revali
 
     let _ = std::fs::remove_file(dir.join(&name));
     let _ = std::fs::remove_file(dir.join(format!("{name}.br")));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_link_the_built_site_under_its_id_and_browsers_keep_those_files_for_a_year() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let http = app.client().http;
+    let (status, html) = app.client().get_page("/").await;
+    assert_eq!(status, 200);
+    // The stylesheet, the loader and the WebAssembly all under one `/assets/<id>` root.
+    let start = html.find("href=\"/assets/").expect("a link under /assets/") + "href=\"".len();
+    let root = &html[start..start + "/assets/".len() + 16];
+    let id = root.trim_start_matches("/assets/");
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()), "{root}");
+    for link in [
+        format!("<link rel=\"stylesheet\" id=\"leptos\" href=\"{root}/pkg/ezscale.css\""),
+        format!("<link rel=\"modulepreload\" href=\"{root}/pkg/ezscale.js\""),
+        format!("href=\"{root}/pkg/ezscale.wasm\""),
+    ] {
+        assert!(html.contains(&link), "{link} in {html}");
+    }
+    assert!(!html.contains("\"/pkg/"), "no file of the site under its plain name: {html}");
+
+    // Served with a year's caching, the same bytes as under the plain name, on a storefront and the admin app.
+    for client in [app.client(), app.client_for("admin.localhost")] {
+        let res = client.http.get(format!("{}{root}/pkg/ezscale.css", client.base)).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 200, "{}", client.base);
+        assert_eq!(header(&res, CACHE_CONTROL).as_deref(), Some("public, max-age=31536000, immutable"));
+        assert_eq!(header(&res, VARY).as_deref(), Some("accept-encoding"));
+        assert!(header(&res, reqwest::header::CONTENT_TYPE).is_some_and(|t| t.starts_with("text/css")));
+        assert_eq!(res.text().await.unwrap(), SITE_STYLESHEET);
+    }
+
+    // Not found, and not kept: another build's id, a path outside the pkg directory, a file written
+    // after the server read its build, a file that never was.
+    let probe = format!("late-{}.js", uuid::Uuid::new_v4().simple());
+    let dir = std::path::Path::new("target/site/pkg");
+    std::fs::write(dir.join(&probe), "late").unwrap();
+    let other = if id.starts_with('0') { "1111111111111111" } else { "0000000000000000" };
+    for path in [
+        format!("/assets/{other}/pkg/ezscale.css"),
+        format!("{root}/ezscale.css"),
+        format!("{root}/pkg/{probe}"),
+        format!("{root}/pkg/missing.js"),
+    ] {
+        let res = http.get(format!("{}{path}", app.base)).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 404, "{path}");
+        assert_eq!(header(&res, CACHE_CONTROL).as_deref(), Some("no-store"), "{path}");
+    }
+    // The plain name still serves it (revalidated on each use).
+    let late = http.get(format!("{}/pkg/{probe}", app.base)).send().await.unwrap();
+    assert_eq!(late.status().as_u16(), 200);
+    assert_eq!(header(&late, CACHE_CONTROL).as_deref(), Some("no-cache"));
+    let _ = std::fs::remove_file(dir.join(&probe));
     app.stop().await;
 }

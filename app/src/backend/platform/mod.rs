@@ -14,6 +14,7 @@
 //! | `jobs`       | the durable job queue (short leases renewed while a job runs), its dead letters and its worker |
 //! | `leases`     | work done under a short lease in the database, renewed while it runs |
 //! | `loops`      | periodic loops run once per interval across the cluster, under a renewed lease |
+//! | `site_files` | the built site's files under an id naming their content, for year-long browser caching |
 
 pub mod alerts;
 pub mod audit;
@@ -26,3 +27,4 @@ pub mod jobs;
 pub mod leases;
 pub mod limits;
 pub mod loops;
+pub mod site_files;

@@ -286,6 +286,7 @@ impl TestApp {
         }
         let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test config");
         let db_url = config.database_url.clone();
+        site_fixture();
         let leptos = LeptosOptions::builder()
             .output_name("ezscale")
             .site_root("target/site")
@@ -475,6 +476,19 @@ impl Client {
             .unwrap_or_else(|e| panic!("GET {path} on {}: {}", self.base, failure(&e)));
         (res.status().as_u16(), res.text().await.unwrap_or_default())
     }
+}
+
+/// The stylesheet of the test servers' built site (`target/site/pkg`, beside the server crate), written
+/// before the first server of the process reads its build: the one file the tests know is in the build.
+pub const SITE_STYLESHEET: &str = "/* the integration tests' built site */\n";
+
+fn site_fixture() {
+    static WRITTEN: std::sync::Once = std::sync::Once::new();
+    WRITTEN.call_once(|| {
+        let dir = std::path::Path::new("target/site/pkg");
+        std::fs::create_dir_all(dir).expect("the test site's directory");
+        std::fs::write(dir.join("ezscale.css"), SITE_STYLESHEET).expect("the test site's stylesheet");
+    });
 }
 
 /// A client on the house storefront that carries exactly this `Cookie` header (a replayed or stolen one).
