@@ -508,44 +508,61 @@ pub async fn usage_of(db: &TenantDb, id: WorkspaceId) -> Result<Vec<Usage>> {
     rows.into_iter().map(Usage::try_from).collect()
 }
 
-/// A customer's workspaces, newest first, each with its open usage session if it has one: when it started
-/// and the retail rate it froze. One statement for the whole dashboard list, however many workspaces.
-pub async fn list_owned_with_meters(
-    db: &TenantDb,
-    customer: CustomerId,
-) -> Result<Vec<(Workspace, Option<(Timestamp, Rate)>)>> {
-    let rows = sqlx::query_as::<_, MeteredRow>(
+/// A workspace as the customer's dashboard lists it: with its plan's name and storefront price, and its
+/// open usage session if it has one (when it started and the retail rate it froze).
+#[derive(Clone, Debug)]
+pub struct Owned {
+    pub workspace: Workspace,
+    pub plan_name: String,
+    pub plan_retail: Rate,
+    pub meter: Option<(Timestamp, Rate)>,
+}
+
+/// A customer's workspaces, newest first, as [`Owned`]: one statement for the whole dashboard list,
+/// however many workspaces (the page customers keep open and come back to).
+pub async fn list_owned_with_meters(db: &TenantDb, customer: CustomerId) -> Result<Vec<Owned>> {
+    let rows = sqlx::query_as::<_, OwnedRow>(
         "SELECT w.id, w.customer_id, w.plan_code, w.state, w.kasm_id, w.failure_reason, w.transition_at, \
-         w.created_at, w.kasm_server, w.name, u.started_at AS meter_started_at, \
-         u.retail_per_hour AS meter_rate, u.currency AS meter_currency FROM workspaces w \
+         w.created_at, w.kasm_server, w.name, p.name AS plan_name, p.retail_per_hour AS plan_rate, \
+         p.currency AS plan_currency, u.started_at AS meter_started_at, u.retail_per_hour AS meter_rate, \
+         u.currency AS meter_currency FROM workspaces w LEFT JOIN plans p ON p.code = w.plan_code \
          LEFT JOIN usage_sessions u ON u.workspace_id = w.id AND u.ended_at IS NULL \
          WHERE w.customer_id = $1 ORDER BY w.created_at DESC, w.id, u.started_at DESC",
     )
     .bind(customer.to_string())
     .fetch_all(db.pool())
     .await?;
-    let mut list: Vec<(Workspace, Option<(Timestamp, Rate)>)> = Vec::with_capacity(rows.len());
+    let mut list: Vec<Owned> = Vec::with_capacity(rows.len());
     for r in rows {
         // At most one session is open per workspace; were there two, the latest (its first row) is the
         // one running.
-        if list.last().is_some_and(|(ws, _)| ws.id.to_string() == r.workspace.id) {
+        if list.last().is_some_and(|o| o.workspace.id.to_string() == r.workspace.id) {
             continue;
         }
+        let (Some(plan_name), Some(plan_rate), Some(plan_currency)) = (r.plan_name, r.plan_rate, r.plan_currency)
+        else {
+            return Err(corrupt("workspace plan"));
+        };
+        let plan_currency = Currency::parse(&plan_currency).map_err(|_| corrupt("plans.currency"))?;
+        let plan_retail = Rate::parse(&plan_rate, plan_currency).map_err(|_| corrupt("plans.retail_per_hour"))?;
         let meter = match (r.meter_started_at, r.meter_rate, r.meter_currency) {
             (Some(started), Some(rate), Some(currency)) => {
                 Some((Timestamp::from_millis(started), parse_rate(&rate, &currency)?))
             }
             _ => None,
         };
-        list.push((Workspace::try_from(r.workspace)?, meter));
+        list.push(Owned { workspace: Workspace::try_from(r.workspace)?, plan_name, plan_retail, meter });
     }
     Ok(list)
 }
 
 #[derive(sqlx::FromRow)]
-struct MeteredRow {
+struct OwnedRow {
     #[sqlx(flatten)]
     workspace: WorkspaceRow,
+    plan_name: Option<String>,
+    plan_rate: Option<String>,
+    plan_currency: Option<String>,
     meter_started_at: Option<i64>,
     meter_rate: Option<String>,
     meter_currency: Option<String>,

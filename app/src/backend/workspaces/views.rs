@@ -6,7 +6,7 @@ use crate::backend::identity::customers::Customer;
 use crate::backend::platform::db::{now, CentralDb};
 use crate::backend::platform::events::WorkspaceChanged;
 use crate::backend::state::{AppState, Tenant};
-use crate::backend::workspaces::catalog::{self, Plan};
+use crate::backend::workspaces::catalog;
 use crate::backend::workspaces::price_book;
 use crate::backend::workspaces::provisioning;
 use crate::backend::workspaces::store::{self, Workspace};
@@ -24,31 +24,35 @@ fn parse_id(id: &str) -> Result<WorkspaceId, AppError> {
 }
 
 pub async fn list(central: &CentralDb, tenant: &Tenant, customer: &Customer) -> Result<WorkspaceList, AppError> {
-    // A fixed number of queries whatever the number of workspaces: the dashboard is the page customers
-    // keep open and come back to.
+    // Two statements whatever the number of workspaces (the workspaces with their plans and meters, the
+    // price book): the dashboard is the page customers keep open and come back to.
     let rows = store::list_owned_with_meters(&tenant.db, customer.id).await?;
     let wholesale = price_book::wholesale_now(central, tenant).await?;
-    let plans = catalog::list_all(&tenant.db).await?;
     let items = rows
         .iter()
-        .map(|(ws, meter)| {
-            let plan = plans.iter().find(|p| p.code == ws.plan).ok_or_else(|| corrupt("workspace plan"))?;
-            let meter = meter.map(|(started_at, rate)| Meter { started_at, rate });
-            Ok(card(plan, &wholesale, ws, meter))
+        .map(|o| {
+            let meter = o.meter.map(|(started_at, rate)| Meter { started_at, rate });
+            card(&o.plan_name, o.plan_retail, &wholesale, &o.workspace, meter)
         })
-        .collect::<Result<_, AppError>>()?;
+        .collect();
     Ok(WorkspaceList { items, server_now: now() })
 }
 
-/// A workspace as its pages show it; `wholesale` is what the storefront pays now for each plan (the price
-/// shown is what its next session bills: the storefront's, never below that); `meter`, its open session.
-fn card(plan: &Plan, wholesale: &[(PlanCode, Rate)], ws: &Workspace, meter: Option<Meter>) -> WorkspaceCard {
-    let rate =
-        wholesale.iter().find(|(code, _)| *code == ws.plan).map_or(plan.retail, |(_, w)| retail_floor(plan.retail, *w));
+/// A workspace as its pages show it, with its plan's name and storefront price; `wholesale` is what the
+/// storefront pays now for each plan (the price shown is what its next session bills: the storefront's,
+/// never below that); `meter`, its open session.
+fn card(
+    plan_name: &str,
+    retail: Rate,
+    wholesale: &[(PlanCode, Rate)],
+    ws: &Workspace,
+    meter: Option<Meter>,
+) -> WorkspaceCard {
+    let rate = wholesale.iter().find(|(code, _)| *code == ws.plan).map_or(retail, |(_, w)| retail_floor(retail, *w));
     WorkspaceCard {
         id: ws.id,
-        name: display_name(&ws.name, &plan.name, &ws.id.to_string()),
-        plan_name: plan.name.clone(),
+        name: display_name(&ws.name, plan_name, &ws.id.to_string()),
+        plan_name: plan_name.to_owned(),
         state: ws.state,
         rate,
         meter,
@@ -71,7 +75,7 @@ pub async fn detail(
     // Launching goes through our own route, which asks Kasm for a fresh login link at click time.
     let launch_url = (ws.state == WorkspaceState::Running).then(|| format!("/workspaces/{}/launch", ws.id));
     Ok(WorkspaceDetail {
-        card: card(&plan, &price_book::wholesale_now(central, tenant).await?, &ws, meter),
+        card: card(&plan.name, plan.retail, &price_book::wholesale_now(central, tenant).await?, &ws, meter),
         failure: ws.failure_reason.clone(),
         launch_url,
         usage: usage
