@@ -8,10 +8,10 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use tower::ServiceExt;
-use tower_http::services::ServeDir;
 use leptos::prelude::*;
 use std::sync::OnceLock;
+use tower::ServiceExt;
+use tower_http::services::ServeDir;
 
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, AxumRouteListing, LeptosRoutes};
 

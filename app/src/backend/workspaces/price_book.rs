@@ -161,8 +161,9 @@ pub async fn wholesale_at(central: &CentralDb, tenant: &Tenant, plan: PlanCode, 
 
 /// What `tenant` pays an hour for each plan now, in `PlanCode::ALL` order.
 pub async fn wholesale_now(central: &CentralDb, tenant: &Tenant) -> Result<Vec<(PlanCode, Rate)>> {
-    let (buyer, entries) =
-        buyer_with_entries(central, tenant.id, None).await?.ok_or_else(|| corrupt("price book: tenant without a row"))?;
+    let (buyer, entries) = buyer_with_entries(central, tenant.id, None)
+        .await?
+        .ok_or_else(|| corrupt("price book: tenant without a row"))?;
     let t = now();
     PlanCode::ALL
         .into_iter()
