@@ -101,6 +101,7 @@ pub fn site_files(options: &LeptosOptions) -> &'static SiteFiles {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
