@@ -92,10 +92,6 @@ e2e: own-build
 	# DNS server the reseller test runs (end2end/tests/dns.ts); every browser of the suite signs in from
 	# 127.0.0.1, so the per-address attempt limit is raised (the per-account one, which accounts.spec
 	# trips on purpose, is not).
-	# The server is built at optimisation level 1 (the WebAssembly keeps its own size-optimised profile):
-	# on 2 cores a cold release build of the server at level 3 takes ~26 minutes, the longest step of a cold
-	# `make test`; the browser tests check behaviour, and `make bench` measures a fully optimised build.
-	CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
 	APP_ENV=development DATA_DIR="$(E2E_DATA)" DEMO_DATA=true KASM_SIM_PORT=4010 KASM_SIM_START_DELAY_MS=1000 DNS_SERVER=127.0.0.1:5354 \
 		RECONCILE_INTERVAL_MS=1000 TEST_CLOCK=true ATTEMPTS_PER_ADDRESS=100000 cargo leptos end-to-end --release --split
 
