@@ -81,9 +81,23 @@ test("order a workspace, watch it run and tick, stop it at the stored cost", asy
   // Named after its plan until the customer names it; the name is what every page calls it.
   await expect(page.getByTestId("workspace-name")).toHaveText(/^Business Basic \d+$/);
   await page.getByTestId("rename").click();
-  await page.getByTestId("rename-form").locator('input[name="name"]').fill("Demo desk");
+  const typed = page.getByTestId("rename-form").locator('input[name="name"]');
+  await typed.fill("Demo desk");
+  // The page is drawn again whenever the workspace changes (an event, the end of an action): here it is
+  // renamed from another tab while this one's form is open. The form and what was typed in it stay.
+  const other = await page.context().newPage();
+  await other.goto(page.url());
+  await hydrated(other);
+  await other.getByTestId("rename").click();
+  await other.getByTestId("rename-form").locator('input[name="name"]').fill("Other desk");
+  await other.getByTestId("save-name").click();
+  await expect(other.getByTestId("workspace-name")).toHaveText("Other desk");
+  await other.close();
+  await expect(page.getByTestId("workspace-name")).toHaveText("Other desk");
+  await expect(typed).toHaveValue("Demo desk");
   await page.getByTestId("save-name").click();
   await expect(page.getByTestId("workspace-name")).toHaveText("Demo desk");
+  await expect(page.getByTestId("rename-form")).toHaveCount(0);
   const here = page.url();
   await page.goto("/billing");
   await hydrated(page);

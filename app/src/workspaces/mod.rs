@@ -99,6 +99,14 @@ pub fn WorkspacePage() -> impl IntoView {
     let terminate = ServerAction::<TerminateWorkspace>::new();
     let rename = ServerAction::<RenameWorkspace>::new();
     let actions = Actions { start, stop, retry, terminate, rename };
+    let editing = Editing::new();
+    // A saved name closes the form; a refused one leaves it open with what was typed, beside the error.
+    Effect::new(move |_| {
+        if rename.value().with(|v| matches!(v, Some(Ok(_)))) {
+            editing.renaming.set(false);
+            editing.draft.set(None);
+        }
+    });
     let watch = RwSignal::new(0u32);
     let detail = Resource::new(move || (id(), watch.get(), actions.versions()), |(id, ..)| get_workspace(id));
     // State changes arrive as events; the meter itself never asks the server.
@@ -126,7 +134,7 @@ pub fn WorkspacePage() -> impl IntoView {
                 match detail.await {
                     Err(AppError::NotSignedIn) => view! { <SignInFirst/> }.into_any(),
                     Err(e) => view! { <ErrorNote message=e.to_string()/> }.into_any(),
-                    Ok(d) => view! { <WorkspaceView d actions/> }.into_any(),
+                    Ok(d) => view! { <WorkspaceView d actions editing/> }.into_any(),
                 }
             })}
         </Transition>
@@ -163,8 +171,25 @@ impl Actions {
     }
 }
 
+/// What the customer has open or typed on the page. It lives with the page, not with the view of the
+/// workspace: that view is drawn again whenever the workspace changes (an event, the end of an action), and
+/// an open rename form, its text, or a delete waiting for confirmation must not vanish under the customer.
+#[derive(Clone, Copy)]
+struct Editing {
+    renaming: RwSignal<bool>,
+    /// The name as typed so far (`None`: not edited, the form shows the current name).
+    draft: RwSignal<Option<String>>,
+    confirming_delete: RwSignal<bool>,
+}
+
+impl Editing {
+    fn new() -> Self {
+        Editing { renaming: RwSignal::new(false), draft: RwSignal::new(None), confirming_delete: RwSignal::new(false) }
+    }
+}
+
 #[component]
-fn WorkspaceView(d: WorkspaceDetail, actions: Actions) -> impl IntoView {
+fn WorkspaceView(d: WorkspaceDetail, actions: Actions, editing: Editing) -> impl IntoView {
     let Actions { start, stop, retry, terminate, rename } = actions;
     let id = d.card.id.to_string();
     let busy = move || actions.busy();
@@ -201,7 +226,7 @@ fn WorkspaceView(d: WorkspaceDetail, actions: Actions) -> impl IntoView {
         _ => view! { <span class="text-sm text-slate-500">"Please wait…"</span> }.into_any(),
     };
     let deletable = matches!(state, WorkspaceState::Running | WorkspaceState::Stopped | WorkspaceState::Failed);
-    let confirming = RwSignal::new(false);
+    let confirming = editing.confirming_delete;
     let delete = deletable.then(|| {
         let id = id.clone();
         view! {
@@ -223,21 +248,23 @@ fn WorkspaceView(d: WorkspaceDetail, actions: Actions) -> impl IntoView {
         }
     });
     let last_closed = d.usage.iter().find(|u| u.ended_at.is_some()).and_then(|u| u.amount);
-    let renaming = RwSignal::new(false);
+    let Editing { renaming, draft, .. } = editing;
     let current_name = d.card.name.clone();
     let rename_form = {
         let id = id.clone();
         move || {
-            let (id, name) = (id.clone(), current_name.clone());
+            let id = id.clone();
+            let name = draft.get_untracked().unwrap_or_else(|| current_name.clone());
             renaming.get().then(move || view! {
                 <ActionForm action=rename attr:class="mt-2 flex flex-wrap items-end gap-2 text-sm" attr:data-testid="rename-form">
                     <input type="hidden" name="id" value=id/>
                     <label class="flex flex-col text-xs">{format!("Name (at most {MAX_WORKSPACE_NAME} characters)")}
                         <input name="name" required maxlength=MAX_WORKSPACE_NAME.to_string() value=name
+                            on:input=move |ev| draft.set(Some(event_target_value(&ev)))
                             class="rounded border px-2 py-1 text-sm"/>
                     </label>
                     <button type="submit" class="rounded bg-brand px-3 py-1 text-on-brand" data-testid="save-name">"Save"</button>
-                    <button type="button" class="underline" on:click=move |_| renaming.set(false)>"Cancel"</button>
+                    <button type="button" class="underline" on:click=move |_| { renaming.set(false); draft.set(None); }>"Cancel"</button>
                 </ActionForm>
             })
         }
