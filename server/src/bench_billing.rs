@@ -10,7 +10,8 @@
 //!   the run is linear in volume. (Keeping the tenant count would leave the per-tenant fixed costs the same
 //!   in both runs and push the ratio below ten even for a perfectly linear run.)
 //!
-//! Tenants are billed one after another, as `billing run` does. Only the billing is timed: tenant creation
+//! Tenants are billed as `billing run` and the scheduler bill them, `run::concurrency()` at a time (one per
+//! core, at least two). Only the billing is timed: tenant creation
 //! (one full creation, the rest copied from its database as `bench-tenants` does) and seeding (bulk inserts,
 //! one transaction per tenant, several tenants at once) are not. After the runs, the billed segments of the
 //! period are counted in every tenant database and must equal the sessions that ran in the period.
@@ -19,7 +20,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use app::backend::billing::run::{run_tenant, RunReport};
+use app::backend::billing::run::{concurrency, run_tenant, RunReport};
 use app::backend::platform::db::{now, tenant_db_url};
 use app::backend::resellers::lifecycle::{self, NewTenantInput};
 use app::backend::tenancy::registry;
@@ -174,11 +175,12 @@ async fn bench_in(dir: &std::path::Path, large: (usize, usize), small: (usize, u
     let hundredths = large_run.elapsed.as_micros() * 100 / small_run.elapsed.as_micros().max(1);
     let ratio = format!("{}.{:02}", hundredths / 100, hundredths % 100);
     let report = format!(
-        "== monthly billing run, period {} (SQLite, one database per tenant, tenants billed one at a time) ==\n\
+        "== monthly billing run, period {} (SQLite, one database per tenant, {} tenants at a time) ==\n\
          setup: {} tenants in {} ms; seeded {} sessions in {} ms (not timed)\n\
          {}{}\
          ratio {} / {} sessions run time      {:>8} (10 = linear; {}x the sessions, tenants and customers)\n",
         period.key(),
+        concurrency(),
         large_set.len() + small_set.len() + 1,
         ms(created),
         large_run.sessions + small_run.sessions,
@@ -213,15 +215,23 @@ async fn bench_in(dir: &std::path::Path, large: (usize, usize), small: (usize, u
     }
 }
 
-/// Bills `period` for every tenant of `set`, one after another (as `billing run` does), timed.
+/// Bills `period` for every tenant of `set`, as many at once as `billing run` and the scheduler do
+/// (`run::concurrency`), timed.
 async fn bill_all(state: &app::backend::state::AppState, set: &[BenchTenant], period: Period) -> Res<Measured> {
     let started = Instant::now();
+    let reports: Vec<RunReport> = futures::stream::iter(set)
+        .map(|t| async move {
+            let tenant = state.tenant_by_id(t.id).await?.ok_or("bench tenant unavailable")?;
+            let day = app::backend::billing::cycle_day(state, tenant.id).await?;
+            let p = Period::parse(&period.key(), day)?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(run_tenant(state, &tenant, p, |_, _| {}).await?)
+        })
+        .buffered(concurrency())
+        .try_collect()
+        .await?;
+    let elapsed = started.elapsed();
     let mut total = RunReport::default();
-    for t in set {
-        let tenant = state.tenant_by_id(t.id).await?.ok_or("bench tenant unavailable")?;
-        let day = app::backend::billing::cycle_day(state, tenant.id).await?;
-        let p = Period::parse(&period.key(), day)?;
-        let r = run_tenant(state, &tenant, p, |_, _| {}).await?;
+    for r in reports {
         total.customers += r.customers;
         total.created += r.created;
         total.finalised += r.finalised;
@@ -229,12 +239,7 @@ async fn bill_all(state: &app::backend::state::AppState, set: &[BenchTenant], pe
         total.segments += r.segments;
         total.total_minor += r.total_minor;
     }
-    Ok(Measured {
-        tenants: set.len(),
-        sessions: set.iter().map(|t| t.sessions).sum(),
-        elapsed: started.elapsed(),
-        report: total,
-    })
+    Ok(Measured { tenants: set.len(), sessions: set.iter().map(|t| t.sessions).sum(), elapsed, report: total })
 }
 
 /// Over the tenants of `set`: (sessions that ran in the period, segments billed for it).

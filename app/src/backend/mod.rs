@@ -49,6 +49,9 @@ pub enum BackendError {
     Corrupt(String),
     #[error("mail: {0}")]
     Mail(#[from] mail::MailError),
+    /// Work handed to a blocking thread (rendering a PDF) did not come back: it panicked.
+    #[error("blocking task: {0}")]
+    Blocking(String),
     /// A test-armed failure point (see `failpoints`).
     #[error("failpoint {0}")]
     Failpoint(String),

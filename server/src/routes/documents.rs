@@ -57,7 +57,7 @@ async fn invoice_pdf(
     let name = format!("inline; filename=\"{}.pdf\"", view.number);
     Ok((
         [(header::CONTENT_TYPE, "application/pdf".to_owned()), (header::CONTENT_DISPOSITION, name)],
-        pdf::invoice(&view),
+        pdf::invoice_off_thread(&view).await?,
     ))
 }
 

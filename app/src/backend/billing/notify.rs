@@ -51,11 +51,14 @@ async fn invoice_mail(
     let link = format!("{}/invoices/{invoice_id}", ctx.base_url);
     let rendered = templates::invoice(&ctx, &c.name, number, &total.to_string(), &link);
     // The PDF goes with it, built from the same document as the page.
-    let attachment = document::invoice(state, tenant, &c, invoice_id).await?.map(|v| MailAttachment {
-        filename: format!("{}.pdf", v.number),
-        content_type: "application/pdf".into(),
-        body: pdf::invoice(&v),
-    });
+    let attachment = match document::invoice(state, tenant, &c, invoice_id).await? {
+        Some(v) => Some(MailAttachment {
+            filename: format!("{}.pdf", v.number),
+            content_type: "application/pdf".into(),
+            body: pdf::invoice_off_thread(&v).await?,
+        }),
+        None => None,
+    };
     queue_new(state, tenant, None, "invoice", key, &c.email, rendered, attachment).await
 }
 

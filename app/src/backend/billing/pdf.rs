@@ -113,6 +113,20 @@ pub fn invoice(v: &InvoiceDocument) -> Vec<u8> {
     render(&Document::from(v))
 }
 
+/// A customer's invoice as a PDF, rendered on a blocking thread: shaping and subsetting take milliseconds
+/// of CPU for a long invoice, which on an async worker would hold up every request and job queued behind
+/// it, and the billing run of one tenant could not use a second core.
+pub async fn invoice_off_thread(v: &InvoiceDocument) -> crate::backend::Result<Vec<u8>> {
+    render_off_thread(Document::from(v)).await
+}
+
+/// [`render`] on a blocking thread (see [`invoice_off_thread`]).
+pub async fn render_off_thread(d: Document) -> crate::backend::Result<Vec<u8>> {
+    tokio::task::spawn_blocking(move || render(&d))
+        .await
+        .map_err(|e| crate::backend::BackendError::Blocking(e.to_string()))
+}
+
 /// The document as PDF bytes.
 pub fn render(d: &Document) -> Vec<u8> {
     let mut w = Writer::new(d);

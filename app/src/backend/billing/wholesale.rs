@@ -265,7 +265,7 @@ pub async fn pdf(
             .collect(),
         totals: vec![("Total".into(), money(inv.total_minor), true)],
     };
-    Ok(super::pdf::render(&doc))
+    super::pdf::render_off_thread(doc).await
 }
 
 /// Emailed to the reseller's owner, from the platform (the house storefront's branding).

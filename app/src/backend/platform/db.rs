@@ -105,6 +105,10 @@ pub struct DbPool {
 type Pool = DbPool;
 
 impl Pool {
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
     async fn open(url: &str, max_connections: u32) -> Result<Pool, DbError> {
         Pool::open_with(&DbAddress::direct(url), max_connections, true, Duration::from_secs(5)).await
     }

@@ -79,6 +79,34 @@ impl Style {
     }
 }
 
+impl Style {
+    /// Whether face `face` of the chain has a glyph for `c`. ASCII, most of every invoice, is answered from
+    /// a table made once per process from the faces' own character maps (the same answer, without a
+    /// character-map search per character and face).
+    pub(crate) fn covers(self, face: usize, c: char) -> bool {
+        static ASCII: OnceLock<[[u128; CHAIN]; 2]> = OnceLock::new();
+        let tables = ASCII.get_or_init(|| {
+            let table = |style: Style| {
+                let mut bits = [0u128; CHAIN];
+                for (f, faces) in bits.iter_mut().zip(style.faces()) {
+                    for b in 0u8..128 {
+                        if faces.glyph_index(char::from(b)).is_some() {
+                            *f |= 1u128 << b;
+                        }
+                    }
+                }
+                bits
+            };
+            [table(Style::Regular), table(Style::Bold)]
+        });
+        let bits = &tables[usize::from(self == Style::Bold)];
+        match (u32::from(c), bits.get(face)) {
+            (code @ 0..128, Some(bits)) => bits & (1u128 << code) != 0,
+            (_, _) => self.faces().get(face).is_some_and(|f| f.glyph_index(c).is_some()),
+        }
+    }
+}
+
 fn parse(files: &'static [FontFile; CHAIN]) -> Vec<Face<'static>> {
     files
         .iter()
@@ -89,4 +117,26 @@ fn parse(files: &'static [FontFile; CHAIN]) -> Vec<Face<'static>> {
             Face::from_slice(f.data, 0).expect("a bundled font parses")
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ASCII table gives the faces' own answer for every ASCII character, and characters outside it
+    /// are asked of the face.
+    #[test]
+    fn coverage_is_the_faces_own() {
+        for style in [Style::Regular, Style::Bold] {
+            for (i, face) in style.faces().iter().enumerate() {
+                let sample =
+                    (0u8..128).map(char::from).chain("ŁžОблако東京クラウド클라우드شركة\u{2013}\u{d7}\u{b7}€".chars());
+                for c in sample {
+                    assert_eq!(style.covers(i, c), face.glyph_index(c).is_some(), "{c:?} in face {i} of {style:?}");
+                }
+            }
+            assert!(!style.covers(CHAIN, 'a'), "no face past the chain's end");
+            assert!(style.covers(0, 'a'));
+        }
+    }
 }

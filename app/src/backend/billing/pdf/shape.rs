@@ -7,7 +7,10 @@
 //! thousandths of an em, the unit of PDF glyph widths and `TJ` adjustments; all bundled faces have 1,000
 //! units per em, so that scaling is exact.
 
-use rustybuzz::{Direction, UnicodeBuffer};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rustybuzz::{Direction, Face, Script, ShapePlan, UnicodeBuffer};
 use unicode_bidi::{BidiInfo, Level};
 
 use super::fonts::Style;
@@ -107,8 +110,7 @@ fn mark_rtl_run(glyphs: &mut [Glyph], logical: &str, followed: bool) {
 /// the first face that has it; anything else (spaces, punctuation, marks) stays in the face before it when
 /// that face has it, so a space between two Arabic words does not break the run the shaper joins.
 fn segments(text: &str, start: usize, end: usize, style: Style) -> Vec<(usize, std::ops::Range<usize>)> {
-    let faces = style.faces();
-    let covers = |i: usize, c: char| faces.get(i).is_some_and(|f| f.glyph_index(c).is_some());
+    let covers = |i: usize, c: char| style.covers(i, c);
     let mut out: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
     let mut prev: Option<usize> = None;
     for (i, c) in text[start..end].char_indices() {
@@ -116,7 +118,7 @@ fn segments(text: &str, start: usize, end: usize, style: Style) -> Vec<(usize, s
         let face = match prev {
             Some(p) if !c.is_alphanumeric() && covers(p, c) => p,
             // No face has it: it stays in the current face, which draws its "missing glyph" box.
-            _ => (0..faces.len()).find(|&f| covers(f, c)).or(prev).unwrap_or(0),
+            _ => (0..super::fonts::CHAIN).find(|&f| covers(f, c)).or(prev).unwrap_or(0),
         };
         match out.last_mut() {
             Some((f, r)) if *f == face => r.end = at + c.len_utf8(),
@@ -133,7 +135,8 @@ fn shape_segment(seg: &str, face_index: usize, rtl: bool, style: Style, line: &m
     buffer.push_str(seg);
     buffer.set_direction(if rtl { Direction::RightToLeft } else { Direction::LeftToRight });
     buffer.guess_segment_properties();
-    let shaped = rustybuzz::shape(face, &[], buffer);
+    let plan = plan(style, face_index, face, buffer.direction(), buffer.script());
+    let shaped = rustybuzz::shape_with_plan(face, &plan, buffer);
     let upem = i64::from(face.units_per_em());
     let infos = shaped.glyph_infos();
     let positions = shaped.glyph_positions();
@@ -179,6 +182,25 @@ fn shape_segment(seg: &str, face_index: usize, rtl: bool, style: Style, line: &m
     }
 }
 
+/// The shaping plan of a face for a direction and script: what `rustybuzz::shape` would build for the
+/// buffer (no language, no user features), built once per process instead of once per segment (building
+/// one reads the face's whole GSUB and GPOS feature lists, which was a tenth of a billing run's time).
+fn plan(style: Style, face_index: usize, face: &Face<'static>, direction: Direction, script: Script) -> Arc<ShapePlan> {
+    type Key = (Style, usize, Direction, Script);
+    static PLANS: OnceLock<Mutex<HashMap<Key, Arc<ShapePlan>>>> = OnceLock::new();
+    let key = (style, face_index, direction, script);
+    let plans = PLANS.get_or_init(Mutex::default);
+    if let Some(plan) = plans.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return plan.clone();
+    }
+    // Built outside the lock; two threads racing build the same plan and one copy is kept. A buffer that
+    // holds only common characters (digits, punctuation) has no script, which `script()` reports as
+    // UNKNOWN and the shaper itself treats as none.
+    let known = (script != rustybuzz::script::UNKNOWN).then_some(script);
+    let built = Arc::new(ShapePlan::new(face, direction, known, None, &[]));
+    plans.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_insert(built).clone()
+}
+
 /// Font units to thousandths of an em, rounded to the nearest.
 pub(crate) fn per_mille(units: i32, upem: i64) -> i32 {
     let units = i64::from(units);
@@ -187,4 +209,57 @@ pub(crate) fn per_mille(units: i32, upem: i64) -> i32 {
     }
     let scaled = (units * 1000 + units.signum() * upem / 2) / upem;
     i32::try_from(scaled).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plans kept for the process shape exactly as `rustybuzz::shape` does with a plan of its own,
+    /// in every face and script an invoice prints, and for text with no script (digits only).
+    #[test]
+    fn a_kept_plan_shapes_as_a_fresh_one() {
+        let samples = [
+            "Developer Basic — 4 × 15 min at $0.30/h",
+            "2026-11-03 14:00 \u{2013} 2026-11-03 15:00 \u{b7} 4 \u{d7} 15 min",
+            "0123456789",
+            "شركة السحاب",
+            "東京クラウド",
+            "클라우드 회사",
+            "Облако Łukasz",
+        ];
+        for style in [Style::Regular, Style::Bold] {
+            for text in samples {
+                for (face_index, face) in style.faces().iter().enumerate() {
+                    for rtl in [false, true] {
+                        let buffer = || {
+                            let mut b = UnicodeBuffer::new();
+                            b.push_str(text);
+                            b.set_direction(if rtl { Direction::RightToLeft } else { Direction::LeftToRight });
+                            b.guess_segment_properties();
+                            b
+                        };
+                        // Twice: the second time the plan comes from the cache.
+                        for _ in 0..2 {
+                            let b = buffer();
+                            let kept = plan(style, face_index, face, b.direction(), b.script());
+                            let ours = rustybuzz::shape_with_plan(face, &kept, b);
+                            let theirs = rustybuzz::shape(face, &[], buffer());
+                            let ids = |g: &rustybuzz::GlyphBuffer| {
+                                g.glyph_infos().iter().map(|i| (i.glyph_id, i.cluster)).collect::<Vec<_>>()
+                            };
+                            let at = |g: &rustybuzz::GlyphBuffer| {
+                                g.glyph_positions()
+                                    .iter()
+                                    .map(|p| (p.x_advance, p.y_advance, p.x_offset, p.y_offset))
+                                    .collect::<Vec<_>>()
+                            };
+                            assert_eq!(ids(&ours), ids(&theirs), "{text:?} in face {face_index}, rtl {rtl}");
+                            assert_eq!(at(&ours), at(&theirs), "{text:?} in face {face_index}, rtl {rtl}");
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
