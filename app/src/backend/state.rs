@@ -125,6 +125,8 @@ struct Inner {
     login_limits: Limiter,
     loops: Loops,
     failpoints: Failpoints,
+    /// The wholesale price book as storefront pages show it, per tenant.
+    price_books: crate::backend::workspaces::price_book::DisplayBooks,
     /// Flips to true when the server starts shutting down, so long-lived streams end.
     shutdown: watch::Sender<bool>,
 }
@@ -167,6 +169,7 @@ impl AppState {
             login_limits,
             loops,
             failpoints: Failpoints::default(),
+            price_books: Default::default(),
             shutdown: watch::channel(false).0,
         }))
     }
@@ -178,6 +181,12 @@ impl AppState {
     /// Tenants, their hosts and their database pools.
     pub fn registry(&self) -> &Registry {
         &self.0.registry
+    }
+
+    /// The wholesale price book as storefront pages show it (kept per tenant while the registry's version
+    /// stands).
+    pub fn price_books(&self) -> &crate::backend::workspaces::price_book::DisplayBooks {
+        &self.0.price_books
     }
 
     /// A tenant with its database, by id (jobs carry the tenant they belong to). `None` when it does not

@@ -32,7 +32,7 @@ pub async fn catalog() -> Result<CatalogView, AppError> {
     use crate::backend::{request, workspaces::catalog};
     let (state, tenant) = request::tenant().await?;
     let signed_in = request::current_customer().await?.is_some();
-    let plans = catalog::for_sale(state.central(), &tenant)
+    let plans = catalog::for_sale(&state, &tenant)
         .await?
         .into_iter()
         .map(|p| PlanCard {

@@ -39,7 +39,7 @@ pub async fn my_catalog() -> Result<Vec<CatalogRow>, AppError> {
     use crate::domain::plan::TemplateStatus;
     let (state, tenant, _) = super::server::guard::staff_on_tenant().await?;
     let templates = plan_templates::list(state.central()).await?;
-    let wholesale = price_book::wholesale_now(state.central(), &tenant).await?;
+    let wholesale = price_book::wholesale_now(&state, &tenant).await?;
     let upcoming = price_book::upcoming_for(state.central(), &tenant).await?;
     catalog::list_listed(&tenant.db)
         .await?

@@ -10,7 +10,7 @@ use crate::error::AppError;
 pub async fn list_workspaces() -> Result<WorkspaceList, AppError> {
     use crate::backend::{request, workspaces::views};
     let (state, tenant, customer) = request::require_customer().await?;
-    views::list(state.central(), &tenant, &customer).await
+    views::list(&state, &tenant, &customer).await
 }
 
 /// One workspace, with its usage this billing period.

@@ -225,7 +225,7 @@ async fn a_wholesale_price_above_a_retail_price_is_flagged_and_the_floor_rises_w
     let rows: Vec<CatalogRow> = staff.call("my_catalog", &[]).await.unwrap();
     assert_eq!(rows.iter().find(|r| r.code == "business-basic").unwrap().wholesale, usd("0.11"));
     let house = app.state.house().await.unwrap();
-    let house_rates = app::backend::workspaces::price_book::wholesale_now(app.state.central(), &house).await.unwrap();
+    let house_rates = app::backend::workspaces::price_book::wholesale_now(&app.state, &house).await.unwrap();
     let of = |code: &str| house_rates.iter().find(|(c, _)| c.as_str() == code).unwrap().1;
     assert_eq!(
         (of("business-basic"), of("developer-pro")),
@@ -327,3 +327,36 @@ async fn bad_price_changes_are_refused_and_change_nothing(b: Backend) {
     app.stop().await;
 }
 on_both_backends!(bad_price_changes_are_refused_and_change_nothing);
+
+/// What the storefront's catalog shows an hour of `code` for, as `customer` sees it.
+async fn shown_rate(customer: &Client, code: &str) -> Rate {
+    let cat: CatalogView = customer.call("catalog", &[]).await.unwrap();
+    cat.plans.iter().find(|p| p.code == code).unwrap().rate
+}
+
+/// Pages keep the price book in memory (one statement less for each page that shows a price). A change
+/// scheduled on one server reaches the pages another server shows once that server next checks the
+/// registry, without a restart and without anything else happening on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_price_scheduled_on_one_server_shows_on_the_pages_of_another() {
+    let a = TestApp::spawn(Backend::Postgres).await;
+    let b = a.spawn_beside(&[]).await;
+    let on_b = b.demo().await;
+    // Read (and kept) on b before the change.
+    let before = shown_rate(&on_b, "developer-basic").await;
+    assert_eq!(shown_rate(&on_b, "developer-basic").await, before);
+    assert_ne!(before, usd("9.99"));
+    let (status, body) = schedule(&admin(&a).await, "developer-basic", ("base", ""), "9.99", "").await;
+    assert_eq!(status, 200, "{body}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let shown = shown_rate(&on_b, "developer-basic").await;
+        if shown == usd("9.99") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "b still shows {shown} for a price of 9.99 scheduled on a");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.stop().await;
+    a.stop().await;
+}

@@ -114,7 +114,7 @@ pub async fn workspace_page(
     customer: &crate::backend::identity::customers::Customer,
     id: &str,
 ) -> Result<crate::domain::workspace_view::WorkspaceDetail, crate::error::AppError> {
-    let mut d = crate::backend::workspaces::views::detail(state.central(), tenant, customer, id).await?;
+    let mut d = crate::backend::workspaces::views::detail(state, tenant, customer, id).await?;
     let period = super::period_at(state, tenant.id, d.server_now).await?;
     let workspace = d.card.id.to_string();
     let sessions = usage::customer_sessions(tenant.db.pool(), customer.id, period.start(), period.end()).await?;
@@ -237,7 +237,7 @@ pub async fn reseller(state: &AppState, tenant: &Tenant) -> Result<ResellerBilli
 
 /// Every plan of the storefront, in catalog order, with the wholesale price it pays for it now.
 pub async fn with_wholesale(state: &AppState, tenant: &Tenant) -> Result<Vec<(Plan, Rate)>, BackendError> {
-    let wholesale = price_book::wholesale_now(state.central(), tenant).await?;
+    let wholesale = price_book::wholesale_now(state, tenant).await?;
     catalog::list_all(&tenant.db)
         .await?
         .into_iter()

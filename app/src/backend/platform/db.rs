@@ -148,6 +148,20 @@ impl Pool {
             // Thousands of tenants share one PostgreSQL server: an idle tenant gives its connections back.
             .idle_timeout(Some(Duration::from_secs(60)))
             .min_connections(0)
+            // sqlx checks every connection it hands out with a round trip of its own (for SQLite, a message
+            // to the connection's thread and back), which doubled the round trips of a page. Only a
+            // connection that sat idle long enough to have been closed under us (a restarted server, a
+            // pooler's or firewall's idle limit) is checked; one in steady use fails its query at worst, as
+            // a connection cut just after its check would. A SQLite file cannot hang up.
+            .test_before_acquire(false)
+            .before_acquire(move |conn, meta| {
+                Box::pin(async move {
+                    if engine == Engine::Postgres && meta.idle_for >= CHECK_AFTER_IDLE {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if engine == Engine::Sqlite {
@@ -186,6 +200,9 @@ impl Pool {
         self.pinned
     }
 }
+
+/// How long a pooled connection may sit idle before it is checked with a round trip when it is next taken.
+const CHECK_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// The URL with sqlx's statement cache turned off: through a transaction-mode pooler a statement prepared
 /// on one server connection cannot be reused on the next.

@@ -379,6 +379,9 @@ pub async fn delete(state: &AppState, slug: &str) -> Result<()> {
 
 pub async fn set_terms(state: &AppState, slug: &str, terms: &BillingTerms) -> Result<()> {
     let rec = by_slug(state, slug).await?;
+    // The tier decides which rows of the price book apply: the registry's version moves with it, so pages
+    // showing prices drop the book they keep.
+    let mut tx = state.central().begin().await?;
     sqlx::query(
         "UPDATE tenants SET reseller_tier = $1, wholesale_discount_bp = $2, platform_fee_minor = $3, commission_bp = $4, \
          billing_cycle_day = $5, updated_at = $6 WHERE id = $7",
@@ -390,8 +393,11 @@ pub async fn set_terms(state: &AppState, slug: &str, terms: &BillingTerms) -> Re
     .bind(i64::from(terms.billing_cycle_day))
     .bind(now().as_millis())
     .bind(rec.id.to_string())
-    .execute(state.central().pool())
+    .execute(&mut *tx)
     .await?;
+    bump_version(&mut tx).await?;
+    tx.commit().await?;
+    state.registry().invalidate();
     Ok(())
 }
 

@@ -225,6 +225,12 @@ impl Registry {
         }
     }
 
+    /// The registry's version as this server last saw it (checked against the database as [`Self::resolve`]
+    /// is): what caches of data whose changes bump it are keyed by.
+    pub async fn version(&self) -> Result<i64> {
+        Ok(self.fresh().await?.version)
+    }
+
     /// Which site a (normalised) host belongs to.
     pub async fn resolve(&self, host: &HostName) -> Result<Site> {
         let map = self.fresh().await?;

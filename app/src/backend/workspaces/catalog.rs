@@ -5,7 +5,7 @@
 
 use super::plan_templates::{self, PlanTemplate};
 use crate::backend::platform::db::{CentralDb, TenantDb};
-use crate::backend::state::Tenant;
+use crate::backend::state::{AppState, Tenant};
 use crate::backend::{corrupt, Result};
 use crate::domain::money::{Currency, Rate};
 use crate::domain::plan::{PlanCode, TemplateStatus};
@@ -184,12 +184,12 @@ pub struct ForSale {
 
 /// What the storefront sells, in the templates' order: the active templates it shows (an active price), each
 /// at the storefront's price but never below the wholesale price in force (what a session starting now bills).
-pub async fn for_sale(central: &CentralDb, tenant: &Tenant) -> Result<Vec<ForSale>> {
+pub async fn for_sale(state: &AppState, tenant: &Tenant) -> Result<Vec<ForSale>> {
     // What a plan is comes from the platform's templates (in their order); the price and the words from
     // the storefront.
     let listed = list_listed(&tenant.db).await?;
-    let wholesale = super::price_book::wholesale_now(central, tenant).await?;
-    Ok(plan_templates::list(central)
+    let wholesale = super::price_book::wholesale_now(state, tenant).await?;
+    Ok(plan_templates::list(state.central())
         .await?
         .into_iter()
         .filter(|t| t.status == TemplateStatus::Active)

@@ -22,6 +22,7 @@ use crate::backend::mail::{outbox, templates, Outgoing};
 use crate::backend::platform::audit::ByAdmin;
 use crate::backend::platform::db::{now, CentralDb};
 use crate::backend::state::{AppState, Tenant};
+use crate::backend::tenancy::registry::bump_version;
 use crate::backend::{corrupt, tenancy::branding, BackendError, Result};
 use crate::domain::ids::TenantId;
 use crate::domain::money::{Currency, Rate};
@@ -159,16 +160,52 @@ pub async fn wholesale_at(central: &CentralDb, tenant: &Tenant, plan: PlanCode, 
     rate(per_hour, tenant.currency)
 }
 
-/// What `tenant` pays an hour for each plan now, in `PlanCode::ALL` order.
-pub async fn wholesale_now(central: &CentralDb, tenant: &Tenant) -> Result<Vec<(PlanCode, Rate)>> {
-    let (buyer, entries) = buyer_with_entries(central, tenant.id, None)
-        .await?
-        .ok_or_else(|| corrupt("price book: tenant without a row"))?;
+/// The rows of the book each storefront's pages show prices from, kept in memory per tenant: the
+/// catalog, the dashboard and the workspace page would otherwise each read the central database for rows
+/// that change only when an admin schedules or withdraws a price or moves the storefront to another tier.
+/// Each of those bumps the registry's version in its transaction, so a kept book is used only while the
+/// version it was read at is current: at once on the server that made the change, and after the registry's
+/// periodic check (at most a second) on the others. Rows carry their effective time, so a kept book still
+/// answers "in force now" correctly as time passes. Only what pages show comes from here; the rates a
+/// session freezes are always read from the database ([`session_rates`]).
+#[derive(Debug, Default)]
+pub struct DisplayBooks {
+    books: std::sync::Mutex<std::collections::HashMap<TenantId, KeptBook>>,
+}
+
+type KeptBook = (i64, std::sync::Arc<(Buyer, Vec<PriceEntry>)>);
+
+impl DisplayBooks {
+    async fn get(&self, state: &AppState, tenant: TenantId) -> Result<std::sync::Arc<(Buyer, Vec<PriceEntry>)>> {
+        // The version first: a change committed after it is read bumps it again, so a book read below can be
+        // newer than the version it is kept under, never older.
+        let version = state.registry().version().await?;
+        let kept = self.books.lock().map_err(|_| corrupt("price book cache lock"))?.get(&tenant).cloned();
+        if let Some((v, book)) = kept {
+            if v == version {
+                return Ok(book);
+            }
+        }
+        let book = std::sync::Arc::new(
+            buyer_with_entries(state.central(), tenant, None)
+                .await?
+                .ok_or_else(|| corrupt("price book: tenant without a row"))?,
+        );
+        self.books.lock().map_err(|_| corrupt("price book cache lock"))?.insert(tenant, (version, book.clone()));
+        Ok(book)
+    }
+}
+
+/// What `tenant` pays an hour for each plan now, in `PlanCode::ALL` order, for its pages (see
+/// [`DisplayBooks`]).
+pub async fn wholesale_now(state: &AppState, tenant: &Tenant) -> Result<Vec<(PlanCode, Rate)>> {
+    let book = state.price_books().get(state, tenant.id).await?;
+    let (buyer, entries) = (&book.0, &book.1);
     let t = now();
     PlanCode::ALL
         .into_iter()
         .map(|plan| -> Result<(PlanCode, Rate)> {
-            let per_hour = rules::rate_at(&entries, plan, &buyer, t)
+            let per_hour = rules::rate_at(entries, plan, buyer, t)
                 .ok_or_else(|| corrupt(format!("price book: no price for {plan}")))?;
             Ok((plan, rate(per_hour, tenant.currency)?))
         })
@@ -413,6 +450,8 @@ pub async fn schedule(
     }
     let t = now();
     let effective_at = rules::parse_effective(input.effective_at, t)?;
+    // The row and the registry's version commit together: every server's pages drop the book they keep.
+    let mut tx = central.begin().await?;
     sqlx::query(
         "INSERT INTO wholesale_prices (id, plan_code, scope_kind, scope, per_hour, effective_at, created_by, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
@@ -427,8 +466,11 @@ pub async fn schedule(
     .bind(effective_at.as_millis())
     .bind(by.email)
     .bind(t.as_millis())
-    .execute(central.pool())
+    .execute(&mut *tx)
     .await?;
+    bump_version(&mut tx).await?;
+    tx.commit().await?;
+    state.registry().invalidate();
     let tenant = match &scope {
         PriceScope::Tenant(id) => Some(*id),
         _ => None,
@@ -455,14 +497,21 @@ pub async fn withdraw(state: &AppState, by: ByAdmin<'_>, id: &str) -> Result<boo
     .fetch_optional(central.pool())
     .await?;
     let Some(row) = row.map(BookRow::try_from).transpose()? else { return Ok(false) };
+    let mut tx = central.begin().await?;
     let gone = sqlx::query("DELETE FROM wholesale_prices WHERE id = $1 AND effective_at > $2")
         .bind(id)
         .bind(t.as_millis())
-        .execute(central.pool())
+        .execute(&mut *tx)
         .await?
         .rows_affected()
         == 1;
     if gone {
+        // With the registry's version, so every server's pages drop the book they keep (`DisplayBooks`).
+        bump_version(&mut tx).await?;
+    }
+    tx.commit().await?;
+    if gone {
+        state.registry().invalidate();
         let e = &row.entry;
         let tenant = match &e.scope {
             PriceScope::Tenant(id) => Some(*id),

@@ -3,7 +3,7 @@
 
 use crate::backend::corrupt;
 use crate::backend::identity::customers::Customer;
-use crate::backend::platform::db::{now, CentralDb};
+use crate::backend::platform::db::now;
 use crate::backend::platform::events::WorkspaceChanged;
 use crate::backend::state::{AppState, Tenant};
 use crate::backend::workspaces::catalog;
@@ -23,11 +23,11 @@ fn parse_id(id: &str) -> Result<WorkspaceId, AppError> {
     id.parse().map_err(|_| AppError::NotFound)
 }
 
-pub async fn list(central: &CentralDb, tenant: &Tenant, customer: &Customer) -> Result<WorkspaceList, AppError> {
-    // Two statements whatever the number of workspaces (the workspaces with their plans and meters, the
-    // price book): the dashboard is the page customers keep open and come back to.
+pub async fn list(state: &AppState, tenant: &Tenant, customer: &Customer) -> Result<WorkspaceList, AppError> {
+    // One statement whatever the number of workspaces (the workspaces with their plans and meters; the
+    // price book is kept in memory): the dashboard is the page customers keep open and come back to.
     let rows = store::list_owned_with_meters(&tenant.db, customer.id).await?;
-    let wholesale = price_book::wholesale_now(central, tenant).await?;
+    let wholesale = price_book::wholesale_now(state, tenant).await?;
     let items = rows
         .iter()
         .map(|o| {
@@ -61,7 +61,7 @@ fn card(
 }
 
 pub async fn detail(
-    central: &CentralDb,
+    state: &AppState,
     tenant: &Tenant,
     customer: &Customer,
     id: &str,
@@ -75,7 +75,7 @@ pub async fn detail(
     // Launching goes through our own route, which asks Kasm for a fresh login link at click time.
     let launch_url = (ws.state == WorkspaceState::Running).then(|| format!("/workspaces/{}/launch", ws.id));
     Ok(WorkspaceDetail {
-        card: card(&plan.name, plan.retail, &price_book::wholesale_now(central, tenant).await?, &ws, meter),
+        card: card(&plan.name, plan.retail, &price_book::wholesale_now(state, tenant).await?, &ws, meter),
         failure: ws.failure_reason.clone(),
         launch_url,
         usage: usage
@@ -108,7 +108,7 @@ pub async fn rename(
         return Err(AppError::NotFound);
     }
     state.publish(WorkspaceChanged { tenant: tenant.id, customer: customer.id, workspace: ws_id });
-    detail(state.central(), tenant, customer, id).await
+    detail(state, tenant, customer, id).await
 }
 
 /// Applies a customer action: ownership, then the state machine, then a conditional transition (so a
@@ -132,7 +132,7 @@ pub async fn change(
     }
     provisioning::announce(state, tenant, &ws);
     provisioning::drive(state, tenant, ws_id).await?;
-    detail(state.central(), tenant, customer, id).await
+    detail(state, tenant, customer, id).await
 }
 
 fn sentence(s: &str) -> String {
