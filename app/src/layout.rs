@@ -125,11 +125,11 @@ pub fn Frame(children: Children) -> impl IntoView {
     // Every resource is created here, at the top: resources created inside a suspended block get other
     // ids on the server and in the browser, and hydration then fails. Each asks only for what its frame
     // shows: the storefront's customer, or the management frame's staff member and account standing.
-    let brand = Resource::new_blocking(|| (), |_| get_site_brand());
+    let brand = crate::resource::new_blocking(|| (), |_| get_site_brand());
     let logout = ServerAction::<Logout>::new();
     let staff_logout = ServerAction::<StaffLogout>::new();
     let staff_everywhere = ServerAction::<StaffLogoutEverywhere>::new();
-    let who = Resource::new(
+    let who = crate::resource::new(
         move || (logout.version().get(), area.get() == Area::Storefront),
         |(_, storefront)| async move {
             if storefront {
@@ -139,7 +139,7 @@ pub fn Frame(children: Children) -> impl IntoView {
             }
         },
     );
-    let staff = Resource::new(
+    let staff = crate::resource::new(
         move || area.get() == Area::Manage,
         |manage| async move {
             if manage {
@@ -149,7 +149,7 @@ pub fn Frame(children: Children) -> impl IntoView {
             }
         },
     );
-    let standing = Resource::new(
+    let standing = crate::resource::new(
         move || area.get() == Area::Manage,
         |manage| async move {
             if manage {

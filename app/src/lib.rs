@@ -13,6 +13,7 @@
 //! | `catalog`    | the plan catalog and ordering |
 //! | `workspaces` | the customer's workspaces: list, detail, start/stop, the live meter |
 //! | `pages`      | the pages loaded on first use (their own WebAssembly chunks) and the prefetching of their code |
+//! | `resource`   | resources as pages create them (JSON read back with the same reader server functions use) |
 //! | `backend`    | server-only: databases, Kasm client, provisioning, jobs (the one `ssr` gate) |
 
 // Deeply nested views (the branding editor) build deep types.
@@ -28,6 +29,7 @@ pub mod error;
 pub mod layout;
 pub mod manage;
 pub mod pages;
+pub mod resource;
 pub mod workspaces;
 
 #[cfg(feature = "ssr")]

@@ -52,8 +52,10 @@ pub async fn audit_log(tenant: String, action: String, actor: String) -> Result<
 pub fn AdminAuditPage() -> impl IntoView {
     let q = use_query_map();
     let param = move |k: &str| q.read().get(k).unwrap_or_default();
-    let rows =
-        Resource::new(move || (param("tenant"), param("action"), param("actor")), |(t, a, who)| audit_log(t, a, who));
+    let rows = crate::resource::new(
+        move || (param("tenant"), param("action"), param("actor")),
+        |(t, a, who)| audit_log(t, a, who),
+    );
     let field = "rounded border px-2 py-1 text-sm";
     view! {
         <h1 class="text-2xl font-semibold">"Audit log"</h1>

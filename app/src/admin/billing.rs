@@ -117,7 +117,7 @@ pub async fn admin_run_billing(period: String, tenant: Option<String>) -> Result
 #[component]
 pub fn AdminBillingPage() -> impl IntoView {
     let run_now = ServerAction::<AdminRunBilling>::new();
-    let data = Resource::new(move || run_now.version().get(), |_| admin_billing());
+    let data = crate::resource::new(move || run_now.version().get(), |_| admin_billing());
     view! {
         <h1 class="text-2xl font-semibold">"Billing"</h1>
         <ActionForm action=run_now attr:class="mt-4 flex flex-wrap items-end gap-2 text-sm">

@@ -114,7 +114,7 @@ pub async fn set_db_server_state(name: String, drain: String) -> Result<(), AppE
 pub fn AdminDatabasesPage() -> impl IntoView {
     let add = ServerAction::<AddDbServer>::new();
     let set_state = ServerAction::<SetDbServerState>::new();
-    let data = Resource::new(move || (add.version().get(), set_state.version().get()), |_| databases());
+    let data = crate::resource::new(move || (add.version().get(), set_state.version().get()), |_| databases());
     let note = move || {
         [add.value().get().and_then(Result::err), set_state.value().get().and_then(Result::err)]
             .into_iter()

@@ -231,7 +231,7 @@ pub fn AdminKasmPage() -> impl IntoView {
     let save_server = ServerAction::<SaveKasmServer>::new();
     let sync = ServerAction::<SyncImages>::new();
     let save_tpl = ServerAction::<SaveTemplate>::new();
-    let data = Resource::new(
+    let data = crate::resource::new(
         move || (save_server.version().get(), sync.version().get(), save_tpl.version().get()),
         |_| kasm_overview(),
     );

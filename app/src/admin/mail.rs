@@ -69,7 +69,7 @@ pub async fn outbox() -> Result<Vec<MailRow>, AppError> {
 
 #[component]
 pub fn AdminMailPage() -> impl IntoView {
-    let rows = Resource::new(|| (), |_| outbox());
+    let rows = crate::resource::new(|| (), |_| outbox());
     view! {
         <h1 class="text-2xl font-semibold">"Mail"</h1>
         <p class="mt-1 text-sm text-slate-600">"Newest first. Without SMTP_URL, messages stay here as queued."</p>

@@ -158,8 +158,8 @@ pub fn AdminTenantsPage() -> impl IntoView {
             go_to("/admin/login");
         }
     });
-    let me = Resource::new(|| (), |_| current_admin());
-    let tenants = Resource::new(|| (), |_| list_tenants());
+    let me = crate::resource::new(|| (), |_| current_admin());
+    let tenants = crate::resource::new(|| (), |_| list_tenants());
     view! {
         <Suspense fallback=|| view! { <p class="text-sm text-slate-500">"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -352,7 +352,7 @@ pub fn AdminTenantPage() -> impl IntoView {
         welcome: ServerAction::new(),
         standing: StandingActions::default(),
     };
-    let detail = Resource::new(slug, get_tenant);
+    let detail = crate::resource::new(slug, get_tenant);
     // The newest state an action answered with; it replaces the loaded one so the page is never stale.
     let fresh = RwSignal::new(None::<TenantDetail>);
     feed(fresh, move || actions.retry.value().get());

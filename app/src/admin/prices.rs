@@ -177,7 +177,7 @@ pub fn AdminPricesPage() -> impl IntoView {
     let schedule = ServerAction::<AdminSchedulePrice>::new();
     let withdraw = ServerAction::<AdminWithdrawPrice>::new();
     let add_tier = ServerAction::<AdminAddTier>::new();
-    let data = Resource::new(
+    let data = crate::resource::new(
         move || (schedule.version().get(), withdraw.version().get(), add_tier.version().get()),
         |_| admin_prices(),
     );

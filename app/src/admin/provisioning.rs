@@ -51,7 +51,7 @@ pub async fn requeue(job_id: String) -> Result<Vec<DeadLetterRow>, AppError> {
 #[component]
 pub fn AdminProvisioningPage() -> impl IntoView {
     let requeue = ServerAction::<Requeue>::new();
-    let rows = Resource::new(move || requeue.version().get(), |_| dead_letters());
+    let rows = crate::resource::new(move || requeue.version().get(), |_| dead_letters());
     view! {
         <h1 class="text-2xl font-semibold">"Provisioning: dead letters"</h1>
         <p class="mt-1 text-sm text-slate-600">"Workspace jobs that gave up after their retries. Requeue once the cause is fixed."</p>

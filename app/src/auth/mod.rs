@@ -189,7 +189,7 @@ pub fn AccountPage() -> impl IntoView {
     let email = ServerAction::<ChangeEmail>::new();
     let everywhere = ServerAction::<LogoutEverywhere>::new();
     let resend = ServerAction::<ResendVerification>::new();
-    let me = Resource::new(move || profile.version().get(), |_| who_am_i());
+    let me = crate::resource::new(move || profile.version().get(), |_| who_am_i());
     Effect::new(move |_| {
         if let Some(Ok(_)) = everywhere.value().get() {
             go_to("/login");

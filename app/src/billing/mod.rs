@@ -335,7 +335,7 @@ pub fn BillingPage() -> impl IntoView {
     let remove_card = ServerAction::<RemoveCard>::new();
     let query = leptos_router::hooks::use_query_map();
     // Returning from the payment page (`?topup=<session>`): confirm first, then load.
-    let data = Resource::new(
+    let data = crate::resource::new(
         move || {
             (query.read().get("topup"), subscribe.version().get(), cancel.version().get() + remove_card.version().get())
         },
@@ -539,7 +539,7 @@ pub async fn get_invoice(id: String) -> Result<InvoiceDocument, AppError> {
 #[component]
 pub fn InvoicePage() -> impl IntoView {
     let params = use_params_map();
-    let data = Resource::new(move || params.read().get("id").unwrap_or_default(), get_invoice);
+    let data = crate::resource::new(move || params.read().get("id").unwrap_or_default(), get_invoice);
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {

@@ -102,7 +102,7 @@ pub async fn order_workspace(plan: String, order_key: String) -> Result<String, 
 
 #[component]
 pub fn CatalogPage() -> impl IntoView {
-    let data = Resource::new(|| (), |_| catalog());
+    let data = crate::resource::new(|| (), |_| catalog());
     let order = ServerAction::<OrderWorkspace>::new();
     Effect::new(move |_| {
         if let Some(Ok(id)) = order.value().get() {

@@ -207,7 +207,7 @@ pub async fn save_stripe_keys(secret_key: String, webhook_secret: String) -> Res
 pub fn ManageBillingPage() -> impl IntoView {
     let price = ServerAction::<SetPlanPrice>::new();
     let keys = ServerAction::<SaveStripeKeys>::new();
-    let data = Resource::new(move || (price.version().get(), keys.version().get()), |_| manage_billing());
+    let data = crate::resource::new(move || (price.version().get(), keys.version().get()), |_| manage_billing());
     view! {
         <h1 class="text-2xl font-semibold">"Billing"</h1>
         <super::platform_billing::PlatformBilling/>

@@ -92,7 +92,7 @@ pub async fn save_listing(
 pub fn CatalogPage() -> impl IntoView {
     let save = ServerAction::<SaveListing>::new();
     let price = ServerAction::<SetPlanPrice>::new();
-    let rows = Resource::new(move || (save.version().get(), price.version().get()), |_| my_catalog());
+    let rows = crate::resource::new(move || (save.version().get(), price.version().get()), |_| my_catalog());
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {

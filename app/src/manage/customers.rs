@@ -449,7 +449,8 @@ const FIELD: &str = "rounded border px-2 py-1 text-sm";
 pub fn CustomersPage() -> impl IntoView {
     let q = use_query_map();
     let param = move |k: &str| q.read().get(k).unwrap_or_default();
-    let list = Resource::new(move || (param("q"), param("page")), |(search, page)| manage_customers(search, page));
+    let list =
+        crate::resource::new(move || (param("q"), param("page")), |(search, page)| manage_customers(search, page));
     view! {
         <h1 class="text-2xl font-semibold">"Customers"</h1>
         <form method="get" action="/manage/customers" class="mt-4 flex flex-wrap items-end gap-2" data-testid="customer-search">
@@ -577,7 +578,7 @@ pub fn CustomerPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").unwrap_or_default();
     let actions = Actions::new();
-    let detail = Resource::new(move || (id(), actions.versions()), |(id, _)| manage_customer(id));
+    let detail = crate::resource::new(move || (id(), actions.versions()), |(id, _)| manage_customer(id));
     view! {
         <p class="text-sm"><a class="underline" href="/manage/customers">"← All customers"</a></p>
         {move || actions.error().map(|e| view! { <div class="mt-2"><ErrorNote message=e.to_string()/></div> })}

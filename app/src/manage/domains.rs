@@ -66,7 +66,7 @@ pub fn DomainsPage() -> impl IntoView {
     let check = ServerAction::<CheckMyDomain>::new();
     let primary = ServerAction::<MakeDomainPrimary>::new();
     let remove = ServerAction::<RemoveMyDomain>::new();
-    let list = Resource::new(
+    let list = crate::resource::new(
         move || (add.version().get(), check.version().get(), primary.version().get(), remove.version().get()),
         |_| my_domains(),
     );

@@ -39,8 +39,8 @@ pub(crate) fn StaffSignInFirst() -> impl IntoView {
 
 #[component]
 pub fn ManageHomePage() -> impl IntoView {
-    let me = Resource::new(|| (), |_| current_staff());
-    let checklist = Resource::new(|| (), |_| onboarding::onboarding());
+    let me = crate::resource::new(|| (), |_| current_staff());
+    let checklist = crate::resource::new(|| (), |_| onboarding::onboarding());
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -157,7 +157,7 @@ pub fn SetPasswordPage() -> impl IntoView {
 #[component]
 pub fn BrandingPage() -> impl IntoView {
     let saved = ServerAction::<SaveBranding>::new();
-    let current = Resource::new(|| (), |_| get_branding());
+    let current = crate::resource::new(|| (), |_| get_branding());
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -417,7 +417,7 @@ fn apply_preview_css(css: &str) {
 pub fn StaffPage() -> impl IntoView {
     let invite = ServerAction::<InviteStaff>::new();
     let remove = ServerAction::<RemoveStaff>::new();
-    let staff = Resource::new(move || (invite.version().get(), remove.version().get()), |_| list_staff());
+    let staff = crate::resource::new(move || (invite.version().get(), remove.version().get()), |_| list_staff());
     let field = "rounded border px-2 py-1 text-sm";
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>

@@ -100,7 +100,7 @@ pub fn ConfirmPrices() -> impl IntoView {
 
 #[component]
 pub fn GuidePage() -> impl IntoView {
-    let guide = Resource::new(|| (), |_| get_reseller_guide());
+    let guide = crate::resource::new(|| (), |_| get_reseller_guide());
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {

@@ -145,7 +145,7 @@ pub fn PlatformBilling() -> impl IntoView {
     let pay = ServerAction::<PayWholesaleInvoice>::new();
     let query = leptos_router::hooks::use_query_map();
     // Returning from the payment page (`?platform_checkout=<session>`): confirm first, then load.
-    let data = Resource::new(
+    let data = crate::resource::new(
         move || query.read().get(crate::domain::tenant_billing::RETURN_PARAM),
         |session| async move {
             if let Some(s) = session.filter(|s| !s.is_empty()) {

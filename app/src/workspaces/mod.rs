@@ -48,7 +48,7 @@ fn SignInFirst() -> impl IntoView {
 pub fn WorkspacesPage() -> impl IntoView {
     let changes = RwSignal::new(0u32);
     live::on_workspace_events(move |_| changes.update(|n| *n += 1));
-    let list = Resource::new(move || changes.get(), |_| list_workspaces());
+    let list = crate::resource::new(move || changes.get(), |_| list_workspaces());
     view! {
         <h1 class="text-2xl font-semibold">"My workspaces"</h1>
         <Suspense fallback=|| view! { <p class="mt-4">"Loading…"</p> }>
@@ -108,7 +108,7 @@ pub fn WorkspacePage() -> impl IntoView {
         }
     });
     let watch = RwSignal::new(0u32);
-    let detail = Resource::new(move || (id(), watch.get(), actions.versions()), |(id, ..)| get_workspace(id));
+    let detail = crate::resource::new(move || (id(), watch.get(), actions.versions()), |(id, ..)| get_workspace(id));
     // State changes arrive as events; the meter itself never asks the server.
     live::on_workspace_events(move |changed| {
         if changed.is_none() || changed == Some(id_now()) {
