@@ -125,7 +125,7 @@ pub fn Frame(children: Children) -> impl IntoView {
     // Every resource is created here, at the top: resources created inside a suspended block get other
     // ids on the server and in the browser, and hydration then fails. Each asks only for what its frame
     // shows: the storefront's customer, or the management frame's staff member and account standing.
-    let brand = crate::resource::new_blocking(|| (), |_| get_site_brand());
+    let brand = Resource::<_, crate::resource::Json>::new_with_options(|| (), |_| get_site_brand(), true);
     let logout = ServerAction::<Logout>::new();
     let staff_logout = ServerAction::<StaffLogout>::new();
     let staff_everywhere = ServerAction::<StaffLogoutEverywhere>::new();

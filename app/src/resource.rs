@@ -34,7 +34,8 @@ impl<T: DeserializeOwned> Decoder<T> for Json {
     }
 }
 
-/// A resource: `fetcher` runs for each value of `source` (as `Resource::new`).
+/// A resource: `fetcher` runs for each value of `source` (as `Resource::new`). A blocking one (the frame's
+/// brand) is `Resource::<_, Json>::new_with_options(…, true)`.
 #[track_caller]
 pub fn new<T, S, Fut>(
     source: impl Fn() -> S + Send + Sync + 'static,
@@ -46,20 +47,6 @@ where
     Fut: Future<Output = T> + Send + 'static,
 {
     Resource::new_with_options(source, fetcher, false)
-}
-
-/// A resource the response waits for before anything is sent (as `Resource::new_blocking`).
-#[track_caller]
-pub fn new_blocking<T, S, Fut>(
-    source: impl Fn() -> S + Send + Sync + 'static,
-    fetcher: impl Fn(S) -> Fut + Send + Sync + 'static,
-) -> Resource<T, Json>
-where
-    T: Serialize + DeserializeOwned + Send + Sync + 'static,
-    S: Send + Sync + Clone + PartialEq + 'static,
-    Fut: Future<Output = T> + Send + 'static,
-{
-    Resource::new_with_options(source, fetcher, true)
 }
 
 #[cfg(test)]
