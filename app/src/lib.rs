@@ -38,7 +38,7 @@ pub mod backend;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{path, SsrMode};
 
 /// The HTML document around the app, rendered on the server. The storefront's theme is inlined as CSS
 /// variables (first paint is already in its colours) and its stylesheet linked by version. The built
@@ -101,8 +101,12 @@ pub fn App() -> impl IntoView {
         <Router>
             <pages::PrefetchLinks/>
             <layout::Frame>
+                // The storefront's own pages are rendered whole once their data is in (a few milliseconds
+                // of database reads): one response, no fallbacks streamed first and then replaced by
+                // script. The other pages stream out of order, so a slow read does not hold back the rest
+                // of the page.
                 <Routes fallback=|| view! { <layout::NotFound/> }>
-                    <Route path=path!("/") view=catalog::CatalogPage/>
+                    <Route path=path!("/") view=catalog::CatalogPage ssr=SsrMode::Async/>
                     <Route path=path!("/login") view=auth::LoginPage/>
                     <Route path=path!("/signup") view=pages::Signup::route()/>
                     <Route path=path!("/verify") view=pages::Verify::route()/>
@@ -110,8 +114,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/reset") view=pages::Reset::route()/>
                     <Route path=path!("/account") view=pages::Account::route()/>
                     <Route path=path!("/confirm-email") view=pages::ConfirmEmail::route()/>
-                    <Route path=path!("/workspaces") view=workspaces::WorkspacesPage/>
-                    <Route path=path!("/workspaces/:id") view=workspaces::WorkspacePage/>
+                    <Route path=path!("/workspaces") view=workspaces::WorkspacesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/workspaces/:id") view=workspaces::WorkspacePage ssr=SsrMode::Async/>
                     <Route path=path!("/billing") view=pages::Billing::route()/>
                     <Route path=path!("/invoices/:id") view=pages::Invoice::route()/>
                     <Route path=path!("/admin") view=pages::AdminTenants::route()/>

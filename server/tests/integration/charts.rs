@@ -23,11 +23,23 @@ async fn spawn(b: Backend) -> TestApp {
 }
 
 /// The part of `html` inside the element that carries `data-testid="{testid}"` (up to the end of the
-/// figure it is in), so assertions cannot be met by another part of the page.
-fn figure<'a>(html: &'a str, testid: &str) -> &'a str {
+/// figure it is in), so assertions cannot be met by another part of the page. Comments are left out: they
+/// are the renderer's hydration markers (`<!>`), which no reader sees.
+fn figure(html: &str, testid: &str) -> String {
     let at = html.find(&format!("data-testid=\"{testid}\"")).unwrap_or_else(|| panic!("no {testid} in {html}"));
     let end = html[at..].find("</figure>").map_or(html.len(), |e| at + e);
-    &html[at..end]
+    without_comments(&html[at..end])
+}
+
+fn without_comments(mut html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    while let Some(open) = html.find("<!") {
+        out.push_str(&html[..open]);
+        let close = html[open..].find('>').unwrap_or_else(|| panic!("an unclosed comment in {html}"));
+        html = &html[open + close + 1..];
+    }
+    out.push_str(html);
+    out
 }
 
 /// `text` as the text of an SVG `<text>` element.
@@ -66,12 +78,12 @@ async fn the_customers_usage_chart_has_axes_values_a_table_and_an_empty_state(b:
     let described = "<desc id=\"usage-chart-desc\">Bar chart. Time in hours and minutes; the vertical axis runs from 0 min to 15 min.";
     assert!(chart.contains(described), "{chart}");
     // The value axis: 0 to 15 minutes in 5-minute ticks, with their unit.
-    let y_axis = figure(chart, "chart-y-axis");
+    let y_axis = figure(&chart, "chart-y-axis");
     for tick in ["0 min", "5 min", "10 min", "15 min"] {
         assert!(y_axis.contains(&svg_text(tick)), "{tick}: {y_axis}");
     }
     // The category axis ends with today; thirty days, one mark each, and only today's is a tab stop.
-    assert!(figure(chart, "chart-x-axis").contains(&svg_text(&today)), "{chart}");
+    assert!(figure(&chart, "chart-x-axis").contains(&svg_text(&today)), "{chart}");
     assert_eq!(chart.matches("data-testid=\"chart-mark\"").count(), 30);
     assert_eq!(chart.matches("tabindex=\"0\"").count(), 1, "days without usage are not tab stops");
     let name = format!("{today}: 15 min");
@@ -84,8 +96,8 @@ async fn the_customers_usage_chart_has_axes_values_a_table_and_an_empty_state(b:
     let ring = "data-testid=\"chart-focus-ring\" class=\"invisible stroke-slate-900 group-focus/mark:visible\"";
     assert!(mark.contains(ring), "{mark}");
     // The legend names the unit; the table lists every day, with a caption.
-    assert!(figure(chart, "chart-unit").contains("Time in hours and minutes"), "{chart}");
-    let table = figure(chart, "chart-table");
+    assert!(figure(&chart, "chart-unit").contains("Time in hours and minutes"), "{chart}");
+    let table = figure(&chart, "chart-table");
     assert!(table.contains(">Billed time per day over the last 30 days (UTC)</caption>"), "{table}");
     assert!(table.contains(">Day</th>") && table.contains(">Billed time</th>"), "{table}");
     assert_eq!(table.matches("data-testid=\"chart-row\"").count(), 30);
@@ -180,18 +192,18 @@ async fn the_reseller_and_admin_charts_show_revenue_in_the_storefronts_currency(
     let html = html_of(&staff, "/manage/billing").await;
     let chart = figure(&html, "revenue-chart");
     // An axis in whole euros: €0 … €5 by €1.
-    let y_axis = figure(chart, "chart-y-axis");
+    let y_axis = figure(&chart, "chart-y-axis");
     for tick in ["€0", "€1", "€2", "€3", "€4", "€5"] {
         assert!(y_axis.contains(&svg_text(tick)), "{tick}: {y_axis}");
     }
-    assert!(figure(chart, "chart-x-axis").contains(&svg_text(&last.key())), "{chart}");
-    assert!(figure(chart, "chart-values").contains(&svg_text("€4.50")), "the bar's value is written on it");
+    assert!(figure(&chart, "chart-x-axis").contains(&svg_text(&last.key())), "{chart}");
+    assert!(figure(&chart, "chart-values").contains(&svg_text("€4.50")), "the bar's value is written on it");
     let name = format!("{}: Revenue €4.50; Margin €3.50; Wholesale cost €1.00", last.key());
     assert!(chart.contains(&format!("aria-label=\"{name}\" tabindex=\"0\"")), "{chart}");
     assert_eq!(chart.matches("data-testid=\"chart-mark\"").count(), 6, "six periods");
-    let legend = figure(chart, "chart-legend");
+    let legend = figure(&chart, "chart-legend");
     assert!(legend.contains("Margin") && legend.contains("Wholesale cost") && legend.contains("Amounts in EUR"));
-    let table = figure(chart, "chart-table");
+    let table = figure(&chart, "chart-table");
     assert!(table.contains(">Period</th>") && table.contains(">Revenue</th>"), "{table}");
     let row =
         format!(">{}</th><td class=\"pr-3 font-mono\">€4.50</td><td class=\"pr-3 font-mono\">€3.50</td>", last.key());
@@ -205,9 +217,9 @@ async fn the_reseller_and_admin_charts_show_revenue_in_the_storefronts_currency(
     let chart = figure(&html, "wholesale-revenue-chart");
     assert!(chart.contains(">Wholesale invoiced per period, in EUR</figcaption>"), "{chart}");
     assert!(chart.contains(&format!("aria-label=\"{}: €1.00\" tabindex=\"0\"", last.key())), "{chart}");
-    assert!(figure(chart, "chart-y-axis").contains(&svg_text("€1.00")), "{chart}");
+    assert!(figure(&chart, "chart-y-axis").contains(&svg_text("€1.00")), "{chart}");
     assert!(
-        figure(chart, "chart-table").contains(&format!(">{}</th><td class=\"pr-3 font-mono\">€1.00</td>", last.key()))
+        figure(&chart, "chart-table").contains(&format!(">{}</th><td class=\"pr-3 font-mono\">€1.00</td>", last.key()))
     );
     app.stop().await;
 }
