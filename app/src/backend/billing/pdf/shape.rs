@@ -52,6 +52,9 @@ pub(crate) struct Line {
 
 /// Shapes `s` in `style`.
 pub(crate) fn shape(s: &str, style: Style) -> Line {
+    if let Some(line) = by_words(s, style) {
+        return line;
+    }
     let text: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     let mut line = Line { text: text.clone(), glyphs: Vec::new(), width: 0 };
     if text.is_empty() {
@@ -130,10 +133,19 @@ fn segments(text: &str, start: usize, end: usize, style: Style) -> Vec<(usize, s
 }
 
 fn shape_segment(seg: &str, face_index: usize, rtl: bool, style: Style, line: &mut Line) {
+    shape_run(seg, face_index, rtl, None, style, &mut line.glyphs);
+}
+
+/// Shapes `seg` in one face and direction, appending its glyphs to `glyphs`. The script is the one given,
+/// or else the first the text's letters have (as `rustybuzz::shape` guesses it).
+fn shape_run(seg: &str, face_index: usize, rtl: bool, script: Option<Script>, style: Style, glyphs: &mut Vec<Glyph>) {
     let Some(face) = style.faces().get(face_index) else { return };
     let mut buffer = UnicodeBuffer::new();
     buffer.push_str(seg);
     buffer.set_direction(if rtl { Direction::RightToLeft } else { Direction::LeftToRight });
+    if let Some(script) = script {
+        buffer.set_script(script);
+    }
     buffer.guess_segment_properties();
     let plan = plan(style, face_index, face, buffer.direction(), buffer.script());
     let shaped = rustybuzz::shape_with_plan(face, &plan, buffer);
@@ -167,7 +179,7 @@ fn shape_segment(seg: &str, face_index: usize, rtl: bool, style: Style, line: &m
             } else {
                 (String::new(), 0, String::new())
             };
-            line.glyphs.push(Glyph {
+            glyphs.push(Glyph {
                 face: face_index,
                 id: u16::try_from(info.glyph_id).unwrap_or(0),
                 advance: per_mille(pos.x_advance, upem),
@@ -180,6 +192,69 @@ fn shape_segment(seg: &str, face_index: usize, rtl: bool, style: Style, line: &m
         }
         i += n;
     }
+}
+
+/// Whether a line made only of such characters and spaces shapes, in the first face of either style,
+/// exactly as its words shaped one by one with a space between them: nothing in those faces substitutes
+/// or positions across a space between them (no kerning with the space, no ligature or contextual form
+/// that spans it). ASCII, and the signs invoices print between figures (– — · ×) and before them (€ £).
+/// The unit test `words_shape_as_their_line` checks it pair by pair, and on whole invoice rows.
+fn separable(c: char) -> bool {
+    c.is_ascii_graphic() || c == ' ' || matches!(c, '\u{2013}' | '\u{2014}' | '\u{b7}' | '\u{d7}' | '€' | '£')
+}
+
+/// Words kept per thread before the store is emptied (a billing run meets a few hundred: dates, times,
+/// counts, amounts, plan names).
+const WORDS_KEPT: usize = 8192;
+
+/// Shaped words, by their text.
+type Words = HashMap<Box<str>, Box<[Glyph]>>;
+
+thread_local! {
+    /// Shaped words, by style and by whether their line has Latin letters (its script; see `by_words`).
+    static WORDS: std::cell::RefCell<[Words; 4]> = Default::default();
+}
+
+/// `text` shaped a word at a time when it is made only of `separable` characters (every row of figures
+/// an invoice prints: each session's dates, times and count, amounts, most descriptions), each word shaped
+/// once per thread and then copied: shaping was most of a billing run's time, and those rows repeat the
+/// same few hundred words. Such a line is all in the first face, left to right, so it is one run of the
+/// bidi algorithm and one segment; the only thing shaping the whole line adds is its script, the first
+/// its letters have (Latin if it has any, else none), which every word is shaped with. `None` for any
+/// other text.
+fn by_words(text: &str, style: Style) -> Option<Line> {
+    if !text.chars().all(separable) || !text.chars().all(|c| style.covers(0, c)) {
+        return None;
+    }
+    let latin = text.bytes().any(|b| b.is_ascii_alphabetic());
+    let script = latin.then_some(rustybuzz::script::LATIN);
+    let mut line = Line { text: text.to_owned(), glyphs: Vec::with_capacity(text.len()), width: 0 };
+    WORDS.with_borrow_mut(|stores| {
+        let store = &mut stores[usize::from(style == Style::Bold) * 2 + usize::from(latin)];
+        if store.len() >= WORDS_KEPT {
+            store.clear();
+        }
+        let mut word = |w: &str, glyphs: &mut Vec<Glyph>| {
+            if let Some(shaped) = store.get(w) {
+                glyphs.extend_from_slice(shaped);
+                return;
+            }
+            let mut shaped = Vec::new();
+            shape_run(w, 0, false, script, style, &mut shaped);
+            glyphs.extend_from_slice(&shaped);
+            store.insert(w.into(), shaped.into_boxed_slice());
+        };
+        for (i, w) in text.split(' ').enumerate() {
+            if i > 0 {
+                word(" ", &mut line.glyphs);
+            }
+            if !w.is_empty() {
+                word(w, &mut line.glyphs);
+            }
+        }
+    });
+    line.width = line.glyphs.iter().map(|g| i64::from(g.advance)).sum();
+    Some(line)
 }
 
 /// The shaping plan of a face for a direction and script: what `rustybuzz::shape` would build for the
@@ -214,6 +289,56 @@ pub(crate) fn per_mille(units: i32, upem: i64) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `text` shaped whole, as every line was before words were kept.
+    fn whole(text: &str, style: Style) -> Line {
+        let mut line = Line { text: text.to_owned(), glyphs: Vec::new(), width: 0 };
+        shape_segment(text, 0, false, style, &mut line);
+        line.width = line.glyphs.iter().map(|g| i64::from(g.advance)).sum();
+        line
+    }
+
+    /// Every pair of separable characters on either side of a space shapes the same through the kept
+    /// words as whole, in a line with letters (Latin) and without; and so do whole invoice rows (twice
+    /// each: the second time every word comes from the store). Within a word nothing differs: a word is
+    /// shaped whole, with its line's script.
+    #[test]
+    fn words_shape_as_their_line() {
+        let signs = "\u{2013}\u{2014}\u{b7}\u{d7}€£".chars();
+        let chars: Vec<char> = (0u8..128).map(char::from).chain(signs).filter(|c| separable(*c) && *c != ' ').collect();
+        let rows = [
+            "2026-11-03 14:00 \u{2013} 2026-11-03 15:00 \u{b7} 4 \u{d7} 15 min",
+            "2026-11-30 23:59 \u{2013} running \u{b7} 96 \u{d7} 15 min",
+            "Developer Basic (Developer Basic) \u{2014} 4 \u{d7} 15 min at $0.30/h",
+            "Office Suite workspace 1a2b3c4d \u{2014} 12 \u{d7} 15 min at \u{20ac}0.3000/h",
+            "Total",
+            "Paid from credit",
+            "\u{a3}1,234.56",
+            "Page 3 of 12",
+            "  two  spaces ",
+            "AV To Ty Wa yo \"quoted\" it's f/i ff fi fl",
+        ];
+        for style in [Style::Regular, Style::Bold] {
+            for a in &chars {
+                for b in &chars {
+                    for text in [format!("{a} {b}"), format!("x{a} {b}1")] {
+                        assert_eq!(by_words(&text, style), Some(whole(&text, style)), "{text:?} in {style:?}");
+                    }
+                }
+            }
+            for row in rows {
+                for _ in 0..2 {
+                    if let Some(line) = by_words(row, style) {
+                        assert_eq!(line, whole(row, style), "{row:?} in {style:?}");
+                    }
+                    assert_eq!(shape(row, style).glyphs, whole(row, style).glyphs, "{row:?} in {style:?}");
+                }
+            }
+        }
+        // Text outside the set is shaped whole.
+        assert_eq!(by_words("Łukasz 4 \u{d7} 15 min", Style::Regular), None);
+        assert_eq!(by_words("a\tb", Style::Regular), None);
+    }
 
     /// The plans kept for the process shape exactly as `rustybuzz::shape` does with a plan of its own,
     /// in every face and script an invoice prints, and for text with no script (digits only).
