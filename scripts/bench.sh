@@ -146,6 +146,11 @@ echo
 RUST_LOG=warn "$CARGO_TARGET_DIR/release/server" bench-billing \
   --tenants "${BENCH_BILLING_TENANTS:-1000}" --sessions "${BENCH_BILLING_SESSIONS:-1000000}"
 echo
+# The same run on PostgreSQL, a database per tenant on the local server: 100 tenants of the same shape (a
+# thousand databases would take longer to create and drop than the rest of the bench together).
+RUST_LOG=warn "$CARGO_TARGET_DIR/release/server" bench-billing --postgres \
+  --tenants "${BENCH_BILLING_PG_TENANTS:-100}" --sessions "${BENCH_BILLING_PG_SESSIONS:-100000}"
+echo
 RUST_LOG=warn "$CARGO_TARGET_DIR/release/server" bench-customers --customers "${BENCH_CUSTOMERS:-10000}"
 echo
 # Live events across two server processes on PostgreSQL (scripts/ensure-postgres.sh starts one if needed).

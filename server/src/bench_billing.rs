@@ -1,7 +1,8 @@
 //! `server bench-billing`: the monthly billing run at volume (run by `make bench` on the release binary).
 //!
-//! Two runs of `billing::run::run_tenant` over the last finished period (cycle day 1), SQLite, one database
-//! file per tenant:
+//! Two runs of `billing::run::run_tenant` over the last finished period (cycle day 1), one database per
+//! tenant: a SQLite file each, or (`--postgres`) a database each on the PostgreSQL server at 127.0.0.1:5432,
+//! dropped afterwards:
 //!
 //! - "large": `sessions` usage sessions spread over `tenants` tenants;
 //! - "small": a tenth of the sessions over a tenth of the tenants, so that every tenant has the same shape
@@ -10,18 +11,23 @@
 //!   the run is linear in volume. (Keeping the tenant count would leave the per-tenant fixed costs the same
 //!   in both runs and push the ratio below ten even for a perfectly linear run.)
 //!
-//! Tenants are billed as `billing run` and the scheduler bill them, `run::concurrency()` at a time (one per
-//! core, at least two). Only the billing is timed: tenant creation
-//! (one full creation, the rest copied from its database as `bench-tenants` does) and seeding (bulk inserts,
-//! one transaction per tenant, several tenants at once) are not. After the runs, the billed segments of the
-//! period are counted in every tenant database and must equal the sessions that ran in the period.
+//! Tenants are billed as `billing run` and the scheduler bill them, `run::concurrency()` at a time (two per
+//! core, at least four). Only the billing is timed: tenant creation
+//! (one full creation, the rest copied from its database: a file copy, or `CREATE DATABASE … TEMPLATE`) and
+//! seeding (bulk inserts, one transaction per tenant, several tenants at once) are not. After the runs, the
+//! billed segments of the period are counted in every tenant database and must equal the sessions that ran
+//! in the period.
+//!
+//! On PostgreSQL at most `PG_POOL_CAP` tenant pools stay open (`TENANT_POOL_CAP`), as a deployment sizes it
+//! to its server's connection limit: a thousand tenants' pools would need more connections than a default
+//! server allows.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use app::backend::billing::run::{concurrency, run_tenant, RunReport};
-use app::backend::platform::db::{now, tenant_db_url};
+use app::backend::platform::db::{now, tenant_db_url, values_sql, Engine};
 use app::backend::resellers::lifecycle::{self, NewTenantInput};
 use app::backend::tenancy::registry;
 use app::domain::billing::{billable_seconds, session_cost};
@@ -33,8 +39,7 @@ use futures::{StreamExt, TryStreamExt};
 use leptos::prelude::LeptosOptions;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection, QueryBuilder, Sqlite};
+use sqlx::{AnyConnection, Connection};
 
 use crate::config::Config;
 use crate::startup::Application;
@@ -54,11 +59,31 @@ const RETAIL: &str = "0.30";
 const WHOLESALE: &str = "0.20";
 const MIN_MS: i64 = 60_000;
 const HOUR_MS: i64 = 3_600_000;
+/// The PostgreSQL server of the bench (trust authentication, as `scripts/ensure-postgres.sh` sets up).
+const PG_SERVER: &str = "postgres://postgres@127.0.0.1:5432";
+/// Tenant pools kept open on PostgreSQL: 4 connections each stay under a default server's 100.
+const PG_POOL_CAP: &str = "16";
 
-/// One bench tenant: its id, its database file, and the sessions seeded into it.
+/// Where the bench's databases live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+/// One bench tenant: its id, its database's URL, and the sessions seeded into it.
 struct BenchTenant {
     id: TenantId,
-    path: String,
+    url: String,
     sessions: usize,
 }
 
@@ -70,25 +95,40 @@ struct Measured {
     report: RunReport,
 }
 
-pub async fn run(tenants: usize, sessions: usize) -> Result<(), Box<dyn std::error::Error>> {
-    bench(tenants, sessions).await.map_err(|e| -> Box<dyn std::error::Error> { e })
+pub async fn run(tenants: usize, sessions: usize, backend: Backend) -> Result<(), Box<dyn std::error::Error>> {
+    bench(tenants, sessions, backend).await.map_err(|e| -> Box<dyn std::error::Error> { e })
 }
 
-async fn bench(tenants: usize, sessions: usize) -> Res<()> {
+async fn bench(tenants: usize, sessions: usize, backend: Backend) -> Res<()> {
     let tenants = tenants.max(10);
     let sessions = sessions.max(tenants);
     let (small_tenants, small_sessions) = (tenants / 10, sessions / 10);
-    let dir = std::env::temp_dir().join(format!("ezs-bench-billing-{}", uuid::Uuid::new_v4().simple()));
-    let result = bench_in(&dir, (tenants, sessions), (small_tenants, small_sessions)).await;
+    let scratch = format!("ezs_bench_billing_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let dir = std::env::temp_dir().join(&scratch);
+    let central_url = match backend {
+        Backend::Sqlite => format!("sqlite://{}/central.db", dir.display()),
+        Backend::Postgres => format!("{PG_SERVER}/{scratch}"),
+    };
+    let result = bench_in(&dir, &central_url, backend, (tenants, sessions), (small_tenants, small_sessions)).await;
+    // Whatever happened: the scratch databases and directory go.
+    if backend == Backend::Postgres {
+        drop_databases(&scratch).await;
+    }
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
 #[allow(clippy::print_stdout)]
-async fn bench_in(dir: &std::path::Path, large: (usize, usize), small: (usize, usize)) -> Res<()> {
-    let central_url = format!("sqlite://{}/central.db", dir.display());
-    let env: HashMap<&str, String> = HashMap::from([
-        ("DATABASE_URL", central_url.clone()),
+async fn bench_in(
+    dir: &std::path::Path,
+    central_url: &str,
+    backend: Backend,
+    large: (usize, usize),
+    small: (usize, usize),
+) -> Res<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut env: HashMap<&str, String> = HashMap::from([
+        ("DATABASE_URL", central_url.to_owned()),
         ("DATA_DIR", dir.display().to_string()),
         ("APP_ENV", "development".to_owned()),
         ("OPS_ADDR", "127.0.0.1:0".to_owned()),
@@ -96,6 +136,9 @@ async fn bench_in(dir: &std::path::Path, large: (usize, usize), small: (usize, u
         ("DEMO_RESELLER", "false".to_owned()),
         ("RECONCILE_INTERVAL_MS", "3600000".to_owned()),
     ]);
+    if backend == Backend::Postgres {
+        env.insert("TENANT_POOL_CAP", PG_POOL_CAP.to_owned());
+    }
     let config = Config::from_lookup(|k| env.get(k).cloned()).map_err(|e| e.to_string())?;
     let leptos = LeptosOptions::builder()
         .output_name("ezscale")
@@ -117,32 +160,31 @@ async fn bench_in(dir: &std::path::Path, large: (usize, usize), small: (usize, u
         ..NewTenantInput::default()
     };
     let setup_started = Instant::now();
-    let template_id = lifecycle::create(&state, &central_url, lifecycle::validate(&input)?).await?;
+    let template_id = lifecycle::create(&state, central_url, lifecycle::validate(&input)?).await?;
     let template = registry::record_by_slug(state.central(), "bb-template").await?.ok_or("no template tenant")?;
     state.registry().forget_pool(template_id).await;
-    let template_path = sqlite_path(&template.db_url);
-    checkpoint(&template_path).await?;
     let plan_codes: Vec<String> = {
-        let mut conn = open(&template_path).await?;
+        let mut conn = open(&template.db_url).await?;
         let codes = sqlx::query_scalar("SELECT code FROM plans ORDER BY sort_order").fetch_all(&mut conn).await?;
         conn.close().await?;
         codes
     };
+    let template = Template::ready(&template.db_url).await?;
     if plan_codes.is_empty() {
         return Err("the template tenant has no plans".into());
     }
     let owner_hash: String =
         sqlx::query_scalar("SELECT password_hash FROM staff LIMIT 1").fetch_one(state.central().pool()).await?;
-    let large_set = make_tenants(&state, &central_url, &template_path, &owner_hash, "bb", large).await?;
-    let small_set = make_tenants(&state, &central_url, &template_path, &owner_hash, "bs", small).await?;
+    let large_set = make_tenants(&state, central_url, &template, &owner_hash, "bb", large).await?;
+    let small_set = make_tenants(&state, central_url, &template, &owner_hash, "bs", small).await?;
     let created = setup_started.elapsed();
 
     let seed_started = Instant::now();
     let all: Vec<(usize, &BenchTenant)> = large_set.iter().chain(small_set.iter()).enumerate().collect();
     futures::stream::iter(all)
         .map(|(n, t)| {
-            let (path, count, plans) = (t.path.clone(), t.sessions, plan_codes.clone());
-            async move { tokio::spawn(seed_tenant(path, count, plans, period, n as u64)).await? }
+            let (url, count, plans) = (t.url.clone(), t.sessions, plan_codes.clone());
+            async move { tokio::spawn(seed_tenant(url, count, plans, period, n as u64)).await? }
         })
         .buffer_unordered(SEED_CONCURRENCY)
         .try_collect::<Vec<()>>()
@@ -175,11 +217,12 @@ async fn bench_in(dir: &std::path::Path, large: (usize, usize), small: (usize, u
     let hundredths = large_run.elapsed.as_micros() * 100 / small_run.elapsed.as_micros().max(1);
     let ratio = format!("{}.{:02}", hundredths / 100, hundredths % 100);
     let report = format!(
-        "== monthly billing run, period {} (SQLite, one database per tenant, {} tenants at a time) ==\n\
+        "== monthly billing run, period {} ({}, one database per tenant, {} tenants at a time) ==\n\
          setup: {} tenants in {} ms; seeded {} sessions in {} ms (not timed)\n\
          {}{}\
          ratio {} / {} sessions run time      {:>8} (10 = linear; {}x the sessions, tenants and customers)\n",
         period.key(),
+        backend.name(),
         concurrency(),
         large_set.len() + small_set.len() + 1,
         ms(created),
@@ -246,7 +289,7 @@ async fn bill_all(state: &app::backend::state::AppState, set: &[BenchTenant], pe
 async fn count_billed(set: &[BenchTenant], period: Period) -> Res<(i64, i64)> {
     let (mut in_period, mut billed) = (0, 0);
     for t in set {
-        let mut conn = open(&t.path).await?;
+        let mut conn = open(&t.url).await?;
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM usage_sessions WHERE started_at < $1 AND (ended_at IS NULL OR ended_at > $2)",
         )
@@ -265,24 +308,86 @@ async fn count_billed(set: &[BenchTenant], period: Period) -> Res<(i64, i64)> {
     Ok((in_period, billed))
 }
 
+/// The template tenant's database, ready to be copied.
+enum Template {
+    /// A SQLite file, everything checkpointed into it (a plain file copy then has it all).
+    File(String),
+    /// A PostgreSQL database that nobody is connected to (`CREATE DATABASE … TEMPLATE` requires it).
+    Database(String),
+}
+
+impl Template {
+    async fn ready(url: &str) -> Res<Template> {
+        match Engine::of_url(url)? {
+            Engine::Sqlite => {
+                let path = sqlite_path(url);
+                let mut conn = open(url).await?;
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await?;
+                conn.close().await?;
+                Ok(Template::File(path))
+            }
+            Engine::Postgres => {
+                let name = pg_database(url)?;
+                // The registry closes the template's pool on a task of its own; wait for its connections to go.
+                let mut admin = open(&format!("{PG_SERVER}/postgres")).await?;
+                let deadline = Instant::now() + Duration::from_secs(30);
+                loop {
+                    let connected: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1")
+                        .bind(&name)
+                        .fetch_one(&mut admin)
+                        .await?;
+                    if connected == 0 {
+                        break;
+                    }
+                    if Instant::now() > deadline {
+                        return Err(format!("{connected} connections to the template database remain").into());
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                admin.close().await?;
+                Ok(Template::Database(name))
+            }
+        }
+    }
+
+    /// A copy of the template at `url`.
+    async fn copy_to(&self, url: &str, admin: &mut Option<AnyConnection>) -> Res<()> {
+        match self {
+            Template::File(path) => {
+                std::fs::copy(path, sqlite_path(url))?;
+            }
+            Template::Database(template) => {
+                let conn = match admin {
+                    Some(c) => c,
+                    None => admin.insert(open(&format!("{PG_SERVER}/postgres")).await?),
+                };
+                // Identifiers cannot be bound; both names were checked to be [a-z0-9_] (`pg_database`).
+                let sql = format!("CREATE DATABASE \"{}\" TEMPLATE \"{template}\"", pg_database(url)?);
+                sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *conn).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `count.0` tenants (`{prefix}-1` …) sharing `count.1` sessions, each with its own copy of the template
 /// database and the central rows the creation sequence writes.
 async fn make_tenants(
     state: &app::backend::state::AppState,
     central_url: &str,
-    template_path: &str,
+    template: &Template,
     owner_hash: &str,
     prefix: &str,
     count: (usize, usize),
 ) -> Res<Vec<BenchTenant>> {
     let (n, sessions) = count;
     let mut out = Vec::with_capacity(n);
+    let mut admin = None;
     let mut tx = state.central().begin().await?;
     for i in 1..=n {
         let slug = format!("{prefix}-{i}");
         let url = tenant_db_url(central_url, &slug)?;
-        let path = sqlite_path(&url);
-        std::fs::copy(template_path, &path)?;
+        template.copy_to(&url, &mut admin).await?;
         let id = TenantId::new_random();
         let t = now().as_millis();
         sqlx::query(
@@ -321,10 +426,13 @@ async fn make_tenants(
         .execute(&mut *tx)
         .await?;
         // The sessions are spread evenly; the first tenants take the remainder.
-        out.push(BenchTenant { id, path, sessions: sessions / n + usize::from(i <= sessions % n) });
+        out.push(BenchTenant { id, url, sessions: sessions / n + usize::from(i <= sessions % n) });
     }
     registry::bump_version(&mut tx).await?;
     tx.commit().await?;
+    if let Some(conn) = admin {
+        conn.close().await?;
+    }
     state.registry().invalidate();
     Ok(out)
 }
@@ -332,44 +440,55 @@ async fn make_tenants(
 /// A few customers with several workspaces each, and `count` closed usage sessions spread over the
 /// workspaces: random starts and durations inside the period, the last session of some workspaces running
 /// on into the next period. One transaction, multi-row inserts.
-async fn seed_tenant(path: String, count: usize, plans: Vec<String>, period: Period, seed: u64) -> Res<()> {
+async fn seed_tenant(url: String, count: usize, plans: Vec<String>, period: Period, seed: u64) -> Res<()> {
     let mut rng = StdRng::seed_from_u64(seed);
     let retail = Rate::parse(RETAIL, Currency::USD)?;
     let (start, end) = (period.start().as_millis(), period.end().as_millis());
     let created = start - 30 * 24 * HOUR_MS;
-    let mut conn = open(&path).await?;
+    let engine = Engine::of_url(&url)?;
+    let mut conn = open(&url).await?;
     let mut tx = conn.begin().await?;
 
     let customers: Vec<String> = (0..CUSTOMERS).map(|_| uuid::Uuid::new_v4().to_string()).collect();
-    let mut qb = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO customers (id, email, name, password_hash, created_at, email_verified_at) ",
+    let sql = values_sql(
+        "INSERT INTO customers (id, email, name, password_hash, created_at, email_verified_at) VALUES ",
+        engine,
+        customers.len(),
+        6,
     );
-    qb.push_values(customers.iter().enumerate(), |mut b, (i, id)| {
-        b.push_bind(id.clone())
-            .push_bind(format!("customer{i}@bench.test"))
-            .push_bind(format!("Customer {i}"))
-            .push_bind("bench-not-a-hash")
-            .push_bind(created)
-            .push_bind(created);
-    });
-    qb.build().execute(&mut *tx).await?;
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (i, id) in customers.iter().enumerate() {
+        q = q
+            .bind(id.clone())
+            .bind(format!("customer{i}@bench.test"))
+            .bind(format!("Customer {i}"))
+            .bind("bench-not-a-hash")
+            .bind(created)
+            .bind(created);
+    }
+    q.execute(&mut *tx).await?;
 
     let workspaces: Vec<(String, &String)> =
         customers.iter().flat_map(|c| (0..WORKSPACES).map(move |_| (uuid::Uuid::new_v4().to_string(), c))).collect();
-    let mut qb = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO workspaces (id, customer_id, plan_code, order_key, state, transition_at, created_at, updated_at) ",
+    let sql = values_sql(
+        "INSERT INTO workspaces (id, customer_id, plan_code, order_key, state, transition_at, created_at, updated_at) VALUES ",
+        engine,
+        workspaces.len(),
+        8,
     );
-    qb.push_values(workspaces.iter().enumerate(), |mut b, (i, (id, customer))| {
-        b.push_bind(id.clone())
-            .push_bind((*customer).clone())
-            .push_bind(plans[i % plans.len()].clone())
-            .push_bind(uuid::Uuid::new_v4().to_string())
-            .push_bind("stopped")
-            .push_bind(created)
-            .push_bind(created)
-            .push_bind(created);
-    });
-    qb.build().execute(&mut *tx).await?;
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (i, (id, customer)) in workspaces.iter().enumerate() {
+        q = q
+            .bind(id.clone())
+            .bind((*customer).clone())
+            .bind(plans[i % plans.len()].clone())
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind("stopped")
+            .bind(created)
+            .bind(created)
+            .bind(created);
+    }
+    q.execute(&mut *tx).await?;
 
     // Each workspace's share of the period is cut into one slot per session; a session starts early in its
     // slot and runs for a skewed random time (mostly short, some for hours) that ends inside the slot.
@@ -401,62 +520,84 @@ async fn seed_tenant(path: String, count: usize, plans: Vec<String>, period: Per
         }
     }
     for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let mut qb = QueryBuilder::<Sqlite>::new(
+        let sql = values_sql(
             "INSERT INTO usage_sessions (id, workspace_id, started_at, ended_at, retail_per_hour, wholesale_per_hour, \
-             currency, billable_seconds, amount_minor) ",
+             currency, billable_seconds, amount_minor) VALUES ",
+            engine,
+            chunk.len(),
+            9,
         );
-        let mut failed = None;
-        qb.push_values(chunk, |mut b, (id, w, s, e)| {
-            let amount = match session_cost(
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, w, s, e) in chunk {
+            let amount = session_cost(
                 app::domain::time::Timestamp::from_millis(*s),
                 app::domain::time::Timestamp::from_millis(*e),
                 &retail,
-            ) {
-                Ok(m) => m.minor(),
-                Err(err) => {
-                    failed = Some(err);
-                    0
-                }
-            };
-            b.push_bind(id.clone())
-                .push_bind(workspaces[*w].0.clone())
-                .push_bind(*s)
-                .push_bind(*e)
-                .push_bind(RETAIL)
-                .push_bind(WHOLESALE)
-                .push_bind("USD")
-                .push_bind(billable_seconds(e - s))
-                .push_bind(amount);
-        });
-        if let Some(err) = failed {
-            return Err(err.into());
+            )?;
+            q = q
+                .bind(id.clone())
+                .bind(workspaces[*w].0.clone())
+                .bind(*s)
+                .bind(*e)
+                .bind(RETAIL)
+                .bind(WHOLESALE)
+                .bind("USD")
+                .bind(billable_seconds(e - s))
+                .bind(amount.minor());
         }
-        qb.build().execute(&mut *tx).await?;
+        q.execute(&mut *tx).await?;
     }
     tx.commit().await?;
     conn.close().await?;
     Ok(())
 }
 
-/// A direct connection to a tenant database file (for seeding and counting, outside the app's pools).
-async fn open(path: &str) -> Res<sqlx::SqliteConnection> {
-    Ok(SqliteConnectOptions::new()
-        .filename(path)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Off)
-        .foreign_keys(true)
-        .connect()
-        .await?)
-}
-
-/// Moves everything in the template's WAL into its main file, so that a plain file copy has it all.
-async fn checkpoint(path: &str) -> Res<()> {
-    let mut conn = open(path).await?;
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await?;
-    conn.close().await?;
-    Ok(())
+/// A direct connection to a database of the bench (for seeding and counting, outside the app's pools).
+async fn open(url: &str) -> Res<AnyConnection> {
+    sqlx::any::install_default_drivers();
+    let mut conn = AnyConnection::connect(url).await?;
+    if Engine::of_url(url)? == Engine::Sqlite {
+        // WAL as the app's pools use it; no waiting for the disk while seeding, which is not timed.
+        for pragma in ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = OFF", "PRAGMA foreign_keys = ON"] {
+            sqlx::query(pragma).execute(&mut conn).await?;
+        }
+    }
+    Ok(conn)
 }
 
 fn sqlite_path(url: &str) -> String {
     url.trim_start_matches("sqlite://").split('?').next().unwrap_or_default().to_owned()
+}
+
+/// The database a PostgreSQL URL names, checked to be a plain identifier (it is written into statements).
+fn pg_database(url: &str) -> Res<String> {
+    let name = url.rsplit_once('/').map_or("", |(_, db)| db).split('?').next().unwrap_or_default();
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+        return Err(format!("unexpected database name in {url:?}").into());
+    }
+    Ok(name.to_owned())
+}
+
+/// Drops the central database `central` and every tenant database named after it (best effort: this runs
+/// after failures too), four at a time.
+async fn drop_databases(central: &str) {
+    let Ok(mut admin) = open(&format!("{PG_SERVER}/postgres")).await else { return };
+    let like = format!("{central}_t_%");
+    let mut names: Vec<String> = sqlx::query_scalar("SELECT datname::text FROM pg_database WHERE datname LIKE $1")
+        .bind(like)
+        .fetch_all(&mut admin)
+        .await
+        .unwrap_or_default();
+    names.push(central.to_owned());
+    let _ = admin.close().await;
+    futures::stream::iter(names)
+        .map(|name| async move {
+            let Ok(mut c) = open(&format!("{PG_SERVER}/postgres")).await else { return };
+            let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+            let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut c).await;
+            let _ = c.close().await;
+        })
+        .buffer_unordered(4)
+        .collect::<Vec<()>>()
+        .await;
 }

@@ -44,13 +44,16 @@ pub enum Command {
         #[arg(long, default_value_t = 10_000)]
         tenants: usize,
     },
-    /// Measure the monthly billing run: N usage sessions over M tenants against a tenth of both (SQLite).
+    /// Measure the monthly billing run: N usage sessions over M tenants against a tenth of both (SQLite, or
+    /// PostgreSQL on 127.0.0.1:5432 with `--postgres`).
     #[command(hide = true)]
     BenchBilling {
         #[arg(long, default_value_t = 1000)]
         tenants: usize,
         #[arg(long, default_value_t = 1_000_000)]
         sessions: usize,
+        #[arg(long)]
+        postgres: bool,
     },
     /// Measure the reseller's customers page over N customers against N/100 (SQLite).
     #[command(hide = true)]
@@ -214,7 +217,11 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Kasm { command: KasmCommand::Reconcile } => serve(Mode::Reconcile).await,
         Command::BenchReconcile { workspaces } => crate::bench::reconcile(workspaces).await,
         Command::BenchTenants { tenants } => crate::bench_tenants::run(tenants).await,
-        Command::BenchBilling { tenants, sessions } => crate::bench_billing::run(tenants, sessions).await,
+        Command::BenchBilling { tenants, sessions, postgres } => {
+            let backend =
+                if postgres { crate::bench_billing::Backend::Postgres } else { crate::bench_billing::Backend::Sqlite };
+            crate::bench_billing::run(tenants, sessions, backend).await
+        }
         Command::BenchCustomers { customers } => crate::bench_customers::run(customers).await,
         Command::BenchLive { connections, changes } => crate::bench_live::run(connections, changes).await,
         Command::Tenants { command } => crate::tenants_cli::run(command).await,

@@ -176,6 +176,14 @@ async fn a_period_is_invoiced_once_and_a_rerun_has_nothing_to_do(b: Backend) {
     let lines = invoices::lines(&tenant.db, &inv.id, Currency::USD).await.unwrap();
     assert_eq!(lines.iter().map(|l| l.amount.minor()).sum::<i64>(), inv.total.minor(), "total = sum of lines");
     assert!(lines.iter().any(|l| l.increments == 3 && l.amount == usd(11)), "rounded once per line");
+    // Each line lists the sessions it bills and no other line's, oldest first, with the increments of each.
+    let starts = |l: &invoices::Line| l.sessions.iter().map(|s| s.1).collect::<Vec<_>>();
+    let small_line = lines.iter().find(|l| l.increments == 3).unwrap();
+    assert_eq!(starts(small_line), small.iter().map(|s| s.0).collect::<Vec<_>>());
+    assert_eq!(small_line.sessions.iter().map(|s| s.3).collect::<Vec<_>>(), vec![1, 1, 1]);
+    let big_line = lines.iter().find(|l| l.increments != 3).unwrap();
+    assert_eq!(starts(big_line), sessions.iter().map(|s| s.0).collect::<Vec<_>>());
+    assert_eq!(big_line.sessions.iter().map(|s| s.3).collect::<Vec<_>>(), vec![5, 1], "October's share only");
     assert_eq!(ledger::balance(&tenant.db, c, Currency::USD).await.unwrap(), usd(300 - 101));
 
     // Rerun: nothing to do, nothing changes.

@@ -15,14 +15,24 @@ pub async fn invoice(
     customer: &Customer,
     id: &str,
 ) -> Result<Option<InvoiceDocument>, BackendError> {
+    let company =
+        branding::get(state.central(), tenant.id).await?.map(|b| b.theme.company_name).unwrap_or(tenant.name.clone());
+    invoice_of(tenant, customer, id, company).await
+}
+
+/// [`invoice`], issued by `company` (the storefront's name, for a caller that has read its branding).
+pub async fn invoice_of(
+    tenant: &Tenant,
+    customer: &Customer,
+    id: &str,
+    company: String,
+) -> Result<Option<InvoiceDocument>, BackendError> {
     let Some(inv) =
         invoices::get_owned(&tenant.db, id, customer.id).await?.filter(|i| i.status != invoices::Status::Draft)
     else {
         return Ok(None);
     };
     let lines = invoices::lines(&tenant.db, &inv.id, inv.total.currency()).await?;
-    let company =
-        branding::get(state.central(), tenant.id).await?.map(|b| b.theme.company_name).unwrap_or(tenant.name.clone());
     Ok(Some(InvoiceDocument {
         number: inv.display_number(),
         kind: inv.kind,

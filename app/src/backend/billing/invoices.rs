@@ -163,7 +163,8 @@ struct LineRow {
 
 /// A billed segment of a line, with its session's times.
 #[derive(sqlx::FromRow)]
-struct SegmentRow {
+struct LineSegmentRow {
+    line_id: String,
     usage_session_id: String,
     started_at: i64,
     ended_at: Option<i64>,
@@ -217,19 +218,28 @@ pub async fn lines(db: &TenantDb, invoice_id: &str, currency: Currency) -> Resul
     .bind(invoice_id)
     .fetch_all(db.pool())
     .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let sessions = sqlx::query_as::<_, SegmentRow>(
-            "SELECT b.usage_session_id, u.started_at, u.ended_at, b.increments FROM billed_segments b \
-             JOIN usage_sessions u ON u.id = b.usage_session_id WHERE b.line_id = $1 ORDER BY u.started_at",
-        )
-        .bind(&r.id)
-        .fetch_all(db.pool())
-        .await?
+    // Every line's sessions in one read (a read per line made a long invoice one round trip per line).
+    let segments = sqlx::query_as::<_, LineSegmentRow>(
+        "SELECT b.line_id, b.usage_session_id, u.started_at, u.ended_at, b.increments FROM invoice_lines l \
+         JOIN billed_segments b ON b.line_id = l.id JOIN usage_sessions u ON u.id = b.usage_session_id \
+         WHERE l.invoice_id = $1 ORDER BY u.started_at",
+    )
+    .bind(invoice_id)
+    .fetch_all(db.pool())
+    .await?;
+    let mut by_line: std::collections::HashMap<String, Vec<_>> = std::collections::HashMap::new();
+    for s in segments {
+        by_line.entry(s.line_id).or_default().push((
+            s.usage_session_id,
+            Timestamp::from_millis(s.started_at),
+            ts(s.ended_at),
+            s.increments,
+        ));
+    }
+    Ok(rows
         .into_iter()
-        .map(|s| (s.usage_session_id, Timestamp::from_millis(s.started_at), ts(s.ended_at), s.increments))
-        .collect();
-        out.push(Line {
+        .map(|r| Line {
+            sessions: by_line.remove(&r.id).unwrap_or_default(),
             position: r.position,
             workspace_id: r.workspace_id,
             description: r.description,
@@ -237,10 +247,8 @@ pub async fn lines(db: &TenantDb, invoice_id: &str, currency: Currency) -> Resul
             increments: r.increments,
             amount: Money::from_minor(r.amount_minor, currency),
             wholesale: Money::from_minor(r.wholesale_minor, currency),
-            sessions,
-        });
-    }
-    Ok(out)
+        })
+        .collect())
 }
 
 /// Finalises a draft: gives it the next number and settles what prepaid credit can (the usage metering

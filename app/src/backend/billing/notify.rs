@@ -2,7 +2,7 @@
 //! (billing runs, the meter, webhooks), so links point at the storefront's public address.
 
 use crate::backend::billing::{document, pdf};
-use crate::backend::mail::storefront::{brand, queue, queue_new};
+use crate::backend::mail::storefront::{brand, queue, queue_new_from};
 use crate::backend::mail::templates;
 use crate::backend::mail::MailAttachment;
 use crate::backend::state::{AppState, Tenant};
@@ -47,11 +47,11 @@ async fn invoice_mail(
     key: String,
 ) -> Result<bool> {
     let Some(c) = crate::backend::identity::customers::get(&tenant.db, customer).await? else { return Ok(false) };
-    let (ctx, _, _) = brand(state, tenant, None).await?;
+    let (ctx, from_name, from_addr) = brand(state, tenant, None).await?;
     let link = format!("{}/invoices/{invoice_id}", ctx.base_url);
     let rendered = templates::invoice(&ctx, &c.name, number, &total.to_string(), &link);
     // The PDF goes with it, built from the same document as the page.
-    let attachment = match document::invoice(state, tenant, &c, invoice_id).await? {
+    let attachment = match document::invoice_of(tenant, &c, invoice_id, ctx.company_name.clone()).await? {
         Some(v) => Some(MailAttachment {
             filename: format!("{}.pdf", v.number),
             content_type: "application/pdf".into(),
@@ -59,7 +59,7 @@ async fn invoice_mail(
         }),
         None => None,
     };
-    queue_new(state, tenant, None, "invoice", key, &c.email, rendered, attachment).await
+    queue_new_from(state, tenant, (from_name, from_addr), "invoice", key, &c.email, rendered, attachment).await
 }
 
 /// A reminder about an invoice left due (before and after its due date), once per invoice and reminder.

@@ -84,6 +84,22 @@ pub async fn queue_new(
     attachment: Option<MailAttachment>,
 ) -> Result<bool> {
     let (_, from_name, from_addr) = brand(state, tenant, origin).await?;
+    queue_new_from(state, tenant, (from_name, from_addr), kind, key, to, rendered, attachment).await
+}
+
+/// [`queue_new`] with the sender already known (`brand`'s name and address), for a caller that read the
+/// brand to render the message: the same central reads are not made twice for every message.
+#[allow(clippy::too_many_arguments)]
+pub async fn queue_new_from(
+    state: &AppState,
+    tenant: &Tenant,
+    (from_name, from_addr): (String, String),
+    kind: &str,
+    key: String,
+    to: &str,
+    rendered: Rendered,
+    attachment: Option<MailAttachment>,
+) -> Result<bool> {
     let o = Outgoing {
         tenant: Some(tenant.id),
         dedupe_key: key,

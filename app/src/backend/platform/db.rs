@@ -588,6 +588,33 @@ pub async fn drop_tenant_database(url: &str) -> Result<(), DbError> {
     }
 }
 
+/// `head` followed by `rows` rows of `cols` placeholders each: anonymous `?` for SQLite (it looks a
+/// numbered `$n` up by name, in a list it searches from the start, both when it parses the statement and
+/// when each value is bound, so a statement of a thousand numbered parameters costs about a million
+/// comparisons: 7% of a billing run's time once), `$n` for PostgreSQL, which takes nothing else. Only
+/// placeholders go into the text; every value is bound. (`QueryBuilder<Any>` writes `?` placeholders,
+/// which PostgreSQL refuses.)
+pub fn values_sql(head: &str, engine: Engine, rows: usize, cols: usize) -> String {
+    use std::fmt::Write;
+    let mut sql = String::from(head);
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..cols {
+            let sep = if c == 0 { "" } else { ", " };
+            match engine {
+                Engine::Sqlite => {
+                    let _ = write!(sql, "{sep}?");
+                }
+                Engine::Postgres => {
+                    let _ = write!(sql, "{sep}${}", r * cols + c + 1);
+                }
+            }
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 /// The database URL for a tenant's own database, derived from the central URL: a sibling file
 /// `tenants/<slug>.db` for SQLite, a database `<central>_t_<slug>` on the same server for PostgreSQL.
 pub fn tenant_db_url(central_url: &str, slug: &str) -> Result<String, DbError> {
@@ -660,6 +687,19 @@ pub async fn take_lease(central: &CentralDb, name: &str, owner: &str, ttl_ms: i6
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn multi_row_inserts_number_their_placeholders_as_each_engine_reads_them() {
+        assert_eq!(
+            values_sql("INSERT INTO t (a, b) VALUES ", Engine::Sqlite, 2, 2),
+            "INSERT INTO t (a, b) VALUES (?, ?), (?, ?)"
+        );
+        assert_eq!(
+            values_sql("INSERT INTO t (a, b, c) VALUES ", Engine::Postgres, 2, 3),
+            "INSERT INTO t (a, b, c) VALUES ($1, $2, $3), ($4, $5, $6)"
+        );
+        assert_eq!(values_sql("X ", Engine::Postgres, 1, 1), "X ($1)");
+    }
 
     #[test]
     fn tenant_urls_sit_next_to_the_central_database() {
