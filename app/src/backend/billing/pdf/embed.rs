@@ -8,19 +8,20 @@
 //! from the face's own advances, and a `ToUnicode` CMap maps every code back to the characters it stands
 //! for, so copying and text extraction give the text as written.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use subsetter::GlyphRemapper;
 
 use super::fonts::Style;
-use super::shape::{per_mille, Glyph};
+use super::shape::{per_mille, Glyph, GlyphText};
 
 /// The glyphs one face gives the document.
 struct Used {
     remapper: GlyphRemapper,
     /// By new glyph id: the advance in thousandths of an em, and the characters (first use wins).
-    glyphs: BTreeMap<u16, (i32, String)>,
+    glyphs: BTreeMap<u16, (i32, GlyphText)>,
 }
 
 /// Every face the document uses, keyed by style and position in the chain.
@@ -42,24 +43,27 @@ impl Fonts {
     /// reports whether the code's `ToUnicode` entry says what this glyph stands for here (false when the
     /// same glyph already stands for other text in this document, e.g. one shape shared by two letters).
     pub(crate) fn code(&mut self, style: Style, glyph: &Glyph) -> (u16, i32, bool) {
-        let face = style.faces().get(glyph.face);
         let used = self.used.entry((style, glyph.face)).or_insert_with(|| {
             let mut remapper = GlyphRemapper::new();
             remapper.remap(0);
             Used { remapper, glyphs: BTreeMap::new() }
         });
         let code = used.remapper.remap(glyph.id);
-        let upem = face.map_or(1000, |f| i64::from(f.units_per_em()));
-        let width = face
-            .and_then(|f| f.glyph_hor_advance(rustybuzz::ttf_parser::GlyphId(glyph.id)))
-            .map_or(0, |w| per_mille(i32::from(w), upem));
-        let entry = used.glyphs.entry(code).or_insert_with(|| (width, glyph.text.clone()));
+        // The width is the face's, read once per glyph and document.
+        let entry = used.glyphs.entry(code).or_insert_with(|| {
+            let face = style.faces().get(glyph.face);
+            let upem = face.map_or(1000, |f| i64::from(f.units_per_em()));
+            let width = face
+                .and_then(|f| f.glyph_hor_advance(rustybuzz::ttf_parser::GlyphId(glyph.id)))
+                .map_or(0, |w| per_mille(i32::from(w), upem));
+            (width, glyph.text.clone())
+        });
         // A glyph that stands for nothing by itself (the second glyph of a cluster) takes no entry of its
         // own: the first text it is seen with names it.
         if entry.1.is_empty() && !glyph.text.is_empty() {
             entry.1 = glyph.text.clone();
         }
-        (code, width, entry.1 == glyph.text)
+        (code, entry.0, entry.1 == glyph.text)
     }
 
     /// The font objects, numbered from `first`, and the `/Font` resource dictionary naming them. Each face
@@ -72,15 +76,7 @@ impl Fonts {
             let (Some(file), Some(face)) = (style.files().get(face_index), style.faces().get(face_index)) else {
                 continue;
             };
-            let program = match subsetter::subset(file.data, 0, &used.remapper) {
-                Ok(p) => p,
-                Err(e) => {
-                    // The faces are fixed at build time and the unit tests subset each of them, so this is
-                    // a broken build rather than bad input; the text then shows in no font at all.
-                    tracing::error!(font = file.name, error = ?e, "subsetting a bundled font failed");
-                    continue;
-                }
-            };
+            let Some(program) = program(style, face_index, file, &used.remapper) else { continue };
             let name = format!("{}+{}", subset_tag(used), file.name);
             let upem = i64::from(face.units_per_em());
             let scale = |v: i16| per_mille(i32::from(v), upem);
@@ -121,13 +117,52 @@ impl Fonts {
                 )
                 .into_bytes(),
             );
-            objects.push(stream(&format!("/Length1 {}", program.len()), &deflate(&program), true));
+            objects.push(stream(&format!("/Length1 {}", program.length), &program.deflated, true));
             objects.push(stream("", to_unicode(used).as_bytes(), false));
             resources.push_str(&format!(" /{} {n} 0 R", Fonts::resource(style, face_index)));
         }
         resources.push_str(" >>");
         (objects, resources)
     }
+}
+
+/// A face's subset as embedded: the deflated font program, and its length before deflating.
+struct Program {
+    length: usize,
+    deflated: Vec<u8>,
+}
+
+/// Programs kept for the process before the store is emptied. Documents of one layout use the same
+/// glyphs in the same order, so a billing run's thousands of invoices need only a few.
+const PROGRAMS_KEPT: usize = 256;
+
+/// The subset of `file` holding the glyphs `remapper` numbers, deflated. A subset depends only on the face
+/// and on those glyphs in that order, so it is made once per process and then reused: cutting and
+/// compressing the font was an eighth of the time of a long invoice. `None` when subsetting fails.
+fn program(style: Style, face: usize, file: &super::fonts::FontFile, remapper: &GlyphRemapper) -> Option<Arc<Program>> {
+    type Key = (Style, usize, Vec<u16>);
+    static PROGRAMS: OnceLock<Mutex<HashMap<Key, Arc<Program>>>> = OnceLock::new();
+    let key: Key = (style, face, remapper.remapped_gids().collect());
+    let programs = PROGRAMS.get_or_init(Mutex::default);
+    if let Some(p) = programs.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Some(p.clone());
+    }
+    // Made outside the lock: two documents racing make the same program and one copy is kept.
+    let subset = match subsetter::subset(file.data, 0, remapper) {
+        Ok(p) => p,
+        Err(e) => {
+            // The faces are fixed at build time and the unit tests subset each of them, so this is a broken
+            // build rather than bad input; the text then shows in no font at all.
+            tracing::error!(font = file.name, error = ?e, "subsetting a bundled font failed");
+            return None;
+        }
+    };
+    let made = Arc::new(Program { length: subset.len(), deflated: deflate(&subset) });
+    let mut kept = programs.lock().unwrap_or_else(|e| e.into_inner());
+    if kept.len() >= PROGRAMS_KEPT {
+        kept.clear();
+    }
+    Some(kept.entry(key).or_insert(made).clone())
 }
 
 /// The `/W` array: each run of consecutive codes as `first [w w …]`.

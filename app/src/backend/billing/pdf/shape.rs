@@ -31,12 +31,43 @@ pub(crate) struct Glyph {
     /// right: a glyph drawn right to left lists its characters right to left too, because readers
     /// (poppler's `pdftotext` among them) turn a right-to-left run back into reading order by reversing it
     /// character by character. Empty for the later glyphs of a span (below).
-    pub text: String,
+    pub text: GlyphText,
     /// More than 0 on the first glyph of a marked span of that many glyphs whose `/ActualText` is
     /// `actual`: a cluster whose glyphs cannot each name their characters (a letter drawn as a base and a
     /// separate piece), or a whole right-to-left run holding such a cluster (see `shape`).
     pub span: usize,
-    pub actual: String,
+    pub actual: GlyphText,
+}
+
+/// The characters a glyph stands for, shared: a kept word's glyphs are copied into every line that uses
+/// the word (tens of thousands per long invoice), and copying them copied each glyph's characters too.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct GlyphText(Option<Arc<str>>);
+
+impl GlyphText {
+    pub fn as_str(&self) -> &str {
+        self.0.as_deref().unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for GlyphText {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<String> for GlyphText {
+    fn from(s: String) -> GlyphText {
+        GlyphText((!s.is_empty()).then(|| s.into()))
+    }
+}
+
+impl PartialEq<&str> for GlyphText {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 /// A line of text, shaped.
@@ -98,14 +129,15 @@ fn mark_rtl_run(glyphs: &mut [Glyph], logical: &str, followed: bool) {
     let count = glyphs.len();
     for g in glyphs.iter_mut() {
         g.span = 0;
-        g.actual.clear();
+        g.actual = GlyphText::default();
     }
     if let Some(g) = glyphs.first_mut() {
         g.span = count;
-        g.actual = logical.chars().rev().collect();
+        let mut actual: String = logical.chars().rev().collect();
         if followed {
-            g.actual.push('\u{200e}');
+            actual.push('\u{200e}');
         }
+        g.actual = actual.into();
     }
 }
 
@@ -168,16 +200,16 @@ fn shape_run(seg: &str, face_index: usize, rtl: bool, script: Option<Script>, st
         // As a reader meets them left to right (see `Glyph::text`).
         let reading: Vec<char> = if rtl { chars.iter().rev().copied().collect() } else { chars.clone() };
         for (j, (info, pos)) in infos[i..i + n].iter().zip(&positions[i..i + n]).enumerate() {
-            let whole: String = reading.iter().collect();
+            let whole = || GlyphText::from(reading.iter().collect::<String>());
             let (text, span, actual) = if n == 1 {
-                (whole, 0, String::new())
+                (whole(), 0, GlyphText::default())
             } else if n == reading.len() {
                 // As many glyphs as characters (a letter and its mark): one each, in drawing order.
-                (reading[j].to_string(), 0, String::new())
+                (GlyphText::from(reading[j].to_string()), 0, GlyphText::default())
             } else if j == 0 {
-                (whole.clone(), n, whole)
+                (whole(), n, whole())
             } else {
-                (String::new(), 0, String::new())
+                (GlyphText::default(), 0, GlyphText::default())
             };
             glyphs.push(Glyph {
                 face: face_index,
