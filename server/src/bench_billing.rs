@@ -12,7 +12,8 @@
 //!   in both runs and push the ratio below ten even for a perfectly linear run.)
 //!
 //! Tenants are billed as `billing run` and the scheduler bill them, `run::concurrency()` at a time (two per
-//! core, at least four). Only the billing is timed: tenant creation
+//! core, at least four), each tenant's database opened for its run alone (one connection) and closed
+//! after it, inside the timing. Only the billing is timed: tenant creation
 //! (one full creation, the rest copied from its database: a file copy, or `CREATE DATABASE … TEMPLATE`) and
 //! seeding (bulk inserts, one transaction per tenant, several tenants at once) are not. After the runs, the
 //! billed segments of the period are counted in every tenant database and must equal the sessions that ran
@@ -264,10 +265,15 @@ async fn bill_all(state: &app::backend::state::AppState, set: &[BenchTenant], pe
     let started = Instant::now();
     let reports: Vec<RunReport> = futures::stream::iter(set)
         .map(|t| async move {
-            let tenant = state.tenant_by_id(t.id).await?.ok_or("bench tenant unavailable")?;
+            // As `run_all` takes each tenant: its database opened for the run alone and closed after it.
+            let (tenant, own) = state.registry().tenant_for_batch(t.id).await?.ok_or("bench tenant unavailable")?;
             let day = app::backend::billing::cycle_day(state, tenant.id).await?;
             let p = Period::parse(&period.key(), day)?;
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(run_tenant(state, &tenant, p, |_, _| {}).await?)
+            let report = run_tenant(state, &tenant, p, |_, _| {}).await;
+            if own {
+                tenant.db.close().await;
+            }
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(report?)
         })
         .buffered(concurrency())
         .try_collect()

@@ -518,6 +518,70 @@ async fn resellers_are_billed_wholesale_once_per_period(b: Backend) {
 }
 on_both_backends!(resellers_are_billed_wholesale_once_per_period);
 
+/// A run over every tenant bills each of them and leaves the registry's open pools as they were: the
+/// storefronts' warm pools stay open, and a tenant whose pool was not open is billed on a connection of the
+/// run's own, closed after it (through the registry, the run would have pushed the warm pools out).
+async fn a_run_over_every_tenant_leaves_the_open_pools_as_they_were(b: Backend) {
+    // Nothing else opens tenant pools meanwhile: no demo data (its jobs), every loop an hour apart (the
+    // reconciler's first pass, at start, is over long before the tenants below exist).
+    let quiet = [
+        ("METER_INTERVAL_MS", "3600000"),
+        ("BILLING_INTERVAL_MS", "3600000"),
+        ("RECONCILE_INTERVAL_MS", "3600000"),
+        ("DOMAIN_CHECK_INTERVAL_MS", "3600000"),
+        ("DEMO_DATA", "false"),
+        ("TENANT_POOL_CAP", "3"),
+    ];
+    let app = TestApp::spawn_with(b, &quiet).await;
+    let oct = period("2026-10");
+    let mut billed = Vec::new();
+    for slug in ["pool-a", "pool-b", "pool-c"] {
+        common::make_tenant(&app, slug).await;
+        let entry = app.state.registry().entry_by_slug(slug).await.unwrap().unwrap();
+        let tenant = app.state.tenant_by_id(entry.id).await.unwrap().unwrap();
+        let c = customer(&tenant, &format!("buyer@{slug}.test")).await;
+        let hour = (oct.start().plus_millis(60 * MIN), Some(oct.start().plus_millis(120 * MIN)));
+        workspace_with_usage(&tenant, c, "0.45", &[hour]).await;
+        billed.push(entry.id);
+    }
+    // pool-a is served again, and the house (the platform's storefront, whose brand also signs every
+    // reseller's wholesale bill in the run): with pool-c, the three pools the registry keeps; pool-b's is
+    // closed.
+    app.state.tenant_by_id(billed[0]).await.unwrap().unwrap();
+    app.state.house().await.unwrap();
+    let registry = app.state.registry();
+    let entries = registry.entries().await.unwrap();
+    let open = || -> Vec<String> {
+        entries.iter().filter(|e| registry.is_open(e.id)).map(|e| e.slug.clone()).collect::<Vec<_>>()
+    };
+    let before = open();
+    assert_eq!(before, ["house", "pool-a", "pool-c"], "the three most recently used pools");
+    assert!(!registry.is_open(billed[1]));
+
+    let out = run::run_all(&app.state, Some("2026-10"), None, |_, _, _| {}).await.unwrap();
+    assert_eq!(out.len(), entries.len(), "every tenant has an outcome");
+    for o in &out {
+        let report = o.result.as_ref().unwrap_or_else(|e| panic!("{}: {e}", o.slug));
+        if o.slug.starts_with("pool-") {
+            assert_eq!((report.created, report.finalised, report.emailed), (1, 1, 1), "{}", o.slug);
+            // 1 h at 0.45/h.
+            assert_eq!(report.total_minor, 45, "{}", o.slug);
+        }
+    }
+    assert_eq!(open(), before, "the run changed which pools the registry keeps open");
+    assert_eq!(registry.open_pools(), 3);
+
+    // What the run wrote on its own connections is there for the storefront (and a rerun has nothing to do).
+    let b_tenant = app.state.tenant_by_id(billed[1]).await.unwrap().unwrap();
+    let invoices = invoices::list_period(&b_tenant.db, "2026-10").await.unwrap();
+    assert_eq!(invoices.len(), 1);
+    assert_eq!(invoices[0].status, Status::Finalised);
+    let again = run::run_all(&app.state, Some("2026-10"), None, |_, _, _| {}).await.unwrap();
+    assert!(again.iter().all(|o| o.result.as_ref().is_ok_and(|r| r.nothing_to_do())), "{again:?}");
+    app.stop().await;
+}
+on_both_backends!(a_run_over_every_tenant_leaves_the_open_pools_as_they_were);
+
 async fn cards_top_up_credit_and_pay_what_invoices_leave_due_with_dunning(b: Backend) {
     use app::backend::billing::payments;
     let app = spawn(b).await;

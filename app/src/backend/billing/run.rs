@@ -424,11 +424,18 @@ pub async fn run_all(
         .map(|entry| {
             let progress = &progress;
             async move {
-                let Some(tenant) = state.tenant_by_id(entry.id).await? else { return Ok(None) };
+                let Some((tenant, own)) = state.registry().tenant_for_batch(entry.id).await? else {
+                    return Ok(None);
+                };
                 let report = |slug: &str, i: usize, n: usize| {
                     (progress.lock().unwrap_or_else(|e| e.into_inner()))(slug, i, n);
                 };
-                bill_one(state, &tenant, period, report).await.map(Some)
+                let outcome = bill_one(state, &tenant, period, report).await;
+                // A database opened for this run alone closes with it, whatever the outcome.
+                if own {
+                    tenant.db.close().await;
+                }
+                outcome.map(Some)
             }
         })
         .collect();

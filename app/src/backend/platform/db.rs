@@ -506,6 +506,12 @@ impl TenantDb {
         Ok(TenantDb::new(Pool::open_with(address, 4, false, Duration::from_secs(2)).await?))
     }
 
+    /// [`TenantDb::connect_at`] with one connection, for a job that runs one statement at a time. Nothing
+    /// it runs may hold a connection (a transaction) while it asks for another.
+    pub async fn connect_single_at(address: &DbAddress) -> Result<TenantDb, DbError> {
+        Ok(TenantDb::new(Pool::open_with(address, 1, false, Duration::from_secs(2)).await?))
+    }
+
     fn new(pool: Pool) -> TenantDb {
         TenantDb(Arc::new(OwnedPool(pool)))
     }

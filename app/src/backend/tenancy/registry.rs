@@ -137,6 +137,15 @@ pub struct Registry {
     opening: Mutex<HashMap<TenantId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
+/// What a tenant's database is opened for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Use {
+    /// Requests and jobs: the registry's pool, kept in the LRU.
+    Serving,
+    /// A job over many tenants, each once: a connection of its own (see [`Registry::tenant_for_batch`]).
+    Batch,
+}
+
 /// The open tenant pools: the most recently used ones, bounded, plus those pushed out of the LRU that
 /// some request still holds (reused rather than opened a second time; each closes with its last user).
 #[derive(Debug)]
@@ -281,8 +290,35 @@ impl Registry {
         if let Some(db) = self.cached_pool(entry.id, entry.db_epoch)? {
             return Ok(db);
         }
+        Ok(self.open_gated(entry, Use::Serving).await?.0)
+    }
+
+    /// A tenant for a job that goes through many tenants once each (the billing run), and whether its
+    /// database was opened for the job alone: the caller closes that one when done. The registry's pool
+    /// when one is open, used without making it recent; otherwise one connection of the job's own, never
+    /// remembered. Through the registry, such a job would push every storefront's warm pool out of the LRU
+    /// for databases nobody asks for again until next month, and each pool it opened would open up to
+    /// four connections, one per statement (sqlx checks a released connection on a task of its own, so the
+    /// next statement finds none free), where the job runs one statement at a time. `None` as for
+    /// [`Registry::tenant`].
+    pub async fn tenant_for_batch(&self, id: TenantId) -> Result<Option<(Tenant, bool)>> {
+        let Some(entry) = self.entry(id).await? else { return Ok(None) };
+        if !matches!(entry.status, TenantStatus::Active | TenantStatus::Suspended) {
+            return Ok(None);
+        }
+        let (db, own) = match self.open_pool(entry.id, entry.db_epoch)? {
+            Some(db) => (db, false),
+            None => self.open_gated(&entry, Use::Batch).await?,
+        };
+        let tenant =
+            Tenant { id: entry.id, slug: entry.slug.clone(), name: entry.name.clone(), currency: entry.currency, db };
+        Ok(Some((tenant, own)))
+    }
+
+    /// Opens the tenant's database for `purpose`, one opener per tenant at a time (see `opening`).
+    async fn open_gated(&self, entry: &TenantEntry, purpose: Use) -> Result<(TenantDb, bool)> {
         let gate = self.opening.lock().map_err(|_| corrupt("registry lock"))?.entry(entry.id).or_default().clone();
-        let opened = self.open_once(entry, &gate).await;
+        let opened = self.open_once(entry, &gate, purpose).await;
         if let Ok(mut opening) = self.opening.lock() {
             // The map's copy and this one: nobody else is waiting, so the gate can go.
             if opening.get(&entry.id).is_some_and(|g| Arc::ptr_eq(g, &gate) && Arc::strong_count(&gate) == 2) {
@@ -292,17 +328,30 @@ impl Registry {
         opened
     }
 
-    async fn open_once(&self, entry: &TenantEntry, gate: &tokio::sync::Mutex<()>) -> Result<TenantDb> {
+    /// The database, and whether it was opened for a batch job alone.
+    async fn open_once(
+        &self,
+        entry: &TenantEntry,
+        gate: &tokio::sync::Mutex<()>,
+        purpose: Use,
+    ) -> Result<(TenantDb, bool)> {
         let _one = gate.lock().await;
-        if let Some(db) = self.cached_pool(entry.id, entry.db_epoch)? {
-            return Ok(db);
+        let open = match purpose {
+            Use::Serving => self.cached_pool(entry.id, entry.db_epoch)?,
+            Use::Batch => self.open_pool(entry.id, entry.db_epoch)?,
+        };
+        if let Some(db) = open {
+            return Ok((db, false));
         }
         // Nothing is remembered until the pool is open and migrated: a request cancelled half-way drops
         // its pool (closing its connections), and the next request starts afresh.
         let address =
             crate::backend::tenancy::db_servers::address(&self.central, entry.db_server.as_deref(), &entry.db_url)
                 .await?;
-        let db = TenantDb::connect_at(&address).await?;
+        let db = match purpose {
+            Use::Serving => TenantDb::connect_at(&address).await?,
+            Use::Batch => TenantDb::connect_single_at(&address).await?,
+        };
         let first = !self.migrated.lock().map_err(|_| corrupt("registry lock"))?.contains(&entry.id);
         if first {
             match db.migrate().await {
@@ -315,8 +364,25 @@ impl Registry {
                 Err(e) => return Err(e.into()),
             }
         }
+        if purpose == Use::Batch {
+            return Ok((db, true));
+        }
         self.remember(entry.id, entry.db_epoch, &db)?;
-        Ok(db)
+        Ok((db, false))
+    }
+
+    /// The tenant's pool if one is open at its current epoch, leaving the LRU as it is.
+    fn open_pool(&self, id: TenantId, epoch: i64) -> Result<Option<TenantDb>> {
+        let pools = self.pools.lock().map_err(|_| corrupt("registry lock"))?;
+        if pools.epochs.get(&id).is_some_and(|e| *e != epoch) {
+            return Ok(None);
+        }
+        Ok(pools.recent.peek(&id).cloned().or_else(|| pools.evicted.get(&id).and_then(|w| w.upgrade())))
+    }
+
+    /// Whether the tenant's pool is among the recently used ones (those the registry keeps open).
+    pub fn is_open(&self, id: TenantId) -> bool {
+        self.pools.lock().is_ok_and(|p| p.recent.contains(&id))
     }
 
     /// The tenant's open pool: a recent one, or one evicted from the LRU that a request still uses (it
