@@ -32,8 +32,19 @@ pub async fn invoice_of(
     else {
         return Ok(None);
     };
+    Ok(Some(of_invoice(tenant, customer, &inv, company).await?))
+}
+
+/// The document of `inv`, already read (and known to be `customer`'s and not a draft): only its lines
+/// are read.
+pub async fn of_invoice(
+    tenant: &Tenant,
+    customer: &Customer,
+    inv: &invoices::Invoice,
+    company: String,
+) -> Result<InvoiceDocument, BackendError> {
     let lines = invoices::lines(&tenant.db, &inv.id, inv.total.currency()).await?;
-    Ok(Some(InvoiceDocument {
+    Ok(InvoiceDocument {
         number: inv.display_number(),
         kind: inv.kind,
         status: inv.status,
@@ -60,6 +71,6 @@ pub async fn invoice_of(
         credit_applied: inv.credit_applied,
         card_paid: inv.card_paid,
         due: inv.amount_due(),
-        id: inv.id,
-    }))
+        id: inv.id.clone(),
+    })
 }

@@ -278,7 +278,7 @@ impl Writer {
             contents.push(format!("{body}0.4 g\n{right}{left}0 g\n"));
         }
         // 1 catalog, 2 page tree, 3 info, 4 the pages' shared resources; then a (page, content) pair per
-        // page; then five objects per font.
+        // page; then six objects per font.
         let first_page = 5;
         let first_font = first_page + 2 * total;
         let (font_objects, font_resources) = self.fonts.objects(first_font);
@@ -765,11 +765,21 @@ mod tests {
             faces += 1;
             assert!(dict.contains("/Encoding /Identity-H") && dict.contains("/ToUnicode "), "{dict}");
             let cid = String::from_utf8_lossy(&o[&reference(&dict, "/DescendantFonts [")]).into_owned();
-            assert!(cid.contains("/Subtype /CIDFontType2") && cid.contains("/CIDToGIDMap /Identity"), "{cid}");
+            assert!(cid.contains("/Subtype /CIDFontType2"), "{cid}");
             let descriptor = String::from_utf8_lossy(&o[&reference(&cid, "/FontDescriptor")]).into_owned();
             let program = data(&o[&reference(&descriptor, "/FontFile2")]);
             let face = ttf_parser::Face::parse(&program, 0).expect("the subset is a font");
-            // Widths: `/W [first [w w …] …]` must equal the subset's own advances, glyph by glyph.
+            // Each code's glyph in the subset: two bytes per code, from code 0.
+            let map = data(&o[&reference(&cid, "/CIDToGIDMap")]);
+            assert_eq!(map.len() % 2, 0);
+            let gid_of = |code: u16| u16::from_be_bytes([map[usize::from(code) * 2], map[usize::from(code) * 2 + 1]]);
+            assert_eq!(gid_of(0), 0, "code 0 is the missing-glyph box");
+            // Codes in order of first use, glyphs in the face's order: the map is one-to-one.
+            let mut gids: Vec<u16> = (0..u16::try_from(map.len() / 2).unwrap()).map(gid_of).collect();
+            gids.sort_unstable();
+            gids.dedup();
+            assert_eq!(gids.len(), map.len() / 2, "object {n}: two codes share a glyph");
+            // Widths: `/W [first [w w …] …]` must equal the advances of the codes' glyphs in the subset.
             let w = cid.split("/W [").nth(1).unwrap();
             let w = &w[..w.rfind("]]").unwrap() + 1];
             let mut checked = 0;
@@ -777,7 +787,7 @@ mod tests {
                 let (first, widths) = group.split_once('[').unwrap();
                 let first: u16 = first.trim().parse().unwrap();
                 for (k, width) in widths.split_whitespace().enumerate() {
-                    let gid = ttf_parser::GlyphId(first + u16::try_from(k).unwrap());
+                    let gid = ttf_parser::GlyphId(gid_of(first + u16::try_from(k).unwrap()));
                     let upem = i64::from(face.units_per_em());
                     let own = shape::per_mille(i32::from(face.glyph_hor_advance(gid).unwrap()), upem);
                     assert_eq!(width.parse::<i32>().unwrap(), own, "object {n} glyph {gid:?}");
@@ -903,5 +913,31 @@ mod tests {
         };
         let (a, b) = (programs(&short), programs(&scripts));
         assert!(!a.is_empty() && a.iter().all(|p| !b.contains(p)), "a subset reused for other glyphs");
+
+        // The same glyphs first drawn in another order (workspace names of the same letters): one subset, each
+        // document's codes taken to it by its own map, and each reads back as written.
+        let mut first = view(2, 1);
+        first.lines[0].description = "Workspace QJK — 1 × 15 min".into();
+        first.lines[1].description = "Workspace KJQ — 1 × 15 min".into();
+        let mut second = first.clone();
+        second.lines.reverse();
+        let (pdf1, pdf2) = (invoice(&first), invoice(&second));
+        assert_eq!(programs(&pdf1), programs(&pdf2), "the same glyphs, one subset");
+        let maps = |pdf: &[u8]| -> Vec<Vec<u8>> {
+            let o = objects(pdf);
+            let mut found: Vec<Vec<u8>> = o
+                .values()
+                .filter(|obj| String::from_utf8_lossy(obj).starts_with("<< /Type /Font /Subtype /CIDFontType2"))
+                .map(|d| data(&o[&reference(&String::from_utf8_lossy(d), "/CIDToGIDMap")]))
+                .collect();
+            found.sort();
+            found
+        };
+        assert_ne!(maps(&pdf1), maps(&pdf2), "codes are numbered in each document's order of first use");
+        for (pdf, v) in [(&pdf1, &first), (&pdf2, &second)] {
+            let text = shown_text(pdf);
+            let at = |d: &str| text.find(d).unwrap_or_else(|| panic!("{d} in {text}"));
+            assert!(at(&v.lines[0].description) < at(&v.lines[1].description), "{text}");
+        }
     }
 }

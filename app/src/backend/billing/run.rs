@@ -11,6 +11,7 @@
 use uuid::Uuid;
 
 use super::invoices::{self, is_unique_violation, Status};
+use super::notify;
 use super::usage::{self, Session};
 use crate::backend::platform::db::{now, values_sql, Engine};
 use crate::backend::platform::loops::Loop;
@@ -116,6 +117,8 @@ pub async fn run_tenant(
     }
     // Finish every invoice of the period: this run's, and any a crashed run left half-way.
     let terms = super::terms::get(state.central(), tenant.id).await?;
+    // The brand the emails carry, read when the first is sent.
+    let mut sender = None;
     for inv in invoices::list_period(&tenant.db, &key).await? {
         if inv.status == Status::Draft {
             if invoices::finalise(&tenant.db, &inv.id, now(), terms, state.failpoints()).await? {
@@ -125,15 +128,11 @@ pub async fn run_tenant(
         }
         let Some(inv) = invoices::get(&tenant.db, &inv.id).await? else { continue };
         if inv.emailed_at.is_none() && matches!(inv.status, Status::Finalised | Status::Paid) {
-            crate::backend::billing::notify::invoice_issued(
-                state,
-                tenant,
-                inv.customer_id,
-                &inv.id,
-                &inv.display_number(),
-                inv.total,
-            )
-            .await?;
+            let sender = match &mut sender {
+                Some(s) => s,
+                None => sender.insert(notify::Sender::of(state, tenant).await?),
+            };
+            notify::invoice_issued(state, tenant, sender, &inv).await?;
             state.failpoints().check("billing.email_queued")?;
             if invoices::mark_emailed(&tenant.db, &inv.id, now()).await? {
                 report.emailed += 1;

@@ -248,6 +248,7 @@ async fn insert(db: &CentralDb, o: &Outgoing, secret_sealed: Option<String>) -> 
     // A file too big to mail is left out; the message still links to where it can be read.
     let attachment = o.attachment.as_ref().filter(|a| a.body.len() <= super::MAX_ATTACHMENT_BYTES);
     let t = now().as_millis();
+    let _turn = db.write_turn().await;
     let inserted = sqlx::query(
         "INSERT INTO outbox (id, tenant_id, dedupe_key, kind, to_addr, from_name, from_addr, reply_to, subject, \
              text_body, html_body, state, attempts, next_attempt_at, created_at, attachment_name, attachment_type, \

@@ -397,7 +397,7 @@ pub async fn begin(pool: &AnyPool, engine: Engine) -> Result<sqlx::Transaction<'
 
 /// The central database: tenants and the job queue.
 #[derive(Clone, Debug)]
-pub struct CentralDb(Pool);
+pub struct CentralDb(Pool, Arc<tokio::sync::Mutex<()>>);
 
 /// One tenant's database: its customers, catalog, workspaces and usage.
 ///
@@ -447,7 +447,7 @@ impl CentralDb {
             Engine::Sqlite => pool.migrate(&CENTRAL_SQLITE).await?,
             Engine::Postgres => pool.migrate(&CENTRAL_POSTGRES).await?,
         }
-        Ok(CentralDb(pool))
+        Ok(CentralDb(pool, Arc::default()))
     }
 
     pub fn pool(&self) -> &DbPool {
@@ -467,6 +467,19 @@ impl CentralDb {
 
     pub fn engine(&self) -> Engine {
         self.0.engine
+    }
+
+    /// This process's turn to write, for writes that many tasks make at once (the invoice emails of a
+    /// billing run over several tenants). SQLite has one writer at a time, and a writer that finds the lock
+    /// taken sleeps in its busy handler for 1, 2, 5, 10 … ms, long after the lock is free again; writers
+    /// queued here instead start the moment the one before them is done. Other processes (a `server`
+    /// command beside the server) still meet at SQLite's own lock. PostgreSQL locks rows, not the
+    /// database: there the turn is free (`None`).
+    pub async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.0.engine {
+            Engine::Sqlite => Some(self.1.lock().await),
+            Engine::Postgres => None,
+        }
     }
 
     pub async fn close(&self) {

@@ -2,9 +2,11 @@
 //! subsets.
 //!
 //! Each face used becomes a `Type0` font with `Identity-H` encoding over a `CIDFontType2` (TrueType
-//! outlines), its program cut down by `subsetter` to the glyphs the document draws. The subset numbers
-//! its glyphs 1, 2, 3 … in the order the document first uses them (0 is the "missing glyph" box), and that
-//! new number is the two-byte code in the content streams (`/CIDToGIDMap /Identity`). Widths (`/W`) come
+//! outlines), its program cut down by `subsetter` to the glyphs the document draws. The two-byte codes in
+//! the content streams number the glyphs 1, 2, 3 … in the order the document first uses them (0 is the
+//! "missing glyph" box); the subset keeps its glyphs in the face's own order, and the `/CIDToGIDMap`
+//! stream takes each code to its glyph there. So a subset depends only on which glyphs a document uses,
+//! and documents drawing the same glyphs in another order share it (see [`program`]). Widths (`/W`) come
 //! from the face's own advances, and a `ToUnicode` CMap maps every code back to the characters it stands
 //! for, so copying and text extraction give the text as written.
 
@@ -17,11 +19,43 @@ use subsetter::GlyphRemapper;
 use super::fonts::Style;
 use super::shape::{per_mille, Glyph, GlyphText};
 
-/// The glyphs one face gives the document.
+/// The glyphs one face gives the document. Codes are handed out 1, 2, 3 … (0 is the face's glyph 0, the
+/// missing-glyph box) and looked up by indexing, not hashing: a long invoice asks for a code tens of
+/// thousands of times.
 struct Used {
-    remapper: GlyphRemapper,
-    /// By new glyph id: the advance in thousandths of an em, and the characters (first use wins).
-    glyphs: BTreeMap<u16, (i32, GlyphText)>,
+    /// By glyph of the face: its code, 0 while it has none.
+    code_of: Vec<u16>,
+    /// By code: the face's glyph.
+    gids: Vec<u16>,
+    /// By code: the advance in thousandths of an em, and the characters (first use wins); `None` for a code
+    /// not drawn (glyph 0 until it is).
+    glyphs: Vec<Option<(i32, GlyphText)>>,
+}
+
+impl Used {
+    fn new(glyphs_in_face: u16) -> Used {
+        Used { code_of: vec![0; usize::from(glyphs_in_face)], gids: vec![0], glyphs: vec![None] }
+    }
+
+    /// The code of the face's glyph `gid`, handed out now if it has none.
+    fn code(&mut self, gid: u16) -> u16 {
+        let i = usize::from(gid);
+        if i >= self.code_of.len() {
+            self.code_of.resize(i + 1, 0);
+        }
+        if self.code_of[i] == 0 && gid != 0 {
+            // A face has at most 65,535 glyphs, so the codes fit in two bytes.
+            self.code_of[i] = u16::try_from(self.gids.len()).unwrap_or(u16::MAX);
+            self.gids.push(gid);
+            self.glyphs.push(None);
+        }
+        self.code_of[i]
+    }
+
+    /// The drawn codes in order, with their widths and characters.
+    fn drawn(&self) -> impl Iterator<Item = (u16, &(i32, GlyphText))> {
+        self.glyphs.iter().enumerate().filter_map(|(c, g)| Some((u16::try_from(c).ok()?, g.as_ref()?)))
+    }
 }
 
 /// Every face the document uses, keyed by style and position in the chain.
@@ -43,14 +77,13 @@ impl Fonts {
     /// reports whether the code's `ToUnicode` entry says what this glyph stands for here (false when the
     /// same glyph already stands for other text in this document, e.g. one shape shared by two letters).
     pub(crate) fn code(&mut self, style: Style, glyph: &Glyph) -> (u16, i32, bool) {
-        let used = self.used.entry((style, glyph.face)).or_insert_with(|| {
-            let mut remapper = GlyphRemapper::new();
-            remapper.remap(0);
-            Used { remapper, glyphs: BTreeMap::new() }
-        });
-        let code = used.remapper.remap(glyph.id);
+        let used = self
+            .used
+            .entry((style, glyph.face))
+            .or_insert_with(|| Used::new(style.faces().get(glyph.face).map_or(0, |f| f.number_of_glyphs())));
+        let code = used.code(glyph.id);
         // The width is the face's, read once per glyph and document.
-        let entry = used.glyphs.entry(code).or_insert_with(|| {
+        let entry = used.glyphs[usize::from(code)].get_or_insert_with(|| {
             let face = style.faces().get(glyph.face);
             let upem = face.map_or(1000, |f| i64::from(f.units_per_em()));
             let width = face
@@ -67,7 +100,7 @@ impl Fonts {
     }
 
     /// The font objects, numbered from `first`, and the `/Font` resource dictionary naming them. Each face
-    /// takes five objects: Type0 font, CIDFont, descriptor, font program, ToUnicode CMap.
+    /// takes six objects: Type0 font, CIDFont, descriptor, font program, ToUnicode CMap, CIDToGIDMap.
     pub(crate) fn objects(&self, first: usize) -> (Vec<Vec<u8>>, String) {
         let mut objects = Vec::new();
         let mut resources = String::from("<<");
@@ -76,8 +109,13 @@ impl Fonts {
             let (Some(file), Some(face)) = (style.files().get(face_index), style.faces().get(face_index)) else {
                 continue;
             };
-            let Some(program) = program(style, face_index, file, &used.remapper) else { continue };
-            let name = format!("{}+{}", subset_tag(used), file.name);
+            // By code: the face's glyph each code stands for; the subset holds them in the face's order.
+            let by_code = &used.gids;
+            let in_face_order = GlyphRemapper::new_from_glyphs_sorted(by_code);
+            let Some(program) = program(style, face_index, file, &in_face_order) else { continue };
+            let cid_to_gid: Vec<u8> =
+                by_code.iter().flat_map(|g| in_face_order.get(*g).unwrap_or(0).to_be_bytes()).collect();
+            let name = format!("{}+{}", subset_tag(&in_face_order), file.name);
             let upem = i64::from(face.units_per_em());
             let scale = |v: i16| per_mille(i32::from(v), upem);
             let bbox = face.global_bounding_box();
@@ -98,8 +136,9 @@ impl Fonts {
                 format!(
                     "<< /Type /Font /Subtype /CIDFontType2 /BaseFont /{name} \
                      /CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> \
-                     /FontDescriptor {} 0 R /CIDToGIDMap /Identity /DW 1000 /W [{widths}] >>",
+                     /FontDescriptor {} 0 R /CIDToGIDMap {} 0 R /DW 1000 /W [{widths}] >>",
                     n + 2,
+                    n + 5,
                 )
                 .into_bytes(),
             );
@@ -119,6 +158,7 @@ impl Fonts {
             );
             objects.push(stream(&format!("/Length1 {}", program.length), &program.deflated, true));
             objects.push(stream("", to_unicode(used).as_bytes(), false));
+            objects.push(stream("", &cid_to_gid, false));
             resources.push_str(&format!(" /{} {n} 0 R", Fonts::resource(style, face_index)));
         }
         resources.push_str(" >>");
@@ -132,13 +172,16 @@ struct Program {
     deflated: Vec<u8>,
 }
 
-/// Programs kept for the process before the store is emptied. Documents of one layout use the same
-/// glyphs in the same order, so a billing run's thousands of invoices need only a few.
+/// Programs kept for the process before the store is emptied. Documents of one layout mostly use the same
+/// glyphs, so a billing run's thousands of invoices need only a few.
 const PROGRAMS_KEPT: usize = 256;
 
 /// The subset of `file` holding the glyphs `remapper` numbers, deflated. A subset depends only on the face
 /// and on those glyphs in that order, so it is made once per process and then reused: cutting and
-/// compressing the font was an eighth of the time of a long invoice. `None` when subsetting fails.
+/// compressing the font was an eighth of the time of a long invoice. Documents ask for their glyphs in the
+/// face's order, whatever order they drew them in: in the order of first use, invoices that differed only
+/// in that order (the same characters in other workspace names) each cut a subset of their own.
+/// `None` when subsetting fails.
 fn program(style: Style, face: usize, file: &super::fonts::FontFile, remapper: &GlyphRemapper) -> Option<Arc<Program>> {
     type Key = (Style, usize, Vec<u16>);
     static PROGRAMS: OnceLock<Mutex<HashMap<Key, Arc<Program>>>> = OnceLock::new();
@@ -168,10 +211,11 @@ fn program(style: Style, face: usize, file: &super::fonts::FontFile, remapper: &
 /// The `/W` array: each run of consecutive codes as `first [w w …]`.
 fn widths(used: &Used) -> String {
     let mut out = String::new();
-    let mut next: Option<u16> = None;
-    for (code, (w, _)) in &used.glyphs {
-        if next != Some(*code) {
-            if next.is_some() {
+    // The code after the last one written, while a run is open.
+    let mut open: Option<Option<u16>> = None;
+    for (code, (w, _)) in used.drawn() {
+        if open != Some(Some(code)) {
+            if open.is_some() {
                 out.push_str("] ");
             }
             out.push_str(&format!("{code} ["));
@@ -179,9 +223,9 @@ fn widths(used: &Used) -> String {
             out.push(' ');
         }
         out.push_str(&w.to_string());
-        next = code.checked_add(1);
+        open = Some(code.checked_add(1));
     }
-    if next.is_some() || !used.glyphs.is_empty() {
+    if open.is_some() {
         out.push(']');
     }
     out
@@ -189,9 +233,9 @@ fn widths(used: &Used) -> String {
 
 /// Six capital letters naming this subset (PDF's convention for subset fonts, so a reader never takes two
 /// different subsets of one face for the same font): a hash of the glyphs it holds.
-fn subset_tag(used: &Used) -> String {
+fn subset_tag(subset: &GlyphRemapper) -> String {
     let mut h: u32 = 0x811c_9dc5;
-    for code in used.remapper.remapped_gids() {
+    for code in subset.remapped_gids() {
         for b in code.to_be_bytes() {
             h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
         }
@@ -207,7 +251,7 @@ fn subset_tag(used: &Used) -> String {
 /// The `ToUnicode` CMap: each code to the UTF-16BE of its characters (at most 100 entries per block).
 fn to_unicode(used: &Used) -> String {
     let entries: Vec<(u16, &str)> =
-        used.glyphs.iter().filter(|(_, (_, t))| !t.is_empty()).map(|(c, (_, t))| (*c, t.as_str())).collect();
+        used.drawn().filter(|(_, (_, t))| !t.is_empty()).map(|(c, (_, t))| (c, t.as_str())).collect();
     let mut out = String::from(
         "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n\
          /CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n\
