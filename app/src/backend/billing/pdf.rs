@@ -600,6 +600,18 @@ mod tests {
         }
     }
 
+    /// The data of the streams that the dictionaries starting with `dict` name at `key`, sorted.
+    fn referenced_streams(pdf: &[u8], dict: &str, key: &str) -> Vec<Vec<u8>> {
+        let o = objects(pdf);
+        let mut found: Vec<Vec<u8>> = o
+            .values()
+            .filter(|obj| String::from_utf8_lossy(obj).starts_with(dict))
+            .map(|d| data(&o[&reference(&String::from_utf8_lossy(d), key)]))
+            .collect();
+        found.sort();
+        found
+    }
+
     /// The object number after `key` in a dictionary (`/Contents 7 0 R`, `/DescendantFonts [8 0 R]`).
     fn reference(dict: &str, key: &str) -> usize {
         dict.split(key).nth(1).unwrap().trim_start().split(' ').next().unwrap().parse().unwrap()
@@ -901,16 +913,7 @@ mod tests {
         assert_eq!(invoice(&view(1, 1)), short);
         assert_eq!(invoice(&every_script()), scripts);
         assert_eq!(invoice(&view(6, 40)), long);
-        let programs = |pdf: &[u8]| -> Vec<Vec<u8>> {
-            let o = objects(pdf);
-            let mut found: Vec<Vec<u8>> = o
-                .values()
-                .filter(|obj| String::from_utf8_lossy(obj).starts_with("<< /Type /FontDescriptor"))
-                .map(|d| data(&o[&reference(&String::from_utf8_lossy(d), "/FontFile2")]))
-                .collect();
-            found.sort();
-            found
-        };
+        let programs = |pdf: &[u8]| referenced_streams(pdf, "<< /Type /FontDescriptor", "/FontFile2");
         let (a, b) = (programs(&short), programs(&scripts));
         assert!(!a.is_empty() && a.iter().all(|p| !b.contains(p)), "a subset reused for other glyphs");
 
@@ -923,16 +926,7 @@ mod tests {
         second.lines.reverse();
         let (pdf1, pdf2) = (invoice(&first), invoice(&second));
         assert_eq!(programs(&pdf1), programs(&pdf2), "the same glyphs, one subset");
-        let maps = |pdf: &[u8]| -> Vec<Vec<u8>> {
-            let o = objects(pdf);
-            let mut found: Vec<Vec<u8>> = o
-                .values()
-                .filter(|obj| String::from_utf8_lossy(obj).starts_with("<< /Type /Font /Subtype /CIDFontType2"))
-                .map(|d| data(&o[&reference(&String::from_utf8_lossy(d), "/CIDToGIDMap")]))
-                .collect();
-            found.sort();
-            found
-        };
+        let maps = |pdf: &[u8]| referenced_streams(pdf, "<< /Type /Font /Subtype /CIDFontType2", "/CIDToGIDMap");
         assert_ne!(maps(&pdf1), maps(&pdf2), "codes are numbered in each document's order of first use");
         for (pdf, v) in [(&pdf1, &first), (&pdf2, &second)] {
             let text = shown_text(pdf);
